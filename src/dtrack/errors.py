@@ -1,0 +1,110 @@
+"""The dtrack error tree, and nothing else.
+
+Messages name the venue and endpoint involved and say what would be right; never a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+
+class DtrackError(Exception):
+    """Base of every error dtrack raises on purpose."""
+
+    kind = "error"
+
+
+class ConfigError(DtrackError):
+    """The settings file or environment holds a bad value."""
+
+    kind = "config"
+
+
+class UsageError(DtrackError):
+    """Bad input on the command line (asset, duration, option combination)."""
+
+    kind = "usage"
+
+
+class UnsupportedError(DtrackError):
+    """The venue does not offer this data (or dtrack does not implement it yet)."""
+
+    kind = "unsupported"
+
+
+class VenueClosed(UnsupportedError):
+    """The venue has shut down; no live data exists."""
+
+    kind = "closed"
+
+
+class SymbolNotFound(DtrackError):
+    """An asset or symbol nobody lists; carries the closest known names."""
+
+    kind = "symbol_not_found"
+
+    def __init__(self, name: str, close: Sequence[str] = ()) -> None:
+        self.name = name
+        self.close = list(close)
+        hint = f"; did you mean {', '.join(self.close)}?" if self.close else ""
+        super().__init__(f"unknown asset {name!r}{hint}")
+
+
+class ParseError(DtrackError):
+    """A venue payload was malformed or not what the endpoint documents."""
+
+    kind = "parse"
+
+    def __init__(self, venue: str, endpoint: str, detail: str) -> None:
+        self.venue = venue
+        self.endpoint = endpoint
+        self.detail = detail
+        super().__init__(f"{venue} {endpoint}: unexpected payload: {detail}")
+
+
+class VenueError(DtrackError):
+    """A venue answered with an error (or not at all)."""
+
+    kind = "venue_error"
+
+    def __init__(
+        self, venue: str, message: str, *, status: int | None = None, code: str | None = None
+    ) -> None:
+        self.venue = venue
+        self.status = status
+        self.code = code
+        super().__init__(f"{venue}: {message}")
+
+
+class RateLimited(VenueError):
+    """HTTP 429 (or the venue's own rate-limit code); ``retry_after`` in seconds."""
+
+    kind = "rate_limited"
+
+    def __init__(self, venue: str, message: str, *, retry_after: float | None = None,
+                 status: int | None = 429, code: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(venue, message, status=status, code=code)
+
+
+class Banned(VenueError):
+    """The venue banned this IP (Binance 418) until ``until``."""
+
+    kind = "banned"
+
+    def __init__(self, venue: str, message: str, *, until: datetime, status: int | None = 418) -> None:
+        self.until = until
+        super().__init__(venue, message, status=status)
+
+
+class Blocked(VenueError):
+    """HTTP 451/403: the venue refuses this location."""
+
+    kind = "blocked"
+
+
+class VenueUnavailable(VenueError):
+    """Connection refused, timed out, or 5xx after retries."""
+
+    kind = "unavailable"

@@ -1,0 +1,56 @@
+"""On-disk cache of slow-changing venue answers (instrument lists, funding intervals) with a TTL.
+
+Entries are the raw JSON bodies, keyed by the full URL and parameters (so the simulated venues
+and the real ones never share entries); parsing stays pure and is redone on every read.
+Writes are atomic (temp file + rename): a killed process never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class DiskCache:
+    """JSON bodies on disk, each with the time it was stored."""
+
+    def __init__(self, directory: Path, clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self.clock = clock
+
+    @staticmethod
+    def key(url: str, params: Mapping[str, Any] | None = None, body: Any = None) -> str:
+        """A stable key for one request."""
+        raw = json.dumps([url, sorted((params or {}).items()), body], sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str, ttl: float) -> Any | None:
+        """The stored body if younger than ``ttl`` seconds, else None."""
+        try:
+            entry = json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or self.clock() - float(entry.get("stored", 0)) > ttl:
+            return None
+        return entry.get("body")
+
+    def put(self, key: str, body: Any, url: str = "") -> None:
+        """Store a body (best effort: a read-only cache dir only costs a refetch)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self._path(key).with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"stored": self.clock(), "url": url, "body": body}), encoding="utf-8")
+            tmp.replace(self._path(key))
+        except OSError as exc:
+            log.warning("cache: could not write %s (%s)", self.directory, exc)

@@ -1,0 +1,145 @@
+"""Market-data records: frozen, slotted, unit-explicit. Imports nothing from the project.
+
+Every number says what it is: rates carry their interval, prices are per ONE unit of the
+normalized asset (a ``1000PEPE`` mark price is divided by its multiplier), money is USD.
+Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+HOURS_PER_YEAR = 8760.0
+
+
+class Kind(StrEnum):
+    """What sort of instrument."""
+
+    PERP = "perp"
+    FUTURE = "future"
+    OPTION = "option"
+    SPOT = "spot"
+
+
+class Margin(StrEnum):
+    """Linear (quoted and margined in a stablecoin) or inverse (margined in the coin)."""
+
+    LINEAR = "linear"
+    INVERSE = "inverse"
+
+
+class Unit(StrEnum):
+    """Unit of a quantity as a venue reports it."""
+
+    CONTRACTS = "contracts"
+    BASE = "base"
+    USD = "usd"
+    QUOTE = "quote"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One venue-native tradable contract.
+
+    ``asset`` is the normalized underlying (``PEPE`` for ``1000PEPEUSDT``); ``multiplier`` is how
+    many units of ``asset`` one unit of the venue's base stands for (1000 for ``1000PEPE``/``kPEPE``).
+    ``contract_size`` is the value of one contract in ``contract_unit`` (100 USD for Binance
+    ``BTCUSD_PERP``; 1 base for linear perps that trade in coin).
+    """
+
+    venue: str
+    symbol: str
+    asset: str
+    quote: str
+    settle: str
+    kind: Kind
+    margin: Margin
+    multiplier: float = 1.0
+    contract_size: float = 1.0
+    contract_unit: Unit = Unit.BASE
+    expiry: datetime | None = None
+    market: str = ""
+
+    @property
+    def normalized_id(self) -> str:
+        """One id across venues: ``BTC-USDT-PERP``, ``BTC-USD-20261225``."""
+        if self.kind is Kind.PERP:
+            return f"{self.asset}-{self.quote}-PERP"
+        if self.expiry is not None:
+            return f"{self.asset}-{self.quote}-{self.expiry:%Y%m%d}"
+        return f"{self.asset}-{self.quote}"
+
+
+def rate_8h(rate: float, interval_hours: float) -> float:
+    """A per-interval funding rate expressed per 8 hours."""
+    return rate * 8.0 / interval_hours
+
+
+def rate_apr(rate: float, interval_hours: float) -> float:
+    """A per-interval funding rate annualized (simple, fraction per year)."""
+    return rate * HOURS_PER_YEAR / interval_hours
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    """Current funding of one perpetual, with its own interval.
+
+    ``rate`` is the rate (fraction) that applies at the next settlement, per ``interval_hours``;
+    ``interval_source`` says where the interval came from (a venue field, a default, ...).
+    ``predicted_rate`` is a separately published forecast, when the venue publishes one.
+    Prices are per one unit of ``instrument.asset``; ``open_interest_usd`` is one-sided.
+    """
+
+    instrument: Instrument
+    rate: float
+    interval_hours: float
+    interval_source: str
+    time: datetime
+    predicted_rate: float | None = None
+    next_funding_time: datetime | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    open_interest_usd: float | None = None
+    note: str = ""
+
+    @property
+    def rate_8h(self) -> float:
+        """The rate per 8 hours (8 h-equivalent)."""
+        return rate_8h(self.rate, self.interval_hours)
+
+    @property
+    def apr(self) -> float:
+        """The rate annualized (simple), as a fraction."""
+        return rate_apr(self.rate, self.interval_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPoint:
+    """One settled (or, for continuous venues, sampled) funding rate in history."""
+
+    time: datetime
+    rate: float
+    interval_hours: float
+
+    @property
+    def rate_8h(self) -> float:
+        """The rate per 8 hours (8 h-equivalent)."""
+        return rate_8h(self.rate, self.interval_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingHistory:
+    """Funding history of one symbol over a requested window.
+
+    ``available_from`` is the earliest time the venue can serve (when it keeps less than asked),
+    and ``note`` says why the history is shorter than asked, if it is.
+    """
+
+    venue: str
+    symbol: str
+    start: datetime
+    end: datetime
+    points: tuple[FundingPoint, ...]
+    note: str = ""

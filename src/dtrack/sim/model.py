@@ -1,0 +1,199 @@
+"""The seeded market model behind every simulated venue (pure, deterministic).
+
+One price path per asset, venue premia, funding by each symbol's own interval, and open
+interest, all functions of (seed, venue, symbol, time): the same seed gives the same market,
+and "current" and "history" endpoints agree because both read the same functions.
+Funding for a settlement at time T is fixed once T is known; the current rate of a perpetual is
+the rate of its next settlement, and history lists the settlements before now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class SimAsset:
+    """An underlying: a start price, a funding level (fraction per 8 h) and total OI in USD."""
+
+    name: str
+    price: float
+    funding_8h: float
+    oi_usd: float
+    vol: float
+
+
+ASSETS: dict[str, SimAsset] = {a.name: a for a in (
+    SimAsset("BTC", 91_500.0, 0.00008, 9.0e9, 0.03),
+    SimAsset("ETH", 3_150.0, 0.00006, 5.0e9, 0.04),
+    SimAsset("SOL", 138.0, -0.00004, 1.2e9, 0.06),
+    SimAsset("PEPE", 0.0000092, 0.00025, 2.5e8, 0.09),
+)}
+
+
+@dataclass(frozen=True, slots=True)
+class SimPerp:
+    """A simulated perpetual on one venue host.
+
+    ``multiplier``: units of the asset per unit of the venue's base (1000 for ``1000PEPEUSDT``).
+    ``contract_size``: value of one contract in ``contract_unit`` ("usd" or "base").
+    ``share``: this symbol's share of the asset's open interest.
+    """
+
+    venue: str
+    host: str
+    symbol: str
+    asset: str
+    quote: str
+    margin: str  # "linear" | "inverse"
+    interval_h: int
+    multiplier: float = 1.0
+    contract_size: float = 1.0
+    contract_unit: str = "base"
+    share: float = 0.05
+
+
+def _p(venue: str, host: str, symbol: str, asset: str, quote: str, margin: str, interval: int,
+       share: float, *, mult: float = 1.0, cs: float = 1.0, unit: str = "base") -> SimPerp:
+    return SimPerp(venue, host, symbol, asset, quote, margin, interval, mult, cs, unit, share)
+
+
+#: Every simulated perpetual. Intervals follow the real venues: 1 h / 4 h on some alts.
+PERPS: tuple[SimPerp, ...] = (
+    _p("binance", "usdm", "BTCUSDT", "BTC", "USDT", "linear", 8, 0.22),
+    _p("binance", "usdm", "ETHUSDT", "ETH", "USDT", "linear", 8, 0.24),
+    _p("binance", "usdm", "SOLUSDT", "SOL", "USDT", "linear", 4, 0.25),
+    _p("binance", "usdm", "1000PEPEUSDT", "PEPE", "USDT", "linear", 1, 0.30, mult=1000),
+    _p("binance", "usdm", "BTCUSDC", "BTC", "USDC", "linear", 8, 0.03),
+    _p("binance", "usdm", "ETHUSDC", "ETH", "USDC", "linear", 8, 0.03),
+    _p("binance", "coinm", "BTCUSD_PERP", "BTC", "USD", "inverse", 8, 0.05, cs=100, unit="usd"),
+    _p("binance", "coinm", "ETHUSD_PERP", "ETH", "USD", "inverse", 8, 0.04, cs=10, unit="usd"),
+    _p("binance", "coinm", "SOLUSD_PERP", "SOL", "USD", "inverse", 8, 0.03, cs=10, unit="usd"),
+    _p("bybit", "rest", "BTCUSDT", "BTC", "USDT", "linear", 8, 0.15),
+    _p("bybit", "rest", "ETHUSDT", "ETH", "USDT", "linear", 8, 0.14),
+    _p("bybit", "rest", "SOLUSDT", "SOL", "USDT", "linear", 4, 0.18),
+    _p("bybit", "rest", "1000PEPEUSDT", "PEPE", "USDT", "linear", 4, 0.22, mult=1000),
+    _p("bybit", "rest", "BTCPERP", "BTC", "USDC", "linear", 8, 0.02),
+    _p("bybit", "rest", "ETHPERP", "ETH", "USDC", "linear", 8, 0.02),
+    _p("bybit", "rest", "BTCUSD", "BTC", "USD", "inverse", 8, 0.04, cs=1, unit="usd"),
+    _p("bybit", "rest", "ETHUSD", "ETH", "USD", "inverse", 8, 0.03, cs=1, unit="usd"),
+    _p("okx", "rest", "BTC-USDT-SWAP", "BTC", "USDT", "linear", 8, 0.12, cs=0.01),
+    _p("okx", "rest", "ETH-USDT-SWAP", "ETH", "USDT", "linear", 8, 0.12, cs=0.1),
+    _p("okx", "rest", "SOL-USDT-SWAP", "SOL", "USDT", "linear", 4, 0.12, cs=1),
+    _p("okx", "rest", "PEPE-USDT-SWAP", "PEPE", "USDT", "linear", 8, 0.15, cs=10_000_000),
+    _p("okx", "rest", "BTC-USDC-SWAP", "BTC", "USDC", "linear", 8, 0.01, cs=0.0001),
+    _p("okx", "rest", "BTC-USD-SWAP", "BTC", "USD", "inverse", 8, 0.04, cs=100, unit="usd"),
+    _p("okx", "rest", "ETH-USD-SWAP", "ETH", "USD", "inverse", 8, 0.03, cs=10, unit="usd"),
+    _p("deribit", "rest", "BTC-PERPETUAL", "BTC", "USD", "inverse", 8, 0.05, cs=10, unit="usd"),
+    _p("deribit", "rest", "ETH-PERPETUAL", "ETH", "USD", "inverse", 8, 0.03, cs=1, unit="usd"),
+    _p("deribit", "rest", "BTC_USDC-PERPETUAL", "BTC", "USDC", "linear", 8, 0.005, cs=0.001),
+    _p("deribit", "rest", "ETH_USDC-PERPETUAL", "ETH", "USDC", "linear", 8, 0.005, cs=0.01),
+    _p("deribit", "rest", "SOL_USDC-PERPETUAL", "SOL", "USDC", "linear", 8, 0.005, cs=0.1),
+    _p("hyperliquid", "rest", "BTC", "BTC", "USDC", "linear", 1, 0.08),
+    _p("hyperliquid", "rest", "ETH", "ETH", "USDC", "linear", 1, 0.09),
+    _p("hyperliquid", "rest", "SOL", "SOL", "USDC", "linear", 1, 0.10),
+    _p("hyperliquid", "rest", "kPEPE", "PEPE", "USDC", "linear", 1, 0.08, mult=1000),
+)
+
+
+def _unit(*key: object) -> float:
+    """A deterministic number in [-1, 1) from a key."""
+    digest = hashlib.blake2b(":".join(map(str, key)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**63 - 1.0
+
+
+class MarketModel:
+    """The simulated market. ``now_ms`` pins the clock (tests); by default it is real time."""
+
+    def __init__(self, seed: int = 7, now_ms: int | None = None) -> None:
+        self.seed = seed
+        self._now_ms = now_ms
+
+    def now_ms(self) -> int:
+        """Current time of the simulated market, epoch ms."""
+        return self._now_ms if self._now_ms is not None else int(time.time() * 1000)
+
+    # --- catalog ---------------------------------------------------------------------------
+
+    @staticmethod
+    def perps(venue: str, host: str | None = None) -> list[SimPerp]:
+        """The simulated perpetuals of a venue (optionally of one host)."""
+        return [p for p in PERPS if p.venue == venue and (host is None or p.host == host)]
+
+    @staticmethod
+    def perp(venue: str, symbol: str) -> SimPerp | None:
+        """One perpetual by its venue-native symbol."""
+        return next((p for p in PERPS if p.venue == venue and p.symbol == symbol), None)
+
+    # --- prices ----------------------------------------------------------------------------
+
+    def _phase(self, *key: object) -> float:
+        return math.pi * (1.0 + _unit(self.seed, "phase", *key))
+
+    def index_price(self, asset: str, t_ms: int) -> float:
+        """Index (spot) price of one unit of ``asset`` at ``t_ms``."""
+        a = ASSETS[asset]
+        t = t_ms / DAY_MS
+        x = (a.vol * 1.5 * math.sin(2 * math.pi * t / 7 + self._phase(asset, 7))
+             + a.vol * 0.5 * math.sin(2 * math.pi * t + self._phase(asset, 1))
+             + a.vol * 0.15 * math.sin(2 * math.pi * t * 8 + self._phase(asset, 3)))
+        return a.price * math.exp(x)
+
+    def premium(self, perp: SimPerp, t_ms: int) -> float:
+        """Mark premium over index, a small fraction that follows the funding sign."""
+        return 0.25 * self.funding_8h_equiv(perp, t_ms) + 0.00005 * _unit(self.seed, "prem", perp.symbol,
+                                                                            t_ms // 60_000)
+
+    def mark_price(self, perp: SimPerp, t_ms: int) -> float:
+        """Mark price of one unit of the venue's base (includes the multiplier)."""
+        return self.index_price(perp.asset, t_ms) * perp.multiplier * (1.0 + self.premium(perp, t_ms))
+
+    # --- funding ---------------------------------------------------------------------------
+
+    def funding_8h_equiv(self, perp: SimPerp, t_ms: int) -> float:
+        """The 8 h-equivalent funding level around ``t_ms`` (before rounding to an interval)."""
+        a = ASSETS[perp.asset]
+        t = t_ms / DAY_MS
+        venue_bias = 0.4 * abs(a.funding_8h) * _unit(self.seed, "bias", perp.venue, perp.symbol)
+        wave = 0.8 * abs(a.funding_8h) * math.sin(2 * math.pi * t / 3 + self._phase(perp.venue, perp.symbol))
+        hour = t_ms // HOUR_MS
+        noise = 0.3 * abs(a.funding_8h) * _unit(self.seed, "fund", perp.venue, perp.symbol, hour)
+        return a.funding_8h + venue_bias + wave + noise
+
+    def next_funding_ms(self, perp: SimPerp, t_ms: int) -> int:
+        """The next settlement strictly after ``t_ms`` (settlements on UTC interval boundaries)."""
+        step = perp.interval_h * HOUR_MS
+        return (t_ms // step + 1) * step
+
+    def funding_rate(self, perp: SimPerp, settle_ms: int) -> float:
+        """The rate (fraction per interval) paid at the settlement ``settle_ms``, 8 decimals."""
+        rate = self.funding_8h_equiv(perp, settle_ms - 1) * perp.interval_h / 8.0
+        return round(rate, 8)
+
+    def current_funding(self, perp: SimPerp, now_ms: int) -> tuple[float, int]:
+        """(rate of the next settlement, its time)."""
+        nxt = self.next_funding_ms(perp, now_ms)
+        return self.funding_rate(perp, nxt), nxt
+
+    def settlements(self, perp: SimPerp, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        """Settled (time, rate) pairs with ``start_ms <= time <= end_ms`` and time <= now, ascending."""
+        step = perp.interval_h * HOUR_MS
+        end_ms = min(end_ms, self.now_ms())
+        first = -(-start_ms // step) * step
+        return [(t, self.funding_rate(perp, t)) for t in range(first, end_ms + 1, step)]
+
+    # --- open interest ---------------------------------------------------------------------
+
+    def open_interest_base(self, perp: SimPerp, t_ms: int) -> float:
+        """One-sided open interest in units of the venue's base (i.e. divided by the multiplier)."""
+        a = ASSETS[perp.asset]
+        t = t_ms / DAY_MS
+        swing = 1.0 + 0.08 * math.sin(2 * math.pi * t / 5 + self._phase("oi", perp.venue, perp.symbol))
+        usd = a.oi_usd * perp.share * swing
+        return usd / self.mark_price(perp, t_ms)

@@ -1,0 +1,163 @@
+"""The adapter contract every venue implements, and the generic funding pipeline over it.
+
+A venue package has three files: ``api.py`` (hosts, paths, weights, error codes: data only),
+``parse.py`` (pure: JSON -> records, receive time passed in) and ``adapter.py`` (its only I/O,
+a subclass of ``Adapter``). Unsupported data raises ``UnsupportedError``.
+
+The funding pipeline runs per venue as: instruments (disk-cached) -> current rates and all
+per-symbol histories concurrently. With a warm cache that is one round of requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dtrack.errors import DtrackError, UnsupportedError
+from dtrack.records import FundingHistory, FundingRate, Instrument, Kind
+
+if TYPE_CHECKING:
+    from dtrack.config import Settings
+    from dtrack.net.cache import DiskCache
+    from dtrack.net.http import BodyCheck, HttpClient, RateLimit
+
+
+@dataclass(slots=True)
+class VenueContext:
+    """What an adapter is given: the HTTP client, settings, the disk cache and a UTC clock."""
+
+    http: HttpClient
+    settings: Settings
+    cache: DiskCache
+    now: Callable[[], datetime]
+
+
+@dataclass(slots=True)
+class FundingResult:
+    """One venue's answer to a funding query.
+
+    ``errors`` holds problems that did not stop the venue (a symbol's history, an enrichment).
+    """
+
+    venue: str
+    rates: list[FundingRate] = field(default_factory=list)
+    history: dict[str, FundingHistory] = field(default_factory=dict)
+    errors: list[DtrackError] = field(default_factory=list)
+
+
+class Adapter:
+    """Base of the venue adapters. Subclasses set ``name``, ``hosts`` and ``main_host``."""
+
+    name: ClassVar[str]
+    #: host key -> default base URL, e.g. {"usdm": "https://fapi.binance.com"}
+    hosts: ClassVar[Mapping[str, str]]
+    main_host: ClassVar[str]
+    #: host key -> request budget
+    limits: ClassVar[Mapping[str, RateLimit]] = {}
+    #: how far back the venue keeps funding history (None: unknown / since listing)
+    funding_history_depth: ClassVar[timedelta | None] = None
+
+    def __init__(self, ctx: VenueContext) -> None:
+        self.ctx = ctx
+
+    # --- plumbing shared by all venues -------------------------------------------------------
+
+    def url(self, host: str) -> str:
+        """Base URL of one of the venue's hosts, after settings overrides."""
+        vs = self.ctx.settings.venue(self.name)
+        if host in vs.rest_urls:
+            return vs.rest_urls[host]
+        if host == self.main_host and vs.rest_url:
+            return vs.rest_url
+        return self.hosts[host]
+
+    def check(self, body: Any) -> None:
+        """Raise the venue's error for an error envelope in a 200 answer (override per venue)."""
+
+    async def get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
+                  weight: int = 1, endpoint: str | None = None) -> Any:
+        """GET from one of the venue's hosts through the shared HTTP client."""
+        return await self.ctx.http.get(self.name, self.url(host), path, params, endpoint=endpoint or path,
+                                       weight=weight, limit=self.limits.get(host), check=self._checker())
+
+    async def post(self, host: str, path: str, body: Any, *, weight: int = 1,
+                   endpoint: str | None = None) -> Any:
+        """POST JSON to one of the venue's hosts through the shared HTTP client."""
+        return await self.ctx.http.post(self.name, self.url(host), path, body, endpoint=endpoint or path,
+                                        weight=weight, limit=self.limits.get(host), check=self._checker())
+
+    def _checker(self) -> BodyCheck:
+        return self.check
+
+    async def cached_get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
+                         ttl: float, weight: int = 1, endpoint: str | None = None) -> Any:
+        """GET with the on-disk cache in front (for instrument lists and funding intervals)."""
+        cache = self.ctx.cache
+        key = cache.key(self.url(host) + path, params)
+        body = cache.get(key, ttl)
+        if body is None:
+            body = await self.get(host, path, params, weight=weight, endpoint=endpoint)
+            cache.put(key, body, self.url(host) + path)
+        return body
+
+    async def cached_post(self, host: str, path: str, body: Any, *, ttl: float, weight: int = 1,
+                          endpoint: str | None = None) -> Any:
+        """POST with the on-disk cache in front."""
+        cache = self.ctx.cache
+        key = cache.key(self.url(host) + path, None, body)
+        answer = cache.get(key, ttl)
+        if answer is None:
+            answer = await self.post(host, path, body, weight=weight, endpoint=endpoint)
+            cache.put(key, answer, self.url(host) + path)
+        return answer
+
+    # --- what each venue implements -----------------------------------------------------------
+
+    async def instruments(self) -> list[Instrument]:
+        """Every listed instrument the adapter knows (at least the perpetuals); disk-cached."""
+        raise UnsupportedError(f"{self.name}: instrument list not implemented")
+
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+        """Current funding of these perpetuals (bulk endpoints where the venue has them)."""
+        raise UnsupportedError(f"{self.name}: funding not implemented")
+
+    async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
+        """Funding history of one perpetual over ``[start, end]``, paging as needed."""
+        raise UnsupportedError(f"{self.name}: funding history not implemented")
+
+    # --- generic pipeline ---------------------------------------------------------------------
+
+    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
+        """The venue's perpetuals on these assets."""
+        wanted = set(assets)
+        return [i for i in await self.instruments() if i.kind is Kind.PERP and i.asset in wanted]
+
+    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingResult:
+        """Current funding of every perpetual on ``assets`` and, with ``history``, each one's history.
+
+        Rates and histories are requested concurrently; a failed history is recorded in ``errors``
+        and does not drop the venue's rates. A failure of the rates themselves propagates.
+        """
+        perps = await self.perpetuals(assets)
+        if not perps:
+            return FundingResult(self.name)
+        end = self.ctx.now()
+        start = end - history if history else end
+        jobs: list[Any] = [self.fetch_funding_rates(perps)]
+        if history:
+            jobs += [self.fetch_funding_history(i, start, end) for i in perps]
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        rates: FundingResult | BaseException = done[0]
+        if isinstance(rates, BaseException):
+            raise rates
+        for inst, item in zip(perps, done[1:], strict=True):
+            if isinstance(item, DtrackError):
+                rates.errors.append(item)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                rates.history[inst.symbol] = item
+        return rates

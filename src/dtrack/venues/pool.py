@@ -1,0 +1,47 @@
+"""Opens the shared network resources (session, HTTP client, cache, ban book) and hands out adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from dtrack.net.cache import DiskCache
+from dtrack.net.http import BanBook, HttpClient
+from dtrack.venues import adapter_class
+from dtrack.venues.base import Adapter, VenueContext
+
+if TYPE_CHECKING:
+    from dtrack.config import Settings
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class VenuePool:
+    """Adapters sharing one context; each venue's adapter is built once."""
+
+    def __init__(self, ctx: VenueContext) -> None:
+        self.ctx = ctx
+        self._adapters: dict[str, Adapter] = {}
+
+    def adapter(self, name: str) -> Adapter:
+        """The adapter of venue ``name`` (raises for closed / unimplemented venues)."""
+        if name not in self._adapters:
+            self._adapters[name] = adapter_class(name)(self.ctx)
+        return self._adapters[name]
+
+
+@asynccontextmanager
+async def open_pool(settings: Settings, now: Callable[[], datetime] = utc_now) -> AsyncIterator[VenuePool]:
+    """One aiohttp session for the whole command; closed on exit."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=64, limit_per_host=16, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": "dtrack/0.1"}) as session:
+        http = HttpClient(session, settings.http, BanBook(settings.state_dir / "bans.json"))
+        ctx = VenueContext(http=http, settings=settings, cache=DiskCache(settings.cache_dir / "http"), now=now)
+        yield VenuePool(ctx)
