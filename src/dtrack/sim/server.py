@@ -55,6 +55,14 @@ class SimHttpError(Exception):
         self.headers = dict(headers or {})
 
 
+@dataclass(frozen=True, slots=True)
+class SimReply:
+    """A handler's answer when it needs response headers (e.g. Binance ``X-MBX-USED-WEIGHT-1M``)."""
+
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 Handler = Callable[[SimRequest], Any]
 
 
@@ -193,10 +201,13 @@ def build_app(
             payload = handler(sim_req)
         except SimHttpError as exc:
             return logged(exc.status, web.json_response(exc.body, status=exc.status, headers=exc.headers))
+        headers = {}
+        if isinstance(payload, SimReply):
+            payload, headers = payload.body, dict(payload.headers)
         text = json.dumps(payload)
         if fault == "malformed":
             text = text[: max(1, len(text) // 2)]
-        return logged(200, web.Response(text=text, content_type="application/json"))
+        return logged(200, web.Response(text=text, content_type="application/json", headers=headers))
 
     app = web.Application()
     app.router.add_route("*", "/{venue}/{host}/{path:.*}", dispatch)
