@@ -46,7 +46,7 @@ def parse_asset(text: str) -> AssetQuery:
     raw = text.strip()
     base, _, rest = raw.partition("/")
     quote, _, settle = rest.partition(":")
-    if not _ASSET.match(base) or (rest and not quote) or (":" in rest and not settle):
+    if not _ASSET.match(base) or ("/" in raw and not quote) or (":" in rest and not settle):
         raise UsageError(f"cannot read asset {text!r}: type an asset like BTC or eth, or BTC/USDT:USDT")
     asset, _mult = split_multiplier(base if base.startswith("k") and len(base) > 1 and base[1:].isupper()
                                     else base.upper())

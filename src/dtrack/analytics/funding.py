@@ -1,0 +1,302 @@
+"""Funding analytics (pure): normalization, window averages, history statistics, OI-weighted
+average, sentiment, alerts, cross-venue arbitrage and position payments.
+
+Conventions: every rate here is a fraction. ``rate_8h = rate x 8 / interval_hours`` and
+``apr = rate x 8760 / interval_hours``; averages are of 8 h-equivalent rates over the settlements
+in the window. Never assumes 8 h.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import combinations
+
+import numpy as np
+
+from dtrack.records import HOURS_PER_YEAR, FundingHistory, FundingPoint, FundingRate
+
+SENTIMENTS = ("extremely bearish", "strongly bearish", "moderately bearish", "neutral",
+              "moderately bullish", "strongly bullish", "extremely bullish")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStats:
+    """Statistics of 8 h-equivalent rates over a window.
+
+    ``trend_per_day`` is the least-squares slope of the 8 h-equivalent rate (fraction per day);
+    ``trend`` labels it rising / falling / flat relative to the spread of the rates.
+    """
+
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    last: float | None
+    trend_per_day: float | None
+    trend: str
+
+
+def _arrays(points: Sequence[FundingPoint]) -> tuple[np.ndarray, np.ndarray]:
+    t = np.array([p.time.timestamp() for p in points], dtype=float)
+    r = np.array([p.rate for p in points], dtype=float) * 8.0 / np.array(
+        [p.interval_hours for p in points], dtype=float)
+    return t, r
+
+
+def window_average(points: Sequence[FundingPoint], end: datetime, window: timedelta) -> float | None:
+    """Mean 8 h-equivalent rate of the settlements in ``(end - window, end]``, or None if there are none."""
+    if not points:
+        return None
+    t, r = _arrays(points)
+    mask = (t > (end - window).timestamp()) & (t <= end.timestamp())
+    return float(r[mask].mean()) if mask.any() else None
+
+
+def history_stats(points: Sequence[FundingPoint]) -> HistoryStats:
+    """Mean, min, max, last and trend of the 8 h-equivalent rates of ``points``."""
+    if not points:
+        return HistoryStats(0, None, None, None, None, None, "n/a")
+    t, r = _arrays(points)
+    order = np.argsort(t)
+    t, r = t[order], r[order]
+    slope: float | None = None
+    label = "n/a"
+    if len(r) >= 3 and t[-1] > t[0]:
+        days = (t - t[0]) / 86400.0
+        slope = float(np.polyfit(days, r, 1)[0])
+        span_days = days[-1]
+        spread = float(r.std())
+        move = slope * span_days
+        label = "flat" if spread == 0 or abs(move) < 0.5 * spread else ("rising" if move > 0 else "falling")
+    return HistoryStats(len(r), float(r.mean()), float(r.min()), float(r.max()), float(r[-1]), slope, label)
+
+
+def coverage_note(history: FundingHistory, asked_from: datetime) -> str:
+    """The venue's own note, or a note when the history starts later than asked (never silent)."""
+    if history.note:
+        return history.note
+    if not history.points:
+        return "no settlements returned for the window"
+    first = min(p.time for p in history.points)
+    slack = timedelta(hours=max(p.interval_hours for p in history.points) + 1)
+    if first > asked_from + slack:
+        return f"history starts {first:%Y-%m-%d %H:%M} UTC, later than asked ({asked_from:%Y-%m-%d %H:%M} UTC)"
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedRate:
+    """OI-weighted 8 h-equivalent rate of an asset; ``weighting`` says how it was weighted."""
+
+    rate_8h: float
+    apr: float
+    weighting: str
+    rows: int
+
+
+def weighted_rate(rates: Sequence[FundingRate]) -> WeightedRate | None:
+    """Open-interest-weighted average of the rows' 8 h-equivalent rates.
+
+    Rows without open interest are left out of the weighting (and the text says so); with no
+    open interest at all the average is a plain mean, labelled as such.
+    """
+    if not rates:
+        return None
+    r8 = np.array([x.rate_8h for x in rates], dtype=float)
+    oi = np.array([x.open_interest_usd if x.open_interest_usd is not None else np.nan for x in rates], dtype=float)
+    have = ~np.isnan(oi) & (oi > 0)
+    if have.any():
+        avg = float(np.average(r8[have], weights=oi[have]))
+        missing = int((~have).sum())
+        text = "open-interest weighted" + (f" ({missing} row(s) without OI left out)" if missing else "")
+        used = int(have.sum())
+    else:
+        avg, text, used = float(r8.mean()), "unweighted mean (no open interest available)", len(rates)
+    return WeightedRate(avg, avg * HOURS_PER_YEAR / 8.0, text, used)
+
+
+def sentiment(rate_8h: float, extreme: float, strong: float, moderate: float) -> str:
+    """Label an 8 h-equivalent rate with the configured bands (fractions per 8 h).
+
+    > extreme: extremely bullish; (strong, extreme]: strongly; (moderate, strong]: moderately;
+    [-moderate, moderate]: neutral; and the mirror image for negative rates.
+    """
+    size = abs(rate_8h)
+    if size <= moderate:
+        return "neutral"
+    level = 3 if size > extreme else 2 if size > strong else 1
+    return SENTIMENTS[3 + level] if rate_8h > 0 else SENTIMENTS[3 - level]
+
+
+def is_alert(rate_8h: float, threshold: float | None) -> bool:
+    """True when the 8 h-equivalent rate exceeds the threshold (fraction per 8 h) in absolute value."""
+    return threshold is not None and abs(rate_8h) > threshold
+
+
+@dataclass(frozen=True, slots=True)
+class ArbOpportunity:
+    """Long the lower-funding leg, short the higher one.
+
+    ``spread_8h`` is the gross 8 h-equivalent spread; ``fees`` the round-trip taker fees of both legs
+    (enter and leave, fraction of notional); ``net_apr`` the gross APR less the fees amortized over
+    ``holding_days``; ``breakeven_days`` how long the spread takes to pay the fees.
+    """
+
+    asset: str
+    long: FundingRate
+    short: FundingRate
+    spread_8h: float
+    gross_apr: float
+    fees: float
+    net_apr: float
+    breakeven_days: float | None
+    holding_days: float
+    simultaneous: bool
+    timing_note: str
+
+
+def arbitrage(
+    rates: Sequence[FundingRate],
+    fees: Mapping[str, float],
+    holding_days: float,
+    min_spread_8h: float | None = None,
+) -> list[ArbOpportunity]:
+    """Every cross-venue pair per asset, sorted by net APR (best first).
+
+    ``fees``: taker fee per venue (fraction); ``min_spread_8h`` filters on the gross spread.
+    """
+    out: list[ArbOpportunity] = []
+    by_asset: dict[str, list[FundingRate]] = {}
+    for r in rates:
+        by_asset.setdefault(r.instrument.asset, []).append(r)
+    for asset, rows in by_asset.items():
+        for a, b in combinations(rows, 2):
+            if a.instrument.venue == b.instrument.venue:
+                continue
+            low, high = (a, b) if a.rate_8h <= b.rate_8h else (b, a)
+            spread = high.rate_8h - low.rate_8h
+            if min_spread_8h is not None and spread < min_spread_8h:
+                continue
+            fee = 2.0 * (fees.get(low.instrument.venue, 0.0) + fees.get(high.instrument.venue, 0.0))
+            gross_apr = spread * HOURS_PER_YEAR / 8.0
+            net_apr = gross_apr - fee * 365.0 / holding_days
+            per_day = spread * 3.0
+            breakeven = fee / per_day if per_day > 0 else None
+            simultaneous = low.interval_hours == high.interval_hours
+            note = "" if simultaneous else (
+                f"payments not simultaneous: long leg settles every {low.interval_hours:g} h, "
+                f"short leg every {high.interval_hours:g} h")
+            out.append(ArbOpportunity(asset, low, high, spread, gross_apr, fee, net_apr, breakeven, holding_days,
+                                      simultaneous, note))
+    out.sort(key=lambda o: o.net_apr, reverse=True)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Expected funding for a position at the current rate, USD (positive = received)."""
+
+    per_interval: float
+    per_day: float
+    per_30d: float
+
+
+def position_payment(rate: float, interval_hours: float, notional_usd: float, side: str) -> Payment:
+    """Funding a ``side`` (long/short) position of ``notional_usd`` receives at the current rate.
+
+    A positive rate means longs pay shorts.
+    """
+    sign = -1.0 if side == "long" else 1.0
+    per_interval = sign * rate * notional_usd
+    per_day = per_interval * 24.0 / interval_hours
+    return Payment(per_interval, per_day, per_day * 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRow:
+    """One venue x symbol line of the funding report."""
+
+    rate: FundingRate
+    avg_24h_8h: float | None
+    avg_7d_8h: float | None
+    alert: bool
+    stats: HistoryStats | None
+    history_note: str
+    payment: Payment | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSummary:
+    """Cross-venue summary of one asset."""
+
+    asset: str
+    weighted: WeightedRate | None
+    sentiment: str
+
+
+@dataclass(frozen=True, slots=True)
+class FundingReport:
+    """Everything the funding command shows, before formatting."""
+
+    as_of: datetime
+    assets: tuple[str, ...]
+    history_window: timedelta
+    rows: tuple[FundingRow, ...]
+    summary: tuple[AssetSummary, ...]
+    arbitrage: tuple[ArbOpportunity, ...] | None
+    alert_threshold: float | None
+    position: tuple[float, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """What the user asked of the report. Thresholds are fractions per 8 h."""
+
+    history_window: timedelta
+    sentiment_bands: tuple[float, float, float]
+    alert_threshold: float | None = None
+    arb: bool = False
+    min_spread_8h: float | None = None
+    fees: Mapping[str, float] | None = None
+    holding_days: float = 30.0
+    position: tuple[float, str] | None = None
+
+
+def build_report(
+    as_of: datetime,
+    assets: Sequence[str],
+    rates: Sequence[FundingRate],
+    histories: Mapping[tuple[str, str], tuple[Sequence[FundingPoint], str]],
+    opts: ReportOptions,
+) -> FundingReport:
+    """Assemble the funding report from rates and ``{(venue, symbol): (points, note)}`` histories."""
+    rows = []
+    ordered = sorted(rates, key=lambda r: (assets.index(r.instrument.asset) if r.instrument.asset in assets
+                                           else len(assets), r.instrument.venue, r.instrument.symbol))
+    for r in ordered:
+        key = (r.instrument.venue, r.instrument.symbol)
+        points, note = histories.get(key, ((), "no history fetched"))
+        in_window = [p for p in points if p.time > as_of - opts.history_window]
+        stats = history_stats(in_window) if key in histories else None
+        payment = position_payment(r.rate, r.interval_hours, *opts.position) if opts.position else None
+        rows.append(FundingRow(
+            rate=r,
+            avg_24h_8h=window_average(points, as_of, timedelta(hours=24)),
+            avg_7d_8h=window_average(points, as_of, timedelta(days=7)),
+            alert=is_alert(r.rate_8h, opts.alert_threshold),
+            stats=stats,
+            history_note=note,
+            payment=payment,
+        ))
+    summary = []
+    for asset in assets:
+        weighted = weighted_rate([r for r in rates if r.instrument.asset == asset])
+        label = sentiment(weighted.rate_8h, *opts.sentiment_bands) if weighted else "n/a"
+        summary.append(AssetSummary(asset, weighted, label))
+    arb = None
+    if opts.arb:
+        arb = tuple(arbitrage(rates, opts.fees or {}, opts.holding_days, opts.min_spread_8h))
+    return FundingReport(as_of, tuple(assets), opts.history_window, tuple(rows), tuple(summary), arb,
+                         opts.alert_threshold, opts.position)

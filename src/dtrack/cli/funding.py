@@ -1,0 +1,173 @@
+"""``dtrack funding``: current funding, averages, history, arbitrage, alerts and payments across venues."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import click
+
+from dtrack.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Options,
+    common_options,
+    emit,
+    load,
+    options,
+    parse_duration,
+    print_renderable,
+    report_failures,
+    resolve_venues,
+    run,
+    venue_pool,
+)
+from dtrack.errors import SymbolNotFound, UsageError
+
+if TYPE_CHECKING:
+    from dtrack.analytics.funding import FundingReport, ReportOptions
+    from dtrack.config import Settings
+    from dtrack.records import FundingHistory, FundingRate
+    from dtrack.symbols import AssetQuery
+    from dtrack.venues.gather import VenueFailure
+
+MIN_HISTORY = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What the venues answered."""
+
+    rates: list[FundingRate]
+    histories: dict[tuple[str, str], FundingHistory]
+    failures: list[VenueFailure]
+    all_failed: bool
+
+
+@click.command()
+@click.argument("assets", nargs=-1, required=True, metavar="ASSET...")
+@click.option("--venue", "venues", multiple=True, metavar="V",
+              help="Only these venues (repeatable). Default: every active venue.")
+@click.option("--history", "history", default=None, metavar="DURATION",
+              help="History window for the statistics, e.g. 24h, 7d, 30d (averages always use at least 7d).")
+@click.option("--arb", is_flag=True, help="Cross-venue funding arbitrage: every pair, net of taker fees.")
+@click.option("--min-spread", type=float, default=None, metavar="PCT",
+              help="With --arb: only pairs whose spread is at least PCT percent per 8 h.")
+@click.option("--alert-threshold", type=float, default=None, metavar="PCT",
+              help="Mark rows whose 8h-equivalent rate exceeds PCT percent in absolute value.")
+@click.option("--position", type=float, default=None, metavar="USD", help="Position notional in USD.")
+@click.option("--side", type=click.Choice(["long", "short"]), default=None,
+              help="With --position: the position's side.")
+@common_options
+@click.pass_context
+def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], history: str | None, arb: bool,
+            min_spread: float | None, alert_threshold: float | None, position: float | None, side: str | None,
+            config: str | None, sim: bool, fmt: str | None) -> int:
+    """Funding rates of ASSET... (BTC, eth, BTC/USDT:USDT) across venues.
+
+    Every rate keeps its own interval; 8h-equivalent = rate x 8 / interval hours and
+    APR = rate x 8760 / interval hours. Averages are of 8h-equivalent rates over the
+    settlements in the window; the weighted average uses open interest in USD.
+
+    \b
+    Examples:
+      dtrack funding BTC ETH SOL --sim
+      dtrack funding BTC --history 30d --venue binance --venue okx
+      dtrack funding BTC --arb --min-spread 0.01
+      dtrack funding PEPE --alert-threshold 0.05 --format json
+      dtrack funding ETH --position 50000 --side short
+    """
+    from dtrack.symbols import parse_asset
+
+    opts = options(ctx, config, sim, fmt)
+    window = parse_duration(history, "--history") if history else MIN_HISTORY
+    if min_spread is not None and not arb:
+        raise UsageError("--min-spread filters arbitrage pairs: add --arb")
+    if (position is None) != (side is None):
+        raise UsageError("--position and --side go together, e.g. --position 10000 --side long")
+    if position is not None and position <= 0:
+        raise UsageError(f"--position must be a positive USD notional, got {position:g}")
+    if alert_threshold is not None and alert_threshold < 0:
+        raise UsageError(f"--alert-threshold is a percent per 8 h and must be >= 0, got {alert_threshold:g}")
+    queries = [parse_asset(a) for a in assets]
+    settings = load(opts)
+    chosen = resolve_venues(venues, settings, "funding")
+    fetched = run(_fetch(opts, settings, chosen, queries, max(window, MIN_HISTORY)))
+    report_opts = _report_options(settings, window, alert_threshold, arb, min_spread, position, side)
+    report = _assemble(fetched, queries, report_opts)
+    _render(report, fetched.failures, opts, show_history=history is not None)
+    report_failures(fetched.failures)
+    if fetched.all_failed:
+        return EXIT_ERROR
+    return EXIT_PARTIAL if fetched.failures else EXIT_OK
+
+
+def _report_options(settings: Settings, window: timedelta, alert_pct: float | None, arb: bool,
+                    min_spread_pct: float | None, position: float | None, side: str | None) -> ReportOptions:
+    from dtrack.analytics.funding import ReportOptions
+    from dtrack.venues import ACTIVE
+
+    bands = settings.funding.sentiment
+    alert = alert_pct / 100.0 if alert_pct is not None else settings.funding.alert_threshold
+    return ReportOptions(
+        history_window=window,
+        sentiment_bands=(bands.extreme, bands.strong, bands.moderate),
+        alert_threshold=alert,
+        arb=arb,
+        min_spread_8h=min_spread_pct / 100.0 if min_spread_pct is not None else None,
+        fees={v: settings.taker_fee(v) for v in ACTIVE},
+        holding_days=settings.funding.arb_holding_days,
+        position=(position, side) if position is not None and side is not None else None,
+    )
+
+
+async def _fetch(opts: Options, settings: Settings, venues: list[str], queries: Sequence[AssetQuery],
+                 window: timedelta) -> Fetched:
+    from dtrack.records import Kind
+    from dtrack.symbols import close_matches
+    from dtrack.venues.gather import gather_funding, gather_instruments
+
+    assets = list(dict.fromkeys(q.asset for q in queries))
+    async with venue_pool(opts, settings) as pool:
+        instruments, failures = await gather_instruments(pool, venues)
+        if not instruments:
+            return Fetched([], {}, failures, all_failed=True)
+        known = {i.asset for insts in instruments.values() for i in insts if i.kind is Kind.PERP}
+        for q in queries:
+            if q.asset not in known:
+                raise SymbolNotFound(q.text, close_matches(q.asset, known))
+        results, more = await gather_funding(pool, list(instruments), assets, window)
+    rates = [r for res in results for r in res.rates if _wanted(r, queries)]
+    histories = {(res.venue, sym): h for res in results for sym, h in res.history.items()}
+    return Fetched(rates, histories, failures + more, all_failed=not results)
+
+
+def _wanted(rate: FundingRate, queries: Sequence[AssetQuery]) -> bool:
+    inst = rate.instrument
+    return any(q.asset == inst.asset and (q.quote is None or q.quote == inst.quote)
+               and (q.settle is None or q.settle == inst.settle) for q in queries)
+
+
+def _assemble(fetched: Fetched, queries: Sequence[AssetQuery], opts: ReportOptions) -> FundingReport:
+    from dtrack.analytics.funding import build_report, coverage_note
+    from dtrack.venues.pool import utc_now
+
+    now = utc_now()
+    histories = {key: (h.points, coverage_note(h, now - opts.history_window)) for key, h in fetched.histories.items()}
+    assets = list(dict.fromkeys(q.asset for q in queries))
+    return build_report(now, assets, fetched.rates, histories, opts)
+
+
+def _render(report: FundingReport, failures: Sequence[VenueFailure], opts: Options, show_history: bool) -> None:
+    from dtrack.report import funding as out
+
+    if opts.fmt == "json":
+        emit(json.dumps(out.to_json(report, failures), indent=2))
+    elif opts.fmt == "csv":
+        emit(out.to_csv(report))
+    else:
+        print_renderable(out.render_table(report, show_history))

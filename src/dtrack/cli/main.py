@@ -1,0 +1,77 @@
+"""The ``dtrack`` command: global options, sub-commands, and errors -> one line + exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from dtrack import __version__
+from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
+from dtrack.cli.funding import funding
+from dtrack.cli.sim import sim
+from dtrack.cli.venues import venues
+from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError
+
+log = logging.getLogger("dtrack")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="dtrack")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
+@click.option("--sim", is_flag=True, help="Run every command against the built-in simulated venues.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated market (with --sim).")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: int, quiet: bool) -> None:
+    """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
+
+    Funding across Binance, Bybit, OKX, Deribit and Hyperliquid, correct to the unit.
+    Every command takes --format table|json|csv, --sim (offline simulated venues) and --config FILE.
+    Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, stream=sys.stderr, format="dtrack: %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Options(config=config, sim=sim, seed=seed)
+
+
+cli.add_command(funding)
+cli.add_command(venues)
+cli.add_command(sim)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turn every failure into one line on stderr and an exit code."""
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    try:
+        code: Any = cli.main(args=argv, prog_name="dtrack", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("dtrack: aborted", err=True)
+        code = 130
+    except (UsageError, SymbolNotFound) as exc:
+        click.echo(f"dtrack: error: {exc}", err=True)
+        code = EXIT_USAGE
+    except ConfigError as exc:
+        click.echo(f"dtrack: config error: {exc}", err=True)
+        code = EXIT_ERROR
+    except DtrackError as exc:
+        click.echo(f"dtrack: error: {exc}", err=True)
+        code = EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("dtrack: interrupted", err=True)
+        code = 130
+    except Exception as exc:
+        if verbose:
+            log.exception("internal error")
+        click.echo(f"dtrack: internal error: {type(exc).__name__}: {exc} (run with -v for the trace)", err=True)
+        code = EXIT_ERROR
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,57 @@
+"""Number and time formatting for tables, and JSON-safe conversion. The only place that formats."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+
+def iso(t: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z (``2026-11-20T08:00:00Z``), or None."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def pct(x: float | None, digits: int = 4, *, sign: bool = True) -> str:
+    """A fraction as percent text: 0.000158 -> ``+0.0158%``; None -> ``n/a``."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x * 100:+.{digits}f}%" if sign else f"{x * 100:.{digits}f}%"
+
+
+def usd(x: float | None) -> str:
+    """Compact USD: ``$8.2B``, ``$45.2M``, ``$12.3K``, ``$950``."""
+    if x is None:
+        return "n/a"
+    size = abs(x)
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if size >= div:
+            return f"{'-' if x < 0 else ''}${size / div:.2f}{suffix}"
+    return f"{'-' if x < 0 else ''}${size:,.2f}"
+
+
+def money(x: float | None) -> str:
+    """Signed USD with cents: ``+$12.34``."""
+    if x is None:
+        return "n/a"
+    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+
+
+def countdown(until: datetime | None, now: datetime) -> str:
+    """Time until ``until`` as ``2h 15m`` (``due`` when past, ``continuous`` when None)."""
+    if until is None:
+        return "continuous"
+    seconds = int((until - now).total_seconds())
+    if seconds <= 0:
+        return "due"
+    hours, rem = divmod(seconds, 3600)
+    minutes = rem // 60
+    if hours >= 24:
+        return f"{hours // 24}d {hours % 24}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {rem % 60:02d}s"
+
+
+def hours(h: float) -> str:
+    """An interval: ``8h``, ``1h``, ``0.5h``."""
+    return f"{h:g}h"

@@ -1,0 +1,183 @@
+"""Renders the funding report: JSON (one object), CSV (the rows) and rich tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from dtrack.analytics.funding import ArbOpportunity, FundingReport, FundingRow
+from dtrack.report.format import countdown, hours, iso, money, pct, usd
+from dtrack.venues.gather import VenueFailure
+
+ARB_TABLE_ROWS = 15
+
+
+def rate_row(row: FundingRow) -> dict[str, Any]:
+    """One rate as a flat JSON-able dict (fractions, USD, ISO times)."""
+    r, inst = row.rate, row.rate.instrument
+    out: dict[str, Any] = {
+        "venue": inst.venue, "asset": inst.asset, "symbol": inst.symbol, "id": inst.normalized_id,
+        "margin": inst.margin.value, "quote": inst.quote, "settle": inst.settle, "multiplier": inst.multiplier,
+        "rate": r.rate, "interval_hours": r.interval_hours, "interval_source": r.interval_source,
+        "rate_8h": r.rate_8h, "apr": r.apr, "predicted_rate": r.predicted_rate,
+        "next_funding_time": iso(r.next_funding_time), "mark_price": r.mark_price, "index_price": r.index_price,
+        "open_interest_usd": r.open_interest_usd, "avg_24h_8h": row.avg_24h_8h, "avg_7d_8h": row.avg_7d_8h,
+        "alert": row.alert, "note": r.note, "time": iso(r.time),
+    }
+    return out
+
+
+def _history(row: FundingRow) -> dict[str, Any] | None:
+    s = row.stats
+    if s is None:
+        return {"count": 0, "note": row.history_note}
+    return {"count": s.count, "mean_8h": s.mean, "min_8h": s.min, "max_8h": s.max, "last_8h": s.last,
+            "trend": s.trend, "trend_per_day_8h": s.trend_per_day, "note": row.history_note}
+
+
+def _arb(o: ArbOpportunity) -> dict[str, Any]:
+    return {
+        "asset": o.asset, "long_venue": o.long.instrument.venue, "long_symbol": o.long.instrument.symbol,
+        "short_venue": o.short.instrument.venue, "short_symbol": o.short.instrument.symbol,
+        "long_rate_8h": o.long.rate_8h, "short_rate_8h": o.short.rate_8h, "spread_8h": o.spread_8h,
+        "gross_apr": o.gross_apr, "round_trip_fees": o.fees, "holding_days": o.holding_days, "net_apr": o.net_apr,
+        "breakeven_days": o.breakeven_days, "simultaneous": o.simultaneous, "note": o.timing_note,
+    }
+
+
+def to_json(report: FundingReport, failures: Sequence[VenueFailure]) -> dict[str, Any]:
+    """The funding report as one JSON object."""
+    rates = []
+    for row in report.rows:
+        item = rate_row(row)
+        item["history"] = _history(row)
+        if row.payment is not None:
+            item["payment_usd"] = {"per_interval": row.payment.per_interval, "per_day": row.payment.per_day,
+                                   "per_30d": row.payment.per_30d}
+        rates.append(item)
+    out: dict[str, Any] = {
+        "as_of": iso(report.as_of),
+        "units": {"rates": "fraction per interval_hours (rate) or per 8 h (rate_8h, *_8h)",
+                  "apr": "fraction per year, simple", "money": "USD", "times": "ISO-8601 UTC"},
+        "history_window_hours": report.history_window.total_seconds() / 3600,
+        "alert_threshold_8h": report.alert_threshold,
+        "rates": rates,
+        "summary": [{"asset": s.asset, "weighted_rate_8h": s.weighted.rate_8h if s.weighted else None,
+                     "apr": s.weighted.apr if s.weighted else None, "sentiment": s.sentiment,
+                     "weighting": s.weighted.weighting if s.weighted else None} for s in report.summary],
+        "errors": [{"venue": f.venue, "kind": f.kind, "message": f.message} for f in failures],
+    }
+    if report.position is not None:
+        out["position"] = {"notional_usd": report.position[0], "side": report.position[1]}
+    if report.arbitrage is not None:
+        out["arbitrage"] = [_arb(o) for o in report.arbitrage]
+    return out
+
+
+CSV_FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source",
+              "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price",
+              "open_interest_usd", "avg_24h_8h", "avg_7d_8h", "alert")
+
+
+def to_csv(report: FundingReport) -> str:
+    """The rate rows as CSV (fractions, USD, ISO times)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in rate_row(row).items()})
+    return buf.getvalue()
+
+
+def render_table(report: FundingReport, show_history: bool) -> Any:
+    """A rich renderable: per-asset rate tables, summaries, history stats, arbitrage."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    now = report.as_of
+    for summary in report.summary:
+        rows = [r for r in report.rows if r.rate.instrument.asset == summary.asset]
+        table = Table(title=f"{summary.asset} PERPETUAL FUNDING RATES", title_justify="left", show_edge=False)
+        for col in ("Venue", "Symbol", "Margin", "Current", "Interval", "8h-eq", "24h avg", "7d avg", "APR",
+                    "Next payment", "OI (USD)"):
+            table.add_column(col, justify="left" if col in ("Venue", "Symbol", "Margin") else "right")
+        if report.position is not None:
+            for col in ("Pay/interval", "Pay/day", "Pay/30d"):
+                table.add_column(col, justify="right")
+        for row in rows:
+            r = row.rate
+            cells = [r.instrument.venue, r.instrument.symbol, f"{r.instrument.margin.value} {r.instrument.quote}",
+                     pct(r.rate), hours(r.interval_hours), pct(r.rate_8h), pct(row.avg_24h_8h), pct(row.avg_7d_8h),
+                     pct(r.apr, 2), countdown(r.next_funding_time, now), usd(r.open_interest_usd)]
+            if row.payment is not None:
+                cells += [money(row.payment.per_interval), money(row.payment.per_day), money(row.payment.per_30d)]
+            table.add_row(*cells, style="bold red" if row.alert else None)
+        parts.append(table)
+        if summary.weighted is not None:
+            w = summary.weighted
+            parts.append(Text(f"Weighted avg (8h): {pct(w.rate_8h)} | Annualized: {pct(w.apr, 2)} | "
+                              f"Sentiment: {summary.sentiment.capitalize()}  [{w.weighting}]"))
+        else:
+            parts.append(Text(f"No perpetual found for {summary.asset} on the venues that answered."))
+        if report.alert_threshold is not None and any(r.alert for r in rows):
+            parts.append(Text(f"Rows in red exceed the alert threshold of {pct(report.alert_threshold)} per 8 h.",
+                              style="red"))
+        if report.position is not None:
+            size, side = report.position
+            parts.append(Text(f"Payments for a {usd(size)} {side} position at current rates (positive = received)."))
+        parts.append(Text(""))
+    if show_history:
+        parts.append(_history_table(report))
+    if report.arbitrage is not None:
+        parts.append(_arb_table(report.arbitrage))
+    return Group(*parts)
+
+
+def _history_table(report: FundingReport) -> Any:
+    from rich.table import Table
+
+    window = report.history_window.total_seconds() / 3600
+    label = f"{window / 24:g}d" if window % 24 == 0 else f"{window:g}h"
+    table = Table(title=f"FUNDING HISTORY ({label}, 8h-equivalent)", title_justify="left", show_edge=False)
+    for col in ("Venue", "Symbol", "Settlements", "Mean", "Min", "Max", "Last", "Trend", "Note"):
+        table.add_column(col, justify="right" if col not in ("Venue", "Symbol", "Trend", "Note") else "left")
+    for row in report.rows:
+        s = row.stats
+        if s is None:
+            table.add_row(row.rate.instrument.venue, row.rate.instrument.symbol, "0", "", "", "", "", "n/a",
+                          row.history_note)
+            continue
+        table.add_row(row.rate.instrument.venue, row.rate.instrument.symbol, str(s.count), pct(s.mean),
+                      pct(s.min), pct(s.max), pct(s.last), s.trend, row.history_note)
+    return table
+
+
+def _arb_table(opps: Sequence[ArbOpportunity]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="FUNDING ARBITRAGE (long the lower rate, short the higher; net of round-trip taker fees)",
+                  title_justify="left", show_edge=False)
+    for col in ("Asset", "Long", "Short", "Spread/8h", "Gross APR", "Fees", "Net APR", "Breakeven", "Timing"):
+        table.add_column(col, justify="left" if col in ("Asset", "Long", "Short", "Timing") else "right")
+    for o in opps[:ARB_TABLE_ROWS]:
+        breakeven = f"{o.breakeven_days:.1f}d" if o.breakeven_days is not None else "never"
+        timing = "simultaneous" if o.simultaneous else (
+            f"{o.long.interval_hours:g}h vs {o.short.interval_hours:g}h: not simultaneous")
+        table.add_row(o.asset, f"{o.long.instrument.venue} {o.long.instrument.symbol}",
+                      f"{o.short.instrument.venue} {o.short.instrument.symbol}", pct(o.spread_8h), pct(o.gross_apr, 2),
+                      pct(o.fees, 3, sign=False), pct(o.net_apr, 2), breakeven, timing)
+    notes = []
+    if not opps:
+        notes.append(Text("No pair passes the filter."))
+    elif len(opps) > ARB_TABLE_ROWS:
+        notes.append(Text(f"({len(opps) - ARB_TABLE_ROWS} more pairs in --format json)"))
+    if opps:
+        notes.append(Text(f"Net APR amortizes entry+exit fees over {opps[0].holding_days:g} days "
+                          "(funding.arb_holding_days in settings.yaml)."))
+    return Group(table, *notes)
