@@ -153,7 +153,7 @@ class Adapter:
         rates: FundingResult | BaseException = done[0]
         if isinstance(rates, BaseException):
             raise rates
-        for inst, item in zip(perps, done[1:], strict=True):
+        for inst, item in zip(perps if history else [], done[1:], strict=True):
             if isinstance(item, DtrackError):
                 rates.errors.append(item)
             elif isinstance(item, BaseException):
