@@ -1,0 +1,181 @@
+"""Deribit JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
+
+What it owns: the instrument list (``public/get_instruments``), current funding from the per-currency
+book summary (``public/get_book_summary_by_currency``) or one ticker (``public/ticker``), and the
+hourly funding history (``public/get_funding_rate_history``).
+
+Deribit perpetuals have no discrete settlement: funding accrues continuously and the venue quotes it
+as ``funding_8h``, an 8 h-equivalent rate. dtrack reports that rate with ``interval_hours = 8`` and no
+next funding time. Units differ by margin: inverse perps (``BTC-PERPETUAL``) count contracts and open
+interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the base coin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from dtrack.records import FundingPoint, FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.symbols import split_multiplier
+from dtrack.venues.deribit import api
+from dtrack.venues.fields import Reader
+
+INTERVAL_HOURS = 8.0
+INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
+CONTINUOUS_NOTE = "funding accrues continuously (no discrete settlement); rate = funding_8h, its 8 h-equivalent"
+HISTORY_NOTE = ("hourly samples of the 8 h-equivalent rate (interest_8h, funding over the trailing 8 h); "
+                "consecutive samples overlap, do not sum them")
+
+_INSTRUMENTS = Reader(api.VENUE, "public/get_instruments")
+_BOOK_SUMMARY = Reader(api.VENUE, "public/get_book_summary_by_currency")
+_TICKER = Reader(api.VENUE, "public/ticker")
+_HISTORY = Reader(api.VENUE, "public/get_funding_rate_history")
+
+
+def _result(r: Reader, body: Any) -> Any:
+    """The ``result`` member of a JSON-RPC answer."""
+    return r.field(r.obj(body), "result")
+
+
+# --- instruments ----------------------------------------------------------------------------------
+
+
+def parse_instruments(body: Any) -> list[Instrument]:
+    """Active futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped)."""
+    r = _INSTRUMENTS
+    out: list[Instrument] = []
+    for raw in r.arr(_result(r, body), "result"):
+        row = r.obj(raw, "instrument")
+        # the 2021 capture lists options in the same answer (no kind filter was sent)
+        if row.get("kind") != "future" or row.get("is_active") is False:
+            continue
+        out.append(_instrument(row))
+    return out
+
+
+def _margin(row: Mapping[str, Any], quote: str) -> Margin:
+    """Inverse ("reversed") or linear, from ``instrument_type``.
+
+    The 2021 capture (deribit__rest_get_instruments__capture.json) has no ``instrument_type``: every
+    future then was inverse and quoted in USD, while the linear ones are quoted in USDC. A row without
+    the field is therefore read by its quote currency.
+    """
+    kind = row.get("instrument_type")
+    if kind is None:
+        return Margin.INVERSE if quote == "USD" else Margin.LINEAR
+    if kind == api.INVERSE_TYPE:
+        return Margin.INVERSE
+    if kind == api.LINEAR_TYPE:
+        return Margin.LINEAR
+    raise _INSTRUMENTS.fail(f"instrument_type is {kind!r}, expected 'reversed' or 'linear'")
+
+
+def _instrument(row: Mapping[str, Any]) -> Instrument:
+    r = _INSTRUMENTS
+    base = r.text(row, "base_currency")
+    quote = r.text(row, "quote_currency")
+    asset, multiplier = split_multiplier(base)
+    margin = _margin(row, quote)
+    # settlement_currency is missing from the 2021 capture too: inverse futures settle in the coin
+    settle = r.text(row, "settlement_currency") if "settlement_currency" in row else (
+        base if margin is Margin.INVERSE else quote)
+    perpetual = row.get("settlement_period") == api.PERPETUAL
+    return Instrument(
+        venue=api.VENUE,
+        symbol=r.text(row, "instrument_name"),
+        asset=asset,
+        quote=quote,
+        settle=settle,
+        kind=Kind.PERP if perpetual else Kind.FUTURE,
+        margin=margin,
+        multiplier=multiplier,
+        # inverse contracts are worth a fixed USD amount (BTC-PERPETUAL: 10 USD); linear ones a coin amount
+        contract_size=r.num(row, "contract_size"),
+        contract_unit=Unit.USD if margin is Margin.INVERSE else Unit.BASE,
+        expiry=None if perpetual else r.time_ms(row, "expiration_timestamp"),
+    )
+
+
+# --- current funding ------------------------------------------------------------------------------
+
+
+def _open_interest_usd(inst: Instrument, amount: float | None, mark: float) -> tuple[float | None, str]:
+    """One-sided OI in USD and how it was converted: inverse perps count USD, linear ones the coin."""
+    if amount is None:
+        return None, "OI not reported"
+    if inst.margin is Margin.INVERSE:
+        return amount, "OI = open_interest (USD, inverse perp)"
+    unit = inst.asset if inst.multiplier == 1.0 else f"units of {inst.multiplier:g} {inst.asset}"
+    return amount * mark, f"OI = open_interest ({unit}) x mark"
+
+
+def _funding_rate(r: Reader, row: Mapping[str, Any], inst: Instrument, *, index_key: str, time_key: str,
+                  received: datetime) -> FundingRate:
+    """One perpetual's FundingRate from a book-summary row or a ticker (same field names but the index)."""
+    mark = r.num(row, "mark_price")
+    index = r.opt_num(row, index_key)
+    oi_usd, oi_note = _open_interest_usd(inst, r.opt_num(row, "open_interest"), mark)
+    return FundingRate(
+        instrument=inst,
+        rate=r.num(row, "funding_8h"),
+        interval_hours=INTERVAL_HOURS,
+        interval_source=INTERVAL_SOURCE,
+        time=r.opt_time_ms(row, time_key) or received,
+        predicted_rate=None,
+        next_funding_time=None,
+        mark_price=mark / inst.multiplier,
+        index_price=None if index is None else index / inst.multiplier,
+        open_interest_usd=oi_usd,
+        note=f"{CONTINUOUS_NOTE}; index = {index_key}; {oi_note}",
+    )
+
+
+def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: datetime) -> dict[str, FundingRate]:
+    """Funding of the wanted perpetuals (by symbol) found in one currency's book summary.
+
+    Book-summary rows carry no ``index_price``: for futures and perpetuals the index is
+    ``estimated_delivery_price`` (``underlying_price`` is for options only); the BTC-PERPETUAL ticker
+    example shows both fields equal (36297.02). A wanted perpetual whose
+    row is absent, or lacks ``funding_8h``, is left out: the caller asks its ticker instead.
+    """
+    r = _BOOK_SUMMARY
+    out: dict[str, FundingRate] = {}
+    for raw in r.arr(_result(r, body), "result"):
+        row = r.obj(raw, "book summary")
+        inst = perps.get(r.text(row, "instrument_name"))
+        if inst is None or r.opt_num(row, "funding_8h") is None:
+            continue
+        out[inst.symbol] = _funding_rate(r, row, inst, index_key="estimated_delivery_price",
+                                         time_key="creation_timestamp", received=received)
+    return out
+
+
+def parse_ticker(body: Any, inst: Instrument, received: datetime) -> FundingRate:
+    """Funding of one perpetual from its ``public/ticker`` answer (``funding_8h`` required)."""
+    r = _TICKER
+    row = r.obj(_result(r, body), "result")
+    name = r.text(row, "instrument_name")
+    if name != inst.symbol:
+        raise r.fail(f"ticker is for {name!r}, asked {inst.symbol!r}")
+    return _funding_rate(r, row, inst, index_key="index_price", time_key="timestamp", received=received)
+
+
+# --- history --------------------------------------------------------------------------------------
+
+
+def parse_funding_history(body: Any) -> list[tuple[datetime, float]]:
+    """(hour, interest_8h) samples of a ``get_funding_rate_history`` answer, as sent."""
+    r = _HISTORY
+    rows = (r.obj(raw, "history row") for raw in r.arr(_result(r, body), "result"))
+    return [(r.time_ms(row, "timestamp"), r.num(row, "interest_8h")) for row in rows]
+
+
+def history_points(samples: Iterable[tuple[datetime, float]]) -> tuple[FundingPoint, ...]:
+    """Ascending, de-duplicated points, each an 8 h-equivalent sample (``interval_hours = 8``).
+
+    Not ``points_from_settlements``: its interval is the spacing between points (1 h here), which
+    would read each 8 h-equivalent as an hourly rate and inflate it eightfold.
+    """
+    return tuple(FundingPoint(time=t, rate=rate, interval_hours=INTERVAL_HOURS)
+                 for t, rate in sorted(dict(samples).items()))
