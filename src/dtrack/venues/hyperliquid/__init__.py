@@ -1,0 +1,1 @@
+"""Hyperliquid: USDC-margined perpetuals read from the public ``POST /info`` endpoint (hourly funding)."""

@@ -1,0 +1,135 @@
+"""Hyperliquid adapter: the venue's only I/O (``POST /info`` on one host).
+
+- instruments: ``meta`` (disk-cached for ``instruments_ttl``);
+- current funding: ``metaAndAssetCtxs`` (rate, mark, oracle, OI of every perp in one answer) and,
+  in the same round, ``predictedFundings`` (Hyperliquid's own forecast and interval). When the
+  prediction call fails the rates are still returned, with ``predicted_rate`` None, the interval
+  from the venue docs (1 h), and the error in ``FundingResult.errors``;
+- history: ``fundingHistory`` per coin, at most 500 rows per answer, paged by startTime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from dtrack.errors import DtrackError, ParseError, VenueError
+from dtrack.records import FundingHistory, Instrument
+from dtrack.venues.base import Adapter, FundingResult
+from dtrack.venues.fields import points_from_settlements, utc_to_ms
+from dtrack.venues.hyperliquid import api, parse
+
+
+class HyperliquidAdapter(Adapter):
+    """Hyperliquid main-DEX perpetuals."""
+
+    name: ClassVar[str] = "hyperliquid"
+    hosts = api.HOSTS
+    main_host = api.REST
+    limits = api.LIMITS
+    # Funding is kept since launch (hourly since 2023; the earliest rows were 8-hourly).
+    funding_history_depth = None
+
+    def check(self, body: Any) -> None:
+        """``/info`` has no error envelope in 200 answers: errors come as HTTP 422/429/500 (handled by
+        the HTTP layer) and a ``null`` answer fails in the parsers."""
+
+    async def _info(self, body: dict[str, Any], *, weight: int = api.INFO_WEIGHT) -> Any:
+        return await self.post(api.REST, api.INFO_PATH, body, weight=weight, endpoint=_endpoint(body))
+
+    async def instruments(self) -> list[Instrument]:
+        """Listed main-DEX perps from ``meta`` (disk-cached)."""
+        body = {"type": api.META}
+        answer = await self.cached_post(api.REST, api.INFO_PATH, body, ttl=self.ctx.settings.instruments_ttl,
+                                        weight=api.INFO_WEIGHT, endpoint=_endpoint(body))
+        return parse.parse_meta(answer)
+
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+        """Current funding of these perps: ``metaAndAssetCtxs`` + ``predictedFundings`` concurrently."""
+        answers: tuple[Any, Any] = await asyncio.gather(self._info({"type": api.META_AND_ASSET_CTXS}),
+                                                      self._info({"type": api.PREDICTED_FUNDINGS}),
+                                                      return_exceptions=True)
+        ctxs, predicted = answers
+        received = self.ctx.now()
+        if isinstance(ctxs, BaseException):
+            raise ctxs
+        result = FundingResult(self.name)
+        forecasts = self._forecasts(predicted, result.errors)
+        result.rates, missing = parse.funding_rates(ctxs, instruments, forecasts, received)
+        for symbol in missing:
+            result.errors.append(VenueError(self.name, f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}: no asset "
+                                                       f"context for {symbol!r} (delisted?); left out"))
+        return result
+
+    @staticmethod
+    def _forecasts(answer: Any, errors: list[DtrackError]) -> dict[str, parse.Predicted]:
+        """Parsed ``predictedFundings``, or {} with the failure recorded (rates stay usable)."""
+        if isinstance(answer, DtrackError):
+            errors.append(answer)
+            return {}
+        if isinstance(answer, BaseException):
+            raise answer
+        try:
+            return parse.parse_predicted(answer)
+        except ParseError as exc:
+            errors.append(exc)
+            return {}
+
+    async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
+        """Settled hourly funding of one coin over ``[start, end]``, 500 rows per request."""
+        coin = instrument.symbol
+        series = await self._history_series(coin, utc_to_ms(start), utc_to_ms(end))
+        if not series:
+            await self._require_listed(coin)
+        points = points_from_settlements(series, api.FUNDING_INTERVAL_HOURS)
+        return FundingHistory(self.name, coin, start, end, points, _history_note(coin, start, end, series))
+
+    async def _history_series(self, coin: str, start_ms: int, end_ms: int) -> list[tuple[datetime, float]]:
+        """Page ``fundingHistory`` forward from ``start_ms`` until the window is covered."""
+        series: list[tuple[datetime, float]] = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            body = {"type": api.FUNDING_HISTORY, "coin": coin, "startTime": cursor, "endTime": end_ms}
+            page = parse.parse_funding_history(await self._info(body, weight=_history_weight(cursor, end_ms)), coin)
+            if not page:
+                break
+            series += page
+            last = utc_to_ms(page[-1][0])
+            if last < cursor:
+                raise ParseError(self.name, _endpoint(body), f"page from {cursor} ends before it, at {last}")
+            cursor = last + 1
+            # A short page that reaches the last settlement before end covers the window; one that
+            # stops earlier is followed up (should the venue ever cap pages below 500).
+            if len(page) < api.HISTORY_PAGE and last + parse.HOUR_MS > end_ms:
+                break
+        return series
+
+    async def _require_listed(self, coin: str) -> None:
+        """An empty history is only an answer for a listed coin: Hyperliquid answers [] for unknown ones."""
+        if all(i.symbol != coin for i in await self.instruments()):
+            raise VenueError(self.name, f"{api.INFO_PATH} {api.FUNDING_HISTORY}: Hyperliquid lists no perpetual "
+                                        f"{coin!r} (it answered an empty history)", code=api.CODE_UNKNOWN_COIN)
+
+
+def _endpoint(body: dict[str, Any]) -> str:
+    return f"{api.INFO_PATH} {body['type']}"
+
+
+def _history_weight(start_ms: int, end_ms: int) -> int:
+    """Base weight plus one unit per 20 rows the page can hold (hourly rows, at most 500)."""
+    rows = min(api.HISTORY_PAGE, max(0, end_ms - start_ms) // parse.HOUR_MS + 1)
+    return api.INFO_WEIGHT + math.ceil(rows / api.HISTORY_ROWS_PER_EXTRA_WEIGHT)
+
+
+def _history_note(coin: str, start: datetime, end: datetime, series: list[tuple[datetime, float]]) -> str:
+    """Say so when the venue has less than the window asked for."""
+    if not series:
+        return f"Hyperliquid settled no funding for {coin} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+    first = series[0][0]
+    if first - start > timedelta(hours=api.FUNDING_INTERVAL_HOURS, minutes=1):
+        return (f"Hyperliquid has funding for {coin} from {first:%Y-%m-%d %H:%M} UTC only "
+                f"(listing or start of its history); asked from {start:%Y-%m-%d %H:%M} UTC")
+    return ""

@@ -1,0 +1,48 @@
+"""What dtrack asks Hyperliquid: its one REST host, the info path, request types and weights (data only).
+
+Every public read is ``POST /info`` with a JSON body ``{"type": ...}``. Requests are metered per IP:
+1200 weight per minute; each info type used here weighs 20, and ``fundingHistory`` adds one unit per
+20 rows it returns. Hyperliquid has no error codes on ``/info``: a body it cannot read is answered
+with HTTP 422 and a plain-text message, an overload with HTTP 429, and failures with HTTP 500.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dtrack.net.http import RateLimit
+
+#: host key -> default base URL (testnet: https://api.hyperliquid-testnet.xyz)
+REST: Final = "rest"
+HOSTS: Final = {REST: "https://api.hyperliquid.xyz"}
+INFO_PATH: Final = "/info"
+
+#: request budget of the host (per IP)
+LIMITS: Final = {REST: RateLimit(1200, 60.0)}
+
+# --- info request types ----------------------------------------------------------------------
+META: Final = "meta"
+META_AND_ASSET_CTXS: Final = "metaAndAssetCtxs"
+PREDICTED_FUNDINGS: Final = "predictedFundings"
+FUNDING_HISTORY: Final = "fundingHistory"
+
+#: weight of every info type above
+INFO_WEIGHT: Final = 20
+#: fundingHistory costs one more unit per this many returned rows
+HISTORY_ROWS_PER_EXTRA_WEIGHT: Final = 20
+#: most rows one fundingHistory answer holds (oldest first); page by moving startTime on
+HISTORY_PAGE: Final = 500
+
+# --- conventions -----------------------------------------------------------------------------
+#: Hyperliquid's own entry in predictedFundings (others: BinPerp, BybitPerp)
+HL_PERP: Final = "HlPerp"
+#: perps are margined and quoted in USDC
+QUOTE: Final = "USDC"
+#: builder-deployed (HIP-3) perp DEXs name their coins "dex:COIN"; dtrack reads the main DEX only
+DEX_SEPARATOR: Final = ":"
+#: funding settles every hour (venue docs); used when predictedFundings gives no interval
+FUNDING_INTERVAL_HOURS: Final = 1.0
+#: HTTP status of a request body Hyperliquid cannot deserialize (text body, never retried)
+STATUS_BAD_REQUEST: Final = 422
+#: VenueError code dtrack uses when fundingHistory answers [] for a coin the venue does not list
+CODE_UNKNOWN_COIN: Final = "unknown_coin"

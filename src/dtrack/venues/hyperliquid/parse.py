@@ -1,0 +1,206 @@
+"""Hyperliquid JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
+
+What it owns: reading the ``/info`` answers dtrack uses (``meta``, ``metaAndAssetCtxs``,
+``predictedFundings``, ``fundingHistory``) and the venue's units:
+- every perp is USDC-margined and linear, one contract = one unit of the coin; ``kPEPE`` is
+  1000 PEPE, so its prices are divided by 1000 to be per PEPE;
+- ``funding`` is the hourly rate of the settlement at the next whole hour (UTC);
+- ``openInterest`` is one side, in coins of the symbol (kPEPE units), so USD = openInterest x markPx.
+  Showing that coin figure as dollars is how apps have under-reported Hyperliquid OI ~4,500x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.symbols import split_multiplier
+from dtrack.venues.fields import Reader, ms_to_utc, utc_to_ms
+from dtrack.venues.hyperliquid import api
+
+VENUE = "hyperliquid"
+HOUR_MS = 3_600_000
+
+
+def reader(info_type: str) -> Reader:
+    """The field reader of one info request type (errors name ``POST /info <type>``)."""
+    return Reader(VENUE, f"POST {api.INFO_PATH} {info_type}")
+
+
+# --- instruments -----------------------------------------------------------------------------
+
+
+def instrument(name: str) -> Instrument:
+    """The Instrument of a main-DEX perp coin name (``BTC``, ``kPEPE``)."""
+    asset, multiplier = split_multiplier(name)
+    return Instrument(venue=VENUE, symbol=name, asset=asset, quote=api.QUOTE, settle=api.QUOTE, kind=Kind.PERP,
+                      margin=Margin.LINEAR, multiplier=multiplier, contract_size=1.0, contract_unit=Unit.BASE)
+
+
+def parse_meta(body: Any) -> list[Instrument]:
+    """Listed perps of a ``meta`` answer, skipping delisted coins and HIP-3 ``dex:COIN`` names."""
+    r = reader(api.META)
+    out: list[Instrument] = []
+    for entry in _universe(r, body):
+        row = r.obj(entry, "universe entry")
+        name = r.text(row, "name")
+        # Delisted coins stay in the universe (and keep their slot in assetCtxs) with isDelisted: true.
+        if row.get("isDelisted") is True or api.DEX_SEPARATOR in name:
+            continue
+        out.append(instrument(name))
+    return out
+
+
+def _universe(r: Reader, meta: Any) -> Sequence[Any]:
+    return r.arr(r.field(r.obj(meta, "meta"), "universe"), "meta.universe")
+
+
+# --- current funding ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Predicted:
+    """Hyperliquid's own entry (``HlPerp``) of ``predictedFundings`` for one coin."""
+
+    rate: float
+    next_time: datetime | None
+    interval_hours: float | None
+
+
+def asset_ctxs(body: Any) -> dict[str, Mapping[str, Any]]:
+    """``metaAndAssetCtxs`` -> {coin: its asset context}, aligned by position within this answer.
+
+    ``assetCtxs[i]`` belongs to ``universe[i]`` of the same answer (never of a cached ``meta``:
+    listings change); a length mismatch is a ParseError.
+    """
+    r = reader(api.META_AND_ASSET_CTXS)
+    pair = r.arr(body)
+    if len(pair) != 2:
+        raise r.fail(f"expected [meta, assetCtxs], got an array of {len(pair)}")
+    universe, ctxs = _universe(r, pair[0]), r.arr(pair[1], "assetCtxs")
+    if len(universe) != len(ctxs):
+        raise r.fail(f"meta.universe has {len(universe)} entries but assetCtxs {len(ctxs)}")
+    out: dict[str, Mapping[str, Any]] = {}
+    for entry, ctx in zip(universe, ctxs, strict=True):
+        name = r.text(r.obj(entry, "universe entry"), "name")
+        out[name] = r.obj(ctx, f"assetCtx of {name}")
+    return out
+
+
+def parse_predicted(body: Any) -> dict[str, Predicted]:
+    """``predictedFundings`` -> {coin: Hyperliquid's own prediction}; other venues are ignored.
+
+    Shape: ``[[coin, [[venue, {fundingRate, nextFundingTime, fundingIntervalHours?} | null], ...]], ...]``
+    (the docs example has no ``fundingIntervalHours``; a venue without a prediction has ``null``).
+    """
+    r = reader(api.PREDICTED_FUNDINGS)
+    out: dict[str, Predicted] = {}
+    for item in r.arr(body):
+        coin, venues = _pair(r, item, "coin entry")
+        if not isinstance(coin, str) or not coin:
+            raise r.fail(f"coin is {coin!r}, expected a non-empty string")
+        found = _hl_prediction(r, coin, r.arr(venues, f"venues of {coin}"))
+        if found is not None:
+            out[coin] = found
+    return out
+
+
+def _pair(r: Reader, value: Any, what: str) -> tuple[Any, Any]:
+    items = r.arr(value, what)
+    if len(items) != 2:
+        raise r.fail(f"{what} has {len(items)} items, expected 2")
+    return items[0], items[1]
+
+
+def _hl_prediction(r: Reader, coin: str, venues: Iterable[Any]) -> Predicted | None:
+    for entry in venues:
+        if entry is None:
+            continue
+        venue, data = _pair(r, entry, f"venue entry of {coin}")
+        if venue != api.HL_PERP or data is None:
+            continue
+        row = r.obj(data, f"{api.HL_PERP} prediction of {coin}")
+        rate = r.opt_num(row, "fundingRate")
+        if rate is None:
+            return None
+        interval = r.opt_num(row, "fundingIntervalHours")
+        if interval is not None and interval <= 0:
+            raise r.fail(f"fundingIntervalHours of {coin} is {interval!r}, expected a positive number")
+        return Predicted(rate, r.opt_time_ms(row, "nextFundingTime"), interval)
+    return None
+
+
+def next_settlement(received: datetime, interval_hours: float) -> datetime:
+    """The first settlement strictly after ``received`` (on UTC multiples of the interval)."""
+    step = round(interval_hours * HOUR_MS)
+    return ms_to_utc((utc_to_ms(received) // step + 1) * step)
+
+
+def funding_rate(inst: Instrument, ctx: Mapping[str, Any], predicted: Predicted | None,
+                 received: datetime) -> FundingRate:
+    """One perp's FundingRate from its asset context (and Hyperliquid's own prediction, if any)."""
+    r = reader(api.META_AND_ASSET_CTXS)
+    mark, oi_coins = r.num(ctx, "markPx"), r.num(ctx, "openInterest")
+    oracle = r.opt_num(ctx, "oraclePx")
+    if predicted is not None and predicted.interval_hours is not None:
+        interval, source = predicted.interval_hours, f"predictedFundings {api.HL_PERP} fundingIntervalHours"
+    else:
+        interval, source = api.FUNDING_INTERVAL_HOURS, "hourly (venue docs)"
+    mult = inst.multiplier
+    return FundingRate(
+        instrument=inst,
+        rate=r.num(ctx, "funding"),
+        interval_hours=interval,
+        interval_source=source,
+        time=received,
+        predicted_rate=predicted.rate if predicted is not None else None,
+        next_funding_time=next_settlement(received, interval),
+        mark_price=mark / mult,
+        index_price=oracle / mult if oracle is not None else None,
+        open_interest_usd=oi_coins * mark,
+        note=_note(inst),
+    )
+
+
+def _note(inst: Instrument) -> str:
+    unit = inst.symbol if inst.multiplier == 1 else f"{inst.symbol} = {inst.multiplier:g} {inst.asset}"
+    note = f"OI = openInterest ({unit}, one side) x markPx; index = oraclePx"
+    if inst.multiplier != 1:
+        note += f"; prices per {inst.asset} = {inst.symbol} price / {inst.multiplier:g}"
+    return note
+
+
+def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mapping[str, Predicted],
+                  received: datetime) -> tuple[list[FundingRate], list[str]]:
+    """FundingRates of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+    ctxs = asset_ctxs(body)
+    rates: list[FundingRate] = []
+    missing: list[str] = []
+    for inst in instruments:
+        ctx = ctxs.get(inst.symbol)
+        if ctx is None:
+            missing.append(inst.symbol)
+        else:
+            rates.append(funding_rate(inst, ctx, predicted.get(inst.symbol), received))
+    return rates, missing
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def parse_funding_history(body: Any, coin: str) -> list[tuple[datetime, float]]:
+    """``fundingHistory`` rows -> (settlement time, hourly rate), in the answer's (ascending) order.
+
+    Settlement times are the venue's own, a few ms past the hour (docs example: ...600076).
+    """
+    r = reader(api.FUNDING_HISTORY)
+    out: list[tuple[datetime, float]] = []
+    for item in r.arr(body):
+        row = r.obj(item, "history row")
+        if row.get("coin") != coin:
+            raise r.fail(f"row for coin {row.get('coin')!r} in an answer about {coin!r}")
+        out.append((r.time_ms(row, "time"), r.num(row, "fundingRate")))
+    return out

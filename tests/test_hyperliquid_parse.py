@@ -1,0 +1,191 @@
+"""Hyperliquid parsers on the venue's published example answers (read from ../shared at test time).
+
+Hyperliquid has no real captures of these endpoints in the corpus: the payloads are the venue's
+documentation examples (see INDEX.md), values exact as published. Floats: rel=1e-12.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dtrack.errors import ParseError
+from dtrack.records import Instrument, Kind, Margin, Unit
+from dtrack.venues.hyperliquid import parse
+
+Payload = Callable[[str], dict[str, Any]]
+RECEIVED = datetime(2026, 11, 20, 13, 27, 45, 123000, tzinfo=UTC)
+NEXT_HOUR = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+EXACT = 1e-12
+
+
+def _raw(payload: Payload, name: str, case: int = 0) -> Any:
+    return copy.deepcopy(payload(f"hyperliquid__rest_info_{name}__docs.json")["cases"][case]["raw"])
+
+
+def test_meta_main_dex(payload: Payload) -> None:
+    meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
+    insts = parse.parse_meta(meta)
+    assert [i.symbol for i in insts] == ["BTC", "ETH", "HPOS"]
+    btc = insts[0]
+    assert (btc.venue, btc.asset, btc.quote, btc.settle) == ("hyperliquid", "BTC", "USDC", "USDC")
+    assert (btc.kind, btc.margin, btc.multiplier) == (Kind.PERP, Margin.LINEAR, 1.0)
+    assert (btc.contract_size, btc.contract_unit) == (1.0, Unit.BASE)
+    assert btc.normalized_id == "BTC-USDC-PERP"
+
+
+def test_meta_skips_hip3_dex_coins(payload: Payload) -> None:
+    # The second example is a builder-deployed DEX's universe: every name is "xyz:COIN".
+    meta = _raw(payload, "metaAndAssetCtxs", 1)[0]
+    assert [e["name"] for e in meta["universe"]] == ["xyz:XYZ100", "xyz:TSLA", "xyz:NVDA"]
+    assert parse.parse_meta(meta) == []
+
+
+def test_meta_skips_delisted_and_splits_k_prefix(payload: Payload) -> None:
+    meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
+    meta["universe"][1]["isDelisted"] = True
+    meta["universe"][2]["name"] = "kPEPE"
+    insts = parse.parse_meta(meta)
+    assert [(i.symbol, i.asset, i.multiplier) for i in insts] == [("BTC", "BTC", 1.0), ("kPEPE", "PEPE", 1000.0)]
+
+
+def test_funding_rates_main_dex(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    insts = parse.parse_meta(body[0])
+    rates, missing = parse.funding_rates(body, insts, {}, RECEIVED)
+    assert missing == []
+    by = {r.instrument.symbol: r for r in rates}
+    btc = by["BTC"]
+    assert btc.rate == pytest.approx(0.0000125, rel=EXACT)
+    assert (btc.interval_hours, btc.interval_source) == (1.0, "hourly (venue docs)")
+    assert btc.predicted_rate is None
+    assert btc.next_funding_time == NEXT_HOUR
+    assert btc.time == RECEIVED
+    assert btc.mark_price == pytest.approx(14.3161, rel=EXACT)
+    assert btc.index_price == pytest.approx(14.32, rel=EXACT)
+    # openInterest is in coins: USD = 688.11 BTC x mark 14.3161, not 688.11 "dollars".
+    assert btc.open_interest_usd == pytest.approx(688.11 * 14.3161, rel=EXACT)
+    assert "openInterest (BTC, one side) x markPx" in btc.note
+    assert btc.rate_8h == pytest.approx(0.0001, rel=EXACT)
+    eth, hpos = by["ETH"], by["HPOS"]
+    assert eth.mark_price == pytest.approx(6.0436, rel=EXACT)
+    assert eth.index_price == pytest.approx(6.0457, rel=EXACT)
+    assert eth.open_interest_usd == pytest.approx(1882.55 * 6.0436, rel=EXACT)
+    assert hpos.open_interest_usd == pytest.approx(2912.05 * 8.4542, rel=EXACT)
+
+
+def test_funding_aligns_by_position_and_reads_null_premium(payload: Payload) -> None:
+    # HIP-3 coins are skipped by parse_meta; the alignment and the nulls are read all the same.
+    body = _raw(payload, "metaAndAssetCtxs", 1)
+    ctxs = parse.asset_ctxs(body)
+    assert list(ctxs) == ["xyz:XYZ100", "xyz:TSLA", "xyz:NVDA"]
+    tsla = Instrument("hyperliquid", "xyz:TSLA", "TSLA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    rate = parse.funding_rate(tsla, ctxs["xyz:TSLA"], None, RECEIVED)
+    assert ctxs["xyz:TSLA"]["premium"] is None
+    assert rate.rate == 0.0
+    assert rate.mark_price == pytest.approx(465.13, rel=EXACT)
+    assert rate.index_price == pytest.approx(450.78, rel=EXACT)
+    assert rate.open_interest_usd == pytest.approx(12.208 * 465.13, rel=EXACT)
+    xyz = parse.funding_rate(tsla, ctxs["xyz:XYZ100"], None, RECEIVED)
+    assert xyz.rate == pytest.approx(0.0002110251, rel=EXACT)
+    assert xyz.open_interest_usd == pytest.approx(0.0854 * 25451.0, rel=EXACT)
+
+
+def test_funding_rates_report_missing_symbols(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    gone = parse.instrument("DOGE")
+    rates, missing = parse.funding_rates(body, [parse.instrument("BTC"), gone], {}, RECEIVED)
+    assert [r.instrument.symbol for r in rates] == ["BTC"]
+    assert missing == ["DOGE"]
+
+
+def test_kpepe_prices_per_pepe(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    body[0]["universe"][1]["name"] = "kPEPE"
+    insts = parse.parse_meta(body[0])
+    rates, _ = parse.funding_rates(body, insts, {}, RECEIVED)
+    kpepe = next(r for r in rates if r.instrument.symbol == "kPEPE")
+    assert kpepe.mark_price == pytest.approx(6.0436 / 1000, rel=EXACT)
+    assert kpepe.index_price == pytest.approx(6.0457 / 1000, rel=EXACT)
+    assert kpepe.open_interest_usd == pytest.approx(1882.55 * 6.0436, rel=EXACT)
+    assert "kPEPE = 1000 PEPE" in kpepe.note
+
+
+def test_predicted_fundings(payload: Payload) -> None:
+    got = parse.parse_predicted(_raw(payload, "predictedFundings"))
+    assert list(got) == ["AVAX"]
+    avax = got["AVAX"]
+    assert avax.rate == pytest.approx(0.0000125, rel=EXACT)  # HlPerp, not BinPerp's 0.0001
+    assert avax.next_time == datetime(2024, 12, 11, 23, 0, tzinfo=UTC)
+    assert avax.interval_hours is None  # the docs example predates fundingIntervalHours
+
+
+def test_predicted_null_entries(payload: Payload) -> None:
+    raw = _raw(payload, "predictedFundings")
+    venues = raw[0][1]
+    venues[1][1] = None  # a venue without a prediction is sent as [venue, null]
+    assert parse.parse_predicted(raw) == {}
+    venues[1][1] = {"fundingRate": "0.00002", "nextFundingTime": 1733958000000, "fundingIntervalHours": 1}
+    venues[0][1] = None
+    assert parse.parse_predicted(raw)["AVAX"] == parse.Predicted(0.00002, datetime(2024, 12, 11, 23, 0, tzinfo=UTC),
+                                                                 1.0)
+
+
+def test_predicted_feeds_rate_and_interval(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    pred = {"BTC": parse.Predicted(0.00002, None, 1.0)}
+    rates, _ = parse.funding_rates(body, [parse.instrument("BTC")], pred, RECEIVED)
+    assert rates[0].predicted_rate == pytest.approx(0.00002, rel=EXACT)
+    assert rates[0].rate == pytest.approx(0.0000125, rel=EXACT)
+    assert (rates[0].interval_hours, rates[0].interval_source) == (1.0, "predictedFundings HlPerp fundingIntervalHours")
+
+
+def test_funding_history(payload: Payload) -> None:
+    # The docs example asks about ETH but shows a row of the HIP-3 coin xyz:XYZ100; it is read as sent.
+    rows = parse.parse_funding_history(_raw(payload, "fundingHistory"), "xyz:XYZ100")
+    assert [t for t, _ in rows] == [datetime(2023, 5, 12, 0, 0, 0, 76000, tzinfo=UTC)]
+    assert rows[0][1] == pytest.approx(-0.00022196, rel=EXACT)
+
+
+def test_next_settlement_is_strictly_after() -> None:
+    on_the_hour = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+    assert parse.next_settlement(on_the_hour, 1.0) == datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    assert parse.next_settlement(RECEIVED, 1.0) == NEXT_HOUR
+
+
+@pytest.mark.parametrize(("name", "case", "mutate", "fn", "endpoint", "detail"), [
+    ("metaAndAssetCtxs", 0, lambda b: b.pop(), lambda b: parse.asset_ctxs(b),
+     "metaAndAssetCtxs", "expected [meta, assetCtxs]"),
+    ("metaAndAssetCtxs", 0, lambda b: b[1].pop(), lambda b: parse.asset_ctxs(b),
+     "metaAndAssetCtxs", "assetCtxs 2"),
+    ("metaAndAssetCtxs", 0, lambda b: b[1][0].update(markPx="n/a"),
+     lambda b: parse.funding_rates(b, [parse.instrument("BTC")], {}, RECEIVED), "metaAndAssetCtxs", "'markPx'"),
+    ("metaAndAssetCtxs", 0, lambda b: b[1][0].pop("openInterest"),
+     lambda b: parse.funding_rates(b, [parse.instrument("BTC")], {}, RECEIVED), "metaAndAssetCtxs", "openInterest"),
+    ("metaAndAssetCtxs", 0, lambda b: b[0].pop("universe"), lambda b: parse.parse_meta(b[0]), "meta", "universe"),
+    ("predictedFundings", 0, lambda b: b[0].pop(), lambda b: parse.parse_predicted(b), "predictedFundings", "items"),
+    ("predictedFundings", 0, lambda b: b[0][1][1][1].update(fundingIntervalHours=0),
+     lambda b: parse.parse_predicted(b), "predictedFundings", "fundingIntervalHours"),
+    ("fundingHistory", 0, lambda b: b[0].pop("time"), lambda b: parse.parse_funding_history(b, "xyz:XYZ100"),
+     "fundingHistory", "'time'"),
+    ("fundingHistory", 0, lambda b: None, lambda b: parse.parse_funding_history(b, "ETH"),
+     "fundingHistory", "xyz:XYZ100"),
+])
+def test_malformed_payloads(payload: Payload, name: str, case: int, mutate: Callable[[Any], object],
+                            fn: Callable[[Any], object], endpoint: str, detail: str) -> None:
+    body = _raw(payload, name, case)
+    mutate(body)
+    with pytest.raises(ParseError) as err:
+        fn(body)
+    assert err.value.venue == "hyperliquid"
+    assert err.value.endpoint == f"POST /info {endpoint}"
+    assert detail in str(err.value)
+
+
+def test_null_answer_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="hyperliquid POST /info metaAndAssetCtxs"):
+        parse.asset_ctxs(None)

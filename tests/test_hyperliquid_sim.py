@@ -1,0 +1,247 @@
+"""Simulated Hyperliquid against the venue's published answers (shapes), and the real adapter over
+real sockets against the simulation (values equal to the market model's, paging, disk cache)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from dtrack.config import Settings
+from dtrack.errors import VenueError
+from dtrack.records import FundingRate, Kind, Margin
+from dtrack.sim.model import HOUR_MS, MarketModel
+from dtrack.sim.server import SimHttpError
+from dtrack.sim.venues.hyperliquid import settle_lag_ms
+from dtrack.venues.base import Adapter, FundingResult
+from dtrack.venues.fields import ms_to_utc, utc_to_ms
+from dtrack.venues.hyperliquid import parse
+from dtrack.venues.pool import open_pool
+from shapes import shape_differences
+
+T = TypeVar("T")
+Payload = Callable[[str], dict[str, Any]]
+#: the market clock and the adapter clock, pinned to the same instant (not on an hour boundary)
+NOW = datetime(2026, 11, 20, 13, 27, 45, 123000, tzinfo=UTC)
+NOW_MS = utc_to_ms(NOW)
+EXACT = 1e-12
+ASSETS = ("BTC", "ETH", "SOL", "PEPE")
+
+
+def _post(sim: Any, body: Any) -> tuple[int, Any]:
+    url = sim.venue_urls()["hyperliquid"]["rest"] + "/info"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _real(payload: Payload, name: str) -> list[Any]:
+    return [case["raw"] for case in payload(f"hyperliquid__rest_info_{name}__docs.json")["cases"]]
+
+
+# --- (a) conformance with the venue's published answers ------------------------------------------
+
+#: Keys only builder-deployed (HIP-3) DEX listings carry; the sim serves the main DEX.
+HIP3_ONLY = frozenset({"onlyIsolated", "marginMode", "growthMode", "lastGrowthModeChangeTime"})
+
+
+def test_shape_meta_and_asset_ctxs(sim: Any, payload: Payload) -> None:
+    status, body = _post(sim, {"type": "metaAndAssetCtxs"})
+    assert status == 200
+    for real in _real(payload, "metaAndAssetCtxs"):
+        assert shape_differences(body, real, optional=HIP3_ONLY) == []
+
+
+def test_shape_meta(sim: Any, payload: Payload) -> None:
+    # No example of a bare "meta" answer is published; it is the first half of metaAndAssetCtxs.
+    status, body = _post(sim, {"type": "meta"})
+    assert status == 200
+    for real in _real(payload, "metaAndAssetCtxs"):
+        assert shape_differences(body, real[0], optional=HIP3_ONLY) == []
+
+
+def test_shape_predicted_fundings(sim: Any, payload: Payload) -> None:
+    status, body = _post(sim, {"type": "predictedFundings"})
+    assert status == 200
+    assert shape_differences(body, _real(payload, "predictedFundings")[0]) == []
+    assert [v for v, _ in body[0][1]] == ["BinPerp", "HlPerp", "BybitPerp"]
+
+
+def test_shape_funding_history(sim: Any, payload: Payload) -> None:
+    now = sim.model.now_ms()
+    status, body = _post(sim, {"type": "fundingHistory", "coin": "BTC", "startTime": now - 5 * HOUR_MS})
+    assert status == 200
+    assert len(body) in (4, 5)
+    assert shape_differences(body, _real(payload, "fundingHistory")[0]) == []
+
+
+@pytest.mark.parametrize("body", [
+    {"coin": "BTC"},
+    {"type": "noSuchType"},
+    {"type": "fundingHistory", "coin": "BTC"},
+    {"type": "fundingHistory", "coin": "BTC", "startTime": "yesterday"},
+])
+def test_undeserializable_bodies_get_422(sim: Any, body: dict[str, Any]) -> None:
+    status, answer = _post(sim, body)
+    assert status == 422
+    assert answer.startswith("Failed to deserialize the JSON body")
+
+
+def test_unknown_coin_history_is_empty(sim: Any) -> None:
+    assert _post(sim, {"type": "fundingHistory", "coin": "NOPE", "startTime": 0}) == (200, [])
+
+
+# --- (b) the real adapter against the simulation ---------------------------------------------------
+
+
+def _run(settings: Settings, fn: Callable[[Adapter], Awaitable[T]]) -> T:
+    """Run ``fn(hyperliquid adapter)`` with the adapter clock pinned to NOW."""
+
+    async def main() -> T:
+        async with open_pool(settings, now=lambda: NOW) as pool:
+            return await fn(pool.adapter("hyperliquid"))
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def pinned(sim_factory: Callable[..., Any], tmp_path: Path) -> tuple[Any, Settings, Path]:
+    """A sim whose market clock is NOW, settings pointing at it, and its request log."""
+    log = tmp_path / "requests.jsonl"
+    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), log_requests=str(log))
+    return server, server.settings(tmp_path), log
+
+
+def _info_calls(log: Path) -> int:
+    if not log.exists():
+        return 0
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return sum(1 for r in rows if r["venue"] == "hyperliquid" and r["method"] == "POST" and r["path"] == "/info")
+
+
+async def _funding(a: Adapter, assets: tuple[str, ...] = ASSETS) -> FundingResult:
+    """Current funding of the venue's perps on ``assets`` (the pipeline's first step, without history)."""
+    return await a.fetch_funding_rates(await a.perpetuals(assets))
+
+
+def _expect_rate(model: MarketModel, row: FundingRate) -> None:
+    perp = model.perp("hyperliquid", row.instrument.symbol)
+    assert perp is not None
+    rate, nxt = model.current_funding(perp, NOW_MS)
+    assert row.rate == pytest.approx(rate, rel=EXACT)
+    assert row.predicted_rate == pytest.approx(rate, rel=EXACT)
+    assert row.next_funding_time == ms_to_utc(nxt) == datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+    assert (row.interval_hours, row.interval_source) == (1.0, "predictedFundings HlPerp fundingIntervalHours")
+    assert row.time == NOW
+    per_unit = model.mark_price(perp, NOW_MS) / perp.multiplier
+    assert row.mark_price == pytest.approx(per_unit, rel=EXACT)
+    assert row.index_price == pytest.approx(model.index_price(perp.asset, NOW_MS), rel=EXACT)
+    oi_usd = model.open_interest_base(perp, NOW_MS) * model.mark_price(perp, NOW_MS)
+    assert row.open_interest_usd == pytest.approx(oi_usd, rel=EXACT)
+
+
+def test_instruments_skip_the_delisted_coin(pinned: tuple[Any, Settings, Path]) -> None:
+    _server, settings, _log = pinned
+    insts = _run(settings, lambda a: a.instruments())
+    assert [(i.symbol, i.asset, i.multiplier) for i in insts] == [
+        ("BTC", "BTC", 1.0), ("ETH", "ETH", 1.0), ("SOL", "SOL", 1.0), ("kPEPE", "PEPE", 1000.0)]
+    assert all((i.quote, i.settle, i.kind, i.margin) == ("USDC", "USDC", Kind.PERP, Margin.LINEAR) for i in insts)
+
+
+def test_funding_equals_the_model(pinned: tuple[Any, Settings, Path]) -> None:
+    server, settings, _log = pinned
+    result: FundingResult = _run(settings, _funding)
+    assert result.errors == []
+    assert sorted(r.instrument.symbol for r in result.rates) == sorted(p.symbol for p in server.model.perps(
+        "hyperliquid"))
+    for row in result.rates:
+        _expect_rate(server.model, row)
+    kpepe = next(r for r in result.rates if r.instrument.symbol == "kPEPE")
+    assert kpepe.mark_price is not None and kpepe.mark_price < 1e-4  # per PEPE, not per 1000 PEPE
+
+
+def test_history_7_days_equals_model_settlements(pinned: tuple[Any, Settings, Path]) -> None:
+    server, settings, _log = pinned
+    result: FundingResult = _run(settings, lambda a: a.fetch_funding(ASSETS, history=timedelta(days=7)))
+    assert result.errors == []
+    start_ms = NOW_MS - 7 * 24 * HOUR_MS
+    for perp in server.model.perps("hyperliquid"):
+        hist = result.history[perp.symbol]
+        expected = [(ms_to_utc(t + settle_lag_ms(t)), r) for t, r in server.model.settlements(perp, start_ms - HOUR_MS,
+                                                                                               NOW_MS)
+                    if start_ms <= t + settle_lag_ms(t) <= NOW_MS]
+        assert len(expected) == 168
+        assert [(p.time, p.rate) for p in hist.points] == expected
+        assert {p.interval_hours for p in hist.points} == {1.0}
+        assert hist.note == ""
+
+
+def test_history_pages_past_500_rows(pinned: tuple[Any, Settings, Path]) -> None:
+    server, settings, log = pinned
+    perp = server.model.perp("hyperliquid", "ETH")
+    start = NOW - timedelta(days=30)
+    before = _info_calls(log)
+    hist = _run(settings, lambda a: a.fetch_funding_history(parse.instrument("ETH"), start, NOW))
+    assert _info_calls(log) - before == 2  # 500 + 220 rows
+    assert len(hist.points) == 720
+    settled = server.model.settlements(perp, utc_to_ms(start), NOW_MS)
+    assert [p.rate for p in hist.points] == [r for _t, r in settled]
+    assert len({p.time for p in hist.points}) == 720
+
+
+def test_history_says_when_the_venue_has_less(pinned: tuple[Any, Settings, Path]) -> None:
+    _server, settings, _log = pinned
+    start, end = datetime(2023, 5, 1, tzinfo=UTC), datetime(2023, 5, 13, tzinfo=UTC)
+    hist = _run(settings, lambda a: a.fetch_funding_history(parse.instrument("BTC"), start, end))
+    assert hist.points[0].time.replace(microsecond=0) == datetime(2023, 5, 12, 0, 0, tzinfo=UTC)
+    assert "from 2023-05-12 00:00 UTC only" in hist.note
+
+
+def test_history_of_an_unknown_coin_is_an_error(pinned: tuple[Any, Settings, Path]) -> None:
+    _server, settings, _log = pinned
+    with pytest.raises(VenueError) as err:
+        _run(settings, lambda a: a.fetch_funding_history(parse.instrument("NOPE"), NOW - timedelta(days=1), NOW))
+    assert err.value.code == "unknown_coin"
+    assert "lists no perpetual 'NOPE'" in str(err.value)
+
+
+def test_second_call_reads_instruments_from_disk(pinned: tuple[Any, Settings, Path]) -> None:
+    _server, settings, log = pinned
+    _run(settings, _funding)
+    assert _info_calls(log) == 3  # meta, metaAndAssetCtxs, predictedFundings
+    _run(settings, _funding)
+    assert _info_calls(log) == 5  # meta came from the disk cache
+    assert list((settings.cache_dir / "http").glob("*.json"))
+
+
+def test_failed_prediction_keeps_the_rates(pinned: tuple[Any, Settings, Path]) -> None:
+    # Server-side fault on one info type only (the sim's per-venue faults hit every request).
+    server, settings, _log = pinned
+    routes = server.server.routes
+    key = ("hyperliquid", "rest", "POST", "/info")
+    served = routes.table[key]
+
+    def flaky(req: Any) -> Any:
+        if req.body.get("type") == "predictedFundings":
+            raise SimHttpError(422, "Failed to deserialize the JSON body into the target type")
+        return served(req)
+
+    routes.table[key] = flaky
+    try:
+        result: FundingResult = _run(settings, _funding)
+    finally:
+        routes.table[key] = served
+    assert len(result.rates) == len(server.model.perps("hyperliquid"))
+    assert all(r.predicted_rate is None and r.interval_source == "hourly (venue docs)" for r in result.rates)
+    assert len(result.errors) == 1 and isinstance(result.errors[0], VenueError)
+    assert result.errors[0].status == 422 and "predictedFundings" in str(result.errors[0])
