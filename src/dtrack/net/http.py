@@ -292,7 +292,12 @@ class HttpClient:
         except ValueError:
             raise ParseError(venue, endpoint, f"body is not JSON ({len(text)} bytes: {text[:60]!r})") from None
         if check is not None:
-            check(body)
+            try:
+                check(body)
+            except VenueError as exc:
+                if endpoint not in str(exc):
+                    exc.args = (f"{exc} [{endpoint}]",)
+                raise
         return body
 
     def _read_usage(self, headers: Mapping[str, str], state: _HostState) -> None:
@@ -312,7 +317,7 @@ class HttpClient:
         state: _HostState,
     ) -> None:
         retry_after = _retry_after(headers.get("Retry-After"))
-        snippet = " ".join(text.split())[:120]
+        snippet = _error_text(text)
         if status == 418:
             seconds = retry_after if retry_after is not None else 120.0
             until = self.bans.ban(venue, url, seconds)
@@ -329,6 +334,24 @@ class HttpClient:
         if status >= 500:
             raise VenueUnavailable(venue, f"{endpoint}: server error (HTTP {status})", status=status)
         raise VenueError(venue, f"{endpoint}: request refused (HTTP {status}): {snippet}", status=status)
+
+
+def _error_text(text: str) -> str:
+    """The venue's own error message from a 4xx/5xx body (``msg``, ``message``, ``retMsg``, ``error``),
+    else the start of the body."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("error")
+        source = inner if isinstance(inner, dict) else body
+        code = source.get("code", body.get("retCode"))
+        for key in ("msg", "message", "retMsg", "error"):
+            value = source.get(key)
+            if isinstance(value, str) and value:
+                return f"{value} (code {code})" if code not in (None, "") else value
+    return " ".join(text.split())[:160]
 
 
 def _retry_after(raw: str | None) -> float | None:

@@ -1,0 +1,182 @@
+"""``dtrack funding`` end to end against the in-process simulated venues (real sockets, real adapters)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clirun import dtrack
+
+FIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source", "rate_8h",
+          "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "open_interest_usd",
+          "avg_24h_8h", "avg_7d_8h", "alert")
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="module")
+def four_assets() -> dict[str, Any]:
+    """One full run shared by several tests (module scope: run once)."""
+    mp = pytest.MonkeyPatch()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"dtrack-cli-{os.getpid()}"
+    mp.setenv("DTRACK_CACHE_DIR", str(tmp / "cache"))
+    mp.setenv("DTRACK_STATE_DIR", str(tmp / "state"))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "dtrack", "funding", "BTC", "ETH", "SOL", "PEPE", "--sim",
+                               "--format", "json", "--arb", "--position", "10000", "--side", "short",
+                               "--alert-threshold", "0.01"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ})
+    finally:
+        mp.undo()
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    import json
+
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def test_rows_from_all_five_venues_with_every_field(four_assets: dict[str, Any]) -> None:
+    rates = four_assets["rates"]
+    assert {r["venue"] for r in rates} == FIVE
+    assert four_assets["errors"] == []
+    for asset in ("BTC", "ETH", "SOL", "PEPE"):
+        assert {r["venue"] for r in rates if r["asset"] == asset} >= {"binance", "bybit", "okx", "hyperliquid"}
+    for row in rates:
+        for field in FIELDS:
+            assert field in row, (row["venue"], row["symbol"], field)
+        assert row["margin"] in ("linear", "inverse")
+        assert row["rate_8h"] == pytest.approx(row["rate"] * 8 / row["interval_hours"], rel=1e-12, abs=1e-18)
+        assert row["apr"] == pytest.approx(row["rate"] * 8760 / row["interval_hours"], rel=1e-12, abs=1e-18)
+        assert row["interval_source"]
+        assert row["open_interest_usd"] is None or row["open_interest_usd"] > 0
+    intervals = {r["interval_hours"] for r in rates}
+    assert {1, 4, 8} <= intervals
+    assert any(r["rate"] < 0 for r in rates)
+    assert {r["margin"] for r in rates} == {"linear", "inverse"}
+    assert {r["quote"] for r in rates} >= {"USDT", "USDC", "USD"}
+
+
+def test_multiplier_symbols_are_priced_per_one_coin(four_assets: dict[str, Any]) -> None:
+    pepe = [r for r in four_assets["rates"] if r["asset"] == "PEPE"]
+    assert {r["symbol"] for r in pepe} >= {"1000PEPEUSDT", "kPEPE"}
+    marks = [r["mark_price"] for r in pepe]
+    assert max(marks) / min(marks) < 1.01  # comparable after dividing by the multiplier
+
+
+def test_averages_summary_and_times(four_assets: dict[str, Any]) -> None:
+    for row in four_assets["rates"]:
+        assert row["avg_7d_8h"] is not None and row["avg_24h_8h"] is not None
+        if row["next_funding_time"] is not None:
+            assert row["next_funding_time"].endswith("Z")
+    summary = {s["asset"]: s for s in four_assets["summary"]}
+    assert set(summary) == {"BTC", "ETH", "SOL", "PEPE"}
+    for s in summary.values():
+        assert s["apr"] == pytest.approx(s["weighted_rate_8h"] * 1095, rel=1e-12)
+        assert s["sentiment"] in ("extremely bearish", "strongly bearish", "moderately bearish", "neutral",
+                                  "moderately bullish", "strongly bullish", "extremely bullish")
+    assert four_assets["as_of"].endswith("Z")
+
+
+def test_alert_position_and_arbitrage(four_assets: dict[str, Any]) -> None:
+    for row in four_assets["rates"]:
+        assert row["alert"] == (abs(row["rate_8h"]) > 0.0001)
+        pay = row["payment_usd"]
+        assert pay["per_interval"] == pytest.approx(row["rate"] * 10000, rel=1e-12, abs=1e-12)
+        assert pay["per_day"] == pytest.approx(pay["per_interval"] * 24 / row["interval_hours"], rel=1e-12)
+    arb = four_assets["arbitrage"]
+    assert arb and [a["net_apr"] for a in arb] == sorted((a["net_apr"] for a in arb), reverse=True)
+    for a in arb:
+        assert a["long_venue"] != a["short_venue"] and a["spread_8h"] >= 0
+        assert a["spread_8h"] == pytest.approx(a["short_rate_8h"] - a["long_rate_8h"], rel=1e-9, abs=1e-15)
+        assert a["simultaneous"] == (a["note"] == "")
+
+
+def test_min_spread_filters_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "BTC", "--sim", "--arb", "--min-spread", "0.005", "--format", "json")
+    assert r.code == 0, r.err
+    arb = r.json()["arbitrage"]
+    assert all(a["spread_8h"] >= 0.00005 for a in arb)
+
+
+def test_table_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "BTC", "SOL", "--sim", "--history", "3d")
+    assert r.code == 0, r.err
+    for text in ("BTC PERPETUAL FUNDING RATES", "SOL PERPETUAL FUNDING RATES", "Weighted avg (8h)", "Sentiment",
+                 "FUNDING HISTORY (3d", "Next payment"):
+        assert text in r.out
+    c = dtrack(capsys, "--sim", "funding", "eth", "--format", "csv")
+    assert c.code == 0, c.err
+    rows = list(csv.DictReader(io.StringIO(c.out)))
+    assert rows and set(rows[0]) == set(FIELDS) and {row["asset"] for row in rows} == {"ETH"}
+
+
+def test_history_statistics(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "SOL", "--sim", "--history", "30d", "--venue", "okx", "--venue", "bybit",
+               "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["history_window_hours"] == 720
+    for row in doc["rates"]:
+        h = row["history"]
+        assert h["count"] >= 30 * 24 / row["interval_hours"] - 1
+        assert h["min_8h"] <= h["mean_8h"] <= h["max_8h"] and h["trend"] in ("rising", "falling", "flat")
+
+
+def test_ccxt_style_symbol_narrows_to_one_quote(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "BTC/USDT:USDT", "--sim", "--format", "json")
+    assert r.code == 0, r.err
+    assert {row["quote"] for row in r.json()["rates"]} == {"USDT"}
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (("funding", "BTCC", "--sim"), "did you mean BTC"),
+    (("funding", "BTC", "--venue", "bitmex"), "closed on 2026-09-23"),
+    (("funding", "BTC", "--venue", "kraken"), "unknown venue 'kraken'"),
+    (("funding", "BTC", "--venue", "dydx"), "does not offer funding"),
+    (("funding", "BTC", "--history", "7x"), "expected a duration"),
+    (("funding", "BTC", "--position", "100"), "--position and --side go together"),
+    (("funding", "BTC", "--min-spread", "0.1"), "add --arb"),
+    (("funding", "BTC", "--format", "xml"), "Invalid value for '--format'"),
+    (("funding",), "Missing argument"),
+])
+def test_bad_input_gets_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
+                                            needle: str) -> None:
+    r = dtrack(capsys, *argv)
+    assert r.code == 2 and needle in r.err and "Traceback" not in r.err
+    assert r.out == ""
+
+
+def test_bad_config_names_the_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("http:\n  timeout: soon\n")
+    r = dtrack(capsys, "--config", str(cfg), "funding", "BTC")
+    assert r.code == 1 and "http.timeout" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_venues_lists_status(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "venues", "--format", "json")
+    venues = {v["venue"]: v for v in r.json()["venues"]}
+    assert venues["bitmex"]["status"] == "closed" and venues["bitmex"]["closed_on"] == "2026-09-23"
+    assert {v for v, info in venues.items() if info["status"] == "active"} == FIVE
+    assert venues["drift"]["status"] == "degraded" and venues["dydx"]["status"] == "planned"
+
+
+def test_module_entry_point_help() -> None:
+    proc = subprocess.run([sys.executable, "-m", "dtrack", "funding", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "--alert-threshold" in proc.stdout and "8760" in proc.stdout

@@ -1,0 +1,106 @@
+"""Every fault kind on one venue, against a real ``sim serve``-style server: the other venues still answer,
+the failed one is reported with the right kind, exit code 3, Retry-After and 418 bans are respected
+(read from the sim's request log), and nothing prints a traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from clirun import Result, dtrack
+from dtrack.sim.server import RETRY_AFTER_429, settings_document
+
+FIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+
+CASES = [
+    ("down", "binance", "unavailable"),
+    ("429", "bybit", "rate_limited"),
+    ("418", "binance", "banned"),
+    ("451", "okx", "blocked"),
+    ("500", "deribit", "unavailable"),
+    ("timeout", "hyperliquid", "unavailable"),
+    ("malformed", "okx", "parse"),
+]
+
+
+def write_config(path: Path, urls: dict[str, dict[str, str]]) -> Path:
+    doc: dict[str, Any] = settings_document(urls)
+    doc["http"] = {"timeout": 1.0, "retries": 2, "backoff": 0.05, "max_wait": 5}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def log_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
+
+
+def run_funding(capsys: pytest.CaptureFixture[str], cfg: Path) -> Result:
+    return dtrack(capsys, "--config", str(cfg), "funding", "BTC", "ETH", "--format", "json")
+
+
+@pytest.mark.parametrize(("kind", "venue", "error_kind"), CASES, ids=[c[0] for c in CASES])
+def test_fault_on_one_venue(capsys: pytest.CaptureFixture[str], tmp_path: Path, sim_factory: Callable[..., Any],
+                            kind: str, venue: str, error_kind: str) -> None:
+    log = tmp_path / "requests.jsonl"
+    server = sim_factory(faults={venue: kind}, log_requests=str(log))
+    cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
+    r = run_funding(capsys, cfg)
+    assert r.code == 3, r.err
+    assert "Traceback" not in r.err and "Traceback" not in r.out
+    doc = r.json()
+    assert {row["venue"] for row in doc["rates"]} == FIVE - {venue}
+    assert [(e["venue"], e["kind"]) for e in doc["errors"]] == [(venue, error_kind)]
+    assert f"dtrack: {venue} [{error_kind}]" in r.err
+    rows = [row for row in log_rows(log) if row["venue"] == venue]
+    assert rows, "the faulted venue was asked"
+    if kind == "429":
+        # no request to a host after its 429 answer until Retry-After has passed (requests already in
+        # flight when the 429 was sent are not new requests)
+        times = {(row["host"], row["time"]): datetime.fromisoformat(row["time"].replace("Z", "+00:00"))
+                 for row in rows}
+        for row in rows:
+            t429 = times[(row["host"], row["time"])]
+            later = [t for (host, _), t in times.items() if host == row["host"] and t > t429]
+            too_soon = [(t - t429).total_seconds() for t in later
+                        if 0.05 < (t - t429).total_seconds() < RETRY_AFTER_429 - 0.05]
+            assert not too_soon, too_soon
+        assert len(rows) > len({row["host"] for row in rows})  # retried after waiting
+    if kind in ("418", "451"):
+        assert all(row["status"] == int(kind) for row in rows)
+
+
+def test_418_ban_holds_across_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                   sim_factory: Callable[..., Any]) -> None:
+    log = tmp_path / "requests.jsonl"
+    server = sim_factory(faults={"binance": "418"}, log_requests=str(log))
+    cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
+    first = run_funding(capsys, cfg)
+    asked_first = len([row for row in log_rows(log) if row["venue"] == "binance"])
+    assert first.code == 3 and asked_first >= 1
+    second = run_funding(capsys, cfg)  # a new process-like run: the ban comes from the state dir on disk
+    assert second.code == 3
+    assert len([row for row in log_rows(log) if row["venue"] == "binance"]) == asked_first
+    err = second.json()["errors"]
+    assert err[0]["kind"] == "banned" and "until" in err[0]["message"]
+    assert {row["venue"] for row in second.json()["rates"]} == FIVE - {"binance"}
+
+
+def test_all_venues_down_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                     sim_factory: Callable[..., Any]) -> None:
+    server = sim_factory(faults={v: "500" for v in FIVE})
+    cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
+    r = run_funding(capsys, cfg)
+    assert r.code == 1 and r.json()["rates"] == [] and len(r.json()["errors"]) == 5
+    assert "Traceback" not in r.err
