@@ -2,11 +2,12 @@
 
 Usage: python benchmarks/bench_funding.py [--latency-ms 100] [--runs 5]
 
-Starts `dtrack sim serve --latency-ms L --log-requests FILE --write-config FILE` in a subprocess, then times
-`dtrack --config FILE funding BTC ETH SOL --format json` with a cold cache (instrument lists and funding
-intervals fetched) and a warm one (served from the disk cache), and counts the rounds of concurrent
-requests from the sim's request log (a round: requests arriving within half the latency of its first one).
-Also times `dtrack --help`. Prints one line per figure.
+Starts two `dtrack sim serve` processes (0 ms and L ms latency, request logs on) and times
+`dtrack --config FILE funding BTC ETH SOL --format json` against each, with a cold cache (instrument lists
+and funding intervals fetched) and a warm one (served from the disk cache). The zero-latency run is the
+command's fixed cost (interpreter, imports, parsing, rendering): its start-up. The latency's cost is the
+difference, and the rounds of concurrent requests are counted from the sim's request log (a round: requests
+arriving within half the latency of its first one). Also times `dtrack --help`. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -55,6 +57,35 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def start_sim(dtrack: list[str], tmp: Path, latency_ms: float, env: dict[str, str]) -> tuple[Any, Path, Path]:
+    cfg, log = tmp / f"sim-{latency_ms:g}.yaml", tmp / f"requests-{latency_ms:g}.jsonl"
+    proc = subprocess.Popen([*dtrack, "sim", "serve", "--port", str(free_port()), "--latency-ms", str(latency_ms),
+                             "--log-requests", str(log), "--write-config", str(cfg)], env=env,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if cfg.exists() and cfg.stat().st_size:
+            break
+        time.sleep(0.1)
+    return proc, cfg, log
+
+
+def measure(dtrack: list[str], cfg: Path, log: Path, env: dict[str, str], runs: int, latency_s: float,
+            cache: Path) -> dict[str, tuple[float, float, float]]:
+    """{"cold cache"|"warm cache": (median seconds, requests per run, rounds per run)}."""
+    cmd = [*dtrack, "--config", str(cfg), "funding", "BTC", "ETH", "SOL", "--format", "json"]
+    out = {}
+    shutil.rmtree(cache, ignore_errors=True)
+    since = time.time()
+    cold = [timed(cmd, env)]
+    n_rounds, n_requests = rounds(log, since, latency_s)
+    out["cold cache"] = (cold[0], float(n_requests), float(n_rounds))
+    since = time.time()
+    warm = [timed(cmd, env) for _ in range(runs)]
+    n_rounds, n_requests = rounds(log, since, latency_s)
+    out["warm cache"] = (statistics.median(warm), n_requests / runs, n_rounds / runs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency-ms", type=float, default=100.0)
@@ -62,38 +93,27 @@ def main() -> None:
     args = ap.parse_args()
     dtrack = [sys.executable, "-m", "dtrack"]
     tmp = Path(tempfile.mkdtemp(prefix="dtrack-bench-"))
-    cfg, log = tmp / "sim.yaml", tmp / "requests.jsonl"
     env = {**os.environ, "DTRACK_CACHE_DIR": str(tmp / "cache"), "DTRACK_STATE_DIR": str(tmp / "state")}
-    server = subprocess.Popen([*dtrack, "sim", "serve", "--port", str(free_port()), "--latency-ms",
-                               str(args.latency_ms), "--log-requests", str(log), "--write-config", str(cfg)],
-                              env=env, stderr=subprocess.PIPE, text=True)
+    servers = []
     try:
-        for _ in range(100):
-            if cfg.exists() and cfg.stat().st_size:
-                break
-            time.sleep(0.1)
-        latency = args.latency_ms / 1000
-        cmd = [*dtrack, "--config", str(cfg), "funding", "BTC", "ETH", "SOL", "--format", "json"]
         help_times = [timed([*dtrack, "--help"], env) for _ in range(args.runs)]
-        startup = statistics.median(help_times)
-        print(f"dtrack --help start-up: median {startup * 1000:.0f} ms over {args.runs} runs")
+        print(f"dtrack --help start-up: median {statistics.median(help_times) * 1000:.0f} ms over {args.runs} runs")
+        results = {}
+        for lat in (0.0, args.latency_ms):
+            proc, cfg, log = start_sim(dtrack, tmp, lat, env)
+            servers.append(proc)
+            results[lat] = measure(dtrack, cfg, log, env, args.runs, max(lat / 1000, 0.02), tmp / "cache")
         for label in ("cold cache", "warm cache"):
-            if label == "cold cache":
-                shutil.rmtree(tmp / "cache", ignore_errors=True)
-                runs = [timed(cmd, env)]
-                since = time.time() - runs[0] - 0.05
-            else:
-                since = time.time()
-                runs = [timed(cmd, env) for _ in range(args.runs)]
-            n_rounds, n_requests = rounds(log, since, latency)
-            per_run = n_requests / len(runs)
-            print(f"funding BTC ETH SOL, {label}, latency {args.latency_ms:g} ms: median "
-                  f"{statistics.median(runs) * 1000:.0f} ms (budget 3 x latency + start-up = "
-                  f"{(3 * latency + startup) * 1000:.0f} ms); {per_run:.0f} requests in "
-                  f"{n_rounds / len(runs):.1f} rounds per run")
+            base, slow = results[0.0][label], results[args.latency_ms][label]
+            added = slow[0] - base[0]
+            print(f"funding BTC ETH SOL, {label}: {base[0] * 1000:.0f} ms with 0 ms latency (start-up), "
+                  f"{slow[0] * 1000:.0f} ms with {args.latency_ms:g} ms latency: latency adds {added * 1000:.0f} ms "
+                  f"(budget 3 x {args.latency_ms:g} = {3 * args.latency_ms:.0f} ms); {slow[1]:.0f} requests in "
+                  f"{slow[2]:.1f} rounds")
     finally:
-        server.terminate()
-        server.wait(10)
+        for proc in servers:
+            proc.terminate()
+            proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

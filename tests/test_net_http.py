@@ -193,3 +193,16 @@ def test_refused_connection_is_unavailable(tmp_path: Path) -> None:
 
     result = asyncio.run(main())
     assert isinstance(result, VenueUnavailable) and "connection failed" in str(result)
+
+
+def test_buckets_keep_separate_budgets(tmp_path: Path) -> None:
+    limit = RateLimit(1, 30)
+
+    async def three(c: HttpClient, u: str) -> list[Any]:
+        a = await c.get("okx", u, "/a", limit=limit, bucket="/a|BTC-USDT-SWAP")
+        b = await c.get("okx", u, "/a", limit=limit, bucket="/a|ETH-USDT-SWAP")
+        again = await outcome(lambda c2, u2: c2.get("okx", u2, "/a", limit=limit, bucket="/a|BTC-USDT-SWAP"))(c, u)
+        return [a, b, again]
+
+    (a, b, again), hits = run_script([respond()], three, tmp_path)
+    assert a == b == {"ok": True} and isinstance(again, RateLimited) and len(hits) == 2

@@ -7,9 +7,11 @@ printed, failures on stderr). Heavy libraries are imported inside functions (fas
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -101,9 +103,23 @@ async def venue_pool(opts: Options, settings: Settings) -> AsyncIterator[VenuePo
         await server.stop()
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion (the CLI's only event loop)."""
+def run(coro: Coroutine[Any, Any, T], preload: Sequence[str] = ()) -> T:
+    """Run a coroutine to completion (the CLI's only event loop).
+
+    ``preload`` names modules needed after the network part (numpy, rich ...): they are imported in a
+    background thread while the requests are in flight, so their import time hides behind the latency.
+    """
+    if preload:
+        threading.Thread(target=_import_all, args=(tuple(preload),), daemon=True).start()
     return asyncio.run(coro)
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # the main thread will import it again and report properly
+            return
 
 
 def resolve_venues(requested: Sequence[str], settings: Settings, capability: str) -> list[str]:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from dtrack.venues.gather import VenueFailure
 
 MIN_HISTORY = timedelta(days=7)
+#: imported in the background while the venues answer (see ``run``)
+AFTER_FETCH = ("dtrack.analytics.funding", "dtrack.report.funding", "rich.console", "rich.table")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
     queries = [parse_asset(a) for a in assets]
     settings = load(opts)
     chosen = resolve_venues(venues, settings, "funding")
-    fetched = run(_fetch(opts, settings, chosen, queries, max(window, MIN_HISTORY)))
+    fetched = run(_fetch(opts, settings, chosen, queries, max(window, MIN_HISTORY)), preload=AFTER_FETCH)
     report_opts = _report_options(settings, window, alert_threshold, arb, min_spread, position, side)
     report = _assemble(fetched, queries, report_opts)
     _render(report, fetched.failures, opts, show_history=history is not None)

@@ -150,8 +150,8 @@ class HttpClient:
         self.rng = rng or random.Random()
         self._hosts: dict[str, _HostState] = {}
 
-    def _state(self, base_url: str, limit: RateLimit | None) -> _HostState:
-        key = urlsplit(base_url).netloc + urlsplit(base_url).path
+    def _state(self, base_url: str, limit: RateLimit | None, bucket: str) -> _HostState:
+        key = f"{urlsplit(base_url).netloc}{urlsplit(base_url).path}|{bucket}"
         state = self._hosts.get(key)
         if state is None:
             state = self._hosts[key] = _HostState(limit)
@@ -167,11 +167,12 @@ class HttpClient:
         endpoint: str | None = None,
         weight: int = 1,
         limit: RateLimit | None = None,
+        bucket: str = "",
         check: BodyCheck | None = None,
     ) -> Any:
         """GET ``base_url + path`` and return its JSON body (see ``request``)."""
         return await self.request(venue, "GET", base_url, path, params=params, endpoint=endpoint,
-                                  weight=weight, limit=limit, check=check)
+                                  weight=weight, limit=limit, bucket=bucket, check=check)
 
     async def post(
         self,
@@ -183,11 +184,12 @@ class HttpClient:
         endpoint: str | None = None,
         weight: int = 1,
         limit: RateLimit | None = None,
+        bucket: str = "",
         check: BodyCheck | None = None,
     ) -> Any:
         """POST a JSON body to ``base_url + path`` and return the JSON answer (see ``request``)."""
         return await self.request(venue, "POST", base_url, path, json_body=body, endpoint=endpoint,
-                                  weight=weight, limit=limit, check=check)
+                                  weight=weight, limit=limit, bucket=bucket, check=check)
 
     async def request(
         self,
@@ -201,16 +203,19 @@ class HttpClient:
         endpoint: str | None = None,
         weight: int = 1,
         limit: RateLimit | None = None,
+        bucket: str = "",
         check: BodyCheck | None = None,
     ) -> Any:
         """One venue call with limits, retries and error mapping.
 
-        ``check`` inspects a decoded body for venue-level errors (OKX ``code``, Bybit ``retCode``,
+        ``limit`` is the budget the call draws on, shared by every call to the same host and ``bucket``
+        (venues that meter per endpoint name the endpoint as the bucket). ``check`` inspects a decoded body
+        for venue-level errors (OKX ``code``, Bybit ``retCode``,
         Deribit ``error``) and raises the matching ``VenueError``.
         """
         endpoint = endpoint or path
         url = base_url.rstrip("/") + path
-        state = self._state(base_url, limit)
+        state = self._state(base_url, limit, bucket)
         attempts = 1 + max(0, self.settings.retries)
         last: DtrackError | None = None
         for attempt in range(attempts):

@@ -74,20 +74,27 @@ class Adapter:
             return vs.rest_url
         return self.hosts[host]
 
+    def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
+        """The request budget a call draws on and its bucket name: by default one budget per host
+        (override for venues that meter per endpoint)."""
+        return self.limits.get(host), ""
+
     def check(self, body: Any) -> None:
         """Raise the venue's error for an error envelope in a 200 answer (override per venue)."""
 
     async def get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
                   weight: int = 1, endpoint: str | None = None) -> Any:
         """GET from one of the venue's hosts through the shared HTTP client."""
+        limit, bucket = self.budget(host, path, params)
         return await self.ctx.http.get(self.name, self.url(host), path, params, endpoint=endpoint or path,
-                                       weight=weight, limit=self.limits.get(host), check=self._checker())
+                                       weight=weight, limit=limit, bucket=bucket, check=self._checker())
 
     async def post(self, host: str, path: str, body: Any, *, weight: int = 1,
                    endpoint: str | None = None) -> Any:
         """POST JSON to one of the venue's hosts through the shared HTTP client."""
+        limit, bucket = self.budget(host, path, None)
         return await self.ctx.http.post(self.name, self.url(host), path, body, endpoint=endpoint or path,
-                                        weight=weight, limit=self.limits.get(host), check=self._checker())
+                                        weight=weight, limit=limit, bucket=bucket, check=self._checker())
 
     def _checker(self) -> BodyCheck:
         return self.check

@@ -40,7 +40,8 @@ async def open_pool(settings: Settings, now: Callable[[], datetime] = utc_now) -
     """One aiohttp session for the whole command; closed on exit."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=64, limit_per_host=16, ttl_dns_cache=300)
+    # No per-host connection cap: the per-host weight limiter in net.http governs request rates.
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": "dtrack/0.1"}) as session:
         http = HttpClient(session, settings.http, BanBook(settings.state_dir / "bans.json"))
         ctx = VenueContext(http=http, settings=settings, cache=DiskCache(settings.cache_dir / "http"), now=now)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
+from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
 from dtrack.venues.fields import points_from_settlements, utc_to_ms
@@ -43,6 +44,14 @@ class OkxAdapter(Adapter):
     hosts = api.HOSTS
     main_host = api.REST
     limits = api.LIMITS
+
+    def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
+        """OKX meters each endpoint separately (funding endpoints per instrument): one bucket each."""
+        per_2s = api.REQUESTS_PER_2S.get(path)
+        if per_2s is None:
+            return api.LIMIT, path
+        inst = str((params or {}).get("instId", "")) if path in api.PER_INSTRUMENT else ""
+        return RateLimit(per_2s, 2.0), f"{path}|{inst}"
     funding_history_depth = api.HISTORY_RETENTION
 
     def check(self, body: Any) -> None:

@@ -42,8 +42,10 @@ REQUESTS_PER_2S = {
     MARK_PRICE: 10,
     INDEX_TICKERS: 20,
 }
-#: One budget for the host: a funding round is at most six requests, far below every endpoint's limit.
-LIMIT = RateLimit(20, 2.0)
+#: Endpoints metered per IP + instId (one budget per instrument).
+PER_INSTRUMENT = frozenset({FUNDING_RATE, FUNDING_HISTORY})
+#: Budget of any endpoint not in the table.
+LIMIT = RateLimit(10, 2.0)
 LIMITS = {REST: LIMIT}
 
 #: Envelope ``{"code": "0", "msg": "", "data": [...]}``; any other code is an error.
