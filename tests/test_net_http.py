@@ -196,7 +196,7 @@ def test_refused_connection_is_unavailable(tmp_path: Path) -> None:
 
 
 def test_buckets_keep_separate_budgets(tmp_path: Path) -> None:
-    limit = RateLimit(1, 30)
+    limit = RateLimit(2, 30)  # 90 % headroom: one request per bucket fits, a second does not
 
     async def three(c: HttpClient, u: str) -> list[Any]:
         a = await c.get("okx", u, "/a", limit=limit, bucket="/a|BTC-USDT-SWAP")
