@@ -145,6 +145,7 @@ def test_ccxt_style_symbol_narrows_to_one_quote(capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (("funding", "BTCC", "--sim"), "did you mean BTC"),
+    (("funding", "PEPE", "--sim", "--venue", "deribit"), "no perpetual for 'PEPE' on deribit"),
     (("funding", "BTC", "--venue", "bitmex"), "closed on 2026-09-23"),
     (("funding", "BTC", "--venue", "kraken"), "unknown venue 'kraken'"),
     (("funding", "BTC", "--venue", "dydx"), "does not offer funding"),

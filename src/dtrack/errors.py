@@ -44,11 +44,12 @@ class SymbolNotFound(DtrackError):
 
     kind = "symbol_not_found"
 
-    def __init__(self, name: str, close: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, close: Sequence[str] = (), where: str = "") -> None:
         self.name = name
         self.close = list(close)
         hint = f"; did you mean {', '.join(self.close)}?" if self.close else ""
-        super().__init__(f"unknown asset {name!r}{hint}")
+        place = f" on {where}" if where else ""
+        super().__init__(f"no perpetual for {name!r}{place}{hint}" if where else f"unknown asset {name!r}{hint}")
 
 
 class ParseError(DtrackError):

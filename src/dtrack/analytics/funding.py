@@ -280,6 +280,8 @@ def build_report(
         points, note = histories.get(key, ((), "no history fetched"))
         in_window = [p for p in points if p.time > as_of - opts.history_window]
         stats = history_stats(in_window) if key in histories else None
+        if stats is not None and stats.count == 0 and not note:
+            note = f"no settlement in the window (interval {r.interval_hours:g} h)"
         payment = position_payment(r.rate, r.interval_hours, *opts.position) if opts.position else None
         rows.append(FundingRow(
             rate=r,

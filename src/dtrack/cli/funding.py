@@ -98,7 +98,8 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
     queries = [parse_asset(a) for a in assets]
     settings = load(opts)
     chosen = resolve_venues(venues, settings, "funding")
-    fetched = run(_fetch(opts, settings, chosen, queries, max(window, MIN_HISTORY)), preload=AFTER_FETCH)
+    fetched = run(_fetch(opts, settings, chosen, queries, max(window, MIN_HISTORY), bool(venues)),
+                  preload=AFTER_FETCH)
     report_opts = _report_options(settings, window, alert_threshold, arb, min_spread, position, side)
     report = _assemble(fetched, queries, report_opts)
     _render(report, fetched.failures, opts, show_history=history is not None)
@@ -128,12 +129,13 @@ def _report_options(settings: Settings, window: timedelta, alert_pct: float | No
 
 
 async def _fetch(opts: Options, settings: Settings, venues: list[str], queries: Sequence[AssetQuery],
-                 window: timedelta) -> Fetched:
+                 window: timedelta, explicit: bool) -> Fetched:
     from dtrack.records import Kind
     from dtrack.symbols import close_matches
     from dtrack.venues.gather import gather_funding, gather_instruments
 
     assets = list(dict.fromkeys(q.asset for q in queries))
+    restricted = ", ".join(venues) if explicit else ""
     async with venue_pool(opts, settings) as pool:
         instruments, failures = await gather_instruments(pool, venues)
         if not instruments:
@@ -141,7 +143,7 @@ async def _fetch(opts: Options, settings: Settings, venues: list[str], queries: 
         known = {i.asset for insts in instruments.values() for i in insts if i.kind is Kind.PERP}
         for q in queries:
             if q.asset not in known:
-                raise SymbolNotFound(q.text, close_matches(q.asset, known))
+                raise SymbolNotFound(q.text, close_matches(q.asset, known), where=restricted)
         results, more = await gather_funding(pool, list(instruments), assets, window)
     rates = [r for res in results for r in res.rates if _wanted(r, queries)]
     histories = {(res.venue, sym): h for res in results for sym, h in res.history.items()}
