@@ -13,6 +13,7 @@ arriving within half the latency of its first one). Also times `dtrack --help`. 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -34,17 +35,22 @@ def free_port() -> int:
 
 
 def rounds(log: Path, since: float, latency_s: float) -> tuple[int, int]:
-    """(rounds, requests) in the log after ``since`` (epoch seconds)."""
+    """(rounds, requests) in the log after ``since`` (epoch seconds).
+
+    A new round starts after a quiet gap of half the latency between two arrivals: requests sent
+    together arrive back to back (spread only by the client's dispatch time), while a request that
+    needed an earlier answer arrives after that answer's latency.
+    """
     times = []
     for line in log.read_text().splitlines():
         t = datetime.fromisoformat(json.loads(line)["time"].replace("Z", "+00:00")).timestamp()
         if t >= since:
             times.append(t)
     times.sort()
-    count, start = 0, None
-    for t in times:
-        if start is None or t - start > latency_s / 2:
-            count, start = count + 1, t
+    count = 1 if times else 0
+    for before, after in itertools.pairwise(times):
+        if after - before > latency_s / 2:
+            count += 1
     return count, len(times)
 
 

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("tool", [["ruff", "check", "src", "tests"], ["mypy"]], ids=["ruff", "mypy"])
+@pytest.mark.parametrize("tool", [["ruff", "check", "src", "tests", "benchmarks"], ["mypy"]], ids=["ruff", "mypy"])
 def test_static_checks(tool: list[str]) -> None:
     if shutil.which(tool[0]) is None and tool[0] != "mypy":
         pytest.skip(f"{tool[0]} not installed (pip install -e '.[test]')")
