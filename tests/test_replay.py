@@ -14,6 +14,15 @@ prints can therefore only match if it was read from the right field of the paylo
 with the right unit rule. The expected numbers are computed here, independently of dtrack's parsers,
 from the changed payloads and the venues' documented rules (``../shared/exchange-api.md``).
 
+Where the corpus does not answer dtrack's exact request:
+- Bybit has no inverse instruments-info example: the linear docs row is relabelled as BTCUSD
+  (identity fields only, see ``_as_inverse_page``) so that the real inverse tickers docs answer is read.
+- Deribit's only instrument capture answers ``currency=BTC``; it is served for dtrack's ``currency=any``.
+- ``predicted_rate``: Bybit, Binance and Deribit publish none (None is asserted); Hyperliquid's
+  predictedFundings example covers AVAX only, which its metaAndAssetCtxs example does not list.
+- Histories: the docs payloads are answered only for the symbol they were recorded for and are years
+  older than the window, so they add no settlement; other symbols get 404 (exit code 3).
+
 Left out: OKX, for which no real funding-rate, mark-price or funding-history payload exists in the
 corpus (INDEX.md "Gaps"); the only OKX captures are instruments, tickers, books, trades, candles and
 open interest, which do not make a funding row.
@@ -173,7 +182,7 @@ USDM_PREMIUM_ALL = get("binance-usdm", "/fapi/v1/premiumIndex", "binance-usdm__r
                        symbol=ABSENT)
 USDM_PREMIUM_BTCUSDT = get("binance-usdm", "/fapi/v1/premiumIndex", "binance-usdm__rest_premiumIndex__docs.json",
                            0, symbol="BTCUSDT")
-# the real fragment of a live fundingInfo answer (the docs example lists BLZUSDT only, too)
+# a real fragment of a live answer (pasted in an issue), preferred to the docs example; neither lists BTCUSDT
 USDM_FUNDING_INFO = get("binance-usdm", "/fapi/v1/fundingInfo",
                         "binance-usdm__rest_fundingInfo_issue_capture__docs.json")
 USDM_HISTORY = get("binance-usdm", "/fapi/v1/fundingRate", "binance-usdm__rest_fundingRate_history__docs.json",
@@ -210,12 +219,13 @@ class ReplayServer:
     base_url: str = ""
     requests: list[tuple[str, str, str, int]] = field(default_factory=list)  # (prefix, method, path, status)
     _bodies: dict[Route, str] = field(default_factory=dict)
-    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
 
     def start(self) -> ReplayServer:
         self._bodies = {r: json.dumps(r.body()) for r in self.routes}  # skips here when a payload is absent
+        self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
@@ -255,11 +265,12 @@ class ReplayServer:
         return [status for p, _, pa, status in self.requests if (p, pa) == (prefix, path)]
 
     def close(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
+        self._thread.join(5)
         self._loop.close()
 
 

@@ -117,3 +117,8 @@ def points_from_settlements(
             hours = points[-1].interval_hours if points else current_interval_hours
         points.append(FundingPoint(time=t, rate=rate, interval_hours=hours))
     return tuple(points)
+
+
+def within(points: Iterable[FundingPoint], start: datetime, end: datetime) -> tuple[FundingPoint, ...]:
+    """The points in ``[start, end]`` (a venue may answer rows outside the asked window)."""
+    return tuple(p for p in points if start <= p.time <= end)

@@ -23,7 +23,7 @@ from datetime import datetime
 from dtrack.records import FundingHistory, FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.binance import api
-from dtrack.venues.fields import Reader, ms_to_utc, points_from_settlements
+from dtrack.venues.fields import Reader, ms_to_utc, points_from_settlements, within
 
 
 def reader(path: str) -> Reader:
@@ -211,7 +211,8 @@ def funding_history(
     current_interval_hours: float,
 ) -> FundingHistory:
     """A FundingHistory from settled (ms, rate) rows; notes when Binance returned nothing early enough."""
-    points = points_from_settlements(((ms_to_utc(ms), rate) for ms, rate in rows), current_interval_hours)
+    points = within(points_from_settlements(((ms_to_utc(ms), rate) for ms, rate in rows), current_interval_hours),
+                    start, end)
     note = ""
     if not points:
         note = f"Binance returned no settlement of {instrument.symbol} in the window"

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from dtrack.errors import DtrackError, ParseError, VenueError
 from dtrack.records import FundingHistory, Instrument
 from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import points_from_settlements, utc_to_ms
+from dtrack.venues.fields import points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
 
@@ -84,7 +84,7 @@ class HyperliquidAdapter(Adapter):
         series = await self._history_series(coin, utc_to_ms(start), utc_to_ms(end))
         if not series:
             await self._require_listed(coin)
-        points = points_from_settlements(series, api.FUNDING_INTERVAL_HOURS)
+        points = within(points_from_settlements(series, api.FUNDING_INTERVAL_HOURS), start, end)
         return FundingHistory(self.name, coin, start, end, points, _history_note(coin, start, end, series))
 
     async def _history_series(self, coin: str, start_ms: int, end_ms: int) -> list[tuple[datetime, float]]:

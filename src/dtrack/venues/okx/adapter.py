@@ -18,7 +18,7 @@ from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import points_from_settlements, utc_to_ms
+from dtrack.venues.fields import points_from_settlements, utc_to_ms, within
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     HistoryRow,
@@ -115,7 +115,7 @@ class OkxAdapter(Adapter):
         # fetched too (the last page crosses it), so the first point in the window is measured as well.
         points = points_from_settlements(((r.time, r.rate) for r in rows),
                                          await self._lone_interval(symbol, rows)) if rows else ()
-        inside = tuple(p for p in points if start <= p.time <= end)
+        inside = within(points, start, end)
         notes = _history_notes(rows, inside, start, end, exhausted)
         return FundingHistory(self.name, symbol, start, end, inside, "; ".join(notes))
 
