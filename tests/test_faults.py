@@ -104,3 +104,46 @@ def test_all_venues_down_is_an_error(capsys: pytest.CaptureFixture[str], tmp_pat
     r = run_funding(capsys, cfg)
     assert r.code == 1 and r.json()["rates"] == [] and len(r.json()["errors"]) == 5
     assert "Traceback" not in r.err
+
+
+def test_bybit_403_too_frequent_is_a_ban_remembered_on_disk(capsys: pytest.CaptureFixture[str],
+                                                             tmp_path: Path) -> None:
+    """Bybit answers an IP rate-limit breach with HTTP 403 "access too frequent" (wait >= 10 min): an IP ban,
+    not a geo-block. A plain 403 elsewhere stays "blocked from this location"."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=403, text="access too frequent")
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        cfg = write_config(tmp_path / "bybit.yaml", {"bybit": {"rest": f"http://127.0.0.1:{port}"}})
+        first = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--venue", "bybit", "--format", "json")
+        assert first.code == 1 and "Traceback" not in first.err
+        err = first.json()["errors"]
+        assert [e["kind"] for e in err] == ["banned"]
+        assert "HTTP 403: access too frequent" in err[0]["message"] and "until" in err[0]["message"]
+        asked = len(hits)
+        second = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--venue", "bybit", "--format", "json")
+        assert second.code == 1 and second.json()["errors"][0]["kind"] == "banned" and len(hits) == asked
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)

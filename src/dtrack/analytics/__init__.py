@@ -1,0 +1,1 @@
+"""Pure, vectorized analytics over records (no I/O, no venue code)."""

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 BodyCheck = Callable[[Any], None]
+#: A venue's reading of an error status: (status, body text) -> (status to treat it as, Retry-After
+#: seconds) or None to keep it. E.g. Bybit's 403 "access too frequent" is an IP ban, not a geo-block.
+StatusRemap = Callable[[int, str], tuple[int, float | None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +172,11 @@ class HttpClient:
         limit: RateLimit | None = None,
         bucket: str = "",
         check: BodyCheck | None = None,
+        remap: StatusRemap | None = None,
     ) -> Any:
         """GET ``base_url + path`` and return its JSON body (see ``request``)."""
         return await self.request(venue, "GET", base_url, path, params=params, endpoint=endpoint,
-                                  weight=weight, limit=limit, bucket=bucket, check=check)
+                                  weight=weight, limit=limit, bucket=bucket, check=check, remap=remap)
 
     async def post(
         self,
@@ -186,10 +190,11 @@ class HttpClient:
         limit: RateLimit | None = None,
         bucket: str = "",
         check: BodyCheck | None = None,
+        remap: StatusRemap | None = None,
     ) -> Any:
         """POST a JSON body to ``base_url + path`` and return the JSON answer (see ``request``)."""
         return await self.request(venue, "POST", base_url, path, json_body=body, endpoint=endpoint,
-                                  weight=weight, limit=limit, bucket=bucket, check=check)
+                                  weight=weight, limit=limit, bucket=bucket, check=check, remap=remap)
 
     async def request(
         self,
@@ -205,13 +210,14 @@ class HttpClient:
         limit: RateLimit | None = None,
         bucket: str = "",
         check: BodyCheck | None = None,
+        remap: StatusRemap | None = None,
     ) -> Any:
         """One venue call with limits, retries and error mapping.
 
         ``limit`` is the budget the call draws on, shared by every call to the same host and ``bucket``
         (venues that meter per endpoint name the endpoint as the bucket). ``check`` inspects a decoded body
         for venue-level errors (OKX ``code``, Bybit ``retCode``,
-        Deribit ``error``) and raises the matching ``VenueError``.
+        Deribit ``error``) and raises the matching ``VenueError``; ``remap`` reinterprets error statuses.
         """
         endpoint = endpoint or path
         url = base_url.rstrip("/") + path
@@ -221,7 +227,7 @@ class HttpClient:
         for attempt in range(attempts):
             await self._admit(venue, base_url, endpoint, state, weight)
             try:
-                return await self._once(venue, method, url, endpoint, params, json_body, state, check)
+                return await self._once(venue, method, url, endpoint, params, json_body, state, check, remap)
             except RateLimited as exc:
                 last = exc
                 if exc.retry_after is None or exc.retry_after > self.settings.max_wait:
@@ -273,6 +279,7 @@ class HttpClient:
         json_body: Any,
         state: _HostState,
         check: BodyCheck | None,
+        remap: StatusRemap | None,
     ) -> Any:
         import aiohttp
 
@@ -291,7 +298,11 @@ class HttpClient:
         except aiohttp.ClientError as exc:
             raise VenueUnavailable(venue, f"{endpoint}: connection failed ({type(exc).__name__})") from None
         if status >= 400:
-            self._raise_status(venue, endpoint, url, status, headers, text, state)
+            retry_after = _retry_after(headers.get("Retry-After"))
+            meaning = status
+            if remap is not None and (override := remap(status, text)) is not None:
+                meaning, retry_after = override[0], override[1] if override[1] is not None else retry_after
+            self._raise_status(venue, endpoint, url, meaning, status, retry_after, text, state)
         try:
             body = json.loads(text)
         except ValueError:
@@ -318,21 +329,22 @@ class HttpClient:
                 state.not_before = max(state.not_before, float(reset))
 
     def _raise_status(
-        self, venue: str, endpoint: str, url: str, status: int, headers: Mapping[str, str], text: str,
+        self, venue: str, endpoint: str, url: str, status: int, sent: int, retry_after: float | None, text: str,
         state: _HostState,
     ) -> None:
-        retry_after = _retry_after(headers.get("Retry-After"))
+        """Raise the error ``status`` means (``sent`` is what the venue actually answered)."""
         snippet = _error_text(text)
         if status == 418:
             seconds = retry_after if retry_after is not None else 120.0
             until = self.bans.ban(venue, url, seconds)
-            raise Banned(venue, f"{endpoint}: IP banned by the venue (HTTP 418) until "
-                                f"{until:%Y-%m-%d %H:%M:%S} UTC", until=until)
+            raise Banned(venue, f"{endpoint}: IP banned by the venue (HTTP {sent}: {snippet}) until "
+                                f"{until:%Y-%m-%d %H:%M:%S} UTC", until=until, status=sent)
         if status == 429:
             if retry_after is not None:
                 state.not_before = max(state.not_before, self.clock() + retry_after)
             hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
-            raise RateLimited(venue, f"{endpoint}: rate limited (HTTP 429){hint}", retry_after=retry_after)
+            raise RateLimited(venue, f"{endpoint}: rate limited (HTTP {sent}){hint}", retry_after=retry_after,
+                              status=sent)
         if status in (451, 403):
             raise Blocked(venue, f"{endpoint}: blocked from this location (HTTP {status}): {snippet}",
                           status=status)

@@ -22,7 +22,7 @@ from dtrack.records import FundingHistory, FundingRate, Instrument, Kind
 if TYPE_CHECKING:
     from dtrack.config import Settings
     from dtrack.net.cache import DiskCache
-    from dtrack.net.http import BodyCheck, HttpClient, RateLimit
+    from dtrack.net.http import HttpClient, RateLimit
 
 
 @dataclass(slots=True)
@@ -82,22 +82,25 @@ class Adapter:
     def check(self, body: Any) -> None:
         """Raise the venue's error for an error envelope in a 200 answer (override per venue)."""
 
+    def remap_status(self, status: int, text: str) -> tuple[int, float | None] | None:
+        """Reinterpret an error status the venue uses unusually: (status, Retry-After s) or None."""
+        return None
+
     async def get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
                   weight: int = 1, endpoint: str | None = None) -> Any:
         """GET from one of the venue's hosts through the shared HTTP client."""
         limit, bucket = self.budget(host, path, params)
         return await self.ctx.http.get(self.name, self.url(host), path, params, endpoint=endpoint or path,
-                                       weight=weight, limit=limit, bucket=bucket, check=self._checker())
+                                       weight=weight, limit=limit, bucket=bucket, check=self.check,
+                                       remap=self.remap_status)
 
     async def post(self, host: str, path: str, body: Any, *, weight: int = 1,
                    endpoint: str | None = None) -> Any:
         """POST JSON to one of the venue's hosts through the shared HTTP client."""
         limit, bucket = self.budget(host, path, None)
         return await self.ctx.http.post(self.name, self.url(host), path, body, endpoint=endpoint or path,
-                                        weight=weight, limit=limit, bucket=bucket, check=self._checker())
-
-    def _checker(self) -> BodyCheck:
-        return self.check
+                                        weight=weight, limit=limit, bucket=bucket, check=self.check,
+                                        remap=self.remap_status)
 
     async def cached_get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
                          ttl: float, weight: int = 1, endpoint: str | None = None) -> Any:

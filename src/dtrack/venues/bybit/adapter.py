@@ -38,6 +38,13 @@ class BybitAdapter(Adapter):
     #: funding/history page size.
     history_page_size: ClassVar[int] = api.HISTORY_MAX_LIMIT
 
+    def remap_status(self, status: int, text: str) -> tuple[int, float | None] | None:
+        """Bybit answers an IP rate-limit breach with HTTP 403 "access too frequent": a ban of at least
+        10 minutes (read as a 418), not a geo-block."""
+        if status == 403 and api.TOO_FREQUENT in text.lower():
+            return 418, api.BAN_SECONDS
+        return None
+
     def check(self, body: Any) -> None:
         """Raise for a non-zero ``retCode`` in a 200 answer."""
         parse.check_envelope(body)

@@ -23,7 +23,10 @@ HISTORY_MAX_LIMIT = 200
 
 #: 600 requests per 5 s per IP, shared by all Bybit REST hosts. A breach is answered with HTTP 403
 #: "access too frequent" (not 429); Bybit asks to stop every session and wait at least 10 minutes.
-#: The HTTP layer reports any 403 as ``Blocked`` (the same status is used for geo-blocking).
+#: The adapter reads that 403 as an IP ban of ``BAN_SECONDS`` (remembered on disk like Binance's 418);
+#: any other 403 stays "blocked from this location".
+TOO_FREQUENT = "access too frequent"
+BAN_SECONDS = 600.0
 RATE_LIMIT = RateLimit(600, 5)
 LIMITS = {MAIN_HOST: RATE_LIMIT}
 
