@@ -30,8 +30,10 @@ def inst(venue: str, symbol: str = "BTCUSDT", asset: str = "BTC") -> Instrument:
     return Instrument(venue, symbol, asset, "USDT", "USDT", Kind.PERP, Margin.LINEAR)
 
 
-def fr(venue: str, rate: float, hours: float, oi: float | None = None, asset: str = "BTC") -> FundingRate:
-    return FundingRate(inst(venue, asset=asset), rate, hours, "test", T0, open_interest_usd=oi)
+def fr(venue: str, rate: float, hours: float, oi: float | None = None, asset: str = "BTC",
+       next_time: datetime | None = T0 + timedelta(hours=8)) -> FundingRate:
+    return FundingRate(inst(venue, asset=asset), rate, hours, "test", T0, open_interest_usd=oi,
+                       next_funding_time=next_time)
 
 
 def test_normalization_never_assumes_8h() -> None:
@@ -159,10 +161,24 @@ def test_build_report_rows_summary_and_payment() -> None:
 
 
 @given(rate=st.floats(-0.05, 0.05), hours=st.sampled_from([1, 2, 4, 8]))
-def test_rate_8h_and_apr_agree(rate: float, hours: int) -> None:
+def test_rate_8h_and_apr_follow_the_interval(rate: float, hours: int) -> None:
     f = fr("binance", rate, hours)
+    assert f.rate_8h * hours == pytest.approx(rate * 8, rel=1e-12, abs=1e-18)  # same money per 8 h
+    assert f.apr * hours == pytest.approx(rate * 8760, rel=1e-12, abs=1e-18)
     assert f.apr == pytest.approx(f.rate_8h * 1095, rel=1e-9, abs=1e-15)
-    assert rate_8h(f.rate_8h, 8) == pytest.approx(f.rate_8h)
+    assert rate_8h(rate, hours) == f.rate_8h
+
+
+def test_payment_timing() -> None:
+    from dtrack.analytics.funding import payment_timing
+
+    a, b = fr("binance", 0.0001, 8), fr("okx", 0.0002, 8)
+    assert payment_timing(a, b) == ""
+    deribit = fr("deribit", 0.0001, 8, next_time=None)
+    assert payment_timing(deribit, b) == "payments not simultaneous: deribit accrues continuously"
+    shifted = fr("bybit", 0.0002, 8, next_time=T0 + timedelta(hours=4))
+    assert "next settlements 16:00 and 12:00 UTC" in payment_timing(a, shifted)
+    assert "every 8 h" in payment_timing(a, fr("hyperliquid", 0.00001, 1))
 
 
 @given(st.lists(st.tuples(st.floats(-0.01, 0.01), st.floats(1, 1e10)), min_size=1, max_size=20))

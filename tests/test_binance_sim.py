@@ -8,6 +8,7 @@ can be compared with the market model exactly (rel=1e-12: the sim sends full flo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -18,9 +19,10 @@ from typing import Any
 import pytest
 
 from conftest import run_with_pool
-from dtrack.errors import VenueError
+from dtrack.errors import ParseError, VenueError
 from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.sim.model import MarketModel
+from dtrack.sim.venues import binance as binance_sim
 from dtrack.sim.venues.binance import CAP_ADJUSTED_8H, WeightMeter
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from shapes import shape_differences
@@ -264,3 +266,132 @@ def test_times_are_aware_utc(pinned) -> None:
     for row in result.rates:
         assert row.time.tzinfo is UTC and row.next_funding_time is not None
         assert row.next_funding_time > datetime(2026, 9, 21, tzinfo=UTC)
+
+
+def test_history_pages_past_a_lower_page_cap(pinned, monkeypatch) -> None:
+    """A page shorter than the limit asked is not the end of the data: the venue may cap pages lower."""
+    server, settings, log = pinned
+    monkeypatch.setattr(binance_sim, "LIMIT_MAX", 300)
+    end = ms_to_utc(NOW_MS)
+
+    async def job(pool):
+        adapter = pool.adapter("binance")
+        pepe = next(i for i in await adapter.perpetuals(["PEPE"]) if i.symbol == "1000PEPEUSDT")
+        return await adapter.fetch_funding_history(pepe, end - timedelta(days=60), end)
+
+    hist = run_with_pool(settings, job)
+    pepe = server.model.perp("binance", "1000PEPEUSDT")
+    assert pepe is not None
+    want = server.model.settlements(pepe, NOW_MS - 60 * 86_400_000, NOW_MS)
+    assert len(want) == 1440
+    assert [(utc_to_ms(p.time), p.rate) for p in hist.points] == want
+    assert hist.note == ""
+    pages = [p for p in logged_paths(log) if p.startswith("/fapi/v1/fundingRate")]
+    # 4 x 300 + 240, each asking for 1000; the last one ends within an interval of the window's end.
+    assert len(pages) == 5 and all("limit=1000" in p for p in pages)
+
+
+# --- listings the adapter must ignore ---------------------------------------------------------------
+
+
+def test_sim_lists_quarterlies_and_pending_symbols_that_the_adapter_ignores(pinned) -> None:
+    server, settings, _log = pinned
+    base = server.venue_urls()["binance"]
+    _s, usdm, _h = fetch(base["usdm"], "/fapi/v1/exchangeInfo")
+    _s, coinm, _h = fetch(base["coinm"], "/dapi/v1/exchangeInfo")
+    others = {s["symbol"]: s for s in usdm["symbols"] + coinm["symbols"]
+              if s["contractType"] != "PERPETUAL" or s.get("status", s.get("contractStatus")) != "TRADING"}
+    assert sorted(others) == ["BTCUSDT_260925", "BTCUSD_260925", "BTCUSD_261225", "SOLUSDC"]
+    # Quarterlies deliver on the last Friday of the quarter at 08:00 UTC (2026-09-25, 2026-12-25).
+    september, december = (utc_to_ms(datetime(2026, m, 25, 8, tzinfo=UTC)) for m in (9, 12))
+    assert [(others[s]["contractType"], others[s]["deliveryDate"]) for s in ("BTCUSDT_260925", "BTCUSD_260925",
+                                                                              "BTCUSD_261225")] == [
+        ("CURRENT_QUARTER", september), ("CURRENT_QUARTER", september), ("NEXT_QUARTER", december)]
+    assert (others["SOLUSDC"]["contractType"], others["SOLUSDC"]["status"]) == ("PERPETUAL", "PENDING_TRADING")
+    assert others["BTCUSD_261225"]["contractStatus"] == "PENDING_TRADING"
+    # COIN-M premiumIndex lists the trading quarterly like the docs' delivery row.
+    _s, premium, _h = fetch(base["coinm"], "/dapi/v1/premiumIndex")
+    delivery = next(r for r in premium if r["symbol"] == "BTCUSD_260925")
+    assert (delivery["pair"], delivery["lastFundingRate"], delivery["interestRate"],
+            delivery["nextFundingTime"]) == ("BTCUSD", "", "", 0)
+    _s, one, _h = fetch(base["coinm"], "/dapi/v1/premiumIndex?symbol=BTCUSD_260925")
+    assert one == delivery
+
+    async def job(pool):
+        adapter = pool.adapter("binance")
+        return await adapter.instruments(), await adapter.fetch_funding(ASSETS)
+
+    instruments, result = run_with_pool(settings, job)
+    perps = sorted(p.symbol for p in server.model.perps("binance"))
+    assert sorted(i.symbol for i in instruments) == perps
+    assert result.errors == []
+    assert sorted(r.instrument.symbol for r in result.rates) == perps
+
+
+def test_malformed_asked_exchange_info_row_drops_that_symbol_with_an_error(pinned) -> None:
+    """One bad row of an asked perpetual (here written into the disk cache's stored exchangeInfo)
+    drops that symbol with an ``errors`` entry; the venue's other rows still arrive."""
+    _server, settings, log = pinned
+    run_with_pool(settings, lambda pool: pool.adapter("binance").instruments())
+    (entry,) = [f for f in settings.cache_dir.rglob("*.json")
+                if json.loads(f.read_text())["url"].endswith("/fapi/v1/exchangeInfo")]
+    stored = json.loads(entry.read_text())
+    for row in stored["body"]["symbols"]:
+        if row["symbol"] == "BTCUSDT":
+            row["quoteAsset"] = ""
+    entry.write_text(json.dumps(stored))
+
+    result = run_with_pool(settings, lambda pool: current(pool, ["BTC"]))
+    assert sorted(r.instrument.symbol for r in result.rates) == ["BTCUSDC", "BTCUSD_PERP"]
+    assert len(result.errors) == 1 and isinstance(result.errors[0], ParseError)
+    assert "/fapi/v1/exchangeInfo" in str(result.errors[0]) and "quoteAsset" in str(result.errors[0])
+    assert logged_paths(log).count("/fapi/v1/exchangeInfo") == 1  # the stored body was used, not refetched
+
+
+# --- funding intervals Binance switches at runtime ---------------------------------------------------
+
+
+def test_stale_cached_interval_is_refetched_once_and_shared(pinned, monkeypatch) -> None:
+    """NOW_MS is 14:13 UTC: an hourly symbol's next settlement (15:00) is off the 8 h grid."""
+    server, settings, log = pinned
+    perp = server.model.perp("binance", "1000PEPEUSDT")
+    assert perp is not None and perp.interval_h == 1
+    # Run 1: Binance has 1000PEPEUSDT on 8 h; that fundingInfo answer lands in the disk cache.
+    monkeypatch.setitem(binance_sim.INTERVAL_SWITCHES, "1000PEPEUSDT", 8)
+    first = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
+    assert [(r.interval_hours, r.interval_source) for r in first.rates] == [(8.0, "default 8 h (not in fundingInfo)")]
+    # Binance switches it back to 1 h; the cached fundingInfo (TTL 900 s) is now stale.
+    monkeypatch.delitem(binance_sim.INTERVAL_SWITCHES, "1000PEPEUSDT")
+
+    async def two_queries(pool):
+        adapter = pool.adapter("binance")
+        return await asyncio.gather(adapter.fetch_funding(ASSETS, timedelta(days=2)), adapter.fetch_funding(["PEPE"]))
+
+    for result in run_with_pool(settings, two_queries):
+        assert result.errors == []
+        (pepe,) = [r for r in result.rates if r.instrument.symbol == "1000PEPEUSDT"]
+        assert (pepe.interval_hours, pepe.interval_source) == (1.0, "fundingInfo.fundingIntervalHours")
+        assert pepe.note == "OI = openInterest (1000PEPE) x mark"
+        rate, next_ms = server.model.current_funding(perp, NOW_MS)
+        assert (pepe.rate, pepe.next_funding_time) == (pytest.approx(rate, rel=EXACT), ms_to_utc(next_ms))
+    infos = [p for p in logged_paths(log) if "fundingInfo" in p]
+    # fapi: run 1, then ONE refetch shared by both concurrent queries; dapi was consistent.
+    assert sorted(infos) == ["/dapi/v1/fundingInfo", "/fapi/v1/fundingInfo", "/fapi/v1/fundingInfo"]
+    # The refetched answer replaced the stale cache entry: the next run asks nothing.
+    third = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
+    assert [r.interval_hours for r in third.rates] == [1.0]
+    assert [p for p in logged_paths(log) if "fundingInfo" in p] == infos
+
+
+def test_interval_still_off_schedule_keeps_the_venue_answer_with_a_note(pinned, monkeypatch) -> None:
+    """fundingInfo itself lags the schedule: after the one refetch the venue's word is kept, flagged."""
+    _server, settings, log = pinned
+    monkeypatch.setitem(binance_sim.FUNDING_INFO_LAG, "1000PEPEUSDT", 8)
+    result = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
+    assert result.errors == []
+    (pepe,) = result.rates
+    assert (pepe.interval_hours, pepe.interval_source) == (8.0, "fundingInfo.fundingIntervalHours")
+    assert pepe.note == ("OI = openInterest (1000PEPE) x mark; interval unconfirmed: nextFundingTime "
+                         "2026-09-21 15:00 UTC is not on the 8 h grid (fundingInfo.fundingIntervalHours), "
+                         "the interval may have changed")
+    assert [p for p in logged_paths(log) if "fundingInfo" in p] == ["/fapi/v1/fundingInfo"] * 2

@@ -44,25 +44,45 @@ def instruments_case(payload: Payload, index: int) -> dict[str, Any]:
 
 
 def test_instruments_linear_perp(payload: Payload) -> None:
-    body = instruments_case(payload, 0)
-    assert parse.parse_instruments(body) == [BTCUSDT]
+    page = parse.parse_instruments_page(instruments_case(payload, 0))
+    assert page.instruments == (BTCUSDT,)
     # fundingInterval 480 is in minutes: 8 hours.
-    assert parse.funding_intervals(body) == {"BTCUSDT": 8.0}
-    assert parse.result_rows(body, "/v5/market/instruments-info")[1] == ""
+    assert page.intervals == {"BTCUSDT": 8.0}
+    assert (page.bad_intervals, page.broken, page.cursor) == ({}, (), "")
 
 
 def test_instruments_prelaunch_is_skipped_and_cursor_decoded(payload: Payload) -> None:
-    body = instruments_case(payload, 1)  # BIOUSDT, status PreLaunch
-    assert parse.parse_instruments(body) == []
-    assert parse.funding_intervals(body) == {}
-    _, cursor = parse.result_rows(body, "/v5/market/instruments-info")
-    assert cursor == "first%3DBIOUSDT%26last%3DBIOUSDT"
-    assert parse.cursor_param(cursor) == "first=BIOUSDT&last=BIOUSDT"
+    page = parse.parse_instruments_page(instruments_case(payload, 1))  # BIOUSDT, status PreLaunch
+    assert (page.instruments, page.intervals, page.broken) == ((), {}, ())
+    assert page.cursor == "first%3DBIOUSDT%26last%3DBIOUSDT"
+    assert parse.cursor_param(page.cursor) == "first=BIOUSDT&last=BIOUSDT"
 
 
 @pytest.mark.parametrize("index", [2, 3])  # option and spot listings hold no perpetuals
 def test_instruments_other_categories_hold_no_perps(payload: Payload, index: int) -> None:
-    assert parse.parse_instruments(instruments_case(payload, index)) == []
+    page = parse.parse_instruments_page(instruments_case(payload, index))
+    assert (page.instruments, page.broken) == ((), ())
+
+
+def test_instruments_odd_rows_next_to_a_good_one_are_skipped(payload: Payload) -> None:
+    body = copy.deepcopy(instruments_case(payload, 0))
+    good = body["result"]["list"][0]
+    body["result"]["list"] = [
+        {"symbol": "WEIRDUSDT", "contractType": "QuantumPerpetual", "status": "Trading", "baseCoin": "WEIRD"},
+        {"symbol": "OLDUSDT", "contractType": "LinearPerpetual", "status": "Delivering", "baseCoin": ""},
+        {"symbol": ["not", "a", "symbol"], "contractType": ["LinearPerpetual"], "status": None},
+        None, "garbage", 42,
+        {**good, "symbol": "ODDUSDT", "baseCoin": "", "quoteCoin": None},  # a trading perp that does not parse
+        {**good, "symbol": "ETHUSDT", "baseCoin": "ETH", "fundingInterval": ""},  # parses, but no interval
+        good,
+    ]
+    page = parse.parse_instruments_page(body)
+    assert [i.symbol for i in page.instruments] == ["ETHUSDT", "BTCUSDT"]
+    assert page.instruments[1] == BTCUSDT
+    assert page.intervals == {"BTCUSDT": 8.0}
+    assert "fundingInterval" in page.bad_intervals["ETHUSDT"]
+    (broken,) = page.broken  # kept aside: an error only if ODD is asked for (adapter.perpetuals)
+    assert (broken.symbol, broken.asset) == ("ODDUSDT", "ODD") and "baseCoin" in broken.reason
 
 
 # --- tickers -----------------------------------------------------------------------------------
@@ -88,7 +108,7 @@ def test_linear_tickers_2024_fall_back_to_instrument_interval(
     assert parse.symbols_without_interval(body, {"BTCUSDT": BTCUSDT}) == {"BTCUSDT"}
     with pytest.raises(ParseError, match="fundingIntervalHour"):
         parse.parse_tickers(body, {"BTCUSDT": BTCUSDT}, RECEIVED)
-    intervals = parse.funding_intervals(instruments_case(payload, 0))
+    intervals = parse.parse_instruments_page(instruments_case(payload, 0)).intervals
     (fr,) = parse.parse_tickers(body, {"BTCUSDT": BTCUSDT}, RECEIVED, intervals)
     assert fr.instrument == BTCUSDT
     assert fr.rate == pytest.approx(rate, rel=1e-12)
@@ -130,6 +150,82 @@ def test_inverse_ticker_docs(payload: Payload) -> None:
 def test_tickers_skip_symbols_not_asked(payload: Payload) -> None:
     (body,) = raws(payload, "bybit__ccxt_fetchFundingRates.json")
     assert parse.parse_tickers(body, {"BTCUSD": BTCUSD}, RECEIVED) == []
+
+
+def test_tickers_odd_unasked_rows_next_to_a_good_one_are_not_read(payload: Payload) -> None:
+    inverse = copy.deepcopy(raws(payload, "bybit__rest_tickers__docs.json")[0])
+    good = inverse["result"]["list"][0]
+    inverse["result"]["list"] = [
+        {**good, "symbol": "ETHUSD", "markPrice": "", "indexPrice": "", "fundingRate": "", "openInterest": "",
+         "nextFundingTime": "0", "fundingIntervalHour": "n/a"},
+        {"symbol": None}, {"symbol": ["BTCUSD"]}, None, "garbage",
+        good,
+    ]
+    (fr,) = parse.parse_tickers(inverse, {"BTCUSD": BTCUSD}, RECEIVED)
+    assert fr.instrument == BTCUSD and fr.open_interest_usd == pytest.approx(240113967.0, rel=1e-12)
+    assert parse.symbols_without_interval(inverse, {"BTCUSD": BTCUSD}) == set()
+    # The same odd row, asked for, is a ParseError naming the endpoint.
+    eth = Instrument("bybit", "ETHUSD", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
+                     contract_size=1.0, contract_unit=Unit.USD, market="inverse")
+    with pytest.raises(ParseError) as err:
+        parse.parse_tickers(inverse, {"BTCUSD": BTCUSD, "ETHUSD": eth}, RECEIVED)
+    assert err.value.endpoint == "/v5/market/tickers"
+
+
+# --- open interest: singleOpenInterest absent / present / present but empty --------------------
+#
+# No real tickers payload carries singleOpenInterest yet (added 2026-06-11). The real inverse docs
+# ticker is given the real (openInterest, singleOpenInterest) pair of Bybit's open-interest docs
+# example (63,910,691 = both sides, 31,955,346 = one side); the key-presence rule is what is tested.
+
+
+def _inverse_with(payload: Payload, **fields: Any) -> dict[str, Any]:
+    body = copy.deepcopy(raws(payload, "bybit__rest_tickers__docs.json")[0])
+    body["result"]["list"][0].update(fields)
+    return body
+
+
+def _oi_docs_pair(payload: Payload) -> tuple[str, str]:
+    row = raws(payload, "bybit__rest_open_interest__docs.json")[0]["result"]["list"][0]
+    return row["openInterest"], row["singleOpenInterest"]
+
+
+def test_open_interest_single_present_is_one_side(payload: Payload) -> None:
+    both, single = _oi_docs_pair(payload)
+    (fr,) = parse.parse_tickers(_inverse_with(payload, openInterest=both, singleOpenInterest=single),
+                                {"BTCUSD": BTCUSD}, RECEIVED)
+    assert fr.open_interest_usd == pytest.approx(31955346.0, rel=1e-12)
+    assert fr.note == "OI = singleOpenInterest (USD contracts of 1 USD)"
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_open_interest_single_present_but_empty_halves_both_sides(payload: Payload, empty: str | None) -> None:
+    both, _ = _oi_docs_pair(payload)
+    (fr,) = parse.parse_tickers(_inverse_with(payload, openInterest=both, singleOpenInterest=empty),
+                                {"BTCUSD": BTCUSD}, RECEIVED)
+    # openInterest counts both sides since 2026-06-11: one side is half of it, never all of it.
+    assert fr.open_interest_usd == pytest.approx(63910691.0 / 2, rel=1e-12)
+    assert fr.open_interest_usd == pytest.approx(31955346.0, abs=1.0)  # Bybit's own one side, whole contracts
+    assert fr.note.startswith("OI = openInterest / 2 (USD contracts of 1 USD); singleOpenInterest is empty")
+    assert "2026-06-11" in fr.note and "pre-2026-06-11" not in fr.note
+    # the same on a linear row: half of openInterest (coins) x mark
+    (body,) = raws(payload, "bybit__ccxt_fetchFundingRates.json")
+    body = copy.deepcopy(body)
+    body["result"]["list"][0]["singleOpenInterest"] = empty
+    (lin,) = parse.parse_tickers(body, {"BTCUSDT": BTCUSDT}, RECEIVED, {"BTCUSDT": 8.0})
+    assert lin.open_interest_usd == pytest.approx(69655.813 / 2 * 68649.90, rel=1e-12)
+    assert lin.note.startswith("OI = openInterest / 2 (BTC) x mark; singleOpenInterest is empty")
+
+
+def test_open_interest_single_absent_is_pre_2026_06_11(payload: Payload) -> None:
+    body = _inverse_with(payload)  # the real docs row has no singleOpenInterest key
+    assert "singleOpenInterest" not in body["result"]["list"][0]
+    (fr,) = parse.parse_tickers(body, {"BTCUSD": BTCUSD}, RECEIVED)
+    assert fr.open_interest_usd == pytest.approx(240113967.0, rel=1e-12)
+    assert fr.note == ("OI = openInterest (USD contracts of 1 USD); no singleOpenInterest in this answer, "
+                       "so openInterest is taken as one side (pre-2026-06-11)")
+    with pytest.raises(ParseError, match="singleOpenInterest"):  # present but not a number
+        parse.parse_tickers(_inverse_with(payload, singleOpenInterest="n/a"), {"BTCUSD": BTCUSD}, RECEIVED)
 
 
 # --- funding/history ---------------------------------------------------------------------------
@@ -188,5 +284,10 @@ def test_malformed_history_and_instruments(payload: Payload) -> None:
     assert (err.value.venue, err.value.endpoint) == ("bybit", "/v5/market/funding/history")
     instruments = copy.deepcopy(instruments_case(payload, 0))
     instruments["result"]["list"][0]["fundingInterval"] = 0
-    with pytest.raises(ParseError, match="fundingInterval"):
-        parse.funding_intervals(instruments)
+    page = parse.parse_instruments_page(instruments)  # the instrument stays; its interval is unusable
+    assert page.instruments == (BTCUSDT,) and page.intervals == {}
+    assert page.bad_intervals == {"BTCUSDT": "fundingInterval of 'BTCUSDT' is 0 minutes"}
+    instruments["result"] = {"category": "linear", "list": {"symbol": "BTCUSDT"}}
+    with pytest.raises(ParseError, match=r"result\.list") as err:  # the page itself: not cached
+        parse.parse_instruments_page(instruments)
+    assert err.value.endpoint == "/v5/market/instruments-info"

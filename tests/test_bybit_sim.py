@@ -7,6 +7,7 @@ import json
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,9 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from conftest import SimThread, load_payload, run_with_pool
-from dtrack.errors import VenueError
+from dtrack.errors import ParseError, VenueError
 from dtrack.records import Instrument, Kind, Margin
 from dtrack.sim.model import HOUR_MS, MarketModel
+from dtrack.sim.venues import bybit as bybit_sim
 from dtrack.venues.base import FundingResult
 from dtrack.venues.bybit.adapter import BybitAdapter
 from dtrack.venues.fields import ms_to_utc
@@ -55,7 +57,9 @@ def real(name: str, index: int = 0) -> Any:
     ("/v5/market/tickers?category=linear&symbol=BTCUSDT", "bybit__ccxt_fetchFundingRate.json", 0, CCXT_LOOSE,
      CCXT_ADDED),
     ("/v5/market/tickers?category=linear&symbol=BTCUSDT", "bybit__ccxt_fetchTicker.json", 0, CCXT_LOOSE, CCXT_ADDED),
-    ("/v5/market/tickers?category=inverse", "bybit__rest_tickers__docs.json", 0, frozenset(), frozenset()),
+    # ETHUSD's row keeps the older shape without fundingIntervalHour (test_sim_legacy_ticker_row).
+    ("/v5/market/tickers?category=inverse", "bybit__rest_tickers__docs.json", 0, frozenset(),
+     frozenset({"fundingIntervalHour"})),
     # Case 0 is a trading perpetual (case 1 is a pre-listing symbol, which the sim does not model).
     ("/v5/market/instruments-info?category=linear", "bybit__rest_instruments_info__docs.json", 0, frozenset(),
      frozenset()),
@@ -78,6 +82,18 @@ def test_sim_unknown_symbol_is_retcode_10001_in_http_200(sim: SimThread) -> None
         body = sim_body(sim, path)
         assert body["retCode"] == 10001 and body["retMsg"] == "params error: symbol invalid"
         assert shape_differences(body, real("bybit__rest_funding_history__docs.json")) == []  # same envelope
+
+
+def test_sim_legacy_ticker_row(sim: SimThread) -> None:
+    """One inverse symbol answers in the older shape (as the real 2024 captures): no
+    fundingIntervalHour, no singleOpenInterest(+Value), openInterest one side."""
+    rows = {r["symbol"]: r for r in sim_body(sim, "/v5/market/tickers?category=inverse")["result"]["list"]}
+    legacy_keys = {"fundingIntervalHour", "singleOpenInterest", "singleOpenInterestValue"}
+    assert legacy_keys <= rows["BTCUSD"].keys()
+    assert not legacy_keys & rows["ETHUSD"].keys()
+    assert float(rows["BTCUSD"]["openInterest"]) == 2 * float(rows["BTCUSD"]["singleOpenInterest"])
+    linear = sim_body(sim, "/v5/market/tickers?category=linear")["result"]["list"]
+    assert all(legacy_keys <= r.keys() for r in linear)
 
 
 def test_sim_history_rules(sim: SimThread) -> None:
@@ -133,7 +149,9 @@ def test_adapter_current_funding_equals_model(pinned: SimThread, tmp_path: Path)
         mark = model.mark_price(p, NOW_MS)
         assert fr.rate == pytest.approx(rate, rel=1e-12)
         assert fr.interval_hours == p.interval_h
-        assert fr.interval_source == "tickers fundingIntervalHour"
+        legacy = p.symbol == "ETHUSD"  # its ticker lacks fundingIntervalHour and singleOpenInterest
+        assert fr.interval_source == ("instruments-info fundingInterval (minutes)" if legacy
+                                      else "tickers fundingIntervalHour")
         assert fr.next_funding_time == ms_to_utc(next_ms)
         assert fr.predicted_rate is None
         assert fr.time == NOW
@@ -143,7 +161,9 @@ def test_adapter_current_funding_equals_model(pinned: SimThread, tmp_path: Path)
         oi_usd = model.open_interest_base(p, NOW_MS) * mark  # one side
         if inst.margin is Margin.INVERSE:
             assert fr.open_interest_usd == pytest.approx(oi_usd, abs=1.0)  # whole 1-USD contracts
-            assert fr.note == "OI = singleOpenInterest (USD contracts of 1 USD)"
+            assert fr.note == ("OI = openInterest (USD contracts of 1 USD); no singleOpenInterest in this answer, "
+                               "so openInterest is taken as one side (pre-2026-06-11)" if legacy
+                               else "OI = singleOpenInterest (USD contracts of 1 USD)")
         else:
             assert fr.open_interest_usd == pytest.approx(oi_usd, rel=1e-12)
             assert fr.note.startswith("OI = singleOpenInterest (") and fr.note.endswith(") x mark")
@@ -187,10 +207,35 @@ def test_adapter_history_pages_backwards(pinned: SimThread, tmp_path: Path) -> N
     assert len(hist.points) == len(expected) == 360
     assert [pt.time for pt in hist.points] == [ms_to_utc(t) for t, _ in expected]
     calls = logged(tmp_path, "/v5/market/funding/history")
-    assert len(calls) == 2  # 200 + 160 rows
+    assert len(calls) == 2  # 200 rows, then 200 more reaching back past the window start
     ends = [int(parse_qs(urlsplit(c).query)["endTime"][0]) for c in calls]
     assert ends[0] == NOW_MS and ends[1] < ends[0]
     assert all("startTime" not in c and "limit=200" in c for c in calls)
+
+
+def test_adapter_history_short_pages_are_not_the_end(
+    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venue serving fewer rows than the limit asked (37 of 200) still yields the whole window."""
+    monkeypatch.setattr(bybit_sim, "HISTORY_PAGE_CAP", 37)
+    start = NOW - timedelta(days=60)
+
+    async def sol(pool: VenuePool) -> Any:
+        adapter = bybit(pool)
+        (inst,) = [i for i in await adapter.perpetuals(["SOL"]) if i.symbol == "SOLUSDT"]
+        return await adapter.fetch_funding_history(inst, start, NOW)
+
+    hist = run_with_pool(pinned.settings(tmp_path), sol)
+    perp = pinned.model.perp("bybit", "SOLUSDT")
+    assert perp is not None
+    expected = pinned.model.settlements(perp, NOW_MS - 60 * 24 * HOUR_MS, NOW_MS)
+    assert len(expected) == 360
+    assert [(pt.time, pt.interval_hours) for pt in hist.points] == [(ms_to_utc(t), 4.0) for t, _ in expected]
+    assert [pt.rate for pt in hist.points] == pytest.approx([r for _, r in expected], rel=1e-12)
+    assert hist.note == ""
+    calls = logged(tmp_path, "/v5/market/funding/history")
+    assert len(calls) == 10  # ceil(360 / 37): stops once the oldest row reaches the window start
+    assert all("limit=200" in c for c in calls)
 
 
 def test_adapter_history_says_when_bybit_has_less(pinned: SimThread, tmp_path: Path) -> None:
@@ -235,8 +280,12 @@ def test_adapter_unknown_symbol_is_venue_error(sim: SimThread, tmp_path: Path) -
     assert err.value.venue == "bybit" and err.value.code == "10001"
 
 
-def test_adapter_single_settlement_takes_interval_from_instruments(pinned: SimThread, tmp_path: Path) -> None:
-    start = NOW - timedelta(hours=6)  # holds only the 16:00 settlement of the 8-hourly BTCUSDT
+def test_adapter_single_settlement_takes_interval_from_instruments(
+    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symbol with one settlement since its listing: its interval comes from instruments-info."""
+    monkeypatch.setitem(bybit_sim.LAUNCH_MS, "BTCUSDT", NOW_MS - 6 * HOUR_MS)  # listed at 14:26, settled at 16:00
+    start = NOW - timedelta(days=1)
 
     async def btc(pool: VenuePool) -> Any:
         adapter = bybit(pool)
@@ -246,4 +295,71 @@ def test_adapter_single_settlement_takes_interval_from_instruments(pinned: SimTh
     hist = run_with_pool(pinned.settings(tmp_path), btc)
     settled = datetime.fromisoformat("2026-05-28T16:00:00+00:00")
     assert [(pt.time, pt.interval_hours) for pt in hist.points] == [(settled, 8.0)]
-    assert hist.note == ""
+    assert "only from 2026-05-28 16:00 UTC (its listing)" in hist.note
+    assert len(logged(tmp_path, "/v5/market/funding/history")) == 2  # one row, then an empty page
+
+
+def test_adapter_window_edge_takes_spacing_from_rows_before_it(pinned: SimThread, tmp_path: Path) -> None:
+    """A window holding one settlement of a long-listed symbol: its interval is the real spacing."""
+    start = NOW - timedelta(hours=3)  # holds only the 20:00 settlement of the 4-hourly SOLUSDT
+
+    async def sol(pool: VenuePool) -> Any:
+        adapter = bybit(pool)
+        (inst,) = [i for i in await adapter.perpetuals(["SOL"]) if i.symbol == "SOLUSDT"]
+        return await adapter.fetch_funding_history(inst, start, NOW)
+
+    hist = run_with_pool(pinned.settings(tmp_path), sol)
+    perp = pinned.model.perp("bybit", "SOLUSDT")
+    assert perp is not None
+    expected = pinned.model.settlements(perp, NOW_MS - 3 * HOUR_MS, NOW_MS)
+    assert len(expected) == 1
+    assert [(pt.time, pt.interval_hours) for pt in hist.points] == [(ms_to_utc(t), 4.0) for t, _ in expected]
+    assert (hist.start, hist.end, hist.note) == (start, NOW, "")
+
+
+# --- one odd row of another symbol does not fail the venue ---------------------------------------
+
+
+def test_adapter_odd_rows_of_other_symbols_do_not_fail_the_venue(
+    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOLUSDT's instruments-info row and ETHPERP's ticker row are broken (and an unknown contract type
+    is listed): BTC still answers in full; asking for SOL or ETH names the broken row."""
+    instrument_row, ticker_row, instruments_info = bybit_sim._instrument_row, bybit_sim._ticker_row, \
+        bybit_sim.instruments_info
+
+    def odd_instrument(perp: Any, symbol_id: int) -> dict[str, Any]:
+        row = instrument_row(perp, symbol_id)
+        if perp.symbol == "SOLUSDT":
+            row["baseCoin"], row["settleCoin"] = "", None
+        return row
+
+    def odd_ticker(model: MarketModel, perp: Any, now: int) -> dict[str, Any]:
+        row = ticker_row(model, perp, now)
+        if perp.symbol == "ETHPERP":
+            row.update(markPrice="", indexPrice="", fundingRate="", nextFundingTime="", contractType="Mystery")
+        return row
+
+    def instruments_with_unknown_type(model: MarketModel, req: Any) -> dict[str, Any]:
+        body = instruments_info(model, req)
+        body["result"]["list"].append({"symbol": "XYZUSDT", "contractType": "QuantumPerpetual", "status": "Trading"})
+        return body
+
+    monkeypatch.setattr(bybit_sim, "_instrument_row", odd_instrument)
+    monkeypatch.setattr(bybit_sim, "_ticker_row", odd_ticker)
+    pinned.server.routes.add("bybit", "rest", "GET", "/v5/market/instruments-info",
+                             partial(instruments_with_unknown_type, pinned.model))
+
+    async def run(pool: VenuePool) -> tuple[FundingResult, list[BaseException | Any]]:
+        adapter = bybit(pool)
+        btc = await adapter.fetch_funding(["BTC"])
+        others = await asyncio.gather(adapter.perpetuals(["SOL"]), adapter.fetch_funding(["ETH"]),
+                                      return_exceptions=True)
+        return btc, others
+
+    btc, (sol, eth) = run_with_pool(pinned.settings(tmp_path), run)
+    assert btc.errors == []
+    assert sorted(r.instrument.symbol for r in btc.rates) == ["BTCPERP", "BTCUSD", "BTCUSDT"]
+    assert isinstance(sol, ParseError) and sol.endpoint == "/v5/market/instruments-info"
+    assert "SOLUSDT" in str(sol) and "baseCoin" in str(sol)
+    assert isinstance(eth, ParseError) and eth.endpoint == "/v5/market/tickers"

@@ -153,6 +153,14 @@ def test_ccxt_style_symbol_narrows_to_one_quote(capsys: pytest.CaptureFixture[st
     (("funding", "BTC", "--position", "100"), "--position and --side go together"),
     (("funding", "BTC", "--min-spread", "0.1"), "add --arb"),
     (("funding", "BTC", "--format", "xml"), "Invalid value for '--format'"),
+    (("funding", "BTC/EUR", "--sim"), "no perpetual matches 'BTC/EUR'; listed: BTC/USD:"),
+    (("funding", "BTC", "--position", "nan", "--side", "long"), "--position must be a positive USD notional"),
+    (("funding", "BTC", "--position", "inf", "--side", "long"), "--position must be a positive USD notional"),
+    (("funding", "BTC", "--alert-threshold", "nan"), "--alert-threshold is a percent per 8 h"),
+    (("funding", "BTC", "--arb", "--min-spread", "-1"), "--min-spread is a percent per 8 h"),
+    (("funding", "BTC", "--history", "1000d"), "expected between 1h and 365d"),
+    (("funding", "BTC", "--history", "99999999999d"), "expected a duration like"),
+    (("funding", "BTC", "--history", "0h"), "expected between 1h and 365d"),
     (("funding",), "Missing argument"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
@@ -181,3 +189,48 @@ def test_module_entry_point_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "dtrack", "funding", "--help"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "--alert-threshold" in proc.stdout and "8760" in proc.stdout
+
+
+def test_config_errors_and_disabled_venues(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("venues:\n  kraken: {enabled: false}\n")
+    r = dtrack(capsys, "--config", str(cfg), "funding", "BTC")
+    assert r.code == 1 and "'venues.kraken' is not a venue dtrack knows" in r.err
+    cfg.write_text("".join(f"  {v}: {{enabled: false}}\n" for v in FIVE).join(["venues:\n", ""]))
+    r = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--sim")
+    assert r.code == 2 and "every venue offering funding is disabled" in r.err
+
+
+def test_csv_carries_history_and_payments(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "SOL", "--sim", "--format", "csv", "--history", "2d", "--position", "1000",
+               "--side", "long", "--arb")
+    assert r.code == 0, r.err
+    rows = list(csv.DictReader(io.StringIO(r.out)))
+    assert rows and int(rows[0]["history_count"]) > 0
+    for row in rows:
+        assert float(row["payment_per_interval_usd"]) == pytest.approx(-float(row["rate"]) * 1000, abs=1e-12)
+    assert "CSV holds the rate rows" in r.err
+
+
+def test_averages_equal_the_market_model(four_assets: dict[str, Any]) -> None:
+    """24 h / 7 d averages recomputed independently from the simulated market (seed 7) at the report time."""
+    from datetime import datetime, timedelta
+
+    from dtrack.sim.model import MarketModel
+
+    model = MarketModel(7)
+    as_of = datetime.fromisoformat(four_assets["as_of"].replace("Z", "+00:00"))
+    end_ms = int(as_of.timestamp() * 1000)
+    for venue, symbol in (("binance", "BTCUSDT"), ("binance", "SOLUSDT"), ("hyperliquid", "BTC"),
+                          ("okx", "ETH-USDT-SWAP"), ("bybit", "1000PEPEUSDT")):
+        perp = model.perp(venue, symbol)
+        assert perp is not None
+        if end_ms % (perp.interval_h * 3_600_000) < 10_000:
+            pytest.skip("a settlement fell between the fetch and the report time")
+        row = next(r for r in four_assets["rates"] if (r["venue"], r["symbol"]) == (venue, symbol))
+        for field, window in (("avg_24h_8h", timedelta(hours=24)), ("avg_7d_8h", timedelta(days=7))):
+            start_ms = int((as_of - window).timestamp() * 1000) + 1
+            rates = [rate * 8 / perp.interval_h for _t, rate in model.settlements(perp, start_ms, end_ms)]
+            assert row[field] == pytest.approx(sum(rates) / len(rates), rel=1e-9), (venue, symbol, field)
+        expected_rate, _next = model.current_funding(perp, end_ms)
+        assert row["rate"] == pytest.approx(expected_rate, rel=1e-12)

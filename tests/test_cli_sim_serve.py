@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 
@@ -45,9 +46,14 @@ def test_sim_serve_end_to_end(tmp_path: Path) -> None:
     assert any("?" in r["path"] for r in rows)  # the query string is logged with the path
 
 
-def test_sim_serve_rejects_a_bad_fault() -> None:
-    proc = subprocess.run([sys.executable, "-m", "dtrack", "sim", "serve", "--fault", "okx=999"],
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--fault", "okx=999"], "KIND one of down, 429, 418, 451, 500, timeout, malformed"),
+    (["--fault", "okx=429", "--fault", "okx=500"], "--fault names okx twice"),
+    (["--latency-ms", "nan"], "--latency-ms must be between 0 and 60000"),
+    (["--log-requests", "/nonexistent-dir/x.jsonl"], "does not exist"),
+    (["--write-config", "/nonexistent-dir/s.yaml"], "does not exist"),
+])
+def test_sim_serve_rejects_bad_options(args: list[str], needle: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "dtrack", "sim", "serve", "--port", "0", *args],
                           capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "KIND one of down, 429, 418, 451, 500, timeout, malformed" in (
-        proc.stderr)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and needle in proc.stderr

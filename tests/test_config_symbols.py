@@ -44,6 +44,10 @@ def test_full_document() -> None:
     ({"funding": {"sentiment": {"extreme_pct": 0.01}}}, "funding.sentiment"),
     ({"venues": {"bybit": {"taker_fee_pct": 12}}}, "venues.bybit.taker_fee_pct"),
     ({"colour": "red"}, "'colour'"),
+    ({"http": {"timeout": float("inf")}}, "http.timeout"),
+    ({"http": {"backoff": float("nan")}}, "http.backoff"),
+    ({"http": {"retries": 2.7}}, "http.retries"),
+    ({"http": {"retries": 1000}}, "http.retries"),
     (["not", "a", "mapping"], "<top level>"),
 ])
 def test_bad_values_name_the_key(doc: object, key: str) -> None:
@@ -63,8 +67,16 @@ def test_load_file_env_and_errors(tmp_path: Path) -> None:
     f.write_text("http: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_settings(str(f), env={})
-    with pytest.raises(ConfigError, match="DTRACK_TIMEOUT"):
-        load_settings(None, env={"DTRACK_TIMEOUT": "soon", "XDG_CONFIG_HOME": str(tmp_path)})
+    for bad in ("soon", "0", "-1", "inf", "nan"):
+        with pytest.raises(ConfigError, match="DTRACK_TIMEOUT"):
+            load_settings(None, env={"DTRACK_TIMEOUT": bad, "XDG_CONFIG_HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings(str(tmp_path), env={})
+    f.write_bytes(b"http:\n  timeout: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(str(f), env={})
+    f.write_text("")
+    assert load_settings(str(f), env={}).http.timeout == 10.0  # an empty file is all defaults
 
 
 @pytest.mark.parametrize(("base", "expected"), [

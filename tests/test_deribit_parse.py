@@ -67,6 +67,28 @@ def test_instruments_real_capture_without_instrument_type(payload: Payload) -> N
                                     contract_size=1.0, contract_unit=Unit.USD)]
 
 
+def test_instruments_skip_odd_rows_nobody_asked(payload: Payload) -> None:
+    """Unrelated rows that do not parse (a future of an unknown type, a malformed dated future, a combo)
+    sit next to the docs rows: they are skipped; the same fault in an asked perpetual is a ParseError."""
+    body = copy.deepcopy(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"])
+    dated, perp = body["result"]
+    unknown_type = {**perp, "instrument_name": "XRP_USDC-PERPETUAL", "base_currency": "XRP",
+                    "instrument_type": "quanto"}
+    no_size = {k: v for k, v in dated.items() if k != "contract_size"}
+    combo = {**dated, "kind": "future_combo", "instrument_name": "BTC-FS-29SEP23_PERP", "instrument_type": None}
+    body["result"] = [unknown_type, no_size, combo, dated, perp]
+    expected = parse_instruments(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"])
+    assert parse_instruments(body, {"BTC"}) == expected  # the malformed dated BTC future is no perpetual
+    assert parse_instruments(body) == expected
+
+    # a perpetual without base_currency: whether it was asked is read from its name, ETH-PERPETUAL
+    baseless = {k: v for k, v in perp.items() if k != "base_currency"}
+    body["result"].append({**baseless, "instrument_name": "ETH-PERPETUAL"})
+    assert parse_instruments(body, {"BTC"}) == expected
+    with pytest.raises(ParseError, match="base_currency"):
+        parse_instruments(body, {"ETH"})
+
+
 # --- public/get_book_summary_by_currency ----------------------------------------------------------
 
 
@@ -76,6 +98,20 @@ def test_book_summary_docs_example_has_no_perpetual(payload: Payload) -> None:
     assert parse_book_summary(body, {"BTC-PERPETUAL": btc_perp()}, RECEIVED) == {}
     option_as_wanted = Instrument("deribit", "ETH-22FEB19-140-P", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
     assert parse_book_summary(body, {option_as_wanted.symbol: option_as_wanted}, RECEIVED) == {}
+
+
+def test_book_summary_reads_only_the_wanted_rows(payload: Payload) -> None:
+    """A book summary with the ticker example's BTC-PERPETUAL row next to garbage rows of other
+    instruments (no name, a non-numeric mark): only the wanted row is read."""
+    row = payload("deribit__rest_ticker__docs.json")["cases"][0]["raw"]["result"]
+    garbage = [{"funding_8h": "?"}, {"instrument_name": "ETH-PERPETUAL", "mark_price": "n/a", "funding_8h": 1}]
+    body = {"jsonrpc": "2.0", "result": [*garbage, row]}
+    (fr,) = parse_book_summary(body, {"BTC-PERPETUAL": btc_perp()}, RECEIVED).values()
+    assert fr.rate == pytest.approx(0.00002203, rel=1e-12)
+    assert fr.index_price == pytest.approx(36297.02, rel=1e-12)  # estimated_delivery_price
+    eth = Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
+    with pytest.raises(ParseError, match="mark_price"):
+        parse_book_summary(body, {"ETH-PERPETUAL": eth}, RECEIVED)  # the wanted row is malformed
 
 
 # --- public/ticker ----------------------------------------------------------------------------
@@ -135,10 +171,13 @@ def test_malformed_payloads_raise_parse_error(payload: Payload) -> None:
     assert err.value.endpoint == "public/get_funding_rate_history"
 
     instruments = copy.deepcopy(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"])
-    instruments["result"][1]["instrument_type"] = "quanto"
+    instruments["result"][1]["instrument_type"] = "quanto"  # BTC-PERPETUAL
     with pytest.raises(ParseError, match="instrument_type") as err:
-        parse_instruments(instruments)
+        parse_instruments(instruments, {"BTC"})
     assert err.value.endpoint == "public/get_instruments"
+    # not asked (an ETH query, or the plain instrument list): the odd row is skipped, the rest kept
+    assert [i.symbol for i in parse_instruments(instruments, {"ETH"})] == ["BTC-29SEP23"]
+    assert [i.symbol for i in parse_instruments(instruments)] == ["BTC-29SEP23"]
 
     ticker = copy.deepcopy(payload("deribit__rest_ticker__docs.json")["cases"][0]["raw"])
     del ticker["result"]["mark_price"]

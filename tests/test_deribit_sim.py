@@ -19,8 +19,12 @@ from tests.shapes import shape_differences
 from dtrack.errors import VenueError
 from dtrack.records import FundingHistory, Instrument, Kind, Margin, Unit
 from dtrack.sim.model import HOUR_MS, MarketModel
+from dtrack.sim.venues import deribit as deribit_sim
+from dtrack.sim.venues.deribit import DeribitSim
 from dtrack.venues.base import FundingResult
+from dtrack.venues.deribit import adapter as adapter_module
 from dtrack.venues.deribit.adapter import DeribitAdapter, history_windows
+from dtrack.venues.deribit.parse import HISTORY_NOTE
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from dtrack.venues.pool import VenuePool
 
@@ -92,6 +96,9 @@ def test_funding_history_shape(sim: SimThread, payload: Payload) -> None:
     docs = payload("deribit__rest_get_funding_rate_history__docs.json")["cases"][0]["raw"]
     assert len(body["result"]) == 5
     assert shape_differences(body, docs, optional=NO_ID) == []
+    # interest_1h is its own quantity, in no fixed ratio to interest_8h (the docs rows: ~195, 235, 9, -17)
+    ratios = {round(r["interest_8h"] / r["interest_1h"], 6) for r in body["result"]}
+    assert len(ratios) == len(body["result"])
 
 
 def test_unknown_instrument_is_invalid_params(sim: SimThread) -> None:
@@ -132,24 +139,20 @@ def test_funding_matches_model(sim: SimThread, tmp_path: Path) -> None:
 
     assert set(result.history) == {p.symbol for p in model.perps("deribit")}
     for symbol, hist in result.history.items():
-        perp = model.perp("deribit", symbol)
-        assert perp is not None
-        check_history(model, hist, perp.symbol)
-        start_ms, end_ms = utc_to_ms(hist.start), utc_to_ms(hist.end)
-        on_settlements = [(utc_to_ms(p.time), p.rate) for p in hist.points if utc_to_ms(p.time) % (8 * HOUR_MS) == 0]
-        assert on_settlements == model.settlements(perp, start_ms, end_ms)
+        check_history(model, hist, symbol)
 
 
 def check_history(model: MarketModel, hist: FundingHistory, symbol: str) -> None:
-    """Every whole hour of the window, each the model's 8 h-equivalent rate of that hour."""
-    perp = model.perp("deribit", symbol)
+    """Every whole hour of the window, each sample the sim's ``interest_8h`` of that hour read as an
+    8 h rate (Deribit has no settlements: these are hourly samples of its 8 h-equivalent)."""
+    sim, perp = DeribitSim(model), model.perp("deribit", symbol)
     assert perp is not None
     start_ms, end_ms = utc_to_ms(hist.start), min(utc_to_ms(hist.end), model.now_ms())
     hours = list(range(-(-start_ms // HOUR_MS) * HOUR_MS, end_ms + 1, HOUR_MS))
     assert [utc_to_ms(p.time) for p in hist.points] == hours
-    assert [p.rate for p in hist.points] == [model.funding_rate(perp, h) for h in hours]
+    assert [p.rate for p in hist.points] == [sim.interest_8h(perp, h) for h in hours]
     assert all(p.interval_hours == 8.0 for p in hist.points)
-    assert "hourly samples of the 8 h-equivalent rate" in hist.note
+    assert hist.note == HISTORY_NOTE and "hourly samples of the 8 h-equivalent rate" in hist.note
 
 
 def test_history_pages_60_days(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
@@ -171,6 +174,44 @@ def test_history_pages_60_days(sim_factory: Callable[..., SimThread], tmp_path: 
     windows = [(int(q["start_timestamp"][0]), int(q["end_timestamp"][0])) for q in asked]
     assert sorted(windows) == history_windows(start, end)
     assert all(q["instrument_name"] == ["SOL_USDC-PERPETUAL"] for q in asked)
+
+
+def sol_history_60_days(sim: SimThread, tmp_path: Path) -> FundingHistory:
+    end = ms_to_utc(PINNED_MS)
+
+    async def run(pool: VenuePool) -> FundingHistory:
+        (perp,) = await deribit(pool).perpetuals(["SOL"])
+        return await deribit(pool).fetch_funding_history(perp, end - timedelta(days=60), end)
+
+    return run_with_pool(sim.settings(tmp_path), run)
+
+
+@pytest.mark.parametrize("keeps_newest", [False, True], ids=["cap-keeps-oldest", "cap-keeps-newest"])
+def test_history_complete_when_answers_hold_fewer_rows(sim_factory: Callable[..., SimThread], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch, keeps_newest: bool) -> None:
+    """Deribit's cap on rows per answer is undocumented: with 500 (below a 720-hour window) 60 days still
+    arrive whole, each short answer followed up (from its last sample on, or up to its first one)."""
+    monkeypatch.setattr(deribit_sim, "HISTORY_CAP", 500)
+    monkeypatch.setattr(deribit_sim, "HISTORY_CAP_KEEPS_NEWEST", keeps_newest)
+    log = tmp_path / "requests.jsonl"
+    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS), log_requests=str(log))
+    hist = sol_history_60_days(sim, tmp_path)
+    assert len(hist.points) == 60 * 24
+    check_history(sim.model, hist, "SOL_USDC-PERPETUAL")
+    asked = logged(log, "get_funding_rate_history")
+    assert len(asked) == 4  # two 720-hour windows, each answered in 500 + 220 rows
+
+
+def test_history_says_which_hours_are_missing(sim_factory: Callable[..., SimThread], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound on follow-up requests the rest of a window stays missing, and the note says so."""
+    monkeypatch.setattr(deribit_sim, "HISTORY_CAP", 500)
+    monkeypatch.setattr(adapter_module, "MAX_REQUESTS_PER_WINDOW", 1)
+    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS))
+    hist = sol_history_60_days(sim, tmp_path)
+    assert len(hist.points) == 1000  # the first 500 hours of each window
+    assert "no sample for 220 of the 1220 hours from" in hist.note
+    assert "samples only until" in hist.note
 
 
 def test_history_windows_hold_at_most_720_hours() -> None:

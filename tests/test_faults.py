@@ -147,3 +147,16 @@ def test_bybit_403_too_frequent_is_a_ban_remembered_on_disk(capsys: pytest.Captu
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
+
+
+def test_failed_venues_never_turn_an_asset_into_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path, sim_factory: Callable[..., Any]) -> None:
+    """PEPE is listed only on the four venues that are down: that is a partial answer, not "unknown asset"."""
+    server = sim_factory(faults={v: "down" for v in FIVE - {"deribit"}})
+    cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
+    r = dtrack(capsys, "--config", str(cfg), "funding", "PEPE", "BTC", "--format", "json")
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert {row["venue"] for row in doc["rates"]} == {"deribit"} and {row["asset"] for row in doc["rates"]} == {"BTC"}
+    assert sorted(e["venue"] for e in doc["errors"]) == sorted(FIVE - {"deribit"})
+    assert {s["asset"]: s["sentiment"] for s in doc["summary"]}["PEPE"] == "n/a"

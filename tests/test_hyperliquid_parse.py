@@ -116,7 +116,7 @@ def test_kpepe_prices_per_pepe(payload: Payload) -> None:
 
 
 def test_predicted_fundings(payload: Payload) -> None:
-    got = parse.parse_predicted(_raw(payload, "predictedFundings"))
+    got = parse.parse_predicted(_raw(payload, "predictedFundings"), {"AVAX", "BTC"})
     assert list(got) == ["AVAX"]
     avax = got["AVAX"]
     assert avax.rate == pytest.approx(0.0000125, rel=EXACT)  # HlPerp, not BinPerp's 0.0001
@@ -128,11 +128,88 @@ def test_predicted_null_entries(payload: Payload) -> None:
     raw = _raw(payload, "predictedFundings")
     venues = raw[0][1]
     venues[1][1] = None  # a venue without a prediction is sent as [venue, null]
-    assert parse.parse_predicted(raw) == {}
+    assert parse.parse_predicted(raw, {"AVAX"}) == {}
     venues[1][1] = {"fundingRate": "0.00002", "nextFundingTime": 1733958000000, "fundingIntervalHours": 1}
     venues[0][1] = None
-    assert parse.parse_predicted(raw)["AVAX"] == parse.Predicted(0.00002, datetime(2024, 12, 11, 23, 0, tzinfo=UTC),
-                                                                 1.0)
+    assert parse.parse_predicted(raw, {"AVAX"})["AVAX"] == parse.Predicted(
+        0.00002, datetime(2024, 12, 11, 23, 0, tzinfo=UTC), 1.0)
+
+
+def test_predicted_reads_only_asked_coins_and_hl_entries(payload: Payload) -> None:
+    # One garbage coin entry and one odd foreign-venue entry next to good ones: neither is read.
+    raw = _raw(payload, "predictedFundings")
+    raw[0][1][0] = ["BinPerp", {"fundingRate": "n/a", "nextFundingTime": "soon"}, "extra"]
+    raw.insert(0, ["JUNK", [["HlPerp", {"fundingRate": [], "nextFundingTime": 17}]]])
+    raw.insert(0, 42)
+    got = parse.parse_predicted(raw, {"AVAX"})
+    assert list(got) == ["AVAX"]
+    assert got["AVAX"].rate == pytest.approx(0.0000125, rel=EXACT)
+    # A coin not asked for is not parsed at all; the same junk under an asked coin is a ParseError.
+    assert parse.parse_predicted(raw, {"ETH"}) == {}
+    with pytest.raises(ParseError, match="fundingRate"):
+        parse.parse_predicted(raw, {"JUNK"})
+
+
+def test_next_funding_time_is_the_venues_word(payload: Payload) -> None:
+    # The docs' HlPerp nextFundingTime is 2024-12-11 23:00. Received 50 ms after it by the local clock
+    # (clock skew, or the prediction lags the settlement): the venue's word wins over "next whole hour",
+    # which would say 2024-12-12 00:00.
+    raw = _raw(payload, "predictedFundings")
+    raw[0][0] = "BTC"
+    predicted = parse.parse_predicted(raw, {"BTC"})
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    received = datetime(2024, 12, 11, 23, 0, 0, 50000, tzinfo=UTC)
+    rates, _ = parse.funding_rates(body, [parse.instrument("BTC"), parse.instrument("ETH")], predicted, received)
+    by = {r.instrument.symbol: r for r in rates}
+    assert by["BTC"].next_funding_time == datetime(2024, 12, 11, 23, 0, tzinfo=UTC)
+    assert by["BTC"].predicted_rate == pytest.approx(0.0000125, rel=EXACT)
+    # ETH has no prediction: the next whole hour after the receive time.
+    assert by["ETH"].next_funding_time == datetime(2024, 12, 12, 0, 0, tzinfo=UTC)
+    # A prediction without nextFundingTime also falls back (on its interval's grid).
+    pred = {"BTC": parse.Predicted(0.00002, None, 4.0)}
+    rates, _ = parse.funding_rates(body, [parse.instrument("BTC")], pred, RECEIVED)
+    assert rates[0].next_funding_time == datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+    pred = {"BTC": parse.Predicted(0.00002, datetime(2026, 11, 20, 15, 0, tzinfo=UTC), 1.0)}
+    rates, _ = parse.funding_rates(body, [parse.instrument("BTC")], pred, RECEIVED)
+    assert rates[0].next_funding_time == datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("bad", [1733958000, 1733958000000000, "1733958000"])
+def test_next_funding_time_out_of_ms_range_is_a_parse_error(payload: Payload, bad: object) -> None:
+    # Seconds or microseconds are not read as dates in 1970 or the year 56000.
+    raw = _raw(payload, "predictedFundings")
+    raw[0][1][1][1]["nextFundingTime"] = bad
+    with pytest.raises(ParseError, match=r"nextFundingTime.*epoch milliseconds"):
+        parse.parse_predicted(raw, {"AVAX"})
+
+
+@pytest.mark.parametrize("bad", [1683849600, 1683849600076000])
+def test_history_time_out_of_ms_range_is_a_parse_error(payload: Payload, bad: int) -> None:
+    raw = _raw(payload, "fundingHistory")
+    raw[0]["time"] = bad
+    with pytest.raises(ParseError, match=r"'time'.*epoch milliseconds"):
+        parse.parse_funding_history(raw, "xyz:XYZ100")
+
+
+def test_meta_skips_a_garbage_row(payload: Payload) -> None:
+    meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
+    meta["universe"][1:1] = [{"szDecimals": 2}, "???", {"name": 7}]
+    assert [i.symbol for i in parse.parse_meta(meta)] == ["BTC", "ETH", "HPOS"]
+
+
+def test_funding_rates_skip_a_garbage_row_of_another_coin(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    body[0]["universe"].insert(1, {"szDecimals": 2})  # unreadable universe entry, its slot kept
+    body[1].insert(1, {"funding": "n/a"})
+    body[1][2] = "garbage"  # ETH's context: ETH is not asked for
+    rates, missing = parse.funding_rates(body, [parse.instrument("BTC"), parse.instrument("HPOS")], {}, RECEIVED)
+    assert missing == []
+    by = {r.instrument.symbol: r for r in rates}
+    assert by["BTC"].mark_price == pytest.approx(14.3161, rel=EXACT)  # alignment kept past the odd slots
+    assert by["HPOS"].open_interest_usd == pytest.approx(2912.05 * 8.4542, rel=EXACT)
+    # the asked-for coin with the garbage context is a ParseError
+    with pytest.raises(ParseError, match="assetCtx of ETH"):
+        parse.funding_rates(body, [parse.instrument("ETH")], {}, RECEIVED)
 
 
 def test_predicted_feeds_rate_and_interval(payload: Payload) -> None:
@@ -167,9 +244,12 @@ def test_next_settlement_is_strictly_after() -> None:
     ("metaAndAssetCtxs", 0, lambda b: b[1][0].pop("openInterest"),
      lambda b: parse.funding_rates(b, [parse.instrument("BTC")], {}, RECEIVED), "metaAndAssetCtxs", "openInterest"),
     ("metaAndAssetCtxs", 0, lambda b: b[0].pop("universe"), lambda b: parse.parse_meta(b[0]), "meta", "universe"),
-    ("predictedFundings", 0, lambda b: b[0].pop(), lambda b: parse.parse_predicted(b), "predictedFundings", "items"),
+    ("predictedFundings", 0, lambda b: b[0].pop(), lambda b: parse.parse_predicted(b, {"AVAX"}),
+     "predictedFundings", "items"),
     ("predictedFundings", 0, lambda b: b[0][1][1][1].update(fundingIntervalHours=0),
-     lambda b: parse.parse_predicted(b), "predictedFundings", "fundingIntervalHours"),
+     lambda b: parse.parse_predicted(b, {"AVAX"}), "predictedFundings", "fundingIntervalHours"),
+    ("predictedFundings", 0, lambda b: b[0][1][1].append("extra"),
+     lambda b: parse.parse_predicted(b, {"AVAX"}), "predictedFundings", "HlPerp entry of AVAX"),
     ("fundingHistory", 0, lambda b: b[0].pop("time"), lambda b: parse.parse_funding_history(b, "xyz:XYZ100"),
      "fundingHistory", "'time'"),
     ("fundingHistory", 0, lambda b: None, lambda b: parse.parse_funding_history(b, "ETH"),

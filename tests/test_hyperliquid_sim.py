@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import pytest
 
 from dtrack.config import Settings
-from dtrack.errors import VenueError
+from dtrack.errors import ParseError, VenueError
 from dtrack.records import FundingRate, Kind, Margin
 from dtrack.sim.model import HOUR_MS, MarketModel
 from dtrack.sim.server import SimHttpError
+from dtrack.sim.venues import hyperliquid as sim_hl
 from dtrack.sim.venues.hyperliquid import settle_lag_ms
 from dtrack.venues.base import Adapter, FundingResult
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
@@ -55,11 +56,29 @@ def _real(payload: Payload, name: str) -> list[Any]:
 HIP3_ONLY = frozenset({"onlyIsolated", "marginMode", "growthMode", "lastGrowthModeChangeTime"})
 
 
+#: fields the venue sends as null on a thin market (docs example: xyz:NVDA)
+THIN_NULLS = ("premium", "midPx", "impactPxs")
+
+
+def _split_thin(body: Any) -> tuple[Any, dict[str, Any]]:
+    """``metaAndAssetCtxs`` without the sim's thin coin, and the thin coin's context."""
+    meta, ctxs = body
+    at = next(i for i, u in enumerate(meta["universe"]) if u["name"] == sim_hl.THIN_COIN)
+    rest = {**meta, "universe": meta["universe"][:at] + meta["universe"][at + 1:]}
+    return [rest, ctxs[:at] + ctxs[at + 1:]], ctxs[at]
+
+
 def test_shape_meta_and_asset_ctxs(sim: Any, payload: Payload) -> None:
     status, body = _post(sim, {"type": "metaAndAssetCtxs"})
     assert status == 200
+    others, thin = _split_thin(body)
     for real in _real(payload, "metaAndAssetCtxs"):
-        assert shape_differences(body, real, optional=HIP3_ONLY) == []
+        assert shape_differences(others, real, optional=HIP3_ONLY) == []
+    # The thin coin matches the published thin-market context, nulls included.
+    nvda = _real(payload, "metaAndAssetCtxs")[1][1][2]
+    assert [k for k in THIN_NULLS if nvda[k] is None] == list(THIN_NULLS)
+    assert shape_differences(thin, nvda) == []
+    assert [k for k in THIN_NULLS if thin[k] is None] == list(THIN_NULLS)
 
 
 def test_shape_meta(sim: Any, payload: Payload) -> None:
@@ -73,7 +92,11 @@ def test_shape_meta(sim: Any, payload: Payload) -> None:
 def test_shape_predicted_fundings(sim: Any, payload: Payload) -> None:
     status, body = _post(sim, {"type": "predictedFundings"})
     assert status == 200
-    assert shape_differences(body, _real(payload, "predictedFundings")[0]) == []
+    # One venue without a prediction is sent as [venue, null]; the rest match the published example.
+    nulls = [(coin, venue) for coin, venues in body for venue, data in venues if data is None]
+    assert nulls == [(sim_hl.THIN_COIN, sim_hl.NO_PREDICTION_VENUE)]
+    present = [[coin, [e for e in venues if e[1] is not None]] for coin, venues in body]
+    assert shape_differences(present, _real(payload, "predictedFundings")[0]) == []
     assert [v for v, _ in body[0][1]] == ["BinPerp", "HlPerp", "BybitPerp"]
 
 
@@ -170,6 +193,22 @@ def test_funding_equals_the_model(pinned: tuple[Any, Settings, Path]) -> None:
     assert kpepe.mark_price is not None and kpepe.mark_price < 1e-4  # per PEPE, not per 1000 PEPE
 
 
+def test_thin_market_nulls_end_to_end(pinned: tuple[Any, Settings, Path]) -> None:
+    # The sim's thin coin has premium/midPx/impactPxs null and a [BybitPerp, null] prediction, as the
+    # venue sends them; the adapter still returns its row, equal to the model, with its own prediction.
+    server, settings, _log = pinned
+    _status, ctxs = _post(server, {"type": "metaAndAssetCtxs"})
+    _others, thin = _split_thin(ctxs)
+    assert all(thin[k] is None for k in THIN_NULLS)
+    _status, predicted = _post(server, {"type": "predictedFundings"})
+    venues = dict(next(v for c, v in predicted if c == sim_hl.THIN_COIN))
+    assert venues[sim_hl.NO_PREDICTION_VENUE] is None and venues["HlPerp"] is not None
+    result: FundingResult = _run(settings, lambda a: _funding(a, ("PEPE",)))
+    assert result.errors == []
+    assert [r.instrument.symbol for r in result.rates] == [sim_hl.THIN_COIN]
+    _expect_rate(server.model, result.rates[0])
+
+
 def test_history_7_days_equals_model_settlements(pinned: tuple[Any, Settings, Path]) -> None:
     server, settings, _log = pinned
     result: FundingResult = _run(settings, lambda a: a.fetch_funding(ASSETS, history=timedelta(days=7)))
@@ -197,6 +236,57 @@ def test_history_pages_past_500_rows(pinned: tuple[Any, Settings, Path]) -> None
     settled = server.model.settlements(perp, utc_to_ms(start), NOW_MS)
     assert [p.rate for p in hist.points] == [r for _t, r in settled]
     assert len({p.time for p in hist.points}) == 720
+
+
+def test_history_pages_through_a_lower_page_cap(pinned: tuple[Any, Settings, Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Should the venue cap pages below 500, a short page is not the end: the full window still arrives.
+    server, settings, log = pinned
+    monkeypatch.setattr(sim_hl, "HISTORY_PAGE", 100)
+    perp = server.model.perp("hyperliquid", "ETH")
+    assert perp is not None
+    start = NOW - timedelta(days=30)
+    before = _info_calls(log)
+    hist = _run(settings, lambda a: a.fetch_funding_history(parse.instrument("ETH"), start, NOW))
+    assert _info_calls(log) - before == 8  # 7 pages of 100 + 20 rows
+    settled = server.model.settlements(perp, utc_to_ms(start), NOW_MS)
+    assert len(settled) == len(hist.points) == 720
+    assert [p.rate for p in hist.points] == [r for _t, r in settled]
+    assert {p.interval_hours for p in hist.points} == {1.0}
+
+
+def test_history_stops_on_an_empty_page(pinned: tuple[Any, Settings, Path]) -> None:
+    # The window reaches 5 h past the venue's clock: after the last settled row the next page is empty.
+    _server, settings, log = pinned
+    before = _info_calls(log)
+    hist = _run(settings, lambda a: a.fetch_funding_history(parse.instrument("BTC"), NOW - timedelta(hours=3),
+                                                            NOW + timedelta(hours=5)))
+    assert _info_calls(log) - before == 2
+    assert [p.time.replace(microsecond=0) for p in hist.points] == [
+        datetime(2026, 11, 20, h, 0, tzinfo=UTC) for h in (11, 12, 13)]
+
+
+def test_history_without_progress_is_an_error(pinned: tuple[Any, Settings, Path]) -> None:
+    # A venue that ignored startTime and answered the same page forever: the loop ends with a ParseError.
+    server, settings, log = pinned
+    routes = server.server.routes
+    key = ("hyperliquid", "rest", "POST", "/info")
+    served = routes.table[key]
+    first = NOW_MS - 30 * 24 * HOUR_MS
+
+    def stuck(req: Any) -> Any:
+        if req.body.get("type") == "fundingHistory":
+            req.body["startTime"] = first
+        return served(req)
+
+    routes.table[key] = stuck
+    before = _info_calls(log)
+    try:
+        with pytest.raises(ParseError, match="no progress"):
+            _run(settings, lambda a: a.fetch_funding_history(parse.instrument("ETH"), NOW - timedelta(days=30), NOW))
+    finally:
+        routes.table[key] = served
+    assert _info_calls(log) - before == 2
 
 
 def test_history_says_when_the_venue_has_less(pinned: tuple[Any, Settings, Path]) -> None:

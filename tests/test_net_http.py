@@ -206,3 +206,61 @@ def test_buckets_keep_separate_budgets(tmp_path: Path) -> None:
 
     (a, b, again), hits = run_script([respond()], three, tmp_path)
     assert a == b == {"ok": True} and isinstance(again, RateLimited) and len(hits) == 2
+
+
+def test_budget_holds_with_mixed_weights(tmp_path: Path) -> None:
+    """Weights 1, 9, 5 against 10 per second (headroom 1): the third must wait until 10 weight has left."""
+    limit = RateLimit(10, 1.0, headroom=1.0)
+
+    async def three(c: HttpClient, u: str) -> None:
+        await c.get("v", u, "/a", limit=limit, weight=1)
+        await asyncio.sleep(0.55)
+        await c.get("v", u, "/a", limit=limit, weight=9)
+        await c.get("v", u, "/a", limit=limit, weight=5)
+
+    _, hits = run_script([respond()], three, tmp_path)
+    weights = [1, 9, 5]
+    for i, t in enumerate(hits):  # no 1 s window holds more than 10 weight
+        inside = sum(w for w, u in zip(weights, hits, strict=True) if t - 1.0 < u <= t + 1e-3)
+        assert inside <= 10, (i, inside, [round(h - hits[0], 3) for h in hits])
+
+
+def test_retry_after_holds_the_whole_host_across_buckets(tmp_path: Path) -> None:
+    script = [respond(429, "{}", {"Retry-After": "1"}), respond()]
+
+    async def two(c: HttpClient, u: str) -> Any:
+        first = await outcome(lambda c2, u2: c2.get("okx", u2, "/a", bucket="a", limit=RateLimit(100, 1)))(c, u)
+        second = await c.get("okx", u, "/b", bucket="b", limit=RateLimit(100, 1))
+        return first, second
+
+    (first, second), hits = run_script(script, two, tmp_path, retries=0)
+    assert isinstance(first, RateLimited) and second == {"ok": True}
+    assert len(hits) == 2 and hits[1] - hits[0] >= 0.95  # the other endpoint waited out the Retry-After too
+
+
+def test_ratelimit_reset_in_milliseconds_and_http_date_retry_after() -> None:
+    from dtrack.net.http import _epoch_seconds, _retry_after
+
+    assert _epoch_seconds("1795219200000") == 1795219200.0 and _epoch_seconds("1795219200") == 1795219200.0
+    assert _epoch_seconds("soon") is None
+    assert _retry_after("Sat, 21 Nov 2026 00:00:30 GMT", now=1795219200.0) == 30.0
+    assert _retry_after("2.5") == 2.5 and _retry_after("later") is None and _retry_after("inf") is None
+
+
+def test_body_that_is_not_text_is_a_parse_error(tmp_path: Path) -> None:
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"\xff\xfe\xfa{}", content_type="application/json", charset="utf-8")
+
+    result, _ = run_script([handler], get("/x"), tmp_path)
+    assert isinstance(result, ParseError) and "not valid text" in str(result)
+
+
+def test_ban_survives_an_unwritable_state_dir_and_a_corrupt_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    book = BanBook(blocker / "bans.json")
+    until = book.ban("binance", "https://fapi.binance.com", 60)  # cannot be written: kept in memory
+    assert book.until("binance", "https://dapi.binance.com") == until
+    corrupt = tmp_path / "bans.json"
+    corrupt.write_text('{"binance@binance.com": {"until": "soon"}, "okx@okx.com": 5, "x": {"until": 1e300}}')
+    assert BanBook(corrupt).until("binance", "https://fapi.binance.com") is None

@@ -17,13 +17,17 @@ from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     SwapFunding,
+    SwapList,
     SwapOpenInterest,
     funding_rate,
     index_id,
     parse_funding,
     parse_history,
+    parse_index,
     parse_instruments,
+    parse_marks,
     parse_open_interest,
+    swap_funding,
 )
 
 INSTRUMENTS = "okx__rest_public_instruments__capture.json"
@@ -37,7 +41,9 @@ def _case(doc: dict[str, Any], url_part: str) -> dict[str, Any]:
 
 def _swaps(payload: Any) -> dict[str, Instrument]:
     raw = _case(payload(INSTRUMENTS), "instType=SWAP")["raw"]
-    return {i.symbol: i for i in parse_instruments(raw)}
+    listing = parse_instruments(raw)
+    assert listing.broken == {}
+    return {i.symbol: i for i in listing.swaps}
 
 
 def test_swap_list_has_every_live_swap(payload: Any) -> None:
@@ -84,12 +90,12 @@ def test_swap_contract_sizes(payload: Any, symbol: str, asset: str, quote: str, 
 def test_non_swap_instruments_are_skipped(payload: Any, url_part: str) -> None:
     raw = _case(payload(INSTRUMENTS), url_part)["raw"]
     assert raw["data"]
-    assert parse_instruments(raw) == []
+    assert parse_instruments(raw) == SwapList([], {})
 
 
 def test_open_interest_units(payload: Any) -> None:
     case = payload(OPEN_INTEREST)["cases"][0]
-    oi = parse_open_interest(case["raw"])["BTC-USDT-SWAP"]
+    oi = parse_open_interest(case["raw"], {"BTC-USDT-SWAP"})["BTC-USDT-SWAP"]
     assert oi.contracts == pytest.approx(2663107.29999999861, rel=1e-15)
     assert oi.coin == pytest.approx(26631.0729999999861, rel=1e-15)
     assert oi.usd == pytest.approx(1676426045.349999124995, rel=1e-15)
@@ -101,7 +107,7 @@ def test_open_interest_units(payload: Any) -> None:
 
 
 def test_rate_takes_oi_usd_and_prices_per_unit(payload: Any) -> None:
-    oi = parse_open_interest(payload(OPEN_INTEREST)["cases"][0]["raw"])["BTC-USDT-SWAP"]
+    oi = parse_open_interest(payload(OPEN_INTEREST)["cases"][0]["raw"], {"BTC-USDT-SWAP"})["BTC-USDT-SWAP"]
     btc = _swaps(payload)["BTC-USDT-SWAP"]
     funding = SwapFunding(rate=0.0001, funding_time=datetime(2024, 10, 12, 16, tzinfo=UTC), interval_hours=8.0,
                           predicted_rate=None, time=None)
@@ -114,7 +120,7 @@ def test_rate_takes_oi_usd_and_prices_per_unit(payload: Any) -> None:
 
 def test_oi_fallbacks_without_oi_usd(payload: Any) -> None:
     swaps = _swaps(payload)
-    real = parse_open_interest(payload(OPEN_INTEREST)["cases"][0]["raw"])["BTC-USDT-SWAP"]
+    real = parse_open_interest(payload(OPEN_INTEREST)["cases"][0]["raw"], {"BTC-USDT-SWAP"})["BTC-USDT-SWAP"]
     assert real.usd is not None and real.coin is not None
     mark = real.usd / real.coin
     funding = SwapFunding(0.0, RECEIVED, 8.0, None, None)
@@ -133,6 +139,7 @@ def _row(**fields: Any) -> dict[str, Any]:
 
 
 def test_malformed_instruments_name_venue_and_endpoint(payload: Any) -> None:
+    """A list whose every swap row is malformed is a ParseError (the format changed; not cached)."""
     good = _case(payload(INSTRUMENTS), "instType=SWAP")["raw"]["data"][0]
     broken = {k: v for k, v in good.items() if k != "ctVal"}
     with pytest.raises(ParseError) as err:
@@ -141,25 +148,73 @@ def test_malformed_instruments_name_venue_and_endpoint(payload: Any) -> None:
     assert "ctVal" in str(err.value)
     with pytest.raises(ParseError, match="uly/instFamily"):
         parse_instruments({"code": "0", "data": [{**good, "uly": "BTCUSD"}]})
-    with pytest.raises(ParseError, match="ctValCcy"):
-        parse_instruments({"code": "0", "data": [{**good, "ctValCcy": "EUR"}]})
     with pytest.raises(ParseError, match="expected an array"):
         parse_instruments({"code": "0", "msg": "", "data": {"instId": "BTC-USD-SWAP"}})
 
 
+def test_odd_instrument_rows_are_skipped_or_set_aside(payload: Any) -> None:
+    """Next to real swaps: swaps of an unknown unit or type and garbage rows are skipped; a malformed
+    swap row is set aside under its coin (the adapter fails only a query asking for that coin)."""
+    real = _case(payload(INSTRUMENTS), "instType=SWAP")["raw"]["data"]
+    btc = next(r for r in real if r["instId"] == "BTC-USDT-SWAP")
+    odd = [
+        {**btc, "instId": "BTC-EUR-SWAP", "uly": "BTC-EUR", "ctValCcy": "EUR"},  # unknown contract unit
+        {**btc, "instId": "BTC-USDT-SWAP2", "ctType": "quanto"},  # unknown swap type
+        {**btc, "instId": "XYZ-USDT-SWAP", "uly": "XYZ-USDT", "ctValCcy": "XYZ", "ctVal": "n/a"},  # malformed
+        {**btc, "instId": "1000ABC-USDT-SWAP", "uly": "1000ABC-USDT", "ctValCcy": "USD", "ctVal": None},
+        "garbage", None, [1, 2],
+    ]
+    listing = parse_instruments({"code": "0", "msg": "", "data": [*odd, *real]})
+    assert [i.symbol for i in listing.swaps] == [r["instId"] for r in real]
+    assert set(listing.broken) == {"XYZ", "ABC"}
+    assert "ctVal" in listing.broken["XYZ"] and "'n/a'" in listing.broken["XYZ"]
+
+
+def test_odd_rows_of_bulk_answers_are_not_read() -> None:
+    """Bulk answers (funding-rate instId=ANY, open-interest, mark-price, index-tickers): only the asked
+    rows are read; a garbage row of another swap next to a good one changes nothing."""
+    good = {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "fundingRate": "0.0001", "fundingTime": "1763625600000",
+            "nextFundingTime": "1763654400000", "nextFundingRate": "", "ts": "1763620000000",
+            "oi": "5000", "oiCcy": "50", "oiUsd": "5000000", "markPx": "100000.5"}
+    garbage = {"instId": "ODD-USDT-SWAP", "instType": "SWAP", "fundingRate": "abc", "fundingTime": "1",
+               "oi": None, "markPx": "", "idxPx": "x"}
+    body = {"code": "0", "msg": "", "data": [garbage, "not a row", {"instId": ["list"]}, good]}
+    asked = {"BTC-USDT-SWAP"}
+    funding = parse_funding(body, asked)
+    assert set(funding) == asked
+    assert funding["BTC-USDT-SWAP"].interval_hours == 8.0
+    assert funding["BTC-USDT-SWAP"].funding_time == datetime(2025, 11, 20, 8, tzinfo=UTC)
+    assert parse_open_interest(body, asked) == {"BTC-USDT-SWAP": SwapOpenInterest(5000.0, 50.0, 5_000_000.0)}
+    assert parse_marks(body, asked) == {"BTC-USDT-SWAP": 100000.5}
+    index = {"code": "0", "msg": "", "data": [{"instId": "ODD-USDT", "idxPx": "x"},
+                                              {"instId": "BTC-USDT", "idxPx": "99999.5"}]}
+    assert parse_index(index, {"BTC-USDT", "ETH-USDT"}) == {"BTC-USDT": 99999.5}
+    # the same garbage row asked for is still an error
+    with pytest.raises(ParseError, match=r"fundingRate|fundingTime"):
+        parse_funding(body, {"ODD-USDT-SWAP"})
+    with pytest.raises(ParseError, match="markPx"):
+        parse_marks(body, {"ODD-USDT-SWAP"})
+    with pytest.raises(ParseError, match="no row for ETH-USDT-SWAP"):
+        swap_funding(body, "ETH-USDT-SWAP")
+
+
 def test_malformed_funding_and_history() -> None:
     with pytest.raises(ParseError) as err:
-        parse_funding(_row(instId="BTC-USDT-SWAP", instType="SWAP", fundingRate="0.0001", fundingTime="1"))
+        parse_funding(_row(instId="BTC-USDT-SWAP", instType="SWAP", fundingRate="0.0001",
+                           fundingTime="1763625600000"), {"BTC-USDT-SWAP"})
     assert (err.value.venue, err.value.endpoint) == ("okx", api.FUNDING_RATE)
     assert "nextFundingTime" in str(err.value)
     with pytest.raises(ParseError, match="not after"):
-        parse_funding(_row(instId="X-USDT-SWAP", instType="SWAP", fundingRate="0", fundingTime="2",
-                           nextFundingTime="2"))
+        parse_funding(_row(instId="X-USDT-SWAP", instType="SWAP", fundingRate="0", fundingTime="1763625600000",
+                           nextFundingTime="1763625600000"), {"X-USDT-SWAP"})
+    with pytest.raises(ParseError, match="epoch milliseconds"):  # seconds, not ms
+        parse_funding(_row(instId="X-USDT-SWAP", instType="SWAP", fundingRate="0", fundingTime="1763625600",
+                           nextFundingTime="1763654400"), {"X-USDT-SWAP"})
     with pytest.raises(ParseError) as err:
         parse_history(_row(instId="BTC-USDT-SWAP", fundingRate="abc", realizedRate="", fundingTime="1"))
     assert err.value.endpoint == api.FUNDING_HISTORY
     with pytest.raises(ParseError, match="data"):
-        parse_open_interest({"code": "0", "msg": ""})
+        parse_open_interest({"code": "0", "msg": ""}, {"BTC-USDT-SWAP"})
 
 
 def test_history_prefers_realized_rate() -> None:

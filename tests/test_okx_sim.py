@@ -9,7 +9,6 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,12 +16,13 @@ from typing import Any, TypeVar
 import pytest
 
 from dtrack.config import Settings
-from dtrack.errors import RateLimited, VenueError
+from dtrack.errors import ParseError, RateLimited, VenueError
 from dtrack.records import FundingHistory, FundingPoint, Instrument, Kind, Margin, Unit
 from dtrack.sim.model import MarketModel
 from dtrack.sim.server import SimRequest, SimRoutes, build_app, load_routes
+from dtrack.sim.venues import okx as okx_sim
 from dtrack.sim.venues.okx import OkxSim
-from dtrack.venues.base import FundingResult
+from dtrack.venues.base import FundingResult, VenueContext
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from dtrack.venues.okx import api
 from dtrack.venues.okx.adapter import OkxAdapter
@@ -218,12 +218,33 @@ def test_history_90_days_of_4h_swap_pages(pinned: Any, tmp_path: Path) -> None:
     assert all("limit=400" in p and "after=" in p for p in pages)
 
 
-def test_history_beyond_three_months_says_so(pinned: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cap", [400, 100])
+def test_history_beyond_three_months_says_so(pinned: Any, tmp_path: Path, monkeypatch: Any, cap: int) -> None:
+    """Said only once OKX answered an empty page, also when its pages hold fewer rows than asked."""
+    monkeypatch.setattr(okx_sim, "PAGE_CAP", cap)
     hist = _history(pinned, tmp_path, "BTC-USDT-SWAP", 182)
     assert "OKX keeps about 3 months of funding history; asked 182 days" in hist.note
     assert hist.points[0].time >= NOW - api.HISTORY_RETENTION
     assert hist.points[0].time - (NOW - api.HISTORY_RETENTION) <= timedelta(hours=8)
     _assert_points(hist.points, _expected(pinned.model, "BTC-USDT-SWAP", hist.points[0].time, NOW))
+    pages = [p for p in _requests(tmp_path) if p.startswith(api.FUNDING_HISTORY)]
+    assert len(pages) == -(-276 // cap) + 1  # 92 days of 8 h settlements, then the empty page
+
+
+def test_history_complete_when_pages_are_capped_below_the_limit(pinned: Any, tmp_path: Path,
+                                                                monkeypatch: Any) -> None:
+    """OKX may answer fewer rows than ``limit`` (its maximum was 100 before 2025): a short page is
+    not the end of the history; the full 90 days arrive and no "history starts later" note is made."""
+    monkeypatch.setattr(okx_sim, "PAGE_CAP", 100)
+    hist = _history(pinned, tmp_path, "SOL-USDT-SWAP", 90)
+    want = _expected(pinned.model, "SOL-USDT-SWAP", NOW - timedelta(days=90), NOW)
+    assert len(want) == 540
+    _assert_points(hist.points, want)
+    assert {p.interval_hours for p in hist.points} == {4.0}
+    assert hist.note == ""
+    pages = [p for p in _requests(tmp_path) if p.startswith(api.FUNDING_HISTORY)]
+    assert len(pages) == 6  # 5 x 100 rows inside the window, the 6th crosses its start
+    assert all("limit=400" in p for p in pages)
 
 
 def test_history_of_unknown_swap_is_a_venue_error(pinned: Any, tmp_path: Path) -> None:
@@ -290,8 +311,14 @@ def test_single_settlement_takes_current_interval(tmp_path: Path) -> None:
     short history is noted."""
     routes = load_routes(MODEL, ("okx",))
     history = routes.table[("okx", "rest", "GET", api.FUNDING_HISTORY)]
-    routes.add("okx", "rest", "GET", api.FUNDING_HISTORY,
-               lambda req: history(replace(req, query={**req.query, "limit": "1"})))
+    listed = NOW_MS - 4 * 3_600_000  # the listing: one 4 h settlement since
+
+    def new_listing(req: SimRequest) -> Any:
+        body = history(req)
+        body["data"] = [r for r in body["data"] if int(r["fundingTime"]) > listed]
+        return body
+
+    routes.add("okx", "rest", "GET", api.FUNDING_HISTORY, new_listing)
 
     async def job(pool: VenuePool) -> FundingHistory:
         okx = _okx(pool)
@@ -309,8 +336,10 @@ def test_single_settlement_takes_current_interval(tmp_path: Path) -> None:
 # --- envelope and filters ----------------------------------------------------------------------
 
 
-def test_check_maps_okx_codes() -> None:
-    adapter = OkxAdapter(None)  # type: ignore[arg-type]  # check() needs no context
+def test_check_maps_okx_codes(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache", state_dir=tmp_path / "state")
+    # check() does no I/O: no HTTP client or cache needed
+    adapter = OkxAdapter(VenueContext(None, settings, None, lambda: NOW))  # type: ignore[arg-type]
     adapter.check({"code": "0", "msg": "", "data": []})
     for code in ("50011", "50061"):
         with pytest.raises(RateLimited) as limited:
@@ -328,5 +357,47 @@ def test_funding_keeps_swaps_only() -> None:
     body = OkxSim(model).funding_rate(req)
     x_perp = {**body["data"][0], "instId": "BTC-USDT-261225", "instType": "FUTURES"}
     body["data"].append(x_perp)
-    rows = parse_funding(body)
-    assert set(rows) == {p.symbol for p in model.perps("okx")}
+    swaps = {p.symbol for p in model.perps("okx")}
+    rows = parse_funding(body, swaps | {"BTC-USDT-261225"})
+    assert set(rows) == swaps
+
+
+def test_odd_rows_of_other_swaps_do_not_fail_the_venue(tmp_path: Path) -> None:
+    """The instrument list carries a swap of an unknown unit, a malformed XRP swap and a garbage row;
+    funding-rate?instId=ANY and mark-price carry a garbage row of another swap. The asked coins get
+    their full rates; asking for XRP (whose row is malformed) is a ParseError naming the field."""
+    routes = load_routes(MODEL, ("okx",))
+    table = {path: routes.table[("okx", "rest", "GET", path)]
+             for path in (api.INSTRUMENTS, api.FUNDING_RATE, api.MARK_PRICE)}
+
+    def with_rows(path: str, *extra: Any) -> Callable[[SimRequest], Any]:
+        def handler(req: SimRequest) -> Any:
+            body = table[path](req)
+            body["data"] = [*extra, *body["data"]]
+            return body
+        return handler
+
+    btc = OkxSim(MODEL)._instrument(MODEL.perp("okx", "BTC-USDT-SWAP"))  # type: ignore[arg-type]
+    routes.add("okx", "rest", "GET", api.INSTRUMENTS, with_rows(
+        api.INSTRUMENTS, {**btc, "instId": "BTC-EUR-SWAP", "uly": "BTC-EUR", "ctValCcy": "EUR"},
+        {**btc, "instId": "XRP-USDT-SWAP", "uly": "XRP-USDT", "instFamily": "XRP-USDT", "ctValCcy": "XRP",
+         "ctVal": ""}, "garbage"))
+    odd = {"instId": "ODD-USDT-SWAP", "instType": "SWAP", "fundingRate": "?", "markPx": None}
+    routes.add("okx", "rest", "GET", api.FUNDING_RATE, with_rows(api.FUNDING_RATE, odd))
+    routes.add("okx", "rest", "GET", api.MARK_PRICE, with_rows(api.MARK_PRICE, odd, 42))
+
+    async def job(pool: VenuePool) -> tuple[FundingResult, BaseException | None]:
+        result = await _current(pool)
+        try:
+            await _okx(pool).perpetuals(["XRP"])
+        except ParseError as exc:
+            return result, exc
+        return result, None
+
+    result, xrp = _serve_modified(tmp_path, routes, job)
+    assert result.errors == []
+    assert {r.instrument.symbol for r in result.rates} == {p.symbol for p in MODEL.perps("okx")}
+    assert all(r.mark_price is not None for r in result.rates)
+    assert isinstance(xrp, ParseError)
+    assert xrp.endpoint == api.INSTRUMENTS and "ctVal" in str(xrp)
+    assert sum(p.startswith(api.INSTRUMENTS) for p in _requests(tmp_path)) == 1  # the answer was cached

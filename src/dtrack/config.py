@@ -9,6 +9,7 @@ Any bad value raises ``ConfigError`` naming the key and what would be right.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -114,9 +115,18 @@ def _number(raw: Mapping[str, Any], key: str, path: str, default: float, *, mini
     if key not in raw or raw[key] is None:
         return default
     value = raw[key]
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum
-    _expect(ok, f"{path}{key}", f"a number >= {minimum:g}", value)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum
+    _expect(ok, f"{path}{key}", f"a finite number >= {minimum:g}", value)
     return float(value)
+
+
+def _count(raw: Mapping[str, Any], key: str, path: str, default: int, maximum: int) -> int:
+    if key not in raw or raw[key] is None:
+        return default
+    value = raw[key]
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+    _expect(ok, f"{path}{key}", f"a whole number from 0 to {maximum}", value)
+    return int(value)
 
 
 def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
@@ -168,7 +178,7 @@ def parse_settings(raw: Any, source: str = "settings") -> Settings:
     _check_keys(http_raw, {"timeout", "retries", "backoff", "max_wait"}, "http.")
     http = HttpSettings(
         timeout=_number(http_raw, "timeout", "http.", base.http.timeout, minimum=0.01),
-        retries=int(_number(http_raw, "retries", "http.", base.http.retries)),
+        retries=_count(http_raw, "retries", "http.", base.http.retries, 10),
         backoff=_number(http_raw, "backoff", "http.", base.http.backoff),
         max_wait=_number(http_raw, "max_wait", "http.", base.http.max_wait),
     )
@@ -219,9 +229,9 @@ def _env_overrides(settings: Settings, env: Mapping[str, str]) -> Settings:
         try:
             timeout = float(env["DTRACK_TIMEOUT"])
         except ValueError:
-            raise ConfigError(
-                f"environment DTRACK_TIMEOUT: expected seconds, got {env['DTRACK_TIMEOUT']!r}"
-            ) from None
+            timeout = math.nan
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"environment DTRACK_TIMEOUT: expected seconds > 0, got {env['DTRACK_TIMEOUT']!r}")
         settings = replace(settings, http=replace(settings.http, timeout=timeout))
     return settings
 
@@ -238,14 +248,20 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     env = os.environ if env is None else env
     explicit = path or env.get("DTRACK_CONFIG")
     file = Path(explicit) if explicit else default_config_path(env)
-    if explicit and not file.is_file():
+    if explicit and not file.exists():
         raise ConfigError(f"settings file {str(file)!r} does not exist (given by --config or DTRACK_CONFIG)")
-    if not file.is_file():
+    if not file.exists():
         return _env_overrides(Settings(), env)
     import yaml  # lazy: keeps `dtrack --help` fast
 
+    if file.is_dir():
+        raise ConfigError(f"settings file {str(file)!r} is a directory; give a settings.yaml file")
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"settings file {str(file)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"settings file {str(file)!r} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

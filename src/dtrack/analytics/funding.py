@@ -157,6 +157,22 @@ class ArbOpportunity:
     timing_note: str
 
 
+def payment_timing(long: FundingRate, short: FundingRate) -> str:
+    """Why the two legs' payments are not simultaneous, or "" when they settle together
+    (same interval and next settlement within a minute)."""
+    continuous = [r.instrument.venue for r in (long, short) if r.next_funding_time is None]
+    if continuous:
+        return f"payments not simultaneous: {' and '.join(continuous)} accrues continuously"
+    if long.interval_hours != short.interval_hours:
+        return (f"payments not simultaneous: long leg settles every {long.interval_hours:g} h, "
+                f"short leg every {short.interval_hours:g} h")
+    assert long.next_funding_time is not None and short.next_funding_time is not None
+    if abs((long.next_funding_time - short.next_funding_time).total_seconds()) > 60:
+        return (f"payments not simultaneous: next settlements {long.next_funding_time:%H:%M} and "
+                f"{short.next_funding_time:%H:%M} UTC")
+    return ""
+
+
 def arbitrage(
     rates: Sequence[FundingRate],
     fees: Mapping[str, float],
@@ -184,10 +200,8 @@ def arbitrage(
             net_apr = gross_apr - fee * 365.0 / holding_days
             per_day = spread * 3.0
             breakeven = fee / per_day if per_day > 0 else None
-            simultaneous = low.interval_hours == high.interval_hours
-            note = "" if simultaneous else (
-                f"payments not simultaneous: long leg settles every {low.interval_hours:g} h, "
-                f"short leg every {high.interval_hours:g} h")
+            note = payment_timing(low, high)
+            simultaneous = not note
             out.append(ArbOpportunity(asset, low, high, spread, gross_apr, fee, net_apr, breakeven, holding_days,
                                       simultaneous, note))
     out.sort(key=lambda o: o.net_apr, reverse=True)

@@ -62,23 +62,32 @@ def options(ctx: click.Context, config: str | None, sim: bool, fmt: str | None) 
     return replace(base, config=config or base.config, sim=sim or base.sim, fmt=fmt or base.fmt)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*([hdw])\s*$", re.IGNORECASE)
+MAX_DURATION = timedelta(days=365)
 
 
-def parse_duration(text: str, option: str) -> timedelta:
-    """``24h``, ``7d``, ``2w`` -> timedelta; anything else is a usage error naming the option."""
+def parse_duration(text: str, option: str, longest: timedelta = MAX_DURATION) -> timedelta:
+    """``24h``, ``7d``, ``2w`` -> timedelta (1 h .. ``longest``); anything else is a usage error naming the option."""
     m = _DURATION.match(text)
-    if not m or float(m.group(1)) <= 0:
+    if not m:
         raise UsageError(f"bad {option} {text!r}: expected a duration like 24h, 7d or 2w")
-    value, unit = float(m.group(1)), m.group(2).lower()
-    return timedelta(hours=value * {"h": 1, "d": 24, "w": 168}[unit])
+    hours = float(m.group(1)) * {"h": 1, "d": 24, "w": 168}[m.group(2).lower()]
+    if not 1 <= hours <= longest.total_seconds() / 3600:
+        raise UsageError(f"bad {option} {text!r}: expected between 1h and {longest.days}d")
+    return timedelta(hours=hours)
 
 
 def load(opts: Options) -> Settings:
     """Settings from --config / $DTRACK_CONFIG / the user config dir."""
     from dtrack.config import load_settings
+    from dtrack.errors import ConfigError
+    from dtrack.venues import VENUES
 
-    return load_settings(opts.config)
+    settings = load_settings(opts.config)
+    for name in settings.venues:
+        if name not in VENUES:
+            raise ConfigError(f"settings key 'venues.{name}' is not a venue dtrack knows; known: {', '.join(VENUES)}")
+    return settings
 
 
 @asynccontextmanager
@@ -130,7 +139,11 @@ def resolve_venues(requested: Sequence[str], settings: Settings, capability: str
     from dtrack.venues import ACTIVE, VENUES, venue_info
 
     if not requested:
-        return [v for v in ACTIVE if settings.venue(v).enabled and capability in VENUES[v].capabilities]
+        enabled = [v for v in ACTIVE if settings.venue(v).enabled and capability in VENUES[v].capabilities]
+        if not enabled:
+            raise UsageError(f"every venue offering {capability} is disabled in settings ({settings.source}): "
+                             "set venues.<name>.enabled: true, or name one with --venue")
+        return enabled
     chosen: list[str] = []
     for name in requested:
         info = venue_info(name)

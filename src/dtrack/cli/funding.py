@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +32,7 @@ from dtrack.errors import SymbolNotFound, UsageError
 if TYPE_CHECKING:
     from dtrack.analytics.funding import FundingReport, ReportOptions
     from dtrack.config import Settings
-    from dtrack.records import FundingHistory, FundingRate
+    from dtrack.records import FundingHistory, FundingRate, Instrument
     from dtrack.symbols import AssetQuery
     from dtrack.venues.gather import VenueFailure
 
@@ -91,10 +92,12 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
         raise UsageError("--min-spread filters arbitrage pairs: add --arb")
     if (position is None) != (side is None):
         raise UsageError("--position and --side go together, e.g. --position 10000 --side long")
-    if position is not None and position <= 0:
+    if position is not None and not (math.isfinite(position) and position > 0):
         raise UsageError(f"--position must be a positive USD notional, got {position:g}")
-    if alert_threshold is not None and alert_threshold < 0:
-        raise UsageError(f"--alert-threshold is a percent per 8 h and must be >= 0, got {alert_threshold:g}")
+    if alert_threshold is not None and not (math.isfinite(alert_threshold) and alert_threshold >= 0):
+        raise UsageError(f"--alert-threshold is a percent per 8 h (e.g. 0.08), got {alert_threshold:g}")
+    if min_spread is not None and not (math.isfinite(min_spread) and min_spread >= 0):
+        raise UsageError(f"--min-spread is a percent per 8 h (e.g. 0.02), got {min_spread:g}")
     queries = [parse_asset(a) for a in assets]
     settings = load(opts)
     chosen = resolve_venues(venues, settings, "funding")
@@ -140,20 +143,28 @@ async def _fetch(opts: Options, settings: Settings, venues: list[str], queries: 
         instruments, failures = await gather_instruments(pool, venues)
         if not instruments:
             return Fetched([], {}, failures, all_failed=True)
-        known = {i.asset for insts in instruments.values() for i in insts if i.kind is Kind.PERP}
-        for q in queries:
-            if q.asset not in known:
-                raise SymbolNotFound(q.text, close_matches(q.asset, known), where=restricted)
+        perps = [i for insts in instruments.values() for i in insts if i.kind is Kind.PERP]
+        known = {i.asset for i in perps}
+        # Only when every venue answered can a name be called unknown: otherwise it may live on a failed one.
+        if not failures:
+            for q in queries:
+                if q.asset not in known:
+                    raise SymbolNotFound(q.text, close_matches(q.asset, known), where=restricted)
+                if not any(_matches(q, i) for i in perps):
+                    quotes = sorted({f"{i.asset}/{i.quote}:{i.settle}" for i in perps if i.asset == q.asset})
+                    raise UsageError(f"no perpetual matches {q.text!r}; listed: {', '.join(quotes)}")
         results, more = await gather_funding(pool, list(instruments), assets, window)
     rates = [r for res in results for r in res.rates if _wanted(r, queries)]
     histories = {(res.venue, sym): h for res in results for sym, h in res.history.items()}
     return Fetched(rates, histories, failures + more, all_failed=not results)
 
 
+def _matches(q: AssetQuery, inst: Instrument) -> bool:
+    return q.asset == inst.asset and q.quote in (None, inst.quote) and q.settle in (None, inst.settle)
+
+
 def _wanted(rate: FundingRate, queries: Sequence[AssetQuery]) -> bool:
-    inst = rate.instrument
-    return any(q.asset == inst.asset and (q.quote is None or q.quote == inst.quote)
-               and (q.settle is None or q.settle == inst.settle) for q in queries)
+    return any(_matches(q, rate.instrument) for q in queries)
 
 
 def _assemble(fetched: Fetched, queries: Sequence[AssetQuery], opts: ReportOptions) -> FundingReport:
@@ -170,8 +181,11 @@ def _render(report: FundingReport, failures: Sequence[VenueFailure], opts: Optio
     from dtrack.report import funding as out
 
     if opts.fmt == "json":
-        emit(json.dumps(out.to_json(report, failures), indent=2))
+        emit(json.dumps(out.to_json(report, failures), indent=2, allow_nan=False))
     elif opts.fmt == "csv":
-        emit(out.to_csv(report))
+        emit(out.to_csv(report, with_history=show_history))
+        if report.arbitrage is not None:
+            click.echo("dtrack: note: CSV holds the rate rows; the per-asset summary and the arbitrage pairs are "
+                       "in --format json", err=True)
     else:
         print_renderable(out.render_table(report, show_history))

@@ -31,7 +31,8 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
     Funding across Binance, Bybit, OKX, Deribit and Hyperliquid, correct to the unit.
-    Every command takes --format table|json|csv, --sim (offline simulated venues) and --config FILE.
+    --sim (offline simulated venues) and --config FILE work here or after the data command;
+    --format table|json|csv follows the command.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
+from pathlib import Path
 
 import click
 
@@ -43,6 +45,11 @@ def serve(host: str, port: int, seed: int, latency_ms: float, faults: tuple[str,
         fault_map = parse_faults(list(faults))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not math.isfinite(latency_ms) or latency_ms > 60_000:
+        raise UsageError(f"--latency-ms must be between 0 and 60000, got {latency_ms:g}")
+    for option, path in (("--log-requests", log_requests), ("--write-config", write_config)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"{option} {path!r}: directory {str(Path(path).resolve().parent)!r} does not exist")
     asyncio.run(_serve(host, port, seed, latency_ms, fault_map, log_requests, write_config))
     return EXIT_OK
 
@@ -56,11 +63,17 @@ async def _serve(host: str, port: int, seed: int, latency_ms: float, faults: dic
     try:
         server = await start_sim(host=host, port=port, seed=seed, latency_ms=latency_ms, faults=faults,
                                  log_requests=log_requests)
+    except PermissionError as exc:
+        raise UsageError(f"cannot open or listen: {exc.filename or f'{host}:{port}'} ({exc.strerror})") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
     if write_config:
-        with open(write_config, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(settings_document(server.venue_urls()), fh, sort_keys=False)
+        try:
+            with open(write_config, "w", encoding="utf-8") as fh:
+                yaml.safe_dump(settings_document(server.venue_urls()), fh, sort_keys=False)
+        except OSError as exc:
+            await server.stop()
+            raise UsageError(f"--write-config {write_config!r}: {exc.strerror}") from None
     click.echo(f"dtrack sim: serving on {server.base_url} (seed {seed}, latency {latency_ms:g} ms"
                f"{', faults ' + ', '.join(f'{v}={k}' for v, k in faults.items()) if faults else ''})", err=True)
     if write_config:

@@ -39,11 +39,19 @@ class DiskCache:
         """The stored body if younger than ``ttl`` seconds, else None."""
         try:
             entry = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            stored = float(entry["stored"])
+        except (OSError, ValueError, TypeError, KeyError):  # missing, unreadable or corrupt: a miss
             return None
-        if not isinstance(entry, dict) or self.clock() - float(entry.get("stored", 0)) > ttl:
+        if not 0 <= self.clock() - stored <= ttl:
             return None
         return entry.get("body")
+
+    def drop(self, key: str) -> None:
+        """Forget an entry (e.g. a stored body that no longer parses)."""
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cache: could not remove %s (%s)", self._path(key), exc)
 
     def put(self, key: str, body: Any, url: str = "") -> None:
         """Store a body (best effort: a read-only cache dir only costs a refetch)."""

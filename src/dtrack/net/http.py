@@ -13,9 +13,11 @@ What it owns:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import email.utils
 import json
 import logging
+import math
+import os
 import random
 import time
 from collections import deque
@@ -70,13 +72,22 @@ class BanBook:
     def __init__(self, path: Path, clock: Clock = time.time) -> None:
         self.path = path
         self.clock = clock
+        self._memory: dict[str, float] = {}
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, float]:
+        """``{key: until}`` from disk plus this process's own bans; unreadable or odd entries are ignored."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+            raw = {}
+        out: dict[str, float] = {}
+        for key, entry in (raw.items() if isinstance(raw, dict) else ()):
+            until = entry.get("until") if isinstance(entry, dict) else None
+            if isinstance(until, int | float) and not isinstance(until, bool) and math.isfinite(until):
+                out[str(key)] = float(until)
+        for key, until in self._memory.items():
+            out[key] = max(until, out.get(key, 0.0))
+        return out
 
     @staticmethod
     def _key(venue: str, url: str) -> str:
@@ -84,23 +95,25 @@ class BanBook:
 
     def until(self, venue: str, url: str) -> datetime | None:
         """When the ban covering ``venue`` at ``url`` ends, or None if there is none."""
-        entry = self._load().get(self._key(venue, url))
-        if not entry:
-            return None
-        until = float(entry.get("until", 0))
-        if until <= self.clock():
-            return None
-        return datetime.fromtimestamp(until, UTC)
+        until = self._load().get(self._key(venue, url), 0.0)
+        return datetime.fromtimestamp(until, UTC) if until > self.clock() else None
 
     def ban(self, venue: str, url: str, seconds: float) -> datetime:
-        """Record a ban of ``seconds`` from now; returns its end."""
-        data = {k: v for k, v in self._load().items() if float(v.get("until", 0)) > self.clock()}
+        """Record a ban of ``seconds`` from now and return its end. It is kept in memory for this process
+        even when the state directory cannot be written (a warning says so)."""
         until = self.clock() + seconds
-        data[self._key(venue, url)] = {"venue": venue, "host": _ban_scope(url), "until": until}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        tmp.replace(self.path)
+        key = self._key(venue, url)
+        self._memory[key] = until
+        live = {k: v for k, v in self._load().items() if v > self.clock()}
+        doc = {k: {"venue": k.split("@", 1)[0], "host": k.split("@", 1)[-1], "until": v} for k, v in live.items()}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("%s: could not remember the ban in %s (%s); it holds for this run only", venue,
+                        self.path, exc)
         return datetime.fromtimestamp(until, UTC)
 
 
@@ -116,22 +129,36 @@ def _ban_scope(url: str) -> str:
 
 
 @dataclass(slots=True)
-class _HostState:
-    """Limiter state of one host."""
+class _Bucket:
+    """Limiter state of one budget (a host, or one endpoint of it)."""
 
     limit: RateLimit | None
     sent: deque[tuple[float, int]] = field(default_factory=deque)
     reported_used: int = 0
     reported_at: float = 0.0
-    not_before: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def local_used(self, now: float) -> int:
-        if self.limit is None:
-            return 0
-        while self.sent and self.sent[0][0] <= now - self.limit.window:
+    def wait_for(self, weight: int, now: float) -> float:
+        """Seconds until ``weight`` more fits in the budget (0 if it fits now)."""
+        limit = self.limit
+        if limit is None:
+            return 0.0
+        while self.sent and self.sent[0][0] <= now - limit.window:
             self.sent.popleft()
-        return sum(w for _, w in self.sent)
+        budget = limit.weight * limit.headroom
+        wait = 0.0
+        if self.reported_used and now - self.reported_at < limit.window and self.reported_used + weight > budget:
+            wait = self.reported_at + limit.window - now  # the venue's own count: wait for its window to pass
+        used = sum(w for _, w in self.sent)
+        excess = used + weight - budget
+        for sent_at, w in self.sent:  # oldest first: wait until enough of them leave the window
+            if excess <= 0:
+                break
+            excess -= w
+            wait = max(wait, sent_at + limit.window - now)
+        if excess > 0:  # more than the whole budget in one request: as soon as the window is empty
+            wait = max(wait, limit.window if not self.sent else self.sent[-1][0] + limit.window - now)
+        return max(0.0, wait)
 
 
 class HttpClient:
@@ -151,14 +178,20 @@ class HttpClient:
         self.bans = bans
         self.clock = clock
         self.rng = rng or random.Random()
-        self._hosts: dict[str, _HostState] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        #: host -> epoch seconds before which nothing may be sent there (Retry-After, x-ratelimit-reset)
+        self._not_before: dict[str, float] = {}
 
-    def _state(self, base_url: str, limit: RateLimit | None, bucket: str) -> _HostState:
-        key = f"{urlsplit(base_url).netloc}{urlsplit(base_url).path}|{bucket}"
-        state = self._hosts.get(key)
+    def _bucket(self, base_url: str, limit: RateLimit | None, bucket: str) -> _Bucket:
+        key = f"{_host(base_url)}|{bucket}"
+        state = self._buckets.get(key)
         if state is None:
-            state = self._hosts[key] = _HostState(limit)
+            state = self._buckets[key] = _Bucket(limit)
         return state
+
+    def _hold_host(self, base_url: str, until: float) -> None:
+        host = _host(base_url)
+        self._not_before[host] = max(self._not_before.get(host, 0.0), until)
 
     async def get(
         self,
@@ -221,13 +254,14 @@ class HttpClient:
         """
         endpoint = endpoint or path
         url = base_url.rstrip("/") + path
-        state = self._state(base_url, limit, bucket)
+        state = self._bucket(base_url, limit, bucket)
         attempts = 1 + max(0, self.settings.retries)
         last: DtrackError | None = None
         for attempt in range(attempts):
             await self._admit(venue, base_url, endpoint, state, weight)
             try:
-                return await self._once(venue, method, url, endpoint, params, json_body, state, check, remap)
+                return await self._once(venue, method, base_url, url, endpoint, params, json_body, state, check,
+                                        remap)
             except RateLimited as exc:
                 last = exc
                 if exc.retry_after is None or exc.retry_after > self.settings.max_wait:
@@ -243,28 +277,22 @@ class HttpClient:
         base: float = self.settings.backoff * (2**attempt)
         return base * (0.5 + self.rng.random())
 
-    async def _admit(self, venue: str, base_url: str, endpoint: str, state: _HostState, weight: int) -> None:
+    async def _admit(self, venue: str, base_url: str, endpoint: str, state: _Bucket, weight: int) -> None:
         """Wait until the host may be called (ban, Retry-After, weight budget) or raise."""
         until = self.bans.until(venue, base_url)
         if until is not None:
-            raise Banned(venue, f"IP banned by the venue (HTTP 418) until {until:%Y-%m-%d %H:%M:%S} UTC; "
+            raise Banned(venue, f"IP banned by the venue until {until:%Y-%m-%d %H:%M:%S} UTC; "
                                 f"not calling {endpoint}", until=until)
         async with state.lock:
-            now = self.clock()
-            wait = max(0.0, state.not_before - now)
-            limit = state.limit
-            if limit is not None:
-                budget = limit.weight * limit.headroom
-                used = max(state.local_used(now + wait),
-                           state.reported_used if now - state.reported_at < limit.window else 0)
-                if used + weight > budget:
-                    oldest = state.sent[0][0] if state.sent else now
-                    wait = max(wait, oldest + limit.window - now,
-                               state.reported_at + limit.window - now if state.reported_used else 0.0)
-            if wait > self.settings.max_wait:
-                raise RateLimited(venue, f"{endpoint}: rate limit, next request allowed in {wait:.1f} s",
-                                  retry_after=wait, status=None)
-            if wait > 0:
+            while True:  # re-check after every sleep: others may have sent, a Retry-After may have come
+                now = self.clock()
+                wait = max(self._not_before.get(_host(base_url), 0.0) - now, state.wait_for(weight, now))
+                if wait <= 0:
+                    break
+                if wait > self.settings.max_wait:
+                    raise RateLimited(venue, f"{endpoint}: rate limit, next request allowed in {wait:.1f} s "
+                                             f"(dtrack waits at most http.max_wait = {self.settings.max_wait:g} s)",
+                                      retry_after=wait, status=None)
                 log.info("%s: waiting %.2f s before %s (rate limit)", venue, wait, endpoint)
                 await asyncio.sleep(wait)
             state.sent.append((self.clock(), weight))
@@ -273,11 +301,12 @@ class HttpClient:
         self,
         venue: str,
         method: str,
+        base_url: str,
         url: str,
         endpoint: str,
         params: Mapping[str, Any] | None,
         json_body: Any,
-        state: _HostState,
+        state: _Bucket,
         check: BodyCheck | None,
         remap: StatusRemap | None,
     ) -> Any:
@@ -289,20 +318,24 @@ class HttpClient:
         try:
             async with self.session.request(method, url, params=query or None, json=json_body,
                                             timeout=timeout) as resp:
-                self._read_usage(resp.headers, state)
+                self._read_usage(resp.headers, state, base_url)
                 status = resp.status
-                text = await resp.text()
+                raw = await resp.read()
                 headers = resp.headers
         except TimeoutError:
             raise VenueUnavailable(venue, f"{endpoint}: no answer within {self.settings.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise VenueUnavailable(venue, f"{endpoint}: connection failed ({type(exc).__name__})") from None
+        try:
+            text = raw.decode(resp.charset or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            raise ParseError(venue, endpoint, f"body is not valid text ({len(raw)} bytes)") from None
         if status >= 400:
             retry_after = _retry_after(headers.get("Retry-After"))
             meaning = status
             if remap is not None and (override := remap(status, text)) is not None:
                 meaning, retry_after = override[0], override[1] if override[1] is not None else retry_after
-            self._raise_status(venue, endpoint, url, meaning, status, retry_after, text, state)
+            self._raise_status(venue, endpoint, base_url, meaning, status, retry_after, text, state)
         try:
             body = json.loads(text)
         except ValueError:
@@ -316,7 +349,7 @@ class HttpClient:
                 raise
         return body
 
-    def _read_usage(self, headers: Mapping[str, str], state: _HostState) -> None:
+    def _read_usage(self, headers: Mapping[str, str], state: _Bucket, base_url: str) -> None:
         limit = state.limit
         if limit is not None and limit.used_header:
             raw = headers.get(limit.used_header)
@@ -325,23 +358,24 @@ class HttpClient:
                 state.reported_at = self.clock()
         remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset")
         if remaining is not None and reset is not None and remaining.strip() == "0":
-            with contextlib.suppress(ValueError):
-                state.not_before = max(state.not_before, float(reset))
+            at = _epoch_seconds(reset)
+            if at is not None:
+                self._hold_host(base_url, at)
 
     def _raise_status(
-        self, venue: str, endpoint: str, url: str, status: int, sent: int, retry_after: float | None, text: str,
-        state: _HostState,
+        self, venue: str, endpoint: str, base_url: str, status: int, sent: int, retry_after: float | None, text: str,
+        state: _Bucket,
     ) -> None:
         """Raise the error ``status`` means (``sent`` is what the venue actually answered)."""
         snippet = _error_text(text)
         if status == 418:
             seconds = retry_after if retry_after is not None else 120.0
-            until = self.bans.ban(venue, url, seconds)
+            until = self.bans.ban(venue, base_url, seconds)
             raise Banned(venue, f"{endpoint}: IP banned by the venue (HTTP {sent}: {snippet}) until "
                                 f"{until:%Y-%m-%d %H:%M:%S} UTC", until=until, status=sent)
         if status == 429:
-            if retry_after is not None:
-                state.not_before = max(state.not_before, self.clock() + retry_after)
+            if retry_after is not None:  # the whole host waits, whatever bucket the request drew on
+                self._hold_host(base_url, self.clock() + retry_after)
             hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
             raise RateLimited(venue, f"{endpoint}: rate limited (HTTP {sent}){hint}", retry_after=retry_after,
                               status=sent)
@@ -371,13 +405,38 @@ def _error_text(text: str) -> str:
     return " ".join(text.split())[:160]
 
 
-def _retry_after(raw: str | None) -> float | None:
+def _retry_after(raw: str | None, now: float | None = None) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110)."""
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        value = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def _epoch_seconds(raw: str) -> float | None:
+    """An ``x-ratelimit-reset`` epoch in seconds (a value in milliseconds is converted)."""
+    try:
+        value = float(raw)
     except ValueError:
         return None
+    if not math.isfinite(value) or value <= 0:
+        return None
+    return value / 1000.0 if value > 1e11 else value
+
+
+def _host(base_url: str) -> str:
+    """The key of a venue host: netloc plus base path (the sim mounts every venue host on one port)."""
+    parts = urlsplit(base_url)
+    return f"{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def _param(value: Any) -> str:

@@ -81,13 +81,30 @@ CSV_FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_h
               "open_interest_usd", "avg_24h_8h", "avg_7d_8h", "alert")
 
 
-def to_csv(report: FundingReport) -> str:
-    """The rate rows as CSV (fractions, USD, ISO times)."""
+HISTORY_FIELDS = ("history_count", "history_mean_8h", "history_min_8h", "history_max_8h", "history_last_8h",
+                  "history_trend", "history_note")
+PAYMENT_FIELDS = ("payment_per_interval_usd", "payment_per_day_usd", "payment_per_30d_usd")
+
+
+def to_csv(report: FundingReport, with_history: bool = False) -> str:
+    """The rate rows as CSV (fractions, USD, ISO times), with history statistics and position payments
+    as extra columns when they were asked for."""
+    fields = list(CSV_FIELDS)
+    if with_history:
+        fields += HISTORY_FIELDS
+    if report.position is not None:
+        fields += PAYMENT_FIELDS
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in report.rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in rate_row(row).items()})
+        item = rate_row(row)
+        hist = _history(row) or {}
+        item.update({f"history_{k}": v for k, v in hist.items()})
+        if row.payment is not None:
+            item.update(dict(zip(PAYMENT_FIELDS, (row.payment.per_interval, row.payment.per_day,
+                                                  row.payment.per_30d), strict=True)))
+        writer.writerow({k: ("" if v is None else v) for k, v in item.items()})
     return buf.getvalue()
 
 
@@ -167,8 +184,7 @@ def _arb_table(opps: Sequence[ArbOpportunity]) -> Any:
         table.add_column(col, justify="left" if col in ("Asset", "Long", "Short", "Timing") else "right")
     for o in opps[:ARB_TABLE_ROWS]:
         breakeven = f"{o.breakeven_days:.1f}d" if o.breakeven_days is not None else "never"
-        timing = "simultaneous" if o.simultaneous else (
-            f"{o.long.interval_hours:g}h vs {o.short.interval_hours:g}h: not simultaneous")
+        timing = "simultaneous" if o.simultaneous else o.timing_note.removeprefix("payments not simultaneous: ")
         table.add_row(o.asset, f"{o.long.instrument.venue} {o.long.instrument.symbol}",
                       f"{o.short.instrument.venue} {o.short.instrument.symbol}", pct(o.spread_8h), pct(o.gross_apr, 2),
                       pct(o.fees, 3, sign=False), pct(o.net_apr, 2), breakeven, timing)

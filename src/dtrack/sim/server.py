@@ -99,6 +99,8 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> dict[str, str]:
         if not sep or venue not in SIM_VENUES or kind not in FAULT_KINDS:
             raise ValueError(f"bad --fault {spec!r}: expected VENUE=KIND with VENUE one of "
                              f"{', '.join(SIM_VENUES)} and KIND one of {', '.join(FAULT_KINDS)}")
+        if venue in faults:
+            raise ValueError(f"--fault names {venue} twice ({venue}={faults[venue]}, {spec}): one fault per venue")
         faults[venue] = kind
     return faults
 

@@ -11,13 +11,15 @@ per-symbol histories concurrently. With a warm cache that is one round of reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from dtrack.errors import DtrackError, UnsupportedError
+from dtrack.errors import ConfigError, DtrackError, ParseError, UnsupportedError
 from dtrack.records import FundingHistory, FundingRate, Instrument, Kind
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from dtrack.config import Settings
@@ -62,6 +64,10 @@ class Adapter:
 
     def __init__(self, ctx: VenueContext) -> None:
         self.ctx = ctx
+        unknown = set(ctx.settings.venue(self.name).rest_urls) - set(self.hosts)
+        if unknown:
+            raise ConfigError(f"settings key 'venues.{self.name}.rest_urls.{sorted(unknown)[0]}' is not a "
+                              f"{self.name} host; known hosts: {', '.join(self.hosts)}")
 
     # --- plumbing shared by all venues -------------------------------------------------------
 
@@ -103,26 +109,36 @@ class Adapter:
                                         remap=self.remap_status)
 
     async def cached_get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
-                         ttl: float, weight: int = 1, endpoint: str | None = None) -> Any:
-        """GET with the on-disk cache in front (for instrument lists and funding intervals)."""
-        cache = self.ctx.cache
-        key = cache.key(self.url(host) + path, params)
-        body = cache.get(key, ttl)
-        if body is None:
-            body = await self.get(host, path, params, weight=weight, endpoint=endpoint)
-            cache.put(key, body, self.url(host) + path)
-        return body
+                         ttl: float, parse: Callable[[Any], T], weight: int = 1, endpoint: str | None = None) -> T:
+        """GET through the on-disk cache (instrument lists, funding intervals), returning ``parse(body)``.
 
-    async def cached_post(self, host: str, path: str, body: Any, *, ttl: float, weight: int = 1,
-                          endpoint: str | None = None) -> Any:
-        """POST with the on-disk cache in front."""
+        A body is stored only after it parsed, and a stored body that no longer parses is dropped and
+        fetched again: one bad answer never poisons the cache for a whole TTL.
+        """
+        key = self.ctx.cache.key(self.url(host) + path, params)
+        return await self._cached(key, ttl, parse, self.url(host) + path,
+                                  lambda: self.get(host, path, params, weight=weight, endpoint=endpoint))
+
+    async def cached_post(self, host: str, path: str, body: Any, *, ttl: float, parse: Callable[[Any], T],
+                          weight: int = 1, endpoint: str | None = None) -> T:
+        """POST through the on-disk cache, returning ``parse(answer)`` (see ``cached_get``)."""
+        key = self.ctx.cache.key(self.url(host) + path, None, body)
+        return await self._cached(key, ttl, parse, self.url(host) + path,
+                                  lambda: self.post(host, path, body, weight=weight, endpoint=endpoint))
+
+    async def _cached(self, key: str, ttl: float, parse: Callable[[Any], T], url: str,
+                      fetch: Callable[[], Awaitable[Any]]) -> T:
         cache = self.ctx.cache
-        key = cache.key(self.url(host) + path, None, body)
-        answer = cache.get(key, ttl)
-        if answer is None:
-            answer = await self.post(host, path, body, weight=weight, endpoint=endpoint)
-            cache.put(key, answer, self.url(host) + path)
-        return answer
+        stored = cache.get(key, ttl)
+        if stored is not None:
+            try:
+                return parse(stored)
+            except ParseError:
+                cache.drop(key)
+        body = await fetch()
+        parsed = parse(body)
+        cache.put(key, body, url)
+        return parsed
 
     # --- what each venue implements -----------------------------------------------------------
 

@@ -5,6 +5,7 @@ not what the endpoint documents. Also: funding points from a settlement series.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from typing import Any
 
 from dtrack.errors import ParseError
 from dtrack.records import FundingPoint
+
+#: Plausible epoch-millisecond range for venue timestamps (2010-01-01 .. 2100-01-01).
+MIN_MS = 1_262_304_000_000
+MAX_MS = 4_102_444_800_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +78,21 @@ class Reader:
             raise self.fail(f"field {key!r} is {value!r}, expected a finite number")
         return out
 
+    def ms(self, row: Mapping[str, Any], key: str) -> int:
+        """A required epoch-milliseconds timestamp as an int, range-checked: a value in seconds or
+        microseconds (or garbage) is a ParseError, never a date in 1970 or 50000."""
+        value = self.num(row, key)
+        if not MIN_MS <= value <= MAX_MS:
+            raise self.fail(f"field {key!r} is {row.get(key)!r}, expected epoch milliseconds (2010..2100)")
+        return int(value)
+
     def time_ms(self, row: Mapping[str, Any], key: str) -> datetime:
         """A required epoch-milliseconds timestamp (number or string) as UTC."""
-        return ms_to_utc(self.num(row, key))
+        return ms_to_utc(self.ms(row, key))
 
     def opt_time_ms(self, row: Mapping[str, Any], key: str) -> datetime | None:
         """An optional epoch-ms timestamp; absent, "", null and 0 are None."""
-        value = self.opt_num(row, key)
-        return ms_to_utc(value) if value else None
+        return self.time_ms(row, key) if self.opt_num(row, key) else None
 
 
 def ms_to_utc(ms: float) -> datetime:
@@ -93,29 +105,45 @@ def utc_to_ms(t: datetime) -> int:
     return round(t.timestamp() * 1000)
 
 
+def _hours(a: datetime, b: datetime) -> float:
+    """Whole hours from ``a`` to ``b`` (venues settle a few ms late)."""
+    return float(round((b - a).total_seconds() / 3600.0))
+
+
+def latest_spacing(times: Iterable[datetime]) -> float | None:
+    """Whole hours between the two latest distinct times (at least 1), or None with fewer than two."""
+    ordered = sorted(set(times))
+    if len(ordered) < 2:
+        return None
+    return max(1.0, _hours(ordered[-2], ordered[-1]))
+
+
 def points_from_settlements(
     series: Iterable[tuple[datetime, float]], current_interval_hours: float
 ) -> tuple[FundingPoint, ...]:
     """Funding points from (settlement time, rate) pairs, ascending, de-duplicated.
 
-    Each settlement's interval is the spacing to the previous settlement (a rate settled at T
-    accrued over the hours since the one before). The first point takes the spacing to the
-    next one, or ``current_interval_hours`` when it is alone. Spacings are rounded to whole
-    hours (venues settle a few ms late); a spacing under one hour falls back to the next one.
+    A settlement's interval is the spacing to the previous one (the rate accrued over those hours);
+    the first point takes the spacing to the next, a lone point ``current_interval_hours``.
+    A spacing that is longer than the cadence around it and a whole multiple of it is a missed
+    settlement (a gap in the venue's answer), not a long interval: the point keeps the cadence.
+    A real change of interval (1 h -> 4 h) keeps the new spacing, because the spacing after it agrees.
     """
     rows = sorted({t: r for t, r in series}.items())
+    gaps = [_hours(a[0], b[0]) for a, b in itertools.pairwise(rows)]
     points: list[FundingPoint] = []
     for i, (t, rate) in enumerate(rows):
-        if i > 0:
-            gap = (t - rows[i - 1][0]).total_seconds() / 3600.0
-        elif len(rows) > 1:
-            gap = (rows[1][0] - t).total_seconds() / 3600.0
+        if not gaps:
+            hours = current_interval_hours
         else:
-            gap = current_interval_hours
-        hours = float(round(gap))
-        if hours < 1:
-            hours = points[-1].interval_hours if points else current_interval_hours
-        points.append(FundingPoint(time=t, rate=rate, interval_hours=hours))
+            k = max(0, i - 1)  # the spacing that ends at this point (the first point: the one after it)
+            spacing = gaps[k]
+            after = gaps[k + 1] if k + 1 < len(gaps) else current_interval_hours
+            before = gaps[k - 1] if k >= 1 else None
+            # longer than the spacing on both sides and a whole multiple of the one after it
+            is_gap = after >= 1 and spacing > after and spacing % after == 0 and (before is None or spacing > before)
+            hours = after if is_gap else spacing
+        points.append(FundingPoint(time=t, rate=rate, interval_hours=max(1.0, float(hours))))
     return tuple(points)
 
 

@@ -10,13 +10,27 @@ wall-clock minute, so the client's header reading is exercised.
 
 Prices and base-coin amounts are sent at full float precision (Binance rounds to the symbol's
 tick); COIN-M open interest is whole contracts, as on Binance.
+
+Beside the perpetuals of the market model, each host lists what a real answer holds and dtrack
+must ignore: a BTC quarterly (``BTCUSDT_YYMMDD`` / ``BTCUSD_YYMMDD``, ``CURRENT_QUARTER``,
+delivering on the last Friday of the quarter at 08:00 UTC) and a symbol not in trading status
+(USDⓈ-M ``SOLUSDC`` perpetual ``PENDING_TRADING``; COIN-M next quarterly ``PENDING_TRADING``).
+COIN-M ``premiumIndex`` lists its trading quarterly as the docs show delivery contracts
+(``"lastFundingRate": ""``, ``"interestRate": ""``, ``"nextFundingTime": 0``); USDⓈ-M
+``premiumIndex`` lists perpetuals only (whether it lists quarterlies is UNCONFIRMED).
+
+Knobs tests set (module-level, read on every request): ``LIMIT_MAX`` (the fundingRate page cap),
+``INTERVAL_SWITCHES`` (a symbol Binance moved to another interval at runtime: every endpoint
+follows it) and ``FUNDING_INFO_LAG`` (fundingInfo reporting an interval the schedule no longer has).
 """
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +42,13 @@ USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 PREFIX = {"usdm": "/fapi/v1", "coinm": "/dapi/v1"}
 FAR_DELIVERY_MS = 4133404800000  # deliveryDate Binance gives perpetuals (2100-12-25)
 ONBOARD_MS = 1569398400000
+#: fundingRate page size: default 100; ``LIMIT_MAX`` caps what is asked (tests lower it to show a
+#: client does not take a short page for the end of the data).
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+#: symbol -> interval hours Binance switched it to at runtime (the 2026 dynamic 1 h / 4 h rule).
+INTERVAL_SWITCHES: dict[str, int] = {}
+#: symbol -> interval hours fundingInfo reports whatever the schedule is (fundingInfo lagging).
+FUNDING_INFO_LAG: dict[str, int] = {}
 #: 8 h symbols listed in fundingInfo anyway (a cap/floor adjustment), like BTCUSD_PERP in the
 #: COIN-M docs example and GTCUSDT in the real USDⓈ-M fragment.
 CAP_ADJUSTED_8H = frozenset({"BTCUSD_PERP", "ETHUSDC"})
@@ -63,7 +83,8 @@ class _Host:
 
     @property
     def perps(self) -> list[SimPerp]:
-        return self.model.perps(VENUE, self.host)
+        return [replace(p, interval_h=INTERVAL_SWITCHES[p.symbol]) if p.symbol in INTERVAL_SWITCHES else p
+                for p in self.model.perps(VENUE, self.host)]
 
     def perp(self, symbol: str | None, used: int) -> SimPerp:
         perp = next((p for p in self.perps if p.symbol == symbol), None)
@@ -92,6 +113,71 @@ def _int_param(req: SimRequest, key: str, used: int) -> int | None:
     if not raw.isdigit():
         raise _error(400, -1130, f"Data sent for parameter '{key}' is not valid.", used)
     return int(raw)
+
+
+# --- dated and pending contracts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A listed symbol that is not a trading perpetual: a quarterly, or a pending listing."""
+
+    symbol: str
+    pair: str
+    contract_type: str  # CURRENT_QUARTER | NEXT_QUARTER | PERPETUAL
+    status: str  # TRADING | PENDING_TRADING
+    delivery_ms: int
+    like: SimPerp  # the perpetual whose asset, quote and contract terms it shares
+
+
+def _quarterlies(now_ms: int) -> tuple[int, int]:
+    """Delivery times of the current and next quarterly: last Friday of Mar/Jun/Sep/Dec, 08:00 UTC."""
+    t = datetime.fromtimestamp(now_ms / 1000, UTC)
+    year, quarter = t.year, (t.month - 1) // 3
+    out: list[int] = []
+    while len(out) < 2:
+        month = 3 * (quarter + 1)
+        day = datetime(year, month, calendar.monthrange(year, month)[1], 8, tzinfo=UTC)
+        day -= timedelta(days=(day.weekday() - calendar.FRIDAY) % 7)
+        if (ms := int(day.timestamp() * 1000)) > now_ms:
+            out.append(ms)
+        quarter, year = (0, year + 1) if quarter == 3 else (quarter + 1, year)
+    return out[0], out[1]
+
+
+def _yymmdd(ms: int) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, UTC):%y%m%d}"
+
+
+def _listed(h: _Host, now_ms: int) -> list[_Listed]:
+    """The host's non-perpetual and non-trading symbols (see the module docstring)."""
+    current, following = _quarterlies(now_ms)
+    perps = {p.symbol: p for p in h.model.perps(VENUE, h.host)}
+    if h.host == "coinm":
+        btc = perps["BTCUSD_PERP"]
+        return [_Listed(f"BTCUSD_{_yymmdd(current)}", "BTCUSD", "CURRENT_QUARTER", "TRADING", current, btc),
+                _Listed(f"BTCUSD_{_yymmdd(following)}", "BTCUSD", "NEXT_QUARTER", "PENDING_TRADING", following, btc)]
+    sol = replace(perps["SOLUSDT"], symbol="SOLUSDC", quote="USDC")
+    return [_Listed(f"BTCUSDT_{_yymmdd(current)}", "BTCUSDT", "CURRENT_QUARTER", "TRADING", current,
+                    perps["BTCUSDT"]),
+            _Listed("SOLUSDC", "SOLUSDC", "PERPETUAL", "PENDING_TRADING", FAR_DELIVERY_MS, sol)]
+
+
+def _listed_symbol(h: _Host, d: _Listed) -> dict[str, Any]:
+    row = _coinm_symbol(d.like) if h.host == "coinm" else _usdm_symbol(d.like)
+    onboard = d.delivery_ms - 182 * 86_400_000 if d.contract_type != "PERPETUAL" else ONBOARD_MS
+    row.update({"symbol": d.symbol, "pair": d.pair, "contractType": d.contract_type, "deliveryDate": d.delivery_ms,
+                "onboardDate": onboard, "status" if h.host == "usdm" else "contractStatus": d.status})
+    return row
+
+
+def _delivery_premium_row(model: MarketModel, d: _Listed, now_ms: int) -> dict[str, Any]:
+    """A delivery contract in COIN-M premiumIndex: prices, but empty funding fields."""
+    index = model.index_price(d.like.asset, now_ms)
+    basis = 0.05 * (d.delivery_ms - now_ms) / (365 * 86_400_000)  # 5 % a year of contango
+    return {"symbol": d.symbol, "pair": d.pair, "markPrice": _dec(index * (1 + basis)), "indexPrice": _dec(index),
+            "estimatedSettlePrice": _dec(index), "lastFundingRate": "", "interestRate": "", "nextFundingTime": 0,
+            "time": now_ms}
 
 
 # --- wire objects -------------------------------------------------------------------------------
@@ -159,14 +245,15 @@ def _rate_limits(host: str) -> list[dict[str, Any]]:
 
 
 def _exchange_info(h: _Host, now_ms: int) -> dict[str, Any]:
+    others = [_listed_symbol(h, d) for d in _listed(h, now_ms)]
     if h.host == "coinm":
         return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": _rate_limits(h.host), "exchangeFilters": [],
-                "symbols": [_coinm_symbol(p) for p in h.perps]}
+                "symbols": [_coinm_symbol(p) for p in h.perps] + others}
     assets = sorted({p.quote for p in h.perps})
     return {"timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
             "rateLimits": _rate_limits(h.host), "exchangeFilters": [],
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"} for a in assets],
-            "symbols": [_usdm_symbol(p) for p in h.perps]}
+            "symbols": [_usdm_symbol(p) for p in h.perps] + others}
 
 
 def _premium_row(model: MarketModel, p: SimPerp, now_ms: int) -> dict[str, Any]:
@@ -225,17 +312,25 @@ def _handlers(h: _Host) -> dict[str, Handler]:
     def premium_index(req: SimRequest) -> SimReply:
         symbol, pair = req.query.get("symbol"), req.query.get("pair")
         used = h.meter.add(1 if symbol is not None else 10)
+        dated = [d for d in _listed(h, req.now_ms) if h.host == "coinm" and d.contract_type != "PERPETUAL"
+                 and d.status == "TRADING"]
         if symbol is not None:  # one symbol: an object, not an array
+            delivery = next((d for d in dated if d.symbol == symbol), None)
+            if delivery is not None:
+                return reply(_delivery_premium_row(model, delivery, req.now_ms), used)
             return reply(_premium_row(model, h.perp(symbol, used), req.now_ms), used)
-        perps = [p for p in h.perps if pair is None or _pair(p) == pair]
-        return reply([_premium_row(model, p, req.now_ms) for p in perps], used)
+        rows = [_premium_row(model, p, req.now_ms) for p in h.perps if pair is None or _pair(p) == pair]
+        rows += [_delivery_premium_row(model, d, req.now_ms) for d in dated if pair is None or d.pair == pair]
+        return reply(rows, used)
 
     def funding_info(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
         # Binance lists only symbols with an adjusted cap/floor/interval; the rest pay every 8 h.
+        listed = [p for p in h.perps if p.interval_h != 8 or p.symbol in CAP_ADJUSTED_8H | FUNDING_INFO_LAG.keys()]
         rows = [{"symbol": p.symbol, "adjustedFundingRateCap": "0.02000000",
-                 "adjustedFundingRateFloor": "-0.02000000", "fundingIntervalHours": p.interval_h,
-                 "disclaimer": False} for p in h.perps if p.interval_h != 8 or p.symbol in CAP_ADJUSTED_8H]
+                 "adjustedFundingRateFloor": "-0.02000000",
+                 "fundingIntervalHours": FUNDING_INFO_LAG.get(p.symbol, p.interval_h), "disclaimer": False}
+                for p in listed]
         return reply(rows, used)
 
     def open_interest(req: SimRequest) -> SimReply:

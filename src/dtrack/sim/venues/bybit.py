@@ -3,8 +3,11 @@
 Wire format as the real venue (``retCode`` envelope, numbers as strings except where Bybit sends
 JSON numbers, e.g. ``fundingInterval`` and ``time``), with today's semantics: ``openInterest`` is
 both sides added and ``singleOpenInterest`` one side (the ``*Value`` fields agree with them), and
-tickers carry ``fundingIntervalHour``. Paging is real: instruments-info ``limit``/``cursor``
-(1..1000, default 500) and funding/history ``limit`` (1..200, default 200) backwards from ``endTime``,
+tickers carry ``fundingIntervalHour``. Except the ``LEGACY_TICKERS`` symbols, whose ticker rows keep
+the older shape of the real 2024 captures: no ``fundingIntervalHour`` and no ``singleOpenInterest``
+(+``Value``), with ``openInterest`` one side, so a client must fall back on instruments-info.
+Paging is real: instruments-info ``limit``/``cursor`` (1..1000, default 500) and funding/history
+``limit`` (1..200, default 200) backwards from ``endTime``, at most ``HISTORY_PAGE_CAP`` rows a page,
 no rows before a symbol's ``launchTime``. Unknown symbols get retCode 10001 in an HTTP 200 answer.
 
 The fields dtrack reads (rate, mark, index, open interest) carry the model's values at full
@@ -28,6 +31,9 @@ HOST = "rest"
 
 INSTRUMENTS_DEFAULT_LIMIT, INSTRUMENTS_MAX_LIMIT = 500, 1000
 HISTORY_MAX_LIMIT = 200
+#: Rows served per funding/history page at most, whatever ``limit`` asks (tests lower it to play a
+#: venue that caps pages below the limit asked).
+HISTORY_PAGE_CAP = HISTORY_MAX_LIMIT
 PARAMS_ERROR = 10001
 FUNDING_CAP = "0.005"
 
@@ -43,6 +49,9 @@ LAUNCH_MS: dict[str, int] = {
     "ETHUSD": 1_548_979_200_000,  # 2019-02-01
 }
 DEFAULT_LAUNCH_MS = 1_577_836_800_000  # 2020-01-01
+
+#: Ticker rows in the older shape (no fundingIntervalHour, no singleOpenInterest; openInterest one side).
+LEGACY_TICKERS = frozenset({"ETHUSD"})
 
 
 def dec(x: float) -> str:
@@ -191,12 +200,14 @@ def _ticker_row(model: MarketModel, perp: SimPerp, now: int) -> dict[str, Any]:
     volume = 3.0 * single  # a day's volume of about three times the open interest
     places = max(2, 6 - math.floor(math.log10(mark)))
     tick = 10.0**-places
-    return {
+    legacy = perp.symbol in LEGACY_TICKERS
+    sides = 1.0 if legacy else 2.0  # openInterest: one side in the older shape, both sides today
+    row = {
         "symbol": perp.symbol, "lastPrice": fixed(mark, places), "indexPrice": dec(index), "markPrice": dec(mark),
         "prevPrice24h": fixed(day_ago, places), "price24hPcnt": fixed(mark / day_ago - 1.0, 6),
         "highPrice24h": fixed(max(path), places), "lowPrice24h": fixed(min(path), places),
         "prevPrice1h": fixed(hour_ago, places),
-        "openInterest": dec(2.0 * single), "openInterestValue": dec(2.0 * single_value),
+        "openInterest": dec(sides * single), "openInterestValue": dec(sides * single_value),
         "singleOpenInterest": dec(single), "singleOpenInterestValue": dec(single_value),
         "turnover24h": fixed(volume * (mark if perp.margin == "linear" else 1.0 / mark), 4),
         "volume24h": fixed(volume, 4),
@@ -206,6 +217,10 @@ def _ticker_row(model: MarketModel, perp: SimPerp, now: int) -> dict[str, Any]:
         "bid1Size": "1.000", "basis": "", "preOpenPrice": "", "preQty": "", "curPreListingPhase": "",
         "fundingIntervalHour": str(perp.interval_h), "basisRateYear": "", "fundingCap": FUNDING_CAP,
     }
+    if legacy:
+        for key in ("singleOpenInterest", "singleOpenInterestValue", "fundingIntervalHour"):
+            del row[key]
+    return row
 
 
 def tickers(model: MarketModel, req: SimRequest) -> dict[str, Any]:
@@ -236,7 +251,7 @@ def funding_history(model: MarketModel, req: SimRequest) -> dict[str, Any]:
     floor = LAUNCH_MS.get(perp.symbol, DEFAULT_LAUNCH_MS)
     if start is None:
         start = end - limit * perp.interval_h * HOUR_MS  # enough for ``limit`` settlements
-    rows = model.settlements(perp, max(start, floor), end)[::-1][:limit]
+    rows = model.settlements(perp, max(start, floor), end)[::-1][:min(limit, HISTORY_PAGE_CAP)]
     return _ok({"category": category, "list": [
         {"symbol": perp.symbol, "fundingRate": dec(rate), "fundingRateTimestamp": str(t)} for t, rate in rows
     ]}, req.now_ms)

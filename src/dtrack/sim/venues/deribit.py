@@ -7,9 +7,12 @@ answer has no ``id``). Bad or missing parameters answer HTTP 400 with JSON-RPC e
 "Invalid params" and ``data: {reason, param}``, as Deribit does for a malformed ``instrument_name``;
 an unknown instrument gets the same answer (Deribit's own code for that case is not captured).
 
-Model mapping: the model's Deribit perpetuals have an 8 h interval, so their rate is already the 8 h
-equivalent: ``funding_8h`` is ``current_funding(perp, now)``'s rate, and the history row of hour H has
-``interest_8h = funding_rate(perp, H)`` and ``interest_1h = interest_8h / 8``.
+Model mapping: Deribit has no settlements; the model's 8 h-equivalent funding level stands for its
+quotes. ``funding_8h`` is ``current_funding(perp, now)``'s rate (the model's Deribit perpetuals have an
+8 h interval, so that rate is the 8 h equivalent). The history row of hour H has ``interest_8h``, the
+model's 8 h-equivalent level over the hour ending at H (8 decimals), and ``interest_1h``, an independent
+quantity: that hour's accrual of the model's mark premium (premium at mid-hour / 8). The two are in no
+fixed ratio, as in the docs example (ratios about 195, 235, 9 and -17 in its four rows).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ HOST = "rest"
 PREFIX = "/api/v2/public/"
 CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR")
 KINDS = ("future", "option", "spot", "future_combo", "option_combo")
-#: one get_funding_rate_history answer holds at most this many hourly rows (31 days)
+#: one get_funding_rate_history answer holds at most this many hourly rows (31 days). Deribit's real
+#: cap is undocumented: tests lower this to check that dtrack follows a short answer up.
 HISTORY_CAP = 744
+#: past the cap, keep the newest rows instead of the oldest (the real venue's choice is not documented)
+HISTORY_CAP_KEEPS_NEWEST = False
 #: perpetuals never expire; Deribit gives them this far-future expiration (year 3000)
 PERPETUAL_EXPIRY_MS = 32_503_708_800_000
 TICK_SIZE = {"BTC": 0.5, "ETH": 0.05, "SOL": 0.01}
@@ -177,24 +183,34 @@ class DeribitSim:
     # --- public/get_funding_rate_history --------------------------------------------------------
 
     def funding_history(self, req: SimRequest) -> dict[str, Any]:
-        """Hourly rows for the whole hours H with start < H <= end (and H <= now), at most 744.
+        """Hourly rows for the whole hours H with start < H <= end (and H <= now), at most ``HISTORY_CAP``.
 
         The docs example asks 00:00-04:00 and answers 01:00, 02:00, 03:00, 04:00. Past the cap the
-        oldest rows are kept (the real venue's choice is not documented).
+        oldest rows are kept, or the newest with ``HISTORY_CAP_KEEPS_NEWEST``.
         """
         perp = self._perp(req)
         start, end = _integer(req, "start_timestamp"), _integer(req, "end_timestamp")
         first = (start // HOUR_MS + 1) * HOUR_MS
         last = min(end, req.now_ms) // HOUR_MS * HOUR_MS
-        hours = range(first, last + 1, HOUR_MS)[:HISTORY_CAP]
-        return _ok(req, [self._history_row(perp, h) for h in hours])
+        hours = range(first, last + 1, HOUR_MS)
+        kept = hours[-HISTORY_CAP:] if HISTORY_CAP_KEEPS_NEWEST else hours[:HISTORY_CAP]
+        return _ok(req, [self._history_row(perp, h) for h in kept])
+
+    def interest_8h(self, perp: SimPerp, hour: int) -> float:
+        """The history row's ``interest_8h`` at ``hour``: the model's 8 h-equivalent level over the hour
+        ending there, 8 decimals."""
+        return round(self.model.funding_8h_equiv(perp, hour - 1), 8)
+
+    def interest_1h(self, perp: SimPerp, hour: int) -> float:
+        """The history row's ``interest_1h`` at ``hour``: the hour's accrual of the mark premium at
+        mid-hour (an 8 h premium, so 1/8 of it per hour); not derived from ``interest_8h``."""
+        return self.model.premium(perp, hour - HOUR_MS // 2) / 8
 
     def _history_row(self, perp: SimPerp, hour: int) -> dict[str, Any]:
         m = self.model
-        rate = m.funding_rate(perp, hour)
         return {"timestamp": hour, "index_price": m.index_price(perp.asset, hour),
                 "prev_index_price": m.index_price(perp.asset, hour - HOUR_MS),
-                "interest_8h": rate, "interest_1h": rate / 8}
+                "interest_8h": self.interest_8h(perp, hour), "interest_1h": self.interest_1h(perp, hour)}
 
 
 def register(routes: SimRoutes, model: MarketModel) -> None:

@@ -4,8 +4,11 @@ Serves the info types dtrack reads, from the market model:
 - ``meta`` and ``metaAndAssetCtxs``: the model's Hyperliquid perps plus one delisted coin
   (``isDelisted: true``, kept in the universe with its own asset context, as the venue does), so
   that skipping and positional alignment are exercised. Numbers are decimal strings.
+  ``THIN_COIN`` is a thin market: its context has ``premium``, ``midPx`` and ``impactPxs`` null, as the
+  venue's published example has for thinly traded coins (the parsers' null handling runs end to end).
 - ``predictedFundings``: per coin, Binance/Bybit USDT-perp and Hyperliquid (``HlPerp``) entries with
-  ``fundingRate`` (string), ``nextFundingTime`` (ms) and ``fundingIntervalHours``.
+  ``fundingRate`` (string), ``nextFundingTime`` (ms) and ``fundingIntervalHours``; the
+  ``NO_PREDICTION_VENUE`` entry of ``THIN_COIN`` is ``[venue, null]`` (a venue without a prediction).
 - ``fundingHistory``: settled rows with ``startTime <= time <= endTime`` (endTime defaults to now),
   oldest first, at most 500 per answer, from ``LISTED_MS`` on. Settlement times land a few ms after the hour, as on the
   venue (``settle_lag_ms``). An unknown coin is answered with ``[]`` (what the venue was seen to do
@@ -25,6 +28,7 @@ from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 VENUE = "hyperliquid"
 HOST = "rest"
+#: most fundingHistory rows per answer (module-level so that tests can lower the cap)
 HISTORY_PAGE = 500
 #: the simulated coins' funding history starts here (2023-05-12 00:00 UTC); asking earlier gets less
 LISTED_MS = 1_683_849_600_000
@@ -35,6 +39,9 @@ _SPECS: dict[str, tuple[int, int]] = {"BTC": (5, 40), "ETH": (4, 25), "SOL": (2,
 _DELISTED_NAME, _DELISTED_AT = "FTM", 2
 #: other venues quoted in predictedFundings: key -> (model venue, host)
 _OTHER_VENUES = (("BinPerp", "binance", "usdm"), ("BybitPerp", "bybit", "rest"))
+#: a thin market: null premium/midPx/impactPxs in its asset context, and one [venue, null] prediction
+THIN_COIN = "kPEPE"
+NO_PREDICTION_VENUE = "BybitPerp"
 
 
 def register(routes: SimRoutes, model: MarketModel) -> None:
@@ -102,16 +109,18 @@ def _ctx(model: MarketModel, perp: SimPerp, now_ms: int) -> dict[str, Any]:
     oi = model.open_interest_base(perp, now_ms)
     rate, _next = model.current_funding(perp, now_ms)
     day_base = 1.7 * oi
+    thin = perp.symbol == THIN_COIN
     return {
         "funding": dec(rate),
         "openInterest": dec(oi),
         "prevDayPx": dec(model.mark_price(perp, now_ms - DAY_MS)),
         "dayNtlVlm": dec(day_base * mark),
-        "premium": dec(round(model.premium(perp, now_ms), 10)),
+        # A thin book: no impact prices, hence no premium sample, and no two-sided mid (docs example: xyz:NVDA).
+        "premium": None if thin else dec(round(model.premium(perp, now_ms), 10)),
         "oraclePx": dec(model.index_price(perp.asset, now_ms) * perp.multiplier),
         "markPx": dec(mark),
-        "midPx": dec(mark),
-        "impactPxs": [dec(mark * (1 - 1e-4)), dec(mark * (1 + 1e-4))],
+        "midPx": None if thin else dec(mark),
+        "impactPxs": None if thin else [dec(mark * (1 - 1e-4)), dec(mark * (1 + 1e-4))],
         "dayBaseVlm": dec(day_base),
     }
 
@@ -128,10 +137,11 @@ def _delisted_ctx() -> dict[str, Any]:
 
 
 def predicted_fundings(model: MarketModel, now_ms: int) -> list[Any]:
-    """``[[coin, [[venue, {fundingRate, nextFundingTime, fundingIntervalHours}], ...]], ...]``."""
+    """``[[coin, [[venue, {fundingRate, nextFundingTime, fundingIntervalHours} | null], ...]], ...]``."""
     out: list[Any] = []
     for perp in _perps(model):
-        entries: list[Any] = [[key, _prediction(model, other, now_ms)] for key, other in _others(model, perp)]
+        entries: list[Any] = [[key, None if (perp.symbol, key) == (THIN_COIN, NO_PREDICTION_VENUE)
+                               else _prediction(model, other, now_ms)] for key, other in _others(model, perp)]
         entries.insert(1 if entries else 0, ["HlPerp", _prediction(model, perp, now_ms)])
         out.append([perp.symbol, entries])
     return out

@@ -1,10 +1,10 @@
 """Simulated OKX v5 public REST (host ``rest``), in OKX's wire format, from the market model.
 
 Serves instruments, funding-rate (``instId=ANY`` or one swap), funding-rate-history (``limit`` up to
-400, ``after``/``before`` paging, newest first, about three months kept), open-interest, mark-price
-and index-tickers. Envelope ``{"code": "0", "msg": "", "data": [...]}`` with numbers as strings.
-An unknown instId answers code 51001 with HTTP 200, as OKX does; missing or bad parameters answer
-50014 / 51000 with HTTP 400.
+400, at most ``PAGE_CAP`` rows a page, ``after``/``before`` paging, newest first, about three months
+kept), open-interest, mark-price and index-tickers. Envelope ``{"code": "0", "msg": "", "data": [...]}``
+with numbers as strings. An unknown instId answers code 51001 with HTTP 200, as OKX does; missing or
+bad parameters answer 50014 / 51000 with HTTP 400.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 VENUE = "okx"
 HOST = "rest"
+#: largest ``limit`` funding-rate-history accepts (a larger one answers 51000)
 HISTORY_LIMIT = 400
+#: most rows a funding-rate-history page actually holds, whatever ``limit`` asked: OKX's maximum was
+#: 100 before 2025 and a venue may cap pages below the limit it accepts (tests lower this to 100).
+PAGE_CAP = 400
 HISTORY_KEEP_MS = 92 * DAY_MS
 INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 INDEX_QUOTES = ("USDT", "USD")
@@ -136,7 +140,7 @@ class OkxSim:
         after = self._int(req, "after", req.now_ms + 1)
         before = self._int(req, "before", -1)
         kept = self.model.settlements(perp, req.now_ms - HISTORY_KEEP_MS, req.now_ms)
-        rows = [(t, r) for t, r in reversed(kept) if before < t < after][:limit]
+        rows = [(t, r) for t, r in reversed(kept) if before < t < after][:min(limit, PAGE_CAP)]
         return ok([self._settled(perp, t, r) for t, r in rows])
 
     def _settled(self, p: SimPerp, t: int, rate: float) -> dict[str, Any]:

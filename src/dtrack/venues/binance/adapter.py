@@ -6,18 +6,26 @@ Requests per funding query (both hosts concurrently, only hosts with asked-for p
   mark and index; ``fundingInfo`` (disk-cached for ``funding_interval_ttl``) -> per-symbol
   intervals; ``openInterest`` per symbol (weight 1) -> OI for weighting. These three run in
   ONE concurrent round; with a cold cache exchangeInfo comes first, so at most two rounds.
-- history: ``fundingRate`` pages of 1000 from ``startTime``, moving past the last ``fundingTime``.
+- when a row's ``nextFundingTime`` is off the grid of its cached interval (Binance switches
+  symbols between 1 h, 4 h and 8 h at runtime), ``fundingInfo`` once more past the disk cache:
+  at most one extra request per host per ``funding_interval_ttl``, shared by concurrent callers.
+  A row still off the grid keeps the venue's interval and says so in its ``note``.
+- history: ``fundingRate`` pages from ``startTime``, moving past the last ``fundingTime``, until
+  an empty page or until the next settlement would fall after ``end`` (a page shorter than the
+  ``limit`` asked is no sign of the end: a venue may cap pages lower).
 
 A failed openInterest call leaves that row's ``open_interest_usd`` None and is recorded in
 ``FundingResult.errors``; a failed premiumIndex or fundingInfo fails the venue (no rate or no
-interval means no trustworthy row).
+interval means no trustworthy row). A malformed row of an asked symbol (exchangeInfo,
+premiumIndex, fundingInfo) drops that symbol with an ``errors`` entry; odd rows of symbols
+nobody asked for are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
@@ -25,9 +33,12 @@ from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, Instrument, Kind
 from dtrack.venues.base import Adapter, FundingResult, VenueContext
 from dtrack.venues.binance import api, parse
-from dtrack.venues.fields import utc_to_ms
+from dtrack.venues.fields import latest_spacing, utc_to_ms
 
 T = TypeVar("T")
+
+Intervals = parse.BySymbol[float]
+Premiums = parse.BySymbol[parse.Premium]
 
 
 def _ok(item: T | BaseException) -> T:
@@ -48,7 +59,11 @@ class BinanceAdapter(Adapter):
 
     def __init__(self, ctx: VenueContext) -> None:
         super().__init__(ctx)
-        self._intervals_inflight: dict[str, asyncio.Future[dict[str, float]]] = {}
+        self._intervals_inflight: dict[str, asyncio.Future[Intervals]] = {}
+        #: host -> (when, request) of the last fundingInfo fetched past the disk cache
+        self._refreshed: dict[str, tuple[datetime, asyncio.Future[Intervals]]] = {}
+        #: host -> trading-perpetual rows of the last exchangeInfo that did not parse
+        self._malformed: dict[str, tuple[parse.BadRow, ...]] = {}
 
     def check(self, body: Any) -> None:
         """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200.
@@ -70,53 +85,79 @@ class BinanceAdapter(Adapter):
 
     async def instruments(self) -> list[Instrument]:
         """The trading perpetuals of both hosts (exchangeInfo, disk-cached)."""
-        hosts = list(self.hosts)
-        bodies = await asyncio.gather(*(self._exchange_info(h) for h in hosts))
-        return [i for host, body in zip(hosts, bodies, strict=True) for i in parse.parse_instruments(body, host)]
+        infos = await asyncio.gather(*(self._exchange_info(h) for h in self.hosts))
+        return [i for info in infos for i in info.perpetuals]
 
-    async def _exchange_info(self, host: str) -> Any:
-        return await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,
+    async def _exchange_info(self, host: str) -> parse.ExchangeInfo:
+        info = await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,
+                                     parse=lambda body: parse.parse_exchange_info(body, host),
                                      weight=api.WEIGHT_EXCHANGE_INFO)
+        self._malformed[host] = info.bad
+        return info
+
+    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingResult:
+        """The generic pipeline, plus an ``errors`` entry per asked perpetual whose exchangeInfo row
+        did not parse (it is missing from the rates, and must not vanish silently)."""
+        result = await super().fetch_funding(assets, history)
+        wanted = set(assets)
+        result.errors += [bad.error for rows in self._malformed.values() for bad in rows if bad.asset in wanted]
+        return result
 
     # --- current funding ------------------------------------------------------------------------
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
-        """premiumIndex + fundingInfo per host and openInterest per symbol, all concurrently."""
+        """premiumIndex + fundingInfo per host and openInterest per symbol, all concurrently; then
+        fundingInfo again past the cache for a host whose cached intervals contradict premiumIndex."""
         perps = [i for i in instruments if i.kind is Kind.PERP and i.market in self.hosts]
         hosts = [h for h in self.hosts if any(i.market == h for i in perps)]
+        asked = {h: {i.symbol for i in perps if i.market == h} for h in hosts}
         received = self.ctx.now()
         # Inner gathers collect failures, so every request finishes before anything is raised.
         premium_done, interval_done, oi_done = await asyncio.gather(
-            asyncio.gather(*(self._premium_index(h) for h in hosts), return_exceptions=True),
+            asyncio.gather(*(self._premium_index(h, asked[h]) for h in hosts), return_exceptions=True),
             asyncio.gather(*(self._funding_intervals(h) for h in hosts), return_exceptions=True),
             asyncio.gather(*(self._open_interest(i) for i in perps)),
         )
         premiums = {h: _ok(item) for h, item in zip(hosts, premium_done, strict=True)}
         intervals = {h: _ok(item) for h, item in zip(hosts, interval_done, strict=True)}
         result = FundingResult(self.name)
+        stale = [h for h in hosts if any(_off_schedule(i, premiums[h], intervals[h]) for i in perps if i.market == h)]
+        refreshed = await asyncio.gather(*(self._refresh_intervals(h) for h in stale), return_exceptions=True)
+        for host, item in zip(stale, refreshed, strict=True):
+            if isinstance(item, DtrackError):
+                result.errors.append(item)  # keep the cached intervals; the rows' notes flag them
+            else:
+                intervals[host] = _ok(item)
         for inst, oi_or_error in zip(perps, oi_done, strict=True):
             oi = None
             if isinstance(oi_or_error, DtrackError):
                 result.errors.append(oi_or_error)
             else:
                 oi = oi_or_error
-            row = premiums[inst.market].get(inst.symbol)
-            if row is None:
-                result.errors.append(VenueError(self.name, f"{api.PATHS[inst.market].premium_index}: "
-                                                           f"no row for {inst.symbol} (delisted?)"))
-                continue
             try:
+                row = premiums[inst.market].get(inst.symbol)
+                if row is None:
+                    result.errors.append(VenueError(self.name, f"{api.PATHS[inst.market].premium_index}: "
+                                                               f"no row for {inst.symbol} (delisted?)"))
+                    continue
                 result.rates.append(parse.funding_rate(inst, row, intervals[inst.market], oi, received))
             except DtrackError as exc:
                 result.errors.append(exc)
         return result
 
-    async def _premium_index(self, host: str) -> dict[str, parse.Premium]:
+    async def _premium_index(self, host: str, symbols: set[str]) -> Premiums:
         body = await self.get(host, api.PATHS[host].premium_index, weight=api.WEIGHT_PREMIUM_INDEX_ALL)
-        return parse.parse_premium_index(body, host)
+        return parse.parse_premium_index(body, host, symbols)
 
-    async def _funding_intervals(self, host: str) -> dict[str, float]:
-        """fundingInfo of a host; concurrent callers (rates and every history) share one request."""
+    async def _funding_intervals(self, host: str) -> Intervals:
+        """fundingInfo of a host; concurrent callers (rates and every history) share one request.
+
+        After a refresh past the disk cache (``_refresh_intervals``) that answer is used while it is
+        younger than ``funding_interval_ttl``, even if the disk cache could not store it.
+        """
+        done = self._refreshed.get(host)
+        if done is not None and self._recent(done[0]) and _succeeded(done[1]):
+            return done[1].result()
         pending = self._intervals_inflight.get(host)
         if pending is None:
             pending = asyncio.ensure_future(self._load_funding_intervals(host))
@@ -124,10 +165,33 @@ class BinanceAdapter(Adapter):
             pending.add_done_callback(lambda _done: self._intervals_inflight.pop(host, None))
         return await asyncio.shield(pending)
 
-    async def _load_funding_intervals(self, host: str) -> dict[str, float]:
-        body = await self.cached_get(host, api.PATHS[host].funding_info, ttl=self.ctx.settings.funding_interval_ttl,
+    async def _load_funding_intervals(self, host: str) -> Intervals:
+        return await self.cached_get(host, api.PATHS[host].funding_info, ttl=self.ctx.settings.funding_interval_ttl,
+                                     parse=lambda body: parse.parse_funding_intervals(body, host),
                                      weight=api.WEIGHT_FUNDING_INFO)
-        return parse.parse_funding_intervals(body, host)
+
+    async def _refresh_intervals(self, host: str) -> Intervals:
+        """fundingInfo fetched past the disk cache, because the cached one contradicts premiumIndex.
+
+        At most one request per host per ``funding_interval_ttl`` (a failed one may be retried):
+        concurrent and later callers share it. The answer replaces the disk-cache entry.
+        """
+        last = self._refreshed.get(host)
+        if last is None or not self._recent(last[0]) or (last[1].done() and not _succeeded(last[1])):
+            last = (self.ctx.now(), asyncio.ensure_future(self._fetch_funding_intervals(host)))
+            self._refreshed[host] = last
+        return await asyncio.shield(last[1])
+
+    async def _fetch_funding_intervals(self, host: str) -> Intervals:
+        path = api.PATHS[host].funding_info
+        body = await self.get(host, path, weight=api.WEIGHT_FUNDING_INFO)
+        intervals = parse.parse_funding_intervals(body, host)
+        cache = self.ctx.cache
+        cache.put(cache.key(self.url(host) + path, None), body, self.url(host) + path)
+        return intervals
+
+    def _recent(self, when: datetime) -> bool:
+        return (self.ctx.now() - when).total_seconds() < self.ctx.settings.funding_interval_ttl
 
     async def _open_interest(self, inst: Instrument) -> float | DtrackError:
         """Raw openInterest of one symbol, or the error (OI only enriches the row)."""
@@ -142,24 +206,46 @@ class BinanceAdapter(Adapter):
     # --- history --------------------------------------------------------------------------------
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
-        """Settled funding of one perpetual in ``[start, end]``, paging 1000 settlements at a time."""
+        """Settled funding of one perpetual in ``[start, end]``, paging forward from ``start``.
+
+        Binance returns the FIRST ``limit`` settlements from ``startTime``, ascending. Paging stops
+        on an empty page or once the next settlement (one interval after the last row) would fall
+        after ``end``; never because a page came back shorter than asked.
+        """
         host, symbol = instrument.market, instrument.symbol
         path = api.PATHS[host].funding_rate
-        rows: list[tuple[int, float]] = []
+        # The current interval: for a lone settlement, and (with the data's spacing) to tell when
+        # the window is covered.
+        hours, _source = parse.interval_of(instrument, await self._funding_intervals(host))
+        rows: list[tuple[datetime, float]] = []
         cursor, stop = utc_to_ms(start), utc_to_ms(end)
         while cursor <= stop:
-            # Binance returns the FIRST `limit` settlements from startTime, ascending.
             params = {"symbol": symbol, "startTime": cursor, "endTime": stop, "limit": api.FUNDING_RATE_LIMIT_MAX}
             body = await self.get(host, path, params, weight=api.WEIGHT_FUNDING_RATE,
                                   endpoint=f"{path}?symbol={symbol}")
             page = parse.parse_funding_history(body, host, symbol)
-            rows += page
-            if len(page) < api.FUNDING_RATE_LIMIT_MAX:
+            if not page:
                 break
-            last = max(ms for ms, _ in page)
+            rows += page
+            last = utc_to_ms(max(t for t, _ in page))
             if last < cursor:
                 raise ParseError(self.name, path, f"page for {symbol} from {cursor} ends before it starts ({last})")
+            step = min(hours, latest_spacing(t for t, _ in rows) or hours)
+            if last + step * parse.HOUR_MS > stop:
+                break
             cursor = last + 1
-        # The current interval is used for a lone settlement (no spacing to measure).
-        hours, _source = parse.interval_of(instrument, await self._funding_intervals(host))
         return parse.funding_history(instrument, rows, start, end, hours)
+
+
+def _succeeded(request: asyncio.Future[Any]) -> bool:
+    """Whether a request finished with an answer (not an error, not cancelled)."""
+    return request.done() and not request.cancelled() and request.exception() is None
+
+
+def _off_schedule(instrument: Instrument, premiums: Premiums, intervals: Intervals) -> bool:
+    """Whether a perpetual's premiumIndex row contradicts its interval (a malformed row: no)."""
+    try:
+        premium = premiums.get(instrument.symbol)
+    except ParseError:
+        return False
+    return premium is not None and parse.off_schedule(instrument, premium, intervals)

@@ -10,20 +10,30 @@ field names and units:
 - premiumIndex: COIN-M lists delivery contracts too, with ``"lastFundingRate": ""`` and
   ``"nextFundingTime": 0`` (``binance-coinm__rest_premiumIndex__docs.json``).
 
+Bulk answers list hundreds of symbols nobody asked for: a new or odd one (an unknown contract
+type, an empty price, a malformed row) is skipped, never a reason to fail the whole venue. A
+malformed row of an ASKED symbol is a ParseError for that symbol alone (see ``BySymbol``).
+
 Multiplier symbols (``1000PEPEUSDT``, baseAsset ``1000PEPE``) quote prices per 1000 coins;
 records carry prices per ONE coin of the normalized asset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
+from dtrack.errors import ParseError
 from dtrack.records import FundingHistory, FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.binance import api
-from dtrack.venues.fields import Reader, ms_to_utc, points_from_settlements, within
+from dtrack.venues.fields import Reader, points_from_settlements, utc_to_ms, within
+
+R = TypeVar("R")
+
+HOUR_MS = 3_600_000
 
 
 def reader(path: str) -> Reader:
@@ -31,25 +41,85 @@ def reader(path: str) -> Reader:
     return Reader(api.VENUE, path)
 
 
+@dataclass(frozen=True, slots=True)
+class BySymbol(Generic[R]):
+    """Rows of a bulk endpoint by symbol, and the asked-for rows that did not parse.
+
+    ``get`` re-raises a malformed row's ParseError, so it drops that symbol only.
+    """
+
+    rows: Mapping[str, R]
+    bad: Mapping[str, ParseError] = field(default_factory=dict)
+
+    def get(self, symbol: str) -> R | None:
+        """The parsed row of ``symbol`` (None when absent); its ParseError when it was malformed."""
+        if symbol in self.bad:
+            raise self.bad[symbol]
+        return self.rows.get(symbol)
+
+
+def _symbol_of(raw: object) -> str | None:
+    """The ``symbol`` of a bulk row, or None when the row is not an object with a string symbol."""
+    if isinstance(raw, Mapping):
+        symbol = raw.get("symbol")
+        if isinstance(symbol, str) and symbol:
+            return symbol
+    return None
+
+
 # --- instruments -------------------------------------------------------------------------------
 
 
-def parse_instruments(body: object, host: str) -> list[Instrument]:
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A trading-perpetual row of exchangeInfo that did not parse; ``asset`` is "" when unreadable."""
+
+    symbol: str
+    asset: str
+    error: ParseError
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeInfo:
+    """One host's trading perpetuals, and the trading-perpetual rows that did not parse."""
+
+    perpetuals: tuple[Instrument, ...]
+    bad: tuple[BadRow, ...] = ()
+
+
+def parse_exchange_info(body: object, host: str) -> ExchangeInfo:
     """The trading perpetuals of one host's ``exchangeInfo``.
 
-    Dated futures and symbols not in trading status (e.g. ``PENDING_TRADING``, ``SETTLING``)
-    are left out.
+    Dated futures (``CURRENT_QUARTER`` ...), unknown contract types (``""`` on a pending listing,
+    TradFi perpetuals) and symbols not in trading status (``PENDING_TRADING``, ``SETTLING``) are
+    left out without reading further. A trading perpetual whose row does not parse goes to ``bad``
+    (the adapter fails only a query for its asset); a payload where no perpetual parses at all is
+    a ParseError (and is therefore never cached).
     """
     r = reader(api.PATHS[host].exchange_info)
     rows = r.arr(r.field(r.obj(body), "symbols"), "symbols")
     status_key = api.STATUS_FIELD[host]
-    out: list[Instrument] = []
+    perps: list[Instrument] = []
+    bad: list[BadRow] = []
     for raw in rows:
-        row = r.obj(raw, "symbols[]")
-        if r.field(row, "contractType") != api.PERPETUAL or r.field(row, status_key) != api.TRADING:
+        if not isinstance(raw, Mapping):
+            continue  # not a symbol row: nothing to identify, nobody asked for it
+        if raw.get("contractType") != api.PERPETUAL or raw.get(status_key) != api.TRADING:
             continue
-        out.append(_instrument(r, row, host))
-    return out
+        try:
+            perps.append(_instrument(r, raw, host))
+        except ParseError as exc:
+            base = raw.get("baseAsset")
+            asset = split_multiplier(base)[0] if isinstance(base, str) and base else ""
+            bad.append(BadRow(str(raw.get("symbol") or "?"), asset, exc))
+    if bad and not perps:
+        raise r.fail(f"no trading perpetual parsed ({len(bad)} malformed; first: {bad[0].error.detail})")
+    return ExchangeInfo(tuple(perps), tuple(bad))
+
+
+def parse_instruments(body: object, host: str) -> list[Instrument]:
+    """The trading perpetuals of one host's ``exchangeInfo`` (malformed rows left out)."""
+    return list(parse_exchange_info(body, host).perpetuals)
 
 
 def _instrument(r: Reader, row: Mapping[str, object], host: str) -> Instrument:
@@ -87,44 +157,95 @@ class Premium:
     time: datetime | None
 
 
-def parse_premium_index(body: object, host: str) -> dict[str, Premium]:
-    """``premiumIndex`` rows by symbol (an array without ``symbol``, one object with it)."""
+def parse_premium_index(body: object, host: str, symbols: Collection[str] | None = None) -> BySymbol[Premium]:
+    """``premiumIndex`` rows by symbol (an array without ``symbol``, one object with it).
+
+    Only the rows of ``symbols`` (all rows when None) are read; the others are skipped unread, so a
+    new listing with an empty price cannot fail the query. An asked row that does not parse goes
+    to ``bad``.
+    """
     r = reader(api.PATHS[host].premium_index)
+    if isinstance(body, Mapping):  # the answer to ``?symbol=``: one object, which must name its symbol
+        r.text(body, "symbol")
     rows: Sequence[object] = [body] if isinstance(body, Mapping) else r.arr(body)
     out: dict[str, Premium] = {}
+    bad: dict[str, ParseError] = {}
     for raw in rows:
-        row = r.obj(raw, "premiumIndex row")
-        symbol = r.text(row, "symbol")
-        out[symbol] = Premium(
-            symbol=symbol,
-            rate=r.opt_num(row, "lastFundingRate"),
-            next_funding=r.opt_time_ms(row, "nextFundingTime"),
-            mark=r.num(row, "markPrice"),
-            index=r.num(row, "indexPrice"),
-            time=r.opt_time_ms(row, "time"),
-        )
-    return out
+        symbol = _symbol_of(raw)
+        if symbol is None or (symbols is not None and symbol not in symbols):
+            continue
+        try:
+            out[symbol] = _premium(r, r.obj(raw), symbol)
+        except ParseError as exc:
+            bad[symbol] = exc
+    return BySymbol(out, bad)
 
 
-def parse_funding_intervals(body: object, host: str) -> dict[str, float]:
-    """``fundingInfo``: symbol -> ``fundingIntervalHours`` (only symbols with an adjustment)."""
+def _premium(r: Reader, row: Mapping[str, object], symbol: str) -> Premium:
+    return Premium(
+        symbol=symbol,
+        rate=r.opt_num(row, "lastFundingRate"),
+        next_funding=r.opt_time_ms(row, "nextFundingTime"),
+        mark=r.num(row, "markPrice"),
+        index=r.num(row, "indexPrice"),
+        time=r.opt_time_ms(row, "time"),
+    )
+
+
+def parse_funding_intervals(body: object, host: str) -> BySymbol[float]:
+    """``fundingInfo``: symbol -> ``fundingIntervalHours`` (only symbols with an adjustment).
+
+    A row without a symbol is skipped; a row whose interval does not parse goes to ``bad``, so
+    that symbol (and only it) fails instead of silently taking the 8 h default.
+    """
     r = reader(api.PATHS[host].funding_info)
     out: dict[str, float] = {}
+    bad: dict[str, ParseError] = {}
     for raw in r.arr(body):
-        row = r.obj(raw, "fundingInfo row")
-        hours = r.num(row, "fundingIntervalHours")
-        if hours <= 0:
-            raise r.fail(f"fundingIntervalHours of {row.get('symbol')!r} is {hours!r}, expected > 0")
-        out[r.text(row, "symbol")] = hours
-    return out
+        symbol = _symbol_of(raw)
+        if symbol is None:
+            continue
+        try:
+            hours = r.num(r.obj(raw), "fundingIntervalHours")
+            if hours <= 0:
+                raise r.fail(f"fundingIntervalHours of {symbol} is {hours!r}, expected > 0")
+            out[symbol] = hours
+        except ParseError as exc:
+            bad[symbol] = exc
+    return BySymbol(out, bad)
 
 
-def interval_of(instrument: Instrument, intervals: Mapping[str, float]) -> tuple[float, str]:
-    """(interval hours, where it came from): fundingInfo, else Binance's default of 8 h."""
+def interval_of(instrument: Instrument, intervals: BySymbol[float]) -> tuple[float, str]:
+    """(interval hours, where it came from): fundingInfo, else Binance's default of 8 h.
+
+    A malformed fundingInfo row of this symbol is its ParseError, not the default.
+    """
     hours = intervals.get(instrument.symbol)
     if hours is not None:
         return hours, "fundingInfo.fundingIntervalHours"
     return float(api.DEFAULT_INTERVAL_HOURS), f"default {api.DEFAULT_INTERVAL_HOURS} h (not in fundingInfo)"
+
+
+def on_schedule(next_funding: datetime, hours: float) -> bool:
+    """Whether a settlement time lies on the UTC grid of ``hours``-hour intervals.
+
+    Binance settles at whole multiples of the interval since 00:00 UTC (8 h: 00/08/16; 4 h:
+    00/04/...; 1 h: every hour), so a ``nextFundingTime`` off that grid means the interval is
+    not ``hours`` (any more).
+    """
+    step = round(hours * HOUR_MS)
+    return step > 0 and utc_to_ms(next_funding) % step == 0
+
+
+def off_schedule(instrument: Instrument, premium: Premium, intervals: BySymbol[float]) -> bool:
+    """Whether this perpetual's ``nextFundingTime`` contradicts the interval fundingInfo gives it."""
+    if premium.next_funding is None:
+        return False
+    try:
+        hours, _source = interval_of(instrument, intervals)
+    except ParseError:
+        return False  # the row fails anyway; refetching for it is not worth a request
+    return not on_schedule(premium.next_funding, hours)
 
 
 def parse_open_interest(body: object, host: str, symbol: str) -> float:
@@ -156,14 +277,15 @@ def open_interest_usd(instrument: Instrument, amount: float, mark: float) -> tup
 def funding_rate(
     instrument: Instrument,
     premium: Premium,
-    intervals: Mapping[str, float],
+    intervals: BySymbol[float],
     open_interest: float | None,
     received: datetime,
 ) -> FundingRate:
     """The FundingRate of one perpetual from its premiumIndex row, fundingInfo and OI.
 
     ``open_interest`` is the raw openInterest amount, or None when it could not be fetched.
-    ``time`` is Binance's own ``time`` of the row, else ``received``.
+    ``time`` is Binance's own ``time`` of the row, else ``received``. When ``nextFundingTime`` is
+    off the interval's grid the interval is kept (it is the venue's word) and the note says so.
     """
     r = reader(api.PATHS[instrument.market].premium_index)
     if premium.rate is None or premium.next_funding is None:
@@ -172,6 +294,9 @@ def funding_rate(
     oi_usd, note = None, "OI unavailable (see errors)"
     if open_interest is not None:
         oi_usd, note = open_interest_usd(instrument, open_interest, premium.mark)
+    if not on_schedule(premium.next_funding, hours):
+        note += (f"; interval unconfirmed: nextFundingTime {premium.next_funding:%Y-%m-%d %H:%M} UTC is not "
+                 f"on the {hours:g} h grid ({source}), the interval may have changed")
     return FundingRate(
         instrument=instrument,
         rate=premium.rate,
@@ -190,29 +315,32 @@ def funding_rate(
 # --- history -----------------------------------------------------------------------------------
 
 
-def parse_funding_history(body: object, host: str, symbol: str) -> list[tuple[int, float]]:
-    """``fundingRate`` rows as (fundingTime ms, rate), in the order Binance sent them."""
+def parse_funding_history(body: object, host: str, symbol: str) -> list[tuple[datetime, float]]:
+    """``fundingRate`` rows as (fundingTime, rate), in the order Binance sent them.
+
+    The answer to a ``symbol=`` query holds that symbol only: a row of another one means the
+    filter was ignored (and paging would be wrong), so it is a ParseError.
+    """
     r = reader(api.PATHS[host].funding_rate)
-    out: list[tuple[int, float]] = []
+    out: list[tuple[datetime, float]] = []
     for raw in r.arr(body):
         row = r.obj(raw, "fundingRate row")
         got = r.text(row, "symbol")
         if got != symbol:
             raise r.fail(f"asked for {symbol}, a row is for {got}")
-        out.append((int(r.num(row, "fundingTime")), r.num(row, "fundingRate")))
+        out.append((r.time_ms(row, "fundingTime"), r.num(row, "fundingRate")))
     return out
 
 
 def funding_history(
     instrument: Instrument,
-    rows: Iterable[tuple[int, float]],
+    rows: Iterable[tuple[datetime, float]],
     start: datetime,
     end: datetime,
     current_interval_hours: float,
 ) -> FundingHistory:
-    """A FundingHistory from settled (ms, rate) rows; notes when Binance returned nothing early enough."""
-    points = within(points_from_settlements(((ms_to_utc(ms), rate) for ms, rate in rows), current_interval_hours),
-                    start, end)
+    """A FundingHistory from settled (time, rate) rows; notes when Binance returned nothing early enough."""
+    points = within(points_from_settlements(rows, current_interval_hours), start, end)
     note = ""
     if not points:
         note = f"Binance returned no settlement of {instrument.symbol} in the window"

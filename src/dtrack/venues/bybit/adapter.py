@@ -2,15 +2,16 @@
 
 Requests per funding query with a warm cache: one tickers call per category involved (linear,
 inverse), concurrently. A cold cache first pages through instruments-info (categories concurrently);
-it is re-read (disk-cached) for funding intervals only when a ticker lacks ``fundingIntervalHour``.
-Open interest and prices come in the same tickers answer, so there is no enrichment call that
-could fail on its own: a bad tickers answer fails the venue.
+it is re-read (disk-cached) for funding intervals only when a ticker lacks ``fundingIntervalHour``
+or a history holds a single settlement. Open interest and prices come in the same tickers answer,
+so there is no enrichment call that could fail on its own: a bad row of an asked symbol fails the
+venue, a bad row of any other symbol is never read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,10 +19,13 @@ from dtrack.errors import ParseError, VenueError
 from dtrack.records import FundingHistory, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
 from dtrack.venues.bybit import api, parse
-from dtrack.venues.fields import ms_to_utc, points_from_settlements, utc_to_ms
+from dtrack.venues.fields import latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
 
 #: A guard against a venue that keeps handing out cursors (1000 x 1000 symbols is far beyond Bybit's list).
 _MAX_PAGES = 1000
+#: A guard on funding/history paging: hourly funding since 2018 is ~75,000 rows, 375 pages of 200
+#: (more if the venue serves shorter pages). Each page must also end before the previous one.
+_MAX_HISTORY_PAGES = 5000
 
 
 class BybitAdapter(Adapter):
@@ -35,7 +39,7 @@ class BybitAdapter(Adapter):
 
     #: instruments-info page size (lower it in tests to exercise the cursor paging).
     instruments_page_size: ClassVar[int] = api.INSTRUMENTS_MAX_LIMIT
-    #: funding/history page size.
+    #: funding/history page size asked for (the venue may answer fewer rows per page).
     history_page_size: ClassVar[int] = api.HISTORY_MAX_LIMIT
 
     def remap_status(self, status: int, text: str) -> tuple[int, float | None] | None:
@@ -51,18 +55,19 @@ class BybitAdapter(Adapter):
 
     # --- instruments ------------------------------------------------------------------------
 
-    async def _instrument_pages(self, category: str, ttl: float) -> list[Any]:
+    async def _instrument_pages(self, category: str, ttl: float) -> list[parse.InstrumentsPage]:
         """Every instruments-info page of one category, each page disk-cached for ``ttl`` seconds."""
-        pages: list[Any] = []
+        pages: list[parse.InstrumentsPage] = []
         cursor = ""
         seen: set[str] = set()
         for _ in range(_MAX_PAGES):
             params: dict[str, Any] = {"category": category, "limit": self.instruments_page_size}
             if cursor:
                 params["cursor"] = parse.cursor_param(cursor)
-            body = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=ttl)
-            pages.append(body)
-            _, cursor = parse.result_rows(body, api.INSTRUMENTS)
+            page = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=ttl,
+                                         parse=parse.parse_instruments_page)
+            pages.append(page)
+            cursor = page.cursor
             if not cursor:
                 return pages
             if cursor in seen:
@@ -70,20 +75,40 @@ class BybitAdapter(Adapter):
             seen.add(cursor)
         raise ParseError(self.name, api.INSTRUMENTS, f"more than {_MAX_PAGES} pages")
 
-    async def _all_pages(self, categories: Sequence[str], ttl: float) -> list[Any]:
+    async def _all_pages(self, categories: Iterable[str], ttl: float) -> list[parse.InstrumentsPage]:
         """The instruments-info pages of several categories, the categories concurrently."""
-        per_category = await asyncio.gather(*(self._instrument_pages(c, ttl) for c in categories))
+        per_category = await asyncio.gather(*(self._instrument_pages(c, ttl) for c in sorted(set(categories))))
         return [page for pages in per_category for page in pages]
 
     async def instruments(self) -> list[Instrument]:
-        """Every trading linear and inverse perpetual (instruments-info, cached for ``instruments_ttl``)."""
+        """Every trading linear and inverse perpetual (instruments-info, cached for ``instruments_ttl``).
+        Perpetual rows that did not parse are left out (see ``perpetuals``)."""
         pages = await self._all_pages(api.PERP_CATEGORIES, self.ctx.settings.instruments_ttl)
-        return [inst for page in pages for inst in parse.parse_instruments(page)]
+        return [inst for page in pages for inst in page.instruments]
 
-    async def _funding_intervals(self, categories: Sequence[str]) -> dict[str, float]:
-        """``{symbol: hours}`` from instruments-info ``fundingInterval`` (cached for ``funding_interval_ttl``)."""
-        pages = await self._all_pages(categories, self.ctx.settings.funding_interval_ttl)
-        return {sym: hours for page in pages for sym, hours in parse.funding_intervals(page).items()}
+    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
+        """The perpetuals on these assets. A malformed perpetual row of an asked asset is a ParseError;
+        one of any other asset is skipped."""
+        wanted = set(assets)
+        pages = await self._all_pages(api.PERP_CATEGORIES, self.ctx.settings.instruments_ttl)
+        bad = next((b for page in pages for b in page.broken if b.asset in wanted), None)
+        if bad is not None:
+            raise ParseError(self.name, api.INSTRUMENTS, f"{bad.symbol or 'a perpetual'} ({bad.asset}): {bad.reason}")
+        return [inst for page in pages for inst in page.instruments if inst.asset in wanted]
+
+    async def _funding_intervals(self, needed: Sequence[Instrument]) -> dict[str, float]:
+        """``{symbol: hours}`` from instruments-info ``fundingInterval`` for the ``needed`` perpetuals
+        (their categories' pages, cached for ``funding_interval_ttl``); a ParseError if one has none."""
+        pages = await self._all_pages((i.market for i in needed), self.ctx.settings.funding_interval_ttl)
+        intervals = {sym: hours for page in pages for sym, hours in page.intervals.items()}
+        bad = {sym: why for page in pages for sym, why in page.bad_intervals.items()}
+        for inst in needed:
+            if inst.symbol in bad:
+                raise ParseError(self.name, api.INSTRUMENTS, f"{inst.symbol}: {bad[inst.symbol]}")
+            if inst.symbol not in intervals:
+                raise ParseError(self.name, api.INSTRUMENTS,
+                                 f"no fundingInterval for {inst.symbol} (not a trading {inst.market} perpetual)")
+        return intervals
 
     # --- current funding --------------------------------------------------------------------
 
@@ -94,8 +119,8 @@ class BybitAdapter(Adapter):
         bodies = await asyncio.gather(
             *(self.get(api.MAIN_HOST, api.TICKERS, {"category": c}) for c in categories))
         received = self.ctx.now()
-        lacking = set().union(*(parse.symbols_without_interval(b, wanted) for b in bodies))
-        intervals = await self._funding_intervals(categories) if lacking else {}
+        lacking = sorted(set().union(*(parse.symbols_without_interval(b, wanted) for b in bodies)))
+        intervals = await self._funding_intervals([wanted[s] for s in lacking]) if lacking else {}
         result = FundingResult(self.name)
         for body in bodies:
             result.rates += parse.parse_tickers(body, wanted, received, intervals)
@@ -111,27 +136,33 @@ class BybitAdapter(Adapter):
     # --- funding history --------------------------------------------------------------------
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
-        """Settled funding of one perpetual over ``[start, end]``, paging backwards with ``endTime``."""
+        """Settled funding of one perpetual over ``[start, end]``, paging backwards with ``endTime``.
+
+        Paging stops on an empty page (nothing older: the symbol's listing) or once the oldest row
+        reaches ``start``; a short page is NOT the end (the venue may serve fewer rows than asked).
+        The rows fetched before ``start`` give the first point in the window its real spacing.
+        """
         start_ms, end_ms = utc_to_ms(start), utc_to_ms(end)
         series: list[tuple[datetime, float]] = []
-        oldest_ms: int | None = None
         cursor = end_ms
         exhausted = False
-        while True:
+        for _ in range(_MAX_HISTORY_PAGES):
             page = await self._history_page(instrument, cursor)
-            series += [(t, rate) for t, rate in page if start <= t <= end]
-            if len(page) < self.history_page_size:
-                exhausted = True  # nothing older exists
-            if page:
-                page_oldest = min(utc_to_ms(t) for t, _ in page)
-                if page_oldest > cursor:
-                    raise ParseError(self.name, api.FUNDING_HISTORY, f"rows after endTime {cursor}")
-                oldest_ms = page_oldest if oldest_ms is None else min(oldest_ms, page_oldest)
-            if exhausted or oldest_ms is None or oldest_ms <= start_ms:
+            if not page:
+                exhausted = True  # nothing at or before ``cursor``
                 break
-            cursor = oldest_ms - 1
-        points = points_from_settlements(series, await self._latest_interval(instrument, series)) if series else ()
-        return FundingHistory(self.name, instrument.symbol, start, end, points,
+            stamps = [utc_to_ms(t) for t, _ in page]
+            if max(stamps) > cursor:  # also guarantees progress: each page ends before the last began
+                raise ParseError(self.name, api.FUNDING_HISTORY, f"rows after endTime {cursor}")
+            series += page
+            if min(stamps) <= start_ms:
+                break
+            cursor = min(stamps) - 1
+        else:
+            raise ParseError(self.name, api.FUNDING_HISTORY, f"more than {_MAX_HISTORY_PAGES} pages")
+        oldest_ms = min((utc_to_ms(t) for t, _ in series), default=None)
+        points = points_from_settlements(series, await self._current_interval(instrument, series)) if series else ()
+        return FundingHistory(self.name, instrument.symbol, start, end, within(points, start, end),
                               self._history_note(instrument, start_ms, oldest_ms, exhausted))
 
     async def _history_page(self, instrument: Instrument, end_ms: int) -> list[tuple[datetime, float]]:
@@ -141,16 +172,13 @@ class BybitAdapter(Adapter):
         body = await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params)
         return parse.parse_funding_history(body, instrument.symbol)
 
-    async def _latest_interval(self, instrument: Instrument, series: list[tuple[datetime, float]]) -> float:
-        """The symbol's current interval in hours: the spacing of its last two settlements, or (with
-        a single one in the window) instruments-info ``fundingInterval``."""
-        times = sorted(t for t, _ in series)
-        if len(times) >= 2 and (hours := round((times[-1] - times[-2]).total_seconds() / 3600.0)) >= 1:
-            return float(hours)
-        intervals = await self._funding_intervals([instrument.market])
-        if instrument.symbol not in intervals:
-            raise ParseError(self.name, api.INSTRUMENTS, f"no fundingInterval for {instrument.symbol}")
-        return intervals[instrument.symbol]
+    async def _current_interval(self, instrument: Instrument, series: list[tuple[datetime, float]]) -> float:
+        """The symbol's current interval in hours: the spacing of its last two settlements, or (a
+        single settlement since listing) instruments-info ``fundingInterval``."""
+        hours = latest_spacing(t for t, _ in series)
+        if hours is not None:
+            return hours
+        return (await self._funding_intervals([instrument]))[instrument.symbol]
 
     def _history_note(self, instrument: Instrument, start_ms: int, oldest_ms: int | None, exhausted: bool) -> str:
         """Say so when Bybit has less history than asked (a symbol listed after the window start)."""

@@ -7,23 +7,29 @@ Quirks handled here, with the payload that shows them:
 - ``fundingInterval`` in instruments-info is in MINUTES (480 = 8 h; docs example
   ``bybit__rest_instruments_info__docs.json``); tickers' ``fundingIntervalHour`` is in hours and
   is absent from older tickers (the 2024 capture ``bybit__ccxt_fetchFundingRates.json``).
-- ``openInterest`` is documented as both sides added since 2026-06-11, with ``singleOpenInterest``
-  one side; payloads without ``singleOpenInterest`` predate that and carry one side in
-  ``openInterest`` (the 2024 capture: 69,656 BTC, in line with one-sided figures elsewhere).
+- ``openInterest`` is documented as both sides added since 2026-06-11 (docs example: openInterest =
+  2 x ``singleOpenInterest``), with ``singleOpenInterest`` one side. Payloads WITHOUT the key predate
+  that and carry one side in ``openInterest`` (the 2024 capture: 69,656 BTC, in line with one-sided
+  figures elsewhere); a payload that has the key but sends it empty ("" or null) is a current one,
+  so one side is ``openInterest`` / 2. The choice goes by the key's presence, never by its value.
 - Linear open interest is in the base coin (``1000PEPE`` units for ``1000PEPEUSDT``); inverse open
   interest is in USD contracts of 1 USD, and there ``openInterestValue`` is in the coin
   (``bybit__rest_tickers__docs.json``: 240,113,967 USD / mark 114,898 = 2,089.8 BTC).
 - ccxt's captures re-serialised ``retCode`` and ``time`` as strings: both types are accepted.
+
+Bulk lists (instruments-info, tickers) may hold rows dtrack was not asked about in shapes it does not
+know: those are skipped, never parsed. Only the rows asked for must parse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from dtrack.errors import RateLimited, VenueError
+from dtrack.errors import ParseError, RateLimited, VenueError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.bybit import api
@@ -57,11 +63,14 @@ def check_envelope(body: Any) -> None:
     raise VenueError(VENUE, message, code=str(code))
 
 
-def result_rows(body: Any, endpoint: str) -> tuple[Sequence[Mapping[str, Any]], str]:
-    """The ``result.list`` rows of an answer and its ``nextPageCursor`` ("" when there is none)."""
+def result_rows(body: Any, endpoint: str) -> tuple[Sequence[Any], str]:
+    """The ``result.list`` items of an answer and its ``nextPageCursor`` ("" when there is none).
+
+    The items are not checked one by one: each endpoint decides what an odd row means.
+    """
     r = reader(endpoint)
     result = r.obj(r.field(r.obj(body), "result"), "result")
-    rows = [r.obj(row, "result.list item") for row in r.arr(r.field(result, "list"), "result.list")]
+    rows = r.arr(r.field(result, "list"), "result.list")
     cursor = result.get("nextPageCursor") or ""
     if not isinstance(cursor, str):
         raise r.fail(f"nextPageCursor is {cursor!r}, expected a string")
@@ -86,16 +95,74 @@ def answer_time(body: Any, endpoint: str, received: datetime) -> datetime:
 # --- instruments-info --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenRow:
+    """A trading perpetual's instruments-info row that did not parse: skipped, and an error only
+    when its asset is asked for. ``asset`` is read from ``baseCoin``, else guessed from the symbol."""
+
+    symbol: str | None
+    asset: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentsPage:
+    """One instruments-info page: its trading perpetuals, their funding intervals (hours, from
+    ``fundingInterval`` in minutes), the perpetual rows that did not parse, and the next cursor."""
+
+    instruments: tuple[Instrument, ...]
+    intervals: Mapping[str, float]
+    #: symbol -> why its ``fundingInterval`` is unusable (the instrument itself parsed)
+    bad_intervals: Mapping[str, str]
+    broken: tuple[BrokenRow, ...]
+    cursor: str
+
+
 def _is_live_perp(row: Mapping[str, Any]) -> bool:
-    """A perpetual that trades now (not a dated future, option or pre-launch/settling symbol)."""
-    return row.get("contractType") in _MARGINS and row.get("status") == api.STATUS_TRADING
+    """A perpetual that trades now (not a dated future, option, pre-launch/settling or unknown row)."""
+    kind, status = row.get("contractType"), row.get("status")
+    return isinstance(kind, str) and kind in _MARGINS and status == api.STATUS_TRADING
 
 
-def parse_instruments(body: Any) -> list[Instrument]:
-    """The trading perpetuals of one instruments-info page."""
+#: Quote suffixes of Bybit perpetual symbols, to guess the asset of a row without ``baseCoin``.
+_SUFFIXES = ("USDT", "USDC", "PERP", "USD")
+
+
+def _guess_asset(row: Mapping[str, Any]) -> str | None:
+    base = row.get("baseCoin")
+    if not isinstance(base, str) or not base:
+        symbol = row.get("symbol")
+        if not isinstance(symbol, str):
+            return None
+        base = next((symbol[: -len(s)] for s in _SUFFIXES if symbol.endswith(s) and len(symbol) > len(s)), symbol)
+    return split_multiplier(base)[0]
+
+
+def parse_instruments_page(body: Any) -> InstrumentsPage:
+    """One instruments-info page. Rows that are not trading perpetuals (other contract types, other
+    statuses, not even objects) are skipped; a trading perpetual whose row does not parse is kept
+    aside in ``broken``, so one odd row does not fail the venue unless its asset is asked for."""
     r = reader(api.INSTRUMENTS)
-    rows, _ = result_rows(body, api.INSTRUMENTS)
-    return [_instrument(r, row) for row in rows if _is_live_perp(row)]
+    rows, cursor = result_rows(body, api.INSTRUMENTS)
+    instruments: list[Instrument] = []
+    intervals: dict[str, float] = {}
+    bad_intervals: dict[str, str] = {}
+    broken: list[BrokenRow] = []
+    for row in rows:
+        if not isinstance(row, Mapping) or not _is_live_perp(row):
+            continue
+        try:
+            inst = _instrument(r, row)
+        except ParseError as err:
+            symbol = row.get("symbol")
+            broken.append(BrokenRow(symbol if isinstance(symbol, str) else None, _guess_asset(row), err.detail))
+            continue
+        instruments.append(inst)
+        try:
+            intervals[inst.symbol] = _interval_hours(r, row)
+        except ParseError as err:
+            bad_intervals[inst.symbol] = err.detail
+    return InstrumentsPage(tuple(instruments), intervals, bad_intervals, tuple(broken), cursor)
 
 
 def _instrument(r: Reader, row: Mapping[str, Any]) -> Instrument:
@@ -114,19 +181,12 @@ def _instrument(r: Reader, row: Mapping[str, Any]) -> Instrument:
     )
 
 
-def funding_intervals(body: Any) -> dict[str, float]:
-    """``{symbol: hours}`` from one instruments-info page's ``fundingInterval`` (minutes)."""
-    r = reader(api.INSTRUMENTS)
-    rows, _ = result_rows(body, api.INSTRUMENTS)
-    out: dict[str, float] = {}
-    for row in rows:
-        if not _is_live_perp(row):
-            continue
-        minutes = r.num(row, "fundingInterval")
-        if minutes <= 0:
-            raise r.fail(f"fundingInterval of {row.get('symbol')!r} is {minutes:g} minutes")
-        out[r.text(row, "symbol")] = minutes / 60.0
-    return out
+def _interval_hours(r: Reader, row: Mapping[str, Any]) -> float:
+    """``fundingInterval`` (minutes) in hours."""
+    minutes = r.num(row, "fundingInterval")
+    if minutes <= 0:
+        raise r.fail(f"fundingInterval of {row.get('symbol')!r} is {minutes:g} minutes")
+    return minutes / 60.0
 
 
 # --- tickers -----------------------------------------------------------------------------------
@@ -138,8 +198,12 @@ def _wanted_rows(body: Any, wanted: Mapping[str, Instrument]) -> list[tuple[Mapp
     r = reader(api.TICKERS)
     rows, _ = result_rows(body, api.TICKERS)
     category = r.text(r.obj(r.field(body, "result"), "result"), "category")
-    return [(row, wanted[row["symbol"]]) for row in rows
-            if row.get("symbol") in wanted and wanted[row["symbol"]].market == category]
+    out: list[tuple[Mapping[str, Any], Instrument]] = []
+    for row in rows:  # other rows (other symbols, odd shapes) are not read at all
+        symbol = row.get("symbol") if isinstance(row, Mapping) else None
+        if isinstance(symbol, str) and symbol in wanted and wanted[symbol].market == category:
+            out.append((row, wanted[symbol]))
+    return out
 
 
 def symbols_without_interval(body: Any, wanted: Mapping[str, Instrument]) -> set[str]:
@@ -176,13 +240,21 @@ def _interval(r: Reader, row: Mapping[str, Any], symbol: str, intervals: Mapping
 
 
 def _open_interest(r: Reader, row: Mapping[str, Any], inst: Instrument, mark: float) -> tuple[float, str]:
-    """One-sided open interest in USD, and how it was converted."""
-    single = r.opt_num(row, "singleOpenInterest")
-    if single is not None:
-        amount, field, caveat = single, "singleOpenInterest", ""
-    else:
+    """One-sided open interest in USD, and how it was converted.
+
+    By the PRESENCE of ``singleOpenInterest`` (never by its value): absent -> an answer from before
+    2026-06-11, whose ``openInterest`` is one side; present -> today's semantics, where ``openInterest``
+    is both sides, so an empty ``singleOpenInterest`` ("" or null) falls back to ``openInterest`` / 2.
+    """
+    if "singleOpenInterest" not in row:
         amount, field = r.num(row, "openInterest"), "openInterest"
         caveat = "; no singleOpenInterest in this answer, so openInterest is taken as one side (pre-2026-06-11)"
+    elif (single := r.opt_num(row, "singleOpenInterest")) is not None:
+        amount, field, caveat = single, "singleOpenInterest", ""
+    else:
+        amount, field = r.num(row, "openInterest") / 2.0, "openInterest / 2"
+        caveat = ("; singleOpenInterest is empty, and openInterest counts both sides since 2026-06-11"
+                  " (documented as 2 x singleOpenInterest)")
     if inst.margin is Margin.INVERSE:
         usd = amount * inst.contract_size
         how = f"OI = {field} (USD contracts of {inst.contract_size:g} USD)"
@@ -222,7 +294,8 @@ def parse_funding_history(body: Any, symbol: str) -> list[tuple[datetime, float]
     r = reader(api.FUNDING_HISTORY)
     rows, _ = result_rows(body, api.FUNDING_HISTORY)
     out = []
-    for row in rows:
+    for item in rows:
+        row = r.obj(item, "result.list item")
         if row.get("symbol", symbol) != symbol:
             raise r.fail(f"row for {row.get('symbol')!r} in the history of {symbol!r}")
         out.append((r.time_ms(row, "fundingRateTimestamp"), r.num(row, "fundingRate")))

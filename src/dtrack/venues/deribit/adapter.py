@@ -2,13 +2,15 @@
 
 Requests per funding query: the instrument list once (disk-cached), one book summary per settlement
 currency the asked perpetuals need (BTC, ETH, USDC), concurrently; a ticker only for a perpetual the
-book summary does not cover. History: one request per 30-day window of hourly samples.
+book summary does not cover. History: one request per 30-day window of hourly samples, the windows
+concurrently; a window whose answer stops short of its range (Deribit's cap on rows per answer is
+undocumented) is followed by requests for the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -25,9 +27,14 @@ from dtrack.venues.deribit.parse import (
     parse_instruments,
     parse_ticker,
 )
-from dtrack.venues.fields import utc_to_ms
+from dtrack.venues.fields import utc_to_ms, within
 
 HOUR_MS = 3_600_000
+#: requests per 30-day window at most (the first one and its follow-ups): enough for answers of 23+
+#: rows; past it the rest of the window stays missing and the history note counts the missing hours
+MAX_REQUESTS_PER_WINDOW = 32
+
+Samples = list[tuple[datetime, float]]
 
 
 def history_windows(start: datetime, end: datetime, chunk: timedelta = api.HISTORY_CHUNK) -> list[tuple[int, int]]:
@@ -76,10 +83,19 @@ class DeribitAdapter(Adapter):
         raise VenueError(self.name, detail, code=None if code is None else str(code))
 
     async def instruments(self) -> list[Instrument]:
-        """Every active future and perpetual, from one disk-cached ``get_instruments?currency=any`` call."""
-        body = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, api.INSTRUMENTS_PARAMS,
-                                     ttl=self.ctx.settings.instruments_ttl, endpoint="public/get_instruments")
-        return parse_instruments(body)
+        """Every active future and perpetual, from one disk-cached ``get_instruments?currency=any`` call
+        (a row that does not parse is skipped: nobody asked for it yet)."""
+        return await self._instruments(())
+
+    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
+        """The perpetuals on ``assets``; a malformed perpetual row of one of them is a ParseError."""
+        wanted = set(assets)
+        return [i for i in await self._instruments(wanted) if i.kind is Kind.PERP and i.asset in wanted]
+
+    async def _instruments(self, asked: Collection[str]) -> list[Instrument]:
+        return await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, api.INSTRUMENTS_PARAMS,
+                                     ttl=self.ctx.settings.instruments_ttl, endpoint="public/get_instruments",
+                                     parse=lambda body: parse_instruments(body, asked))
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Funding of these perpetuals from the book summaries of their settlement currencies.
@@ -128,27 +144,62 @@ class DeribitAdapter(Adapter):
         return parse_ticker(body, instrument, self.ctx.now())
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
-        """Hourly 8 h-equivalent samples over ``[start, end]``, one request per 30-day window."""
-        bodies = await asyncio.gather(*(self._history_window(instrument.symbol, lo, hi)
-                                        for lo, hi in history_windows(start, end)))
-        samples = [(t, rate) for body in bodies for t, rate in parse_funding_history(body) if start <= t <= end]
-        points = history_points(samples)
+        """Hourly 8 h-equivalent samples over ``[start, end]``: the 30-day windows concurrently."""
+        windows = await asyncio.gather(*(self._history_window(instrument.symbol, lo, hi)
+                                         for lo, hi in history_windows(start, end)))
+        points = within(history_points(s for window in windows for s in window), start, end)
         return FundingHistory(self.name, instrument.symbol, start, end, points, _history_note(points, start, end))
 
-    async def _history_window(self, symbol: str, lo: int, hi: int) -> Any:
+    async def _history_window(self, symbol: str, lo: int, hi: int) -> Samples:
+        """Every sample Deribit has in the window ``(lo, hi]``, however few rows one answer holds.
+
+        An answer that is non-empty but stops an hour or more short of either end of the range it
+        answered is followed by a request for the rest: from just after its last sample to the end
+        (an answer capped at its oldest rows), and from the start to just before its first sample
+        (capped at its newest rows, or a perpetual listed inside the window: then that answer is
+        empty). A range stops on an empty answer or one with no new sample, and the window after
+        ``MAX_REQUESTS_PER_WINDOW`` requests.
+        """
+        samples: dict[datetime, float] = {}
+        pending = [(lo, hi)]
+        for _ in range(MAX_REQUESTS_PER_WINDOW):
+            if not pending:
+                break
+            a, b = pending.pop()
+            page = parse_funding_history(await self._history_page(symbol, a, b))
+            fresh = {t: rate for t, rate in page if t not in samples and a <= utc_to_ms(t) <= b}
+            if not fresh:  # empty, or nothing new: no progress on this range
+                continue
+            samples.update(fresh)
+            first, last = utc_to_ms(min(fresh)), utc_to_ms(max(fresh))
+            if last + HOUR_MS <= b:
+                pending.append((last + 1, b))
+            if first - HOUR_MS > a:
+                pending.append((a, first - 1))
+        return sorted(samples.items())
+
+    async def _history_page(self, symbol: str, lo: int, hi: int) -> Any:
         params = {"instrument_name": symbol, "start_timestamp": lo, "end_timestamp": hi}
         return await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params, endpoint="public/get_funding_rate_history")
 
 
 def _history_note(points: Sequence[FundingPoint], start: datetime, end: datetime) -> str:
-    """The history note, saying so when Deribit has fewer samples than the window asks."""
+    """The history note, saying so when Deribit has fewer samples than the window asks: a late first
+    sample, an early last one, or missing hours in between."""
     if end - start < timedelta(hours=1):
         return HISTORY_NOTE
     if not points:
         return f"{HISTORY_NOTE}; Deribit returned no samples in the window"
-    first = points[0].time
+    first, last = points[0].time, points[-1].time
+    notes = [HISTORY_NOTE]
     if first - start > timedelta(hours=1):
-        return (f"{HISTORY_NOTE}; Deribit has samples only from {first:%Y-%m-%d %H:%M} UTC "
-                f"(asked from {start:%Y-%m-%d %H:%M} UTC)")
-    return HISTORY_NOTE
-
+        notes.append(f"Deribit has samples only from {first:%Y-%m-%d %H:%M} UTC "
+                     f"(asked from {start:%Y-%m-%d %H:%M} UTC)")
+    if end - last > timedelta(hours=2):  # the current hour's sample may not be published yet
+        notes.append(f"Deribit has samples only until {last:%Y-%m-%d %H:%M} UTC "
+                     f"(asked until {end:%Y-%m-%d %H:%M} UTC)")
+    hours = round((last - first) / timedelta(hours=1)) + 1
+    if hours > len(points):
+        notes.append(f"Deribit returned no sample for {hours - len(points)} of the {hours} hours from "
+                     f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
+    return "; ".join(notes)

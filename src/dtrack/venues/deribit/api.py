@@ -34,7 +34,8 @@ BOOK_SUMMARY_KIND: Final = "future"
 #: approximation (the shared limiter keeps 10 % headroom).
 LIMITS: Final = {"rest": RateLimit(20, 1.0)}
 
-#: get_funding_rate_history answers hourly rows; one request covers at most 30 days (720 rows)
+#: get_funding_rate_history answers hourly rows; dtrack asks at most 30 days (720 rows) per request.
+#: The cap on rows per answer is undocumented (it may be lower): the adapter follows a short answer up.
 HISTORY_CHUNK: Final = timedelta(days=30)
 
 #: error codes

@@ -12,10 +12,11 @@ interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the ba
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from dtrack.errors import ParseError
 from dtrack.records import FundingPoint, FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.deribit import api
@@ -41,17 +42,40 @@ def _result(r: Reader, body: Any) -> Any:
 # --- instruments ----------------------------------------------------------------------------------
 
 
-def parse_instruments(body: Any) -> list[Instrument]:
-    """Active futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped)."""
+def parse_instruments(body: Any, asked: Collection[str] = ()) -> list[Instrument]:
+    """Active futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped).
+
+    One odd row does not fail the list: a future that does not parse (an ``instrument_type`` dtrack
+    does not know, a missing field) is skipped, unless it is a perpetual on one of the ``asked``
+    assets, which raises ParseError: a query for BTC funding must not silently lose BTC-PERPETUAL.
+    """
     r = _INSTRUMENTS
     out: list[Instrument] = []
     for raw in r.arr(_result(r, body), "result"):
         row = r.obj(raw, "instrument")
-        # the 2021 capture lists options in the same answer (no kind filter was sent)
+        # the 2021 capture lists options in the same answer (no kind filter was sent); combos have
+        # kind future_combo / option_combo
         if row.get("kind") != "future" or row.get("is_active") is False:
             continue
-        out.append(_instrument(row))
+        try:
+            out.append(_instrument(row))
+        except ParseError:
+            if _is_asked_perpetual(row, asked):
+                raise
     return out
+
+
+def _is_asked_perpetual(row: Mapping[str, Any], asked: Collection[str]) -> bool:
+    """Whether an instrument row is a perpetual on one of the asked assets, read leniently (the row
+    may be malformed): by ``base_currency``, else by the name (``BTC-PERPETUAL``, ``SOL_USDC-PERPETUAL``)."""
+    name = row.get("instrument_name")
+    name = name if isinstance(name, str) else ""
+    if row.get("settlement_period") != api.PERPETUAL and not name.endswith("-" + api.PERPETUAL.upper()):
+        return False
+    base = row.get("base_currency")
+    if not isinstance(base, str) or not base:
+        base = name.split("-")[0].split("_")[0]
+    return bool(base) and split_multiplier(base)[0] in asked
 
 
 def _margin(row: Mapping[str, Any], quote: str) -> Margin:
@@ -137,13 +161,15 @@ def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: dat
     Book-summary rows carry no ``index_price``: for futures and perpetuals the index is
     ``estimated_delivery_price`` (``underlying_price`` is for options only); the BTC-PERPETUAL ticker
     example shows both fields equal (36297.02). A wanted perpetual whose
-    row is absent, or lacks ``funding_8h``, is left out: the caller asks its ticker instead.
+    row is absent, or lacks ``funding_8h``, is left out: the caller asks its ticker instead. Rows of
+    other instruments are not read, so an odd one does not fail the answer.
     """
     r = _BOOK_SUMMARY
     out: dict[str, FundingRate] = {}
     for raw in r.arr(_result(r, body), "result"):
         row = r.obj(raw, "book summary")
-        inst = perps.get(r.text(row, "instrument_name"))
+        name = row.get("instrument_name")
+        inst = perps.get(name) if isinstance(name, str) else None  # other rows are not read at all
         if inst is None or r.opt_num(row, "funding_8h") is None:
             continue
         out[inst.symbol] = _funding_rate(r, row, inst, index_key="estimated_delivery_price",

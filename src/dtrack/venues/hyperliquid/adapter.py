@@ -43,9 +43,8 @@ class HyperliquidAdapter(Adapter):
     async def instruments(self) -> list[Instrument]:
         """Listed main-DEX perps from ``meta`` (disk-cached)."""
         body = {"type": api.META}
-        answer = await self.cached_post(api.REST, api.INFO_PATH, body, ttl=self.ctx.settings.instruments_ttl,
-                                        weight=api.INFO_WEIGHT, endpoint=_endpoint(body))
-        return parse.parse_meta(answer)
+        return await self.cached_post(api.REST, api.INFO_PATH, body, ttl=self.ctx.settings.instruments_ttl,
+                                      parse=parse.parse_meta, weight=api.INFO_WEIGHT, endpoint=_endpoint(body))
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Current funding of these perps: ``metaAndAssetCtxs`` + ``predictedFundings`` concurrently."""
@@ -57,7 +56,7 @@ class HyperliquidAdapter(Adapter):
         if isinstance(ctxs, BaseException):
             raise ctxs
         result = FundingResult(self.name)
-        forecasts = self._forecasts(predicted, result.errors)
+        forecasts = self._forecasts(predicted, {i.symbol for i in instruments}, result.errors)
         result.rates, missing = parse.funding_rates(ctxs, instruments, forecasts, received)
         for symbol in missing:
             result.errors.append(VenueError(self.name, f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}: no asset "
@@ -65,15 +64,15 @@ class HyperliquidAdapter(Adapter):
         return result
 
     @staticmethod
-    def _forecasts(answer: Any, errors: list[DtrackError]) -> dict[str, parse.Predicted]:
-        """Parsed ``predictedFundings``, or {} with the failure recorded (rates stay usable)."""
+    def _forecasts(answer: Any, coins: set[str], errors: list[DtrackError]) -> dict[str, parse.Predicted]:
+        """Parsed ``predictedFundings`` of ``coins``, or {} with the failure recorded (rates stay usable)."""
         if isinstance(answer, DtrackError):
             errors.append(answer)
             return {}
         if isinstance(answer, BaseException):
             raise answer
         try:
-            return parse.parse_predicted(answer)
+            return parse.parse_predicted(answer, coins)
         except ParseError as exc:
             errors.append(exc)
             return {}
@@ -88,7 +87,13 @@ class HyperliquidAdapter(Adapter):
         return FundingHistory(self.name, coin, start, end, points, _history_note(coin, start, end, series))
 
     async def _history_series(self, coin: str, start_ms: int, end_ms: int) -> list[tuple[datetime, float]]:
-        """Page ``fundingHistory`` forward from ``start_ms`` until the window is covered."""
+        """Page ``fundingHistory`` forward from ``start_ms`` until the window is covered.
+
+        Stops on an empty page, or once the last row is within one settlement interval of ``end_ms``
+        (no later settlement can fall in the window). A short page is NOT taken as the end: the venue
+        may cap pages below 500. Every page must move the cursor forward (each request starts 1 ms
+        after the last row seen), so the loop ends; a page that does not is a ParseError.
+        """
         series: list[tuple[datetime, float]] = []
         cursor = start_ms
         while cursor <= end_ms:
@@ -96,15 +101,14 @@ class HyperliquidAdapter(Adapter):
             page = parse.parse_funding_history(await self._info(body, weight=_history_weight(cursor, end_ms)), coin)
             if not page:
                 break
-            series += page
             last = utc_to_ms(page[-1][0])
             if last < cursor:
-                raise ParseError(self.name, _endpoint(body), f"page from {cursor} ends before it, at {last}")
-            cursor = last + 1
-            # A short page that reaches the last settlement before end covers the window; one that
-            # stops earlier is followed up (should the venue ever cap pages below 500).
-            if len(page) < api.HISTORY_PAGE and last + parse.HOUR_MS > end_ms:
+                raise ParseError(self.name, f"POST {_endpoint(body)}",
+                                 f"page from startTime {cursor} ends before it, at {last} (no progress)")
+            series += page
+            if last + parse.HOUR_MS > end_ms:
                 break
+            cursor = last + 1
         return series
 
     async def _require_listed(self, coin: str) -> None:

@@ -11,7 +11,7 @@ What it owns: reading the ``/info`` answers dtrack uses (``meta``, ``metaAndAsse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,14 +41,17 @@ def instrument(name: str) -> Instrument:
 
 
 def parse_meta(body: Any) -> list[Instrument]:
-    """Listed perps of a ``meta`` answer, skipping delisted coins and HIP-3 ``dex:COIN`` names."""
+    """Listed perps of a ``meta`` answer, skipping delisted coins and HIP-3 ``dex:COIN`` names.
+
+    A universe entry without a readable ``name`` (not an object, name missing or not a string) is
+    skipped: it cannot be a coin anyone asked for, and one odd listing must not hide the others.
+    """
     r = reader(api.META)
     out: list[Instrument] = []
     for entry in _universe(r, body):
-        row = r.obj(entry, "universe entry")
-        name = r.text(row, "name")
+        name = _coin_name(entry)
         # Delisted coins stay in the universe (and keep their slot in assetCtxs) with isDelisted: true.
-        if row.get("isDelisted") is True or api.DEX_SEPARATOR in name:
+        if name is None or entry.get("isDelisted") is True or api.DEX_SEPARATOR in name:
             continue
         out.append(instrument(name))
     return out
@@ -56,6 +59,12 @@ def parse_meta(body: Any) -> list[Instrument]:
 
 def _universe(r: Reader, meta: Any) -> Sequence[Any]:
     return r.arr(r.field(r.obj(meta, "meta"), "universe"), "meta.universe")
+
+
+def _coin_name(entry: Any) -> str | None:
+    """The ``name`` of a universe entry, or None when the entry is unreadable."""
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 # --- current funding ---------------------------------------------------------------------------
@@ -70,11 +79,13 @@ class Predicted:
     interval_hours: float | None
 
 
-def asset_ctxs(body: Any) -> dict[str, Mapping[str, Any]]:
-    """``metaAndAssetCtxs`` -> {coin: its asset context}, aligned by position within this answer.
+def asset_ctxs(body: Any) -> dict[str, Any]:
+    """``metaAndAssetCtxs`` -> {coin: its asset context, unread}, aligned by position within this answer.
 
     ``assetCtxs[i]`` belongs to ``universe[i]`` of the same answer (never of a cached ``meta``:
-    listings change); a length mismatch is a ParseError.
+    listings change); a length mismatch is a ParseError. A universe entry without a readable name
+    is skipped (its slot still counts for the alignment); a context is read only when its coin is
+    asked for (``funding_rate``), so an odd context of another coin does not fail the answer.
     """
     r = reader(api.META_AND_ASSET_CTXS)
     pair = r.arr(body)
@@ -83,25 +94,29 @@ def asset_ctxs(body: Any) -> dict[str, Mapping[str, Any]]:
     universe, ctxs = _universe(r, pair[0]), r.arr(pair[1], "assetCtxs")
     if len(universe) != len(ctxs):
         raise r.fail(f"meta.universe has {len(universe)} entries but assetCtxs {len(ctxs)}")
-    out: dict[str, Mapping[str, Any]] = {}
+    out: dict[str, Any] = {}
     for entry, ctx in zip(universe, ctxs, strict=True):
-        name = r.text(r.obj(entry, "universe entry"), "name")
-        out[name] = r.obj(ctx, f"assetCtx of {name}")
+        name = _coin_name(entry)
+        if name is not None:
+            out[name] = ctx
     return out
 
 
-def parse_predicted(body: Any) -> dict[str, Predicted]:
-    """``predictedFundings`` -> {coin: Hyperliquid's own prediction}; other venues are ignored.
+def parse_predicted(body: Any, coins: Collection[str]) -> dict[str, Predicted]:
+    """``predictedFundings`` -> {coin: Hyperliquid's own prediction}, for the asked ``coins`` only.
 
     Shape: ``[[coin, [[venue, {fundingRate, nextFundingTime, fundingIntervalHours?} | null], ...]], ...]``
     (the docs example has no ``fundingIntervalHours``; a venue without a prediction has ``null``).
+    Entries of other coins and of other venues (``BinPerp``, ``BybitPerp``) are not read, so an odd
+    one of them cannot fail the answer; a malformed entry of an asked coin is a ParseError.
     """
     r = reader(api.PREDICTED_FUNDINGS)
     out: dict[str, Predicted] = {}
     for item in r.arr(body):
-        coin, venues = _pair(r, item, "coin entry")
-        if not isinstance(coin, str) or not coin:
-            raise r.fail(f"coin is {coin!r}, expected a non-empty string")
+        coin = item[0] if isinstance(item, list) and item else None
+        if not isinstance(coin, str) or coin not in coins:
+            continue
+        _coin, venues = _pair(r, item, f"coin entry of {coin}")
         found = _hl_prediction(r, coin, r.arr(venues, f"venues of {coin}"))
         if found is not None:
             out[coin] = found
@@ -116,12 +131,13 @@ def _pair(r: Reader, value: Any, what: str) -> tuple[Any, Any]:
 
 
 def _hl_prediction(r: Reader, coin: str, venues: Iterable[Any]) -> Predicted | None:
+    """The ``HlPerp`` entry of one coin (None when absent or ``null``); other venues' entries are skipped."""
     for entry in venues:
-        if entry is None:
+        if not isinstance(entry, list) or not entry or entry[0] != api.HL_PERP:
             continue
-        venue, data = _pair(r, entry, f"venue entry of {coin}")
-        if venue != api.HL_PERP or data is None:
-            continue
+        _venue, data = _pair(r, entry, f"{api.HL_PERP} entry of {coin}")
+        if data is None:
+            return None
         row = r.obj(data, f"{api.HL_PERP} prediction of {coin}")
         rate = r.opt_num(row, "fundingRate")
         if rate is None:
@@ -139,10 +155,15 @@ def next_settlement(received: datetime, interval_hours: float) -> datetime:
     return ms_to_utc((utc_to_ms(received) // step + 1) * step)
 
 
-def funding_rate(inst: Instrument, ctx: Mapping[str, Any], predicted: Predicted | None,
-                 received: datetime) -> FundingRate:
-    """One perp's FundingRate from its asset context (and Hyperliquid's own prediction, if any)."""
+def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, received: datetime) -> FundingRate:
+    """One perp's FundingRate from its asset context (and Hyperliquid's own prediction, if any).
+
+    The next settlement is the venue's own ``nextFundingTime`` (predictedFundings ``HlPerp``) when
+    it sent one; otherwise the first settlement after the receive time on the interval's grid
+    (hourly: the next whole hour UTC), which is what the venue docs promise.
+    """
     r = reader(api.META_AND_ASSET_CTXS)
+    ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     mark, oi_coins = r.num(ctx, "markPx"), r.num(ctx, "openInterest")
     oracle = r.opt_num(ctx, "oraclePx")
     if predicted is not None and predicted.interval_hours is not None:
@@ -157,12 +178,19 @@ def funding_rate(inst: Instrument, ctx: Mapping[str, Any], predicted: Predicted 
         interval_source=source,
         time=received,
         predicted_rate=predicted.rate if predicted is not None else None,
-        next_funding_time=next_settlement(received, interval),
+        next_funding_time=_next_time(predicted, received, interval),
         mark_price=mark / mult,
         index_price=oracle / mult if oracle is not None else None,
         open_interest_usd=oi_coins * mark,
         note=_note(inst),
     )
+
+
+def _next_time(predicted: Predicted | None, received: datetime, interval_hours: float) -> datetime:
+    """The venue's nextFundingTime when it gave one, else the next settlement after ``received``."""
+    if predicted is not None and predicted.next_time is not None:
+        return predicted.next_time
+    return next_settlement(received, interval_hours)
 
 
 def _note(inst: Instrument) -> str:

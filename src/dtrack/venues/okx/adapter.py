@@ -4,7 +4,18 @@ Current funding is one round of concurrent requests once the swap list is cached
 funding-rate?instId=ANY (every perpetual), open-interest and mark-price (every swap) and one
 index-tickers call per quote currency asked. A failed enrichment call (OI, mark, index) leaves
 that field None and is recorded in ``FundingResult.errors``; a failed funding-rate call fails the venue.
-History pages funding-rate-history backwards (400 rows a page) until the window is covered.
+Only the rows of the asked swaps are read from those bulk answers, so an odd row of another swap
+never fails the venue. History pages funding-rate-history backwards (asking 400 rows a page) until
+the window is covered or OKX answers an empty page.
+
+Known limitation (interval of the current rate): OKX gives no start of the current period, only
+``fundingTime`` and ``nextFundingTime``, whose spacing is the length of the period AFTER the current
+one. In the single period where OKX changes a swap's interval (say 8 h -> 4 h) the current rate is
+therefore labelled with the new interval although it accrued over the old one. The settled history
+(``fetch_funding_history``) is not affected: each settlement is measured from the one before it.
+The current period's true length is ``fundingTime`` minus the latest settlement, which only the
+history knows; rates and histories are fetched independently by the shared pipeline, and one extra
+history request per swap for every rates query is not made, so the rate keeps OKX's spacing.
 """
 
 from __future__ import annotations
@@ -18,11 +29,12 @@ from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import latest_spacing, points_from_settlements, utc_to_ms, within
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     HistoryRow,
     SwapFunding,
+    SwapList,
     SwapOpenInterest,
     funding_rate,
     index_id,
@@ -32,6 +44,7 @@ from dtrack.venues.okx.parse import (
     parse_instruments,
     parse_marks,
     parse_open_interest,
+    swap_funding,
 )
 
 T = TypeVar("T")
@@ -69,9 +82,21 @@ class OkxAdapter(Adapter):
 
     async def instruments(self) -> list[Instrument]:
         """Live perpetual swaps (disk-cached for ``instruments_ttl``)."""
-        body = await self.cached_get(api.REST, api.INSTRUMENTS, {"instType": api.SWAP},
-                                     ttl=self.ctx.settings.instruments_ttl)
-        return parse_instruments(body)
+        return (await self._swap_list()).swaps
+
+    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
+        """The swaps on these assets; a ParseError when a swap row of an asked coin was malformed
+        (a malformed row of a coin nobody asked for is ignored)."""
+        listing = await self._swap_list()
+        for asset in assets:
+            if asset in listing.broken:
+                raise ParseError(self.name, api.INSTRUMENTS, listing.broken[asset])
+        wanted = set(assets)
+        return [i for i in listing.swaps if i.asset in wanted]
+
+    async def _swap_list(self) -> SwapList:
+        return await self.cached_get(api.REST, api.INSTRUMENTS, {"instType": api.SWAP},
+                                     ttl=self.ctx.settings.instruments_ttl, parse=parse_instruments)
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Funding, mark, index and OI of these swaps from one round of bulk requests."""
@@ -87,12 +112,14 @@ class OkxAdapter(Adapter):
         if isinstance(funding, BaseException):
             raise funding
         result = FundingResult(self.name)
-        rows = parse_funding(funding)
-        oi_rows = _enrichment(result, oi, parse_open_interest)
-        mark_rows = _enrichment(result, marks, parse_marks)
+        symbols = {i.symbol for i in instruments}
+        rows = parse_funding(funding, symbols)
+        oi_rows = _enrichment(result, oi, lambda b: parse_open_interest(b, symbols))
+        mark_rows = _enrichment(result, marks, lambda b: parse_marks(b, symbols))
+        index_ids = {index_id(i) for i in instruments}
         index_rows: dict[str, float] = {}
         for body in indices:
-            index_rows.update(_enrichment(result, body, parse_index))
+            index_rows.update(_enrichment(result, body, lambda b: parse_index(b, index_ids)))
         for inst in instruments:
             row = rows.get(inst.symbol)
             if row is None:
@@ -102,7 +129,7 @@ class OkxAdapter(Adapter):
         return result
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
-        """Settled funding of one swap over ``[start, end]``, paging back 400 rows at a time."""
+        """Settled funding of one swap over ``[start, end]``, paging back (up to 400 rows a page)."""
         symbol = instrument.symbol
         try:
             rows, exhausted = await self._history_rows(symbol, start, end)
@@ -120,16 +147,21 @@ class OkxAdapter(Adapter):
         return FundingHistory(self.name, symbol, start, end, inside, "; ".join(notes))
 
     async def _history_rows(self, symbol: str, start: datetime, end: datetime) -> tuple[list[HistoryRow], bool]:
-        """Pages of funding-rate-history from ``end`` back past ``start``; True when OKX has nothing older."""
+        """Pages of funding-rate-history from ``end`` back past ``start``; True when OKX ran out first.
+
+        A page shorter than asked does not mean the end: OKX may cap pages below ``limit`` (its
+        maximum was 100 before 2025). Paging stops at an empty page (OKX has nothing older) or once
+        the oldest row reaches ``start``; each page must go back in time, which bounds the loop.
+        """
         rows: list[HistoryRow] = []
         after = utc_to_ms(end) + 1  # `after` returns rows strictly older than this fundingTime
         while True:
             body = await self.get(api.REST, api.FUNDING_HISTORY,
                                   {"instId": symbol, "limit": api.HISTORY_PAGE, "after": after})
             page = parse_history(body)
-            rows += page
-            if len(page) < api.HISTORY_PAGE:
+            if not page:
                 return rows, True
+            rows += page
             oldest = min(r.time for r in page)
             if oldest <= start:
                 return rows, False
@@ -140,23 +172,12 @@ class OkxAdapter(Adapter):
     async def _lone_interval(self, symbol: str, rows: Sequence[HistoryRow]) -> float:
         """The interval for a settlement with no neighbour: the latest spacing in ``rows``, or (with a
         single settlement) the swap's current interval from funding-rate."""
-        spacing = _latest_spacing(rows)
+        spacing = latest_spacing(r.time for r in rows)
         if spacing is not None:
             return spacing
-        body = await self.cached_get(api.REST, api.FUNDING_RATE, {"instId": symbol},
-                                     ttl=self.ctx.settings.funding_interval_ttl)
-        row = parse_funding(body).get(symbol)
-        if row is None:
-            raise ParseError(self.name, api.FUNDING_RATE, f"no row for {symbol}")
-        return row.interval_hours
-
-
-def _latest_spacing(rows: Sequence[HistoryRow]) -> float | None:
-    """Hours between the two newest settlements (None with fewer than two)."""
-    times = sorted({r.time for r in rows})
-    if len(times) < 2:
-        return None
-    return max(1.0, float(round((times[-1] - times[-2]).total_seconds() / 3600)))
+        return await self.cached_get(api.REST, api.FUNDING_RATE, {"instId": symbol},
+                                     ttl=self.ctx.settings.funding_interval_ttl,
+                                     parse=lambda body: swap_funding(body, symbol).interval_hours)
 
 
 def _enrichment(result: FundingResult, body: Any, parse: Callable[[Any], dict[str, T]]) -> dict[str, T]:

@@ -4,24 +4,42 @@ Owns the reading of: instruments (contract sizes), funding-rate (current rate an
 open-interest, mark-price, index-tickers and funding-rate-history, and the assembly of one
 ``FundingRate`` per swap from them. Every field goes through ``Reader`` so that a malformed
 payload raises ``ParseError`` naming OKX and the endpoint.
+
+One odd row never fails a bulk answer: the bulk parsers read only the rows asked for (by instId) and
+do not look at the others; the instrument list skips swaps of unknown type or unit and sets aside
+(in ``SwapList.broken``) the malformed ones, which fail only a query that asks for their coin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dtrack.errors import ParseError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Reader
+from dtrack.venues.fields import Reader, ms_to_utc
 from dtrack.venues.okx import api
 
 HOUR_MS = 3_600_000
 INTERVAL_SOURCE = "nextFundingTime - fundingTime (funding-rate)"
 #: contract value currencies that mean "US dollars" for inverse swaps (ctValCcy "USD").
 _USD = frozenset({"USD"})
+
+
+@dataclass(frozen=True, slots=True)
+class SwapList:
+    """The live perpetual swaps of an instruments answer.
+
+    ``broken`` maps a coin to what was wrong with one of its swap rows (a missing or malformed field):
+    such a row is left out of ``swaps``, and the adapter raises a ``ParseError`` only for a query
+    that asks for that coin.
+    """
+
+    swaps: list[Instrument]
+    broken: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,41 +71,79 @@ class HistoryRow:
     realized: bool
 
 
-def _data(reader: Reader, body: Any) -> Sequence[Mapping[str, Any]]:
-    """The rows of an OKX envelope ``{"code": "0", "msg": "", "data": [...]}``."""
-    rows = reader.arr(reader.field(reader.obj(body), "data"), "data")
-    return [reader.obj(row, "data row") for row in rows]
+def _data(reader: Reader, body: Any) -> Sequence[Any]:
+    """The rows of an OKX envelope ``{"code": "0", "msg": "", "data": [...]}``, not yet checked."""
+    return reader.arr(reader.field(reader.obj(body), "data"), "data")
+
+
+def _rows(reader: Reader, body: Any) -> list[Mapping[str, Any]]:
+    """Every row of an envelope, each required to be an object (answers about one asked swap)."""
+    return [reader.obj(row, "data row") for row in _data(reader, body)]
+
+
+def _asked(reader: Reader, body: Any, wanted: Collection[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(instId, row) of the rows whose instId was asked for; other rows, whatever their shape, are not read."""
+    for row in _data(reader, body):
+        inst_id = row.get("instId") if isinstance(row, Mapping) else None
+        if isinstance(inst_id, str) and inst_id in wanted:
+            yield inst_id, row
 
 
 # --- instruments ----------------------------------------------------------------------------
 
 
-def parse_instruments(body: Any) -> list[Instrument]:
+def parse_instruments(body: Any) -> SwapList:
     """Live perpetual swaps of an instruments answer.
 
-    Other instTypes are skipped, and so are swaps not in state "live" (preopen, suspend, test):
-    they have no funding to report.
+    Skipped (nobody can ask for them): rows that are not objects, other instTypes, swaps not in state
+    "live" (preopen, suspend, test: no funding to report) and swaps of a kind dtrack does not know
+    (a ctType other than linear/inverse, a ctValCcy other than the base coin or USD). A swap row
+    with a missing or malformed field goes to ``broken`` under its coin; when every swap row is
+    broken the format has changed and the whole answer is a ``ParseError`` (so it is not cached).
     """
     reader = Reader(api.VENUE, api.INSTRUMENTS)
-    return [_swap(reader, row) for row in _data(reader, body)
-            if row.get("instType") == api.SWAP and row.get("state") == "live"]
+    swaps: list[Instrument] = []
+    broken: dict[str, str] = {}
+    for row in _data(reader, body):
+        if not isinstance(row, Mapping) or row.get("instType") != api.SWAP or row.get("state") != "live":
+            continue
+        try:
+            swap = _swap(reader, row)
+        except ParseError as exc:
+            broken.setdefault(_coin_of(row), exc.detail)
+            continue
+        if swap is not None:
+            swaps.append(swap)
+    if broken and not swaps:
+        raise reader.fail(next(iter(broken.values())))
+    return SwapList(swaps, broken)
 
 
-def _swap(reader: Reader, row: Mapping[str, Any]) -> Instrument:
+def _coin_of(row: Mapping[str, Any]) -> str:
+    """The coin a (possibly malformed) swap row is about, as users type it: from uly, instFamily or instId."""
+    for key in ("uly", "instFamily", "instId"):
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            return split_multiplier(value.split("-")[0])[0]
+    return ""
+
+
+def _swap(reader: Reader, row: Mapping[str, Any]) -> Instrument | None:
+    """One swap, or None for a kind dtrack does not know (ParseError when a field is malformed)."""
     symbol = reader.text(row, "instId")
     base, quote = _base_quote(reader, row)
     asset, multiplier = split_multiplier(base)
     margin = reader.text(row, "ctType")
-    if margin not in (Margin.LINEAR, Margin.INVERSE):
-        raise reader.fail(f"{symbol}: ctType is {margin!r}, expected 'linear' or 'inverse'")
+    unit = _contract_unit(reader.text(row, "ctValCcy"), base)
+    if margin not in (Margin.LINEAR, Margin.INVERSE) or unit is None:
+        return None
     # Contract size is ctVal x ctMult in ctValCcy: BTC-USDT-SWAP 0.01 BTC, BTC-USD-SWAP 100 USD,
     # ETH-USD-SWAP 10 USD (okx__rest_public_instruments__capture.json).
     ct_mult = reader.opt_num(row, "ctMult")
     size = reader.num(row, "ctVal") * (1.0 if ct_mult is None else ct_mult)
     return Instrument(
         venue=api.VENUE, symbol=symbol, asset=asset, quote=quote, settle=reader.text(row, "settleCcy"),
-        kind=Kind.PERP, margin=Margin(margin), multiplier=multiplier, contract_size=size,
-        contract_unit=_contract_unit(reader, symbol, reader.text(row, "ctValCcy"), base),
+        kind=Kind.PERP, margin=Margin(margin), multiplier=multiplier, contract_size=size, contract_unit=unit,
     )
 
 
@@ -104,12 +160,13 @@ def _base_quote(reader: Reader, row: Mapping[str, Any]) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _contract_unit(reader: Reader, symbol: str, ccy: str, base: str) -> Unit:
+def _contract_unit(ccy: str, base: str) -> Unit | None:
+    """What one contract is counted in: the base coin or USD (None for any other ctValCcy)."""
     if ccy == base:
         return Unit.BASE
     if ccy in _USD:
         return Unit.USD
-    raise reader.fail(f"{symbol}: ctValCcy is {ccy!r}, expected the base coin {base!r} or USD")
+    return None
 
 
 def index_id(instrument: Instrument) -> str:
@@ -120,24 +177,35 @@ def index_id(instrument: Instrument) -> str:
 # --- current funding and enrichment ---------------------------------------------------------
 
 
-def parse_funding(body: Any) -> dict[str, SwapFunding]:
-    """funding-rate rows of perpetual swaps by instId ("X-Perps" FUTURES rows are skipped)."""
+def parse_funding(body: Any, wanted: Collection[str]) -> dict[str, SwapFunding]:
+    """funding-rate rows of the asked swaps by instId (read strictly); the other rows of an
+    ``instId=ANY`` answer, "X-Perps" FUTURES rows among them, are not read."""
     reader = Reader(api.VENUE, api.FUNDING_RATE)
-    return {reader.text(row, "instId"): _funding_row(reader, row)
-            for row in _data(reader, body) if row.get("instType") == api.SWAP}
+    return {inst_id: _funding_row(reader, row) for inst_id, row in _asked(reader, body, wanted)
+            if row.get("instType") == api.SWAP}
+
+
+def swap_funding(body: Any, symbol: str) -> SwapFunding:
+    """The funding-rate row of one swap (``instId=<symbol>``); its absence is a ParseError."""
+    row = parse_funding(body, {symbol}).get(symbol)
+    if row is None:
+        raise ParseError(api.VENUE, api.FUNDING_RATE, f"no row for {symbol}")
+    return row
 
 
 def _funding_row(reader: Reader, row: Mapping[str, Any]) -> SwapFunding:
     # fundingRate is the rate of the upcoming settlement at fundingTime; nextFundingTime is the one
     # after, so their spacing is the symbol's interval (8 h default; OKX may shorten it per contract).
-    funding_ms = reader.num(row, "fundingTime")
-    next_ms = reader.num(row, "nextFundingTime")
+    # Strictly it is the length of the NEXT period: in the one period where OKX changes a swap's
+    # interval (8 h -> 4 h) the rate at fundingTime still accrued over the old length. OKX's row does
+    # not say when the current period began, so this cannot be told here (see the adapter's note).
+    funding_ms = reader.ms(row, "fundingTime")
+    next_ms = reader.ms(row, "nextFundingTime")
     if next_ms <= funding_ms:
-        raise reader.fail(f"{row.get('instId')}: nextFundingTime {next_ms:.0f} is not after fundingTime "
-                          f"{funding_ms:.0f}")
+        raise reader.fail(f"{row.get('instId')}: nextFundingTime {next_ms} is not after fundingTime {funding_ms}")
     return SwapFunding(
         rate=reader.num(row, "fundingRate"),
-        funding_time=reader.time_ms(row, "fundingTime"),
+        funding_time=ms_to_utc(funding_ms),
         interval_hours=(next_ms - funding_ms) / HOUR_MS,
         # nextFundingRate is deprecated and sent as "": a forecast only when OKX fills it.
         predicted_rate=reader.opt_num(row, "nextFundingRate"),
@@ -145,28 +213,27 @@ def _funding_row(reader: Reader, row: Mapping[str, Any]) -> SwapFunding:
     )
 
 
-def parse_open_interest(body: Any) -> dict[str, SwapOpenInterest]:
-    """open-interest rows by instId: ``oi`` contracts, ``oiCcy`` coin, ``oiUsd`` USD.
+def parse_open_interest(body: Any, wanted: Collection[str]) -> dict[str, SwapOpenInterest]:
+    """open-interest rows of the asked swaps by instId: ``oi`` contracts, ``oiCcy`` coin, ``oiUsd`` USD.
 
     One-sided: okx__ccxt_fetchOpenInterest.json has oi 2663107.3 BTC-USDT-SWAP contracts of 0.01 BTC
     = oiCcy 26631.07 BTC, and oiUsd = oiCcy x the price of the time.
     """
     reader = Reader(api.VENUE, api.OPEN_INTEREST)
-    return {reader.text(row, "instId"): SwapOpenInterest(reader.num(row, "oi"), reader.opt_num(row, "oiCcy"),
-                                                         reader.opt_num(row, "oiUsd"))
-            for row in _data(reader, body)}
+    return {inst_id: SwapOpenInterest(reader.num(row, "oi"), reader.opt_num(row, "oiCcy"), reader.opt_num(row, "oiUsd"))
+            for inst_id, row in _asked(reader, body, wanted)}
 
 
-def parse_marks(body: Any) -> dict[str, float]:
-    """mark-price ``markPx`` by instId (per one unit of the swap's base coin)."""
+def parse_marks(body: Any, wanted: Collection[str]) -> dict[str, float]:
+    """mark-price ``markPx`` of the asked swaps by instId (per one unit of the swap's base coin)."""
     reader = Reader(api.VENUE, api.MARK_PRICE)
-    return {reader.text(row, "instId"): reader.num(row, "markPx") for row in _data(reader, body)}
+    return {inst_id: reader.num(row, "markPx") for inst_id, row in _asked(reader, body, wanted)}
 
 
-def parse_index(body: Any) -> dict[str, float]:
-    """index-tickers ``idxPx`` by index instId (``BTC-USDT``, ``BTC-USD``)."""
+def parse_index(body: Any, wanted: Collection[str]) -> dict[str, float]:
+    """index-tickers ``idxPx`` of the asked indices by instId (``BTC-USDT``, ``BTC-USD``)."""
     reader = Reader(api.VENUE, api.INDEX_TICKERS)
-    return {reader.text(row, "instId"): reader.num(row, "idxPx") for row in _data(reader, body)}
+    return {inst_id: reader.num(row, "idxPx") for inst_id, row in _asked(reader, body, wanted)}
 
 
 def open_interest_usd(oi: SwapOpenInterest, instrument: Instrument, mark: float | None) -> tuple[float | None, str]:
@@ -224,7 +291,7 @@ def parse_history(body: Any) -> list[HistoryRow]:
     """
     reader = Reader(api.VENUE, api.FUNDING_HISTORY)
     rows = []
-    for row in _data(reader, body):
+    for row in _rows(reader, body):
         realized = reader.opt_num(row, "realizedRate")
         rate = realized if realized is not None else reader.num(row, "fundingRate")
         rows.append(HistoryRow(reader.time_ms(row, "fundingTime"), rate, realized is not None))

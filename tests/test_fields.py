@@ -1,0 +1,56 @@
+"""Shared field readers and settlement-interval inference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dtrack.errors import ParseError
+from dtrack.venues.fields import Reader, latest_spacing, points_from_settlements, within
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def intervals(spacings: list[int], current: float) -> list[float]:
+    times = [T0]
+    for h in spacings:
+        times.append(times[-1] + timedelta(hours=h, milliseconds=7))  # venues settle a few ms late
+    return [p.interval_hours for p in points_from_settlements([(t, 0.0001) for t in times], current)]
+
+
+@pytest.mark.parametrize(("spacings", "current", "expected"), [
+    ([8, 8, 8], 8, [8, 8, 8, 8]),
+    ([8, 8, 16, 8, 8], 8, [8] * 6),            # a missed settlement is not a 16 h interval
+    ([16, 8, 8], 8, [8] * 4),                  # ... nor at the start
+    ([8, 8, 16], 8, [8] * 4),                  # ... nor at the end (the current interval agrees)
+    ([1, 1, 1, 4, 4, 4], 4, [1, 1, 1, 1, 4, 4, 4]),  # a real 1 h -> 4 h switch keeps the new spacing
+    ([4, 4, 8, 8], 8, [4, 4, 4, 8, 8]),
+    ([1, 1, 1, 4], 4, [1, 1, 1, 1, 4]),
+    ([], 4, [4]),                              # a lone settlement takes the current interval
+])
+def test_interval_from_spacing(spacings: list[int], current: float, expected: list[float]) -> None:
+    assert intervals(spacings, current) == expected
+
+
+def test_points_are_sorted_deduplicated_and_clipped() -> None:
+    pts = points_from_settlements([(T0 + timedelta(hours=8), 2.0), (T0, 1.0), (T0, 1.0)], 8)
+    assert [p.rate for p in pts] == [1.0, 2.0]
+    assert within(pts, T0 + timedelta(hours=1), T0 + timedelta(hours=9)) == (pts[1],)
+
+
+def test_latest_spacing() -> None:
+    assert latest_spacing([T0, T0 + timedelta(hours=4), T0 + timedelta(hours=8)]) == 4
+    assert latest_spacing([T0]) is None
+
+
+def test_reader_numbers_and_times() -> None:
+    r = Reader("okx", "/x")
+    assert r.num({"a": "0.0001"}, "a") == 0.0001 and r.opt_num({"a": ""}, "a") is None
+    assert r.time_ms({"t": "1795219200000"}, "t") == datetime(2026, 11, 21, tzinfo=UTC)
+    assert r.opt_time_ms({"t": 0}, "t") is None and r.opt_time_ms({}, "t") is None
+    for bad in ({"t": 1795219200}, {"t": "1795219200000000"}, {"t": "soon"}, {"t": True}, {"t": "nan"}):
+        with pytest.raises(ParseError, match="okx /x"):
+            r.time_ms(bad, "t")
+    with pytest.raises(ParseError, match="field 'a' missing"):
+        r.field({}, "a")
