@@ -34,8 +34,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rounds(log: Path, since: float, latency_s: float) -> tuple[int, int]:
-    """(rounds, requests) in the log after ``since`` (epoch seconds).
+def rounds(log: Path, since: float, latency_s: float, until: float = float("inf")) -> tuple[int, int]:
+    """(rounds, requests) in the log between ``since`` and ``until`` (epoch seconds).
 
     A new round starts after a quiet gap of half the latency between two arrivals: requests sent
     together arrive back to back (spread only by the client's dispatch time), while a request that
@@ -44,7 +44,7 @@ def rounds(log: Path, since: float, latency_s: float) -> tuple[int, int]:
     times = []
     for line in log.read_text().splitlines():
         t = datetime.fromisoformat(json.loads(line)["time"].replace("Z", "+00:00")).timestamp()
-        if t >= since:
+        if since <= t <= until:
             times.append(t)
     times.sort()
     count = 1 if times else 0
@@ -75,20 +75,29 @@ def start_sim(dtrack: list[str], tmp: Path, latency_ms: float, env: dict[str, st
     return proc, cfg, log
 
 
-def measure(dtrack: list[str], cfg: Path, log: Path, env: dict[str, str], runs: int, latency_s: float,
-            cache: Path) -> dict[str, tuple[float, float, float]]:
-    """{"cold cache"|"warm cache": (median seconds, requests per run, rounds per run)}."""
-    cmd = [*dtrack, "--config", str(cfg), "funding", "BTC", "ETH", "SOL", "--format", "json"]
+def measure(dtrack: list[str], sims: dict[float, tuple[Path, Path]], env: dict[str, str], runs: int,
+            cache: Path) -> dict[tuple[float, str], tuple[float, float, float]]:
+    """{(latency ms, "cold cache"|"warm cache"): (median seconds, requests per run, rounds per run)}.
+
+    The servers are measured in turn within each repetition, so that machine load hits them alike.
+    """
+    times: dict[tuple[float, str], list[float]] = {}
+    windows: dict[tuple[float, str], list[tuple[float, float]]] = {}
+    for _ in range(runs):
+        for lat, (cfg, _log) in sims.items():
+            cmd = [*dtrack, "--config", str(cfg), "funding", "BTC", "ETH", "SOL", "--format", "json"]
+            for label in ("cold cache", "warm cache"):
+                if label == "cold cache":
+                    shutil.rmtree(cache, ignore_errors=True)
+                t0 = time.time()
+                times.setdefault((lat, label), []).append(timed(cmd, env))
+                windows.setdefault((lat, label), []).append((t0, time.time()))
     out = {}
-    shutil.rmtree(cache, ignore_errors=True)
-    since = time.time()
-    cold = [timed(cmd, env)]
-    n_rounds, n_requests = rounds(log, since, latency_s)
-    out["cold cache"] = (cold[0], float(n_requests), float(n_rounds))
-    since = time.time()
-    warm = [timed(cmd, env) for _ in range(runs)]
-    n_rounds, n_requests = rounds(log, since, latency_s)
-    out["warm cache"] = (statistics.median(warm), n_requests / runs, n_rounds / runs)
+    for (lat, label), samples in times.items():
+        _cfg, log = sims[lat]
+        counted = [rounds(log, t0, max(lat / 1000, 0.02), until=t1) for t0, t1 in windows[(lat, label)]]
+        out[(lat, label)] = (statistics.median(samples), statistics.mean(c[1] for c in counted),
+                             statistics.mean(c[0] for c in counted))
     return out
 
 
@@ -104,15 +113,16 @@ def main() -> None:
     try:
         help_times = [timed([*dtrack, "--help"], env) for _ in range(args.runs)]
         print(f"dtrack --help start-up: median {statistics.median(help_times) * 1000:.0f} ms over {args.runs} runs")
-        results = {}
+        sims = {}
         for lat in (0.0, args.latency_ms):
             proc, cfg, log = start_sim(dtrack, tmp, lat, env)
             servers.append(proc)
-            results[lat] = measure(dtrack, cfg, log, env, args.runs, max(lat / 1000, 0.02), tmp / "cache")
+            sims[lat] = (cfg, log)
+        results = measure(dtrack, sims, env, args.runs, tmp / "cache")
         for label in ("cold cache", "warm cache"):
-            base, slow = results[0.0][label], results[args.latency_ms][label]
+            base, slow = results[(0.0, label)], results[(args.latency_ms, label)]
             added = slow[0] - base[0]
-            print(f"funding BTC ETH SOL, {label}: {base[0] * 1000:.0f} ms with 0 ms latency (start-up), "
+            print(f"funding BTC ETH SOL, {label}: median {base[0] * 1000:.0f} ms with 0 ms latency (start-up), "
                   f"{slow[0] * 1000:.0f} ms with {args.latency_ms:g} ms latency: latency adds {added * 1000:.0f} ms "
                   f"(budget 3 x {args.latency_ms:g} = {3 * args.latency_ms:.0f} ms); {slow[1]:.0f} requests in "
                   f"{slow[2]:.1f} rounds")

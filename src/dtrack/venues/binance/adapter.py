@@ -214,18 +214,21 @@ class BinanceAdapter(Adapter):
         """
         host, symbol = instrument.market, instrument.symbol
         path = api.PATHS[host].funding_rate
-        # The current interval: for a lone settlement, and (with the data's spacing) to tell when
-        # the window is covered.
-        hours, _source = parse.interval_of(instrument, await self._funding_intervals(host))
-        rows: list[tuple[datetime, float]] = []
         cursor, stop = utc_to_ms(start), utc_to_ms(end)
-        while cursor <= stop:
+
+        async def page_from(cursor: int) -> list[tuple[datetime, float]]:
             params = {"symbol": symbol, "startTime": cursor, "endTime": stop, "limit": api.FUNDING_RATE_LIMIT_MAX}
             body = await self.get(host, path, params, weight=api.WEIGHT_FUNDING_RATE,
                                   endpoint=f"{path}?symbol={symbol}")
-            page = parse.parse_funding_history(body, host, symbol)
-            if not page:
-                break
+            return parse.parse_funding_history(body, host, symbol)
+
+        # The first page needs no interval: ask for it together with fundingInfo (one round, not two).
+        # The current interval serves a lone settlement and, with the data's spacing, tells when the
+        # window is covered.
+        page, intervals = await asyncio.gather(page_from(cursor), self._funding_intervals(host))
+        hours, _source = parse.interval_of(instrument, intervals)
+        rows: list[tuple[datetime, float]] = []
+        while page:
             rows += page
             last = utc_to_ms(max(t for t, _ in page))
             if last < cursor:
@@ -234,6 +237,7 @@ class BinanceAdapter(Adapter):
             if last + step * parse.HOUR_MS > stop:
                 break
             cursor = last + 1
+            page = await page_from(cursor)
         return parse.funding_history(instrument, rows, start, end, hours)
 
 
