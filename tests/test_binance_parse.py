@@ -34,14 +34,14 @@ def raws(payload, name: str) -> list:
 def usdm(payload):
     """USDⓈ-M perpetuals from the real 2021 exchangeInfo capture, by symbol."""
     (raw,) = raws(payload, "binance-usdm__rest_exchangeInfo__capture.json")
-    return {i.symbol: i for i in parse.parse_instruments(raw, "usdm")}
+    return {i.symbol: i for i in parse.parse_exchange_info(raw, "usdm").instruments}
 
 
 @pytest.fixture
 def coinm(payload):
     """COIN-M perpetuals from the real 2021 exchangeInfo capture, by symbol."""
     (raw,) = raws(payload, "binance-coinm__rest_exchangeInfo__capture.json")
-    return {i.symbol: i for i in parse.parse_instruments(raw, "coinm")}
+    return {i.symbol: i for i in parse.parse_exchange_info(raw, "coinm").instruments}
 
 
 # --- exchangeInfo ------------------------------------------------------------------------------
@@ -87,11 +87,11 @@ def test_exchange_info_skips_odd_rows_and_reports_malformed_perpetuals(payload) 
         {**btc, "symbol": "NEWUSDT", "status": "PENDING_TRADING", "quoteAsset": ""},  # not trading
         {**btc, "symbol": "ODDUSDT", "baseAsset": "ODD", "marginAsset": 7},  # a trading perpetual, malformed
     ]
-    info = parse.parse_exchange_info({**raw, "symbols": [*odd, *raw["symbols"]]}, "usdm")
-    assert len(info.perpetuals) == 119  # the capture's trading perpetuals, untouched by the odd rows
-    assert [(b.symbol, b.asset) for b in info.bad] == [("ODDUSDT", "ODD")]
-    assert "marginAsset" in info.bad[0].error.detail
-    assert info.bad[0].error.endpoint == "/fapi/v1/exchangeInfo"
+    listing = parse.parse_exchange_info({**raw, "symbols": [*odd, *raw["symbols"]]}, "usdm")
+    assert len(listing.instruments) == 119  # the capture's trading perpetuals, untouched by the odd rows
+    assert list(listing.broken) == ["ODD"] and listing.broken["ODD"].startswith("ODDUSDT ")
+    assert "marginAsset" in listing.broken["ODD"]
+    assert "/fapi/v1/exchangeInfo" in listing.broken["ODD"]
     # A payload where no perpetual parses is broken as a whole (and so never cached).
     with pytest.raises(ParseError, match="no trading perpetual parsed"):
         parse.parse_exchange_info({"symbols": [odd[3]]}, "usdm")
@@ -293,7 +293,7 @@ def test_open_interest_units(usdm, coinm) -> None:
                                        "usdm").get("BTCUSDT"), "/fapi/v1/premiumIndex"),
     (lambda: parse.parse_premium_index({"code": 0}, "usdm", {"BTCUSDT"}).get("BTCUSDT"), "/fapi/v1/premiumIndex"),
     (lambda: parse.parse_premium_index("[]", "usdm"), "/fapi/v1/premiumIndex"),
-    (lambda: parse.parse_instruments({"serverTime": 1}, "coinm"), "/dapi/v1/exchangeInfo"),
+    (lambda: parse.parse_exchange_info({"serverTime": 1}, "coinm"), "/dapi/v1/exchangeInfo"),
     (lambda: parse.parse_funding_intervals({"symbol": "BLZUSDT"}, "usdm"), "/fapi/v1/fundingInfo"),
     (lambda: parse.parse_funding_history([{"symbol": "X", "fundingTime": 1}], "coinm", "X"),
      "/dapi/v1/fundingRate"),

@@ -328,10 +328,11 @@ def test_sim_lists_quarterlies_and_pending_symbols_that_the_adapter_ignores(pinn
     assert sorted(r.instrument.symbol for r in result.rates) == perps
 
 
-def test_malformed_asked_exchange_info_row_drops_that_symbol_with_an_error(pinned) -> None:
+def test_malformed_asked_exchange_info_row_fails_a_query_for_its_asset(pinned) -> None:
     """One bad row of an asked perpetual (here written into the disk cache's stored exchangeInfo)
-    drops that symbol with an ``errors`` entry; the venue's other rows still arrive."""
-    _server, settings, log = pinned
+    fails a query for its asset with a ParseError naming the row and its host's path, as on every
+    venue (``Listing``); a query for another asset still gets its rows from the same stored body."""
+    server, settings, log = pinned
     run_with_pool(settings, lambda pool: pool.adapter("binance").instruments())
     (entry,) = [f for f in settings.cache_dir.rglob("*.json")
                 if json.loads(f.read_text())["url"].endswith("/fapi/v1/exchangeInfo")]
@@ -341,10 +342,16 @@ def test_malformed_asked_exchange_info_row_drops_that_symbol_with_an_error(pinne
             row["quoteAsset"] = ""
     entry.write_text(json.dumps(stored))
 
-    result = run_with_pool(settings, lambda pool: current(pool, ["BTC"]))
-    assert sorted(r.instrument.symbol for r in result.rates) == ["BTCUSDC", "BTCUSD_PERP"]
-    assert len(result.errors) == 1 and isinstance(result.errors[0], ParseError)
-    assert "/fapi/v1/exchangeInfo" in str(result.errors[0]) and "quoteAsset" in str(result.errors[0])
+    async def job(pool):
+        btc = (await asyncio.gather(current(pool, ["BTC"]), return_exceptions=True))[0]
+        return btc, await current(pool, ["ETH"])
+
+    btc, eth = run_with_pool(settings, job)
+    assert isinstance(btc, ParseError)
+    assert "/fapi/v1/exchangeInfo" in str(btc) and "BTCUSDT" in str(btc) and "quoteAsset" in str(btc)
+    assert sorted(r.instrument.symbol for r in eth.rates) == sorted(
+        p.symbol for p in server.model.perps("binance") if p.asset == "ETH")
+    assert eth.errors == []
     assert logged_paths(log).count("/fapi/v1/exchangeInfo") == 1  # the stored body was used, not refetched
 
 

@@ -45,15 +45,15 @@ def instruments_case(payload: Payload, index: int) -> dict[str, Any]:
 
 def test_instruments_linear_perp(payload: Payload) -> None:
     page = parse.parse_instruments_page(instruments_case(payload, 0))
-    assert page.instruments == (BTCUSDT,)
+    assert page.listing.instruments == (BTCUSDT,)
     # fundingInterval 480 is in minutes: 8 hours.
     assert page.intervals == {"BTCUSDT": 8.0}
-    assert (page.bad_intervals, page.broken, page.cursor) == ({}, (), "")
+    assert (page.bad_intervals, page.listing.broken, page.cursor) == ({}, {}, "")
 
 
 def test_instruments_prelaunch_is_skipped_and_cursor_decoded(payload: Payload) -> None:
     page = parse.parse_instruments_page(instruments_case(payload, 1))  # BIOUSDT, status PreLaunch
-    assert (page.instruments, page.intervals, page.broken) == ((), {}, ())
+    assert (page.listing.instruments, page.intervals, page.listing.broken) == ((), {}, {})
     assert page.cursor == "first%3DBIOUSDT%26last%3DBIOUSDT"
     assert parse.cursor_param(page.cursor) == "first=BIOUSDT&last=BIOUSDT"
 
@@ -61,7 +61,7 @@ def test_instruments_prelaunch_is_skipped_and_cursor_decoded(payload: Payload) -
 @pytest.mark.parametrize("index", [2, 3])  # option and spot listings hold no perpetuals
 def test_instruments_other_categories_hold_no_perps(payload: Payload, index: int) -> None:
     page = parse.parse_instruments_page(instruments_case(payload, index))
-    assert (page.instruments, page.broken) == ((), ())
+    assert (page.listing.instruments, page.listing.broken) == ((), {})
 
 
 def test_instruments_odd_rows_next_to_a_good_one_are_skipped(payload: Payload) -> None:
@@ -77,12 +77,12 @@ def test_instruments_odd_rows_next_to_a_good_one_are_skipped(payload: Payload) -
         good,
     ]
     page = parse.parse_instruments_page(body)
-    assert [i.symbol for i in page.instruments] == ["ETHUSDT", "BTCUSDT"]
-    assert page.instruments[1] == BTCUSDT
+    assert [i.symbol for i in page.listing.instruments] == ["ETHUSDT", "BTCUSDT"]
+    assert page.listing.instruments[1] == BTCUSDT
     assert page.intervals == {"BTCUSDT": 8.0}
     assert "fundingInterval" in page.bad_intervals["ETHUSDT"]
-    (broken,) = page.broken  # kept aside: an error only if ODD is asked for (adapter.perpetuals)
-    assert (broken.symbol, broken.asset) == ("ODDUSDT", "ODD") and "baseCoin" in broken.reason
+    (reason,) = page.listing.broken.values()  # kept aside: an error only if ODD is asked for (Listing.for_assets)
+    assert page.listing.broken.keys() == {"ODD"} and reason.startswith("ODDUSDT: ") and "baseCoin" in reason
 
 
 # --- tickers -----------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_malformed_history_and_instruments(payload: Payload) -> None:
     instruments = copy.deepcopy(instruments_case(payload, 0))
     instruments["result"]["list"][0]["fundingInterval"] = 0
     page = parse.parse_instruments_page(instruments)  # the instrument stays; its interval is unusable
-    assert page.instruments == (BTCUSDT,) and page.intervals == {}
+    assert page.listing.instruments == (BTCUSDT,) and page.intervals == {}
     assert page.bad_intervals == {"BTCUSDT": "fundingInterval of 'BTCUSDT' is 0 minutes"}
     instruments["result"] = {"category": "linear", "list": {"symbol": "BTCUSDT"}}
     with pytest.raises(ParseError, match=r"result\.list") as err:  # the page itself: not cached

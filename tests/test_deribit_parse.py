@@ -14,6 +14,7 @@ from tests.conftest import run_with_pool
 from dtrack.config import Settings
 from dtrack.errors import ParseError, RateLimited, VenueError
 from dtrack.records import Instrument, Kind, Margin, Unit
+from dtrack.venues.deribit.adapter import DeribitAdapter
 from dtrack.venues.deribit.parse import (
     INTERVAL_SOURCE,
     history_points,
@@ -25,6 +26,7 @@ from dtrack.venues.deribit.parse import (
 from dtrack.venues.pool import VenuePool
 
 Payload = Callable[[str], dict[str, Any]]
+ENDPOINT = DeribitAdapter.instruments_endpoint
 RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -42,7 +44,7 @@ def btc_perp() -> Instrument:
 
 def test_instruments_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"]
-    dated, perp = parse_instruments(body)
+    dated, perp = parse_instruments(body).instruments
     assert perp == Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
                               multiplier=1.0, contract_size=10.0, contract_unit=Unit.USD, expiry=None)
     assert perp.normalized_id == "BTC-USD-PERP"
@@ -55,14 +57,14 @@ def test_instruments_docs_example(payload: Payload) -> None:
 def test_instruments_real_capture_without_instrument_type(payload: Payload) -> None:
     """The 2021 capture lists options too and has no instrument_type / settlement_currency."""
     btc_case, eth_case = payload("deribit__rest_get_instruments__capture.json")["cases"]
-    btc = parse_instruments(btc_case["raw"])
+    btc = parse_instruments(btc_case["raw"]).instruments
     assert {i.symbol for i in btc} == {"BTC-PERPETUAL", "BTC-23JUL21", "BTC-30JUL21", "BTC-27AUG21",
                                        "BTC-24SEP21", "BTC-31DEC21", "BTC-25MAR22", "BTC-24JUN22"}
     assert all(i.margin is Margin.INVERSE and i.settle == "BTC" and i.quote == "USD" for i in btc)
     assert all(i.contract_size == 10.0 and i.contract_unit is Unit.USD for i in btc)
     (perp,) = [i for i in btc if i.kind is Kind.PERP]
     assert perp.symbol == "BTC-PERPETUAL" and perp.expiry is None and perp.asset == "BTC"
-    eth_perps = [i for i in parse_instruments(eth_case["raw"]) if i.kind is Kind.PERP]
+    eth_perps = [i for i in parse_instruments(eth_case["raw"]).instruments if i.kind is Kind.PERP]
     assert eth_perps == [Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
                                     contract_size=1.0, contract_unit=Unit.USD)]
 
@@ -77,16 +79,20 @@ def test_instruments_skip_odd_rows_nobody_asked(payload: Payload) -> None:
     no_size = {k: v for k, v in dated.items() if k != "contract_size"}
     combo = {**dated, "kind": "future_combo", "instrument_name": "BTC-FS-29SEP23_PERP", "instrument_type": None}
     body["result"] = [unknown_type, no_size, combo, dated, perp]
-    expected = parse_instruments(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"])
-    assert parse_instruments(body, {"BTC"}) == expected  # the malformed dated BTC future is no perpetual
-    assert parse_instruments(body) == expected
+    expected = parse_instruments(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"]).instruments
+    expected_perps = [i for i in expected if i.kind is Kind.PERP]
+    listing = parse_instruments(body)
+    assert listing.for_assets("deribit", ENDPOINT, {"BTC"}) == expected_perps  # the dated BTC future is no perp
+    assert listing.instruments == expected
 
     # a perpetual without base_currency: whether it was asked is read from its name, ETH-PERPETUAL
     baseless = {k: v for k, v in perp.items() if k != "base_currency"}
     body["result"].append({**baseless, "instrument_name": "ETH-PERPETUAL"})
-    assert parse_instruments(body, {"BTC"}) == expected
+    listing = parse_instruments(body)
+    assert listing.instruments == expected
+    assert listing.for_assets("deribit", ENDPOINT, {"BTC"}) == expected_perps
     with pytest.raises(ParseError, match="base_currency"):
-        parse_instruments(body, {"ETH"})
+        listing.for_assets("deribit", ENDPOINT, {"ETH"})
 
 
 # --- public/get_book_summary_by_currency ----------------------------------------------------------
@@ -172,12 +178,13 @@ def test_malformed_payloads_raise_parse_error(payload: Payload) -> None:
 
     instruments = copy.deepcopy(payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"])
     instruments["result"][1]["instrument_type"] = "quanto"  # BTC-PERPETUAL
+    listing = parse_instruments(instruments)
     with pytest.raises(ParseError, match="instrument_type") as err:
-        parse_instruments(instruments, {"BTC"})
+        listing.for_assets("deribit", ENDPOINT, {"BTC"})
     assert err.value.endpoint == "public/get_instruments"
     # not asked (an ETH query, or the plain instrument list): the odd row is skipped, the rest kept
-    assert [i.symbol for i in parse_instruments(instruments, {"ETH"})] == ["BTC-29SEP23"]
-    assert [i.symbol for i in parse_instruments(instruments)] == ["BTC-29SEP23"]
+    assert listing.for_assets("deribit", ENDPOINT, {"ETH"}) == []
+    assert [i.symbol for i in listing.instruments] == ["BTC-29SEP23"]
 
     ticker = copy.deepcopy(payload("deribit__rest_ticker__docs.json")["cases"][0]["raw"])
     del ticker["result"]["mark_price"]

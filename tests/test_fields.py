@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dtrack.errors import ParseError
-from dtrack.venues.fields import Reader, latest_spacing, points_from_settlements, within
+from dtrack.records import Instrument, Kind, Margin
+from dtrack.venues.fields import Listing, Reader, latest_spacing, points_from_settlements, within
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -54,3 +55,16 @@ def test_reader_numbers_and_times() -> None:
             r.time_ms(bad, "t")
     with pytest.raises(ParseError, match="field 'a' missing"):
         r.field({}, "a")
+
+
+def test_listing_merges_in_order_and_fails_only_a_query_for_a_broken_asset() -> None:
+    perp = Instrument("v", "BTC-P", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE)
+    dated = Instrument("v", "BTC-F", "BTC", "USD", "BTC", Kind.FUTURE, Margin.INVERSE)
+    eth = Instrument("v", "ETH-P", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
+    merged = Listing.merge([Listing((perp, dated), {"XRP": "XRP-P: first"}),
+                            Listing((eth,), {"XRP": "XRP-Q: second", "SOL": "SOL-P: odd"})])
+    assert merged == Listing((perp, dated, eth), {"XRP": "XRP-P: first", "SOL": "SOL-P: odd"})
+    assert merged.for_assets("v", "/list", ["BTC", "ETH", "DOGE"]) == [perp, eth]  # perpetuals only
+    with pytest.raises(ParseError) as err:
+        merged.for_assets("v", "/list", ["BTC", "SOL"])
+    assert (err.value.venue, err.value.endpoint, err.value.detail) == ("v", "/list", "SOL-P: odd")

@@ -29,7 +29,7 @@ def _raw(payload: Payload, name: str, case: int = 0) -> Any:
 
 def test_meta_main_dex(payload: Payload) -> None:
     meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
-    insts = parse.parse_meta(meta)
+    insts = parse.parse_meta(meta).instruments
     assert [i.symbol for i in insts] == ["BTC", "ETH", "HPOS"]
     btc = insts[0]
     assert (btc.venue, btc.asset, btc.quote, btc.settle) == ("hyperliquid", "BTC", "USDC", "USDC")
@@ -42,20 +42,20 @@ def test_meta_skips_hip3_dex_coins(payload: Payload) -> None:
     # The second example is a builder-deployed DEX's universe: every name is "xyz:COIN".
     meta = _raw(payload, "metaAndAssetCtxs", 1)[0]
     assert [e["name"] for e in meta["universe"]] == ["xyz:XYZ100", "xyz:TSLA", "xyz:NVDA"]
-    assert parse.parse_meta(meta) == []
+    assert parse.parse_meta(meta).instruments == ()
 
 
 def test_meta_skips_delisted_and_splits_k_prefix(payload: Payload) -> None:
     meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
     meta["universe"][1]["isDelisted"] = True
     meta["universe"][2]["name"] = "kPEPE"
-    insts = parse.parse_meta(meta)
+    insts = parse.parse_meta(meta).instruments
     assert [(i.symbol, i.asset, i.multiplier) for i in insts] == [("BTC", "BTC", 1.0), ("kPEPE", "PEPE", 1000.0)]
 
 
 def test_funding_rates_main_dex(payload: Payload) -> None:
     body = _raw(payload, "metaAndAssetCtxs", 0)
-    insts = parse.parse_meta(body[0])
+    insts = parse.parse_meta(body[0]).instruments
     rates, missing = parse.funding_rates(body, insts, {}, RECEIVED)
     assert missing == []
     by = {r.instrument.symbol: r for r in rates}
@@ -106,7 +106,7 @@ def test_funding_rates_report_missing_symbols(payload: Payload) -> None:
 def test_kpepe_prices_per_pepe(payload: Payload) -> None:
     body = _raw(payload, "metaAndAssetCtxs", 0)
     body[0]["universe"][1]["name"] = "kPEPE"
-    insts = parse.parse_meta(body[0])
+    insts = parse.parse_meta(body[0]).instruments
     rates, _ = parse.funding_rates(body, insts, {}, RECEIVED)
     kpepe = next(r for r in rates if r.instrument.symbol == "kPEPE")
     assert kpepe.mark_price == pytest.approx(6.0436 / 1000, rel=EXACT)
@@ -194,7 +194,7 @@ def test_history_time_out_of_ms_range_is_a_parse_error(payload: Payload, bad: in
 def test_meta_skips_a_garbage_row(payload: Payload) -> None:
     meta = _raw(payload, "metaAndAssetCtxs", 0)[0]
     meta["universe"][1:1] = [{"szDecimals": 2}, "???", {"name": 7}]
-    assert [i.symbol for i in parse.parse_meta(meta)] == ["BTC", "ETH", "HPOS"]
+    assert [i.symbol for i in parse.parse_meta(meta).instruments] == ["BTC", "ETH", "HPOS"]
 
 
 def test_funding_rates_skip_a_garbage_row_of_another_coin(payload: Payload) -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from dtrack.errors import ParseError
 from dtrack.records import Instrument, Kind, Margin, Unit
+from dtrack.venues.fields import Listing
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     SwapFunding,
-    SwapList,
     SwapOpenInterest,
     funding_rate,
     index_id,
@@ -43,7 +43,7 @@ def _swaps(payload: Any) -> dict[str, Instrument]:
     raw = _case(payload(INSTRUMENTS), "instType=SWAP")["raw"]
     listing = parse_instruments(raw)
     assert listing.broken == {}
-    return {i.symbol: i for i in listing.swaps}
+    return {i.symbol: i for i in listing.instruments}
 
 
 def test_swap_list_has_every_live_swap(payload: Any) -> None:
@@ -90,7 +90,7 @@ def test_swap_contract_sizes(payload: Any, symbol: str, asset: str, quote: str, 
 def test_non_swap_instruments_are_skipped(payload: Any, url_part: str) -> None:
     raw = _case(payload(INSTRUMENTS), url_part)["raw"]
     assert raw["data"]
-    assert parse_instruments(raw) == SwapList([], {})
+    assert parse_instruments(raw) == Listing((), {})
 
 
 def test_open_interest_units(payload: Any) -> None:
@@ -165,7 +165,7 @@ def test_odd_instrument_rows_are_skipped_or_set_aside(payload: Any) -> None:
         "garbage", None, [1, 2],
     ]
     listing = parse_instruments({"code": "0", "msg": "", "data": [*odd, *real]})
-    assert [i.symbol for i in listing.swaps] == [r["instId"] for r in real]
+    assert [i.symbol for i in listing.instruments] == [r["instId"] for r in real]
     assert set(listing.broken) == {"XYZ", "ABC"}
     assert "ctVal" in listing.broken["XYZ"] and "'n/a'" in listing.broken["XYZ"]
 

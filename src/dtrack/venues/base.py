@@ -5,7 +5,8 @@ A venue package has three files: ``api.py`` (hosts, paths, weights, error codes:
 a subclass of ``Adapter``). Unsupported data raises ``UnsupportedError``.
 
 The funding pipeline runs per venue as: instruments (disk-cached) -> current rates and all
-per-symbol histories concurrently. With a warm cache that is one round of requests.
+per-symbol histories concurrently. With a warm cache that is one round of requests. A venue's
+instrument list is a ``Listing``: a row that did not parse fails only a query for its asset.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dtrack.errors import ConfigError, DtrackError, ParseError, UnsupportedError
-from dtrack.records import FundingHistory, FundingRate, Instrument, Kind
+from dtrack.records import FundingHistory, FundingRate, Instrument
+from dtrack.venues.fields import Listing
 
 T = TypeVar("T")
 
@@ -51,12 +53,14 @@ class FundingResult:
 
 
 class Adapter:
-    """Base of the venue adapters. Subclasses set ``name``, ``hosts`` and ``main_host``."""
+    """Base of the venue adapters. Subclasses set ``name``, ``hosts``, ``main_host`` and ``instruments_endpoint``."""
 
     name: ClassVar[str]
     #: host key -> default base URL, e.g. {"usdm": "https://fapi.binance.com"}
     hosts: ClassVar[Mapping[str, str]]
     main_host: ClassVar[str]
+    #: the endpoint of the instrument list, named in the ParseError of an asked asset's broken row
+    instruments_endpoint: ClassVar[str]
     #: host key -> request budget
     limits: ClassVar[Mapping[str, RateLimit]] = {}
     #: how far back the venue keeps funding history (None: unknown / since listing)
@@ -142,8 +146,9 @@ class Adapter:
 
     # --- what each venue implements -----------------------------------------------------------
 
-    async def instruments(self) -> list[Instrument]:
-        """Every listed instrument the adapter knows (at least the perpetuals); disk-cached."""
+    async def listing(self) -> Listing:
+        """Every listed instrument the adapter knows (at least the perpetuals), and the rows that did
+        not parse by asset; disk-cached."""
         raise UnsupportedError(f"{self.name}: instrument list not implemented")
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
@@ -156,10 +161,14 @@ class Adapter:
 
     # --- generic pipeline ---------------------------------------------------------------------
 
+    async def instruments(self) -> list[Instrument]:
+        """Every listed instrument the adapter knows (rows that did not parse are left out)."""
+        return list((await self.listing()).instruments)
+
     async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
-        """The venue's perpetuals on these assets."""
-        wanted = set(assets)
-        return [i for i in await self.instruments() if i.kind is Kind.PERP and i.asset in wanted]
+        """The venue's perpetuals on these assets; a ParseError when a row of one of them did not parse
+        (a malformed row of an asset nobody asked for is ignored)."""
+        return (await self.listing()).for_assets(self.name, self.instruments_endpoint, assets)
 
     async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingResult:
         """Current funding of every perpetual on ``assets`` and, with ``history``, each one's history.

@@ -1,19 +1,23 @@
 """Pure helpers every venue parser uses to read fields: numbers sent as strings, empty strings,
 epoch-ms timestamps, and a ``ParseError`` naming venue and endpoint when a field is missing or
-not what the endpoint documents. Also: funding points from a settlement series.
+not what the endpoint documents. Also: funding points from a settlement series, and ``Listing``,
+a venue's instrument list as parsed (with the rows that did not parse, by asset).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from dtrack.errors import ParseError
-from dtrack.records import FundingPoint
+from dtrack.records import FundingPoint, Instrument, Kind
+
+#: One row of a venue's instrument list (a JSON object).
+Row = Mapping[str, Any]
 
 #: Plausible epoch-millisecond range for venue timestamps (2010-01-01 .. 2100-01-01).
 MIN_MS = 1_262_304_000_000
@@ -93,6 +97,71 @@ class Reader:
     def opt_time_ms(self, row: Mapping[str, Any], key: str) -> datetime | None:
         """An optional epoch-ms timestamp; absent, "", null and 0 are None."""
         return self.time_ms(row, key) if self.opt_num(row, key) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A venue's instrument list as parsed (one page or host of it, or several merged).
+
+    Bulk instrument lists hold rows of every asset; one that does not parse must not fail a query
+    about another. Such a row is left out of ``instruments`` and noted in ``broken`` under its asset
+    (the venue's best guess, read leniently from the malformed row), so that it fails only a query
+    that asks for that asset (``for_assets``).
+    """
+
+    instruments: tuple[Instrument, ...] = ()
+    #: normalized asset -> what was wrong with a row of it: "<symbol>: <detail>" (the asset instead of
+    #: the symbol when the row has no readable one)
+    broken: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, rows: Iterable[Row], instrument: Callable[[Row], Instrument | None],
+             identify: Callable[[Row], tuple[str, str]], *, whole: Reader | None = None) -> Listing:
+        """The listing of ``rows`` (already narrowed to the kinds and states the venue lists).
+
+        ``instrument`` parses a row (None: a kind dtrack does not know, skipped). A row it raises
+        ParseError for goes to ``broken`` under the asset that ``identify`` guesses from the row,
+        leniently, as ``(asset, symbol)`` ("" where unreadable; a row without an asset is only
+        skipped: nobody can ask for it). With ``whole``, rows that failed with none parsing mean the
+        format changed: a ParseError of ``whole`` for the answer (so it is not cached).
+        """
+        instruments: list[Instrument] = []
+        broken: dict[str, str] = {}
+        failed: list[str] = []
+        for row in rows:
+            try:
+                inst = instrument(row)
+            except ParseError as exc:
+                asset, symbol = identify(row)
+                failed.append(f"{symbol or asset or 'a row'}: {exc.detail}")
+                if asset:
+                    broken.setdefault(asset, failed[-1])
+                continue
+            if inst is not None:
+                instruments.append(inst)
+        if whole is not None and failed and not instruments:
+            raise whole.fail(f"no trading perpetual parsed ({len(failed)} malformed; first: {failed[0]})")
+        return cls(tuple(instruments), broken)
+
+    @classmethod
+    def merge(cls, listings: Iterable[Listing]) -> Listing:
+        """One listing from several (pages, hosts), in order; an asset broken twice keeps its first reason."""
+        instruments: list[Instrument] = []
+        broken: dict[str, str] = {}
+        for listing in listings:
+            instruments += listing.instruments
+            for asset, reason in listing.broken.items():
+                broken.setdefault(asset, reason)
+        return cls(tuple(instruments), broken)
+
+    def for_assets(self, venue: str, endpoint: str, assets: Collection[str]) -> list[Instrument]:
+        """The perpetuals on ``assets``; a ``ParseError`` (naming ``endpoint``) when a row of one of
+        them did not parse: a query must not silently lose an instrument it asked for."""
+        for asset in assets:
+            if asset in self.broken:
+                raise ParseError(venue, endpoint, self.broken[asset])
+        wanted = set(assets)
+        return [i for i in self.instruments if i.kind is Kind.PERP and i.asset in wanted]
 
 
 def ms_to_utc(ms: float) -> datetime:

@@ -16,16 +16,16 @@ Requests per funding query (both hosts concurrently, only hosts with asked-for p
 
 A failed openInterest call leaves that row's ``open_interest_usd`` None and is recorded in
 ``FundingResult.errors``; a failed premiumIndex or fundingInfo fails the venue (no rate or no
-interval means no trustworthy row). A malformed row of an asked symbol (exchangeInfo,
-premiumIndex, fundingInfo) drops that symbol with an ``errors`` entry; odd rows of symbols
-nobody asked for are skipped.
+interval means no trustworthy row). A malformed premiumIndex or fundingInfo row of an asked symbol
+drops that symbol with an ``errors`` entry; a malformed exchangeInfo row of an asked asset fails
+the query, as on every venue (``Listing``); odd rows of symbols nobody asked for are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
@@ -33,7 +33,7 @@ from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, Instrument, Kind
 from dtrack.venues.base import Adapter, FundingResult, VenueContext
 from dtrack.venues.binance import api, parse
-from dtrack.venues.fields import latest_spacing, utc_to_ms
+from dtrack.venues.fields import Listing, latest_spacing, utc_to_ms
 
 T = TypeVar("T")
 
@@ -54,6 +54,8 @@ class BinanceAdapter(Adapter):
     name: ClassVar[str] = api.VENUE
     hosts: ClassVar[Mapping[str, str]] = api.HOSTS
     main_host: ClassVar[str] = api.MAIN_HOST
+    #: one path per host (``/fapi/v1/exchangeInfo``, ``/dapi/v1/exchangeInfo``): a broken row's reason names it
+    instruments_endpoint: ClassVar[str] = "exchangeInfo"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
     funding_history_depth = None  # Binance serves funding history back to each symbol's listing
 
@@ -62,8 +64,6 @@ class BinanceAdapter(Adapter):
         self._intervals_inflight: dict[str, asyncio.Future[Intervals]] = {}
         #: host -> (when, request) of the last fundingInfo fetched past the disk cache
         self._refreshed: dict[str, tuple[datetime, asyncio.Future[Intervals]]] = {}
-        #: host -> trading-perpetual rows of the last exchangeInfo that did not parse
-        self._malformed: dict[str, tuple[parse.BadRow, ...]] = {}
 
     def check(self, body: Any) -> None:
         """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200.
@@ -83,25 +83,14 @@ class BinanceAdapter(Adapter):
 
     # --- instruments ----------------------------------------------------------------------------
 
-    async def instruments(self) -> list[Instrument]:
-        """The trading perpetuals of both hosts (exchangeInfo, disk-cached)."""
-        infos = await asyncio.gather(*(self._exchange_info(h) for h in self.hosts))
-        return [i for info in infos for i in info.perpetuals]
+    async def listing(self) -> Listing:
+        """The trading perpetuals of both hosts (exchangeInfo, disk-cached), the hosts concurrently."""
+        return Listing.merge(await asyncio.gather(*(self._exchange_info(h) for h in self.hosts)))
 
-    async def _exchange_info(self, host: str) -> parse.ExchangeInfo:
-        info = await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,
+    async def _exchange_info(self, host: str) -> Listing:
+        return await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,
                                      parse=lambda body: parse.parse_exchange_info(body, host),
                                      weight=api.WEIGHT_EXCHANGE_INFO)
-        self._malformed[host] = info.bad
-        return info
-
-    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingResult:
-        """The generic pipeline, plus an ``errors`` entry per asked perpetual whose exchangeInfo row
-        did not parse (it is missing from the rates, and must not vanish silently)."""
-        result = await super().fetch_funding(assets, history)
-        wanted = set(assets)
-        result.errors += [bad.error for rows in self._malformed.values() for bad in rows if bad.asset in wanted]
-        return result
 
     # --- current funding ------------------------------------------------------------------------
 

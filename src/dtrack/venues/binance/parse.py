@@ -12,7 +12,8 @@ field names and units:
 
 Bulk answers list hundreds of symbols nobody asked for: a new or odd one (an unknown contract
 type, an empty price, a malformed row) is skipped, never a reason to fail the whole venue. A
-malformed row of an ASKED symbol is a ParseError for that symbol alone (see ``BySymbol``).
+malformed premiumIndex or fundingInfo row of an ASKED symbol is a ParseError for that symbol alone
+(see ``BySymbol``); a malformed exchangeInfo row fails a query for its asset (``Listing.broken``).
 
 Multiplier symbols (``1000PEPEUSDT``, baseAsset ``1000PEPE``) quote prices per 1000 coins;
 records carry prices per ONE coin of the normalized asset.
@@ -29,7 +30,7 @@ from dtrack.errors import ParseError
 from dtrack.records import FundingHistory, FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.binance import api
-from dtrack.venues.fields import Reader, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import Listing, Reader, Row, points_from_settlements, utc_to_ms, within
 
 R = TypeVar("R")
 
@@ -70,56 +71,32 @@ def _symbol_of(raw: object) -> str | None:
 # --- instruments -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class BadRow:
-    """A trading-perpetual row of exchangeInfo that did not parse; ``asset`` is "" when unreadable."""
-
-    symbol: str
-    asset: str
-    error: ParseError
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeInfo:
-    """One host's trading perpetuals, and the trading-perpetual rows that did not parse."""
-
-    perpetuals: tuple[Instrument, ...]
-    bad: tuple[BadRow, ...] = ()
-
-
-def parse_exchange_info(body: object, host: str) -> ExchangeInfo:
+def parse_exchange_info(body: object, host: str) -> Listing:
     """The trading perpetuals of one host's ``exchangeInfo``.
 
     Dated futures (``CURRENT_QUARTER`` ...), unknown contract types (``""`` on a pending listing,
     TradFi perpetuals) and symbols not in trading status (``PENDING_TRADING``, ``SETTLING``) are
-    left out without reading further. A trading perpetual whose row does not parse goes to ``bad``
-    (the adapter fails only a query for its asset); a payload where no perpetual parses at all is
-    a ParseError (and is therefore never cached).
+    left out without reading further. A trading perpetual whose row does not parse goes to
+    ``broken`` under its ``baseAsset`` (a query for that asset fails; the reason names the host's
+    path, as the two hosts share one listing); a payload where no perpetual parses at all is a
+    ParseError (and is therefore never cached).
     """
     r = reader(api.PATHS[host].exchange_info)
     rows = r.arr(r.field(r.obj(body), "symbols"), "symbols")
     status_key = api.STATUS_FIELD[host]
-    perps: list[Instrument] = []
-    bad: list[BadRow] = []
-    for raw in rows:
-        if not isinstance(raw, Mapping):
-            continue  # not a symbol row: nothing to identify, nobody asked for it
-        if raw.get("contractType") != api.PERPETUAL or raw.get(status_key) != api.TRADING:
-            continue
-        try:
-            perps.append(_instrument(r, raw, host))
-        except ParseError as exc:
-            base = raw.get("baseAsset")
-            asset = split_multiplier(base)[0] if isinstance(base, str) and base else ""
-            bad.append(BadRow(str(raw.get("symbol") or "?"), asset, exc))
-    if bad and not perps:
-        raise r.fail(f"no trading perpetual parsed ({len(bad)} malformed; first: {bad[0].error.detail})")
-    return ExchangeInfo(tuple(perps), tuple(bad))
+    # rows that are not objects have nothing to identify, and nobody asked for them
+    perps = [raw for raw in rows if isinstance(raw, Mapping)
+             and raw.get("contractType") == api.PERPETUAL and raw.get(status_key) == api.TRADING]
+    return Listing.read(perps, lambda row: _instrument(r, row, host), lambda row: _identify(row, r.endpoint), whole=r)
 
 
-def parse_instruments(body: object, host: str) -> list[Instrument]:
-    """The trading perpetuals of one host's ``exchangeInfo`` (malformed rows left out)."""
-    return list(parse_exchange_info(body, host).perpetuals)
+def _identify(row: Row, path: str) -> tuple[str, str]:
+    """(asset, symbol) of a (possibly malformed) row from ``baseAsset`` and ``symbol`` ("" where
+    unreadable); the symbol is followed by the host's path, which the listing of both hosts loses."""
+    base, symbol = row.get("baseAsset"), row.get("symbol")
+    asset = split_multiplier(base)[0] if isinstance(base, str) and base else ""
+    name = symbol if isinstance(symbol, str) and symbol else asset
+    return asset, f"{name} in {path}" if name else ""
 
 
 def _instrument(r: Reader, row: Mapping[str, object], host: str) -> Instrument:

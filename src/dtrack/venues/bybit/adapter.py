@@ -19,7 +19,7 @@ from dtrack.errors import ParseError, VenueError
 from dtrack.records import FundingHistory, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
 from dtrack.venues.bybit import api, parse
-from dtrack.venues.fields import latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
 
 #: A guard against a venue that keeps handing out cursors (1000 x 1000 symbols is far beyond Bybit's list).
 _MAX_PAGES = 1000
@@ -34,6 +34,7 @@ class BybitAdapter(Adapter):
     name = "bybit"
     hosts = api.HOSTS
     main_host = api.MAIN_HOST
+    instruments_endpoint = api.INSTRUMENTS
     limits = api.LIMITS
     funding_history_depth = None  # Bybit serves funding history back to each symbol's listing
 
@@ -80,21 +81,11 @@ class BybitAdapter(Adapter):
         per_category = await asyncio.gather(*(self._instrument_pages(c, ttl) for c in sorted(set(categories))))
         return [page for pages in per_category for page in pages]
 
-    async def instruments(self) -> list[Instrument]:
-        """Every trading linear and inverse perpetual (instruments-info, cached for ``instruments_ttl``).
-        Perpetual rows that did not parse are left out (see ``perpetuals``)."""
+    async def listing(self) -> Listing:
+        """Every trading linear and inverse perpetual (instruments-info, every page of both categories,
+        cached for ``instruments_ttl``)."""
         pages = await self._all_pages(api.PERP_CATEGORIES, self.ctx.settings.instruments_ttl)
-        return [inst for page in pages for inst in page.instruments]
-
-    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
-        """The perpetuals on these assets. A malformed perpetual row of an asked asset is a ParseError;
-        one of any other asset is skipped."""
-        wanted = set(assets)
-        pages = await self._all_pages(api.PERP_CATEGORIES, self.ctx.settings.instruments_ttl)
-        bad = next((b for page in pages for b in page.broken if b.asset in wanted), None)
-        if bad is not None:
-            raise ParseError(self.name, api.INSTRUMENTS, f"{bad.symbol or 'a perpetual'} ({bad.asset}): {bad.reason}")
-        return [inst for page in pages for inst in page.instruments if inst.asset in wanted]
+        return Listing.merge(page.listing for page in pages)
 
     async def _funding_intervals(self, needed: Sequence[Instrument]) -> dict[str, float]:
         """``{symbol: hours}`` from instruments-info ``fundingInterval`` for the ``needed`` perpetuals

@@ -33,7 +33,7 @@ from dtrack.errors import ParseError, RateLimited, VenueError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.bybit import api
-from dtrack.venues.fields import Reader
+from dtrack.venues.fields import Listing, Reader, Row
 
 VENUE = "bybit"
 
@@ -96,25 +96,15 @@ def answer_time(body: Any, endpoint: str, received: datetime) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class BrokenRow:
-    """A trading perpetual's instruments-info row that did not parse: skipped, and an error only
-    when its asset is asked for. ``asset`` is read from ``baseCoin``, else guessed from the symbol."""
-
-    symbol: str | None
-    asset: str | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class InstrumentsPage:
-    """One instruments-info page: its trading perpetuals, their funding intervals (hours, from
-    ``fundingInterval`` in minutes), the perpetual rows that did not parse, and the next cursor."""
+    """One instruments-info page: its trading perpetuals (and, in ``listing.broken``, the perpetual
+    rows that did not parse), their funding intervals (hours, from ``fundingInterval`` in minutes)
+    and the next cursor."""
 
-    instruments: tuple[Instrument, ...]
+    listing: Listing
     intervals: Mapping[str, float]
     #: symbol -> why its ``fundingInterval`` is unusable (the instrument itself parsed)
     bad_intervals: Mapping[str, str]
-    broken: tuple[BrokenRow, ...]
     cursor: str
 
 
@@ -128,41 +118,37 @@ def _is_live_perp(row: Mapping[str, Any]) -> bool:
 _SUFFIXES = ("USDT", "USDC", "PERP", "USD")
 
 
-def _guess_asset(row: Mapping[str, Any]) -> str | None:
+def _identify(row: Row) -> tuple[str, str]:
+    """(asset, symbol) of a (possibly malformed) row: the asset from ``baseCoin``, else guessed from
+    the symbol ("" where unreadable)."""
+    symbol = row.get("symbol")
+    symbol = symbol if isinstance(symbol, str) else ""
     base = row.get("baseCoin")
     if not isinstance(base, str) or not base:
-        symbol = row.get("symbol")
-        if not isinstance(symbol, str):
-            return None
         base = next((symbol[: -len(s)] for s in _SUFFIXES if symbol.endswith(s) and len(symbol) > len(s)), symbol)
-    return split_multiplier(base)[0]
+    return (split_multiplier(base)[0] if base else ""), symbol
 
 
 def parse_instruments_page(body: Any) -> InstrumentsPage:
     """One instruments-info page. Rows that are not trading perpetuals (other contract types, other
     statuses, not even objects) are skipped; a trading perpetual whose row does not parse is kept
-    aside in ``broken``, so one odd row does not fail the venue unless its asset is asked for."""
+    aside in ``listing.broken`` under its asset, so one odd row does not fail the venue unless its
+    asset is asked for."""
     r = reader(api.INSTRUMENTS)
     rows, cursor = result_rows(body, api.INSTRUMENTS)
-    instruments: list[Instrument] = []
     intervals: dict[str, float] = {}
     bad_intervals: dict[str, str] = {}
-    broken: list[BrokenRow] = []
-    for row in rows:
-        if not isinstance(row, Mapping) or not _is_live_perp(row):
-            continue
-        try:
-            inst = _instrument(r, row)
-        except ParseError as err:
-            symbol = row.get("symbol")
-            broken.append(BrokenRow(symbol if isinstance(symbol, str) else None, _guess_asset(row), err.detail))
-            continue
-        instruments.append(inst)
+
+    def perpetual(row: Row) -> Instrument:
+        inst = _instrument(r, row)
         try:
             intervals[inst.symbol] = _interval_hours(r, row)
         except ParseError as err:
             bad_intervals[inst.symbol] = err.detail
-    return InstrumentsPage(tuple(instruments), intervals, bad_intervals, tuple(broken), cursor)
+        return inst
+
+    live = [row for row in rows if isinstance(row, Mapping) and _is_live_perp(row)]
+    return InstrumentsPage(Listing.read(live, perpetual, _identify), intervals, bad_intervals, cursor)
 
 
 def _instrument(r: Reader, row: Mapping[str, Any]) -> Instrument:

@@ -10,7 +10,7 @@ undocumented) is followed by requests for the rest.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ from dtrack.venues.deribit.parse import (
     parse_instruments,
     parse_ticker,
 )
-from dtrack.venues.fields import utc_to_ms, within
+from dtrack.venues.fields import Listing, utc_to_ms, within
 
 HOUR_MS = 3_600_000
 #: requests per 30-day window at most (the first one and its follow-ups): enough for answers of 23+
@@ -64,6 +64,7 @@ class DeribitAdapter(Adapter):
     name: ClassVar[str] = api.VENUE
     hosts: ClassVar[Mapping[str, str]] = api.HOSTS
     main_host: ClassVar[str] = api.MAIN_HOST
+    instruments_endpoint: ClassVar[str] = "public/get_instruments"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
     funding_history_depth: ClassVar[timedelta | None] = None  # kept since each perpetual's listing
 
@@ -82,20 +83,11 @@ class DeribitAdapter(Adapter):
                               code=str(code))
         raise VenueError(self.name, detail, code=None if code is None else str(code))
 
-    async def instruments(self) -> list[Instrument]:
-        """Every active future and perpetual, from one disk-cached ``get_instruments?currency=any`` call
-        (a row that does not parse is skipped: nobody asked for it yet)."""
-        return await self._instruments(())
-
-    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
-        """The perpetuals on ``assets``; a malformed perpetual row of one of them is a ParseError."""
-        wanted = set(assets)
-        return [i for i in await self._instruments(wanted) if i.kind is Kind.PERP and i.asset in wanted]
-
-    async def _instruments(self, asked: Collection[str]) -> list[Instrument]:
+    async def listing(self) -> Listing:
+        """Every active future and perpetual, from one disk-cached ``get_instruments?currency=any`` call."""
         return await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, api.INSTRUMENTS_PARAMS,
-                                     ttl=self.ctx.settings.instruments_ttl, endpoint="public/get_instruments",
-                                     parse=lambda body: parse_instruments(body, asked))
+                                     ttl=self.ctx.settings.instruments_ttl, endpoint=self.instruments_endpoint,
+                                     parse=parse_instruments)
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Funding of these perpetuals from the book summaries of their settlement currencies.

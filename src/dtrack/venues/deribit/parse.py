@@ -12,15 +12,14 @@ interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the ba
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from dtrack.errors import ParseError
 from dtrack.records import FundingPoint, FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import Reader
+from dtrack.venues.fields import Listing, Reader, Row
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -42,40 +41,34 @@ def _result(r: Reader, body: Any) -> Any:
 # --- instruments ----------------------------------------------------------------------------------
 
 
-def parse_instruments(body: Any, asked: Collection[str] = ()) -> list[Instrument]:
+def parse_instruments(body: Any) -> Listing:
     """Active futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped).
 
     One odd row does not fail the list: a future that does not parse (an ``instrument_type`` dtrack
-    does not know, a missing field) is skipped, unless it is a perpetual on one of the ``asked``
-    assets, which raises ParseError: a query for BTC funding must not silently lose BTC-PERPETUAL.
+    does not know, a missing field) is skipped; a perpetual that does not parse is also noted in
+    ``broken`` under its asset: a query for BTC funding must not silently lose BTC-PERPETUAL.
     """
     r = _INSTRUMENTS
-    out: list[Instrument] = []
-    for raw in r.arr(_result(r, body), "result"):
-        row = r.obj(raw, "instrument")
-        # the 2021 capture lists options in the same answer (no kind filter was sent); combos have
-        # kind future_combo / option_combo
-        if row.get("kind") != "future" or row.get("is_active") is False:
-            continue
-        try:
-            out.append(_instrument(row))
-        except ParseError:
-            if _is_asked_perpetual(row, asked):
-                raise
-    return out
+    rows = [r.obj(raw, "instrument") for raw in r.arr(_result(r, body), "result")]
+    # the 2021 capture lists options in the same answer (no kind filter was sent); combos have
+    # kind future_combo / option_combo
+    futures = [row for row in rows if row.get("kind") == "future" and row.get("is_active") is not False]
+    return Listing.read(futures, _instrument, _perpetual_of)
 
 
-def _is_asked_perpetual(row: Mapping[str, Any], asked: Collection[str]) -> bool:
-    """Whether an instrument row is a perpetual on one of the asked assets, read leniently (the row
-    may be malformed): by ``base_currency``, else by the name (``BTC-PERPETUAL``, ``SOL_USDC-PERPETUAL``)."""
+def _perpetual_of(row: Row) -> tuple[str, str]:
+    """(asset, instrument name) of a perpetual's row, read leniently (the row may be malformed): the
+    asset from ``base_currency``, else from the name (``BTC-PERPETUAL``, ``SOL_USDC-PERPETUAL``).
+    The asset is "" for a row that is no perpetual (a dated future nobody asks funding of) or names
+    no asset."""
     name = row.get("instrument_name")
     name = name if isinstance(name, str) else ""
     if row.get("settlement_period") != api.PERPETUAL and not name.endswith("-" + api.PERPETUAL.upper()):
-        return False
+        return "", name
     base = row.get("base_currency")
     if not isinstance(base, str) or not base:
         base = name.split("-")[0].split("_")[0]
-    return bool(base) and split_multiplier(base)[0] in asked
+    return (split_multiplier(base)[0] if base else ""), name
 
 
 def _margin(row: Mapping[str, Any], quote: str) -> Margin:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from dtrack.errors import DtrackError, ParseError, VenueError
 from dtrack.records import FundingHistory, Instrument
 from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import Listing, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
 
@@ -29,6 +29,7 @@ class HyperliquidAdapter(Adapter):
     name: ClassVar[str] = "hyperliquid"
     hosts = api.HOSTS
     main_host = api.REST
+    instruments_endpoint = f"{api.INFO_PATH} {api.META}"
     limits = api.LIMITS
     # Funding is kept since launch (hourly since 2023; the earliest rows were 8-hourly).
     funding_history_depth = None
@@ -40,11 +41,11 @@ class HyperliquidAdapter(Adapter):
     async def _info(self, body: dict[str, Any], *, weight: int = api.INFO_WEIGHT) -> Any:
         return await self.post(api.REST, api.INFO_PATH, body, weight=weight, endpoint=_endpoint(body))
 
-    async def instruments(self) -> list[Instrument]:
+    async def listing(self) -> Listing:
         """Listed main-DEX perps from ``meta`` (disk-cached)."""
-        body = {"type": api.META}
-        return await self.cached_post(api.REST, api.INFO_PATH, body, ttl=self.ctx.settings.instruments_ttl,
-                                      parse=parse.parse_meta, weight=api.INFO_WEIGHT, endpoint=_endpoint(body))
+        return await self.cached_post(api.REST, api.INFO_PATH, {"type": api.META},
+                                      ttl=self.ctx.settings.instruments_ttl, parse=parse.parse_meta,
+                                      weight=api.INFO_WEIGHT, endpoint=self.instruments_endpoint)
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Current funding of these perps: ``metaAndAssetCtxs`` + ``predictedFundings`` concurrently."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Reader, ms_to_utc, utc_to_ms
+from dtrack.venues.fields import Listing, Reader, ms_to_utc, utc_to_ms
 from dtrack.venues.hyperliquid import api
 
 VENUE = "hyperliquid"
@@ -40,11 +40,12 @@ def instrument(name: str) -> Instrument:
                       margin=Margin.LINEAR, multiplier=multiplier, contract_size=1.0, contract_unit=Unit.BASE)
 
 
-def parse_meta(body: Any) -> list[Instrument]:
+def parse_meta(body: Any) -> Listing:
     """Listed perps of a ``meta`` answer, skipping delisted coins and HIP-3 ``dex:COIN`` names.
 
     A universe entry without a readable ``name`` (not an object, name missing or not a string) is
     skipped: it cannot be a coin anyone asked for, and one odd listing must not hide the others.
+    Every other entry parses (a perp is its name), so nothing is ever ``broken``.
     """
     r = reader(api.META)
     out: list[Instrument] = []
@@ -54,7 +55,7 @@ def parse_meta(body: Any) -> list[Instrument]:
         if name is None or entry.get("isDelisted") is True or api.DEX_SEPARATOR in name:
             continue
         out.append(instrument(name))
-    return out
+    return Listing(tuple(out))
 
 
 def _universe(r: Reader, meta: Any) -> Sequence[Any]:

@@ -29,12 +29,11 @@ from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument
 from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import latest_spacing, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import Listing, latest_spacing, points_from_settlements, utc_to_ms, within
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     HistoryRow,
     SwapFunding,
-    SwapList,
     SwapOpenInterest,
     funding_rate,
     index_id,
@@ -56,6 +55,7 @@ class OkxAdapter(Adapter):
     name = api.VENUE
     hosts = api.HOSTS
     main_host = api.REST
+    instruments_endpoint = api.INSTRUMENTS
     limits = api.LIMITS
 
     def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
@@ -80,21 +80,8 @@ class OkxAdapter(Adapter):
                               status=None, code=code)
         raise VenueError(self.name, message, code=code)
 
-    async def instruments(self) -> list[Instrument]:
+    async def listing(self) -> Listing:
         """Live perpetual swaps (disk-cached for ``instruments_ttl``)."""
-        return (await self._swap_list()).swaps
-
-    async def perpetuals(self, assets: Sequence[str]) -> list[Instrument]:
-        """The swaps on these assets; a ParseError when a swap row of an asked coin was malformed
-        (a malformed row of a coin nobody asked for is ignored)."""
-        listing = await self._swap_list()
-        for asset in assets:
-            if asset in listing.broken:
-                raise ParseError(self.name, api.INSTRUMENTS, listing.broken[asset])
-        wanted = set(assets)
-        return [i for i in listing.swaps if i.asset in wanted]
-
-    async def _swap_list(self) -> SwapList:
         return await self.cached_get(api.REST, api.INSTRUMENTS, {"instType": api.SWAP},
                                      ttl=self.ctx.settings.instruments_ttl, parse=parse_instruments)
 

@@ -7,7 +7,7 @@ payload raises ``ParseError`` naming OKX and the endpoint.
 
 One odd row never fails a bulk answer: the bulk parsers read only the rows asked for (by instId) and
 do not look at the others; the instrument list skips swaps of unknown type or unit and sets aside
-(in ``SwapList.broken``) the malformed ones, which fail only a query that asks for their coin.
+(in ``Listing.broken``) the malformed ones, which fail only a query that asks for their coin.
 """
 
 from __future__ import annotations
@@ -20,26 +20,13 @@ from typing import Any
 from dtrack.errors import ParseError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Reader, ms_to_utc
+from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc
 from dtrack.venues.okx import api
 
 HOUR_MS = 3_600_000
 INTERVAL_SOURCE = "nextFundingTime - fundingTime (funding-rate)"
 #: contract value currencies that mean "US dollars" for inverse swaps (ctValCcy "USD").
 _USD = frozenset({"USD"})
-
-
-@dataclass(frozen=True, slots=True)
-class SwapList:
-    """The live perpetual swaps of an instruments answer.
-
-    ``broken`` maps a coin to what was wrong with one of its swap rows (a missing or malformed field):
-    such a row is left out of ``swaps``, and the adapter raises a ``ParseError`` only for a query
-    that asks for that coin.
-    """
-
-    swaps: list[Instrument]
-    broken: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +79,7 @@ def _asked(reader: Reader, body: Any, wanted: Collection[str]) -> Iterator[tuple
 # --- instruments ----------------------------------------------------------------------------
 
 
-def parse_instruments(body: Any) -> SwapList:
+def parse_instruments(body: Any) -> Listing:
     """Live perpetual swaps of an instruments answer.
 
     Skipped (nobody can ask for them): rows that are not objects, other instTypes, swaps not in state
@@ -102,30 +89,20 @@ def parse_instruments(body: Any) -> SwapList:
     broken the format has changed and the whole answer is a ``ParseError`` (so it is not cached).
     """
     reader = Reader(api.VENUE, api.INSTRUMENTS)
-    swaps: list[Instrument] = []
-    broken: dict[str, str] = {}
-    for row in _data(reader, body):
-        if not isinstance(row, Mapping) or row.get("instType") != api.SWAP or row.get("state") != "live":
-            continue
-        try:
-            swap = _swap(reader, row)
-        except ParseError as exc:
-            broken.setdefault(_coin_of(row), exc.detail)
-            continue
-        if swap is not None:
-            swaps.append(swap)
-    if broken and not swaps:
-        raise reader.fail(next(iter(broken.values())))
-    return SwapList(swaps, broken)
+    live = [row for row in _data(reader, body)
+            if isinstance(row, Mapping) and row.get("instType") == api.SWAP and row.get("state") == "live"]
+    return Listing.read(live, lambda row: _swap(reader, row), _identify, whole=reader)
 
 
-def _coin_of(row: Mapping[str, Any]) -> str:
-    """The coin a (possibly malformed) swap row is about, as users type it: from uly, instFamily or instId."""
+def _identify(row: Row) -> tuple[str, str]:
+    """(coin, instId) of a (possibly malformed) swap row, the coin as users type it: from uly,
+    instFamily or instId ("" where unreadable)."""
+    inst_id = row.get("instId")
     for key in ("uly", "instFamily", "instId"):
         value = row.get(key)
         if isinstance(value, str) and value:
-            return split_multiplier(value.split("-")[0])[0]
-    return ""
+            return split_multiplier(value.split("-")[0])[0], inst_id if isinstance(inst_id, str) else ""
+    return "", ""
 
 
 def _swap(reader: Reader, row: Mapping[str, Any]) -> Instrument | None:
