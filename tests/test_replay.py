@@ -114,11 +114,6 @@ def _same(body: Any) -> Any:
     return body
 
 
-def _meta_of(body: Any) -> Any:
-    """``meta`` is the first element of ``metaAndAssetCtxs`` (same universe)."""
-    return body[0]
-
-
 def _as_inverse_page(body: Any) -> Any:
     """DERIVED, not captured: Bybit documents one instruments-info schema for linear and inverse but only a
     linear example exists. The BTCUSDT row is relabelled as the inverse BTCUSD perpetual (identity fields
@@ -201,8 +196,8 @@ DERIBIT_TICKER = get("deribit", "/api/v2/public/ticker", "deribit__rest_ticker__
 DERIBIT_HISTORY = get("deribit", "/api/v2/public/get_funding_rate_history",
                       "deribit__rest_get_funding_rate_history__docs.json", instrument_name="BTC-PERPETUAL")
 
-# Hyperliquid: POST /info, dispatched on the body's "type".
-HL_META = info("hyperliquid__rest_info_metaAndAssetCtxs__docs.json", shape=_meta_of, type="meta")
+# Hyperliquid: POST /info, dispatched on the body's "type". Only types with a real payload are served
+# (no bare "meta": dtrack reads the listing from metaAndAssetCtxs).
 HL_CTXS = info("hyperliquid__rest_info_metaAndAssetCtxs__docs.json", type="metaAndAssetCtxs")
 HL_PREDICTED = info("hyperliquid__rest_info_predictedFundings__docs.json", type="predictedFundings")
 HL_HISTORY = info("hyperliquid__rest_info_fundingHistory__docs.json", type="fundingHistory", coin="ETH")
@@ -424,7 +419,7 @@ VENUES = (
            COINM_EXCHANGE_INFO, COINM_PREMIUM_ALL, COINM_FUNDING_INFO), ("BTC",), binance_expected),
     Venue("deribit", {"rest": "deribit"},
           (DERIBIT_INSTRUMENTS, DERIBIT_BOOK_SUMMARY, DERIBIT_TICKER, DERIBIT_HISTORY), ("BTC",), deribit_expected),
-    Venue("hyperliquid", {"rest": "hyperliquid"}, (HL_META, HL_CTXS, HL_PREDICTED, HL_HISTORY), ("BTC", "ETH"),
+    Venue("hyperliquid", {"rest": "hyperliquid"}, (HL_CTXS, HL_PREDICTED, HL_HISTORY), ("BTC", "ETH"),
           hyperliquid_expected),
 )
 PRINTED = ("rate", "interval_hours", "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price",

@@ -1,6 +1,8 @@
 """Hyperliquid adapter: the venue's only I/O (``POST /info`` on one host).
 
-- instruments: ``meta`` (disk-cached for ``instruments_ttl``);
+- instruments: the universe of ``metaAndAssetCtxs`` (disk-cached for ``instruments_ttl``). The bare
+  ``meta`` request would do, but ``metaAndAssetCtxs`` is the documented answer everything else here
+  already depends on, so a proxy or replay serving it serves dtrack entirely;
 - current funding: ``metaAndAssetCtxs`` (rate, mark, oracle, OI of every perp in one answer) and,
   in the same round, ``predictedFundings`` (Hyperliquid's own forecast and interval). When the
   prediction call fails the rates are still returned, with ``predicted_rate`` None, the interval
@@ -29,7 +31,7 @@ class HyperliquidAdapter(Adapter):
     name: ClassVar[str] = "hyperliquid"
     hosts = api.HOSTS
     main_host = api.REST
-    instruments_endpoint = f"{api.INFO_PATH} {api.META}"
+    instruments_endpoint = f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}"
     limits = api.LIMITS
     # Funding is kept since launch (hourly since 2023; the earliest rows were 8-hourly).
     funding_history_depth = None
@@ -42,9 +44,9 @@ class HyperliquidAdapter(Adapter):
         return await self.post(api.REST, api.INFO_PATH, body, weight=weight, endpoint=_endpoint(body))
 
     async def listing(self) -> Listing:
-        """Listed main-DEX perps from ``meta`` (disk-cached)."""
-        return await self.cached_post(api.REST, api.INFO_PATH, {"type": api.META},
-                                      ttl=self.ctx.settings.instruments_ttl, parse=parse.parse_meta,
+        """Listed main-DEX perps from the universe of ``metaAndAssetCtxs`` (disk-cached)."""
+        return await self.cached_post(api.REST, api.INFO_PATH, {"type": api.META_AND_ASSET_CTXS},
+                                      ttl=self.ctx.settings.instruments_ttl, parse=parse.parse_listing,
                                       weight=api.INFO_WEIGHT, endpoint=self.instruments_endpoint)
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:

@@ -58,6 +58,15 @@ def parse_meta(body: Any) -> Listing:
     return Listing(tuple(out))
 
 
+def parse_listing(body: Any) -> Listing:
+    """The listed perps of a ``metaAndAssetCtxs`` answer (its first element is the ``meta``)."""
+    r = reader(api.META_AND_ASSET_CTXS)
+    pair = r.arr(body)
+    if len(pair) != 2:
+        raise r.fail(f"expected [meta, assetCtxs], got an array of {len(pair)}")
+    return parse_meta(pair[0])
+
+
 def _universe(r: Reader, meta: Any) -> Sequence[Any]:
     return r.arr(r.field(r.obj(meta, "meta"), "universe"), "meta.universe")
 
