@@ -160,3 +160,19 @@ def test_failed_venues_never_turn_an_asset_into_a_usage_error(capsys: pytest.Cap
     assert {row["venue"] for row in doc["rates"]} == {"deribit"} and {row["asset"] for row in doc["rates"]} == {"BTC"}
     assert sorted(e["venue"] for e in doc["errors"]) == sorted(FIVE - {"deribit"})
     assert {s["asset"]: s["sentiment"] for s in doc["summary"]}["PEPE"] == "n/a"
+
+
+def test_one_unreachable_host_of_a_venue_keeps_the_other(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         sim: Any) -> None:
+    """Binance COIN-M (dapi) unreachable, USDⓈ-M (fapi) fine: the USDⓈ-M rows come back, COIN-M is reported."""
+    from net_helpers import closed_port
+
+    urls = {"binance": dict(sim.venue_urls()["binance"])}
+    urls["binance"]["coinm"] = f"http://127.0.0.1:{closed_port()}/binance/coinm"
+    cfg = write_config(tmp_path / "split.yaml", urls)
+    r = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--venue", "binance", "--format", "json")
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert {row["symbol"] for row in doc["rates"]} == {"BTCUSDT", "BTCUSDC"}
+    assert [(e["venue"], e["kind"]) for e in doc["errors"]] == [("binance", "unavailable")]
+    assert "exchangeInfo" in doc["errors"][0]["message"]

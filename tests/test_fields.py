@@ -68,3 +68,18 @@ def test_listing_merges_in_order_and_fails_only_a_query_for_a_broken_asset() -> 
     with pytest.raises(ParseError) as err:
         merged.for_assets("v", "/list", ["BTC", "SOL"])
     assert (err.value.venue, err.value.endpoint, err.value.detail) == ("v", "/list", "SOL-P: odd")
+
+
+def test_listing_of_parts_keeps_what_answered() -> None:
+    from dtrack.errors import VenueUnavailable
+    from dtrack.records import Instrument, Kind, Margin
+    from dtrack.venues.fields import Listing
+
+    btc = Instrument("binance", "BTCUSDT", "BTC", "USDT", "USDT", Kind.PERP, Margin.LINEAR, market="usdm")
+    down = VenueUnavailable("binance", "/dapi/v1/exchangeInfo: connection failed")
+    merged = Listing.of_parts([Listing((btc,)), down, Listing((btc,))])
+    assert merged.instruments == (btc,) and merged.missing == (down,)  # the same contract listed once
+    with pytest.raises(VenueUnavailable):
+        Listing.of_parts([down, down])
+    with pytest.raises(ZeroDivisionError):  # a bug is not a missing part
+        Listing.of_parts([Listing((btc,)), ZeroDivisionError()])

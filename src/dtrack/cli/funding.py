@@ -156,7 +156,8 @@ async def _fetch(opts: Options, settings: Settings, venues: list[str], queries: 
         results, more = await gather_funding(pool, list(instruments), assets, window)
     rates = [r for res in results for r in res.rates if _wanted(r, queries)]
     histories = {(res.venue, sym): h for res in results for sym, h in res.history.items()}
-    return Fetched(rates, histories, failures + more, all_failed=not results)
+    unique = list(dict.fromkeys(failures + more))  # a missing part of a listing is reported by both steps
+    return Fetched(rates, histories, unique, all_failed=not results)
 
 
 def _matches(q: AssetQuery, inst: Instrument) -> bool:

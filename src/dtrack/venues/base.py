@@ -174,11 +174,13 @@ class Adapter:
         """Current funding of every perpetual on ``assets`` and, with ``history``, each one's history.
 
         Rates and histories are requested concurrently; a failed history is recorded in ``errors``
-        and does not drop the venue's rates. A failure of the rates themselves propagates.
+        and does not drop the venue's rates, nor does a part of the instrument list that could not be
+        fetched (``Listing.missing``). A failure of the rates themselves propagates.
         """
-        perps = await self.perpetuals(assets)
+        listing = await self.listing()
+        perps = listing.for_assets(self.name, self.instruments_endpoint, assets)
         if not perps:
-            return FundingResult(self.name)
+            return FundingResult(self.name, errors=list(listing.missing))
         end = self.ctx.now()
         start = end - history if history else end
         jobs: list[Any] = [self.fetch_funding_rates(perps)]
@@ -195,4 +197,5 @@ class Adapter:
                 raise item
             else:
                 rates.history[inst.symbol] = item
+        rates.errors += listing.missing
         return rates

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dtrack.errors import ParseError
+from dtrack.errors import DtrackError, ParseError
 from dtrack.records import FundingPoint, Instrument, Kind
 
 #: One row of a venue's instrument list (a JSON object).
@@ -113,6 +113,8 @@ class Listing:
     #: normalized asset -> what was wrong with a row of it: "<symbol>: <detail>" (the asset instead of
     #: the symbol when the row has no readable one)
     broken: Mapping[str, str] = field(default_factory=dict)
+    #: parts of the list (a host, a category) that could not be fetched: the rest still serves
+    missing: tuple[DtrackError, ...] = ()
 
     @classmethod
     def read(cls, rows: Iterable[Row], instrument: Callable[[Row], Instrument | None],
@@ -146,13 +148,35 @@ class Listing:
     @classmethod
     def merge(cls, listings: Iterable[Listing]) -> Listing:
         """One listing from several (pages, hosts), in order; an asset broken twice keeps its first reason."""
-        instruments: list[Instrument] = []
+        instruments: dict[tuple[str, str], Instrument] = {}
         broken: dict[str, str] = {}
+        missing: list[DtrackError] = []
         for listing in listings:
-            instruments += listing.instruments
+            for inst in listing.instruments:  # the same contract listed twice (overlapping pages) once
+                instruments.setdefault((inst.market, inst.symbol), inst)
             for asset, reason in listing.broken.items():
                 broken.setdefault(asset, reason)
-        return cls(tuple(instruments), broken)
+            missing += listing.missing
+        return cls(tuple(instruments.values()), broken, tuple(missing))
+
+    @classmethod
+    def of_parts(cls, parts: Iterable[Listing | BaseException]) -> Listing:
+        """Merge the parts of a venue's list fetched separately (hosts, categories). A part that failed
+        with a ``DtrackError`` is kept in ``missing`` and the others still serve; when every part
+        failed, the first failure is raised (the venue has no list at all)."""
+        listings: list[Listing] = []
+        failed: list[DtrackError] = []
+        for part in parts:
+            if isinstance(part, Listing):
+                listings.append(part)
+            elif isinstance(part, DtrackError):
+                failed.append(part)
+            else:
+                raise part
+        if not listings and failed:
+            raise failed[0]
+        merged = cls.merge(listings)
+        return cls(merged.instruments, merged.broken, merged.missing + tuple(failed))
 
     def for_assets(self, venue: str, endpoint: str, assets: Collection[str]) -> list[Instrument]:
         """The perpetuals on ``assets``; a ``ParseError`` (naming ``endpoint``) when a row of one of

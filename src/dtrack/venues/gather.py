@@ -61,8 +61,11 @@ async def on_venues(
 async def gather_instruments(
     pool: VenuePool, venues: Sequence[str]
 ) -> tuple[dict[str, list[Instrument]], list[VenueFailure]]:
-    """Every venue's instrument list (disk-cached by the adapters)."""
-    return await on_venues(pool, venues, lambda a: a.instruments())
+    """Every venue's instrument list (disk-cached by the adapters); a part of a list that could not be
+    fetched (one host of a venue) is a failure too, so nobody concludes an asset does not exist."""
+    listings, failures = await on_venues(pool, venues, lambda a: a.listing())
+    failures += [failure(v, e) for v, listing in listings.items() for e in listing.missing]
+    return {v: list(listing.instruments) for v, listing in listings.items()}, failures
 
 
 async def gather_funding(

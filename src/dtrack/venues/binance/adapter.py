@@ -84,8 +84,10 @@ class BinanceAdapter(Adapter):
     # --- instruments ----------------------------------------------------------------------------
 
     async def listing(self) -> Listing:
-        """The trading perpetuals of both hosts (exchangeInfo, disk-cached), the hosts concurrently."""
-        return Listing.merge(await asyncio.gather(*(self._exchange_info(h) for h in self.hosts)))
+        """The trading perpetuals of both hosts (exchangeInfo, disk-cached), the hosts concurrently;
+        a host that cannot be read is ``missing`` while the other still serves."""
+        return Listing.of_parts(await asyncio.gather(*(self._exchange_info(h) for h in self.hosts),
+                                                     return_exceptions=True))
 
     async def _exchange_info(self, host: str) -> Listing:
         return await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,

@@ -83,9 +83,14 @@ class BybitAdapter(Adapter):
 
     async def listing(self) -> Listing:
         """Every trading linear and inverse perpetual (instruments-info, every page of both categories,
-        cached for ``instruments_ttl``)."""
-        pages = await self._all_pages(api.PERP_CATEGORIES, self.ctx.settings.instruments_ttl)
-        return Listing.merge(page.listing for page in pages)
+        cached for ``instruments_ttl``); a category that cannot be read is ``missing``, the other serves."""
+        ttl = self.ctx.settings.instruments_ttl
+        parts = await asyncio.gather(*(self._category_listing(c, ttl) for c in api.PERP_CATEGORIES),
+                                     return_exceptions=True)
+        return Listing.of_parts(parts)
+
+    async def _category_listing(self, category: str, ttl: float) -> Listing:
+        return Listing.merge(page.listing for page in await self._instrument_pages(category, ttl))
 
     async def _funding_intervals(self, needed: Sequence[Instrument]) -> dict[str, float]:
         """``{symbol: hours}`` from instruments-info ``fundingInterval`` for the ``needed`` perpetuals
