@@ -125,6 +125,8 @@ def render_table(report: FundingReport, show_history: bool) -> Any:
         if report.position is not None:
             for col in ("Pay/interval", "Pay/day", "Pay/30d"):
                 table.add_column(col, justify="right")
+        if report.alert_threshold is not None:
+            table.add_column("Alert", justify="center")
         for row in rows:
             r = row.rate
             cells = [r.instrument.venue, r.instrument.symbol, f"{r.instrument.margin.value} {r.instrument.quote}",
@@ -132,6 +134,8 @@ def render_table(report: FundingReport, show_history: bool) -> Any:
                      pct(r.apr, 2), countdown(r.next_funding_time, now), usd(r.open_interest_usd)]
             if row.payment is not None:
                 cells += [money(row.payment.per_interval), money(row.payment.per_day), money(row.payment.per_30d)]
+            if report.alert_threshold is not None:
+                cells.append("!" if row.alert else "")
             table.add_row(*cells, style="bold red" if row.alert else None)
         parts.append(table)
         if summary.weighted is not None:
@@ -141,8 +145,8 @@ def render_table(report: FundingReport, show_history: bool) -> Any:
         else:
             parts.append(Text(f"No perpetual found for {summary.asset} on the venues that answered."))
         if report.alert_threshold is not None and any(r.alert for r in rows):
-            parts.append(Text(f"Rows in red exceed the alert threshold of {pct(report.alert_threshold)} per 8 h.",
-                              style="red"))
+            parts.append(Text(f"Rows marked ! exceed the alert threshold of ±{pct(report.alert_threshold, sign=False)} "
+                              "per 8 h (8h-equivalent rate).", style="red"))
         if report.position is not None:
             size, side = report.position
             parts.append(Text(f"Payments for a {usd(size)} {side} position at current rates (positive = received)."))
