@@ -234,3 +234,10 @@ def test_averages_equal_the_market_model(four_assets: dict[str, Any]) -> None:
             assert row[field] == pytest.approx(sum(rates) / len(rates), rel=1e-9), (venue, symbol, field)
         expected_rate, _next = model.current_funding(perp, end_ms)
         assert row["rate"] == pytest.approx(expected_rate, rel=1e-12)
+
+
+def test_table_marks_alerts_without_relying_on_colour(capsys: pytest.CaptureFixture[str]) -> None:
+    r = dtrack(capsys, "funding", "SOL", "--sim", "--venue", "okx", "--alert-threshold", "0")
+    assert r.code == 0, r.err
+    row = next(line for line in r.out.splitlines() if "SOL-USDT-SWAP" in line)
+    assert row.rstrip().rstrip("│ ").endswith("!") and "Rows marked ! exceed the alert threshold" in r.out
