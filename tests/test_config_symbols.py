@@ -13,7 +13,7 @@ from dtrack.symbols import close_matches, parse_asset, split_multiplier
 
 def test_defaults_and_fees() -> None:
     s = parse_settings({})
-    assert s.taker_fee("binance") == pytest.approx(0.0005)
+    assert s.taker_fee("binance", 0.0005) == pytest.approx(0.0005)
     assert s.funding.sentiment.extreme == pytest.approx(0.0008)
     assert s.venue("okx").rest_url is None
 
@@ -28,7 +28,7 @@ def test_full_document() -> None:
         "cache_dir": "/tmp/x",
     })
     assert s.venue("okx").rest_url == "http://127.0.0.1:9/okx/rest"
-    assert s.taker_fee("okx") == pytest.approx(0.0002)
+    assert s.taker_fee("okx", 0.0005) == pytest.approx(0.0002)
     assert s.venue("binance").rest_urls["coinm"] == "https://dapi.example" and not s.venue("binance").enabled
     assert s.http.timeout == 3 and s.http.retries == 0
     assert s.funding.sentiment.moderate == pytest.approx(0.0001)

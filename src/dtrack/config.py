@@ -18,15 +18,6 @@ from typing import Any
 
 from dtrack.errors import ConfigError
 
-#: Default taker fees in percent, per venue (public base tier, 2026).
-DEFAULT_TAKER_FEE_PCT: dict[str, float] = {
-    "binance": 0.05,
-    "bybit": 0.055,
-    "okx": 0.05,
-    "deribit": 0.05,
-    "hyperliquid": 0.045,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class VenueSettings:
@@ -85,12 +76,11 @@ class Settings:
         """The settings of one venue (defaults when the file says nothing)."""
         return self.venues.get(name, VenueSettings())
 
-    def taker_fee(self, venue: str) -> float:
-        """Taker fee of a venue, as a fraction."""
+    def taker_fee(self, venue: str, default: float) -> float:
+        """Taker fee of a venue as a fraction: the settings' ``taker_fee_pct``, else ``default``
+        (the registry's public base-tier fee)."""
         fee = self.venue(venue).taker_fee
-        if fee is not None:
-            return fee
-        return DEFAULT_TAKER_FEE_PCT.get(venue, 0.05) / 100.0
+        return fee if fee is not None else default
 
     def with_venue_urls(self, urls: Mapping[str, Mapping[str, str]]) -> Settings:
         """A copy whose venues point at other hosts (``{venue: {host_key: url}}``)."""

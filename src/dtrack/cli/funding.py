@@ -115,7 +115,7 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
 def _report_options(settings: Settings, window: timedelta, alert_pct: float | None, arb: bool,
                     min_spread_pct: float | None, position: float | None, side: str | None) -> ReportOptions:
     from dtrack.analytics.funding import ReportOptions
-    from dtrack.venues import ACTIVE
+    from dtrack.venues import ACTIVE, VENUES
 
     bands = settings.funding.sentiment
     alert = alert_pct / 100.0 if alert_pct is not None else settings.funding.alert_threshold
@@ -125,7 +125,7 @@ def _report_options(settings: Settings, window: timedelta, alert_pct: float | No
         alert_threshold=alert,
         arb=arb,
         min_spread_8h=min_spread_pct / 100.0 if min_spread_pct is not None else None,
-        fees={v: settings.taker_fee(v) for v in ACTIVE},
+        fees={v: settings.taker_fee(v, VENUES[v].taker_fee_pct / 100.0) for v in ACTIVE},
         holding_days=settings.funding.arb_holding_days,
         position=(position, side) if position is not None and side is not None else None,
     )

@@ -18,7 +18,8 @@ def venues(fmt: str) -> int:
 
     rows: list[dict[str, Any]] = [{"venue": v.name, "title": v.title, "status": v.status, "closed_on": v.closed_on,
              "capabilities": list(v.capabilities), "markets": v.markets, "funding_intervals": v.funding_intervals,
-             "bulk_endpoints": v.bulk, "note": v.note} for v in VENUES.values()]
+             "bulk_endpoints": v.bulk, "default_taker_fee_pct": v.taker_fee_pct, "note": v.note}
+            for v in VENUES.values()]
     if fmt == "json":
         emit(json.dumps({"venues": rows}, indent=2))
         return EXIT_OK

@@ -29,6 +29,7 @@ class VenueInfo:
     adapter: str | None = None  # "module:Class"
     closed_on: str | None = None
     note: str = ""
+    taker_fee_pct: float = 0.05  # public base-tier taker fee, percent (settings.yaml may override)
 
 
 VENUES: dict[str, VenueInfo] = {v.name: v for v in (
@@ -37,7 +38,7 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
               "premiumIndex (all symbols); OI per symbol", "dtrack.venues.binance.adapter:BinanceAdapter"),
     VenueInfo("bybit", "Bybit", "active", ("funding", "funding_history"),
               "linear (USDT, USDC) and inverse perpetuals", "fundingIntervalHour per symbol (1/2/4/8 h)",
-              "tickers (all symbols per category)", "dtrack.venues.bybit.adapter:BybitAdapter"),
+              "tickers (all symbols per category)", "dtrack.venues.bybit.adapter:BybitAdapter", taker_fee_pct=0.055),
     VenueInfo("okx", "OKX", "active", ("funding", "funding_history"),
               "USDT-, USDC- and USD-margined swaps", "nextFundingTime - fundingTime (8 h default, can be shorter)",
               "funding-rate?instId=ANY, open-interest, mark-price", "dtrack.venues.okx.adapter:OkxAdapter"),
@@ -47,7 +48,7 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
               "get_book_summary_by_currency (per currency)", "dtrack.venues.deribit.adapter:DeribitAdapter"),
     VenueInfo("hyperliquid", "Hyperliquid", "active", ("funding", "funding_history"),
               "USDC-margined perpetuals (kPEPE = 1000 PEPE)", "1 h", "metaAndAssetCtxs (all perps)",
-              "dtrack.venues.hyperliquid.adapter:HyperliquidAdapter"),
+              "dtrack.venues.hyperliquid.adapter:HyperliquidAdapter", taker_fee_pct=0.045),
     VenueInfo("dydx", "dYdX v4", "planned", (), "USDC-margined perpetuals (indexer)", "1 h",
               "perpetualMarkets", note="listed, not implemented yet; v3 is shut down"),
     VenueInfo("gmx", "GMX v2", "planned", (), "perpetual pools on Arbitrum/Avalanche",
