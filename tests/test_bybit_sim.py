@@ -192,15 +192,21 @@ def test_adapter_history_7_days_equals_model(pinned: SimThread, tmp_path: Path) 
         assert (hist.venue, hist.start, hist.end, hist.note) == ("bybit", start, NOW, "")
 
 
-def test_adapter_history_pages_backwards(pinned: SimThread, tmp_path: Path) -> None:
-    start = NOW - timedelta(days=60)
+def sol_history(pinned: SimThread, tmp_path: Path, start: datetime) -> Any:
+    """SOLUSDT's funding history from ``start`` to NOW through the real adapter."""
 
     async def sol(pool: VenuePool) -> Any:
         adapter = bybit(pool)
         (inst,) = [i for i in await adapter.perpetuals(["SOL"]) if i.symbol == "SOLUSDT"]
         return await adapter.fetch_funding_history(inst, start, NOW)
 
-    hist = run_with_pool(pinned.settings(tmp_path), sol)
+    return run_with_pool(pinned.settings(tmp_path), sol)
+
+
+def test_adapter_history_pages_backwards(pinned: SimThread, tmp_path: Path) -> None:
+    start = NOW - timedelta(days=60)
+
+    hist = sol_history(pinned, tmp_path, start)
     perp = pinned.model.perp("bybit", "SOLUSDT")
     assert perp is not None and perp.interval_h == 4
     expected = pinned.model.settlements(perp, NOW_MS - 60 * 24 * HOUR_MS, NOW_MS)
@@ -220,12 +226,7 @@ def test_adapter_history_short_pages_are_not_the_end(
     monkeypatch.setattr(bybit_sim, "HISTORY_PAGE_CAP", 37)
     start = NOW - timedelta(days=60)
 
-    async def sol(pool: VenuePool) -> Any:
-        adapter = bybit(pool)
-        (inst,) = [i for i in await adapter.perpetuals(["SOL"]) if i.symbol == "SOLUSDT"]
-        return await adapter.fetch_funding_history(inst, start, NOW)
-
-    hist = run_with_pool(pinned.settings(tmp_path), sol)
+    hist = sol_history(pinned, tmp_path, start)
     perp = pinned.model.perp("bybit", "SOLUSDT")
     assert perp is not None
     expected = pinned.model.settlements(perp, NOW_MS - 60 * 24 * HOUR_MS, NOW_MS)
@@ -303,12 +304,7 @@ def test_adapter_window_edge_takes_spacing_from_rows_before_it(pinned: SimThread
     """A window holding one settlement of a long-listed symbol: its interval is the real spacing."""
     start = NOW - timedelta(hours=3)  # holds only the 20:00 settlement of the 4-hourly SOLUSDT
 
-    async def sol(pool: VenuePool) -> Any:
-        adapter = bybit(pool)
-        (inst,) = [i for i in await adapter.perpetuals(["SOL"]) if i.symbol == "SOLUSDT"]
-        return await adapter.fetch_funding_history(inst, start, NOW)
-
-    hist = run_with_pool(pinned.settings(tmp_path), sol)
+    hist = sol_history(pinned, tmp_path, start)
     perp = pinned.model.perp("bybit", "SOLUSDT")
     assert perp is not None
     expected = pinned.model.settlements(perp, NOW_MS - 3 * HOUR_MS, NOW_MS)
