@@ -93,7 +93,7 @@ def test_exchange_info_skips_odd_rows_and_reports_malformed_perpetuals(payload) 
     assert "marginAsset" in listing.broken["ODD"]
     assert "/fapi/v1/exchangeInfo" in listing.broken["ODD"]
     # A payload where no perpetual parses is broken as a whole (and so never cached).
-    with pytest.raises(ParseError, match="no trading perpetual parsed"):
+    with pytest.raises(ParseError, match="no trading contract parsed"):
         parse.parse_exchange_info({"symbols": [odd[3]]}, "usdm")
 
 

@@ -143,3 +143,115 @@ class FundingHistory:
     end: datetime
     points: tuple[FundingPoint, ...]
     note: str = ""
+
+
+def oi_base_and_usd(instrument: Instrument, amount: float, unit: Unit, price: float) -> tuple[float, float]:
+    """One-sided open interest as (units of ``instrument.asset``, USD) from the venue's raw figure.
+
+    ``price`` is USD per one unit of the asset. Contracts are sized with ``contract_size`` in
+    ``contract_unit`` (USD for inverse contracts, the venue's base for linear ones); the venue's base
+    is ``multiplier`` units of the asset (``1000PEPE``).
+    """
+    if unit is Unit.CONTRACTS:
+        amount, unit = amount * instrument.contract_size, instrument.contract_unit
+    if unit in (Unit.USD, Unit.QUOTE):
+        return amount / price, amount
+    base = amount * instrument.multiplier
+    return base, base * price
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterest:
+    """Open interest of one contract, one side, as the venue reports it and converted.
+
+    ``amount`` in ``unit`` is the venue's figure (halved first where the venue counts both sides: the
+    ``note`` says so); ``base`` is in units of ``instrument.asset``; ``usd`` = ``base`` x ``price_used``
+    (or the USD amount itself for USD-denominated figures), ``price_source`` names that price.
+    """
+
+    instrument: Instrument
+    amount: float
+    unit: Unit
+    base: float
+    usd: float
+    price_used: float
+    price_source: str
+    time: datetime
+    note: str = ""
+
+    @classmethod
+    def of(cls, instrument: Instrument, amount: float, unit: Unit, price: float, price_source: str,
+           time: datetime, note: str = "") -> OpenInterest:
+        """Open interest from the venue's raw figure and the price used to convert it."""
+        base, usd = oi_base_and_usd(instrument, amount, unit, price)
+        return cls(instrument, amount, unit, base, usd, price, price_source, time, note)
+
+
+@dataclass(frozen=True, slots=True)
+class OIPoint:
+    """One point of open-interest history: one side, in units of the asset (and USD where known)."""
+
+    time: datetime
+    base: float
+    usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OIHistory:
+    """Open-interest history of one contract at a fixed period; ``note`` says when it is shorter than asked."""
+
+    venue: str
+    symbol: str
+    period_hours: float
+    points: tuple[OIPoint, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LongShortRatio:
+    """A venue's published long/short positioning: ``ratio`` = longs / shorts, ``long_share`` in [0, 1].
+
+    ``definition`` names what is counted (``accounts``, ``top-trader accounts``, ``top-trader positions``)
+    and over what (a symbol or the whole currency), in the venue's own terms.
+    """
+
+    venue: str
+    asset: str
+    symbol: str
+    definition: str
+    ratio: float
+    long_share: float
+    time: datetime
+    period: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """Prices of one perpetual or dated future, per one unit of ``instrument.asset``, in USD (the quote)."""
+
+    instrument: Instrument
+    time: datetime
+    mark_price: float | None = None
+    index_price: float | None = None
+    last_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpotPrice:
+    """A spot price of one unit of ``asset`` in ``quote`` on a venue (``source``: its spot ticker)."""
+
+    venue: str
+    asset: str
+    quote: str
+    symbol: str
+    price: float
+    time: datetime
+    source: str = "spot ticker"
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    """One close of a price series (klines): USD per one unit of the asset."""
+
+    time: datetime
+    price: float

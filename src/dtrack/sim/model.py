@@ -12,7 +12,11 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dtrack.sim import calendar as cal
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -20,19 +24,21 @@ DAY_MS = 24 * HOUR_MS
 
 @dataclass(frozen=True, slots=True)
 class SimAsset:
-    """An underlying: a start price, a funding level (fraction per 8 h) and total OI in USD."""
+    """An underlying: a start price, a funding level (fraction per 8 h), total OI in USD, a price
+    volatility scale and the annualized basis (carry) of its dated futures around which it moves."""
 
     name: str
     price: float
     funding_8h: float
     oi_usd: float
     vol: float
+    carry: float = 0.0
 
 
 ASSETS: dict[str, SimAsset] = {a.name: a for a in (
-    SimAsset("BTC", 91_500.0, 0.00008, 9.0e9, 0.03),
-    SimAsset("ETH", 3_150.0, 0.00006, 5.0e9, 0.04),
-    SimAsset("SOL", 138.0, -0.00004, 1.2e9, 0.06),
+    SimAsset("BTC", 91_500.0, 0.00008, 9.0e9, 0.03, 0.07),
+    SimAsset("ETH", 3_150.0, 0.00006, 5.0e9, 0.04, 0.08),
+    SimAsset("SOL", 138.0, -0.00004, 1.2e9, 0.06, -0.02),
     SimAsset("PEPE", 0.0000092, 0.00025, 2.5e8, 0.09),
 )}
 
@@ -102,6 +108,99 @@ PERPS: tuple[SimPerp, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SimFuture:
+    """A simulated dated future on one venue host (see ``SimPerp`` for the contract terms).
+
+    ``symbol`` is in the venue's real naming; ``expiry_ms`` is the delivery time (08:00 UTC).
+    """
+
+    venue: str
+    host: str
+    symbol: str
+    asset: str
+    quote: str
+    margin: str  # "linear" | "inverse"
+    expiry_ms: int
+    multiplier: float = 1.0
+    contract_size: float = 1.0
+    contract_unit: str = "base"
+    share: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class FutureLine:
+    """A family of dated futures a venue lists: which expiries (from ``dtrack.sim.calendar``) and how
+    the symbol is written from the expiry (``name(expiry_ms)``)."""
+
+    venue: str
+    host: str
+    asset: str
+    quote: str
+    margin: str
+    expiries: Callable[[int], list[int]]
+    name: Callable[[int], str]
+    contract_size: float = 1.0
+    contract_unit: str = "base"
+    share: float = 0.01
+
+
+_BYBIT_MONTH = "FGHJKMNQUVXZ"  # futures month codes: BTCUSDH25 = March 2025
+
+
+def _weeklies_and_quarterlies(weeks: int, quarters: int) -> Callable[[int], list[int]]:
+    def expiries(now_ms: int) -> list[int]:
+        return sorted(set(cal.fridays(now_ms, weeks)) | set(cal.quarterlies(now_ms, quarters)))
+    return expiries
+
+
+def _quarters(n: int) -> Callable[[int], list[int]]:
+    return lambda now_ms: cal.quarterlies(now_ms, n)
+
+
+def _deribit_expiries(now_ms: int) -> list[int]:
+    return sorted(set(cal.fridays(now_ms, 2)) | set(cal.month_ends(now_ms, 2)) | set(cal.quarterlies(now_ms, 3)))
+
+
+def _bybit_inverse(asset: str) -> Callable[[int], str]:
+    def name(ms: int) -> str:
+        t = datetime.fromtimestamp(ms / 1000, UTC)
+        return f"{asset}USD{_BYBIT_MONTH[t.month - 1]}{t:%y}"
+    return name
+
+
+#: Every family of simulated dated futures, with the venues' real naming.
+FUTURE_LINES: tuple[FutureLine, ...] = (
+    FutureLine("binance", "usdm", "BTC", "USDT", "linear", _quarters(2), lambda ms: f"BTCUSDT_{cal.yymmdd(ms)}",
+               share=0.02),
+    FutureLine("binance", "usdm", "ETH", "USDT", "linear", _quarters(2), lambda ms: f"ETHUSDT_{cal.yymmdd(ms)}",
+               share=0.015),
+    FutureLine("binance", "coinm", "BTC", "USD", "inverse", _quarters(2), lambda ms: f"BTCUSD_{cal.yymmdd(ms)}",
+               100, "usd", 0.02),
+    FutureLine("binance", "coinm", "ETH", "USD", "inverse", _quarters(2), lambda ms: f"ETHUSD_{cal.yymmdd(ms)}",
+               10, "usd", 0.015),
+    FutureLine("bybit", "rest", "BTC", "USDT", "linear", _weeklies_and_quarterlies(2, 2),
+               lambda ms: f"BTCUSDT-{cal.dmy(ms)}", share=0.01),
+    FutureLine("bybit", "rest", "ETH", "USDT", "linear", _weeklies_and_quarterlies(2, 2),
+               lambda ms: f"ETHUSDT-{cal.dmy(ms)}", share=0.01),
+    FutureLine("bybit", "rest", "BTC", "USDC", "linear", _quarters(2), lambda ms: f"BTC-{cal.dmy(ms)}", share=0.005),
+    FutureLine("bybit", "rest", "BTC", "USD", "inverse", _quarters(2), _bybit_inverse("BTC"), 1, "usd", 0.015),
+    FutureLine("bybit", "rest", "ETH", "USD", "inverse", _quarters(2), _bybit_inverse("ETH"), 1, "usd", 0.01),
+    FutureLine("okx", "rest", "BTC", "USD", "inverse", _weeklies_and_quarterlies(2, 2),
+               lambda ms: f"BTC-USD-{cal.yymmdd(ms)}", 100, "usd", 0.02),
+    FutureLine("okx", "rest", "ETH", "USD", "inverse", _weeklies_and_quarterlies(2, 2),
+               lambda ms: f"ETH-USD-{cal.yymmdd(ms)}", 10, "usd", 0.015),
+    FutureLine("okx", "rest", "BTC", "USDT", "linear", _weeklies_and_quarterlies(2, 2),
+               lambda ms: f"BTC-USDT-{cal.yymmdd(ms)}", 0.01, "base", 0.01),
+    FutureLine("okx", "rest", "SOL", "USD", "inverse", _quarters(2), lambda ms: f"SOL-USD-{cal.yymmdd(ms)}",
+               10, "usd", 0.01),
+    FutureLine("deribit", "rest", "BTC", "USD", "inverse", _deribit_expiries, lambda ms: f"BTC-{cal.dmy(ms)}",
+               10, "usd", 0.01),
+    FutureLine("deribit", "rest", "ETH", "USD", "inverse", _deribit_expiries, lambda ms: f"ETH-{cal.dmy(ms)}",
+               1, "usd", 0.01),
+)
+
+
 def _unit(*key: object) -> float:
     """A deterministic number in [-1, 1) from a key."""
     digest = hashlib.blake2b(":".join(map(str, key)).encode(), digest_size=8).digest()
@@ -131,6 +230,22 @@ class MarketModel:
         """One perpetual by its venue-native symbol."""
         return next((p for p in PERPS if p.venue == venue and p.symbol == symbol), None)
 
+    @staticmethod
+    def futures(venue: str, now_ms: int, host: str | None = None) -> list[SimFuture]:
+        """The dated futures a venue (optionally one host) lists at ``now_ms``, by expiry."""
+        out: list[SimFuture] = []
+        for line in FUTURE_LINES:
+            if line.venue == venue and (host is None or line.host == host):
+                out += [SimFuture(line.venue, line.host, line.name(e), line.asset, line.quote, line.margin, e,
+                                  1.0, line.contract_size, line.contract_unit, line.share)
+                        for e in line.expiries(now_ms)]
+        return sorted(out, key=lambda f: (f.asset, f.expiry_ms, f.symbol))
+
+    @classmethod
+    def future(cls, venue: str, symbol: str, now_ms: int) -> SimFuture | None:
+        """One listed dated future by its venue-native symbol."""
+        return next((f for f in cls.futures(venue, now_ms) if f.symbol == symbol), None)
+
     # --- prices ----------------------------------------------------------------------------
 
     def _phase(self, *key: object) -> float:
@@ -153,6 +268,46 @@ class MarketModel:
     def mark_price(self, perp: SimPerp, t_ms: int) -> float:
         """Mark price of one unit of the venue's base (includes the multiplier)."""
         return self.index_price(perp.asset, t_ms) * perp.multiplier * (1.0 + self.premium(perp, t_ms))
+
+    def spot_price(self, venue: str, asset: str, t_ms: int) -> float:
+        """A venue's spot price of one unit of ``asset``: the index within a few basis points."""
+        return self.index_price(asset, t_ms) * (1.0 + 0.0003 * _unit(self.seed, "spot", venue, asset,
+                                                                       t_ms // 60_000))
+
+    def annual_basis(self, venue: str, asset: str, t_ms: int) -> float:
+        """Annualized basis (simple) of ``asset``'s dated futures on a venue: the asset's carry, a
+        slow wave that sometimes inverts it, and a small venue bias."""
+        a = ASSETS[asset]
+        t = t_ms / DAY_MS
+        wave = 0.04 * math.sin(2 * math.pi * t / 11 + self._phase("carry", asset))
+        return a.carry + wave + 0.01 * _unit(self.seed, "carry", venue, asset)
+
+    def future_price(self, fut: SimFuture, t_ms: int) -> float:
+        """Mark price of a dated future: index x (1 + annual basis x years to expiry), plus noise."""
+        years = max(0, fut.expiry_ms - t_ms) / (365 * DAY_MS)
+        noise = 0.0002 * _unit(self.seed, "fut", fut.symbol, t_ms // 60_000)
+        basis = self.annual_basis(fut.venue, fut.asset, t_ms) * years + noise * min(1.0, years * 12)
+        return self.index_price(fut.asset, t_ms) * fut.multiplier * (1.0 + basis)
+
+    def contract_mark(self, contract: SimPerp | SimFuture, t_ms: int) -> float:
+        """Mark price of a perpetual or a dated future (one unit of the venue's base)."""
+        if isinstance(contract, SimFuture):
+            return self.future_price(contract, t_ms)
+        return self.mark_price(contract, t_ms)
+
+    def candle(self, contract: SimPerp | SimFuture, open_ms: int, length_ms: int) -> tuple[float, float, float, float]:
+        """(open, high, low, close) of the contract's mark over ``[open_ms, open_ms + length_ms)``; a
+        candle still open at ``now`` closes at the current price."""
+        end = min(open_ms + length_ms, max(open_ms, self.now_ms()))
+        samples = [self.contract_mark(contract, open_ms + (end - open_ms) * k // 6) for k in range(7)]
+        return samples[0], max(samples), min(samples), samples[-1]
+
+    def long_share(self, venue: str, symbol: str, kind: str, t_ms: int) -> float:
+        """Share of longs (0..1) in a venue's long/short statistic ``kind`` (accounts, top positions ...)."""
+        t = t_ms / DAY_MS
+        wave = 0.1 * math.sin(2 * math.pi * t / 4 + self._phase("ls", venue, symbol, kind))
+        noise = 0.02 * _unit(self.seed, "ls", venue, symbol, kind, t_ms // (5 * 60_000))
+        return min(0.85, max(0.15, 0.52 + wave + noise))
 
     # --- funding ---------------------------------------------------------------------------
 
@@ -190,10 +345,15 @@ class MarketModel:
 
     # --- open interest ---------------------------------------------------------------------
 
-    def open_interest_base(self, perp: SimPerp, t_ms: int) -> float:
-        """One-sided open interest in units of the venue's base (i.e. divided by the multiplier)."""
-        a = ASSETS[perp.asset]
+    def open_interest_base(self, contract: SimPerp | SimFuture, t_ms: int) -> float:
+        """One-sided open interest in units of the venue's base (i.e. divided by the multiplier).
+
+        It swings by about ±8 % over a few days and a little within the day, so 1 h .. 7 d changes
+        and OI/price divergences have something to show.
+        """
+        a = ASSETS[contract.asset]
         t = t_ms / DAY_MS
-        swing = 1.0 + 0.08 * math.sin(2 * math.pi * t / 5 + self._phase("oi", perp.venue, perp.symbol))
-        usd = a.oi_usd * perp.share * swing
-        return usd / self.mark_price(perp, t_ms)
+        swing = (1.0 + 0.08 * math.sin(2 * math.pi * t / 5 + self._phase("oi", contract.venue, contract.symbol))
+                 + 0.01 * math.sin(2 * math.pi * t * 3 + self._phase("oi3", contract.venue, contract.symbol)))
+        usd = a.oi_usd * contract.share * swing
+        return usd / self.index_price(contract.asset, t_ms) / contract.multiplier

@@ -15,10 +15,21 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from dtrack.errors import ConfigError, DtrackError, ParseError, UnsupportedError
-from dtrack.records import FundingHistory, FundingRate, Instrument
+from dtrack.records import (
+    FundingHistory,
+    FundingRate,
+    Instrument,
+    Kind,
+    LongShortRatio,
+    OIHistory,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    SpotPrice,
+)
 from dtrack.venues.fields import Listing
 
 T = TypeVar("T")
@@ -49,6 +60,16 @@ class FundingResult:
     venue: str
     rates: list[FundingRate] = field(default_factory=list)
     history: dict[str, FundingHistory] = field(default_factory=dict)
+    errors: list[DtrackError] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Answer(Generic[T]):
+    """One venue's answer to a bulk query: the items it could read and the problems that did not stop it
+    (an enrichment that failed, a part of the venue that could not be read)."""
+
+    venue: str
+    items: list[T] = field(default_factory=list)
     errors: list[DtrackError] = field(default_factory=list)
 
 
@@ -159,7 +180,46 @@ class Adapter:
         """Funding history of one perpetual over ``[start, end]``, paging as needed."""
         raise UnsupportedError(f"{self.name}: funding history not implemented")
 
+    # --- open interest, positioning, prices (issue 3) ------------------------------------------
+
+    #: why the venue has no open-interest history (None: it has one)
+    oi_history_missing: ClassVar[str | None] = "no open-interest history endpoint"
+
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """Current open interest of these perpetuals and dated futures (bulk endpoints where the venue
+        has them), one side, with the unit, contract size and price used to convert it."""
+        raise UnsupportedError(f"{self.name}: open interest not implemented")
+
+    async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,
+                               period_hours: int) -> OIHistory:
+        """Open-interest history of one contract over ``[start, end]`` at ``period_hours`` (1, 4 or 24),
+        ascending; every page needed is requested concurrently (the window is known in advance)."""
+        raise UnsupportedError(f"{self.name}: {self.oi_history_missing or 'open-interest history not implemented'}")
+
+    async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
+        """The latest long/short ratios the venue publishes for ``asset`` (each with its definition)."""
+        raise UnsupportedError(f"{self.name}: publishes no long/short ratio")
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the contract's klines over ``[start, end]`` at ``period_hours``, ascending, per one
+        unit of the asset."""
+        raise UnsupportedError(f"{self.name}: klines not implemented")
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark, index and last prices of these perpetuals and dated futures (bulk where possible)."""
+        raise UnsupportedError(f"{self.name}: prices not implemented")
+
+    async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
+        """Spot prices of ``assets`` against USD stablecoins from the venue's spot tickers."""
+        raise UnsupportedError(f"{self.name}: no spot market in dtrack")
+
     # --- generic pipeline ---------------------------------------------------------------------
+
+    async def contracts(self, assets: Sequence[str]) -> list[Instrument]:
+        """The venue's perpetuals and dated futures on ``assets`` (see ``perpetuals``)."""
+        return (await self.listing()).for_assets(self.name, self.instruments_endpoint, assets,
+                                                 (Kind.PERP, Kind.FUTURE))
 
     async def instruments(self) -> list[Instrument]:
         """Every listed instrument the adapter knows (rows that did not parse are left out)."""

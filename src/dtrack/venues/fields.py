@@ -142,7 +142,7 @@ class Listing:
             if inst is not None:
                 instruments.append(inst)
         if whole is not None and failed and not instruments:
-            raise whole.fail(f"no trading perpetual parsed ({len(failed)} malformed; first: {failed[0]})")
+            raise whole.fail(f"no trading contract parsed ({len(failed)} malformed; first: {failed[0]})")
         return cls(tuple(instruments), broken)
 
     @classmethod
@@ -178,14 +178,16 @@ class Listing:
         merged = cls.merge(listings)
         return cls(merged.instruments, merged.broken, merged.missing + tuple(failed))
 
-    def for_assets(self, venue: str, endpoint: str, assets: Collection[str]) -> list[Instrument]:
-        """The perpetuals on ``assets``; a ``ParseError`` (naming ``endpoint``) when a row of one of
-        them did not parse: a query must not silently lose an instrument it asked for."""
+    def for_assets(self, venue: str, endpoint: str, assets: Collection[str],
+                   kinds: Collection[Kind] = (Kind.PERP,)) -> list[Instrument]:
+        """The instruments of ``kinds`` (perpetuals by default) on ``assets``; a ``ParseError`` (naming
+        ``endpoint``) when a row of one of them did not parse: a query must not silently lose an
+        instrument it asked for."""
         for asset in assets:
             if asset in self.broken:
                 raise ParseError(venue, endpoint, self.broken[asset])
         wanted = set(assets)
-        return [i for i in self.instruments if i.kind is Kind.PERP and i.asset in wanted]
+        return [i for i in self.instruments if i.kind in kinds and i.asset in wanted]
 
 
 def ms_to_utc(ms: float) -> datetime:
