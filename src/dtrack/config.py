@@ -60,12 +60,42 @@ class FundingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OISettings:
+    """``oi`` command defaults: divergence thresholds (fractions of the window's change)."""
+
+    divergence_oi: float = 0.02
+    divergence_price: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class BasisSettings:
+    """``basis`` command defaults: how long a perpetual funding carry is assumed held (for its fees) and the
+    spot taker fee (fraction) of the spot leg of every carry."""
+
+    perp_holding_days: float = 30.0
+    spot_taker_fee: float = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsSettings:
+    """``options`` command defaults: IV-rank bands (fractions) and the dealer positioning assumed for GEX."""
+
+    rank_high: float = 0.8
+    rank_low: float = 0.2
+    dealer_calls: str = "short"
+    dealer_puts: str = "long"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
 
     venues: Mapping[str, VenueSettings] = field(default_factory=dict)
     http: HttpSettings = field(default_factory=HttpSettings)
     funding: FundingSettings = field(default_factory=FundingSettings)
+    oi: OISettings = field(default_factory=OISettings)
+    basis: BasisSettings = field(default_factory=BasisSettings)
+    options: OptionsSettings = field(default_factory=OptionsSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
     instruments_ttl: float = 3600.0
@@ -157,11 +187,41 @@ def _venue_settings(name: str, raw: Any) -> VenueSettings:
     return VenueSettings(enabled=enabled, rest_url=rest_url, rest_urls=rest_urls, ws_url=ws_url, taker_fee=fee)
 
 
+def _oi_settings(raw: Mapping[str, Any], base: OISettings) -> OISettings:
+    _check_keys(raw, {"divergence_oi_pct", "divergence_price_pct"}, "oi.")
+    return OISettings(
+        divergence_oi=_number(raw, "divergence_oi_pct", "oi.", base.divergence_oi * 100) / 100,
+        divergence_price=_number(raw, "divergence_price_pct", "oi.", base.divergence_price * 100) / 100,
+    )
+
+
+def _basis_settings(raw: Mapping[str, Any], base: BasisSettings) -> BasisSettings:
+    _check_keys(raw, {"perp_holding_days", "spot_taker_fee_pct"}, "basis.")
+    fee_pct = _number(raw, "spot_taker_fee_pct", "basis.", base.spot_taker_fee * 100)
+    _expect(fee_pct < 5, "basis.spot_taker_fee_pct", "a percent between 0 and 5", fee_pct)
+    return BasisSettings(perp_holding_days=_number(raw, "perp_holding_days", "basis.", base.perp_holding_days,
+                                                   minimum=0.01), spot_taker_fee=fee_pct / 100)
+
+
+def _options_settings(raw: Mapping[str, Any], base: OptionsSettings) -> OptionsSettings:
+    _check_keys(raw, {"rank_high_pct", "rank_low_pct", "dealer_calls", "dealer_puts"}, "options.")
+    high = _number(raw, "rank_high_pct", "options.", base.rank_high * 100) / 100
+    low = _number(raw, "rank_low_pct", "options.", base.rank_low * 100) / 100
+    if not 0 <= low < high <= 1:
+        raise ConfigError("settings keys 'options.rank_low_pct' / 'rank_high_pct': expected 0 <= low < high <= 100")
+    sides = {}
+    for key in ("dealer_calls", "dealer_puts"):
+        value = raw.get(key, getattr(base, key))
+        _expect(value in ("short", "long"), "options." + key, "'short' or 'long'", value)
+        sides[key] = str(value)
+    return OptionsSettings(rank_high=high, rank_low=low, **sides)
+
+
 def parse_settings(raw: Any, source: str = "settings") -> Settings:
     """Validate a parsed settings document into ``Settings`` (pure)."""
     data = _mapping(raw, "<top level>")
-    _check_keys(data, {"venues", "http", "funding", "cache_dir", "state_dir", "instruments_ttl",
-                       "funding_interval_ttl"}, "")
+    _check_keys(data, {"venues", "http", "funding", "oi", "basis", "options", "cache_dir", "state_dir",
+                       "instruments_ttl", "funding_interval_ttl"}, "")
     base = Settings()
     venues = {str(k): _venue_settings(str(k), v) for k, v in _mapping(data.get("venues"), "venues").items()}
     http_raw = _mapping(data.get("http"), "http")
@@ -197,6 +257,9 @@ def parse_settings(raw: Any, source: str = "settings") -> Settings:
         venues=venues,
         http=http,
         funding=funding,
+        oi=_oi_settings(_mapping(data.get("oi"), "oi"), base.oi),
+        basis=_basis_settings(_mapping(data.get("basis"), "basis"), base.basis),
+        options=_options_settings(_mapping(data.get("options"), "options"), base.options),
         instruments_ttl=_number(data, "instruments_ttl", "", base.instruments_ttl),
         funding_interval_ttl=_number(data, "funding_interval_ttl", "", base.funding_interval_ttl),
         source=source,

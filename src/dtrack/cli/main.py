@@ -9,8 +9,10 @@ from typing import Any
 import click
 
 from dtrack import __version__
+from dtrack.cli.basis import basis
 from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
 from dtrack.cli.funding import funding
+from dtrack.cli.oi import oi
 from dtrack.cli.sim import sim
 from dtrack.cli.venues import venues
 from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError
@@ -30,7 +32,8 @@ log = logging.getLogger("dtrack")
 def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: int, quiet: bool) -> None:
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
-    Funding across Binance, Bybit, OKX, Deribit and Hyperliquid, correct to the unit.
+    Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit and
+    Hyperliquid, correct to the unit.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
     --format table|json|csv follows the command.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
@@ -41,6 +44,8 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
 
 
 cli.add_command(funding)
+cli.add_command(oi)
+cli.add_command(basis)
 cli.add_command(venues)
 cli.add_command(sim)
 

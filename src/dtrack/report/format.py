@@ -55,3 +55,33 @@ def countdown(until: datetime | None, now: datetime) -> str:
 def hours(h: float) -> str:
     """An interval: ``8h``, ``1h``, ``0.5h``."""
     return f"{h:g}h"
+
+
+def num(x: float | None) -> float | None:
+    """A number for JSON: NaN and infinities become null (JSON has no NaN)."""
+    if x is None or not math.isfinite(x):
+        return None
+    return x
+
+
+def amount(x: float | None) -> str:
+    """A quantity with thousands separators and sensible precision: ``12,345.6``, ``0.00123``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    size = abs(x)
+    if size >= 1000:
+        return f"{x:,.0f}"
+    if size >= 1:
+        return f"{x:,.2f}"
+    return f"{x:.6g}"
+
+
+def price(x: float | None) -> str:
+    """A price with precision fit for its size: ``91,234.5``, ``3,150.25``, ``0.0000092``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.1f}"
+    if abs(x) >= 1:
+        return f"{x:,.4f}"
+    return f"{x:.6g}"

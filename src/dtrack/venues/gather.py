@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from dtrack.errors import DtrackError
-from dtrack.records import Instrument
+from dtrack.records import Instrument, Kind
 from dtrack.venues.base import Adapter, FundingResult
 from dtrack.venues.pool import VenuePool
 
@@ -77,3 +77,23 @@ async def gather_funding(
     for result in results:
         failures += [failure(result.venue, e) for e in result.errors]
     return results, failures
+
+
+async def settle(jobs: Sequence[Awaitable[T]]) -> list[T | DtrackError]:
+    """Run ``jobs`` concurrently; each gives its value or the ``DtrackError`` it failed with (anything else
+    is a bug and is raised once every job has finished)."""
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    out: list[T | DtrackError] = []
+    for item in done:
+        if isinstance(item, DtrackError):
+            out.append(item)
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            out.append(item)
+    return out
+
+
+def known_assets(instruments: dict[str, list[Instrument]], kinds: Sequence[Kind]) -> set[str]:
+    """The assets listed with an instrument of ``kinds`` on any venue."""
+    return {i.asset for insts in instruments.values() for i in insts if i.kind in kinds}
