@@ -255,3 +255,79 @@ class PricePoint:
 
     time: datetime
     price: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptionQuote:
+    """One listed option as the venue marks it, with units made explicit.
+
+    Prices: ``mark_price_usd`` in USD and ``mark_price_coin`` in the underlying coin (venues that price
+    in the coin send the latter; the other is converted with ``underlying_price``, and ``price_note``
+    says which way). IVs are fractions (0.55 = 55 %) whatever the venue sends. Open interest and volume
+    are in contracts of ``contract_size`` coins. Greeks are the venue's own, when it publishes them
+    (delta per option, gamma per USD, vega USD per vol point, theta USD per day).
+    """
+
+    venue: str
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    time: datetime
+    underlying_price: float
+    index_price: float | None = None
+    mark_price_usd: float | None = None
+    mark_price_coin: float | None = None
+    mark_iv: float | None = None
+    bid_iv: float | None = None
+    ask_iv: float | None = None
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    open_interest: float = 0.0
+    volume: float = 0.0
+    contract_size: float = 1.0
+    settle: str = ""
+    price_note: str = ""
+
+    @property
+    def normalized_id(self) -> str:
+        """``BTC-USD-20261225-100000-C``."""
+        return f"{self.asset}-USD-{self.expiry:%Y%m%d}-{self.strike:g}-{'C' if self.is_call else 'P'}"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTrade:
+    """One option trade: ``side`` is the taker's (aggressor's) side, ``amount`` in contracts of
+    ``contract_size`` coins, premium in USD, IV as a fraction; ``block`` marks block trades."""
+
+    venue: str
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    time: datetime
+    side: str
+    amount: float
+    contract_size: float
+    price_usd: float
+    index_price: float
+    iv: float | None = None
+    block: bool = False
+    trade_id: str = ""
+
+    @property
+    def premium_usd(self) -> float:
+        """Premium paid, USD."""
+        return self.price_usd * self.amount * self.contract_size
+
+
+@dataclass(frozen=True, slots=True)
+class VolPoint:
+    """One point of a volatility series (DVOL close, realized volatility): a fraction per year."""
+
+    time: datetime
+    value: float

@@ -26,9 +26,12 @@ from dtrack.records import (
     LongShortRatio,
     OIHistory,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
+    VolPoint,
 )
 from dtrack.venues.fields import Listing
 
@@ -213,6 +216,24 @@ class Adapter:
     async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
         """Spot prices of ``assets`` against USD stablecoins from the venue's spot tickers."""
         raise UnsupportedError(f"{self.name}: no spot market in dtrack")
+
+    # --- options (issue 4) ----------------------------------------------------------------------
+
+    async def fetch_option_chain(self, asset: str) -> Answer[OptionQuote]:
+        """Every listed option on ``asset`` with marks, IVs, OI and volume (bulk endpoints)."""
+        raise UnsupportedError(f"{self.name}: no options in dtrack")
+
+    async def fetch_vol_index(self, asset: str, start: datetime, end: datetime) -> tuple[VolPoint, ...]:
+        """Daily closes of the venue's implied-volatility index (Deribit DVOL) over ``[start, end]``."""
+        raise UnsupportedError(f"{self.name}: publishes no volatility index")
+
+    async def fetch_realized_vol(self, asset: str, start: datetime, end: datetime) -> tuple[VolPoint, ...]:
+        """The venue's published realized (historical) volatility over ``[start, end]``."""
+        raise UnsupportedError(f"{self.name}: publishes no realized volatility")
+
+    async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
+        """Recent option trades on ``asset`` in ``[start, end]`` (block trades marked)."""
+        raise UnsupportedError(f"{self.name}: option trades not implemented")
 
     # --- generic pipeline ---------------------------------------------------------------------
 
