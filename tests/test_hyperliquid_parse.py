@@ -269,3 +269,114 @@ def test_malformed_payloads(payload: Payload, name: str, case: int, mutate: Call
 def test_null_answer_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="hyperliquid POST /info metaAndAssetCtxs"):
         parse.asset_ctxs(None)
+
+
+# --- open interest and quotes (metaAndAssetCtxs) ----------------------------------------------------
+
+
+def test_open_interest_is_coins_times_mark(payload: Payload) -> None:
+    # openInterest is one side, in coins: USD = coins x markPx exactly (688.11 BTC x 14.3161 = 9851.051571),
+    # never the coin figure shown as dollars (the trap that under-reported Hyperliquid OI ~4,500x).
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    insts = parse.parse_meta(body[0]).instruments
+    ois, missing = parse.open_interests(body, insts, RECEIVED)
+    assert missing == []
+    by = {o.instrument.symbol: o for o in ois}
+    btc = by["BTC"]
+    assert (btc.amount, btc.unit) == (688.11, Unit.BASE)
+    assert btc.base == pytest.approx(688.11, rel=EXACT)
+    assert btc.price_used == pytest.approx(14.3161, rel=EXACT)
+    assert btc.price_source == "mark"
+    assert btc.usd == pytest.approx(9851.051571, rel=EXACT)
+    assert btc.usd / btc.amount == pytest.approx(14.3161, rel=EXACT)  # dollars per coin = markPx, not 1
+    assert btc.time == RECEIVED
+    assert btc.note == "openInterest is one side, in coins (BTC); USD = openInterest x markPx"
+    assert by["ETH"].usd == pytest.approx(11377.37918, rel=EXACT)  # 1882.55 x 6.0436
+    assert by["HPOS"].usd == pytest.approx(24619.05311, rel=EXACT)  # 2912.05 x 8.4542
+    assert by["HPOS"].base == pytest.approx(2912.05, rel=EXACT)
+
+
+def test_open_interest_of_hip3_contexts_and_missing_symbols(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 1)
+    nvda = Instrument("hyperliquid", "xyz:NVDA", "NVDA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    ois, missing = parse.open_interests(body, [nvda, parse.instrument("BTC")], RECEIVED)
+    assert missing == ["BTC"]
+    assert ois[0].usd == pytest.approx(9.43 * 177.06, rel=EXACT)  # markPx, not oraclePx 188.15
+
+
+def test_quotes_mark_oracle_mid(payload: Payload) -> None:
+    body = _raw(payload, "metaAndAssetCtxs", 0)
+    quotes, missing = parse.price_quotes(body, parse.parse_meta(body[0]).instruments, RECEIVED)
+    assert missing == []
+    got = {q.instrument.symbol: (q.mark_price, q.index_price, q.last_price, q.time) for q in quotes}
+    assert got == {"BTC": (14.3161, 14.32, 14.314, RECEIVED), "ETH": (6.0436, 6.0457, 6.0431, RECEIVED),
+                   "HPOS": (8.4542, 8.4585, 8.4557, RECEIVED)}
+
+
+def test_quote_of_a_one_sided_book_has_no_last(payload: Payload) -> None:
+    # xyz:NVDA's context has midPx null (thin book): the quote keeps mark and index, last is None.
+    ctx = parse.asset_ctxs(_raw(payload, "metaAndAssetCtxs", 1))["xyz:NVDA"]
+    nvda = Instrument("hyperliquid", "xyz:NVDA", "NVDA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    quote = parse.price_quote(nvda, ctx, RECEIVED)
+    assert (quote.mark_price, quote.index_price, quote.last_price) == (177.06, 188.15, None)
+
+
+# --- candles (candleSnapshot, real ccxt capture) -----------------------------------------------------
+
+
+def _candles(payload: Payload, case: int) -> Any:
+    return copy.deepcopy(payload("hyperliquid__ccxt_fetchOHLCV.json")["cases"][case]["raw"])
+
+
+def test_candles_perp_1m(payload: Payload) -> None:
+    # The capture re-serialised t/T/n as strings (INDEX.md caveat); the venue sends numbers. Both read.
+    rows = parse.parse_candles(_candles(payload, 2), "BTC", "1m")
+    assert rows == [(1710552360000, 69483.0), (1710552420000, 69497.0)]
+    raw = _candles(payload, 2)
+    for row in raw:
+        row["t"], row["T"], row["n"] = int(row["t"]), int(row["T"]), int(row["n"])
+    assert parse.parse_candles(raw, "BTC", "1m") == rows
+
+
+def test_candle_closes_as_price_points(payload: Payload) -> None:
+    # PURR/USDC daily candles opening 2024-08-30 .. 2024-09-03; received at noon on 2024-09-03, when
+    # the last one is still open: it is stamped with the receive time, the others at open + 1 day.
+    purr = Instrument("hyperliquid", "PURR/USDC", "PURR", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
+    rows = parse.parse_candles(_candles(payload, 3), "PURR/USDC", "1d")
+    received = datetime(2024, 9, 3, 12, 0, tzinfo=UTC)
+    points = parse.price_points(rows, purr, 24 * parse.HOUR_MS, received)
+    assert [(p.time, p.price) for p in points] == [
+        (datetime(2024, 8, 31, tzinfo=UTC), 0.13472), (datetime(2024, 9, 1, tzinfo=UTC), 0.14098),
+        (datetime(2024, 9, 2, tzinfo=UTC), 0.13689), (datetime(2024, 9, 3, tzinfo=UTC), 0.14315),
+        (received, 0.14241)]
+
+
+def test_candle_points_ascending_and_deduplicated(payload: Payload) -> None:
+    # Two pages that overlap by one candle, the later page first: one point per open time, ascending.
+    ubtc = Instrument("hyperliquid", "@142", "UBTC", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
+    rows = parse.parse_candles(_candles(payload, 1), "@142", "1h")
+    received = datetime(2025, 11, 1, tzinfo=UTC)
+    points = parse.price_points(rows[1:] + rows, ubtc, parse.HOUR_MS, received)
+    assert [(p.time, p.price) for p in points] == [
+        (datetime(2025, 10, 29, 10, 0, tzinfo=UTC), 113035.0), (datetime(2025, 10, 29, 11, 0, tzinfo=UTC), 113103.0)]
+
+
+@pytest.mark.parametrize(("coin", "interval"), [("ETH", "1m"), ("BTC", "1h")])
+def test_candles_of_another_coin_or_interval_are_a_parse_error(payload: Payload, coin: str, interval: str) -> None:
+    with pytest.raises(ParseError, match=r"candle of 'BTC' '1m' in an answer about"):
+        parse.parse_candles(_candles(payload, 2), coin, interval)
+
+
+@pytest.mark.parametrize(("mutate", "detail"), [
+    (lambda b: b[0].pop("c"), "'c'"),
+    (lambda b: b[0].update(c="n/a"), "'c'"),
+    (lambda b: b[0].update(t=1710552360), "epoch milliseconds"),
+    (lambda b: b.__setitem__(0, "candle"), "candle is str"),
+])
+def test_malformed_candles(payload: Payload, mutate: Callable[[Any], object], detail: str) -> None:
+    body = _candles(payload, 2)
+    mutate(body)
+    with pytest.raises(ParseError) as err:
+        parse.parse_candles(body, "BTC", "1m")
+    assert err.value.endpoint == "POST /info candleSnapshot"
+    assert detail in str(err.value)

@@ -124,6 +124,67 @@ def test_unknown_coin_history_is_empty(sim: Any) -> None:
     assert _post(sim, {"type": "fundingHistory", "coin": "NOPE", "startTime": 0}) == (200, [])
 
 
+#: candle fields the ccxt capture re-serialised as strings; the venue sends numbers (INDEX.md caveat)
+CANDLE_NUMBERS = frozenset({"t", "T", "n"})
+
+
+def _candle_req(coin: str, interval: str, start: int, end: int | None = None) -> dict[str, Any]:
+    return {"type": "candleSnapshot", "req": {"coin": coin, "interval": interval, "startTime": start, "endTime": end}}
+
+
+def test_shape_candle_snapshot(sim: Any, payload: Payload) -> None:
+    now = sim.model.now_ms()
+    status, body = _post(sim, _candle_req("BTC", "1h", now - 5 * HOUR_MS, now))
+    assert status == 200
+    assert len(body) == 6  # the candle holding startTime .. the one still open
+    assert all(isinstance(c[k], int) for c in body for k in CANDLE_NUMBERS)
+    for case in payload("hyperliquid__ccxt_fetchOHLCV.json")["cases"]:
+        assert shape_differences(body, case["raw"], loose_types=CANDLE_NUMBERS) == []
+
+
+def test_candles_overlap_the_window_and_follow_the_model() -> None:
+    model = MarketModel(7, now_ms=NOW_MS)
+    perp = model.perp("hyperliquid", "kPEPE")
+    assert perp is not None
+    body = sim_hl.candle_snapshot(model, {"coin": "kPEPE", "interval": "4h", "startTime": NOW_MS - 9 * HOUR_MS,
+                                          "endTime": None}, NOW_MS)
+    # startTime 04:27:45 lies in the 04:00 candle; NOW (13:27:45) in the 12:00 one, still open.
+    day = utc_to_ms(datetime(2026, 11, 20, tzinfo=UTC))
+    assert [c["t"] for c in body] == [day + 4 * HOUR_MS, day + 8 * HOUR_MS, day + 12 * HOUR_MS]
+    assert [c["T"] - c["t"] for c in body] == [4 * HOUR_MS - 1] * 3
+    assert {(c["s"], c["i"]) for c in body} == {("kPEPE", "4h")}
+    last = body[-1]
+    assert float(last["c"]) == pytest.approx(model.mark_price(perp, NOW_MS), rel=EXACT)  # open candle: now
+    o, h, low, c = model.candle(perp, body[0]["t"], 4 * HOUR_MS)
+    assert [float(body[0][k]) for k in "ohlc"] == pytest.approx([o, h, low, c], rel=EXACT)
+
+
+def test_only_the_most_recent_candles_exist() -> None:
+    model = MarketModel(7, now_ms=NOW_MS)
+    body = sim_hl.candle_snapshot(model, {"coin": "BTC", "interval": "1h", "startTime": 0}, NOW_MS)
+    assert len(body) == sim_hl.CANDLES_KEPT
+    assert body[-1]["t"] == NOW_MS // HOUR_MS * HOUR_MS
+    old = {"coin": "BTC", "interval": "1h", "startTime": 0, "endTime": NOW_MS - 6000 * HOUR_MS}
+    assert sim_hl.candle_snapshot(model, old, NOW_MS) == []
+
+
+@pytest.mark.parametrize("body", [
+    {"type": "candleSnapshot"},
+    {"type": "candleSnapshot", "req": {"interval": "1h", "startTime": 0}},
+    {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "2x", "startTime": 0}},
+    {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1h"}},
+    {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1h", "startTime": 0, "endTime": -1}},
+])
+def test_bad_candle_requests_get_422(sim: Any, body: dict[str, Any]) -> None:
+    status, answer = _post(sim, body)
+    assert status == 422
+    assert answer.startswith("Failed to deserialize the JSON body")
+
+
+def test_unknown_coin_candles_are_empty(sim: Any) -> None:
+    assert _post(sim, _candle_req("NOPE", "1h", 0)) == (200, [])
+
+
 # --- (b) the real adapter against the simulation ---------------------------------------------------
 
 

@@ -13,6 +13,13 @@ Serves the info types dtrack reads, from the market model:
   oldest first, at most 500 per answer, from ``LISTED_MS`` on. Settlement times land a few ms after the hour, as on the
   venue (``settle_lag_ms``). An unknown coin is answered with ``[]`` (what the venue was seen to do
   is UNCONFIRMED; dtrack's adapter turns an empty answer for an unlisted coin into a VenueError).
+- ``candleSnapshot``: ``{"req": {coin, interval, startTime, endTime?}}`` -> the coin's candles that overlap
+  ``[startTime, endTime]`` (endTime defaults to now), oldest first, from the model's mark path
+  (``model.candle``): ``t``/``T``/``n`` numbers, prices and volume decimal strings. Only the most recent
+  ``CANDLES_KEPT`` candles of an interval exist (older windows answer less or ``[]``), and one answer
+  holds at most ``CANDLE_PAGE``. An unknown coin gets ``[]`` (as for fundingHistory, UNCONFIRMED);
+  the calendar-month interval ``1M`` is not simulated (``[]``).
+- No dated futures, spot, open-interest history or long/short ratio: the venue's core perp DEX has none.
 A body the venue could not deserialize (no/unknown ``type``, missing or non-integer fields) gets
 HTTP 422 with the venue's "Failed to deserialize" message (sent as a JSON string: the sim server
 answers errors in JSON, where the venue sends text/plain).
@@ -20,6 +27,7 @@ answers errors in JSON, where the venue sends text/plain).
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +38,14 @@ VENUE = "hyperliquid"
 HOST = "rest"
 #: most fundingHistory rows per answer (module-level so that tests can lower the cap)
 HISTORY_PAGE = 500
+#: most candles one candleSnapshot answer holds, and how many recent candles of an interval exist
+CANDLE_PAGE = 5000
+CANDLES_KEPT = 5000
+#: candle intervals the venue accepts -> length in ms (None: calendar months, not simulated)
+CANDLE_INTERVALS: dict[str, int | None] = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "8h": 8 * HOUR_MS, "12h": 12 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS,
+    "1w": 7 * DAY_MS, "1M": None}
 #: the simulated coins' funding history starts here (2023-05-12 00:00 UTC); asking earlier gets less
 LISTED_MS = 1_683_849_600_000
 
@@ -63,6 +79,8 @@ def info(model: MarketModel, req: SimRequest) -> Any:
         return predicted_fundings(model, req.now_ms)
     if kind == "fundingHistory":
         return funding_history(model, body, req.now_ms)
+    if kind == "candleSnapshot":
+        return candle_snapshot(model, body.get("req"), req.now_ms)
     raise _bad(f"unknown variant `{kind}`")
 
 
@@ -197,3 +215,37 @@ def funding_history(model: MarketModel, body: dict[str, Any], now_ms: int) -> li
             premium = round(model.premium(perp, settle - 1), 10)
             rows.append({"coin": coin, "fundingRate": dec(rate), "premium": dec(premium), "time": stamped})
     return rows[:HISTORY_PAGE]
+
+
+# --- candles -------------------------------------------------------------------------------------
+
+
+def candle_snapshot(model: MarketModel, req: Any, now_ms: int) -> list[dict[str, Any]]:
+    """Candles of ``req.coin`` overlapping ``[startTime, endTime]``, oldest first (see the module doc)."""
+    if not isinstance(req, dict):
+        raise _bad("missing field `req`")
+    coin, interval = req.get("coin"), req.get("interval")
+    if not isinstance(coin, str):
+        raise _bad("missing field `coin`")
+    if interval not in CANDLE_INTERVALS:
+        raise _bad(f"unknown variant `{interval}`, expected one of {', '.join(CANDLE_INTERVALS)}")
+    if req.get("startTime") is None:
+        raise _bad("missing field `startTime`")
+    start = _ms(req["startTime"], "startTime")
+    end = now_ms if req.get("endTime") is None else min(_ms(req["endTime"], "endTime"), now_ms)
+    perp, length = model.perp(VENUE, coin), CANDLE_INTERVALS[interval]
+    if perp is None or perp.host != HOST or length is None:
+        return []
+    current = now_ms // length * length
+    first = max(start // length * length, current - (CANDLES_KEPT - 1) * length)
+    opens = range(first, min(end, current) + 1, length)[:CANDLE_PAGE]
+    return [_candle(model, perp, coin, interval, t, length) for t in opens]
+
+
+def _candle(model: MarketModel, perp: SimPerp, coin: str, interval: str, open_ms: int, length: int) -> dict[str, Any]:
+    o, h, low, c = model.candle(perp, open_ms, length)
+    hours = length / HOUR_MS
+    volume = round(0.07 * hours * model.open_interest_base(perp, open_ms), 2)
+    trades = max(1, round(900 * hours * (1.2 + math.sin(open_ms / length))))
+    return {"t": open_ms, "T": open_ms + length - 1, "s": coin, "i": interval, "o": dec(o), "c": dec(c),
+            "h": dec(h), "l": dec(low), "v": dec(volume), "n": trades}

@@ -7,7 +7,14 @@
   in the same round, ``predictedFundings`` (Hyperliquid's own forecast and interval). When the
   prediction call fails the rates are still returned, with ``predicted_rate`` None, the interval
   from the venue docs (1 h), and the error in ``FundingResult.errors``;
-- history: ``fundingHistory`` per coin, at most 500 rows per answer, paged by startTime.
+- history: ``fundingHistory`` per coin, at most 500 rows per answer, paged by startTime;
+- open interest and quotes: the same ``metaAndAssetCtxs`` answer (1 request, 1 round):
+  ``openInterest`` one side in coins x ``markPx``; mark ``markPx``, index ``oraclePx``, last ``midPx``
+  (the book mid: the venue publishes no last-trade price there). Concurrent callers in one event loop
+  (funding, OI, quotes of one command) share one in-flight ``metaAndAssetCtxs`` request;
+- klines: ``candleSnapshot`` per coin (1h / 4h / 1d), every 5000-candle page of the window at once;
+- no open-interest history, no long/short ratio, no dated futures and no spot in dtrack (the base's
+  UnsupportedError says so).
 """
 
 from __future__ import annotations
@@ -18,9 +25,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, ParseError, VenueError
-from dtrack.records import FundingHistory, Instrument
-from dtrack.venues.base import Adapter, FundingResult
+from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
+from dtrack.records import FundingHistory, Instrument, OpenInterest, PricePoint, PriceQuote
+from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
 from dtrack.venues.fields import Listing, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
@@ -35,6 +42,11 @@ class HyperliquidAdapter(Adapter):
     limits = api.LIMITS
     # Funding is kept since launch (hourly since 2023; the earliest rows were 8-hourly).
     funding_history_depth = None
+    oi_history_missing = "Hyperliquid publishes no open-interest history"
+
+    def __init__(self, ctx: VenueContext) -> None:
+        super().__init__(ctx)
+        self._ctxs_inflight: asyncio.Future[Any] | None = None
 
     def check(self, body: Any) -> None:
         """``/info`` has no error envelope in 200 answers: errors come as HTTP 422/429/500 (handled by
@@ -49,9 +61,26 @@ class HyperliquidAdapter(Adapter):
                                       ttl=self.ctx.settings.instruments_ttl, parse=parse.parse_listing,
                                       weight=api.INFO_WEIGHT, endpoint=self.instruments_endpoint)
 
+    async def _asset_ctxs(self) -> Any:
+        """The ``metaAndAssetCtxs`` answer; callers that ask while a request is in flight share it.
+
+        Nothing is kept once it is answered: each later call asks the venue again.
+        """
+        if self._ctxs_inflight is None:
+            task = asyncio.ensure_future(self._info({"type": api.META_AND_ASSET_CTXS}))
+            self._ctxs_inflight = task
+            task.add_done_callback(self._ctxs_done)
+        return await asyncio.shield(self._ctxs_inflight)
+
+    def _ctxs_done(self, task: asyncio.Future[Any]) -> None:
+        if self._ctxs_inflight is task:
+            self._ctxs_inflight = None
+        if not task.cancelled():
+            task.exception()  # retrieved here: a failure no waiter was left to see is not logged as lost
+
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Current funding of these perps: ``metaAndAssetCtxs`` + ``predictedFundings`` concurrently."""
-        answers: tuple[Any, Any] = await asyncio.gather(self._info({"type": api.META_AND_ASSET_CTXS}),
+        answers: tuple[Any, Any] = await asyncio.gather(self._asset_ctxs(),
                                                       self._info({"type": api.PREDICTED_FUNDINGS}),
                                                       return_exceptions=True)
         ctxs, predicted = answers
@@ -61,10 +90,51 @@ class HyperliquidAdapter(Adapter):
         result = FundingResult(self.name)
         forecasts = self._forecasts(predicted, {i.symbol for i in instruments}, result.errors)
         result.rates, missing = parse.funding_rates(ctxs, instruments, forecasts, received)
-        for symbol in missing:
-            result.errors.append(VenueError(self.name, f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}: no asset "
-                                                       f"context for {symbol!r} (delisted?); left out"))
+        result.errors += self._missing(missing)
         return result
+
+    def _missing(self, symbols: Sequence[str]) -> list[DtrackError]:
+        """One error per asked symbol the ``metaAndAssetCtxs`` answer has no context for."""
+        return [VenueError(self.name, f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}: no asset context for "
+                                      f"{symbol!r} (delisted?); left out") for symbol in symbols]
+
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """Open interest of these perps from one ``metaAndAssetCtxs`` answer: ``openInterest`` (one side,
+        in coins of the symbol) valued at ``markPx``; symbols the answer lacks are errors."""
+        body = await self._asset_ctxs()
+        items, missing = parse.open_interests(body, instruments, self.ctx.now())
+        return Answer(self.name, items, self._missing(missing))
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark (``markPx``), index (``oraclePx``) and last (``midPx``, the book mid) of these perps, per
+        unit of the asset, from one ``metaAndAssetCtxs`` answer."""
+        body = await self._asset_ctxs()
+        items, missing = parse.price_quotes(body, instruments, self.ctx.now())
+        return Answer(self.name, items, self._missing(missing))
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the coin's ``candleSnapshot`` candles whose close falls in ``[start, end]``.
+
+        The window is cut into pages of at most 5000 candles, all requested at once. A point's time is
+        the candle's close (the still-open candle: now); prices per unit of the asset.
+        """
+        interval = api.CANDLE_INTERVALS.get(period_hours)
+        if interval is None:
+            raise UnsupportedError(f"{self.name}: no {period_hours} h candles in dtrack (periods: "
+                                   f"{', '.join(map(str, api.CANDLE_INTERVALS))} h)")
+        coin, period_ms = instrument.symbol, period_hours * parse.HOUR_MS
+        pages = candle_pages(utc_to_ms(start), utc_to_ms(end), period_ms, api.CANDLE_PAGE)
+        requests = [{"type": api.CANDLE_SNAPSHOT, "req": {"coin": coin, "interval": interval, "startTime": a,
+                                                          "endTime": b}} for a, b in pages]
+        answers = await asyncio.gather(*(self._info(body, weight=_candle_weight(page, period_ms))
+                                         for body, page in zip(requests, pages, strict=True)))
+        received = self.ctx.now()
+        candles = [row for body in answers for row in parse.parse_candles(body, coin, interval)]
+        if not candles:
+            await self._require_listed(coin, api.CANDLE_SNAPSHOT, "no candles")
+        points = parse.price_points(candles, instrument, period_ms, received)
+        return tuple(p for p in points if start <= p.time <= end)
 
     @staticmethod
     def _forecasts(answer: Any, coins: set[str], errors: list[DtrackError]) -> dict[str, parse.Predicted]:
@@ -85,7 +155,7 @@ class HyperliquidAdapter(Adapter):
         coin = instrument.symbol
         series = await self._history_series(coin, utc_to_ms(start), utc_to_ms(end))
         if not series:
-            await self._require_listed(coin)
+            await self._require_listed(coin, api.FUNDING_HISTORY, "an empty history")
         points = within(points_from_settlements(series, api.FUNDING_INTERVAL_HOURS), start, end)
         return FundingHistory(self.name, coin, start, end, points, _history_note(coin, start, end, series))
 
@@ -114,15 +184,33 @@ class HyperliquidAdapter(Adapter):
             cursor = last + 1
         return series
 
-    async def _require_listed(self, coin: str) -> None:
-        """An empty history is only an answer for a listed coin: Hyperliquid answers [] for unknown ones."""
+    async def _require_listed(self, coin: str, info_type: str, answered: str) -> None:
+        """An empty answer is only an answer for a listed coin: Hyperliquid answers [] for unknown ones."""
         if all(i.symbol != coin for i in await self.instruments()):
-            raise VenueError(self.name, f"{api.INFO_PATH} {api.FUNDING_HISTORY}: Hyperliquid lists no perpetual "
-                                        f"{coin!r} (it answered an empty history)", code=api.CODE_UNKNOWN_COIN)
+            raise VenueError(self.name, f"{api.INFO_PATH} {info_type}: Hyperliquid lists no perpetual "
+                                        f"{coin!r} (it answered {answered})", code=api.CODE_UNKNOWN_COIN)
+
+
+def candle_pages(start_ms: int, end_ms: int, period_ms: int, page: int) -> list[tuple[int, int]]:
+    """(startTime, endTime) of each request covering the candles whose close lies in ``[start, end]``.
+
+    Both bounds are candle open times: from the candle that closes at or after ``start`` to the one
+    that holds ``end``, at most ``page`` candles per request, none twice.
+    """
+    first = -(-(start_ms - period_ms) // period_ms) * period_ms
+    last = end_ms // period_ms * period_ms
+    step = page * period_ms
+    return [(a, min(last, a + step - period_ms)) for a in range(first, last + 1, step)]
 
 
 def _endpoint(body: dict[str, Any]) -> str:
     return f"{api.INFO_PATH} {body['type']}"
+
+
+def _candle_weight(page: tuple[int, int], period_ms: int) -> int:
+    """Base weight plus one unit per 60 candles the page can hold."""
+    candles = (page[1] - page[0]) // period_ms + 1
+    return api.INFO_WEIGHT + math.ceil(candles / api.CANDLES_PER_EXTRA_WEIGHT)
 
 
 def _history_weight(start_ms: int, end_ms: int) -> int:

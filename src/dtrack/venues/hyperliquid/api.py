@@ -1,9 +1,10 @@
 """What dtrack asks Hyperliquid: its one REST host, the info path, request types and weights (data only).
 
 Every public read is ``POST /info`` with a JSON body ``{"type": ...}``. Requests are metered per IP:
-1200 weight per minute; each info type used here weighs 20, and ``fundingHistory`` adds one unit per
-20 rows it returns. Hyperliquid has no error codes on ``/info``: a body it cannot read is answered
-with HTTP 422 and a plain-text message, an overload with HTTP 429, and failures with HTTP 500.
+1200 weight per minute; each info type used here weighs 20, ``fundingHistory`` adds one unit per
+20 rows it returns and ``candleSnapshot`` one per 60 candles. Hyperliquid has no error codes on
+``/info``: a body it cannot read is answered with HTTP 422 and a plain-text message, an overload with
+HTTP 429, and failures with HTTP 500.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ META: Final = "meta"
 META_AND_ASSET_CTXS: Final = "metaAndAssetCtxs"
 PREDICTED_FUNDINGS: Final = "predictedFundings"
 FUNDING_HISTORY: Final = "fundingHistory"
+CANDLE_SNAPSHOT: Final = "candleSnapshot"
 
 #: weight of every info type above
 INFO_WEIGHT: Final = 20
@@ -32,6 +34,13 @@ INFO_WEIGHT: Final = 20
 HISTORY_ROWS_PER_EXTRA_WEIGHT: Final = 20
 #: most rows one fundingHistory answer holds (oldest first); page by moving startTime on
 HISTORY_PAGE: Final = 500
+#: candleSnapshot costs one more unit per this many returned candles
+CANDLES_PER_EXTRA_WEIGHT: Final = 60
+#: most candles one candleSnapshot answer holds; the venue keeps only about the most recent 5000 of
+#: each interval (UNCONFIRMED), so an older window answers less or nothing
+CANDLE_PAGE: Final = 5000
+#: candle interval per period in hours dtrack asks for (the venue also has 1m..12h, 3d, 1w, 1M)
+CANDLE_INTERVALS: Final = {1: "1h", 4: "4h", 24: "1d"}
 
 # --- conventions -----------------------------------------------------------------------------
 #: Hyperliquid's own entry in predictedFundings (others: BinPerp, BybitPerp)
@@ -44,5 +53,5 @@ DEX_SEPARATOR: Final = ":"
 FUNDING_INTERVAL_HOURS: Final = 1.0
 #: HTTP status of a request body Hyperliquid cannot deserialize (text body, never retried)
 STATUS_BAD_REQUEST: Final = 422
-#: VenueError code dtrack uses when fundingHistory answers [] for a coin the venue does not list
+#: VenueError code dtrack uses when fundingHistory or candleSnapshot answers [] for a coin the venue does not list
 CODE_UNKNOWN_COIN: Final = "unknown_coin"

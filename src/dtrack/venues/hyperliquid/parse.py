@@ -1,28 +1,36 @@
 """Hyperliquid JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
 
 What it owns: reading the ``/info`` answers dtrack uses (``meta``, ``metaAndAssetCtxs``,
-``predictedFundings``, ``fundingHistory``) and the venue's units:
+``predictedFundings``, ``fundingHistory``, ``candleSnapshot``) and the venue's units:
 - every perp is USDC-margined and linear, one contract = one unit of the coin; ``kPEPE`` is
   1000 PEPE, so its prices are divided by 1000 to be per PEPE;
 - ``funding`` is the hourly rate of the settlement at the next whole hour (UTC);
 - ``openInterest`` is one side, in coins of the symbol (kPEPE units), so USD = openInterest x markPx.
-  Showing that coin figure as dollars is how apps have under-reported Hyperliquid OI ~4,500x.
+  Showing that coin figure as dollars is how apps have under-reported Hyperliquid OI ~4,500x;
+- prices: ``markPx`` is the mark, ``oraclePx`` the index; the asset context has no last-trade price,
+  so the quote's "last" is ``midPx``, the order-book mid (null on a book without two sides);
+- candles: ``t`` is the open time, ``T`` = open + interval - 1 ms, ``c`` the close (the last trade of
+  the interval so far for the candle still open).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues.fields import Listing, Reader, ms_to_utc, utc_to_ms
 from dtrack.venues.hyperliquid import api
 
 VENUE = "hyperliquid"
 HOUR_MS = 3_600_000
+#: what ``OpenInterest.price_source`` says for Hyperliquid (the price is ``markPx``)
+OI_PRICE_SOURCE = "mark"
+
+T = TypeVar("T")
 
 
 def reader(info_type: str) -> Reader:
@@ -211,19 +219,104 @@ def _note(inst: Instrument) -> str:
     return note
 
 
-def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mapping[str, Predicted],
-                  received: datetime) -> tuple[list[FundingRate], list[str]]:
-    """FundingRates of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+def per_instrument(body: Any, instruments: Iterable[Instrument],
+                   read: Callable[[Instrument, Any], T]) -> tuple[list[T], list[str]]:
+    """``read(instrument, its asset context)`` for each of ``instruments`` from a ``metaAndAssetCtxs``
+    answer, and the symbols the answer lacked (delisted since the listing was cached)."""
     ctxs = asset_ctxs(body)
-    rates: list[FundingRate] = []
+    out: list[T] = []
     missing: list[str] = []
     for inst in instruments:
         ctx = ctxs.get(inst.symbol)
         if ctx is None:
             missing.append(inst.symbol)
         else:
-            rates.append(funding_rate(inst, ctx, predicted.get(inst.symbol), received))
-    return rates, missing
+            out.append(read(inst, ctx))
+    return out, missing
+
+
+def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mapping[str, Predicted],
+                  received: datetime) -> tuple[list[FundingRate], list[str]]:
+    """FundingRates of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+    return per_instrument(body, instruments,
+                          lambda inst, ctx: funding_rate(inst, ctx, predicted.get(inst.symbol), received))
+
+
+# --- open interest and prices ------------------------------------------------------------------
+
+
+def open_interest(inst: Instrument, ctx: Any, received: datetime) -> OpenInterest:
+    """One perp's open interest: ``openInterest`` (one side, in coins of the symbol) valued at ``markPx``.
+
+    The amount stays in the venue's unit (kPEPE coins for kPEPE); the price is per one unit of the
+    asset (``markPx`` / multiplier), so USD = openInterest x markPx exactly.
+    """
+    r = reader(api.META_AND_ASSET_CTXS)
+    ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
+    amount, mark = r.num(ctx, "openInterest"), r.num(ctx, "markPx")
+    return OpenInterest.of(inst, amount, Unit.BASE, mark / inst.multiplier, OI_PRICE_SOURCE, received,
+                           _oi_note(inst))
+
+
+def _oi_note(inst: Instrument) -> str:
+    unit = inst.symbol if inst.multiplier == 1 else f"{inst.symbol}, {inst.symbol} = {inst.multiplier:g} {inst.asset}"
+    return f"openInterest is one side, in coins ({unit}); USD = openInterest x markPx"
+
+
+def open_interests(body: Any, instruments: Iterable[Instrument],
+                   received: datetime) -> tuple[list[OpenInterest], list[str]]:
+    """OpenInterest of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+    return per_instrument(body, instruments, lambda inst, ctx: open_interest(inst, ctx, received))
+
+
+def price_quote(inst: Instrument, ctx: Any, received: datetime) -> PriceQuote:
+    """One perp's prices per unit of the asset: mark = ``markPx``, index = ``oraclePx``, last = ``midPx``
+    (the book mid: the asset context carries no last-trade price; None on a one-sided book)."""
+    r = reader(api.META_AND_ASSET_CTXS)
+    ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
+    mark, oracle, mid = r.num(ctx, "markPx"), r.opt_num(ctx, "oraclePx"), r.opt_num(ctx, "midPx")
+    mult = inst.multiplier
+    return PriceQuote(inst, received, mark_price=mark / mult,
+                      index_price=oracle / mult if oracle is not None else None,
+                      last_price=mid / mult if mid is not None else None)
+
+
+def price_quotes(body: Any, instruments: Iterable[Instrument],
+                 received: datetime) -> tuple[list[PriceQuote], list[str]]:
+    """PriceQuotes of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+    return per_instrument(body, instruments, lambda inst, ctx: price_quote(inst, ctx, received))
+
+
+# --- candles -----------------------------------------------------------------------------------
+
+
+def parse_candles(body: Any, coin: str, interval: str) -> list[tuple[int, float]]:
+    """``candleSnapshot`` -> (open time ms, close price in the coin's own unit), in the answer's order.
+
+    Times arrive as numbers (a re-serialised capture has them as strings: both are read). A candle
+    of another coin or interval than asked is a ParseError: the answer is not what was asked for.
+    """
+    r = reader(api.CANDLE_SNAPSHOT)
+    out: list[tuple[int, float]] = []
+    for item in r.arr(body):
+        row = r.obj(item, "candle")
+        if row.get("s") != coin or row.get("i") != interval:
+            raise r.fail(f"candle of {row.get('s')!r} {row.get('i')!r} in an answer about {coin!r} {interval!r}")
+        out.append((r.ms(row, "t"), r.num(row, "c")))
+    return out
+
+
+def price_points(candles: Iterable[tuple[int, float]], inst: Instrument, period_ms: int,
+                 received: datetime) -> tuple[PricePoint, ...]:
+    """Candle closes as PricePoints per unit of the asset, ascending and de-duplicated by open time.
+
+    A point's time is the candle's close (open + period); the candle still open at ``received`` is
+    stamped ``received`` (its close is the latest price, not a settled one).
+    """
+    now_ms = utc_to_ms(received)
+    by_open = dict(candles)
+    return tuple(PricePoint(ms_to_utc(min(t + period_ms, now_ms)), close / inst.multiplier)
+                 for t, close in sorted(by_open.items()))
 
 
 # --- history -----------------------------------------------------------------------------------
