@@ -24,7 +24,8 @@ NOW = datetime(2026, 11, 20, 8, tzinfo=UTC)
 
 
 def fut(venue: str, symbol: str, days: float, asset: str = "BTC") -> Instrument:
-    return Instrument(venue, symbol, asset, "USD", asset, Kind.FUTURE, Margin.INVERSE, expiry=NOW + timedelta(days=days))
+    return Instrument(venue, symbol, asset, "USD", asset, Kind.FUTURE, Margin.INVERSE,
+                      expiry=NOW + timedelta(days=days))
 
 
 def perp(venue: str, symbol: str, asset: str = "BTC") -> Instrument:

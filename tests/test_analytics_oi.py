@@ -77,13 +77,6 @@ def test_usd_follows_from_base_and_price(amount: float, price: float, cs: float)
 # --- report: shares, changes ---------------------------------------------------------------------------
 
 
-def hourly(base_now: float, base_then: float, hours: int = 170) -> OIHistory:
-    """History rising linearly from base_then (``hours`` ago, on the hour) to base_now (now's hour)."""
-    top = NOW.replace(minute=0)
-    pts = [OIPoint(top - timedelta(hours=h), base_now + (base_then - base_now) * h / hours) for h in range(hours, -1, -1)]
-    return OIHistory("v", "s", 1, tuple(pts))
-
-
 def test_shares_changes_and_total() -> None:
     a = OpenInterest.of(inst("binance", "BTCUSDT"), 300.0, Unit.BASE, 100_000.0, "mark", NOW)
     b = OpenInterest.of(inst("bybit", "BTCUSDT"), 100.0, Unit.BASE, 100_000.0, "mark", NOW)

@@ -263,7 +263,9 @@ class OptionQuote:
 
     Prices: ``mark_price_usd`` in USD and ``mark_price_coin`` in the underlying coin (venues that price
     in the coin send the latter; the other is converted with ``underlying_price``, and ``price_note``
-    says which way). IVs are fractions (0.55 = 55 %) whatever the venue sends. Open interest and volume
+    says which way); bid/ask in USD (None when the book side is empty). ``underlying_price`` is what the
+    venue prices the option against (the forward of its expiry where the venue says so). IVs are
+    fractions (0.55 = 55 %) whatever the venue sends; None when the venue sends none. Open interest and volume
     are in contracts of ``contract_size`` coins. Greeks are the venue's own, when it publishes them
     (delta per option, gamma per USD, vega USD per vol point, theta USD per day).
     """
@@ -279,6 +281,8 @@ class OptionQuote:
     index_price: float | None = None
     mark_price_usd: float | None = None
     mark_price_coin: float | None = None
+    bid_price_usd: float | None = None
+    ask_price_usd: float | None = None
     mark_iv: float | None = None
     bid_iv: float | None = None
     ask_iv: float | None = None
