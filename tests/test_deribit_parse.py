@@ -46,7 +46,7 @@ def test_instruments_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"]
     dated, perp = parse_instruments(body).instruments
     assert perp == Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
-                              multiplier=1.0, contract_size=10.0, contract_unit=Unit.USD, expiry=None)
+                              multiplier=1.0, contract_size=10.0, contract_unit=Unit.USD, expiry=None, market="BTC")
     assert perp.normalized_id == "BTC-USD-PERP"
     assert dated.symbol == "BTC-29SEP23" and dated.kind is Kind.FUTURE
     assert dated.expiry == ms(1695974400000)
@@ -66,7 +66,7 @@ def test_instruments_real_capture_without_instrument_type(payload: Payload) -> N
     assert perp.symbol == "BTC-PERPETUAL" and perp.expiry is None and perp.asset == "BTC"
     eth_perps = [i for i in parse_instruments(eth_case["raw"]).instruments if i.kind is Kind.PERP]
     assert eth_perps == [Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
-                                    contract_size=1.0, contract_unit=Unit.USD)]
+                                    contract_size=1.0, contract_unit=Unit.USD, market="ETH")]
 
 
 def test_instruments_skip_odd_rows_nobody_asked(payload: Payload) -> None:

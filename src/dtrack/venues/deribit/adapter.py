@@ -1,10 +1,15 @@
-"""Deribit adapter: the venue's only I/O (instrument list, current funding, funding history).
+"""Deribit adapter: the venue's only I/O (instrument list, funding, open interest, prices, candles).
 
 Requests per funding query: the instrument list once (disk-cached), one book summary per settlement
 currency the asked perpetuals need (BTC, ETH, USDC), concurrently; a ticker only for a perpetual the
 book summary does not cover. History: one request per 30-day window of hourly samples, the windows
 concurrently; a window whose answer stops short of its range (Deribit's cap on rows per answer is
 undocumented) is followed by requests for the rest.
+
+Open interest: the same book summaries (perpetuals and dated futures), one round. Quotes: those book
+summaries and one ``get_index_price`` per index, all in one round. Candles: one
+``get_tradingview_chart_data`` request per ``api.CHART_CHUNK`` candles, all concurrently. Deribit
+publishes no open-interest history, no long/short ratio and (in dtrack) no spot price.
 """
 
 from __future__ import annotations
@@ -14,22 +19,39 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, RateLimited, VenueError
+from dtrack.errors import DtrackError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
-from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument, Kind
-from dtrack.venues.base import Adapter, FundingResult
+from dtrack.records import (
+    FundingHistory,
+    FundingPoint,
+    FundingRate,
+    Instrument,
+    Kind,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+)
+from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
     HISTORY_NOTE,
     history_points,
+    index_name,
     parse_book_summary,
+    parse_chart,
     parse_funding_history,
+    parse_index_price,
     parse_instruments,
+    parse_open_interest,
+    parse_quotes,
     parse_ticker,
+    price_points,
 )
 from dtrack.venues.fields import Listing, utc_to_ms, within
 
 HOUR_MS = 3_600_000
+#: the contracts open interest and quotes are read for
+CONTRACT_KINDS = (Kind.PERP, Kind.FUTURE)
 #: requests per 30-day window at most (the first one and its follow-ups): enough for answers of 23+
 #: rows; past it the rest of the window stays missing and the history note counts the missing hours
 MAX_REQUESTS_PER_WINDOW = 32
@@ -58,8 +80,17 @@ def history_windows(start: datetime, end: datetime, chunk: timedelta = api.HISTO
     return windows
 
 
+def chart_windows(first_open: int, last_open: int, candle_ms: int,
+                  chunk: int = api.CHART_CHUNK) -> list[tuple[int, int]]:
+    """``(start_timestamp, end_timestamp)`` pairs whose candle opens cover ``[first_open, last_open]``
+    (both aligned on ``candle_ms``), at most ``chunk`` candles each: every page is known up front."""
+    span = chunk * candle_ms
+    return [(lo, min(lo + span - candle_ms, last_open)) for lo in range(first_open, last_open + 1, span)]
+
+
 class DeribitAdapter(Adapter):
-    """Deribit perpetuals: inverse BTC/ETH (USD contracts) and linear USDC-settled ones."""
+    """Deribit perpetuals (inverse BTC/ETH in USD contracts, linear USDC-settled ones) and inverse
+    dated futures."""
 
     name: ClassVar[str] = api.VENUE
     hosts: ClassVar[Mapping[str, str]] = api.HOSTS
@@ -67,6 +98,7 @@ class DeribitAdapter(Adapter):
     instruments_endpoint: ClassVar[str] = "public/get_instruments"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
     funding_history_depth: ClassVar[timedelta | None] = None  # kept since each perpetual's listing
+    oi_history_missing: ClassVar[str | None] = "Deribit publishes no open-interest history"
 
     def check(self, body: Any) -> None:
         """Raise for a JSON-RPC ``error`` member; ``too_many_requests`` (10028) is a rate limit."""
@@ -84,10 +116,14 @@ class DeribitAdapter(Adapter):
         raise VenueError(self.name, detail, code=None if code is None else str(code))
 
     async def listing(self) -> Listing:
-        """Every active future and perpetual, from one disk-cached ``get_instruments?currency=any`` call."""
-        return await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, api.INSTRUMENTS_PARAMS,
-                                     ttl=self.ctx.settings.instruments_ttl, endpoint=self.instruments_endpoint,
-                                     parse=parse_instruments)
+        """Every trading future and perpetual, from one disk-cached ``get_instruments?currency=any`` call;
+        a dated future that expired since the list was cached is left out."""
+        listing = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, api.INSTRUMENTS_PARAMS,
+                                        ttl=self.ctx.settings.instruments_ttl, endpoint=self.instruments_endpoint,
+                                        parse=parse_instruments, weight=api.WEIGHTS[api.INSTRUMENTS])
+        now = self.ctx.now()
+        live = tuple(i for i in listing.instruments if i.expiry is None or i.expiry > now)
+        return Listing(live, listing.broken, listing.missing)
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Funding of these perpetuals from the book summaries of their settlement currencies.
@@ -114,8 +150,106 @@ class DeribitAdapter(Adapter):
 
     async def _book_summary(self, currency: str) -> Any:
         params = {"currency": currency, "kind": api.BOOK_SUMMARY_KIND}
-        return await self.get(api.MAIN_HOST, api.BOOK_SUMMARY, params,
+        return await self.get(api.MAIN_HOST, api.BOOK_SUMMARY, params, weight=api.WEIGHTS[api.BOOK_SUMMARY],
                               endpoint=f"public/get_book_summary_by_currency?currency={currency}")
+
+    async def _book_summaries(self, contracts: Mapping[str, Instrument]) -> list[Any]:
+        """The book summaries of the settlement currencies of ``contracts``, concurrently (a failure raises)."""
+        return list(await asyncio.gather(*(self._book_summary(c)
+                                           for c in sorted({i.settle for i in contracts.values()}))))
+
+    def _absent(self, contracts: Mapping[str, Instrument], found: Mapping[str, Any], what: str) -> list[DtrackError]:
+        """One error per contract its book summary did not give ``what`` for."""
+        return [VenueError(self.name, f"public/get_book_summary_by_currency?currency={i.settle}: no {what} "
+                                      f"for {s}") for s, i in contracts.items() if s not in found]
+
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """Open interest of these perpetuals and dated futures from the book summaries of their
+        settlement currencies (one request each, concurrently; a failed one fails the venue).
+
+        ``open_interest`` is one side's: USD for inverse contracts, the coin for linear ones; converted
+        at the row's mark price. A contract without a row (or without ``open_interest``) goes to ``errors``.
+        """
+        contracts = {i.symbol: i for i in instruments if i.kind in CONTRACT_KINDS}
+        answer: Answer[OpenInterest] = Answer(self.name)
+        if not contracts:
+            return answer
+        bodies = await self._book_summaries(contracts)
+        received = self.ctx.now()
+        found: dict[str, OpenInterest] = {}
+        for body in bodies:
+            found.update(parse_open_interest(body, contracts, received))
+        answer.items = [found[s] for s in contracts if s in found]
+        answer.errors = self._absent(contracts, found, "open_interest")
+        return answer
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark, index and last prices of these perpetuals and dated futures, in one round: the book
+        summaries of their settlement currencies (mark, last) and one ``get_index_price`` per index.
+
+        A failed book summary fails the venue; a failed index goes to ``errors`` and its contracts
+        take the book summary's ``estimated_delivery_price`` as index instead.
+        """
+        contracts = {i.symbol: i for i in instruments if i.kind in CONTRACT_KINDS}
+        answer: Answer[PriceQuote] = Answer(self.name)
+        if not contracts:
+            return answer
+        names = sorted({index_name(i) for i in contracts.values()})
+        bodies, indexes = await asyncio.gather(self._book_summaries(contracts), self._indexes(names, answer.errors))
+        received = self.ctx.now()
+        found: dict[str, PriceQuote] = {}
+        for body in bodies:
+            found.update(parse_quotes(body, contracts, indexes, received))
+        answer.items = [found[s] for s in contracts if s in found]
+        answer.errors += self._absent(contracts, found, "row")
+        return answer
+
+    async def _indexes(self, names: Sequence[str], errors: list[DtrackError]) -> dict[str, float]:
+        """Index prices by index name, concurrently; failures go to ``errors``."""
+        done = await asyncio.gather(*(self.fetch_index(n) for n in names), return_exceptions=True)
+        out: dict[str, float] = {}
+        for name, item in zip(names, done, strict=True):
+            if isinstance(item, DtrackError):
+                errors.append(item)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                out[name] = item
+        return out
+
+    async def fetch_index(self, name: str) -> float:
+        """One index price (``btc_usd``, ``sol_usdc`` ...) from ``public/get_index_price``."""
+        body = await self.get(api.MAIN_HOST, api.INDEX_PRICE, {"index_name": name},
+                              weight=api.WEIGHTS[api.INDEX_PRICE], endpoint=f"public/get_index_price?index_name={name}")
+        return parse_index_price(body)
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the contract's trade candles over ``[start, end]`` at ``period_hours`` (1, 4 or 24),
+        each at its candle's close time (the candle still open: now), per one coin, ascending.
+
+        Deribit has no 4 h resolution: those closes are the hourly candles' that end on a 4 h boundary.
+        The pages (``api.CHART_CHUNK`` candles each) are known up front and asked concurrently.
+        """
+        if period_hours not in api.CHART_RESOLUTIONS:
+            raise UnsupportedError(f"{self.name}: no {period_hours} h candles (periods: 1, 4 or 24 h)")
+        resolution, candle_hours = api.CHART_RESOLUTIONS[period_hours]
+        candle_ms, period_ms = candle_hours * HOUR_MS, period_hours * HOUR_MS
+        now_ms = utc_to_ms(self.ctx.now())
+        # the first candle that ends a period at or after ``start``, to the last one opening by ``end``
+        first = -(-(utc_to_ms(start) - candle_ms) // candle_ms) * candle_ms
+        last = min(utc_to_ms(end), now_ms) // candle_ms * candle_ms
+        pages = await asyncio.gather(*(self._chart_page(instrument.symbol, resolution, lo, hi)
+                                       for lo, hi in chart_windows(first, last, candle_ms)))
+        candles = dict(c for page in pages for c in page if first <= c[0] <= last)
+        points = price_points(sorted(candles.items()), candle_ms, period_ms, now_ms, instrument.multiplier)
+        return tuple(p for p in points if start <= p.time <= end)
+
+    async def _chart_page(self, symbol: str, resolution: str, lo: int, hi: int) -> list[tuple[int, float]]:
+        params = {"instrument_name": symbol, "start_timestamp": lo, "end_timestamp": hi, "resolution": resolution}
+        body = await self.get(api.MAIN_HOST, api.CHART_DATA, params, weight=api.WEIGHTS[api.CHART_DATA],
+                              endpoint="public/get_tradingview_chart_data")
+        return parse_chart(body)
 
     async def _tickers(self, perps: Sequence[Instrument], found: dict[str, FundingRate],
                        result: FundingResult) -> None:
@@ -132,7 +266,7 @@ class DeribitAdapter(Adapter):
     async def fetch_ticker(self, instrument: Instrument) -> FundingRate:
         """Funding of one perpetual from ``public/ticker`` (the fallback of the book summary)."""
         body = await self.get(api.MAIN_HOST, api.TICKER, {"instrument_name": instrument.symbol},
-                              endpoint="public/ticker")
+                              weight=api.WEIGHTS[api.TICKER], endpoint="public/ticker")
         return parse_ticker(body, instrument, self.ctx.now())
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
@@ -172,7 +306,8 @@ class DeribitAdapter(Adapter):
 
     async def _history_page(self, symbol: str, lo: int, hi: int) -> Any:
         params = {"instrument_name": symbol, "start_timestamp": lo, "end_timestamp": hi}
-        return await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params, endpoint="public/get_funding_rate_history")
+        return await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params, weight=api.WEIGHTS[api.FUNDING_HISTORY],
+                              endpoint="public/get_funding_rate_history")
 
 
 def _history_note(points: Sequence[FundingPoint], start: datetime, end: datetime) -> str:

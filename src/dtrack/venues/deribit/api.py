@@ -22,6 +22,8 @@ INSTRUMENTS: Final = "/api/v2/public/get_instruments"
 BOOK_SUMMARY: Final = "/api/v2/public/get_book_summary_by_currency"
 TICKER: Final = "/api/v2/public/ticker"
 FUNDING_HISTORY: Final = "/api/v2/public/get_funding_rate_history"
+INDEX_PRICE: Final = "/api/v2/public/get_index_price"
+CHART_DATA: Final = "/api/v2/public/get_tradingview_chart_data"
 
 #: every listed future (perpetuals included) in one call; get_instruments is limited to ~1 req/s,
 #: so it is asked once and disk-cached
@@ -33,10 +35,24 @@ BOOK_SUMMARY_KIND: Final = "future"
 #: requests refills ~20 requests/s; unconfirmed for unauthenticated IPs, so 20 per second is an
 #: approximation (the shared limiter keeps 10 % headroom).
 LIMITS: Final = {"rest": RateLimit(20, 1.0)}
+#: every public non-matching-engine method draws the same credits (500) per request: weight 1 of that
+#: budget each, the new open-interest / price methods included
+WEIGHTS: Final = {INSTRUMENTS: 1, BOOK_SUMMARY: 1, TICKER: 1, FUNDING_HISTORY: 1, INDEX_PRICE: 1, CHART_DATA: 1}
 
 #: get_funding_rate_history answers hourly rows; dtrack asks at most 30 days (720 rows) per request.
 #: The cap on rows per answer is undocumented (it may be lower): the adapter follows a short answer up.
 HISTORY_CHUNK: Final = timedelta(days=30)
+
+#: get_tradingview_chart_data resolutions (``1 3 5 10 15 30 60 120 180 360 720 1D``: no 4 h one) per
+#: period in hours: (resolution, hours per candle). 4 h closes are the closes of the hourly candles that
+#: end on a 4 h boundary.
+CHART_RESOLUTIONS: Final = {1: ("60", 1), 4: ("60", 1), 24: ("1D", 24)}
+#: candles dtrack asks per chart request. Deribit documents no cap (third-party clients page at 4,000
+#: to 10,000); 1,000 keeps well under it, and every page of a window is asked concurrently.
+CHART_CHUNK: Final = 1000
+#: chart answer ``status`` values: candles, or none in the range
+CHART_OK: Final = "ok"
+CHART_NO_DATA: Final = "no_data"
 
 #: error codes
 TOO_MANY_REQUESTS: Final = 10028
@@ -46,3 +62,5 @@ INVALID_PARAMS: Final = -32602
 PERPETUAL: Final = "perpetual"
 INVERSE_TYPE: Final = "reversed"
 LINEAR_TYPE: Final = "linear"
+#: ``state`` of a trading instrument (others: created, closed, settled ...: not trading, skipped)
+OPEN_STATE: Final = "open"

@@ -1,25 +1,39 @@
 """Deribit JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
 
-What it owns: the instrument list (``public/get_instruments``), current funding from the per-currency
-book summary (``public/get_book_summary_by_currency``) or one ticker (``public/ticker``), and the
-hourly funding history (``public/get_funding_rate_history``).
+What it owns: the instrument list (``public/get_instruments``: perpetuals and dated futures), current
+funding, open interest and prices from the per-currency book summary
+(``public/get_book_summary_by_currency``) or one ticker (``public/ticker``), the index
+(``public/get_index_price``), the hourly funding history (``public/get_funding_rate_history``) and
+candle closes (``public/get_tradingview_chart_data``).
 
 Deribit perpetuals have no discrete settlement: funding accrues continuously and the venue quotes it
 as ``funding_8h``, an 8 h-equivalent rate. dtrack reports that rate with ``interval_hours = 8`` and no
 next funding time. Units differ by margin: inverse perps (``BTC-PERPETUAL``) count contracts and open
-interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the base coin.
+interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the base coin. Inverse dated
+futures (``BTC-28NOV25``) count USD like the inverse perps. Open interest is one side's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from dtrack.records import FundingPoint, FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.records import (
+    FundingPoint,
+    FundingRate,
+    Instrument,
+    Kind,
+    Margin,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    Unit,
+    oi_base_and_usd,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import Listing, Reader, Row
+from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -31,6 +45,8 @@ _INSTRUMENTS = Reader(api.VENUE, "public/get_instruments")
 _BOOK_SUMMARY = Reader(api.VENUE, "public/get_book_summary_by_currency")
 _TICKER = Reader(api.VENUE, "public/ticker")
 _HISTORY = Reader(api.VENUE, "public/get_funding_rate_history")
+_INDEX = Reader(api.VENUE, "public/get_index_price")
+_CHART = Reader(api.VENUE, "public/get_tradingview_chart_data")
 
 
 def _result(r: Reader, body: Any) -> Any:
@@ -42,7 +58,8 @@ def _result(r: Reader, body: Any) -> Any:
 
 
 def parse_instruments(body: Any) -> Listing:
-    """Active futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped).
+    """Trading futures and perpetuals of a ``get_instruments`` answer (options and combos are skipped,
+    and rows that are not trading: ``is_active`` false or a ``state`` other than ``open``).
 
     One odd row does not fail the list: a future that does not parse (an ``instrument_type`` dtrack
     does not know, a missing field) is skipped; a perpetual that does not parse is also noted in
@@ -52,7 +69,9 @@ def parse_instruments(body: Any) -> Listing:
     rows = [r.obj(raw, "instrument") for raw in r.arr(_result(r, body), "result")]
     # the 2021 capture lists options in the same answer (no kind filter was sent); combos have
     # kind future_combo / option_combo
-    futures = [row for row in rows if row.get("kind") == "future" and row.get("is_active") is not False]
+    # the 2021 capture has no ``state``; the docs rows have "open"
+    futures = [row for row in rows if row.get("kind") == "future" and row.get("is_active") is not False
+               and row.get("state", api.OPEN_STATE) == api.OPEN_STATE]
     return Listing.read(futures, _instrument, _perpetual_of)
 
 
@@ -111,20 +130,32 @@ def _instrument(row: Mapping[str, Any]) -> Instrument:
         contract_size=r.num(row, "contract_size"),
         contract_unit=Unit.USD if margin is Margin.INVERSE else Unit.BASE,
         expiry=None if perpetual else r.time_ms(row, "expiration_timestamp"),
+        # the currency Deribit groups the book summaries by (``currency=`` of get_book_summary_by_currency)
+        market=settle,
     )
 
 
 # --- current funding ------------------------------------------------------------------------------
 
 
+def oi_unit(inst: Instrument) -> Unit:
+    """The unit of a future's or perpetual's ``open_interest``: USD when inverse, the venue's base coin
+    when linear."""
+    return Unit.USD if inst.margin is Margin.INVERSE else Unit.BASE
+
+
+def _unit_name(inst: Instrument) -> str:
+    return inst.asset if inst.multiplier == 1.0 else f"units of {inst.multiplier:g} {inst.asset}"
+
+
 def _open_interest_usd(inst: Instrument, amount: float | None, mark: float) -> tuple[float | None, str]:
     """One-sided OI in USD and how it was converted: inverse perps count USD, linear ones the coin."""
     if amount is None:
         return None, "OI not reported"
+    usd = oi_base_and_usd(inst, amount, oi_unit(inst), mark / inst.multiplier)[1]
     if inst.margin is Margin.INVERSE:
-        return amount, "OI = open_interest (USD, inverse perp)"
-    unit = inst.asset if inst.multiplier == 1.0 else f"units of {inst.multiplier:g} {inst.asset}"
-    return amount * mark, f"OI = open_interest ({unit}) x mark"
+        return usd, "OI = open_interest (USD, inverse perp)"
+    return usd, f"OI = open_interest ({_unit_name(inst)}) x mark"
 
 
 def _funding_rate(r: Reader, row: Mapping[str, Any], inst: Instrument, *, index_key: str, time_key: str,
@@ -178,6 +209,129 @@ def parse_ticker(body: Any, inst: Instrument, received: datetime) -> FundingRate
     if name != inst.symbol:
         raise r.fail(f"ticker is for {name!r}, asked {inst.symbol!r}")
     return _funding_rate(r, row, inst, index_key="index_price", time_key="timestamp", received=received)
+
+
+# --- open interest and prices (book summary, index) ------------------------------------------------
+
+
+def book_rows(body: Any, wanted: Collection[str]) -> dict[str, Row]:
+    """The rows of the ``wanted`` instruments in a book summary, by name. Rows of other instruments are
+    not read (an odd option or combo row does not fail the answer)."""
+    r = _BOOK_SUMMARY
+    out: dict[str, Row] = {}
+    for raw in r.arr(_result(r, body), "result"):
+        row = r.obj(raw, "book summary")
+        name = row.get("instrument_name")
+        if isinstance(name, str) and name in wanted:
+            out[name] = row
+    return out
+
+
+def open_interest(row: Row, inst: Instrument, received: datetime) -> OpenInterest:
+    """One contract's open interest from its book-summary row (``open_interest`` required).
+
+    Deribit counts one side: inverse perps and futures in USD (contracts x ``contract_size`` USD),
+    linear USDC ones in the base coin. Converted at the row's ``mark_price`` per one coin.
+    """
+    r = _BOOK_SUMMARY
+    amount = r.num(row, "open_interest")
+    unit = oi_unit(inst)
+    what = (f"USD (inverse: contracts x {inst.contract_size:g} USD)" if unit is Unit.USD
+            else f"{_unit_name(inst)} (linear)")
+    return OpenInterest.of(inst, amount, unit, r.num(row, "mark_price") / inst.multiplier, "mark",
+                           r.opt_time_ms(row, "creation_timestamp") or received,
+                           f"open_interest in {what}, one side; USD at the mark price")
+
+
+def parse_open_interest(body: Any, wanted: Mapping[str, Instrument], received: datetime) -> dict[str, OpenInterest]:
+    """Open interest of the ``wanted`` instruments (by symbol) a book summary lists with ``open_interest``."""
+    rows = book_rows(body, wanted)
+    return {name: open_interest(row, wanted[name], received) for name, row in rows.items()
+            if _BOOK_SUMMARY.opt_num(row, "open_interest") is not None}
+
+
+def index_name(inst: Instrument) -> str:
+    """Deribit's index of a perpetual or future: ``btc_usd`` for the inverse ones, ``btc_usdc`` for
+    the USDC-margined linear ones (the instrument list's ``price_index``)."""
+    quote = "usd" if inst.margin is Margin.INVERSE else inst.quote.lower()
+    return f"{inst.asset.lower()}_{quote}"
+
+
+def parse_index_price(body: Any) -> float:
+    """The ``index_price`` of a ``get_index_price`` answer."""
+    r = _INDEX
+    return r.num(r.obj(_result(r, body), "result"), "index_price")
+
+
+def price_quote(row: Row, inst: Instrument, index: float | None, received: datetime) -> PriceQuote:
+    """Mark, index and last price of one contract from its book-summary row, per one coin.
+
+    ``index`` is the venue index (``get_index_price``); without it the row's
+    ``estimated_delivery_price`` stands in (the index itself, but for a future's last 30 minutes,
+    when it is the running average the future settles at).
+    """
+    r = _BOOK_SUMMARY
+    last = r.opt_num(row, "last")
+    if index is None:
+        index = r.opt_num(row, "estimated_delivery_price")
+    return PriceQuote(
+        instrument=inst,
+        time=r.opt_time_ms(row, "creation_timestamp") or received,
+        mark_price=r.num(row, "mark_price") / inst.multiplier,
+        index_price=index,
+        last_price=None if last is None else last / inst.multiplier,
+    )
+
+
+def parse_quotes(body: Any, wanted: Mapping[str, Instrument], indexes: Mapping[str, float],
+                 received: datetime) -> dict[str, PriceQuote]:
+    """Quotes of the ``wanted`` instruments a book summary lists, with their index from ``indexes``
+    (by index name)."""
+    return {name: price_quote(row, wanted[name], indexes.get(index_name(wanted[name])), received)
+            for name, row in book_rows(body, wanted).items()}
+
+
+# --- candles --------------------------------------------------------------------------------------
+
+
+def parse_chart(body: Any) -> list[tuple[int, float]]:
+    """(candle open time in epoch ms, close) pairs of a ``get_tradingview_chart_data`` answer, as sent.
+
+    The answer holds columns (``ticks`` = the candles' OPEN times, ``open``, ``high``, ``low``,
+    ``close``, ``volume``, ``cost``) and a ``status``: ``ok``, or ``no_data`` with empty columns.
+    """
+    r = _CHART
+    result = r.obj(_result(r, body), "result")
+    status = r.text(result, "status")
+    if status not in (api.CHART_OK, api.CHART_NO_DATA):
+        raise r.fail(f"status is {status!r}, expected 'ok' or 'no_data'")
+    ticks, closes = r.arr(r.field(result, "ticks"), "ticks"), r.arr(r.field(result, "close"), "close")
+    if len(ticks) != len(closes):
+        raise r.fail(f"{len(ticks)} ticks but {len(closes)} closes")
+    rows = ({"tick": t, "close": c} for t, c in zip(ticks, closes, strict=True))
+    return [(r.ms(row, "tick"), r.num(row, "close")) for row in rows]
+
+
+def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,
+                 multiplier: float = 1.0) -> tuple[PricePoint, ...]:
+    """Closes per ``period_ms`` from candles of ``candle_ms`` (a divisor of it; both aligned on the epoch).
+
+    A period's close is the close of its last candle, at the period's end; the period still open at
+    ``now_ms`` closes at its latest candle, at ``now_ms``. A finished period whose last candle is
+    missing is left out (its close is unknown). Prices are divided by ``multiplier``; ascending.
+    """
+    last: dict[int, tuple[int, float]] = {}  # period end -> (open of its latest candle, close)
+    for open_ms, close in candles:
+        end = (open_ms // period_ms + 1) * period_ms
+        if end not in last or open_ms > last[end][0]:
+            last[end] = (open_ms, close)
+    points = []
+    for end, (open_ms, close) in sorted(last.items()):
+        if end > now_ms:
+            points.append(PricePoint(ms_to_utc(now_ms), close / multiplier))
+        elif open_ms + candle_ms == end:
+            points.append(PricePoint(ms_to_utc(end), close / multiplier))
+    return tuple(points)
 
 
 # --- history --------------------------------------------------------------------------------------
