@@ -261,8 +261,9 @@ def test_adapter_pages_instruments_and_caches_them(
     first, _ = run_with_pool(settings, current)
     calls = logged(tmp_path, "/v5/market/instruments-info")
     linear = [c for c in calls if "category=linear" in c]
-    assert len(linear) == 3 and sum("cursor=" in c for c in linear) == 2  # 6 linear perps, 2 per page
-    assert len([c for c in calls if "category=inverse" in c]) == 1
+    # 6 linear perps and 10 linear dated futures, 2 per page; 2 inverse perps and 4 inverse futures
+    assert len(linear) == 8 and sum("cursor=" in c for c in linear) == 7
+    assert len([c for c in calls if "category=inverse" in c]) == 3
     assert sorted(i.symbol for i in first) == sorted(p.symbol for p in pinned.model.perps("bybit"))
     second, result = run_with_pool(settings, current)
     assert second == first and len(result.rates) == len(first)

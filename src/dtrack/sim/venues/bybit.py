@@ -1,4 +1,11 @@
-"""Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers, funding/history.
+"""Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers (linear, inverse, spot),
+funding/history, open-interest, kline and account-ratio.
+
+Perpetuals and dated futures (the model's Bybit futures lines: ``BTCUSDT-29MAY26``, USDC ``BTC-26JUN26``,
+inverse ``BTCUSDM26``) share the linear and inverse categories, as on Bybit: instruments-info lists
+futures as ``LinearFutures`` / ``InverseFutures`` with ``deliveryTime`` (ms) and a ``launchTime`` (the
+moment the model first lists them), tickers carry their ``basis``, ``basisRate``, ``basisRateYear`` and
+``deliveryTime``, with empty funding fields. Spot tickers list ``<ASSET>USDT`` and ``<ASSET>USDC``.
 
 Wire format as the real venue (``retCode`` envelope, numbers as strings except where Bybit sends
 JSON numbers, e.g. ``fundingInterval`` and ``time``), with today's semantics: ``openInterest`` is
@@ -8,7 +15,15 @@ the older shape of the real 2024 captures: no ``fundingIntervalHour`` and no ``s
 (+``Value``), with ``openInterest`` one side, so a client must fall back on instruments-info.
 Paging is real: instruments-info ``limit``/``cursor`` (1..1000, default 500) and funding/history
 ``limit`` (1..200, default 200) backwards from ``endTime``, at most ``HISTORY_PAGE_CAP`` rows a page,
-no rows before a symbol's ``launchTime``. Unknown symbols get retCode 10001 in an HTTP 200 answer.
+no rows before a symbol's ``launchTime``. open-interest: ``intervalTime`` 5min..1d, ``limit`` 1..200
+(default 50), newest first, ``nextPageCursor`` ``lastid=..&lasttime=<s>`` while older rows remain,
+``openInterest`` both sides and ``singleOpenInterest`` one side (the ``LEGACY_TICKERS`` symbols: the
+older shape, ``openInterest`` one side alone). kline: ``interval`` 1..720 minutes, D or W (M is not
+simulated), ``limit`` 1..1000 (default 200), candles opening in ``[start, end]``, newest first; with
+``start`` alone the first ``limit`` candles from ``start`` (as the real ``bybit__ccxt_fetchOHLCV.json``),
+else the last ``limit`` up to ``end``. account-ratio: USDT perpetuals and inverse perpetuals, ``period``
+5min..1d, ``limit`` 1..500 (default 50), four-decimal shares. Unknown symbols get retCode 10001 in an
+HTTP 200 answer.
 
 The fields dtrack reads (rate, mark, index, open interest) carry the model's values at full
 precision so tests can compare exactly; inverse open interest is whole USD contracts, as on Bybit.
@@ -19,12 +34,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote, unquote
 
-from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimPerp
+from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
+
+Contract = SimPerp | SimFuture
 
 VENUE = "bybit"
 HOST = "rest"
@@ -34,7 +51,19 @@ HISTORY_MAX_LIMIT = 200
 #: Rows served per funding/history page at most, whatever ``limit`` asks (tests lower it to play a
 #: venue that caps pages below the limit asked).
 HISTORY_PAGE_CAP = HISTORY_MAX_LIMIT
+OI_DEFAULT_LIMIT, OI_MAX_LIMIT = 50, 200
+KLINE_DEFAULT_LIMIT, KLINE_MAX_LIMIT = 200, 1000
+RATIO_DEFAULT_LIMIT, RATIO_MAX_LIMIT = 50, 500
 PARAMS_ERROR = 10001
+MINUTE_MS = 60_000
+#: open-interest ``intervalTime`` and account-ratio ``period`` values -> milliseconds.
+PERIODS = {"5min": 5 * MINUTE_MS, "15min": 15 * MINUTE_MS, "30min": 30 * MINUTE_MS, "1h": HOUR_MS,
+           "4h": 4 * HOUR_MS, "1d": DAY_MS}
+#: kline ``interval`` -> (length, offset of the first candle from the epoch): weeks start on Monday
+#: (1970-01-05). Monthly candles (``M``) are not simulated.
+KLINE_INTERVALS = {**{str(m): (m * MINUTE_MS, 0) for m in (1, 3, 5, 15, 30, 60, 120, 240, 360, 720)},
+                   "D": (DAY_MS, 0), "W": (7 * DAY_MS, 4 * DAY_MS)}
+SPOT_QUOTES = ("USDT", "USDC")
 FUNDING_CAP = "0.005"
 
 #: Listing times of the simulated symbols (epoch ms); funding history starts there.
@@ -86,15 +115,65 @@ def _perps(model: MarketModel, category: str) -> list[SimPerp]:
     return sorted((p for p in model.perps(VENUE, HOST) if p.margin == category), key=lambda p: p.symbol)
 
 
-def _one_perp(model: MarketModel, req: SimRequest, category: str) -> SimPerp | None:
-    """The perp named by ``symbol`` (None when not asked); unknown or other-category -> 10001."""
+def _contracts(model: MarketModel, category: str, now_ms: int) -> list[Contract]:
+    """The category's perpetuals and listed dated futures, in symbol order."""
+    futures = [f for f in model.futures(VENUE, now_ms, HOST) if f.margin == category]
+    return sorted([*_perps(model, category), *futures], key=lambda c: c.symbol)
+
+
+def _one_contract(model: MarketModel, req: SimRequest, category: str, *, futures: bool = True) -> Contract | None:
+    """The contract named by ``symbol`` (None when not asked); unknown, expired or other-category -> 10001."""
     symbol = req.query.get("symbol")
     if symbol is None:
         return None
-    perp = model.perp(VENUE, symbol)
-    if perp is None or perp.margin != category:
+    contract: Contract | None = model.perp(VENUE, symbol)
+    if contract is None and futures:
+        contract = model.future(VENUE, symbol, req.now_ms)
+    if contract is None or contract.margin != category:
         raise _error(PARAMS_ERROR, "params error: symbol invalid", req.now_ms)
+    return contract
+
+
+def _one_perp(model: MarketModel, req: SimRequest, category: str) -> SimPerp | None:
+    """The perp named by ``symbol`` (None when not asked); unknown or other-category -> 10001."""
+    perp = _one_contract(model, req, category, futures=False)
+    assert perp is None or isinstance(perp, SimPerp)
     return perp
+
+
+def _required(contract: Contract | None, req: SimRequest) -> Contract:
+    if contract is None:
+        raise _error(PARAMS_ERROR, "params error: symbol is required", req.now_ms)
+    return contract
+
+
+def _derivatives(req: SimRequest) -> str:
+    """The ``category`` of an endpoint that serves linear and inverse contracts only."""
+    category = _category(req)
+    if category not in ("linear", "inverse"):
+        raise _error(PARAMS_ERROR, "Illegal category", req.now_ms)
+    return category
+
+
+@lru_cache(maxsize=512)
+def _future_launch_ms(symbol: str, expiry_ms: int) -> int:
+    """When the model first lists a dated future (to the hour): the model lists the next few expiries
+    of each line, so a weekly appears two weeks before its expiry and a quarterly two quarters before."""
+    def listed(t: int) -> bool:
+        return any(f.symbol == symbol for f in MarketModel.futures(VENUE, t, HOST))
+
+    lo, hi = expiry_ms - 400 * DAY_MS, expiry_ms - 1  # not yet listed, listed
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if listed(mid) else (mid, hi)
+    return -(-hi // HOUR_MS) * HOUR_MS
+
+
+def launch_ms(contract: Contract) -> int:
+    """A contract's ``launchTime``: history starts there."""
+    if isinstance(contract, SimFuture):
+        return _future_launch_ms(contract.symbol, contract.expiry_ms)
+    return LAUNCH_MS.get(contract.symbol, DEFAULT_LAUNCH_MS)
 
 
 def _int_param(req: SimRequest, key: str, default: int | None, lo: int, hi: int | None) -> int | None:
@@ -110,34 +189,62 @@ def _int_param(req: SimRequest, key: str, default: int | None, lo: int, hi: int 
     return value
 
 
-def _base_coin(perp: SimPerp) -> str:
-    return f"{perp.multiplier:g}{perp.asset}" if perp.multiplier != 1 else perp.asset
+def _base_coin(contract: Contract) -> str:
+    return f"{contract.multiplier:g}{contract.asset}" if contract.multiplier != 1 else contract.asset
 
 
-def _settle_coin(perp: SimPerp) -> str:
-    return perp.asset if perp.margin == "inverse" else perp.quote
+def _settle_coin(contract: Contract) -> str:
+    return contract.asset if contract.margin == "inverse" else contract.quote
+
+
+def _aligned(lo: int, hi: int, step: int, offset: int = 0) -> range:
+    """The times ``offset + k x step`` in ``[lo, hi]``, ascending."""
+    first = offset + -(-(lo - offset) // step) * step
+    last = offset + (hi - offset) // step * step
+    return range(first, last + 1, step)
+
+
+def _page_cursor(last_ms: int) -> str:
+    """A history cursor in Bybit's style (``lastid%3D..%26lasttime%3D<seconds>``)."""
+    return quote(f"lastid={last_ms // 1000}&lasttime={last_ms // 1000}", safe="")
+
+
+def _cursor_before(req: SimRequest) -> int | None:
+    """The time (ms) a history ``cursor`` continues before, if one was sent."""
+    raw = req.query.get("cursor")
+    if not raw:
+        return None
+    fields = dict(part.partition("=")[::2] for part in unquote(raw).split("&"))
+    try:
+        return int(fields["lasttime"]) * 1000
+    except (KeyError, ValueError):
+        raise _error(PARAMS_ERROR, "params error: cursor invalid", req.now_ms) from None
 
 
 # --- instruments-info ------------------------------------------------------------------------
 
 
-def _instrument_row(perp: SimPerp, symbol_id: int) -> dict[str, Any]:
-    inverse = perp.margin == "inverse"
+def _instrument_row(contract: Contract, symbol_id: int) -> dict[str, Any]:
+    inverse = contract.margin == "inverse"
+    future = isinstance(contract, SimFuture)
+    kind = ("Inverse" if inverse else "Linear") + ("Futures" if future else "Perpetual")
     return {
-        "symbol": perp.symbol, "symbolId": symbol_id,
-        "contractType": "InversePerpetual" if inverse else "LinearPerpetual", "status": "Trading",
-        "baseCoin": _base_coin(perp), "quoteCoin": perp.quote,
-        "launchTime": str(LAUNCH_MS.get(perp.symbol, DEFAULT_LAUNCH_MS)), "deliveryTime": "0",
-        "deliveryFeeRate": "", "priceScale": "2",
-        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+        "symbol": contract.symbol, "symbolId": symbol_id, "contractType": kind, "status": "Trading",
+        "baseCoin": _base_coin(contract), "quoteCoin": contract.quote,
+        "launchTime": str(launch_ms(contract)),
+        "deliveryTime": str(contract.expiry_ms) if isinstance(contract, SimFuture) else "0",
+        "deliveryFeeRate": "0.0005" if future else "", "priceScale": "2",
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": "50.00" if future else "100.00",
+                           "leverageStep": "0.01"},
         "priceFilter": {"minPrice": "0.01", "maxPrice": "1999999.98", "tickSize": "0.01"},
         "lotSizeFilter": {"maxOrderQty": "1000000", "minOrderQty": "1" if inverse else "0.001",
                           "qtyStep": "1" if inverse else "0.001", "postOnlyMaxOrderQty": "1000000",
                           "maxMktOrderQty": "500000", "minNotionalValue": "5"},
         "unifiedMarginTrade": True,
-        "fundingInterval": perp.interval_h * 60,  # minutes, a JSON number
-        "settleCoin": _settle_coin(perp), "copyTrading": "both",
-        "upperFundingRate": FUNDING_CAP, "lowerFundingRate": f"-{FUNDING_CAP}",
+        # minutes, a JSON number; dated futures pay no funding
+        "fundingInterval": 0 if isinstance(contract, SimFuture) else contract.interval_h * 60,
+        "settleCoin": _settle_coin(contract), "copyTrading": "none" if future else "both",
+        "upperFundingRate": "" if future else FUNDING_CAP, "lowerFundingRate": "" if future else f"-{FUNDING_CAP}",
         "isPreListing": False, "preListingInfo": None,
         "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"}, "symbolType": "",
     }
@@ -159,63 +266,93 @@ def _after_cursor(raw: str) -> str:
 
 
 def instruments_info(model: MarketModel, req: SimRequest) -> dict[str, Any]:
-    """GET /v5/market/instruments-info?category=&symbol=&limit=&cursor="""
+    """GET /v5/market/instruments-info?category=&symbol=&limit=&cursor= (perpetuals and dated futures)"""
     category = _category(req)
     limit = _int_param(req, "limit", INSTRUMENTS_DEFAULT_LIMIT, 1, INSTRUMENTS_MAX_LIMIT)
     assert limit is not None
-    one = _one_perp(model, req, category)
-    perps = [one] if one is not None else _perps(model, category)
+    one = _one_contract(model, req, category)
+    contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
     if "cursor" in req.query:
         try:
             after = _after_cursor(req.query["cursor"])
         except ValueError:
             raise _error(PARAMS_ERROR, "params error: cursor invalid", req.now_ms) from None
-        perps = [p for p in perps if p.symbol > after]
-    page, rest = perps[:limit], perps[limit:]
-    ids = {p.symbol: i + 1 for i, p in enumerate(model.perps(VENUE, HOST))}
+        contracts = [c for c in contracts if c.symbol > after]
+    page, rest = contracts[:limit], contracts[limit:]
+    every: list[Contract] = [*model.perps(VENUE, HOST), *model.futures(VENUE, req.now_ms, HOST)]
+    ids = {c.symbol: i + 1 for i, c in enumerate(every)}
     cursor = _cursor(page[0].symbol, page[-1].symbol) if page and rest else ""
-    return _ok({"category": category, "list": [_instrument_row(p, ids[p.symbol]) for p in page],
+    return _ok({"category": category, "list": [_instrument_row(c, ids[c.symbol]) for c in page],
                 "nextPageCursor": cursor}, req.now_ms)
 
 
 # --- tickers ---------------------------------------------------------------------------------
 
 
-def _open_interest(model: MarketModel, perp: SimPerp, now: int, mark: float) -> tuple[float, float]:
+def _open_interest(model: MarketModel, contract: Contract, now: int, mark: float) -> tuple[float, float]:
     """(one side in Bybit's unit, its value): linear base coin and USD; inverse USD contracts and coin."""
-    base = model.open_interest_base(perp, now)
-    if perp.margin == "inverse":
-        contracts = float(round(base * mark / perp.contract_size))
-        return contracts, contracts * perp.contract_size / mark
+    base = model.open_interest_base(contract, now)
+    if contract.margin == "inverse":
+        contracts = float(round(base * mark / contract.contract_size))
+        return contracts, contracts * contract.contract_size / mark
     return base, base * mark
 
 
-def _ticker_row(model: MarketModel, perp: SimPerp, now: int) -> dict[str, Any]:
-    mark = model.mark_price(perp, now)
-    index = model.index_price(perp.asset, now) * perp.multiplier
-    rate, next_ms = model.current_funding(perp, now)
-    single, single_value = _open_interest(model, perp, now, mark)
-    day_ago, hour_ago = model.mark_price(perp, now - DAY_MS), model.mark_price(perp, now - HOUR_MS)
-    path = [model.mark_price(perp, now - k * HOUR_MS) for k in range(25)]
+def _oi_text(contract: Contract, amount: float) -> str:
+    """An open-interest figure as Bybit writes it: whole USD contracts (inverse) or a decimal (linear)."""
+    return str(round(amount)) if contract.margin == "inverse" else dec(amount)
+
+
+def _funding_fields(model: MarketModel, contract: Contract, now: int) -> dict[str, str]:
+    """Funding fields of a perpetual's ticker; empty for a dated future (as in the real futures ticker
+    of ``bybit__ws_tickers__docs.json``)."""
+    if isinstance(contract, SimFuture):
+        return {"fundingRate": "", "nextFundingTime": "", "fundingIntervalHour": "", "fundingCap": ""}
+    rate, next_ms = model.current_funding(contract, now)
+    return {"fundingRate": dec(rate), "nextFundingTime": str(next_ms),
+            "fundingIntervalHour": str(contract.interval_h), "fundingCap": FUNDING_CAP}
+
+
+def _delivery_fields(model: MarketModel, contract: Contract, now: int, mark: float, index: float) -> dict[str, str]:
+    """A dated future's delivery and basis fields (basis = last - index, basisRate = mark / index - 1,
+    basisRateYear = basisRate annualized over the days left); empty on a perpetual."""
+    if not isinstance(contract, SimFuture):
+        return {"deliveryTime": "0", "basis": "", "basisRate": "", "basisRateYear": "", "deliveryFeeRate": ""}
+    rate = mark / index - 1.0
+    days = max(contract.expiry_ms - now, HOUR_MS) / DAY_MS
+    return {"deliveryTime": str(contract.expiry_ms), "basis": dec(mark - index), "basisRate": fixed(rate, 8),
+            "basisRateYear": fixed(rate * 365.0 / days, 8), "deliveryFeeRate": "0.0005"}
+
+
+def _ticker_row(model: MarketModel, contract: Contract, now: int) -> dict[str, Any]:
+    mark = model.contract_mark(contract, now)
+    index = model.index_price(contract.asset, now) * contract.multiplier
+    single, single_value = _open_interest(model, contract, now, mark)
+    day_ago, hour_ago = model.contract_mark(contract, now - DAY_MS), model.contract_mark(contract, now - HOUR_MS)
+    path = [model.contract_mark(contract, now - k * HOUR_MS) for k in range(25)]
     volume = 3.0 * single  # a day's volume of about three times the open interest
     places = max(2, 6 - math.floor(math.log10(mark)))
     tick = 10.0**-places
-    legacy = perp.symbol in LEGACY_TICKERS
+    legacy = contract.symbol in LEGACY_TICKERS
     sides = 1.0 if legacy else 2.0  # openInterest: one side in the older shape, both sides today
+    funding = _funding_fields(model, contract, now)
+    delivery = _delivery_fields(model, contract, now, mark, index)
     row = {
-        "symbol": perp.symbol, "lastPrice": fixed(mark, places), "indexPrice": dec(index), "markPrice": dec(mark),
+        "symbol": contract.symbol, "lastPrice": dec(mark), "indexPrice": dec(index), "markPrice": dec(mark),
         "prevPrice24h": fixed(day_ago, places), "price24hPcnt": fixed(mark / day_ago - 1.0, 6),
         "highPrice24h": fixed(max(path), places), "lowPrice24h": fixed(min(path), places),
         "prevPrice1h": fixed(hour_ago, places),
-        "openInterest": dec(sides * single), "openInterestValue": dec(sides * single_value),
-        "singleOpenInterest": dec(single), "singleOpenInterestValue": dec(single_value),
-        "turnover24h": fixed(volume * (mark if perp.margin == "linear" else 1.0 / mark), 4),
+        "openInterest": _oi_text(contract, sides * single), "openInterestValue": dec(sides * single_value),
+        "singleOpenInterest": _oi_text(contract, single), "singleOpenInterestValue": dec(single_value),
+        "turnover24h": fixed(volume * (mark if contract.margin == "linear" else 1.0 / mark), 4),
         "volume24h": fixed(volume, 4),
-        "fundingRate": dec(rate), "nextFundingTime": str(next_ms),
-        "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "", "deliveryTime": "0",
+        "fundingRate": funding["fundingRate"], "nextFundingTime": funding["nextFundingTime"],
+        "predictedDeliveryPrice": "", "basisRate": delivery["basisRate"],
+        "deliveryFeeRate": delivery["deliveryFeeRate"], "deliveryTime": delivery["deliveryTime"],
         "ask1Size": "1.000", "bid1Price": fixed(mark - tick, places), "ask1Price": fixed(mark, places),
-        "bid1Size": "1.000", "basis": "", "preOpenPrice": "", "preQty": "", "curPreListingPhase": "",
-        "fundingIntervalHour": str(perp.interval_h), "basisRateYear": "", "fundingCap": FUNDING_CAP,
+        "bid1Size": "1.000", "basis": delivery["basis"], "preOpenPrice": "", "preQty": "", "curPreListingPhase": "",
+        "fundingIntervalHour": funding["fundingIntervalHour"], "basisRateYear": delivery["basisRateYear"],
+        "fundingCap": funding["fundingCap"],
     }
     if legacy:
         for key in ("singleOpenInterest", "singleOpenInterestValue", "fundingIntervalHour"):
@@ -223,12 +360,42 @@ def _ticker_row(model: MarketModel, perp: SimPerp, now: int) -> dict[str, Any]:
     return row
 
 
+def _spot_row(model: MarketModel, asset: str, quote: str, now: int) -> dict[str, Any]:
+    """A spot ticker row (as ``bybit__rest_tickers__docs.json``); ``lastPrice`` at full precision."""
+    last = model.spot_price(VENUE, asset, now)
+    day_ago = model.spot_price(VENUE, asset, now - DAY_MS)
+    path = [model.spot_price(VENUE, asset, now - k * HOUR_MS) for k in range(25)]
+    places = max(2, 6 - math.floor(math.log10(last)))
+    volume = ASSETS[asset].oi_usd / last / 20.0
+    return {
+        "symbol": f"{asset}{quote}", "bid1Price": fixed(last * (1 - 1e-5), places), "bid1Size": "1.5",
+        "ask1Price": fixed(last * (1 + 1e-5), places), "ask1Size": "1.2", "lastPrice": dec(last),
+        "prevPrice24h": fixed(day_ago, places), "price24hPcnt": fixed(last / day_ago - 1.0, 4),
+        "highPrice24h": fixed(max(path), places), "lowPrice24h": fixed(min(path), places),
+        "turnover24h": fixed(volume * last, 8), "volume24h": fixed(volume, 6),
+        "usdIndexPrice": dec(model.index_price(asset, now)),
+    }
+
+
+def _spot_tickers(model: MarketModel, req: SimRequest) -> list[dict[str, Any]]:
+    rows = [_spot_row(model, a, q, req.now_ms) for a in sorted(ASSETS) for q in SPOT_QUOTES]
+    if "symbol" in req.query:
+        rows = [r for r in rows if r["symbol"] == req.query["symbol"]]
+        if not rows:
+            raise _error(PARAMS_ERROR, "params error: symbol invalid", req.now_ms)
+    return rows
+
+
 def tickers(model: MarketModel, req: SimRequest) -> dict[str, Any]:
-    """GET /v5/market/tickers?category=linear|inverse[&symbol=] (spot/option: empty here)."""
+    """GET /v5/market/tickers?category=linear|inverse|spot[&symbol=] (option: empty here)."""
     category = _category(req)
-    one = _one_perp(model, req, category)
-    perps = [one] if one is not None else _perps(model, category)
-    rows = [_ticker_row(model, p, req.now_ms) for p in perps]
+    if category == "spot":
+        return _ok({"category": category, "list": _spot_tickers(model, req)}, req.now_ms)
+    if category == "option":
+        return _ok({"category": category, "list": []}, req.now_ms)
+    one = _one_contract(model, req, category)
+    contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
+    rows = [_ticker_row(model, c, req.now_ms) for c in contracts]
     return _ok({"category": category, "list": rows}, req.now_ms)
 
 
@@ -257,12 +424,116 @@ def funding_history(model: MarketModel, req: SimRequest) -> dict[str, Any]:
     ]}, req.now_ms)
 
 
+# --- open-interest ---------------------------------------------------------------------------
+
+
+def _window(req: SimRequest, start_key: str, end_key: str, floor: int) -> tuple[int, int]:
+    """``[lo, hi]`` of a history request: from ``start`` (or the launch) to ``end`` (or now), never
+    before the launch nor after now."""
+    start = _int_param(req, start_key, None, 0, None)
+    end = _int_param(req, end_key, None, 0, None)
+    hi = min(end if end is not None else req.now_ms, req.now_ms)
+    return max(start if start is not None else floor, floor), hi
+
+
+def _newest_page(times: range, limit: int) -> tuple[list[int], bool]:
+    """The newest ``limit`` of ``times``, newest first, and whether older ones remain."""
+    page = list(reversed(times))[:limit]
+    return page, len(times) > limit
+
+
+def open_interest(model: MarketModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/open-interest?category=&symbol=&intervalTime=[&startTime=][&endTime=][&limit=][&cursor=]"""
+    category = _derivatives(req)
+    contract = _required(_one_contract(model, req, category), req)
+    step = PERIODS.get(req.query.get("intervalTime", ""))
+    if step is None:
+        raise _error(PARAMS_ERROR, "params error: intervalTime invalid", req.now_ms)
+    limit = _int_param(req, "limit", OI_DEFAULT_LIMIT, 1, OI_MAX_LIMIT)
+    assert limit is not None
+    lo, hi = _window(req, "startTime", "endTime", launch_ms(contract))
+    before = _cursor_before(req)
+    if before is not None:
+        hi = min(hi, before - 1)
+    times, more = _newest_page(_aligned(lo, hi, step), limit)
+    legacy = contract.symbol in LEGACY_TICKERS
+    rows = []
+    for t in times:
+        single, _ = _open_interest(model, contract, t, model.contract_mark(contract, t))
+        row = {"openInterest": fixed(single if legacy else 2.0 * single, 8),
+               "singleOpenInterest": _oi_text(contract, single), "timestamp": str(t)}
+        if legacy:
+            del row["singleOpenInterest"]
+        rows.append(row)
+    cursor = _page_cursor(times[-1]) if more else ""
+    return _ok({"symbol": contract.symbol, "category": category, "list": rows, "nextPageCursor": cursor},
+               req.now_ms)
+
+
+# --- kline -----------------------------------------------------------------------------------
+
+
+def kline(model: MarketModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/kline?category=&symbol=&interval=[&start=][&end=][&limit=] (candles of the mark path)."""
+    category = _derivatives(req)
+    contract = _required(_one_contract(model, req, category), req)
+    length, offset = KLINE_INTERVALS.get(req.query.get("interval", ""), (0, 0))
+    if not length:
+        raise _error(PARAMS_ERROR, "params error: interval invalid", req.now_ms)
+    limit = _int_param(req, "limit", KLINE_DEFAULT_LIMIT, 1, KLINE_MAX_LIMIT)
+    assert limit is not None
+    lo, hi = _window(req, "start", "end", launch_ms(contract))
+    opens = _aligned(lo, hi, length, offset)
+    if "start" in req.query and "end" not in req.query:
+        picked = list(opens)[:limit][::-1]
+    else:
+        picked, _ = _newest_page(opens, limit)
+    rows = []
+    for t in picked:
+        o, h, low, c = model.candle(contract, t, length)
+        volume = 0.01 * model.open_interest_base(contract, t) * length / HOUR_MS
+        turnover = volume * c if contract.margin == "linear" else volume / c
+        rows.append([str(t), dec(o), dec(h), dec(low), dec(c), fixed(volume, 3), fixed(turnover, 4)])
+    return _ok({"symbol": contract.symbol, "category": category, "list": rows}, req.now_ms)
+
+
+# --- account-ratio ---------------------------------------------------------------------------
+
+
+def account_ratio(model: MarketModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/account-ratio?category=&symbol=&period=[&limit=][&startTime=][&endTime=]
+    (linear: USDT perpetuals only)."""
+    category = _derivatives(req)
+    perp = _one_perp(model, req, category)
+    if perp is None:
+        raise _error(PARAMS_ERROR, "params error: symbol is required", req.now_ms)
+    if category == "linear" and perp.quote != "USDT":
+        raise _error(PARAMS_ERROR, "params error: symbol invalid", req.now_ms)
+    step = PERIODS.get(req.query.get("period", ""))
+    if step is None:
+        raise _error(PARAMS_ERROR, "params error: period invalid", req.now_ms)
+    limit = _int_param(req, "limit", RATIO_DEFAULT_LIMIT, 1, RATIO_MAX_LIMIT)
+    assert limit is not None
+    lo, hi = _window(req, "startTime", "endTime", launch_ms(perp))
+    times, more = _newest_page(_aligned(lo, hi, step), limit)
+    rows = []
+    for t in times:
+        buy = round(model.long_share(VENUE, perp.symbol, "accounts", t), 4)
+        rows.append({"symbol": perp.symbol, "buyRatio": fixed(buy, 4), "sellRatio": fixed(1.0 - buy, 4),
+                     "timestamp": str(t)})
+    cursor = quote(f"lastid=0&lasttime={times[-1] // 1000}", safe="") if more else ""
+    return _ok({"list": rows, "nextPageCursor": cursor}, req.now_ms)
+
+
 def register(routes: SimRoutes, model: MarketModel) -> None:
     """Serve the Bybit endpoints dtrack calls."""
     handlers: dict[str, Callable[[MarketModel, SimRequest], Any]] = {
         "/v5/market/instruments-info": instruments_info,
         "/v5/market/tickers": tickers,
         "/v5/market/funding/history": funding_history,
+        "/v5/market/open-interest": open_interest,
+        "/v5/market/kline": kline,
+        "/v5/market/account-ratio": account_ratio,
     }
     for path, handler in handlers.items():
         routes.add(VENUE, HOST, "GET", path, partial(handler, model))

@@ -1,35 +1,76 @@
-"""Bybit v5 adapter: the venue's only I/O (instrument pages, bulk tickers, funding history pages).
+"""Bybit v5 adapter: the venue's only I/O (instrument pages, bulk tickers, funding, open-interest,
+kline and account-ratio pages).
 
-Requests per funding query with a warm cache: one tickers call per category involved (linear,
-inverse), concurrently. A cold cache first pages through instruments-info (categories concurrently);
-it is re-read (disk-cached) for funding intervals only when a ticker lacks ``fundingIntervalHour``
-or a history holds a single settlement. Open interest and prices come in the same tickers answer,
-so there is no enrichment call that could fail on its own: a bad row of an asked symbol fails the
-venue, a bad row of any other symbol is never read.
+Requests per query with a warm instrument cache (a cold one first pages through instruments-info,
+categories concurrently):
+- funding: one tickers call per category involved (linear, inverse), concurrently; instruments-info
+  is re-read (disk-cached) for funding intervals only when a ticker lacks ``fundingIntervalHour`` or a
+  history holds a single settlement. Open interest and prices come in the same tickers answer, so
+  there is no enrichment call that could fail on its own: a bad row of an asked symbol fails the
+  venue, a bad row of any other symbol is never read.
+- open interest and quotes: the same bulk tickers (perpetuals and dated futures share them), one
+  round; a bad row costs only its own contract.
+- open-interest history and klines: every page of the window at once (windows of 200 open-interest
+  points and 1000 candles, computed up front), one round, never a cursor followed page by page.
+- spot: one tickers call (category spot). Long/short: one account-ratio call per USDT perpetual.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from dtrack.errors import ParseError, VenueError
-from dtrack.records import FundingHistory, FundingRate, Instrument
-from dtrack.venues.base import Adapter, FundingResult
+from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
+from dtrack.records import (
+    FundingHistory,
+    Instrument,
+    Kind,
+    LongShortRatio,
+    Margin,
+    OIHistory,
+    OIPoint,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    SpotPrice,
+    Unit,
+    oi_base_and_usd,
+)
+from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.bybit import api, parse
 from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
+
+T = TypeVar("T")
 
 #: A guard against a venue that keeps handing out cursors (1000 x 1000 symbols is far beyond Bybit's list).
 _MAX_PAGES = 1000
 #: A guard on funding/history paging: hourly funding since 2018 is ~75,000 rows, 375 pages of 200
 #: (more if the venue serves shorter pages). Each page must also end before the previous one.
 _MAX_HISTORY_PAGES = 5000
+HOUR_MS = 3_600_000
+
+
+def page_windows(start_ms: int, end_ms: int, step_ms: int, per_page: int) -> list[tuple[int, int]]:
+    """The ``(first, last)`` times of the pages covering every ``step_ms``-aligned time in
+    ``[start_ms, end_ms]``, at most ``per_page`` times each, oldest first (none when none is aligned)."""
+    first = -(-start_ms // step_ms) * step_ms
+    last = end_ms // step_ms * step_ms
+    span = per_page * step_ms
+    return [(a, min(a + span - step_ms, last)) for a in range(first, last + 1, span)]
+
+
+def _interval(intervals: Mapping[int, str], period_hours: int, what: str) -> str:
+    if period_hours not in intervals:
+        raise UnsupportedError(f"bybit: no {period_hours} h {what}; periods: "
+                               f"{', '.join(f'{h} h' for h in intervals)}")
+    return intervals[period_hours]
 
 
 class BybitAdapter(Adapter):
-    """Linear (USDT ``BTCUSDT``, USDC ``BTCPERP``) and inverse (``BTCUSD``) perpetuals on Bybit v5."""
+    """Linear (USDT ``BTCUSDT``, USDC ``BTCPERP``) and inverse (``BTCUSD``) perpetuals, and linear
+    (``BTCUSDT-28NOV25``, USDC ``BTC-26DEC25``) and inverse (``BTCUSDZ25``) dated futures, on Bybit v5."""
 
     name = "bybit"
     hosts = api.HOSTS
@@ -37,11 +78,15 @@ class BybitAdapter(Adapter):
     instruments_endpoint = api.INSTRUMENTS
     limits = api.LIMITS
     funding_history_depth = None  # Bybit serves funding history back to each symbol's listing
+    oi_history_missing = None  # open-interest history back to each symbol's launch
 
     #: instruments-info page size (lower it in tests to exercise the cursor paging).
     instruments_page_size: ClassVar[int] = api.INSTRUMENTS_MAX_LIMIT
     #: funding/history page size asked for (the venue may answer fewer rows per page).
     history_page_size: ClassVar[int] = api.HISTORY_MAX_LIMIT
+    #: open-interest points and candles per page asked for (lower them in tests to get many pages).
+    oi_page_size: ClassVar[int] = api.OI_HISTORY_MAX_LIMIT
+    kline_page_size: ClassVar[int] = api.KLINE_MAX_LIMIT
 
     def remap_status(self, status: int, text: str) -> tuple[int, float | None] | None:
         """Bybit answers an IP rate-limit breach with HTTP 403 "access too frequent": a ban of at least
@@ -53,6 +98,10 @@ class BybitAdapter(Adapter):
     def check(self, body: Any) -> None:
         """Raise for a non-zero ``retCode`` in a 200 answer."""
         parse.check_envelope(body)
+
+    async def _get(self, path: str, params: Mapping[str, Any]) -> Any:
+        """GET one public endpoint from the REST host, at its weight in the shared IP budget."""
+        return await self.get(api.MAIN_HOST, path, params, weight=api.WEIGHTS[path])
 
     # --- instruments ------------------------------------------------------------------------
 
@@ -66,7 +115,7 @@ class BybitAdapter(Adapter):
             if cursor:
                 params["cursor"] = parse.cursor_param(cursor)
             page = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=ttl,
-                                         parse=parse.parse_instruments_page)
+                                         parse=parse.parse_instruments_page, weight=api.WEIGHTS[api.INSTRUMENTS])
             pages.append(page)
             cursor = page.cursor
             if not cursor:
@@ -82,8 +131,9 @@ class BybitAdapter(Adapter):
         return [page for pages in per_category for page in pages]
 
     async def listing(self) -> Listing:
-        """Every trading linear and inverse perpetual (instruments-info, every page of both categories,
-        cached for ``instruments_ttl``); a category that cannot be read is ``missing``, the other serves."""
+        """Every trading linear and inverse perpetual and dated future (instruments-info, every page of both
+        categories, cached for ``instruments_ttl``); a category that cannot be read is ``missing``, the
+        other serves."""
         ttl = self.ctx.settings.instruments_ttl
         parts = await asyncio.gather(*(self._category_listing(c, ttl) for c in api.PERP_CATEGORIES),
                                      return_exceptions=True)
@@ -112,22 +162,27 @@ class BybitAdapter(Adapter):
         """Current funding of these perpetuals from the bulk tickers of each category involved."""
         wanted = {i.symbol: i for i in instruments}
         categories = sorted({i.market for i in instruments})
-        bodies = await asyncio.gather(
-            *(self.get(api.MAIN_HOST, api.TICKERS, {"category": c}) for c in categories))
+        bodies = await self._tickers(categories)
         received = self.ctx.now()
         lacking = sorted(set().union(*(parse.symbols_without_interval(b, wanted) for b in bodies)))
         intervals = await self._funding_intervals([wanted[s] for s in lacking]) if lacking else {}
         result = FundingResult(self.name)
         for body in bodies:
             result.rates += parse.parse_tickers(body, wanted, received, intervals)
-        result.errors += self._missing(wanted, result.rates)
+        result.errors += self._missing(wanted, {r.instrument.symbol for r in result.rates})
         return result
 
-    def _missing(self, wanted: dict[str, Instrument], rates: list[FundingRate]) -> list[VenueError]:
-        """An error per asked perpetual that the tickers did not list (e.g. delisted since cached)."""
-        found = {r.instrument.symbol for r in rates}
+    async def _tickers(self, categories: Iterable[str]) -> list[Any]:
+        """The bulk tickers answers of these categories, concurrently."""
+        return list(await asyncio.gather(*(self._get(api.TICKERS, {"category": c}) for c in sorted(set(categories)))))
+
+    def _missing(self, wanted: Mapping[str, Instrument], found: set[str]) -> list[VenueError]:
+        """An error per asked contract that the tickers did not list (e.g. delisted since cached); a dated
+        future that expired since the instrument list was cached is simply gone, not an error."""
+        now = self.ctx.now()
         return [VenueError(self.name, f"{api.TICKERS}: no ticker for {sym} (category {inst.market})")
-                for sym, inst in wanted.items() if sym not in found]
+                for sym, inst in wanted.items()
+                if sym not in found and (inst.expiry is None or inst.expiry > now)]
 
     # --- funding history --------------------------------------------------------------------
 
@@ -165,7 +220,7 @@ class BybitAdapter(Adapter):
         """One funding/history page: up to ``history_page_size`` settlements at or before ``end_ms``."""
         params = {"category": instrument.market, "symbol": instrument.symbol, "endTime": end_ms,
                   "limit": self.history_page_size}
-        body = await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params)
+        body = await self._get(api.FUNDING_HISTORY, params)
         return parse.parse_funding_history(body, instrument.symbol)
 
     async def _current_interval(self, instrument: Instrument, series: list[tuple[datetime, float]]) -> float:
@@ -185,3 +240,205 @@ class BybitAdapter(Adapter):
         return (f"Bybit has funding history for {instrument.symbol} only from "
                 f"{ms_to_utc(oldest_ms):%Y-%m-%d %H:%M} UTC (its listing); asked from "
                 f"{ms_to_utc(start_ms):%Y-%m-%d %H:%M} UTC")
+
+    # --- open interest, quotes, spot ----------------------------------------------------------
+
+    async def _from_tickers(
+        self, instruments: Sequence[Instrument],
+        read: Callable[[Any, Mapping[str, Instrument], datetime], tuple[list[T], list[ParseError]]],
+    ) -> Answer[T]:
+        """``read`` over the bulk tickers of the categories of ``instruments`` (one round). A category whose
+        tickers failed, a row that did not parse and a contract without a ticker are errors of their own;
+        the call fails only when no category answered."""
+        answer: Answer[T] = Answer(self.name)
+        categories = sorted({i.market for i in instruments})
+        done = await asyncio.gather(*(self._get(api.TICKERS, {"category": c}) for c in categories),
+                                    return_exceptions=True)
+        received = self.ctx.now()
+        failures = [body for body in done if isinstance(body, BaseException)]
+        for exc in failures:
+            if not isinstance(exc, DtrackError) or len(failures) == len(done):
+                raise exc
+            answer.errors.append(exc)
+        failed = {c for c, body in zip(categories, done, strict=True) if isinstance(body, BaseException)}
+        wanted = {i.symbol: i for i in instruments if i.market not in failed}
+        listed: set[str] = set()
+        for body in done:
+            if not isinstance(body, BaseException):
+                items, errors = read(body, wanted, received)
+                answer.items += items
+                answer.errors += errors
+                listed |= parse.listed_symbols(body, wanted)
+        answer.errors += self._missing(wanted, listed)
+        return answer
+
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """One-sided open interest of these perpetuals and dated futures from the bulk tickers (linear in
+        the base coin, inverse in USD), converted with the mark price; ``singleOpenInterest`` where the
+        answer has it (``openInterest`` counts both sides since 2026-06-11), the note says which."""
+        return await self._from_tickers(instruments, parse.parse_open_interest)
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark, index and last prices of these perpetuals and dated futures from the bulk tickers."""
+        return await self._from_tickers(instruments, parse.parse_quotes)
+
+    async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
+        """Last prices of the ``<ASSET>USDT`` spot pairs (one bulk spot tickers call); an asset without a
+        pair is absent."""
+        answer: Answer[SpotPrice] = Answer(self.name)
+        if not assets:
+            return answer
+        body = await self._get(api.TICKERS, {"category": api.SPOT_CATEGORY})
+        prices, errors = parse.parse_spot(body, assets, self.ctx.now())
+        answer.items += prices
+        answer.errors += errors
+        return answer
+
+    # --- long/short ---------------------------------------------------------------------------
+
+    async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
+        """The latest 5-minute account ratio of each USDT perpetual of ``asset`` (Bybit publishes it for
+        USDT perpetuals): the shares of accounts net long and net short."""
+        usdt = [p for p in perps if p.asset == asset and p.kind is Kind.PERP and p.margin is Margin.LINEAR
+                and p.quote == api.SPOT_QUOTE]
+        return await self._each(usdt, self._account_ratio)
+
+    async def _account_ratio(self, perp: Instrument) -> list[LongShortRatio]:
+        params = {"category": perp.market, "symbol": perp.symbol, "period": api.ACCOUNT_RATIO_PERIOD, "limit": 1}
+        latest = parse.parse_account_ratio(await self._get(api.ACCOUNT_RATIO, params), perp.symbol)
+        if latest is None:
+            return []
+        return [LongShortRatio(
+            venue=self.name, asset=perp.asset, symbol=perp.symbol,
+            definition=f"accounts net long / net short (USDT perpetual {perp.symbol})",
+            ratio=latest.buy / latest.sell if latest.sell > 0 else float("inf"),
+            long_share=latest.buy / (latest.buy + latest.sell), time=latest.time, period=api.ACCOUNT_RATIO_PERIOD,
+        )]
+
+    async def _each(self, items: Sequence[Instrument],
+                    job: Callable[[Instrument], Awaitable[list[T]]]) -> Answer[T]:
+        """``job`` on every item concurrently: what answered, and the errors of the others (the first
+        error is raised when none answered)."""
+        answer: Answer[T] = Answer(self.name)
+        done = await asyncio.gather(*(job(i) for i in items), return_exceptions=True)
+        for item in done:
+            if isinstance(item, DtrackError):
+                answer.errors.append(item)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                answer.items += item
+        if answer.errors and len(answer.errors) == len(done):
+            raise answer.errors[0]
+        return answer
+
+    # --- klines ------------------------------------------------------------------------------
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the contract's trade klines whose close time lies in ``[start, end]``, ascending, per
+        one unit of the asset; the candle still open is stamped ``now``. Every page at once."""
+        step = period_hours * HOUR_MS
+        # the first candle that closes at or after ``start`` opens a step earlier
+        klines = await self._klines(instrument, period_hours, utc_to_ms(start) - step, utc_to_ms(end))
+        now = self.ctx.now()
+        points = (PricePoint(min(ms_to_utc(k.start_ms + step), now), k.close / instrument.multiplier)
+                  for _, k in sorted(klines.items()))
+        return tuple(p for p in points if start <= p.time <= end)
+
+    async def _klines(self, instrument: Instrument, period_hours: int, first_ms: int,
+                      last_ms: int) -> dict[int, parse.Kline]:
+        """The candles opening in ``[first_ms, last_ms]`` by start time, every page concurrently."""
+        interval = _interval(api.KLINE_INTERVALS, period_hours, "kline")
+        windows = page_windows(first_ms, last_ms, period_hours * HOUR_MS, self.kline_page_size)
+        pages = await asyncio.gather(*(self._kline_page(instrument, interval, a, b) for a, b in windows))
+        return {k.start_ms: k for page in pages for k in page}
+
+    async def _kline_page(self, instrument: Instrument, interval: str, first_ms: int,
+                          last_ms: int) -> list[parse.Kline]:
+        params = {"category": instrument.market, "symbol": instrument.symbol, "interval": interval,
+                  "start": first_ms, "end": last_ms, "limit": self.kline_page_size}
+        return parse.parse_klines(await self._get(api.KLINE, params), instrument.symbol)
+
+    # --- open-interest history ----------------------------------------------------------------
+
+    async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,
+                               period_hours: int) -> OIHistory:
+        """Open interest of one contract at every ``period_hours`` boundary in ``[start, end]``, one side,
+        in units of the asset and USD, ascending.
+
+        The open-interest pages (200 points each) and the klines of the same window (1000 a page) are
+        requested all at once. A point is converted with the open of the candle starting at its time
+        (the trade price then): to USD for linear contracts (reported in the coin), to the coin for
+        inverse ones (reported in USD). Without klines a linear history keeps its coin amounts (no USD,
+        the note says why); an inverse one cannot be converted and fails.
+        """
+        interval = _interval(api.OI_INTERVALS, period_hours, "open-interest interval")
+        start_ms, end_ms = utc_to_ms(start), utc_to_ms(end)
+        windows = page_windows(start_ms, end_ms, period_hours * HOUR_MS, self.oi_page_size)
+        pages_job = asyncio.gather(*(self._oi_page(instrument, interval, a, b) for a, b in windows),
+                                   return_exceptions=True)
+        klines, pages = await asyncio.gather(self._klines_or_error(instrument, period_hours, start_ms, end_ms),
+                                             pages_job)
+        rows: dict[datetime, parse.OneSide] = {}
+        for page in pages:
+            if isinstance(page, BaseException):
+                raise page
+            rows.update(page)
+        rows = {t: side for t, side in rows.items() if start <= t <= end}
+        notes = sorted({f"{side.field}: {side.explanation}" for side in rows.values()})
+        if isinstance(klines, DtrackError):
+            if instrument.margin is Margin.INVERSE:
+                raise klines
+            notes.append(f"no USD values: klines failed ({klines})")
+            klines = {}
+        prices = {ms_to_utc(opened): k.open / instrument.multiplier for opened, k in klines.items()}
+        points, unconverted = self._oi_points(instrument, rows, prices)
+        if unconverted:
+            notes.append(f"{unconverted} point(s) without a kline to convert them from USD were left out")
+        notes += self._oi_depth_note(instrument, points, windows, start)
+        return OIHistory(self.name, instrument.symbol, float(period_hours), points, "; ".join(notes))
+
+    async def _klines_or_error(self, instrument: Instrument, period_hours: int, first_ms: int,
+                               last_ms: int) -> dict[int, parse.Kline] | DtrackError:
+        try:
+            return await self._klines(instrument, period_hours, first_ms, last_ms)
+        except DtrackError as err:
+            return err
+
+    async def _oi_page(self, instrument: Instrument, interval: str, first_ms: int,
+                       last_ms: int) -> list[tuple[datetime, parse.OneSide]]:
+        params = {"category": instrument.market, "symbol": instrument.symbol, "intervalTime": interval,
+                  "startTime": first_ms, "endTime": last_ms, "limit": self.oi_page_size}
+        return parse.parse_oi_history(await self._get(api.OPEN_INTEREST, params), instrument.symbol)
+
+    @staticmethod
+    def _oi_points(instrument: Instrument, rows: Mapping[datetime, parse.OneSide],
+                   prices: Mapping[datetime, float]) -> tuple[tuple[OIPoint, ...], int]:
+        """The points in units of the asset (and USD where a price is known), ascending, and how many
+        USD-denominated points had no price to convert them."""
+        unit, _ = parse.oi_unit(instrument)
+        points: list[OIPoint] = []
+        unconverted = 0
+        for t in sorted(rows):
+            amount, price = rows[t].amount, prices.get(t)
+            if price is not None:
+                points.append(OIPoint(t, *oi_base_and_usd(instrument, amount, unit, price)))
+            elif unit is Unit.BASE:
+                points.append(OIPoint(t, amount * instrument.multiplier, None))
+            else:
+                unconverted += 1
+        return tuple(points), unconverted
+
+    def _oi_depth_note(self, instrument: Instrument, points: Sequence[OIPoint], windows: Sequence[tuple[int, int]],
+                       start: datetime) -> list[str]:
+        """Say so when Bybit has less history than asked (a contract launched after ``start``)."""
+        if not windows:
+            return []
+        first = ms_to_utc(windows[0][0])
+        if not points:
+            return [f"Bybit has no open-interest history for {instrument.symbol} in the window"]
+        if points[0].time <= first:
+            return []
+        return [f"Bybit has open-interest history for {instrument.symbol} only from "
+                f"{points[0].time:%Y-%m-%d %H:%M} UTC (its launch); asked from {start:%Y-%m-%d %H:%M} UTC"]

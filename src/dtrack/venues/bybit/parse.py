@@ -1,7 +1,8 @@
 """Bybit v5 JSON -> records (pure: no I/O, no clock; the receive time is passed in).
 
-Owns the ``retCode`` envelope, instruments-info pages (perpetuals and their ``fundingInterval``),
-tickers (current funding, prices, open interest) and funding/history rows.
+Owns the ``retCode`` envelope, instruments-info pages (perpetuals with their ``fundingInterval``, and
+dated futures with their ``deliveryTime``), tickers (current funding, open interest, mark/index/last
+prices; spot last prices), funding/history, open-interest history, kline and account-ratio rows.
 
 Quirks handled here, with the payload that shows them:
 - ``fundingInterval`` in instruments-info is in MINUTES (480 = 8 h; docs example
@@ -12,9 +13,16 @@ Quirks handled here, with the payload that shows them:
   that and carry one side in ``openInterest`` (the 2024 capture: 69,656 BTC, in line with one-sided
   figures elsewhere); a payload that has the key but sends it empty ("" or null) is a current one,
   so one side is ``openInterest`` / 2. The choice goes by the key's presence, never by its value.
+  The open-interest history rows follow the same rule (``bybit__rest_open_interest__docs.json`` has
+  both keys, 63,910,691 ~ 2 x 31,955,346; the 2025 capture ``bybit__ccxt_fetchOpenInterest.json``
+  has ``openInterest`` alone).
 - Linear open interest is in the base coin (``1000PEPE`` units for ``1000PEPEUSDT``); inverse open
   interest is in USD contracts of 1 USD, and there ``openInterestValue`` is in the coin
   (``bybit__rest_tickers__docs.json``: 240,113,967 USD / mark 114,898 = 2,089.8 BTC).
+- Klines are arrays ``[startTime, open, high, low, close, volume, turnover]``, newest first
+  (``bybit__ccxt_fetchOHLCV.json``); prices are per unit of the venue's base (per 1000 PEPE).
+- account-ratio ``buyRatio`` / ``sellRatio`` are the shares of ACCOUNTS net long / net short
+  (``bybit__rest_account_ratio__docs.json``: 0.49 / 0.51), not of positions.
 - ccxt's captures re-serialised ``retCode`` and ``time`` as strings: both types are accepted.
 
 Bulk lists (instruments-info, tickers) may hold rows dtrack was not asked about in shapes it does not
@@ -23,21 +31,38 @@ know: those are skipped, never parsed. Only the rows asked for must parse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from dtrack.errors import ParseError, RateLimited, VenueError
-from dtrack.records import FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.records import (
+    FundingRate,
+    Instrument,
+    Kind,
+    Margin,
+    OpenInterest,
+    PriceQuote,
+    SpotPrice,
+    Unit,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues.bybit import api
 from dtrack.venues.fields import Listing, Reader, Row
 
 VENUE = "bybit"
+T = TypeVar("T")
 
-_MARGINS = {api.LINEAR_PERPETUAL: Margin.LINEAR, api.INVERSE_PERPETUAL: Margin.INVERSE}
+#: instruments-info ``contractType`` -> (kind, margin) of the contracts dtrack lists.
+_CONTRACTS = {
+    api.LINEAR_PERPETUAL: (Kind.PERP, Margin.LINEAR),
+    api.INVERSE_PERPETUAL: (Kind.PERP, Margin.INVERSE),
+    api.LINEAR_FUTURES: (Kind.FUTURE, Margin.LINEAR),
+    api.INVERSE_FUTURES: (Kind.FUTURE, Margin.INVERSE),
+}
 
 
 def reader(endpoint: str) -> Reader:
@@ -97,9 +122,9 @@ def answer_time(body: Any, endpoint: str, received: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class InstrumentsPage:
-    """One instruments-info page: its trading perpetuals (and, in ``listing.broken``, the perpetual
-    rows that did not parse), their funding intervals (hours, from ``fundingInterval`` in minutes)
-    and the next cursor."""
+    """One instruments-info page: its trading perpetuals and dated futures (and, in ``listing.broken``,
+    the rows of those that did not parse), the perpetuals' funding intervals (hours, from
+    ``fundingInterval`` in minutes) and the next cursor."""
 
     listing: Listing
     intervals: Mapping[str, float]
@@ -108,51 +133,56 @@ class InstrumentsPage:
     cursor: str
 
 
-def _is_live_perp(row: Mapping[str, Any]) -> bool:
-    """A perpetual that trades now (not a dated future, option, pre-launch/settling or unknown row)."""
+def _is_live_contract(row: Mapping[str, Any]) -> bool:
+    """A perpetual or dated future that trades now (not an option, pre-launch/settling or unknown row)."""
     kind, status = row.get("contractType"), row.get("status")
-    return isinstance(kind, str) and kind in _MARGINS and status == api.STATUS_TRADING
+    return isinstance(kind, str) and kind in _CONTRACTS and status == api.STATUS_TRADING
 
 
 #: Quote suffixes of Bybit perpetual symbols, to guess the asset of a row without ``baseCoin``.
 _SUFFIXES = ("USDT", "USDC", "PERP", "USD")
+#: The expiry of an inverse future's symbol (``BTCUSDZ25``: month code and year).
+_INVERSE_EXPIRY = re.compile(r"(?<=USD)[FGHJKMNQUVXZ]\d\d$")
 
 
 def _identify(row: Row) -> tuple[str, str]:
     """(asset, symbol) of a (possibly malformed) row: the asset from ``baseCoin``, else guessed from
-    the symbol ("" where unreadable)."""
+    the symbol without its expiry (``BTCUSDT-28NOV25``, ``BTC-26DEC25``, ``BTCUSDZ25``) and quote
+    ("" where unreadable)."""
     symbol = row.get("symbol")
     symbol = symbol if isinstance(symbol, str) else ""
     base = row.get("baseCoin")
     if not isinstance(base, str) or not base:
-        base = next((symbol[: -len(s)] for s in _SUFFIXES if symbol.endswith(s) and len(symbol) > len(s)), symbol)
+        stem = _INVERSE_EXPIRY.sub("", symbol.split("-")[0])
+        base = next((stem[: -len(s)] for s in _SUFFIXES if stem.endswith(s) and len(stem) > len(s)), stem)
     return (split_multiplier(base)[0] if base else ""), symbol
 
 
 def parse_instruments_page(body: Any) -> InstrumentsPage:
-    """One instruments-info page. Rows that are not trading perpetuals (other contract types, other
-    statuses, not even objects) are skipped; a trading perpetual whose row does not parse is kept
-    aside in ``listing.broken`` under its asset, so one odd row does not fail the venue unless its
-    asset is asked for."""
+    """One instruments-info page. Rows that are not trading perpetuals or dated futures (options, other
+    statuses, not even objects) are skipped; a trading contract whose row does not parse is kept aside
+    in ``listing.broken`` under its asset, so one odd row does not fail the venue unless its asset is
+    asked for. Only perpetuals carry a funding interval."""
     r = reader(api.INSTRUMENTS)
     rows, cursor = result_rows(body, api.INSTRUMENTS)
     intervals: dict[str, float] = {}
     bad_intervals: dict[str, str] = {}
 
-    def perpetual(row: Row) -> Instrument:
+    def contract(row: Row) -> Instrument:
         inst = _instrument(r, row)
-        try:
-            intervals[inst.symbol] = _interval_hours(r, row)
-        except ParseError as err:
-            bad_intervals[inst.symbol] = err.detail
+        if inst.kind is Kind.PERP:
+            try:
+                intervals[inst.symbol] = _interval_hours(r, row)
+            except ParseError as err:
+                bad_intervals[inst.symbol] = err.detail
         return inst
 
-    live = [row for row in rows if isinstance(row, Mapping) and _is_live_perp(row)]
-    return InstrumentsPage(Listing.read(live, perpetual, _identify), intervals, bad_intervals, cursor)
+    live = [row for row in rows if isinstance(row, Mapping) and _is_live_contract(row)]
+    return InstrumentsPage(Listing.read(live, contract, _identify), intervals, bad_intervals, cursor)
 
 
 def _instrument(r: Reader, row: Mapping[str, Any]) -> Instrument:
-    margin = _MARGINS[r.text(row, "contractType")]
+    kind, margin = _CONTRACTS[r.text(row, "contractType")]
     category = margin.value  # Bybit's category names equal dtrack's margin names
     base = r.text(row, "baseCoin")
     asset, multiplier = split_multiplier(base)  # 1000PEPE -> PEPE x 1000
@@ -160,10 +190,12 @@ def _instrument(r: Reader, row: Mapping[str, Any]) -> Instrument:
         size, unit = api.INVERSE_CONTRACT_USD, Unit.USD
     else:
         size, unit = 1.0, Unit.BASE
+    # deliveryTime is epoch ms as a string; "0" on perpetuals
+    expiry = r.time_ms(row, "deliveryTime") if kind is Kind.FUTURE else None
     return Instrument(
         venue=VENUE, symbol=r.text(row, "symbol"), asset=asset, quote=r.text(row, "quoteCoin"),
-        settle=r.text(row, "settleCoin"), kind=Kind.PERP, margin=margin, multiplier=multiplier,
-        contract_size=size, contract_unit=unit, market=category,
+        settle=r.text(row, "settleCoin"), kind=kind, margin=margin, multiplier=multiplier,
+        contract_size=size, contract_unit=unit, expiry=expiry, market=category,
     )
 
 
@@ -179,7 +211,7 @@ def _interval_hours(r: Reader, row: Mapping[str, Any]) -> float:
 
 
 def _wanted_rows(body: Any, wanted: Mapping[str, Instrument]) -> list[tuple[Mapping[str, Any], Instrument]]:
-    """Rows of a tickers answer for the ``wanted`` perpetuals, matched by symbol AND category
+    """Rows of a tickers answer for the ``wanted`` contracts, matched by symbol AND category
     (``BTCUSDT`` is both a linear perpetual and a spot pair)."""
     r = reader(api.TICKERS)
     rows, _ = result_rows(body, api.TICKERS)
@@ -225,30 +257,57 @@ def _interval(r: Reader, row: Mapping[str, Any], symbol: str, intervals: Mapping
     return hours, source
 
 
-def _open_interest(r: Reader, row: Mapping[str, Any], inst: Instrument, mark: float) -> tuple[float, str]:
-    """One-sided open interest in USD, and how it was converted.
+_BOTH_SIDES = "openInterest counts both sides since 2026-06-11 (documented as 2 x singleOpenInterest)"
+
+
+@dataclass(frozen=True, slots=True)
+class OneSide:
+    """One side of a Bybit open-interest figure in the venue's unit, the field(s) it was read from and,
+    where that field is not ``singleOpenInterest``, why."""
+
+    amount: float
+    field: str
+    caveat: str = ""
+
+    @property
+    def explanation(self) -> str:
+        """Why this is one side: the caveat, or the documented meaning of ``singleOpenInterest``."""
+        return self.caveat or f"one side; {_BOTH_SIDES}"
+
+
+def one_side(r: Reader, row: Mapping[str, Any]) -> OneSide:
+    """The one-sided open interest of a tickers or open-interest row.
 
     By the PRESENCE of ``singleOpenInterest`` (never by its value): absent -> an answer from before
     2026-06-11, whose ``openInterest`` is one side; present -> today's semantics, where ``openInterest``
     is both sides, so an empty ``singleOpenInterest`` ("" or null) falls back to ``openInterest`` / 2.
     """
     if "singleOpenInterest" not in row:
-        amount, field = r.num(row, "openInterest"), "openInterest"
-        caveat = "; no singleOpenInterest in this answer, so openInterest is taken as one side (pre-2026-06-11)"
-    elif (single := r.opt_num(row, "singleOpenInterest")) is not None:
-        amount, field, caveat = single, "singleOpenInterest", ""
-    else:
-        amount, field = r.num(row, "openInterest") / 2.0, "openInterest / 2"
-        caveat = ("; singleOpenInterest is empty, and openInterest counts both sides since 2026-06-11"
-                  " (documented as 2 x singleOpenInterest)")
+        return OneSide(r.num(row, "openInterest"), "openInterest",
+                       "no singleOpenInterest in this answer, so openInterest is taken as one side (pre-2026-06-11)")
+    single = r.opt_num(row, "singleOpenInterest")
+    if single is not None:
+        return OneSide(single, "singleOpenInterest")
+    return OneSide(r.num(row, "openInterest") / 2.0, "openInterest / 2",
+                   f"singleOpenInterest is empty, and {_BOTH_SIDES}")
+
+
+def oi_unit(inst: Instrument) -> tuple[Unit, str]:
+    """The unit of an instrument's open interest on Bybit and how to say it: linear in the venue's base
+    coin (``1000PEPE``), inverse in USD contracts."""
     if inst.margin is Margin.INVERSE:
-        usd = amount * inst.contract_size
-        how = f"OI = {field} (USD contracts of {inst.contract_size:g} USD)"
-    else:
-        base = f"{inst.multiplier:g}{inst.asset}" if inst.multiplier != 1 else inst.asset
-        usd = amount * mark
-        how = f"OI = {field} ({base}) x mark"
-    return usd, how + caveat
+        return Unit.USD, f"USD contracts of {inst.contract_size:g} USD"
+    return Unit.BASE, f"{inst.multiplier:g}{inst.asset}" if inst.multiplier != 1 else inst.asset
+
+
+def _open_interest(r: Reader, row: Mapping[str, Any], inst: Instrument, mark: float) -> tuple[float, str]:
+    """One-sided open interest in USD for a funding row, and how it was converted (see ``one_side``)."""
+    side = one_side(r, row)
+    unit, unit_text = oi_unit(inst)
+    caveat = f"; {side.caveat}" if side.caveat else ""
+    if unit is Unit.USD:
+        return side.amount * inst.contract_size, f"OI = {side.field} ({unit_text}){caveat}"
+    return side.amount * mark, f"OI = {side.field} ({unit_text}) x mark{caveat}"
 
 
 def _funding(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime,
@@ -272,6 +331,89 @@ def _funding(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime
     )
 
 
+def listed_symbols(body: Any, wanted: Mapping[str, Instrument]) -> set[str]:
+    """The ``wanted`` symbols that have a row (of any shape) in one tickers answer."""
+    return {inst.symbol for _, inst in _wanted_rows(body, wanted)}
+
+
+def _per_row(body: Any, wanted: Mapping[str, Instrument],
+             read: Callable[[Reader, Mapping[str, Any], Instrument, datetime], T],
+             received: datetime) -> tuple[list[T], list[ParseError]]:
+    """``read`` over the tickers rows of the ``wanted`` contracts: what parsed, and a ParseError (naming
+    the symbol) per row that did not, so one bad row costs only its own contract."""
+    when = answer_time(body, api.TICKERS, received)
+    r = reader(api.TICKERS)
+    items: list[T] = []
+    errors: list[ParseError] = []
+    for row, inst in _wanted_rows(body, wanted):
+        try:
+            items.append(read(r, row, inst, when))
+        except ParseError as err:
+            errors.append(r.fail(f"{inst.symbol}: {err.detail}"))
+    return items, errors
+
+
+def _oi_row(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime) -> OpenInterest:
+    side = one_side(r, row)
+    unit, unit_text = oi_unit(inst)
+    mark = r.num(row, "markPrice") / inst.multiplier  # per ONE unit of the asset
+    return OpenInterest.of(inst, side.amount, unit, mark, "mark", when,
+                           f"{side.field} ({unit_text}): {side.explanation}")
+
+
+def parse_open_interest(body: Any, wanted: Mapping[str, Instrument],
+                        received: datetime) -> tuple[list[OpenInterest], list[ParseError]]:
+    """One-sided open interest of the ``wanted`` perpetuals and dated futures in one tickers answer,
+    converted with the mark price (see ``one_side`` for the field used; the note says which)."""
+    return _per_row(body, wanted, _oi_row, received)
+
+
+def _quote_row(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime) -> PriceQuote:
+    def per_unit(key: str) -> float | None:
+        value = r.opt_num(row, key)
+        return value / inst.multiplier if value is not None else None
+
+    return PriceQuote(inst, when, r.num(row, "markPrice") / inst.multiplier, per_unit("indexPrice"),
+                      per_unit("lastPrice"))
+
+
+def parse_quotes(body: Any, wanted: Mapping[str, Instrument],
+                 received: datetime) -> tuple[list[PriceQuote], list[ParseError]]:
+    """Mark (required), index and last prices of the ``wanted`` contracts in one tickers answer, per
+    one unit of the asset (``1000PEPEUSDT`` prices divided by 1000)."""
+    return _per_row(body, wanted, _quote_row, received)
+
+
+def spot_symbol(asset: str) -> str:
+    """The spot pair read for an asset's spot price: ``BTCUSDT``."""
+    return f"{asset}{api.SPOT_QUOTE}"
+
+
+def parse_spot(body: Any, assets: Collection[str], received: datetime) -> tuple[list[SpotPrice], list[ParseError]]:
+    """Last prices of the ``<ASSET>USDT`` pairs of a spot tickers answer; an asset without a pair is
+    absent, a pair whose row does not parse is an error of its own."""
+    r = reader(api.TICKERS)
+    rows, _ = result_rows(body, api.TICKERS)
+    category = r.text(r.obj(r.field(body, "result"), "result"), "category")
+    if category != api.SPOT_CATEGORY:
+        raise r.fail(f"category is {category!r}, expected {api.SPOT_CATEGORY!r}")
+    when = answer_time(body, api.TICKERS, received)
+    by_symbol = {spot_symbol(a): a for a in assets}
+    prices: list[SpotPrice] = []
+    errors: list[ParseError] = []
+    for row in rows:
+        symbol = row.get("symbol") if isinstance(row, Mapping) else None
+        if not isinstance(symbol, str) or symbol not in by_symbol:
+            continue
+        try:
+            price = r.num(row, "lastPrice")
+        except ParseError as err:
+            errors.append(r.fail(f"{symbol}: {err.detail}"))
+            continue
+        prices.append(SpotPrice(VENUE, by_symbol[symbol], api.SPOT_QUOTE, symbol, price, when))
+    return prices, errors
+
+
 # --- funding/history ---------------------------------------------------------------------------
 
 
@@ -287,3 +429,85 @@ def parse_funding_history(body: Any, symbol: str) -> list[tuple[datetime, float]
         out.append((r.time_ms(row, "fundingRateTimestamp"), r.num(row, "fundingRate")))
     return out
 
+
+
+# --- open-interest history ---------------------------------------------------------------------
+
+
+def _check_symbol(r: Reader, body: Any, symbol: str) -> None:
+    """The answer's ``result.symbol``, when present, must be the one asked for."""
+    got = r.obj(r.field(r.obj(body), "result"), "result").get("symbol", symbol)
+    if got != symbol:
+        raise r.fail(f"answer for {got!r}, asked for {symbol!r}")
+
+
+def parse_oi_history(body: Any, symbol: str) -> list[tuple[datetime, OneSide]]:
+    """(time, one side in the venue's unit) of one open-interest page, in the venue's order (newest
+    first); see ``one_side`` for the field used."""
+    r = reader(api.OPEN_INTEREST)
+    rows, _ = result_rows(body, api.OPEN_INTEREST)
+    _check_symbol(r, body, symbol)
+    out = []
+    for item in rows:
+        row = r.obj(item, "result.list item")
+        out.append((r.time_ms(row, "timestamp"), one_side(r, row)))
+    return out
+
+
+# --- kline -------------------------------------------------------------------------------------
+
+#: The fields of a kline array dtrack reads, by position.
+_KLINE_FIELDS = {"startTime": 0, "openPrice": 1, "closePrice": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One candle: its start (epoch ms), open and close, per unit of the venue's base (per 1000 PEPE for
+    ``1000PEPEUSDT``)."""
+
+    start_ms: int
+    open: float
+    close: float
+
+
+def parse_klines(body: Any, symbol: str) -> list[Kline]:
+    """The candles of one kline page, in the venue's order (newest first)."""
+    r = reader(api.KLINE)
+    rows, _ = result_rows(body, api.KLINE)
+    _check_symbol(r, body, symbol)
+    out = []
+    for item in rows:
+        candle = r.arr(item, "result.list item")
+        if len(candle) <= max(_KLINE_FIELDS.values()):
+            raise r.fail(f"kline {candle!r} has {len(candle)} fields, expected 7")
+        named = {key: candle[i] for key, i in _KLINE_FIELDS.items()}
+        out.append(Kline(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "closePrice")))
+    return out
+
+
+# --- account-ratio -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRatio:
+    """One account-ratio row: the shares of accounts net long (``buy``) and net short (``sell``)."""
+
+    time: datetime
+    buy: float
+    sell: float
+
+
+def parse_account_ratio(body: Any, symbol: str) -> AccountRatio | None:
+    """The latest account-ratio row of ``symbol`` (None for an empty list)."""
+    r = reader(api.ACCOUNT_RATIO)
+    rows, _ = result_rows(body, api.ACCOUNT_RATIO)
+    out: list[AccountRatio] = []
+    for item in rows:
+        row = r.obj(item, "result.list item")
+        if row.get("symbol", symbol) != symbol:
+            raise r.fail(f"row for {row.get('symbol')!r} in the ratio of {symbol!r}")
+        buy, sell = r.num(row, "buyRatio"), r.num(row, "sellRatio")
+        if buy < 0 or sell < 0 or buy + sell <= 0:
+            raise r.fail(f"{symbol}: buyRatio {buy:g} / sellRatio {sell:g} are not shares")
+        out.append(AccountRatio(r.time_ms(row, "timestamp"), buy, sell))
+    return max(out, key=lambda a: a.time, default=None)
