@@ -13,6 +13,7 @@ from dtrack.cli.basis import basis
 from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
 from dtrack.cli.funding import funding
 from dtrack.cli.oi import oi
+from dtrack.cli.options import options_cmd
 from dtrack.cli.sim import sim
 from dtrack.cli.venues import venues
 from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError
@@ -33,7 +34,7 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
     Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit and
-    Hyperliquid, correct to the unit.
+    Hyperliquid, and options analytics on Deribit, OKX and Bybit, correct to the unit.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
     --format table|json|csv follows the command.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
@@ -46,6 +47,7 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
 cli.add_command(funding)
 cli.add_command(oi)
 cli.add_command(basis)
+cli.add_command(options_cmd)
 cli.add_command(venues)
 cli.add_command(sim)
 

@@ -48,7 +48,8 @@ def row_dict(row: OIRow, windows: Sequence[str]) -> dict[str, Any]:
 
 def _divergence(d: Divergence) -> dict[str, Any]:
     hours = d.window.total_seconds() / 3600
-    return {"asset": d.asset, "venue": d.venue, "window": f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h",
+    label = f"{hours / 24:g}d" if hours % 24 == 0 and hours > 24 else f"{hours:g}h"
+    return {"asset": d.asset, "venue": d.venue, "window": label,
             "oi_change": num(d.oi_change), "price_change": num(d.price_change), "signal": d.signal,
             "confidence": num(d.confidence), "note": d.note}
 
