@@ -1,10 +1,11 @@
-"""Measure `dtrack funding` against the simulated venues with injected latency, and CLI start-up.
+"""Measure dtrack's data commands against the simulated venues with injected latency, and CLI start-up.
 
-Usage: python benchmarks/bench_funding.py [--latency-ms 100] [--runs 5]
+Usage: python benchmarks/bench_cli.py [--latency-ms 100] [--runs 5] [--command funding|oi|basis|options]...
 
-Starts two `dtrack sim serve` processes (0 ms and L ms latency, request logs on) and times
-`dtrack --config FILE funding BTC ETH SOL --format json` against each, with a cold cache (instrument lists
-and funding intervals fetched) and a warm one (served from the disk cache). The zero-latency run is the
+Starts two `dtrack sim serve` processes (0 ms and L ms latency, request logs on) and times each command
+(`funding BTC ETH SOL`, `oi BTC ETH SOL --changes`, `basis --all`, `options BTC`; `--format json`) against
+each, with a cold cache (instrument lists and funding intervals fetched) and a warm one (served from the
+disk cache). The zero-latency run is the
 command's fixed cost (interpreter, imports, parsing, rendering): its start-up. The latency's cost is the
 difference, and the rounds of concurrent requests are counted from the sim's request log (a round: requests
 arriving within half the latency of its first one). Also times `dtrack --help`. Prints one line per figure.
@@ -75,7 +76,15 @@ def start_sim(dtrack: list[str], tmp: Path, latency_ms: float, env: dict[str, st
     return proc, cfg, log
 
 
-def measure(dtrack: list[str], sims: dict[float, tuple[Path, Path]], env: dict[str, str], runs: int,
+COMMANDS = {
+    "funding": ["funding", "BTC", "ETH", "SOL"],
+    "oi": ["oi", "BTC", "ETH", "SOL", "--changes"],
+    "basis": ["basis", "--all"],
+    "options": ["options", "BTC"],
+}
+
+
+def measure(dtrack: list[str], argv: list[str], sims: dict[float, tuple[Path, Path]], env: dict[str, str], runs: int,
             cache: Path) -> dict[tuple[float, str], tuple[float, float, float]]:
     """{(latency ms, "cold cache"|"warm cache"): (median seconds, requests per run, rounds per run)}.
 
@@ -85,7 +94,7 @@ def measure(dtrack: list[str], sims: dict[float, tuple[Path, Path]], env: dict[s
     windows: dict[tuple[float, str], list[tuple[float, float]]] = {}
     for _ in range(runs):
         for lat, (cfg, _log) in sims.items():
-            cmd = [*dtrack, "--config", str(cfg), "funding", "BTC", "ETH", "SOL", "--format", "json"]
+            cmd = [*dtrack, "--config", str(cfg), *argv, "--format", "json"]
             for label in ("cold cache", "warm cache"):
                 if label == "cold cache":
                     shutil.rmtree(cache, ignore_errors=True)
@@ -105,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency-ms", type=float, default=100.0)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--command", action="append", choices=list(COMMANDS), help="default: all of them")
     args = ap.parse_args()
     dtrack = [sys.executable, "-m", "dtrack"]
     tmp = Path(tempfile.mkdtemp(prefix="dtrack-bench-"))
@@ -118,19 +128,24 @@ def main() -> None:
             proc, cfg, log = start_sim(dtrack, tmp, lat, env)
             servers.append(proc)
             sims[lat] = (cfg, log)
-        results = measure(dtrack, sims, env, args.runs, tmp / "cache")
-        for label in ("cold cache", "warm cache"):
-            base, slow = results[(0.0, label)], results[(args.latency_ms, label)]
-            added = slow[0] - base[0]
-            print(f"funding BTC ETH SOL, {label}: median {base[0] * 1000:.0f} ms with 0 ms latency (start-up), "
-                  f"{slow[0] * 1000:.0f} ms with {args.latency_ms:g} ms latency: latency adds {added * 1000:.0f} ms "
-                  f"(budget 3 x {args.latency_ms:g} = {3 * args.latency_ms:.0f} ms); {slow[1]:.0f} requests in "
-                  f"{slow[2]:.1f} rounds")
+        for name in args.command or list(COMMANDS):
+            report(name, measure(dtrack, COMMANDS[name], sims, env, args.runs, tmp / "cache"), args.latency_ms)
     finally:
         for proc in servers:
             proc.terminate()
             proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(name: str, results: dict[tuple[float, str], tuple[float, float, float]], latency_ms: float) -> None:
+    """One line per cache state: start-up, the latency's cost against the 3-round budget, requests and rounds."""
+    for label in ("cold cache", "warm cache"):
+        base, slow = results[(0.0, label)], results[(latency_ms, label)]
+        added = slow[0] - base[0]
+        print(f"{' '.join(COMMANDS[name])}, {label}: median {base[0] * 1000:.0f} ms with 0 ms latency (start-up), "
+              f"{slow[0] * 1000:.0f} ms with {latency_ms:g} ms latency: latency adds {added * 1000:.0f} ms "
+              f"(budget 3 x {latency_ms:g} = {3 * latency_ms:.0f} ms); {slow[1]:.0f} requests in "
+              f"{slow[2]:.1f} rounds", flush=True)
 
 
 if __name__ == "__main__":
