@@ -17,8 +17,8 @@ from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.venues.fields import Listing
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
+    ContractOpenInterest,
     SwapFunding,
-    SwapOpenInterest,
     funding_rate,
     index_id,
     parse_funding,
@@ -86,8 +86,8 @@ def test_swap_contract_sizes(payload: Any, symbol: str, asset: str, quote: str, 
     assert index_id(inst) == f"{asset}-{quote}"
 
 
-@pytest.mark.parametrize("url_part", ["instType=FUTURES", "instType=OPTION&uly=BTC-USD", "instType=OPTION&uly=ETH-USD"])
-def test_non_swap_instruments_are_skipped(payload: Any, url_part: str) -> None:
+@pytest.mark.parametrize("url_part", ["instType=OPTION&uly=BTC-USD", "instType=OPTION&uly=ETH-USD"])
+def test_options_are_skipped(payload: Any, url_part: str) -> None:
     raw = _case(payload(INSTRUMENTS), url_part)["raw"]
     assert raw["data"]
     assert parse_instruments(raw) == Listing((), {})
@@ -125,12 +125,12 @@ def test_oi_fallbacks_without_oi_usd(payload: Any) -> None:
     mark = real.usd / real.coin
     funding = SwapFunding(0.0, RECEIVED, 8.0, None, None)
     linear = funding_rate(swaps["BTC-USDT-SWAP"], funding, RECEIVED, mark=mark,
-                          oi=SwapOpenInterest(real.contracts, real.coin, None))
+                          oi=ContractOpenInterest(real.contracts, real.coin, None))
     assert linear.open_interest_usd == pytest.approx(real.usd, rel=1e-12)
     assert "x mark" in linear.note
-    inverse = funding_rate(swaps["BTC-USD-SWAP"], funding, RECEIVED, oi=SwapOpenInterest(1234.0, None, None))
+    inverse = funding_rate(swaps["BTC-USD-SWAP"], funding, RECEIVED, oi=ContractOpenInterest(1234.0, None, None))
     assert inverse.open_interest_usd == 123_400.0  # contracts of 100 USD
-    no_mark = funding_rate(swaps["BTC-USDT-SWAP"], funding, RECEIVED, oi=SwapOpenInterest(1.0, None, None))
+    no_mark = funding_rate(swaps["BTC-USDT-SWAP"], funding, RECEIVED, oi=ContractOpenInterest(1.0, None, None))
     assert no_mark.open_interest_usd is None
 
 
@@ -184,7 +184,8 @@ def test_odd_rows_of_bulk_answers_are_not_read() -> None:
     assert set(funding) == asked
     assert funding["BTC-USDT-SWAP"].interval_hours == 8.0
     assert funding["BTC-USDT-SWAP"].funding_time == datetime(2025, 11, 20, 8, tzinfo=UTC)
-    assert parse_open_interest(body, asked) == {"BTC-USDT-SWAP": SwapOpenInterest(5000.0, 50.0, 5_000_000.0)}
+    assert parse_open_interest(body, asked) == {"BTC-USDT-SWAP": ContractOpenInterest(
+        5000.0, 50.0, 5_000_000.0, datetime(2025, 11, 20, 6, 26, 40, tzinfo=UTC))}
     assert parse_marks(body, asked) == {"BTC-USDT-SWAP": 100000.5}
     index = {"code": "0", "msg": "", "data": [{"instId": "ODD-USDT", "idxPx": "x"},
                                               {"instId": "BTC-USDT", "idxPx": "99999.5"}]}

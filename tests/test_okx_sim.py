@@ -55,10 +55,16 @@ def _run(settings: Settings, fn: Callable[[VenuePool], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+def start_pinned(sim_factory: Callable[..., Any], tmp_path: Path, **kwargs: Any) -> Any:
+    """A simulator whose market clock is ``NOW``, logging requests to tmp_path/requests.jsonl."""
+    return sim_factory(model=MarketModel(seed=7, now_ms=NOW_MS), log_requests=str(tmp_path / "requests.jsonl"),
+                       **kwargs)
+
+
 @pytest.fixture
 def pinned(sim_factory: Callable[..., Any], tmp_path: Path) -> Any:
-    """A simulator whose market clock is ``NOW``, logging requests to tmp_path/requests.jsonl."""
-    return sim_factory(model=MarketModel(seed=7, now_ms=NOW_MS), log_requests=str(tmp_path / "requests.jsonl"))
+    """A simulator whose market clock is ``NOW`` (see ``start_pinned``)."""
+    return start_pinned(sim_factory, tmp_path)
 
 
 def _requests(tmp_path: Path) -> list[str]:
@@ -162,10 +168,11 @@ def test_one_round_and_instruments_from_disk_cache(pinned: Any, tmp_path: Path) 
     for _ in range(2):
         assert _run(settings, _current).rates
     paths = _requests(tmp_path)
-    assert sum(p.startswith(api.INSTRUMENTS) for p in paths) == 1
+    assert sorted(p for p in paths if p.startswith(api.INSTRUMENTS)) == [
+        f"{api.INSTRUMENTS}?instType=FUTURES", f"{api.INSTRUMENTS}?instType=SWAP"]
     assert sum(p.startswith(api.FUNDING_RATE + "?") for p in paths) == 2
-    # first call: instruments + funding + OI + mark + one index call per quote (USD, USDC, USDT)
-    assert len(paths) == 7 + 6
+    # first call: instruments (SWAP, FUTURES) + funding + OI + mark + one index call per quote (USD, USDC, USDT)
+    assert len(paths) == 8 + 6
     assert {p for p in paths if p.startswith(api.INDEX_TICKERS)} == {
         f"{api.INDEX_TICKERS}?quoteCcy={q}" for q in ("USD", "USDC", "USDT")}
 
@@ -373,11 +380,12 @@ def test_odd_rows_of_other_swaps_do_not_fail_the_venue(tmp_path: Path) -> None:
     def with_rows(path: str, *extra: Any) -> Callable[[SimRequest], Any]:
         def handler(req: SimRequest) -> Any:
             body = table[path](req)
-            body["data"] = [*extra, *body["data"]]
+            if req.query.get("instType", api.SWAP) == api.SWAP:
+                body["data"] = [*extra, *body["data"]]
             return body
         return handler
 
-    btc = OkxSim(MODEL)._instrument(MODEL.perp("okx", "BTC-USDT-SWAP"))  # type: ignore[arg-type]
+    btc = OkxSim(MODEL)._instrument(MODEL.perp("okx", "BTC-USDT-SWAP"), NOW_MS)  # type: ignore[arg-type]
     routes.add("okx", "rest", "GET", api.INSTRUMENTS, with_rows(
         api.INSTRUMENTS, {**btc, "instId": "BTC-EUR-SWAP", "uly": "BTC-EUR", "ctValCcy": "EUR"},
         {**btc, "instId": "XRP-USDT-SWAP", "uly": "XRP-USDT", "instFamily": "XRP-USDT", "ctValCcy": "XRP",
@@ -400,4 +408,4 @@ def test_odd_rows_of_other_swaps_do_not_fail_the_venue(tmp_path: Path) -> None:
     assert all(r.mark_price is not None for r in result.rates)
     assert isinstance(xrp, ParseError)
     assert xrp.endpoint == api.INSTRUMENTS and "ctVal" in str(xrp)
-    assert sum(p.startswith(api.INSTRUMENTS) for p in _requests(tmp_path)) == 1  # the answer was cached
+    assert sum(p.startswith(api.INSTRUMENTS) for p in _requests(tmp_path)) == 2  # SWAP, FUTURES: both cached

@@ -1,19 +1,31 @@
 """Simulated OKX v5 public REST (host ``rest``), in OKX's wire format, from the market model.
 
-Serves instruments, funding-rate (``instId=ANY`` or one swap), funding-rate-history (``limit`` up to
-400, at most ``PAGE_CAP`` rows a page, ``after``/``before`` paging, newest first, about three months
-kept), open-interest, mark-price and index-tickers. Envelope ``{"code": "0", "msg": "", "data": [...]}``
+Serves instruments (SWAP and FUTURES: the model's dated futures with OKX naming ``BTC-USD-251226``,
+``alias`` and ``expTime``), funding-rate (``instId=ANY`` or one swap), funding-rate-history (``limit``
+up to 400, at most ``PAGE_CAP`` rows a page, ``after``/``before`` paging, newest first, about three
+months kept), open-interest, mark-price and tickers (SWAP, FUTURES; tickers also SPOT), index-tickers,
+candles and history-candles of swaps and futures (``after``/``before``, ``limit`` up to 300, newest
+first; candles only the latest 1,440 bars; ``last`` and the candles follow the contract's mark), and
+the rubik statistics open-interest-history (rows ``[ts, oi, oiCcy, oiUsd]``),
+long-short-account-ratio-contract and long-short-account-ratio (rows ``[ts, ratio]``), newest first,
+``limit`` up to 100, the latest 1,440 entries. Envelope ``{"code": "0", "msg": "", "data": [...]}``
 with numbers as strings. An unknown instId answers code 51001 with HTTP 200, as OKX does; missing or
-bad parameters answer 50014 / 51000 with HTTP 400.
+bad parameters answer 50014 / 51000 with HTTP 400 (an unknown ``ccy`` of the currency long/short ratio
+too: OKX's answer for it is not documented).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
+from itertools import islice
 from typing import Any
 
-from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimPerp
+from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
+
+Contract = SimPerp | SimFuture
 
 VENUE = "okx"
 HOST = "rest"
@@ -25,6 +37,31 @@ PAGE_CAP = 400
 HISTORY_KEEP_MS = 92 * DAY_MS
 INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 INDEX_QUOTES = ("USDT", "USD")
+SPOT_QUOTES = ("USDT", "USDC")
+MINUTE_MS = 60_000
+_UTC8 = 8 * HOUR_MS
+
+
+def _bar_table(names: str, *, utc8: bool = False, suffix: str = "") -> dict[str, tuple[int, int]]:
+    """bar name + ``suffix`` -> (length ms, open-time offset ms); ``utc8`` bars open at 00:00 UTC+8."""
+    unit = {"m": MINUTE_MS, "H": HOUR_MS, "D": DAY_MS}
+    table = {}
+    for name in names.split():
+        length = int(name[:-1]) * unit[name[-1]]
+        table[name + suffix] = (length, -_UTC8 % length if utc8 else 0)
+    return table
+
+
+#: bars of candles / history-candles (OKX's plain 6H / 12H / 1D open at 00:00 UTC+8, the "utc" ones at
+#: 00:00 UTC); the rubik statistics have no 1m / 3m.
+CANDLE_BARS = {**_bar_table("1m 3m 5m 15m 30m 1H 2H 4H"), **_bar_table("6H 12H 1D", utc8=True),
+               **_bar_table("6H 12H 1D", suffix="utc")}
+STAT_BARS = {k: v for k, v in CANDLE_BARS.items() if k not in ("1m", "3m")}
+#: the currency long/short ratio: 5m (2 days back), 1H (30 days), 1D (180 days).
+CCY_RATIO_BARS = {"5m": (5 * MINUTE_MS, 0, 2 * DAY_MS), "1H": (HOUR_MS, 0, 30 * DAY_MS),
+                  "1D": (DAY_MS, -_UTC8 % DAY_MS, 180 * DAY_MS)}
+CANDLE_LIMIT, CANDLE_DEFAULT, RECENT_CANDLES = 300, 100, 1440
+STAT_LIMIT, STAT_KEPT = 100, 1440
 
 
 def num(value: float) -> str:
@@ -33,7 +70,7 @@ def num(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def ok(data: list[dict[str, Any]]) -> dict[str, Any]:
+def ok(data: list[Any]) -> dict[str, Any]:
     """OKX's success envelope."""
     return {"code": "0", "msg": "", "data": data}
 
@@ -54,8 +91,36 @@ def _bad(name: str) -> SimHttpError:
     return SimHttpError(400, {"code": "51000", "msg": f"Parameter {name} error", "data": []})
 
 
-def _uly(perp: SimPerp) -> str:
-    return f"{perp.asset}-{perp.quote}"
+def _uly(contract: Contract) -> str:
+    return f"{contract.asset}-{contract.quote}"
+
+
+def _int(req: SimRequest, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer query parameter (``default`` when absent); outside ``[lo, hi]`` or not a number: 51000."""
+    raw = req.query.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name) from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _bad(name)
+    return value
+
+
+def _bar(req: SimRequest, name: str, bars: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """(length, offset) of the bar named by parameter ``name`` (default 1m for candles, 5m for statistics)."""
+    bar = req.query.get(name) or ("1m" if "1m" in bars else "5m")
+    if bar not in bars:
+        raise _bad(name)
+    return bars[bar]
+
+
+def _newest(length: int, offset: int, newest: int, oldest: int, limit: int) -> list[int]:
+    """Up to ``limit`` bar open times of the grid ``offset mod length`` from ``newest`` down to ``oldest``."""
+    top = newest - (newest - offset) % length
+    return list(islice(range(top, oldest - 1, -length), limit))
 
 
 class OkxSim:
@@ -65,45 +130,74 @@ class OkxSim:
         self.model = model
         self.swaps = {p.symbol: p for p in model.perps(VENUE)}
 
-    def _selected(self, req: SimRequest) -> list[SimPerp] | None:
-        """Swaps matching an optional instId / instFamily / uly filter; None for an unknown instId."""
-        inst_id = req.query.get("instId")
-        if inst_id:
-            perp = self.swaps.get(inst_id)
-            return [perp] if perp else None
-        family = req.query.get("instFamily") or req.query.get("uly")
-        return [p for p in self.swaps.values() if not family or _uly(p) == family]
+    def _of_type(self, inst_type: str, now: int) -> list[Contract]:
+        """The contracts of one instType at ``now`` (the model has no margin pairs or options here)."""
+        if inst_type == "SWAP":
+            return list(self.swaps.values())
+        return list(self.model.futures(VENUE, now, HOST)) if inst_type == "FUTURES" else []
 
-    def _swap_type(self, req: SimRequest) -> bool:
-        """Whether ``instType`` asks for swaps (other known types have none in the model)."""
+    def _contract(self, inst_id: str, now: int) -> Contract | None:
+        """A swap or listed future by instId."""
+        return self.swaps.get(inst_id) or self.model.future(VENUE, inst_id, now)
+
+    def _selected(self, req: SimRequest) -> list[Contract] | None:
+        """Contracts of the required ``instType`` matching an optional instId / instFamily / uly filter;
+        None for an unknown instId."""
         inst_type = _required(req, "instType")
         if inst_type not in INSTRUMENT_TYPES:
             raise _bad("instType")
-        return inst_type == "SWAP"
+        contracts = self._of_type(inst_type, req.now_ms)
+        inst_id = req.query.get("instId")
+        if inst_id:
+            found = [c for c in contracts if c.symbol == inst_id]
+            return found or None
+        family = req.query.get("instFamily") or req.query.get("uly")
+        return [c for c in contracts if not family or _uly(c) == family]
+
+    def _one(self, req: SimRequest) -> Contract:
+        """The swap or future named by the required ``instId`` (unknown: 51001 with HTTP 200)."""
+        contract = self._contract(_required(req, "instId"), req.now_ms)
+        if contract is None:
+            raise SimHttpError(200, not_found())
+        return contract
 
     # --- instruments -----------------------------------------------------------------------
 
     def instruments(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/instruments?instType=SWAP[&instId=|&instFamily=|&uly=]"""
-        if not self._swap_type(req):
-            return ok([])
-        perps = self._selected(req)
-        if perps is None:
+        """GET /api/v5/public/instruments?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        contracts = self._selected(req)
+        if contracts is None:
             return not_found()
-        return ok([self._instrument(p) for p in perps])
+        return ok([self._instrument(c, req.now_ms) for c in contracts])
 
-    @staticmethod
-    def _instrument(p: SimPerp) -> dict[str, Any]:
-        inverse = p.margin == "inverse"
-        return {
-            "alias": "", "baseCcy": "", "category": "1", "ctMult": "1", "ctType": p.margin,
-            "ctVal": num(p.contract_size), "ctValCcy": "USD" if p.contract_unit == "usd" else p.asset,
-            "expTime": "", "instFamily": _uly(p), "instId": p.symbol, "instType": "SWAP", "lever": "100",
+    def _instrument(self, c: Contract, now: int) -> dict[str, Any]:
+        inverse = c.margin == "inverse"
+        row = {
+            "alias": "", "baseCcy": "", "category": "1", "ctMult": "1", "ctType": c.margin,
+            "ctVal": num(c.contract_size), "ctValCcy": "USD" if c.contract_unit == "usd" else c.asset,
+            "expTime": "", "instFamily": _uly(c), "instId": c.symbol, "instType": "SWAP", "lever": "100",
             "listTime": "1611916828000", "lotSz": "1", "maxIcebergSz": "100000000", "maxLmtSz": "100000000",
             "maxMktSz": "10000", "maxStopSz": "10000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
-            "minSz": "1", "optType": "", "quoteCcy": "", "settleCcy": p.asset if inverse else p.quote,
-            "state": "live", "stk": "", "tickSz": "0.1", "uly": _uly(p),
+            "minSz": "1", "optType": "", "quoteCcy": "", "settleCcy": c.asset if inverse else c.quote,
+            "state": "live", "stk": "", "tickSz": "0.1", "uly": _uly(c),
         }
+        if isinstance(c, SimFuture):
+            alias = self._alias(c, now)
+            listed = c.expiry_ms - (14 if alias.endswith("_week") else 180) * DAY_MS
+            row |= {"alias": alias, "expTime": str(c.expiry_ms), "instType": "FUTURES", "lever": "125",
+                    "listTime": str(min(listed, now))}
+        return row
+
+    def _alias(self, fut: SimFuture, now: int) -> str:
+        """OKX's alias of a dated future: this_week / next_week by days left, else the quarterlies in order."""
+        days = (fut.expiry_ms - now) / DAY_MS
+        if days <= 7:
+            return "this_week"
+        if days <= 14:
+            return "next_week"
+        later = [f.symbol for f in self.model.futures(VENUE, now, HOST)
+                 if _uly(f) == _uly(fut) and f.expiry_ms - now > 14 * DAY_MS]
+        return ("quarter", "next_quarter", "third_quarter")[min(later.index(fut.symbol), 2)]
 
     # --- funding ---------------------------------------------------------------------------
 
@@ -134,11 +228,9 @@ class OkxSim:
         perp = self.swaps.get(_required(req, "instId"))
         if perp is None:
             return not_found()
-        limit = self._int(req, "limit", HISTORY_LIMIT)
-        if not 1 <= limit <= HISTORY_LIMIT:
-            raise _bad("limit")
-        after = self._int(req, "after", req.now_ms + 1)
-        before = self._int(req, "before", -1)
+        limit = _int(req, "limit", HISTORY_LIMIT, 1, HISTORY_LIMIT)
+        after = _int(req, "after", req.now_ms + 1)
+        before = _int(req, "before", -1)
         kept = self.model.settlements(perp, req.now_ms - HISTORY_KEEP_MS, req.now_ms)
         rows = [(t, r) for t, r in reversed(kept) if before < t < after][:min(limit, PAGE_CAP)]
         return ok([self._settled(perp, t, r) for t, r in rows])
@@ -150,57 +242,82 @@ class OkxSim:
         return {"formulaType": "noRate", "fundingRate": num(round(forecast, 8)), "fundingTime": str(t),
                 "instId": p.symbol, "instType": "SWAP", "method": "current_period", "realizedRate": num(rate)}
 
-    @staticmethod
-    def _int(req: SimRequest, name: str, default: int) -> int:
-        raw = req.query.get(name, "")
-        if not raw:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise _bad(name) from None
-
-    # --- open interest, mark, index --------------------------------------------------------
+    # --- open interest, mark, tickers, index ---------------------------------------------------
 
     def open_interest(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/open-interest?instType=SWAP[&instId=]"""
-        if not self._swap_type(req):
-            return ok([])
-        perps = self._selected(req)
-        return not_found() if perps is None else ok([self._oi(p, req.now_ms) for p in perps])
+        """GET /api/v5/public/open-interest?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        contracts = self._selected(req)
+        return not_found() if contracts is None else ok([self._oi(c, req.now_ms) for c in contracts])
 
-    def _oi(self, p: SimPerp, now: int) -> dict[str, Any]:
-        coin = self.model.open_interest_base(p, now)
-        usd = coin * self.model.mark_price(p, now)
-        contracts = usd / p.contract_size if p.contract_unit == "usd" else coin / p.contract_size
-        return {"instId": p.symbol, "instType": "SWAP", "oi": num(contracts), "oiCcy": num(coin),
+    def _oi_figures(self, c: Contract, t: int) -> tuple[float, float, float]:
+        """(contracts, coin, USD) of a contract's one-sided open interest at ``t``, OKX's three units."""
+        coin = self.model.open_interest_base(c, t)
+        usd = coin * self.model.contract_mark(c, t)
+        return (usd if c.contract_unit == "usd" else coin) / c.contract_size, coin, usd
+
+    def _oi(self, c: Contract, now: int) -> dict[str, Any]:
+        contracts, coin, usd = self._oi_figures(c, now)
+        return {"instId": c.symbol, "instType": _inst_type(c), "oi": num(contracts), "oiCcy": num(coin),
                 "oiUsd": num(usd), "ts": str(now)}
 
     def mark_price(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/mark-price?instType=SWAP[&instId=]"""
-        if not self._swap_type(req):
-            return ok([])
-        perps = self._selected(req)
-        if perps is None:
+        """GET /api/v5/public/mark-price?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        contracts = self._selected(req)
+        if contracts is None:
             return not_found()
-        return ok([{"instId": p.symbol, "instType": "SWAP", "markPx": num(self.model.mark_price(p, req.now_ms)),
-                    "ts": str(req.now_ms)} for p in perps])
+        return ok([{"instId": c.symbol, "instType": _inst_type(c),
+                    "markPx": num(self.model.contract_mark(c, req.now_ms)), "ts": str(req.now_ms)}
+                   for c in contracts])
+
+    def tickers(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/market/tickers?instType=SWAP|FUTURES|SPOT[&instFamily=|&uly=]: ``last`` is the
+        contract's mark (the model has no separate trade price), the spot price for SPOT pairs."""
+        if req.query.get("instType") == "SPOT":
+            return ok([self._ticker("SPOT", f"{a}-{q}", partial(self.model.spot_price, VENUE, a),
+                                    partial(self._spot_volume, a), req.now_ms) for a in ASSETS for q in SPOT_QUOTES])
+        contracts = self._selected(req)
+        if contracts is None:
+            return not_found()
+        return ok([self._ticker(_inst_type(c), c.symbol, partial(self.model.contract_mark, c),
+                                partial(self._volume, c), req.now_ms) for c in contracts])
+
+    def _volume(self, c: Contract, t: int) -> float:
+        """Base coin a contract trades in the hour after ``t`` (2 % of its open interest)."""
+        return 0.02 * self.model.open_interest_base(c, t)
+
+    def _spot_volume(self, asset: str, t: int) -> float:
+        """Coins of ``asset`` a spot pair trades in the hour after ``t``."""
+        return 0.002 * ASSETS[asset].oi_usd / self.model.index_price(asset, t)
+
+    @staticmethod
+    def _ticker(inst_type: str, inst_id: str, price: Callable[[int], float], coin_per_hour: Callable[[int], float],
+                now: int) -> dict[str, Any]:
+        """One tickers row: prices sampled hourly over the last 24 h, volume in the base coin."""
+        last, day_ago = price(now), price(now - DAY_MS)
+        path = [price(now - k * HOUR_MS) for k in range(25)]
+        coin = sum(coin_per_hour(now - k * HOUR_MS) for k in range(24))
+        return {"instType": inst_type, "instId": inst_id, "last": num(last), "lastSz": "1",
+                "askPx": num(last * 1.00005), "askSz": "12", "bidPx": num(last * 0.99995), "bidSz": "9",
+                "open24h": num(day_ago), "high24h": num(max(path)), "low24h": num(min(path)),
+                "volCcy24h": num(coin), "vol24h": num(coin), "ts": str(now),
+                "sodUtc0": num(price(now - now % DAY_MS)), "sodUtc8": num(price(now - (now + _UTC8) % DAY_MS))}
 
     def index_tickers(self, req: SimRequest) -> dict[str, Any]:
         """GET /api/v5/market/index-tickers?quoteCcy=|instId= (one of them is required)."""
         inst_id, quote = req.query.get("instId", ""), req.query.get("quoteCcy", "")
         if not inst_id and not quote:
             raise SimHttpError(400, {"code": "50014", "msg": "Parameter quoteCcy can not be empty", "data": []})
-        names = self._indices()
+        names = self._indices(req.now_ms)
         if inst_id:
             return ok([self._index(inst_id, req.now_ms)]) if inst_id in names else not_found()
         return ok([self._index(n, req.now_ms) for n in names if n.endswith(f"-{quote}")])
 
-    def _indices(self) -> list[str]:
-        """USDT and USD indices of every simulated asset, plus each swap's own uly (e.g. BTC-USDC)."""
-        assets = dict.fromkeys(p.asset for p in self.swaps.values())
+    def _indices(self, now: int) -> list[str]:
+        """USDT and USD indices of every simulated asset, plus each contract's own uly (e.g. BTC-USDC)."""
+        contracts: list[Contract] = [*self.swaps.values(), *self.model.futures(VENUE, now, HOST)]
+        assets = dict.fromkeys(c.asset for c in contracts)
         names = [f"{a}-{q}" for a in assets for q in INDEX_QUOTES]
-        return names + [u for u in dict.fromkeys(_uly(p) for p in self.swaps.values()) if u not in names]
+        return names + [u for u in dict.fromkeys(_uly(c) for c in contracts) if u not in names]
 
     def _index(self, name: str, now: int) -> dict[str, Any]:
         asset = name.split("-")[0]
@@ -209,7 +326,88 @@ class OkxSim:
         midnight = self.model.index_price(asset, now - now % DAY_MS)
         return {"high24h": num(max(px, day_ago)), "idxPx": num(px), "instId": name, "low24h": num(min(px, day_ago)),
                 "open24h": num(day_ago), "sodUtc0": num(midnight),
-                "sodUtc8": num(self.model.index_price(asset, now - (now + 8 * HOUR_MS) % DAY_MS)), "ts": str(now)}
+                "sodUtc8": num(self.model.index_price(asset, now - (now + _UTC8) % DAY_MS)), "ts": str(now)}
+
+    # --- candles ---------------------------------------------------------------------------
+
+    def candles(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/market/candles?instId=&bar=&after=&before=&limit= (only the latest 1,440 bars)."""
+        return self._candles(req, recent_only=True)
+
+    def history_candles(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/market/history-candles?instId=&bar=&after=&before=&limit= (any age)."""
+        return self._candles(req, recent_only=False)
+
+    def _candles(self, req: SimRequest, *, recent_only: bool) -> dict[str, Any]:
+        """Candles of the contract's mark path opening strictly between ``before`` and ``after``, newest
+        first; ``confirm`` "0" for the candle still open."""
+        c = self._one(req)
+        length, offset = _bar(req, "bar", CANDLE_BARS)
+        limit = _int(req, "limit", CANDLE_DEFAULT, 1, CANDLE_LIMIT)
+        now = req.now_ms
+        newest = min(now, _int(req, "after", now + 1) - 1)
+        oldest = _int(req, "before", -1) + 1
+        if recent_only:
+            oldest = max(oldest, now - (now - offset) % length - (RECENT_CANDLES - 1) * length)
+        rows = []
+        for t in _newest(length, offset, newest, max(oldest, 0), limit):
+            o, h, low, close = self.model.candle(c, t, length)
+            coin = self._volume(c, t) * length / HOUR_MS
+            contracts = (coin * close if c.contract_unit == "usd" else coin) / c.contract_size
+            rows.append([str(t), num(o), num(h), num(low), num(close), num(contracts), num(coin), num(coin * close),
+                         "1" if t + length <= now else "0"])
+        return ok(rows)
+
+    # --- rubik statistics ----------------------------------------------------------------------
+
+    def _stat_times(self, req: SimRequest) -> list[int]:
+        """Bar times of a contract statistic: strictly between ``begin`` and ``end``, newest first, at
+        most ``limit`` (100), among the latest 1,440 entries."""
+        length, offset = _bar(req, "period", STAT_BARS)
+        limit = _int(req, "limit", STAT_LIMIT, 1, STAT_LIMIT)
+        now = req.now_ms
+        newest = min(now, _int(req, "end", now + 1) - 1)
+        kept = now - (now - offset) % length - (STAT_KEPT - 1) * length
+        return _newest(length, offset, newest, max(_int(req, "begin", -1) + 1, kept), limit)
+
+    def oi_history(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/rubik/stat/contracts/open-interest-history?instId=&period=&begin=&end=&limit="""
+        c = self._one(req)
+        rows = []
+        for t in self._stat_times(req):
+            contracts, coin, usd = self._oi_figures(c, t)
+            rows.append([str(t), num(contracts), num(coin), num(usd)])
+        return ok(rows)
+
+    def long_short_contract(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/rubik/stat/contracts/long-short-account-ratio-contract?instId=&period=&begin=&end=&limit="""
+        c = self._one(req)
+        return ok([[str(t), num(self._ratio(c.symbol, t, 4))] for t in self._stat_times(req)])
+
+    def long_short_ccy(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=&period=&begin=&end= (no limit:
+        every row of the window, which reaches back 2 days at 5m, 30 days at 1H, 180 days at 1D)."""
+        ccy = _required(req, "ccy")
+        if ccy not in {c.asset for c in self.swaps.values()}:
+            raise _bad("ccy")
+        period = req.query.get("period") or "5m"
+        if period not in CCY_RATIO_BARS:
+            raise _bad("period")
+        length, offset, reach = CCY_RATIO_BARS[period]
+        now = req.now_ms
+        newest = min(now, _int(req, "end", now))
+        oldest = max(_int(req, "begin", 0), now - reach)
+        times = _newest(length, offset, newest, oldest, reach // length + 1)
+        return ok([[str(t), num(self._ratio(ccy, t, 2))] for t in times])
+
+    def _ratio(self, name: str, t: int, digits: int) -> float:
+        """Long / short accounts from the model's long share, rounded as OKX sends it."""
+        share = self.model.long_share(VENUE, name, "accounts", t)
+        return round(share / (1.0 - share), digits)
+
+
+def _inst_type(c: Contract) -> str:
+    return "FUTURES" if isinstance(c, SimFuture) else "SWAP"
 
 
 def register(routes: SimRoutes, model: MarketModel) -> None:
@@ -222,5 +420,11 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         ("/api/v5/public/open-interest", sim.open_interest),
         ("/api/v5/public/mark-price", sim.mark_price),
         ("/api/v5/market/index-tickers", sim.index_tickers),
+        ("/api/v5/market/tickers", sim.tickers),
+        ("/api/v5/market/candles", sim.candles),
+        ("/api/v5/market/history-candles", sim.history_candles),
+        ("/api/v5/rubik/stat/contracts/open-interest-history", sim.oi_history),
+        ("/api/v5/rubik/stat/contracts/long-short-account-ratio-contract", sim.long_short_contract),
+        ("/api/v5/rubik/stat/contracts/long-short-account-ratio", sim.long_short_ccy),
     ):
         routes.add(VENUE, HOST, "GET", path, handler)

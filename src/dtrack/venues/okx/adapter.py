@@ -1,5 +1,16 @@
 """OKX adapter: the venue's only I/O.
 
+The instrument list is two disk-cached requests made concurrently (``instType=SWAP`` and ``FUTURES``);
+a part that fails leaves the other serving (``Listing.missing``). Every other query is one round of
+concurrent requests (counts per call below, ``t`` = the instTypes involved, 1 or 2):
+
+- open interest: open-interest and mark-price per instType (2t requests);
+- quotes: mark-price and tickers per instType, index-tickers per quote currency (2t + q);
+- spot: tickers?instType=SPOT (1);
+- long/short of an asset: the currency ratio and the ratio of its USDT swap (2);
+- OI history / klines of a contract: one request per page of the window, all at once (pages of 100
+  rubik rows / 300 candles; each rubik budget is per instrument, so contracts do not queue on each other).
+
 Current funding is one round of concurrent requests once the swap list is cached:
 funding-rate?instId=ANY (every perpetual), open-interest and mark-price (every swap) and one
 index-tickers call per quote currency asked. A failed enrichment call (OI, mark, index) leaves
@@ -21,36 +32,63 @@ history request per swap for every rates query is not made, so the rate keeps OK
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
-from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
-from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument
-from dtrack.venues.base import Adapter, FundingResult
-from dtrack.venues.fields import Listing, latest_spacing, points_from_settlements, utc_to_ms, within
+from dtrack.records import (
+    FundingHistory,
+    FundingPoint,
+    FundingRate,
+    Instrument,
+    Kind,
+    LongShortRatio,
+    OIHistory,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    SpotPrice,
+)
+from dtrack.venues.base import Adapter, Answer, FundingResult
+from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
+    ContractOpenInterest,
     HistoryRow,
     SwapFunding,
-    SwapOpenInterest,
     funding_rate,
     index_id,
+    long_short,
+    open_interest,
+    parse_candles,
     parse_funding,
     parse_history,
     parse_index,
     parse_instruments,
     parse_marks,
+    parse_oi_history,
     parse_open_interest,
+    parse_ratio,
+    parse_tickers,
+    price_points,
+    price_quote,
+    spot_id,
+    spot_price,
     swap_funding,
 )
 
 T = TypeVar("T")
+HOUR_MS = 3_600_000
+#: the instType of each kind of contract dtrack reads
+INST_TYPES = {Kind.PERP: api.SWAP, Kind.FUTURE: api.FUTURES}
 
 
 class OkxAdapter(Adapter):
-    """OKX v5 perpetual swaps (USDT, USDC and coin-margined USD)."""
+    """OKX v5 perpetual swaps and dated futures (USDT, USDC and coin-margined USD)."""
 
     name = api.VENUE
     hosts = api.HOSTS
@@ -59,13 +97,14 @@ class OkxAdapter(Adapter):
     limits = api.LIMITS
 
     def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
-        """OKX meters each endpoint separately (funding endpoints per instrument): one bucket each."""
+        """OKX meters each endpoint separately (some per instrument): one bucket each."""
         per_2s = api.REQUESTS_PER_2S.get(path)
         if per_2s is None:
             return api.LIMIT, path
         inst = str((params or {}).get("instId", "")) if path in api.PER_INSTRUMENT else ""
         return RateLimit(per_2s, 2.0), f"{path}|{inst}"
     funding_history_depth = api.HISTORY_RETENTION
+    oi_history_missing = None
 
     def check(self, body: Any) -> None:
         """Raise for an error envelope: ``code`` other than "0" (50011/50061 -> ``RateLimited``)."""
@@ -81,9 +120,15 @@ class OkxAdapter(Adapter):
         raise VenueError(self.name, message, code=code)
 
     async def listing(self) -> Listing:
-        """Live perpetual swaps (disk-cached for ``instruments_ttl``)."""
-        return await self.cached_get(api.REST, api.INSTRUMENTS, {"instType": api.SWAP},
-                                     ttl=self.ctx.settings.instruments_ttl, parse=parse_instruments)
+        """Live perpetual swaps and dated futures, one request per instType made concurrently (each
+        disk-cached for ``instruments_ttl``); a part that failed is in ``missing``, the other serves.
+        A future that expired since its list was cached is left out (OKX no longer quotes it)."""
+        parts = await asyncio.gather(*(self.cached_get(api.REST, api.INSTRUMENTS, {"instType": t},
+                                                       ttl=self.ctx.settings.instruments_ttl, parse=parse_instruments)
+                                       for t in INST_TYPES.values()), return_exceptions=True)
+        listing = Listing.of_parts(parts)
+        now = self.ctx.now()
+        return replace(listing, instruments=tuple(i for i in listing.instruments if i.expiry is None or i.expiry > now))
 
     async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
         """Funding, mark, index and OI of these swaps from one round of bulk requests."""
@@ -101,12 +146,9 @@ class OkxAdapter(Adapter):
         result = FundingResult(self.name)
         symbols = {i.symbol for i in instruments}
         rows = parse_funding(funding, symbols)
-        oi_rows = _enrichment(result, oi, lambda b: parse_open_interest(b, symbols))
-        mark_rows = _enrichment(result, marks, lambda b: parse_marks(b, symbols))
-        index_ids = {index_id(i) for i in instruments}
-        index_rows: dict[str, float] = {}
-        for body in indices:
-            index_rows.update(_enrichment(result, body, lambda b: parse_index(b, index_ids)))
+        oi_rows = _enrichment(result.errors, oi, lambda b: parse_open_interest(b, symbols))
+        mark_rows = _enrichment(result.errors, marks, lambda b: parse_marks(b, symbols))
+        index_rows = _merged(result.errors, indices, lambda b: parse_index(b, {index_id(i) for i in instruments}))
         for inst in instruments:
             row = rows.get(inst.symbol)
             if row is None:
@@ -166,22 +208,239 @@ class OkxAdapter(Adapter):
                                      ttl=self.ctx.settings.funding_interval_ttl,
                                      parse=lambda body: swap_funding(body, symbol).interval_hours)
 
+    # --- open interest, positioning, prices ------------------------------------------------------
 
-def _enrichment(result: FundingResult, body: Any, parse: Callable[[Any], dict[str, T]]) -> dict[str, T]:
-    """Parsed enrichment rows, or {} with the error recorded when the request or parse failed."""
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """Open interest of these swaps and dated futures: open-interest and mark-price per instType,
+        one round. ``oi`` (contracts, one side) converted at the mark; a failed mark-price falls back
+        to OKX's own oiUsd / oiCcy and is recorded in ``errors``."""
+        received = self.ctx.now()
+        types = _inst_types(instruments)
+        bodies = await asyncio.gather(*(self.get(api.REST, path, {"instType": t})
+                                        for path in (api.OPEN_INTEREST, api.MARK_PRICE) for t in types),
+                                      return_exceptions=True)
+        answer: Answer[OpenInterest] = Answer(self.name)
+        symbols = {i.symbol for i in instruments}
+        n = len(types)
+        rows, failed = _by_type(answer.errors, types, bodies[:n], lambda b: parse_open_interest(b, symbols),
+                                needed=True)
+        marks, _ = _by_type(answer.errors, types, bodies[n:], lambda b: parse_marks(b, symbols), needed=False)
+        for inst in instruments:
+            row = rows.get(inst.symbol)
+            oi = None if row is None else open_interest(inst, row, marks.get(inst.symbol), received)
+            if oi is None and INST_TYPES.get(inst.kind) in failed:
+                continue  # the failed answer is already in errors
+            if oi is None:
+                why = "no row" if row is None else "no mark price and no oiUsd / oiCcy to convert it"
+                answer.errors.append(VenueError(self.name, f"{api.OPEN_INTEREST}: {why} for {inst.symbol}"))
+            else:
+                answer.items.append(oi)
+        return answer
+
+    async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,
+                               period_hours: int) -> OIHistory:
+        """Open interest of one swap or future from rubik open-interest-history, every page of 100 rows
+        requested at once. OKX keeps the latest 1,440 entries per period (60 days of hours): an older
+        start is clipped and said so in ``note``."""
+        bar = _bar(period_hours)
+        step = period_hours * HOUR_MS
+        now = self.ctx.now()
+        kept_from = ms_to_utc(utc_to_ms(now) // step * step - (api.OI_HISTORY_KEPT - 1) * step)
+        first, last = _grid(max(start, kept_from), min(end, now), step)
+        windows = _windows(first, last, step, api.OI_HISTORY_PAGE)
+        # begin / end return rows strictly newer / older than them: one ms outside each window
+        bodies = await _all([self.get(api.REST, api.OI_HISTORY, {
+            "instId": instrument.symbol, "period": bar, "begin": a - 1, "end": b + 1, "limit": api.OI_HISTORY_PAGE})
+            for a, b in windows])
+        rows = {p.time: p for body in bodies for p in parse_oi_history(body, instrument)}
+        points = tuple(rows[t] for t in sorted(rows) if start <= t <= end)
+        notes = []
+        if start < kept_from:
+            notes.append(f"OKX keeps the latest {api.OI_HISTORY_KEPT} {bar} entries of open-interest history "
+                         f"(from {kept_from:%Y-%m-%d %H:%M} UTC); asked from {start:%Y-%m-%d %H:%M} UTC")
+        if windows and (not points or utc_to_ms(points[0].time) > first):
+            notes.append(f"OKX has no open-interest history before {points[0].time:%Y-%m-%d %H:%M} UTC"
+                         if points else "OKX returned no open-interest history for this window")
+        return OIHistory(self.name, instrument.symbol, float(period_hours), points, "; ".join(notes))
+
+    async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
+        """OKX's latest 5-minute long/short account ratios of ``asset``: the currency-wide one (all its
+        futures and swaps) and the one of its USDT swap, concurrently. Nothing is asked when OKX lists
+        no swap on the asset; one of the two failing is recorded in ``errors``, both failing raises."""
+        answer: Answer[LongShortRatio] = Answer(self.name)
+        if not perps:
+            return answer
+        swap = f"{asset}-USDT-SWAP"
+        asks: list[tuple[str, dict[str, Any], str, str]] = [
+            (api.LONG_SHORT_CCY, {"ccy": asset, "period": api.LONG_SHORT_PERIOD}, asset,
+             f"accounts net long vs net short (all {asset} futures and perpetual swaps)")]
+        if any(p.symbol == swap for p in perps):
+            asks.append((api.LONG_SHORT_CONTRACT, {"instId": swap, "period": api.LONG_SHORT_PERIOD, "limit": 1}, swap,
+                         f"account long/short ratio of contract {swap}"))
+        bodies = await asyncio.gather(*(self.get(api.REST, path, params) for path, params, _, _ in asks),
+                                      return_exceptions=True)
+        failures: list[DtrackError] = []
+        for (path, _, symbol, definition), body in zip(asks, bodies, strict=True):
+            latest = _outcome(body, partial(parse_ratio, endpoint=path))
+            if isinstance(latest, DtrackError):
+                failures.append(latest)
+            elif latest is None:
+                answer.errors.append(VenueError(self.name, f"{path}: no {symbol} long/short ratio in the answer"))
+            else:
+                answer.items.append(long_short(asset, symbol, definition, latest))
+        if failures and len(failures) == len(asks):
+            raise failures[0]
+        answer.errors += failures
+        return answer
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the contract's candles (one request per 300 bars, all at once): the latest 1,440
+        bars from candles, older ones from history-candles."""
+        bar = _bar(period_hours)
+        step = period_hours * HOUR_MS
+        now = self.ctx.now()
+        # candles whose close (open + period, or now while open) can fall in [start, end]
+        first, last = _grid(start - timedelta(hours=period_hours), min(end, now), step)
+        recent = utc_to_ms(now) // step * step - (api.RECENT_CANDLES - 1) * step
+        pages = [(api.CANDLES if a >= recent else api.HISTORY_CANDLES, a, b)
+                 for a, b in _windows(first, last, step, api.CANDLE_PAGE)]
+        # after / before return rows strictly older / newer than them
+        bodies = await _all([self.get(api.REST, path, {"instId": instrument.symbol, "bar": bar, "after": b + 1,
+                                                       "before": a - 1, "limit": api.CANDLE_PAGE})
+                             for path, a, b in pages])
+        rows = [row for (path, _, _), body in zip(pages, bodies, strict=True) for row in parse_candles(body, path)]
+        return price_points(rows, instrument, period_hours, now, start, end)
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark (mark-price), last (tickers) per instType and index (index-tickers) per quote currency,
+        one round. Mark-price is needed (all of it failing raises); the others are enrichments."""
+        received = self.ctx.now()
+        types = _inst_types(instruments)
+        quotes = sorted({i.quote for i in instruments} & api.INDEX_QUOTES)
+        bodies = await asyncio.gather(*(self.get(api.REST, api.MARK_PRICE, {"instType": t}) for t in types),
+                                      *(self.get(api.REST, api.TICKERS, {"instType": t}) for t in types),
+                                      *(self.get(api.REST, api.INDEX_TICKERS, {"quoteCcy": q}) for q in quotes),
+                                      return_exceptions=True)
+        answer: Answer[PriceQuote] = Answer(self.name)
+        symbols = {i.symbol for i in instruments}
+        n = len(types)
+        marks, failed = _by_type(answer.errors, types, bodies[:n], lambda b: parse_marks(b, symbols), needed=True)
+        lasts, _ = _by_type(answer.errors, types, bodies[n:2 * n], lambda b: parse_tickers(b, symbols), needed=False)
+        indices = _merged(answer.errors, bodies[2 * n:], lambda b: parse_index(b, {index_id(i) for i in instruments}))
+        for inst in instruments:
+            ticker = lasts.get(inst.symbol)
+            mark, last = marks.get(inst.symbol), ticker.last if ticker else None
+            if mark is None and last is None and INST_TYPES.get(inst.kind) in failed:
+                continue  # the failed answer is already in errors
+            if mark is None and last is None:
+                answer.errors.append(VenueError(self.name,
+                                                f"{api.MARK_PRICE}: no mark or last price for {inst.symbol}"))
+                continue
+            answer.items.append(price_quote(inst, received, mark, indices.get(index_id(inst)), last))
+        return answer
+
+    async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
+        """``<ASSET>-USDT`` spot prices from one tickers?instType=SPOT request; an asset without a pair
+        (or without a last price) is absent."""
+        received = self.ctx.now()
+        body = await self.get(api.REST, api.TICKERS, {"instType": api.SPOT})
+        tickers = parse_tickers(body, {spot_id(a) for a in assets})
+        answer: Answer[SpotPrice] = Answer(self.name)
+        for asset in assets:
+            ticker = tickers.get(spot_id(asset))
+            price = None if ticker is None else spot_price(asset, ticker, received)
+            if price is not None:
+                answer.items.append(price)
+        return answer
+
+
+def _outcome(body: Any, parse: Callable[[Any], T]) -> T | DtrackError:
+    """``parse(body)`` of a gathered answer, or the ``DtrackError`` of its request or of the parse
+    (any other exception is a bug and is raised)."""
     if isinstance(body, DtrackError):
-        result.errors.append(body)
-        return {}
+        return body
     if isinstance(body, BaseException):
         raise body
     try:
         return parse(body)
     except ParseError as exc:
-        result.errors.append(exc)
+        return exc
+
+
+def _enrichment(errors: list[DtrackError], body: Any, parse: Callable[[Any], dict[str, T]]) -> dict[str, T]:
+    """Parsed enrichment rows, or {} with the error recorded when the request or parse failed."""
+    rows = _outcome(body, parse)
+    if isinstance(rows, DtrackError):
+        errors.append(rows)
         return {}
+    return rows
 
 
-def _rate(inst: Instrument, row: SwapFunding, received: datetime, oi: Mapping[str, SwapOpenInterest],
+def _merged(errors: list[DtrackError], bodies: Sequence[Any], parse: Callable[[Any], dict[str, T]]) -> dict[str, T]:
+    """The rows of several enrichment answers (one per instType or quote currency) in one mapping."""
+    rows: dict[str, T] = {}
+    for body in bodies:
+        rows.update(_enrichment(errors, body, parse))
+    return rows
+
+
+def _by_type(errors: list[DtrackError], types: Sequence[str], bodies: Sequence[Any],
+             parse: Callable[[Any], dict[str, T]], *, needed: bool) -> tuple[dict[str, T], set[str]]:
+    """The rows of one answer per instType in one mapping, and the instTypes whose answer failed (their
+    errors recorded). With ``needed`` (the query cannot do without them) all of them failing raises the
+    first failure."""
+    rows: dict[str, T] = {}
+    failures: dict[str, DtrackError] = {}
+    for inst_type, body in zip(types, bodies, strict=True):
+        got = _outcome(body, parse)
+        if isinstance(got, DtrackError):
+            failures[inst_type] = got
+        else:
+            rows.update(got)
+    if needed and failures and len(failures) == len(types):
+        raise next(iter(failures.values()))
+    errors += failures.values()
+    return rows, set(failures)
+
+
+async def _all(jobs: Sequence[Awaitable[T]]) -> list[T]:
+    """Run ``jobs`` concurrently and return every result, or raise the first failure once all are done
+    (no request is left running behind an error)."""
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    for item in done:
+        if isinstance(item, BaseException):
+            raise item
+    return list(done)  # type: ignore[arg-type]
+
+
+def _bar(period_hours: int) -> str:
+    """OKX's bar for a history period (1, 4 or 24 hours)."""
+    bar = api.BARS.get(period_hours)
+    if bar is None:
+        raise UnsupportedError(f"okx: no {period_hours} h period in OKX statistics and candles "
+                               f"(dtrack asks {', '.join(f'{h} h' for h in api.BARS)})")
+    return bar
+
+
+def _inst_types(instruments: Sequence[Instrument]) -> list[str]:
+    """The instTypes of these contracts, in a fixed order (SWAP, FUTURES)."""
+    kinds = {i.kind for i in instruments}
+    return [t for k, t in INST_TYPES.items() if k in kinds]
+
+
+def _windows(first_ms: int, last_ms: int, step_ms: int, size: int) -> list[tuple[int, int]]:
+    """Consecutive windows ``(a, b)`` of at most ``size`` grid times each covering ``first_ms..last_ms``."""
+    span = step_ms * size
+    return [(a, min(a + span - step_ms, last_ms)) for a in range(first_ms, last_ms + 1, span)]
+
+
+def _grid(start: datetime, end: datetime, step_ms: int) -> tuple[int, int]:
+    """The first and last multiples of ``step_ms`` (epoch ms) inside ``[start, end]``."""
+    return -(-utc_to_ms(start) // step_ms) * step_ms, utc_to_ms(end) // step_ms * step_ms
+
+
+def _rate(inst: Instrument, row: SwapFunding, received: datetime, oi: Mapping[str, ContractOpenInterest],
           marks: Mapping[str, float], indices: Mapping[str, float], asked_index: bool) -> FundingRate:
     """One swap's rate with whatever enrichment arrived; a missing index is noted."""
     notes = []

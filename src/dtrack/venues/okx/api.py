@@ -18,9 +18,23 @@ FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
 OPEN_INTEREST = "/api/v5/public/open-interest"
 MARK_PRICE = "/api/v5/public/mark-price"
 INDEX_TICKERS = "/api/v5/market/index-tickers"
+#: bulk tickers of one instType (``last``): SWAP and FUTURES for quotes, SPOT for spot prices.
+TICKERS = "/api/v5/market/tickers"
+#: klines of one instrument: the latest 1,440 bars; older ones from history-candles (years).
+CANDLES = "/api/v5/market/candles"
+HISTORY_CANDLES = "/api/v5/market/history-candles"
+#: rubik trading statistics (rows are arrays, newest first).
+OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
+LONG_SHORT_CONTRACT = "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract"
+LONG_SHORT_CCY = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
 
 #: instType of perpetual swaps; funding endpoints may also list "X-Perps" with instType FUTURES.
 SWAP = "SWAP"
+#: instType of dated (expiry) futures, e.g. BTC-USD-251226 (inverse) and BTC-USDT-251226 (linear).
+FUTURES = "FUTURES"
+SPOT = "SPOT"
+#: spot tickers dtrack reads: <ASSET>-USDT.
+SPOT_QUOTE = "USDT"
 #: funding-rate?instId=ANY answers every perpetual in one call.
 ALL_INSTRUMENTS = "ANY"
 #: index-tickers quote currencies dtrack may ask for (one request each); USDC indices exist since 2023-04.
@@ -31,9 +45,23 @@ HISTORY_PAGE = 400
 #: OKX keeps about three months of funding history.
 HISTORY_RETENTION = timedelta(days=92)
 
-#: OKX meters public REST per endpoint, in requests per 2 s per IP (some per IP + instId):
-#: instruments 20, funding-rate 10 (IP + instId), funding-rate-history 10 (IP + instId),
-#: open-interest 20, mark-price 10, index-tickers 20. No usage header is sent.
+#: OKX bar names of the history periods dtrack asks for (hours -> bar). Daily bars are the UTC ones
+#: ("1Dutc"; plain "1D" opens at 00:00 UTC+8); 1H and 4H bars open on UTC hours either way.
+BARS = {1: "1H", 4: "4H", 24: "1Dutc"}
+#: open-interest-history: at most 100 rows a request, and only the latest 1,440 entries per period.
+OI_HISTORY_PAGE = 100
+OI_HISTORY_KEPT = 1440
+#: candles / history-candles: at most 300 rows a request; candles serves only the latest 1,440 bars.
+CANDLE_PAGE = 300
+RECENT_CANDLES = 1440
+#: long/short ratios: the finest period (5 minutes), the latest row only.
+LONG_SHORT_PERIOD = "5m"
+
+#: OKX meters public REST per endpoint, in requests per 2 s per IP (some per IP + instId), as its
+#: v5 docs give them: instruments 20, funding-rate 10 (IP + instId), funding-rate-history 10
+#: (IP + instId), open-interest 20, mark-price 10, index-tickers 20, tickers 20, candles 40,
+#: history-candles 20; rubik statistics 5 (contract long/short per IP + instId, the currency one
+#: per IP), except open-interest-history 10 (IP + instId). No usage header is sent.
 REQUESTS_PER_2S = {
     INSTRUMENTS: 20,
     FUNDING_RATE: 10,
@@ -41,9 +69,15 @@ REQUESTS_PER_2S = {
     OPEN_INTEREST: 20,
     MARK_PRICE: 10,
     INDEX_TICKERS: 20,
+    TICKERS: 20,
+    CANDLES: 40,
+    HISTORY_CANDLES: 20,
+    OI_HISTORY: 10,
+    LONG_SHORT_CONTRACT: 5,
+    LONG_SHORT_CCY: 5,
 }
 #: Endpoints metered per IP + instId (one budget per instrument).
-PER_INSTRUMENT = frozenset({FUNDING_RATE, FUNDING_HISTORY})
+PER_INSTRUMENT = frozenset({FUNDING_RATE, FUNDING_HISTORY, OI_HISTORY, LONG_SHORT_CONTRACT})
 #: Budget of any endpoint not in the table.
 LIMIT = RateLimit(10, 2.0)
 LIMITS = {REST: LIMIT}
