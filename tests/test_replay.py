@@ -8,7 +8,8 @@ no real capture, fails as an enrichment, and exit code 3 is expected).
 
 Before serving, the values are changed deterministically, keeping each value's JSON type (a numeric
 string stays a string): funding rates become ``-3 x old + 0.0000123`` (signs flip), mark prices x 1.1,
-index prices x 1.2, other prices x 1.3 (so a mark/index/estimate mix-up shows), open interest x 2,
+index prices x 1.2, other prices x 1.3 (so a mark/index/estimate mix-up shows), open interest x 2 (OKX
+``oiUsd`` x 2.5),
 funding intervals / 2 (8 h -> 4 h, 480 min -> 240 min) and next funding times + 1 h. A number dtrack
 prints can therefore only match if it was read from the right field of the payload and converted
 with the right unit rule. The expected numbers are computed here, independently of dtrack's parsers,
@@ -52,9 +53,9 @@ FUNDING_KEYS = frozenset({"fundingRate", "lastFundingRate", "funding", "funding_
                           "interest_8h", "interest_1h"})
 MARK_KEYS = frozenset({"markPrice", "markPx", "mark_price"})
 INDEX_KEYS = frozenset({"indexPrice", "index_price", "oraclePx"})
-OTHER_PRICE_KEYS = frozenset({"estimated_delivery_price", "estimatedSettlePrice", "lastPrice", "midPx",
+OTHER_PRICE_KEYS = frozenset({"estimated_delivery_price", "estimatedSettlePrice", "lastPrice", "last", "midPx",
                               "underlying_price"})
-OI_KEYS = frozenset({"openInterest", "singleOpenInterest", "open_interest"})
+OI_KEYS = frozenset({"openInterest", "singleOpenInterest", "open_interest", "oi", "oiCcy"})
 INTERVAL_KEYS = frozenset({"fundingInterval", "fundingIntervalHour", "fundingIntervalHours"})
 NEXT_TIME_KEYS = frozenset({"nextFundingTime"})
 HOUR_MS = 3_600_000
@@ -74,6 +75,7 @@ CHANGES: dict[str, Callable[[float], float]] = {
     **{k: (lambda x: x * 1.2) for k in INDEX_KEYS},
     **{k: (lambda x: x * 1.3) for k in OTHER_PRICE_KEYS},
     **{k: (lambda x: x * 2.0) for k in OI_KEYS},
+    "oiUsd": lambda x: x * 2.5,  # OKX: so the price it implies (oiUsd / oiCcy) moves too
     **{k: (lambda x: x / 2.0) for k in INTERVAL_KEYS},
     **{k: _next_time for k in NEXT_TIME_KEYS},
 }

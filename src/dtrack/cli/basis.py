@@ -121,9 +121,14 @@ async def _venue_job(adapter: Adapter, assets: Sequence[str]) -> VenueBasis:
     quotes, spots, funding = await asyncio.gather(
         settle([adapter.fetch_quotes(contracts)]), settle([adapter.fetch_spot(assets)]),
         settle([adapter.fetch_funding_rates(perps)] if perps else []))
+    spot_ok = not isinstance(spots[0], DtrackError) and bool(spots[0].items)
+    if isinstance(quotes[0], DtrackError) and not spot_ok:
+        raise quotes[0]  # nothing from this venue
+    out = VenueBasis(adapter.name)
     if isinstance(quotes[0], DtrackError):
-        raise quotes[0]
-    out = VenueBasis(adapter.name, list(quotes[0].items), errors=list(quotes[0].errors))
+        out.errors.append(quotes[0])  # its derivatives failed; its spot ticker still serves the others
+    else:
+        out.quotes, out.errors = list(quotes[0].items), list(quotes[0].errors)
     if isinstance(spots[0], DtrackError):
         if not isinstance(spots[0], UnsupportedError):  # a venue without spot is not a failure
             out.errors.append(spots[0])
