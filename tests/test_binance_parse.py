@@ -32,14 +32,14 @@ def raws(payload, name: str) -> list:
 
 @pytest.fixture
 def usdm(payload):
-    """USDⓈ-M perpetuals from the real 2021 exchangeInfo capture, by symbol."""
+    """USDⓈ-M perpetuals and quarterlies from the real 2021 exchangeInfo capture, by symbol."""
     (raw,) = raws(payload, "binance-usdm__rest_exchangeInfo__capture.json")
     return {i.symbol: i for i in parse.parse_exchange_info(raw, "usdm").instruments}
 
 
 @pytest.fixture
 def coinm(payload):
-    """COIN-M perpetuals from the real 2021 exchangeInfo capture, by symbol."""
+    """COIN-M perpetuals and quarterlies from the real 2021 exchangeInfo capture, by symbol."""
     (raw,) = raws(payload, "binance-coinm__rest_exchangeInfo__capture.json")
     return {i.symbol: i for i in parse.parse_exchange_info(raw, "coinm").instruments}
 
@@ -47,11 +47,19 @@ def coinm(payload):
 # --- exchangeInfo ------------------------------------------------------------------------------
 
 
-def test_usdm_exchange_info_keeps_trading_perpetuals_only(usdm) -> None:
+def test_usdm_exchange_info_keeps_trading_perpetuals_and_quarterlies(usdm) -> None:
     # 122 symbols: 119 trading perpetuals, 2 quarterlies, BTCSTUSDT pending (contractType "").
-    assert len(usdm) == 119
-    assert "BTCUSDT_210924" not in usdm and "ETHUSDT_210924" not in usdm
+    assert len(usdm) == 121
+    assert sum(i.kind is Kind.PERP for i in usdm.values()) == 119
     assert "BTCSTUSDT" not in usdm
+    quarterly = usdm["BTCUSDT_210924"]
+    # deliveryDate 1632470400000 = Friday 2021-09-24 08:00 UTC
+    assert (quarterly.kind, quarterly.expiry) == (Kind.FUTURE, datetime(2021, 9, 24, 8, tzinfo=UTC))
+    assert (quarterly.asset, quarterly.quote, quarterly.settle, quarterly.margin) == ("BTC", "USDT", "USDT",
+                                                                                     Margin.LINEAR)
+    assert (quarterly.contract_size, quarterly.contract_unit, quarterly.market) == (1.0, Unit.BASE, "usdm")
+    assert quarterly.normalized_id == "BTC-USDT-20210924"
+    assert usdm["ETHUSDT_210924"].expiry == quarterly.expiry
     btc = usdm["BTCUSDT"]
     assert (btc.venue, btc.asset, btc.quote, btc.settle) == ("binance", "BTC", "USDT", "USDT")
     assert (btc.kind, btc.margin, btc.market) == (Kind.PERP, Margin.LINEAR, "usdm")
@@ -69,13 +77,20 @@ def test_usdm_exchange_info_multiplier_symbols(usdm) -> None:
 
 def test_coinm_exchange_info_inverse_contract_sizes(coinm) -> None:
     # 36 symbols: 18 perpetuals and 18 quarterlies (status in contractStatus).
-    assert len(coinm) == 18
-    assert all(s.endswith("_PERP") for s in coinm)
+    assert len(coinm) == 36
+    assert sorted(s for s, i in coinm.items() if i.kind is Kind.PERP) == sorted(s for s in coinm if s.endswith("_PERP"))
+    assert sum(i.kind is Kind.PERP for i in coinm.values()) == 18
     btc, eth = coinm["BTCUSD_PERP"], coinm["ETHUSD_PERP"]
     assert (btc.asset, btc.quote, btc.settle, btc.margin) == ("BTC", "USD", "BTC", Margin.INVERSE)
     assert (btc.contract_size, btc.contract_unit, btc.market) == (100.0, Unit.USD, "coinm")
     assert (eth.contract_size, eth.settle) == (10.0, "ETH")
     assert btc.normalized_id == "BTC-USD-PERP"
+    # Quarterlies keep the contract terms of their pair; 1640937600000 = Friday 2021-12-31 08:00 UTC.
+    dec = coinm["BTCUSD_211231"]
+    assert (dec.kind, dec.expiry, dec.margin) == (Kind.FUTURE, datetime(2021, 12, 31, 8, tzinfo=UTC), Margin.INVERSE)
+    assert (dec.contract_size, dec.contract_unit, dec.settle) == (100.0, Unit.USD, "BTC")
+    assert (coinm["ETHUSD_210924"].contract_size, coinm["ADAUSD_211231"].contract_size) == (10.0, 10.0)
+    assert dec.normalized_id == "BTC-USD-20211231"
 
 
 def test_exchange_info_skips_odd_rows_and_reports_malformed_perpetuals(payload) -> None:
@@ -88,7 +103,7 @@ def test_exchange_info_skips_odd_rows_and_reports_malformed_perpetuals(payload) 
         {**btc, "symbol": "ODDUSDT", "baseAsset": "ODD", "marginAsset": 7},  # a trading perpetual, malformed
     ]
     listing = parse.parse_exchange_info({**raw, "symbols": [*odd, *raw["symbols"]]}, "usdm")
-    assert len(listing.instruments) == 119  # the capture's trading perpetuals, untouched by the odd rows
+    assert len(listing.instruments) == 121  # the capture's trading contracts, untouched by the odd rows
     assert list(listing.broken) == ["ODD"] and listing.broken["ODD"].startswith("ODDUSDT ")
     assert "marginAsset" in listing.broken["ODD"]
     assert "/fapi/v1/exchangeInfo" in listing.broken["ODD"]
@@ -281,7 +296,7 @@ def test_funding_history_rejects_rows_of_another_symbol(payload) -> None:
 def test_open_interest_units(usdm, coinm) -> None:
     body = {"symbol": "BTCUSD_PERP", "pair": "BTCUSD", "openInterest": "20731", "contractType": "PERPETUAL",
             "time": 1790000000000}
-    assert parse.parse_open_interest(body, "coinm", "BTCUSD_PERP") == 20731.0
+    assert parse.parse_open_interest(body, "coinm", "BTCUSD_PERP") == parse.OIReading(20731.0, utc(1790000000000))
     assert parse.open_interest_usd(coinm["ETHUSD_PERP"], 7.0, 3000.0)[0] == 70.0
     assert parse.open_interest_usd(usdm["ETHUSDT"], 7.0, 3000.0)[0] == 21000.0
     with pytest.raises(ParseError, match="asked for BTCUSDT"):

@@ -1,7 +1,8 @@
 """The simulated Binance against real captures (shapes), and the real adapter against the sim.
 
 (a) conformance: every endpoint with a real counterpart in ../shared/exchange-payloads has the
-same keys and JSON types in the sim (openInterest and the COIN-M fundingRate have none).
+same keys and JSON types in the sim (openInterest, the COIN-M fundingRate and openInterestHist, the
+long/short statistics and the ``ticker/price`` endpoints have none: their rows follow the docs).
 (b) the adapter over real sockets against a sim pinned at a fixed time, so that every value
 can be compared with the market model exactly (rel=1e-12: the sim sends full float precision).
 """
@@ -86,6 +87,11 @@ def test_exchange_info_shape(sim, payload, host, path, name) -> None:
     ("usdm", "/fapi/v1/fundingInfo", "binance-usdm__rest_fundingInfo_issue_capture__docs.json", 0),
     ("coinm", "/dapi/v1/fundingInfo", "binance-coinm__rest_fundingInfo__docs.json", 0),
     ("usdm", "/fapi/v1/fundingRate?symbol=BTCUSDT", "binance-usdm__rest_fundingRate_history__docs.json", 0),
+    ("usdm", "/futures/data/openInterestHist?symbol=BTCUSDT&period=5m&limit=1",
+     "binance-usdm__rest_openInterestHist_hexdocs__docs.json", 0),
+    ("usdm", "/fapi/v1/klines?symbol=BTCUSDT&interval=1m&limit=3", "binance__ccxt_fetchOHLCV.json", 2),
+    # no real /dapi/v1/klines capture: COIN-M indexPriceKlines rows have the same 12 positions and types
+    ("coinm", "/dapi/v1/klines?symbol=BTCUSD_PERP&interval=1d&limit=3", "binance__ccxt_fetchOHLCV.json", 1),
 ])
 def test_endpoint_shapes(sim, payload, host, path, name, case) -> None:
     body = sim_body(sim, host, path)
@@ -294,22 +300,25 @@ def test_history_pages_past_a_lower_page_cap(pinned, monkeypatch) -> None:
 # --- listings the adapter must ignore ---------------------------------------------------------------
 
 
-def test_sim_lists_quarterlies_and_pending_symbols_that_the_adapter_ignores(pinned) -> None:
+def test_sim_lists_quarterlies_as_futures_and_pending_symbols_that_the_adapter_ignores(pinned) -> None:
+    """Quarterlies are listed as dated futures (funding ignores them); pending symbols are skipped."""
     server, settings, _log = pinned
     base = server.venue_urls()["binance"]
     _s, usdm, _h = fetch(base["usdm"], "/fapi/v1/exchangeInfo")
     _s, coinm, _h = fetch(base["coinm"], "/dapi/v1/exchangeInfo")
     others = {s["symbol"]: s for s in usdm["symbols"] + coinm["symbols"]
               if s["contractType"] != "PERPETUAL" or s.get("status", s.get("contractStatus")) != "TRADING"}
-    assert sorted(others) == ["BTCUSDT_260925", "BTCUSD_260925", "BTCUSD_261225", "SOLUSDC"]
+    quarterlies = ["BTCUSDT_260925", "BTCUSDT_261225", "BTCUSD_260925", "BTCUSD_261225", "ETHUSDT_260925",
+                   "ETHUSDT_261225", "ETHUSD_260925", "ETHUSD_261225"]
+    assert sorted(others) == sorted([*quarterlies, "SOLUSDC", "SUIUSD_PERP"])
     # Quarterlies deliver on the last Friday of the quarter at 08:00 UTC (2026-09-25, 2026-12-25).
     september, december = (utc_to_ms(datetime(2026, m, 25, 8, tzinfo=UTC)) for m in (9, 12))
     assert [(others[s]["contractType"], others[s]["deliveryDate"]) for s in ("BTCUSDT_260925", "BTCUSD_260925",
                                                                               "BTCUSD_261225")] == [
         ("CURRENT_QUARTER", september), ("CURRENT_QUARTER", september), ("NEXT_QUARTER", december)]
     assert (others["SOLUSDC"]["contractType"], others["SOLUSDC"]["status"]) == ("PERPETUAL", "PENDING_TRADING")
-    assert others["BTCUSD_261225"]["contractStatus"] == "PENDING_TRADING"
-    # COIN-M premiumIndex lists the trading quarterly like the docs' delivery row.
+    assert others["SUIUSD_PERP"]["contractStatus"] == "PENDING_TRADING"
+    # COIN-M premiumIndex lists the trading quarterlies like the docs' delivery row.
     _s, premium, _h = fetch(base["coinm"], "/dapi/v1/premiumIndex")
     delivery = next(r for r in premium if r["symbol"] == "BTCUSD_260925")
     assert (delivery["pair"], delivery["lastFundingRate"], delivery["interestRate"],
@@ -323,7 +332,8 @@ def test_sim_lists_quarterlies_and_pending_symbols_that_the_adapter_ignores(pinn
 
     instruments, result = run_with_pool(settings, job)
     perps = sorted(p.symbol for p in server.model.perps("binance"))
-    assert sorted(i.symbol for i in instruments) == perps
+    assert sorted(i.symbol for i in instruments if i.kind is Kind.PERP) == perps
+    assert sorted(i.symbol for i in instruments if i.kind is Kind.FUTURE) == sorted(quarterlies)
     assert result.errors == []
     assert sorted(r.instrument.symbol for r in result.rates) == perps
 

@@ -1,40 +1,55 @@
-"""Simulated Binance USDⓈ-M (``/binance/usdm`` = fapi) and COIN-M (``/binance/coinm`` = dapi).
+"""Simulated Binance USDⓈ-M (``/binance/usdm`` = fapi), COIN-M (``/binance/coinm`` = dapi) and spot
+(``/binance/spot`` = api.binance.com, spot prices only).
 
 Serves, in Binance's wire format (numbers as strings where Binance sends strings, ms integers
-for times, ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400 for unknown symbols):
-``exchangeInfo``, ``premiumIndex``, ``fundingInfo``, ``openInterest`` and ``fundingRate``,
-from the market model. ``fundingRate`` pages like Binance: the FIRST ``limit`` settlements
-from ``startTime`` (default 100, at most 1000), or the last ``limit`` when no ``startTime``.
-Every answer carries ``X-MBX-USED-WEIGHT-1M``: the weight this host received in the current
-wall-clock minute, so the client's header reading is exercised.
+for times, ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400 for unknown symbols), from
+the market model:
+
+- futures hosts: ``exchangeInfo``, ``premiumIndex``, ``fundingInfo``, ``openInterest``,
+  ``fundingRate``, ``klines``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M) and
+  ``/futures/data/openInterestHist``; USDⓈ-M also the three long/short statistics
+  (``globalLongShortAccountRatio``, ``topLongShortAccountRatio``, ``topLongShortPositionRatio``);
+- spot: ``/api/v3/ticker/price`` (every symbol, ``symbol=`` or ``symbols=["..."]``).
+
+Paging like Binance: ``fundingRate`` gives the FIRST ``limit`` settlements from ``startTime``
+(default 100, at most 1000) or the last ``limit`` when no ``startTime``; USDⓈ-M ``klines`` the
+first ``limit`` candles from ``startTime`` (default 500, at most 1500), COIN-M ``klines`` the most
+recent ``limit`` up to ``endTime`` within at most 200 days; the ``/futures/data`` statistics
+(default 30, at most 500 rows, ascending) keep the latest 30 days only and refuse an older
+``startTime`` with -1130. Every answer carries ``X-MBX-USED-WEIGHT-1M``: the weight this host
+received in the current wall-clock minute, so the client's header reading is exercised.
 
 Prices and base-coin amounts are sent at full float precision (Binance rounds to the symbol's
-tick); COIN-M open interest is whole contracts, as on Binance.
+tick), except the last traded price (``ticker/price``), which lies on the symbol's tick; COIN-M
+open interest is whole contracts, as on Binance. Long/short shares have 4 decimals, as Binance's.
 
-Beside the perpetuals of the market model, each host lists what a real answer holds and dtrack
-must ignore: a BTC quarterly (``BTCUSDT_YYMMDD`` / ``BTCUSD_YYMMDD``, ``CURRENT_QUARTER``,
-delivering on the last Friday of the quarter at 08:00 UTC) and a symbol not in trading status
-(USDⓈ-M ``SOLUSDC`` perpetual ``PENDING_TRADING``; COIN-M next quarterly ``PENDING_TRADING``).
-COIN-M ``premiumIndex`` lists its trading quarterly as the docs show delivery contracts
-(``"lastFundingRate": ""``, ``"interestRate": ""``, ``"nextFundingTime": 0``); USDⓈ-M
-``premiumIndex`` lists perpetuals only (whether it lists quarterlies is UNCONFIRMED).
+The instrument lists hold the model's perpetuals and its quarterlies (``BTCUSDT_YYMMDD`` /
+``BTCUSD_YYMMDD``, ``CURRENT_QUARTER`` / ``NEXT_QUARTER``, delivering on the last Friday of the
+quarter at 08:00 UTC), and one symbol per host not in trading status, which dtrack must ignore
+(USDⓈ-M ``SOLUSDC`` perpetual and COIN-M ``SUIUSD_PERP``, both ``PENDING_TRADING``). premiumIndex
+shows quarterlies as the docs show delivery contracts (``"lastFundingRate": ""``,
+``"interestRate": ""``, ``"nextFundingTime": 0``): in COIN-M's bulk answer, and on USDⓈ-M only
+by ``?symbol=`` (whether USDⓈ-M's bulk answer lists them is UNCONFIRMED: the sim takes the
+stricter reading). COIN-M ``openInterestHist`` is per ``pair`` and ``contractType``: a quarterly
+series is whichever contract had that type at each time (it moves at every quarterly roll).
 
 Knobs tests set (module-level, read on every request): ``LIMIT_MAX`` (the fundingRate page cap),
 ``INTERVAL_SWITCHES`` (a symbol Binance moved to another interval at runtime: every endpoint
-follows it) and ``FUNDING_INFO_LAG`` (fundingInfo reporting an interval the schedule no longer has).
+follows it), ``FUNDING_INFO_LAG`` (fundingInfo reporting an interval the schedule no longer has)
+and ``FAIL_PATHS`` (path -> HTTP status the path answers with on every host serving it, for
+faults of one endpoint; the server's ``--fault`` hits the whole venue).
 """
 
 from __future__ import annotations
 
-import calendar
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dtrack.sim.model import HOUR_MS, MarketModel, SimPerp
+from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError, SimReply, SimRequest, SimRoutes
 
 VENUE = "binance"
@@ -45,14 +60,30 @@ ONBOARD_MS = 1569398400000
 #: fundingRate page size: default 100; ``LIMIT_MAX`` caps what is asked (tests lower it to show a
 #: client does not take a short page for the end of the data).
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+KLINES_DEFAULT, KLINES_MAX = 500, 1500
+STATS_DEFAULT, STATS_MAX, STATS_DAYS = 30, 500, 30
+COINM_KLINES_SPAN_MS = 200 * DAY_MS
 #: symbol -> interval hours Binance switched it to at runtime (the 2026 dynamic 1 h / 4 h rule).
 INTERVAL_SWITCHES: dict[str, int] = {}
 #: symbol -> interval hours fundingInfo reports whatever the schedule is (fundingInfo lagging).
 FUNDING_INFO_LAG: dict[str, int] = {}
+#: path -> HTTP status it answers with (a fault of one endpoint; the server's faults hit a whole venue).
+FAIL_PATHS: dict[str, int] = {}
 #: 8 h symbols listed in fundingInfo anyway (a cap/floor adjustment), like BTCUSD_PERP in the
 #: COIN-M docs example and GTCUSDT in the real USDⓈ-M fragment.
 CAP_ADJUSTED_8H = frozenset({"BTCUSD_PERP", "ETHUSDC"})
+#: ``period`` of the statistics and ``interval`` of klines, in ms (those dtrack and tests use).
+PERIOD_MS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": HOUR_MS, "2h": 2 * HOUR_MS,
+             "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "12h": 12 * HOUR_MS, "1d": DAY_MS}
+KLINE_MS = {"1m": 60_000, **PERIOD_MS}
+#: The long/short statistics: path -> the model's name of what is counted.
+LONG_SHORT = {"/futures/data/globalLongShortAccountRatio": "global accounts",
+              "/futures/data/topLongShortAccountRatio": "top accounts",
+              "/futures/data/topLongShortPositionRatio": "top positions"}
+#: CoinMarketCap circulating supply USDⓈ-M openInterestHist rows carry (about right; not used by dtrack).
+SUPPLY = {"BTC": 19_950_000.0, "ETH": 120_700_000.0, "SOL": 540_000_000.0, "PEPE": 420_690_000_000_000.0}
 
+Contract = SimPerp | SimFuture
 Handler = Callable[[SimRequest], Any]
 
 
@@ -75,7 +106,7 @@ class WeightMeter:
 
 @dataclass(slots=True)
 class _Host:
-    """One simulated host: its perpetuals and weight meter."""
+    """One simulated futures host: its contracts and weight meter."""
 
     model: MarketModel
     host: str
@@ -86,11 +117,35 @@ class _Host:
         return [replace(p, interval_h=INTERVAL_SWITCHES[p.symbol]) if p.symbol in INTERVAL_SWITCHES else p
                 for p in self.model.perps(VENUE, self.host)]
 
+    def futures(self, now_ms: int) -> list[SimFuture]:
+        """The quarterlies listed at ``now_ms``, by asset and expiry."""
+        return self.model.futures(VENUE, now_ms, self.host)
+
     def perp(self, symbol: str | None, used: int) -> SimPerp:
         perp = next((p for p in self.perps if p.symbol == symbol), None)
         if perp is None:
             raise _error(400, -1121, "Invalid symbol.", used)
         return perp
+
+    def contract(self, symbol: str | None, now_ms: int, used: int) -> Contract:
+        """A perpetual or a listed quarterly by symbol."""
+        future = next((f for f in self.futures(now_ms) if f.symbol == symbol), None)
+        return future if future is not None else self.perp(symbol, used)
+
+    def contract_type(self, c: Contract, now_ms: int) -> str:
+        """PERPETUAL, or CURRENT_QUARTER / NEXT_QUARTER by the quarterly's rank among its pair's."""
+        if isinstance(c, SimPerp):
+            return "PERPETUAL"
+        same = [f.symbol for f in self.futures(now_ms) if _pair(f) == _pair(c)]
+        return "CURRENT_QUARTER" if same.index(c.symbol) == 0 else "NEXT_QUARTER"
+
+    def of_type(self, pair: str, contract_type: str, t_ms: int) -> Contract | None:
+        """The contract of ``pair`` that had ``contract_type`` at ``t_ms`` (a quarterly series rolls)."""
+        if contract_type == "PERPETUAL":
+            return next((p for p in self.perps if _pair(p) == pair), None)
+        dated = [f for f in self.futures(t_ms) if _pair(f) == pair]
+        rank = {"CURRENT_QUARTER": 0, "NEXT_QUARTER": 1}.get(contract_type)
+        return dated[rank] if rank is not None and rank < len(dated) else None
 
 
 def _error(status: int, code: int, msg: str, used: int) -> SimHttpError:
@@ -115,80 +170,71 @@ def _int_param(req: SimRequest, key: str, used: int) -> int | None:
     return int(raw)
 
 
-# --- dated and pending contracts ----------------------------------------------------------------
+def _required(req: SimRequest, key: str, used: int) -> str:
+    value = req.query.get(key)
+    if not value:
+        raise _error(400, -1102, f"Mandatory parameter '{key}' was not sent, was empty/null, or malformed.", used)
+    return value
+
+
+def _step(req: SimRequest, key: str, table: dict[str, int], used: int) -> int:
+    step = table.get(_required(req, key, used))
+    if step is None:
+        raise _error(400, -1120 if key == "interval" else -1130,
+                     "Invalid interval." if key == "interval" else f"Data sent for parameter '{key}' is not valid.",
+                     used)
+    return step
+
+
+def _pair(c: Contract) -> str:
+    """``BTCUSDT`` for BTCUSDT and BTCUSDT_260925, ``BTCUSD`` for BTCUSD_PERP and BTCUSD_260925."""
+    return c.symbol.split("_")[0]
+
+
+def _base_asset(c: Contract) -> str:
+    return f"{c.multiplier:.0f}{c.asset}" if c.multiplier != 1 else c.asset
+
+
+def _tick(h: _Host, c: Contract) -> str:
+    """Price tick of a contract: 0.1 on COIN-M, 0.0000001 for multiplier symbols, else 0.01."""
+    if h.host == "coinm":
+        return "0.1"
+    return "0.0000001" if c.multiplier != 1 else "0.01"
+
+
+def _on_tick(x: float, tick: str) -> str:
+    """``x`` rounded to a tick, as a plain decimal string (a traded price)."""
+    step = Decimal(tick)
+    return format(Decimal(round(x / float(step))) * step, "f")
+
+
+# --- pending listings ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Listed:
-    """A listed symbol that is not a trading perpetual: a quarterly, or a pending listing."""
+class _Pending:
+    """A listed perpetual not yet trading: its symbol and asset, and the perpetual whose terms it copies."""
 
     symbol: str
-    pair: str
-    contract_type: str  # CURRENT_QUARTER | NEXT_QUARTER | PERPETUAL
-    status: str  # TRADING | PENDING_TRADING
-    delivery_ms: int
-    like: SimPerp  # the perpetual whose asset, quote and contract terms it shares
+    asset: str
+    quote: str
+    like: str
 
 
-def _quarterlies(now_ms: int) -> tuple[int, int]:
-    """Delivery times of the current and next quarterly: last Friday of Mar/Jun/Sep/Dec, 08:00 UTC."""
-    t = datetime.fromtimestamp(now_ms / 1000, UTC)
-    year, quarter = t.year, (t.month - 1) // 3
-    out: list[int] = []
-    while len(out) < 2:
-        month = 3 * (quarter + 1)
-        day = datetime(year, month, calendar.monthrange(year, month)[1], 8, tzinfo=UTC)
-        day -= timedelta(days=(day.weekday() - calendar.FRIDAY) % 7)
-        if (ms := int(day.timestamp() * 1000)) > now_ms:
-            out.append(ms)
-        quarter, year = (0, year + 1) if quarter == 3 else (quarter + 1, year)
-    return out[0], out[1]
+PENDING = {"usdm": _Pending("SOLUSDC", "SOL", "USDC", "SOLUSDT"), "coinm": _Pending("SUIUSD_PERP", "SUI", "USD",
+                                                                                      "SOLUSD_PERP")}
 
 
-def _yymmdd(ms: int) -> str:
-    return f"{datetime.fromtimestamp(ms / 1000, UTC):%y%m%d}"
-
-
-def _listed(h: _Host, now_ms: int) -> list[_Listed]:
-    """The host's non-perpetual and non-trading symbols (see the module docstring)."""
-    current, following = _quarterlies(now_ms)
-    perps = {p.symbol: p for p in h.model.perps(VENUE, h.host)}
-    if h.host == "coinm":
-        btc = perps["BTCUSD_PERP"]
-        return [_Listed(f"BTCUSD_{_yymmdd(current)}", "BTCUSD", "CURRENT_QUARTER", "TRADING", current, btc),
-                _Listed(f"BTCUSD_{_yymmdd(following)}", "BTCUSD", "NEXT_QUARTER", "PENDING_TRADING", following, btc)]
-    sol = replace(perps["SOLUSDT"], symbol="SOLUSDC", quote="USDC")
-    return [_Listed(f"BTCUSDT_{_yymmdd(current)}", "BTCUSDT", "CURRENT_QUARTER", "TRADING", current,
-                    perps["BTCUSDT"]),
-            _Listed("SOLUSDC", "SOLUSDC", "PERPETUAL", "PENDING_TRADING", FAR_DELIVERY_MS, sol)]
-
-
-def _listed_symbol(h: _Host, d: _Listed) -> dict[str, Any]:
-    row = _coinm_symbol(d.like) if h.host == "coinm" else _usdm_symbol(d.like)
-    onboard = d.delivery_ms - 182 * 86_400_000 if d.contract_type != "PERPETUAL" else ONBOARD_MS
-    row.update({"symbol": d.symbol, "pair": d.pair, "contractType": d.contract_type, "deliveryDate": d.delivery_ms,
-                "onboardDate": onboard, "status" if h.host == "usdm" else "contractStatus": d.status})
+def _pending_row(h: _Host) -> dict[str, Any]:
+    d = PENDING[h.host]
+    like = next(p for p in h.model.perps(VENUE, h.host) if p.symbol == d.like)
+    pending = replace(like, symbol=d.symbol, asset=d.asset, quote=d.quote)
+    row = _symbol_row(h, pending, 0)
+    row["status" if h.host == "usdm" else "contractStatus"] = "PENDING_TRADING"
     return row
 
 
-def _delivery_premium_row(model: MarketModel, d: _Listed, now_ms: int) -> dict[str, Any]:
-    """A delivery contract in COIN-M premiumIndex: prices, but empty funding fields."""
-    index = model.index_price(d.like.asset, now_ms)
-    basis = 0.05 * (d.delivery_ms - now_ms) / (365 * 86_400_000)  # 5 % a year of contango
-    return {"symbol": d.symbol, "pair": d.pair, "markPrice": _dec(index * (1 + basis)), "indexPrice": _dec(index),
-            "estimatedSettlePrice": _dec(index), "lastFundingRate": "", "interestRate": "", "nextFundingTime": 0,
-            "time": now_ms}
-
-
 # --- wire objects -------------------------------------------------------------------------------
-
-
-def _base_asset(p: SimPerp) -> str:
-    return f"{p.multiplier:.0f}{p.asset}" if p.multiplier != 1 else p.asset
-
-
-def _pair(p: SimPerp) -> str:
-    return p.symbol.removesuffix("_PERP")
 
 
 def _filters(tick: str, step: str) -> list[dict[str, Any]]:
@@ -208,32 +254,42 @@ _ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_P
 _TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX"]
 
 
-def _usdm_symbol(p: SimPerp) -> dict[str, Any]:
-    filters = _filters("0.0000001", "1") if p.multiplier != 1 else _filters("0.01", "0.001")
+def _usdm_symbol(c: Contract) -> dict[str, Any]:
+    filters = _filters("0.0000001", "1") if c.multiplier != 1 else _filters("0.01", "0.001")
     filters.append({"notional": "5", "filterType": "MIN_NOTIONAL"})
     return {
-        "symbol": p.symbol, "pair": p.symbol, "contractType": "PERPETUAL", "deliveryDate": FAR_DELIVERY_MS,
+        "symbol": c.symbol, "pair": _pair(c), "contractType": "PERPETUAL", "deliveryDate": FAR_DELIVERY_MS,
         "onboardDate": ONBOARD_MS, "status": "TRADING", "maintMarginPercent": "2.5000",
-        "requiredMarginPercent": "5.0000", "baseAsset": _base_asset(p), "quoteAsset": p.quote,
-        "marginAsset": p.quote, "pricePrecision": 7 if p.multiplier != 1 else 2,
-        "quantityPrecision": 0 if p.multiplier != 1 else 3, "baseAssetPrecision": 8, "quotePrecision": 8,
+        "requiredMarginPercent": "5.0000", "baseAsset": _base_asset(c), "quoteAsset": c.quote,
+        "marginAsset": c.quote, "pricePrecision": 7 if c.multiplier != 1 else 2,
+        "quantityPrecision": 0 if c.multiplier != 1 else 3, "baseAssetPrecision": 8, "quotePrecision": 8,
         "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
         "liquidationFee": "0.012500", "marketTakeBound": "0.05", "filters": filters,
         "orderTypes": _ORDER_TYPES, "timeInForce": _TIME_IN_FORCE,
     }
 
 
-def _coinm_symbol(p: SimPerp) -> dict[str, Any]:
+def _coinm_symbol(c: Contract) -> dict[str, Any]:
     return {
-        "symbol": p.symbol, "pair": _pair(p), "contractType": "PERPETUAL", "deliveryDate": FAR_DELIVERY_MS,
-        "onboardDate": ONBOARD_MS, "contractStatus": "TRADING", "contractSize": int(p.contract_size),
-        "marginAsset": p.asset, "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "baseAsset": _base_asset(p), "quoteAsset": "USD", "pricePrecision": 1, "quantityPrecision": 0,
+        "symbol": c.symbol, "pair": _pair(c), "contractType": "PERPETUAL", "deliveryDate": FAR_DELIVERY_MS,
+        "onboardDate": ONBOARD_MS, "contractStatus": "TRADING", "contractSize": int(c.contract_size),
+        "marginAsset": c.asset, "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
+        "baseAsset": _base_asset(c), "quoteAsset": "USD", "pricePrecision": 1, "quantityPrecision": 0,
         "baseAssetPrecision": 8, "quotePrecision": 8, "equalQtyPrecision": 4, "maxMoveOrderLimit": 10000,
         "triggerProtect": "0.0500", "underlyingType": "COIN", "underlyingSubType": [],
         "filters": _filters("0.1", "1"), "orderTypes": _ORDER_TYPES, "timeInForce": _TIME_IN_FORCE,
         "liquidationFee": "0.010000", "marketTakeBound": "0.05",
     }
+
+
+def _symbol_row(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+    """One exchangeInfo symbol: a trading perpetual, or a quarterly with its type and delivery."""
+    row = _coinm_symbol(c) if h.host == "coinm" else _usdm_symbol(c)
+    if isinstance(c, SimFuture):
+        # listed at the roll two quarters before delivery, as the real capture's NEXT_QUARTER rows
+        row.update({"contractType": h.contract_type(c, now_ms), "deliveryDate": c.expiry_ms,
+                    "onboardDate": c.expiry_ms - 182 * DAY_MS})
+    return row
 
 
 def _rate_limits(host: str) -> list[dict[str, Any]]:
@@ -245,38 +301,73 @@ def _rate_limits(host: str) -> list[dict[str, Any]]:
 
 
 def _exchange_info(h: _Host, now_ms: int) -> dict[str, Any]:
-    others = [_listed_symbol(h, d) for d in _listed(h, now_ms)]
+    contracts: list[Contract] = [*h.perps, *h.futures(now_ms)]
+    symbols = [_symbol_row(h, c, now_ms) for c in contracts] + [_pending_row(h)]
     if h.host == "coinm":
         return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": _rate_limits(h.host), "exchangeFilters": [],
-                "symbols": [_coinm_symbol(p) for p in h.perps] + others}
+                "symbols": symbols}
     assets = sorted({p.quote for p in h.perps})
     return {"timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
             "rateLimits": _rate_limits(h.host), "exchangeFilters": [],
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"} for a in assets],
-            "symbols": [_usdm_symbol(p) for p in h.perps] + others}
+            "symbols": symbols}
 
 
-def _premium_row(model: MarketModel, p: SimPerp, now_ms: int) -> dict[str, Any]:
-    rate, next_ms = model.current_funding(p, now_ms)
-    index = model.index_price(p.asset, now_ms) * p.multiplier
-    row: dict[str, Any] = {"symbol": p.symbol}
-    if p.host == "coinm":
-        row["pair"] = _pair(p)
-    row.update({
-        "markPrice": _dec(model.mark_price(p, now_ms)), "indexPrice": _dec(index),
-        "estimatedSettlePrice": _dec(index), "lastFundingRate": _rate(rate), "interestRate": "0.00010000",
-        "nextFundingTime": next_ms, "time": now_ms,
-    })
+def _premium_row(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+    """A premiumIndex row: a perpetual's funding, or a quarterly's prices with empty funding fields."""
+    model = h.model
+    index = model.index_price(c.asset, now_ms) * c.multiplier
+    row: dict[str, Any] = {"symbol": c.symbol}
+    if h.host == "coinm":
+        row["pair"] = _pair(c)
+    if isinstance(c, SimFuture):
+        funding: dict[str, Any] = {"lastFundingRate": "", "interestRate": "", "nextFundingTime": 0}
+    else:
+        rate, next_ms = model.current_funding(c, now_ms)
+        funding = {"lastFundingRate": _rate(rate), "interestRate": "0.00010000", "nextFundingTime": next_ms}
+    row.update({"markPrice": _dec(model.contract_mark(c, now_ms)), "indexPrice": _dec(index),
+                "estimatedSettlePrice": _dec(index), **funding, "time": now_ms})
     return row
 
 
-def _open_interest(model: MarketModel, p: SimPerp, now_ms: int) -> dict[str, Any]:
-    base = model.open_interest_base(p, now_ms)
-    if p.host == "coinm":
-        contracts = round(base * model.mark_price(p, now_ms) / p.contract_size)
-        return {"symbol": p.symbol, "pair": _pair(p), "openInterest": str(contracts),
-                "contractType": "PERPETUAL", "time": now_ms}
-    return {"symbol": p.symbol, "openInterest": _dec(base), "time": now_ms}
+def _contracts_held(h: _Host, c: Contract, t_ms: int) -> int:
+    """COIN-M open interest: whole contracts of contractSize USD."""
+    return round(h.model.open_interest_base(c, t_ms) * h.model.contract_mark(c, t_ms) / c.contract_size)
+
+
+def _open_interest(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+    if h.host == "coinm":
+        return {"symbol": c.symbol, "pair": _pair(c), "openInterest": str(_contracts_held(h, c, now_ms)),
+                "contractType": h.contract_type(c, now_ms), "time": now_ms}
+    return {"symbol": c.symbol, "openInterest": _dec(h.model.open_interest_base(c, now_ms)), "time": now_ms}
+
+
+def _oi_hist_row(h: _Host, c: Contract, contract_type: str, t_ms: int) -> dict[str, Any]:
+    """USDⓈ-M: base coin and USD value; COIN-M: contracts and base-coin value."""
+    mark = h.model.contract_mark(c, t_ms)
+    if h.host == "coinm":
+        held = _contracts_held(h, c, t_ms)
+        return {"pair": _pair(c), "contractType": contract_type, "sumOpenInterest": str(held),
+                "sumOpenInterestValue": _dec(held * c.contract_size / mark), "timestamp": t_ms}
+    base = h.model.open_interest_base(c, t_ms)
+    return {"symbol": c.symbol, "sumOpenInterest": _dec(base), "sumOpenInterestValue": _dec(base * mark),
+            "CMCCirculatingSupply": _dec(SUPPLY.get(c.asset, 0.0)), "timestamp": t_ms}
+
+
+def _kline(h: _Host, c: Contract, open_ms: int, step: int) -> list[Any]:
+    """``[openTime, o, h, l, c, volume, closeTime, quote volume, trades, taker base, taker quote, ignore]``;
+    COIN-M volumes are contracts and base coin."""
+    o, hi, lo, close = h.model.candle(c, open_ms, step)
+    base = h.model.open_interest_base(c, open_ms) * 0.03 * step / HOUR_MS  # traded in the candle
+    if h.host == "coinm":
+        held = round(base * close / c.contract_size)
+        volume, quote = str(held), _dec(held * c.contract_size / close)
+        taker, taker_quote = str(held // 2), _dec(held // 2 * c.contract_size / close)
+    else:
+        volume, quote = _dec(round(base, 3)), _dec(round(base * close, 5))
+        taker, taker_quote = _dec(round(base / 2, 3)), _dec(round(base * close / 2, 5))
+    return [open_ms, _dec(o), _dec(hi), _dec(lo), _dec(close), volume, open_ms + step - 1, quote,
+            max(1, int(base * 10) % 100_000), taker, taker_quote, "0"]
 
 
 def _funding_row(model: MarketModel, p: SimPerp, t: int, rate: float) -> dict[str, Any]:
@@ -295,33 +386,67 @@ def _settlements(model: MarketModel, p: SimPerp, start: int | None, end: int, li
     return model.settlements(p, end - lookback, end)[-limit:]
 
 
+def _grid(lo: int, hi: int, step: int) -> range:
+    """The multiples of ``step`` in ``[lo, hi]``."""
+    return range(-(-lo // step) * step, hi // step * step + 1, step)
+
+
+def _stat_times(req: SimRequest, step: int, used: int) -> Sequence[int]:
+    """Times of a /futures/data statistic: period boundaries in the window, the latest 30 days only
+    (an older ``startTime`` is refused), the first ``limit`` from ``startTime`` or the last ``limit``."""
+    start, end = _int_param(req, "startTime", used), _int_param(req, "endTime", used)
+    limit = min(_int_param(req, "limit", used) or STATS_DEFAULT, STATS_MAX)
+    kept_from = req.now_ms - STATS_DAYS * DAY_MS
+    if start is not None and start < kept_from:
+        raise _error(400, -1130, "parameter 'startTime' is invalid.", used)
+    times = _grid(kept_from if start is None else start, min(req.now_ms, end if end is not None else req.now_ms),
+                  step)
+    return times[:limit] if start is not None else times[-limit:]
+
+
+def _kline_opens(h: _Host, req: SimRequest, step: int, limit: int, used: int) -> Sequence[int]:
+    """Open times Binance answers: USDⓈ-M the first ``limit`` from ``startTime`` (else the last up to
+    ``endTime``); COIN-M the most recent ``limit`` up to ``endTime``, the window at most 200 days."""
+    start, end = _int_param(req, "startTime", used), _int_param(req, "endTime", used)
+    if h.host == "coinm":
+        if end is None:
+            end = min(start + COINM_KLINES_SPAN_MS, req.now_ms) if start is not None else req.now_ms
+        start = end - COINM_KLINES_SPAN_MS if start is None else start
+        if end - start > COINM_KLINES_SPAN_MS:
+            raise _error(400, -1130, "Data sent for parameter 'endTime' is not valid.", used)
+        return _grid(start, min(end, req.now_ms), step)[-limit:]
+    hi = min(req.now_ms, end if end is not None else req.now_ms)
+    if start is not None:
+        return _grid(start, hi, step)[:limit]
+    return _grid(hi - (limit - 1) * step, hi, step)
+
+
+def _kline_weight(limit: int) -> int:
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
 # --- handlers -----------------------------------------------------------------------------------
 
 
-def _handlers(h: _Host) -> dict[str, Handler]:
-    """The five endpoints of one host; each counts its weight first, as Binance does."""
-    model = h.model
+def _reply(body: Any, used: int) -> SimReply:
+    return SimReply(body, {USED_WEIGHT_HEADER: str(used)})
 
-    def reply(body: Any, used: int) -> SimReply:
-        return SimReply(body, {USED_WEIGHT_HEADER: str(used)})
+
+def _handlers(h: _Host) -> dict[str, Handler]:
+    """The endpoints of one futures host by path; each counts its weight first, as Binance does."""
+    model, prefix = h.model, PREFIX[h.host]
 
     def exchange_info(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
-        return reply(_exchange_info(h, req.now_ms), used)
+        return _reply(_exchange_info(h, req.now_ms), used)
 
     def premium_index(req: SimRequest) -> SimReply:
         symbol, pair = req.query.get("symbol"), req.query.get("pair")
         used = h.meter.add(1 if symbol is not None else 10)
-        dated = [d for d in _listed(h, req.now_ms) if h.host == "coinm" and d.contract_type != "PERPETUAL"
-                 and d.status == "TRADING"]
         if symbol is not None:  # one symbol: an object, not an array
-            delivery = next((d for d in dated if d.symbol == symbol), None)
-            if delivery is not None:
-                return reply(_delivery_premium_row(model, delivery, req.now_ms), used)
-            return reply(_premium_row(model, h.perp(symbol, used), req.now_ms), used)
-        rows = [_premium_row(model, p, req.now_ms) for p in h.perps if pair is None or _pair(p) == pair]
-        rows += [_delivery_premium_row(model, d, req.now_ms) for d in dated if pair is None or d.pair == pair]
-        return reply(rows, used)
+            return _reply(_premium_row(h, h.contract(symbol, req.now_ms, used), req.now_ms), used)
+        listed: list[Contract] = [*h.perps, *(h.futures(req.now_ms) if h.host == "coinm" else [])]
+        return _reply([_premium_row(h, c, req.now_ms) for c in listed if pair is None or _pair(c) == pair], used)
 
     def funding_info(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
@@ -331,11 +456,11 @@ def _handlers(h: _Host) -> dict[str, Handler]:
                  "adjustedFundingRateFloor": "-0.02000000",
                  "fundingIntervalHours": FUNDING_INFO_LAG.get(p.symbol, p.interval_h), "disclaimer": False}
                 for p in listed]
-        return reply(rows, used)
+        return _reply(rows, used)
 
     def open_interest(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
-        return reply(_open_interest(model, h.perp(req.query.get("symbol"), used), req.now_ms), used)
+        return _reply(_open_interest(h, h.contract(req.query.get("symbol"), req.now_ms, used), req.now_ms), used)
 
     def funding_rate(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
@@ -344,22 +469,125 @@ def _handlers(h: _Host) -> dict[str, Handler]:
         end = req.now_ms if end is None else end
         symbol = req.query.get("symbol")
         if symbol is None and h.host == "coinm":
-            raise _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
-                         used)
+            _required(req, "symbol", used)
         perps = h.perps if symbol is None else [h.perp(symbol, used)]
         rows = sorted(((t, p, rate) for p in perps for t, rate in _settlements(model, p, start, end, limit)),
                       key=lambda row: (row[0], row[1].symbol))
         rows = rows[:limit] if start is not None else rows[-limit:]
-        return reply([_funding_row(model, p, t, rate) for t, p, rate in rows], used)
+        return _reply([_funding_row(model, p, t, rate) for t, p, rate in rows], used)
 
-    return {"exchangeInfo": exchange_info, "premiumIndex": premium_index, "fundingInfo": funding_info,
-            "openInterest": open_interest, "fundingRate": funding_rate}
+    def klines(req: SimRequest) -> SimReply:
+        limit = min(_int_param(req, "limit", 0) or KLINES_DEFAULT, KLINES_MAX)
+        used = h.meter.add(_kline_weight(limit))
+        c = h.contract(_required(req, "symbol", used), req.now_ms, used)
+        step = _step(req, "interval", KLINE_MS, used)
+        return _reply([_kline(h, c, t, step) for t in _kline_opens(h, req, step, limit, used)], used)
+
+    def ticker_price(req: SimRequest) -> SimReply:
+        symbol = req.query.get("symbol")
+        used = h.meter.add(1 if symbol is not None else 2)
+        listed: list[Contract] = [*h.perps, *h.futures(req.now_ms)]
+        if symbol is not None:
+            listed = [h.contract(symbol, req.now_ms, used)]
+        rows = [{"symbol": c.symbol, **({"ps": _pair(c)} if h.host == "coinm" else {}),
+                 "price": _on_tick(model.contract_mark(c, req.now_ms), _tick(h, c)), "time": req.now_ms}
+                for c in listed]
+        return _reply(rows[0] if symbol is not None and h.host == "usdm" else rows, used)
+
+    def open_interest_hist(req: SimRequest) -> SimReply:
+        used = h.meter.add(1 if h.host == "coinm" else 0)  # USDⓈ-M: weight 0, its own request cap
+        if h.host == "usdm":
+            fixed = h.contract(_required(req, "symbol", used), req.now_ms, used)
+            step = _step(req, "period", PERIOD_MS, used)
+            times = _stat_times(req, step, used)
+            return _reply([_oi_hist_row(h, fixed, "", t) for t in times], used)
+        pair, contract_type = _required(req, "pair", used), req.query.get("contractType", "PERPETUAL")
+        if h.of_type(pair, contract_type, req.now_ms) is None:
+            raise _error(400, -1121, "Invalid symbol.", used)
+        step = _step(req, "period", PERIOD_MS, used)
+        rows = []
+        for t in _stat_times(req, step, used):
+            c = h.of_type(pair, contract_type, t)  # a quarterly series is another contract before a roll
+            if c is not None:
+                rows.append(_oi_hist_row(h, c, contract_type, t))
+        return _reply(rows, used)
+
+    def long_short(kind: str) -> Handler:
+        def handler(req: SimRequest) -> SimReply:
+            used = h.meter.add(0)
+            perp = h.perp(_required(req, "symbol", used), used)
+            step = _step(req, "period", PERIOD_MS, used)
+            rows = []
+            for t in _stat_times(req, step, used):
+                share = model.long_share(VENUE, perp.symbol, kind, t)
+                rows.append({"symbol": perp.symbol, "longShortRatio": f"{share / (1 - share):.4f}",
+                             "longAccount": f"{share:.4f}", "shortAccount": f"{1 - share:.4f}", "timestamp": t})
+            return _reply(rows, used)
+        return handler
+
+    routes: dict[str, Handler] = {
+        f"{prefix}/exchangeInfo": exchange_info, f"{prefix}/premiumIndex": premium_index,
+        f"{prefix}/fundingInfo": funding_info, f"{prefix}/openInterest": open_interest,
+        f"{prefix}/fundingRate": funding_rate, f"{prefix}/klines": klines,
+        "/fapi/v2/ticker/price" if h.host == "usdm" else "/dapi/v1/ticker/price": ticker_price,
+        "/futures/data/openInterestHist": open_interest_hist,
+    }
+    if h.host == "usdm":
+        routes |= {path: long_short(kind) for path, kind in LONG_SHORT.items()}
+    return routes
+
+
+def _spot_symbols(model: MarketModel, now_ms: int) -> dict[str, float]:
+    """Spot pairs: every model asset against USDT and USDC, and ETHBTC."""
+    prices = {a: model.spot_price(VENUE, a, now_ms) for a in ASSETS}
+    out = {f"{a}{q}": p for a, p in prices.items() for q in ("USDT", "USDC")}
+    out["ETHBTC"] = prices["ETH"] / prices["BTC"]
+    return out
+
+
+def _spot_ticker_price(model: MarketModel, meter: WeightMeter) -> Handler:
+    """``/api/v3/ticker/price``: weight 2 for ``symbol``, 4 for ``symbols`` or every symbol; one unknown
+    name (even in a list) is -1121 for the whole request."""
+
+    def handler(req: SimRequest) -> SimReply:
+        symbol, symbols = req.query.get("symbol"), req.query.get("symbols")
+        used = meter.add(2 if symbol is not None else 4)
+        prices = _spot_symbols(model, req.now_ms)
+        asked: list[str] | None = None
+        if symbols is not None:
+            try:
+                asked = json.loads(symbols)
+            except ValueError:
+                raise _error(400, -1100, "Illegal characters found in parameter 'symbols'.", used) from None
+            if not isinstance(asked, list) or not all(isinstance(s, str) for s in asked):
+                raise _error(400, -1100, "Illegal characters found in parameter 'symbols'.", used)
+        names = [symbol] if symbol is not None else asked if asked is not None else list(prices)
+        if any(n not in prices for n in names):
+            raise _error(400, -1121, "Invalid symbol.", used)
+        rows = [{"symbol": n, "price": _dec(prices[n])} for n in names]
+        return _reply(rows[0] if symbol is not None else rows, used)
+
+    return handler
+
+
+def _failing(path: str, handler: Handler) -> Handler:
+    """``handler``, unless the path is in FAIL_PATHS: then that status with Binance's error envelope."""
+
+    def wrapped(req: SimRequest) -> Any:
+        status = FAIL_PATHS.get(path)
+        if status is not None:
+            raise _error(status, -1000 if status >= 500 else -1130, "An unknown error occurred while processing "
+                         "the request." if status >= 500 else "Invalid request.", 0)
+        return handler(req)
+
+    return wrapped
 
 
 def register(routes: SimRoutes, model: MarketModel, *, clock: Callable[[], float] | None = None) -> None:
-    """Serve the Binance USDⓈ-M and COIN-M endpoints dtrack uses."""
-    for host, prefix in PREFIX.items():
+    """Serve the Binance USDⓈ-M, COIN-M and spot endpoints dtrack uses."""
+    for host in PREFIX:
         h = _Host(model, host, WeightMeter(clock) if clock else WeightMeter())
-        for name, handler in _handlers(h).items():
-            routes.add(VENUE, host, "GET", f"{prefix}/{name}", handler)
-
+        for path, handler in _handlers(h).items():
+            routes.add(VENUE, host, "GET", path, _failing(path, handler))
+    spot = _spot_ticker_price(model, WeightMeter(clock) if clock else WeightMeter())
+    routes.add(VENUE, "spot", "GET", "/api/v3/ticker/price", _failing("/api/v3/ticker/price", spot))

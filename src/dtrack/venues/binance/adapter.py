@@ -1,4 +1,4 @@
-"""Binance derivatives I/O: USDⓈ-M (fapi) and COIN-M (dapi) perpetuals.
+"""Binance I/O: USDⓈ-M (fapi) and COIN-M (dapi) perpetuals and quarterlies, and spot prices.
 
 Requests per funding query (both hosts concurrently, only hosts with asked-for perpetuals):
 - ``exchangeInfo`` (disk-cached for ``instruments_ttl``) -> the perpetuals;
@@ -19,19 +19,43 @@ A failed openInterest call leaves that row's ``open_interest_usd`` None and is r
 interval means no trustworthy row). A malformed premiumIndex or fundingInfo row of an asked symbol
 drops that symbol with an ``errors`` entry; a malformed exchangeInfo row of an asked asset fails
 the query, as on every venue (``Listing``); odd rows of symbols nobody asked for are skipped.
+
+Open interest, positioning and prices (every call is ONE concurrent round after the cached listing):
+- ``fetch_open_interest``: ``openInterest`` per contract (Binance has no bulk variant) + bulk
+  ``premiumIndex`` per host for the price (each contract's own mark) + ``premiumIndex?symbol=`` for
+  USDⓈ-M quarterlies (whether the bulk answer lists them is UNCONFIRMED);
+- ``fetch_oi_history``: every ``/futures/data/openInterestHist`` page of the window at once (500 rows
+  per page, the latest 30 days only: clipped, with a note);
+- ``fetch_long_short``: the three USDⓈ-M statistics of the asset's USDT perpetual, latest 5 m row each;
+- ``fetch_price_history``: every ``klines`` page at once (1500 candles; COIN-M 200 days per page);
+- ``fetch_quotes``: ``premiumIndex`` as above + bulk ``ticker/price`` per host for the last price;
+- ``fetch_spot``: spot ``/api/v3/ticker/price`` for every symbol (weight 4, the same as a list).
+Concurrent callers (``basis`` asks quotes and funding together) share one bulk premiumIndex request
+per host. A failed enrichment (a price, a last price, one symbol) is an ``errors`` entry; when
+nothing could be read at all the first failure is raised.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
-from dtrack.errors import DtrackError, ParseError, RateLimited, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
-from dtrack.records import FundingHistory, Instrument, Kind
-from dtrack.venues.base import Adapter, FundingResult, VenueContext
+from dtrack.records import (
+    FundingHistory,
+    Instrument,
+    Kind,
+    LongShortRatio,
+    OIHistory,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    SpotPrice,
+)
+from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
 from dtrack.venues.binance import api, parse
 from dtrack.venues.fields import Listing, latest_spacing, utc_to_ms
 
@@ -39,6 +63,8 @@ T = TypeVar("T")
 
 Intervals = parse.BySymbol[float]
 Premiums = parse.BySymbol[parse.Premium]
+#: (host, symbol) -> premiumIndex row
+Marks = dict[tuple[str, str], parse.Premium]
 
 
 def _ok(item: T | BaseException) -> T:
@@ -48,8 +74,45 @@ def _ok(item: T | BaseException) -> T:
     return item
 
 
+def _split(done: Iterable[T | BaseException], errors: list[DtrackError]) -> list[T | None]:
+    """Gathered results with each ``DtrackError`` moved to ``errors`` (None in its place); anything
+    else that was raised is a bug and is raised."""
+    out: list[T | None] = []
+    for item in done:
+        if isinstance(item, DtrackError):
+            errors.append(item)
+            out.append(None)
+        else:
+            out.append(_ok(item))
+    return out
+
+
+def _all(done: Iterable[T | BaseException]) -> list[T]:
+    """Gathered results, or the first failure raised (once every request has finished)."""
+    return [_ok(item) for item in done]
+
+
+def _served(answer: Answer[T]) -> Answer[T]:
+    """The answer, unless nothing at all could be read: then its first error is raised."""
+    if not answer.items and answer.errors:
+        raise answer.errors[0]
+    return answer
+
+
+def _contracts(instruments: Iterable[Instrument]) -> list[Instrument]:
+    """The perpetuals and quarterlies of the futures hosts among ``instruments``."""
+    return [i for i in instruments if i.kind in (Kind.PERP, Kind.FUTURE) and i.market in api.FUTURES_HOSTS]
+
+
+def _priced_alone(instrument: Instrument) -> bool:
+    """Whether a contract's premiumIndex row is asked by symbol: USDⓈ-M quarterlies, as whether the
+    bulk USDⓈ-M answer lists delivery contracts is UNCONFIRMED (COIN-M's is documented to)."""
+    return instrument.market == api.USDM and instrument.kind is Kind.FUTURE
+
+
 class BinanceAdapter(Adapter):
-    """Binance USDⓈ-M and COIN-M perpetual funding, over the public REST API."""
+    """Binance USDⓈ-M and COIN-M funding, open interest, positioning and prices, and spot prices,
+    over the public REST API."""
 
     name: ClassVar[str] = api.VENUE
     hosts: ClassVar[Mapping[str, str]] = api.HOSTS
@@ -58,12 +121,30 @@ class BinanceAdapter(Adapter):
     instruments_endpoint: ClassVar[str] = "exchangeInfo"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
     funding_history_depth = None  # Binance serves funding history back to each symbol's listing
+    oi_history_missing: ClassVar[str | None] = None  # openInterestHist, the latest 30 days
 
     def __init__(self, ctx: VenueContext) -> None:
         super().__init__(ctx)
-        self._intervals_inflight: dict[str, asyncio.Future[Intervals]] = {}
+        #: requests concurrent callers share while they are in flight: (endpoint, host) -> request
+        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         #: host -> (when, request) of the last fundingInfo fetched past the disk cache
         self._refreshed: dict[str, tuple[datetime, asyncio.Future[Intervals]]] = {}
+
+    def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
+        """USDⓈ-M ``/futures/data/*`` draws on its own 1000-requests-per-5-minutes budget; everything
+        else on its host's weight budget."""
+        if host == api.USDM and path.startswith(api.FUTURES_DATA_PREFIX):
+            return api.FUTURES_DATA_LIMIT, api.FUTURES_DATA_BUCKET
+        return super().budget(host, path, params)
+
+    async def _shared(self, key: tuple[str, str], make: Callable[[], Awaitable[T]]) -> T:
+        """``make()``, or the same request already in flight for ``key`` (never cached beyond it)."""
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(make())
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _done: self._inflight.pop(key, None))
+        return cast(T, await asyncio.shield(pending))
 
     def check(self, body: Any) -> None:
         """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200.
@@ -84,9 +165,9 @@ class BinanceAdapter(Adapter):
     # --- instruments ----------------------------------------------------------------------------
 
     async def listing(self) -> Listing:
-        """The trading perpetuals of both hosts (exchangeInfo, disk-cached), the hosts concurrently;
-        a host that cannot be read is ``missing`` while the other still serves."""
-        return Listing.of_parts(await asyncio.gather(*(self._exchange_info(h) for h in self.hosts),
+        """The trading perpetuals and quarterlies of both futures hosts (exchangeInfo, disk-cached), the
+        hosts concurrently; a host that cannot be read is ``missing`` while the other still serves."""
+        return Listing.of_parts(await asyncio.gather(*(self._exchange_info(h) for h in api.FUTURES_HOSTS),
                                                      return_exceptions=True))
 
     async def _exchange_info(self, host: str) -> Listing:
@@ -136,9 +217,51 @@ class BinanceAdapter(Adapter):
                 result.errors.append(exc)
         return result
 
-    async def _premium_index(self, host: str, symbols: set[str]) -> Premiums:
-        body = await self.get(host, api.PATHS[host].premium_index, weight=api.WEIGHT_PREMIUM_INDEX_ALL)
+    async def _premium_index(self, host: str, symbols: Collection[str]) -> Premiums:
+        """The asked rows of a host's bulk premiumIndex; concurrent callers share one request."""
+        path = api.PATHS[host].premium_index
+        body = await self._shared((path, host), lambda: self.get(host, path, weight=api.WEIGHT_PREMIUM_INDEX_ALL))
         return parse.parse_premium_index(body, host, symbols)
+
+    async def _premium_one(self, inst: Instrument) -> parse.Premium:
+        """premiumIndex?symbol= of one contract."""
+        path, symbol = api.PATHS[inst.market].premium_index, inst.symbol
+        body = await self.get(inst.market, path, {"symbol": symbol}, weight=api.WEIGHT_PREMIUM_INDEX_ONE,
+                              endpoint=f"{path}?symbol={symbol}")
+        row = parse.parse_premium_index(body, inst.market, {symbol}).get(symbol)
+        if row is None:
+            raise parse.reader(path).fail(f"the answer for {symbol} has no row of it")
+        return row
+
+    async def _marks(self, contracts: Sequence[Instrument]) -> tuple[Marks, list[DtrackError]]:
+        """premiumIndex rows of ``contracts``: bulk per host, plus one by symbol for USDⓈ-M quarterlies,
+        all concurrently; what could not be read is an error per host or symbol."""
+        alone = [i for i in contracts if _priced_alone(i)]
+        bulk = [i for i in contracts if not _priced_alone(i)]
+        hosts = list(dict.fromkeys(i.market for i in bulk))
+        bulk_done, alone_done = await asyncio.gather(
+            asyncio.gather(*(self._premium_index(h, {i.symbol for i in bulk if i.market == h}) for h in hosts),
+                           return_exceptions=True),
+            asyncio.gather(*(self._premium_one(i) for i in alone), return_exceptions=True))
+        errors: list[DtrackError] = []
+        tables = dict(zip(hosts, _split(bulk_done, errors), strict=True))
+        marks: Marks = {(i.market, i.symbol): row for i, row in zip(alone, _split(alone_done, errors), strict=True)
+                        if row is not None}
+        for inst in bulk:
+            table = tables[inst.market]
+            if table is None:
+                continue  # the host's failure is in errors
+            try:
+                row = table.get(inst.symbol)
+            except ParseError as exc:
+                errors.append(exc)
+                continue
+            if row is None:
+                errors.append(VenueError(self.name, f"{api.PATHS[inst.market].premium_index}: no row for "
+                                                    f"{inst.symbol} (delisted?)"))
+            else:
+                marks[(inst.market, inst.symbol)] = row
+        return marks, errors
 
     async def _funding_intervals(self, host: str) -> Intervals:
         """fundingInfo of a host; concurrent callers (rates and every history) share one request.
@@ -149,12 +272,7 @@ class BinanceAdapter(Adapter):
         done = self._refreshed.get(host)
         if done is not None and self._recent(done[0]) and _succeeded(done[1]):
             return done[1].result()
-        pending = self._intervals_inflight.get(host)
-        if pending is None:
-            pending = asyncio.ensure_future(self._load_funding_intervals(host))
-            self._intervals_inflight[host] = pending
-            pending.add_done_callback(lambda _done: self._intervals_inflight.pop(host, None))
-        return await asyncio.shield(pending)
+        return await self._shared((api.PATHS[host].funding_info, host), lambda: self._load_funding_intervals(host))
 
     async def _load_funding_intervals(self, host: str) -> Intervals:
         return await self.cached_get(host, api.PATHS[host].funding_info, ttl=self.ctx.settings.funding_interval_ttl,
@@ -186,13 +304,17 @@ class BinanceAdapter(Adapter):
 
     async def _open_interest(self, inst: Instrument) -> float | DtrackError:
         """Raw openInterest of one symbol, or the error (OI only enriches the row)."""
-        path = api.PATHS[inst.market].open_interest
         try:
-            body = await self.get(inst.market, path, {"symbol": inst.symbol}, weight=api.WEIGHT_OPEN_INTEREST,
-                                  endpoint=f"{path}?symbol={inst.symbol}")
-            return parse.parse_open_interest(body, inst.market, inst.symbol)
+            return (await self._oi_reading(inst)).amount
         except DtrackError as exc:
             return exc
+
+    async def _oi_reading(self, inst: Instrument) -> parse.OIReading:
+        """openInterest of one contract."""
+        path = api.PATHS[inst.market].open_interest
+        body = await self.get(inst.market, path, {"symbol": inst.symbol}, weight=api.WEIGHT_OPEN_INTEREST,
+                              endpoint=f"{path}?symbol={inst.symbol}")
+        return parse.parse_open_interest(body, inst.market, inst.symbol)
 
     # --- history --------------------------------------------------------------------------------
 
@@ -230,6 +352,138 @@ class BinanceAdapter(Adapter):
             cursor = last + 1
             page = await page_from(cursor)
         return parse.funding_history(instrument, rows, start, end, hours)
+
+    # --- open interest ---------------------------------------------------------------------------
+
+    async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
+        """openInterest of every contract and their marks, all in one round; each contract priced at its
+        own mark (see ``parse.open_interest`` for the units)."""
+        contracts = _contracts(instruments)
+        received = self.ctx.now()
+        readings, (marks, errors) = await asyncio.gather(
+            asyncio.gather(*(self._oi_reading(i) for i in contracts), return_exceptions=True),
+            self._marks(contracts))
+        answer = Answer[OpenInterest](self.name, errors=errors)
+        for inst, reading in zip(contracts, _split(readings, answer.errors), strict=True):
+            mark = marks.get((inst.market, inst.symbol))
+            if reading is not None and mark is not None:  # else its error is in errors
+                answer.items.append(parse.open_interest(inst, reading, mark, received))
+        return _served(answer)
+
+    async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,
+                               period_hours: int) -> OIHistory:
+        """openInterestHist of one contract over ``[start, end]``: every page (500 rows) at once.
+
+        Binance keeps the latest 30 days only, and COIN-M keeps quarterlies per contractType (the
+        series was another contract before the last quarterly roll): the window is clipped to what
+        belongs to this contract and the note says so. USDⓈ-M asks by symbol (quarterlies included:
+        UNCONFIRMED that Binance serves those; an error would say so).
+        """
+        period = parse.period_name(period_hours)
+        if instrument.market not in api.FUTURES_HOSTS:
+            raise UnsupportedError(f"binance: no open-interest history for {instrument.symbol}")
+        now, host = self.ctx.now(), instrument.market
+        params = parse.oi_history_params(instrument, now)
+        first, note = parse.oi_history_window(start, end, now)
+        roll, roll_note = parse.coinm_roll_start(instrument, now)
+        if roll is not None and roll > first:
+            first, note = roll, "; ".join(n for n in (note, roll_note) if n)
+        path = api.PATHS[host].open_interest_hist
+        label = f"{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
+        todo = parse.pages(utc_to_ms(first), utc_to_ms(min(end, now)), period_hours * parse.HOUR_MS,
+                           api.FUTURES_DATA_LIMIT_MAX)
+        bodies = _all(await asyncio.gather(*(
+            self.get(host, path, {**params, "period": period, "startTime": p.start_ms, "endTime": p.end_ms,
+                                  "limit": p.count}, weight=api.WEIGHT_FUTURES_DATA, endpoint=label)
+            for p in todo), return_exceptions=True))
+        points = [pt for body in bodies for pt in parse.parse_oi_history(body, instrument, params)]
+        return parse.oi_history(instrument, points, first, end, period_hours, note)
+
+    # --- long/short ------------------------------------------------------------------------------
+
+    async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
+        """The latest global-account, top-trader-account and top-trader-position ratios of the asset's
+        USDⓈ-M USDT perpetual (COIN-M publishes the same per pair; one symbol stands for the asset)."""
+        perp = next((p for p in perps if p.asset == asset and p.kind is Kind.PERP and p.market == api.USDM
+                     and p.quote == "USDT"), None)
+        answer = Answer[LongShortRatio](self.name)
+        if perp is None:
+            return answer
+        done = await asyncio.gather(*(self._long_short(perp, path, definition) for path, definition in api.LONG_SHORT),
+                                    return_exceptions=True)
+        answer.items = [r for r in _split(done, answer.errors) if r is not None]
+        return _served(answer)
+
+    async def _long_short(self, perp: Instrument, path: str, definition: str) -> LongShortRatio | None:
+        body = await self.get(api.USDM, path, {"symbol": perp.symbol, "period": api.LONG_SHORT_PERIOD, "limit": 1},
+                              weight=api.WEIGHT_FUTURES_DATA, endpoint=f"{path}?symbol={perp.symbol}")
+        return parse.parse_long_short(body, path, perp, definition)
+
+    # --- prices ----------------------------------------------------------------------------------
+
+    async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
+                                  period_hours: int) -> tuple[PricePoint, ...]:
+        """Closes of the contract's klines (every page at once), timed at each candle's close."""
+        interval = parse.period_name(period_hours)
+        if instrument.market not in api.FUTURES_HOSTS:
+            raise UnsupportedError(f"binance: no klines for {instrument.symbol}")
+        now, host, step = self.ctx.now(), instrument.market, period_hours * parse.HOUR_MS
+        path = api.PATHS[host].klines
+        # candles OPENING from one period before ``start``: the first one closes at or after it
+        todo = parse.pages(utc_to_ms(start) - step, utc_to_ms(min(end, now)), step, api.KLINES_LIMIT_MAX,
+                           api.KLINES_SPAN_MAX_MS[host])
+        bodies = _all(await asyncio.gather(*(
+            self.get(host, path, {"symbol": instrument.symbol, "interval": interval, "startTime": p.start_ms,
+                                  "endTime": p.end_ms, "limit": p.count},
+                     weight=api.kline_weight(p.count), endpoint=f"{path}?symbol={instrument.symbol}")
+            for p in todo), return_exceptions=True))
+        candles = [c for body in bodies for c in parse.parse_klines(body, host)]
+        return parse.price_history(instrument, candles, period_hours, start, end, now)
+
+    async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
+        """Mark and index (premiumIndex) and last price (bulk ticker/price per host), one round."""
+        contracts = _contracts(instruments)
+        hosts = list(dict.fromkeys(i.market for i in contracts))
+        received = self.ctx.now()
+        (marks, errors), lasts_done = await asyncio.gather(
+            self._marks(contracts),
+            asyncio.gather(*(self._last_prices(h, {i.symbol for i in contracts if i.market == h}) for h in hosts),
+                           return_exceptions=True))
+        answer = Answer[PriceQuote](self.name, errors=errors)
+        lasts = dict(zip(hosts, _split(lasts_done, answer.errors), strict=True))
+        for inst in contracts:
+            mark = marks.get((inst.market, inst.symbol))
+            if mark is None:
+                continue  # its error is in errors
+            last, table = None, lasts[inst.market]
+            try:
+                last = table.get(inst.symbol) if table is not None else None
+            except ParseError as exc:
+                answer.errors.append(exc)
+            answer.items.append(parse.price_quote(inst, mark, last, received))
+        return _served(answer)
+
+    async def _last_prices(self, host: str, symbols: Collection[str]) -> parse.BySymbol[float]:
+        path = api.PATHS[host].ticker_price
+        body = await self.get(host, path, weight=api.WEIGHT_TICKER_PRICE_ALL)
+        return parse.parse_price_tickers(body, path, symbols)
+
+    async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
+        """Spot prices of ``<ASSET>USDT`` from the spot ticker of every symbol (weight 4: as cheap as a
+        list, and an asset without a spot pair is simply absent instead of failing the request)."""
+        received = self.ctx.now()
+        body = await self.get(api.SPOT, api.SPOT_TICKER_PRICE, weight=api.WEIGHT_SPOT_TICKER_PRICE_ALL)
+        table = parse.parse_price_tickers(body, api.SPOT_TICKER_PRICE, {parse.spot_symbol(a) for a in assets})
+        answer = Answer[SpotPrice](self.name)
+        for asset in assets:
+            try:
+                price = table.get(parse.spot_symbol(asset))
+            except ParseError as exc:
+                answer.errors.append(exc)
+                continue
+            if price is not None:
+                answer.items.append(parse.spot_price(asset, price, received))
+        return answer
 
 
 def _succeeded(request: asyncio.Future[Any]) -> bool:

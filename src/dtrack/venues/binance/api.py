@@ -1,12 +1,17 @@
-"""What dtrack asks Binance derivatives for: hosts, paths, weights, limits, error codes (data only).
+"""What dtrack asks Binance for: hosts, paths, weights, limits, error codes (data only).
 
-Two hosts, each with its own 2400-per-minute request-weight budget reported back in the
+Three hosts, each with its own request-weight budget reported back in the
 ``X-MBX-USED-WEIGHT-1M`` response header:
 
 - ``usdm``  = USDⓈ-M futures (fapi): linear, quantities in the base coin, USDT/USDC quoted;
-- ``coinm`` = COIN-M futures (dapi): inverse, quantities in contracts of ``contractSize`` USD.
+  perpetuals and quarterlies (``BTCUSDT_251226``); 2400 weight per minute;
+- ``coinm`` = COIN-M futures (dapi): inverse, quantities in contracts of ``contractSize`` USD;
+  perpetuals (``BTCUSD_PERP``) and quarterlies (``BTCUSD_251226``); 2400 weight per minute;
+- ``spot``  = spot (api.binance.com), read only for spot prices; 6000 weight per minute.
 
-Spot (``api.binance.com``) is not used yet.
+The statistics endpoints under ``/futures/data/`` (open-interest history, long/short ratios) weigh 0
+on USDⓈ-M but have their own cap of 1000 requests per 5 minutes per IP: a separate budget
+(``FUTURES_DATA_LIMIT``) that counts requests. On COIN-M they weigh 1 on the host budget.
 """
 
 from __future__ import annotations
@@ -20,36 +25,49 @@ VENUE: Final = "binance"
 
 USDM: Final = "usdm"
 COINM: Final = "coinm"
+SPOT: Final = "spot"
 
 HOSTS: Final = {
     USDM: "https://fapi.binance.com",
     COINM: "https://dapi.binance.com",
+    SPOT: "https://api.binance.com",
 }
 MAIN_HOST: Final = USDM
+#: The derivatives hosts (instrument lists, funding, open interest, klines).
+FUTURES_HOSTS: Final = (USDM, COINM)
 
-#: Response header with the weight used by this IP in the current minute (both hosts).
+#: Response header with the weight used by this IP in the current minute (every host).
 USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
 
-#: 2400 request weight per minute and IP, per host (``exchangeInfo.rateLimits`` REQUEST_WEIGHT).
-#: ``fundingRate`` and ``fundingInfo`` also share a separate cap of 500 requests per 5 minutes
-#: per IP (USDⓈ-M docs); the generic limiter keeps one budget per host, so that cap is not
-#: enforced client-side. dtrack stays far below it: one fundingInfo per ``funding_interval_ttl``
-#: and one fundingRate page per 1000 settlements (about 41 days of a 1 h symbol).
+#: 2400 request weight per minute and IP per futures host (``exchangeInfo.rateLimits`` REQUEST_WEIGHT),
+#: 6000 on spot. ``fundingRate`` and ``fundingInfo`` also share a separate cap of 500 requests per
+#: 5 minutes per IP (USDⓈ-M docs), not enforced client-side: dtrack stays far below it (one
+#: fundingInfo per ``funding_interval_ttl``, one fundingRate page per 1000 settlements).
 LIMITS: Final = {
     USDM: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
     COINM: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
+    SPOT: RateLimit(6000, 60, used_header=USED_WEIGHT_HEADER),
 }
+
+#: ``/futures/data/*`` on USDⓈ-M: weight 0, but 1000 requests per 5 minutes per IP (its own budget,
+#: one unit per request; the host's used-weight header does not count these).
+FUTURES_DATA_PREFIX: Final = "/futures/data/"
+FUTURES_DATA_LIMIT: Final = RateLimit(1000, 300)
+FUTURES_DATA_BUCKET: Final = "futures-data"
 
 
 @dataclass(frozen=True, slots=True)
 class Paths:
-    """The REST paths of one host (same endpoints, ``/fapi`` or ``/dapi`` prefix)."""
+    """The REST paths of one futures host (same endpoints, ``/fapi`` or ``/dapi`` prefix)."""
 
     exchange_info: str
     premium_index: str
     funding_info: str
     open_interest: str
     funding_rate: str
+    klines: str
+    ticker_price: str
+    open_interest_hist: str = "/futures/data/openInterestHist"
 
 
 PATHS: Final = {
@@ -59,6 +77,10 @@ PATHS: Final = {
         funding_info="/fapi/v1/fundingInfo",
         open_interest="/fapi/v1/openInterest",
         funding_rate="/fapi/v1/fundingRate",
+        klines="/fapi/v1/klines",
+        # v1 is marked deprecated in the USDⓈ-M docs; v2 answers the same rows (its used-weight
+        # header is documented as inaccurate, which only makes the limiter rely on its own count)
+        ticker_price="/fapi/v2/ticker/price",
     ),
     COINM: Paths(
         exchange_info="/dapi/v1/exchangeInfo",
@@ -66,33 +88,80 @@ PATHS: Final = {
         funding_info="/dapi/v1/fundingInfo",
         open_interest="/dapi/v1/openInterest",
         funding_rate="/dapi/v1/fundingRate",
+        klines="/dapi/v1/klines",
+        ticker_price="/dapi/v1/ticker/price",
     ),
 }
 
-# Request weights (same on both hosts).
+#: Spot: latest price of every symbol (``symbol``/``symbols`` narrow it, at the same weight 4 for a
+#: list; one unknown name in ``symbols`` fails the whole request with -1121, so dtrack asks for all).
+SPOT_TICKER_PRICE: Final = "/api/v3/ticker/price"
+WEIGHT_SPOT_TICKER_PRICE_ALL: Final = 4
+
+# Request weights (same on both futures hosts).
 WEIGHT_EXCHANGE_INFO: Final = 1
 WEIGHT_PREMIUM_INDEX_ALL: Final = 10  # without ``symbol``: every symbol of the host
 WEIGHT_PREMIUM_INDEX_ONE: Final = 1
 WEIGHT_FUNDING_INFO: Final = 1  # plus the shared 500 / 5 min cap (see LIMITS)
 WEIGHT_OPEN_INTEREST: Final = 1
 WEIGHT_FUNDING_RATE: Final = 1  # plus the shared 500 / 5 min cap (see LIMITS)
+WEIGHT_TICKER_PRICE_ALL: Final = 2  # without ``symbol``
+WEIGHT_FUTURES_DATA: Final = 1  # USDⓈ-M: one request of FUTURES_DATA_LIMIT; COIN-M: weight 1
+
+
+def kline_weight(limit: int) -> int:
+    """Weight of a klines request by its ``limit``: 1 below 100, 2 below 500, 5 up to 1000, else 10."""
+    if limit < 100:
+        return 1
+    if limit < 500:
+        return 2
+    return 5 if limit <= 1000 else 10
+
 
 #: fundingRate page size: default 100, maximum 1000; ascending from ``startTime``.
 FUNDING_RATE_LIMIT_DEFAULT: Final = 100
 FUNDING_RATE_LIMIT_MAX: Final = 1000
+#: klines: at most 1500 candles per request; COIN-M also at most 200 days between start and end.
+KLINES_LIMIT_MAX: Final = 1500
+KLINES_SPAN_MAX_MS: Final = {USDM: None, COINM: 200 * 86_400_000}
+#: /futures/data statistics: at most 500 rows per request, only the latest 30 days kept (an older
+#: ``startTime`` is refused with -1130).
+FUTURES_DATA_LIMIT_MAX: Final = 500
+FUTURES_DATA_DAYS: Final = 30
+
+#: dtrack period (hours) -> Binance ``period`` / ``interval`` value.
+PERIODS: Final = {1: "1h", 4: "4h", 24: "1d"}
+#: Long/short statistics are read at their finest period, latest row only.
+LONG_SHORT_PERIOD: Final = "5m"
+
+#: The long/short statistics of USDⓈ-M symbols: path and Binance's own definition of what is counted.
+LONG_SHORT: Final = (
+    ("/futures/data/globalLongShortAccountRatio", "global accounts"),
+    ("/futures/data/topLongShortAccountRatio", "top-trader accounts (top 20% by margin balance)"),
+    ("/futures/data/topLongShortPositionRatio", "top-trader positions (top 20% by margin balance)"),
+)
 
 #: Interval of symbols absent from fundingInfo (it lists only symbols with an adjustment).
 DEFAULT_INTERVAL_HOURS: Final = 8
 
-#: contractType of perpetuals; status field per host and its trading value.
+#: contractType of perpetuals and of the dated futures dtrack lists; status field per host.
 PERPETUAL: Final = "PERPETUAL"
+CURRENT_QUARTER: Final = "CURRENT_QUARTER"
+NEXT_QUARTER: Final = "NEXT_QUARTER"
+DATED: Final = frozenset({CURRENT_QUARTER, NEXT_QUARTER})
 TRADING: Final = "TRADING"
 STATUS_FIELD: Final = {USDM: "status", COINM: "contractStatus"}
+#: Binance quarterlies deliver on the last Friday of March, June, September and December, 08:00 UTC.
+QUARTER_MONTHS: Final = (3, 6, 9, 12)
+DELIVERY_HOUR: Final = 8
 
 # Error codes of the ``{"code": -1121, "msg": "Invalid symbol."}`` envelope (sent with HTTP 4xx).
 ERR_UNKNOWN: Final = -1000
 ERR_DISCONNECTED: Final = -1001
 ERR_TOO_MANY_REQUESTS: Final = -1003
+ERR_MANDATORY_PARAMETER: Final = -1102
 ERR_INVALID_PARAMETER: Final = -1130
 ERR_INVALID_SYMBOL: Final = -1121
 RATE_LIMIT_CODES: Final = frozenset({ERR_TOO_MANY_REQUESTS})
+#: The quote of the spot pairs read for spot prices (``BTCUSDT``).
+SPOT_QUOTE: Final = "USDT"

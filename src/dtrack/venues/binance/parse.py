@@ -1,12 +1,16 @@
-"""Binance USDⓈ-M / COIN-M payloads -> dtrack records (pure: no I/O, no clock).
+"""Binance USDⓈ-M / COIN-M / spot payloads -> dtrack records (pure: no I/O, no clock).
 
-Every function takes the host key (``usdm`` / ``coinm``) because the two hosts differ in
+Every futures function takes the host key (``usdm`` / ``coinm``) because the two hosts differ in
 field names and units:
 
 - exchangeInfo: the trading status is ``status`` on USDⓈ-M but ``contractStatus`` on COIN-M,
   and only COIN-M has ``contractSize`` (USD per contract; 100 for BTCUSD_PERP, 10 for ETHUSD_PERP
-  in the real 2021 capture ``binance-coinm__rest_exchangeInfo__capture.json``);
+  in the real 2021 capture ``binance-coinm__rest_exchangeInfo__capture.json``); quarterlies
+  (``CURRENT_QUARTER`` / ``NEXT_QUARTER``) carry their delivery time in ``deliveryDate``;
 - openInterest: base coin on USDⓈ-M, contracts on COIN-M;
+- openInterestHist: USDⓈ-M ``sumOpenInterest`` is base coin and ``sumOpenInterestValue`` USD(T);
+  COIN-M ``sumOpenInterest`` is CONTRACTS and ``sumOpenInterestValue`` BASE COIN (per pair and
+  contractType, so a quarterly's series is its predecessor's before the last quarterly roll);
 - premiumIndex: COIN-M lists delivery contracts too, with ``"lastFundingRate": ""`` and
   ``"nextFundingTime": 0`` (``binance-coinm__rest_premiumIndex__docs.json``).
 
@@ -21,20 +25,39 @@ records carry prices per ONE coin of the normalized asset.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import calendar
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
-from dtrack.errors import ParseError
-from dtrack.records import FundingHistory, FundingRate, Instrument, Kind, Margin, Unit
+from dtrack.errors import ParseError, UnsupportedError
+from dtrack.records import (
+    FundingHistory,
+    FundingRate,
+    Instrument,
+    Kind,
+    LongShortRatio,
+    Margin,
+    OIHistory,
+    OIPoint,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    SpotPrice,
+    Unit,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues.binance import api
-from dtrack.venues.fields import Listing, Reader, Row, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc, points_from_settlements, utc_to_ms, within
 
 R = TypeVar("R")
 
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+#: How much later than "30 days ago" the first openInterestHist page starts: the venue refuses an
+#: older ``startTime``, and its clock and ours may differ a little.
+KEPT_MARGIN_MS = 5 * 60_000
 
 
 def reader(path: str) -> Reader:
@@ -68,26 +91,61 @@ def _symbol_of(raw: object) -> str | None:
     return None
 
 
+def _by_symbol(r: Reader, body: object, symbols: Collection[str] | None,
+               read: Callable[[Mapping[str, Any], str], R]) -> BySymbol[R]:
+    """Rows of a bulk answer (an array, or one object for ``?symbol=``) read by ``read`` for the
+    asked ``symbols`` (all when None); other rows and rows without a symbol are skipped unread, an
+    asked row that does not parse goes to ``bad``."""
+    if isinstance(body, Mapping):  # the answer to ``?symbol=``: one object, which must name its symbol
+        r.text(body, "symbol")
+    rows: Sequence[object] = [body] if isinstance(body, Mapping) else r.arr(body)
+    out: dict[str, R] = {}
+    bad: dict[str, ParseError] = {}
+    for raw in rows:
+        symbol = _symbol_of(raw)
+        if symbol is None or (symbols is not None and symbol not in symbols):
+            continue
+        try:
+            out[symbol] = read(r.obj(raw), symbol)
+        except ParseError as exc:
+            bad[symbol] = exc
+    return BySymbol(out, bad)
+
+
+def _cell(row: Sequence[Any], index: int, name: str) -> Mapping[str, Any]:
+    """Position ``index`` of an array row as a one-field object, so ``Reader`` checks it by ``name``."""
+    return {name: row[index]} if index < len(row) else {}
+
+
 # --- instruments -------------------------------------------------------------------------------
 
 
 def parse_exchange_info(body: object, host: str) -> Listing:
-    """The trading perpetuals of one host's ``exchangeInfo``.
+    """The trading perpetuals and quarterlies of one host's ``exchangeInfo``.
 
-    Dated futures (``CURRENT_QUARTER`` ...), unknown contract types (``""`` on a pending listing,
-    TradFi perpetuals) and symbols not in trading status (``PENDING_TRADING``, ``SETTLING``) are
-    left out without reading further. A trading perpetual whose row does not parse goes to
-    ``broken`` under its ``baseAsset`` (a query for that asset fails; the reason names the host's
-    path, as the two hosts share one listing); a payload where no perpetual parses at all is a
-    ParseError (and is therefore never cached).
+    Quarterlies (``CURRENT_QUARTER`` / ``NEXT_QUARTER``) are dated futures expiring at their
+    ``deliveryDate``. Unknown contract types (``""`` on a pending listing, TradFi perpetuals) and
+    symbols not in trading status (``PENDING_TRADING``, ``SETTLING``) are left out without reading
+    further. A trading contract whose row does not parse goes to ``broken`` under its ``baseAsset``
+    (a query for that asset fails; the reason names the host's path, as the two hosts share one
+    listing); a payload where no contract parses at all is a ParseError (and is therefore never cached).
     """
     r = reader(api.PATHS[host].exchange_info)
     rows = r.arr(r.field(r.obj(body), "symbols"), "symbols")
     status_key = api.STATUS_FIELD[host]
     # rows that are not objects have nothing to identify, and nobody asked for them
-    perps = [raw for raw in rows if isinstance(raw, Mapping)
-             and raw.get("contractType") == api.PERPETUAL and raw.get(status_key) == api.TRADING]
-    return Listing.read(perps, lambda row: _instrument(r, row, host), lambda row: _identify(row, r.endpoint), whole=r)
+    listed = [raw for raw in rows if isinstance(raw, Mapping) and _kind_of(raw) is not None
+              and raw.get(status_key) == api.TRADING]
+    return Listing.read(listed, lambda row: _instrument(r, row, host), lambda row: _identify(row, r.endpoint),
+                        whole=r)
+
+
+def _kind_of(row: Row) -> Kind | None:
+    """PERP for a perpetual, FUTURE for a quarterly, None for a contract type dtrack does not list."""
+    contract_type = row.get("contractType")
+    if contract_type == api.PERPETUAL:
+        return Kind.PERP
+    return Kind.FUTURE if isinstance(contract_type, str) and contract_type in api.DATED else None
 
 
 def _identify(row: Row, path: str) -> tuple[str, str]:
@@ -101,18 +159,50 @@ def _identify(row: Row, path: str) -> tuple[str, str]:
 
 def _instrument(r: Reader, row: Mapping[str, object], host: str) -> Instrument:
     symbol = r.text(row, "symbol")
+    kind = _kind_of(row) or Kind.PERP
     asset, multiplier = split_multiplier(r.text(row, "baseAsset"))
     quote, settle = r.text(row, "quoteAsset"), r.text(row, "marginAsset")
+    # perpetuals carry a far-future deliveryDate (2100-12-25): only a quarterly's is an expiry
+    expiry = r.time_ms(row, "deliveryDate") if kind is Kind.FUTURE else None
     if host == api.COINM:
         # Inverse: one contract is worth contractSize USD (a JSON number in the real capture).
         size = r.num(row, "contractSize")
         if size <= 0:
             raise r.fail(f"contractSize of {symbol} is {size!r}, expected > 0")
-        return Instrument(api.VENUE, symbol, asset, quote, settle, Kind.PERP, Margin.INVERSE,
-                          multiplier=multiplier, contract_size=size, contract_unit=Unit.USD, market=host)
+        return Instrument(api.VENUE, symbol, asset, quote, settle, kind, Margin.INVERSE, multiplier=multiplier,
+                          contract_size=size, contract_unit=Unit.USD, expiry=expiry, market=host)
     # Linear: quantities (and openInterest) are in the base coin, e.g. 1000PEPE units.
-    return Instrument(api.VENUE, symbol, asset, quote, settle, Kind.PERP, Margin.LINEAR,
-                      multiplier=multiplier, contract_size=1.0, contract_unit=Unit.BASE, market=host)
+    return Instrument(api.VENUE, symbol, asset, quote, settle, kind, Margin.LINEAR, multiplier=multiplier,
+                      contract_size=1.0, contract_unit=Unit.BASE, expiry=expiry, market=host)
+
+
+def quarterly_deliveries(around: datetime) -> list[datetime]:
+    """Binance's quarterly delivery times (last Friday of Mar/Jun/Sep/Dec, 08:00 UTC) from the year
+    before ``around`` to the year after, ascending."""
+    out: list[datetime] = []
+    for year in range(around.year - 1, around.year + 2):
+        for month in api.QUARTER_MONTHS:
+            day = datetime(year, month, calendar.monthrange(year, month)[1], api.DELIVERY_HOUR, tzinfo=UTC)
+            out.append(day - timedelta(days=(day.weekday() - calendar.FRIDAY) % 7))
+    return out
+
+
+def contract_type(instrument: Instrument, now: datetime) -> str:
+    """A quarterly's ``contractType`` at ``now``: CURRENT_QUARTER when its delivery is the next one,
+    NEXT_QUARTER when one delivery comes before it (COIN-M statistics are kept per contractType)."""
+    if instrument.expiry is None:
+        return api.PERPETUAL
+    ahead = [d for d in quarterly_deliveries(now) if now < d <= instrument.expiry]
+    if len(ahead) in (1, 2) and ahead[-1] == instrument.expiry:
+        return api.CURRENT_QUARTER if len(ahead) == 1 else api.NEXT_QUARTER
+    raise UnsupportedError(f"binance: {instrument.symbol} is not the current or next quarterly, and COIN-M "
+                           f"statistics are kept per contractType only")
+
+
+def last_roll(now: datetime) -> datetime:
+    """The latest quarterly delivery at or before ``now``: when COIN-M's CURRENT_QUARTER and
+    NEXT_QUARTER series last moved to other contracts."""
+    return max(d for d in quarterly_deliveries(now) if d <= now)
 
 
 # --- current funding ---------------------------------------------------------------------------
@@ -142,20 +232,7 @@ def parse_premium_index(body: object, host: str, symbols: Collection[str] | None
     to ``bad``.
     """
     r = reader(api.PATHS[host].premium_index)
-    if isinstance(body, Mapping):  # the answer to ``?symbol=``: one object, which must name its symbol
-        r.text(body, "symbol")
-    rows: Sequence[object] = [body] if isinstance(body, Mapping) else r.arr(body)
-    out: dict[str, Premium] = {}
-    bad: dict[str, ParseError] = {}
-    for raw in rows:
-        symbol = _symbol_of(raw)
-        if symbol is None or (symbols is not None and symbol not in symbols):
-            continue
-        try:
-            out[symbol] = _premium(r, r.obj(raw), symbol)
-        except ParseError as exc:
-            bad[symbol] = exc
-    return BySymbol(out, bad)
+    return _by_symbol(r, body, symbols, lambda row, symbol: _premium(r, row, symbol))
 
 
 def _premium(r: Reader, row: Mapping[str, object], symbol: str) -> Premium:
@@ -176,20 +253,15 @@ def parse_funding_intervals(body: object, host: str) -> BySymbol[float]:
     that symbol (and only it) fails instead of silently taking the 8 h default.
     """
     r = reader(api.PATHS[host].funding_info)
-    out: dict[str, float] = {}
-    bad: dict[str, ParseError] = {}
-    for raw in r.arr(body):
-        symbol = _symbol_of(raw)
-        if symbol is None:
-            continue
-        try:
-            hours = r.num(r.obj(raw), "fundingIntervalHours")
-            if hours <= 0:
-                raise r.fail(f"fundingIntervalHours of {symbol} is {hours!r}, expected > 0")
-            out[symbol] = hours
-        except ParseError as exc:
-            bad[symbol] = exc
-    return BySymbol(out, bad)
+    return _by_symbol(r, r.arr(body), None, lambda row, symbol: _positive(r, row, "fundingIntervalHours", symbol))
+
+
+def _positive(r: Reader, row: Mapping[str, object], key: str, symbol: str) -> float:
+    """A required number that must be > 0."""
+    value = r.num(row, key)
+    if value <= 0:
+        raise r.fail(f"{key} of {symbol} is {value!r}, expected > 0")
+    return value
 
 
 def interval_of(instrument: Instrument, intervals: BySymbol[float]) -> tuple[float, str]:
@@ -225,7 +297,16 @@ def off_schedule(instrument: Instrument, premium: Premium, intervals: BySymbol[f
     return not on_schedule(premium.next_funding, hours)
 
 
-def parse_open_interest(body: object, host: str, symbol: str) -> float:
+@dataclass(frozen=True, slots=True)
+class OIReading:
+    """One ``openInterest`` answer: the amount (base coin on USDⓈ-M, contracts on COIN-M) and
+    Binance's time of it (None when absent)."""
+
+    amount: float
+    time: datetime | None
+
+
+def parse_open_interest(body: object, host: str, symbol: str) -> OIReading:
     """``openInterest`` of one symbol: base coin (USDⓈ-M) or contracts (COIN-M)."""
     r = reader(api.PATHS[host].open_interest)
     row = r.obj(body)
@@ -235,7 +316,18 @@ def parse_open_interest(body: object, host: str, symbol: str) -> float:
     amount = r.num(row, "openInterest")
     if amount < 0:
         raise r.fail(f"openInterest of {symbol} is {amount!r}, expected >= 0")
-    return amount
+    return OIReading(amount, r.opt_time_ms(row, "time"))
+
+
+def open_interest(instrument: Instrument, reading: OIReading, premium: Premium, received: datetime) -> OpenInterest:
+    """The OpenInterest of one contract, priced at its own mark (premiumIndex) per one unit of the asset.
+
+    Binance counts one side. USDⓈ-M reports the venue's base (``1000PEPE`` units: the multiplier
+    makes them PEPE); COIN-M reports contracts of ``contractSize`` USD.
+    """
+    unit = Unit.CONTRACTS if instrument.market == api.COINM else Unit.BASE
+    return OpenInterest.of(instrument, reading.amount, unit, premium.mark / instrument.multiplier,
+                           "mark (premiumIndex)", reading.time or premium.time or received)
 
 
 def open_interest_usd(instrument: Instrument, amount: float, mark: float) -> tuple[float, str]:
@@ -325,3 +417,184 @@ def funding_history(
         note = (f"Binance returned no settlement of {instrument.symbol} before "
                 f"{points[0].time:%Y-%m-%d %H:%M} UTC (listed later, or history not kept)")
     return FundingHistory(api.VENUE, instrument.symbol, start, end, points, note)
+
+
+# --- pages of time series ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One request of a time series: the points at ``start_ms``, ``start_ms + step`` ... ``end_ms``
+    (both inclusive), ``count`` of them."""
+
+    start_ms: int
+    end_ms: int
+    count: int
+
+
+def pages(start_ms: int, end_ms: int, step_ms: int, per_page: int, span_max_ms: int | None = None) -> list[Page]:
+    """The pages covering every multiple of ``step_ms`` in ``[start_ms, end_ms]``, each with at most
+    ``per_page`` points (and spanning at most ``span_max_ms``): the whole window is known up front,
+    so every page can be asked at once."""
+    first = -(-start_ms // step_ms) * step_ms
+    if first > end_ms:
+        return []
+    total = (end_ms - first) // step_ms + 1
+    per = per_page if span_max_ms is None else max(1, min(per_page, span_max_ms // step_ms + 1))
+    out: list[Page] = []
+    for k in range(0, total, per):
+        n = min(per, total - k)
+        a = first + k * step_ms
+        out.append(Page(a, a + (n - 1) * step_ms, n))
+    return out
+
+
+def period_name(period_hours: int) -> str:
+    """Binance's ``period`` / ``interval`` for 1, 4 or 24 hours; UnsupportedError for another."""
+    name = api.PERIODS.get(period_hours)
+    if name is None:
+        raise UnsupportedError(f"binance: no {period_hours} h period (dtrack asks 1, 4 or 24 h)")
+    return name
+
+
+# --- open-interest history ---------------------------------------------------------------------
+
+
+def oi_history_window(start: datetime, end: datetime, now: datetime) -> tuple[datetime, str]:
+    """Where openInterestHist can start for ``[start, end]`` and the note when that is later than asked:
+    Binance keeps only the latest 30 days (and refuses an older ``startTime``)."""
+    kept_from = now - timedelta(days=api.FUTURES_DATA_DAYS) + timedelta(milliseconds=KEPT_MARGIN_MS)
+    if start >= kept_from:
+        return start, ""
+    return kept_from, (f"Binance keeps openInterestHist for the latest {api.FUTURES_DATA_DAYS} days only: asked "
+                       f"from {start:%Y-%m-%d %H:%M} UTC, served from {kept_from:%Y-%m-%d %H:%M} UTC")
+
+
+def oi_history_params(instrument: Instrument, now: datetime) -> dict[str, str]:
+    """How openInterestHist names a contract: ``symbol`` on USDⓈ-M, ``pair`` + ``contractType`` on COIN-M."""
+    if instrument.market == api.COINM:
+        return {"pair": instrument.symbol.split("_")[0], "contractType": contract_type(instrument, now)}
+    return {"symbol": instrument.symbol}
+
+
+def coinm_roll_start(instrument: Instrument, now: datetime) -> tuple[datetime | None, str]:
+    """For a COIN-M quarterly: since when its contractType series is this contract, and the note
+    saying so (None and "" for anything else: USDⓈ-M series are per symbol, perpetuals never roll)."""
+    if instrument.market != api.COINM or instrument.expiry is None:
+        return None, ""
+    roll = last_roll(now)
+    return roll, (f"COIN-M openInterestHist is kept per contractType: before the quarterly roll at "
+                  f"{roll:%Y-%m-%d %H:%M} UTC that series was another contract, so history starts there")
+
+
+def parse_oi_history(body: object, instrument: Instrument, params: Mapping[str, str]) -> list[OIPoint]:
+    """openInterestHist rows of one contract as one-sided points (units of the asset, and USD).
+
+    USDⓈ-M: ``sumOpenInterest`` in the venue's base (x multiplier), ``sumOpenInterestValue`` USD(T).
+    COIN-M: ``sumOpenInterest`` in contracts (x contractSize USD), ``sumOpenInterestValue`` in base coin.
+    A row of another symbol, pair or contractType than asked is a ParseError.
+    """
+    host = instrument.market
+    r = reader(f"{api.PATHS[host].open_interest_hist} ({'dapi' if host == api.COINM else 'fapi'})")
+    out: list[OIPoint] = []
+    for raw in r.arr(body):
+        row = r.obj(raw, "openInterestHist row")
+        for key, want in params.items():
+            got = row.get(key, want) if key == "contractType" else r.text(row, key)  # contractType: optional
+            if got != want:
+                raise r.fail(f"asked for {key} {want}, a row is for {got!r}")
+        amount, value = r.num(row, "sumOpenInterest"), r.num(row, "sumOpenInterestValue")
+        if amount < 0 or value < 0:
+            raise r.fail(f"negative open interest {amount!r} / {value!r} for {instrument.symbol}")
+        if host == api.COINM:
+            point = OIPoint(r.time_ms(row, "timestamp"), value * instrument.multiplier,
+                            amount * instrument.contract_size)
+        else:
+            point = OIPoint(r.time_ms(row, "timestamp"), amount * instrument.multiplier, value)
+        out.append(point)
+    return out
+
+
+def oi_history(instrument: Instrument, points: Iterable[OIPoint], start: datetime, end: datetime,
+               period_hours: int, note: str) -> OIHistory:
+    """An OIHistory of the points in ``[start, end]``, ascending, one per time."""
+    kept = sorted({p.time: p for p in points if start <= p.time <= end}.values(), key=lambda p: p.time)
+    return OIHistory(api.VENUE, instrument.symbol, float(period_hours), tuple(kept), note)
+
+
+# --- long/short ratios -------------------------------------------------------------------------
+
+
+def parse_long_short(body: object, path: str, instrument: Instrument, definition: str) -> LongShortRatio | None:
+    """The latest row of a long/short statistic of a USDⓈ-M symbol (None when Binance has no row).
+
+    ``longShortRatio`` = longs / shorts; ``longAccount`` is the long share (accounts, or positions for
+    topLongShortPositionRatio, whose USDⓈ-M rows keep the ``longAccount`` name; the COIN-M variant's
+    ``longPosition`` is read when ``longAccount`` is absent).
+    """
+    r = reader(path)
+    rows = [r.obj(raw, "row") for raw in r.arr(body)]
+    if not rows:
+        return None
+    row = max(rows, key=lambda x: r.ms(x, "timestamp"))
+    got = r.text(row, "symbol")
+    if got != instrument.symbol:
+        raise r.fail(f"asked for {instrument.symbol}, a row is for {got}")
+    ratio = r.num(row, "longShortRatio")
+    share = r.num(row, "longAccount" if "longAccount" in row else "longPosition")
+    if ratio < 0 or not 0.0 <= share <= 1.0:
+        raise r.fail(f"long/short ratio {ratio!r} / long share {share!r} of {got} out of range")
+    return LongShortRatio(api.VENUE, instrument.asset, got, f"{definition} (USDⓈ-M {got})", ratio, share,
+                          r.time_ms(row, "timestamp"), api.LONG_SHORT_PERIOD)
+
+
+# --- klines, tickers, quotes, spot -------------------------------------------------------------
+
+
+def parse_klines(body: object, host: str) -> list[tuple[int, float]]:
+    """Kline rows ``[openTime, open, high, low, close, volume, closeTime, ...]`` as (open ms, close)."""
+    r = reader(api.PATHS[host].klines)
+    out: list[tuple[int, float]] = []
+    for raw in r.arr(body):
+        row = r.arr(raw, "kline")
+        out.append((r.ms(_cell(row, 0, "openTime"), "openTime"), r.num(_cell(row, 4, "close"), "close")))
+    return out
+
+
+def price_history(instrument: Instrument, candles: Iterable[tuple[int, float]], period_hours: int,
+                  start: datetime, end: datetime, now: datetime) -> tuple[PricePoint, ...]:
+    """Closes per one unit of the asset, timed at each candle's close (``now`` for the candle still
+    open), in ``[start, end]``, ascending, one per time."""
+    step, now_ms = period_hours * HOUR_MS, utc_to_ms(now)
+    closes: dict[datetime, float] = {}
+    for open_ms, close in candles:
+        if open_ms > now_ms:
+            continue
+        t = ms_to_utc(open_ms + step) if open_ms + step <= now_ms else now
+        if start <= t <= end:
+            closes[t] = close / instrument.multiplier
+    return tuple(PricePoint(t, p) for t, p in sorted(closes.items()))
+
+
+def parse_price_tickers(body: object, path: str, symbols: Collection[str]) -> BySymbol[float]:
+    """``ticker/price`` rows (``{"symbol", "price"}``, futures add ``time``) of the asked symbols."""
+    r = reader(path)
+    return _by_symbol(r, body, symbols, lambda row, symbol: _positive(r, row, "price", symbol))
+
+
+def price_quote(instrument: Instrument, premium: Premium, last: float | None, received: datetime) -> PriceQuote:
+    """Mark and index (premiumIndex) and last price (ticker) per one unit of the asset."""
+    m = instrument.multiplier
+    return PriceQuote(instrument, premium.time or received, premium.mark / m, premium.index / m,
+                      None if last is None else last / m)
+
+
+def spot_symbol(asset: str) -> str:
+    """The spot pair dtrack reads for an asset: ``BTCUSDT`` (spot has no ``1000PEPE`` multiples)."""
+    return f"{asset}{api.SPOT_QUOTE}"
+
+
+def spot_price(asset: str, price: float, received: datetime) -> SpotPrice:
+    """A SpotPrice from the spot ticker (which carries no time: ``received``)."""
+    return SpotPrice(api.VENUE, asset, api.SPOT_QUOTE, spot_symbol(asset), price, received,
+                     f"spot ticker ({api.SPOT_TICKER_PRICE})")
