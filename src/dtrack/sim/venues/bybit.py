@@ -1,5 +1,5 @@
-"""Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers (linear, inverse, spot),
-funding/history, open-interest, kline and account-ratio.
+"""Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers (linear, inverse, spot, option),
+funding/history, open-interest, kline, account-ratio, recent-trade (options) and historical-volatility.
 
 Perpetuals and dated futures (the model's Bybit futures lines: ``BTCUSDT-29MAY26``, USDC ``BTC-26JUN26``,
 inverse ``BTCUSDM26``) share the linear and inverse categories, as on Bybit: instruments-info lists
@@ -27,6 +27,16 @@ HTTP 200 answer.
 
 The fields dtrack reads (rate, mark, index, open interest) carry the model's values at full
 precision so tests can compare exactly; inverse open interest is whole USD contracts, as on Bybit.
+
+Options come from ``OptionsModel`` (one per registered module): Bybit's USDC options on BTC, ETH and SOL
+(``BTC-29MAY26-90000-C``; the USDT-settled ``-USDT`` ones are not simulated), listed in instruments-info by
+``baseCoin`` (BTC by default; ``optionsType``, ``deliveryTime``, ``settleCoin``, tick and lot filters; paged
+like the other categories), quoted in tickers (``baseCoin`` or ``symbol`` required, ``expDate`` filter):
+USD prices per coin, IVs as fractions with "0" for an empty bid, the model's greeks (Deribit's conventions,
+as Bybit's), OI and volume in coins. recent-trade serves only the option category (``optionType`` filter,
+the latest ``limit`` trades within 14 days, newest first); historical-volatility only ``period=30`` (the
+model's window), hourly fractions, with the documented envelope (``result`` is the list). A coin without
+options lists nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +48,10 @@ from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote, unquote
 
+from dtrack.sim import calendar as cal
 from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.sim.options import OptionsModel, SimOption, SimOptionQuote
+from dtrack.sim.options import OptionTrade as SimOptionTrade  # not the record: the model's trade
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 Contract = SimPerp | SimFuture
@@ -265,25 +278,35 @@ def _after_cursor(raw: str) -> str:
     raise ValueError(raw)
 
 
-def instruments_info(model: MarketModel, req: SimRequest) -> dict[str, Any]:
-    """GET /v5/market/instruments-info?category=&symbol=&limit=&cursor= (perpetuals and dated futures)"""
-    category = _category(req)
-    limit = _int_param(req, "limit", INSTRUMENTS_DEFAULT_LIMIT, 1, INSTRUMENTS_MAX_LIMIT)
-    assert limit is not None
-    one = _one_contract(model, req, category)
-    contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
+def _paged(rows: list[dict[str, Any]], req: SimRequest, limit: int) -> tuple[list[dict[str, Any]], str]:
+    """One page of ``rows`` (in symbol order) after the request's ``cursor``, and the next cursor ("" at the end)."""
     if "cursor" in req.query:
         try:
             after = _after_cursor(req.query["cursor"])
         except ValueError:
             raise _error(PARAMS_ERROR, "params error: cursor invalid", req.now_ms) from None
-        contracts = [c for c in contracts if c.symbol > after]
-    page, rest = contracts[:limit], contracts[limit:]
-    every: list[Contract] = [*model.perps(VENUE, HOST), *model.futures(VENUE, req.now_ms, HOST)]
-    ids = {c.symbol: i + 1 for i, c in enumerate(every)}
-    cursor = _cursor(page[0].symbol, page[-1].symbol) if page and rest else ""
-    return _ok({"category": category, "list": [_instrument_row(c, ids[c.symbol]) for c in page],
-                "nextPageCursor": cursor}, req.now_ms)
+        rows = [r for r in rows if r["symbol"] > after]
+    page, rest = rows[:limit], rows[limit:]
+    return page, _cursor(page[0]["symbol"], page[-1]["symbol"]) if page and rest else ""
+
+
+def instruments_info(model: MarketModel, req: SimRequest, options: OptionsModel | None = None) -> dict[str, Any]:
+    """GET /v5/market/instruments-info?category=&symbol=&baseCoin=&limit=&cursor= (perpetuals and dated futures;
+    options by ``baseCoin``, BTC by default)"""
+    category = _category(req)
+    limit = _int_param(req, "limit", INSTRUMENTS_DEFAULT_LIMIT, 1, INSTRUMENTS_MAX_LIMIT)
+    assert limit is not None
+    if category == "option":
+        chosen = _options_asked(options or OptionsModel(model), req, default_base="BTC")
+        rows = sorted((_option_instrument_row(o) for o in chosen), key=lambda r: r["symbol"])
+    else:
+        one = _one_contract(model, req, category)
+        contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
+        every: list[Contract] = [*model.perps(VENUE, HOST), *model.futures(VENUE, req.now_ms, HOST)]
+        ids = {c.symbol: i + 1 for i, c in enumerate(every)}
+        rows = [_instrument_row(c, ids[c.symbol]) for c in contracts]
+    page, cursor = _paged(rows, req, limit)
+    return _ok({"category": category, "list": page, "nextPageCursor": cursor}, req.now_ms)
 
 
 # --- tickers ---------------------------------------------------------------------------------
@@ -386,13 +409,13 @@ def _spot_tickers(model: MarketModel, req: SimRequest) -> list[dict[str, Any]]:
     return rows
 
 
-def tickers(model: MarketModel, req: SimRequest) -> dict[str, Any]:
-    """GET /v5/market/tickers?category=linear|inverse|spot[&symbol=] (option: empty here)."""
+def tickers(model: MarketModel, req: SimRequest, options: OptionsModel | None = None) -> dict[str, Any]:
+    """GET /v5/market/tickers?category=linear|inverse|spot|option[&symbol=][&baseCoin=][&expDate=]"""
     category = _category(req)
     if category == "spot":
         return _ok({"category": category, "list": _spot_tickers(model, req)}, req.now_ms)
     if category == "option":
-        return _ok({"category": category, "list": []}, req.now_ms)
+        return _ok({"category": category, "list": _option_tickers(options or OptionsModel(model), req)}, req.now_ms)
     one = _one_contract(model, req, category)
     contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
     rows = [_ticker_row(model, c, req.now_ms) for c in contracts]
@@ -525,15 +548,187 @@ def account_ratio(model: MarketModel, req: SimRequest) -> dict[str, Any]:
     return _ok({"list": rows, "nextPageCursor": cursor}, req.now_ms)
 
 
+# --- options ---------------------------------------------------------------------------------
+
+
+def _option_assets(options: OptionsModel) -> set[str]:
+    return {m.asset for m in options.markets(VENUE)}
+
+
+def _options_asked(options: OptionsModel, req: SimRequest, default_base: str | None) -> list[SimOption]:
+    """The listed options a request names: ``symbol`` (unknown -> 10001), else those of ``baseCoin``
+    (``default_base`` when absent; None: one of the two is required) and of ``expDate`` (``25DEC22``) if given.
+    A coin without options lists none."""
+    symbol = req.query.get("symbol")
+    if symbol is not None:
+        found = options.find(VENUE, symbol, req.now_ms)
+        if found is None:
+            raise _error(PARAMS_ERROR, "params error: symbol invalid", req.now_ms)
+        return [found]
+    base = req.query.get("baseCoin", default_base)
+    if base is None:
+        raise _error(PARAMS_ERROR, "params error: baseCoin or symbol is required for option", req.now_ms)
+    if base not in _option_assets(options):
+        return []
+    listed = options.listed(VENUE, base, req.now_ms)
+    if "expDate" in req.query:
+        listed = [o for o in listed if cal.dmy(o.expiry_ms) == req.query["expDate"]]
+    return listed
+
+
+def _plain(x: float) -> str:
+    """A price or size on its grid as Bybit writes it: ``5655``, ``0.01`` (no trailing ``.0``)."""
+    return format(Decimal(repr(x)).normalize(), "f")
+
+
+def _on_tick(price: float, tick: float) -> str:
+    return _plain(round(round(price / tick) * tick, 10))
+
+
+def _option_instrument_row(o: SimOption) -> dict[str, Any]:
+    """An instruments-info option row (as the USDT option of ``bybit__rest_instruments_info__docs.json``)."""
+    cp = "Call" if o.is_call else "Put"
+    return {
+        "symbol": o.instrument, "status": "Trading", "baseCoin": o.asset,
+        "quoteCoin": "USD",  # USDC options are quoted in USD (the USDT ones: USDT)
+        "settleCoin": o.settle, "optionsType": cp, "launchTime": str(o.listed_ms),
+        "deliveryTime": str(o.expiry_ms), "deliveryFeeRate": "0.00015",
+        "priceFilter": {"minPrice": _plain(o.tick_size), "maxPrice": _plain(o.tick_size * 200_000),
+                        "tickSize": _plain(o.tick_size)},
+        "lotSizeFilter": {"maxOrderQty": _plain(o.min_amount * 50_000), "minOrderQty": _plain(o.min_amount),
+                          "qtyStep": _plain(o.min_amount)},
+        "displayName": f"{o.asset}{o.settle}-{o.instrument.split('-', 1)[1]}",
+    }
+
+
+
+
+def _option_ticker_row(q: SimOptionQuote) -> dict[str, Any]:
+    """An option tickers row (as ``bybit__ccxt_fetchTickers.json``): USD prices per coin, IVs as fractions, "0"
+    for an empty bid; mark, IVs, underlying, index, OI, volume and greeks at the model's full precision."""
+    o = q.option
+    last = _on_tick(q.mark_price_usd, o.tick_size)
+    bid = q.bid_price_usd is not None
+    return {
+        "symbol": o.instrument,
+        "bid1Price": _plain(q.bid_price_usd) if q.bid_price_usd is not None else "0",
+        "bid1Size": _plain(q.bid_size) if bid else "0",
+        "bid1Iv": dec(q.bid_iv) if q.bid_iv is not None else "0",
+        "ask1Price": _plain(q.ask_price_usd), "ask1Size": _plain(q.ask_size), "ask1Iv": dec(q.ask_iv),
+        "lastPrice": last, "highPrice24h": last, "lowPrice24h": last,
+        "markPrice": dec(q.mark_price_usd), "indexPrice": dec(q.index_price), "markIv": dec(q.mark_iv),
+        "underlyingPrice": dec(q.underlying_price), "openInterest": _plain(q.open_interest),
+        "turnover24h": fixed(q.volume_24h * q.index_price, 4), "volume24h": _plain(q.volume_24h),
+        "totalVolume": str(math.ceil(q.open_interest + 3.0 * q.volume_24h)),
+        "totalTurnover": str(math.ceil((q.open_interest + 3.0 * q.volume_24h) * q.index_price)),
+        "delta": dec(q.delta), "gamma": dec(q.gamma), "vega": dec(q.vega), "theta": dec(q.theta),
+        "predictedDeliveryPrice": "0", "change24h": "0",
+    }
+
+
+def _option_tickers(options: OptionsModel, req: SimRequest) -> list[dict[str, Any]]:
+    """The option tickers of a ``symbol`` or of a ``baseCoin`` (one of them required)."""
+    asked = _options_asked(options, req, default_base=None)
+    if not asked:
+        return []
+    chain = {q.option.instrument: q for q in options.chain(VENUE, asked[0].asset, req.now_ms)}
+    return [_option_ticker_row(chain[o.instrument]) for o in asked]
+
+
+def _option_category(req: SimRequest) -> str:
+    """The ``category`` of an endpoint simulated for options only."""
+    category = _category(req)
+    if category != "option":
+        raise _error(PARAMS_ERROR, f"params error: category {category} is not simulated here", req.now_ms)
+    return category
+
+
+def _base_coin_param(req: SimRequest) -> str:
+    return req.query.get("baseCoin", "BTC")
+
+
+#: How far back recent-trade looks for its ``limit`` trades (whole days from now).
+TRADE_LOOKBACK_DAYS = 14
+TRADES_DEFAULT_LIMIT, TRADES_MAX_LIMIT = 500, 1000
+
+
+def recent_trade(options: OptionsModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/recent-trade?category=option[&baseCoin=][&symbol=][&optionType=Call|Put][&limit=]: the
+    latest ``limit`` trades (1..1000, default 500) of a coin (BTC by default), newest first (only options are
+    simulated). Rows carry ``mP``, ``iP``, ``mIv`` and ``iv`` (fractions) and ``isBlockTrade``."""
+    category = _option_category(req)
+    limit = _int_param(req, "limit", TRADES_DEFAULT_LIMIT, 1, TRADES_MAX_LIMIT)
+    assert limit is not None
+    kind = req.query.get("optionType")
+    if kind not in (None, "Call", "Put"):
+        raise _error(PARAMS_ERROR, "params error: optionType invalid", req.now_ms)
+    symbol = req.query.get("symbol")
+    base = _options_asked(options, req, "BTC")[0].asset if symbol is not None else _base_coin_param(req)
+    picked: list[SimOptionTrade] = []
+    if base in _option_assets(options):
+        for day in range(TRADE_LOOKBACK_DAYS):
+            hi = req.now_ms - day * DAY_MS
+            day_trades = [t for t in options.trades(VENUE, base, hi - DAY_MS + 1, hi)
+                          if (kind is None or t.option.is_call == (kind == "Call"))
+                          and (symbol is None or t.instrument == symbol)]
+            picked = day_trades + picked
+            if len(picked) >= limit:
+                break
+    rows = []
+    for t in picked[::-1][:limit]:
+        mark = options.quote(t.option, t.ts_ms)
+        rows.append({
+            "execId": t.trade_id, "symbol": t.instrument, "price": _plain(t.price_usd), "size": _plain(t.amount),
+            "side": "Buy" if t.direction == "buy" else "Sell", "time": str(t.ts_ms),
+            "isBlockTrade": t.block_trade_id is not None, "isRPITrade": False, "seq": t.trade_id,
+            "mP": dec(mark.mark_price_usd), "iP": dec(t.index_price), "mIv": dec(mark.mark_iv),
+            "iv": fixed(t.iv / 100.0, 4),
+        })
+    return _ok({"category": category, "list": rows}, req.now_ms)
+
+
+#: The realized-volatility ``period`` (days) the model publishes: its trailing 30-day window.
+HV_PERIOD = 30
+HV_MAX_SPAN_MS = 30 * DAY_MS
+HV_MAX_AGE_MS = 2 * 365 * DAY_MS
+
+
+def historical_volatility(options: OptionsModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/historical-volatility?category=option[&baseCoin=][&period=][&startTime=&endTime=]: hourly
+    realized volatility (fractions) of the index, ascending. ``startTime`` and ``endTime`` go together, at most
+    30 days apart (neither: the last hour); older than 2 years is cut off. Only ``period=30`` is simulated (the
+    model's window). Envelope as documented: ``category`` beside ``result``, the list itself."""
+    category = _option_category(req)
+    period = _int_param(req, "period", 7, 1, None)
+    if period != HV_PERIOD:
+        raise _error(PARAMS_ERROR, f"params error: period {period} is not simulated (only {HV_PERIOD})", req.now_ms)
+    start = _int_param(req, "startTime", None, 0, None)
+    end = _int_param(req, "endTime", None, 0, None)
+    if (start is None) != (end is None):
+        raise _error(PARAMS_ERROR, "params error: startTime and endTime go together", req.now_ms)
+    if start is None or end is None:
+        start, end = req.now_ms - HOUR_MS, req.now_ms
+    if end - start > HV_MAX_SPAN_MS:
+        raise _error(PARAMS_ERROR, "params error: endTime - startTime exceeds 30 days", req.now_ms)
+    base = _base_coin_param(req)
+    points = options.historical_volatility(base, max(start, req.now_ms - HV_MAX_AGE_MS), end) \
+        if base in _option_assets(options) else []
+    return {"retCode": 0, "retMsg": "SUCCESS", "category": category,
+            "result": [{"period": HV_PERIOD, "value": fixed(pct / 100.0, 8), "time": str(t)} for t, pct in points]}
+
+
 def register(routes: SimRoutes, model: MarketModel) -> None:
     """Serve the Bybit endpoints dtrack calls."""
-    handlers: dict[str, Callable[[MarketModel, SimRequest], Any]] = {
-        "/v5/market/instruments-info": instruments_info,
-        "/v5/market/tickers": tickers,
-        "/v5/market/funding/history": funding_history,
-        "/v5/market/open-interest": open_interest,
-        "/v5/market/kline": kline,
-        "/v5/market/account-ratio": account_ratio,
+    options = OptionsModel(model)
+    handlers: dict[str, Callable[[SimRequest], Any]] = {
+        "/v5/market/instruments-info": partial(instruments_info, model, options=options),
+        "/v5/market/tickers": partial(tickers, model, options=options),
+        "/v5/market/funding/history": partial(funding_history, model),
+        "/v5/market/open-interest": partial(open_interest, model),
+        "/v5/market/kline": partial(kline, model),
+        "/v5/market/account-ratio": partial(account_ratio, model),
+        "/v5/market/recent-trade": partial(recent_trade, options),
+        "/v5/market/historical-volatility": partial(historical_volatility, options),
     }
     for path, handler in handlers.items():
-        routes.add(VENUE, HOST, "GET", path, partial(handler, model))
+        routes.add(VENUE, HOST, "GET", path, handler)

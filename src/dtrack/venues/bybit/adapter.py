@@ -13,14 +13,20 @@ categories concurrently):
 - open-interest history and klines: every page of the window at once (windows of 200 open-interest
   points and 1000 candles, computed up front), one round, never a cursor followed page by page.
 - spot: one tickers call (category spot). Long/short: one account-ratio call per USDT perpetual.
+- option chain: the option tickers of the asset (core) and its option instruments-info pages (disk-cached:
+  none on a warm cache; a cold one pages with the cursor, its first page beside the tickers), one round.
+  instruments-info is an enrichment (exact ``deliveryTime``, ``settleCoin``, options not quoted yet): when it
+  fails the chain is served from the tickers with terms read from the symbols, and the failure is an error.
+- option trades: recent-trade of the asset's calls and of its puts (1000 each, the most Bybit serves), one
+  round; realized volatility: historical-volatility windows of 30 days, all at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
 from dtrack.records import (
@@ -32,10 +38,13 @@ from dtrack.records import (
     OIHistory,
     OIPoint,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
     Unit,
+    VolPoint,
     oi_base_and_usd,
 )
 from dtrack.venues.base import Adapter, Answer, FundingResult
@@ -43,6 +52,14 @@ from dtrack.venues.bybit import api, parse
 from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
 
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    @property
+    def cursor(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Page)
 
 #: A guard against a venue that keeps handing out cursors (1000 x 1000 symbols is far beyond Bybit's list).
 _MAX_PAGES = 1000
@@ -107,15 +124,20 @@ class BybitAdapter(Adapter):
 
     async def _instrument_pages(self, category: str, ttl: float) -> list[parse.InstrumentsPage]:
         """Every instruments-info page of one category, each page disk-cached for ``ttl`` seconds."""
-        pages: list[parse.InstrumentsPage] = []
+        return await self._pages({"category": category}, ttl, parse.parse_instruments_page)
+
+    async def _pages(self, query: Mapping[str, Any], ttl: float, read: Callable[[Any], P]) -> list[P]:
+        """Every instruments-info page of ``query``, following ``nextPageCursor`` (each page disk-cached for
+        ``ttl`` seconds, so a warm cache answers without a request)."""
+        pages: list[P] = []
         cursor = ""
         seen: set[str] = set()
         for _ in range(_MAX_PAGES):
-            params: dict[str, Any] = {"category": category, "limit": self.instruments_page_size}
+            params: dict[str, Any] = {**query, "limit": self.instruments_page_size}
             if cursor:
                 params["cursor"] = parse.cursor_param(cursor)
-            page = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=ttl,
-                                         parse=parse.parse_instruments_page, weight=api.WEIGHTS[api.INSTRUMENTS])
+            page = await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=ttl, parse=read,
+                                         weight=api.WEIGHTS[api.INSTRUMENTS])
             pages.append(page)
             cursor = page.cursor
             if not cursor:
@@ -442,3 +464,82 @@ class BybitAdapter(Adapter):
             return []
         return [f"Bybit has open-interest history for {instrument.symbol} only from "
                 f"{points[0].time:%Y-%m-%d %H:%M} UTC (its launch); asked from {start:%Y-%m-%d %H:%M} UTC"]
+
+    # --- options ------------------------------------------------------------------------------
+
+    #: recent-trade rows asked for per option type (lower it in tests).
+    trades_page_size: ClassVar[int] = api.TRADES_MAX_LIMIT
+
+    async def _option_listing(self, asset: str) -> tuple[dict[str, parse.OptionTerms], list[ParseError]]:
+        """The trading options of ``asset`` by symbol (instruments-info, every page, cached for
+        ``instruments_ttl``) and an error per row that did not parse (its option keeps the symbol's terms)."""
+        query = {"category": api.OPTION_CATEGORY, "baseCoin": asset}
+        pages = await self._pages(query, self.ctx.settings.instruments_ttl, parse.parse_option_instruments_page)
+        broken = [ParseError(self.name, api.INSTRUMENTS, b) for page in pages for b in page.broken]
+        return {sym: terms for page in pages for sym, terms in page.terms.items()}, broken
+
+    async def fetch_option_chain(self, asset: str) -> Answer[OptionQuote]:
+        """Every trading option on ``asset`` (USDC- and USDT-settled) from the bulk option tickers, with the
+        instruments-info terms; prices per ONE coin in USD (the settlement coin) and in the coin (USD /
+        ``underlyingPrice``), IVs as fractions, OI and volume in contracts of one coin, Bybit's greeks.
+
+        The tickers are the core (their failure raises); instruments-info is an enrichment: when it fails,
+        the chain comes from the tickers alone, expiries read from the symbols (08:00 UTC), and the failure is
+        in ``errors``. A listed option without a ticker is kept with no mark.
+        """
+        params = {"category": api.OPTION_CATEGORY, "baseCoin": asset}
+        listing: tuple[dict[str, parse.OptionTerms], list[ParseError]] | BaseException
+        body: Any
+        listing, body = await asyncio.gather(self._option_listing(asset), self._get(api.TICKERS, params),
+                                             return_exceptions=True)
+        if isinstance(body, BaseException):
+            raise body
+        answer: Answer[OptionQuote] = Answer(self.name)
+        terms: dict[str, parse.OptionTerms] = {}
+        if isinstance(listing, DtrackError):
+            answer.errors.append(listing)
+        elif isinstance(listing, BaseException):
+            raise listing
+        else:
+            terms, broken = listing
+            answer.errors += broken
+        answer.items, errors = parse.parse_option_chain(body, asset, terms, self.ctx.now())
+        answer.errors += errors
+        return answer
+
+    async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
+        """Option trades on ``asset`` with ``start <= time <= end``, ascending: taker side, size in contracts of
+        one coin, USD price per coin, index, IV fraction, block flag. Bybit serves only the latest trades (no
+        time parameters): the latest 1000 calls and 1000 puts, asked for at once; a window reaching further
+        back is cut to what they hold. Both calls are the core: a failure raises."""
+        bodies = await asyncio.gather(*(
+            self._get(api.RECENT_TRADE, {"category": api.OPTION_CATEGORY, "baseCoin": asset, "optionType": kind,
+                                         "limit": self.trades_page_size})
+            for kind in api.OPTION_TYPES))
+        answer: Answer[OptionTrade] = Answer(self.name)
+        seen: dict[str, OptionTrade] = {}
+        for body in bodies:
+            trades, errors = parse.parse_option_trades(body, asset)
+            answer.errors += errors
+            for trade in trades:
+                if start <= trade.time <= end:
+                    seen.setdefault(trade.trade_id, trade)
+        answer.items = sorted(seen.values(), key=lambda t: (t.time, t.trade_id))
+        return answer
+
+    async def fetch_realized_vol(self, asset: str, start: datetime, end: datetime) -> tuple[VolPoint, ...]:
+        """Bybit's published 30-day realized volatility of ``asset`` (hourly points, fractions) in ``[start,
+        end]``, ascending: windows of at most 30 days (the endpoint's limit), all requested at once. Bybit keeps
+        two years: a window reaching further back starts there."""
+        now = self.ctx.now()
+        first = max(start, now - timedelta(days=api.HV_MAX_AGE_DAYS))
+        windows = page_windows(utc_to_ms(first), utc_to_ms(min(end, now)), HOUR_MS, api.HV_MAX_SPAN_HOURS)
+        pages = await asyncio.gather(*(self._hv_page(asset, a, b) for a, b in windows))
+        points = {p.time: p for page in pages for p in page}
+        return tuple(points[t] for t in sorted(points) if start <= t <= end)
+
+    async def _hv_page(self, asset: str, first_ms: int, last_ms: int) -> list[VolPoint]:
+        params = {"category": api.OPTION_CATEGORY, "baseCoin": asset, "period": api.HV_PERIOD_DAYS,
+                  "startTime": first_ms, "endTime": last_ms}
+        return parse.parse_historical_volatility(await self._get(api.HISTORICAL_VOLATILITY, params),
+                                                 api.HV_PERIOD_DAYS)

@@ -14,6 +14,8 @@ FUNDING_HISTORY = "/v5/market/funding/history"
 OPEN_INTEREST = "/v5/market/open-interest"
 ACCOUNT_RATIO = "/v5/market/account-ratio"
 KLINE = "/v5/market/kline"
+RECENT_TRADE = "/v5/market/recent-trade"
+HISTORICAL_VOLATILITY = "/v5/market/historical-volatility"
 
 #: Categories that hold perpetuals and dated futures: ``linear`` (USDT and USDC perps, USDT and USDC
 #: futures) and ``inverse`` (coin-margined perps and futures). ``spot`` holds the spot pairs.
@@ -47,7 +49,8 @@ TOO_FREQUENT = "access too frequent"
 BAN_SECONDS = 600.0
 RATE_LIMIT = RateLimit(600, 5)
 LIMITS = {MAIN_HOST: RATE_LIMIT}
-WEIGHTS = {INSTRUMENTS: 1, TICKERS: 1, FUNDING_HISTORY: 1, OPEN_INTEREST: 1, ACCOUNT_RATIO: 1, KLINE: 1}
+WEIGHTS = {INSTRUMENTS: 1, TICKERS: 1, FUNDING_HISTORY: 1, OPEN_INTEREST: 1, ACCOUNT_RATIO: 1, KLINE: 1,
+           RECENT_TRADE: 1, HISTORICAL_VOLATILITY: 1}
 
 #: ``retCode`` values in HTTP 200 answers.
 RET_OK = 0
@@ -65,3 +68,31 @@ STATUS_TRADING = "Trading"
 
 #: Inverse contracts are worth 1 USD each (their sizes and open interest are in USD).
 INVERSE_CONTRACT_USD = 1.0
+
+# --- options -------------------------------------------------------------------------------------
+
+#: The options category: ``tickers`` and ``instruments-info`` take ``baseCoin`` (one answer per asset holds
+#: both the USDC-settled ``BTC-28MAR25-90000-C`` and the USDT-settled ``BTC-28MAR25-90000-P-USDT`` options).
+OPTION_CATEGORY = "option"
+#: instruments-info ``optionsType`` values. Its default ``status`` filter lists ``PreLaunch``, ``Trading`` and
+#: ``Delivering`` options; the chain holds the ``Trading`` ones (``STATUS_TRADING``).
+OPTION_CALL, OPTION_PUT = "Call", "Put"
+#: Bybit options expire (and the symbol's date means) 08:00 UTC; used when instruments-info is unavailable.
+OPTION_EXPIRY_HOUR = 8
+#: Option quantities (orders, ``openInterest``, ``volume24h``, trade ``size``) are in the base coin: one
+#: contract is one coin (instruments-info ``lotSizeFilter`` steps of 0.01 BTC, e.g. ``minOrderQty`` "0.01"
+#: in ``bybit__rest_instruments_info__docs.json``, are fractions of a coin, not whole contracts).
+OPTION_CONTRACT_SIZE = 1.0
+#: Settlement coin of option symbols without a suffix (the USDT ones end in ``-USDT``).
+OPTION_DEFAULT_SETTLE = "USDC"
+
+#: recent-trade (option): ``limit`` 1..1000 (default 500), the latest trades of a ``baseCoin`` (no time
+#: parameters); ``optionType`` Call / Put splits them, so one round of two calls reaches twice as far back.
+TRADES_MAX_LIMIT = 1000
+OPTION_TYPES = (OPTION_CALL, OPTION_PUT)
+
+#: historical-volatility: hourly points; ``startTime`` and ``endTime`` go together, at most 30 days apart,
+#: at most 2 years back. ``period`` (days) of the realized volatility asked for.
+HV_PERIOD_DAYS = 30
+HV_MAX_SPAN_HOURS = 30 * 24
+HV_MAX_AGE_DAYS = 2 * 365

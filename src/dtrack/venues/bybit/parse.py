@@ -1,8 +1,9 @@
 """Bybit v5 JSON -> records (pure: no I/O, no clock; the receive time is passed in).
 
-Owns the ``retCode`` envelope, instruments-info pages (perpetuals with their ``fundingInterval``, and
-dated futures with their ``deliveryTime``), tickers (current funding, open interest, mark/index/last
-prices; spot last prices), funding/history, open-interest history, kline and account-ratio rows.
+Owns the ``retCode`` envelope, instruments-info pages (perpetuals with their ``fundingInterval``, dated
+futures with their ``deliveryTime``, options), tickers (current funding, open interest, mark/index/last
+prices; spot last prices; option chains), funding/history, open-interest history, kline and account-ratio
+rows, option trades (recent-trade) and realized volatility (historical-volatility).
 
 Quirks handled here, with the payload that shows them:
 - ``fundingInterval`` in instruments-info is in MINUTES (480 = 8 h; docs example
@@ -24,6 +25,12 @@ Quirks handled here, with the payload that shows them:
 - account-ratio ``buyRatio`` / ``sellRatio`` are the shares of ACCOUNTS net long / net short
   (``bybit__rest_account_ratio__docs.json``: 0.49 / 0.51), not of positions.
 - ccxt's captures re-serialised ``retCode`` and ``time`` as strings: both types are accepted.
+- Options (category ``option``): prices in the settlement coin (USDC, or USDT for the ``-USDT`` symbols),
+  taken as USD, per ONE coin; IVs are fractions (``markIv`` 0.552 in ``bybit__ccxt_fetchTickers.json``), and
+  "0" stands for none (an empty book side); greeks follow Deribit's conventions (checked on that capture:
+  vega 117.1 USD per vol point, theta -58.3 USD per day); sizes and open interest in coins. The tickers rows
+  carry no expiry: it comes from instruments-info ``deliveryTime`` or, failing that, the symbol (08:00 UTC).
+  historical-volatility answers ``result`` as a bare list beside ``category``, values as fractions.
 
 Bulk lists (instruments-info, tickers) may hold rows dtrack was not asked about in shapes it does not
 know: those are skipped, never parsed. Only the rows asked for must parse.
@@ -34,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -45,9 +52,12 @@ from dtrack.records import (
     Kind,
     Margin,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PriceQuote,
     SpotPrice,
     Unit,
+    VolPoint,
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues.bybit import api
@@ -511,3 +521,250 @@ def parse_account_ratio(body: Any, symbol: str) -> AccountRatio | None:
             raise r.fail(f"{symbol}: buyRatio {buy:g} / sellRatio {sell:g} are not shares")
         out.append(AccountRatio(r.time_ms(row, "timestamp"), buy, sell))
     return max(out, key=lambda a: a.time, default=None)
+
+
+# --- options -----------------------------------------------------------------------------------
+
+#: ``BTC-28MAR25-90000-C`` (USDC-settled) and ``BTC-30MAY25-68000-P-USDT`` (USDT-settled).
+_OPTION_SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
+                            r"-(?P<strike>\d+(?:\.\d+)?)-(?P<cp>[CP])(?:-(?P<settle>[A-Z]+))?$")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_OPTIONS_TYPES = {api.OPTION_CALL: True, api.OPTION_PUT: False}
+_TAKER_SIDES = {"Buy": "buy", "Sell": "sell"}
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTerms:
+    """What one Bybit option is: asset, expiry (UTC), strike (USD), call or put, settlement coin and contract
+    size (coins), and where the terms come from (``instruments-info`` or the symbol alone)."""
+
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    settle: str
+    source: str
+    contract_size: float = api.OPTION_CONTRACT_SIZE
+
+
+def option_terms(r: Reader, symbol: str) -> OptionTerms:
+    """The terms written in an option's symbol: ``BTC-30MAY25-68000-P-USDT`` is a BTC put struck at 68,000 USD,
+    expiring 2025-05-30 08:00 UTC (Bybit's expiry hour), settled in USDT (USDC when there is no suffix)."""
+    m = _OPTION_SYMBOL.match(symbol)
+    if m is None or m["month"] not in _MONTHS:
+        raise r.fail(f"{symbol!r} is not an option symbol (BTC-28MAR25-90000-C[-USDT])")
+    try:
+        expiry = datetime(2000 + int(m["year"]), _MONTHS.index(m["month"]) + 1, int(m["day"]),
+                          api.OPTION_EXPIRY_HOUR, tzinfo=UTC)
+    except ValueError:
+        raise r.fail(f"{symbol!r} names no real date") from None
+    return OptionTerms(symbol, split_multiplier(m["base"])[0], expiry, float(m["strike"]), m["cp"] == "C",
+                       m["settle"] or api.OPTION_DEFAULT_SETTLE, "symbol")
+
+
+@dataclass(frozen=True, slots=True)
+class OptionInstrumentsPage:
+    """One instruments-info page of the option category: the trading options' terms by symbol, the rows that
+    did not parse ("<symbol>: <detail>") and the next cursor."""
+
+    terms: Mapping[str, OptionTerms]
+    broken: tuple[str, ...]
+    cursor: str
+
+
+def _option_row_terms(r: Reader, row: Mapping[str, Any]) -> OptionTerms:
+    """An instruments-info option row: the symbol's terms with ``deliveryTime`` (ms), ``optionsType``,
+    ``baseCoin`` and ``settleCoin`` as the row states them."""
+    named = option_terms(r, r.text(row, "symbol"))
+    kind = r.text(row, "optionsType")
+    if kind not in _OPTIONS_TYPES:
+        raise r.fail(f"optionsType is {kind!r}, expected Call or Put")
+    if _OPTIONS_TYPES[kind] is not named.is_call:
+        raise r.fail(f"optionsType {kind} contradicts the symbol")
+    return OptionTerms(named.symbol, split_multiplier(r.text(row, "baseCoin"))[0], r.time_ms(row, "deliveryTime"),
+                       named.strike, named.is_call, r.text(row, "settleCoin"), "instruments-info")
+
+
+def parse_option_instruments_page(body: Any) -> OptionInstrumentsPage:
+    """One instruments-info page of the option category: its ``Trading`` options (``PreLaunch`` and
+    ``Delivering`` rows are not in the chain). A row that does not parse is kept aside in ``broken``; a page
+    whose trading rows all fail is a ParseError (the format changed; the page is not cached)."""
+    r = reader(api.INSTRUMENTS)
+    rows, cursor = result_rows(body, api.INSTRUMENTS)
+    terms: dict[str, OptionTerms] = {}
+    broken: list[str] = []
+    for row in rows:
+        if not isinstance(row, Mapping) or row.get("status") != api.STATUS_TRADING:
+            continue
+        try:
+            t = _option_row_terms(r, row)
+        except ParseError as err:
+            broken.append(f"{row.get('symbol', '?')}: {err.detail}")
+            continue
+        terms[t.symbol] = t
+    if broken and not terms:
+        raise r.fail(f"no option row parsed ({len(broken)} malformed; first: {broken[0]})")
+    return OptionInstrumentsPage(terms, tuple(broken), cursor)
+
+
+def _positive(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
+    """A price, size or IV where Bybit writes "0" (or nothing) for "none": the empty book side
+    (``bid1Price`` "0", ``bid1Iv`` "0" in ``bybit__ccxt_fetchAllGreeks.json``)."""
+    value = r.opt_num(row, key)
+    return value if value is not None and value > 0 else None
+
+
+def _settle_note(settle: str) -> str:
+    return f"{settle}-settled, {settle} taken as USD"
+
+
+def _option_quote(r: Reader, row: Mapping[str, Any], terms: OptionTerms, when: datetime,
+                  forwards: Mapping[datetime, float]) -> OptionQuote:
+    """One tickers row as an OptionQuote. Prices are per ONE coin in the settlement coin (USD); the coin price
+    is the USD price / ``underlyingPrice`` (the forward of the expiry, what Bybit prices the option on). A row
+    without ``underlyingPrice`` takes its expiry's from another row (``forwards``), else the index."""
+    index = _positive(r, row, "indexPrice")
+    underlying = _positive(r, row, "underlyingPrice")
+    note = f"markPrice, bid1Price, ask1Price in USD ({_settle_note(terms.settle)}); coin = USD / underlyingPrice"
+    if underlying is None:
+        underlying = forwards.get(terms.expiry, index)
+        if underlying is None:
+            raise r.fail("no underlyingPrice nor indexPrice")
+        source = "another option of the expiry" if terms.expiry in forwards else "indexPrice"
+        note += f" (this row has none: {source}'s, {underlying:g})"
+    mark = _positive(r, row, "markPrice")
+    return OptionQuote(
+        venue=VENUE, symbol=terms.symbol, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
+        is_call=terms.is_call, time=when, underlying_price=underlying, index_price=index,
+        mark_price_usd=mark, mark_price_coin=mark / underlying if mark is not None else None,
+        bid_price_usd=_positive(r, row, "bid1Price"), ask_price_usd=_positive(r, row, "ask1Price"),
+        # IVs: fractions already (0.552 = 55.2 %); "0" means none (no bid)
+        mark_iv=_positive(r, row, "markIv"), bid_iv=_positive(r, row, "bid1Iv"), ask_iv=_positive(r, row, "ask1Iv"),
+        # greeks in Deribit's conventions: delta, gamma per USD, vega USD per vol point, theta USD per day
+        delta=r.opt_num(row, "delta"), gamma=r.opt_num(row, "gamma"), vega=r.opt_num(row, "vega"),
+        theta=r.opt_num(row, "theta"),
+        open_interest=r.opt_num(row, "openInterest") or 0.0, volume=r.opt_num(row, "volume24h") or 0.0,
+        contract_size=terms.contract_size, settle=terms.settle, price_note=note,
+    )
+
+
+def _unquoted(terms: OptionTerms, when: datetime, forwards: Mapping[datetime, float],
+              index: float | None) -> OptionQuote | None:
+    """A listed option without a tickers row: no mark, IVs, greeks, OI or volume, priced against its expiry's
+    forward from the other rows (else the index); None when neither is known."""
+    underlying = forwards.get(terms.expiry, index)
+    if underlying is None:
+        return None
+    return OptionQuote(VENUE, terms.symbol, terms.asset, terms.expiry, terms.strike, terms.is_call, when,
+                       underlying, index, contract_size=terms.contract_size, settle=terms.settle,
+                       price_note="listed in instruments-info without a tickers row: no mark")
+
+
+def parse_option_chain(body: Any, asset: str, listed: Mapping[str, OptionTerms],
+                       received: datetime) -> tuple[list[OptionQuote], list[ParseError]]:
+    """The option chain of ``asset`` from one tickers answer (``category=option&baseCoin=``) and the trading
+    options of instruments-info (``listed``, by symbol; may be empty when it could not be read).
+
+    Every tickers row of the asset becomes a quote, with the terms of ``listed`` (exact ``deliveryTime``,
+    ``settleCoin``), else those written in its symbol (a new listing the cached list does not hold yet). A
+    listed option without a row (quoted nowhere yet) is kept with no mark, if it has not expired. A row that
+    does not parse is an error of its own (naming the symbol); the other rows still serve.
+    """
+    r = reader(api.TICKERS)
+    rows, _ = result_rows(body, api.TICKERS)
+    when = answer_time(body, api.TICKERS, received)
+    found: list[tuple[Mapping[str, Any], OptionTerms]] = []
+    errors: list[ParseError] = []
+    for row in rows:
+        symbol = row.get("symbol") if isinstance(row, Mapping) else None
+        if not isinstance(symbol, str):
+            errors.append(r.fail(f"a row without a symbol: {row!r}"[:200]))
+            continue
+        try:
+            terms = listed.get(symbol) or option_terms(r, symbol)
+        except ParseError as err:
+            errors.append(err)
+            continue
+        if terms.asset == asset:
+            found.append((row, terms))
+    forwards: dict[datetime, float] = {}
+    index: float | None = None
+    for row, terms in found:
+        try:
+            if (fwd := _positive(r, row, "underlyingPrice")) is not None:
+                forwards.setdefault(terms.expiry, fwd)
+            index = index or _positive(r, row, "indexPrice")
+        except ParseError:
+            continue  # the row's own error is reported below
+    quotes: list[OptionQuote] = []
+    for row, terms in found:
+        try:
+            quotes.append(_option_quote(r, row, terms, when, forwards))
+        except ParseError as err:
+            errors.append(r.fail(f"{terms.symbol}: {err.detail}"))
+    quoted = {t.symbol for _, t in found}
+    for terms in listed.values():
+        if terms.symbol in quoted or terms.asset != asset or terms.expiry <= when:
+            continue
+        quote = _unquoted(terms, when, forwards, index)
+        if quote is None:
+            errors.append(r.fail(f"{terms.symbol}: listed, but no tickers row gives a price to quote it against"))
+        else:
+            quotes.append(quote)
+    return quotes, errors
+
+
+def _option_trade(r: Reader, row: Mapping[str, Any], terms: OptionTerms) -> OptionTrade:
+    side = r.text(row, "side")
+    if side not in _TAKER_SIDES:
+        raise r.fail(f"side is {side!r}, expected Buy or Sell")
+    block = row.get("isBlockTrade", False)
+    if not isinstance(block, bool):
+        raise r.fail(f"isBlockTrade is {block!r}, expected a boolean")
+    return OptionTrade(
+        venue=VENUE, symbol=terms.symbol, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
+        is_call=terms.is_call, time=r.time_ms(row, "time"), side=_TAKER_SIDES[side],  # the taker's side
+        amount=r.num(row, "size"), contract_size=terms.contract_size, price_usd=r.num(row, "price"),
+        index_price=r.num(row, "iP"), iv=_positive(r, row, "iv"), block=block, trade_id=r.text(row, "execId"),
+    )
+
+
+def parse_option_trades(body: Any, asset: str) -> tuple[list[OptionTrade], list[ParseError]]:
+    """The option trades of ``asset`` in one recent-trade answer (``category=option``), in the venue's order:
+    ``side`` is the taker's, ``size`` in coins (contracts of one coin), ``price`` USD per coin, ``iP`` the index,
+    ``iv`` a fraction, ``isBlockTrade`` marks blocks. Terms come from the symbol (expiry at 08:00 UTC). A row
+    that does not parse is an error of its own."""
+    r = reader(api.RECENT_TRADE)
+    rows, _ = result_rows(body, api.RECENT_TRADE)
+    trades: list[OptionTrade] = []
+    errors: list[ParseError] = []
+    for item in rows:
+        try:
+            row = r.obj(item, "result.list item")
+            terms = option_terms(r, r.text(row, "symbol"))
+            if terms.asset == asset:
+                trades.append(_option_trade(r, row, terms))
+        except ParseError as err:
+            symbol = item.get("symbol") if isinstance(item, Mapping) else None
+            errors.append(r.fail(f"{symbol}: {err.detail}") if symbol else err)
+    return trades, errors
+
+
+def parse_historical_volatility(body: Any, period_days: int) -> list[VolPoint]:
+    """The points of one historical-volatility answer: (hour, realized volatility as a FRACTION, 0.45 = 45 %).
+
+    Its envelope differs from the other endpoints' (``bybit__rest_historical_volatility__docs.json``):
+    ``category`` sits beside ``result``, which is the list itself. A row of another ``period`` is an error.
+    """
+    r = reader(api.HISTORICAL_VOLATILITY)
+    result = r.field(r.obj(body), "result")
+    rows = r.arr(result.get("list") if isinstance(result, Mapping) else result, "result")
+    out: list[VolPoint] = []
+    for item in rows:
+        row = r.obj(item, "result item")
+        period = r.opt_num(row, "period")
+        if period is not None and period != period_days:
+            raise r.fail(f"a {period:g}-day row in the {period_days}-day series")
+        out.append(VolPoint(r.time_ms(row, "time"), r.num(row, "value")))
+    return out
