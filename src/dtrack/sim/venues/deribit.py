@@ -18,16 +18,28 @@ fixed ratio, as in the docs example (ratios about 195, 235, 9 and -17 in its fou
 Open interest is ``model.open_interest_base`` (one side): in USD at the mark for the inverse contracts,
 in the coin for the linear ones. Futures are priced by ``model.future_price``; candles are
 ``model.candle`` of the contract's mark, ``ticks`` their open times aligned on the resolution.
+
+Options come from ``dtrack.sim.options.OptionsModel`` (BTC and ETH inverse options, priced in the coin): their rows
+in ``get_instruments`` and ``get_book_summary_by_currency`` (``kind=option``, or no kind: every kind), their
+``ticker`` (with greeks, bid/ask IV), ``get_last_trades_by_currency`` (option trades, ``block_trade_id`` on blocks),
+``get_volatility_index_data`` (DVOL candles) and ``get_historical_volatility`` (hourly realized volatility), with
+Deribit's units: prices in the coin per coin of underlying, IVs, DVOL and realized volatility in percent points,
+open interest, volume and trade ``amount`` in coins (``contracts`` in contracts). The model's numbers are sent
+unrounded. The model's "quarter" expiries are Deribit's ``settlement_period`` "month". An empty book side is
+``null`` in book summaries and 0 in tickers, as Deribit sends them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from dtrack.sim import calendar as cal
 from dtrack.sim.model import DAY_MS, FUTURE_LINES, HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.sim.options import OptionsModel, OptionTrade, SimOption, SimOptionQuote
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 Contract = SimPerp | SimFuture
@@ -50,6 +62,22 @@ TICK_SIZE = {"BTC": 0.5, "ETH": 0.05, "SOL": 0.01}
 RESOLUTIONS = {**{str(m): m * 60_000 for m in (1, 3, 5, 10, 15, 30, 60, 120, 180, 360, 720)}, "1D": DAY_MS}
 #: candles one chart answer holds at most (Deribit's real cap is undocumented); past it the newest are kept
 CHART_CAP = 5000
+#: the model's expiry kinds -> Deribit's ``settlement_period`` (Deribit calls quarterlies "month")
+SETTLEMENT_PERIODS = {"day": "day", "week": "week", "month": "month", "quarter": "month"}
+#: the currencies with DVOL and realized volatility
+VOL_CURRENCIES = ("BTC", "ETH")
+#: get_volatility_index_data resolutions (seconds, or one day)
+VOL_RESOLUTIONS = {"1": 1, "60": 60, "3600": 3600, "43200": 43_200, "1D": 86_400}
+#: DVOL candles one answer holds at most (the newest; ``continuation`` then points at the older rest)
+VOL_CAP = 1000
+#: days of hourly points get_historical_volatility answers (Deribit's depth is undocumented)
+HV_DAYS = 16
+#: get_last_trades_by_currency: ``count`` default and maximum, and how far back an answer without
+#: ``start_timestamp`` looks
+TRADES_DEFAULT_COUNT = 10
+TRADES_MAX_COUNT = 1000
+TRADES_LOOKBACK_MS = 7 * DAY_MS
+TRADE_KINDS = (*KINDS, "combo", "any")
 
 
 def _envelope(req: SimRequest) -> dict[str, Any]:
@@ -109,11 +137,89 @@ def _settlement_period(fut: SimFuture) -> str:
     return "month" if cal.last_friday(t.year, t.month).day == t.day else "week"
 
 
+def _on_tick(price: float, tick: float) -> float:
+    return round(max(1, round(price / tick)) * tick, 10)
+
+
+def _quote_currency(option: SimOption) -> str:
+    """Inverse options are quoted in their coin (``BTC``), linear ones in USDC."""
+    return option.asset if option.quote == "coin" else "USDC"
+
+
+def _option_spec(o: SimOption) -> dict[str, Any]:
+    """An option's ``get_instruments`` row: the real capture's fields and today's (``instrument_type``,
+    ``settlement_currency``, ``price_index``, ``state`` ...)."""
+    return {
+        "tick_size": o.tick_size, "tick_size_steps": [], "taker_commission": 0.0003, "strike": o.strike,
+        "settlement_period": SETTLEMENT_PERIODS[o.period], "settlement_currency": o.settle,
+        "quote_currency": _quote_currency(o), "price_index": f"{o.asset.lower()}_usd", "option_type": o.option_type,
+        "min_trade_amount": o.min_amount, "maker_commission": 0.0003, "kind": "option", "is_active": True,
+        "instrument_name": o.instrument, "instrument_id": 100_000 + zlib.crc32(o.instrument.encode()) % 900_000,
+        "instrument_type": "reversed" if o.quote == "coin" else "linear", "expiration_timestamp": o.expiry_ms,
+        "creation_timestamp": o.listed_ms, "counter_currency": "USD", "contract_size": o.contract_size,
+        "block_trade_tick_size": 0.0001, "block_trade_min_trade_amount": 25, "block_trade_commission": 0.00015,
+        "base_currency": o.asset, "state": "open",
+    }
+
+
+def _option_stats(q: SimOptionQuote) -> dict[str, float | None]:
+    """The 24 h trade statistics of an option: the last price (the mark on the tick), high and low around it
+    and the change in percent; all null when nothing traded."""
+    if q.volume_24h <= 0:
+        return {"last": None, "high": None, "low": None, "price_change": None}
+    tick = q.option.tick_size
+    last = _on_tick(q.mark_price, tick)
+    low = last if q.bid_price is None else min(last, _on_tick(q.bid_price, tick))
+    high = max(last, _on_tick(q.ask_price, tick))
+    return {"last": last, "high": high, "low": low, "price_change": round(100.0 * (last / low - 1.0), 4)}
+
+
+def _rho(q: SimOptionQuote) -> float:
+    """Black-Scholes rho in USD per rate point at the mark IV (the model's rate is 0; Deribit still shows it)."""
+    sd = q.mark_iv * math.sqrt(q.years)
+    d2 = math.log(q.underlying_price / q.option.strike) / sd - 0.5 * sd
+    n2 = 0.5 * math.erfc(-d2 / math.sqrt(2.0)) if q.option.is_call else -0.5 * math.erfc(d2 / math.sqrt(2.0))
+    return q.option.strike * q.years * n2 / 100.0
+
+
+def _trade_row(t: OptionTrade) -> dict[str, Any]:
+    """A ``get_last_trades_by_currency`` row: ``amount`` in coins, ``contracts`` in contracts, ``price`` and
+    ``mark_price`` in the quote currency per coin, ``iv`` in percent; blocks carry ``block_trade_id``."""
+    buy = t.direction == "buy"
+    row: dict[str, Any] = {
+        "trade_seq": int(t.trade_id) // 100, "trade_id": t.trade_id, "timestamp": t.ts_ms,
+        "tick_direction": 0 if buy else 2, "price": t.price, "mark_price": t.mark_price, "iv": t.iv,
+        "instrument_name": t.instrument, "index_price": t.index_price, "direction": t.direction,
+        "amount": t.amount * t.option.contract_size, "contracts": t.amount,
+    }
+    if t.block_trade_id is not None:
+        row |= {"block_trade_id": t.block_trade_id, "block_trade_leg_count": 1}
+    return row
+
+
+def _chunks(start: int, end: int, *, newest_first: bool, step: int = HOUR_MS) -> Iterator[tuple[int, int]]:
+    """``[start, end]`` cut into closed windows of ``step`` (the last may be shorter), newest first or oldest
+    first: a page of trades is found without walking the whole window."""
+    if start > end:
+        return
+    if newest_first:
+        hi = end
+        while hi >= start:
+            yield max(start, hi - step + 1), hi
+            hi -= step
+    else:
+        lo = start
+        while lo <= end:
+            yield lo, min(end, lo + step - 1)
+            lo += step
+
+
 class DeribitSim:
     """The simulated Deribit endpoints over one market model."""
 
     def __init__(self, model: MarketModel) -> None:
         self.model = model
+        self.options = OptionsModel(model)
         self.perps = {p.symbol: p for p in model.perps(VENUE, HOST)}
         lines = [f for f in FUTURE_LINES if f.venue == VENUE and f.host == HOST]
         self.indexes = sorted({_index_name(p) for p in self.perps.values()}
@@ -137,21 +243,26 @@ class DeribitSim:
     def _perp(self, req: SimRequest) -> SimPerp:
         return self._named(req, self.perps)
 
-    def _listed(self, req: SimRequest, *, allow_any: bool) -> list[Contract]:
-        """The contracts matching the ``currency`` (settlement currency) and ``kind`` parameters."""
+    def _listed(self, req: SimRequest, *, allow_any: bool) -> tuple[list[Contract], list[SimOption]]:
+        """The contracts and the options matching the ``currency`` (settlement currency) and ``kind``
+        parameters (no kind: every kind)."""
         currency = _required(req, "currency", (*CURRENCIES, "any") if allow_any else CURRENCIES)
         kind = _choice(req, "kind", KINDS, required=False)
-        if kind not in (None, "future"):
-            return []  # the simulated market lists perpetuals and dated futures only
-        return [c for c in self.contracts(req.now_ms).values() if currency in ("any", _settle(c))]
+        contracts = [c for c in self.contracts(req.now_ms).values() if currency in ("any", _settle(c))] \
+            if kind in (None, "future") else []
+        options = [o for m in self.options.markets(VENUE) if currency in ("any", m.settle)
+                   for o in self.options.listed(VENUE, m.asset, req.now_ms)] if kind in (None, "option") else []
+        return contracts, options  # no spot or combos in the simulated market
 
     # --- public/get_instruments ---------------------------------------------------------------
 
     def instruments(self, req: SimRequest) -> dict[str, Any]:
-        """``get_instruments?currency=&kind=&expired=``: the contract specs of the perpetuals and futures."""
+        """``get_instruments?currency=&kind=&expired=``: the specs of the perpetuals, futures and options."""
         expired = req.query.get("expired", "false")
-        contracts = self._listed(req, allow_any=True)
-        return _ok(req, [] if expired == "true" else [self._spec(c, i) for i, c in enumerate(contracts)])
+        contracts, options = self._listed(req, allow_any=True)
+        if expired == "true":
+            return _ok(req, [])
+        return _ok(req, [self._spec(c, i) for i, c in enumerate(contracts)] + [_option_spec(o) for o in options])
 
     def _spec(self, contract: Contract, i: int) -> dict[str, Any]:
         inverse = contract.margin == "inverse"
@@ -198,8 +309,38 @@ class DeribitSim:
                 "current_funding": round(self.model.funding_8h_equiv(contract, now), 8)}
 
     def book_summary(self, req: SimRequest) -> dict[str, Any]:
-        """``get_book_summary_by_currency?currency=&kind=``: one row per listed perpetual and future."""
-        return _ok(req, [self._summary_row(c, req.now_ms) for c in self._listed(req, allow_any=False)])
+        """``get_book_summary_by_currency?currency=&kind=``: one row per listed perpetual, future and option."""
+        contracts, options = self._listed(req, allow_any=False)
+        rows = [self._summary_row(c, req.now_ms) for c in contracts]
+        if options:
+            assets = {o.asset for o in options}
+            quotes = [q for a in sorted(assets) for q in self.options.chain(VENUE, a, req.now_ms)]
+            rows += [self._option_summary_row(q) for q in quotes]
+        return _ok(req, rows)
+
+    def _underlying_index(self, option: SimOption, now: int) -> str:
+        """The future an option's expiry prices against (``BTC-25DEC26``), or Deribit's synthetic one
+        (``SYN.BTC-20NOV26``) when no future expires with it."""
+        future = f"{option.asset}-{cal.dmy(option.expiry_ms)}"
+        listed = {f.symbol for f in self.model.futures(VENUE, now, HOST)}
+        return future if future in listed else f"SYN.{future}"
+
+    def _option_summary_row(self, q: SimOptionQuote) -> dict[str, Any]:
+        """An option's book-summary row: prices in the quote currency, IV in percent, OI and volume in coins;
+        no trade in 24 h: null ``last``, ``high``, ``low``, ``price_change``; no bid: null ``bid_price``."""
+        o = q.option
+        stats = _option_stats(q)
+        volume = q.volume_24h * o.contract_size
+        return {
+            "volume_usd": volume * q.mark_price_usd, "volume": volume, "underlying_price": q.underlying_price,
+            "underlying_index": self._underlying_index(o, q.ts_ms), "quote_currency": _quote_currency(o),
+            "price_change": stats["price_change"], "open_interest": q.open_interest * o.contract_size,
+            "mid_price": None if q.bid_price is None else (q.bid_price + q.ask_price) / 2,
+            "mark_price": q.mark_price, "mark_iv": 100.0 * q.mark_iv, "low": stats["low"], "last": stats["last"],
+            "interest_rate": 0.0, "instrument_name": o.instrument, "high": stats["high"],
+            "estimated_delivery_price": q.index_price, "creation_timestamp": q.ts_ms, "bid_price": q.bid_price,
+            "base_currency": o.asset, "ask_price": q.ask_price,
+        }
 
     def _summary_row(self, contract: Contract, now: int) -> dict[str, Any]:
         x = self._market(contract, now)
@@ -213,7 +354,10 @@ class DeribitSim:
         }
 
     def ticker(self, req: SimRequest) -> dict[str, Any]:
-        """``ticker?instrument_name=``: one perpetual's or future's ticker."""
+        """``ticker?instrument_name=``: one perpetual's, future's or option's ticker."""
+        option = self.options.find(VENUE, req.query.get("instrument_name", ""), req.now_ms)
+        if option is not None:
+            return _ok(req, self._option_ticker(self.options.quote(option, req.now_ms)))
         contract = self._named(req, self.contracts(req.now_ms))
         x = self._market(contract, req.now_ms)
         funding = self._funding(contract, req.now_ms)
@@ -232,6 +376,78 @@ class DeribitSim:
                       "volume_notional": x["volume"] * x["mark"]},
             "timestamp": req.now_ms,
         })
+
+    def _option_ticker(self, q: SimOptionQuote) -> dict[str, Any]:
+        """An option's ticker: the book-summary numbers plus greeks (Deribit's units: delta, gamma per USD, vega
+        USD per vol point, theta USD per day, rho USD per rate point), bid/ask IV and the best book levels (0
+        for an empty side)."""
+        o = q.option
+        stats = _option_stats(q)
+        volume = q.volume_24h * o.contract_size
+        tick = o.tick_size
+        return {
+            "underlying_price": q.underlying_price, "underlying_index": self._underlying_index(o, q.ts_ms),
+            "timestamp": q.ts_ms,
+            "stats": {"volume": volume, "volume_usd": volume * q.mark_price_usd,
+                      "price_change": stats["price_change"], "low": stats["low"], "high": stats["high"]},
+            "state": "open", "settlement_price": q.mark_price, "open_interest": q.open_interest * o.contract_size,
+            "min_price": tick, "max_price": _on_tick(max(2.0 * q.ask_price, q.mark_price + 0.01), tick),
+            "mark_price": q.mark_price, "mark_iv": 100.0 * q.mark_iv, "last_price": stats["last"],
+            "interest_rate": 0.0, "instrument_name": o.instrument, "index_price": q.index_price,
+            "greeks": {"vega": q.vega, "theta": q.theta, "rho": _rho(q), "gamma": q.gamma, "delta": q.delta},
+            "estimated_delivery_price": q.index_price,
+            "bid_iv": 0.0 if q.bid_iv is None else 100.0 * q.bid_iv, "best_bid_price": q.bid_price or 0.0,
+            "best_bid_amount": q.bid_size * o.contract_size, "best_ask_price": q.ask_price,
+            "best_ask_amount": q.ask_size * o.contract_size, "ask_iv": 100.0 * q.ask_iv,
+        }
+
+    # --- public/get_last_trades_by_currency -------------------------------------------------------
+
+    def last_trades(self, req: SimRequest) -> dict[str, Any]:
+        """``get_last_trades_by_currency?currency=&kind=&start_timestamp=&end_timestamp=&count=&sorting=``:
+        option trades of the currency with start <= time <= end (and <= now), the newest ``count``
+        (``sorting=desc`` or ``default``, newest first) or the oldest (``asc``), ``has_more`` when the window
+        holds more. Without ``start_timestamp`` the window opens ``TRADES_LOOKBACK_MS`` before its end."""
+        currency = _required(req, "currency", CURRENCIES)
+        kind = _choice(req, "kind", TRADE_KINDS, required=False) or "any"
+        sorting = _choice(req, "sorting", ("asc", "desc", "default"), required=False) or "default"
+        count = _integer(req, "count") if "count" in req.query else TRADES_DEFAULT_COUNT
+        if not 1 <= count <= TRADES_MAX_COUNT:
+            raise _invalid(req, "count", f"must be between 1 and {TRADES_MAX_COUNT}")
+        end = min(_integer(req, "end_timestamp") if "end_timestamp" in req.query else req.now_ms, req.now_ms)
+        start = _integer(req, "start_timestamp") if "start_timestamp" in req.query else end - TRADES_LOOKBACK_MS
+        assets = [m.asset for m in self.options.markets(VENUE) if m.settle == currency] \
+            if kind in ("option", "any") else []  # the simulated market has option trades only
+        picked: list[OptionTrade] = []
+        for chunk in _chunks(start, end, newest_first=sorting != "asc"):
+            found = [t for a in assets for t in self.options.trades(VENUE, a, *chunk)]
+            picked += sorted(found, key=lambda t: (t.ts_ms, t.trade_id), reverse=sorting != "asc")
+            if len(picked) > count:
+                break
+        return _ok(req, {"trades": [_trade_row(t) for t in picked[:count]], "has_more": len(picked) > count})
+
+    # --- public/get_volatility_index_data, public/get_historical_volatility ------------------------
+
+    def vol_index(self, req: SimRequest) -> dict[str, Any]:
+        """DVOL candles ``[ts, open, high, low, close]`` (percent points) opening in ``[start, min(end, now)]``,
+        ascending; past ``VOL_CAP`` the newest, with ``continuation`` = the open of the candle before them (the
+        ``end_timestamp`` of the request for the rest), else null."""
+        currency = _required(req, "currency", VOL_CURRENCIES)
+        start, end = _integer(req, "start_timestamp"), _integer(req, "end_timestamp")
+        step = VOL_RESOLUTIONS[_required(req, "resolution", tuple(VOL_RESOLUTIONS))] * 1000
+        first, last = -(-start // step) * step, min(end, req.now_ms) // step * step
+        continuation = None
+        if (last - first) // step + 1 > VOL_CAP:
+            first = last - (VOL_CAP - 1) * step
+            continuation = first - step
+        candles = self.options.dvol_candles(currency, first, end, step // 1000) if first <= last else []
+        return _ok(req, {"data": [list(c) for c in candles], "continuation": continuation})
+
+    def historical_volatility(self, req: SimRequest) -> dict[str, Any]:
+        """``get_historical_volatility?currency=``: ``[[hour ms, percent], ...]`` over the last ``HV_DAYS`` days."""
+        currency = _required(req, "currency", VOL_CURRENCIES)
+        points = self.options.historical_volatility(currency, req.now_ms - HV_DAYS * DAY_MS, req.now_ms)
+        return _ok(req, [[t, v] for t, v in points])
 
     # --- public/get_index_price -----------------------------------------------------------------
 
@@ -303,6 +519,9 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         "get_funding_rate_history": sim.funding_history,
         "get_index_price": sim.index_price,
         "get_tradingview_chart_data": sim.chart,
+        "get_last_trades_by_currency": sim.last_trades,
+        "get_volatility_index_data": sim.vol_index,
+        "get_historical_volatility": sim.historical_volatility,
     }
     for method, handler in handlers.items():
         routes.add(VENUE, HOST, "GET", PREFIX + method, handler)

@@ -10,16 +10,23 @@ Open interest: the same book summaries (perpetuals and dated futures), one round
 summaries and one ``get_index_price`` per index, all in one round. Candles: one
 ``get_tradingview_chart_data`` request per ``api.CHART_CHUNK`` candles, all concurrently. Deribit
 publishes no open-interest history, no long/short ratio and (in dtrack) no spot price.
+
+Options (per asset): the chain is one round of three concurrent requests: the option list
+(``get_instruments?kind=option``, disk-cached), the book summary (``kind=option``) and the index; a second
+list request only when the book summary names options listed since the list was cached. Trades: one
+``get_last_trades_by_currency`` page (the newest 1,000). DVOL: one ``get_volatility_index_data`` request per
+1,000 days (a year is one), concurrently. Realized volatility: one ``get_historical_volatility`` request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, RateLimited, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
     FundingHistory,
@@ -28,26 +35,42 @@ from dtrack.records import (
     Instrument,
     Kind,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
+    VolPoint,
 )
 from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
+    DAY_MS,
     HISTORY_NOTE,
+    OptionListing,
     history_points,
     index_name,
+    name_asset,
+    option_currency,
+    option_index,
     parse_book_summary,
     parse_chart,
     parse_funding_history,
+    parse_historical_volatility,
     parse_index_price,
     parse_instruments,
     parse_open_interest,
+    parse_option_instruments,
+    parse_option_summary,
+    parse_option_trades,
     parse_quotes,
     parse_ticker,
+    parse_vol_index,
     price_points,
+    vol_points,
 )
 from dtrack.venues.fields import Listing, utc_to_ms, within
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 #: the contracts open interest and quotes are read for
@@ -308,6 +331,129 @@ class DeribitAdapter(Adapter):
         params = {"instrument_name": symbol, "start_timestamp": lo, "end_timestamp": hi}
         return await self.get(api.MAIN_HOST, api.FUNDING_HISTORY, params, weight=api.WEIGHTS[api.FUNDING_HISTORY],
                               endpoint="public/get_funding_rate_history")
+
+
+    # --- options ---------------------------------------------------------------------------------
+
+    async def _option_listing(self, currency: str, *, fresh: bool = False) -> OptionListing:
+        """The options listed under ``currency`` (disk-cached like the futures list; ``fresh`` drops the
+        cached answer first)."""
+        params = {"currency": currency, "kind": api.OPTION_KIND, "expired": "false"}
+        if fresh:
+            self.ctx.cache.drop(self.ctx.cache.key(self.url(api.MAIN_HOST) + api.INSTRUMENTS, params))
+        return await self.cached_get(api.MAIN_HOST, api.INSTRUMENTS, params, ttl=self.ctx.settings.instruments_ttl,
+                                     parse=parse_option_instruments, weight=api.WEIGHTS[api.INSTRUMENTS],
+                                     endpoint=f"public/get_instruments?currency={currency}&kind=option")
+
+    async def _option_summary(self, currency: str) -> Any:
+        params = {"currency": currency, "kind": api.OPTION_KIND}
+        return await self.get(api.MAIN_HOST, api.BOOK_SUMMARY, params, weight=api.WEIGHTS[api.BOOK_SUMMARY],
+                              endpoint=f"public/get_book_summary_by_currency?currency={currency}&kind=option")
+
+    async def fetch_option_chain(self, asset: str) -> Answer[OptionQuote]:
+        """Every listed option on ``asset``, in one round of concurrent requests: the option list (terms:
+        expiry, strike, type, contract size; disk-cached), the book summary (marks, IV, OI, volume, the
+        expiry's forward) and the index (``get_index_price``).
+
+        Units: prices per one coin of underlying, the coin price as sent and the USD one = coin price x the
+        row's ``underlying_price`` (BTC/ETH; linear USDC options the other way round); IVs as fractions (sent in
+        percent); OI and 24 h volume in contracts. The book summary has no greeks and no bid/ask IV: None.
+        Options whose mark is missing are kept with None marks. Ordered by expiry, strike, call first.
+
+        The list and the book summary are the core: a failure raises. A failed index goes to ``errors``
+        (each row's ``estimated_delivery_price`` stands in), so does a row that does not parse. Options the
+        book summary names but the cached list lacks (listed since) make the list be asked again. An asset
+        Deribit lists no options on has an empty answer.
+        """
+        currency = option_currency(asset)
+        answer: Answer[OptionQuote] = Answer(self.name)
+        index_errors: list[DtrackError] = []
+        listing, body, indexes = await asyncio.gather(
+            self._option_listing(currency), self._option_summary(currency),
+            self._indexes([option_index(asset)], index_errors))
+        index = indexes.get(option_index(asset))
+        received = self.ctx.now()
+        rows = parse_option_summary(body, asset, listing.specs, index, received)
+        if rows.unknown:  # listed since the list was cached: ask the list again
+            listing = await self._option_listing(currency, fresh=True)
+            rows = parse_option_summary(body, asset, listing.specs, index, received)
+        quotes = sorted(rows.quotes, key=lambda q: (q.expiry, q.strike, not q.is_call))
+        answer.items = quotes
+        if quotes:  # the index and the list's odd rows matter only to an asset with options
+            answer.errors += index_errors
+            answer.errors += [ParseError(self.name, self.instruments_endpoint, b) for b in listing.broken
+                              if name_asset(b) == asset]
+        answer.errors += list(rows.errors)
+        answer.errors += [VenueError(self.name, f"public/get_instruments?currency={currency}&kind=option lists "
+                                                f"no {n} (in the book summary)") for n in rows.unknown]
+        return answer
+
+    async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
+        """``asset``'s option trades in ``[start, end]``, ascending: one ``get_last_trades_by_currency`` page of
+        the newest ``api.TRADES_COUNT`` (1,000). The flow view reads the latest large trades, so one page is
+        enough: when the window holds more (``has_more``), the older ones are not read and a log line says so.
+
+        Taker side from ``direction``; amount in contracts; ``price_usd`` per coin = the coin price x the
+        trade's ``index_price``; IV as a fraction; ``block`` from ``block_trade_id``. A row that does not
+        parse goes to ``errors``.
+        """
+        currency = option_currency(asset)
+        params = {"currency": currency, "kind": api.OPTION_KIND, "start_timestamp": utc_to_ms(start),
+                  "end_timestamp": utc_to_ms(end), "count": api.TRADES_COUNT, "sorting": api.TRADES_SORTING}
+        body = await self.get(api.MAIN_HOST, api.LAST_TRADES, params, weight=api.WEIGHTS[api.LAST_TRADES],
+                              endpoint=f"public/get_last_trades_by_currency?currency={currency}&kind=option")
+        page = parse_option_trades(body, asset)
+        trades = [t for t in page.trades if start <= t.time <= end]
+        if page.has_more:
+            log.info("deribit: more than %d %s option trades from %s to %s; read the newest %d (from %s)",
+                     api.TRADES_COUNT, currency, start.isoformat(), end.isoformat(), len(page.trades),
+                     trades[0].time.isoformat() if trades else "-")
+        return Answer(self.name, trades, list(page.errors))
+
+    def _vol_currency(self, asset: str, what: str) -> str:
+        if asset not in api.VOL_CURRENCIES:
+            raise UnsupportedError(f"{self.name}: no {what} for {asset} (Deribit publishes it for "
+                                   f"{' and '.join(api.VOL_CURRENCIES)})")
+        return asset
+
+    async def fetch_vol_index(self, asset: str, start: datetime, end: datetime) -> tuple[VolPoint, ...]:
+        """Daily DVOL closes over ``[start, end]`` as fractions (sent in percent points), each at its day's
+        close (the day still open: now), ascending. One request per ``api.VOL_CHUNK`` days, concurrently (400
+        days are one); an answer that comes back with a ``continuation`` is followed. BTC and ETH only."""
+        currency = self._vol_currency(asset, "DVOL")
+        now_ms = utc_to_ms(self.ctx.now())
+        first = -(-(utc_to_ms(start) - DAY_MS) // DAY_MS) * DAY_MS  # the first day closing at or after start
+        last = min(utc_to_ms(end), now_ms) // DAY_MS * DAY_MS
+        pages = await asyncio.gather(*(self._vol_window(currency, lo, hi)
+                                       for lo, hi in chart_windows(first, last, DAY_MS, api.VOL_CHUNK)))
+        candles = dict(c for page in pages for c in page if first <= c[0] <= last)
+        return tuple(p for p in vol_points(sorted(candles.items()), now_ms) if start <= p.time <= end)
+
+    async def _vol_window(self, currency: str, lo: int, hi: int) -> list[tuple[int, float]]:
+        """The DVOL candles opening in ``[lo, hi]``, following ``continuation`` (older rows) if one comes."""
+        candles: list[tuple[int, float]] = []
+        end: int | None = hi
+        for _ in range(api.VOL_MAX_FOLLOW + 1):
+            if end is None or end < lo:
+                break
+            params = {"currency": currency, "start_timestamp": lo, "end_timestamp": end,
+                      "resolution": api.VOL_RESOLUTION}
+            body = await self.get(api.MAIN_HOST, api.VOL_INDEX, params, weight=api.WEIGHTS[api.VOL_INDEX],
+                                  endpoint=f"public/get_volatility_index_data?currency={currency}")
+            page, continuation = parse_vol_index(body)
+            candles += page
+            end = continuation if continuation is not None and continuation < end else None
+        return candles
+
+    async def fetch_realized_vol(self, asset: str, start: datetime, end: datetime) -> tuple[VolPoint, ...]:
+        """Deribit's hourly realized volatility in ``[start, end]`` as fractions (sent in percent points), from
+        one ``get_historical_volatility`` request (Deribit answers its recent history only, without time
+        parameters; the points inside the window are kept). BTC and ETH only."""
+        currency = self._vol_currency(asset, "realized volatility")
+        body = await self.get(api.MAIN_HOST, api.HISTORICAL_VOL, {"currency": currency},
+                              weight=api.WEIGHTS[api.HISTORICAL_VOL],
+                              endpoint=f"public/get_historical_volatility?currency={currency}")
+        return tuple(p for p in parse_historical_volatility(body) if start <= p.time <= end)
 
 
 def _history_note(points: Sequence[FundingPoint], start: datetime, end: datetime) -> str:

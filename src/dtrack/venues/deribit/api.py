@@ -24,6 +24,9 @@ TICKER: Final = "/api/v2/public/ticker"
 FUNDING_HISTORY: Final = "/api/v2/public/get_funding_rate_history"
 INDEX_PRICE: Final = "/api/v2/public/get_index_price"
 CHART_DATA: Final = "/api/v2/public/get_tradingview_chart_data"
+LAST_TRADES: Final = "/api/v2/public/get_last_trades_by_currency"
+VOL_INDEX: Final = "/api/v2/public/get_volatility_index_data"
+HISTORICAL_VOL: Final = "/api/v2/public/get_historical_volatility"
 
 #: every listed future (perpetuals included) in one call; get_instruments is limited to ~1 req/s,
 #: so it is asked once and disk-cached
@@ -37,7 +40,8 @@ BOOK_SUMMARY_KIND: Final = "future"
 LIMITS: Final = {"rest": RateLimit(20, 1.0)}
 #: every public non-matching-engine method draws the same credits (500) per request: weight 1 of that
 #: budget each, the new open-interest / price methods included
-WEIGHTS: Final = {INSTRUMENTS: 1, BOOK_SUMMARY: 1, TICKER: 1, FUNDING_HISTORY: 1, INDEX_PRICE: 1, CHART_DATA: 1}
+WEIGHTS: Final = {INSTRUMENTS: 1, BOOK_SUMMARY: 1, TICKER: 1, FUNDING_HISTORY: 1, INDEX_PRICE: 1, CHART_DATA: 1,
+                   LAST_TRADES: 1, VOL_INDEX: 1, HISTORICAL_VOL: 1}
 
 #: get_funding_rate_history answers hourly rows; dtrack asks at most 30 days (720 rows) per request.
 #: The cap on rows per answer is undocumented (it may be lower): the adapter follows a short answer up.
@@ -64,3 +68,28 @@ INVERSE_TYPE: Final = "reversed"
 LINEAR_TYPE: Final = "linear"
 #: ``state`` of a trading instrument (others: created, closed, settled ...: not trading, skipped)
 OPEN_STATE: Final = "open"
+
+# --- options ---------------------------------------------------------------------------------------
+
+OPTION_KIND: Final = "option"
+#: assets whose options Deribit lists as inverse options under their own currency (``BTC-28MAR25-90000-C``,
+#: priced in the coin). Other assets' options are linear, grouped under ``currency=USDC``
+#: (``SOL_USDC-28MAR25-200-C``, priced in USDC).
+COIN_OPTION_CURRENCIES: Final = ("BTC", "ETH")
+LINEAR_OPTION_CURRENCY: Final = "USDC"
+#: the currencies Deribit publishes DVOL (get_volatility_index_data) and realized volatility
+#: (get_historical_volatility) for
+VOL_CURRENCIES: Final = ("BTC", "ETH")
+#: get_last_trades_by_currency answers at most 1,000 trades (``count`` max); dtrack asks one page, the newest
+#: (``sorting=desc``): the flow view reads the latest large trades, not the whole tape
+TRADES_COUNT: Final = 1000
+TRADES_SORTING: Final = "desc"
+#: DVOL daily candles; Deribit documents no cap per answer, clients assume 1,000 points: dtrack asks at most
+#: that many per request (a year of daily closes is one request) and follows ``continuation`` if one comes back
+VOL_RESOLUTION: Final = "1D"
+VOL_CHUNK: Final = 1000
+#: follow-up requests per DVOL window at most (``continuation`` pages)
+VOL_MAX_FOLLOW: Final = 8
+#: Deribit expires options at 08:00 UTC (the hour read from a name such as ``BTC-24APR26-72000-C``)
+EXPIRY_HOUR: Final = 8
+

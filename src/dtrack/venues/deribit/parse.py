@@ -4,21 +4,34 @@ What it owns: the instrument list (``public/get_instruments``: perpetuals and da
 funding, open interest and prices from the per-currency book summary
 (``public/get_book_summary_by_currency``) or one ticker (``public/ticker``), the index
 (``public/get_index_price``), the hourly funding history (``public/get_funding_rate_history``) and
-candle closes (``public/get_tradingview_chart_data``).
+candle closes (``public/get_tradingview_chart_data``); and the options: their terms
+(``public/get_instruments?kind=option``), the chain (``public/get_book_summary_by_currency?kind=option``, or one
+``public/ticker``), option trades (``public/get_last_trades_by_currency``), DVOL
+(``public/get_volatility_index_data``) and realized volatility (``public/get_historical_volatility``).
 
 Deribit perpetuals have no discrete settlement: funding accrues continuously and the venue quotes it
 as ``funding_8h``, an 8 h-equivalent rate. dtrack reports that rate with ``interval_hours = 8`` and no
 next funding time. Units differ by margin: inverse perps (``BTC-PERPETUAL``) count contracts and open
 interest in USD; linear USDC perps (``BTC_USDC-PERPETUAL``) count them in the base coin. Inverse dated
 futures (``BTC-28NOV25``) count USD like the inverse perps. Open interest is one side's.
+
+Options: BTC and ETH options are inverse, priced in the coin per one coin of underlying; Deribit's USD price is
+the coin price times the row's ``underlying_price`` (the forward of the option's expiry, the price its Black-76
+marks run on). Linear USDC options (``SOL_USDC-...``) are priced in USDC, read as USD. IVs (``mark_iv``,
+``bid_iv``, ``ask_iv``, a trade's ``iv``), DVOL and realized volatility come in percent points: dtrack divides
+them by 100. Option open interest, volume and trade ``amount`` are in coins; dtrack counts contracts of
+``contract_size`` coins.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from dtrack.errors import ParseError
 from dtrack.records import (
     FundingPoint,
     FundingRate,
@@ -26,9 +39,12 @@ from dtrack.records import (
     Kind,
     Margin,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     Unit,
+    VolPoint,
     oi_base_and_usd,
 )
 from dtrack.symbols import split_multiplier
@@ -47,6 +63,21 @@ _TICKER = Reader(api.VENUE, "public/ticker")
 _HISTORY = Reader(api.VENUE, "public/get_funding_rate_history")
 _INDEX = Reader(api.VENUE, "public/get_index_price")
 _CHART = Reader(api.VENUE, "public/get_tradingview_chart_data")
+_OPTION_INSTRUMENTS = Reader(api.VENUE, "public/get_instruments?kind=option")
+_OPTION_SUMMARY = Reader(api.VENUE, "public/get_book_summary_by_currency?kind=option")
+_TRADES = Reader(api.VENUE, "public/get_last_trades_by_currency")
+_VOL_INDEX = Reader(api.VENUE, "public/get_volatility_index_data")
+_HISTORICAL_VOL = Reader(api.VENUE, "public/get_historical_volatility")
+
+#: Deribit sends IVs, DVOL and realized volatility in percent points (52.3 = 52.3 %)
+PERCENT = 100.0
+DAY_MS = 86_400_000
+#: quote currencies of linear options (priced in them, read as USD)
+USD_QUOTES = ("USD", "USDC", "USDT")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+#: ``BTC-24APR26-72000-C``, ``SOL_USDC-28MAR25-200-C``, ``XRP_USDC-30AUG24-0d625-P`` (``d``: the decimal point)
+_OPTION_NAME = re.compile(r"^(?P<asset>[A-Z0-9]+)(?:_(?P<quote>[A-Z]+))?-(?P<day>\d{1,2})(?P<month>[A-Z]{3})"
+                          r"(?P<year>\d{2})-(?P<strike>\d+(?:d\d+)?)-(?P<cp>[CP])$")
 
 
 def _result(r: Reader, body: Any) -> Any:
@@ -352,3 +383,352 @@ def history_points(samples: Iterable[tuple[datetime, float]]) -> tuple[FundingPo
     """
     return tuple(FundingPoint(time=t, rate=rate, interval_hours=INTERVAL_HOURS)
                  for t, rate in sorted(dict(samples).items()))
+
+
+# --- options: terms -------------------------------------------------------------------------------
+
+
+def option_currency(asset: str) -> str:
+    """The ``currency=`` Deribit groups ``asset``'s options under: the coin for BTC and ETH (inverse options),
+    USDC for the others (linear ones)."""
+    return asset if asset in api.COIN_OPTION_CURRENCIES else api.LINEAR_OPTION_CURRENCY
+
+
+def option_index(asset: str) -> str:
+    """The index ``asset``'s options settle against: ``btc_usd`` (inverse), ``sol_usdc`` (linear)."""
+    return f"{asset.lower()}_{'usd' if asset in api.COIN_OPTION_CURRENCIES else 'usdc'}"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One listed option's terms (a ``get_instruments?kind=option`` row).
+
+    ``expiry``: UTC (08:00). ``strike``: USD. ``contract_size``: coins per contract. ``quote``: the currency its
+    prices are in: the coin itself (inverse BTC/ETH options) or USDC (linear ones). ``settle``: the settlement
+    currency.
+    """
+
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    contract_size: float
+    quote: str
+    settle: str
+
+    @property
+    def coin_quoted(self) -> bool:
+        """Prices in the coin (inverse options) rather than in USD(C)."""
+        return self.quote == self.asset
+
+
+@dataclass(frozen=True, slots=True)
+class OptionListing:
+    """The options of one ``get_instruments?kind=option`` answer by name, and the rows that did not parse
+    (``"<name>: <detail>"``)."""
+
+    specs: Mapping[str, OptionSpec]
+    broken: tuple[str, ...] = ()
+
+
+def option_spec(row: Row) -> OptionSpec:
+    """One option's terms from its instrument row (a ParseError when a field is missing or odd)."""
+    r = _OPTION_INSTRUMENTS
+    base, quote = r.text(row, "base_currency"), r.text(row, "quote_currency")
+    if quote != base and quote not in USD_QUOTES:
+        raise r.fail(f"quote_currency is {quote!r}, expected {base!r} or one of {', '.join(USD_QUOTES)}")
+    option_type = r.text(row, "option_type")
+    if option_type not in ("call", "put"):
+        raise r.fail(f"option_type is {option_type!r}, expected 'call' or 'put'")
+    strike, size = r.num(row, "strike"), r.num(row, "contract_size")
+    if strike <= 0 or size <= 0:
+        raise r.fail(f"strike {strike:g} and contract_size {size:g} must be positive")
+    # the 2021 capture has no settlement_currency: inverse options settle in the coin, linear ones in the quote
+    settle = r.text(row, "settlement_currency") if "settlement_currency" in row else quote
+    return OptionSpec(r.text(row, "instrument_name"), base, r.time_ms(row, "expiration_timestamp"), strike,
+                      option_type == "call", size, quote, settle)
+
+
+def parse_option_instruments(body: Any) -> OptionListing:
+    """The trading options of a ``get_instruments`` answer (other kinds, inactive rows and states other than
+    ``open`` are skipped). A row that does not parse is noted in ``broken`` and the others serve; rows that all
+    fail mean the format changed: a ParseError (so the answer is not cached)."""
+    r = _OPTION_INSTRUMENTS
+    rows = [r.obj(raw, "instrument") for raw in r.arr(_result(r, body), "result")]
+    specs: dict[str, OptionSpec] = {}
+    broken: list[str] = []
+    for row in rows:
+        if row.get("kind") != api.OPTION_KIND or row.get("is_active") is False \
+                or row.get("state", api.OPEN_STATE) != api.OPEN_STATE:
+            continue
+        try:
+            spec = option_spec(row)
+        except ParseError as exc:
+            name = row.get("instrument_name")
+            broken.append(f"{name if isinstance(name, str) and name else 'an option row'}: {exc.detail}")
+            continue
+        specs[spec.symbol] = spec
+    if broken and not specs:
+        raise r.fail(f"no option parsed ({len(broken)} malformed; first: {broken[0]})")
+    return OptionListing(specs, tuple(broken))
+
+
+@dataclass(frozen=True, slots=True)
+class OptionName:
+    """What an option's name says: ``BTC-24APR26-72000-C`` -> BTC, quoted in BTC, 2026-04-24 08:00 UTC,
+    72000, call."""
+
+    asset: str
+    quote: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+
+
+def option_name(name: str) -> OptionName | None:
+    """The terms an option name spells out, None when ``name`` is no Deribit option name."""
+    m = _OPTION_NAME.match(name)
+    if m is None or m["month"] not in _MONTHS:
+        return None
+    try:
+        expiry = datetime(2000 + int(m["year"]), _MONTHS.index(m["month"]) + 1, int(m["day"]), api.EXPIRY_HOUR,
+                          tzinfo=UTC)
+    except ValueError:  # 31FEB25
+        return None
+    return OptionName(m["asset"], m["quote"] or m["asset"], expiry, float(m["strike"].replace("d", ".")),
+                      m["cp"] == "C")
+
+
+def name_asset(name: str) -> str:
+    """The asset an instrument name starts with: ``BTC`` of ``BTC-28MAR25-90000-C``, ``SOL`` of ``SOL_USDC-...``."""
+    return name.split("-", 1)[0].split("_", 1)[0]
+
+
+# --- options: the chain ---------------------------------------------------------------------------
+
+
+def _positive(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
+    """A price that is None when absent, null or 0 (Deribit's empty book side: null in book summaries,
+    0 in tickers)."""
+    value = r.opt_num(row, key)
+    return value if value is not None and value > 0 else None
+
+
+def _iv(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
+    """An IV sent in percent points as a fraction; None when absent or not positive (a ticker's ``bid_iv``
+    is 0 without a bid)."""
+    value = r.opt_num(row, key)
+    return value / PERCENT if value is not None and value > 0 else None
+
+
+def _usd_and_coin(spec: OptionSpec, price: float | None, underlying: float) -> tuple[float | None, float | None]:
+    """(USD, coin) of a price sent in the option's quote currency, per one coin of underlying."""
+    if price is None:
+        return None, None
+    return (price * underlying, price) if spec.coin_quoted else (price, price / underlying)
+
+
+def option_quote(r: Reader, row: Mapping[str, Any], spec: OptionSpec, index: float | None,
+                 received: datetime) -> OptionQuote:
+    """One option from its book-summary row or its ticker (same field names, but the book sides: ``bid_price``
+    / ``ask_price`` in the book summary, ``best_bid_price`` / ``best_ask_price`` in the ticker; greeks,
+    ``bid_iv`` and ``ask_iv`` only in the ticker; 24 h volume at the top of a book-summary row, in ``stats``
+    of a ticker).
+
+    ``index`` is the venue index (``get_index_price``); without it the row's ``index_price`` (tickers) or
+    ``estimated_delivery_price`` stands in. Prices convert with the row's ``underlying_price`` (the expiry's
+    forward, as Deribit converts: ``mark_price x underlying_price`` is its USD mark); a row without one is
+    converted with the index and ``price_note`` says so. A missing mark leaves the mark fields None.
+    """
+    row_index = r.opt_num(row, "index_price")
+    if row_index is None:
+        row_index = r.opt_num(row, "estimated_delivery_price")
+    index = row_index if index is None else index
+    underlying = _positive(r, row, "underlying_price")
+    against = "underlying_price (the expiry's forward)"
+    if underlying is None:
+        if index is None:
+            raise r.fail("neither underlying_price nor an index price to convert with")
+        underlying, against = index, "the index (no underlying_price in the row)"
+    if spec.coin_quoted:
+        note = f"Deribit prices in {spec.quote} per coin (sent); USD = {spec.quote} price x {against}"
+    else:
+        note = f"Deribit prices in {spec.quote} per coin, read as USD (sent); coin = USD price / {against}"
+    ticker = "best_bid_price" in row or "best_ask_price" in row
+    mark_usd, mark_coin = _usd_and_coin(spec, r.opt_num(row, "mark_price"), underlying)
+    bid_usd = _usd_and_coin(spec, _positive(r, row, "best_bid_price" if ticker else "bid_price"), underlying)[0]
+    ask_usd = _usd_and_coin(spec, _positive(r, row, "best_ask_price" if ticker else "ask_price"), underlying)[0]
+    greeks = r.obj(row["greeks"], "greeks") if row.get("greeks") is not None else {}
+    stats = r.obj(row["stats"], "stats") if row.get("stats") is not None else {}
+    volume = r.opt_num(row, "volume") if "volume" in row else r.opt_num(stats, "volume")
+    return OptionQuote(
+        venue=api.VENUE, symbol=spec.symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
+        is_call=spec.is_call,
+        time=r.opt_time_ms(row, "timestamp") or r.opt_time_ms(row, "creation_timestamp") or received,
+        underlying_price=underlying, index_price=index,
+        mark_price_usd=mark_usd, mark_price_coin=mark_coin, bid_price_usd=bid_usd, ask_price_usd=ask_usd,
+        mark_iv=_iv(r, row, "mark_iv"), bid_iv=_iv(r, row, "bid_iv"), ask_iv=_iv(r, row, "ask_iv"),
+        delta=r.opt_num(greeks, "delta"), gamma=r.opt_num(greeks, "gamma"), vega=r.opt_num(greeks, "vega"),
+        theta=r.opt_num(greeks, "theta"),
+        # options count open interest and volume in coins: contracts are coins / contract_size
+        open_interest=(r.opt_num(row, "open_interest") or 0.0) / spec.contract_size,
+        volume=(volume or 0.0) / spec.contract_size,
+        contract_size=spec.contract_size, settle=spec.settle, price_note=note,
+    )
+
+
+def option_ticker_quote(row: Row, spec: OptionSpec, received: datetime) -> OptionQuote:
+    """One option from its ticker object (the ``result`` of ``public/ticker``, or the ``data`` of a
+    ``ticker.<instrument>.<interval>`` notification): with the venue's greeks, bid and ask IVs."""
+    r = _TICKER
+    name = r.text(row, "instrument_name")
+    if name != spec.symbol:
+        raise r.fail(f"ticker is for {name!r}, asked {spec.symbol!r}")
+    return option_quote(r, row, spec, None, received)
+
+
+def parse_option_ticker(body: Any, spec: OptionSpec, received: datetime) -> OptionQuote:
+    """One option from a ``public/ticker`` answer."""
+    return option_ticker_quote(_TICKER.obj(_result(_TICKER, body), "result"), spec, received)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionRows:
+    """An asset's options read from a book summary: the quotes, the names the instrument list does not hold
+    (listed since it was cached) and the rows that did not parse."""
+
+    quotes: tuple[OptionQuote, ...]
+    unknown: tuple[str, ...]
+    errors: tuple[ParseError, ...]
+
+
+def parse_option_summary(body: Any, asset: str, specs: Mapping[str, OptionSpec], index: float | None,
+                         received: datetime) -> OptionRows:
+    """``asset``'s options in a ``get_book_summary_by_currency?kind=option`` answer (rows of other assets,
+    under ``currency=USDC``, are not read). A row that does not parse is an error of its own; the others serve."""
+    r = _OPTION_SUMMARY
+    quotes: list[OptionQuote] = []
+    unknown: list[str] = []
+    errors: list[ParseError] = []
+    for raw in r.arr(_result(r, body), "result"):
+        row = r.obj(raw, "book summary")
+        name = row.get("instrument_name")
+        if not isinstance(name, str) or not name:
+            errors.append(r.fail(f"a row without instrument_name: {dict(row)!r:.120}"))
+            continue
+        if name_asset(name) != asset:
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            unknown.append(name)
+            continue
+        try:
+            quotes.append(option_quote(r, row, spec, index, received))
+        except ParseError as exc:
+            errors.append(r.fail(f"{name}: {exc.detail}"))
+    return OptionRows(tuple(quotes), tuple(unknown), tuple(errors))
+
+
+# --- options: trades ------------------------------------------------------------------------------
+
+
+def option_trade(row: Row) -> OptionTrade:
+    """One option trade of ``get_last_trades_by_currency``.
+
+    The option's terms come from its name (Deribit expires at 08:00 UTC), so trades of options that expired
+    since still read. ``direction`` is the taker's side. ``amount`` is in coins and ``contracts`` in contracts
+    (absent from some older rows: then 1-coin contracts, the size of every Deribit coin option); the price is in
+    the option's quote currency per coin: an inverse option's USD price is ``price x index_price`` (a trade row
+    carries no forward). ``iv`` is in percent points. A ``block_trade_id`` marks a block trade.
+    """
+    r = _TRADES
+    name = r.text(row, "instrument_name")
+    terms = option_name(name)
+    if terms is None:
+        raise r.fail(f"instrument_name {name!r} is not a Deribit option name")
+    side = r.text(row, "direction")
+    if side not in ("buy", "sell"):
+        raise r.fail(f"{name}: direction is {side!r}, expected 'buy' or 'sell'")
+    coins, contracts = r.num(row, "amount"), r.opt_num(row, "contracts")
+    if contracts is None or contracts <= 0 or coins <= 0:
+        contracts, size = coins, 1.0
+    else:
+        size = coins / contracts
+    price, index = r.num(row, "price"), r.num(row, "index_price")
+    return OptionTrade(
+        venue=api.VENUE, symbol=name, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
+        is_call=terms.is_call, time=r.time_ms(row, "timestamp"), side=side, amount=contracts, contract_size=size,
+        price_usd=price * index if terms.quote == terms.asset else price, index_price=index,
+        iv=_iv(r, row, "iv"), block=bool(row.get("block_trade_id")), trade_id=r.text(row, "trade_id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    """One ``get_last_trades_by_currency`` answer: its trades of the asked asset (ascending by time), the rows
+    that did not parse, and ``has_more``: the window holds trades beyond the page."""
+
+    trades: tuple[OptionTrade, ...]
+    errors: tuple[ParseError, ...]
+    has_more: bool
+
+
+def parse_option_trades(body: Any, asset: str) -> TradePage:
+    """``asset``'s option trades in a ``get_last_trades_by_currency`` answer (``{trades, has_more}``)."""
+    r = _TRADES
+    result = r.obj(_result(r, body), "result")
+    trades: list[OptionTrade] = []
+    errors: list[ParseError] = []
+    for raw in r.arr(r.field(result, "trades"), "trades"):
+        row = r.obj(raw, "trade")
+        name = row.get("instrument_name")
+        if isinstance(name, str) and name_asset(name) != asset:
+            continue
+        try:
+            trades.append(option_trade(row))
+        except ParseError as exc:
+            errors.append(exc)
+    has_more = result.get("has_more")
+    if not isinstance(has_more, bool):
+        raise r.fail(f"has_more is {has_more!r}, expected a boolean")
+    return TradePage(tuple(sorted(trades, key=lambda t: (t.time, t.trade_id))), tuple(errors), has_more)
+
+
+# --- volatility -----------------------------------------------------------------------------------
+
+
+def parse_vol_index(body: Any) -> tuple[list[tuple[int, float]], int | None]:
+    """(candle open time in epoch ms, close in percent points) pairs of a ``get_volatility_index_data``
+    answer (``{data: [[ts, open, high, low, close], ...], continuation}``), and its ``continuation``: the
+    ``end_timestamp`` of the request for the older rest, None when the answer is whole."""
+    r = _VOL_INDEX
+    result = r.obj(_result(r, body), "result")
+    candles: list[tuple[int, float]] = []
+    for raw in r.arr(r.field(result, "data"), "data"):
+        candle = r.arr(raw, "candle")
+        if len(candle) != 5:
+            raise r.fail(f"candle {candle!r:.80} has {len(candle)} values, expected 5 (ts, o, h, l, c)")
+        row = {"ts": candle[0], "close": candle[4]}
+        candles.append((r.ms(row, "ts"), r.num(row, "close")))
+    continuation = r.ms(result, "continuation") if result.get("continuation") else None
+    return candles, continuation
+
+
+def vol_points(candles: Iterable[tuple[int, float]], now_ms: int) -> tuple[VolPoint, ...]:
+    """Daily DVOL closes as fractions, each at its candle's close (the day still open: at ``now_ms``), ascending."""
+    return tuple(VolPoint(p.time, p.price / PERCENT) for p in price_points(candles, DAY_MS, DAY_MS, now_ms))
+
+
+def parse_historical_volatility(body: Any) -> tuple[VolPoint, ...]:
+    """The hourly realized volatility of a ``get_historical_volatility`` answer (``[[ts, percent], ...]``) as
+    fractions, ascending, one point per time (the docs example repeats a row)."""
+    r = _HISTORICAL_VOL
+    points: dict[int, float] = {}
+    for raw in r.arr(_result(r, body), "result"):
+        pair = r.arr(raw, "point")
+        if len(pair) != 2:
+            raise r.fail(f"point {pair!r:.80} has {len(pair)} values, expected 2 (ts, volatility)")
+        row = {"ts": pair[0], "value": pair[1]}
+        points[r.ms(row, "ts")] = r.num(row, "value") / PERCENT
+    return tuple(VolPoint(ms_to_utc(t), v) for t, v in sorted(points.items()))
