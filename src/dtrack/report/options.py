@@ -36,7 +36,8 @@ def chain_dict(r: ChainRow) -> dict[str, Any]:
     """One option of the chain as a flat JSON-able dict."""
     q = r.quote
     return {
-        "venue": q.venue, "instrument": q.symbol, "id": q.normalized_id, "expiry": iso(q.expiry), "strike": q.strike,
+        "venue": q.venue, "asset": q.asset, "instrument": q.symbol, "id": q.normalized_id, "expiry": iso(q.expiry),
+        "strike": q.strike,
         "type": "call" if q.is_call else "put", "mark_price_usd": num(q.mark_price_usd),
         "mark_price_coin": num(q.mark_price_coin), "price_note": q.price_note, "underlying_price": q.underlying_price,
         "index_price": num(q.index_price), "mark_iv": num(r.mark_iv), "iv_source": r.iv_source,
