@@ -12,6 +12,17 @@ long-short-account-ratio-contract and long-short-account-ratio (rows ``[ts, rati
 with numbers as strings. An unknown instId answers code 51001 with HTTP 200, as OKX does; missing or
 bad parameters answer 50014 / 51000 with HTTP 400 (an unknown ``ccy`` of the currency long/short ratio
 too: OKX's answer for it is not documented).
+
+Options (instType OPTION, from ``OptionsModel``: families ``BTC-USD`` and ``ETH-USD``, inverse, priced in the
+coin): instruments, mark-price (``markPx`` in the coin), open-interest and tickers need ``instFamily`` (or
+``uly``); opt-summary (``instFamily``, optional ``expTime`` YYMMDD) sends markVol / bidVol / askVol as
+fractions (bidVol "0" without a bid), ``fwdPx`` (the expiry's forward), Black-Scholes greeks in USD (deltaBS,
+gammaBS per USD, vegaBS per vol point, thetaBS per day) and coin greeks (delta = deltaBS - markPx, gamma = fwdPx
+x gammaBS - 2 delta, vega = vegaBS / fwdPx, theta = thetaBS / fwdPx: the relations OKX's documented example
+satisfies); option-trades (``instFamily`` or ``instId``, optional ``optType``) the latest 100 trades of the
+model's tape, newest first, without its block trades (OKX publishes those per instrument, in block-trades).
+A family without options answers no rows. Option tickers carry no 24 h history: open, high, low and the
+start-of-day prices equal ``last``, the mark.
 """
 
 from __future__ import annotations
@@ -22,7 +33,10 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
+from dtrack.sim import calendar as cal
 from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.sim.options import OptionMarket, OptionsModel, SimOption, SimOptionQuote
+from dtrack.sim.options import OptionTrade as SimOptionTrade
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 Contract = SimPerp | SimFuture
@@ -62,6 +76,9 @@ CCY_RATIO_BARS = {"5m": (5 * MINUTE_MS, 0, 2 * DAY_MS), "1H": (HOUR_MS, 0, 30 * 
                   "1D": (DAY_MS, -_UTC8 % DAY_MS, 180 * DAY_MS)}
 CANDLE_LIMIT, CANDLE_DEFAULT, RECENT_CANDLES = 300, 100, 1440
 STAT_LIMIT, STAT_KEPT = 100, 1440
+OPTION = "OPTION"
+#: option-trades: the latest 100 trades, looked for in windows of 6 hours up to a week back.
+OPTION_TRADES_KEPT, TRADE_WINDOW_MS, TRADE_REACH_MS = 100, 6 * HOUR_MS, 7 * DAY_MS
 
 
 def num(value: float) -> str:
@@ -129,9 +146,10 @@ class OkxSim:
     def __init__(self, model: MarketModel) -> None:
         self.model = model
         self.swaps = {p.symbol: p for p in model.perps(VENUE)}
+        self.options = OptionsModel(model)
 
     def _of_type(self, inst_type: str, now: int) -> list[Contract]:
-        """The contracts of one instType at ``now`` (the model has no margin pairs or options here)."""
+        """The contracts of one instType at ``now`` (no margin pairs; options are served apart, from ``options``)."""
         if inst_type == "SWAP":
             return list(self.swaps.values())
         return list(self.model.futures(VENUE, now, HOST)) if inst_type == "FUTURES" else []
@@ -164,7 +182,10 @@ class OkxSim:
     # --- instruments -----------------------------------------------------------------------
 
     def instruments(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/instruments?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        """GET /api/v5/public/instruments?instType=SWAP|FUTURES|OPTION[&instId=|&instFamily=|&uly=]"""
+        if req.query.get("instType") == OPTION:
+            listed = self._listed_options(req)
+            return not_found() if listed is None else ok([_option_instrument(o) for o in listed])
         contracts = self._selected(req)
         if contracts is None:
             return not_found()
@@ -245,7 +266,9 @@ class OkxSim:
     # --- open interest, mark, tickers, index ---------------------------------------------------
 
     def open_interest(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/open-interest?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        """GET /api/v5/public/open-interest?instType=SWAP|FUTURES|OPTION[&instId=|&instFamily=|&uly=]"""
+        if req.query.get("instType") == OPTION:
+            return self._option_answer(req, _option_oi)
         contracts = self._selected(req)
         return not_found() if contracts is None else ok([self._oi(c, req.now_ms) for c in contracts])
 
@@ -261,7 +284,9 @@ class OkxSim:
                 "oiUsd": num(usd), "ts": str(now)}
 
     def mark_price(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/public/mark-price?instType=SWAP|FUTURES[&instId=|&instFamily=|&uly=]"""
+        """GET /api/v5/public/mark-price?instType=SWAP|FUTURES|OPTION[&instId=|&instFamily=|&uly=]"""
+        if req.query.get("instType") == OPTION:
+            return self._option_answer(req, _option_mark)
         contracts = self._selected(req)
         if contracts is None:
             return not_found()
@@ -270,8 +295,10 @@ class OkxSim:
                    for c in contracts])
 
     def tickers(self, req: SimRequest) -> dict[str, Any]:
-        """GET /api/v5/market/tickers?instType=SWAP|FUTURES|SPOT[&instFamily=|&uly=]: ``last`` is the
+        """GET /api/v5/market/tickers?instType=SWAP|FUTURES|SPOT|OPTION[&instFamily=|&uly=]: ``last`` is the
         contract's mark (the model has no separate trade price), the spot price for SPOT pairs."""
+        if req.query.get("instType") == OPTION:
+            return self._option_answer(req, _option_ticker)
         if req.query.get("instType") == "SPOT":
             return ok([self._ticker("SPOT", f"{a}-{q}", partial(self.model.spot_price, VENUE, a),
                                     partial(self._spot_volume, a), req.now_ms) for a in ASSETS for q in SPOT_QUOTES])
@@ -406,6 +433,146 @@ class OkxSim:
         return round(share / (1.0 - share), digits)
 
 
+    # --- options -----------------------------------------------------------------------------
+
+    def _option_market(self, req: SimRequest) -> OptionMarket | None:
+        """The option market of the required family (``instFamily``, or the older ``uly``), None for a family
+        without options."""
+        family = req.query.get("instFamily") or req.query.get("uly")
+        if not family:
+            raise SimHttpError(400, {"code": "50014", "msg": "Parameter instFamily can not be empty", "data": []})
+        asset, _, quote = family.partition("-")
+        found = [m for m in self.options.markets(VENUE) if m.asset == asset]
+        return found[0] if found and quote == "USD" else None
+
+    def _listed_options(self, req: SimRequest) -> list[SimOption] | None:
+        """The listed options of the family, narrowed to ``instId`` when given (None: an unknown instId)."""
+        market = self._option_market(req)
+        listed = [] if market is None else self.options.listed(VENUE, market.asset, req.now_ms)
+        inst_id = req.query.get("instId")
+        if not inst_id:
+            return listed
+        return [o for o in listed if o.instrument == inst_id] or None
+
+    def _option_answer(self, req: SimRequest, row: Callable[[SimOptionQuote], dict[str, Any]]) -> dict[str, Any]:
+        """``row`` of each quote of the family (or of ``instId``) at the request time."""
+        market = self._option_market(req)
+        chain = [] if market is None else self.options.chain(VENUE, market.asset, req.now_ms)
+        inst_id = req.query.get("instId")
+        if inst_id:
+            chain = [q for q in chain if q.option.instrument == inst_id]
+            if not chain:
+                return not_found()
+        return ok([row(q) for q in chain])
+
+    def opt_summary(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/public/opt-summary?instFamily=[&expTime=YYMMDD]"""
+        market = self._option_market(req)
+        expiry = req.query.get("expTime", "")
+        if expiry and (len(expiry) != 6 or not expiry.isdigit()):
+            raise _bad("expTime")
+        chain = [] if market is None else self.options.chain(VENUE, market.asset, req.now_ms)
+        atm: dict[int, float] = {}
+        rows = []
+        for q in chain:
+            o = q.option
+            if expiry and cal.yymmdd(o.expiry_ms) != expiry:
+                continue
+            if o.expiry_ms not in atm:
+                atm[o.expiry_ms] = self.options.atm_iv(o.asset, q.years, req.now_ms)
+            rows.append(_summary(q, atm[o.expiry_ms]))
+        return ok(rows)
+
+    def option_trades(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/public/option-trades?instFamily=|instId=[&optType=C|P]: the latest 100 trades, newest first
+        (``instId`` wins when both are given)."""
+        inst_id = req.query.get("instId", "")
+        opt_type = req.query.get("optType", "")
+        if opt_type not in ("", "C", "P"):
+            raise _bad("optType")
+        market = None
+        if inst_id:
+            market = next((m for m in self.options.markets(VENUE) if inst_id.startswith(f"{m.asset}-USD-")), None)
+            if market is None or self.options.find(VENUE, inst_id, req.now_ms) is None:
+                return not_found()
+        else:
+            market = self._option_market(req)
+        if market is None:
+            return ok([])
+
+        def wanted(t: SimOptionTrade) -> bool:
+            return (t.block_trade_id is None and (not inst_id or t.instrument == inst_id)
+                    and (not opt_type or t.instrument.endswith(f"-{opt_type}")))
+
+        found: list[SimOptionTrade] = []
+        end = req.now_ms
+        while len(found) < OPTION_TRADES_KEPT and req.now_ms - end < TRADE_REACH_MS:
+            window = self.options.trades(VENUE, market.asset, end - TRADE_WINDOW_MS + 1, end)
+            found += [t for t in reversed(window) if wanted(t)]
+            end -= TRADE_WINDOW_MS
+        return ok([self._trade(t) for t in found[:OPTION_TRADES_KEPT]])
+
+    def _trade(self, t: SimOptionTrade) -> dict[str, Any]:
+        o = t.option
+        return {"fillVol": num(t.iv / 100.0), "fwdPx": num(self.options.forward(VENUE, o.asset, o.expiry_ms, t.ts_ms)),
+                "idxPx": num(t.index_price), "instFamily": f"{o.asset}-USD", "instId": o.instrument,
+                "markPx": num(t.mark_price), "optType": "C" if o.is_call else "P", "px": num(t.price),
+                "side": t.direction, "sz": num(t.amount), "tradeId": t.trade_id, "ts": str(t.ts_ms)}
+
+
+def _family(o: SimOption) -> str:
+    return f"{o.asset}-USD"
+
+
+def _option_instrument(o: SimOption) -> dict[str, Any]:
+    """One instruments row of an option, as in the real capture (ctVal 1 x ctMult = coins per contract)."""
+    return {
+        "alias": "", "baseCcy": "", "category": "1", "ctMult": num(o.contract_size), "ctType": "", "ctVal": "1",
+        "ctValCcy": o.asset, "expTime": str(o.expiry_ms), "instFamily": _family(o), "instId": o.instrument,
+        "instType": OPTION, "lever": "", "listTime": str(o.listed_ms), "lotSz": num(o.min_amount),
+        "maxIcebergSz": "1000000", "maxLmtSz": "1000000", "maxMktSz": "5000", "maxStopSz": "5000",
+        "maxTriggerSz": "1000000", "maxTwapSz": "1000000", "minSz": num(o.min_amount),
+        "optType": "C" if o.is_call else "P", "quoteCcy": "", "settleCcy": o.settle, "state": "live",
+        "stk": num(o.strike), "tickSz": num(o.tick_size), "uly": _family(o),
+    }
+
+
+def _summary(q: SimOptionQuote, atm_iv: float) -> dict[str, Any]:
+    """One opt-summary row: IVs as fractions, the forward, Black-Scholes (USD) and coin greeks."""
+    forward = q.underlying_price
+    delta_coin = q.delta - q.mark_price_coin
+    return {
+        "askVol": num(q.ask_iv), "bidVol": "0" if q.bid_iv is None else num(q.bid_iv), "delta": num(delta_coin),
+        "deltaBS": num(q.delta), "fwdPx": num(forward), "gamma": num(forward * q.gamma - 2.0 * delta_coin),
+        "gammaBS": num(q.gamma), "instId": q.option.instrument, "instType": OPTION,
+        "lever": num(round(1.0 / q.mark_price_coin, 2)), "markVol": num(q.mark_iv), "realVol": "0",
+        "volLv": num(atm_iv), "theta": num(q.theta / forward), "thetaBS": num(q.theta), "ts": str(q.ts_ms),
+        "uly": _family(q.option), "vega": num(q.vega / forward), "vegaBS": num(q.vega),
+    }
+
+
+def _option_mark(q: SimOptionQuote) -> dict[str, Any]:
+    return {"instId": q.option.instrument, "instType": OPTION, "markPx": num(q.mark_price_coin), "ts": str(q.ts_ms)}
+
+
+def _option_oi(q: SimOptionQuote) -> dict[str, Any]:
+    coins = q.open_interest * q.option.contract_size
+    return {"instId": q.option.instrument, "instType": OPTION, "oi": num(q.open_interest), "oiCcy": num(coins),
+            "oiUsd": num(coins * q.index_price), "ts": str(q.ts_ms)}
+
+
+def _option_ticker(q: SimOptionQuote) -> dict[str, Any]:
+    """One option tickers row: prices in the coin, ``last`` the mark (no 24 h history: open/high/low = last);
+    an empty bid side is "" with size "0"."""
+    last = num(q.mark_price_coin)
+    bid = q.bid_price_coin
+    return {"instType": OPTION, "instId": q.option.instrument, "last": last, "lastSz": num(q.option.min_amount),
+            "askPx": num(q.ask_price_coin), "askSz": num(q.ask_size), "bidPx": "" if bid is None else num(bid),
+            "bidSz": num(q.bid_size), "open24h": last, "high24h": last, "low24h": last,
+            "volCcy24h": num(q.volume_24h * q.option.contract_size), "vol24h": num(q.volume_24h),
+            "ts": str(q.ts_ms), "sodUtc0": last, "sodUtc8": last}
+
+
 def _inst_type(c: Contract) -> str:
     return "FUTURES" if isinstance(c, SimFuture) else "SWAP"
 
@@ -426,5 +593,7 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         ("/api/v5/rubik/stat/contracts/open-interest-history", sim.oi_history),
         ("/api/v5/rubik/stat/contracts/long-short-account-ratio-contract", sim.long_short_contract),
         ("/api/v5/rubik/stat/contracts/long-short-account-ratio", sim.long_short_ccy),
+        ("/api/v5/public/opt-summary", sim.opt_summary),
+        ("/api/v5/public/option-trades", sim.option_trades),
     ):
         routes.add(VENUE, HOST, "GET", path, handler)

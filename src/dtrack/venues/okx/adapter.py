@@ -9,7 +9,11 @@ concurrent requests (counts per call below, ``t`` = the instTypes involved, 1 or
 - spot: tickers?instType=SPOT (1);
 - long/short of an asset: the currency ratio and the ratio of its USDT swap (2);
 - OI history / klines of a contract: one request per page of the window, all at once (pages of 100
-  rubik rows / 300 candles; each rubik budget is per instrument, so contracts do not queue on each other).
+  rubik rows / 300 candles; each rubik budget is per instrument, so contracts do not queue on each other);
+- option chain of an asset: the family's option list (disk-cached), opt-summary, mark-price,
+  open-interest and tickers of instType OPTION, and the family's index (6, one round; the list is asked
+  again, a second round, only when opt-summary names options the cached list lacks);
+- option trades of an asset: the option list (disk-cached) and option-trades (2, one round).
 
 Current funding is one round of concurrent requests once the swap list is cached:
 funding-rate?instId=ANY (every perpetual), open-interest and mark-price (every swap) and one
@@ -32,6 +36,7 @@ history request per swap for every rates query is not made, so the rate keeps OK
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -49,6 +54,8 @@ from dtrack.records import (
     LongShortRatio,
     OIHistory,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -57,13 +64,17 @@ from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
+    ChainParts,
     ContractOpenInterest,
     HistoryRow,
+    OptionListing,
     SwapFunding,
     funding_rate,
     index_id,
     long_short,
     open_interest,
+    option_chain,
+    option_family,
     parse_candles,
     parse_funding,
     parse_history,
@@ -72,6 +83,10 @@ from dtrack.venues.okx.parse import (
     parse_marks,
     parse_oi_history,
     parse_open_interest,
+    parse_opt_summary,
+    parse_option_instruments,
+    parse_option_tickers,
+    parse_option_trades,
     parse_ratio,
     parse_tickers,
     price_points,
@@ -82,6 +97,7 @@ from dtrack.venues.okx.parse import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 #: the instType of each kind of contract dtrack reads
 INST_TYPES = {Kind.PERP: api.SWAP, Kind.FUTURE: api.FUTURES}
@@ -97,12 +113,12 @@ class OkxAdapter(Adapter):
     limits = api.LIMITS
 
     def budget(self, host: str, path: str, params: Mapping[str, Any] | None) -> tuple[RateLimit | None, str]:
-        """OKX meters each endpoint separately (some per instrument): one bucket each."""
+        """OKX meters each endpoint separately (some per instrument or per option family): one bucket each."""
         per_2s = api.REQUESTS_PER_2S.get(path)
         if per_2s is None:
             return api.LIMIT, path
-        inst = str((params or {}).get("instId", "")) if path in api.PER_INSTRUMENT else ""
-        return RateLimit(per_2s, 2.0), f"{path}|{inst}"
+        key = "instId" if path in api.PER_INSTRUMENT else "instFamily" if path in api.PER_FAMILY else ""
+        return RateLimit(per_2s, 2.0), f"{path}|{(params or {}).get(key, '') if key else ''}"
     funding_history_depth = api.HISTORY_RETENTION
     oi_history_missing = None
 
@@ -353,6 +369,98 @@ class OkxAdapter(Adapter):
             if price is not None:
                 answer.items.append(price)
         return answer
+
+
+    # --- options -------------------------------------------------------------------------------
+
+    async def _option_listing(self, asset: str, *, fresh: bool = False) -> OptionListing:
+        """The live options of ``asset``'s family (disk-cached for ``instruments_ttl`` like the futures list;
+        ``fresh`` drops the cached answer first)."""
+        params = {"instType": api.OPTION, "instFamily": option_family(asset)}
+        if fresh:
+            self.ctx.cache.drop(self.ctx.cache.key(self.url(api.REST) + api.INSTRUMENTS, params))
+        return await self.cached_get(api.REST, api.INSTRUMENTS, params, ttl=self.ctx.settings.instruments_ttl,
+                                     parse=parse_option_instruments)
+
+    async def fetch_option_chain(self, asset: str) -> Answer[OptionQuote]:
+        """Every listed option on ``asset`` (family ``<ASSET>-USD``) from one round of six concurrent requests:
+        the option list (terms; disk-cached), opt-summary (mark/bid/ask IV as fractions, the expiry's forward
+        ``fwdPx``, Black-Scholes greeks), mark-price (``markPx``, coin), open-interest (``oi``, contracts),
+        tickers (bid/ask in the coin, ``vol24h`` contracts) and index-tickers (the ``<ASSET>-USD`` index).
+
+        Units (see ``parse.option_chain``): prices per one coin of underlying, in the coin as OKX sends them and
+        in USD = coin price x ``fwdPx``; OI and volume in contracts of ``contract_size`` coins (ctVal x ctMult).
+
+        The list and opt-summary are the core: a failure raises. Mark-price, open-interest, tickers and the
+        index are enrichments: a failure leaves their fields None (OI and volume 0) and is kept in ``errors``,
+        as are opt-summary rows and list rows that do not parse. Options opt-summary names but the cached list
+        lacks (listed since) make the list be asked again. An asset OKX lists no options on has an empty answer.
+        """
+        family = option_family(asset)
+        of_family = {"instType": api.OPTION, "instFamily": family}
+        got = await asyncio.gather(
+            self._option_listing(asset),
+            self.get(api.REST, api.OPT_SUMMARY, {"instFamily": family}),
+            self.get(api.REST, api.MARK_PRICE, of_family),
+            self.get(api.REST, api.OPEN_INTEREST, of_family),
+            self.get(api.REST, api.TICKERS, of_family),
+            self.get(api.REST, api.INDEX_TICKERS, {"instId": family}),
+            return_exceptions=True)
+        listing, summary, marks_body, oi_body, tickers_body, index_body = got
+        if isinstance(listing, BaseException):
+            raise listing
+        answer: Answer[OptionQuote] = Answer(self.name)
+        if isinstance(summary, BaseException):
+            if not listing.specs and not listing.broken:
+                return answer  # no options on this asset (OKX may refuse opt-summary of an unknown family)
+            raise summary
+        summaries, row_errors = parse_opt_summary(summary)
+        answer.errors += row_errors
+        if summaries.keys() - listing.specs.keys():  # listed since the list was cached: ask it again
+            listing = await self._option_listing(asset, fresh=True)
+        if not listing.specs and not listing.broken:
+            return answer  # no options on this asset
+        received = self.ctx.now()
+        live = [s for s in listing.specs.values() if s.expiry > received]
+        symbols = {s.symbol for s in live}
+        parts = ChainParts(
+            summaries,
+            _enrichment(answer.errors, marks_body, lambda b: parse_marks(b, symbols)),
+            _enrichment(answer.errors, tickers_body, lambda b: parse_option_tickers(b, symbols)),
+            _enrichment(answer.errors, oi_body, lambda b: parse_open_interest(b, symbols)),
+            _enrichment(answer.errors, index_body, lambda b: parse_index(b, {family})).get(family))
+        answer.items = option_chain(live, parts, received)
+        answer.errors += [ParseError(self.name, f"{api.INSTRUMENTS}?instType=OPTION", b) for b in listing.broken]
+        unknown = sorted(summaries.keys() - listing.specs.keys())
+        if unknown:
+            answer.errors.append(VenueError(self.name, f"{api.INSTRUMENTS}?instType=OPTION&instFamily={family} "
+                                                       f"lists no {', '.join(unknown[:3])} (in opt-summary)"))
+        return answer
+
+    async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
+        """``asset``'s option trades in ``[start, end]``, ascending, from one round: option-trades of the family
+        (OKX serves only the latest 100, newest first, with no paging: a window reaching further back is
+        logged) and the option list (disk-cached; contract sizes, strikes, expiries).
+
+        Taker side from ``side``; amount in contracts; ``price_usd`` per coin = ``px`` (coin) x the trade's
+        ``fwdPx``; IV ``fillVol`` (fraction). No trade is marked as a block: OKX publishes block trades per
+        instrument (``public/block-trades?instId=``), which dtrack does not read. A row that does not parse
+        goes to ``errors``; a failed list or option-trades raises.
+        """
+        got = await asyncio.gather(
+            self._option_listing(asset), self.get(api.REST, api.OPTION_TRADES, {"instFamily": option_family(asset)}),
+            return_exceptions=True)
+        listing, body = got
+        if isinstance(listing, BaseException):
+            raise listing
+        if isinstance(body, BaseException):
+            raise body
+        trades, errors = parse_option_trades(body, listing.specs)
+        if len(trades) >= api.OPTION_TRADES_KEPT and min(t.time for t in trades) > start:
+            log.info("okx: option-trades serves the latest %d %s option trades, from %s; asked from %s",
+                     api.OPTION_TRADES_KEPT, asset, min(t.time for t in trades).isoformat(), start.isoformat())
+        inside = sorted((t for t in trades if start <= t.time <= end), key=lambda t: (t.time, t.trade_id))
+        return Answer(self.name, inside, list(errors))
 
 
 def _outcome(body: Any, parse: Callable[[Any], T]) -> T | DtrackError:

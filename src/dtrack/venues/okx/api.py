@@ -27,12 +27,25 @@ HISTORY_CANDLES = "/api/v5/market/history-candles"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 LONG_SHORT_CONTRACT = "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract"
 LONG_SHORT_CCY = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
+#: option market data of one instFamily (all strikes): markVol / bidVol / askVol (fractions), fwdPx, greeks.
+OPT_SUMMARY = "/api/v5/public/opt-summary"
+#: the latest option trades of one instFamily (at most ``OPTION_TRADES_KEPT``, newest first; no paging).
+OPTION_TRADES = "/api/v5/public/option-trades"
 
 #: instType of perpetual swaps; funding endpoints may also list "X-Perps" with instType FUTURES.
 SWAP = "SWAP"
 #: instType of dated (expiry) futures, e.g. BTC-USD-251226 (inverse) and BTC-USDT-251226 (linear).
 FUTURES = "FUTURES"
 SPOT = "SPOT"
+#: instType of options: BTC-USD-250328-90000-C, inverse (priced and settled in the coin); every option
+#: endpoint needs ``instFamily`` (``<ASSET>-USD``).
+OPTION = "OPTION"
+#: the quote of OKX's option families (``BTC-USD``, ``ETH-USD``) and of their index (index-tickers instId).
+OPTION_QUOTE = "USD"
+#: options expire at 08:00 UTC on the day their name gives (BTC-USD-250328-...).
+OPTION_EXPIRY_HOUR = 8
+#: option-trades answers the latest 100 trades of a family, whatever the window.
+OPTION_TRADES_KEPT = 100
 #: spot tickers dtrack reads: <ASSET>-USDT.
 SPOT_QUOTE = "USDT"
 #: funding-rate?instId=ANY answers every perpetual in one call.
@@ -61,7 +74,8 @@ LONG_SHORT_PERIOD = "5m"
 #: v5 docs give them: instruments 20, funding-rate 10 (IP + instId), funding-rate-history 10
 #: (IP + instId), open-interest 20, mark-price 10, index-tickers 20, tickers 20, candles 40,
 #: history-candles 20; rubik statistics 5 (contract long/short per IP + instId, the currency one
-#: per IP), except open-interest-history 10 (IP + instId). No usage header is sent.
+#: per IP), except open-interest-history 10 (IP + instId); opt-summary 20 (IP + instFamily),
+#: option-trades 20. No usage header is sent.
 REQUESTS_PER_2S = {
     INSTRUMENTS: 20,
     FUNDING_RATE: 10,
@@ -75,9 +89,13 @@ REQUESTS_PER_2S = {
     OI_HISTORY: 10,
     LONG_SHORT_CONTRACT: 5,
     LONG_SHORT_CCY: 5,
+    OPT_SUMMARY: 20,
+    OPTION_TRADES: 20,
 }
 #: Endpoints metered per IP + instId (one budget per instrument).
 PER_INSTRUMENT = frozenset({FUNDING_RATE, FUNDING_HISTORY, OI_HISTORY, LONG_SHORT_CONTRACT})
+#: Endpoints metered per IP + instFamily (one budget per option family).
+PER_FAMILY = frozenset({OPT_SUMMARY})
 #: Budget of any endpoint not in the table.
 LIMIT = RateLimit(10, 2.0)
 LIMITS = {REST: LIMIT}

@@ -14,13 +14,23 @@ do not look at the others; the instrument list skips contracts of unknown type o
 Units: ``oi`` is contracts of ``ctVal x ctMult`` ``ctValCcy`` (USD for inverse contracts, the coin for
 linear ones), ``oiCcy`` the coin, ``oiUsd`` USD; all one-sided. Prices are USD per one unit of the
 contract's base coin and are divided by the instrument's multiplier (per one unit of the asset).
+
+Options (``BTC-USD-250328-90000-C``, family ``BTC-USD``): the option list (``instruments?instType=OPTION``:
+``ctVal x ctMult`` coins per contract, ``stk``, ``optType``, ``expTime``), ``opt-summary`` (IVs as fractions,
+``fwdPx``, Black-Scholes greeks), option ``tickers`` (bid/ask in the coin, ``vol24h`` contracts) and
+``option-trades``; mark-price and open-interest rows are read as for futures (``markPx`` is in the coin for
+options). OKX's options are inverse: priced in the coin per one coin of underlying, converted to USD with the
+expiry's forward ``fwdPx`` (``OptionQuote.price_note`` says so per option).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import math
+import re
+import statistics
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dtrack.errors import ParseError
@@ -32,6 +42,8 @@ from dtrack.records import (
     Margin,
     OIPoint,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -433,3 +445,290 @@ def price_quote(instrument: Instrument, received: datetime, mark: float | None, 
     per = instrument.multiplier
     return PriceQuote(instrument, received, None if mark is None else mark / per,
                       None if index is None else index / per, None if last is None else last / per)
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def option_family(asset: str) -> str:
+    """The instFamily of ``asset``'s options (``BTC-USD``), also the instId of its index in index-tickers."""
+    return f"{asset}-{api.OPTION_QUOTE}"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One listed option's terms (an ``instruments?instType=OPTION`` row).
+
+    ``expiry``: ``expTime`` as UTC (08:00). ``strike``: ``stk``, USD. ``contract_size``: coins per contract,
+    ``ctVal x ctMult`` (the contract value currency is the coin: BTC-USD options 1 x 0.1 = 0.1 BTC, ETH-USD
+    1 x 1 = 1 ETH in okx__rest_public_instruments__capture.json). ``settle``: ``settleCcy`` (the coin).
+    """
+
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    contract_size: float
+    settle: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptionListing:
+    """The live options of one family by instId, and the rows that did not parse (``"<instId>: <detail>"``)."""
+
+    specs: Mapping[str, OptionSpec]
+    broken: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSummary:
+    """One ``opt-summary`` row. IVs are fractions as OKX sends them (``markVol`` 0.55 = 55 %); a bid or ask IV
+    of "" or 0 (OKX's "no bid") is None. ``forward``: ``fwdPx``, the forward of the option's expiry (USD).
+    Greeks are OKX's Black-Scholes ones (``deltaBS``, ``gammaBS``, ``vegaBS``, ``thetaBS``), already in dtrack's
+    units: delta per option (forward delta), gamma per USD, vega USD per vol point, theta USD per day.
+    OKX's other greeks (``delta``, ``gamma``, ``vega``, ``theta``) are in coin terms and not read."""
+
+    mark_iv: float | None
+    bid_iv: float | None
+    ask_iv: float | None
+    forward: float | None
+    delta: float | None
+    gamma: float | None
+    vega: float | None
+    theta: float | None
+    time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTicker:
+    """One option ``tickers`` row: best bid and ask in the coin per coin of underlying (None when the book
+    side is empty: OKX sends ""), and the 24 h volume ``vol24h`` in contracts."""
+
+    bid: float | None
+    ask: float | None
+    volume: float
+
+
+#: ``BTC-USD-250328-90000-C``: the name of an OKX option (family, YYMMDD expiry, strike, C/P).
+_OPTION_NAME = re.compile(r"^(?P<asset>[A-Z0-9]+)-(?P<quote>[A-Z]+)-(?P<date>\d{6})-(?P<strike>\d+(?:\.\d+)?)"
+                          r"-(?P<cp>[CP])$")
+
+
+def parse_option_instruments(body: Any) -> OptionListing:
+    """The live options of an ``instruments?instType=OPTION&instFamily=`` answer.
+
+    Rows of other instTypes and states other than "live" are skipped. A row with a missing or odd field is
+    noted in ``broken`` and the others serve; when every row is broken the format has changed and the whole
+    answer is a ``ParseError`` (so it is not cached). An answer without rows (a family OKX has no options
+    in) is an empty listing.
+    """
+    reader = Reader(api.VENUE, api.INSTRUMENTS)
+    specs: dict[str, OptionSpec] = {}
+    broken: list[str] = []
+    for row in _data(reader, body):
+        if not isinstance(row, Mapping) or row.get("instType") != api.OPTION or row.get("state") != "live":
+            continue
+        try:
+            spec = _option_spec(reader, row)
+        except ParseError as exc:
+            broken.append(f"{row.get('instId') or 'an option row'}: {exc.detail}")
+            continue
+        specs[spec.symbol] = spec
+    if broken and not specs:
+        raise reader.fail(f"no option parsed ({len(broken)} malformed; first: {broken[0]})")
+    return OptionListing(specs, tuple(broken))
+
+
+def _option_spec(reader: Reader, row: Mapping[str, Any]) -> OptionSpec:
+    base, _ = _base_quote(reader, row)
+    symbol = reader.text(row, "instId")
+    unit = reader.text(row, "ctValCcy")
+    if unit != base:
+        raise reader.fail(f"{symbol}: ctValCcy is {unit!r}, expected the coin {base!r}")
+    option_type = reader.text(row, "optType")
+    if option_type not in ("C", "P"):
+        raise reader.fail(f"{symbol}: optType is {option_type!r}, expected 'C' or 'P'")
+    ct_mult = reader.opt_num(row, "ctMult")
+    size = reader.num(row, "ctVal") * (1.0 if ct_mult is None else ct_mult)
+    strike = reader.num(row, "stk")
+    if size <= 0 or strike <= 0:
+        raise reader.fail(f"{symbol}: contract size {size:g} and strike {strike:g} must be positive")
+    return OptionSpec(symbol, base, reader.time_ms(row, "expTime"), strike, option_type == "C", size,
+                      reader.text(row, "settleCcy"))
+
+
+def spec_from_name(symbol: str, contract_size: float, settle: str) -> OptionSpec | None:
+    """An option's terms read from its name (``BTC-USD-250328-90000-C``: expiry that day at 08:00 UTC) with
+    the family's contract size; None when the name is not an OKX option name. For trades of options that
+    left the instrument list (expired since)."""
+    m = _OPTION_NAME.match(symbol)
+    if m is None:
+        return None
+    try:
+        day = datetime.strptime(m["date"], "%y%m%d").replace(hour=api.OPTION_EXPIRY_HOUR, tzinfo=UTC)
+    except ValueError:
+        return None
+    return OptionSpec(symbol, m["asset"], day, float(m["strike"]), m["cp"] == "C", contract_size, settle)
+
+
+def parse_opt_summary(body: Any) -> tuple[dict[str, OptionSummary], list[ParseError]]:
+    """Every row of an ``opt-summary?instFamily=`` answer by instId, and a ``ParseError`` per row that did not
+    parse (the others serve). A malformed envelope raises."""
+    reader = Reader(api.VENUE, api.OPT_SUMMARY)
+    rows: dict[str, OptionSummary] = {}
+    errors: list[ParseError] = []
+    for row in _data(reader, body):
+        try:
+            checked = reader.obj(row, "data row")
+            rows[reader.text(checked, "instId")] = _summary(reader, checked)
+        except ParseError as exc:
+            errors.append(exc)
+    return rows, errors
+
+
+def _summary(reader: Reader, row: Mapping[str, Any]) -> OptionSummary:
+    def quote_iv(key: str) -> float | None:
+        value = reader.opt_num(row, key)
+        return value if value else None  # OKX sends 0 for a side without orders
+
+    return OptionSummary(
+        mark_iv=reader.opt_num(row, "markVol"), bid_iv=quote_iv("bidVol"), ask_iv=quote_iv("askVol"),
+        forward=reader.opt_num(row, "fwdPx") or None,
+        delta=reader.opt_num(row, "deltaBS"), gamma=reader.opt_num(row, "gammaBS"),
+        vega=reader.opt_num(row, "vegaBS"), theta=reader.opt_num(row, "thetaBS"),
+        time=reader.opt_time_ms(row, "ts"),
+    )
+
+
+def parse_option_tickers(body: Any, wanted: Collection[str]) -> dict[str, OptionTicker]:
+    """``tickers?instType=OPTION`` rows of the asked options: ``bidPx``/``askPx`` (coin; "" when the side is
+    empty) and ``vol24h`` (contracts; "" read as 0)."""
+    reader = Reader(api.VENUE, api.TICKERS)
+    return {inst_id: OptionTicker(reader.opt_num(row, "bidPx") or None, reader.opt_num(row, "askPx") or None,
+                                  reader.opt_num(row, "vol24h") or 0.0)
+            for inst_id, row in _asked(reader, body, wanted)}
+
+
+def expiry_forwards(specs: Mapping[str, OptionSpec], summaries: Mapping[str, OptionSummary]) -> dict[datetime, float]:
+    """The forward of each expiry: the median ``fwdPx`` of its options in opt-summary (OKX sends one forward
+    per expiry; the median only guards against an odd row)."""
+    by_expiry: dict[datetime, list[float]] = {}
+    for symbol, summary in summaries.items():
+        spec = specs.get(symbol)
+        if spec is not None and summary.forward is not None:
+            by_expiry.setdefault(spec.expiry, []).append(summary.forward)
+    return {expiry: statistics.median(values) for expiry, values in by_expiry.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ChainParts:
+    """What the bulk option answers of one family said, by instId (an empty mapping for an answer that
+    failed): opt-summary rows, mark-price ``markPx`` (coin), tickers, open-interest, and the index."""
+
+    summaries: Mapping[str, OptionSummary]
+    marks: Mapping[str, float]
+    tickers: Mapping[str, OptionTicker]
+    open_interest: Mapping[str, ContractOpenInterest]
+    index: float | None
+
+
+def option_chain(specs: Iterable[OptionSpec], parts: ChainParts, received: datetime) -> list[OptionQuote]:
+    """The ``OptionQuote`` of every option in ``specs``, ordered by expiry, strike, call first.
+
+    OKX prices its (inverse) options in the coin per one coin of underlying: ``markPx``, ``bidPx`` and
+    ``askPx`` are kept as the coin price and converted to USD by multiplying with the option's ``fwdPx`` (the
+    forward of its expiry, which OKX prices against; ``underlying_price``). An option opt-summary leaves
+    out takes its expiry's forward; an expiry without any takes the index (said in ``price_note``); with
+    neither, USD prices are None and ``underlying_price`` is NaN. Missing rows leave their fields None
+    (open interest and volume 0): an option is never dropped.
+    """
+    specs = list(specs)
+    forwards = expiry_forwards({s.symbol: s for s in specs}, parts.summaries)
+    quotes = [_option_quote(spec, parts, forwards.get(spec.expiry), received) for spec in specs]
+    return sorted(quotes, key=lambda q: (q.expiry, q.strike, not q.is_call))
+
+
+def _option_quote(spec: OptionSpec, parts: ChainParts, expiry_forward: float | None,
+                  received: datetime) -> OptionQuote:
+    summary = parts.summaries.get(spec.symbol)
+    ticker = parts.tickers.get(spec.symbol)
+    oi = parts.open_interest.get(spec.symbol)
+    mark = parts.marks.get(spec.symbol)
+    underlying, source = _underlying(spec, summary, expiry_forward, parts.index)
+
+    def usd(coin: float | None) -> float | None:
+        return None if coin is None or underlying is None else coin * underlying
+
+    return OptionQuote(
+        venue=api.VENUE, symbol=spec.symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
+        is_call=spec.is_call, time=(summary.time if summary else None) or received,
+        underlying_price=math.nan if underlying is None else underlying, index_price=parts.index,
+        mark_price_usd=usd(mark), mark_price_coin=mark,
+        bid_price_usd=usd(ticker.bid if ticker else None), ask_price_usd=usd(ticker.ask if ticker else None),
+        mark_iv=summary.mark_iv if summary else None, bid_iv=summary.bid_iv if summary else None,
+        ask_iv=summary.ask_iv if summary else None, delta=summary.delta if summary else None,
+        gamma=summary.gamma if summary else None, vega=summary.vega if summary else None,
+        theta=summary.theta if summary else None,
+        open_interest=oi.contracts if oi else 0.0, volume=ticker.volume if ticker else 0.0,
+        contract_size=spec.contract_size, settle=spec.settle,
+        price_note=(f"OKX prices in {spec.asset} (markPx, bidPx, askPx per coin); USD = coin price x {source}"
+                    if underlying is not None else f"OKX prices in {spec.asset}; {source}: no USD prices"),
+    )
+
+
+def _underlying(spec: OptionSpec, summary: OptionSummary | None, expiry_forward: float | None,
+                index: float | None) -> tuple[float | None, str]:
+    """What the coin prices convert with, and how it was found."""
+    if summary is not None and summary.forward is not None:
+        return summary.forward, "fwdPx (opt-summary forward of the expiry)"
+    if expiry_forward is not None:
+        return expiry_forward, "fwdPx of the expiry's other options (none in opt-summary for this one)"
+    if index is not None:
+        return index, f"the {spec.asset}-USD index (no opt-summary forward for this expiry)"
+    return None, "no opt-summary forward and no index"
+
+
+def parse_option_trades(body: Any, specs: Mapping[str, OptionSpec]) -> tuple[list[OptionTrade], list[ParseError]]:
+    """``option-trades?instFamily=`` rows as ``OptionTrade``s (newest first, as sent), and a ``ParseError`` per
+    row that did not parse. A malformed envelope raises.
+
+    ``side`` is the taker's; ``sz`` contracts of the option's contract size; ``px`` in the coin per coin,
+    converted to USD with the trade's ``fwdPx`` (the forward OKX priced it against, as in the chain), or its
+    index price when no forward is sent; ``fillVol`` the trade's IV (fraction); ``idxPx`` the index (older
+    answers call it ``indexPx``). Terms come from the instrument list, else from the name with the family's
+    contract size (an option that expired since the list was read). OKX publishes block trades elsewhere
+    (``public/block-trades``, per instrument): none of these is one.
+    """
+    reader = Reader(api.VENUE, api.OPTION_TRADES)
+    sizes = {(s.asset, s.contract_size, s.settle) for s in specs.values()}
+    family = next(iter(sizes)) if len(sizes) == 1 else None
+    trades: list[OptionTrade] = []
+    errors: list[ParseError] = []
+    for row in _data(reader, body):
+        try:
+            trades.append(_trade(reader, reader.obj(row, "data row"), specs, family))
+        except ParseError as exc:
+            errors.append(exc)
+    return trades, errors
+
+
+def _trade(reader: Reader, row: Mapping[str, Any], specs: Mapping[str, OptionSpec],
+           family: tuple[str, float, str] | None) -> OptionTrade:
+    symbol = reader.text(row, "instId")
+    spec = specs.get(symbol)
+    if spec is None and family is not None:
+        spec = spec_from_name(symbol, family[1], family[2])
+    if spec is None:
+        raise reader.fail(f"{symbol}: not in the option list and not an option name of a family with one contract size")
+    side = reader.text(row, "side")
+    if side not in ("buy", "sell"):
+        raise reader.fail(f"{symbol}: side is {side!r}, expected 'buy' or 'sell'")
+    index = reader.num(row, "idxPx" if "idxPx" in row else "indexPx")
+    forward = reader.opt_num(row, "fwdPx") or index
+    return OptionTrade(
+        venue=api.VENUE, symbol=symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
+        is_call=spec.is_call, time=reader.time_ms(row, "ts"), side=side, amount=reader.num(row, "sz"),
+        contract_size=spec.contract_size, price_usd=reader.num(row, "px") * forward, index_price=index,
+        iv=reader.opt_num(row, "fillVol"), block=False, trade_id=reader.text(row, "tradeId"),
+    )
