@@ -181,12 +181,15 @@ def _gex_table(s: AssetSummary, points: Sequence[Any]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{s.asset} DEALER GAMMA EXPOSURE (USD per 1 % move)", title_justify="left", show_edge=False)
-    for col in ("Strike", "GEX"):
+    table = Table(show_edge=False)
+    for col in ("Strike", "GEX (USD)"):
         table.add_column(col, justify="right")
     for g in sorted(points, key=lambda g: -abs(g.gex_usd))[:20]:
         table.add_row(f"{g.strike:g}", f"{g.gex_usd:+,.0f}")
-    return Group(table, Text(f"Total {usd(s.gex_total_usd)}; flip level {price(s.gex_flip)}; spot {price(s.spot)}"))
+    title = Text(f"{s.asset} DEALER GAMMA EXPOSURE (USD of dealer delta per 1 % move; dealers short calls, long "
+                 "puts unless settings say otherwise), largest 20 strikes", style="italic")
+    return Group(title, table,
+                 Text(f"Total {usd(s.gex_total_usd)}; flip level {price(s.gex_flip)}; spot {price(s.spot)}"))
 
 
 def _flow_table(report: OptionsReport) -> Any:
