@@ -20,7 +20,7 @@ import yaml
 from clirun import dtrack
 from dtrack.sim.server import settings_document
 
-OPTION_VENUES = {"deribit", "okx", "bybit"}
+OPTION_VENUES = {"deribit", "okx", "bybit", "binance"}
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
     Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit and
-    Hyperliquid, and options analytics on Deribit, OKX and Bybit, correct to the unit.
+    Hyperliquid, and options analytics on Deribit, OKX, Bybit and Binance, correct to the unit.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
     --format table|json|csv follows the command.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).

@@ -62,7 +62,7 @@ class VenueOptions:
 @click.command(name="options")
 @click.argument("assets", nargs=-1, required=True, metavar="ASSET...")
 @click.option("--venue", "venues", multiple=True, metavar="V",
-              help="Only these venues (repeatable). Default: Deribit, OKX and Bybit.")
+              help="Only these venues (repeatable). Default: Deribit, OKX, Bybit and Binance.")
 @click.option("--expiry", default=None, metavar="DATE|next|friday|month|all",
               help="Which expiries: an ISO date, next, friday (coming Friday), month (month-end), all. "
                    f"Default: the next {DEFAULT_EXPIRIES}.")
@@ -77,7 +77,7 @@ class VenueOptions:
 def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], expiry: str | None, pcr: bool,
                 chain: bool, flow: bool, min_size: str | None, gex: bool, config: str | None, sim: bool,
                 fmt: str | None) -> int:
-    """Options analytics of ASSET... (BTC, ETH, SOL): Deribit, OKX and Bybit.
+    """Options analytics of ASSET... (BTC, ETH, SOL): Deribit, OKX, Bybit and Binance.
 
     Default view per expiry: days, forward, ATM IV, 25-delta risk reversal and butterfly,
     put/call ratios (OI, volume), max pain, OI in USD; then DVOL, IV rank and percentile

@@ -33,7 +33,7 @@ class VenueInfo:
 
 
 VENUES: dict[str, VenueInfo] = {v.name: v for v in (
-    VenueInfo("binance", "Binance", "active", ("funding", "funding_history", "open_interest", "basis"),
+    VenueInfo("binance", "Binance", "active", ("funding", "funding_history", "open_interest", "basis", "options"),
               "USDⓈ-M (USDT, USDC) and COIN-M perpetuals and quarterlies",
               "8 h default; 4 h / 1 h per symbol from fundingInfo",
               "premiumIndex (all symbols); OI per symbol", "dtrack.venues.binance.adapter:BinanceAdapter"),

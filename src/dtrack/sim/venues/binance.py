@@ -9,7 +9,9 @@ the market model:
   ``fundingRate``, ``klines``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M) and
   ``/futures/data/openInterestHist``; USDⓈ-M also the three long/short statistics
   (``globalLongShortAccountRatio``, ``topLongShortAccountRatio``, ``topLongShortPositionRatio``);
-- spot: ``/api/v3/ticker/price`` (every symbol, ``symbol=`` or ``symbols=["..."]``).
+- spot: ``/api/v3/ticker/price`` (every symbol, ``symbol=`` or ``symbols=["..."]``);
+- options (``/binance/options`` = eapi): ``/eapi/v1/exchangeInfo``, ``mark``, ``ticker``,
+  ``openInterest`` (per underlying asset and expiry), ``index`` and ``blockTrades``.
 
 Paging like Binance: ``fundingRate`` gives the FIRST ``limit`` settlements from ``startTime``
 (default 100, at most 1000) or the last ``limit`` when no ``startTime``; USDⓈ-M ``klines`` the
@@ -33,6 +35,17 @@ by ``?symbol=`` (whether USDⓈ-M's bulk answer lists them is UNCONFIRMED: the s
 stricter reading). COIN-M ``openInterestHist`` is per ``pair`` and ``contractType``: a quarterly
 series is whichever contract had that type at each time (it moves at every quarterly roll).
 
+Options: ``OptionsModel`` has no Binance market, so the chain is built from its public pieces: the
+Bybit market's listing (expiries on its daily/Friday/month-end/quarterly calendar, strikes, smile IVs,
+open interest and 24 h volume, 1-coin contracts) renamed to Binance's ``BTC-260925-100000-C`` and
+re-priced on Binance's terms: USDT per contract of ``unit`` 1 coin, Black-76 on the spot INDEX with
+``riskFreeInterest`` 0 (what dtrack reads as the underlying price), greeks in the conventions Binance
+shares with Deribit (delta, gamma per USD, vega USD per vol point, theta USD per day); a side without a
+bid sends bidIV ``-0.00000001`` as in the real capture. Best bid/ask lie on the tick (bid down, ask up).
+blockTrades serves the model's block trades of the last ``BLOCK_LOOKBACK_MS`` (at the trade's IV on
+the index at that time), the latest ``limit`` ascending, ``side`` 1 / -1 with the sign of ``qty`` and
+``quoteQty`` following it as in the docs example.
+
 Knobs tests set (module-level, read on every request): ``LIMIT_MAX`` (the fundingRate page cap),
 ``INTERVAL_SWITCHES`` (a symbol Binance moved to another interval at runtime: every endpoint
 follows it), ``FUNDING_INFO_LAG`` (fundingInfo reporting an interval the schedule no longer has)
@@ -43,13 +56,17 @@ faults of one endpoint; the server's ``--fault`` hits the whole venue).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from dtrack.sim import calendar as cal
 from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.sim.options import OptionsModel, SimOption, SimOptionQuote
+from dtrack.sim.options import OptionTrade as SimOptionTrade
 from dtrack.sim.server import SimHttpError, SimReply, SimRequest, SimRoutes
 
 VENUE = "binance"
@@ -583,11 +600,246 @@ def _failing(path: str, handler: Handler) -> Handler:
     return wrapped
 
 
+# --- European options (eapi) ---------------------------------------------------------------------
+
+OPTIONS_HOST = "options"
+#: The OptionsModel market whose listing the Binance chain reuses (see the module docstring).
+OPTION_SOURCE = "bybit"
+OPTION_QUOTE = "USDT"
+YEAR_MS = 365 * DAY_MS
+#: bidIV / askIV of a side without a quote, as in the real ``/eapi/v1/mark`` capture.
+NO_IV = "-0.00000001"
+#: blockTrades: default and largest ``limit``, and how far back the latest block trades are looked for.
+BLOCK_DEFAULT, BLOCK_MAX = 100, 500
+BLOCK_LOOKBACK_MS = 3 * DAY_MS
+_SQRT2 = math.sqrt(2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Greeks:
+    """A Black-76 price per coin (USD) and its greeks in Binance's (= Deribit's) conventions."""
+
+    price: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+
+
+def _black76(forward: float, strike: float, years: float, vol: float, is_call: bool) -> _Greeks:
+    """Black-76 with r = 0: price, delta, gamma per USD, vega USD per vol point, theta USD per day."""
+    sqrt_t = math.sqrt(years)
+    sd = vol * sqrt_t
+    d1 = math.log(forward / strike) / sd + 0.5 * sd
+    pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
+    n1 = 0.5 * math.erfc(-d1 / _SQRT2)
+    if is_call:
+        price, delta = forward * n1 - strike * 0.5 * math.erfc((sd - d1) / _SQRT2), n1
+    else:  # erfc of the positive tail keeps deep out-of-the-money puts accurate
+        price, delta = strike * 0.5 * math.erfc((d1 - sd) / _SQRT2) - forward * 0.5 * math.erfc(d1 / _SQRT2), n1 - 1
+    return _Greeks(price, delta, pdf / (forward * sd), forward * pdf * sqrt_t / 100.0,
+                   -forward * pdf * vol / (2.0 * sqrt_t) / 365.0)
+
+
+def _scale(step: float) -> int:
+    """Decimals of a tick or lot size (``priceScale`` / ``quantityScale``)."""
+    return len(f"{step:g}".partition(".")[2])
+
+
+def _tick_text(x: float, step: float) -> str:
+    """A price already on the tick, with the tick's decimals."""
+    return f"{x:.{_scale(step)}f}"
+
+
+def option_symbol(option: SimOption) -> str:
+    """Binance's name of a model option: ``BTC-260925-100000-C``."""
+    strike = str(int(option.strike)) if option.strike == int(option.strike) else f"{option.strike:g}"
+    return f"{option.asset}-{cal.yymmdd(option.expiry_ms)}-{strike}-{'C' if option.is_call else 'P'}"
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceQuote:
+    """One simulated Binance option at a time: its source quote (expiry, strike, IVs, OI and volume), the
+    index and Binance's prices per contract (unit 1 coin: per coin), marked at the model IV on the index."""
+
+    symbol: str
+    source: SimOptionQuote
+    index: float
+    mark: _Greeks
+    bid: float | None
+    ask: float
+
+
+def _to_tick(price: float, tick: float, rounding: Callable[[float], int] = round) -> float:
+    """``price`` on the tick grid (``rounding``: round, math.floor or math.ceil), at least one tick, without
+    float dust."""
+    return max(tick, round(rounding(round(price / tick, 9)) * tick, 10))
+
+
+def binance_quote(q: SimOptionQuote) -> BinanceQuote:
+    """A source quote re-priced on the index (Binance's terms): mark and greeks at the mark IV, best bid/ask at
+    the bid/ask IVs on the tick (no bid when it rounds to nothing)."""
+    o, index, years = q.option, q.index_price, q.years
+    ask = _to_tick(_black76(index, o.strike, years, q.ask_iv, o.is_call).price, o.tick_size, math.ceil)
+    bid = None
+    if q.bid_iv is not None:
+        raw = _black76(index, o.strike, years, q.bid_iv, o.is_call).price
+        bid = _to_tick(raw, o.tick_size, math.floor) if raw >= o.tick_size else None
+    return BinanceQuote(option_symbol(o), q, index, _black76(index, o.strike, years, q.mark_iv, o.is_call), bid, ask)
+
+
+@dataclass(slots=True)
+class _OptionsMarket:
+    """The simulated options host: the model's option markets re-dressed as Binance's, and a weight meter."""
+
+    model: MarketModel
+    options: OptionsModel
+    meter: WeightMeter = field(default_factory=WeightMeter)
+
+    def assets(self) -> list[str]:
+        """The assets with options: those of the source market."""
+        return [m.asset for m in self.options.markets(OPTION_SOURCE)]
+
+    def chain(self, now_ms: int, asset: str | None = None) -> list[BinanceQuote]:
+        """Every listed option (of one asset), by asset, expiry, strike, call before put."""
+        return [binance_quote(q) for a in self.assets() if asset in (None, a)
+                for q in self.options.chain(OPTION_SOURCE, a, now_ms)]
+
+    def asked(self, req: SimRequest, used: int) -> list[BinanceQuote]:
+        """The chain, or the one ``symbol`` asked (-1121 when it is not listed)."""
+        quotes = self.chain(req.now_ms)
+        symbol = req.query.get("symbol")
+        if symbol is None:
+            return quotes
+        quotes = [q for q in quotes if q.symbol == symbol]
+        if not quotes:
+            raise _error(400, -1121, "Invalid symbol.", used)
+        return quotes
+
+    def block_trades(self, now_ms: int) -> list[SimOptionTrade]:
+        """The model's block trades of the last ``BLOCK_LOOKBACK_MS``, ascending."""
+        trades = [t for a in self.assets() for t in self.options.trades(OPTION_SOURCE, a, now_ms - BLOCK_LOOKBACK_MS,
+                                                                          now_ms) if t.block_trade_id is not None]
+        return sorted(trades, key=lambda t: (t.ts_ms, t.trade_id))
+
+
+def _option_row(q: BinanceQuote) -> dict[str, Any]:
+    """An exchangeInfo ``optionSymbols`` row (the current docs' fields)."""
+    o = q.source.option
+    tick, lot = _dec(o.tick_size), _dec(o.min_amount)
+    return {
+        "expiryDate": o.expiry_ms,
+        "filters": [{"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000", "tickSize": tick},
+                    {"filterType": "LOT_SIZE", "minQty": lot, "maxQty": "10000", "stepSize": lot}],
+        "symbol": q.symbol, "side": "CALL" if o.is_call else "PUT", "strikePrice": q.symbol.split("-")[2],
+        "underlying": f"{o.asset}{OPTION_QUOTE}", "unit": 1, "liquidationFeeRate": "0.0019000", "minQty": lot,
+        "maxQty": "10000", "initialMargin": "0.15", "maintenanceMargin": "0.075", "minInitialMargin": "0.1",
+        "minMaintenanceMargin": "0.05", "priceScale": _scale(o.tick_size), "quantityScale": _scale(o.min_amount),
+        "quoteAsset": OPTION_QUOTE, "status": "TRADING",
+    }
+
+
+def _option_exchange_info(market: _OptionsMarket, now_ms: int) -> dict[str, Any]:
+    quotes = market.chain(now_ms)
+    contracts = [{"baseAsset": a, "quoteAsset": OPTION_QUOTE, "underlying": f"{a}{OPTION_QUOTE}",
+                  "settleAsset": OPTION_QUOTE} for a in market.assets()]
+    return {"timezone": "UTC", "serverTime": now_ms, "optionContracts": contracts,
+            "optionAssets": [{"name": OPTION_QUOTE}], "optionSymbols": [_option_row(q) for q in quotes],
+            "rateLimits": _rate_limits("usdm")}  # the options docs list USDⓈ-M's three limits
+
+
+def _mark_row(q: BinanceQuote) -> dict[str, Any]:
+    """A ``/eapi/v1/mark`` row: USDT per contract, IVs as fractions, greeks, price band, risk-free rate 0."""
+    g, s = q.mark, q.source
+    return {"symbol": q.symbol, "markPrice": _dec(g.price), "bidIV": NO_IV if s.bid_iv is None else _dec(s.bid_iv),
+            "askIV": _dec(s.ask_iv), "markIV": _dec(s.mark_iv), "delta": _dec(g.delta), "theta": _dec(g.theta),
+            "gamma": _dec(g.gamma), "vega": _dec(g.vega), "highPriceLimit": _dec(g.price * 1.1 + s.option.tick_size),
+            "lowPriceLimit": _dec(max(0.0, g.price * 0.9 - s.option.tick_size)), "riskFreeInterest": "0"}
+
+
+def _ticker_row(q: BinanceQuote, now_ms: int) -> dict[str, Any]:
+    """A ``/eapi/v1/ticker`` row: 24 h volume in contracts, last trade at the mark on the tick."""
+    o, tick = q.source.option, q.source.option.tick_size
+    last = _to_tick(q.mark.price, tick)
+    volume = q.source.volume_24h
+    return {"symbol": q.symbol, "priceChange": "0", "priceChangePercent": "0", "lastPrice": _tick_text(last, tick),
+            "lastQty": _dec(o.min_amount), "open": _tick_text(last, tick), "high": _tick_text(last, tick),
+            "low": _tick_text(last, tick), "volume": _dec(volume), "amount": _dec(round(volume * last, 4)),
+            "bidPrice": "0" if q.bid is None else _tick_text(q.bid, tick), "askPrice": _tick_text(q.ask, tick),
+            "openTime": now_ms - DAY_MS, "closeTime": now_ms, "firstTradeId": 1,
+            "tradeCount": max(1, round(volume / o.min_amount)) if volume else 0,
+            "strikePrice": q.symbol.split("-")[2], "exercisePrice": _dec(q.index)}
+
+
+def _block_row(model: MarketModel, t: SimOptionTrade) -> dict[str, Any]:
+    """A blockTrades row: price USDT per contract at the trade's IV on the index at its time."""
+    o = t.option
+    years = max(o.expiry_ms - t.ts_ms, 60_000) / YEAR_MS
+    priced = _black76(model.index_price(o.asset, t.ts_ms), o.strike, years, t.iv / 100.0, o.is_call).price
+    price = _to_tick(priced, o.tick_size)
+    qty = t.amount if t.direction == "buy" else -t.amount
+    return {"id": int(t.trade_id), "tradeId": int(t.trade_id) // 100, "symbol": option_symbol(o),
+            "price": _tick_text(price, o.tick_size), "qty": _dec(qty), "quoteQty": _dec(round(price * qty, 4)),
+            "side": 1 if t.direction == "buy" else -1, "time": t.ts_ms}
+
+
+def _option_handlers(market: _OptionsMarket) -> dict[str, Handler]:
+    """The endpoints of the options host by path; each counts its weight first, as Binance does."""
+    meter = market.meter
+
+    def exchange_info(req: SimRequest) -> SimReply:
+        used = meter.add(1)
+        return _reply(_option_exchange_info(market, req.now_ms), used)
+
+    def mark(req: SimRequest) -> SimReply:
+        used = meter.add(5)
+        return _reply([_mark_row(q) for q in market.asked(req, used)], used)
+
+    def ticker(req: SimRequest) -> SimReply:
+        used = meter.add(5)
+        return _reply([_ticker_row(q, req.now_ms) for q in market.asked(req, used)], used)
+
+    def open_interest(req: SimRequest) -> SimReply:
+        used = meter.add(0)
+        asset, expiration = _required(req, "underlyingAsset", used), _required(req, "expiration", used)
+        if asset not in market.assets():
+            raise _error(400, -1121, "Invalid symbol.", used)
+        rows = [{"symbol": o.symbol, "sumOpenInterest": _dec(o.source.open_interest),
+                 "sumOpenInterestUsd": _dec(o.source.open_interest * o.index), "timestamp": str(req.now_ms)}
+                for o in market.chain(req.now_ms, asset) if cal.yymmdd(o.source.option.expiry_ms) == expiration]
+        return _reply(rows, used)
+
+    def index(req: SimRequest) -> SimReply:
+        used = meter.add(1)
+        underlying = _required(req, "underlying", used)
+        asset = underlying.removesuffix(OPTION_QUOTE)
+        if asset == underlying or asset not in market.assets():
+            raise _error(400, -1121, "Invalid symbol.", used)
+        return _reply({"time": req.now_ms, "indexPrice": _dec(market.model.index_price(asset, req.now_ms))}, used)
+
+    def block_trades(req: SimRequest) -> SimReply:
+        used = meter.add(5)
+        limit = min(_int_param(req, "limit", used) or BLOCK_DEFAULT, BLOCK_MAX)
+        rows = [_block_row(market.model, t) for t in market.block_trades(req.now_ms)]
+        symbol = req.query.get("symbol")
+        if symbol is not None:
+            if not any(q.symbol == symbol for q in market.chain(req.now_ms)):
+                raise _error(400, -1121, "Invalid symbol.", used)
+            rows = [r for r in rows if r["symbol"] == symbol]
+        return _reply(rows[-limit:], used)
+
+    return {"/eapi/v1/exchangeInfo": exchange_info, "/eapi/v1/mark": mark, "/eapi/v1/ticker": ticker,
+            "/eapi/v1/openInterest": open_interest, "/eapi/v1/index": index, "/eapi/v1/blockTrades": block_trades}
+
+
 def register(routes: SimRoutes, model: MarketModel, *, clock: Callable[[], float] | None = None) -> None:
-    """Serve the Binance USDⓈ-M, COIN-M and spot endpoints dtrack uses."""
+    """Serve the Binance USDⓈ-M, COIN-M, spot and options endpoints dtrack uses."""
     for host in PREFIX:
         h = _Host(model, host, WeightMeter(clock) if clock else WeightMeter())
         for path, handler in _handlers(h).items():
             routes.add(VENUE, host, "GET", path, _failing(path, handler))
     spot = _spot_ticker_price(model, WeightMeter(clock) if clock else WeightMeter())
     routes.add(VENUE, "spot", "GET", "/api/v3/ticker/price", _failing("/api/v3/ticker/price", spot))
+    market = _OptionsMarket(model, OptionsModel(model), WeightMeter(clock) if clock else WeightMeter())
+    for path, handler in _option_handlers(market).items():
+        routes.add(VENUE, OPTIONS_HOST, "GET", path, _failing(path, handler))

@@ -1,4 +1,5 @@
-"""Binance I/O: USDⓈ-M (fapi) and COIN-M (dapi) perpetuals and quarterlies, and spot prices.
+"""Binance I/O: USDⓈ-M (fapi) and COIN-M (dapi) perpetuals and quarterlies, spot prices, and European
+options (eapi).
 
 Requests per funding query (both hosts concurrently, only hosts with asked-for perpetuals):
 - ``exchangeInfo`` (disk-cached for ``instruments_ttl``) -> the perpetuals;
@@ -33,6 +34,19 @@ Open interest, positioning and prices (every call is ONE concurrent round after 
 Concurrent callers (``basis`` asks quotes and funding together) share one bulk premiumIndex request
 per host. A failed enrichment (a price, a last price, one symbol) is an ``errors`` entry; when
 nothing could be read at all the first failure is raised.
+
+European options (host ``options`` = eapi; ``listing()`` stays on the futures hosts):
+- ``fetch_option_chain``: ``/eapi/v1/exchangeInfo`` (disk-cached for ``instruments_ttl``) -> the asset's
+  options and expiries; bulk ``mark`` (every symbol, weight 5), bulk ``ticker`` (weight 5) and ``index``
+  of the underlying, concurrently with it; ``openInterest`` per expiry (weight 0) as soon as the
+  expiries are known. Warm cache: ONE round; cold: the openInterest requests follow exchangeInfo.
+  exchangeInfo, mark and index are core (a failure raises); ticker (volume, bid/ask) and each
+  expiry's openInterest are enrichments (a failure is an ``errors`` entry, the chain is served).
+- ``fetch_option_trades``: bulk ``blockTrades`` (the latest 500 of every symbol, weight 5) with the
+  cached listing and the index, one round: Binance publishes no public tape of all option trades
+  (``/eapi/v1/trades`` is per symbol), so these are block trades only.
+- No volatility index and no published realized volatility: those stay unsupported.
+Concurrent callers (one chain per asset) share the bulk mark, ticker and blockTrades requests.
 """
 
 from __future__ import annotations
@@ -51,6 +65,8 @@ from dtrack.records import (
     LongShortRatio,
     OIHistory,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -111,8 +127,8 @@ def _priced_alone(instrument: Instrument) -> bool:
 
 
 class BinanceAdapter(Adapter):
-    """Binance USDⓈ-M and COIN-M funding, open interest, positioning and prices, and spot prices,
-    over the public REST API."""
+    """Binance USDⓈ-M and COIN-M funding, open interest, positioning and prices, spot prices and the
+    European options chain and block trades, over the public REST API."""
 
     name: ClassVar[str] = api.VENUE
     hosts: ClassVar[Mapping[str, str]] = api.HOSTS
@@ -484,6 +500,109 @@ class BinanceAdapter(Adapter):
             if price is not None:
                 answer.items.append(parse.spot_price(asset, price, received))
         return answer
+
+    # --- European options (eapi) -----------------------------------------------------------------
+
+    async def option_listing(self) -> parse.OptionListing:
+        """The trading options of ``/eapi/v1/exchangeInfo`` (disk-cached for ``instruments_ttl``); concurrent
+        callers share one request."""
+        return await self._shared((api.OPTION_EXCHANGE_INFO, api.OPTIONS), lambda: self.cached_get(
+            api.OPTIONS, api.OPTION_EXCHANGE_INFO, ttl=self.ctx.settings.instruments_ttl,
+            parse=parse.parse_option_exchange_info, weight=api.WEIGHT_OPTION_EXCHANGE_INFO))
+
+    async def _options_bulk(self, path: str, weight: int, params: Mapping[str, Any] | None = None) -> object:
+        """The body of a bulk options endpoint (every symbol); concurrent callers share one request."""
+        return await self._shared((path, api.OPTIONS), lambda: self.get(api.OPTIONS, path, params, weight=weight))
+
+    async def _option_index(self, asset: str) -> parse.IndexPrice:
+        """``/eapi/v1/index`` of ``<ASSET>USDT``; concurrent callers share one request."""
+        underlying = f"{asset}{api.OPTION_QUOTE}"
+        body = await self._shared((api.OPTION_INDEX, underlying), lambda: self.get(
+            api.OPTIONS, api.OPTION_INDEX, {"underlying": underlying}, weight=api.WEIGHT_OPTION_INDEX,
+            endpoint=f"{api.OPTION_INDEX}?underlying={underlying}"))
+        return parse.parse_option_index(body)
+
+    async def _option_oi(self, asset: str, expiration: str) -> dict[str, float]:
+        path = api.OPTION_OPEN_INTEREST
+        body = await self.get(api.OPTIONS, path, {"underlyingAsset": asset, "expiration": expiration},
+                              weight=api.WEIGHT_OPTION_OPEN_INTEREST,
+                              endpoint=f"{path}?underlyingAsset={asset}&expiration={expiration}")
+        return parse.parse_option_open_interest(body, asset)
+
+    async def _listed_with_oi(self, asset: str) -> tuple[list[parse.OptionSymbol], dict[str, float],
+                                                         list[DtrackError]]:
+        """The asset's unexpired listed options, then the open interest of each of their expiries (one request
+        per expiry, all at once): (options, contracts by symbol, errors of broken rows and failed expiries)."""
+        listing = await self.option_listing()
+        now = self.ctx.now()
+        options = [o for o in listing.of_asset(asset) if o.expiry > now]
+        errors: list[DtrackError] = list(listing.broken.get(asset, ()))
+        expirations = list(dict.fromkeys(o.expiration for o in options))
+        done = await asyncio.gather(*(self._option_oi(asset, e) for e in expirations), return_exceptions=True)
+        held: dict[str, float] = {}
+        for table in _split(done, errors):
+            held.update(table or {})
+        return options, held, errors
+
+    async def fetch_option_chain(self, asset: str) -> Answer[OptionQuote]:
+        """Every listed option on ``asset`` with Binance's mark, IVs and greeks, 24 h volume, best bid/ask and
+        open interest, priced per coin in USD and in the coin against the index (see ``parse.option_quote``).
+
+        The listing, mark, ticker and index are asked at once, the open interest of every expiry as soon as
+        the listing is known; an asset without listed options gets an empty answer. A failed listing, mark
+        or index raises; a failed ticker or expiry is an ``errors`` entry (volume or open interest 0 where
+        it is missing), as is a malformed row (that option keeps what else is known: without a mark row it
+        has no mark, IVs or greeks).
+        """
+        received = self.ctx.now()
+        listed, marks, tickers, index = await asyncio.gather(
+            self._listed_with_oi(asset), self._options_bulk(api.OPTION_MARK, api.WEIGHT_OPTION_MARK_ALL),
+            self._options_bulk(api.OPTION_TICKER, api.WEIGHT_OPTION_TICKER_ALL), self._option_index(asset),
+            return_exceptions=True)
+        options, held, errors = _ok(listed)
+        if not options:  # no option on this asset: nothing to price (its index may not even exist)
+            return Answer[OptionQuote](self.name, errors=errors)
+        mark_body, spot = _ok(marks), _ok(index)
+        symbols = {o.symbol for o in options}
+        mark_table = parse.parse_option_marks(mark_body, symbols)
+        ticker_table: parse.BySymbol[parse.OptionTicker] | None = None
+        ticker_body = _split([tickers], errors)[0]
+        if ticker_body is not None:
+            try:
+                ticker_table = parse.parse_option_tickers(ticker_body, symbols)
+            except ParseError as exc:
+                errors.append(exc)
+        answer = Answer[OptionQuote](self.name, errors=errors)
+        for option in options:
+            mark = _row(mark_table, option.symbol, errors)
+            ticker = _row(ticker_table, option.symbol, errors) if ticker_table is not None else None
+            answer.items.append(parse.option_quote(option, spot, mark, ticker, held.get(option.symbol), received))
+        return answer
+
+    async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
+        """Block trades of ``asset`` in ``[start, end]`` among the latest 500 of every symbol (``blockTrades``),
+        with the cached listing for their terms and the current index, all in one round (see
+        ``parse.parse_block_trades``). Any of the three failing raises (unless the asset has no listed option:
+        an empty answer); a malformed row is an ``errors`` entry."""
+        listed, body, index = await asyncio.gather(
+            self.option_listing(),
+            self._options_bulk(api.OPTION_BLOCK_TRADES, api.WEIGHT_OPTION_BLOCK_TRADES,
+                               {"limit": api.BLOCK_TRADES_LIMIT_MAX}),
+            self._option_index(asset), return_exceptions=True)
+        listing = _ok(listed)
+        if listing.unit_of(asset) is None:
+            return Answer[OptionTrade](self.name)
+        trades, errors = parse.parse_block_trades(_ok(body), asset, listing, _ok(index).price, start, end)
+        return Answer[OptionTrade](self.name, trades, list(errors))
+
+
+def _row(table: parse.BySymbol[T], symbol: str, errors: list[DtrackError]) -> T | None:
+    """``symbol``'s row of a bulk table, None when absent; a malformed row's ParseError goes to ``errors``."""
+    try:
+        return table.get(symbol)
+    except ParseError as exc:
+        errors.append(exc)
+        return None
 
 
 def _succeeded(request: asyncio.Future[Any]) -> bool:

@@ -1,13 +1,15 @@
 """What dtrack asks Binance for: hosts, paths, weights, limits, error codes (data only).
 
-Three hosts, each with its own request-weight budget reported back in the
+Four hosts, each with its own request-weight budget reported back in the
 ``X-MBX-USED-WEIGHT-1M`` response header:
 
 - ``usdm``  = USDⓈ-M futures (fapi): linear, quantities in the base coin, USDT/USDC quoted;
   perpetuals and quarterlies (``BTCUSDT_251226``); 2400 weight per minute;
 - ``coinm`` = COIN-M futures (dapi): inverse, quantities in contracts of ``contractSize`` USD;
   perpetuals (``BTCUSD_PERP``) and quarterlies (``BTCUSD_251226``); 2400 weight per minute;
-- ``spot``  = spot (api.binance.com), read only for spot prices; 6000 weight per minute.
+- ``spot``  = spot (api.binance.com), read only for spot prices; 6000 weight per minute;
+- ``options`` = European options (eapi.binance.com): USDT-quoted and -settled, symbols
+  ``BTC-261225-100000-C``; 2400 weight per minute (``exchangeInfo.rateLimits`` of the options docs).
 
 The statistics endpoints under ``/futures/data/`` (open-interest history, long/short ratios) weigh 0
 on USDⓈ-M but have their own cap of 1000 requests per 5 minutes per IP: a separate budget
@@ -26,11 +28,13 @@ VENUE: Final = "binance"
 USDM: Final = "usdm"
 COINM: Final = "coinm"
 SPOT: Final = "spot"
+OPTIONS: Final = "options"
 
 HOSTS: Final = {
     USDM: "https://fapi.binance.com",
     COINM: "https://dapi.binance.com",
     SPOT: "https://api.binance.com",
+    OPTIONS: "https://eapi.binance.com",
 }
 MAIN_HOST: Final = USDM
 #: The derivatives hosts (instrument lists, funding, open interest, klines).
@@ -47,6 +51,7 @@ LIMITS: Final = {
     USDM: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
     COINM: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
     SPOT: RateLimit(6000, 60, used_header=USED_WEIGHT_HEADER),
+    OPTIONS: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
 }
 
 #: ``/futures/data/*`` on USDⓈ-M: weight 0, but 1000 requests per 5 minutes per IP (its own budget,
@@ -165,3 +170,38 @@ ERR_INVALID_SYMBOL: Final = -1121
 RATE_LIMIT_CODES: Final = frozenset({ERR_TOO_MANY_REQUESTS})
 #: The quote of the spot pairs read for spot prices (``BTCUSDT``).
 SPOT_QUOTE: Final = "USDT"
+
+
+# --- European options (eapi) -------------------------------------------------------------------
+# Paths, weights and fields as in Binance's options docs (developers.binance.com/docs/derivatives/option).
+
+#: Every option symbol: ``optionSymbols[]`` with ``symbol``, ``underlying`` (BTCUSDT), ``strikePrice``,
+#: ``side`` (CALL / PUT), ``expiryDate`` (ms), ``unit`` (coins per contract), ``quoteAsset`` and, in the
+#: current docs, ``status``.
+OPTION_EXCHANGE_INFO: Final = "/eapi/v1/exchangeInfo"
+#: Mark price (USDT), bid/ask/mark IV (FRACTIONS) and greeks of every symbol (one with ``symbol``).
+OPTION_MARK: Final = "/eapi/v1/mark"
+#: 24 h statistics of every symbol: ``volume`` (contracts), ``lastPrice``, ``bidPrice``, ``askPrice``.
+OPTION_TICKER: Final = "/eapi/v1/ticker"
+#: Open interest of one underlying asset and ONE expiry (``underlyingAsset=BTC&expiration=261225``).
+OPTION_OPEN_INTEREST: Final = "/eapi/v1/openInterest"
+#: Spot index of one underlying (``underlying=BTCUSDT``): what Binance marks its options on.
+OPTION_INDEX: Final = "/eapi/v1/index"
+#: The latest block trades of every symbol (``limit`` default 100, at most 500), ascending.
+OPTION_BLOCK_TRADES: Final = "/eapi/v1/blockTrades"
+
+WEIGHT_OPTION_EXCHANGE_INFO: Final = 1
+WEIGHT_OPTION_MARK_ALL: Final = 5
+WEIGHT_OPTION_TICKER_ALL: Final = 5
+WEIGHT_OPTION_OPEN_INTEREST: Final = 0
+WEIGHT_OPTION_INDEX: Final = 1
+WEIGHT_OPTION_BLOCK_TRADES: Final = 5
+BLOCK_TRADES_LIMIT_MAX: Final = 500
+
+#: The quote (and settlement) asset of Binance options, taken as USD.
+OPTION_QUOTE: Final = "USDT"
+OPTION_SIDES: Final = {"CALL": True, "PUT": False}
+#: blockTrades ``side``: the taker's direction (1 buy, -1 sell, as the recent-trades docs define it).
+TAKER_SIDES: Final = {1: "buy", -1: "sell"}
+#: Expiry hour (UTC) of every Binance option, which the symbol's YYMMDD date leaves out.
+OPTION_EXPIRY_HOUR: Final = 8

@@ -1,4 +1,4 @@
-"""Binance USDⓈ-M / COIN-M / spot payloads -> dtrack records (pure: no I/O, no clock).
+"""Binance USDⓈ-M / COIN-M / spot / options payloads -> dtrack records (pure: no I/O, no clock).
 
 Every futures function takes the host key (``usdm`` / ``coinm``) because the two hosts differ in
 field names and units:
@@ -26,6 +26,7 @@ records carry prices per ONE coin of the normalized asset.
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,8 @@ from dtrack.records import (
     OIHistory,
     OIPoint,
     OpenInterest,
+    OptionQuote,
+    OptionTrade,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -598,3 +601,297 @@ def spot_price(asset: str, price: float, received: datetime) -> SpotPrice:
     """A SpotPrice from the spot ticker (which carries no time: ``received``)."""
     return SpotPrice(api.VENUE, asset, api.SPOT_QUOTE, spot_symbol(asset), price, received,
                      f"spot ticker ({api.SPOT_TICKER_PRICE})")
+
+
+# --- European options (eapi) -------------------------------------------------------------------
+#
+# Binance options are quoted and settled in USDT (taken as USD) per CONTRACT of ``unit`` coins (1 for
+# every option in the docs and captures; prices, greeks and quantities are divided by ``unit`` to get
+# dtrack's per-coin figures, UNCONFIRMED for a unit other than 1). IVs are FRACTIONS (``markIV``
+# "0.708575" in the real ``binance__ccxt_fetchAllGreeks.json``), and a missing bid/ask IV is negative
+# ("-0.00000001" there, "-1.0" in the docs' mark stream). Greeks follow Deribit's conventions (checked on
+# the docs' mark-stream example BTC-251120-126000-C, index 104334.60, IV 0.9408, 8.8 days: Black-76 on the
+# index gives delta 0.1112, gamma 1.245e-5 per USD, vega 30.66 USD per vol point, theta -164.3 USD per day,
+# as sent). Binance prices on its spot index (``/eapi/v1/index``) with the row's ``riskFreeInterest``.
+
+_OPTION_SYMBOL = re.compile(r"^(?P<asset>[A-Z0-9]+)-(?P<date>\d{6})-(?P<strike>\d+(?:\.\d+)?)-(?P<cp>[CP])$")
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSymbol:
+    """One listed option: asset, underlying (``BTCUSDT``), expiry (UTC), strike (USD), call or put, ``unit``
+    (coins per contract) and quote asset."""
+
+    symbol: str
+    asset: str
+    underlying: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    unit: float
+    quote: str
+
+    @property
+    def expiration(self) -> str:
+        """The expiry as openInterest's ``expiration`` parameter: ``261225``."""
+        return f"{self.expiry:%y%m%d}"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionListing:
+    """The trading options of ``/eapi/v1/exchangeInfo`` by symbol, and the rows that did not parse by asset."""
+
+    options: Mapping[str, OptionSymbol]
+    broken: Mapping[str, tuple[ParseError, ...]] = field(default_factory=dict)
+
+    def of_asset(self, asset: str) -> list[OptionSymbol]:
+        """The listed options on ``asset``, by expiry, strike, call before put."""
+        return sorted((o for o in self.options.values() if o.asset == asset),
+                      key=lambda o: (o.expiry, o.strike, not o.is_call))
+
+    def unit_of(self, asset: str) -> float | None:
+        """Coins per contract of ``asset``'s listed options (None when none is listed)."""
+        return next((o.unit for o in self.options.values() if o.asset == asset), None)
+
+
+def _option_asset(row: Row) -> str:
+    """The asset of a (possibly malformed) exchangeInfo row, read leniently ("" when unreadable)."""
+    symbol = row.get("symbol")
+    return symbol.split("-")[0] if isinstance(symbol, str) else ""
+
+
+def parse_option_exchange_info(body: object) -> OptionListing:
+    """The options of ``/eapi/v1/exchangeInfo`` that are trading (a row with another ``status`` is left out;
+    rows without one, as in older answers, count as trading). A row that does not parse goes to ``broken``
+    under its asset; an answer where no row parses at all is a ParseError (and is never cached)."""
+    r = reader(api.OPTION_EXCHANGE_INFO)
+    rows = r.arr(r.field(r.obj(body), "optionSymbols"), "optionSymbols")
+    options: dict[str, OptionSymbol] = {}
+    broken: dict[str, list[ParseError]] = {}
+    for raw in rows:
+        if isinstance(raw, Mapping) and raw.get("status", api.TRADING) != api.TRADING:
+            continue
+        try:
+            option = _option_symbol(r, r.obj(raw, "optionSymbols row"))
+        except ParseError as exc:
+            broken.setdefault(_option_asset(raw) if isinstance(raw, Mapping) else "", []).append(exc)
+            continue
+        options[option.symbol] = option
+    if broken and not options:
+        first = next(iter(broken.values()))[0]
+        raise r.fail(f"no option row parsed ({sum(map(len, broken.values()))} malformed; first: {first.detail})")
+    return OptionListing(options, {asset: tuple(errors) for asset, errors in broken.items()})
+
+
+def _option_symbol(r: Reader, row: Row) -> OptionSymbol:
+    symbol, underlying, quote = r.text(row, "symbol"), r.text(row, "underlying"), r.text(row, "quoteAsset")
+    side = r.text(row, "side")
+    if side not in api.OPTION_SIDES:
+        raise r.fail(f"{symbol}: side is {side!r}, expected CALL or PUT")
+    asset = underlying.removesuffix(quote)
+    if asset == underlying or not asset:
+        raise r.fail(f"{symbol}: underlying {underlying!r} is not an asset quoted in {quote}")
+    strike, unit = r.num(row, "strikePrice"), r.num(row, "unit")
+    if strike <= 0 or unit <= 0:
+        raise r.fail(f"{symbol}: strikePrice {strike!r} / unit {unit!r}, expected > 0")
+    return OptionSymbol(symbol, asset, underlying, r.time_ms(row, "expiryDate"), strike, api.OPTION_SIDES[side],
+                        unit, quote)
+
+
+def option_of_symbol(symbol: str, unit: float, path: str) -> OptionSymbol:
+    """The terms written in an option symbol (``BTC-261225-100000-C``: BTC call struck at 100,000 USDT,
+    expiring 2026-12-25 08:00 UTC) with the given ``unit``, for an option the listing no longer holds."""
+    r = reader(path)
+    m = _OPTION_SYMBOL.match(symbol)
+    if m is None:
+        raise r.fail(f"{symbol!r} is not an option symbol (BTC-261225-100000-C)")
+    try:
+        expiry = datetime.strptime(m["date"], "%y%m%d").replace(hour=api.OPTION_EXPIRY_HOUR, tzinfo=UTC)
+    except ValueError:
+        raise r.fail(f"{symbol!r} names no real date") from None
+    return OptionSymbol(symbol, m["asset"], f"{m['asset']}{api.OPTION_QUOTE}", expiry, float(m["strike"]),
+                        m["cp"] == "C", unit, api.OPTION_QUOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionMark:
+    """One ``/eapi/v1/mark`` row as sent: mark price per contract (USDT), IVs as fractions (None where
+    Binance has no quote), greeks per contract, and the risk-free rate of Binance's model."""
+
+    symbol: str
+    price: float
+    mark_iv: float | None
+    bid_iv: float | None
+    ask_iv: float | None
+    delta: float | None
+    gamma: float | None
+    vega: float | None
+    theta: float | None
+    rate: float | None
+
+
+def _positive_or_none(r: Reader, row: Row, key: str) -> float | None:
+    """A price or IV where Binance writes a value <= 0 for "none" (an empty book side)."""
+    value = r.opt_num(row, key)
+    return value if value is not None and value > 0 else None
+
+
+def parse_option_marks(body: object, symbols: Collection[str] | None = None) -> BySymbol[OptionMark]:
+    """``/eapi/v1/mark`` rows of ``symbols`` (all when None); an asked row that does not parse goes to ``bad``."""
+    r = reader(api.OPTION_MARK)
+
+    def read(row: Row, symbol: str) -> OptionMark:
+        return OptionMark(symbol, r.num(row, "markPrice"), _positive_or_none(r, row, "markIV"),
+                          _positive_or_none(r, row, "bidIV"), _positive_or_none(r, row, "askIV"),
+                          r.opt_num(row, "delta"), r.opt_num(row, "gamma"), r.opt_num(row, "vega"),
+                          r.opt_num(row, "theta"), r.opt_num(row, "riskFreeInterest"))
+
+    return _by_symbol(r, body, symbols, read)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTicker:
+    """One ``/eapi/v1/ticker`` row: 24 h volume (contracts), last trade and best bid/ask per contract (USDT;
+    None when there is none)."""
+
+    volume: float
+    last: float | None
+    bid: float | None
+    ask: float | None
+
+
+def parse_option_tickers(body: object, symbols: Collection[str] | None = None) -> BySymbol[OptionTicker]:
+    """``/eapi/v1/ticker`` rows of ``symbols`` (all when None); an asked row that does not parse goes to ``bad``."""
+    r = reader(api.OPTION_TICKER)
+
+    def read(row: Row, symbol: str) -> OptionTicker:
+        volume = r.num(row, "volume")
+        if volume < 0:
+            raise r.fail(f"volume of {symbol} is {volume!r}, expected >= 0")
+        return OptionTicker(volume, _positive_or_none(r, row, "lastPrice"), _positive_or_none(r, row, "bidPrice"),
+                            _positive_or_none(r, row, "askPrice"))
+
+    return _by_symbol(r, body, symbols, read)
+
+
+def parse_option_open_interest(body: object, asset: str) -> dict[str, float]:
+    """``/eapi/v1/openInterest`` of one asset and expiry: symbol -> ``sumOpenInterest`` in contracts (the docs
+    example's ``sumOpenInterestUsd`` is it times the index: contracts of one coin). A row of another asset
+    means the filter was ignored: a ParseError. (The docs example answers ``expiration=221225`` with a
+    221119 row, so the expiry is not checked; rows are used by symbol.)"""
+    r = reader(api.OPTION_OPEN_INTEREST)
+    out: dict[str, float] = {}
+    for raw in r.arr(body):
+        row = r.obj(raw, "openInterest row")
+        symbol = r.text(row, "symbol")
+        if not symbol.startswith(f"{asset}-"):
+            raise r.fail(f"asked for {asset}, a row is for {symbol}")
+        amount = r.num(row, "sumOpenInterest")
+        if amount < 0:
+            raise r.fail(f"sumOpenInterest of {symbol} is {amount!r}, expected >= 0")
+        out[symbol] = amount
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPrice:
+    """``/eapi/v1/index``: the spot index of one underlying (USDT) and Binance's time of it."""
+
+    price: float
+    time: datetime | None
+
+
+def parse_option_index(body: object) -> IndexPrice:
+    """``/eapi/v1/index``: ``indexPrice`` (> 0) and ``time``."""
+    r = reader(api.OPTION_INDEX)
+    row = r.obj(body)
+    price = r.num(row, "indexPrice")
+    if price <= 0:
+        raise r.fail(f"indexPrice is {price!r}, expected > 0")
+    return IndexPrice(price, r.opt_time_ms(row, "time"))
+
+
+def _option_note(option: OptionSymbol, mark: OptionMark | None) -> str:
+    if mark is None:
+        return "no /eapi/v1/mark row (not marked yet): no mark, IVs or greeks"
+    note = (f"markPrice in {option.quote} (taken as USD) per contract of {option.unit:g} {option.asset}, / unit; "
+            f"coin = USD / index (Binance marks on its spot index")
+    return note + (f", riskFreeInterest {mark.rate:g})" if mark.rate else ")")
+
+
+def _per_coin(value: float | None, unit: float) -> float | None:
+    return None if value is None else value / unit
+
+
+def option_quote(option: OptionSymbol, index: IndexPrice, mark: OptionMark | None, ticker: OptionTicker | None,
+                 open_interest: float | None, received: datetime) -> OptionQuote:
+    """The OptionQuote of one listed option: prices and greeks per ONE coin (Binance's per contract / ``unit``)
+    in USD (USDT taken as USD) and in the coin (USD / the index, which Binance prices on and which is
+    ``underlying_price``). Without a mark row the option is kept with no mark, IVs or greeks; without a
+    ticker row (or open-interest row) its volume (open interest) is 0."""
+    unit = option.unit
+    mark_usd = _per_coin(mark.price if mark else None, unit)
+    return OptionQuote(
+        venue=api.VENUE, symbol=option.symbol, asset=option.asset, expiry=option.expiry, strike=option.strike,
+        is_call=option.is_call, time=index.time or received, underlying_price=index.price, index_price=index.price,
+        mark_price_usd=mark_usd, mark_price_coin=None if mark_usd is None else mark_usd / index.price,
+        bid_price_usd=_per_coin(ticker.bid if ticker else None, unit),
+        ask_price_usd=_per_coin(ticker.ask if ticker else None, unit),
+        mark_iv=mark.mark_iv if mark else None, bid_iv=mark.bid_iv if mark else None,
+        ask_iv=mark.ask_iv if mark else None,
+        delta=_per_coin(mark.delta if mark else None, unit), gamma=_per_coin(mark.gamma if mark else None, unit),
+        vega=_per_coin(mark.vega if mark else None, unit), theta=_per_coin(mark.theta if mark else None, unit),
+        open_interest=open_interest or 0.0, volume=ticker.volume if ticker else 0.0, contract_size=unit,
+        settle=option.quote, price_note=_option_note(option, mark),
+    )
+
+
+def parse_block_trades(body: object, asset: str, listing: OptionListing, index: float, start: datetime,
+                       end: datetime) -> tuple[list[OptionTrade], list[ParseError]]:
+    """The block trades of ``asset`` in ``[start, end]`` from one ``/eapi/v1/blockTrades`` answer (every
+    underlying), in the venue's order. ``side`` is the taker's (1 buy, -1 sell); ``qty`` in contracts (its
+    sign follows the side in the docs example, so its size is taken); ``price`` USDT per contract. The rows
+    carry no index nor IV: ``index`` (the current index, not the trade's) fills ``index_price``, IV is None.
+    An option the listing no longer holds takes its terms from the symbol and its asset's ``unit``. A row
+    that does not parse is an error of its own."""
+    r = reader(api.OPTION_BLOCK_TRADES)
+    trades: list[OptionTrade] = []
+    errors: list[ParseError] = []
+    for raw in r.arr(body):
+        symbol = raw.get("symbol") if isinstance(raw, Mapping) else None
+        if isinstance(symbol, str) and not symbol.startswith(f"{asset}-"):
+            continue
+        try:
+            row = r.obj(raw, "blockTrades row")
+            trade = _block_trade(r, row, asset, listing, index)
+        except ParseError as exc:
+            errors.append(r.fail(f"{symbol}: {exc.detail}") if symbol else exc)
+            continue
+        if start <= trade.time <= end:
+            trades.append(trade)
+    return trades, errors
+
+
+def _block_trade(r: Reader, row: Row, asset: str, listing: OptionListing, index: float) -> OptionTrade:
+    symbol = r.text(row, "symbol")
+    option = listing.options.get(symbol)
+    if option is None:
+        unit = listing.unit_of(asset)
+        if unit is None:
+            raise r.fail(f"no {asset} option is listed to take the contract unit from")
+        option = option_of_symbol(symbol, unit, api.OPTION_BLOCK_TRADES)
+    side = r.field(row, "side")
+    if isinstance(side, bool) or not isinstance(side, int) or side not in api.TAKER_SIDES:
+        raise r.fail(f"side is {side!r}, expected 1 (buy) or -1 (sell)")
+    trade_id = r.field(row, "id")
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int | str):
+        raise r.fail(f"id is {trade_id!r}, expected an integer")
+    price = r.num(row, "price")
+    if price <= 0:
+        raise r.fail(f"price is {price!r}, expected > 0")
+    return OptionTrade(
+        venue=api.VENUE, symbol=symbol, asset=option.asset, expiry=option.expiry, strike=option.strike,
+        is_call=option.is_call, time=r.time_ms(row, "time"), side=api.TAKER_SIDES[side],
+        amount=abs(r.num(row, "qty")), contract_size=option.unit, price_usd=price / option.unit,
+        index_price=index, iv=None, block=True, trade_id=str(trade_id),
+    )
