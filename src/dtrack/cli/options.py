@@ -33,7 +33,7 @@ from dtrack.errors import DtrackError, UsageError
 if TYPE_CHECKING:
     from dtrack.analytics.options_desk import OptionsReport
     from dtrack.config import Settings
-    from dtrack.records import OptionQuote, OptionTrade, PricePoint, VolPoint
+    from dtrack.records import Instrument, OptionQuote, OptionTrade, PricePoint, VolPoint
     from dtrack.venues.base import Adapter
     from dtrack.venues.gather import VenueFailure
 
@@ -173,12 +173,21 @@ async def _venue_job(adapter: Adapter, assets: Sequence[str], flow: bool) -> Ven
     from dtrack.venues.pool import utc_now
 
     end = utc_now()
-    perps = [i for i in await adapter.contracts(assets) if i.kind is Kind.PERP]
-    refs = [(a, p) for a in assets if (p := price_perp([i for i in perps if i.asset == a])) is not None]
-    chains, dvols, closes, trades = await asyncio.gather(
+
+    async def daily_closes() -> tuple[list[tuple[str, Instrument]], list[tuple[PricePoint, ...] | DtrackError]]:
+        """Daily closes of a perpetual per asset (for RV): the only part that needs the futures listing,
+        so it runs beside the chains, not before them."""
+        try:
+            perps = [i for i in await adapter.contracts(assets) if i.kind is Kind.PERP]
+        except DtrackError as exc:
+            return [], [exc]
+        refs = [(a, p) for a in assets if (p := price_perp([i for i in perps if i.asset == a])) is not None]
+        return refs, await settle([adapter.fetch_price_history(p, end - RV_SPAN, end, 24) for _, p in refs])
+
+    chains, dvols, (refs, closes), trades = await asyncio.gather(
         settle([adapter.fetch_option_chain(a) for a in assets]),
         settle([adapter.fetch_vol_index(a, end - DVOL_SPAN, end) for a in assets]),
-        settle([adapter.fetch_price_history(p, end - RV_SPAN, end, 24) for _, p in refs]),
+        daily_closes(),
         settle([adapter.fetch_option_trades(a, end - FLOW_SPAN, end) for a in assets] if flow else []),
     )
     out = VenueOptions(adapter.name)
@@ -197,6 +206,9 @@ async def _venue_job(adapter: Adapter, assets: Sequence[str], flow: bool) -> Ven
                 out.errors.append(dvol)
         elif dvol:
             out.dvol[asset] = dvol
+    if not refs:  # the listing failed (or no perpetual to read closes from)
+        out.errors += [c for c in closes if isinstance(c, DtrackError)]
+        closes = []
     for (asset, perp), points in zip(refs, closes, strict=True):
         if isinstance(points, DtrackError):
             out.errors.append(points)

@@ -132,9 +132,11 @@ class _Log:
     def __init__(self, path: str | None) -> None:
         self._file: TextIO | None = Path(path).open("a", encoding="utf-8") if path else None  # noqa: SIM115
 
-    def write(self, **row: Any) -> None:
+    def write(self, arrived: datetime, **row: Any) -> None:
+        """One line per request; ``time`` is when the request ARRIVED (before latency and handling), so that
+        requests sent together show together however long the sim takes to answer them."""
         if self._file is not None:
-            row = {"time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"), **row}
+            row = {"time": arrived.isoformat(timespec="milliseconds").replace("+00:00", "Z"), **row}
             self._file.write(json.dumps(row) + "\n")
             self._file.flush()
 
@@ -159,23 +161,28 @@ def build_app(
     reqlog = _Log(log_requests)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
+        arrived = datetime.now(UTC)
         venue, host, path = request.match_info["venue"], request.match_info["host"], "/" + request.match_info["path"]
         target = request.path_qs[len(f"/{venue}/{host}"):]
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000.0)
         fault = faults.get(venue)
 
+        def log(status: int | None) -> None:
+            reqlog.write(arrived, venue=venue, host=host, method=request.method, path=target, status=status,
+                         fault=fault)
+
         def logged(status: int | None, resp: web.StreamResponse) -> web.StreamResponse:
-            reqlog.write(venue=venue, host=host, method=request.method, path=target, status=status, fault=fault)
+            log(status)
             return resp
 
         if fault == "down":
-            reqlog.write(venue=venue, host=host, method=request.method, path=target, status=None, fault=fault)
+            log(None)
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=503)
         if fault == "timeout":
-            reqlog.write(venue=venue, host=host, method=request.method, path=target, status=None, fault=fault)
+            log(None)
             await asyncio.sleep(3600)
         if fault in ("429", "418", "451", "500"):
             status = int(fault)
