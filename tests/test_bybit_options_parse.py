@@ -182,7 +182,7 @@ def test_instrument_terms_win_and_listed_options_without_ticker_are_kept(payload
     listed = parse.parse_option_instruments_page(raw(payload, "bybit__rest_instruments_info__docs.json", 2)).terms
     quoted = parse.option_terms(parse.reader("x"), "BTC-30MAY25-70000-C-USDT")
     exact = parse.OptionTerms(quoted.symbol, "BTC", datetime(2025, 5, 30, 8, 0, 0, 5000, tzinfo=UTC), 70_000.0, True,
-                              "USDT", "instruments-info")
+                              contract_size=1.0, settle="USDT", source="instruments-info")
     quotes, errors = parse.parse_option_chain(body, "BTC", {**listed, exact.symbol: exact}, RECEIVED)
     assert errors == []
     got = by_symbol(quotes)

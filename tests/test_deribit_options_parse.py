@@ -14,7 +14,7 @@ import pytest
 
 from dtrack.errors import ParseError
 from dtrack.venues.deribit.parse import (
-    OptionSpec,
+    DeribitOptionSpec,
     option_currency,
     option_index,
     option_name,
@@ -37,9 +37,9 @@ INSTRUMENTS = "deribit__rest_get_instruments__capture.json"
 TICKERS = "deribit__ws_ticker__capture.json"
 
 
-def specs(payload: Payload) -> dict[str, OptionSpec]:
+def specs(payload: Payload) -> dict[str, DeribitOptionSpec]:
     """Every option of the real BTC and ETH instrument captures, by name."""
-    out: dict[str, OptionSpec] = {}
+    out: dict[str, DeribitOptionSpec] = {}
     for case in payload(INSTRUMENTS)["cases"]:
         out.update(parse_option_instruments(case["raw"]).specs)
     return out
@@ -61,10 +61,11 @@ def test_instrument_capture_lists_every_option_with_its_terms(payload: Payload) 
     btc, eth = (parse_option_instruments(case["raw"]) for case in payload(INSTRUMENTS)["cases"])
     # the capture asked without a kind filter: 390 + 418 options next to 8 + 8 futures (skipped)
     assert (len(btc.specs), len(eth.specs), btc.broken, eth.broken) == (390, 418, (), ())
-    assert btc.specs["BTC-24SEP21-40000-P"] == OptionSpec(
-        "BTC-24SEP21-40000-P", "BTC", ms_to_utc(1_632_470_400_000), 40_000.0, False, 1.0, "BTC", "BTC")
-    assert eth.specs["ETH-23JUL21-2050-P"] == OptionSpec(
-        "ETH-23JUL21-2050-P", "ETH", datetime(2021, 7, 23, 8, tzinfo=UTC), 2050.0, False, 1.0, "ETH", "ETH")
+    assert btc.specs["BTC-24SEP21-40000-P"] == DeribitOptionSpec(
+        "BTC-24SEP21-40000-P", "BTC", ms_to_utc(1_632_470_400_000), 40_000.0, False, 1.0, settle="BTC", quote="BTC")
+    assert eth.specs["ETH-23JUL21-2050-P"] == DeribitOptionSpec(
+        "ETH-23JUL21-2050-P", "ETH", datetime(2021, 7, 23, 8, tzinfo=UTC), 2050.0, False, 1.0, settle="ETH",
+        quote="ETH")
     every = {**btc.specs, **eth.specs}.values()
     assert all(s.coin_quoted and s.contract_size == 1.0 and s.expiry.hour == 8 for s in every)
     assert sum(s.is_call for s in every) == sum(not s.is_call for s in every) == 404
@@ -172,11 +173,12 @@ def test_ticker_for_another_instrument_fails(payload: Payload) -> None:
 # --- the chain: book summary (docs example) ---------------------------------------------------------------
 
 
-def docs_spec() -> OptionSpec:
+def docs_spec() -> DeribitOptionSpec:
     """The docs example row's option (no instrument row exists for it: its terms as its name spells them)."""
     terms = option_name("ETH-22FEB19-140-P")
     assert terms is not None
-    return OptionSpec("ETH-22FEB19-140-P", "ETH", terms.expiry, terms.strike, terms.is_call, 1.0, "ETH", "ETH")
+    return DeribitOptionSpec("ETH-22FEB19-140-P", "ETH", terms.expiry, terms.strike, terms.is_call, 1.0, settle="ETH",
+                             quote="ETH")
 
 
 def test_book_summary_docs_row(payload: Payload) -> None:

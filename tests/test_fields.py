@@ -8,7 +8,7 @@ import pytest
 
 from dtrack.errors import ParseError
 from dtrack.records import Instrument, Kind, Margin
-from dtrack.venues.fields import Listing, Reader, latest_spacing, points_from_settlements, within
+from dtrack.venues.fields import Listing, Reader, Row, latest_spacing, parse_each, points_from_settlements, within
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,3 +83,21 @@ def test_listing_of_parts_keeps_what_answered() -> None:
         Listing.of_parts([down, down])
     with pytest.raises(ZeroDivisionError):  # a bug is not a missing part
         Listing.of_parts([Listing((btc,)), ZeroDivisionError()])
+
+
+def test_parse_each_keys_rows_by_name_and_notes_the_broken_ones() -> None:
+    r = Reader("v", "list")
+
+    def strike(row: Row) -> float:
+        return r.num(row, "strike")
+
+    def name(row: Row) -> str:
+        return str(row.get("name", "?"))
+
+    parsed, broken = parse_each(r, [{"name": "A", "strike": "100.5"}, {"name": "B"}, {"strike": "x"}], strike, name,
+                                "option")
+    assert parsed == {"A": 100.5}
+    assert broken == ["B: field 'strike' is None, expected a number", "?: field 'strike' is 'x', expected a number"]
+    assert parse_each(r, [], strike, name, "option") == ({}, [])  # nothing to parse is no error
+    with pytest.raises(ParseError, match=r"v list: unexpected payload: no option parsed \(2 malformed; first: B: field 'strike'"):
+        parse_each(r, [{"name": "B"}, {"name": "C", "strike": ""}], strike, name, "option")

@@ -70,7 +70,8 @@ class VenueOptions:
 @click.option("--chain", is_flag=True, help="The chain: per strike marks (USD and coin), IVs, greeks, OI, volume.")
 @click.option("--flow", is_flag=True, help="Large trades of the last 24 h, grouped by strike and expiry.")
 @click.option("--min-size", default=None, metavar="N",
-              help="With --flow: minimum size in coins (e.g. 25) or premium in USD (e.g. $100000 or 100000usd).")
+              help="With --flow: minimum size in coins (e.g. 25; = contracts on Deribit, Bybit, Binance; OKX "
+                   "contracts are 0.1 BTC) or premium in USD (e.g. $100000 or 100000usd).")
 @click.option("--gex", is_flag=True, help="Dealer gamma exposure by strike, total and flip level.")
 @common_options
 @click.pass_context

@@ -1,7 +1,8 @@
 """Pure helpers every venue parser uses to read fields: numbers sent as strings, empty strings,
 epoch-ms timestamps, and a ``ParseError`` naming venue and endpoint when a field is missing or
-not what the endpoint documents. Also: funding points from a settlement series, and ``Listing``,
-a venue's instrument list as parsed (with the rows that did not parse, by asset).
+not what the endpoint documents. Also: funding points from a settlement series, ``Listing``,
+a venue's instrument list as parsed (with the rows that did not parse, by asset), ``OptionSpec``, a
+listed option's terms, and ``parse_each``, which parses an option list row by row.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dtrack.errors import DtrackError, ParseError
 from dtrack.records import FundingPoint, Instrument, Kind
@@ -22,6 +23,8 @@ Row = Mapping[str, Any]
 #: Plausible epoch-millisecond range for venue timestamps (2010-01-01 .. 2100-01-01).
 MIN_MS = 1_262_304_000_000
 MAX_MS = 4_102_444_800_000
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,42 @@ class Listing:
                 raise ParseError(venue, endpoint, self.broken[asset])
         wanted = set(assets)
         return [i for i in self.instruments if i.kind in kinds and i.asset in wanted]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """The terms of a listed option as read from an instrument row or from its name.
+
+    ``expiry``: aware UTC. ``strike``: USD. ``contract_size``: coins of the underlying per contract.
+    ``settle``: the settlement currency.
+    """
+
+    symbol: str
+    asset: str
+    expiry: datetime
+    strike: float
+    is_call: bool
+    contract_size: float
+    settle: str
+
+
+def parse_each(reader: Reader, rows: Iterable[Row], parse: Callable[[Row], _T], name_of: Callable[[Row], str],
+               what: str) -> tuple[dict[str, _T], list[str]]:
+    """Each of ``rows`` parsed, by its name, and the rows ``parse`` raised ParseError for, as
+    ``"<name>: <detail>"``, in order. ``name_of`` names a row leniently (it must not raise; a row that
+    parses is keyed by it). Rows that failed with none parsing mean the format changed: a ParseError of
+    ``reader``, ``"no <what> parsed (N malformed; first: ...)"``.
+    """
+    parsed: dict[str, _T] = {}
+    broken: list[str] = []
+    for row in rows:
+        try:
+            parsed[name_of(row)] = parse(row)
+        except ParseError as exc:
+            broken.append(f"{name_of(row)}: {exc.detail}")
+    if broken and not parsed:
+        raise reader.fail(f"no {what} parsed ({len(broken)} malformed; first: {broken[0]})")
+    return parsed, broken
 
 
 def ms_to_utc(ms: float) -> datetime:

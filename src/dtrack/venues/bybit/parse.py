@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -61,7 +61,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues.bybit import api
-from dtrack.venues.fields import Listing, Reader, Row
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, parse_each
 
 VENUE = "bybit"
 T = TypeVar("T")
@@ -534,18 +534,11 @@ _TAKER_SIDES = {"Buy": "buy", "Sell": "sell"}
 
 
 @dataclass(frozen=True, slots=True)
-class OptionTerms:
-    """What one Bybit option is: asset, expiry (UTC), strike (USD), call or put, settlement coin and contract
-    size (coins), and where the terms come from (``instruments-info`` or the symbol alone)."""
+class OptionTerms(OptionSpec):
+    """What one Bybit option is (contracts of one coin, settled in USDC or USDT) and ``source``, where the terms
+    come from (``instruments-info`` or the symbol alone)."""
 
-    symbol: str
-    asset: str
-    expiry: datetime
-    strike: float
-    is_call: bool
-    settle: str
     source: str
-    contract_size: float = api.OPTION_CONTRACT_SIZE
 
 
 def option_terms(r: Reader, symbol: str) -> OptionTerms:
@@ -560,7 +553,8 @@ def option_terms(r: Reader, symbol: str) -> OptionTerms:
     except ValueError:
         raise r.fail(f"{symbol!r} names no real date") from None
     return OptionTerms(symbol, split_multiplier(m["base"])[0], expiry, float(m["strike"]), m["cp"] == "C",
-                       m["settle"] or api.OPTION_DEFAULT_SETTLE, "symbol")
+                       contract_size=api.OPTION_CONTRACT_SIZE, settle=m["settle"] or api.OPTION_DEFAULT_SETTLE,
+                       source="symbol")
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,8 +576,8 @@ def _option_row_terms(r: Reader, row: Mapping[str, Any]) -> OptionTerms:
         raise r.fail(f"optionsType is {kind!r}, expected Call or Put")
     if _OPTIONS_TYPES[kind] is not named.is_call:
         raise r.fail(f"optionsType {kind} contradicts the symbol")
-    return OptionTerms(named.symbol, split_multiplier(r.text(row, "baseCoin"))[0], r.time_ms(row, "deliveryTime"),
-                       named.strike, named.is_call, r.text(row, "settleCoin"), "instruments-info")
+    return replace(named, asset=split_multiplier(r.text(row, "baseCoin"))[0], expiry=r.time_ms(row, "deliveryTime"),
+                   settle=r.text(row, "settleCoin"), source="instruments-info")
 
 
 def parse_option_instruments_page(body: Any) -> OptionInstrumentsPage:
@@ -592,19 +586,9 @@ def parse_option_instruments_page(body: Any) -> OptionInstrumentsPage:
     whose trading rows all fail is a ParseError (the format changed; the page is not cached)."""
     r = reader(api.INSTRUMENTS)
     rows, cursor = result_rows(body, api.INSTRUMENTS)
-    terms: dict[str, OptionTerms] = {}
-    broken: list[str] = []
-    for row in rows:
-        if not isinstance(row, Mapping) or row.get("status") != api.STATUS_TRADING:
-            continue
-        try:
-            t = _option_row_terms(r, row)
-        except ParseError as err:
-            broken.append(f"{row.get('symbol', '?')}: {err.detail}")
-            continue
-        terms[t.symbol] = t
-    if broken and not terms:
-        raise r.fail(f"no option row parsed ({len(broken)} malformed; first: {broken[0]})")
+    trading = [row for row in rows if isinstance(row, Mapping) and row.get("status") == api.STATUS_TRADING]
+    terms, broken = parse_each(r, trading, lambda row: _option_row_terms(r, row),
+                               lambda row: str(row.get("symbol", "?")), "option row")
     return OptionInstrumentsPage(terms, tuple(broken), cursor)
 
 

@@ -49,7 +49,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -400,22 +400,11 @@ def option_index(asset: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class OptionSpec:
-    """One listed option's terms (a ``get_instruments?kind=option`` row).
+class DeribitOptionSpec(OptionSpec):
+    """One listed option's terms (a ``get_instruments?kind=option`` row; expiry at 08:00 UTC) and ``quote``, the
+    currency its prices are in: the coin itself (inverse BTC/ETH options) or USDC (linear ones)."""
 
-    ``expiry``: UTC (08:00). ``strike``: USD. ``contract_size``: coins per contract. ``quote``: the currency its
-    prices are in: the coin itself (inverse BTC/ETH options) or USDC (linear ones). ``settle``: the settlement
-    currency.
-    """
-
-    symbol: str
-    asset: str
-    expiry: datetime
-    strike: float
-    is_call: bool
-    contract_size: float
     quote: str
-    settle: str
 
     @property
     def coin_quoted(self) -> bool:
@@ -428,11 +417,11 @@ class OptionListing:
     """The options of one ``get_instruments?kind=option`` answer by name, and the rows that did not parse
     (``"<name>: <detail>"``)."""
 
-    specs: Mapping[str, OptionSpec]
+    specs: Mapping[str, DeribitOptionSpec]
     broken: tuple[str, ...] = ()
 
 
-def option_spec(row: Row) -> OptionSpec:
+def option_spec(row: Row) -> DeribitOptionSpec:
     """One option's terms from its instrument row (a ParseError when a field is missing or odd)."""
     r = _OPTION_INSTRUMENTS
     base, quote = r.text(row, "base_currency"), r.text(row, "quote_currency")
@@ -446,8 +435,8 @@ def option_spec(row: Row) -> OptionSpec:
         raise r.fail(f"strike {strike:g} and contract_size {size:g} must be positive")
     # the 2021 capture has no settlement_currency: inverse options settle in the coin, linear ones in the quote
     settle = r.text(row, "settlement_currency") if "settlement_currency" in row else quote
-    return OptionSpec(r.text(row, "instrument_name"), base, r.time_ms(row, "expiration_timestamp"), strike,
-                      option_type == "call", size, quote, settle)
+    return DeribitOptionSpec(r.text(row, "instrument_name"), base, r.time_ms(row, "expiration_timestamp"), strike,
+                             option_type == "call", size, settle=settle, quote=quote)
 
 
 def parse_option_instruments(body: Any) -> OptionListing:
@@ -456,22 +445,16 @@ def parse_option_instruments(body: Any) -> OptionListing:
     fail mean the format changed: a ParseError (so the answer is not cached)."""
     r = _OPTION_INSTRUMENTS
     rows = [r.obj(raw, "instrument") for raw in r.arr(_result(r, body), "result")]
-    specs: dict[str, OptionSpec] = {}
-    broken: list[str] = []
-    for row in rows:
-        if row.get("kind") != api.OPTION_KIND or row.get("is_active") is False \
-                or row.get("state", api.OPEN_STATE) != api.OPEN_STATE:
-            continue
-        try:
-            spec = option_spec(row)
-        except ParseError as exc:
-            name = row.get("instrument_name")
-            broken.append(f"{name if isinstance(name, str) and name else 'an option row'}: {exc.detail}")
-            continue
-        specs[spec.symbol] = spec
-    if broken and not specs:
-        raise r.fail(f"no option parsed ({len(broken)} malformed; first: {broken[0]})")
+    trading = [row for row in rows if row.get("kind") == api.OPTION_KIND and row.get("is_active") is not False
+               and row.get("state", api.OPEN_STATE) == api.OPEN_STATE]
+    specs, broken = parse_each(r, trading, option_spec, _option_row_name, "option")
     return OptionListing(specs, tuple(broken))
+
+
+def _option_row_name(row: Row) -> str:
+    """An option row's ``instrument_name``, read leniently (for the note of a row that did not parse)."""
+    name = row.get("instrument_name")
+    return name if isinstance(name, str) and name else "an option row"
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,14 +505,14 @@ def _iv(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
     return value / PERCENT if value is not None and value > 0 else None
 
 
-def _usd_and_coin(spec: OptionSpec, price: float | None, underlying: float) -> tuple[float | None, float | None]:
+def _usd_and_coin(spec: DeribitOptionSpec, price: float | None, underlying: float) -> tuple[float | None, float | None]:
     """(USD, coin) of a price sent in the option's quote currency, per one coin of underlying."""
     if price is None:
         return None, None
     return (price * underlying, price) if spec.coin_quoted else (price, price / underlying)
 
 
-def option_quote(r: Reader, row: Mapping[str, Any], spec: OptionSpec, index: float | None,
+def option_quote(r: Reader, row: Mapping[str, Any], spec: DeribitOptionSpec, index: float | None,
                  received: datetime) -> OptionQuote:
     """One option from its book-summary row or its ticker (same field names, but the book sides: ``bid_price``
     / ``ask_price`` in the book summary, ``best_bid_price`` / ``best_ask_price`` in the ticker; greeks,
@@ -578,7 +561,7 @@ def option_quote(r: Reader, row: Mapping[str, Any], spec: OptionSpec, index: flo
     )
 
 
-def option_ticker_quote(row: Row, spec: OptionSpec, received: datetime) -> OptionQuote:
+def option_ticker_quote(row: Row, spec: DeribitOptionSpec, received: datetime) -> OptionQuote:
     """One option from its ticker object (the ``result`` of ``public/ticker``, or the ``data`` of a
     ``ticker.<instrument>.<interval>`` notification): with the venue's greeks, bid and ask IVs."""
     r = _TICKER
@@ -588,7 +571,7 @@ def option_ticker_quote(row: Row, spec: OptionSpec, received: datetime) -> Optio
     return option_quote(r, row, spec, None, received)
 
 
-def parse_option_ticker(body: Any, spec: OptionSpec, received: datetime) -> OptionQuote:
+def parse_option_ticker(body: Any, spec: DeribitOptionSpec, received: datetime) -> OptionQuote:
     """One option from a ``public/ticker`` answer."""
     return option_ticker_quote(_TICKER.obj(_result(_TICKER, body), "result"), spec, received)
 
@@ -603,7 +586,7 @@ class OptionRows:
     errors: tuple[ParseError, ...]
 
 
-def parse_option_summary(body: Any, asset: str, specs: Mapping[str, OptionSpec], index: float | None,
+def parse_option_summary(body: Any, asset: str, specs: Mapping[str, DeribitOptionSpec], index: float | None,
                          received: datetime) -> OptionRows:
     """``asset``'s options in a ``get_book_summary_by_currency?kind=option`` answer (rows of other assets,
     under ``currency=USDC``, are not read). A row that does not parse is an error of its own; the others serve."""

@@ -50,7 +50,7 @@ from dtrack.records import (
     Unit,
 )
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 from dtrack.venues.okx import api
 
 HOUR_MS = 3_600_000
@@ -456,24 +456,6 @@ def option_family(asset: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class OptionSpec:
-    """One listed option's terms (an ``instruments?instType=OPTION`` row).
-
-    ``expiry``: ``expTime`` as UTC (08:00). ``strike``: ``stk``, USD. ``contract_size``: coins per contract,
-    ``ctVal x ctMult`` (the contract value currency is the coin: BTC-USD options 1 x 0.1 = 0.1 BTC, ETH-USD
-    1 x 1 = 1 ETH in okx__rest_public_instruments__capture.json). ``settle``: ``settleCcy`` (the coin).
-    """
-
-    symbol: str
-    asset: str
-    expiry: datetime
-    strike: float
-    is_call: bool
-    contract_size: float
-    settle: str
-
-
-@dataclass(frozen=True, slots=True)
 class OptionListing:
     """The live options of one family by instId, and the rows that did not parse (``"<instId>: <detail>"``)."""
 
@@ -524,23 +506,17 @@ def parse_option_instruments(body: Any) -> OptionListing:
     in) is an empty listing.
     """
     reader = Reader(api.VENUE, api.INSTRUMENTS)
-    specs: dict[str, OptionSpec] = {}
-    broken: list[str] = []
-    for row in _data(reader, body):
-        if not isinstance(row, Mapping) or row.get("instType") != api.OPTION or row.get("state") != "live":
-            continue
-        try:
-            spec = _option_spec(reader, row)
-        except ParseError as exc:
-            broken.append(f"{row.get('instId') or 'an option row'}: {exc.detail}")
-            continue
-        specs[spec.symbol] = spec
-    if broken and not specs:
-        raise reader.fail(f"no option parsed ({len(broken)} malformed; first: {broken[0]})")
+    live = [row for row in _data(reader, body)
+            if isinstance(row, Mapping) and row.get("instType") == api.OPTION and row.get("state") == "live"]
+    specs, broken = parse_each(reader, live, lambda row: _option_spec(reader, row),
+                               lambda row: str(row.get("instId") or "an option row"), "option")
     return OptionListing(specs, tuple(broken))
 
 
 def _option_spec(reader: Reader, row: Mapping[str, Any]) -> OptionSpec:
+    """One option row's terms: ``expTime`` as UTC (08:00); ``stk`` (USD); contract size ``ctVal x ctMult`` coins
+    (the contract value currency is the coin: BTC-USD options 1 x 0.1 = 0.1 BTC, ETH-USD 1 x 1 = 1 ETH in
+    okx__rest_public_instruments__capture.json); ``settleCcy`` (the coin)."""
     base, _ = _base_quote(reader, row)
     symbol = reader.text(row, "instId")
     unit = reader.text(row, "ctValCcy")
