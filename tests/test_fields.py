@@ -99,5 +99,6 @@ def test_parse_each_keys_rows_by_name_and_notes_the_broken_ones() -> None:
     assert parsed == {"A": 100.5}
     assert broken == ["B: field 'strike' is None, expected a number", "?: field 'strike' is 'x', expected a number"]
     assert parse_each(r, [], strike, name, "option") == ({}, [])  # nothing to parse is no error
-    with pytest.raises(ParseError, match=r"v list: unexpected payload: no option parsed \(2 malformed; first: B: field 'strike'"):
+    failed = r"v list: unexpected payload: no option parsed \(2 malformed; first: B: field 'strike'"
+    with pytest.raises(ParseError, match=failed):
         parse_each(r, [{"name": "B"}, {"name": "C", "strike": ""}], strike, name, "option")
