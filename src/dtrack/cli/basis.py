@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
@@ -169,13 +169,8 @@ async def _fetch(opts: Options, settings: Settings, venues: list[str], assets: l
 
 def is_quarterly(expiry: datetime) -> bool:
     """Whether an expiry is a quarterly: the last Friday of March, June, September or December."""
-    return expiry.month in (3, 6, 9, 12) and expiry.weekday() == 4 and (expiry.day + 7) > _month_days(expiry)
-
-
-def _month_days(t: datetime) -> int:
-    import calendar
-
-    return calendar.monthrange(t.year, t.month)[1]
+    last_friday = expiry.weekday() == 4 and (expiry + timedelta(days=7)).month != expiry.month
+    return expiry.month in (3, 6, 9, 12) and last_friday
 
 
 def _assemble(fetched: Fetched, settings: Settings, quarterly: bool, min_yield: float | None) -> BasisReport:
