@@ -20,6 +20,7 @@ from dtrack.records import Kind, OIPoint, PricePoint, Unit
 from dtrack.venues.base import VenueContext
 from dtrack.venues.binance import api, parse
 from dtrack.venues.binance.adapter import BinanceAdapter
+from dtrack.venues.fields import HOUR_MS
 
 EXACT = 1e-12
 
@@ -169,7 +170,7 @@ def test_quarterly_deliveries_are_last_fridays_at_8() -> None:
 
 
 def test_pages_cover_the_window_exactly() -> None:
-    hour = parse.HOUR_MS
+    hour = HOUR_MS
     pages = parse.pages(10 * hour + 1, 729 * hour, hour, 500)
     assert pages == [parse.Page(11 * hour, 510 * hour, 500), parse.Page(511 * hour, 729 * hour, 219)]
     assert parse.pages(5 * hour + 1, 5 * hour + 2, hour, 500) == []

@@ -28,8 +28,8 @@ from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError, SimRequest
 from dtrack.sim.venues import bybit as bybit_sim
-from dtrack.venues.bybit.adapter import BybitAdapter, page_windows
-from dtrack.venues.fields import ms_to_utc, utc_to_ms
+from dtrack.venues.bybit.adapter import BybitAdapter
+from dtrack.venues.fields import ms_to_utc, page_windows, utc_to_ms
 from dtrack.venues.pool import VenuePool, open_pool
 from shapes import shape_differences
 

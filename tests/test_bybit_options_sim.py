@@ -29,8 +29,8 @@ from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel
 from dtrack.sim.options import OptionsModel
 from dtrack.sim.server import SimHttpError, SimRequest
 from dtrack.sim.venues import bybit as bybit_sim
-from dtrack.venues.bybit.adapter import BybitAdapter, page_windows
-from dtrack.venues.fields import ms_to_utc, utc_to_ms
+from dtrack.venues.bybit.adapter import BybitAdapter
+from dtrack.venues.fields import ms_to_utc, page_windows, utc_to_ms
 from dtrack.venues.pool import open_pool
 from shapes import shape_differences
 

@@ -13,7 +13,7 @@ import pytest
 
 from dtrack.errors import ParseError
 from dtrack.records import Instrument, Kind, Margin, OpenInterest, PricePoint, Unit
-from dtrack.venues.deribit.adapter import chart_windows
+from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
     index_name,
     parse_chart,
@@ -23,6 +23,7 @@ from dtrack.venues.deribit.parse import (
     parse_quotes,
     price_points,
 )
+from dtrack.venues.fields import page_windows
 
 Payload = Callable[[str], dict[str, Any]]
 RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -213,7 +214,7 @@ def test_chart_windows_cover_every_candle_once() -> None:
     first, candle = 1_795_046_400_000, HOUR_MS
     for count, pages in ((1, 1), (1000, 1), (1001, 2), (2161, 3)):
         last = first + (count - 1) * candle
-        windows = chart_windows(first, last, candle)
+        windows = page_windows(first, last, candle, api.CHART_CHUNK)
         assert len(windows) == pages
         assert windows[0][0] == first and windows[-1][1] == last
         assert all((hi - lo) // candle + 1 <= 1000 for lo, hi in windows)

@@ -25,8 +25,9 @@ from dtrack.sim.model import HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError, SimRequest
 from dtrack.sim.venues.deribit import DeribitSim
 from dtrack.venues.base import Answer
-from dtrack.venues.deribit.adapter import DeribitAdapter, chart_windows
-from dtrack.venues.fields import ms_to_utc, utc_to_ms
+from dtrack.venues.deribit import api as deribit_api
+from dtrack.venues.deribit.adapter import DeribitAdapter
+from dtrack.venues.fields import ms_to_utc, page_windows, utc_to_ms
 from dtrack.venues.pool import VenuePool, open_pool
 
 T = TypeVar("T")
@@ -288,7 +289,7 @@ def test_price_history_pages_concurrently(sim_factory: Callable[..., SimThread],
     assert len(points) == 90 * 24 + 1
     asked = logged(log, "get_tradingview_chart_data")
     first = (utc_to_ms(start) // HOUR_MS) * HOUR_MS  # the candle that closes on the first whole hour
-    windows = chart_windows(first, PINNED_MS // HOUR_MS * HOUR_MS, HOUR_MS)
+    windows = page_windows(first, PINNED_MS // HOUR_MS * HOUR_MS, HOUR_MS, deribit_api.CHART_CHUNK)
     assert len(windows) == 3
     assert sorted((int(q["start_timestamp"][0]), int(q["end_timestamp"][0])) for q in asked) == windows
     assert all(q["resolution"] == ["60"] and q["instrument_name"] == ["ETH-PERPETUAL"] for q in asked)

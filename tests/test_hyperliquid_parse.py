@@ -15,6 +15,7 @@ import pytest
 
 from dtrack.errors import ParseError
 from dtrack.records import Instrument, Kind, Margin, Unit
+from dtrack.venues.fields import HOUR_MS
 from dtrack.venues.hyperliquid import parse
 
 Payload = Callable[[str], dict[str, Any]]
@@ -344,7 +345,7 @@ def test_candle_closes_as_price_points(payload: Payload) -> None:
     purr = Instrument("hyperliquid", "PURR/USDC", "PURR", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
     rows = parse.parse_candles(_candles(payload, 3), "PURR/USDC", "1d")
     received = datetime(2024, 9, 3, 12, 0, tzinfo=UTC)
-    points = parse.price_points(rows, purr, 24 * parse.HOUR_MS, received)
+    points = parse.price_points(rows, purr, 24 * HOUR_MS, received)
     assert [(p.time, p.price) for p in points] == [
         (datetime(2024, 8, 31, tzinfo=UTC), 0.13472), (datetime(2024, 9, 1, tzinfo=UTC), 0.14098),
         (datetime(2024, 9, 2, tzinfo=UTC), 0.13689), (datetime(2024, 9, 3, tzinfo=UTC), 0.14315),
@@ -356,7 +357,7 @@ def test_candle_points_ascending_and_deduplicated(payload: Payload) -> None:
     ubtc = Instrument("hyperliquid", "@142", "UBTC", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
     rows = parse.parse_candles(_candles(payload, 1), "@142", "1h")
     received = datetime(2025, 11, 1, tzinfo=UTC)
-    points = parse.price_points(rows[1:] + rows, ubtc, parse.HOUR_MS, received)
+    points = parse.price_points(rows[1:] + rows, ubtc, HOUR_MS, received)
     assert [(p.time, p.price) for p in points] == [
         (datetime(2025, 10, 29, 10, 0, tzinfo=UTC), 113035.0), (datetime(2025, 10, 29, 11, 0, tzinfo=UTC), 113103.0)]
 

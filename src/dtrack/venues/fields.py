@@ -23,6 +23,8 @@ Row = Mapping[str, Any]
 #: Plausible epoch-millisecond range for venue timestamps (2010-01-01 .. 2100-01-01).
 MIN_MS = 1_262_304_000_000
 MAX_MS = 4_102_444_800_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 _T = TypeVar("_T")
 
@@ -227,6 +229,18 @@ def parse_each(reader: Reader, rows: Iterable[Row], parse: Callable[[Row], _T], 
     if broken and not parsed:
         raise reader.fail(f"no {what} parsed ({len(broken)} malformed; first: {broken[0]})")
     return parsed, broken
+
+
+def page_windows(start_ms: int, end_ms: int, step_ms: int, per_page: int) -> list[tuple[int, int]]:
+    """The ``(first, last)`` times of the pages covering every ``step_ms``-aligned time in
+    ``[start_ms, end_ms]``, at most ``per_page`` times each, oldest first (none when none is aligned).
+
+    A history window is known up front, so every page can be asked at once instead of followed.
+    """
+    first = -(-start_ms // step_ms) * step_ms
+    last = end_ms // step_ms * step_ms
+    span = per_page * step_ms
+    return [(a, min(a + span - step_ms, last)) for a in range(first, last + 1, span)]
 
 
 def ms_to_utc(ms: float) -> datetime:

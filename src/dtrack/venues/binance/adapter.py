@@ -73,7 +73,7 @@ from dtrack.records import (
 )
 from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
 from dtrack.venues.binance import api, parse
-from dtrack.venues.fields import Listing, latest_spacing, utc_to_ms
+from dtrack.venues.fields import HOUR_MS, Listing, latest_spacing, utc_to_ms
 
 T = TypeVar("T")
 
@@ -363,7 +363,7 @@ class BinanceAdapter(Adapter):
             if last < cursor:
                 raise ParseError(self.name, path, f"page for {symbol} from {cursor} ends before it starts ({last})")
             step = min(hours, latest_spacing(t for t, _ in rows) or hours)
-            if last + step * parse.HOUR_MS > stop:
+            if last + step * HOUR_MS > stop:
                 break
             cursor = last + 1
             page = await page_from(cursor)
@@ -406,7 +406,7 @@ class BinanceAdapter(Adapter):
             first, note = roll, "; ".join(n for n in (note, roll_note) if n)
         path = api.PATHS[host].open_interest_hist
         label = f"{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
-        todo = parse.pages(utc_to_ms(first), utc_to_ms(min(end, now)), period_hours * parse.HOUR_MS,
+        todo = parse.pages(utc_to_ms(first), utc_to_ms(min(end, now)), period_hours * HOUR_MS,
                            api.FUTURES_DATA_LIMIT_MAX)
         bodies = _all(await asyncio.gather(*(
             self.get(host, path, {**params, "period": period, "startTime": p.start_ms, "endTime": p.end_ms,
@@ -443,7 +443,7 @@ class BinanceAdapter(Adapter):
         interval = parse.period_name(period_hours)
         if instrument.market not in api.FUTURES_HOSTS:
             raise UnsupportedError(f"binance: no klines for {instrument.symbol}")
-        now, host, step = self.ctx.now(), instrument.market, period_hours * parse.HOUR_MS
+        now, host, step = self.ctx.now(), instrument.market, period_hours * HOUR_MS
         path = api.PATHS[host].klines
         # candles OPENING from one period before ``start``: the first one closes at or after it
         todo = parse.pages(utc_to_ms(start) - step, utc_to_ms(min(end, now)), step, api.KLINES_LIMIT_MAX,

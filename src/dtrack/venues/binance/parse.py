@@ -52,12 +52,20 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues.binance import api
-from dtrack.venues.fields import Listing, Reader, Row, ms_to_utc, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import (
+    HOUR_MS,
+    Listing,
+    Reader,
+    Row,
+    ms_to_utc,
+    page_windows,
+    points_from_settlements,
+    utc_to_ms,
+    within,
+)
 
 R = TypeVar("R")
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 #: How much later than "30 days ago" the first openInterestHist page starts: the venue refuses an
 #: older ``startTime``, and its clock and ours may differ a little.
 KEPT_MARGIN_MS = 5 * 60_000
@@ -439,17 +447,8 @@ def pages(start_ms: int, end_ms: int, step_ms: int, per_page: int, span_max_ms: 
     """The pages covering every multiple of ``step_ms`` in ``[start_ms, end_ms]``, each with at most
     ``per_page`` points (and spanning at most ``span_max_ms``): the whole window is known up front,
     so every page can be asked at once."""
-    first = -(-start_ms // step_ms) * step_ms
-    if first > end_ms:
-        return []
-    total = (end_ms - first) // step_ms + 1
     per = per_page if span_max_ms is None else max(1, min(per_page, span_max_ms // step_ms + 1))
-    out: list[Page] = []
-    for k in range(0, total, per):
-        n = min(per, total - k)
-        a = first + k * step_ms
-        out.append(Page(a, a + (n - 1) * step_ms, n))
-    return out
+    return [Page(a, b, (b - a) // step_ms + 1) for a, b in page_windows(start_ms, end_ms, step_ms, per)]
 
 
 def period_name(period_hours: int) -> str:

@@ -49,7 +49,16 @@ from dtrack.records import (
 )
 from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.bybit import api, parse
-from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import (
+    HOUR_MS,
+    Listing,
+    latest_spacing,
+    ms_to_utc,
+    page_windows,
+    points_from_settlements,
+    utc_to_ms,
+    within,
+)
 
 T = TypeVar("T")
 
@@ -66,16 +75,6 @@ _MAX_PAGES = 1000
 #: A guard on funding/history paging: hourly funding since 2018 is ~75,000 rows, 375 pages of 200
 #: (more if the venue serves shorter pages). Each page must also end before the previous one.
 _MAX_HISTORY_PAGES = 5000
-HOUR_MS = 3_600_000
-
-
-def page_windows(start_ms: int, end_ms: int, step_ms: int, per_page: int) -> list[tuple[int, int]]:
-    """The ``(first, last)`` times of the pages covering every ``step_ms``-aligned time in
-    ``[start_ms, end_ms]``, at most ``per_page`` times each, oldest first (none when none is aligned)."""
-    first = -(-start_ms // step_ms) * step_ms
-    last = end_ms // step_ms * step_ms
-    span = per_page * step_ms
-    return [(a, min(a + span - step_ms, last)) for a in range(first, last + 1, span)]
 
 
 def _interval(intervals: Mapping[int, str], period_hours: int, what: str) -> str:

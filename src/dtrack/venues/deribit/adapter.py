@@ -44,7 +44,6 @@ from dtrack.records import (
 from dtrack.venues.base import Adapter, Answer, FundingResult
 from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
-    DAY_MS,
     HISTORY_NOTE,
     OptionListing,
     history_points,
@@ -68,11 +67,10 @@ from dtrack.venues.deribit.parse import (
     price_points,
     vol_points,
 )
-from dtrack.venues.fields import Listing, utc_to_ms, within
+from dtrack.venues.fields import DAY_MS, HOUR_MS, Listing, page_windows, utc_to_ms, within
 
 log = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
 #: the contracts open interest and quotes are read for
 CONTRACT_KINDS = (Kind.PERP, Kind.FUTURE)
 #: requests per 30-day window at most (the first one and its follow-ups): enough for answers of 23+
@@ -101,14 +99,6 @@ def history_windows(start: datetime, end: datetime, chunk: timedelta = api.HISTO
         windows.append((lo, last_hour))
         lo = last_hour
     return windows
-
-
-def chart_windows(first_open: int, last_open: int, candle_ms: int,
-                  chunk: int = api.CHART_CHUNK) -> list[tuple[int, int]]:
-    """``(start_timestamp, end_timestamp)`` pairs whose candle opens cover ``[first_open, last_open]``
-    (both aligned on ``candle_ms``), at most ``chunk`` candles each: every page is known up front."""
-    span = chunk * candle_ms
-    return [(lo, min(lo + span - candle_ms, last_open)) for lo in range(first_open, last_open + 1, span)]
 
 
 class DeribitAdapter(Adapter):
@@ -263,7 +253,7 @@ class DeribitAdapter(Adapter):
         first = -(-(utc_to_ms(start) - candle_ms) // candle_ms) * candle_ms
         last = min(utc_to_ms(end), now_ms) // candle_ms * candle_ms
         pages = await asyncio.gather(*(self._chart_page(instrument.symbol, resolution, lo, hi)
-                                       for lo, hi in chart_windows(first, last, candle_ms)))
+                                       for lo, hi in page_windows(first, last, candle_ms, api.CHART_CHUNK)))
         candles = dict(c for page in pages for c in page if first <= c[0] <= last)
         points = price_points(sorted(candles.items()), candle_ms, period_ms, now_ms, instrument.multiplier)
         return tuple(p for p in points if start <= p.time <= end)
@@ -425,7 +415,7 @@ class DeribitAdapter(Adapter):
         first = -(-(utc_to_ms(start) - DAY_MS) // DAY_MS) * DAY_MS  # the first day closing at or after start
         last = min(utc_to_ms(end), now_ms) // DAY_MS * DAY_MS
         pages = await asyncio.gather(*(self._vol_window(currency, lo, hi)
-                                       for lo, hi in chart_windows(first, last, DAY_MS, api.VOL_CHUNK)))
+                                       for lo, hi in page_windows(first, last, DAY_MS, api.VOL_CHUNK)))
         candles = dict(c for page in pages for c in page if first <= c[0] <= last)
         return tuple(p for p in vol_points(sorted(candles.items()), now_ms) if start <= p.time <= end)
 

@@ -49,7 +49,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
+from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -71,7 +71,6 @@ _HISTORICAL_VOL = Reader(api.VENUE, "public/get_historical_volatility")
 
 #: Deribit sends IVs, DVOL and realized volatility in percent points (52.3 = 52.3 %)
 PERCENT = 100.0
-DAY_MS = 86_400_000
 #: quote currencies of linear options (priced in them, read as USD)
 USD_QUOTES = ("USD", "USDC", "USDT")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
 from dtrack.records import FundingHistory, Instrument, OpenInterest, PricePoint, PriceQuote
 from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
-from dtrack.venues.fields import Listing, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import HOUR_MS, Listing, page_windows, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
 
@@ -123,7 +123,7 @@ class HyperliquidAdapter(Adapter):
         if interval is None:
             raise UnsupportedError(f"{self.name}: no {period_hours} h candles in dtrack (periods: "
                                    f"{', '.join(map(str, api.CANDLE_INTERVALS))} h)")
-        coin, period_ms = instrument.symbol, period_hours * parse.HOUR_MS
+        coin, period_ms = instrument.symbol, period_hours * HOUR_MS
         pages = candle_pages(utc_to_ms(start), utc_to_ms(end), period_ms, api.CANDLE_PAGE)
         requests = [{"type": api.CANDLE_SNAPSHOT, "req": {"coin": coin, "interval": interval, "startTime": a,
                                                           "endTime": b}} for a, b in pages]
@@ -179,7 +179,7 @@ class HyperliquidAdapter(Adapter):
                 raise ParseError(self.name, f"POST {_endpoint(body)}",
                                  f"page from startTime {cursor} ends before it, at {last} (no progress)")
             series += page
-            if last + parse.HOUR_MS > end_ms:
+            if last + HOUR_MS > end_ms:
                 break
             cursor = last + 1
         return series
@@ -192,15 +192,9 @@ class HyperliquidAdapter(Adapter):
 
 
 def candle_pages(start_ms: int, end_ms: int, period_ms: int, page: int) -> list[tuple[int, int]]:
-    """(startTime, endTime) of each request covering the candles whose close lies in ``[start, end]``.
-
-    Both bounds are candle open times: from the candle that closes at or after ``start`` to the one
-    that holds ``end``, at most ``page`` candles per request, none twice.
-    """
-    first = -(-(start_ms - period_ms) // period_ms) * period_ms
-    last = end_ms // period_ms * period_ms
-    step = page * period_ms
-    return [(a, min(last, a + step - period_ms)) for a in range(first, last + 1, step)]
+    """(startTime, endTime) of each request covering the candles whose close lies in ``[start, end]``:
+    candle open times from the candle that closes at or after ``start`` to the one that holds ``end``."""
+    return page_windows(start_ms - period_ms, end_ms, period_ms, page)
 
 
 def _endpoint(body: dict[str, Any]) -> str:
@@ -215,7 +209,7 @@ def _candle_weight(page: tuple[int, int], period_ms: int) -> int:
 
 def _history_weight(start_ms: int, end_ms: int) -> int:
     """Base weight plus one unit per 20 rows the page can hold (hourly rows, at most 500)."""
-    rows = min(api.HISTORY_PAGE, max(0, end_ms - start_ms) // parse.HOUR_MS + 1)
+    rows = min(api.HISTORY_PAGE, max(0, end_ms - start_ms) // HOUR_MS + 1)
     return api.INFO_WEIGHT + math.ceil(rows / api.HISTORY_ROWS_PER_EXTRA_WEIGHT)
 
 

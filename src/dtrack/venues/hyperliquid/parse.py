@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 
 from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Listing, Reader, ms_to_utc, utc_to_ms
+from dtrack.venues.fields import HOUR_MS, Listing, Reader, ms_to_utc, utc_to_ms
 from dtrack.venues.hyperliquid import api
 
 VENUE = "hyperliquid"
-HOUR_MS = 3_600_000
 #: what ``OpenInterest.price_source`` says for Hyperliquid (the price is ``markPx``)
 OI_PRICE_SOURCE = "mark"
 

@@ -61,7 +61,16 @@ from dtrack.records import (
     SpotPrice,
 )
 from dtrack.venues.base import Adapter, Answer, FundingResult
-from dtrack.venues.fields import Listing, latest_spacing, ms_to_utc, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import (
+    HOUR_MS,
+    Listing,
+    latest_spacing,
+    ms_to_utc,
+    page_windows,
+    points_from_settlements,
+    utc_to_ms,
+    within,
+)
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
     ChainParts,
@@ -98,7 +107,6 @@ from dtrack.venues.okx.parse import (
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-HOUR_MS = 3_600_000
 #: the instType of each kind of contract dtrack reads
 INST_TYPES = {Kind.PERP: api.SWAP, Kind.FUTURE: api.FUTURES}
 
@@ -263,7 +271,7 @@ class OkxAdapter(Adapter):
         now = self.ctx.now()
         kept_from = ms_to_utc(utc_to_ms(now) // step * step - (api.OI_HISTORY_KEPT - 1) * step)
         first, last = _grid(max(start, kept_from), min(end, now), step)
-        windows = _windows(first, last, step, api.OI_HISTORY_PAGE)
+        windows = page_windows(first, last, step, api.OI_HISTORY_PAGE)
         # begin / end return rows strictly newer / older than them: one ms outside each window
         bodies = await _all([self.get(api.REST, api.OI_HISTORY, {
             "instId": instrument.symbol, "period": bar, "begin": a - 1, "end": b + 1, "limit": api.OI_HISTORY_PAGE})
@@ -320,7 +328,7 @@ class OkxAdapter(Adapter):
         first, last = _grid(start - timedelta(hours=period_hours), min(end, now), step)
         recent = utc_to_ms(now) // step * step - (api.RECENT_CANDLES - 1) * step
         pages = [(api.CANDLES if a >= recent else api.HISTORY_CANDLES, a, b)
-                 for a, b in _windows(first, last, step, api.CANDLE_PAGE)]
+                 for a, b in page_windows(first, last, step, api.CANDLE_PAGE)]
         # after / before return rows strictly older / newer than them
         bodies = await _all([self.get(api.REST, path, {"instId": instrument.symbol, "bar": bar, "after": b + 1,
                                                        "before": a - 1, "limit": api.CANDLE_PAGE})
@@ -535,12 +543,6 @@ def _inst_types(instruments: Sequence[Instrument]) -> list[str]:
     """The instTypes of these contracts, in a fixed order (SWAP, FUTURES)."""
     kinds = {i.kind for i in instruments}
     return [t for k, t in INST_TYPES.items() if k in kinds]
-
-
-def _windows(first_ms: int, last_ms: int, step_ms: int, size: int) -> list[tuple[int, int]]:
-    """Consecutive windows ``(a, b)`` of at most ``size`` grid times each covering ``first_ms..last_ms``."""
-    span = step_ms * size
-    return [(a, min(a + span - step_ms, last_ms)) for a in range(first_ms, last_ms + 1, span)]
 
 
 def _grid(start: datetime, end: datetime, step_ms: int) -> tuple[int, int]:

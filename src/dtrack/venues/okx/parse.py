@@ -50,10 +50,9 @@ from dtrack.records import (
     Unit,
 )
 from dtrack.symbols import split_multiplier
-from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
+from dtrack.venues.fields import HOUR_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 from dtrack.venues.okx import api
 
-HOUR_MS = 3_600_000
 INTERVAL_SOURCE = "nextFundingTime - fundingTime (funding-rate)"
 #: contract value currencies that mean "US dollars" for inverse swaps (ctValCcy "USD").
 _USD = frozenset({"USD"})
