@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,10 +17,9 @@ from dtrack.cli.common import (
     EXIT_PARTIAL,
     Options,
     common_options,
-    emit,
     load,
     options,
-    print_renderable,
+    render,
     report_failures,
     resolve_venues,
     run,
@@ -191,11 +189,7 @@ def _assemble(fetched: Fetched, settings: Settings, quarterly: bool, min_yield: 
 def _render(report: BasisReport, failures: Sequence[VenueFailure], opts: Options) -> None:
     from dtrack.report import basis as out
 
-    if opts.fmt == "json":
-        emit(json.dumps(out.to_json(report, failures), indent=2, allow_nan=False))
-    elif opts.fmt == "csv":
-        emit(out.to_csv(report))
-        click.echo("dtrack: note: CSV holds the contract rows; term structure, constant maturity and opportunities "
-                   "are in --format json", err=True)
-    else:
-        print_renderable(out.render_table(report))
+    render(opts.fmt, json_doc=lambda: out.to_json(report, failures), csv_text=lambda: out.to_csv(report),
+           table=lambda: out.render_table(report),
+           csv_note="CSV holds the contract rows; term structure, constant maturity and opportunities are in "
+                    "--format json")

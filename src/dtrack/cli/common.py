@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import re
 import sys
 import tempfile
@@ -171,6 +172,20 @@ def _strip_venue(venue: str, message: str) -> str:
 def emit(text: str) -> None:
     """Write data to stdout (with a final newline)."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def render(fmt: str, *, json_doc: Callable[[], Any], csv_text: Callable[[], str], table: Callable[[], Any],
+           csv_note: str = "") -> None:
+    """Write a report in the asked format: one JSON object (no NaN), CSV rows (``csv_note`` on stderr says
+    what only JSON holds), or a rich table. Only the asked rendering is built."""
+    if fmt == "json":
+        emit(json.dumps(json_doc(), indent=2, allow_nan=False))
+    elif fmt == "csv":
+        emit(csv_text())
+        if csv_note:
+            click.echo(f"dtrack: note: {csv_note}", err=True)
+    else:
+        print_renderable(table())
 
 
 def print_renderable(renderable: Any) -> None:

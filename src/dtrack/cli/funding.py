@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from dtrack.cli.common import (
     EXIT_PARTIAL,
     Options,
     common_options,
-    emit,
     load,
     options,
     parse_duration,
-    print_renderable,
+    render,
     report_failures,
     resolve_venues,
     run,
@@ -181,12 +179,8 @@ def _assemble(fetched: Fetched, queries: Sequence[AssetQuery], opts: ReportOptio
 def _render(report: FundingReport, failures: Sequence[VenueFailure], opts: Options, show_history: bool) -> None:
     from dtrack.report import funding as out
 
-    if opts.fmt == "json":
-        emit(json.dumps(out.to_json(report, failures), indent=2, allow_nan=False))
-    elif opts.fmt == "csv":
-        emit(out.to_csv(report, with_history=show_history))
-        if report.arbitrage is not None:
-            click.echo("dtrack: note: CSV holds the rate rows; the per-asset summary and the arbitrage pairs are "
-                       "in --format json", err=True)
-    else:
-        print_renderable(out.render_table(report, show_history))
+    note = ("CSV holds the rate rows; the per-asset summary and the arbitrage pairs are in --format json"
+            if report.arbitrage is not None else "")
+    render(opts.fmt, json_doc=lambda: out.to_json(report, failures),
+           csv_text=lambda: out.to_csv(report, with_history=show_history),
+           table=lambda: out.render_table(report, show_history), csv_note=note)

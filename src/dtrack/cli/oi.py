@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,11 +16,10 @@ from dtrack.cli.common import (
     EXIT_PARTIAL,
     Options,
     common_options,
-    emit,
     load,
     options,
     parse_duration,
-    print_renderable,
+    render,
     report_failures,
     resolve_venues,
     run,
@@ -227,11 +225,6 @@ def _assemble(fetched: Fetched, assets: Sequence[str], settings: Settings, chang
 def _render(report: OIReport, failures: Sequence[VenueFailure], opts: Options) -> None:
     from dtrack.report import oi as out
 
-    if opts.fmt == "json":
-        emit(json.dumps(out.to_json(report, failures), indent=2, allow_nan=False))
-    elif opts.fmt == "csv":
-        emit(out.to_csv(report))
-        click.echo("dtrack: note: CSV holds the contract rows; totals, long/short and divergence are in --format json",
-                   err=True)
-    else:
-        print_renderable(out.render_table(report))
+    render(opts.fmt, json_doc=lambda: out.to_json(report, failures), csv_text=lambda: out.to_csv(report),
+           table=lambda: out.render_table(report),
+           csv_note="CSV holds the contract rows; totals, long/short and divergence are in --format json")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -19,10 +18,9 @@ from dtrack.cli.common import (
     EXIT_PARTIAL,
     Options,
     common_options,
-    emit,
     load,
     options,
-    print_renderable,
+    render,
     report_failures,
     resolve_venues,
     run,
@@ -271,11 +269,8 @@ def _render(report: OptionsReport, failures: Sequence[VenueFailure], opts: Optio
             gex: bool, flow: bool) -> None:
     from dtrack.report import options as out
 
-    if opts.fmt == "json":
-        emit(json.dumps(out.to_json(report, failures, chain=chain, gex=gex, flow=flow), indent=2, allow_nan=False))
-    elif opts.fmt == "csv":
-        emit(out.to_csv(report, chain))
-        click.echo("dtrack: note: CSV holds " + ("the chain" if chain else "the per-expiry rows") +
-                   "; term structure, regime, GEX and flow are in --format json", err=True)
-    else:
-        print_renderable(out.render_table(report, chain=chain, pcr=pcr, gex=gex, flow=flow))
+    render(opts.fmt, json_doc=lambda: out.to_json(report, failures, chain=chain, gex=gex, flow=flow),
+           csv_text=lambda: out.to_csv(report, chain),
+           table=lambda: out.render_table(report, chain=chain, pcr=pcr, gex=gex, flow=flow),
+           csv_note=f"CSV holds {'the chain' if chain else 'the per-expiry rows'}; term structure, regime, GEX "
+                    "and flow are in --format json")
