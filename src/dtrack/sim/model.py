@@ -302,6 +302,25 @@ class MarketModel:
         samples = [self.contract_mark(contract, open_ms + (end - open_ms) * k // 6) for k in range(7)]
         return samples[0], max(samples), min(samples), samples[-1]
 
+    def book(self, contract: SimPerp | SimFuture, t_ms: int, depth: int, tick: float
+             ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """An order book of ``depth`` levels a side around the contract's mark at ``t_ms``: (bids, asks) of
+        (price, size), best first. The best bid is the last tick strictly below the mark, the best ask the next
+        tick, then one tick apart (so the mid is within one tick of the mark); sizes are in units of the venue's
+        base, each level 0.02 % to 0.06 % of the one-sided open interest (fixed per level and second)."""
+        mark = self.contract_mark(contract, t_ms)
+        below = math.ceil(round(mark / tick, 9)) - 1  # the tick index of the best bid
+        oi = self.open_interest_base(contract, t_ms)
+        places = max(0, -math.floor(math.log10(tick))) + 2
+
+        def size(side: str, level: int) -> float:
+            key = (self.seed, "book", contract.venue, contract.symbol, side, level, t_ms // 1000)
+            return oi * 0.0004 * (1.0 + 0.5 * _unit(*key))
+
+        bids = [(round((below - i) * tick, places), size("bid", i)) for i in range(depth) if below - i > 0]
+        asks = [(round((below + 1 + i) * tick, places), size("ask", i)) for i in range(depth)]
+        return bids, asks
+
     def long_share(self, venue: str, symbol: str, kind: str, t_ms: int) -> float:
         """Share of longs (0..1) in a venue's long/short statistic ``kind`` (accounts, top positions ...)."""
         t = t_ms / DAY_MS

@@ -5,7 +5,11 @@ URL for Binance USDⓈ-M is ``http://127.0.0.1:PORT/binance/usdm`` and a real pa
 (``/fapi/v1/premiumIndex``). Venue modules in ``dtrack.sim.venues`` register pure handlers:
 ``handler(SimRequest) -> JSON-able`` (or raise ``SimHttpError``); this module does the rest.
 
-Fault kinds (per venue): down, 429, 418, 451, 500, timeout, malformed.
+Faults (``dtrack.sim.faults.Faults``) are handed to ``start_sim``/``build_app`` and kept on the routes
+(``SimRoutes.faults``; each request's ``SimRequest.faults``). Kinds, per venue or per endpoint: down, 429,
+418, 451, 500, timeout, malformed, or an endpoint's HTTP status. The answered kinds are sent in the venue's
+own error format: each venue module registers its formatter (``SimRoutes.on_error``); a venue without one
+gets a plain-text answer of the status.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import asyncio
 import importlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dtrack.sim.faults import ANSWERED_KINDS, Faults
+from dtrack.sim.faults import FAULT_KINDS as FAULT_KINDS  # re-exported (dtrack sim serve, tests)
 from dtrack.sim.model import MarketModel
 
 if TYPE_CHECKING:
@@ -28,14 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIM_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
-FAULT_KINDS = ("down", "429", "418", "451", "500", "timeout", "malformed")
+#: Retry-After (seconds) sent with a 429 and with a 418 ban, by the venues that send one (Binance)
 RETRY_AFTER_429 = 1
 RETRY_AFTER_418 = 120
 
 
 @dataclass(frozen=True, slots=True)
 class SimRequest:
-    """What a handler sees: query (single values), JSON body, and the market clock."""
+    """What a handler sees: query (single values), JSON body, the market clock and the server's faults."""
 
     venue: str
     host: str
@@ -43,16 +49,20 @@ class SimRequest:
     query: Mapping[str, str]
     body: Any
     now_ms: int
+    faults: Faults = field(default_factory=Faults)
 
 
 class SimHttpError(Exception):
-    """A handler's error answer (a venue's real error envelope and status)."""
+    """A handler's error answer (a venue's real error envelope and status): ``body`` is sent as JSON, or as
+    plain text when ``text`` (a venue answering in text, e.g. Hyperliquid's 422)."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None, *,
+                 text: bool = False) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.text = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +74,19 @@ class SimReply:
 
 
 Handler = Callable[[SimRequest], Any]
+#: A venue's answer to a fault meaning HTTP ``status`` (429, 418, 451, 500, or an endpoint's status) at a market
+#: time: its real status (which may differ: Bybit answers a 429 in HTTP 200), envelope and headers.
+ErrorAnswer = Callable[[int, int], SimHttpError]
 
 
 @dataclass(slots=True)
 class SimRoutes:
-    """The routes of every simulated venue host."""
+    """The routes of every simulated venue host, each venue's error format, and the server's faults."""
 
     table: dict[tuple[str, str, str, str], Handler] = field(default_factory=dict)
     hosts: dict[str, list[str]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    errors: dict[str, ErrorAnswer] = field(default_factory=dict)
 
     def add(self, venue: str, host: str, method: str, path: str, handler: Handler) -> None:
         """Serve ``method path`` on ``venue``'s ``host``."""
@@ -80,10 +95,20 @@ class SimRoutes:
         if host not in known:
             known.append(host)
 
+    def on_error(self, venue: str, answer: ErrorAnswer) -> None:
+        """Answer ``venue``'s faults with ``answer`` (the venue's own error format)."""
+        self.errors[venue] = answer
 
-def load_routes(model: MarketModel, venues: tuple[str, ...] = SIM_VENUES) -> SimRoutes:
-    """Import each ``dtrack.sim.venues.<venue>`` module and let it register its routes."""
-    routes = SimRoutes()
+    def error_answer(self, venue: str, status: int, now_ms: int) -> SimHttpError:
+        """``venue``'s answer to a fault meaning HTTP ``status`` (plain text when it has no formatter)."""
+        answer = self.errors.get(venue)
+        return answer(status, now_ms) if answer is not None else SimHttpError(status, f"HTTP {status}", text=True)
+
+
+def load_routes(model: MarketModel, venues: tuple[str, ...] = SIM_VENUES, *,
+                faults: Faults | None = None) -> SimRoutes:
+    """Import each ``dtrack.sim.venues.<venue>`` module and let it register its routes (over ``faults``)."""
+    routes = SimRoutes(faults=faults if faults is not None else Faults())
     for venue in venues:
         module = importlib.import_module(f"dtrack.sim.venues.{venue}")
         module.register(routes, model)
@@ -91,18 +116,84 @@ def load_routes(model: MarketModel, venues: tuple[str, ...] = SIM_VENUES) -> Sim
 
 
 def parse_faults(specs: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``["binance=429"]`` -> ``{"binance": "429"}``; raises ValueError with a clear message."""
-    faults: dict[str, str] = {}
-    for spec in specs:
-        venue, sep, kind = spec.partition("=")
-        venue, kind = venue.strip().lower(), kind.strip().lower()
-        if not sep or venue not in SIM_VENUES or kind not in FAULT_KINDS:
-            raise ValueError(f"bad --fault {spec!r}: expected VENUE=KIND with VENUE one of "
-                             f"{', '.join(SIM_VENUES)} and KIND one of {', '.join(FAULT_KINDS)}")
-        if venue in faults:
-            raise ValueError(f"--fault names {venue} twice ({venue}={faults[venue]}, {spec}): one fault per venue")
-        faults[venue] = kind
-    return faults
+    """``["binance=429"]`` -> ``{"binance": "429"}``; raises ValueError with a clear message
+    (``Faults.from_specs(specs, SIM_VENUES)`` gives the ``Faults`` object itself)."""
+    return Faults.from_specs(specs, SIM_VENUES).venues
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One request as the server saw it arrive (``path`` with its query, as in the request log)."""
+
+    venue: str
+    host: str
+    method: str
+    path: str
+
+
+@dataclass(slots=True)
+class Flight:
+    """Requests in flight, in rounds, so that tests check concurrency without a clock.
+
+    A round is the requests that arrived while none of them had been answered: it opens with the first
+    request after an answer and closes with the first answer to one of its own requests (a late answer to an
+    older round's request does not close it). ``hold`` makes rounds independent of machine load: the k-th
+    round's answers wait until ``hold[k]`` requests have arrived in it (at most ``hold_timeout`` seconds, so a
+    client that does not send them together fails its test instead of hanging it).
+    """
+
+    hold: tuple[int, ...] = ()
+    hold_timeout: float = 8.0
+    rounds: list[list[Arrival]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    timed_out: int = 0  # rounds released by hold_timeout, not by their count
+    _full: asyncio.Event | None = None
+
+    async def arrive(self, arrival: Arrival) -> int:
+        """Count ``arrival`` in the open round (opening one if needed), wait for the round's hold; its round."""
+        if self._full is None:
+            self.rounds.append([])
+            self._full = asyncio.Event()
+        full, index = self._full, len(self.rounds) - 1
+        self.rounds[index].append(arrival)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        want = self.hold[index] if index < len(self.hold) else 0
+        if len(self.rounds[index]) >= want:
+            full.set()
+        elif not full.is_set():
+            try:
+                await asyncio.wait_for(full.wait(), self.hold_timeout)
+            except TimeoutError:
+                if not full.is_set():
+                    self.timed_out += 1
+                    full.set()
+        return index
+
+    def answered(self, index: int) -> None:
+        """A request of round ``index`` answered (or dropped): that round, if still open, is closed."""
+        self.in_flight -= 1
+        if index == len(self.rounds) - 1:
+            self._full = None
+
+    def sizes(self) -> list[int]:
+        """How many requests each round had."""
+        return [len(r) for r in self.rounds]
+
+    def track(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` with its requests counted here (before the sim's latency, answered when it returns)."""
+
+        async def tracked(request: web.Request) -> web.StreamResponse:
+            venue, host = request.match_info["venue"], request.match_info["host"]
+            index = await self.arrive(Arrival(venue, host, request.method, request.path_qs[len(f"/{venue}/{host}"):]))
+            try:
+                return await handler(request)
+            finally:
+                self.answered(index)
+
+        return tracked
 
 
 @dataclass(slots=True)
@@ -113,10 +204,16 @@ class SimServer:
     base_url: str
     routes: SimRoutes
     model: MarketModel
+    flight: Flight | None = None  # requests in flight and rounds, when started with one
 
     def venue_urls(self) -> dict[str, dict[str, str]]:
         """``{venue: {host: base URL}}`` for every simulated venue host."""
         return {v: {h: f"{self.base_url}/{v}/{h}" for h in hosts} for v, hosts in self.routes.hosts.items()}
+
+    @property
+    def faults(self) -> Faults:
+        """The server's faults (read on every request: changing them changes the next answers)."""
+        return self.routes.faults
 
     async def stop(self) -> None:
         """Shut the server down."""
@@ -149,16 +246,28 @@ def build_app(
     model: MarketModel,
     *,
     latency_ms: float = 0.0,
-    faults: Mapping[str, str] | None = None,
+    faults: Faults | Mapping[str, str] | None = None,
     log_requests: str | None = None,
     routes: SimRoutes | None = None,
+    flight: Flight | None = None,
 ) -> tuple[web.Application, SimRoutes]:
-    """The aiohttp application serving every simulated venue."""
+    """The aiohttp application serving every simulated venue.
+
+    ``faults``: a ``Faults`` (or ``{venue: kind}``) the routes are loaded over; prebuilt ``routes`` bring their
+    own (``routes.faults``), so both together are refused.
+    """
     from aiohttp import web
 
-    routes = routes or load_routes(model)
-    faults = dict(faults or {})
+    if routes is None:
+        routes = load_routes(model, faults=Faults.of(faults))
+    elif faults is not None:
+        raise ValueError("build_app: give the faults to load_routes(..., faults=) when passing routes")
     reqlog = _Log(log_requests)
+
+    def error_response(exc: SimHttpError) -> web.Response:
+        if exc.text:
+            return web.Response(text=str(exc.body), status=exc.status, headers=exc.headers)
+        return web.json_response(exc.body, status=exc.status, headers=exc.headers)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         arrived = datetime.now(UTC)
@@ -166,7 +275,7 @@ def build_app(
         target = request.path_qs[len(f"/{venue}/{host}"):]
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000.0)
-        fault = faults.get(venue)
+        fault = routes.faults.venues.get(venue)
 
         def log(status: int | None) -> None:
             reqlog.write(arrived, venue=venue, host=host, method=request.method, path=target, status=status,
@@ -176,25 +285,23 @@ def build_app(
             log(status)
             return resp
 
-        if fault == "down":
-            log(None)
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=503)
-        if fault == "timeout":
-            log(None)
-            await asyncio.sleep(3600)
-        if fault in ("429", "418", "451", "500"):
-            status = int(fault)
-            headers = {}
-            if status == 429:
-                headers["Retry-After"] = str(RETRY_AFTER_429)
-            if status == 418:
-                headers["Retry-After"] = str(RETRY_AFTER_418)
-            text = {429: "Too many requests", 418: "IP banned", 451: "Service unavailable from a restricted "
-                    "location", 500: "Internal error"}[status]
-            return logged(status, web.json_response({"code": -status, "msg": text}, status=status,
-                                                    headers=headers))
+        async def faulted() -> web.StreamResponse | None:
+            """The answer of the request's fault, or None to serve it (``malformed`` is applied to the body)."""
+            if fault == "down":
+                log(None)
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=503)
+            if fault == "timeout":
+                log(None)
+                await asyncio.sleep(3600)
+            if fault in ANSWERED_KINDS or (fault is not None and fault.isdigit()):
+                exc = routes.error_answer(venue, int(fault), model.now_ms())
+                return logged(exc.status, error_response(exc))
+            return None
+
+        if fault is not None and (early := await faulted()) is not None:
+            return early
         handler = routes.table.get((venue, host, request.method, path))
         if handler is None:
             return logged(404, web.json_response({"error": f"no simulated route {request.method} {path}"},
@@ -205,21 +312,26 @@ def build_app(
                 body = await request.json()
             except ValueError:
                 return logged(400, web.json_response({"error": "body is not JSON"}, status=400))
-        sim_req = SimRequest(venue, host, path, {k: v for k, v in request.query.items()}, body, model.now_ms())
+        if fault is None:
+            fault = routes.faults.of_request(venue, path, body)
+            if fault is not None and (answer := await faulted()) is not None:
+                return answer
+        sim_req = SimRequest(venue, host, path, {k: v for k, v in request.query.items()}, body, model.now_ms(),
+                             routes.faults)
         try:
             payload = handler(sim_req)
         except SimHttpError as exc:
-            return logged(exc.status, web.json_response(exc.body, status=exc.status, headers=exc.headers))
+            return logged(exc.status, error_response(exc))
         headers = {}
         if isinstance(payload, SimReply):
             payload, headers = payload.body, dict(payload.headers)
-        text = json.dumps(payload)
+        text = json.dumps(routes.faults.dress(venue, path, payload))
         if fault == "malformed":
             text = text[: max(1, len(text) // 2)]
         return logged(200, web.Response(text=text, content_type="application/json", headers=headers))
 
     app = web.Application()
-    app.router.add_route("*", "/{venue}/{host}/{path:.*}", dispatch)
+    app.router.add_route("*", "/{venue}/{host}/{path:.*}", flight.track(dispatch) if flight else dispatch)
 
     async def on_cleanup(_app: web.Application) -> None:
         reqlog.close()
@@ -234,18 +346,20 @@ async def start_sim(
     port: int = 0,
     seed: int = 7,
     latency_ms: float = 0.0,
-    faults: Mapping[str, str] | None = None,
+    faults: Faults | Mapping[str, str] | None = None,
     log_requests: str | None = None,
     model: MarketModel | None = None,
+    flight: Flight | None = None,
 ) -> SimServer:
-    """Start the simulated venues on ``host:port`` (0 = any free port) in the running loop."""
+    """Start the simulated venues on ``host:port`` (0 = any free port) in the running loop; ``faults`` is a
+    ``Faults`` (kept: ``SimServer.faults``) or ``{venue: kind}`` as ``parse_faults`` gives."""
     from aiohttp import web
 
     model = model or MarketModel(seed)
-    app, routes = build_app(model, latency_ms=latency_ms, faults=faults, log_requests=log_requests)
+    app, routes = build_app(model, latency_ms=latency_ms, faults=faults, log_requests=log_requests, flight=flight)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-    return SimServer(runner, f"http://{host}:{bound}", routes, model)
+    return SimServer(runner, f"http://{host}:{bound}", routes, model, flight)

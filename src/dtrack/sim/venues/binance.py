@@ -6,7 +6,7 @@ for times, ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400 for unkno
 the market model:
 
 - futures hosts: ``exchangeInfo``, ``premiumIndex``, ``fundingInfo``, ``openInterest``,
-  ``fundingRate``, ``klines``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M) and
+  ``fundingRate``, ``klines``, ``depth``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M) and
   ``/futures/data/openInterestHist``; USDⓈ-M also the three long/short statistics
   (``globalLongShortAccountRatio``, ``topLongShortAccountRatio``, ``topLongShortPositionRatio``);
 - spot: ``/api/v3/ticker/price`` (every symbol, ``symbol=`` or ``symbols=["..."]``);
@@ -46,11 +46,17 @@ blockTrades serves the model's block trades of the last ``BLOCK_LOOKBACK_MS`` (a
 the index at that time), the latest ``limit`` ascending, ``side`` 1 / -1 with the sign of ``qty`` and
 ``quoteQty`` following it as in the docs example.
 
-Knobs tests set (module-level, read on every request): ``LIMIT_MAX`` (the fundingRate page cap),
-``INTERVAL_SWITCHES`` (a symbol Binance moved to another interval at runtime: every endpoint
-follows it), ``FUNDING_INFO_LAG`` (fundingInfo reporting an interval the schedule no longer has)
-and ``FAIL_PATHS`` (path -> HTTP status the path answers with on every host serving it, for
-faults of one endpoint; the server's ``--fault`` hits the whole venue).
+Order book (``depth``, USDⓈ-M and COIN-M): ``limit`` levels a side (5, 10, 20, 50, 100, 500 or 1000; default
+500) of the model's book around the contract's mark (``MarketModel.book``), prices on the symbol's tick,
+quantities in the base coin (USDⓈ-M, on the lot) or whole contracts (COIN-M), as the real captures.
+
+Faults and quirks come from the server's ``Faults`` (``dtrack.sim.faults``), read on every request: its
+``interval_switches`` (a symbol Binance moved to another interval at runtime: every endpoint follows it),
+``stale_intervals`` (fundingInfo reporting an interval the schedule no longer has) and ``page_caps`` of
+``fundingRate`` (fewer rows than ``limit`` asked). The server answers faults in Binance's format
+(``fault_answer``): ``{"code": -1003, "msg": ...}`` with HTTP 429 and ``Retry-After``, or HTTP 418 (an IP ban,
+``Retry-After`` the ban's length); HTTP 451 with Binance's restricted-location message; 5xx with -1000; other
+4xx with -1130.
 """
 
 from __future__ import annotations
@@ -64,28 +70,26 @@ from decimal import Decimal
 from typing import Any
 
 from dtrack.sim import calendar as cal
+from dtrack.sim.faults import Faults
 from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.options import OptionsModel, SimOption, SimOptionQuote
 from dtrack.sim.options import OptionTrade as SimOptionTrade
-from dtrack.sim.server import SimHttpError, SimReply, SimRequest, SimRoutes
+from dtrack.sim.server import RETRY_AFTER_418, RETRY_AFTER_429, SimHttpError, SimReply, SimRequest, SimRoutes
 
 VENUE = "binance"
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 PREFIX = {"usdm": "/fapi/v1", "coinm": "/dapi/v1"}
 FAR_DELIVERY_MS = 4133404800000  # deliveryDate Binance gives perpetuals (2100-12-25)
 ONBOARD_MS = 1569398400000
-#: fundingRate page size: default 100; ``LIMIT_MAX`` caps what is asked (tests lower it to show a
+#: fundingRate page size: default 100, at most ``LIMIT_MAX`` (``Faults.page_caps`` may cap it lower, to show a
 #: client does not take a short page for the end of the data).
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 KLINES_DEFAULT, KLINES_MAX = 500, 1500
 STATS_DEFAULT, STATS_MAX, STATS_DAYS = 30, 500, 30
 COINM_KLINES_SPAN_MS = 200 * DAY_MS
-#: symbol -> interval hours Binance switched it to at runtime (the 2026 dynamic 1 h / 4 h rule).
-INTERVAL_SWITCHES: dict[str, int] = {}
-#: symbol -> interval hours fundingInfo reports whatever the schedule is (fundingInfo lagging).
-FUNDING_INFO_LAG: dict[str, int] = {}
-#: path -> HTTP status it answers with (a fault of one endpoint; the server's faults hit a whole venue).
-FAIL_PATHS: dict[str, int] = {}
+#: order book ``limit`` values Binance accepts (default 500)
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+DEPTH_DEFAULT = 500
 #: 8 h symbols listed in fundingInfo anyway (a cap/floor adjustment), like BTCUSD_PERP in the
 #: COIN-M docs example and GTCUSDT in the real USDⓈ-M fragment.
 CAP_ADJUSTED_8H = frozenset({"BTCUSD_PERP", "ETHUSDC"})
@@ -128,10 +132,12 @@ class _Host:
     model: MarketModel
     host: str
     meter: WeightMeter = field(default_factory=WeightMeter)
+    faults: Faults = field(default_factory=Faults)
 
     @property
     def perps(self) -> list[SimPerp]:
-        return [replace(p, interval_h=INTERVAL_SWITCHES[p.symbol]) if p.symbol in INTERVAL_SWITCHES else p
+        """The host's perpetuals, with the funding interval each has now (``Faults.interval_switches``)."""
+        return [replace(p, interval_h=self.faults.interval(VENUE, p.symbol, p.interval_h))
                 for p in self.model.perps(VENUE, self.host)]
 
     def futures(self, now_ms: int) -> list[SimFuture]:
@@ -435,11 +441,34 @@ def _kline_opens(h: _Host, req: SimRequest, step: int, limit: int, used: int) ->
     hi = min(req.now_ms, end if end is not None else req.now_ms)
     if start is not None:
         return _grid(start, hi, step)[:limit]
-    return _grid(hi - (limit - 1) * step, hi, step)
+    return _grid(hi // step * step - (limit - 1) * step, hi, step)  # the last ``limit``, the open one included
 
 
 def _kline_weight(limit: int) -> int:
     return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _depth_weight(limit: int) -> int:
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
+def _depth(h: _Host, c: Contract, limit: int, now_ms: int) -> dict[str, Any]:
+    """A ``depth`` answer: the model's book on the symbol's tick; USDⓈ-M sizes in the base coin on the lot
+    (0.001, or 1 for the 1000x symbols), COIN-M sizes in whole contracts (at least 1)."""
+    tick = _tick(h, c)
+    bids, asks = h.model.book(c, now_ms, limit, float(tick))
+
+    def level(price: float, size: float) -> list[str]:
+        if h.host == "coinm":
+            qty = str(max(1, round(size * price / c.contract_size)))
+        else:
+            qty = _dec(max(1.0, round(size))) if c.multiplier != 1 else f"{max(0.001, round(size, 3)):.3f}"
+        return [_on_tick(price, tick), qty]
+
+    body: dict[str, Any] = {"lastUpdateId": now_ms * 10 + 7, "E": now_ms, "T": now_ms}
+    if h.host == "coinm":
+        body |= {"symbol": c.symbol, "pair": _pair(c)}
+    return body | {"bids": [level(*b) for b in bids], "asks": [level(*a) for a in asks]}
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -468,10 +497,11 @@ def _handlers(h: _Host) -> dict[str, Handler]:
     def funding_info(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
         # Binance lists only symbols with an adjusted cap/floor/interval; the rest pay every 8 h.
-        listed = [p for p in h.perps if p.interval_h != 8 or p.symbol in CAP_ADJUSTED_8H | FUNDING_INFO_LAG.keys()]
+        stale = {symbol for venue, symbol in h.faults.stale_intervals if venue == VENUE}
+        listed = [p for p in h.perps if p.interval_h != 8 or p.symbol in CAP_ADJUSTED_8H | stale]
         rows = [{"symbol": p.symbol, "adjustedFundingRateCap": "0.02000000",
                  "adjustedFundingRateFloor": "-0.02000000",
-                 "fundingIntervalHours": FUNDING_INFO_LAG.get(p.symbol, p.interval_h), "disclaimer": False}
+                 "fundingIntervalHours": h.faults.listed_interval(VENUE, p.symbol, p.interval_h), "disclaimer": False}
                 for p in listed]
         return _reply(rows, used)
 
@@ -482,7 +512,8 @@ def _handlers(h: _Host) -> dict[str, Handler]:
     def funding_rate(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
         start, end = _int_param(req, "startTime", used), _int_param(req, "endTime", used)
-        limit = min(_int_param(req, "limit", used) or LIMIT_DEFAULT, LIMIT_MAX)
+        limit = min(_int_param(req, "limit", used) or LIMIT_DEFAULT,
+                    req.faults.page_cap(VENUE, f"{prefix}/fundingRate", LIMIT_MAX))
         end = req.now_ms if end is None else end
         symbol = req.query.get("symbol")
         if symbol is None and h.host == "coinm":
@@ -499,6 +530,14 @@ def _handlers(h: _Host) -> dict[str, Handler]:
         c = h.contract(_required(req, "symbol", used), req.now_ms, used)
         step = _step(req, "interval", KLINE_MS, used)
         return _reply([_kline(h, c, t, step) for t in _kline_opens(h, req, step, limit, used)], used)
+
+    def depth(req: SimRequest) -> SimReply:
+        limit = _int_param(req, "limit", 0) or DEPTH_DEFAULT
+        used = h.meter.add(_depth_weight(limit))
+        c = h.contract(_required(req, "symbol", used), req.now_ms, used)
+        if limit not in DEPTH_LIMITS:
+            raise _error(400, -1130, "Data sent for parameter 'limit' is not valid.", used)
+        return _reply(_depth(h, c, limit, req.now_ms), used)
 
     def ticker_price(req: SimRequest) -> SimReply:
         symbol = req.query.get("symbol")
@@ -545,7 +584,7 @@ def _handlers(h: _Host) -> dict[str, Handler]:
     routes: dict[str, Handler] = {
         f"{prefix}/exchangeInfo": exchange_info, f"{prefix}/premiumIndex": premium_index,
         f"{prefix}/fundingInfo": funding_info, f"{prefix}/openInterest": open_interest,
-        f"{prefix}/fundingRate": funding_rate, f"{prefix}/klines": klines,
+        f"{prefix}/fundingRate": funding_rate, f"{prefix}/klines": klines, f"{prefix}/depth": depth,
         "/fapi/v2/ticker/price" if h.host == "usdm" else "/dapi/v1/ticker/price": ticker_price,
         "/futures/data/openInterestHist": open_interest_hist,
     }
@@ -587,17 +626,24 @@ def _spot_ticker_price(model: MarketModel, meter: WeightMeter) -> Handler:
     return handler
 
 
-def _failing(path: str, handler: Handler) -> Handler:
-    """``handler``, unless the path is in FAIL_PATHS: then that status with Binance's error envelope."""
-
-    def wrapped(req: SimRequest) -> Any:
-        status = FAIL_PATHS.get(path)
-        if status is not None:
-            raise _error(status, -1000 if status >= 500 else -1130, "An unknown error occurred while processing "
-                         "the request." if status >= 500 else "Invalid request.", 0)
-        return handler(req)
-
-    return wrapped
+def fault_answer(status: int, now_ms: int) -> SimHttpError:
+    """Binance's answer to a fault meaning HTTP ``status`` (the messages Binance sends; the sim's IP is loopback)."""
+    if status == 429:
+        return SimHttpError(429, {"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is 2400 "
+                                  "requests per minute. Please use the websocket for live updates to avoid polling "
+                                  "the API."}, {"Retry-After": str(RETRY_AFTER_429)})
+    if status == 418:
+        until = now_ms + RETRY_AFTER_418 * 1000
+        return SimHttpError(418, {"code": -1003, "msg": f"Way too many requests; IP(127.0.0.1) banned until {until}. "
+                                  "Please use the websocket for live updates to avoid bans."},
+                            {"Retry-After": str(RETRY_AFTER_418)})
+    if status == 451:
+        return SimHttpError(451, {"code": 0, "msg": "Service unavailable from a restricted location according to "
+                                  "'b. Eligibility' in https://www.binance.com/en/terms. Please contact customer "
+                                  "service if you believe you received this message in error."})
+    if status >= 500:
+        return SimHttpError(status, {"code": -1000, "msg": "An unknown error occurred while processing the request."})
+    return SimHttpError(status, {"code": -1130, "msg": "Data sent for parameter 'symbol' is not valid."})
 
 
 # --- European options (eapi) ---------------------------------------------------------------------
@@ -835,11 +881,12 @@ def _option_handlers(market: _OptionsMarket) -> dict[str, Handler]:
 def register(routes: SimRoutes, model: MarketModel, *, clock: Callable[[], float] | None = None) -> None:
     """Serve the Binance USDⓈ-M, COIN-M, spot and options endpoints dtrack uses."""
     for host in PREFIX:
-        h = _Host(model, host, WeightMeter(clock) if clock else WeightMeter())
+        h = _Host(model, host, WeightMeter(clock) if clock else WeightMeter(), routes.faults)
         for path, handler in _handlers(h).items():
-            routes.add(VENUE, host, "GET", path, _failing(path, handler))
+            routes.add(VENUE, host, "GET", path, handler)
     spot = _spot_ticker_price(model, WeightMeter(clock) if clock else WeightMeter())
-    routes.add(VENUE, "spot", "GET", "/api/v3/ticker/price", _failing("/api/v3/ticker/price", spot))
+    routes.add(VENUE, "spot", "GET", "/api/v3/ticker/price", spot)
     market = _OptionsMarket(model, OptionsModel(model), WeightMeter(clock) if clock else WeightMeter())
     for path, handler in _option_handlers(market).items():
-        routes.add(VENUE, OPTIONS_HOST, "GET", path, _failing(path, handler))
+        routes.add(VENUE, OPTIONS_HOST, "GET", path, handler)
+    routes.on_error(VENUE, fault_answer)

@@ -1,5 +1,6 @@
 """Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers (linear, inverse, spot, option),
-funding/history, open-interest, kline, account-ratio, recent-trade (options) and historical-volatility.
+funding/history, open-interest, kline, account-ratio, recent-trade (options), historical-volatility and
+orderbook (linear and inverse: the model's book on the contract's tick, ``tick_size``).
 
 Perpetuals and dated futures (the model's Bybit futures lines: ``BTCUSDT-29MAY26``, USDC ``BTC-26JUN26``,
 inverse ``BTCUSDM26``) share the linear and inverse categories, as on Bybit: instruments-info lists
@@ -14,8 +15,11 @@ tickers carry ``fundingIntervalHour``. Except the ``LEGACY_TICKERS`` symbols, wh
 the older shape of the real 2024 captures: no ``fundingIntervalHour`` and no ``singleOpenInterest``
 (+``Value``), with ``openInterest`` one side, so a client must fall back on instruments-info.
 Paging is real: instruments-info ``limit``/``cursor`` (1..1000, default 500) and funding/history
-``limit`` (1..200, default 200) backwards from ``endTime``, at most ``HISTORY_PAGE_CAP`` rows a page,
-no rows before a symbol's ``launchTime``. open-interest: ``intervalTime`` 5min..1d, ``limit`` 1..200
+``limit`` (1..200, default 200) backwards from ``endTime`` (``Faults.page_caps`` may serve fewer rows a page
+than asked, as instruments-info and recent-trade pages), no rows before a symbol's ``launchTime`` (the
+sim's, or ``Faults.listed_at``). instruments-info lists Trading symbols: a ``status`` filter other than
+``Trading`` lists none (the sim has no pre-launch or delivering symbols).
+open-interest: ``intervalTime`` 5min..1d, ``limit`` 1..200
 (default 50), newest first, ``nextPageCursor`` ``lastid=..&lasttime=<s>`` while older rows remain,
 ``openInterest`` both sides and ``singleOpenInterest`` one side (the ``LEGACY_TICKERS`` symbols: the
 older shape, ``openInterest`` one side alone). kline: ``interval`` 1..720 minutes, D or W (M is not
@@ -37,6 +41,9 @@ as Bybit's), OI and volume in coins. recent-trade serves only the option categor
 the latest ``limit`` trades within 14 days, newest first); historical-volatility only ``period=30`` (the
 model's window), hourly fractions, with the documented envelope (``result`` is the list). A coin without
 options lists nothing.
+
+Faults are answered in Bybit's format (``fault_answer``): retCode 10006 in HTTP 200 for a rate limit, HTTP
+403 "access too frequent" for an IP ban, CloudFront's 403 for a blocked location, retCode 10016 with a 5xx.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from dtrack.sim import calendar as cal
+from dtrack.sim.faults import Faults
 from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
 from dtrack.sim.options import OptionsModel, SimOption, SimOptionQuote
 from dtrack.sim.options import OptionTrade as SimOptionTrade  # not the record: the model's trade
@@ -61,9 +69,8 @@ HOST = "rest"
 
 INSTRUMENTS_DEFAULT_LIMIT, INSTRUMENTS_MAX_LIMIT = 500, 1000
 HISTORY_MAX_LIMIT = 200
-#: Rows served per funding/history page at most, whatever ``limit`` asks (tests lower it to play a
-#: venue that caps pages below the limit asked).
-HISTORY_PAGE_CAP = HISTORY_MAX_LIMIT
+#: orderbook ``limit`` (linear and inverse: 1..500, default 25)
+BOOK_DEFAULT_LIMIT, BOOK_MAX_LIMIT = 25, 500
 OI_DEFAULT_LIMIT, OI_MAX_LIMIT = 50, 200
 KLINE_DEFAULT_LIMIT, KLINE_MAX_LIMIT = 200, 1000
 RATIO_DEFAULT_LIMIT, RATIO_MAX_LIMIT = 50, 500
@@ -182,11 +189,13 @@ def _future_launch_ms(symbol: str, expiry_ms: int) -> int:
     return -(-hi // HOUR_MS) * HOUR_MS
 
 
-def launch_ms(contract: Contract) -> int:
-    """A contract's ``launchTime``: history starts there."""
+def launch_ms(contract: Contract, faults: Faults | None = None) -> int:
+    """A contract's ``launchTime`` (``Faults.listed_at`` when set there): history starts there."""
     if isinstance(contract, SimFuture):
-        return _future_launch_ms(contract.symbol, contract.expiry_ms)
-    return LAUNCH_MS.get(contract.symbol, DEFAULT_LAUNCH_MS)
+        listed = _future_launch_ms(contract.symbol, contract.expiry_ms)
+    else:
+        listed = LAUNCH_MS.get(contract.symbol, DEFAULT_LAUNCH_MS)
+    return faults.listing_ms(VENUE, contract.symbol, listed) if faults is not None else listed
 
 
 def _int_param(req: SimRequest, key: str, default: int | None, lo: int, hi: int | None) -> int | None:
@@ -237,19 +246,20 @@ def _cursor_before(req: SimRequest) -> int | None:
 # --- instruments-info ------------------------------------------------------------------------
 
 
-def _instrument_row(contract: Contract, symbol_id: int) -> dict[str, Any]:
+def _instrument_row(contract: Contract, symbol_id: int, faults: Faults | None = None) -> dict[str, Any]:
     inverse = contract.margin == "inverse"
     future = isinstance(contract, SimFuture)
     kind = ("Inverse" if inverse else "Linear") + ("Futures" if future else "Perpetual")
     return {
         "symbol": contract.symbol, "symbolId": symbol_id, "contractType": kind, "status": "Trading",
         "baseCoin": _base_coin(contract), "quoteCoin": contract.quote,
-        "launchTime": str(launch_ms(contract)),
+        "launchTime": str(launch_ms(contract, faults)),
         "deliveryTime": str(contract.expiry_ms) if isinstance(contract, SimFuture) else "0",
-        "deliveryFeeRate": "0.0005" if future else "", "priceScale": "2",
+        "deliveryFeeRate": "0.0005" if future else "", "priceScale": str(_scale(tick_size(contract))),
         "leverageFilter": {"minLeverage": "1", "maxLeverage": "50.00" if future else "100.00",
                            "leverageStep": "0.01"},
-        "priceFilter": {"minPrice": "0.01", "maxPrice": "1999999.98", "tickSize": "0.01"},
+        "priceFilter": {"minPrice": _plain(tick_size(contract)), "maxPrice": "1999999.98",
+                        "tickSize": _plain(tick_size(contract))},
         "lotSizeFilter": {"maxOrderQty": "1000000", "minOrderQty": "1" if inverse else "0.001",
                           "qtyStep": "1" if inverse else "0.001", "postOnlyMaxOrderQty": "1000000",
                           "maxMktOrderQty": "500000", "minNotionalValue": "5"},
@@ -296,6 +306,9 @@ def instruments_info(model: MarketModel, req: SimRequest, options: OptionsModel 
     category = _category(req)
     limit = _int_param(req, "limit", INSTRUMENTS_DEFAULT_LIMIT, 1, INSTRUMENTS_MAX_LIMIT)
     assert limit is not None
+    limit = req.faults.page_cap(VENUE, req.path, limit)
+    if req.query.get("status", "Trading") != "Trading":
+        return _ok({"category": category, "list": [], "nextPageCursor": ""}, req.now_ms)
     if category == "option":
         chosen = _options_asked(options or OptionsModel(model), req, default_base="BTC")
         rows = sorted((_option_instrument_row(o) for o in chosen), key=lambda r: r["symbol"])
@@ -304,7 +317,7 @@ def instruments_info(model: MarketModel, req: SimRequest, options: OptionsModel 
         contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
         every: list[Contract] = [*model.perps(VENUE, HOST), *model.futures(VENUE, req.now_ms, HOST)]
         ids = {c.symbol: i + 1 for i, c in enumerate(every)}
-        rows = [_instrument_row(c, ids[c.symbol]) for c in contracts]
+        rows = [_instrument_row(c, ids[c.symbol], req.faults) for c in contracts]
     page, cursor = _paged(rows, req, limit)
     return _ok({"category": category, "list": page, "nextPageCursor": cursor}, req.now_ms)
 
@@ -438,10 +451,10 @@ def funding_history(model: MarketModel, req: SimRequest) -> dict[str, Any]:
     if start is not None and end is None:
         raise _error(PARAMS_ERROR, "params error: endTime is required when startTime is given", req.now_ms)
     end = min(end if end is not None else req.now_ms, req.now_ms)
-    floor = LAUNCH_MS.get(perp.symbol, DEFAULT_LAUNCH_MS)
+    floor = launch_ms(perp, req.faults)
     if start is None:
         start = end - limit * perp.interval_h * HOUR_MS  # enough for ``limit`` settlements
-    rows = model.settlements(perp, max(start, floor), end)[::-1][:min(limit, HISTORY_PAGE_CAP)]
+    rows = model.settlements(perp, max(start, floor), end)[::-1][:req.faults.page_cap(VENUE, req.path, limit)]
     return _ok({"category": category, "list": [
         {"symbol": perp.symbol, "fundingRate": dec(rate), "fundingRateTimestamp": str(t)} for t, rate in rows
     ]}, req.now_ms)
@@ -474,7 +487,7 @@ def open_interest(model: MarketModel, req: SimRequest) -> dict[str, Any]:
         raise _error(PARAMS_ERROR, "params error: intervalTime invalid", req.now_ms)
     limit = _int_param(req, "limit", OI_DEFAULT_LIMIT, 1, OI_MAX_LIMIT)
     assert limit is not None
-    lo, hi = _window(req, "startTime", "endTime", launch_ms(contract))
+    lo, hi = _window(req, "startTime", "endTime", launch_ms(contract, req.faults))
     before = _cursor_before(req)
     if before is not None:
         hi = min(hi, before - 1)
@@ -505,7 +518,7 @@ def kline(model: MarketModel, req: SimRequest) -> dict[str, Any]:
         raise _error(PARAMS_ERROR, "params error: interval invalid", req.now_ms)
     limit = _int_param(req, "limit", KLINE_DEFAULT_LIMIT, 1, KLINE_MAX_LIMIT)
     assert limit is not None
-    lo, hi = _window(req, "start", "end", launch_ms(contract))
+    lo, hi = _window(req, "start", "end", launch_ms(contract, req.faults))
     opens = _aligned(lo, hi, length, offset)
     if "start" in req.query and "end" not in req.query:
         picked = list(opens)[:limit][::-1]
@@ -537,7 +550,7 @@ def account_ratio(model: MarketModel, req: SimRequest) -> dict[str, Any]:
         raise _error(PARAMS_ERROR, "params error: period invalid", req.now_ms)
     limit = _int_param(req, "limit", RATIO_DEFAULT_LIMIT, 1, RATIO_MAX_LIMIT)
     assert limit is not None
-    lo, hi = _window(req, "startTime", "endTime", launch_ms(perp))
+    lo, hi = _window(req, "startTime", "endTime", launch_ms(perp, req.faults))
     times, more = _newest_page(_aligned(lo, hi, step), limit)
     rows = []
     for t in times:
@@ -659,6 +672,7 @@ def recent_trade(options: OptionsModel, req: SimRequest) -> dict[str, Any]:
     category = _option_category(req)
     limit = _int_param(req, "limit", TRADES_DEFAULT_LIMIT, 1, TRADES_MAX_LIMIT)
     assert limit is not None
+    limit = req.faults.page_cap(VENUE, req.path, limit)
     kind = req.query.get("optionType")
     if kind not in (None, "Call", "Put"):
         raise _error(PARAMS_ERROR, "params error: optionType invalid", req.now_ms)
@@ -717,8 +731,64 @@ def historical_volatility(options: OptionsModel, req: SimRequest) -> dict[str, A
             "result": [{"period": HV_PERIOD, "value": fixed(pct / 100.0, 8), "time": str(t)} for t, pct in points]}
 
 
+# --- orderbook ---------------------------------------------------------------------------------
+
+
+def tick_size(contract: Contract) -> float:
+    """A contract's price tick: six significant digits of its asset's reference price (0.1 on BTC, 0.01 on ETH,
+    1e-7 on 1000PEPE; the real ticks are of that order)."""
+    reference = ASSETS[contract.asset].price * contract.multiplier
+    return float(f"1e{math.floor(math.log10(reference)) - 5}")
+
+
+def _scale(step: float) -> int:
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def orderbook(model: MarketModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/orderbook?category=linear|inverse&symbol=[&limit=]: ``limit`` levels a side (1..500, default
+    25) of the model's book on the contract's tick; sizes in the base coin (linear, on the 0.001 lot) or whole
+    USD contracts (inverse). ``ts``, ``u``, ``seq`` and ``cts`` are JSON numbers."""
+    category = _derivatives(req)
+    contract = _required(_one_contract(model, req, category), req)
+    limit = _int_param(req, "limit", BOOK_DEFAULT_LIMIT, 1, BOOK_MAX_LIMIT)
+    assert limit is not None
+    tick = tick_size(contract)
+    bids, asks = model.book(contract, req.now_ms, limit, tick)
+
+    def level(price: float, size: float) -> list[str]:
+        if contract.margin == "inverse":
+            return [_on_tick(price, tick), str(max(1, round(size * price / contract.contract_size)))]
+        return [_on_tick(price, tick), _plain(max(0.001, round(size, 3)))]
+
+    return _ok({"s": contract.symbol, "b": [level(*b) for b in bids], "a": [level(*a) for a in asks],
+                "ts": req.now_ms, "u": req.now_ms // 100 % 10_000_000, "seq": req.now_ms // 10, "cts": req.now_ms},
+               req.now_ms)
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def fault_answer(status: int, now_ms: int) -> SimHttpError:
+    """Bybit's answer to a fault meaning HTTP ``status``: a rate limit is retCode 10006 "Too many visits!" in an
+    HTTP 200 answer; an IP ban is HTTP 403 "access too frequent" (the IP rate limit's answer, at least 10
+    minutes); a blocked location is CloudFront's HTTP 403 page; 5xx carry retCode 10016; other statuses are a
+    parameter error (retCode 10001, HTTP 200), as Bybit answers refused requests."""
+    envelope = {"result": {}, "retExtInfo": {}, "time": now_ms}
+    if status == 429:
+        return SimHttpError(200, {"retCode": 10006, "retMsg": "Too many visits!", **envelope})
+    if status == 418:
+        return SimHttpError(403, "access too frequent", text=True)
+    if status == 451:
+        return SimHttpError(403, "The Amazon CloudFront distribution is configured to block access from your "
+                                 "country.", text=True)
+    if status >= 500:
+        return SimHttpError(status, {"retCode": 10016, "retMsg": "Internal server error.", **envelope})
+    return SimHttpError(200, {"retCode": PARAMS_ERROR, "retMsg": "params error", **envelope})
+
+
 def register(routes: SimRoutes, model: MarketModel) -> None:
-    """Serve the Bybit endpoints dtrack calls."""
+    """Serve the Bybit endpoints dtrack calls (and the order book ccxt asks for)."""
     options = OptionsModel(model)
     handlers: dict[str, Callable[[SimRequest], Any]] = {
         "/v5/market/instruments-info": partial(instruments_info, model, options=options),
@@ -729,6 +799,8 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         "/v5/market/account-ratio": partial(account_ratio, model),
         "/v5/market/recent-trade": partial(recent_trade, options),
         "/v5/market/historical-volatility": partial(historical_volatility, options),
+        "/v5/market/orderbook": partial(orderbook, model),
     }
     for path, handler in handlers.items():
         routes.add(VENUE, HOST, "GET", path, handler)
+    routes.on_error(VENUE, fault_answer)

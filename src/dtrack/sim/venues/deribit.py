@@ -1,8 +1,10 @@
 """Simulated Deribit (API v2 JSON-RPC over HTTP GET) on host ``rest``, in the real wire format.
 
-Serves ``public/get_instruments``, ``public/get_book_summary_by_currency``, ``public/ticker``,
-``public/get_funding_rate_history``, ``public/get_index_price`` and ``public/get_tradingview_chart_data``
-from the market model, for the perpetuals and the inverse dated futures (``BTC-28NOV25``: Friday
+Serves ``public/get_currencies``, ``public/get_instruments`` (``currency`` optional: every currency),
+``public/get_book_summary_by_currency``, ``public/get_book_summary_by_instrument``, ``public/ticker``,
+``public/get_order_book``, ``public/get_funding_rate_history``, ``public/get_funding_rate_value``,
+``public/get_index_price`` and ``public/get_tradingview_chart_data`` from the market model, for the
+perpetuals and the inverse dated futures (``BTC-28NOV25``: Friday
 weeklies, month-ends and quarterlies, ``model.futures``). Envelopes, field names and JSON types follow
 the real captures and the docs examples in ``exchange-payloads`` (numbers are JSON numbers; a plain GET
 answer has no ``id``). Bad or missing parameters answer HTTP 400 with JSON-RPC error -32602
@@ -15,6 +17,11 @@ quotes. ``funding_8h`` is ``current_funding(perp, now)``'s rate (the model's Der
 model's 8 h-equivalent level over the hour ending at H (8 decimals), and ``interest_1h``, an independent
 quantity: that hour's accrual of the model's mark premium (premium at mid-hour / 8). The two are in no
 fixed ratio, as in the docs example (ratios about 195, 235, 9 and -17 in its four rows).
+``get_funding_rate_value`` is the funding accrued over the window: the sum of ``interest_1h`` over the same
+whole hours ``get_funding_rate_history`` lists for it (start < H <= end, H <= now).
+``get_order_book`` serves the model's book (``MarketModel.book``) on the instrument's tick, amounts in USD for
+the inverse contracts (multiples of the contract size) and in the coin for the linear ones, with the ticker's
+fields; an option's book is its best bid and ask.
 Open interest is ``model.open_interest_base`` (one side): in USD at the mark for the inverse contracts,
 in the coin for the linear ones. Futures are priced by ``model.future_price``; candles are
 ``model.candle`` of the contract's mark, ``ticks`` their open times aligned on the resolution.
@@ -27,6 +34,13 @@ Deribit's units: prices in the coin per coin of underlying, IVs, DVOL and realiz
 open interest, volume and trade ``amount`` in coins (``contracts`` in contracts). The model's numbers are sent
 unrounded. The model's "quarter" expiries are Deribit's ``settlement_period`` "month". An empty book side is
 ``null`` in book summaries and 0 in tickers, as Deribit sends them.
+
+Caps Deribit does not document (rows of a funding history, candles of a chart, DVOL candles per answer) are
+module constants that ``Faults.page_caps`` may lower; ``Faults.newest_past_cap`` makes a capped funding history
+keep its newest rows. Faults are answered in Deribit's JSON-RPC format (``fault_answer``): error 10028
+``too_many_requests`` with HTTP 429, 11094 ``internal_server_error`` with a 5xx, -32602 with other statuses; an
+IP ban (418) and a blocked location (451, error 13021 ``forbidden``) are stand-ins: Deribit's own answers to
+those are not captured.
 """
 
 from __future__ import annotations
@@ -51,12 +65,19 @@ PREFIX = "/api/v2/public/"
 CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR")
 KINDS = ("future", "option", "spot", "future_combo", "option_combo")
 #: one get_funding_rate_history answer holds at most this many hourly rows (31 days). Deribit's real
-#: cap is undocumented: tests lower this to check that dtrack follows a short answer up.
+#: cap is undocumented: tests lower it (``Faults.page_caps``) to check that dtrack follows a short answer up;
+#: past the cap the oldest rows are kept, or the newest (``Faults.newest_past_cap``).
 HISTORY_CAP = 744
-#: past the cap, keep the newest rows instead of the oldest (the real venue's choice is not documented)
-HISTORY_CAP_KEEPS_NEWEST = False
+#: get_order_book ``depth`` values (default 20)
+BOOK_DEPTHS = (1, 5, 10, 20, 50, 100, 1000, 10000)
+#: get_currencies rows: currency -> (coin_type, currency_long, decimals, network currency, withdrawal fee)
+CURRENCY_ROWS = {"BTC": ("BITCOIN", "Bitcoin", 8, "BTC", 0.0001), "ETH": ("ETHER", "Ethereum", 8, "ETH", 0.0006),
+                 "USDC": ("USDC", "USD Coin", 6, "ETH", 1.0), "USDT": ("USDT", "Tether USD", 6, "ETH", 1.0),
+                 "EURR": ("EURR", "StablR Euro", 6, "ETH", 1.0)}
 #: perpetuals never expire; Deribit gives them this far-future expiration (year 3000)
 PERPETUAL_EXPIRY_MS = 32_503_708_800_000
+#: the first perpetual's listing (BTC-PERPETUAL's creation_timestamp); the others' follow a day apart
+PERPETUALS_LISTED_MS = 1_534_167_754_000
 TICK_SIZE = {"BTC": 0.5, "ETH": 0.05, "SOL": 0.01}
 #: get_tradingview_chart_data resolutions (the docs' list) -> candle length in ms
 RESOLUTIONS = {**{str(m): m * 60_000 for m in (1, 3, 5, 10, 15, 30, 60, 120, 180, 360, 720)}, "1D": DAY_MS}
@@ -80,9 +101,18 @@ TRADES_LOOKBACK_MS = 7 * DAY_MS
 TRADE_KINDS = (*KINDS, "combo", "any")
 
 
-def _envelope(req: SimRequest) -> dict[str, Any]:
-    us_in = req.now_ms * 1000
+def _envelope(req: SimRequest | int) -> dict[str, Any]:
+    us_in = (req if isinstance(req, int) else req.now_ms) * 1000
     return {"usIn": us_in, "usOut": us_in + 150, "usDiff": 150, "testnet": False}
+
+
+def fault_answer(status: int, now_ms: int) -> SimHttpError:
+    """Deribit's answer to a fault meaning HTTP ``status`` (see the module docstring)."""
+    code, message = {429: (10028, "too_many_requests"), 418: (10028, "too_many_requests"),
+                     451: (13021, "forbidden")}.get(status, (11094, "internal_server_error") if status >= 500
+                                                    else (-32602, "Invalid params"))
+    return SimHttpError(status, {"jsonrpc": "2.0", "error": {"code": code, "message": message},
+                                 **_envelope(now_ms)})
 
 
 def _ok(req: SimRequest, result: Any) -> dict[str, Any]:
@@ -135,6 +165,11 @@ def _settlement_period(fut: SimFuture) -> str:
     """``month`` for a future expiring on its month's last Friday (monthlies and quarterlies), else ``week``."""
     t = datetime.fromtimestamp(fut.expiry_ms / 1000, UTC)
     return "month" if cal.last_friday(t.year, t.month).day == t.day else "week"
+
+
+def _tick(contract: Contract) -> float:
+    """A perpetual's or future's price tick (futures: five times the perpetual's)."""
+    return TICK_SIZE.get(contract.asset, 0.0001) * (5 if isinstance(contract, SimFuture) else 1)
 
 
 def _on_tick(price: float, tick: float) -> float:
@@ -244,9 +279,12 @@ class DeribitSim:
         return self._named(req, self.perps)
 
     def _listed(self, req: SimRequest, *, allow_any: bool) -> tuple[list[Contract], list[SimOption]]:
-        """The contracts and the options matching the ``currency`` (settlement currency) and ``kind``
-        parameters (no kind: every kind)."""
-        currency = _required(req, "currency", (*CURRENCIES, "any") if allow_any else CURRENCIES)
+        """The contracts and the options matching the ``currency`` (settlement currency; optional where
+        ``allow_any``: absent is "any") and ``kind`` parameters (no kind: every kind)."""
+        if allow_any:
+            currency = _choice(req, "currency", (*CURRENCIES, "any"), required=False) or "any"
+        else:
+            currency = _required(req, "currency", CURRENCIES)
         kind = _choice(req, "kind", KINDS, required=False)
         contracts = [c for c in self.contracts(req.now_ms).values() if currency in ("any", _settle(c))] \
             if kind in (None, "future") else []
@@ -257,7 +295,8 @@ class DeribitSim:
     # --- public/get_instruments ---------------------------------------------------------------
 
     def instruments(self, req: SimRequest) -> dict[str, Any]:
-        """``get_instruments?currency=&kind=&expired=``: the specs of the perpetuals, futures and options."""
+        """``get_instruments?[currency=][&kind=][&expired=]``: the specs of the perpetuals, futures and options
+        (every currency when ``currency`` is absent)."""
         expired = req.query.get("expired", "false")
         contracts, options = self._listed(req, allow_any=True)
         if expired == "true":
@@ -271,9 +310,9 @@ class DeribitSim:
             created, instrument_id = expiry - (28 if period == "week" else 91) * DAY_MS, 300_000 + i
         else:
             period, expiry = "perpetual", PERPETUAL_EXPIRY_MS
-            created, instrument_id = 1_534_167_754_000 + i * DAY_MS, 124_972 + i
+            created, instrument_id = PERPETUALS_LISTED_MS + i * DAY_MS, 124_972 + i
         return {
-            "tick_size": TICK_SIZE.get(contract.asset, 0.0001) * (5 if period != "perpetual" else 1),
+            "tick_size": _tick(contract),
             "tick_size_steps": [], "taker_commission": 0.0005,
             "settlement_period": period, "settlement_currency": _settle(contract),
             "quote_currency": contract.quote, "price_index": _index_name(contract),
@@ -307,6 +346,53 @@ class DeribitSim:
             return {}
         return {"funding_8h": self.model.current_funding(contract, now)[0],
                 "current_funding": round(self.model.funding_8h_equiv(contract, now), 8)}
+
+    def currencies(self, req: SimRequest) -> dict[str, Any]:
+        """``get_currencies``: the currencies Deribit settles in, with their deposit/withdrawal terms."""
+        rows = []
+        for currency, (coin_type, long, decimals, network, fee) in CURRENCY_ROWS.items():
+            rows.append({"coin_type": coin_type, "currency": currency, "currency_long": long,
+                         "fee_precision": 4, "min_confirmations": 1 if currency == "BTC" else 4,
+                         "min_withdrawal_fee": fee, "withdrawal_fee": fee, "withdrawal_priorities": [],
+                         "decimals": decimals, "in_cross_collateral_pool": True, "network_fee": fee,
+                         "network_currency": network})
+        return _ok(req, rows)
+
+    def book_summary_by_instrument(self, req: SimRequest) -> dict[str, Any]:
+        """``get_book_summary_by_instrument?instrument_name=``: the one row its currency's summary has."""
+        option = self.options.find(VENUE, req.query.get("instrument_name", ""), req.now_ms)
+        if option is not None:
+            return _ok(req, [self._option_summary_row(self.options.quote(option, req.now_ms))])
+        return _ok(req, [self._summary_row(self._named(req, self.contracts(req.now_ms)), req.now_ms)])
+
+    def order_book(self, req: SimRequest) -> dict[str, Any]:
+        """``get_order_book?instrument_name=[&depth=]``: the book (``depth`` levels a side, default 20) with the
+        ticker's fields; best bid and ask from the book."""
+        depth = _integer(req, "depth") if "depth" in req.query else 20
+        if depth not in BOOK_DEPTHS:
+            raise _invalid(req, "depth", f"must be one of {', '.join(map(str, BOOK_DEPTHS))}")
+        option = self.options.find(VENUE, req.query.get("instrument_name", ""), req.now_ms)
+        if option is not None:
+            q = self.options.quote(option, req.now_ms)
+            ticker = self._option_ticker(q)
+            size = option.contract_size
+            bids = [[q.bid_price, q.bid_size * size]] if q.bid_price is not None else []
+            asks = [[q.ask_price, q.ask_size * size]]
+        else:
+            contract = self._named(req, self.contracts(req.now_ms))
+            ticker = self.ticker(req)["result"]
+            tick, size = _tick(contract), contract.contract_size
+            raw_bids, raw_asks = self.model.book(contract, req.now_ms, depth, tick)
+
+            def amount(price: float, base: float) -> float:
+                held = base * price if contract.margin == "inverse" else base  # USD or coins
+                return round(max(1, round(held / size)) * size, 10)
+
+            bids = [[p, amount(p, b)] for p, b in raw_bids]
+            asks = [[p, amount(p, b)] for p, b in raw_asks]
+        best = {"best_bid_price": bids[0][0] if bids else 0.0, "best_bid_amount": bids[0][1] if bids else 0.0,
+                "best_ask_price": asks[0][0] if asks else 0.0, "best_ask_amount": asks[0][1] if asks else 0.0}
+        return _ok(req, {**ticker, **best, "change_id": req.now_ms // 10, "bids": bids, "asks": asks})
 
     def book_summary(self, req: SimRequest) -> dict[str, Any]:
         """``get_book_summary_by_currency?currency=&kind=``: one row per listed perpetual, future and option."""
@@ -430,15 +516,16 @@ class DeribitSim:
 
     def vol_index(self, req: SimRequest) -> dict[str, Any]:
         """DVOL candles ``[ts, open, high, low, close]`` (percent points) opening in ``[start, min(end, now)]``,
-        ascending; past ``VOL_CAP`` the newest, with ``continuation`` = the open of the candle before them (the
-        ``end_timestamp`` of the request for the rest), else null."""
+        ascending; past ``VOL_CAP`` (or its ``Faults.page_caps`` cap) the newest, with ``continuation`` = the open of
+        the candle before them (the ``end_timestamp`` of the request for the rest), else null."""
         currency = _required(req, "currency", VOL_CURRENCIES)
         start, end = _integer(req, "start_timestamp"), _integer(req, "end_timestamp")
         step = VOL_RESOLUTIONS[_required(req, "resolution", tuple(VOL_RESOLUTIONS))] * 1000
         first, last = -(-start // step) * step, min(end, req.now_ms) // step * step
         continuation = None
-        if (last - first) // step + 1 > VOL_CAP:
-            first = last - (VOL_CAP - 1) * step
+        cap = req.faults.page_cap(VENUE, req.path, VOL_CAP)
+        if (last - first) // step + 1 > cap:
+            first = last - (cap - 1) * step
             continuation = first - step
         candles = self.options.dvol_candles(currency, first, end, step // 1000) if first <= last else []
         return _ok(req, {"data": [list(c) for c in candles], "continuation": continuation})
@@ -465,7 +552,8 @@ class DeribitSim:
         contract = self._named(req, self.contracts(req.now_ms))
         start, end = _integer(req, "start_timestamp"), _integer(req, "end_timestamp")
         length = RESOLUTIONS[_required(req, "resolution", tuple(RESOLUTIONS))]
-        ticks = range(-(-start // length) * length, min(end, req.now_ms) + 1, length)[-CHART_CAP:]
+        cap = req.faults.page_cap(VENUE, req.path, CHART_CAP)
+        ticks = range(-(-start // length) * length, min(end, req.now_ms) + 1, length)[-cap:]
         columns: dict[str, list[float]] = {k: [] for k in ("volume", "open", "low", "high", "cost", "close")}
         for t in ticks:
             o, h, low, c = self.model.candle(contract, t, length)
@@ -482,15 +570,25 @@ class DeribitSim:
         """Hourly rows for the whole hours H with start < H <= end (and H <= now), at most ``HISTORY_CAP``.
 
         The docs example asks 00:00-04:00 and answers 01:00, 02:00, 03:00, 04:00. Past the cap the
-        oldest rows are kept, or the newest with ``HISTORY_CAP_KEEPS_NEWEST``.
+        oldest rows are kept, or the newest with ``Faults.newest_past_cap`` (the cap: ``Faults.page_caps``).
         """
         perp = self._perp(req)
         start, end = _integer(req, "start_timestamp"), _integer(req, "end_timestamp")
         first = (start // HOUR_MS + 1) * HOUR_MS
         last = min(end, req.now_ms) // HOUR_MS * HOUR_MS
         hours = range(first, last + 1, HOUR_MS)
-        kept = hours[-HISTORY_CAP:] if HISTORY_CAP_KEEPS_NEWEST else hours[:HISTORY_CAP]
+        cap = req.faults.page_cap(VENUE, req.path, HISTORY_CAP)
+        kept = hours[-cap:] if req.faults.keeps_newest(VENUE, req.path) else hours[:cap]
         return _ok(req, [self._history_row(perp, h) for h in kept])
+
+    def funding_value(self, req: SimRequest) -> dict[str, Any]:
+        """``get_funding_rate_value?instrument_name=&start_timestamp=&end_timestamp=``: funding accrued over the
+        window, the sum of ``interest_1h`` of the whole hours H with start < H <= end (and H <= now); nothing accrued
+        before the perpetuals were listed (2018-08-13, BTC-PERPETUAL's ``creation_timestamp``)."""
+        perp = self._perp(req)
+        start, end = max(_integer(req, "start_timestamp"), PERPETUALS_LISTED_MS), _integer(req, "end_timestamp")
+        hours = range((start // HOUR_MS + 1) * HOUR_MS, min(end, req.now_ms) // HOUR_MS * HOUR_MS + 1, HOUR_MS)
+        return _ok(req, sum(self.interest_1h(perp, h) for h in hours))
 
     def interest_8h(self, perp: SimPerp, hour: int) -> float:
         """The history row's ``interest_8h`` at ``hour``: the model's 8 h-equivalent level over the hour
@@ -513,7 +611,11 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
     """Mount the simulated Deribit methods on ``/deribit/rest``."""
     sim = DeribitSim(model)
     handlers: Mapping[str, Callable[[SimRequest], Any]] = {
+        "get_currencies": sim.currencies,
         "get_instruments": sim.instruments,
+        "get_book_summary_by_instrument": sim.book_summary_by_instrument,
+        "get_order_book": sim.order_book,
+        "get_funding_rate_value": sim.funding_value,
         "get_book_summary_by_currency": sim.book_summary,
         "ticker": sim.ticker,
         "get_funding_rate_history": sim.funding_history,
@@ -525,3 +627,4 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
     }
     for method, handler in handlers.items():
         routes.add(VENUE, HOST, "GET", PREFIX + method, handler)
+    routes.on_error(VENUE, fault_answer)

@@ -19,7 +19,20 @@ Serves the info types dtrack reads, from the market model:
   ``CANDLES_KEPT`` candles of an interval exist (older windows answer less or ``[]``), and one answer
   holds at most ``CANDLE_PAGE``. An unknown coin gets ``[]`` (as for fundingHistory, UNCONFIRMED);
   the calendar-month interval ``1M`` is not simulated (``[]``).
-- No dated futures, spot, open-interest history or long/short ratio: the venue's core perp DEX has none.
+- ``perpDexs``: ``[null]``, the first (main) perp DEX alone: no builder-deployed (HIP-3) DEX is simulated, so
+  ``meta`` / ``metaAndAssetCtxs`` serve ``dex`` "" (or absent) and answer ``null`` for any other name (what the
+  venue answers for an unknown dex is UNCONFIRMED).
+- ``spotMeta`` and ``spotMetaAndAssetCtxs``: USDC (token 0) and the Unit-wrapped coins of the model's assets
+  (``UBTC``, ``UETH``, ``USOL``: ``fullName`` "Unit Bitcoin" ...), each traded against USDC in a non-canonical pair
+  named ``@<index>`` (as the venue names them); the contexts' prices are the model's Hyperliquid spot price
+  (``MarketModel.spot_price``), token positions equal their ``index`` and contexts align with the universe.
+- ``l2Book``: 20 levels a side of the model's book (``MarketModel.book``) on the venue's price grid (five
+  significant figures, at most ``6 - szDecimals`` decimals), sizes in the coin on ``szDecimals``.
+- No dated futures, open-interest history or long/short ratio: the venue's core perp DEX has none.
+- Caps: fundingHistory's 500 rows and candleSnapshot's 5000 candles per answer; ``Faults.page_caps`` may lower
+  them (endpoints ``"/info fundingHistory"`` and ``"/info candleSnapshot"``).
+- Faults are answered as the venue does (``fault_answer``): a status with a plain-text body (HTTP 429 on a
+  rate limit; an IP ban and a blocked location are sent as 418 / 451, which the venue does not document).
 A body the venue could not deserialize (no/unknown ``type``, missing or non-integer fields) gets
 HTTP 422 with the venue's "Failed to deserialize" message (sent as a JSON string: the sim server
 answers errors in JSON, where the venue sends text/plain).
@@ -27,16 +40,17 @@ answers errors in JSON, where the venue sends text/plain).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from decimal import Decimal
 from typing import Any
 
-from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimPerp
+from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimPerp
 from dtrack.sim.server import SimHttpError, SimRequest, SimRoutes
 
 VENUE = "hyperliquid"
 HOST = "rest"
-#: most fundingHistory rows per answer (module-level so that tests can lower the cap)
+#: most fundingHistory rows per answer (``Faults.page_caps`` may lower it)
 HISTORY_PAGE = 500
 #: most candles one candleSnapshot answer holds, and how many recent candles of an interval exist
 CANDLE_PAGE = 5000
@@ -60,9 +74,25 @@ THIN_COIN = "kPEPE"
 NO_PREDICTION_VENUE = "BybitPerp"
 
 
+#: spot tokens after USDC (index 0): (model asset, token name, full name, szDecimals, weiDecimals)
+SPOT_TOKENS = (("BTC", "UBTC", "Unit Bitcoin", 5, 10), ("ETH", "UETH", "Unit Ethereum", 4, 9),
+               ("SOL", "USOL", "Unit Solana", 3, 9))
+#: levels a side of an l2Book answer
+BOOK_LEVELS = 20
+
+
 def register(routes: SimRoutes, model: MarketModel) -> None:
     """Serve ``POST /info`` on the ``rest`` host."""
     routes.add(VENUE, HOST, "POST", "/info", lambda req: info(model, req))
+    routes.on_error(VENUE, fault_answer)
+
+
+def fault_answer(status: int, now_ms: int) -> SimHttpError:
+    """The venue's answer to a fault meaning HTTP ``status``: the status with a short plain-text body."""
+    text = {429: "Too Many Requests", 418: "IP banned", 451: "Unavailable For Legal Reasons",
+            422: "Failed to deserialize the JSON body into the target type"}.get(
+        status, "Internal Server Error" if status >= 500 else "Bad Request")
+    return SimHttpError(status, text, text=True)
 
 
 def info(model: MarketModel, req: SimRequest) -> Any:
@@ -71,16 +101,28 @@ def info(model: MarketModel, req: SimRequest) -> Any:
     if not isinstance(body, dict) or "type" not in body:
         raise _bad("missing field `type`")
     kind = body["type"]
+    if kind in ("meta", "metaAndAssetCtxs") and body.get("dex") not in (None, ""):
+        return None  # no builder-deployed perp DEX is simulated
     if kind == "meta":
         return meta(model)
     if kind == "metaAndAssetCtxs":
         return [meta(model), asset_ctxs(model, req.now_ms)]
+    if kind == "perpDexs":
+        return [None]
+    if kind == "spotMeta":
+        return spot_meta()
+    if kind == "spotMetaAndAssetCtxs":
+        return [spot_meta(), spot_ctxs(model, req.now_ms)]
+    if kind == "l2Book":
+        return l2_book(model, body, req.now_ms)
     if kind == "predictedFundings":
         return predicted_fundings(model, req.now_ms)
     if kind == "fundingHistory":
-        return funding_history(model, body, req.now_ms)
+        return funding_history(model, body, req.now_ms, req.faults.page_cap(VENUE, f"{req.path} {kind}",
+                                                                             HISTORY_PAGE))
     if kind == "candleSnapshot":
-        return candle_snapshot(model, body.get("req"), req.now_ms)
+        return candle_snapshot(model, body.get("req"), req.now_ms,
+                               req.faults.page_cap(VENUE, f"{req.path} {kind}", CANDLE_PAGE))
     raise _bad(f"unknown variant `{kind}`")
 
 
@@ -194,8 +236,9 @@ def _ms(value: Any, key: str) -> int:
     return value
 
 
-def funding_history(model: MarketModel, body: dict[str, Any], now_ms: int) -> list[dict[str, Any]]:
-    """Settled funding of ``coin`` with ``startTime <= time <= endTime``, oldest first, 500 at most."""
+def funding_history(model: MarketModel, body: dict[str, Any], now_ms: int, page: int = HISTORY_PAGE
+                    ) -> list[dict[str, Any]]:
+    """Settled funding of ``coin`` with ``startTime <= time <= endTime``, oldest first, ``page`` (500) at most."""
     coin = body.get("coin")
     if not isinstance(coin, str):
         raise _bad("missing field `coin`")
@@ -207,21 +250,22 @@ def funding_history(model: MarketModel, body: dict[str, Any], now_ms: int) -> li
     if perp is None or perp.host != HOST:
         return []
     rows: list[dict[str, Any]] = []
-    # Hourly rows: the first page lies within HISTORY_PAGE hours of start (bounds the work per call).
-    last = min(end, start + HISTORY_PAGE * HOUR_MS)
+    # Hourly rows: the first page lies within ``page`` hours of start (bounds the work per call).
+    last = min(end, start + page * HOUR_MS)
     for settle, rate in model.settlements(perp, start - HOUR_MS, last):
         stamped = settle + settle_lag_ms(settle)
         if start <= stamped <= end:
             premium = round(model.premium(perp, settle - 1), 10)
             rows.append({"coin": coin, "fundingRate": dec(rate), "premium": dec(premium), "time": stamped})
-    return rows[:HISTORY_PAGE]
+    return rows[:page]
 
 
 # --- candles -------------------------------------------------------------------------------------
 
 
-def candle_snapshot(model: MarketModel, req: Any, now_ms: int) -> list[dict[str, Any]]:
-    """Candles of ``req.coin`` overlapping ``[startTime, endTime]``, oldest first (see the module doc)."""
+def candle_snapshot(model: MarketModel, req: Any, now_ms: int, page: int = CANDLE_PAGE) -> list[dict[str, Any]]:
+    """Candles of ``req.coin`` overlapping ``[startTime, endTime]``, oldest first, ``page`` at most (see the module
+    doc)."""
     if not isinstance(req, dict):
         raise _bad("missing field `req`")
     coin, interval = req.get("coin"), req.get("interval")
@@ -238,7 +282,7 @@ def candle_snapshot(model: MarketModel, req: Any, now_ms: int) -> list[dict[str,
         return []
     current = now_ms // length * length
     first = max(start // length * length, current - (CANDLES_KEPT - 1) * length)
-    opens = range(first, min(end, current) + 1, length)[:CANDLE_PAGE]
+    opens = range(first, min(end, current) + 1, length)[:page]
     return [_candle(model, perp, coin, interval, t, length) for t in opens]
 
 
@@ -249,3 +293,63 @@ def _candle(model: MarketModel, perp: SimPerp, coin: str, interval: str, open_ms
     trades = max(1, round(900 * hours * (1.2 + math.sin(open_ms / length))))
     return {"t": open_ms, "T": open_ms + length - 1, "s": coin, "i": interval, "o": dec(o), "c": dec(c),
             "h": dec(h), "l": dec(low), "v": dec(volume), "n": trades}
+
+
+# --- spot and the order book ---------------------------------------------------------------------
+
+
+def _token_id(name: str) -> str:
+    """A token's 34-character id (``0x`` and 32 hex digits), fixed per name."""
+    return "0x" + hashlib.blake2b(f"hyperliquid-token:{name}".encode(), digest_size=16).hexdigest()
+
+
+def spot_meta() -> dict[str, Any]:
+    """``spotMeta``: USDC and the wrapped coins (token position = ``index``), one ``@<index>`` pair each."""
+    tokens: list[dict[str, Any]] = [{"name": "USDC", "szDecimals": 8, "weiDecimals": 8, "index": 0,
+                                     "tokenId": _token_id("USDC"), "isCanonical": True, "evmContract": None,
+                                     "fullName": None}]
+    universe: list[dict[str, Any]] = []
+    for i, (_asset, name, full, sz, wei) in enumerate(SPOT_TOKENS, start=1):
+        tokens.append({"name": name, "szDecimals": sz, "weiDecimals": wei, "index": i, "tokenId": _token_id(name),
+                       "isCanonical": False, "evmContract": None, "fullName": full})
+        universe.append({"tokens": [i, 0], "name": f"@{i - 1}", "index": i - 1, "isCanonical": False})
+    return {"tokens": tokens, "universe": universe}
+
+
+def spot_ctxs(model: MarketModel, now_ms: int) -> list[dict[str, Any]]:
+    """One context per spot pair, in universe order: the model's spot price (mark and mid), a day's volume."""
+    out = []
+    for i, (asset, _name, _full, _sz, _wei) in enumerate(SPOT_TOKENS):
+        px = model.spot_price(VENUE, asset, now_ms)
+        supply = 0.002 * ASSETS[asset].oi_usd / ASSETS[asset].price
+        day_base = 0.05 * supply
+        out.append({"prevDayPx": dec(model.spot_price(VENUE, asset, now_ms - DAY_MS)), "dayNtlVlm": dec(day_base * px),
+                    "markPx": dec(px), "midPx": dec(px), "circulatingSupply": dec(supply), "coin": f"@{i}",
+                    "totalSupply": dec(supply), "dayBaseVlm": dec(day_base)})
+    return out
+
+
+def book_tick(mark: float, sz_decimals: int) -> float:
+    """The venue's price grid near ``mark``: five significant figures, at most ``6 - szDecimals`` decimals."""
+    return max(10.0 ** (math.floor(math.log10(mark)) - 4), 10.0 ** -(6 - sz_decimals))
+
+
+def l2_book(model: MarketModel, body: dict[str, Any], now_ms: int) -> dict[str, Any] | None:
+    """``{"type": "l2Book", "coin": ...}``: 20 levels a side, ``{px, sz, n}``; ``null`` for an unknown coin."""
+    coin = body.get("coin")
+    if not isinstance(coin, str):
+        raise _bad("missing field `coin`")
+    perp = model.perp(VENUE, coin)
+    if perp is None or perp.host != HOST:
+        return None
+    sz_decimals = _SPECS.get(perp.symbol, (2, 10))[0]
+    tick = book_tick(model.mark_price(perp, now_ms), sz_decimals)
+    bids, asks = model.book(perp, now_ms, BOOK_LEVELS, tick)
+    places = max(0, -math.floor(math.log10(tick) + 1e-9))
+
+    def level(price: float, size: float) -> dict[str, Any]:
+        sz = max(round(size, sz_decimals), 10.0 ** -sz_decimals)
+        return {"px": dec(round(price, places)), "sz": format(Decimal(repr(sz)).normalize(), "f"),
+                "n": 1 + int(sz * 10 ** sz_decimals) % 9}
+
+    return {"coin": coin, "time": now_ms, "levels": [[level(*b) for b in bids], [level(*a) for a in asks]]}

@@ -2,8 +2,9 @@
 
 Serves instruments (SWAP and FUTURES: the model's dated futures with OKX naming ``BTC-USD-251226``,
 ``alias`` and ``expTime``), funding-rate (``instId=ANY`` or one swap), funding-rate-history (``limit``
-up to 400, at most ``PAGE_CAP`` rows a page, ``after``/``before`` paging, newest first, about three
-months kept), open-interest, mark-price and tickers (SWAP, FUTURES; tickers also SPOT), index-tickers,
+up to 400, at most ``PAGE_CAP`` rows a page or fewer when ``Faults.page_caps`` caps it, ``after``/``before``
+paging, newest first, about three months kept), open-interest, mark-price and tickers (SWAP, FUTURES; tickers
+also SPOT), index-tickers,
 candles and history-candles of swaps and futures (``after``/``before``, ``limit`` up to 300, newest
 first; candles only the latest 1,440 bars; ``last`` and the candles follow the contract's mark), and
 the rubik statistics open-interest-history (rows ``[ts, oi, oiCcy, oiUsd]``),
@@ -23,10 +24,17 @@ satisfies); option-trades (``instFamily`` or ``instId``, optional ``optType``) t
 model's tape, newest first, without its block trades (OKX publishes those per instrument, in block-trades).
 A family without options answers no rows. Option tickers carry no 24 h history: open, high, low and the
 start-of-day prices equal ``last``, the mark.
+
+books (swaps and futures): ``sz`` levels a side (1..400, default 1) of the model's book on the contract's tick
+(``tick_size``, also the instruments' ``tickSz``), rows ``[px, sz (contracts), "0", orders]``.
+Faults are answered in OKX's format (``fault_answer``): HTTP 429 with code 50011, 5xx with 50026 (500) or
+50001, other statuses 51000; an IP ban (418) and a blocked location (451) are not documented OKX answers: the
+sim sends those statuses in OKX's envelope (code 50011 for the ban, the status itself for the block).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
@@ -46,8 +54,10 @@ HOST = "rest"
 #: largest ``limit`` funding-rate-history accepts (a larger one answers 51000)
 HISTORY_LIMIT = 400
 #: most rows a funding-rate-history page actually holds, whatever ``limit`` asked: OKX's maximum was
-#: 100 before 2025 and a venue may cap pages below the limit it accepts (tests lower this to 100).
+#: 100 before 2025 and a venue may cap pages below the limit it accepts (``Faults.page_caps`` lowers it).
 PAGE_CAP = 400
+#: books ``sz``: default and largest
+BOOK_DEFAULT, BOOK_MAX = 1, 400
 HISTORY_KEEP_MS = 92 * DAY_MS
 INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 INDEX_QUOTES = ("USDT", "USD")
@@ -200,7 +210,7 @@ class OkxSim:
             "listTime": "1611916828000", "lotSz": "1", "maxIcebergSz": "100000000", "maxLmtSz": "100000000",
             "maxMktSz": "10000", "maxStopSz": "10000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
             "minSz": "1", "optType": "", "quoteCcy": "", "settleCcy": c.asset if inverse else c.quote,
-            "state": "live", "stk": "", "tickSz": "0.1", "uly": _uly(c),
+            "state": "live", "stk": "", "tickSz": num(tick_size(c)), "uly": _uly(c),
         }
         if isinstance(c, SimFuture):
             alias = self._alias(c, now)
@@ -253,7 +263,8 @@ class OkxSim:
         after = _int(req, "after", req.now_ms + 1)
         before = _int(req, "before", -1)
         kept = self.model.settlements(perp, req.now_ms - HISTORY_KEEP_MS, req.now_ms)
-        rows = [(t, r) for t, r in reversed(kept) if before < t < after][:min(limit, PAGE_CAP)]
+        cap = req.faults.page_cap(VENUE, req.path, PAGE_CAP)
+        rows = [(t, r) for t, r in reversed(kept) if before < t < after][:min(limit, cap)]
         return ok([self._settled(perp, t, r) for t, r in rows])
 
     def _settled(self, p: SimPerp, t: int, rate: float) -> dict[str, Any]:
@@ -293,6 +304,20 @@ class OkxSim:
         return ok([{"instId": c.symbol, "instType": _inst_type(c),
                     "markPx": num(self.model.contract_mark(c, req.now_ms)), "ts": str(req.now_ms)}
                    for c in contracts])
+
+    def books(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/market/books?instId=[&sz=]: the model's book, sizes in contracts (at least 1)."""
+        c = self._one(req)
+        depth = _int(req, "sz", BOOK_DEFAULT, 1, BOOK_MAX)
+        tick = tick_size(c)
+        places = max(0, -math.floor(math.log10(tick) + 1e-9))
+        bids, asks = self.model.book(c, req.now_ms, depth, tick)
+
+        def level(price: float, size: float) -> list[str]:
+            held = (size * price if c.contract_unit == "usd" else size) / c.contract_size
+            return [f"{price:.{places}f}", num(max(1, round(held))), "0", str(1 + round(held) % 7)]
+
+        return ok([{"asks": [level(*a) for a in asks], "bids": [level(*b) for b in bids], "ts": str(req.now_ms)}])
 
     def tickers(self, req: SimRequest) -> dict[str, Any]:
         """GET /api/v5/market/tickers?instType=SWAP|FUTURES|SPOT|OPTION[&instFamily=|&uly=]: ``last`` is the
@@ -520,6 +545,26 @@ class OkxSim:
                 "side": t.direction, "sz": num(t.amount), "tradeId": t.trade_id, "ts": str(t.ts_ms)}
 
 
+def tick_size(c: Contract) -> float:
+    """A swap's or future's price tick: six significant digits of its asset's reference price (0.1 on BTC, 0.01 on
+    ETH, as OKX's)."""
+    reference = ASSETS[c.asset].price * c.multiplier
+    return float(f"1e{math.floor(math.log10(reference)) - 5}")
+
+
+def fault_answer(status: int, now_ms: int) -> SimHttpError:
+    """OKX's answer to a fault meaning HTTP ``status`` (see the module docstring)."""
+    code, msg = {429: ("50011", "Rate limit reached. Please refer to API documentation and throttle requests "
+                              "accordingly."),
+                 418: ("50011", "Too Many Requests"),
+                 451: ("451", "Service unavailable from a restricted location"),  # no documented OKX code
+                 500: ("50026", "System error. Try again later."),
+                 503: ("50001", "Service temporarily unavailable. Try again later.")}.get(
+        status, ("50001", "Service temporarily unavailable. Try again later.") if status >= 500
+        else ("51000", "Parameter error"))
+    return SimHttpError(status, {"code": code, "msg": msg, "data": []})
+
+
 def _family(o: SimOption) -> str:
     return f"{o.asset}-USD"
 
@@ -595,5 +640,7 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         ("/api/v5/rubik/stat/contracts/long-short-account-ratio", sim.long_short_ccy),
         ("/api/v5/public/opt-summary", sim.opt_summary),
         ("/api/v5/public/option-trades", sim.option_trades),
+        ("/api/v5/market/books", sim.books),
     ):
         routes.add(VENUE, HOST, "GET", path, handler)
+    routes.on_error(VENUE, fault_answer)
