@@ -1,6 +1,7 @@
 """Time the options analytics on a synthetic 1,000-option chain (target: under 50 ms in total).
 
-Usage: python benchmarks/bench_options_analytics.py [--runs 50] [--expiries 10] [--strikes 50]
+Usage: python benchmarks/bench_options_analytics.py [--runs 50] [--expiries 10] [--strikes 50] [--iv-runs 2000]
+       [--vollib]
 
 The chain: ``expiries`` expiries from 1 day to a year x ``strikes`` strikes from 0.5 to 2 x the forward,
 a call and a put at each, priced with Black-76 on a skewed, convex smile; open interest and volume
@@ -8,11 +9,17 @@ concentrated near the money. Each run times, in turn: the IV solve of every pric
 option, the per-expiry metrics (ATM IV, 25-delta RR/BF, PCRs, max pain, OI), GEX by strike and its flip,
 max pain over the whole chain, and constant-maturity IV. Prints the median of the runs per stage and for
 the whole pipeline, in milliseconds, and the solver's worst round-trip error.
+
+The IV solver alone (target: at most 1 ms per 1,000 options) is then timed ``--iv-runs`` times back to back:
+median and 10th/90th percentiles in ms per 1,000 options. With ``--vollib`` the same prices go through
+py_vollib_vectorized's Black solver too, if it is installed (it is not a dependency: install it in a
+separate environment and put dtrack's ``src`` on PYTHONPATH), with the largest difference of the two.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import time
 from collections.abc import Callable
@@ -98,11 +105,39 @@ def stages(ch: Chain) -> dict[str, Callable[[], Any]]:
             "max pain (whole chain)": chain_max_pain, "constant maturity": cm}
 
 
+def time_per_1000(solve: Callable[[], Any], runs: int, options: int) -> tuple[float, float, float]:
+    """(median, 10th, 90th percentile) of ``runs`` back-to-back calls, in ms per 1,000 options."""
+    solve()  # warm up
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        solve()
+        samples.append((time.perf_counter() - t0) * 1e6 / options)
+    deciles = statistics.quantiles(samples, n=10)
+    return statistics.median(samples), deciles[0], deciles[-1]
+
+
+def vollib_solver(ch: Chain) -> Callable[[], Any] | None:
+    """py_vollib_vectorized's Black-76 IV of the chain (r = 0), or None when it is not installed."""
+    try:
+        vollib = importlib.import_module("py_vollib_vectorized")
+    except ImportError:
+        return None
+    flag = np.where(ch.call, "c", "p")
+
+    def solve() -> Any:
+        return vollib.vectorized_implied_volatility_black(ch.price, ch.F, ch.K, 0.0, ch.T, flag, on_error="ignore",
+                                                          return_as="numpy")
+    return solve
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--expiries", type=int, default=10)
     ap.add_argument("--strikes", type=int, default=50)
+    ap.add_argument("--iv-runs", type=int, default=2000, help="back-to-back runs of the IV solver alone")
+    ap.add_argument("--vollib", action="store_true", help="also time py_vollib_vectorized, if installed")
     args = ap.parse_args()
     ch = build_chain(args.expiries, args.strikes)
     steps = stages(ch)
@@ -133,6 +168,27 @@ def main() -> None:
           f"{int((~determined).sum())} (deep ITM near expiry), {int(solved[~determined].sum())} solved (worst "
           f"{float(np.nanmax(np.abs(iv[~determined] - ch.iv[~determined]), initial=0.0)):.1e}), unsolved: "
           f"{sorted(set(why[~solved].tolist())) or 'none'}")
+    n = ch.K.size
+    med, p10, p90 = time_per_1000(lambda: implied_vol(ch.price, ch.F, ch.K, ch.T, ch.call), args.iv_runs, n)
+    print(f"IV solver alone, {args.iv_runs} runs: median {med:.3f} ms per 1,000 options (p10 {p10:.3f}, p90 {p90:.3f}; "
+          f"target <= 1 ms)")
+    if args.vollib:
+        other = vollib_solver(ch)
+        status = "not installed"
+        if other is not None:
+            try:
+                other()
+            except Exception as exc:  # e.g. numba typing errors of a mismatched set of its dependencies
+                status, other = f"fails here ({type(exc).__name__})", None
+        if other is None:
+            print(f"py_vollib_vectorized: {status}")
+        else:
+            med, p10, p90 = time_per_1000(other, args.iv_runs, n)
+            theirs = np.asarray(other(), dtype=float).ravel()
+            both = solved & np.isfinite(theirs)
+            print(f"py_vollib_vectorized, {args.iv_runs} runs: median {med:.3f} ms per 1,000 options (p10 {p10:.3f}, "
+                  f"p90 {p90:.3f}); {int(np.isfinite(theirs).sum())} solved, largest |difference| where both solve "
+                  f"and the price determines the vol: {float(np.max(np.abs(theirs - iv)[both & determined])):.1e}")
 
 
 if __name__ == "__main__":
