@@ -3,20 +3,78 @@
 Where the file comes from: ``--config FILE``, else ``$DTRACK_CONFIG``, else
 ``$XDG_CONFIG_HOME/dtrack/settings.yaml`` (``~/.config/dtrack/settings.yaml``) if it exists.
 Environment overrides: ``DTRACK_CACHE_DIR``, ``DTRACK_STATE_DIR``, ``DTRACK_TIMEOUT``.
-Thresholds and fees are written in percent (the key says ``_pct``); inside dtrack they are fractions.
-Any bad value raises ``ConfigError`` naming the key and what would be right.
+
+The schema is declared once, on the dataclasses below: each field's type and default, and for keys with
+limits a ``setting(...)`` rule (bounds, choices, URL schemes, the keys a mapping may hold). One generic
+loader (``parse_settings``) walks it: the YAML key is the field name, plus ``_pct`` for a value written
+in percent (kept inside dtrack as a fraction); a missing or null key keeps the default. Any bad value,
+unknown key or unreadable file raises ``ConfigError``: one line naming the key and what would be right.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import re
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from dtrack.errors import ConfigError
+from dtrack.errors import ConfigError, clip
+
+T = TypeVar("T")
+
+HTTP = ("http", "https")
+WS = ("ws", "wss")
+MAX_FILE_BYTES = 1 << 20  # a settings file is a few hundred bytes; refuse to slurp /dev/zero
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one settings key accepts, in the units written in the file (percent for ``pct`` keys)."""
+
+    pct: bool = False  # written in percent (the key ends in ``_pct``), kept as a fraction
+    low: float | None = None  # inclusive lower bound
+    high: float | None = None  # inclusive upper bound
+    below: float | None = None  # exclusive upper bound
+    choices: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()  # a URL with one of these schemes and a host
+    keys: Callable[[tuple[str, ...]], Collection[str]] | None = None  # the keys a mapping may hold (by path)
+    keys_are: str = "known keys of {path}"  # names those keys in messages; ``{1}``: the path's second part
+
+
+_DEFAULT_RULE = Rule()
+_INTERNAL = {"internal": True}  # a field that is not a settings key
+
+
+def setting(default: Any = MISSING, *, factory: Callable[[], Any] | None = None, **rule: Any) -> Any:
+    """A settings field with a ``Rule`` (``setting(10.0, low=0.01)``; ``factory`` for mutable defaults)."""
+    meta = {"rule": Rule(**rule)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _venue_names(_path: tuple[str, ...]) -> Collection[str]:
+    from dtrack.venues import VENUES
+
+    return VENUES
+
+
+def _venue_hosts(path: tuple[str, ...]) -> Collection[str]:
+    """Host keys of the venue at ``venues.<name>.rest_urls`` (from the registry: no adapter import)."""
+    from dtrack.venues import VENUES
+
+    info = VENUES.get(path[1])
+    return info.hosts if info is not None else ()
+
+
+# --- the schema ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,29 +83,38 @@ class VenueSettings:
     ``rest_url`` overrides the venue's main host."""
 
     enabled: bool = True
-    rest_url: str | None = None
-    rest_urls: Mapping[str, str] = field(default_factory=dict)
-    ws_url: str | None = None
-    taker_fee: float | None = None  # fraction
+    rest_url: str | None = setting(None, schemes=HTTP)
+    rest_urls: Mapping[str, str] = setting(factory=dict, schemes=HTTP, keys=_venue_hosts, keys_are="known {1} hosts")
+    ws_url: str | None = setting(None, schemes=WS)
+    taker_fee: float | None = setting(None, pct=True, low=0, below=5)  # fraction; None: the registry's
 
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     """Network behaviour: seconds, attempts."""
 
-    timeout: float = 10.0
-    retries: int = 2
-    backoff: float = 0.25
-    max_wait: float = 10.0  # longest Retry-After / limiter wait dtrack will sit through
+    timeout: float = setting(10.0, low=0.01)
+    retries: int = setting(2, low=0, high=10)
+    backoff: float = setting(0.25, low=0)
+    max_wait: float = setting(10.0, low=0)  # longest Retry-After / limiter wait dtrack will sit through
+    #: overall deadline of one query (seconds): after it, what answered is shown and the rest is listed
+    deadline: float = setting(20.0, low=0.01, high=3600)
 
 
 @dataclass(frozen=True, slots=True)
 class SentimentSettings:
     """Funding sentiment bands, fractions per 8 h (absolute lower edges)."""
 
-    extreme: float = 0.0008
-    strong: float = 0.0003
-    moderate: float = 0.00005
+    extreme: float = setting(0.0008, pct=True, low=0)
+    strong: float = setting(0.0003, pct=True, low=0)
+    moderate: float = setting(0.00005, pct=True, low=0)
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        if self.extreme > self.strong > self.moderate:
+            return None
+        return (f"expected extreme_pct > strong_pct > moderate_pct, got {self.extreme * 100:g} / "
+                f"{self.strong * 100:g} / {self.moderate * 100:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +122,16 @@ class FundingSettings:
     """Funding-command defaults."""
 
     sentiment: SentimentSettings = field(default_factory=SentimentSettings)
-    alert_threshold: float | None = None  # fraction per 8 h
-    arb_holding_days: float = 30.0
+    alert_threshold: float | None = setting(None, pct=True, low=0)  # fraction per 8 h
+    arb_holding_days: float = setting(30.0, low=0.01)
 
 
 @dataclass(frozen=True, slots=True)
 class OISettings:
     """``oi`` command defaults: divergence thresholds (fractions of the window's change)."""
 
-    divergence_oi: float = 0.02
-    divergence_price: float = 0.01
+    divergence_oi: float = setting(0.02, pct=True, low=0)
+    divergence_price: float = setting(0.01, pct=True, low=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +139,32 @@ class BasisSettings:
     """``basis`` command defaults: how long a perpetual funding carry is assumed held (for its fees) and the
     spot taker fee (fraction) of the spot leg of every carry."""
 
-    perp_holding_days: float = 30.0
-    spot_taker_fee: float = 0.001
+    perp_holding_days: float = setting(30.0, low=0.01)
+    spot_taker_fee: float = setting(0.001, pct=True, low=0, below=5)
 
 
 @dataclass(frozen=True, slots=True)
 class OptionsSettings:
     """``options`` command defaults: IV-rank bands (fractions) and the dealer positioning assumed for GEX."""
 
-    rank_high: float = 0.8
-    rank_low: float = 0.2
-    dealer_calls: str = "short"
-    dealer_puts: str = "long"
+    rank_high: float = setting(0.8, pct=True, low=0, high=100)
+    rank_low: float = setting(0.2, pct=True, low=0, high=100)
+    dealer_calls: str = setting("short", choices=("short", "long"))
+    dealer_puts: str = setting("long", choices=("short", "long"))
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        if self.rank_low < self.rank_high:
+            return None
+        return (f"expected rank_low_pct < rank_high_pct, got {self.rank_low * 100:g} / "
+                f"{self.rank_high * 100:g}")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
 
-    venues: Mapping[str, VenueSettings] = field(default_factory=dict)
+    venues: Mapping[str, VenueSettings] = setting(factory=dict, keys=_venue_names, keys_are="known venues")
     http: HttpSettings = field(default_factory=HttpSettings)
     funding: FundingSettings = field(default_factory=FundingSettings)
     oi: OISettings = field(default_factory=OISettings)
@@ -98,9 +172,9 @@ class Settings:
     options: OptionsSettings = field(default_factory=OptionsSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
-    instruments_ttl: float = 3600.0
-    funding_interval_ttl: float = 900.0
-    source: str = "defaults"
+    instruments_ttl: float = setting(3600.0, low=0)
+    funding_interval_ttl: float = setting(900.0, low=0)
+    source: str = field(default="defaults", metadata=_INTERNAL)
 
     def venue(self, name: str) -> VenueSettings:
         """The settings of one venue (defaults when the file says nothing)."""
@@ -126,151 +200,198 @@ def _xdg(var: str, fallback: str) -> Path:
     return Path(value) if value else Path.home() / fallback
 
 
-def _expect(cond: bool, key: str, what: str, value: Any) -> None:
-    if not cond:
-        raise ConfigError(f"settings key {key!r}: expected {what}, got {value!r}")
+# --- the generic loader ---------------------------------------------------------------------------------------
 
 
-def _number(raw: Mapping[str, Any], key: str, path: str, default: float, *, minimum: float = 0.0) -> float:
-    if key not in raw or raw[key] is None:
-        return default
-    value = raw[key]
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum
-    _expect(ok, f"{path}{key}", f"a finite number >= {minimum:g}", value)
-    return float(value)
+def _show(path: tuple[str, ...]) -> str:
+    """``funding.alert_threshold_pct``; a part that is not a plain word is quoted, a long one clipped."""
+    return ".".join(p if re.fullmatch(r"[\w-]{1,40}", p) else repr(clip(p)) for p in path) or "<top level>"
 
 
-def _count(raw: Mapping[str, Any], key: str, path: str, default: int, maximum: int) -> int:
-    if key not in raw or raw[key] is None:
-        return default
-    value = raw[key]
-    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
-    _expect(ok, f"{path}{key}", f"a whole number from 0 to {maximum}", value)
-    return int(value)
+def _echo(value: Any) -> str:
+    """A value from the file as a message shows it: quoted, one line, at most about 40 characters."""
+    return repr(clip(value)) if isinstance(value, str) else clip(repr(value))
 
 
-def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
+def _fail(path: tuple[str, ...], what: str, value: Any) -> ConfigError:
+    return ConfigError(f"settings key {_show(path)}: expected {what}, got {_echo(value)}")
+
+
+def _key(f: Field[Any]) -> str:
+    """The YAML key of a field: its name, plus ``_pct`` for a value written in percent."""
+    return f.name + "_pct" if _rule(f).pct else f.name
+
+
+def _rule(f: Field[Any]) -> Rule:
+    rule: Rule = f.metadata.get("rule", _DEFAULT_RULE)
+    return rule
+
+
+def _mapping(raw: Any, path: tuple[str, ...]) -> dict[str, Any]:
     if raw is None:
         return {}
-    _expect(isinstance(raw, Mapping), key, "a mapping", raw)
-    return dict(raw)
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "a mapping of settings keys", raw)
+    return {str(k): v for k, v in raw.items()}
 
 
-def _check_keys(raw: Mapping[str, Any], allowed: set[str], path: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(
-                f"settings key {path}{key!r} is not known; known keys here: {', '.join(sorted(allowed))}"
-            )
+def _check_keys(data: Mapping[str, Any], allowed: Collection[str], path: tuple[str, ...], keys_are: str) -> None:
+    """An unknown key is an error naming it and the closest known key (or all of them)."""
+    for key in data:
+        if key in allowed:
+            continue
+        near = difflib.get_close_matches(key.lower(), list(allowed), n=1, cutoff=0.6)
+        if near:
+            hint = f"did you mean {_show((*path, near[0]))}?"
+        else:
+            known = keys_are.format(*path, path=_show(path)) if path else "known top-level keys"
+            hint = f"{known}: {', '.join(allowed) or '(none)'}"
+        raise ConfigError(f"unknown settings key {_show((*path, key))}; {hint}")
 
 
-def _url(value: Any, key: str) -> str:
-    _expect(isinstance(value, str) and value.startswith(("http://", "https://", "ws://", "wss://")),
-            key, "an http(s):// or ws(s):// URL", value)
-    return str(value).rstrip("/")
+def _section(cls: type[T], raw: Any, path: tuple[str, ...]) -> T:
+    """One settings dataclass from its mapping: unknown keys refused, each value checked by its type and rule."""
+    data = _mapping(raw, path)
+    keyed = {_key(f): f for f in fields(cls) if not f.metadata.get("internal")}  # type: ignore[arg-type]
+    _check_keys(data, keyed, path, _DEFAULT_RULE.keys_are)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, f in keyed.items():
+        value = data.get(key)
+        hint = hints[f.name]
+        if value is None or (value == "" and _optional(hint) and _rule(f).schemes):
+            continue  # absent or null (or an empty optional URL): the default
+        values[f.name] = _value(hint, value, (*path, key), _rule(f))
+    made = cls(**values)
+    check: Callable[[], str | None] | None = getattr(made, "invalid", None)
+    if check is not None and (problem := check()):
+        raise ConfigError(f"settings key {_show(path)}: {problem}")
+    return made
 
 
-def _venue_settings(name: str, raw: Any) -> VenueSettings:
-    path = f"venues.{name}."
-    data = _mapping(raw, f"venues.{name}")
-    _check_keys(data, {"enabled", "rest_url", "rest_urls", "ws_url", "taker_fee_pct"}, path)
-    enabled = data.get("enabled", True)
-    _expect(isinstance(enabled, bool), path + "enabled", "true or false", enabled)
-    rest_url = _url(data["rest_url"], path + "rest_url") if data.get("rest_url") else None
-    ws_url = _url(data["ws_url"], path + "ws_url") if data.get("ws_url") else None
-    hosts = _mapping(data.get("rest_urls"), path + "rest_urls")
-    rest_urls = {str(k): _url(v, f"{path}rest_urls.{k}") for k, v in hosts.items()}
-    fee_pct = _number(data, "taker_fee_pct", path, -1.0, minimum=-1.0)
-    if fee_pct != -1.0:
-        _expect(0 <= fee_pct < 5, path + "taker_fee_pct", "a percent between 0 and 5", fee_pct)
-    fee = fee_pct / 100.0 if fee_pct >= 0 else None
-    return VenueSettings(enabled=enabled, rest_url=rest_url, rest_urls=rest_urls, ws_url=ws_url, taker_fee=fee)
+def _optional(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
 
 
-def _oi_settings(raw: Mapping[str, Any], base: OISettings) -> OISettings:
-    _check_keys(raw, {"divergence_oi_pct", "divergence_price_pct"}, "oi.")
-    return OISettings(
-        divergence_oi=_number(raw, "divergence_oi_pct", "oi.", base.divergence_oi * 100) / 100,
-        divergence_price=_number(raw, "divergence_price_pct", "oi.", base.divergence_price * 100) / 100,
-    )
+def _value(hint: Any, value: Any, path: tuple[str, ...], rule: Rule) -> Any:
+    """``value`` checked and converted to ``hint`` (``X | None``, a section, ``Mapping[str, X]``, a scalar)."""
+    if _optional(hint):
+        (hint,) = (a for a in typing.get_args(hint) if a is not type(None))
+    if is_dataclass(hint):
+        return _section(hint, value, path)  # type: ignore[arg-type]
+    if typing.get_origin(hint) is Mapping:
+        data = _mapping(value, path)
+        if rule.keys is not None:
+            _check_keys(data, rule.keys(path), path, rule.keys_are)
+        item = typing.get_args(hint)[1]
+        return {k: _value(item, v, (*path, k), rule) for k, v in data.items() if v is not None or is_dataclass(item)}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _fail(path, "true or false", value)
+        return value
+    if hint is int:
+        return _whole(value, path, rule)
+    if hint is float:
+        return _number(value, path, rule)
+    if hint is Path:
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(path, "a directory path", value)
+        return Path(os.path.expanduser(value))
+    if hint is str:
+        if rule.schemes:
+            return _url(value, path, rule.schemes)
+        if rule.choices and value not in rule.choices:
+            raise _fail(path, " or ".join(repr(c) for c in rule.choices), value)
+        if not isinstance(value, str):
+            raise _fail(path, "text", value)
+        return value
+    raise TypeError(f"settings field {_show(path)}: no loader for {hint!r}")  # a schema bug, not a user error
 
 
-def _basis_settings(raw: Mapping[str, Any], base: BasisSettings) -> BasisSettings:
-    _check_keys(raw, {"perp_holding_days", "spot_taker_fee_pct"}, "basis.")
-    fee_pct = _number(raw, "spot_taker_fee_pct", "basis.", base.spot_taker_fee * 100)
-    _expect(fee_pct < 5, "basis.spot_taker_fee_pct", "a percent between 0 and 5", fee_pct)
-    return BasisSettings(perp_holding_days=_number(raw, "perp_holding_days", "basis.", base.perp_holding_days,
-                                                   minimum=0.01), spot_taker_fee=fee_pct / 100)
+def _bounds(rule: Rule) -> str:
+    parts = [f">= {rule.low:g}" if rule.low is not None else "",
+             f"<= {rule.high:g}" if rule.high is not None else "",
+             f"< {rule.below:g}" if rule.below is not None else ""]
+    return " and ".join(p for p in parts if p)
 
 
-def _options_settings(raw: Mapping[str, Any], base: OptionsSettings) -> OptionsSettings:
-    _check_keys(raw, {"rank_high_pct", "rank_low_pct", "dealer_calls", "dealer_puts"}, "options.")
-    high = _number(raw, "rank_high_pct", "options.", base.rank_high * 100) / 100
-    low = _number(raw, "rank_low_pct", "options.", base.rank_low * 100) / 100
-    if not 0 <= low < high <= 1:
-        raise ConfigError("settings keys 'options.rank_low_pct' / 'rank_high_pct': expected 0 <= low < high <= 100")
-    sides = {}
-    for key in ("dealer_calls", "dealer_puts"):
-        value = raw.get(key, getattr(base, key))
-        _expect(value in ("short", "long"), "options." + key, "'short' or 'long'", value)
-        sides[key] = str(value)
-    return OptionsSettings(rank_high=high, rank_low=low, **sides)
+def _number(value: Any, path: tuple[str, ...], rule: Rule) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (rule.low is None or value >= rule.low) and (rule.high is None or value <= rule.high)
+    ok = ok and (rule.below is None or value < rule.below)
+    if not ok:
+        noun = "a percent" if rule.pct else "a number"
+        bounds = _bounds(rule)
+        raise _fail(path, f"{noun} {bounds}" if bounds else noun, value)
+    return float(value) / 100 if rule.pct else float(value)
+
+
+def _whole(value: Any, path: tuple[str, ...], rule: Rule) -> int:
+    low, high = int(rule.low or 0), int(rule.high if rule.high is not None else 2**31)
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise _fail(path, f"a whole number from {low} to {high}", value)
+    return value
+
+
+_LABEL = r"(?!-)[\w-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
+
+
+def _url(value: Any, path: tuple[str, ...], schemes: tuple[str, ...]) -> str:
+    """A base URL with one of ``schemes`` and a real host (checked here, so that a typo is a config error
+    at load time rather than a venue failure later); the trailing ``/`` is dropped."""
+    want = f"a URL with {' or '.join(s + '://' for s in schemes)} and a host, like {schemes[-1]}://host[:port][/path]"
+    if not isinstance(value, str):
+        raise _fail(path, want, value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+        problem = ""
+    except ValueError as exc:  # a port that is not a number from 0 to 65535, an unclosed [IPv6]
+        port, problem = None, str(exc)[:1].lower() + str(exc)[1:]
+    if not problem:
+        host = parts.hostname or ""
+        if parts.scheme.lower() not in schemes:
+            problem = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        elif not host:
+            problem = "no host"
+        elif not _valid_host(host):
+            problem = f"{_echo(host)} is not a host name"
+        elif any(c.isspace() or not c.isprintable() for c in value):
+            problem = "whitespace or a control character"
+        elif port == 0:
+            problem = "port 0"
+        elif parts.query or parts.fragment:
+            problem = "a base URL takes no ?query or #fragment"
+    if problem:
+        raise ConfigError(f"settings key {_show(path)}: expected {want}; got {_echo(value)} ({problem})")
+    return value.rstrip("/")
+
+
+def _valid_host(host: str) -> bool:
+    import ipaddress
+
+    if ":" in host:  # urlsplit unwraps [IPv6]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    if re.fullmatch(r"[\d.]+", host):  # all digits: must be an IPv4 address (not 256.1.1.1)
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    return bool(_HOSTNAME.match(host))
 
 
 def parse_settings(raw: Any, source: str = "settings") -> Settings:
     """Validate a parsed settings document into ``Settings`` (pure)."""
-    data = _mapping(raw, "<top level>")
-    _check_keys(data, {"venues", "http", "funding", "oi", "basis", "options", "cache_dir", "state_dir",
-                       "instruments_ttl", "funding_interval_ttl"}, "")
-    base = Settings()
-    venues = {str(k): _venue_settings(str(k), v) for k, v in _mapping(data.get("venues"), "venues").items()}
-    http_raw = _mapping(data.get("http"), "http")
-    _check_keys(http_raw, {"timeout", "retries", "backoff", "max_wait"}, "http.")
-    http = HttpSettings(
-        timeout=_number(http_raw, "timeout", "http.", base.http.timeout, minimum=0.01),
-        retries=_count(http_raw, "retries", "http.", base.http.retries, 10),
-        backoff=_number(http_raw, "backoff", "http.", base.http.backoff),
-        max_wait=_number(http_raw, "max_wait", "http.", base.http.max_wait),
-    )
-    fund_raw = _mapping(data.get("funding"), "funding")
-    _check_keys(fund_raw, {"sentiment", "alert_threshold_pct", "arb_holding_days"}, "funding.")
-    sent_raw = _mapping(fund_raw.get("sentiment"), "funding.sentiment")
-    _check_keys(sent_raw, {"extreme_pct", "strong_pct", "moderate_pct"}, "funding.sentiment.")
-    dflt = base.funding.sentiment
-    sentiment = SentimentSettings(
-        extreme=_number(sent_raw, "extreme_pct", "funding.sentiment.", dflt.extreme * 100) / 100,
-        strong=_number(sent_raw, "strong_pct", "funding.sentiment.", dflt.strong * 100) / 100,
-        moderate=_number(sent_raw, "moderate_pct", "funding.sentiment.", dflt.moderate * 100) / 100,
-    )
-    if not sentiment.extreme > sentiment.strong > sentiment.moderate:
-        raise ConfigError("settings key 'funding.sentiment': expected extreme_pct > strong_pct > moderate_pct")
-    alert = fund_raw.get("alert_threshold_pct")
-    if alert is not None:
-        alert = _number(fund_raw, "alert_threshold_pct", "funding.", 0.0) / 100
-    funding = FundingSettings(
-        sentiment=sentiment,
-        alert_threshold=alert,
-        arb_holding_days=_number(fund_raw, "arb_holding_days", "funding.", base.funding.arb_holding_days,
-                                 minimum=0.01),
-    )
-    settings = Settings(
-        venues=venues,
-        http=http,
-        funding=funding,
-        oi=_oi_settings(_mapping(data.get("oi"), "oi"), base.oi),
-        basis=_basis_settings(_mapping(data.get("basis"), "basis"), base.basis),
-        options=_options_settings(_mapping(data.get("options"), "options"), base.options),
-        instruments_ttl=_number(data, "instruments_ttl", "", base.instruments_ttl),
-        funding_interval_ttl=_number(data, "funding_interval_ttl", "", base.funding_interval_ttl),
-        source=source,
-    )
-    dirs: dict[str, Path] = {}
-    for key in ("cache_dir", "state_dir"):
-        if data.get(key) is not None:
-            _expect(isinstance(data[key], str), key, "a directory path", data[key])
-            dirs[key] = Path(os.path.expanduser(data[key]))
-    return replace(settings, cache_dir=dirs.get("cache_dir", settings.cache_dir),
-                   state_dir=dirs.get("state_dir", settings.state_dir))
+    return replace(_section(Settings, raw, ()), source=source)
+
+
+# --- the environment and the file -------------------------------------------------------------------------------
 
 
 def _env_overrides(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -284,7 +405,8 @@ def _env_overrides(settings: Settings, env: Mapping[str, str]) -> Settings:
         except ValueError:
             timeout = math.nan
         if not (math.isfinite(timeout) and timeout > 0):
-            raise ConfigError(f"environment DTRACK_TIMEOUT: expected seconds > 0, got {env['DTRACK_TIMEOUT']!r}")
+            raise ConfigError(f"environment DTRACK_TIMEOUT: expected seconds > 0, "
+                              f"got {_echo(env['DTRACK_TIMEOUT'])}")
         settings = replace(settings, http=replace(settings.http, timeout=timeout))
     return settings
 
@@ -296,27 +418,50 @@ def default_config_path(env: Mapping[str, str]) -> Path:
     return root / "dtrack" / "settings.yaml"
 
 
+def _read(file: Path, explicit: bool) -> str | None:
+    """The text of the settings file; None when the default file is absent. Every OS error is a ConfigError."""
+    name = repr(clip(str(file), 80))
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        if not explicit:
+            return None
+        raise ConfigError(f"settings file {name} does not exist (given by --config or DTRACK_CONFIG)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"settings file {name} is a directory; give a settings.yaml file") from None
+    except PermissionError:
+        raise ConfigError(f"settings file {name} cannot be read (permission denied); let this user read it "
+                          f"or give another --config") from None
+    except OSError as exc:  # a name too long, an I/O error ...
+        raise ConfigError(f"settings file {name} cannot be read ({exc.strerror or exc})") from None
+    except ValueError:  # an embedded NUL
+        raise ConfigError(f"settings file {name} is not a valid path") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"settings file {name} is larger than {MAX_FILE_BYTES // 1024} KiB; "
+                          f"give a settings.yaml file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"settings file {name} is not UTF-8 text") from None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``path`` / ``$DTRACK_CONFIG`` / the user config dir, then the environment."""
     env = os.environ if env is None else env
     explicit = path or env.get("DTRACK_CONFIG")
     file = Path(explicit) if explicit else default_config_path(env)
-    if explicit and not file.exists():
-        raise ConfigError(f"settings file {str(file)!r} does not exist (given by --config or DTRACK_CONFIG)")
-    if not file.exists():
+    text = _read(file, explicit=bool(explicit))
+    if text is None:
         return _env_overrides(Settings(), env)
     import yaml  # lazy: keeps `dtrack --help` fast
 
-    if file.is_dir():
-        raise ConfigError(f"settings file {str(file)!r} is a directory; give a settings.yaml file")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"settings file {str(file)!r} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"settings file {str(file)!r} cannot be read ({exc.strerror})") from None
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"settings file {str(file)!r} is not valid YAML{where}") from None
+        raise ConfigError(f"settings file {clip(str(file), 80)!r} is not valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"settings file {clip(str(file), 80)!r} nests too deeply") from None
     return _env_overrides(parse_settings(raw or {}, source=str(file)), env)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dtrack.errors import UsageError
+from dtrack.errors import UsageError, clip
 
 _POW10 = re.compile(r"^(10{1,6})([A-Z][A-Z0-9]*)$")
 _MEGA = re.compile(r"^1M([A-Z][A-Z0-9]*)$")
@@ -46,8 +46,9 @@ def parse_asset(text: str) -> AssetQuery:
     raw = text.strip()
     base, _, rest = raw.partition("/")
     quote, _, settle = rest.partition(":")
-    if not _ASSET.match(base) or ("/" in raw and not quote) or (":" in rest and not settle):
-        raise UsageError(f"cannot read asset {text!r}: type an asset like BTC or eth, or BTC/USDT:USDT")
+    parts_ok = all(_ASSET.match(part) for part in (quote, settle) if part)  # each 1-20 letters or digits
+    if not _ASSET.match(base) or not parts_ok or ("/" in raw and not quote) or (":" in rest and not settle):
+        raise UsageError(f"cannot read asset {clip(text)!r}: type an asset like BTC or eth, or BTC/USDT:USDT")
     asset, _mult = split_multiplier(base if base.startswith("k") and len(base) > 1 and base[1:].isupper()
                                     else base.upper())
     return AssetQuery(asset=asset, quote=quote.upper() or None, settle=settle.upper() or None, text=raw)

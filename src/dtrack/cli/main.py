@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -14,16 +15,17 @@ from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
 from dtrack.cli.funding import funding
 from dtrack.cli.oi import oi
 from dtrack.cli.options import options_cmd
+from dtrack.cli.schema import schema
 from dtrack.cli.sim import sim
 from dtrack.cli.venues import venues
-from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError
+from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError, clip
 
 log = logging.getLogger("dtrack")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="dtrack")
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
+@click.option("--config", type=click.Path(dir_okay=False, readable=False), default=None,
               help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
 @click.option("--sim", is_flag=True, help="Run every command against the built-in simulated venues.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated market (with --sim).")
@@ -50,29 +52,61 @@ cli.add_command(basis)
 cli.add_command(options_cmd)
 cli.add_command(venues)
 cli.add_command(sim)
+cli.add_command(schema)
+
+
+#: a quoted run without spaces this long is echoed user input (an asset, an option value): clipped
+_LONG_QUOTED = re.compile(r"'([^'\s]{100,})'|\"([^\"\s]{100,})\"")
+MAX_LINE = 500
+
+
+def _one_line(text: str) -> str:
+    """An error message as one short line: newlines folded, long echoed input and the whole line clipped."""
+    text = " ".join(text.split())
+    text = _LONG_QUOTED.sub(lambda m: repr(clip(m.group(1) or m.group(2))), text)
+    return clip(text, MAX_LINE)
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """click's usage error (three lines: Usage / Try / Error) as one: what was wrong, and where to look."""
+    message = exc.format_message().strip().rstrip(".")
+    if exc.ctx is None:  # raised by click's parser, which does not know the command
+        return message
+    return f"{message} (see '{exc.ctx.command_path} --help')"
+
+
+def _echo_error(prefix: str, message: str) -> None:
+    click.echo(f"dtrack: {prefix}: {_one_line(message)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turn every failure into one line on stderr and an exit code."""
     verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    no_args_help = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2: `dtrack` alone
     try:
         code: Any = cli.main(args=argv, prog_name="dtrack", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except no_args_help as exc:  # the help itself, not an error line
         exc.show()
+        code = exc.exit_code
+    except click.UsageError as exc:  # unknown option or command, missing argument, bad choice ...
+        _echo_error("error", _usage_line(exc))
+        code = EXIT_USAGE
+    except click.ClickException as exc:
+        _echo_error("error", exc.format_message())
         code = exc.exit_code
     except click.exceptions.Abort:
         click.echo("dtrack: aborted", err=True)
         code = 130
     except (UsageError, SymbolNotFound) as exc:
-        click.echo(f"dtrack: error: {exc}", err=True)
+        _echo_error("error", str(exc))
         code = EXIT_USAGE
     except ConfigError as exc:
-        click.echo(f"dtrack: config error: {exc}", err=True)
+        _echo_error("config error", str(exc))
         code = EXIT_ERROR
     except DtrackError as exc:
-        click.echo(f"dtrack: error: {exc}", err=True)
+        _echo_error("error", str(exc))
         code = EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("dtrack: interrupted", err=True)
@@ -80,6 +114,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if verbose:
             log.exception("internal error")
-        click.echo(f"dtrack: internal error: {type(exc).__name__}: {exc} (run with -v for the trace)", err=True)
+        _echo_error("internal error", f"{type(exc).__name__}: {exc} (run with -v for the trace)")
         code = EXIT_ERROR
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 import signal
+import socket
 from pathlib import Path
 
 import click
 
 from dtrack.cli.common import EXIT_OK
-from dtrack.errors import UsageError
+from dtrack.errors import UsageError, clip
 
 
 @click.group()
@@ -45,6 +47,8 @@ def serve(host: str, port: int, seed: int, latency_ms: float, faults: tuple[str,
         fault_map = parse_faults(list(faults))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not host.strip():
+        raise UsageError("--host is empty: give an address of this machine to listen on, like 127.0.0.1")
     if not math.isfinite(latency_ms) or latency_ms > 60_000:
         raise UsageError(f"--latency-ms must be between 0 and 60000, got {latency_ms:g}")
     for option, path in (("--log-requests", log_requests), ("--write-config", write_config)):
@@ -65,8 +69,16 @@ async def _serve(host: str, port: int, seed: int, latency_ms: float, faults: dic
                                  log_requests=log_requests)
     except PermissionError as exc:
         raise UsageError(f"cannot open or listen: {exc.filename or f'{host}:{port}'} ({exc.strerror})") from None
+    except socket.gaierror as exc:  # not an address, nor a name that resolves (256.1.1.1, exa mple)
+        raise UsageError(f"--host {clip(host)!r} is not a valid address ({exc.strerror}); give an address of "
+                         f"this machine, like 127.0.0.1") from None
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+        if exc.errno == errno.EADDRNOTAVAIL:  # a real address, but another machine's
+            raise UsageError(f"--host {clip(host)!r} is not an address of this machine; give a local one, "
+                             f"like 127.0.0.1") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {clip(host)} is in use; pick another --port (0: any free one)") from None
+        raise UsageError(f"cannot listen on {clip(host)}:{port} ({exc.strerror}); check --host and --port") from None
     if write_config:
         try:
             with open(write_config, "w", encoding="utf-8") as fh:

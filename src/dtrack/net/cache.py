@@ -1,7 +1,9 @@
 """On-disk cache of slow-changing venue answers (instrument lists, funding intervals) with a TTL.
 
 Entries are the raw JSON bodies, keyed by the full URL and parameters (so the simulated venues
-and the real ones never share entries); parsing stays pure and is redone on every read.
+and the real ones never share entries); each entry also records its URL, and a read checks it: an entry
+that holds another endpoint's body (a copied or renamed file, an older key scheme) is a miss and is
+dropped. Parsing stays pure and is redone on every read.
 Writes are atomic (temp file + rename): a killed process never leaves a half-written entry.
 """
 
@@ -35,12 +37,19 @@ class DiskCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
 
-    def get(self, key: str, ttl: float) -> Any | None:
-        """The stored body if younger than ``ttl`` seconds, else None."""
+    def get(self, key: str, ttl: float, url: str) -> Any | None:
+        """The body stored for ``url`` under ``key`` if younger than ``ttl`` seconds, else None.
+
+        An entry whose recorded URL is not ``url`` belongs to another request: it is dropped, never used."""
         try:
             entry = json.loads(self._path(key).read_text(encoding="utf-8"))
             stored = float(entry["stored"])
         except (OSError, ValueError, TypeError, KeyError):  # missing, unreadable or corrupt: a miss
+            return None
+        stored_url = entry.get("url")
+        if stored_url != url:  # another request's body (or an entry from before URLs were recorded)
+            log.info("cache: entry %s holds %r, not %r; dropped", key, stored_url, url)
+            self.drop(key)
             return None
         if not 0 <= self.clock() - stored <= ttl:
             return None
@@ -53,8 +62,8 @@ class DiskCache:
         except OSError as exc:
             log.warning("cache: could not remove %s (%s)", self._path(key), exc)
 
-    def put(self, key: str, body: Any, url: str = "") -> None:
-        """Store a body (best effort: a read-only cache dir only costs a refetch)."""
+    def put(self, key: str, body: Any, url: str) -> None:
+        """Store the body fetched from ``url`` (best effort: a read-only cache dir only costs a refetch)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = self._path(key).with_suffix(f".{os.getpid()}.tmp")

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 BodyCheck = Callable[[Any], None]
+_PROXY_AUTH_HINT = ": it wants credentials; give them as http://user:password@host:port"
+
 #: A venue's reading of an error status: (status, body text) -> (status to treat it as, Retry-After
 #: seconds) or None to keep it. E.g. Bybit's 403 "access too frequent" is an IP ban, not a geo-block.
 StatusRemap = Callable[[int, str], tuple[int, float | None] | None]
@@ -253,6 +255,16 @@ class HttpClient:
         Deribit ``error``) and raises the matching ``VenueError``; ``remap`` reinterprets error statuses.
         """
         endpoint = endpoint or path
+        try:
+            return await self._attempts(venue, method, base_url, path, endpoint, params, json_body, weight, limit,
+                                        bucket, check, remap)
+        except VenueError as exc:
+            exc.endpoint = exc.endpoint or endpoint  # a failure row names the endpoint
+            raise
+
+    async def _attempts(self, venue: str, method: str, base_url: str, path: str, endpoint: str,
+                        params: Mapping[str, Any] | None, json_body: Any, weight: int, limit: RateLimit | None,
+                        bucket: str, check: BodyCheck | None, remap: StatusRemap | None) -> Any:
         url = base_url.rstrip("/") + path
         state = self._bucket(base_url, limit, bucket)
         attempts = 1 + max(0, self.settings.retries)
@@ -324,6 +336,12 @@ class HttpClient:
                 headers = resp.headers
         except TimeoutError:
             raise VenueUnavailable(venue, f"{endpoint}: no answer within {self.settings.timeout:g} s") from None
+        except aiohttp.ClientProxyConnectionError:  # HTTP(S)_PROXY names a proxy that does not answer
+            raise VenueUnavailable(venue, f"{endpoint}: cannot reach the proxy set in HTTP(S)_PROXY") from None
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy refused the CONNECT of an https:// URL
+            raise VenueError(venue, f"{endpoint}: the proxy set in HTTPS_PROXY refused the connection "
+                                    f"(HTTP {exc.status}{_PROXY_AUTH_HINT if exc.status == 407 else ''})",
+                             status=exc.status) from None
         except aiohttp.ClientError as exc:
             raise VenueUnavailable(venue, f"{endpoint}: connection failed ({type(exc).__name__})") from None
         try:
@@ -382,6 +400,9 @@ class HttpClient:
         if status in (451, 403):
             raise Blocked(venue, f"{endpoint}: blocked from this location (HTTP {status}): {snippet}",
                           status=status)
+        if status == 407:  # the proxy from HTTP_PROXY, not the venue, wants credentials
+            raise VenueError(venue, f"{endpoint}: the proxy set in HTTP_PROXY refused the request (HTTP 407"
+                                    f"{_PROXY_AUTH_HINT})", status=status)
         if status >= 500:
             raise VenueUnavailable(venue, f"{endpoint}: server error (HTTP {status})", status=status)
         raise VenueError(venue, f"{endpoint}: request refused (HTTP {status}): {snippet}", status=status)
