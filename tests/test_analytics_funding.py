@@ -27,13 +27,14 @@ BANDS = (0.0008, 0.0003, 0.00005)
 
 
 def inst(venue: str, symbol: str = "BTCUSDT", asset: str = "BTC") -> Instrument:
-    return Instrument(venue, symbol, asset, "USDT", "USDT", Kind.PERP, Margin.LINEAR)
+    return Instrument(venue=venue, symbol=symbol, asset=asset, quote="USDT", settle="USDT", kind=Kind.PERP,
+                      margin=Margin.LINEAR)
 
 
 def fr(venue: str, rate: float, hours: float, oi: float | None = None, asset: str = "BTC",
        next_time: datetime | None = T0 + timedelta(hours=8)) -> FundingRate:
-    return FundingRate(inst(venue, asset=asset), rate, hours, "test", T0, open_interest_usd=oi,
-                       next_funding_time=next_time)
+    return FundingRate(instrument=inst(venue, asset=asset), rate=rate, interval_hours=hours, interval_source="test",
+                       time=T0, received_at=T0, open_interest_usd=oi, next_funding_time=next_time)
 
 
 def test_normalization_never_assumes_8h() -> None:
@@ -72,9 +73,11 @@ def test_weighted_rate_without_any_oi_is_labelled_unweighted() -> None:
     assert w is not None and w.rate_8h == pytest.approx(0.0002) and w.weighting.startswith("unweighted")
 
 
-def points(rates: list[float], hours: float, end: datetime = T0) -> list[FundingPoint]:
+def points(rates: list[float], hours: float, end: datetime = T0, venue: str = "okx",
+           symbol: str = "X") -> list[FundingPoint]:
     n = len(rates)
-    return [FundingPoint(end - timedelta(hours=hours * (n - 1 - i)), r, hours) for i, r in enumerate(rates)]
+    return [FundingPoint(venue=venue, symbol=symbol, time=end - timedelta(hours=hours * (n - 1 - i)), rate=r,
+                         interval_hours=hours, received_at=end) for i, r in enumerate(rates)]
 
 
 def test_window_average_uses_settlements_inside_the_window() -> None:
@@ -120,7 +123,8 @@ def test_arbitrage_pairs_fees_and_timing() -> None:
 
 
 def test_arbitrage_ignores_same_venue_pairs() -> None:
-    rows = [fr("binance", 0.0001, 8), FundingRate(inst("binance", "BTCUSDC"), 0.0005, 8, "t", T0)]
+    rows = [fr("binance", 0.0001, 8), FundingRate(instrument=inst("binance", "BTCUSDC"), rate=0.0005, interval_hours=8,
+                                                  interval_source="t", time=T0, received_at=T0)]
     assert arbitrage(rows, {}, 30) == []
 
 
@@ -134,18 +138,18 @@ def test_position_payment_sign() -> None:
 
 def test_coverage_note_says_when_history_is_short() -> None:
     asked = T0 - timedelta(days=30)
-    short = FundingHistory("okx", "X", asked, T0, tuple(points([0.0001] * 9, 8)))
+    short = FundingHistory(venue="okx", symbol="X", start=asked, end=T0, points=tuple(points([0.0001] * 9, 8)))
     assert "later than asked" in coverage_note(short, asked)
-    full = FundingHistory("okx", "X", asked, T0, tuple(points([0.0001] * 91, 8)))
+    full = FundingHistory(venue="okx", symbol="X", start=asked, end=T0, points=tuple(points([0.0001] * 91, 8)))
     assert coverage_note(full, asked) == ""
-    noted = FundingHistory("okx", "X", asked, T0, (), note="venue keeps 3 months")
+    noted = FundingHistory(venue="okx", symbol="X", start=asked, end=T0, points=(), note="venue keeps 3 months")
     assert coverage_note(noted, asked) == "venue keeps 3 months"
 
 
 def test_build_report_rows_summary_and_payment() -> None:
     rows = [fr("binance", 0.0001, 8, oi=2e9), fr("hyperliquid", 0.00002, 1, oi=1e9), fr("okx", -0.0001, 8, oi=1e9,
                                                                                        asset="ETH")]
-    hist = {("binance", "BTCUSDT"): (points([0.0001] * 21, 8), "")}
+    hist = {("binance", "BTCUSDT"): (points([0.0001] * 21, 8, venue="binance", symbol="BTCUSDT"), "")}
     opts = ReportOptions(timedelta(days=7), BANDS, alert_threshold=0.00015, arb=True, fees={}, holding_days=30,
                          position=(1000.0, "short"))
     rep = build_report(T0, ["BTC", "ETH"], rows, hist, opts)

@@ -41,7 +41,19 @@ NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
 def inst(venue: str, symbol: str, *, margin: Margin = Margin.LINEAR, cs: float = 1.0, unit: Unit = Unit.BASE,
          mult: float = 1.0, kind: Kind = Kind.PERP, asset: str = "BTC") -> Instrument:
-    return Instrument(venue, symbol, asset, "USDT", "USDT", kind, margin, mult, cs, unit)
+    return Instrument(venue=venue, symbol=symbol, asset=asset, quote="USDT", settle="USDT", kind=kind, margin=margin,
+                      multiplier=mult, contract_size=cs, contract_unit=unit)
+
+
+def history(venue: str, symbol: str, *points: tuple[datetime, float]) -> OIHistory:
+    """An hourly history of (time, base) points."""
+    return OIHistory(venue=venue, symbol=symbol, period_hours=1, points=tuple(
+        OIPoint(venue=venue, symbol=symbol, time=t, base=base, received_at=NOW) for t, base in points))
+
+
+def close(t: datetime, price: float) -> PricePoint:
+    """A close of a price series."""
+    return PricePoint(venue="a", symbol="BTCUSDT", time=t, price=price, received_at=NOW)
 
 
 # --- unit conversion on real contract specs ---------------------------------------------------------
@@ -69,7 +81,9 @@ def test_oi_conversion(instrument: Instrument, amount: float, unit: Unit, price:
 
 @given(st.floats(1, 1e9), st.floats(1e-6, 1e6), st.sampled_from([1.0, 10.0, 100.0]))
 def test_usd_follows_from_base_and_price(amount: float, price: float, cs: float) -> None:
-    oi = OpenInterest.of(inst("x", "Y", cs=cs), amount, Unit.CONTRACTS, price, "mark", NOW)
+    oi = OpenInterest.of(instrument=inst("x", "Y", cs=cs), amount=amount, unit=Unit.CONTRACTS, price=price,
+                         price_source="mark", time=NOW,
+                         received_at=NOW)
     assert oi.usd == pytest.approx(oi.base * oi.price_used, rel=1e-12)
     assert oi.base == pytest.approx(amount * cs, rel=1e-12)
 
@@ -78,17 +92,23 @@ def test_usd_follows_from_base_and_price(amount: float, price: float, cs: float)
 
 
 def test_shares_changes_and_total() -> None:
-    a = OpenInterest.of(inst("binance", "BTCUSDT"), 300.0, Unit.BASE, 100_000.0, "mark", NOW)
-    b = OpenInterest.of(inst("bybit", "BTCUSDT"), 100.0, Unit.BASE, 100_000.0, "mark", NOW)
-    c = OpenInterest.of(inst("deribit", "BTC-PERPETUAL", margin=Margin.INVERSE, cs=10, unit=Unit.USD),
-                        1_000_000, Unit.CONTRACTS, 100_000.0, "mark", NOW)  # 10,000,000 USD = 100 BTC
+    a = OpenInterest.of(instrument=inst("binance", "BTCUSDT"), amount=300.0, unit=Unit.BASE, price=100_000.0,
+                        price_source="mark", time=NOW,
+                        received_at=NOW)
+    b = OpenInterest.of(instrument=inst("bybit", "BTCUSDT"), amount=100.0, unit=Unit.BASE, price=100_000.0,
+                        price_source="mark", time=NOW,
+                        received_at=NOW)
+    c = OpenInterest.of(instrument=inst("deribit", "BTC-PERPETUAL", margin=Margin.INVERSE, cs=10, unit=Unit.USD),
+                        amount=1_000_000, unit=Unit.CONTRACTS, price=100_000.0, price_source="mark", time=NOW,
+                        received_at=NOW)  # 10,000,000 USD = 100 BTC
     flat_then = {
-        ("binance", "BTCUSDT"): OIHistory("binance", "BTCUSDT", 1, (
-            OIPoint(NOW - timedelta(days=8), 200.0), OIPoint(NOW - timedelta(minutes=1), 300.0))),
-        ("bybit", "BTCUSDT"): OIHistory("bybit", "BTCUSDT", 1, (
-            OIPoint(NOW - timedelta(days=8), 100.0), OIPoint(NOW, 100.0))),
+        ("binance", "BTCUSDT"): history("binance", "BTCUSDT", (NOW - timedelta(days=8), 200.0),
+                                        (NOW - timedelta(minutes=1), 300.0)),
+        ("bybit", "BTCUSDT"): history("bybit", "BTCUSDT", (NOW - timedelta(days=8), 100.0), (NOW, 100.0)),
     }
-    ls = LongShortRatio("binance", "BTC", "BTCUSDT", "global accounts", 1.5, 0.6, NOW)
+    ls = LongShortRatio(venue="binance", asset="BTC", symbol="BTCUSDT", definition="global accounts", ratio=1.5,
+                        long_share=0.6, time=NOW,
+                        received_at=NOW)
     report = build_oi_report(NOW, ["BTC"], OIInputs([a, b, c], flat_then, {"deribit": "no history"}, [ls]),
                              ("24h", "7d"), None, 0.02, 0.01)
     shares = {r.oi.instrument.venue: r.share for r in report.rows}
@@ -109,9 +129,10 @@ def test_shares_changes_and_total() -> None:
 
 
 def test_history_too_short_gives_no_change() -> None:
-    a = OpenInterest.of(inst("binance", "BTCUSDT"), 300.0, Unit.BASE, 1.0, "mark", NOW)
-    short = {("binance", "BTCUSDT"): OIHistory("binance", "BTCUSDT", 1, (
-        OIPoint(NOW - timedelta(days=2), 250.0), OIPoint(NOW, 300.0)))}
+    a = OpenInterest.of(instrument=inst("binance", "BTCUSDT"), amount=300.0, unit=Unit.BASE, price=1.0,
+                        price_source="mark", time=NOW,
+                        received_at=NOW)
+    short = {("binance", "BTCUSDT"): history("binance", "BTCUSDT", (NOW - timedelta(days=2), 250.0), (NOW, 300.0))}
     report = build_oi_report(NOW, ["BTC"], OIInputs([a], short), ("24h", "7d"), None, 0.02, 0.01)
     assert report.rows[0].changes["7d"] is None  # never extrapolated
     assert report.rows[0].changes["24h"] == pytest.approx(300 / 275 - 1)
@@ -135,20 +156,21 @@ def test_strength_grows_with_both_moves() -> None:
 
 
 def test_price_change_from_closes() -> None:
-    pts = [PricePoint(NOW - timedelta(hours=h), 100.0 + (24 - h)) for h in range(24, -1, -1)]
+    pts = [close(NOW - timedelta(hours=h), 100.0 + (24 - h)) for h in range(24, -1, -1)]
     assert price_change(pts, NOW, timedelta(hours=24)) == pytest.approx(124 / 100 - 1)
     assert price_change(pts, NOW, timedelta(hours=48)) is None
 
 
 def test_divergence_aggregate_and_agreement() -> None:
-    rows = [OpenInterest.of(inst(v, "BTCUSDT"), 100.0, Unit.BASE, 100.0, "mark", NOW) for v in ("a", "b")]
-    hist = {("a", "BTCUSDT"): OIHistory("a", "BTCUSDT", 1, (OIPoint(NOW - timedelta(days=2), 90.0),
-                                                            OIPoint(NOW - timedelta(days=1), 90.0),
-                                                            OIPoint(NOW, 100.0))),
-            ("b", "BTCUSDT"): OIHistory("b", "BTCUSDT", 1, (OIPoint(NOW - timedelta(days=2), 110.0),
-                                                            OIPoint(NOW - timedelta(days=1), 110.0),
-                                                            OIPoint(NOW, 100.0)))}
-    up = [PricePoint(NOW - timedelta(hours=24), 100.0), PricePoint(NOW, 105.0)]
+    rows = [OpenInterest.of(instrument=inst(v, "BTCUSDT"), amount=100.0, unit=Unit.BASE, price=100.0,
+                            price_source="mark", time=NOW,
+                            received_at=NOW) for v in ("a", "b")]
+    hist = {("a", "BTCUSDT"): history("a", "BTCUSDT", (NOW - timedelta(days=2), 90.0), (NOW - timedelta(days=1), 90.0),
+                                      (NOW, 100.0)),
+            ("b", "BTCUSDT"): history("b", "BTCUSDT", (NOW - timedelta(days=2), 110.0),
+                                      (NOW - timedelta(days=1), 110.0),
+                                      (NOW, 100.0))}
+    up = [close(NOW - timedelta(hours=24), 100.0), close(NOW, 105.0)]
     report = build_oi_report(NOW, ["BTC"], OIInputs(rows, hist, prices={("a", "BTC"): up, ("b", "BTC"): up}), (),
                              timedelta(hours=24), 0.02, 0.01)
     by = {d.venue: d for d in report.divergence}
@@ -159,7 +181,9 @@ def test_divergence_aggregate_and_agreement() -> None:
 
 
 def test_divergence_without_history_is_na_with_reason() -> None:
-    rows = [OpenInterest.of(inst("deribit", "BTC-PERPETUAL"), 100.0, Unit.BASE, 100.0, "mark", NOW)]
+    rows = [OpenInterest.of(instrument=inst("deribit", "BTC-PERPETUAL"), amount=100.0, unit=Unit.BASE, price=100.0,
+                            price_source="mark", time=NOW,
+                            received_at=NOW)]
     report = build_oi_report(NOW, ["BTC"], OIInputs(rows, missing_history={"deribit": "Deribit publishes none"}), (),
                              timedelta(hours=24), 0.02, 0.01)
     assert report.divergence[0].signal == "n/a" and "Deribit publishes none" in report.divergence[0].note

@@ -1,6 +1,6 @@
 """Binance parsers of open interest, OI history, long/short, klines and quotes (exact values).
 
-Real captures are used wherever one exists in ../shared/exchange-payloads: openInterestHist
+Real captures are used wherever one exists in tests/payloads: openInterestHist
 (USDⓈ-M), klines (ccxt fixtures), premiumIndex (docs examples) and the 2021 exchangeInfo contract
 specs. openInterest, COIN-M openInterestHist, the long/short statistics and ``ticker/price`` have no
 capture: their tests use literal rows shaped as the docs show and say so. Floats: rel=1e-12 (one
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dtrack.config import Settings
-from dtrack.errors import ParseError, UnsupportedError
-from dtrack.records import Kind, OIPoint, PricePoint, Unit
+from dtrack.errors import Implausible, ParseError, UnsupportedError
+from dtrack.records import DataKind, Kind, OIPoint, PricePoint, Unit
 from dtrack.venues.base import VenueContext
 from dtrack.venues.binance import api, parse
 from dtrack.venues.binance.adapter import BinanceAdapter
@@ -27,6 +27,10 @@ EXACT = 1e-12
 
 def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+#: when the answers of these tests were "received"
+RECEIVED = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 def raws(payload, name: str) -> list:
@@ -57,7 +61,8 @@ def test_usdm_open_interest_is_base_coin_priced_at_the_mark(payload, usdm) -> No
     single, _bulk = raws(payload, "binance-usdm__rest_premiumIndex__docs.json")
     mark = parse.parse_premium_index(single, "usdm").rows["BTCUSDT"]
     # openInterest 10659.509 BTC: the USDⓈ-M docs' example amount (no capture of the endpoint exists)
-    oi = parse.open_interest(usdm["BTCUSDT"], parse.OIReading(10659.509, utc(1597370400000)), mark, utc(0))
+    oi = parse.open_interest(usdm["BTCUSDT"], parse.OIReading(10659.509, utc(1597370400000)), mark,
+                             utc(1597370500000))
     assert (oi.amount, oi.unit, oi.price_source) == (10659.509, Unit.BASE, "mark (premiumIndex)")
     assert oi.base == pytest.approx(10659.509, rel=EXACT)
     assert oi.price_used == pytest.approx(11793.63104562, rel=EXACT)
@@ -69,7 +74,8 @@ def test_usdm_open_interest_is_base_coin_priced_at_the_mark(payload, usdm) -> No
 def test_coinm_open_interest_is_contracts_of_contract_size_usd(payload, coinm) -> None:
     (raw,) = raws(payload, "binance-coinm__rest_premiumIndex__docs.json")
     marks = parse.parse_premium_index(raw, "coinm").rows
-    perp = parse.open_interest(coinm["BTCUSD_PERP"], parse.OIReading(20731.0, None), marks["BTCUSD_PERP"], utc(0))
+    received = utc(1596094042000 + 5_000)  # 5 s after the rows' own time (their times must not be later)
+    perp = parse.open_interest(coinm["BTCUSD_PERP"], parse.OIReading(20731.0, None), marks["BTCUSD_PERP"], received)
     assert (perp.unit, perp.instrument.contract_size) == (Unit.CONTRACTS, 100.0)
     assert perp.usd == pytest.approx(20731 * 100.0, rel=EXACT)  # whatever the price
     assert perp.base == pytest.approx(20731 * 100.0 / 11029.69574559, rel=EXACT)
@@ -77,15 +83,15 @@ def test_coinm_open_interest_is_contracts_of_contract_size_usd(payload, coinm) -
     assert perp.time == utc(1596094042000)  # no openInterest time: premiumIndex's
     # The docs' delivery row BTCUSD_200925 prices its own contract (the 2021 spec of the September one).
     sept = replace(coinm["BTCUSD_210924"], symbol="BTCUSD_200925", expiry=datetime(2020, 9, 25, 8, tzinfo=UTC))
-    dated = parse.open_interest(sept, parse.OIReading(15004.0, None), marks["BTCUSD_200925"], utc(0))
+    dated = parse.open_interest(sept, parse.OIReading(15004.0, None), marks["BTCUSD_200925"], received)
     assert dated.usd == pytest.approx(1_500_400.0, rel=EXACT)
     assert dated.base == pytest.approx(1_500_400.0 / 12077.01343750, rel=EXACT)
 
 
 def test_multiplier_open_interest_is_per_one_coin(usdm) -> None:
     # 2,000,000 units of 1000SHIB at a mark of 0.0072 per 1000 SHIB (literal row: the unit rule only)
-    mark = parse.Premium("1000SHIBUSDT", 0.0001, None, 0.0072, 0.0071, utc(1))
-    oi = parse.open_interest(usdm["1000SHIBUSDT"], parse.OIReading(2_000_000.0, None), mark, utc(0))
+    mark = parse.Premium("1000SHIBUSDT", 0.0001, None, 0.0072, 0.0071, utc(1597370495002))
+    oi = parse.open_interest(usdm["1000SHIBUSDT"], parse.OIReading(2_000_000.0, None), mark, utc(1597370500000))
     assert oi.base == pytest.approx(2_000_000_000.0, rel=EXACT)
     assert oi.price_used == pytest.approx(0.0000072, rel=EXACT)
     assert oi.usd == pytest.approx(14_400.0, rel=EXACT)
@@ -96,11 +102,12 @@ def test_multiplier_open_interest_is_per_one_coin(usdm) -> None:
 
 def test_usdm_oi_history_real_capture(payload, usdm) -> None:
     (raw,) = raws(payload, "binance-usdm__rest_openInterestHist_hexdocs__docs.json")
-    points = parse.parse_oi_history(raw, usdm["BTCUSDT"], {"symbol": "BTCUSDT"})
-    assert points == [OIPoint(utc(1616438700000), pytest.approx(34085.0, rel=EXACT),
-                              pytest.approx(1927265695.27131325, rel=EXACT))]
+    points = parse.parse_oi_history(raw, usdm["BTCUSDT"], {"symbol": "BTCUSDT"}, RECEIVED)
+    assert points == [OIPoint(venue="binance", symbol="BTCUSDT", time=utc(1616438700000),
+                              base=pytest.approx(34085.0, rel=EXACT), usd=pytest.approx(1927265695.27131325, rel=EXACT),
+                              received_at=RECEIVED)]
     with pytest.raises(ParseError, match="asked for symbol ETHUSDT"):
-        parse.parse_oi_history(raw, usdm["ETHUSDT"], {"symbol": "ETHUSDT"})
+        parse.parse_oi_history(raw, usdm["ETHUSDT"], {"symbol": "ETHUSDT"}, RECEIVED)
 
 
 def test_coinm_oi_history_units_are_contracts_and_base_coin(coinm) -> None:
@@ -109,19 +116,22 @@ def test_coinm_oi_history_units_are_contracts_and_base_coin(coinm) -> None:
     row = {"pair": "BTCUSD", "contractType": "PERPETUAL", "sumOpenInterest": "20403",
            "sumOpenInterestValue": "176.19651223", "timestamp": 1591261042378}
     params = {"pair": "BTCUSD", "contractType": "PERPETUAL"}
-    (point,) = parse.parse_oi_history([row], coinm["BTCUSD_PERP"], params)
-    assert point.time == utc(1591261042378)
+    (point,) = parse.parse_oi_history([row], coinm["BTCUSD_PERP"], params, RECEIVED)
+    assert (point.venue, point.symbol, point.time, point.received_at) == (
+        "binance", "BTCUSD_PERP", utc(1591261042378), RECEIVED)
     assert point.base == pytest.approx(176.19651223, rel=EXACT)
     assert point.usd == pytest.approx(2_040_300.0, rel=EXACT)
     with pytest.raises(ParseError, match="asked for contractType PERPETUAL"):
-        parse.parse_oi_history([{**row, "contractType": "CURRENT_QUARTER"}], coinm["BTCUSD_PERP"], params)
-    with pytest.raises(ParseError, match="negative open interest"):
-        parse.parse_oi_history([{**row, "sumOpenInterest": "-1"}], coinm["BTCUSD_PERP"], params)
+        parse.parse_oi_history([{**row, "contractType": "CURRENT_QUARTER"}], coinm["BTCUSD_PERP"], params, RECEIVED)
+    with pytest.raises(Implausible, match=r"BTCUSD_PERP sumOpenInterest=-1\.0 is implausible \(must be >= 0\)"):
+        parse.parse_oi_history([{**row, "sumOpenInterest": "-1"}], coinm["BTCUSD_PERP"], params, RECEIVED)
 
 
 def test_oi_history_is_clipped_sorted_and_unique(usdm) -> None:
     t0 = datetime(2026, 9, 1, tzinfo=UTC)
-    points = [OIPoint(t0 + timedelta(hours=h), float(h)) for h in (3, 1, 2, 0, 2, 5)]
+    points = [OIPoint(venue="binance", symbol="BTCUSDT", time=t0 + timedelta(hours=h), base=float(h),
+                      received_at=RECEIVED)
+              for h in (3, 1, 2, 0, 2, 5)]
     hist = parse.oi_history(usdm["BTCUSDT"], points, t0 + timedelta(hours=1), t0 + timedelta(hours=3), 1, "n")
     assert [p.base for p in hist.points] == [1.0, 2.0, 3.0]
     assert (hist.venue, hist.symbol, hist.period_hours, hist.note) == ("binance", "BTCUSDT", 1.0, "n")
@@ -202,16 +212,20 @@ def test_price_history_times_closes_at_candle_close(payload, usdm) -> None:
     candles = parse.parse_klines(raws(payload, "binance__ccxt_fetchOHLCV.json")[0], "usdm")
     opened = [utc(1706630400000) + timedelta(hours=h) for h in range(3)]
     after = opened[2] + timedelta(hours=2)
-    points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[0], after, after)
-    assert points == (PricePoint(opened[1], pytest.approx(43488.71, rel=EXACT)),
-                      PricePoint(opened[2], pytest.approx(43374.80, rel=EXACT)),
-                      PricePoint(opened[2] + timedelta(hours=1), pytest.approx(43361.11, rel=EXACT)))
+    points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[0], after, after, RECEIVED)
+
+    def close(t: datetime, price: float) -> PricePoint:
+        return PricePoint(venue="binance", symbol="BTCUSDT", time=t, price=pytest.approx(price, rel=EXACT),
+                          received_at=RECEIVED)
+
+    assert points == (close(opened[1], 43488.71), close(opened[2], 43374.80),
+                      close(opened[2] + timedelta(hours=1), 43361.11))
     # the candle still open closes "now"; one closing before ``start`` is left out
     now = opened[2] + timedelta(minutes=20)
-    points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[1] + timedelta(minutes=1), now, now)
+    points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[1] + timedelta(minutes=1), now, now, RECEIVED)
     assert [p.time for p in points] == [opened[2], now]
     # multiplier symbols: per one coin
-    shib = parse.price_history(usdm["1000SHIBUSDT"], [(1706630400000, 7.2)], 1, opened[0], after, after)
+    shib = parse.price_history(usdm["1000SHIBUSDT"], [(1706630400000, 7.2)], 1, opened[0], after, after, RECEIVED)
     assert shib[0].price == pytest.approx(0.0072, rel=EXACT)
 
 
@@ -222,7 +236,7 @@ def test_coinm_klines_real_capture(payload, coinm) -> None:
                                                                                 68921.79749600)]
     day = timedelta(days=1)
     now = utc(1712707200000) + timedelta(hours=8)  # inside the third day
-    points = parse.price_history(coinm["BTCUSD_PERP"], candles, 24, utc(0), now, now)
+    points = parse.price_history(coinm["BTCUSD_PERP"], candles, 24, utc(0), now, now, RECEIVED)
     assert [p.time for p in points] == [utc(1712534400000) + day, utc(1712620800000) + day, now]
 
 
@@ -239,20 +253,21 @@ def test_klines_malformed_rows_are_parse_errors() -> None:
 def test_quotes_from_real_premium_index(payload, usdm, coinm) -> None:
     single, _bulk = raws(payload, "binance-usdm__rest_premiumIndex__docs.json")
     row = parse.parse_premium_index(single, "usdm").rows["BTCUSDT"]
-    quote = parse.price_quote(usdm["BTCUSDT"], row, 11790.5, utc(0))
-    assert quote.time == utc(1597370495002)
+    received = utc(1597370495002 + 5_000)  # 5 s after the row's own time (its time must not be later)
+    quote = parse.price_quote(usdm["BTCUSDT"], row, 11790.5, received)
+    assert (quote.time, quote.received_at) == (utc(1597370495002), received)
     assert quote.mark_price == pytest.approx(11793.63104562, rel=EXACT)
     assert quote.index_price == pytest.approx(11781.80495970, rel=EXACT)
     assert quote.last_price == 11790.5
     (raw,) = raws(payload, "binance-coinm__rest_premiumIndex__docs.json")
     dated = parse.parse_premium_index(raw, "coinm").rows["BTCUSD_200925"]
-    quote = parse.price_quote(coinm["BTCUSD_210924"], dated, None, utc(0))
+    quote = parse.price_quote(coinm["BTCUSD_210924"], dated, None, utc(1596094042000 + 5_000))
     assert (quote.mark_price, quote.last_price) == (pytest.approx(12077.01343750, rel=EXACT), None)
     shib = parse.price_quote(usdm["1000SHIBUSDT"], parse.Premium("1000SHIBUSDT", None, None, 0.0072, 0.0071, None),
                              0.0073, utc(5))
-    assert (shib.mark_price, shib.index_price, shib.last_price, shib.time) == (
+    assert (shib.mark_price, shib.index_price, shib.last_price, shib.time, shib.received_at) == (
         pytest.approx(0.0000072, rel=EXACT), pytest.approx(0.0000071, rel=EXACT), pytest.approx(0.0000073, rel=EXACT),
-        utc(5))
+        None, utc(5))  # a premiumIndex row without a time: none, never the receive time
 
 
 def test_price_tickers_read_asked_symbols_only() -> None:
@@ -262,7 +277,7 @@ def test_price_tickers_read_asked_symbols_only() -> None:
     table = parse.parse_price_tickers(body, "/fapi/v2/ticker/price", {"BTCUSDT", "ETHUSDT", "SOLUSDT"})
     assert table.get("BTCUSDT") == pytest.approx(6000.01, rel=EXACT)
     assert table.get("SOLUSDT") is None
-    with pytest.raises(ParseError, match=r"price of ETHUSDT is 0\.0, expected > 0"):
+    with pytest.raises(Implausible, match=r"ETHUSDT price=0\.0 is implausible \(a price must be > 0\)"):
         table.get("ETHUSDT")
     one = parse.parse_price_tickers({"symbol": "LTCBTC", "price": "4.00000200"}, api.SPOT_TICKER_PRICE, {"LTCBTC"})
     assert one.get("LTCBTC") == pytest.approx(4.000002, rel=EXACT)
@@ -270,8 +285,8 @@ def test_price_tickers_read_asked_symbols_only() -> None:
 
 def test_spot_price_record() -> None:
     spot = parse.spot_price("PEPE", 0.0000092, utc(7))
-    assert (spot.venue, spot.asset, spot.quote, spot.symbol, spot.price, spot.time) == (
-        "binance", "PEPE", "USDT", "PEPEUSDT", 0.0000092, utc(7))
+    assert (spot.venue, spot.asset, spot.quote, spot.symbol, spot.price, spot.time, spot.received_at) == (
+        "binance", "PEPE", "USDT", "PEPEUSDT", 0.0000092, None, utc(7))  # the spot ticker carries no time
     assert spot.source == "spot ticker (/api/v3/ticker/price)"
 
 
@@ -285,21 +300,22 @@ def test_long_short_latest_row(usdm) -> None:
             {"symbol": "BTCUSDT", "longShortRatio": "1.8200", "longAccount": "0.6455", "shortAccount": "0.3545",
              "timestamp": 1583139600000}]
     path, definition = api.LONG_SHORT[0]
-    ratio = parse.parse_long_short(rows, path, usdm["BTCUSDT"], definition)
+    ratio = parse.parse_long_short(rows, path, usdm["BTCUSDT"], definition, RECEIVED)
     assert ratio is not None
     assert (ratio.venue, ratio.asset, ratio.symbol, ratio.period) == ("binance", "BTC", "BTCUSDT", "5m")
     assert ratio.definition == "global accounts (USDⓈ-M BTCUSDT)"
-    assert (ratio.ratio, ratio.long_share, ratio.time) == (1.9559, 0.6617, utc(1583139900000))
-    assert parse.parse_long_short([], path, usdm["BTCUSDT"], definition) is None
+    assert (ratio.ratio, ratio.long_share, ratio.time, ratio.received_at) == (1.9559, 0.6617, utc(1583139900000),
+                                                                               RECEIVED)
+    assert parse.parse_long_short([], path, usdm["BTCUSDT"], definition, RECEIVED) is None
     # the COIN-M position statistic names the share longPosition
     alt = {"symbol": "BTCUSDT", "longShortRatio": "1.4342", "longPosition": "0.5891", "timestamp": 1583139600000}
-    got = parse.parse_long_short([alt], api.LONG_SHORT[2][0], usdm["BTCUSDT"], api.LONG_SHORT[2][1])
+    got = parse.parse_long_short([alt], api.LONG_SHORT[2][0], usdm["BTCUSDT"], api.LONG_SHORT[2][1], RECEIVED)
     assert got is not None and got.long_share == 0.5891
     assert got.definition == "top-trader positions (top 20% by margin balance) (USDⓈ-M BTCUSDT)"
     with pytest.raises(ParseError, match="out of range"):
-        parse.parse_long_short([{**alt, "longPosition": "1.5"}], path, usdm["BTCUSDT"], definition)
+        parse.parse_long_short([{**alt, "longPosition": "1.5"}], path, usdm["BTCUSDT"], definition, RECEIVED)
     with pytest.raises(ParseError, match="asked for BTCUSDT"):
-        parse.parse_long_short([{**alt, "symbol": "ETHUSDT"}], path, usdm["BTCUSDT"], definition)
+        parse.parse_long_short([{**alt, "symbol": "ETHUSDT"}], path, usdm["BTCUSDT"], definition, RECEIVED)
 
 
 # --- the adapter's budgets -------------------------------------------------------------------------
@@ -312,4 +328,4 @@ def test_futures_data_has_its_own_budget() -> None:
     assert adapter.budget("coinm", "/futures/data/openInterestHist", None) == (api.LIMITS["coinm"], "")
     assert adapter.budget("spot", api.SPOT_TICKER_PRICE, None) == (api.LIMITS["spot"], "")
     assert api.LIMITS["spot"].weight == 6000 and api.FUTURES_DATA_LIMIT.window == 300
-    assert BinanceAdapter.oi_history_missing is None
+    assert adapter.capability(DataKind.OI_HISTORY).history == "30d"

@@ -1,7 +1,7 @@
 """Binance European options parsers on the real payloads: ``/eapi/v1/mark`` (the real ccxt capture and the
 docs example), ``ticker``, ``openInterest`` and ``blockTrades`` (docs examples), with exact values.
 
-There is no capture of ``/eapi/v1/exchangeInfo`` in ../shared: the option terms (unit = contract size) are
+There is no capture of ``/eapi/v1/exchangeInfo`` in the payload corpus: the option terms (unit = contract size) are
 given here as records, stated in each test, never as a payload. Values are exact up to float parsing of
 the venue's decimal strings (rel 1e-12).
 """
@@ -61,7 +61,7 @@ def test_quote_from_the_real_mark_converts_usdt_to_coin_at_the_stated_index(payl
     received = datetime(2023, 12, 1, 0, 0, 5, tzinfo=UTC)
     q = parse.option_quote(eth_800_call(), index, mark, None, None, received)
     assert (q.venue, q.symbol, q.asset, q.strike, q.is_call) == ("binance", "ETH-231229-800-C", "ETH", 800.0, True)
-    assert q.expiry == datetime(2023, 12, 29, 8, tzinfo=UTC) and q.time == index.time
+    assert q.expiry == datetime(2023, 12, 29, 8, tzinfo=UTC) and q.time == index.time and q.received_at == received
     assert q.underlying_price == q.index_price == 2400.0
     assert q.mark_price_usd == pytest.approx(1789.2, rel=EXACT)
     assert q.mark_price_coin == pytest.approx(1789.2 / 2400.0, rel=EXACT)  # 0.7455 ETH
@@ -76,16 +76,18 @@ def test_quote_from_the_real_mark_converts_usdt_to_coin_at_the_stated_index(payl
 def test_prices_and_greeks_are_per_coin_when_a_contract_holds_several_coins(payload) -> None:
     mark = parse.parse_option_marks(raw(payload, "binance__ccxt_fetchAllGreeks.json")).get("ETH-231229-800-C")
     ticker = parse.OptionTicker(volume=3.0, last=1790.0, bid=1780.0, ask=1800.0)
-    # a hypothetical unit of 10 coins per contract: every per-contract figure is divided by it
-    q = parse.option_quote(eth_800_call(10.0), IndexPrice(2400.0, None), mark, ticker, 7.0,
+    # a hypothetical unit of 10 coins per contract: every per-contract figure is divided by it (at a stated index
+    # of 900: a mark of 178.92 per coin is not below the 800 call's intrinsic value there, as it would be at 2400)
+    q = parse.option_quote(eth_800_call(10.0), IndexPrice(900.0, None), mark, ticker, 7.0,
                            datetime(2023, 12, 1, tzinfo=UTC))
     assert q.mark_price_usd == pytest.approx(178.92, rel=EXACT)
-    assert q.mark_price_coin == pytest.approx(178.92 / 2400.0, rel=EXACT)
+    assert q.mark_price_coin == pytest.approx(178.92 / 900.0, rel=EXACT)
     assert (q.bid_price_usd, q.ask_price_usd) == pytest.approx((178.0, 180.0), rel=EXACT)
     assert (q.delta, q.gamma, q.vega, q.theta) == pytest.approx(
         (-0.091110168, 0.00001436, 0.200337645, -0.10575559), rel=EXACT)
     assert (q.open_interest, q.volume, q.contract_size) == (7.0, 3.0, 10.0)  # contracts of 10 coins
-    assert q.time == datetime(2023, 12, 1, tzinfo=UTC)  # the index has no time: the receive time
+    # the index has no time: none (never the receive time, which is received_at)
+    assert q.time is None and q.received_at == datetime(2023, 12, 1, tzinfo=UTC)
 
 
 def test_an_option_without_a_mark_row_is_kept_empty() -> None:
@@ -137,20 +139,21 @@ def test_docs_block_trades_of_one_asset(payload) -> None:
     body = raw(payload, "binance-options__rest_blockTrades__docs.json")
     listing = OptionListing({"ETH-231229-800-C": eth_800_call()})  # gives ETH's unit: 1 coin
     start, end = datetime(2024, 12, 11, tzinfo=UTC), datetime(2024, 12, 12, tzinfo=UTC)
-    trades, errors = parse.parse_block_trades(body, "ETH", listing, 3700.0, start, end)
+    received = datetime(2024, 12, 12, 0, 0, 5, tzinfo=UTC)
+    trades, errors = parse.parse_block_trades(body, "ETH", listing, 3700.0, start, end, received)
     assert errors == []
     [t] = trades  # the XRP row is another asset's
     assert (t.symbol, t.asset, t.strike, t.is_call) == ("ETH-250725-1200-P", "ETH", 1200.0, False)
     assert t.expiry == datetime(2025, 7, 25, 8, tzinfo=UTC)  # from the symbol: no longer listed
-    assert t.time == datetime(2024, 12, 11, 20, 57, 56, 483000, tzinfo=UTC)
+    assert t.time == datetime(2024, 12, 11, 20, 57, 56, 483000, tzinfo=UTC) and t.received_at == received
     assert t.side == "sell"  # side -1: the taker sold
     assert t.amount == pytest.approx(2167.2, rel=EXACT)  # |qty|: the docs example signs it with the side
     assert t.price_usd == pytest.approx(342.4, rel=EXACT) and t.contract_size == 1.0
     assert t.premium_usd == pytest.approx(342.4 * 2167.2, rel=EXACT)
     assert (t.index_price, t.iv, t.block, t.trade_id) == (3700.0, None, True, "1125899906901081078")
     # outside the window: nothing; without any listed option of the asset: its unit is unknown
-    assert parse.parse_block_trades(body, "ETH", listing, 3700.0, end, end)[0] == []
-    none, failed = parse.parse_block_trades(body, "ETH", OptionListing({}), 3700.0, start, end)
+    assert parse.parse_block_trades(body, "ETH", listing, 3700.0, end, end, received)[0] == []
+    none, failed = parse.parse_block_trades(body, "ETH", OptionListing({}), 3700.0, start, end, received)
     assert none == [] and len(failed) == 1 and "contract unit" in str(failed[0])
 
 

@@ -1,4 +1,4 @@
-"""Binance parsers on the real payloads in ../shared/exchange-payloads (exact values).
+"""Binance parsers on the real payloads in tests/payloads (exact values).
 
 Floats are compared with rel=1e-12: every value is one decimal string parsed once, so the only
 error is float rounding. The openInterest endpoint has no real capture; its unit conversion is
@@ -124,12 +124,14 @@ def test_usdm_premium_index_object_and_array(payload, usdm) -> None:
         assert row.rate == pytest.approx(0.00038246, rel=EXACT)
         assert row.next_funding == utc(1597392000000)
         assert row.time == utc(1597370495002)
-        fr = parse.funding_rate(usdm["BTCUSDT"], row, NO_INTERVALS, 12345.678, utc(0))
+        received = utc(1597370495002 + 5_000)  # 5 s after the row's own time (its times must not be later)
+        fr = parse.funding_rate(usdm["BTCUSDT"], row, NO_INTERVALS, 12345.678, received)
         assert fr.rate == pytest.approx(0.00038246, rel=EXACT)
         assert (fr.interval_hours, fr.interval_source) == (8.0, "default 8 h (not in fundingInfo)")
         assert fr.predicted_rate is None
         assert fr.next_funding_time == utc(1597392000000)
         assert fr.time == utc(1597370495002)  # Binance's own timestamp, not the receive time
+        assert fr.received_at == received
         assert fr.mark_price == pytest.approx(11793.63104562, rel=EXACT)
         assert fr.index_price == pytest.approx(11781.80495970, rel=EXACT)
         assert fr.open_interest_usd == pytest.approx(12345.678 * 11793.63104562, rel=EXACT)
@@ -144,7 +146,8 @@ def test_coinm_premium_index_skips_delivery_funding(payload, coinm) -> None:
     # The delivery contract carries "" funding and nextFundingTime 0.
     assert (dated.rate, dated.next_funding) == (None, None)
     assert dated.mark == pytest.approx(12077.01343750, rel=EXACT)
-    fr = parse.funding_rate(coinm["BTCUSD_PERP"], perp, parse.BySymbol({"BTCUSD_PERP": 8.0}), 20731.0, utc(0))
+    fr = parse.funding_rate(coinm["BTCUSD_PERP"], perp, parse.BySymbol({"BTCUSD_PERP": 8.0}), 20731.0,
+                            utc(1596094042000 + 5_000))
     assert fr.rate == pytest.approx(0.00071003, rel=EXACT)
     assert (fr.interval_hours, fr.interval_source) == (8.0, "fundingInfo.fundingIntervalHours")
     assert fr.next_funding_time == utc(1596096000000)
@@ -197,13 +200,14 @@ def test_off_schedule_row_keeps_the_venue_interval_and_says_so(usdm) -> None:
     row = parse.Premium("BLZUSDT", 0.0001, datetime(2026, 9, 21, 15, tzinfo=UTC), 0.1, 0.1, None)
     intervals = parse.BySymbol({"BLZUSDT": 4.0})
     assert parse.off_schedule(usdm["BLZUSDT"], row, intervals)
-    fr = parse.funding_rate(usdm["BLZUSDT"], row, intervals, 10.0, utc(0))
+    received = datetime(2026, 9, 21, 14, 30, tzinfo=UTC)
+    fr = parse.funding_rate(usdm["BLZUSDT"], row, intervals, 10.0, received)
     assert (fr.interval_hours, fr.interval_source) == (4.0, "fundingInfo.fundingIntervalHours")
     assert fr.note == ("OI = openInterest (BLZ) x mark; interval unconfirmed: nextFundingTime 2026-09-21 15:00 UTC "
                        "is not on the 4 h grid (fundingInfo.fundingIntervalHours), the interval may have changed")
     on_grid = parse.Premium("BLZUSDT", 0.0001, datetime(2026, 9, 21, 16, tzinfo=UTC), 0.1, 0.1, None)
     assert not parse.off_schedule(usdm["BLZUSDT"], on_grid, intervals)
-    fr = parse.funding_rate(usdm["BLZUSDT"], on_grid, intervals, 10.0, utc(0))
+    fr = parse.funding_rate(usdm["BLZUSDT"], on_grid, intervals, 10.0, received)
     assert fr.note == "OI = openInterest (BLZ) x mark"
 
 
@@ -217,18 +221,18 @@ def test_funding_rate_of_delivery_row_is_a_parse_error(payload, coinm) -> None:
 def test_multiplier_prices_are_per_one_coin(usdm) -> None:
     # No real 1000SHIB premiumIndex exists; the row below only exercises the unit rule.
     row = parse.Premium("1000SHIBUSDT", 0.0001, utc(1597392000000), 0.0072, 0.0071, None)
-    fr = parse.funding_rate(usdm["1000SHIBUSDT"], row, NO_INTERVALS, 2_000_000.0, utc(5000))
+    fr = parse.funding_rate(usdm["1000SHIBUSDT"], row, NO_INTERVALS, 2_000_000.0, utc(1597370500000))
     assert fr.mark_price == pytest.approx(0.0072 / 1000, rel=EXACT)
     assert fr.index_price == pytest.approx(0.0071 / 1000, rel=EXACT)
     assert fr.open_interest_usd == pytest.approx(2_000_000 * 0.0072, rel=EXACT)
     assert fr.note == "OI = openInterest (1000SHIB) x mark"
-    assert fr.time == utc(5000)  # no venue time -> the receive time
+    assert fr.time is None and fr.received_at == utc(1597370500000)  # no venue time: none, never the receive time
     assert fr.instrument.asset == "SHIB"
 
 
 def test_missing_open_interest_is_none_not_zero(usdm) -> None:
-    row = parse.Premium("BTCUSDT", 0.0001, utc(1597392000000), 11793.6, 11781.8, utc(1))
-    fr = parse.funding_rate(usdm["BTCUSDT"], row, NO_INTERVALS, None, utc(0))
+    row = parse.Premium("BTCUSDT", 0.0001, utc(1597392000000), 11793.6, 11781.8, utc(1597370495002))
+    fr = parse.funding_rate(usdm["BTCUSDT"], row, NO_INTERVALS, None, utc(1597370500000))
     assert fr.open_interest_usd is None
     assert "unavailable" in fr.note
 
@@ -263,8 +267,10 @@ def test_usdm_funding_history_docs(payload, usdm) -> None:
     assert rows == [(utc(1570608000000), pytest.approx(-0.0375, rel=EXACT)),
                     (utc(1570636800000), pytest.approx(0.0001, rel=EXACT))]
     start, end = utc(1570608000000), utc(1570640000000)
-    hist = parse.funding_history(usdm["BTCUSDT"], rows, start, end, 8.0)
+    received = utc(1570640000000 + 5_000)
+    hist = parse.funding_history(usdm["BTCUSDT"], rows, start, end, 8.0, received)
     assert (hist.venue, hist.symbol, hist.start, hist.end, hist.note) == ("binance", "BTCUSDT", start, end, "")
+    assert {(p.venue, p.symbol, p.received_at) for p in hist.points} == {("binance", "BTCUSDT", received)}
     assert [p.time for p in hist.points] == [utc(1570608000000), utc(1570636800000)]
     assert [p.interval_hours for p in hist.points] == [8.0, 8.0]  # spacing of the settlements
     assert hist.points[0].rate == pytest.approx(-0.0375, rel=EXACT)
@@ -272,9 +278,10 @@ def test_usdm_funding_history_docs(payload, usdm) -> None:
 
 def test_funding_history_notes_missing_early_part(usdm) -> None:
     start = utc(1570608000000 - 30 * 86_400_000)
-    hist = parse.funding_history(usdm["BTCUSDT"], [(utc(1570608000000), 0.0001)], start, utc(1570608000000), 8.0)
+    end = utc(1570608000000)
+    hist = parse.funding_history(usdm["BTCUSDT"], [(utc(1570608000000), 0.0001)], start, end, 8.0, end)
     assert "no settlement of BTCUSDT before 2019-10-09 08:00 UTC" in hist.note
-    assert parse.funding_history(usdm["BTCUSDT"], [], start, start, 8.0).note.startswith("Binance returned no")
+    assert parse.funding_history(usdm["BTCUSDT"], [], start, start, 8.0, end).note.startswith("Binance returned no")
 
 
 def test_funding_history_times_are_range_checked(payload) -> None:

@@ -1,5 +1,5 @@
 """Bybit parsers for open interest, OI history, klines, account ratio, quotes, spot and dated futures, on
-the real payloads in ../shared/exchange-payloads (read at test time, never copied).
+the real payloads in tests/payloads (sources: tests/payloads/PROVENANCE.md).
 
 Tolerances: values Bybit sends as decimal strings are compared at rel=1e-12 (float parsing); USD values
 are also cross-checked against Bybit's own ``openInterestValue``, rounded to cents (linear) or to
@@ -66,7 +66,8 @@ def test_linear_usdc_future_from_instrument_row(payload: Payload) -> None:
         payload, symbol="BTC-26DEC25", contractType="LinearFutures", quoteCoin="USDC", settleCoin="USDC",
         deliveryTime="1766736000000", fundingInterval=0))
     (fut,) = page.listing.instruments
-    assert fut == Instrument("bybit", "BTC-26DEC25", "BTC", "USDC", "USDC", Kind.FUTURE, Margin.LINEAR,
+    assert fut == Instrument(venue="bybit", symbol="BTC-26DEC25", asset="BTC", quote="USDC", settle="USDC",
+                             kind=Kind.FUTURE, margin=Margin.LINEAR,
                              contract_size=1.0, contract_unit=Unit.BASE,
                              expiry=datetime(2025, 12, 26, 8, tzinfo=UTC), market="linear")
     assert fut.normalized_id == "BTC-USDC-20251226"
@@ -149,7 +150,8 @@ def test_linear_future_ticker_open_interest_and_quote(payload: Payload) -> None:
     # Bybit's real futures ticker example (a websocket snapshot) as a row of the REST tickers list.
     data = raws(payload, "bybit__ws_tickers__docs.json")[1]["data"]
     body = {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [data]}, "time": 1760409119857}
-    fut = Instrument("bybit", "BTC-26DEC25", "BTC", "USDC", "USDC", Kind.FUTURE, Margin.LINEAR,
+    fut = Instrument(venue="bybit", symbol="BTC-26DEC25", asset="BTC", quote="USDC", settle="USDC", kind=Kind.FUTURE,
+                     margin=Margin.LINEAR,
                      expiry=datetime(2025, 12, 26, 8, tzinfo=UTC), market="linear")
     (oi,), errors = parse.parse_open_interest(body, {fut.symbol: fut}, RECEIVED)
     assert errors == []
@@ -182,7 +184,8 @@ def test_bad_row_costs_only_its_contract(payload: Payload, btcusd: Instrument) -
     body = copy.deepcopy(raws(payload, "bybit__rest_tickers__docs.json")[0])
     good = body["result"]["list"][0]
     body["result"]["list"].append({**good, "symbol": "ETHUSD", "markPrice": ""})
-    eth = Instrument("bybit", "ETHUSD", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE, contract_unit=Unit.USD,
+    eth = Instrument(venue="bybit", symbol="ETHUSD", asset="ETH", quote="USD", settle="ETH", kind=Kind.PERP,
+                     margin=Margin.INVERSE, contract_unit=Unit.USD,
                      market="inverse")
     wanted = {"BTCUSD": btcusd, "ETHUSD": eth}
     items, errors = parse.parse_open_interest(body, wanted, RECEIVED)

@@ -1,4 +1,4 @@
-"""Bybit option parsers on the real payloads in ../shared/exchange-payloads (read at test time, never copied):
+"""Bybit option parsers on the real payloads in tests/payloads (sources: PROVENANCE.md there):
 option tickers (``bybit__ccxt_fetchTickers.json``: real USDT-settled options with native strings;
 ``bybit__ccxt_fetchAllGreeks.json``: a ccxt fixture whose symbol was renamed, used for field parsing only;
 the docs tickers example), the option instruments-info row, recent-trade and historical-volatility examples.
@@ -225,7 +225,7 @@ def test_option_trade_fields(payload: Payload) -> None:
     spot = body["result"]["list"][0]
     body["result"]["list"].append({**spot, "symbol": "BTC-30DEC22-16000-C", "mP": "700.5", "iP": "16600.55",
                                    "mIv": "0.4861", "iv": "0.4902", "isBlockTrade": True})
-    trades, errors = parse.parse_option_trades(body, "BTC")
+    trades, errors = parse.parse_option_trades(body, "BTC", RECEIVED)
     (err,) = errors
     assert err.endpoint == "/v5/market/recent-trade" and err.detail.startswith("BTCUSDT: ")
     (t,) = trades
@@ -233,7 +233,7 @@ def test_option_trade_fields(payload: Payload) -> None:
         "BTC-30DEC22-16000-C", "BTC", 16_000.0, True, datetime(2022, 12, 30, 8, tzinfo=UTC))
     assert (t.side, t.amount, t.contract_size, t.price_usd) == ("buy", 0.00012, 1.0, 16618.49)  # taker side
     assert (t.index_price, t.iv, t.block, t.trade_id) == (16600.55, 0.4902, True, "2100000000007764263")
-    assert t.time == utc(1_672_052_955_758)
+    assert (t.time, t.received_at) == (utc(1_672_052_955_758), RECEIVED)
     assert t.premium_usd == pytest.approx(16618.49 * 0.00012, rel=REL)
 
 
@@ -241,7 +241,7 @@ def test_option_trade_side_must_be_known(payload: Payload) -> None:
     body = raw(payload, "bybit__rest_recent_trade__docs.json")
     body["result"]["list"] = [{**body["result"]["list"][0], "symbol": "BTC-30DEC22-16000-P", "iP": "1",
                                "side": "Short"}]
-    trades, (err,) = parse.parse_option_trades(body, "BTC")
+    trades, (err,) = parse.parse_option_trades(body, "BTC", RECEIVED)
     assert trades == [] and "side is 'Short'" in err.detail
 
 
@@ -250,11 +250,13 @@ def test_option_trade_side_must_be_known(payload: Payload) -> None:
 
 def test_historical_volatility(payload: Payload) -> None:
     body = raw(payload, "bybit__rest_historical_volatility__docs.json")
-    (p,) = parse.parse_historical_volatility(body, 30)
+    (p,) = parse.parse_historical_volatility(body, "BTC", 30, RECEIVED)
     assert p.time == utc(1_672_052_400_000) == datetime(2022, 12, 26, 11, tzinfo=UTC)
+    assert (p.venue, p.symbol, p.received_at) == ("bybit", "BTC-HV30D", RECEIVED)
     assert p.value == pytest.approx(0.45024716, rel=REL)  # a fraction: 45 %
 
 
 def test_historical_volatility_of_another_period_is_an_error(payload: Payload) -> None:
     with pytest.raises(ParseError, match="a 30-day row in the 7-day series"):
-        parse.parse_historical_volatility(raw(payload, "bybit__rest_historical_volatility__docs.json"), 7)
+        parse.parse_historical_volatility(raw(payload, "bybit__rest_historical_volatility__docs.json"), "BTC", 7,
+                                          RECEIVED)

@@ -1,4 +1,4 @@
-"""Bybit parsers on the real payloads in ../shared/exchange-payloads (read at test time, never copied).
+"""Bybit parsers on the real payloads in tests/payloads (sources: PROVENANCE.md there).
 
 Tolerances: values the venue sends as decimal strings are compared at rel=1e-12 (float parsing);
 USD open interest is also cross-checked against Bybit's own ``openInterestValue``, which is rounded
@@ -27,8 +27,10 @@ def utc(ms: int) -> datetime:
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 
-BTCUSDT = Instrument("bybit", "BTCUSDT", "BTC", "USDT", "USDT", Kind.PERP, Margin.LINEAR, market="linear")
-BTCUSD = Instrument("bybit", "BTCUSD", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
+BTCUSDT = Instrument(venue="bybit", symbol="BTCUSDT", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+                     margin=Margin.LINEAR, market="linear")
+BTCUSD = Instrument(venue="bybit", symbol="BTCUSD", asset="BTC", quote="USD", settle="BTC", kind=Kind.PERP,
+                    margin=Margin.INVERSE,
                     contract_size=1.0, contract_unit=Unit.USD, market="inverse")
 
 
@@ -165,7 +167,8 @@ def test_tickers_odd_unasked_rows_next_to_a_good_one_are_not_read(payload: Paylo
     assert fr.instrument == BTCUSD and fr.open_interest_usd == pytest.approx(240113967.0, rel=1e-12)
     assert parse.symbols_without_interval(inverse, {"BTCUSD": BTCUSD}) == set()
     # The same odd row, asked for, is a ParseError naming the endpoint.
-    eth = Instrument("bybit", "ETHUSD", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
+    eth = Instrument(venue="bybit", symbol="ETHUSD", asset="ETH", quote="USD", settle="ETH", kind=Kind.PERP,
+                     margin=Margin.INVERSE,
                      contract_size=1.0, contract_unit=Unit.USD, market="inverse")
     with pytest.raises(ParseError) as err:
         parse.parse_tickers(inverse, {"BTCUSD": BTCUSD, "ETHUSD": eth}, RECEIVED)

@@ -34,6 +34,11 @@ def ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
+def close(symbol: str, t: datetime, price: float) -> PricePoint:
+    """A Deribit close of ``symbol`` received at RECEIVED."""
+    return PricePoint(venue="deribit", symbol=symbol, time=t, price=price, received_at=RECEIVED)
+
+
 def docs_instruments(payload: Payload) -> dict[str, Instrument]:
     body = payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"]
     return {i.symbol: i for i in parse_instruments(body).instruments}
@@ -56,7 +61,8 @@ def test_real_capture_lists_dated_futures_with_expiry(payload: Payload) -> None:
         "BTC-23JUL21", "BTC-30JUL21", "BTC-27AUG21", "BTC-24SEP21", "BTC-31DEC21", "BTC-25MAR22", "BTC-24JUN22"]
     march = btc["BTC-25MAR22"]
     assert march.expiry == datetime(2022, 3, 25, 8, 0, tzinfo=UTC) == ms(1648195200000)
-    assert march == Instrument("deribit", "BTC-25MAR22", "BTC", "USD", "BTC", Kind.FUTURE, Margin.INVERSE,
+    assert march == Instrument(venue="deribit", symbol="BTC-25MAR22", asset="BTC", quote="USD", settle="BTC",
+                               kind=Kind.FUTURE, margin=Margin.INVERSE,
                                contract_size=10.0, contract_unit=Unit.USD, expiry=ms(1648195200000), market="BTC")
     assert march.normalized_id == "BTC-USD-20220325"
     assert btc["BTC-23JUL21"].expiry == datetime(2021, 7, 23, 8, 0, tzinfo=UTC)  # the weekly
@@ -91,7 +97,7 @@ def test_open_interest_inverse_perp_real_figures(payload: Payload) -> None:
     assert oi.price_used == pytest.approx(36288.31, rel=1e-15)
     assert oi.base == pytest.approx(502231260.0 / 36288.31, rel=1e-12)  # 13840.0289 BTC
     assert oi.base == pytest.approx(13840.0289, abs=1e-4)
-    assert oi.time == RECEIVED  # a ticker row has no creation_timestamp
+    assert oi.time is None and oi.received_at == RECEIVED  # a ticker row has no creation_timestamp
     assert "USD" in oi.note and "contracts x 10 USD" in oi.note and "one side" in oi.note
 
 
@@ -102,20 +108,24 @@ def test_inverse_vs_linear_conversion_on_real_specs(payload: Payload) -> None:
     btc = next(i for i in parse_instruments(btc_case["raw"]).instruments if i.symbol == "BTC-25MAR22")
     eth = next(i for i in parse_instruments(eth_case["raw"]).instruments if i.symbol == "ETH-24SEP21")
     mark = 36288.31
-    as_usd = OpenInterest.of(btc, 1_000_000.0, Unit.USD, mark, "mark", RECEIVED)
-    as_contracts = OpenInterest.of(btc, 100_000.0, Unit.CONTRACTS, mark, "mark", RECEIVED)  # x 10 USD
+    as_usd = OpenInterest.of(instrument=btc, amount=1_000_000.0, unit=Unit.USD, price=mark, price_source="mark",
+                             time=RECEIVED, received_at=RECEIVED)
+    as_contracts = OpenInterest.of(instrument=btc, amount=100_000.0, unit=Unit.CONTRACTS, price=mark,  # x 10 USD
+                                   price_source="mark", time=RECEIVED, received_at=RECEIVED)
     assert as_usd.usd == as_contracts.usd == 1_000_000.0
     assert as_usd.base == pytest.approx(as_contracts.base, rel=1e-15)
     assert as_usd.base == pytest.approx(1_000_000.0 / 36288.31, rel=1e-15)
-    eth_oi = OpenInterest.of(eth, 2_500.0, Unit.CONTRACTS, 2_000.0, "mark", RECEIVED)  # 1 USD each
+    eth_oi = OpenInterest.of(instrument=eth, amount=2_500.0, unit=Unit.CONTRACTS, price=2_000.0,  # 1 USD each
+                             price_source="mark", time=RECEIVED, received_at=RECEIVED)
     assert (eth_oi.usd, eth_oi.base) == (2_500.0, 1.25)
     # no linear Deribit spec is captured: BTC_USDC-PERPETUAL as the venue lists it (0.001 BTC contracts)
-    linear = Instrument("deribit", "BTC_USDC-PERPETUAL", "BTC", "USDC", "USDC", Kind.PERP, Margin.LINEAR,
-                        contract_size=0.001, contract_unit=Unit.BASE, market="USDC")
+    linear = Instrument(venue="deribit", symbol="BTC_USDC-PERPETUAL", asset="BTC", quote="USDC", settle="USDC",
+                        kind=Kind.PERP, margin=Margin.LINEAR, contract_size=0.001, contract_unit=Unit.BASE,
+                        market="USDC")
     body = {"result": [{"instrument_name": "BTC_USDC-PERPETUAL", "open_interest": 27.556, "mark_price": mark,
                         "creation_timestamp": 1623059681955}]}
     (lin,) = parse_open_interest(body, {linear.symbol: linear}, RECEIVED).values()
-    assert (lin.unit, lin.base, lin.time) == (Unit.BASE, 27.556, ms(1623059681955))
+    assert (lin.unit, lin.base, lin.time, lin.received_at) == (Unit.BASE, 27.556, ms(1623059681955), RECEIVED)
     assert lin.usd == pytest.approx(27.556 * 36288.31, rel=1e-15)
     assert "BTC (linear)" in lin.note
 
@@ -146,7 +156,8 @@ def test_quotes_take_the_index_and_fall_back_to_estimated_delivery(payload: Payl
     perp = docs_instruments(payload)["BTC-PERPETUAL"]
     body = ticker_as_book_summary(payload)
     (quote,) = parse_quotes(body, {perp.symbol: perp}, {"btc_usd": 36300.5}, RECEIVED).values()
-    assert (quote.mark_price, quote.index_price, quote.time) == (36288.31, 36300.5, RECEIVED)
+    # a ticker row has no creation_timestamp: no time, never the receive time
+    assert (quote.mark_price, quote.index_price, quote.time, quote.received_at) == (36288.31, 36300.5, None, RECEIVED)
     assert quote.last_price is None  # a ticker row names it last_price; book-summary rows "last"
     (fallback,) = parse_quotes(body, {perp.symbol: perp}, {}, RECEIVED).values()
     assert fallback.index_price == 36297.02  # estimated_delivery_price
@@ -156,8 +167,11 @@ def test_quotes_take_the_index_and_fall_back_to_estimated_delivery(payload: Payl
 
 
 def test_index_names_follow_margin() -> None:
-    inverse = Instrument("deribit", "ETH-26DEC25", "ETH", "USD", "ETH", Kind.FUTURE, Margin.INVERSE)
-    linear = Instrument("deribit", "SOL_USDC-PERPETUAL", "SOL", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    inverse = Instrument(venue="deribit", symbol="ETH-26DEC25", asset="ETH", quote="USD", settle="ETH",
+                         kind=Kind.FUTURE,
+                         margin=Margin.INVERSE)
+    linear = Instrument(venue="deribit", symbol="SOL_USDC-PERPETUAL", asset="SOL", quote="USDC", settle="USDC",
+                        kind=Kind.PERP, margin=Margin.LINEAR)
     assert (index_name(inverse), index_name(linear)) == ("eth_usd", "sol_usdc")
     with pytest.raises(ParseError, match="index_price") as err:
         parse_index_price({"jsonrpc": "2.0", "result": {"estimated_delivery_price": 1.0}})
@@ -172,11 +186,13 @@ def test_chart_real_capture(payload: Payload) -> None:
     body = payload("deribit__ccxt_fetchOHLCV.json")["cases"][0]["raw"]
     candles = parse_chart(body)
     assert candles == [(1710327600000, 73448.39)]
-    closed = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000)
-    assert closed == (PricePoint(ms(1710331200000), 73448.39),)  # at the candle's close: open + 1 h
-    still_open = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710328421483)  # usOut of the answer
-    assert still_open == (PricePoint(ms(1710328421483), 73448.39),)
-    per_unit = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000, multiplier=1000.0)
+    closed = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000, symbol="BTC_USDT", received=RECEIVED)
+    assert closed == (close("BTC_USDT", ms(1710331200000), 73448.39),)  # at the candle's close: open + 1 h
+    still_open = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710328421483,  # usOut of the answer
+                              symbol="BTC_USDT", received=RECEIVED)
+    assert still_open == (close("BTC_USDT", ms(1710328421483), 73448.39),)
+    per_unit = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000, multiplier=1000.0, symbol="BTC_USDT",
+                            received=RECEIVED)
     assert per_unit[0].price == pytest.approx(73.44839, rel=1e-15)
 
 
@@ -202,12 +218,14 @@ def test_four_hour_closes_from_hourly_candles() -> None:
     period without its last hour is left out."""
     day = 1_795_046_400_000  # 2026-11-18 00:00 UTC
     hourly = [(day + h * HOUR_MS, 100.0 + h) for h in range(11)]  # 00:00 .. 10:00 opens
-    points = price_points(hourly, HOUR_MS, 4 * HOUR_MS, now_ms=day + 10 * HOUR_MS + 1_000)
-    assert points == (PricePoint(ms(day + 4 * HOUR_MS), 103.0), PricePoint(ms(day + 8 * HOUR_MS), 107.0),
-                      PricePoint(ms(day + 10 * HOUR_MS + 1_000), 110.0))
+    now_ms = day + 10 * HOUR_MS + 1_000
+    points = price_points(hourly, HOUR_MS, 4 * HOUR_MS, now_ms=now_ms, symbol="BTC-PERPETUAL", received=RECEIVED)
+    assert points == (close("BTC-PERPETUAL", ms(day + 4 * HOUR_MS), 103.0),
+                      close("BTC-PERPETUAL", ms(day + 8 * HOUR_MS), 107.0),
+                      close("BTC-PERPETUAL", ms(now_ms), 110.0))
     gap = [c for c in hourly if c[0] != day + 7 * HOUR_MS]
-    assert [p.price for p in price_points(gap, HOUR_MS, 4 * HOUR_MS, now_ms=day + 10 * HOUR_MS + 1_000)] == [
-        103.0, 110.0]
+    assert [p.price for p in price_points(gap, HOUR_MS, 4 * HOUR_MS, now_ms=now_ms, symbol="BTC-PERPETUAL",
+                                          received=RECEIVED)] == [103.0, 110.0]
 
 
 def test_chart_windows_cover_every_candle_once() -> None:

@@ -33,6 +33,9 @@ from dtrack.venues.fields import ms_to_utc
 Payload = Callable[[str], dict[str, Any]]
 N = NormalDist()
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
+#: the trades docs example was answered on 2026-02-13: received 5 s after its trade (a trade stamped more than a
+#: day after its answer was received is implausible)
+TRADES_RECEIVED = datetime(2026, 2, 13, 12, 7, 39, 552000, tzinfo=UTC)
 INSTRUMENTS = "deribit__rest_get_instruments__capture.json"
 TICKERS = "deribit__ws_ticker__capture.json"
 
@@ -223,32 +226,35 @@ def test_book_summary_unknown_rows_other_assets_and_missing_marks(payload: Paylo
 
 def test_trades_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_last_trades_by_currency__docs.json")["cases"][0]["raw"]
-    page = parse_option_trades(body, "BTC")
+    received = TRADES_RECEIVED
+    page = parse_option_trades(body, "BTC", received)
     assert (page.has_more, page.errors) == (True, ())
     (t,) = page.trades
     assert (t.venue, t.symbol, t.asset, t.strike, t.is_call) == ("deribit", "BTC-24APR26-72000-C", "BTC", 72000.0,
                                                                    True)
     assert t.expiry == datetime(2026, 4, 24, 8, tzinfo=UTC)
     assert (t.time, t.side, t.trade_id, t.block) == (ms_to_utc(1_770_984_454_552), "buy", "415305279", False)
+    assert t.received_at == received
     assert (t.amount, t.contract_size) == (3.0, 1.0)  # amount 3 BTC = contracts 3
     assert t.index_price == 66930.31
     assert t.price_usd == pytest.approx(0.0525 * 66930.31, rel=1e-15)  # coin price x the trade's index
     assert t.premium_usd == pytest.approx(3 * 0.0525 * 66930.31, rel=1e-15)
     assert t.iv == pytest.approx(0.4591, rel=1e-15)
-    assert parse_option_trades(body, "ETH").trades == ()  # other assets' trades are not read
+    assert parse_option_trades(body, "ETH", RECEIVED).trades == ()  # other assets' trades are not read
 
 
 def test_block_flag_and_old_rows_without_contracts(payload: Payload) -> None:
     (row,) = payload("deribit__rest_get_last_trades_by_currency__docs.json")["cases"][0]["raw"]["result"]["trades"]
     # the docs row as a block leg (block_trade_id is the documented marker)
-    assert option_trade({**row, "block_trade_id": "BLOCK-1234", "block_trade_leg_count": 2}).block
-    assert not option_trade({**row, "block_trade_id": None}).block
+    received = TRADES_RECEIVED
+    assert option_trade({**row, "block_trade_id": "BLOCK-1234", "block_trade_leg_count": 2}, received).block
+    assert not option_trade({**row, "block_trade_id": None}, received).block
     old = {k: v for k, v in row.items() if k != "contracts"}
-    assert (option_trade(old).amount, option_trade(old).contract_size) == (3.0, 1.0)
+    assert (option_trade(old, received).amount, option_trade(old, received).contract_size) == (3.0, 1.0)
     with pytest.raises(ParseError, match="direction is 'long'"):
-        option_trade({**row, "direction": "long"})
+        option_trade({**row, "direction": "long"}, received)
     with pytest.raises(ParseError, match="not a Deribit option name"):
-        option_trade({**row, "instrument_name": "BTC-PERPETUAL"})
+        option_trade({**row, "instrument_name": "BTC-PERPETUAL"}, received)
 
 
 # --- volatility ----------------------------------------------------------------------------------------------
@@ -271,7 +277,9 @@ def test_vol_points_are_daily_closes_as_fractions() -> None:
     t0 = 1_795_000_000_000 // day * day
     candles = [(t0, 48.3), (t0 + day, 51.0), (t0 + 2 * day, 49.5)]
     now = t0 + 2 * day + 3_600_000  # the third day is still open
-    assert [(p.time, p.value) for p in vol_points(candles, now)] == [
+    points = vol_points(candles, now, currency="BTC", received=RECEIVED)
+    assert {(p.venue, p.symbol, p.received_at) for p in points} == {("deribit", "BTC-DVOL", RECEIVED)}
+    assert [(p.time, p.value) for p in points] == [
         (ms_to_utc(t0 + day), pytest.approx(0.483, rel=1e-15)),
         (ms_to_utc(t0 + 2 * day), pytest.approx(0.51, rel=1e-15)),
         (ms_to_utc(now), pytest.approx(0.495, rel=1e-15))]
@@ -279,7 +287,8 @@ def test_vol_points_are_daily_closes_as_fractions() -> None:
 
 def test_historical_volatility_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_historical_volatility__docs.json")["cases"][0]["raw"]
-    points = parse_historical_volatility(body)
+    points = parse_historical_volatility(body, "BTC", RECEIVED)
+    assert {(p.venue, p.symbol, p.received_at) for p in points} == {("deribit", "BTC-HV", RECEIVED)}
     assert len(points) == 6  # the example repeats its first row: one point per time
     assert points[0].time == ms_to_utc(1_549_720_800_000)
     assert points[0].value == pytest.approx(14.747743607344217 / 100, rel=1e-15)
@@ -287,4 +296,4 @@ def test_historical_volatility_docs_example(payload: Payload) -> None:
                                                    pytest.approx(0.46371891307340015, rel=1e-15))
     assert [p.time for p in points] == sorted(p.time for p in points)
     with pytest.raises(ParseError, match="expected 2"):
-        parse_historical_volatility({"result": [[1_549_720_800_000, 14.7, 1]]})
+        parse_historical_volatility({"result": [[1_549_720_800_000, 14.7, 1]]}, "BTC", RECEIVED)

@@ -1,4 +1,4 @@
-"""Deribit parsers on the real payloads in ../shared/exchange-payloads (exact values), plus malformed input."""
+"""Deribit parsers on the real payloads in tests/payloads (exact values), plus malformed input."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def ms(value: int) -> datetime:
 
 
 def btc_perp() -> Instrument:
-    return Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
+    return Instrument(venue="deribit", symbol="BTC-PERPETUAL", asset="BTC", quote="USD", settle="BTC", kind=Kind.PERP,
+                      margin=Margin.INVERSE,
                       contract_size=10.0, contract_unit=Unit.USD)
 
 
@@ -45,7 +46,8 @@ def btc_perp() -> Instrument:
 def test_instruments_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_instruments__docs.json")["cases"][0]["raw"]
     dated, perp = parse_instruments(body).instruments
-    assert perp == Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
+    assert perp == Instrument(venue="deribit", symbol="BTC-PERPETUAL", asset="BTC", quote="USD", settle="BTC",
+                              kind=Kind.PERP, margin=Margin.INVERSE,
                               multiplier=1.0, contract_size=10.0, contract_unit=Unit.USD, expiry=None, market="BTC")
     assert perp.normalized_id == "BTC-USD-PERP"
     assert dated.symbol == "BTC-29SEP23" and dated.kind is Kind.FUTURE
@@ -65,7 +67,8 @@ def test_instruments_real_capture_without_instrument_type(payload: Payload) -> N
     (perp,) = [i for i in btc if i.kind is Kind.PERP]
     assert perp.symbol == "BTC-PERPETUAL" and perp.expiry is None and perp.asset == "BTC"
     eth_perps = [i for i in parse_instruments(eth_case["raw"]).instruments if i.kind is Kind.PERP]
-    assert eth_perps == [Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
+    assert eth_perps == [Instrument(venue="deribit", symbol="ETH-PERPETUAL", asset="ETH", quote="USD", settle="ETH",
+                                    kind=Kind.PERP, margin=Margin.INVERSE,
                                     contract_size=1.0, contract_unit=Unit.USD, market="ETH")]
 
 
@@ -102,7 +105,8 @@ def test_book_summary_docs_example_has_no_perpetual(payload: Payload) -> None:
     """The docs example is one option row: no perpetual, and a row without funding_8h gives no rate."""
     body = payload("deribit__rest_get_book_summary_by_currency__docs.json")["cases"][0]["raw"]
     assert parse_book_summary(body, {"BTC-PERPETUAL": btc_perp()}, RECEIVED) == {}
-    option_as_wanted = Instrument("deribit", "ETH-22FEB19-140-P", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
+    option_as_wanted = Instrument(venue="deribit", symbol="ETH-22FEB19-140-P", asset="ETH", quote="USD", settle="ETH",
+                                  kind=Kind.PERP, margin=Margin.INVERSE)
     assert parse_book_summary(body, {option_as_wanted.symbol: option_as_wanted}, RECEIVED) == {}
 
 
@@ -115,7 +119,8 @@ def test_book_summary_reads_only_the_wanted_rows(payload: Payload) -> None:
     (fr,) = parse_book_summary(body, {"BTC-PERPETUAL": btc_perp()}, RECEIVED).values()
     assert fr.rate == pytest.approx(0.00002203, rel=1e-12)
     assert fr.index_price == pytest.approx(36297.02, rel=1e-12)  # estimated_delivery_price
-    eth = Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
+    eth = Instrument(venue="deribit", symbol="ETH-PERPETUAL", asset="ETH", quote="USD", settle="ETH", kind=Kind.PERP,
+                     margin=Margin.INVERSE)
     with pytest.raises(ParseError, match="mark_price"):
         parse_book_summary(body, {"ETH-PERPETUAL": eth}, RECEIVED)  # the wanted row is malformed
 
@@ -133,14 +138,15 @@ def test_ticker_docs_example_btc_perpetual(payload: Payload) -> None:
     assert fr.mark_price == pytest.approx(36288.31, rel=1e-12)
     assert fr.index_price == pytest.approx(36297.02, rel=1e-12)
     assert fr.open_interest_usd == pytest.approx(502231260.0, rel=1e-12)  # inverse perp: OI is USD
-    assert fr.time == ms(1623059681955)
+    assert (fr.time, fr.received_at) == (ms(1623059681955), RECEIVED)
     assert "continuously" in fr.note and "index_price" in fr.note and "USD, inverse" in fr.note
 
 
 def test_ticker_real_spot_capture_is_not_a_perpetual(payload: Payload) -> None:
     """ccxt's capture is the BTC_USDT spot ticker (numbers re-serialised as strings): no funding_8h."""
     body = payload("deribit__ccxt_fetchTicker.json")["cases"][0]["raw"]
-    spot = Instrument("deribit", "BTC_USDT", "BTC", "USDT", "USDT", Kind.PERP, Margin.LINEAR)
+    spot = Instrument(venue="deribit", symbol="BTC_USDT", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+                      margin=Margin.LINEAR)
     with pytest.raises(ParseError, match="funding_8h") as err:
         parse_ticker(body, spot, RECEIVED)
     assert (err.value.venue, err.value.endpoint) == ("deribit", "public/ticker")
@@ -151,7 +157,8 @@ def test_ticker_real_spot_capture_is_not_a_perpetual(payload: Payload) -> None:
 
 def test_funding_history_docs_example(payload: Payload) -> None:
     body = payload("deribit__rest_get_funding_rate_history__docs.json")["cases"][0]["raw"]
-    points = history_points(parse_funding_history(body))
+    points = history_points(parse_funding_history(body), symbol="BTC-PERPETUAL", received=RECEIVED)
+    assert {(p.venue, p.symbol, p.received_at) for p in points} == {("deribit", "BTC-PERPETUAL", RECEIVED)}
     assert [p.time for p in points] == [ms(t) for t in (1569891600000, 1569895200000, 1569898800000,
                                                         1569902400000)]
     expected = [-0.00009234260068476106, -0.00006720918180255509, -0.00003544496169694662,

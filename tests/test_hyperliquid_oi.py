@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,7 +130,7 @@ def test_open_interest_equals_the_model(pinned: tuple[Any, Settings, Path]) -> N
     for oi in answer.items:
         perp = _perp(model, oi.instrument.symbol)
         coins, mark = model.open_interest_base(perp, NOW_MS), model.mark_price(perp, NOW_MS)
-        assert (oi.unit, oi.price_source, oi.time) == (Unit.BASE, "mark", NOW)
+        assert (oi.unit, oi.price_source, oi.time, oi.received_at) == (Unit.BASE, "mark", None, NOW)
         assert oi.amount == pytest.approx(coins, rel=EXACT)
         assert oi.base == pytest.approx(coins * perp.multiplier, rel=EXACT)
         assert oi.price_used == pytest.approx(mark / perp.multiplier, rel=EXACT)
@@ -151,7 +150,7 @@ def test_quotes_equal_the_model(pinned: tuple[Any, Settings, Path]) -> None:
     for quote in answer.items:
         perp = _perp(model, quote.instrument.symbol)
         mark = model.mark_price(perp, NOW_MS) / perp.multiplier
-        assert quote.time == NOW
+        assert (quote.time, quote.received_at) == (None, NOW)
         assert quote.mark_price == pytest.approx(mark, rel=EXACT)
         assert quote.index_price == pytest.approx(model.index_price(perp.asset, NOW_MS), rel=EXACT)
         if perp.symbol == sim_hl.THIN_COIN:  # a one-sided book: no midPx, no last
@@ -171,9 +170,9 @@ def test_concurrent_callers_share_one_asset_ctxs_request(pinned: tuple[Any, Sett
 
     oi, quotes, funding = hl._run(settings, together)
     assert hl._info_calls(log) == 3  # listing, metaAndAssetCtxs once (not 3 times), predictedFundings
-    assert len(oi.items) == len(quotes.items) == len(funding.rates) == 4
+    assert len(oi.items) == len(quotes.items) == len(funding.items) == 4
     by = {o.instrument.symbol: o.usd for o in oi.items}
-    assert all(by[r.instrument.symbol] == pytest.approx(r.open_interest_usd, rel=EXACT) for r in funding.rates)
+    assert all(by[r.instrument.symbol] == pytest.approx(r.open_interest_usd, rel=EXACT) for r in funding.items)
 
     async def one_after_another(a: Adapter) -> None:
         perps = await a.contracts(ASSETS)
@@ -250,23 +249,21 @@ def test_price_history_equals_the_model(pinned: tuple[Any, Settings, Path], symb
 
 def test_price_history_pages_are_requested_at_once(sim_factory: Callable[..., Any], tmp_path: Path) -> None:
     # 400 .. 190 days ago hourly: 5041 candles, two pages. The venue keeps the latest 5000 candles only,
-    # so the answer starts ~208 days ago. With 600 ms latency per request, two pages in a row would take
-    # at least 1.2 s; at once they take one latency.
-    latency = 0.6
+    # so the answer starts ~208 days ago. The two pages are asked at once: one round (requests all in flight
+    # before any is answered), not two. The sim holds the round's answers until both have arrived, so the
+    # rounds are what the adapter sent together however slow the machine.
     log = tmp_path / "requests.jsonl"
-    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=latency * 1000, log_requests=str(log))
+    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), hold=(2,), log_requests=str(log))
     settings = server.settings(tmp_path)
     start, end = NOW - timedelta(days=400), NOW - timedelta(days=190)
     perp = _perp(server.model, "ETH")
 
-    async def timed(a: Adapter) -> tuple[tuple[PricePoint, ...], float]:
-        t0 = time.perf_counter()
-        points = await a.fetch_price_history(parse.instrument("ETH"), start, end, 1)
-        return points, time.perf_counter() - t0
+    async def history(a: Adapter) -> tuple[PricePoint, ...]:
+        return await a.fetch_price_history(parse.instrument("ETH"), start, end, 1)
 
-    points, elapsed = hl._run(settings, timed)
+    points = hl._run(settings, history)
     assert hl._info_calls(log) == 2
-    assert elapsed < 2 * latency
+    assert server.rounds() == [["/info", "/info"]] and server.flight.timed_out == 0
     kept_from = ms_to_utc((NOW_MS // HOUR_MS - sim_hl.CANDLES_KEPT + 2) * HOUR_MS)  # close of the oldest kept
     assert points[0].time == kept_from
     expected = _expected_closes(server.model, perp, kept_from, end, HOUR_MS)

@@ -1,4 +1,4 @@
-"""Hyperliquid parsers on the venue's published example answers (read from ../shared at test time).
+"""Hyperliquid parsers on the venue's published example answers (copied into tests/payloads).
 
 Hyperliquid has no real captures of these endpoints in the corpus: the payloads are the venue's
 documentation examples (see INDEX.md), values exact as published. Floats: rel=1e-12.
@@ -65,7 +65,7 @@ def test_funding_rates_main_dex(payload: Payload) -> None:
     assert (btc.interval_hours, btc.interval_source) == (1.0, "hourly (venue docs)")
     assert btc.predicted_rate is None
     assert btc.next_funding_time == NEXT_HOUR
-    assert btc.time == RECEIVED
+    assert (btc.time, btc.received_at) == (None, RECEIVED)  # an asset context has no time: never the receive time
     assert btc.mark_price == pytest.approx(14.3161, rel=EXACT)
     assert btc.index_price == pytest.approx(14.32, rel=EXACT)
     # openInterest is in coins: USD = 688.11 BTC x mark 14.3161, not 688.11 "dollars".
@@ -84,7 +84,8 @@ def test_funding_aligns_by_position_and_reads_null_premium(payload: Payload) -> 
     body = _raw(payload, "metaAndAssetCtxs", 1)
     ctxs = parse.asset_ctxs(body)
     assert list(ctxs) == ["xyz:XYZ100", "xyz:TSLA", "xyz:NVDA"]
-    tsla = Instrument("hyperliquid", "xyz:TSLA", "TSLA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    tsla = Instrument(venue="hyperliquid", symbol="xyz:TSLA", asset="TSLA", quote="USDC", settle="USDC",
+                      kind=Kind.PERP, margin=Margin.LINEAR)
     rate = parse.funding_rate(tsla, ctxs["xyz:TSLA"], None, RECEIVED)
     assert ctxs["xyz:TSLA"]["premium"] is None
     assert rate.rate == 0.0
@@ -290,7 +291,7 @@ def test_open_interest_is_coins_times_mark(payload: Payload) -> None:
     assert btc.price_source == "mark"
     assert btc.usd == pytest.approx(9851.051571, rel=EXACT)
     assert btc.usd / btc.amount == pytest.approx(14.3161, rel=EXACT)  # dollars per coin = markPx, not 1
-    assert btc.time == RECEIVED
+    assert (btc.time, btc.received_at) == (None, RECEIVED)
     assert btc.note == "openInterest is one side, in coins (BTC); USD = openInterest x markPx"
     assert by["ETH"].usd == pytest.approx(11377.37918, rel=EXACT)  # 1882.55 x 6.0436
     assert by["HPOS"].usd == pytest.approx(24619.05311, rel=EXACT)  # 2912.05 x 8.4542
@@ -299,7 +300,8 @@ def test_open_interest_is_coins_times_mark(payload: Payload) -> None:
 
 def test_open_interest_of_hip3_contexts_and_missing_symbols(payload: Payload) -> None:
     body = _raw(payload, "metaAndAssetCtxs", 1)
-    nvda = Instrument("hyperliquid", "xyz:NVDA", "NVDA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    nvda = Instrument(venue="hyperliquid", symbol="xyz:NVDA", asset="NVDA", quote="USDC", settle="USDC",
+                      kind=Kind.PERP, margin=Margin.LINEAR)
     ois, missing = parse.open_interests(body, [nvda, parse.instrument("BTC")], RECEIVED)
     assert missing == ["BTC"]
     assert ois[0].usd == pytest.approx(9.43 * 177.06, rel=EXACT)  # markPx, not oraclePx 188.15
@@ -309,15 +311,16 @@ def test_quotes_mark_oracle_mid(payload: Payload) -> None:
     body = _raw(payload, "metaAndAssetCtxs", 0)
     quotes, missing = parse.price_quotes(body, parse.parse_meta(body[0]).instruments, RECEIVED)
     assert missing == []
-    got = {q.instrument.symbol: (q.mark_price, q.index_price, q.last_price, q.time) for q in quotes}
-    assert got == {"BTC": (14.3161, 14.32, 14.314, RECEIVED), "ETH": (6.0436, 6.0457, 6.0431, RECEIVED),
-                   "HPOS": (8.4542, 8.4585, 8.4557, RECEIVED)}
+    got = {q.instrument.symbol: (q.mark_price, q.index_price, q.last_price, q.time, q.received_at) for q in quotes}
+    assert got == {"BTC": (14.3161, 14.32, 14.314, None, RECEIVED), "ETH": (6.0436, 6.0457, 6.0431, None, RECEIVED),
+                   "HPOS": (8.4542, 8.4585, 8.4557, None, RECEIVED)}
 
 
 def test_quote_of_a_one_sided_book_has_no_last(payload: Payload) -> None:
     # xyz:NVDA's context has midPx null (thin book): the quote keeps mark and index, last is None.
     ctx = parse.asset_ctxs(_raw(payload, "metaAndAssetCtxs", 1))["xyz:NVDA"]
-    nvda = Instrument("hyperliquid", "xyz:NVDA", "NVDA", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    nvda = Instrument(venue="hyperliquid", symbol="xyz:NVDA", asset="NVDA", quote="USDC", settle="USDC",
+                      kind=Kind.PERP, margin=Margin.LINEAR)
     quote = parse.price_quote(nvda, ctx, RECEIVED)
     assert (quote.mark_price, quote.index_price, quote.last_price) == (177.06, 188.15, None)
 
@@ -342,7 +345,8 @@ def test_candles_perp_1m(payload: Payload) -> None:
 def test_candle_closes_as_price_points(payload: Payload) -> None:
     # PURR/USDC daily candles opening 2024-08-30 .. 2024-09-03; received at noon on 2024-09-03, when
     # the last one is still open: it is stamped with the receive time, the others at open + 1 day.
-    purr = Instrument("hyperliquid", "PURR/USDC", "PURR", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
+    purr = Instrument(venue="hyperliquid", symbol="PURR/USDC", asset="PURR", quote="USDC", settle="USDC",
+                      kind=Kind.SPOT, margin=Margin.LINEAR)
     rows = parse.parse_candles(_candles(payload, 3), "PURR/USDC", "1d")
     received = datetime(2024, 9, 3, 12, 0, tzinfo=UTC)
     points = parse.price_points(rows, purr, 24 * HOUR_MS, received)
@@ -350,11 +354,13 @@ def test_candle_closes_as_price_points(payload: Payload) -> None:
         (datetime(2024, 8, 31, tzinfo=UTC), 0.13472), (datetime(2024, 9, 1, tzinfo=UTC), 0.14098),
         (datetime(2024, 9, 2, tzinfo=UTC), 0.13689), (datetime(2024, 9, 3, tzinfo=UTC), 0.14315),
         (received, 0.14241)]
+    assert {(p.venue, p.symbol, p.received_at) for p in points} == {("hyperliquid", "PURR/USDC", received)}
 
 
 def test_candle_points_ascending_and_deduplicated(payload: Payload) -> None:
     # Two pages that overlap by one candle, the later page first: one point per open time, ascending.
-    ubtc = Instrument("hyperliquid", "@142", "UBTC", "USDC", "USDC", Kind.SPOT, Margin.LINEAR)
+    ubtc = Instrument(venue="hyperliquid", symbol="@142", asset="UBTC", quote="USDC", settle="USDC", kind=Kind.SPOT,
+                      margin=Margin.LINEAR)
     rows = parse.parse_candles(_candles(payload, 1), "@142", "1h")
     received = datetime(2025, 11, 1, tzinfo=UTC)
     points = parse.price_points(rows[1:] + rows, ubtc, HOUR_MS, received)

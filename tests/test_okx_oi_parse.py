@@ -1,4 +1,4 @@
-"""OKX parsers of the open-interest / basis data on the real captures in ../shared/exchange-payloads
+"""OKX parsers of the open-interest / basis data on the real captures in tests/payloads
 (values asserted exactly), and linear vs inverse conversion on real contract specs.
 
 Real captures: instruments with FUTURES rows (cryptofeed, 2022), open-interest, candles and a spot
@@ -126,6 +126,7 @@ def test_open_interest_of_real_capture(payload: Any) -> None:
     oi = open_interest(btc, row, price, RECEIVED)
     assert oi is not None
     assert (oi.amount, oi.unit, oi.price_source, oi.time) == (2663107.29999999861, Unit.CONTRACTS, "mark", row.time)
+    assert oi.received_at == RECEIVED
     assert oi.base == pytest.approx(26631.0729999999861, rel=1e-15)
     assert oi.usd == pytest.approx(1676426045.349999124995, rel=1e-15)
     # without a mark price OKX's own oiUsd / oiCcy converts it, and says so
@@ -151,7 +152,9 @@ def test_linear_and_inverse_conversion(payload: Any, symbol: str, contracts: flo
     inst = _contracts(payload)[symbol]
     oi = open_interest(inst, ContractOpenInterest(contracts, None, None), price, RECEIVED)
     assert isinstance(oi, OpenInterest)
-    assert (oi.amount, oi.unit, oi.price_used, oi.time) == (contracts, Unit.CONTRACTS, price, RECEIVED)
+    # no ts in the row: no time (never the receive time)
+    assert (oi.amount, oi.unit, oi.price_used, oi.time, oi.received_at) == (contracts, Unit.CONTRACTS, price, None,
+                                                                             RECEIVED)
     assert oi.base == pytest.approx(base, rel=1e-12)
     assert oi.usd == pytest.approx(usd, rel=1e-12)
 
@@ -173,22 +176,27 @@ def test_candles_of_real_capture(payload: Any) -> None:
     btc = _contracts(payload)["BTC-USDT-SWAP"]
     later = datetime(2024, 2, 1, tzinfo=UTC)
     start, end = datetime(2024, 1, 30, tzinfo=UTC), datetime(2024, 1, 31, tzinfo=UTC)
-    assert price_points(rows, btc, 1, later, start, end) == (
-        PricePoint(datetime(2024, 1, 30, 17, tzinfo=UTC), 43495.9),
-        PricePoint(datetime(2024, 1, 30, 18, tzinfo=UTC), 43398.6),
-        PricePoint(datetime(2024, 1, 30, 19, tzinfo=UTC), 43373.9))
+    def close(t: datetime, price: float) -> PricePoint:
+        return PricePoint(venue="okx", symbol="BTC-USDT-SWAP", time=t, price=price, received_at=RECEIVED)
+
+    assert price_points(rows, btc, 1, later, start, end, received=RECEIVED) == (
+        close(datetime(2024, 1, 30, 17, tzinfo=UTC), 43495.9),
+        close(datetime(2024, 1, 30, 18, tzinfo=UTC), 43398.6),
+        close(datetime(2024, 1, 30, 19, tzinfo=UTC), 43373.9))
     # the newest candle still open at `now`: its close is the price at now; a window ends the series
     now = datetime(2024, 1, 30, 18, 20, tzinfo=UTC)
-    points = price_points(rows, btc, 1, now, start, now)
-    assert points[-1] == PricePoint(now, 43373.9)
-    assert price_points(rows, btc, 1, later, start, datetime(2024, 1, 30, 18, tzinfo=UTC))[-1].price == 43398.6
+    points = price_points(rows, btc, 1, now, start, now, received=RECEIVED)
+    assert points[-1] == close(now, 43373.9)
+    assert price_points(rows, btc, 1, later, start, datetime(2024, 1, 30, 18, tzinfo=UTC),
+                        received=RECEIVED)[-1].price == 43398.6
 
 
 def test_candle_prices_are_per_unit_of_the_asset(payload: Any) -> None:
     rows = parse_candles(payload("okx__ccxt_fetchOHLCV.json")["cases"][0]["raw"], api.CANDLES)
-    kilo = Instrument("okx", "1000X-USDT-SWAP", "X", "USDT", "USDT", Kind.PERP, Margin.LINEAR, multiplier=1000.0)
+    kilo = Instrument(venue="okx", symbol="1000X-USDT-SWAP", asset="X", quote="USDT", settle="USDT", kind=Kind.PERP,
+                      margin=Margin.LINEAR, multiplier=1000.0)
     later = datetime(2024, 2, 1, tzinfo=UTC)
-    points = price_points(rows, kilo, 1, later, later - timedelta(days=5), later)
+    points = price_points(rows, kilo, 1, later, later - timedelta(days=5), later, received=RECEIVED)
     assert [p.price for p in points] == [43.4959, 43.3986, 43.3739]
 
 
@@ -200,8 +208,9 @@ def test_spot_ticker_of_real_capture(payload: Any) -> None:
     tickers = parse_tickers(raw, {"BTC-USDT", "ETH-USDT"})
     assert set(tickers) == {"BTC-USDT"}  # a pair not in the answer is just absent
     assert spot_price("BTC", tickers["BTC-USDT"], RECEIVED) == SpotPrice(
-        "okx", "BTC", "USDT", "BTC-USDT", 73384.8, datetime(2024, 3, 13, 11, 10, 43, 709000, tzinfo=UTC),
-        "spot ticker last (market/tickers)")
+        venue="okx", asset="BTC", quote="USDT", symbol="BTC-USDT", price=73384.8,
+        time=datetime(2024, 3, 13, 11, 10, 43, 709000, tzinfo=UTC), received_at=RECEIVED,
+        source="spot ticker last (market/tickers)")
 
 
 def test_future_and_swap_tickers_of_real_capture(payload: Any) -> None:
@@ -214,6 +223,7 @@ def test_future_and_swap_tickers_of_real_capture(payload: Any) -> None:
     inst = _futures(payload)["BTC-USD-220527"]
     quote = price_quote(inst, RECEIVED, None, None, ticker.last)
     assert (quote.last_price, quote.mark_price, quote.index_price) == (30218.8, None, None)
+    assert (quote.time, quote.received_at) == (None, RECEIVED)  # three answers, no one time
     swap = next(f for f in frames if f["data"][0]["instType"] == "SWAP")
     assert parse_tickers(swap, {"UNI-USD-SWAP"})["UNI-USD-SWAP"].last == 5.123
 
@@ -222,11 +232,12 @@ def test_future_and_swap_tickers_of_real_capture(payload: Any) -> None:
 
 
 def test_statistics_rows_are_arrays() -> None:
-    btc = Instrument("okx", "BTC-USDT-SWAP", "BTC", "USDT", "USDT", Kind.PERP, Margin.LINEAR, contract_size=0.01)
+    btc = Instrument(venue="okx", symbol="BTC-USDT-SWAP", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+                     margin=Margin.LINEAR, contract_size=0.01)
     with pytest.raises(ParseError, match=r"expected \[ts, oi, oiCcy, oiUsd"):
-        parse_oi_history({"code": "0", "msg": "", "data": [["1763625600000", "5"]]}, btc)
+        parse_oi_history({"code": "0", "msg": "", "data": [["1763625600000", "5"]]}, btc, RECEIVED)
     with pytest.raises(ParseError, match="expected an array") as err:
-        parse_oi_history({"code": "0", "msg": "", "data": [{"ts": "1763625600000"}]}, btc)
+        parse_oi_history({"code": "0", "msg": "", "data": [{"ts": "1763625600000"}]}, btc, RECEIVED)
     assert err.value.endpoint == api.OI_HISTORY
     with pytest.raises(ParseError, match="negative"):
         parse_ratio({"code": "0", "msg": "", "data": [["1763625600000", "-1"]]}, api.LONG_SHORT_CCY)
@@ -241,5 +252,6 @@ def test_latest_ratio_by_time_and_long_share() -> None:
                                              ["1763625000000", "3"]]}
     latest = parse_ratio(rows, api.LONG_SHORT_CONTRACT)
     assert latest == (datetime(2025, 11, 20, 8, tzinfo=UTC), 0.25)
-    ratio = long_short("BTC", "BTC-USDT-SWAP", "accounts", latest)
+    ratio = long_short("BTC", "BTC-USDT-SWAP", "accounts", latest, RECEIVED)
     assert (ratio.ratio, ratio.long_share, ratio.period) == (0.25, 0.2, "5m")  # 1 long for 4 shorts
+    assert (ratio.time, ratio.received_at) == (datetime(2025, 11, 20, 8, tzinfo=UTC), RECEIVED)

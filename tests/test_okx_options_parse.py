@@ -107,7 +107,9 @@ def test_trade_of_an_option_no_longer_listed_takes_its_terms_from_the_name(paylo
     row = {"fillVol": "0.65", "fwdPx": "30250.5", "idxPx": "30200", "instFamily": "BTC-USD",
            "instId": "BTC-USD-220513-30000-C", "markPx": "0.011", "optType": "C", "px": "0.0105", "side": "buy",
            "sz": "25", "tradeId": "7", "ts": "1652428800000"}
-    trades, errors = parse_option_trades({"code": "0", "msg": "", "data": [row, {**row, "side": "both"}]}, specs)
+    received = datetime(2022, 5, 13, 1, tzinfo=UTC)
+    trades, errors = parse_option_trades({"code": "0", "msg": "", "data": [row, {**row, "side": "both"}]}, specs,
+                                         received)
     assert len(trades) == 1 and len(errors) == 1 and "side is 'both'" in str(errors[0])
     t = trades[0]
     assert (t.symbol, t.expiry, t.strike, t.is_call) == ("BTC-USD-220513-30000-C", datetime(2022, 5, 13, 8, tzinfo=UTC),
@@ -116,3 +118,4 @@ def test_trade_of_an_option_no_longer_listed_takes_its_terms_from_the_name(paylo
     assert t.price_usd == pytest.approx(0.0105 * 30250.5, rel=1e-15) and t.index_price == 30200.0
     assert t.iv == pytest.approx(0.65, rel=1e-15) and t.side == "buy" and not t.block
     assert t.premium_usd == pytest.approx(0.0105 * 30250.5 * 25 * 0.1, rel=1e-12)
+    assert (t.time, t.received_at) == (datetime(2022, 5, 13, 8, tzinfo=UTC), received)

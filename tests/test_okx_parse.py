@@ -1,4 +1,4 @@
-"""OKX parsers on the real captured payloads in ../shared/exchange-payloads (values asserted exactly).
+"""OKX parsers on the real captured payloads in tests/payloads (values asserted exactly).
 
 Real captures exist for instruments (cryptofeed, 2022) and open-interest (ccxt static test). OKX
 funding-rate, funding-rate-history, mark-price and index-tickers have no real capture (INDEX.md,
@@ -114,7 +114,8 @@ def test_rate_takes_oi_usd_and_prices_per_unit(payload: Any) -> None:
     rate = funding_rate(btc, funding, RECEIVED, mark=62950.1, index=62948.3, oi=oi)
     assert rate.open_interest_usd == pytest.approx(1676426045.349999124995, rel=1e-15)
     assert "oiUsd" in rate.note
-    assert (rate.mark_price, rate.index_price, rate.time) == (62950.1, 62948.3, RECEIVED)
+    # the funding row has no ts: no time (never the receive time)
+    assert (rate.mark_price, rate.index_price, rate.time, rate.received_at) == (62950.1, 62948.3, None, RECEIVED)
     assert rate.next_funding_time == datetime(2024, 10, 12, 16, tzinfo=UTC)
 
 

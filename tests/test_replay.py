@@ -1,8 +1,8 @@
 """``dtrack funding`` against real payloads replayed on the venues' real paths, with their values changed.
 
 A local aiohttp server answers each venue's REAL paths (``/v5/market/tickers``, ``/fapi/v1/premiumIndex``,
-``POST /info`` ...) with the REAL payloads of ``../shared/exchange-payloads/`` (read at test time; the test
-skips when they are absent). Each venue host is mounted under its own prefix and settings.yaml points
+``POST /info`` ...) with the REAL payloads of ``tests/payloads/`` (a missing one fails the
+test). Each venue host is mounted under its own prefix and settings.yaml points
 dtrack's ``rest_urls`` there. A path without a payload answers 404 (so Binance ``openInterest``, which has
 no real capture, fails as an enrichment, and exit code 3 is expected).
 

@@ -3,13 +3,23 @@
 Every number says what it is: rates carry their interval, prices are per ONE unit of the
 normalized asset (a ``1000PEPE`` mark price is divided by its multiplier), money is USD.
 Times are timezone-aware UTC datetimes.
+
+Records are built with keywords only. Every market-data record carries ``time``, the venue's own
+timestamp (None when the venue sends none), and ``received_at``, when dtrack received the answer: one
+never stands in for the other (``observed_at`` is the display/as-of time: ``time``, else ``received_at``).
+History points carry their venue and symbol. ``to_row()`` gives a flat dict of plain scalars (an embedded
+``Instrument`` flattened into its columns, derived figures such as ``rate_8h`` and ``apr`` included): the
+one row that feeds JSON, CSV, pandas and a store. ``Instrument`` is reference data (a contract's terms),
+not an observation: it has no time fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 HOURS_PER_YEAR = 8760.0
 
@@ -39,8 +49,104 @@ class Unit(StrEnum):
     QUOTE = "quote"
 
 
-@dataclass(frozen=True, slots=True)
-class Instrument:
+class DataKind(StrEnum):
+    """A kind of market data a venue may publish (the keys of each venue's capability table)."""
+
+    FUNDING = "funding"
+    FUNDING_HISTORY = "funding_history"
+    OPEN_INTEREST = "open_interest"
+    OI_HISTORY = "oi_history"
+    LONG_SHORT = "long_short"
+    KLINES = "klines"
+    QUOTES = "quotes"
+    SPOT = "spot"
+    OPTION_CHAIN = "option_chain"
+    VOL_INDEX = "vol_index"
+    REALIZED_VOL = "realized_vol"
+    OPTION_TRADES = "option_trades"
+    LIQUIDATIONS = "liquidations"
+    ORDER_BOOK = "order_book"
+
+
+#: A value in a record's row: plain Python scalars, and aware datetimes for times.
+Scalar = str | float | int | bool | datetime | None
+
+
+def _scalar(name: str, value: object) -> Scalar:
+    """``value`` as a plain scalar: an enum as its (lowercase) token, numpy-like numbers as float/int."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name}: naive datetime {value!r} in a record")
+        return value
+    raise TypeError(f"{name}: {type(value).__name__} is not a row scalar")
+
+
+class Record:
+    """What makes a record a row: ``to_row()``, one flat dict of plain scalars.
+
+    The row holds the dataclass fields in order (an embedded ``Instrument`` flattened into its own row at
+    its place: ``venue``, ``symbol``, ... ``normalized_id``), then the derived figures named in
+    ``ROW_EXTRAS``; fields named in ``ROW_SKIP`` (a history's tuple of points) are left out. A name that
+    would appear twice is an error, never a silent overwrite.
+    """
+
+    __slots__ = ()
+    #: derived properties included in the row, after the fields
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ()
+    #: fields left out of the row (nested collections)
+    ROW_SKIP: ClassVar[tuple[str, ...]] = ()
+
+    def to_row(self) -> dict[str, Scalar]:
+        """This record as one flat dict of plain scalars (see the class doc)."""
+        row: dict[str, Scalar] = {}
+
+        def put(name: str, value: Scalar) -> None:
+            if name in row:
+                raise ValueError(f"{type(self).__name__}.to_row: column {name!r} twice")
+            row[name] = value
+
+        record: Any = self
+        for f in fields(record):
+            if f.name in self.ROW_SKIP:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Instrument):
+                for name, inner in value.to_row().items():
+                    put(name, inner)
+            else:
+                put(f.name, _scalar(f.name, value))
+        for name in self.ROW_EXTRAS:
+            put(name, _scalar(name, getattr(self, name)))
+        return row
+
+
+class Observation(Record):
+    """A market-data record: ``time`` (the venue's, or None) and ``received_at`` (dtrack's) as fields."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        time: datetime | None
+        received_at: datetime
+
+    @property
+    def observed_at(self) -> datetime:
+        """The as-of time to SHOW: the venue's ``time``, else (the venue sent none) ``received_at``. For display
+        and as-of reckoning only; never stored as ``time``."""
+        return self.time if self.time is not None else self.received_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument(Record):
     """One venue-native tradable contract.
 
     ``asset`` is the normalized underlying (``PEPE`` for ``1000PEPEUSDT``); ``multiplier`` is how
@@ -62,6 +168,8 @@ class Instrument:
     expiry: datetime | None = None
     market: str = ""
 
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("normalized_id",)
+
     @property
     def normalized_id(self) -> str:
         """One id across venues: ``BTC-USDT-PERP``, ``BTC-USD-20261225``."""
@@ -82,8 +190,8 @@ def rate_apr(rate: float, interval_hours: float) -> float:
     return rate * HOURS_PER_YEAR / interval_hours
 
 
-@dataclass(frozen=True, slots=True)
-class FundingRate:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingRate(Observation):
     """Current funding of one perpetual, with its own interval.
 
     ``rate`` is the rate (fraction) that applies at the next settlement, per ``interval_hours``;
@@ -96,13 +204,16 @@ class FundingRate:
     rate: float
     interval_hours: float
     interval_source: str
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     predicted_rate: float | None = None
     next_funding_time: datetime | None = None
     mark_price: float | None = None
     index_price: float | None = None
     open_interest_usd: float | None = None
     note: str = ""
+
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("rate_8h", "apr")
 
     @property
     def rate_8h(self) -> float:
@@ -115,13 +226,18 @@ class FundingRate:
         return rate_apr(self.rate, self.interval_hours)
 
 
-@dataclass(frozen=True, slots=True)
-class FundingPoint:
-    """One settled (or, for continuous venues, sampled) funding rate in history."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingPoint(Observation):
+    """One settled (or, for continuous venues, sampled) funding rate in history, at the venue's ``time``."""
 
+    venue: str
+    symbol: str
     time: datetime
     rate: float
     interval_hours: float
+    received_at: datetime
+
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("rate_8h",)
 
     @property
     def rate_8h(self) -> float:
@@ -129,12 +245,34 @@ class FundingPoint:
         return rate_8h(self.rate, self.interval_hours)
 
 
-@dataclass(frozen=True, slots=True)
-class FundingHistory:
+class History(Record):
+    """A series of points of one symbol: ``to_row()`` is its summary (the points left out, their count in
+    ``n_points``); ``rows()`` the points' rows."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        points: tuple[Record, ...]
+
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("n_points",)
+    ROW_SKIP: ClassVar[tuple[str, ...]] = ("points",)
+
+    @property
+    def n_points(self) -> int:
+        """How many points the history holds."""
+        return len(self.points)
+
+    def rows(self) -> list[dict[str, Scalar]]:
+        """The rows of the points, in order."""
+        return [p.to_row() for p in self.points]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingHistory(History):
     """Funding history of one symbol over a requested window.
 
     ``available_from`` is the earliest time the venue can serve (when it keeps less than asked),
-    and ``note`` says why the history is shorter than asked, if it is.
+    and ``note`` says why the history is shorter than asked, if it is. ``to_row()`` is the summary (without
+    the points, with their count); ``rows()`` the points' rows.
     """
 
     venue: str
@@ -150,8 +288,12 @@ def oi_base_and_usd(instrument: Instrument, amount: float, unit: Unit, price: fl
 
     ``price`` is USD per one unit of the asset. Contracts are sized with ``contract_size`` in
     ``contract_unit`` (USD for inverse contracts, the venue's base for linear ones); the venue's base
-    is ``multiplier`` units of the asset (``1000PEPE``).
+    is ``multiplier`` units of the asset (``1000PEPE``). A price that is not > 0 converts nothing: a
+    ``ValueError`` (parsers refuse such a price first, naming the venue and endpoint: ``venues.plausible``).
     """
+    if not (math.isfinite(price) and price > 0):
+        raise ValueError(f"open interest of {instrument.venue} {instrument.symbol} cannot be converted at a price "
+                         f"of {price!r}: a price must be > 0")
     if unit is Unit.CONTRACTS:
         amount, unit = amount * instrument.contract_size, instrument.contract_unit
     if unit in (Unit.USD, Unit.QUOTE):
@@ -160,8 +302,8 @@ def oi_base_and_usd(instrument: Instrument, amount: float, unit: Unit, price: fl
     return base, base * price
 
 
-@dataclass(frozen=True, slots=True)
-class OpenInterest:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenInterest(Observation):
     """Open interest of one contract, one side, as the venue reports it and converted.
 
     ``amount`` in ``unit`` is the venue's figure (halved first where the venue counts both sides: the
@@ -176,29 +318,35 @@ class OpenInterest:
     usd: float
     price_used: float
     price_source: str
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     note: str = ""
 
     @classmethod
-    def of(cls, instrument: Instrument, amount: float, unit: Unit, price: float, price_source: str,
-           time: datetime, note: str = "") -> OpenInterest:
+    def of(cls, *, instrument: Instrument, amount: float, unit: Unit, price: float, price_source: str,
+           time: datetime | None, received_at: datetime, note: str = "") -> OpenInterest:
         """Open interest from the venue's raw figure and the price used to convert it."""
         base, usd = oi_base_and_usd(instrument, amount, unit, price)
-        return cls(instrument, amount, unit, base, usd, price, price_source, time, note)
+        return cls(instrument=instrument, amount=amount, unit=unit, base=base, usd=usd, price_used=price,
+                   price_source=price_source, time=time, received_at=received_at, note=note)
 
 
-@dataclass(frozen=True, slots=True)
-class OIPoint:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OIPoint(Observation):
     """One point of open-interest history: one side, in units of the asset (and USD where known)."""
 
+    venue: str
+    symbol: str
     time: datetime
     base: float
     usd: float | None = None
+    received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OIHistory:
-    """Open-interest history of one contract at a fixed period; ``note`` says when it is shorter than asked."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OIHistory(History):
+    """Open-interest history of one contract at a fixed period; ``note`` says when it is shorter than asked.
+    ``to_row()`` is the summary (without the points, with their count); ``rows()`` the points' rows."""
 
     venue: str
     symbol: str
@@ -207,8 +355,8 @@ class OIHistory:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class LongShortRatio:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LongShortRatio(Observation):
     """A venue's published long/short positioning: ``ratio`` = longs / shorts, ``long_share`` in [0, 1].
 
     ``definition`` names what is counted (``accounts``, ``top-trader accounts``, ``top-trader positions``)
@@ -221,23 +369,25 @@ class LongShortRatio:
     definition: str
     ratio: float
     long_share: float
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     period: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PriceQuote:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceQuote(Observation):
     """Prices of one perpetual or dated future, per one unit of ``instrument.asset``, in USD (the quote)."""
 
     instrument: Instrument
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     mark_price: float | None = None
     index_price: float | None = None
     last_price: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SpotPrice:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpotPrice(Observation):
     """A spot price of one unit of ``asset`` in ``quote`` on a venue (``source``: its spot ticker)."""
 
     venue: str
@@ -245,20 +395,24 @@ class SpotPrice:
     quote: str
     symbol: str
     price: float
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     source: str = "spot ticker"
 
 
-@dataclass(frozen=True, slots=True)
-class PricePoint:
-    """One close of a price series (klines): USD per one unit of the asset."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricePoint(Observation):
+    """One close of a price series (klines) of the venue's ``symbol``: USD per one unit of the asset."""
 
+    venue: str
+    symbol: str
     time: datetime
     price: float
+    received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OptionQuote:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionQuote(Observation):
     """One listed option as the venue marks it, with units made explicit.
 
     Prices: ``mark_price_usd`` in USD and ``mark_price_coin`` in the underlying coin (venues that price
@@ -276,7 +430,8 @@ class OptionQuote:
     expiry: datetime
     strike: float
     is_call: bool
-    time: datetime
+    time: datetime | None
+    received_at: datetime
     underlying_price: float
     index_price: float | None = None
     mark_price_usd: float | None = None
@@ -296,14 +451,16 @@ class OptionQuote:
     settle: str = ""
     price_note: str = ""
 
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("normalized_id",)
+
     @property
     def normalized_id(self) -> str:
         """``BTC-USD-20261225-100000-C``."""
         return f"{self.asset}-USD-{self.expiry:%Y%m%d}-{self.strike:g}-{'C' if self.is_call else 'P'}"
 
 
-@dataclass(frozen=True, slots=True)
-class OptionTrade:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionTrade(Observation):
     """One option trade: ``side`` is the taker's (aggressor's) side, ``amount`` in contracts of
     ``contract_size`` coins, premium in USD, IV as a fraction; ``block`` marks block trades."""
 
@@ -314,6 +471,7 @@ class OptionTrade:
     strike: float
     is_call: bool
     time: datetime
+    received_at: datetime
     side: str
     amount: float
     contract_size: float
@@ -323,15 +481,40 @@ class OptionTrade:
     block: bool = False
     trade_id: str = ""
 
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("normalized_id", "premium_usd")
+
+    @property
+    def normalized_id(self) -> str:
+        """``BTC-USD-20261225-100000-C``, as ``OptionQuote.normalized_id``."""
+        return f"{self.asset}-USD-{self.expiry:%Y%m%d}-{self.strike:g}-{'C' if self.is_call else 'P'}"
+
     @property
     def premium_usd(self) -> float:
         """Premium paid, USD."""
         return self.price_usd * self.amount * self.contract_size
 
 
-@dataclass(frozen=True, slots=True)
-class VolPoint:
-    """One point of a volatility series (DVOL close, realized volatility): a fraction per year."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolPoint(Observation):
+    """One point of a volatility series (DVOL close, realized volatility): a fraction per year. ``symbol``
+    names the series as the venue does (see each venue's parser)."""
 
+    venue: str
+    symbol: str
     time: datetime
     value: float
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gap(Record):
+    """What a stream did not see: ``stream`` on ``venue`` was interrupted from ``start`` to ``end`` (None while
+    it lasts) for ``reason`` (``disconnect``, ``stall``, ``malformed``, ``resubscribe`` ...). Streams yield
+    gaps among their records so that a consumer (the store, an alert) knows what it missed."""
+
+    venue: str
+    stream: str
+    start: datetime
+    end: datetime | None
+    reason: str
+    received_at: datetime

@@ -32,7 +32,7 @@ DAY_S = 86_400.0
 CONSTANT_MATURITIES = (30, 90, 180)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BasisRow:
     """One perpetual or dated future against spot and its index."""
 
@@ -64,7 +64,7 @@ class ConstantMaturity:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Opportunity:
     """A carry trade whose yield, net of fees, clears the asked minimum."""
 
@@ -79,7 +79,7 @@ class Opportunity:
     net_yield: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssetBasis:
     """Per-asset summary."""
 
@@ -191,8 +191,10 @@ def build_basis_report(now: datetime, assets: Sequence[str], quotes: Sequence[Pr
         venue_structure = {v: structure([r.basis for r in futures if r.venue == v])
                            for v in dict.fromkeys(r.venue for r in futures)}
         cm = constant_maturity([r.days_to_expiry or 0.0 for r in futures], [r.annualized or 0.0 for r in futures])
-        summary.append(AssetBasis(asset, ref, ref_source or "no spot ticker answered: venue indexes used",
-                                  structure([r.basis for r in futures]), venue_structure, tuple(futures), cm))
+        summary.append(AssetBasis(asset=asset, spot_price=ref,
+                                  spot_source=ref_source or "no spot ticker answered: venue indexes used",
+                                  structure=structure([r.basis for r in futures]), venue_structure=venue_structure,
+                                  term_structure=tuple(futures), constant_maturity=cm))
         rows += asset_rows
     opportunities = None
     if opts.min_yield is not None:
@@ -210,11 +212,15 @@ def _row(now: datetime, q: PriceQuote, price: float, spot: float, source: str,
     basis = (price - spot) / spot
     if inst.kind is Kind.FUTURE and inst.expiry is not None:
         days = (inst.expiry - now).total_seconds() / DAY_S
-        return BasisRow(inst.venue, inst.asset, inst.symbol, inst.kind, inst.expiry, days, price, spot, source,
-                        q.index_price, basis, price - spot, premium, premium_usd, annualize(basis, days), "basis")
-    return BasisRow(inst.venue, inst.asset, inst.symbol, inst.kind, None, None, price, spot, source, q.index_price,
-                    basis, price - spot, premium, premium_usd, rate.apr if rate else None, "funding",
-                    rate.interval_hours if rate else None)
+        return BasisRow(venue=inst.venue, asset=inst.asset, symbol=inst.symbol, kind=inst.kind, expiry=inst.expiry,
+                        days_to_expiry=days, price=price, spot_price=spot, spot_source=source,
+                        index_price=q.index_price, basis=basis, basis_usd=price - spot, premium_index=premium,
+                        premium_index_usd=premium_usd, annualized=annualize(basis, days), annualized_source="basis")
+    return BasisRow(venue=inst.venue, asset=inst.asset, symbol=inst.symbol, kind=inst.kind, expiry=None,
+                    days_to_expiry=None, price=price, spot_price=spot, spot_source=source, index_price=q.index_price,
+                    basis=basis, basis_usd=price - spot, premium_index=premium, premium_index_usd=premium_usd,
+                    annualized=rate.apr if rate else None, annualized_source="funding",
+                    funding_interval_hours=rate.interval_hours if rate else None)
 
 
 def _opportunity(row: BasisRow, opts: BasisOptions) -> Opportunity | None:
@@ -229,12 +235,13 @@ def _opportunity(row: BasisRow, opts: BasisOptions) -> Opportunity | None:
             strategy, words = "reverse cash-and-carry", (f"sell (borrowed) spot, buy {row.symbol} on {row.venue}; "
                                                          f"hold {row.days_to_expiry:.0f} d (borrow cost not included)")
         gross = abs(row.annualized)
-        return Opportunity(row.asset, row.venue, row.symbol, strategy, words, row.days_to_expiry, gross, fees,
-                           gross - fees)
+        return Opportunity(asset=row.asset, venue=row.venue, symbol=row.symbol, strategy=strategy, description=words,
+                           days=row.days_to_expiry, gross_yield=gross, fees=fees, net_yield=gross - fees)
     if row.kind is Kind.PERP and row.annualized is not None and row.annualized > 0:
         fees = round_trip * 365.0 / opts.perp_holding_days
         words = (f"buy spot, short {row.symbol} on {row.venue}; collect funding (assumed held "
                  f"{opts.perp_holding_days:g} d for the fees)")
-        return Opportunity(row.asset, row.venue, row.symbol, "perp funding carry", words, None, row.annualized, fees,
-                           row.annualized - fees)
+        return Opportunity(asset=row.asset, venue=row.venue, symbol=row.symbol, strategy="perp funding carry",
+                           description=words, days=None, gross_yield=row.annualized, fees=fees,
+                           net_yield=row.annualized - fees)
     return None

@@ -21,7 +21,7 @@ SENTIMENTS = ("extremely bearish", "strongly bearish", "moderately bearish", "ne
               "moderately bullish", "strongly bullish", "extremely bullish")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryStats:
     """Statistics of 8 h-equivalent rates over a window.
 
@@ -57,7 +57,7 @@ def window_average(points: Sequence[FundingPoint], end: datetime, window: timede
 def history_stats(points: Sequence[FundingPoint]) -> HistoryStats:
     """Mean, min, max, last and trend of the 8 h-equivalent rates of ``points``."""
     if not points:
-        return HistoryStats(0, None, None, None, None, None, "n/a")
+        return HistoryStats(count=0, mean=None, min=None, max=None, last=None, trend_per_day=None, trend="n/a")
     t, r = _arrays(points)
     order = np.argsort(t)
     t, r = t[order], r[order]
@@ -70,7 +70,8 @@ def history_stats(points: Sequence[FundingPoint]) -> HistoryStats:
         spread = float(r.std())
         move = slope * span_days
         label = "flat" if spread == 0 or abs(move) < 0.5 * spread else ("rising" if move > 0 else "falling")
-    return HistoryStats(len(r), float(r.mean()), float(r.min()), float(r.max()), float(r[-1]), slope, label)
+    return HistoryStats(count=len(r), mean=float(r.mean()), min=float(r.min()), max=float(r.max()), last=float(r[-1]),
+                        trend_per_day=slope, trend=label)
 
 
 def coverage_note(history: FundingHistory, asked_from: datetime) -> str:
@@ -135,7 +136,7 @@ def is_alert(rate_8h: float, threshold: float | None) -> bool:
     return threshold is not None and abs(rate_8h) > threshold
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ArbOpportunity:
     """Long the lower-funding leg, short the higher one.
 
@@ -202,8 +203,9 @@ def arbitrage(
             breakeven = fee / per_day if per_day > 0 else None
             note = payment_timing(low, high)
             simultaneous = not note
-            out.append(ArbOpportunity(asset, low, high, spread, gross_apr, fee, net_apr, breakeven, holding_days,
-                                      simultaneous, note))
+            out.append(ArbOpportunity(asset=asset, long=low, short=high, spread_8h=spread, gross_apr=gross_apr,
+                                      fees=fee, net_apr=net_apr, breakeven_days=breakeven, holding_days=holding_days,
+                                      simultaneous=simultaneous, timing_note=note))
     out.sort(key=lambda o: o.net_apr, reverse=True)
     return out
 
@@ -241,7 +243,7 @@ class FundingRow:
     payment: Payment | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssetSummary:
     """Cross-venue summary of one asset."""
 
@@ -250,7 +252,7 @@ class AssetSummary:
     sentiment: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FundingReport:
     """Everything the funding command shows, before formatting."""
 
@@ -310,9 +312,10 @@ def build_report(
     for asset in assets:
         weighted = weighted_rate([r for r in rates if r.instrument.asset == asset])
         label = sentiment(weighted.rate_8h, *opts.sentiment_bands) if weighted else "n/a"
-        summary.append(AssetSummary(asset, weighted, label))
+        summary.append(AssetSummary(asset=asset, weighted=weighted, sentiment=label))
     arb = None
     if opts.arb:
         arb = tuple(arbitrage(rates, opts.fees or {}, opts.holding_days, opts.min_spread_8h))
-    return FundingReport(as_of, tuple(assets), opts.history_window, tuple(rows), tuple(summary), arb,
-                         opts.alert_threshold, opts.position)
+    return FundingReport(as_of=as_of, assets=tuple(assets), history_window=opts.history_window, rows=tuple(rows),
+                         summary=tuple(summary), arbitrage=arb, alert_threshold=opts.alert_threshold,
+                         position=opts.position)

@@ -81,7 +81,7 @@ def strength(oi_change: float, px_change: float, oi_threshold: float, price_thre
     return float(min(1.0, cleared / 3.0))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Divergence:
     """OI against price over a window, for one venue or the aggregate of an asset."""
 
@@ -95,7 +95,7 @@ class Divergence:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OIRow:
     """One contract's open interest with its share of the asset's total and its changes."""
 
@@ -106,7 +106,7 @@ class OIRow:
     long_short: LongShortRatio | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VenueOI:
     """One venue's open interest of one asset."""
 
@@ -117,7 +117,7 @@ class VenueOI:
     change_note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssetOI:
     """Per-asset summary: the total, per-venue figures, changes, positioning."""
 
@@ -131,7 +131,7 @@ class AssetOI:
     change_note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OIReport:
     """What ``dtrack oi`` shows."""
 
@@ -200,9 +200,9 @@ def build_oi_report(now: datetime, assets: Sequence[str], inputs: OIInputs, wind
             hist = inputs.histories.get((oi.instrument.venue, oi.instrument.symbol))
             changes = {w: (_change(oi.base, past_base(hist, now - CHANGE_WINDOWS[w])) if hist else None)
                        for w in windows}
-            rows.append(OIRow(oi, oi.usd / total_usd if total_usd > 0 else float("nan"), changes,
-                              _why_no_history(oi, inputs) if windows else "",
-                              ls_by_symbol.get((oi.instrument.venue, oi.instrument.symbol))))
+            rows.append(OIRow(oi=oi, share=oi.usd / total_usd if total_usd > 0 else float("nan"), changes=changes,
+                              change_note=_why_no_history(oi, inputs) if windows else "",
+                              long_short=ls_by_symbol.get((oi.instrument.venue, oi.instrument.symbol))))
         venues = list(dict.fromkeys(o.instrument.venue for o in ois))
         per_venue: list[VenueOI] = []
         for venue in venues:
@@ -214,21 +214,23 @@ def build_oi_report(now: datetime, assets: Sequence[str], inputs: OIInputs, wind
                 note = inputs.missing_history.get(venue, "no history")
             elif windows and len(tracked) < len(mine):
                 note = f"over {len(tracked)} of {len(mine)} contracts (those with history)"
-            per_venue.append(VenueOI(venue, usd, usd / total_usd if total_usd > 0 else float("nan"),
-                                     {w: _group_change(tracked, inputs.histories, now - CHANGE_WINDOWS[w])
-                                      for w in windows}, note))
+            per_venue.append(VenueOI(venue=venue, oi_usd=usd, share=usd / total_usd if total_usd > 0 else float("nan"),
+                                     changes={w: _group_change(tracked, inputs.histories, now - CHANGE_WINDOWS[w])
+                                              for w in windows}, change_note=note))
         hist_venues = tuple(v for v in venues if any(o.instrument.venue == v for o in with_history))
         total_note = ""
         if windows:
             total_note = (f"over {', '.join(hist_venues)} (venues with history)" if hist_venues
                           else "no venue with open-interest history answered")
         summary.append(AssetOI(
-            asset, total_usd, float(sum(o.base for o in ois)), tuple(per_venue),
-            {w: _group_change(with_history, inputs.histories, now - CHANGE_WINDOWS[w]) for w in windows},
-            hist_venues, tuple(r for r in inputs.long_short if r.asset == asset), total_note))
+            asset=asset, total_oi_usd=total_usd, total_oi_base=float(sum(o.base for o in ois)), venues=tuple(per_venue),
+            changes={w: _group_change(with_history, inputs.histories, now - CHANGE_WINDOWS[w]) for w in windows},
+            venues_with_history=hist_venues, long_short=tuple(r for r in inputs.long_short if r.asset == asset),
+            change_note=total_note))
         if divergence_window is not None:
             divergence += asset_divergence(now, asset, ois, inputs, divergence_window, oi_threshold, price_threshold)
-    return OIReport(now, tuple(rows), tuple(summary), tuple(divergence), tuple(windows))
+    return OIReport(time=now, rows=tuple(rows), summary=tuple(summary), divergence=tuple(divergence),
+                    windows=tuple(windows))
 
 
 def asset_divergence(now: datetime, asset: str, ois: Sequence[OpenInterest], inputs: OIInputs, window: timedelta,
@@ -253,16 +255,19 @@ def asset_divergence(now: datetime, asset: str, ois: Sequence[OpenInterest], inp
         if oi_chg is None or px_chg is None:
             why = ("no open-interest history: " + inputs.missing_history.get(venue, "none answered")
                    if oi_chg is None else "no price history")
-            out.append(Divergence(asset, venue, window, oi_chg, px_chg, "n/a", 0.0, why))
+            out.append(Divergence(asset=asset, venue=venue, window=window, oi_change=oi_chg, price_change=px_chg,
+                                  signal="n/a", confidence=0.0, note=why))
             continue
         signal = classify(oi_chg, px_chg, oi_threshold, price_threshold)
         conf = strength(oi_chg, px_chg, oi_threshold, price_threshold) if signal != NEUTRAL else 0.0
-        out.append(Divergence(asset, venue, window, oi_chg, px_chg, signal, conf))
+        out.append(Divergence(asset=asset, venue=venue, window=window, oi_change=oi_chg, price_change=px_chg,
+                              signal=signal, confidence=conf))
         used += tracked
         moves.append(px_chg)
         weights[venue] = float(sum(o.usd for o in mine))
     if not used:
-        out.append(Divergence(asset, "all", window, None, None, "n/a", 0.0, "no venue with both OI and price history"))
+        out.append(Divergence(asset=asset, venue="all", window=window, oi_change=None, price_change=None,
+                              signal="n/a", confidence=0.0, note="no venue with both OI and price history"))
         return out
     oi_all = _group_change(used, inputs.histories, now - window)
     px_all = float(np.mean(moves))
@@ -272,6 +277,7 @@ def asset_divergence(now: datetime, asset: str, ois: Sequence[OpenInterest], inp
     agree = sum(w for v, w in weights.items() if any(d.venue == v and d.signal == signal for d in out))
     agreement = agree / sum(weights.values()) if sum(weights.values()) > 0 else 0.0
     conf = strength(oi_all, px_all, oi_threshold, price_threshold) * agreement if signal != NEUTRAL else 0.0
-    out.append(Divergence(asset, "all", window, oi_all, px_all, signal, conf,
-                          f"over {', '.join(weights)}; agreement {agreement:.0%} of OI"))
+    out.append(Divergence(asset=asset, venue="all", window=window, oi_change=oi_all, price_change=px_all,
+                          signal=signal, confidence=conf,
+                          note=f"over {', '.join(weights)}; agreement {agreement:.0%} of OI"))
     return out

@@ -1,6 +1,7 @@
 """Pure helpers every venue parser uses to read fields: numbers sent as strings, empty strings,
 epoch-ms timestamps, and a ``ParseError`` naming venue and endpoint when a field is missing or
-not what the endpoint documents. Also: funding points from a settlement series, ``Listing``,
+not what the endpoint documents. Also: ``Stamp`` (an answer's own time, None when it has none, and its
+receive time: records keep both), funding points from a settlement series, ``Listing``,
 a venue's instrument list as parsed (with the rows that did not parse, by asset), ``OptionSpec``, a
 listed option's terms, and ``parse_each``, which parses an option list row by row.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from dtrack.errors import DtrackError, ParseError
+from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import FundingPoint, Instrument, Kind
 
 #: One row of a venue's instrument list (a JSON object).
@@ -40,6 +41,11 @@ class Reader:
         """A ParseError for this endpoint."""
         return ParseError(self.venue, self.endpoint, detail)
 
+    def about(self, name: str, exc: ParseError) -> ParseError:
+        """The error of one row, named: ``"<name>: <detail>"`` for this endpoint. An ``Implausible`` already
+        names its symbol, field and endpoint and is kept as it is (its kind must survive)."""
+        return exc if isinstance(exc, Implausible) else self.fail(f"{name}: {exc.detail}")
+
     def obj(self, value: Any, what: str = "payload") -> Mapping[str, Any]:
         """``value`` as a JSON object, or a ParseError."""
         if not isinstance(value, Mapping):
@@ -51,6 +57,14 @@ class Reader:
         if not isinstance(value, list):
             raise self.fail(f"{what} is {type(value).__name__}, expected an array")
         return value
+
+    def answered(self, rows: Sequence[Any], asked: int) -> Sequence[Any]:
+        """The rows of a bulk answer about ``asked`` listed contracts (or assets): an EMPTY list while some are
+        asked is a ParseError. The venue lists them; an answer naming none of them is broken, and reading it as
+        "none of them trades" would be silence where a failure belongs."""
+        if asked and not rows:
+            raise self.fail(f"an empty list, asked about {asked} listed contract(s) or pair(s)")
+        return rows
 
     def field(self, row: Mapping[str, Any], key: str) -> Any:
         """A required field."""
@@ -102,6 +116,21 @@ class Reader:
     def opt_time_ms(self, row: Mapping[str, Any], key: str) -> datetime | None:
         """An optional epoch-ms timestamp; absent, "", null and 0 are None."""
         return self.time_ms(row, key) if self.opt_num(row, key) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """When an answer's data is from: the venue's own ``time`` (None when it sends none) and ``received_at``,
+    when dtrack received it. Records take both as they are; ``observed_at`` (the venue's time, else the
+    receive time) is only for as-of reckoning such as "has this option expired", never stored as ``time``."""
+
+    time: datetime | None
+    received_at: datetime
+
+    @property
+    def observed_at(self) -> datetime:
+        """The venue's time, else the receive time."""
+        return self.time if self.time is not None else self.received_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +194,17 @@ class Listing:
         return cls(tuple(instruments.values()), broken, tuple(missing))
 
     @classmethod
-    def of_parts(cls, parts: Iterable[Listing | BaseException]) -> Listing:
-        """Merge the parts of a venue's list fetched separately (hosts, categories). A part that failed
-        with a ``DtrackError`` is kept in ``missing`` and the others still serve; when every part
-        failed, the first failure is raised (the venue has no list at all)."""
+    def of_parts(cls, parts: Iterable[Listing | DtrackError]) -> Listing:
+        """Merge the parts of a venue's list fetched separately (hosts, categories; as ``settle`` gives them).
+        A part that failed is kept in ``missing`` and the others still serve; when every part failed, the
+        first failure is raised (the venue has no list at all)."""
         listings: list[Listing] = []
         failed: list[DtrackError] = []
         for part in parts:
             if isinstance(part, Listing):
                 listings.append(part)
-            elif isinstance(part, DtrackError):
-                failed.append(part)
             else:
-                raise part
+                failed.append(part)
         if not listings and failed:
             raise failed[0]
         merged = cls.merge(listings)
@@ -267,9 +294,11 @@ def latest_spacing(times: Iterable[datetime]) -> float | None:
 
 
 def points_from_settlements(
-    series: Iterable[tuple[datetime, float]], current_interval_hours: float
+    series: Iterable[tuple[datetime, float]], current_interval_hours: float, *, venue: str, symbol: str,
+    received_at: datetime,
 ) -> tuple[FundingPoint, ...]:
-    """Funding points from (settlement time, rate) pairs, ascending, de-duplicated.
+    """Funding points of ``symbol`` on ``venue`` from (settlement time, rate) pairs, ascending, de-duplicated;
+    ``received_at``: when the answer(s) holding them arrived.
 
     A settlement's interval is the spacing to the previous one (the rate accrued over those hours);
     the first point takes the spacing to the next, a lone point ``current_interval_hours``.
@@ -291,7 +320,8 @@ def points_from_settlements(
             # longer than the spacing on both sides and a whole multiple of the one after it
             is_gap = after >= 1 and spacing > after and spacing % after == 0 and (before is None or spacing > before)
             hours = after if is_gap else spacing
-        points.append(FundingPoint(time=t, rate=rate, interval_hours=max(1.0, float(hours))))
+        points.append(FundingPoint(venue=venue, symbol=symbol, time=t, rate=rate,
+                                   interval_hours=max(1.0, float(hours)), received_at=received_at))
     return tuple(points)
 
 

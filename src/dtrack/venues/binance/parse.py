@@ -51,6 +51,7 @@ from dtrack.records import (
     Unit,
 )
 from dtrack.symbols import split_multiplier
+from dtrack.venues import plausible
 from dtrack.venues.binance import api
 from dtrack.venues.fields import (
     HOUR_MS,
@@ -85,6 +86,9 @@ class BySymbol(Generic[R]):
 
     rows: Mapping[str, R]
     bad: Mapping[str, ParseError] = field(default_factory=dict)
+    #: the funding caps fundingInfo states per symbol (``adjustedFundingRateCap`` / ``Floor``; that table
+    #: alone has them): what its rows say beside the interval, not part of the table's equality
+    caps: Mapping[str, plausible.FundingCap] = field(default_factory=dict, compare=False)
 
     def get(self, symbol: str) -> R | None:
         """The parsed row of ``symbol`` (None when absent); its ParseError when it was malformed."""
@@ -110,6 +114,7 @@ def _by_symbol(r: Reader, body: object, symbols: Collection[str] | None,
     if isinstance(body, Mapping):  # the answer to ``?symbol=``: one object, which must name its symbol
         r.text(body, "symbol")
     rows: Sequence[object] = [body] if isinstance(body, Mapping) else r.arr(body)
+    r.answered(rows, len(symbols or ()))  # symbols asked of an empty list: a broken answer, not "none trades"
     out: dict[str, R] = {}
     bad: dict[str, ParseError] = {}
     for raw in rows:
@@ -180,10 +185,12 @@ def _instrument(r: Reader, row: Mapping[str, object], host: str) -> Instrument:
         size = r.num(row, "contractSize")
         if size <= 0:
             raise r.fail(f"contractSize of {symbol} is {size!r}, expected > 0")
-        return Instrument(api.VENUE, symbol, asset, quote, settle, kind, Margin.INVERSE, multiplier=multiplier,
+        return Instrument(venue=api.VENUE, symbol=symbol, asset=asset, quote=quote, settle=settle, kind=kind,
+                          margin=Margin.INVERSE, multiplier=multiplier,
                           contract_size=size, contract_unit=Unit.USD, expiry=expiry, market=host)
     # Linear: quantities (and openInterest) are in the base coin, e.g. 1000PEPE units.
-    return Instrument(api.VENUE, symbol, asset, quote, settle, kind, Margin.LINEAR, multiplier=multiplier,
+    return Instrument(venue=api.VENUE, symbol=symbol, asset=asset, quote=quote, settle=settle, kind=kind,
+                      margin=Margin.LINEAR, multiplier=multiplier,
                       contract_size=1.0, contract_unit=Unit.BASE, expiry=expiry, market=host)
 
 
@@ -247,7 +254,7 @@ def parse_premium_index(body: object, host: str, symbols: Collection[str] | None
 
 
 def _premium(r: Reader, row: Mapping[str, object], symbol: str) -> Premium:
-    return Premium(
+    premium = Premium(
         symbol=symbol,
         rate=r.opt_num(row, "lastFundingRate"),
         next_funding=r.opt_time_ms(row, "nextFundingTime"),
@@ -255,16 +262,37 @@ def _premium(r: Reader, row: Mapping[str, object], symbol: str) -> Premium:
         index=r.num(row, "indexPrice"),
         time=r.opt_time_ms(row, "time"),
     )
+    # prices every record of the row is built from (the rate and the times are checked with them)
+    rules = plausible.Rules(api.VENUE, r.endpoint, symbol)
+    rules.price("markPrice", premium.mark)
+    rules.price("indexPrice", premium.index)
+    return premium
 
 
 def parse_funding_intervals(body: object, host: str) -> BySymbol[float]:
-    """``fundingInfo``: symbol -> ``fundingIntervalHours`` (only symbols with an adjustment).
+    """``fundingInfo``: symbol -> ``fundingIntervalHours`` (only symbols with an adjustment), with the
+    symbols' caps (``caps``, from ``adjustedFundingRateCap`` / ``adjustedFundingRateFloor``).
 
     A row without a symbol is skipped; a row whose interval does not parse goes to ``bad``, so
-    that symbol (and only it) fails instead of silently taking the 8 h default.
+    that symbol (and only it) fails instead of silently taking the 8 h default. A cap that is absent or
+    does not parse is no cap (the rate is then held to ``plausible.BACKSTOP``).
     """
     r = reader(api.PATHS[host].funding_info)
-    return _by_symbol(r, r.arr(body), None, lambda row, symbol: _positive(r, row, "fundingIntervalHours", symbol))
+    rows = r.arr(body)
+    intervals = _by_symbol(r, rows, None, lambda row, symbol: _positive(r, row, "fundingIntervalHours", symbol))
+    caps = _by_symbol(r, rows, None, lambda row, _symbol: _cap(r, row))
+    return BySymbol(intervals.rows, intervals.bad, {s: cap for s, cap in caps.rows.items() if cap is not None})
+
+
+def _cap(r: Reader, row: Mapping[str, object]) -> plausible.FundingCap | None:
+    """The cap and floor of one fundingInfo row, None unless both are numbers with floor < cap."""
+    try:
+        cap, floor = r.opt_num(row, "adjustedFundingRateCap"), r.opt_num(row, "adjustedFundingRateFloor")
+    except ParseError:
+        return None
+    if cap is None or floor is None or floor >= cap:
+        return None
+    return plausible.FundingCap(floor, cap, "Binance fundingInfo adjustedFundingRateCap / Floor")
 
 
 def _positive(r: Reader, row: Mapping[str, object], key: str, symbol: str) -> float:
@@ -273,6 +301,12 @@ def _positive(r: Reader, row: Mapping[str, object], key: str, symbol: str) -> fl
     if value <= 0:
         raise r.fail(f"{key} of {symbol} is {value!r}, expected > 0")
     return value
+
+
+def cap_of(instrument: Instrument, intervals: BySymbol[float]) -> plausible.FundingCap | None:
+    """The funding cap fundingInfo states for ``instrument``; None for a symbol it does not list (Binance
+    publishes no default cap: such a rate is held to ``plausible.BACKSTOP``)."""
+    return intervals.caps.get(instrument.symbol)
 
 
 def interval_of(instrument: Instrument, intervals: BySymbol[float]) -> tuple[float, str]:
@@ -325,8 +359,7 @@ def parse_open_interest(body: object, host: str, symbol: str) -> OIReading:
     if got != symbol:
         raise r.fail(f"asked for {symbol}, answer is for {got}")
     amount = r.num(row, "openInterest")
-    if amount < 0:
-        raise r.fail(f"openInterest of {symbol} is {amount!r}, expected >= 0")
+    plausible.Rules(api.VENUE, r.endpoint, symbol).amount("openInterest", amount)
     return OIReading(amount, r.opt_time_ms(row, "time"))
 
 
@@ -337,8 +370,10 @@ def open_interest(instrument: Instrument, reading: OIReading, premium: Premium, 
     makes them PEPE); COIN-M reports contracts of ``contractSize`` USD.
     """
     unit = Unit.CONTRACTS if instrument.market == api.COINM else Unit.BASE
-    return OpenInterest.of(instrument, reading.amount, unit, premium.mark / instrument.multiplier,
-                           "mark (premiumIndex)", reading.time or premium.time or received)
+    return plausible.open_interest(api.PATHS[instrument.market].open_interest, instrument=instrument,
+                                   amount=reading.amount, unit=unit, price=premium.mark / instrument.multiplier,
+                                   price_source="mark (premiumIndex)", time=reading.time or premium.time,
+                                   received_at=received)
 
 
 def open_interest_usd(instrument: Instrument, amount: float, mark: float) -> tuple[float, str]:
@@ -364,7 +399,7 @@ def funding_rate(
     """The FundingRate of one perpetual from its premiumIndex row, fundingInfo and OI.
 
     ``open_interest`` is the raw openInterest amount, or None when it could not be fetched.
-    ``time`` is Binance's own ``time`` of the row, else ``received``. When ``nextFundingTime`` is
+    ``time`` is Binance's own ``time`` of the row (None without one). When ``nextFundingTime`` is
     off the interval's grid the interval is kept (it is the venue's word) and the note says so.
     """
     r = reader(api.PATHS[instrument.market].premium_index)
@@ -377,19 +412,20 @@ def funding_rate(
     if not on_schedule(premium.next_funding, hours):
         note += (f"; interval unconfirmed: nextFundingTime {premium.next_funding:%Y-%m-%d %H:%M} UTC is not "
                  f"on the {hours:g} h grid ({source}), the interval may have changed")
-    return FundingRate(
+    return plausible.funding_rate(r.endpoint, FundingRate(
         instrument=instrument,
         rate=premium.rate,
         interval_hours=hours,
         interval_source=source,
-        time=premium.time or received,
+        time=premium.time,
+        received_at=received,
         predicted_rate=None,  # lastFundingRate already IS the rate of the coming settlement
         next_funding_time=premium.next_funding,
         mark_price=premium.mark / instrument.multiplier,
         index_price=premium.index / instrument.multiplier,
         open_interest_usd=oi_usd,
         note=note,
-    )
+    ), cap_of(instrument, intervals))
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -408,7 +444,8 @@ def parse_funding_history(body: object, host: str, symbol: str) -> list[tuple[da
         got = r.text(row, "symbol")
         if got != symbol:
             raise r.fail(f"asked for {symbol}, a row is for {got}")
-        out.append((r.time_ms(row, "fundingTime"), r.num(row, "fundingRate")))
+        rate = plausible.settlement(plausible.Rules(api.VENUE, r.endpoint, symbol), r.num(row, "fundingRate"))
+        out.append((r.time_ms(row, "fundingTime"), rate))
     return out
 
 
@@ -418,16 +455,19 @@ def funding_history(
     start: datetime,
     end: datetime,
     current_interval_hours: float,
+    received: datetime,
 ) -> FundingHistory:
-    """A FundingHistory from settled (time, rate) rows; notes when Binance returned nothing early enough."""
-    points = within(points_from_settlements(rows, current_interval_hours), start, end)
+    """A FundingHistory from settled (time, rate) rows received at ``received``; notes when Binance returned
+    nothing early enough."""
+    points = within(points_from_settlements(rows, current_interval_hours, venue=api.VENUE, symbol=instrument.symbol,
+                                            received_at=received), start, end)
     note = ""
     if not points:
         note = f"Binance returned no settlement of {instrument.symbol} in the window"
     elif (points[0].time - start).total_seconds() > points[0].interval_hours * 3600.0:
         note = (f"Binance returned no settlement of {instrument.symbol} before "
                 f"{points[0].time:%Y-%m-%d %H:%M} UTC (listed later, or history not kept)")
-    return FundingHistory(api.VENUE, instrument.symbol, start, end, points, note)
+    return FundingHistory(venue=api.VENUE, symbol=instrument.symbol, start=start, end=end, points=points, note=note)
 
 
 # --- pages of time series ----------------------------------------------------------------------
@@ -489,7 +529,8 @@ def coinm_roll_start(instrument: Instrument, now: datetime) -> tuple[datetime | 
                   f"{roll:%Y-%m-%d %H:%M} UTC that series was another contract, so history starts there")
 
 
-def parse_oi_history(body: object, instrument: Instrument, params: Mapping[str, str]) -> list[OIPoint]:
+def parse_oi_history(body: object, instrument: Instrument, params: Mapping[str, str],
+                     received: datetime) -> list[OIPoint]:
     """openInterestHist rows of one contract as one-sided points (units of the asset, and USD).
 
     USDⓈ-M: ``sumOpenInterest`` in the venue's base (x multiplier), ``sumOpenInterestValue`` USD(T).
@@ -506,13 +547,15 @@ def parse_oi_history(body: object, instrument: Instrument, params: Mapping[str, 
             if got != want:
                 raise r.fail(f"asked for {key} {want}, a row is for {got!r}")
         amount, value = r.num(row, "sumOpenInterest"), r.num(row, "sumOpenInterestValue")
-        if amount < 0 or value < 0:
-            raise r.fail(f"negative open interest {amount!r} / {value!r} for {instrument.symbol}")
+        rules = plausible.Rules(api.VENUE, r.endpoint, instrument.symbol)
+        rules.amount("sumOpenInterest", amount)
+        rules.amount("sumOpenInterestValue", value)
         if host == api.COINM:
-            point = OIPoint(r.time_ms(row, "timestamp"), value * instrument.multiplier,
-                            amount * instrument.contract_size)
+            base, usd = value * instrument.multiplier, amount * instrument.contract_size
         else:
-            point = OIPoint(r.time_ms(row, "timestamp"), amount * instrument.multiplier, value)
+            base, usd = amount * instrument.multiplier, value
+        point = OIPoint(venue=api.VENUE, symbol=instrument.symbol, time=r.time_ms(row, "timestamp"), base=base,
+                        usd=usd, received_at=received)
         out.append(point)
     return out
 
@@ -521,13 +564,15 @@ def oi_history(instrument: Instrument, points: Iterable[OIPoint], start: datetim
                period_hours: int, note: str) -> OIHistory:
     """An OIHistory of the points in ``[start, end]``, ascending, one per time."""
     kept = sorted({p.time: p for p in points if start <= p.time <= end}.values(), key=lambda p: p.time)
-    return OIHistory(api.VENUE, instrument.symbol, float(period_hours), tuple(kept), note)
+    return OIHistory(venue=api.VENUE, symbol=instrument.symbol, period_hours=float(period_hours), points=tuple(kept),
+                     note=note)
 
 
 # --- long/short ratios -------------------------------------------------------------------------
 
 
-def parse_long_short(body: object, path: str, instrument: Instrument, definition: str) -> LongShortRatio | None:
+def parse_long_short(body: object, path: str, instrument: Instrument, definition: str,
+                     received: datetime) -> LongShortRatio | None:
     """The latest row of a long/short statistic of a USDⓈ-M symbol (None when Binance has no row).
 
     ``longShortRatio`` = longs / shorts; ``longAccount`` is the long share (accounts, or positions for
@@ -546,8 +591,9 @@ def parse_long_short(body: object, path: str, instrument: Instrument, definition
     share = r.num(row, "longAccount" if "longAccount" in row else "longPosition")
     if ratio < 0 or not 0.0 <= share <= 1.0:
         raise r.fail(f"long/short ratio {ratio!r} / long share {share!r} of {got} out of range")
-    return LongShortRatio(api.VENUE, instrument.asset, got, f"{definition} (USDⓈ-M {got})", ratio, share,
-                          r.time_ms(row, "timestamp"), api.LONG_SHORT_PERIOD)
+    return LongShortRatio(venue=api.VENUE, asset=instrument.asset, symbol=got,
+                          definition=f"{definition} (USDⓈ-M {got})", ratio=ratio, long_share=share,
+                          time=r.time_ms(row, "timestamp"), received_at=received, period=api.LONG_SHORT_PERIOD)
 
 
 # --- klines, tickers, quotes, spot -------------------------------------------------------------
@@ -559,14 +605,16 @@ def parse_klines(body: object, host: str) -> list[tuple[int, float]]:
     out: list[tuple[int, float]] = []
     for raw in r.arr(body):
         row = r.arr(raw, "kline")
-        out.append((r.ms(_cell(row, 0, "openTime"), "openTime"), r.num(_cell(row, 4, "close"), "close")))
+        close = r.num(_cell(row, 4, "close"), "close")
+        plausible.Rules(api.VENUE, r.endpoint, "").price("close", close)
+        out.append((r.ms(_cell(row, 0, "openTime"), "openTime"), close))
     return out
 
 
 def price_history(instrument: Instrument, candles: Iterable[tuple[int, float]], period_hours: int,
-                  start: datetime, end: datetime, now: datetime) -> tuple[PricePoint, ...]:
+                  start: datetime, end: datetime, now: datetime, received: datetime) -> tuple[PricePoint, ...]:
     """Closes per one unit of the asset, timed at each candle's close (``now`` for the candle still
-    open), in ``[start, end]``, ascending, one per time."""
+    open), in ``[start, end]``, ascending, one per time; ``received``: when the klines arrived."""
     step, now_ms = period_hours * HOUR_MS, utc_to_ms(now)
     closes: dict[datetime, float] = {}
     for open_ms, close in candles:
@@ -575,20 +623,29 @@ def price_history(instrument: Instrument, candles: Iterable[tuple[int, float]], 
         t = ms_to_utc(open_ms + step) if open_ms + step <= now_ms else now
         if start <= t <= end:
             closes[t] = close / instrument.multiplier
-    return tuple(PricePoint(t, p) for t, p in sorted(closes.items()))
+    return tuple(PricePoint(venue=api.VENUE, symbol=instrument.symbol, time=t, price=p, received_at=received)
+                 for t, p in sorted(closes.items()))
 
 
 def parse_price_tickers(body: object, path: str, symbols: Collection[str]) -> BySymbol[float]:
     """``ticker/price`` rows (``{"symbol", "price"}``, futures add ``time``) of the asked symbols."""
     r = reader(path)
-    return _by_symbol(r, body, symbols, lambda row, symbol: _positive(r, row, "price", symbol))
+    return _by_symbol(r, body, symbols, lambda row, symbol: _price(r, row, symbol))
+
+
+def _price(r: Reader, row: Mapping[str, object], symbol: str) -> float:
+    """A ticker's ``price``, > 0."""
+    price = r.num(row, "price")
+    plausible.Rules(api.VENUE, r.endpoint, symbol).price("price", price)
+    return price
 
 
 def price_quote(instrument: Instrument, premium: Premium, last: float | None, received: datetime) -> PriceQuote:
     """Mark and index (premiumIndex) and last price (ticker) per one unit of the asset."""
     m = instrument.multiplier
-    return PriceQuote(instrument, premium.time or received, premium.mark / m, premium.index / m,
-                      None if last is None else last / m)
+    return plausible.price_quote(api.PATHS[instrument.market].premium_index, PriceQuote(
+        instrument=instrument, time=premium.time, received_at=received, mark_price=premium.mark / m,
+        index_price=premium.index / m, last_price=None if last is None else last / m))
 
 
 def spot_symbol(asset: str) -> str:
@@ -597,9 +654,10 @@ def spot_symbol(asset: str) -> str:
 
 
 def spot_price(asset: str, price: float, received: datetime) -> SpotPrice:
-    """A SpotPrice from the spot ticker (which carries no time: ``received``)."""
-    return SpotPrice(api.VENUE, asset, api.SPOT_QUOTE, spot_symbol(asset), price, received,
-                     f"spot ticker ({api.SPOT_TICKER_PRICE})")
+    """A SpotPrice from the spot ticker (which carries no time: ``time`` is None)."""
+    return plausible.spot_price(api.SPOT_TICKER_PRICE, SpotPrice(
+        venue=api.VENUE, asset=asset, quote=api.SPOT_QUOTE, symbol=spot_symbol(asset), price=price, time=None,
+        received_at=received, source=f"spot ticker ({api.SPOT_TICKER_PRICE})"))
 
 
 # --- European options (eapi) -------------------------------------------------------------------
@@ -765,8 +823,7 @@ def parse_option_tickers(body: object, symbols: Collection[str] | None = None) -
 
     def read(row: Row, symbol: str) -> OptionTicker:
         volume = r.num(row, "volume")
-        if volume < 0:
-            raise r.fail(f"volume of {symbol} is {volume!r}, expected >= 0")
+        plausible.Rules(api.VENUE, r.endpoint, symbol).amount("volume", volume)
         return OptionTicker(volume, _positive_or_none(r, row, "lastPrice"), _positive_or_none(r, row, "bidPrice"),
                             _positive_or_none(r, row, "askPrice"))
 
@@ -786,8 +843,7 @@ def parse_option_open_interest(body: object, asset: str) -> dict[str, float]:
         if not symbol.startswith(f"{asset}-"):
             raise r.fail(f"asked for {asset}, a row is for {symbol}")
         amount = r.num(row, "sumOpenInterest")
-        if amount < 0:
-            raise r.fail(f"sumOpenInterest of {symbol} is {amount!r}, expected >= 0")
+        plausible.Rules(api.VENUE, r.endpoint, symbol).amount("sumOpenInterest", amount)
         out[symbol] = amount
     return out
 
@@ -805,8 +861,7 @@ def parse_option_index(body: object) -> IndexPrice:
     r = reader(api.OPTION_INDEX)
     row = r.obj(body)
     price = r.num(row, "indexPrice")
-    if price <= 0:
-        raise r.fail(f"indexPrice is {price!r}, expected > 0")
+    plausible.Rules(api.VENUE, r.endpoint, "").price("indexPrice", price)
     return IndexPrice(price, r.opt_time_ms(row, "time"))
 
 
@@ -830,9 +885,10 @@ def option_quote(option: OptionSymbol, index: IndexPrice, mark: OptionMark | Non
     ticker row (or open-interest row) its volume (open interest) is 0."""
     unit = option.unit
     mark_usd = _per_coin(mark.price if mark else None, unit)
-    return OptionQuote(
+    return plausible.option_quote(api.OPTION_MARK, OptionQuote(
         venue=api.VENUE, symbol=option.symbol, asset=option.asset, expiry=option.expiry, strike=option.strike,
-        is_call=option.is_call, time=index.time or received, underlying_price=index.price, index_price=index.price,
+        is_call=option.is_call, time=index.time, received_at=received, underlying_price=index.price,
+        index_price=index.price,
         mark_price_usd=mark_usd, mark_price_coin=None if mark_usd is None else mark_usd / index.price,
         bid_price_usd=_per_coin(ticker.bid if ticker else None, unit),
         ask_price_usd=_per_coin(ticker.ask if ticker else None, unit),
@@ -842,11 +898,11 @@ def option_quote(option: OptionSymbol, index: IndexPrice, mark: OptionMark | Non
         vega=_per_coin(mark.vega if mark else None, unit), theta=_per_coin(mark.theta if mark else None, unit),
         open_interest=open_interest or 0.0, volume=ticker.volume if ticker else 0.0, contract_size=unit,
         settle=option.quote, price_note=_option_note(option, mark),
-    )
+    ))
 
 
 def parse_block_trades(body: object, asset: str, listing: OptionListing, index: float, start: datetime,
-                       end: datetime) -> tuple[list[OptionTrade], list[ParseError]]:
+                       end: datetime, received: datetime) -> tuple[list[OptionTrade], list[ParseError]]:
     """The block trades of ``asset`` in ``[start, end]`` from one ``/eapi/v1/blockTrades`` answer (every
     underlying), in the venue's order. ``side`` is the taker's (1 buy, -1 sell); ``qty`` in contracts (its
     sign follows the side in the docs example, so its size is taken); ``price`` USDT per contract. The rows
@@ -862,16 +918,17 @@ def parse_block_trades(body: object, asset: str, listing: OptionListing, index: 
             continue
         try:
             row = r.obj(raw, "blockTrades row")
-            trade = _block_trade(r, row, asset, listing, index)
+            trade = _block_trade(r, row, asset, listing, index, received)
         except ParseError as exc:
-            errors.append(r.fail(f"{symbol}: {exc.detail}") if symbol else exc)
+            errors.append(r.about(symbol, exc) if symbol else exc)
             continue
         if start <= trade.time <= end:
             trades.append(trade)
     return trades, errors
 
 
-def _block_trade(r: Reader, row: Row, asset: str, listing: OptionListing, index: float) -> OptionTrade:
+def _block_trade(r: Reader, row: Row, asset: str, listing: OptionListing, index: float,
+                 received: datetime) -> OptionTrade:
     symbol = r.text(row, "symbol")
     option = listing.options.get(symbol)
     if option is None:
@@ -886,11 +943,9 @@ def _block_trade(r: Reader, row: Row, asset: str, listing: OptionListing, index:
     if isinstance(trade_id, bool) or not isinstance(trade_id, int | str):
         raise r.fail(f"id is {trade_id!r}, expected an integer")
     price = r.num(row, "price")
-    if price <= 0:
-        raise r.fail(f"price is {price!r}, expected > 0")
-    return OptionTrade(
+    return plausible.option_trade(r.endpoint, OptionTrade(
         venue=api.VENUE, symbol=symbol, asset=option.asset, expiry=option.expiry, strike=option.strike,
-        is_call=option.is_call, time=r.time_ms(row, "time"), side=api.TAKER_SIDES[side],
+        is_call=option.is_call, time=r.time_ms(row, "time"), received_at=received, side=api.TAKER_SIDES[side],
         amount=abs(r.num(row, "qty")), contract_size=option.unit, price_usd=price / option.unit,
         index_price=index, iv=None, block=True, trade_id=str(trade_id),
-    )
+    ))

@@ -45,11 +45,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from dtrack.errors import ParseError, RateLimited, VenueError
+from dtrack.errors import DtrackError, Implausible, ParseError, RateLimited, VenueError
 from dtrack.records import (
     FundingRate,
     Instrument,
     Kind,
+    LongShortRatio,
     Margin,
     OpenInterest,
     OptionQuote,
@@ -60,8 +61,9 @@ from dtrack.records import (
     VolPoint,
 )
 from dtrack.symbols import split_multiplier
+from dtrack.venues import plausible
 from dtrack.venues.bybit import api
-from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, parse_each
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, parse_each
 
 VENUE = "bybit"
 T = TypeVar("T")
@@ -122,9 +124,9 @@ def cursor_param(cursor: str) -> str:
     return unquote(cursor)
 
 
-def answer_time(body: Any, endpoint: str, received: datetime) -> datetime:
-    """The venue's own ``time`` of an answer (epoch ms, number or string), else ``received``."""
-    return reader(endpoint).opt_time_ms(reader(endpoint).obj(body), "time") or received
+def answer_time(body: Any, endpoint: str, received: datetime) -> Stamp:
+    """The venue's own ``time`` of an answer (epoch ms, number or string; None when absent) and ``received``."""
+    return Stamp(reader(endpoint).opt_time_ms(reader(endpoint).obj(body), "time"), received)
 
 
 # --- instruments-info --------------------------------------------------------------------------
@@ -222,10 +224,12 @@ def _interval_hours(r: Reader, row: Mapping[str, Any]) -> float:
 
 def _wanted_rows(body: Any, wanted: Mapping[str, Instrument]) -> list[tuple[Mapping[str, Any], Instrument]]:
     """Rows of a tickers answer for the ``wanted`` contracts, matched by symbol AND category
-    (``BTCUSDT`` is both a linear perpetual and a spot pair)."""
+    (``BTCUSDT`` is both a linear perpetual and a spot pair). An empty list while contracts of the category
+    are wanted is a ParseError (``Reader.answered``): "list": [] is not "none of them trades"."""
     r = reader(api.TICKERS)
     rows, _ = result_rows(body, api.TICKERS)
     category = r.text(r.obj(r.field(body, "result"), "result"), "category")
+    r.answered(rows, sum(1 for inst in wanted.values() if inst.market == category))
     out: list[tuple[Mapping[str, Any], Instrument]] = []
     for row in rows:  # other rows (other symbols, odd shapes) are not read at all
         symbol = row.get("symbol") if isinstance(row, Mapping) else None
@@ -245,14 +249,21 @@ def parse_tickers(
     wanted: Mapping[str, Instrument],
     received: datetime,
     intervals: Mapping[str, float] | None = None,
+    errors: list[DtrackError] | None = None,
 ) -> list[FundingRate]:
     """Current funding of the ``wanted`` perpetuals (by symbol) found in one tickers answer.
 
     ``intervals`` (hours, from instruments-info) is used only for rows without ``fundingIntervalHour``.
+    A row of an asked perpetual that does not parse fails the answer (a ParseError); with ``errors``, an
+    implausible one costs only its own perpetual (its ``Implausible`` is appended there), else it is raised too.
     """
-    when = answer_time(body, api.TICKERS, received)
-    r = reader(api.TICKERS)
-    return [_funding(r, row, inst, when, intervals or {}) for row, inst in _wanted_rows(body, wanted)]
+    rates, failed = _per_row(body, wanted, lambda r, row, inst, at: _funding(r, row, inst, at, intervals or {}),
+                             received)
+    for err in failed:
+        if errors is None or not isinstance(err, Implausible):
+            raise err
+        errors.append(err)
+    return rates
 
 
 def _interval(r: Reader, row: Mapping[str, Any], symbol: str, intervals: Mapping[str, float]) -> tuple[float, str]:
@@ -320,25 +331,34 @@ def _open_interest(r: Reader, row: Mapping[str, Any], inst: Instrument, mark: fl
     return side.amount * mark, f"OI = {side.field} ({unit_text}) x mark{caveat}"
 
 
-def _funding(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime,
+def funding_cap(r: Reader, row: Mapping[str, Any]) -> plausible.FundingCap | None:
+    """The funding cap a tickers row states: ``fundingCap``, the symmetric bound of the rate per interval
+    (tickers since 2025-10; "0.005" in ``bybit__rest_tickers__docs.json``); None when absent or empty (older
+    answers, dated futures)."""
+    cap = r.opt_num(row, "fundingCap")
+    return plausible.FundingCap.symmetric(cap, "Bybit tickers fundingCap") if cap else None
+
+
+def _funding(r: Reader, row: Mapping[str, Any], inst: Instrument, at: Stamp,
              intervals: Mapping[str, float]) -> FundingRate:
     hours, source = _interval(r, row, inst.symbol, intervals)
     mark = r.num(row, "markPrice")  # per unit of the venue's base (per 1000 PEPE for 1000PEPEUSDT)
     index = r.opt_num(row, "indexPrice")
     oi_usd, note = _open_interest(r, row, inst, mark)
-    return FundingRate(
+    return plausible.funding_rate(r.endpoint, FundingRate(
         instrument=inst,
         rate=r.num(row, "fundingRate"),  # the rate of the settlement at nextFundingTime
         interval_hours=hours,
         interval_source=source,
-        time=when,
+        time=at.time,
+        received_at=at.received_at,
         predicted_rate=None,  # Bybit publishes no separate forecast
         next_funding_time=r.time_ms(row, "nextFundingTime"),
         mark_price=mark / inst.multiplier,
         index_price=index / inst.multiplier if index is not None else None,
         open_interest_usd=oi_usd,
         note=note,
-    )
+    ), funding_cap(r, row))
 
 
 def listed_symbols(body: Any, wanted: Mapping[str, Instrument]) -> set[str]:
@@ -347,28 +367,29 @@ def listed_symbols(body: Any, wanted: Mapping[str, Instrument]) -> set[str]:
 
 
 def _per_row(body: Any, wanted: Mapping[str, Instrument],
-             read: Callable[[Reader, Mapping[str, Any], Instrument, datetime], T],
+             read: Callable[[Reader, Mapping[str, Any], Instrument, Stamp], T],
              received: datetime) -> tuple[list[T], list[ParseError]]:
     """``read`` over the tickers rows of the ``wanted`` contracts: what parsed, and a ParseError (naming
     the symbol) per row that did not, so one bad row costs only its own contract."""
-    when = answer_time(body, api.TICKERS, received)
+    at = answer_time(body, api.TICKERS, received)
     r = reader(api.TICKERS)
     items: list[T] = []
     errors: list[ParseError] = []
     for row, inst in _wanted_rows(body, wanted):
         try:
-            items.append(read(r, row, inst, when))
+            items.append(read(r, row, inst, at))
         except ParseError as err:
-            errors.append(r.fail(f"{inst.symbol}: {err.detail}"))
+            errors.append(r.about(inst.symbol, err))
     return items, errors
 
 
-def _oi_row(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime) -> OpenInterest:
+def _oi_row(r: Reader, row: Mapping[str, Any], inst: Instrument, at: Stamp) -> OpenInterest:
     side = one_side(r, row)
     unit, unit_text = oi_unit(inst)
     mark = r.num(row, "markPrice") / inst.multiplier  # per ONE unit of the asset
-    return OpenInterest.of(inst, side.amount, unit, mark, "mark", when,
-                           f"{side.field} ({unit_text}): {side.explanation}")
+    return plausible.open_interest(r.endpoint, instrument=inst, amount=side.amount, unit=unit, price=mark,
+                                   price_source="mark", time=at.time, received_at=at.received_at,
+                                   note=f"{side.field} ({unit_text}): {side.explanation}")
 
 
 def parse_open_interest(body: Any, wanted: Mapping[str, Instrument],
@@ -378,13 +399,14 @@ def parse_open_interest(body: Any, wanted: Mapping[str, Instrument],
     return _per_row(body, wanted, _oi_row, received)
 
 
-def _quote_row(r: Reader, row: Mapping[str, Any], inst: Instrument, when: datetime) -> PriceQuote:
+def _quote_row(r: Reader, row: Mapping[str, Any], inst: Instrument, at: Stamp) -> PriceQuote:
     def per_unit(key: str) -> float | None:
         value = r.opt_num(row, key)
         return value / inst.multiplier if value is not None else None
 
-    return PriceQuote(inst, when, r.num(row, "markPrice") / inst.multiplier, per_unit("indexPrice"),
-                      per_unit("lastPrice"))
+    return plausible.price_quote(r.endpoint, PriceQuote(
+        instrument=inst, time=at.time, received_at=at.received_at, mark_price=r.num(row, "markPrice") / inst.multiplier,
+        index_price=per_unit("indexPrice"), last_price=per_unit("lastPrice")))
 
 
 def parse_quotes(body: Any, wanted: Mapping[str, Instrument],
@@ -407,7 +429,8 @@ def parse_spot(body: Any, assets: Collection[str], received: datetime) -> tuple[
     category = r.text(r.obj(r.field(body, "result"), "result"), "category")
     if category != api.SPOT_CATEGORY:
         raise r.fail(f"category is {category!r}, expected {api.SPOT_CATEGORY!r}")
-    when = answer_time(body, api.TICKERS, received)
+    at = answer_time(body, api.TICKERS, received)
+    r.answered(rows, len(assets))
     by_symbol = {spot_symbol(a): a for a in assets}
     prices: list[SpotPrice] = []
     errors: list[ParseError] = []
@@ -416,11 +439,11 @@ def parse_spot(body: Any, assets: Collection[str], received: datetime) -> tuple[
         if not isinstance(symbol, str) or symbol not in by_symbol:
             continue
         try:
-            price = r.num(row, "lastPrice")
+            prices.append(plausible.spot_price(r.endpoint, SpotPrice(
+                venue=VENUE, asset=by_symbol[symbol], quote=api.SPOT_QUOTE, symbol=symbol,
+                price=r.num(row, "lastPrice"), time=at.time, received_at=at.received_at)))
         except ParseError as err:
-            errors.append(r.fail(f"{symbol}: {err.detail}"))
-            continue
-        prices.append(SpotPrice(VENUE, by_symbol[symbol], api.SPOT_QUOTE, symbol, price, when))
+            errors.append(r.about(symbol, err))
     return prices, errors
 
 
@@ -436,7 +459,8 @@ def parse_funding_history(body: Any, symbol: str) -> list[tuple[datetime, float]
         row = r.obj(item, "result.list item")
         if row.get("symbol", symbol) != symbol:
             raise r.fail(f"row for {row.get('symbol')!r} in the history of {symbol!r}")
-        out.append((r.time_ms(row, "fundingRateTimestamp"), r.num(row, "fundingRate")))
+        rate = plausible.settlement(plausible.Rules(VENUE, r.endpoint, symbol), r.num(row, "fundingRate"))
+        out.append((r.time_ms(row, "fundingRateTimestamp"), rate))
     return out
 
 
@@ -458,9 +482,12 @@ def parse_oi_history(body: Any, symbol: str) -> list[tuple[datetime, OneSide]]:
     rows, _ = result_rows(body, api.OPEN_INTEREST)
     _check_symbol(r, body, symbol)
     out = []
+    rules = plausible.Rules(VENUE, r.endpoint, symbol)
     for item in rows:
         row = r.obj(item, "result.list item")
-        out.append((r.time_ms(row, "timestamp"), one_side(r, row)))
+        side = one_side(r, row)
+        rules.amount(side.field, side.amount)
+        out.append((r.time_ms(row, "timestamp"), side))
     return out
 
 
@@ -486,12 +513,16 @@ def parse_klines(body: Any, symbol: str) -> list[Kline]:
     rows, _ = result_rows(body, api.KLINE)
     _check_symbol(r, body, symbol)
     out = []
+    rules = plausible.Rules(VENUE, r.endpoint, symbol)
     for item in rows:
         candle = r.arr(item, "result.list item")
         if len(candle) <= max(_KLINE_FIELDS.values()):
             raise r.fail(f"kline {candle!r} has {len(candle)} fields, expected 7")
         named = {key: candle[i] for key, i in _KLINE_FIELDS.items()}
-        out.append(Kline(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "closePrice")))
+        kline = Kline(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "closePrice"))
+        rules.price("openPrice", kline.open)
+        rules.price("closePrice", kline.close)
+        out.append(kline)
     return out
 
 
@@ -521,6 +552,18 @@ def parse_account_ratio(body: Any, symbol: str) -> AccountRatio | None:
             raise r.fail(f"{symbol}: buyRatio {buy:g} / sellRatio {sell:g} are not shares")
         out.append(AccountRatio(r.time_ms(row, "timestamp"), buy, sell))
     return max(out, key=lambda a: a.time, default=None)
+
+
+def long_short(perp: Instrument, latest: AccountRatio, received: datetime) -> LongShortRatio:
+    """The account ratio of a USDT perpetual as a ``LongShortRatio``: longs / shorts = buyRatio / sellRatio,
+    the long share buyRatio / (buyRatio + sellRatio), at the row's own ``timestamp``."""
+    return LongShortRatio(
+        venue=VENUE, asset=perp.asset, symbol=perp.symbol,
+        definition=f"accounts net long / net short (USDT perpetual {perp.symbol})",
+        ratio=latest.buy / latest.sell if latest.sell > 0 else float("inf"),
+        long_share=latest.buy / (latest.buy + latest.sell), time=latest.time, received_at=received,
+        period=api.ACCOUNT_RATIO_PERIOD,
+    )
 
 
 # --- options -----------------------------------------------------------------------------------
@@ -594,16 +637,17 @@ def parse_option_instruments_page(body: Any) -> OptionInstrumentsPage:
 
 def _positive(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
     """A price, size or IV where Bybit writes "0" (or nothing) for "none": the empty book side
-    (``bid1Price`` "0", ``bid1Iv`` "0" in ``bybit__ccxt_fetchAllGreeks.json``)."""
+    (``bid1Price`` "0", ``bid1Iv`` "0" in ``bybit__ccxt_fetchAllGreeks.json``). A negative value is not
+    "none": it is kept, for the plausibility rules to refuse."""
     value = r.opt_num(row, key)
-    return value if value is not None and value > 0 else None
+    return value if value else None
 
 
 def _settle_note(settle: str) -> str:
     return f"{settle}-settled, {settle} taken as USD"
 
 
-def _option_quote(r: Reader, row: Mapping[str, Any], terms: OptionTerms, when: datetime,
+def _option_quote(r: Reader, row: Mapping[str, Any], terms: OptionTerms, at: Stamp,
                   forwards: Mapping[datetime, float]) -> OptionQuote:
     """One tickers row as an OptionQuote. Prices are per ONE coin in the settlement coin (USD); the coin price
     is the USD price / ``underlyingPrice`` (the forward of the expiry, what Bybit prices the option on). A row
@@ -618,10 +662,10 @@ def _option_quote(r: Reader, row: Mapping[str, Any], terms: OptionTerms, when: d
         source = "another option of the expiry" if terms.expiry in forwards else "indexPrice"
         note += f" (this row has none: {source}'s, {underlying:g})"
     mark = _positive(r, row, "markPrice")
-    return OptionQuote(
+    return plausible.option_quote(r.endpoint, OptionQuote(
         venue=VENUE, symbol=terms.symbol, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
-        is_call=terms.is_call, time=when, underlying_price=underlying, index_price=index,
-        mark_price_usd=mark, mark_price_coin=mark / underlying if mark is not None else None,
+        is_call=terms.is_call, time=at.time, received_at=at.received_at, underlying_price=underlying,
+        index_price=index, mark_price_usd=mark, mark_price_coin=mark / underlying if mark is not None else None,
         bid_price_usd=_positive(r, row, "bid1Price"), ask_price_usd=_positive(r, row, "ask1Price"),
         # IVs: fractions already (0.552 = 55.2 %); "0" means none (no bid)
         mark_iv=_positive(r, row, "markIv"), bid_iv=_positive(r, row, "bid1Iv"), ask_iv=_positive(r, row, "ask1Iv"),
@@ -630,19 +674,21 @@ def _option_quote(r: Reader, row: Mapping[str, Any], terms: OptionTerms, when: d
         theta=r.opt_num(row, "theta"),
         open_interest=r.opt_num(row, "openInterest") or 0.0, volume=r.opt_num(row, "volume24h") or 0.0,
         contract_size=terms.contract_size, settle=terms.settle, price_note=note,
-    )
+    ))
 
 
-def _unquoted(terms: OptionTerms, when: datetime, forwards: Mapping[datetime, float],
+def _unquoted(terms: OptionTerms, at: Stamp, forwards: Mapping[datetime, float],
               index: float | None) -> OptionQuote | None:
     """A listed option without a tickers row: no mark, IVs, greeks, OI or volume, priced against its expiry's
     forward from the other rows (else the index); None when neither is known."""
     underlying = forwards.get(terms.expiry, index)
     if underlying is None:
         return None
-    return OptionQuote(VENUE, terms.symbol, terms.asset, terms.expiry, terms.strike, terms.is_call, when,
-                       underlying, index, contract_size=terms.contract_size, settle=terms.settle,
-                       price_note="listed in instruments-info without a tickers row: no mark")
+    return plausible.option_quote(api.INSTRUMENTS, OptionQuote(
+        venue=VENUE, symbol=terms.symbol, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
+        is_call=terms.is_call, time=at.time, received_at=at.received_at, underlying_price=underlying, index_price=index,
+        contract_size=terms.contract_size, settle=terms.settle,
+        price_note="listed in instruments-info without a tickers row: no mark"))
 
 
 def parse_option_chain(body: Any, asset: str, listed: Mapping[str, OptionTerms],
@@ -657,7 +703,7 @@ def parse_option_chain(body: Any, asset: str, listed: Mapping[str, OptionTerms],
     """
     r = reader(api.TICKERS)
     rows, _ = result_rows(body, api.TICKERS)
-    when = answer_time(body, api.TICKERS, received)
+    at = answer_time(body, api.TICKERS, received)
     found: list[tuple[Mapping[str, Any], OptionTerms]] = []
     errors: list[ParseError] = []
     for row in rows:
@@ -676,22 +722,28 @@ def parse_option_chain(body: Any, asset: str, listed: Mapping[str, OptionTerms],
     index: float | None = None
     for row, terms in found:
         try:
-            if (fwd := _positive(r, row, "underlyingPrice")) is not None:
+            # only positive prices price other rows (a row with an absurd one is refused below)
+            if (fwd := _positive(r, row, "underlyingPrice")) is not None and fwd > 0:
                 forwards.setdefault(terms.expiry, fwd)
-            index = index or _positive(r, row, "indexPrice")
+            if index is None and (idx := _positive(r, row, "indexPrice")) is not None and idx > 0:
+                index = idx
         except ParseError:
             continue  # the row's own error is reported below
     quotes: list[OptionQuote] = []
     for row, terms in found:
         try:
-            quotes.append(_option_quote(r, row, terms, when, forwards))
+            quotes.append(_option_quote(r, row, terms, at, forwards))
         except ParseError as err:
-            errors.append(r.fail(f"{terms.symbol}: {err.detail}"))
+            errors.append(r.about(terms.symbol, err))
     quoted = {t.symbol for _, t in found}
     for terms in listed.values():
-        if terms.symbol in quoted or terms.asset != asset or terms.expiry <= when:
+        if terms.symbol in quoted or terms.asset != asset or terms.expiry <= at.observed_at:
             continue
-        quote = _unquoted(terms, when, forwards, index)
+        try:
+            quote = _unquoted(terms, at, forwards, index)
+        except ParseError as err:  # terms of instruments-info no market can have (an expiry decades away)
+            errors.append(err)
+            continue
         if quote is None:
             errors.append(r.fail(f"{terms.symbol}: listed, but no tickers row gives a price to quote it against"))
         else:
@@ -699,22 +751,23 @@ def parse_option_chain(body: Any, asset: str, listed: Mapping[str, OptionTerms],
     return quotes, errors
 
 
-def _option_trade(r: Reader, row: Mapping[str, Any], terms: OptionTerms) -> OptionTrade:
+def _option_trade(r: Reader, row: Mapping[str, Any], terms: OptionTerms, received: datetime) -> OptionTrade:
     side = r.text(row, "side")
     if side not in _TAKER_SIDES:
         raise r.fail(f"side is {side!r}, expected Buy or Sell")
     block = row.get("isBlockTrade", False)
     if not isinstance(block, bool):
         raise r.fail(f"isBlockTrade is {block!r}, expected a boolean")
-    return OptionTrade(
+    return plausible.option_trade(r.endpoint, OptionTrade(
         venue=VENUE, symbol=terms.symbol, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
-        is_call=terms.is_call, time=r.time_ms(row, "time"), side=_TAKER_SIDES[side],  # the taker's side
+        is_call=terms.is_call, time=r.time_ms(row, "time"), received_at=received,
+        side=_TAKER_SIDES[side],  # the taker's side
         amount=r.num(row, "size"), contract_size=terms.contract_size, price_usd=r.num(row, "price"),
         index_price=r.num(row, "iP"), iv=_positive(r, row, "iv"), block=block, trade_id=r.text(row, "execId"),
-    )
+    ))
 
 
-def parse_option_trades(body: Any, asset: str) -> tuple[list[OptionTrade], list[ParseError]]:
+def parse_option_trades(body: Any, asset: str, received: datetime) -> tuple[list[OptionTrade], list[ParseError]]:
     """The option trades of ``asset`` in one recent-trade answer (``category=option``), in the venue's order:
     ``side`` is the taker's, ``size`` in coins (contracts of one coin), ``price`` USD per coin, ``iP`` the index,
     ``iv`` a fraction, ``isBlockTrade`` marks blocks. Terms come from the symbol (expiry at 08:00 UTC). A row
@@ -728,15 +781,22 @@ def parse_option_trades(body: Any, asset: str) -> tuple[list[OptionTrade], list[
             row = r.obj(item, "result.list item")
             terms = option_terms(r, r.text(row, "symbol"))
             if terms.asset == asset:
-                trades.append(_option_trade(r, row, terms))
+                trades.append(_option_trade(r, row, terms, received))
         except ParseError as err:
             symbol = item.get("symbol") if isinstance(item, Mapping) else None
-            errors.append(r.fail(f"{symbol}: {err.detail}") if symbol else err)
+            errors.append(r.about(str(symbol), err) if symbol else err)
     return trades, errors
 
 
-def parse_historical_volatility(body: Any, period_days: int) -> list[VolPoint]:
-    """The points of one historical-volatility answer: (hour, realized volatility as a FRACTION, 0.45 = 45 %).
+def hv_series(asset: str, period_days: int) -> str:
+    """The name of a historical-volatility series (a ``VolPoint``'s symbol): ``BTC-HV30D``, the ``period``-day
+    realized volatility of ``baseCoin``."""
+    return f"{asset}-HV{period_days}D"
+
+
+def parse_historical_volatility(body: Any, asset: str, period_days: int, received: datetime) -> list[VolPoint]:
+    """The points of one historical-volatility answer: (hour, realized volatility as a FRACTION, 0.45 = 45 %),
+    named ``hv_series(asset, period_days)``.
 
     Its envelope differs from the other endpoints' (``bybit__rest_historical_volatility__docs.json``):
     ``category`` sits beside ``result``, which is the list itself. A row of another ``period`` is an error.
@@ -750,5 +810,8 @@ def parse_historical_volatility(body: Any, period_days: int) -> list[VolPoint]:
         period = r.opt_num(row, "period")
         if period is not None and period != period_days:
             raise r.fail(f"a {period:g}-day row in the {period_days}-day series")
-        out.append(VolPoint(r.time_ms(row, "time"), r.num(row, "value")))
+        value = r.num(row, "value")
+        plausible.Rules(VENUE, r.endpoint, hv_series(asset, period_days)).amount("value", value)
+        out.append(VolPoint(venue=VENUE, symbol=hv_series(asset, period_days), time=r.time_ms(row, "time"),
+                            value=value, received_at=received))
     return out

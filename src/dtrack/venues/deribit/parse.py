@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dtrack.errors import ParseError
+from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
     FundingPoint,
     FundingRate,
@@ -48,6 +48,7 @@ from dtrack.records import (
     oi_base_and_usd,
 )
 from dtrack.symbols import split_multiplier
+from dtrack.venues import plausible
 from dtrack.venues.deribit import api
 from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 
@@ -193,30 +194,43 @@ def _funding_rate(r: Reader, row: Mapping[str, Any], inst: Instrument, *, index_
     """One perpetual's FundingRate from a book-summary row or a ticker (same field names but the index)."""
     mark = r.num(row, "mark_price")
     index = r.opt_num(row, index_key)
+    rules = plausible.Rules(api.VENUE, r.endpoint, inst.symbol)
+    rules.price("mark_price", mark)  # before it converts the open interest
+    rules.amount("open_interest", r.opt_num(row, "open_interest"))
     oi_usd, oi_note = _open_interest_usd(inst, r.opt_num(row, "open_interest"), mark)
-    return FundingRate(
+    return plausible.funding_rate(r.endpoint, FundingRate(
         instrument=inst,
         rate=r.num(row, "funding_8h"),
         interval_hours=INTERVAL_HOURS,
         interval_source=INTERVAL_SOURCE,
-        time=r.opt_time_ms(row, time_key) or received,
+        time=r.opt_time_ms(row, time_key),
+        received_at=received,
         predicted_rate=None,
         next_funding_time=None,
         mark_price=mark / inst.multiplier,
         index_price=None if index is None else index / inst.multiplier,
         open_interest_usd=oi_usd,
         note=f"{CONTINUOUS_NOTE}; index = {index_key}; {oi_note}",
-    )
+    ))
 
 
-def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: datetime) -> dict[str, FundingRate]:
+def _kept(errors: list[DtrackError] | None, exc: Implausible) -> None:
+    """An implausible row: appended to ``errors`` (the row is dropped, the others serve), or raised without."""
+    if errors is None:
+        raise exc
+    errors.append(exc)
+
+
+def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: datetime,
+                       errors: list[DtrackError] | None = None) -> dict[str, FundingRate]:
     """Funding of the wanted perpetuals (by symbol) found in one currency's book summary.
 
     Book-summary rows carry no ``index_price``: for futures and perpetuals the index is
     ``estimated_delivery_price`` (``underlying_price`` is for options only); the BTC-PERPETUAL ticker
     example shows both fields equal (36297.02). A wanted perpetual whose
     row is absent, or lacks ``funding_8h``, is left out: the caller asks its ticker instead. Rows of
-    other instruments are not read, so an odd one does not fail the answer.
+    other instruments are not read, so an odd one does not fail the answer. An implausible row of a wanted
+    perpetual is dropped too, its ``Implausible`` appended to ``errors`` (raised without).
     """
     r = _BOOK_SUMMARY
     out: dict[str, FundingRate] = {}
@@ -226,8 +240,11 @@ def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: dat
         inst = perps.get(name) if isinstance(name, str) else None  # other rows are not read at all
         if inst is None or r.opt_num(row, "funding_8h") is None:
             continue
-        out[inst.symbol] = _funding_rate(r, row, inst, index_key="estimated_delivery_price",
-                                         time_key="creation_timestamp", received=received)
+        try:
+            out[inst.symbol] = _funding_rate(r, row, inst, index_key="estimated_delivery_price",
+                                             time_key="creation_timestamp", received=received)
+        except Implausible as exc:
+            _kept(errors, exc)
     return out
 
 
@@ -249,7 +266,8 @@ def book_rows(body: Any, wanted: Collection[str]) -> dict[str, Row]:
     not read (an odd option or combo row does not fail the answer)."""
     r = _BOOK_SUMMARY
     out: dict[str, Row] = {}
-    for raw in r.arr(_result(r, body), "result"):
+    # the adapter asks only the currencies of wanted contracts: an empty summary is broken, not "no contract"
+    for raw in r.answered(r.arr(_result(r, body), "result"), len(wanted)):
         row = r.obj(raw, "book summary")
         name = row.get("instrument_name")
         if isinstance(name, str) and name in wanted:
@@ -268,16 +286,25 @@ def open_interest(row: Row, inst: Instrument, received: datetime) -> OpenInteres
     unit = oi_unit(inst)
     what = (f"USD (inverse: contracts x {inst.contract_size:g} USD)" if unit is Unit.USD
             else f"{_unit_name(inst)} (linear)")
-    return OpenInterest.of(inst, amount, unit, r.num(row, "mark_price") / inst.multiplier, "mark",
-                           r.opt_time_ms(row, "creation_timestamp") or received,
-                           f"open_interest in {what}, one side; USD at the mark price")
+    return plausible.open_interest(r.endpoint, instrument=inst, amount=amount, unit=unit,
+                                   price=r.num(row, "mark_price") / inst.multiplier, price_source="mark",
+                                   time=r.opt_time_ms(row, "creation_timestamp"), received_at=received,
+                                   note=f"open_interest in {what}, one side; USD at the mark price")
 
 
-def parse_open_interest(body: Any, wanted: Mapping[str, Instrument], received: datetime) -> dict[str, OpenInterest]:
-    """Open interest of the ``wanted`` instruments (by symbol) a book summary lists with ``open_interest``."""
-    rows = book_rows(body, wanted)
-    return {name: open_interest(row, wanted[name], received) for name, row in rows.items()
-            if _BOOK_SUMMARY.opt_num(row, "open_interest") is not None}
+def parse_open_interest(body: Any, wanted: Mapping[str, Instrument], received: datetime,
+                        errors: list[DtrackError] | None = None) -> dict[str, OpenInterest]:
+    """Open interest of the ``wanted`` instruments (by symbol) a book summary lists with ``open_interest``;
+    an implausible row is dropped, its ``Implausible`` appended to ``errors`` (raised without)."""
+    out: dict[str, OpenInterest] = {}
+    for name, row in book_rows(body, wanted).items():
+        if _BOOK_SUMMARY.opt_num(row, "open_interest") is None:
+            continue
+        try:
+            out[name] = open_interest(row, wanted[name], received)
+        except Implausible as exc:
+            _kept(errors, exc)
+    return out
 
 
 def index_name(inst: Instrument) -> str:
@@ -290,7 +317,9 @@ def index_name(inst: Instrument) -> str:
 def parse_index_price(body: Any) -> float:
     """The ``index_price`` of a ``get_index_price`` answer."""
     r = _INDEX
-    return r.num(r.obj(_result(r, body), "result"), "index_price")
+    price = r.num(r.obj(_result(r, body), "result"), "index_price")
+    plausible.Rules(api.VENUE, r.endpoint, "").price("index_price", price)
+    return price
 
 
 def price_quote(row: Row, inst: Instrument, index: float | None, received: datetime) -> PriceQuote:
@@ -304,21 +333,28 @@ def price_quote(row: Row, inst: Instrument, index: float | None, received: datet
     last = r.opt_num(row, "last")
     if index is None:
         index = r.opt_num(row, "estimated_delivery_price")
-    return PriceQuote(
+    return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst,
-        time=r.opt_time_ms(row, "creation_timestamp") or received,
+        time=r.opt_time_ms(row, "creation_timestamp"),
+        received_at=received,
         mark_price=r.num(row, "mark_price") / inst.multiplier,
         index_price=index,
         last_price=None if last is None else last / inst.multiplier,
-    )
+    ))
 
 
 def parse_quotes(body: Any, wanted: Mapping[str, Instrument], indexes: Mapping[str, float],
-                 received: datetime) -> dict[str, PriceQuote]:
+                 received: datetime, errors: list[DtrackError] | None = None) -> dict[str, PriceQuote]:
     """Quotes of the ``wanted`` instruments a book summary lists, with their index from ``indexes``
-    (by index name)."""
-    return {name: price_quote(row, wanted[name], indexes.get(index_name(wanted[name])), received)
-            for name, row in book_rows(body, wanted).items()}
+    (by index name); an implausible row is dropped, its ``Implausible`` appended to ``errors`` (raised
+    without)."""
+    out: dict[str, PriceQuote] = {}
+    for name, row in book_rows(body, wanted).items():
+        try:
+            out[name] = price_quote(row, wanted[name], indexes.get(index_name(wanted[name])), received)
+        except Implausible as exc:
+            _kept(errors, exc)
+    return out
 
 
 # --- candles --------------------------------------------------------------------------------------
@@ -339,12 +375,16 @@ def parse_chart(body: Any) -> list[tuple[int, float]]:
     if len(ticks) != len(closes):
         raise r.fail(f"{len(ticks)} ticks but {len(closes)} closes")
     rows = ({"tick": t, "close": c} for t, c in zip(ticks, closes, strict=True))
-    return [(r.ms(row, "tick"), r.num(row, "close")) for row in rows]
+    candles = [(r.ms(row, "tick"), r.num(row, "close")) for row in rows]
+    for _, close in candles:
+        plausible.Rules(api.VENUE, r.endpoint, "").price("close", close)
+    return candles
 
 
 def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,
-                 multiplier: float = 1.0) -> tuple[PricePoint, ...]:
-    """Closes per ``period_ms`` from candles of ``candle_ms`` (a divisor of it; both aligned on the epoch).
+                 multiplier: float = 1.0, *, symbol: str, received: datetime) -> tuple[PricePoint, ...]:
+    """Closes of ``symbol`` per ``period_ms`` from candles of ``candle_ms`` (a divisor of it; both aligned on the
+    epoch), received at ``received``.
 
     A period's close is the close of its last candle, at the period's end; the period still open at
     ``now_ms`` closes at its latest candle, at ``now_ms``. A finished period whose last candle is
@@ -358,9 +398,11 @@ def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms
     points = []
     for end, (open_ms, close) in sorted(last.items()):
         if end > now_ms:
-            points.append(PricePoint(ms_to_utc(now_ms), close / multiplier))
+            points.append(PricePoint(venue=api.VENUE, symbol=symbol, time=ms_to_utc(now_ms), price=close / multiplier,
+                                     received_at=received))
         elif open_ms + candle_ms == end:
-            points.append(PricePoint(ms_to_utc(end), close / multiplier))
+            points.append(PricePoint(venue=api.VENUE, symbol=symbol, time=ms_to_utc(end), price=close / multiplier,
+                                     received_at=received))
     return tuple(points)
 
 
@@ -371,16 +413,21 @@ def parse_funding_history(body: Any) -> list[tuple[datetime, float]]:
     """(hour, interest_8h) samples of a ``get_funding_rate_history`` answer, as sent."""
     r = _HISTORY
     rows = (r.obj(raw, "history row") for raw in r.arr(_result(r, body), "result"))
-    return [(r.time_ms(row, "timestamp"), r.num(row, "interest_8h")) for row in rows]
+    samples = [(r.time_ms(row, "timestamp"), r.num(row, "interest_8h")) for row in rows]
+    for _, rate in samples:
+        plausible.settlement(plausible.Rules(api.VENUE, r.endpoint, ""), rate, "interest_8h")
+    return samples
 
 
-def history_points(samples: Iterable[tuple[datetime, float]]) -> tuple[FundingPoint, ...]:
-    """Ascending, de-duplicated points, each an 8 h-equivalent sample (``interval_hours = 8``).
+def history_points(samples: Iterable[tuple[datetime, float]], *, symbol: str,
+                   received: datetime) -> tuple[FundingPoint, ...]:
+    """Ascending, de-duplicated points of ``symbol``, each an 8 h-equivalent sample (``interval_hours = 8``).
 
     Not ``points_from_settlements``: its interval is the spacing between points (1 h here), which
     would read each 8 h-equivalent as an hourly rate and inflate it eightfold.
     """
-    return tuple(FundingPoint(time=t, rate=rate, interval_hours=INTERVAL_HOURS)
+    return tuple(FundingPoint(venue=api.VENUE, symbol=symbol, time=t, rate=rate, interval_hours=INTERVAL_HOURS,
+                              received_at=received)
                  for t, rate in sorted(dict(samples).items()))
 
 
@@ -492,16 +539,16 @@ def name_asset(name: str) -> str:
 
 def _positive(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
     """A price that is None when absent, null or 0 (Deribit's empty book side: null in book summaries,
-    0 in tickers)."""
+    0 in tickers). A negative one is not "none": it is kept, for the plausibility rules to refuse."""
     value = r.opt_num(row, key)
-    return value if value is not None and value > 0 else None
+    return value if value else None
 
 
 def _iv(r: Reader, row: Mapping[str, Any], key: str) -> float | None:
-    """An IV sent in percent points as a fraction; None when absent or not positive (a ticker's ``bid_iv``
-    is 0 without a bid)."""
+    """An IV sent in percent points as a fraction; None when absent or 0 (a ticker's ``bid_iv`` is 0
+    without a bid); a negative one is kept, for the plausibility rules to refuse."""
     value = r.opt_num(row, key)
-    return value / PERCENT if value is not None and value > 0 else None
+    return value / PERCENT if value else None
 
 
 def _usd_and_coin(spec: DeribitOptionSpec, price: float | None, underlying: float) -> tuple[float | None, float | None]:
@@ -538,16 +585,17 @@ def option_quote(r: Reader, row: Mapping[str, Any], spec: DeribitOptionSpec, ind
     else:
         note = f"Deribit prices in {spec.quote} per coin, read as USD (sent); coin = USD price / {against}"
     ticker = "best_bid_price" in row or "best_ask_price" in row
+    plausible.Rules(api.VENUE, r.endpoint, spec.symbol).price("underlying_price", underlying)  # before it converts
     mark_usd, mark_coin = _usd_and_coin(spec, r.opt_num(row, "mark_price"), underlying)
     bid_usd = _usd_and_coin(spec, _positive(r, row, "best_bid_price" if ticker else "bid_price"), underlying)[0]
     ask_usd = _usd_and_coin(spec, _positive(r, row, "best_ask_price" if ticker else "ask_price"), underlying)[0]
     greeks = r.obj(row["greeks"], "greeks") if row.get("greeks") is not None else {}
     stats = r.obj(row["stats"], "stats") if row.get("stats") is not None else {}
     volume = r.opt_num(row, "volume") if "volume" in row else r.opt_num(stats, "volume")
-    return OptionQuote(
+    return plausible.option_quote(r.endpoint, OptionQuote(
         venue=api.VENUE, symbol=spec.symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
         is_call=spec.is_call,
-        time=r.opt_time_ms(row, "timestamp") or r.opt_time_ms(row, "creation_timestamp") or received,
+        time=r.opt_time_ms(row, "timestamp") or r.opt_time_ms(row, "creation_timestamp"), received_at=received,
         underlying_price=underlying, index_price=index,
         mark_price_usd=mark_usd, mark_price_coin=mark_coin, bid_price_usd=bid_usd, ask_price_usd=ask_usd,
         mark_iv=_iv(r, row, "mark_iv"), bid_iv=_iv(r, row, "bid_iv"), ask_iv=_iv(r, row, "ask_iv"),
@@ -557,7 +605,7 @@ def option_quote(r: Reader, row: Mapping[str, Any], spec: DeribitOptionSpec, ind
         open_interest=(r.opt_num(row, "open_interest") or 0.0) / spec.contract_size,
         volume=(volume or 0.0) / spec.contract_size,
         contract_size=spec.contract_size, settle=spec.settle, price_note=note,
-    )
+    ))
 
 
 def option_ticker_quote(row: Row, spec: DeribitOptionSpec, received: datetime) -> OptionQuote:
@@ -615,7 +663,7 @@ def parse_option_summary(body: Any, asset: str, specs: Mapping[str, DeribitOptio
 # --- options: trades ------------------------------------------------------------------------------
 
 
-def option_trade(row: Row) -> OptionTrade:
+def option_trade(row: Row, received: datetime) -> OptionTrade:
     """One option trade of ``get_last_trades_by_currency``.
 
     The option's terms come from its name (Deribit expires at 08:00 UTC), so trades of options that expired
@@ -638,12 +686,13 @@ def option_trade(row: Row) -> OptionTrade:
     else:
         size = coins / contracts
     price, index = r.num(row, "price"), r.num(row, "index_price")
-    return OptionTrade(
+    return plausible.option_trade(r.endpoint, OptionTrade(
         venue=api.VENUE, symbol=name, asset=terms.asset, expiry=terms.expiry, strike=terms.strike,
-        is_call=terms.is_call, time=r.time_ms(row, "timestamp"), side=side, amount=contracts, contract_size=size,
+        is_call=terms.is_call, time=r.time_ms(row, "timestamp"), received_at=received, side=side, amount=contracts,
+        contract_size=size,
         price_usd=price * index if terms.quote == terms.asset else price, index_price=index,
         iv=_iv(r, row, "iv"), block=bool(row.get("block_trade_id")), trade_id=r.text(row, "trade_id"),
-    )
+    ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,7 +705,7 @@ class TradePage:
     has_more: bool
 
 
-def parse_option_trades(body: Any, asset: str) -> TradePage:
+def parse_option_trades(body: Any, asset: str, received: datetime) -> TradePage:
     """``asset``'s option trades in a ``get_last_trades_by_currency`` answer (``{trades, has_more}``)."""
     r = _TRADES
     result = r.obj(_result(r, body), "result")
@@ -668,7 +717,7 @@ def parse_option_trades(body: Any, asset: str) -> TradePage:
         if isinstance(name, str) and name_asset(name) != asset:
             continue
         try:
-            trades.append(option_trade(row))
+            trades.append(option_trade(row, received))
         except ParseError as exc:
             errors.append(exc)
     has_more = result.get("has_more")
@@ -693,18 +742,33 @@ def parse_vol_index(body: Any) -> tuple[list[tuple[int, float]], int | None]:
             raise r.fail(f"candle {candle!r:.80} has {len(candle)} values, expected 5 (ts, o, h, l, c)")
         row = {"ts": candle[0], "close": candle[4]}
         candles.append((r.ms(row, "ts"), r.num(row, "close")))
+        plausible.Rules(api.VENUE, r.endpoint, "").amount("close", candles[-1][1])
     continuation = r.ms(result, "continuation") if result.get("continuation") else None
     return candles, continuation
 
 
-def vol_points(candles: Iterable[tuple[int, float]], now_ms: int) -> tuple[VolPoint, ...]:
-    """Daily DVOL closes as fractions, each at its candle's close (the day still open: at ``now_ms``), ascending."""
-    return tuple(VolPoint(p.time, p.price / PERCENT) for p in price_points(candles, DAY_MS, DAY_MS, now_ms))
+def dvol_series(currency: str) -> str:
+    """The name of a currency's DVOL series (a ``VolPoint``'s symbol): ``BTC-DVOL``."""
+    return f"{currency}-DVOL"
 
 
-def parse_historical_volatility(body: Any) -> tuple[VolPoint, ...]:
-    """The hourly realized volatility of a ``get_historical_volatility`` answer (``[[ts, percent], ...]``) as
-    fractions, ascending, one point per time (the docs example repeats a row)."""
+def hv_series(currency: str) -> str:
+    """The name of a currency's realized (historical) volatility series (a ``VolPoint``'s symbol): ``BTC-HV``."""
+    return f"{currency}-HV"
+
+
+def vol_points(candles: Iterable[tuple[int, float]], now_ms: int, *, currency: str,
+               received: datetime) -> tuple[VolPoint, ...]:
+    """Daily DVOL closes of ``currency`` as fractions, each at its candle's close (the day still open: at
+    ``now_ms``), ascending."""
+    symbol = dvol_series(currency)
+    return tuple(VolPoint(venue=api.VENUE, symbol=symbol, time=p.time, value=p.price / PERCENT, received_at=received)
+                 for p in price_points(candles, DAY_MS, DAY_MS, now_ms, symbol=symbol, received=received))
+
+
+def parse_historical_volatility(body: Any, currency: str, received: datetime) -> tuple[VolPoint, ...]:
+    """The hourly realized volatility of ``currency`` in a ``get_historical_volatility`` answer (``[[ts, percent],
+    ...]``) as fractions, ascending, one point per time (the docs example repeats a row)."""
     r = _HISTORICAL_VOL
     points: dict[int, float] = {}
     for raw in r.arr(_result(r, body), "result"):
@@ -713,4 +777,6 @@ def parse_historical_volatility(body: Any) -> tuple[VolPoint, ...]:
             raise r.fail(f"point {pair!r:.80} has {len(pair)} values, expected 2 (ts, volatility)")
         row = {"ts": pair[0], "value": pair[1]}
         points[r.ms(row, "ts")] = r.num(row, "value") / PERCENT
-    return tuple(VolPoint(ms_to_utc(t), v) for t, v in sorted(points.items()))
+        plausible.Rules(api.VENUE, r.endpoint, hv_series(currency)).amount("value", points[r.ms(row, "ts")])
+    return tuple(VolPoint(venue=api.VENUE, symbol=hv_series(currency), time=ms_to_utc(t), value=v, received_at=received)
+                 for t, v in sorted(points.items()))

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from dtrack.errors import DtrackError, Implausible
 from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
 from dtrack.symbols import split_multiplier
+from dtrack.venues import plausible
 from dtrack.venues.fields import HOUR_MS, Listing, Reader, ms_to_utc, utc_to_ms
 from dtrack.venues.hyperliquid import api
 
@@ -177,7 +179,8 @@ def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, receiv
 
     The next settlement is the venue's own ``nextFundingTime`` (predictedFundings ``HlPerp``) when
     it sent one; otherwise the first settlement after the receive time on the interval's grid
-    (hourly: the next whole hour UTC), which is what the venue docs promise.
+    (hourly: the next whole hour UTC), which is what the venue docs promise. The rate and the prediction
+    are held to Hyperliquid's cap of 4 %/h (``plausible.hyperliquid_cap``).
     """
     r = reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
@@ -188,19 +191,20 @@ def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, receiv
     else:
         interval, source = api.FUNDING_INTERVAL_HOURS, "hourly (venue docs)"
     mult = inst.multiplier
-    return FundingRate(
+    return plausible.funding_rate(r.endpoint, FundingRate(
         instrument=inst,
         rate=r.num(ctx, "funding"),
         interval_hours=interval,
         interval_source=source,
-        time=received,
+        time=None,  # an asset context carries no time
+        received_at=received,
         predicted_rate=predicted.rate if predicted is not None else None,
         next_funding_time=_next_time(predicted, received, interval),
         mark_price=mark / mult,
         index_price=oracle / mult if oracle is not None else None,
         open_interest_usd=oi_coins * mark,
         note=_note(inst),
-    )
+    ), plausible.hyperliquid_cap(interval))
 
 
 def _next_time(predicted: Predicted | None, received: datetime, interval_hours: float) -> datetime:
@@ -218,10 +222,15 @@ def _note(inst: Instrument) -> str:
     return note
 
 
-def per_instrument(body: Any, instruments: Iterable[Instrument],
-                   read: Callable[[Instrument, Any], T]) -> tuple[list[T], list[str]]:
+def per_instrument(body: Any, instruments: Iterable[Instrument], read: Callable[[Instrument, Any], T],
+                   errors: list[DtrackError] | None = None) -> tuple[list[T], list[str]]:
     """``read(instrument, its asset context)`` for each of ``instruments`` from a ``metaAndAssetCtxs``
-    answer, and the symbols the answer lacked (delisted since the listing was cached)."""
+    answer, and the symbols the answer lacked (delisted since the listing was cached).
+
+    A context of an asked coin that does not parse fails the answer (a ParseError); with ``errors``, an
+    implausible one costs only its own coin (its ``Implausible`` is appended there and the others serve),
+    else it is raised too.
+    """
     ctxs = asset_ctxs(body)
     out: list[T] = []
     missing: list[str] = []
@@ -229,16 +238,22 @@ def per_instrument(body: Any, instruments: Iterable[Instrument],
         ctx = ctxs.get(inst.symbol)
         if ctx is None:
             missing.append(inst.symbol)
-        else:
+            continue
+        try:
             out.append(read(inst, ctx))
+        except Implausible as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
     return out, missing
 
 
 def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mapping[str, Predicted],
-                  received: datetime) -> tuple[list[FundingRate], list[str]]:
-    """FundingRates of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
+                  received: datetime, errors: list[DtrackError] | None = None) -> tuple[list[FundingRate], list[str]]:
+    """FundingRates of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked (see
+    ``per_instrument`` for ``errors``)."""
     return per_instrument(body, instruments,
-                          lambda inst, ctx: funding_rate(inst, ctx, predicted.get(inst.symbol), received))
+                          lambda inst, ctx: funding_rate(inst, ctx, predicted.get(inst.symbol), received), errors)
 
 
 # --- open interest and prices ------------------------------------------------------------------
@@ -253,8 +268,9 @@ def open_interest(inst: Instrument, ctx: Any, received: datetime) -> OpenInteres
     r = reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     amount, mark = r.num(ctx, "openInterest"), r.num(ctx, "markPx")
-    return OpenInterest.of(inst, amount, Unit.BASE, mark / inst.multiplier, OI_PRICE_SOURCE, received,
-                           _oi_note(inst))
+    return plausible.open_interest(r.endpoint, instrument=inst, amount=amount, unit=Unit.BASE,
+                                   price=mark / inst.multiplier, price_source=OI_PRICE_SOURCE, time=None,
+                                   received_at=received, note=_oi_note(inst))
 
 
 def _oi_note(inst: Instrument) -> str:
@@ -262,10 +278,11 @@ def _oi_note(inst: Instrument) -> str:
     return f"openInterest is one side, in coins ({unit}); USD = openInterest x markPx"
 
 
-def open_interests(body: Any, instruments: Iterable[Instrument],
-                   received: datetime) -> tuple[list[OpenInterest], list[str]]:
-    """OpenInterest of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
-    return per_instrument(body, instruments, lambda inst, ctx: open_interest(inst, ctx, received))
+def open_interests(body: Any, instruments: Iterable[Instrument], received: datetime,
+                   errors: list[DtrackError] | None = None) -> tuple[list[OpenInterest], list[str]]:
+    """OpenInterest of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked (see
+    ``per_instrument`` for ``errors``)."""
+    return per_instrument(body, instruments, lambda inst, ctx: open_interest(inst, ctx, received), errors)
 
 
 def price_quote(inst: Instrument, ctx: Any, received: datetime) -> PriceQuote:
@@ -275,15 +292,16 @@ def price_quote(inst: Instrument, ctx: Any, received: datetime) -> PriceQuote:
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     mark, oracle, mid = r.num(ctx, "markPx"), r.opt_num(ctx, "oraclePx"), r.opt_num(ctx, "midPx")
     mult = inst.multiplier
-    return PriceQuote(inst, received, mark_price=mark / mult,
-                      index_price=oracle / mult if oracle is not None else None,
-                      last_price=mid / mult if mid is not None else None)
+    return plausible.price_quote(r.endpoint, PriceQuote(
+        instrument=inst, time=None, received_at=received, mark_price=mark / mult,
+        index_price=oracle / mult if oracle is not None else None, last_price=mid / mult if mid is not None else None))
 
 
-def price_quotes(body: Any, instruments: Iterable[Instrument],
-                 received: datetime) -> tuple[list[PriceQuote], list[str]]:
-    """PriceQuotes of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked."""
-    return per_instrument(body, instruments, lambda inst, ctx: price_quote(inst, ctx, received))
+def price_quotes(body: Any, instruments: Iterable[Instrument], received: datetime,
+                 errors: list[DtrackError] | None = None) -> tuple[list[PriceQuote], list[str]]:
+    """PriceQuotes of ``instruments`` from a ``metaAndAssetCtxs`` answer, and the symbols it lacked (see
+    ``per_instrument`` for ``errors``)."""
+    return per_instrument(body, instruments, lambda inst, ctx: price_quote(inst, ctx, received), errors)
 
 
 # --- candles -----------------------------------------------------------------------------------
@@ -301,7 +319,9 @@ def parse_candles(body: Any, coin: str, interval: str) -> list[tuple[int, float]
         row = r.obj(item, "candle")
         if row.get("s") != coin or row.get("i") != interval:
             raise r.fail(f"candle of {row.get('s')!r} {row.get('i')!r} in an answer about {coin!r} {interval!r}")
-        out.append((r.ms(row, "t"), r.num(row, "c")))
+        close = r.num(row, "c")
+        plausible.Rules(VENUE, r.endpoint, coin).price("close", close)
+        out.append((r.ms(row, "t"), close))
     return out
 
 
@@ -314,7 +334,8 @@ def price_points(candles: Iterable[tuple[int, float]], inst: Instrument, period_
     """
     now_ms = utc_to_ms(received)
     by_open = dict(candles)
-    return tuple(PricePoint(ms_to_utc(min(t + period_ms, now_ms)), close / inst.multiplier)
+    return tuple(PricePoint(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
+                            price=close / inst.multiplier, received_at=received)
                  for t, close in sorted(by_open.items()))
 
 
@@ -332,5 +353,6 @@ def parse_funding_history(body: Any, coin: str) -> list[tuple[datetime, float]]:
         row = r.obj(item, "history row")
         if row.get("coin") != coin:
             raise r.fail(f"row for coin {row.get('coin')!r} in an answer about {coin!r}")
-        out.append((r.time_ms(row, "time"), r.num(row, "fundingRate")))
+        rate = plausible.settlement(plausible.Rules(VENUE, r.endpoint, coin), r.num(row, "fundingRate"))
+        out.append((r.time_ms(row, "time"), rate))
     return out

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dtrack.errors import ParseError
+from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
     FundingRate,
     Instrument,
@@ -50,6 +50,7 @@ from dtrack.records import (
     Unit,
 )
 from dtrack.symbols import split_multiplier
+from dtrack.venues import plausible
 from dtrack.venues.fields import HOUR_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 from dtrack.venues.okx import api
 
@@ -67,6 +68,8 @@ class SwapFunding:
     interval_hours: float
     predicted_rate: float | None
     time: datetime | None
+    #: ``minFundingRate`` / ``maxFundingRate`` of the row (None when OKX leaves them out)
+    cap: plausible.FundingCap | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,9 @@ def _rows(reader: Reader, body: Any) -> list[Mapping[str, Any]]:
 
 
 def _asked(reader: Reader, body: Any, wanted: Collection[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(instId, row) of the rows whose instId was asked for; other rows, whatever their shape, are not read."""
-    for row in _data(reader, body):
+    """(instId, row) of the rows whose instId was asked for; other rows, whatever their shape, are not read. An
+    empty answer while some are asked is a ParseError (``Reader.answered``)."""
+    for row in reader.answered(_data(reader, body), len(wanted)):
         inst_id = row.get("instId") if isinstance(row, Mapping) else None
         if isinstance(inst_id, str) and inst_id in wanted:
             yield inst_id, row
@@ -247,7 +251,17 @@ def _funding_row(reader: Reader, row: Mapping[str, Any]) -> SwapFunding:
         # nextFundingRate is deprecated and sent as "": a forecast only when OKX fills it.
         predicted_rate=reader.opt_num(row, "nextFundingRate"),
         time=reader.opt_time_ms(row, "ts"),
+        cap=_funding_cap(reader, row),
     )
+
+
+def _funding_cap(reader: Reader, row: Mapping[str, Any]) -> plausible.FundingCap | None:
+    """The row's own bounds of the rate: ``minFundingRate`` / ``maxFundingRate`` ("-0.00375" / "0.00375" for
+    BTC-USDT-SWAP in the docs example of exchange-api.md 3.11); None unless both are there with min < max."""
+    low, high = reader.opt_num(row, "minFundingRate"), reader.opt_num(row, "maxFundingRate")
+    if low is None or high is None or low >= high:
+        return None
+    return plausible.FundingCap(low, high, "OKX funding-rate minFundingRate / maxFundingRate")
 
 
 def parse_open_interest(body: Any, wanted: Collection[str]) -> dict[str, ContractOpenInterest]:
@@ -303,19 +317,20 @@ def funding_rate(
         oi_usd, how = open_interest_usd(oi, instrument, mark)
         remarks.append(how)
     per_unit = instrument.multiplier
-    return FundingRate(
+    return plausible.funding_rate(api.FUNDING_RATE, FundingRate(
         instrument=instrument,
         rate=funding.rate,
         interval_hours=funding.interval_hours,
         interval_source=INTERVAL_SOURCE,
-        time=funding.time or received,
+        time=funding.time,
+        received_at=received,
         predicted_rate=funding.predicted_rate,
         next_funding_time=funding.funding_time,
         mark_price=None if mark is None else mark / per_unit,
         index_price=None if index is None else index / per_unit,
         open_interest_usd=oi_usd,
         note="; ".join(remarks),
-    )
+    ), funding.cap)
 
 
 # --- history --------------------------------------------------------------------------------
@@ -332,6 +347,7 @@ def parse_history(body: Any) -> list[HistoryRow]:
     for row in _rows(reader, body):
         realized = reader.opt_num(row, "realizedRate")
         rate = realized if realized is not None else reader.num(row, "fundingRate")
+        plausible.settlement(plausible.Rules(api.VENUE, reader.endpoint, str(row.get("instId", ""))), rate)
         rows.append(HistoryRow(reader.time_ms(row, "fundingTime"), rate, realized is not None))
     return rows
 
@@ -359,22 +375,32 @@ def open_interest(instrument: Instrument, oi: ContractOpenInterest, mark: float 
     converts it; None when neither is there. OKX's figures are one-sided: nothing is halved.
     """
     if mark is not None:
-        price, source = mark, "mark"
+        price, source, endpoint = mark, "mark", api.MARK_PRICE
     elif oi.usd is not None and oi.coin:
-        price, source = oi.usd / oi.coin, "oiUsd / oiCcy (open-interest)"
+        price, source, endpoint = oi.usd / oi.coin, "oiUsd / oiCcy (open-interest)", api.OPEN_INTEREST
     else:
         return None
-    return OpenInterest.of(instrument, oi.contracts, Unit.CONTRACTS, price / instrument.multiplier, source,
-                           oi.time or received)
+    rules = plausible.Rules(api.VENUE, api.OPEN_INTEREST, instrument.symbol)
+    rules.amount("oiCcy", oi.coin)  # the figures beside the one converted must be plausible too
+    rules.amount("oiUsd", oi.usd)
+    return plausible.open_interest(endpoint, instrument=instrument, amount=oi.contracts, unit=Unit.CONTRACTS,
+                                   price=price / instrument.multiplier, price_source=source, time=oi.time,
+                                   received_at=received)
 
 
-def parse_oi_history(body: Any, instrument: Instrument) -> list[OIPoint]:
+def parse_oi_history(body: Any, instrument: Instrument, received: datetime) -> list[OIPoint]:
     """open-interest-history rows ``[ts, oi, oiCcy, oiUsd]`` of one contract (newest first, as sent) as
     ``OIPoint``s: ``oiCcy`` (the contract's base coin, one side) in units of the asset, and ``oiUsd``."""
     reader = Reader(api.VENUE, api.OI_HISTORY)
-    return [OIPoint(reader.time_ms(row, "ts"), reader.num(row, "oiCcy") * instrument.multiplier,
-                    reader.opt_num(row, "oiUsd"))
-            for row in _array_rows(reader, body, ("ts", "oi", "oiCcy", "oiUsd"))]
+    rules = plausible.Rules(api.VENUE, reader.endpoint, instrument.symbol)
+    points = [OIPoint(venue=api.VENUE, symbol=instrument.symbol, time=reader.time_ms(row, "ts"),
+                      base=reader.num(row, "oiCcy") * instrument.multiplier, usd=reader.opt_num(row, "oiUsd"),
+                      received_at=received)
+              for row in _array_rows(reader, body, ("ts", "oi", "oiCcy", "oiUsd"))]
+    for point in points:
+        rules.amount("oiCcy", point.base)
+        rules.amount("oiUsd", point.usd)
+    return points
 
 
 def parse_ratio(body: Any, endpoint: str) -> tuple[datetime, float] | None:
@@ -390,32 +416,39 @@ def parse_ratio(body: Any, endpoint: str) -> tuple[datetime, float] | None:
     return max(rows, default=None)
 
 
-def long_short(asset: str, symbol: str, definition: str, latest: tuple[datetime, float]) -> LongShortRatio:
+def long_short(asset: str, symbol: str, definition: str, latest: tuple[datetime, float],
+               received: datetime) -> LongShortRatio:
     """A ``LongShortRatio`` from OKX's ratio of long to short accounts: long share = ratio / (1 + ratio)."""
     time, ratio = latest
-    return LongShortRatio(api.VENUE, asset, symbol, definition, ratio, ratio / (1.0 + ratio), time,
-                          api.LONG_SHORT_PERIOD)
+    return LongShortRatio(venue=api.VENUE, asset=asset, symbol=symbol, definition=definition, ratio=ratio,
+                          long_share=ratio / (1.0 + ratio), time=time, received_at=received,
+                          period=api.LONG_SHORT_PERIOD)
 
 
 def parse_candles(body: Any, endpoint: str) -> list[CandleRow]:
     """candles / history-candles rows ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` (newest first,
     as sent): the open time and close of each."""
     reader = Reader(api.VENUE, endpoint)
-    return [CandleRow(reader.time_ms(row, "ts"), reader.num(row, "c"))
+    rows = [CandleRow(reader.time_ms(row, "ts"), reader.num(row, "c"))
             for row in _array_rows(reader, body, ("ts", "o", "h", "l", "c"))]
+    for row in rows:
+        plausible.Rules(api.VENUE, endpoint, "").price("c", row.close)
+    return rows
 
 
 def price_points(rows: Sequence[CandleRow], instrument: Instrument, period_hours: int, now: datetime,
-                 start: datetime, end: datetime) -> tuple[PricePoint, ...]:
+                 start: datetime, end: datetime, *, received: datetime) -> tuple[PricePoint, ...]:
     """Closes as ``PricePoint``s at each candle's close time (open + period; ``now`` for the candle still
-    open), per one unit of the asset, ascending, de-duplicated, within ``[start, end]``."""
+    open), per one unit of the asset, ascending, de-duplicated, within ``[start, end]``; ``received``: when the
+    candles arrived."""
     points: dict[datetime, float] = {}
     period = timedelta(hours=period_hours)
     for row in rows:
         closes = min(row.open_time + period, now)
         if start <= closes <= end:
             points[closes] = row.close / instrument.multiplier
-    return tuple(PricePoint(t, p) for t, p in sorted(points.items()))
+    return tuple(PricePoint(venue=api.VENUE, symbol=instrument.symbol, time=t, price=p, received_at=received)
+                 for t, p in sorted(points.items()))
 
 
 def parse_tickers(body: Any, wanted: Collection[str]) -> dict[str, Ticker]:
@@ -434,16 +467,19 @@ def spot_price(asset: str, ticker: Ticker, received: datetime) -> SpotPrice | No
     """The spot price of ``asset`` in USDT from its ticker's ``last`` (None when OKX sends none)."""
     if ticker.last is None:
         return None
-    return SpotPrice(api.VENUE, asset, api.SPOT_QUOTE, spot_id(asset), ticker.last, ticker.time or received,
-                     "spot ticker last (market/tickers)")
+    return plausible.spot_price(api.TICKERS, SpotPrice(
+        venue=api.VENUE, asset=asset, quote=api.SPOT_QUOTE, symbol=spot_id(asset), price=ticker.last, time=ticker.time,
+        received_at=received, source="spot ticker last (market/tickers)"))
 
 
 def price_quote(instrument: Instrument, received: datetime, mark: float | None, index: float | None,
                 last: float | None) -> PriceQuote:
-    """Mark, index and last of one contract, each divided by the multiplier (per one unit of the asset)."""
+    """Mark, index and last of one contract, each divided by the multiplier (per one unit of the asset). They come
+    from three answers with no one time: ``time`` is None."""
     per = instrument.multiplier
-    return PriceQuote(instrument, received, None if mark is None else mark / per,
-                      None if index is None else index / per, None if last is None else last / per)
+    return plausible.price_quote(api.MARK_PRICE, PriceQuote(
+        instrument=instrument, time=None, received_at=received, mark_price=None if mark is None else mark / per,
+        index_price=None if index is None else index / per, last_price=None if last is None else last / per))
 
 
 # --- options --------------------------------------------------------------------------------
@@ -608,7 +644,8 @@ class ChainParts:
     index: float | None
 
 
-def option_chain(specs: Iterable[OptionSpec], parts: ChainParts, received: datetime) -> list[OptionQuote]:
+def option_chain(specs: Iterable[OptionSpec], parts: ChainParts, received: datetime,
+                 errors: list[DtrackError] | None = None) -> list[OptionQuote]:
     """The ``OptionQuote`` of every option in ``specs``, ordered by expiry, strike, call first.
 
     OKX prices its (inverse) options in the coin per one coin of underlying: ``markPx``, ``bidPx`` and
@@ -616,11 +653,19 @@ def option_chain(specs: Iterable[OptionSpec], parts: ChainParts, received: datet
     forward of its expiry, which OKX prices against; ``underlying_price``). An option opt-summary leaves
     out takes its expiry's forward; an expiry without any takes the index (said in ``price_note``); with
     neither, USD prices are None and ``underlying_price`` is NaN. Missing rows leave their fields None
-    (open interest and volume 0): an option is never dropped.
+    (open interest and volume 0): an option is never dropped for what is missing. One whose figures no market
+    can have is: with ``errors`` its ``Implausible`` is appended there and the others serve; without, raised.
     """
     specs = list(specs)
     forwards = expiry_forwards({s.symbol: s for s in specs}, parts.summaries)
-    quotes = [_option_quote(spec, parts, forwards.get(spec.expiry), received) for spec in specs]
+    quotes: list[OptionQuote] = []
+    for spec in specs:
+        try:
+            quotes.append(_option_quote(spec, parts, forwards.get(spec.expiry), received))
+        except Implausible as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
     return sorted(quotes, key=lambda q: (q.expiry, q.strike, not q.is_call))
 
 
@@ -635,9 +680,10 @@ def _option_quote(spec: OptionSpec, parts: ChainParts, expiry_forward: float | N
     def usd(coin: float | None) -> float | None:
         return None if coin is None or underlying is None else coin * underlying
 
-    return OptionQuote(
+    # an odd price of one row is that row's, whichever answer it came from: named by the option list's endpoint
+    return plausible.option_quote(api.OPT_SUMMARY, OptionQuote(
         venue=api.VENUE, symbol=spec.symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
-        is_call=spec.is_call, time=(summary.time if summary else None) or received,
+        is_call=spec.is_call, time=summary.time if summary else None, received_at=received,
         underlying_price=math.nan if underlying is None else underlying, index_price=parts.index,
         mark_price_usd=usd(mark), mark_price_coin=mark,
         bid_price_usd=usd(ticker.bid if ticker else None), ask_price_usd=usd(ticker.ask if ticker else None),
@@ -649,7 +695,7 @@ def _option_quote(spec: OptionSpec, parts: ChainParts, expiry_forward: float | N
         contract_size=spec.contract_size, settle=spec.settle,
         price_note=(f"OKX prices in {spec.asset} (markPx, bidPx, askPx per coin); USD = coin price x {source}"
                     if underlying is not None else f"OKX prices in {spec.asset}; {source}: no USD prices"),
-    )
+    ))
 
 
 def _underlying(spec: OptionSpec, summary: OptionSummary | None, expiry_forward: float | None,
@@ -664,7 +710,8 @@ def _underlying(spec: OptionSpec, summary: OptionSummary | None, expiry_forward:
     return None, "no opt-summary forward and no index"
 
 
-def parse_option_trades(body: Any, specs: Mapping[str, OptionSpec]) -> tuple[list[OptionTrade], list[ParseError]]:
+def parse_option_trades(body: Any, specs: Mapping[str, OptionSpec],
+                        received: datetime) -> tuple[list[OptionTrade], list[ParseError]]:
     """``option-trades?instFamily=`` rows as ``OptionTrade``s (newest first, as sent), and a ``ParseError`` per
     row that did not parse. A malformed envelope raises.
 
@@ -682,14 +729,14 @@ def parse_option_trades(body: Any, specs: Mapping[str, OptionSpec]) -> tuple[lis
     errors: list[ParseError] = []
     for row in _data(reader, body):
         try:
-            trades.append(_trade(reader, reader.obj(row, "data row"), specs, family))
+            trades.append(_trade(reader, reader.obj(row, "data row"), specs, family, received))
         except ParseError as exc:
             errors.append(exc)
     return trades, errors
 
 
 def _trade(reader: Reader, row: Mapping[str, Any], specs: Mapping[str, OptionSpec],
-           family: tuple[str, float, str] | None) -> OptionTrade:
+           family: tuple[str, float, str] | None, received: datetime) -> OptionTrade:
     symbol = reader.text(row, "instId")
     spec = specs.get(symbol)
     if spec is None and family is not None:
@@ -701,9 +748,11 @@ def _trade(reader: Reader, row: Mapping[str, Any], specs: Mapping[str, OptionSpe
         raise reader.fail(f"{symbol}: side is {side!r}, expected 'buy' or 'sell'")
     index = reader.num(row, "idxPx" if "idxPx" in row else "indexPx")
     forward = reader.opt_num(row, "fwdPx") or index
-    return OptionTrade(
+    plausible.Rules(api.VENUE, reader.endpoint, symbol).price("fwdPx", forward)  # before it prices the trade
+    return plausible.option_trade(reader.endpoint, OptionTrade(
         venue=api.VENUE, symbol=symbol, asset=spec.asset, expiry=spec.expiry, strike=spec.strike,
-        is_call=spec.is_call, time=reader.time_ms(row, "ts"), side=side, amount=reader.num(row, "sz"),
+        is_call=spec.is_call, time=reader.time_ms(row, "ts"), received_at=received, side=side,
+        amount=reader.num(row, "sz"),
         contract_size=spec.contract_size, price_usd=reader.num(row, "px") * forward, index_price=index,
         iv=reader.opt_num(row, "fillVol"), block=False, trade_id=reader.text(row, "tradeId"),
-    )
+    ))
