@@ -1,4 +1,4 @@
-"""Shared fixtures: real payloads from ../shared, the simulated venues on a real socket, settings."""
+"""Shared fixtures: real payloads from tests/payloads, the simulated venues on a real socket, settings."""
 
 from __future__ import annotations
 
@@ -7,29 +7,36 @@ import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from dtrack.config import Settings
 from dtrack.sim.model import MarketModel
-from dtrack.sim.server import SimServer, start_sim
+from dtrack.sim.server import Flight, SimServer, start_sim
 from dtrack.venues.pool import VenuePool, open_pool
 
 T = TypeVar("T")
 
-PAYLOADS = Path(os.environ.get("DTRACK_PAYLOADS", Path(__file__).resolve().parents[2] / "shared" /
-                               "exchange-payloads"))
+# No per-example deadline: on a loaded machine one example can stall past hypothesis' default 200 ms, which
+# fails the test (or calls it flaky) for nothing the code did.
+hypothesis_settings.register_profile("dtrack", deadline=None)
+hypothesis_settings.load_profile("dtrack")
+
+PAYLOADS = Path(__file__).resolve().parent / "payloads"  # the real venue payloads, in the repo (PROVENANCE.md)
 
 
 def load_payload(name: str) -> dict[str, Any]:
-    """One captured payload file from ../shared/exchange-payloads (skips the test if absent)."""
+    """One captured payload file from tests/payloads; a missing one fails the test (never a skip)."""
     path = PAYLOADS / name
     if not path.is_file():
-        pytest.skip(f"real payload {name} not found in {PAYLOADS} (set DTRACK_PAYLOADS)")
-    return json.loads(path.read_text(encoding="utf-8"))
+        pytest.fail(f"real payload {name} missing from {PAYLOADS} (copy it there and list it in PROVENANCE.md)")
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 @pytest.fixture
@@ -38,17 +45,27 @@ def payload() -> Callable[[str], dict[str, Any]]:
 
 
 class SimThread:
-    """The simulated venues served from a background thread's event loop."""
+    """The simulated venues served from a background thread's event loop.
 
-    def __init__(self, **kwargs: Any) -> None:
+    ``hold=(n1, n2, ...)`` holds the answers of the server's k-th round of requests until n_k have arrived
+    (``dtrack.sim.server.Flight``); ``flight`` records the rounds either way.
+    """
+
+    def __init__(self, *, hold: tuple[int, ...] = (), **kwargs: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.server: SimServer = asyncio.run_coroutine_threadsafe(start_sim(**kwargs), self.loop).result(10)
+        self.flight = Flight(hold=tuple(hold))
+        self.server: SimServer = asyncio.run_coroutine_threadsafe(start_sim(flight=self.flight, **kwargs),
+                                                                  self.loop).result(10)
 
     @property
     def model(self) -> MarketModel:
         return self.server.model
+
+    def rounds(self, since: int = 0) -> list[list[str]]:
+        """The paths (with query) of each round of requests from the ``since``-th on, each round sorted."""
+        return [sorted(a.path for a in r) for r in self.flight.rounds[since:]]
 
     def venue_urls(self) -> dict[str, dict[str, str]]:
         return self.server.venue_urls()
@@ -107,3 +124,35 @@ def run_with_pool(settings: Settings, fn: Callable[[VenuePool], Awaitable[T]]) -
             return await fn(pool)
 
     return asyncio.run(main())
+
+
+@pytest.fixture
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cache, state and config dirs private to the test; no $DTRACK_CONFIG from the caller's environment."""
+    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+
+
+#: a file the OS refuses to read even to root (a write-only sysctl: root's DAC override does not apply)
+ROOT_UNREADABLE = Path("/proc/sys/vm/compact_memory")
+
+
+@contextmanager
+def unreadable_file(tmp_path: Path) -> Iterator[Path]:
+    """A real file this user may not read: chmod 000 for a normal user; for root (CI), a write-only sysctl."""
+    if os.geteuid() == 0:
+        try:
+            ROOT_UNREADABLE.read_bytes()
+        except PermissionError:
+            yield ROOT_UNREADABLE
+            return
+        pytest.fail(f"{ROOT_UNREADABLE} is readable here: no file root cannot read to test with")
+    path = tmp_path / "settings.yaml"
+    path.write_text("http: {timeout: 3}\n")
+    path.chmod(0)
+    try:
+        yield path
+    finally:
+        path.chmod(0o600)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -24,7 +23,6 @@ import pytest
 from dtrack.errors import UnsupportedError, VenueError, VenueUnavailable
 from dtrack.records import Kind, Unit
 from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimFuture, SimPerp
-from dtrack.sim.venues import binance as binance_sim
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from dtrack.venues.pool import open_pool
 
@@ -128,26 +126,28 @@ def test_open_interest_matches_the_model_in_one_round(pinned) -> None:
 
 
 def test_open_interest_is_one_concurrent_round(sim_factory, tmp_path) -> None:
-    """23 requests (17 openInterest, 2 bulk and 4 single premiumIndex) at 300 ms latency each finish
-    in about one latency: they are all in flight together."""
-    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=300)
+    """23 requests (17 openInterest, 2 bulk and 4 single premiumIndex) are all in flight together: one round
+    (requests all in flight before any is answered). The sim holds each round's answers until the round's
+    requests have arrived, so the rounds do not depend on the machine's speed."""
+    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), hold=(2, 23))
     settings = server.settings(tmp_path)
 
     async def job(pool):
         adapter = pool.adapter("binance")
         listed = await adapter.contracts(ASSETS)  # the listing round (then disk-cached)
-        t0 = time.perf_counter()
-        answer = await adapter.fetch_open_interest(listed)
-        return answer, time.perf_counter() - t0
+        return await adapter.fetch_open_interest(listed)
 
-    answer, elapsed = run_at(settings, job)
+    answer = run_at(settings, job)
     assert len(answer.items) == 17 and answer.errors == []
-    assert elapsed < 0.6, f"{elapsed:.2f} s: more than one round"
+    listing, prices = server.rounds()
+    assert listing == ["/dapi/v1/exchangeInfo", "/fapi/v1/exchangeInfo"]
+    assert len(prices) == 23 and sum("/v1/openInterest?" in p for p in prices) == 17
+    assert sum("/v1/premiumIndex" in p for p in prices) == 6 and server.flight.timed_out == 0
 
 
-def test_a_failed_price_host_keeps_the_other_host_and_reports_it(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/fapi/v1/premiumIndex", 500)
+def test_a_failed_price_host_keeps_the_other_host_and_reports_it(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/fapi/v1/premiumIndex")] = 500
 
     async def job(pool):
         return await pool.adapter("binance").fetch_open_interest(await contracts(pool, ["BTC"]))
@@ -160,10 +160,10 @@ def test_a_failed_price_host_keeps_the_other_host_and_reports_it(pinned, monkeyp
     assert any("/fapi/v1/premiumIndex" in str(e) for e in answer.errors)
 
 
-def test_open_interest_fails_when_nothing_can_be_read(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
+def test_open_interest_fails_when_nothing_can_be_read(pinned) -> None:
+    server, settings, _log = pinned
     for path in ("/fapi/v1/openInterest", "/dapi/v1/openInterest"):
-        monkeypatch.setitem(binance_sim.FAIL_PATHS, path, 500)
+        server.server.faults.endpoints[("binance", path)] = 500
 
     async def job(pool):
         listed = await contracts(pool, ["ETH"])
@@ -215,9 +215,9 @@ def test_quotes_match_the_model(pinned) -> None:
     assert fut.mark_price != pytest.approx(fut.index_price, rel=1e-4)
 
 
-def test_quotes_without_last_prices_keep_marks(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/fapi/v2/ticker/price", 500)
+def test_quotes_without_last_prices_keep_marks(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/fapi/v2/ticker/price")] = 500
 
     async def job(pool):
         return await pool.adapter("binance").fetch_quotes(await contracts(pool, ["ETH"]))
@@ -253,14 +253,15 @@ def test_spot_prices_match_the_model(pinned) -> None:
     got = {s.asset: s for s in answer.items}
     assert sorted(got) == sorted(ASSETS)  # NOPEUSDT does not exist: simply absent
     for asset, spot in got.items():
-        assert (spot.symbol, spot.quote, spot.time) == (f"{asset}USDT", "USDT", NOW)
+        # the spot ticker carries no time: none, and the receive time as received_at
+        assert (spot.symbol, spot.quote, spot.time, spot.received_at) == (f"{asset}USDT", "USDT", None, NOW)
         assert spot.price == pytest.approx(server.model.spot_price("binance", asset, NOW_MS), rel=EXACT)
     assert [(row["host"], row["path"]) for row in logged(log)] == [("spot", "/api/v3/ticker/price")]
 
 
-def test_spot_failure_raises(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/api/v3/ticker/price", 500)
+def test_spot_failure_raises(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/api/v3/ticker/price")] = 500
 
     async def job(pool):
         return (await asyncio.gather(pool.adapter("binance").fetch_spot(["BTC"]), return_exceptions=True))[0]
@@ -310,22 +311,21 @@ def test_oi_history_matches_the_model(pinned) -> None:
 
 
 def test_oi_history_keeps_30_days_and_asks_every_page_at_once(sim_factory, tmp_path) -> None:
-    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=300)
-    settings = server.settings(tmp_path)
+    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), hold=(2, 2))  # answers wait for both of a round
 
     async def job(pool):
         adapter = pool.adapter("binance")
         btc = _by_symbol(await adapter.contracts(["BTC"]), "BTCUSDT")
-        t0 = time.perf_counter()
-        hist = await adapter.fetch_oi_history(btc, NOW - timedelta(days=45), NOW, 1)
-        return hist, time.perf_counter() - t0
+        return await adapter.fetch_oi_history(btc, NOW - timedelta(days=45), NOW, 1)
 
-    hist, elapsed = run_at(settings, job)
+    hist = run_at(server.settings(tmp_path), job)
     kept_from = NOW_MS - 30 * DAY_MS + 5 * 60_000
     want = list(range(-(-kept_from // HOUR_MS) * HOUR_MS, NOW_MS, HOUR_MS))
     assert [utc_to_ms(p.time) for p in hist.points] == want and len(want) == 720  # two pages: 500 + 220
     assert hist.note.startswith("Binance keeps openInterestHist for the latest 30 days only")
-    assert elapsed < 0.6, f"{elapsed:.2f} s: the two pages were not asked together"
+    _listing, pages = server.rounds()  # the two pages were in flight together: one round
+    assert [p.split("&startTime")[0] for p in pages] == ["/futures/data/openInterestHist?symbol=BTCUSDT&period=1h"] * 2
+    assert server.flight.timed_out == 0
     # the sim refuses what Binance refuses: a startTime older than 30 days
     status, body = fetch(server.venue_urls()["binance"]["usdm"],
                          f"/futures/data/openInterestHist?symbol=BTCUSDT&period=1h&startTime={NOW_MS - 31 * DAY_MS}")
@@ -366,10 +366,10 @@ def test_coinm_quarterly_history_starts_at_the_roll(sim_factory, tmp_path) -> No
                                                     / sept.contract_size)
 
 
-def test_history_fault_surfaces_per_call(pinned, monkeypatch) -> None:
+def test_history_fault_surfaces_per_call(pinned) -> None:
     """A 500 on openInterestHist fails each history call with VenueUnavailable; OI still answers."""
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/futures/data/openInterestHist", 500)
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/futures/data/openInterestHist")] = 500
 
     async def job(pool):
         adapter = pool.adapter("binance")
@@ -501,9 +501,9 @@ def test_sim_refuses_what_binance_refuses(pinned) -> None:
     assert (status, body["contractType"], body["pair"]) == (200, "NEXT_QUARTER", "BTCUSD")
 
 
-def test_errors_name_the_endpoint(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/fapi/v1/klines", 400)
+def test_errors_name_the_endpoint(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/fapi/v1/klines")] = 400
 
     async def job(pool):
         btc = _by_symbol(await contracts(pool, ["BTC"]), "BTCUSDT")

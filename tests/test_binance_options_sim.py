@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -195,42 +194,47 @@ def test_requests_per_chain_and_shared_bulk_answers(pinned) -> None:
 
 
 def test_one_round_with_a_warm_cache_two_when_cold(sim_factory, tmp_path) -> None:
-    latency = 1.0
-    server = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=latency * 1000)
+    """Rounds as the sim saw them (a round: requests all in flight together before any was answered). The sim
+    holds each round's answers until the round's requests have all arrived, so the rounds are what the adapter
+    sent together, however loaded the machine: nothing here depends on how long anything took."""
+    model = MarketModel(7, now_ms=NOW_MS)
+    expiries = len(OptionsModel(model).expiries("bybit", "BTC", NOW_MS))  # the listing the sim re-dresses
+    server = sim_factory(model=model, hold=(4, expiries, 3 + expiries))
     settings = server.settings(tmp_path, retries=0)
-    t0 = time.perf_counter()
     cold = chain_of(settings)
-    cold_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
     warm = chain_of(settings)
-    warm_s = time.perf_counter() - t0
     assert cold.errors == warm.errors == [] and len(warm.items) == len(cold.items)
-    # cold: exchangeInfo (with mark, ticker, index), then every expiry's openInterest at once
-    assert 2 * latency <= cold_s < 3 * latency  # nine expiries one after another would take 11 rounds
-    # warm: the listing from disk, everything in one round
-    assert latency <= warm_s < 2 * latency
+    assert len({q.expiry for q in cold.items}) == expiries == 7
+    oi = ["/eapi/v1/openInterest"] * expiries
+    assert [[p.split("?")[0] for p in r] for r in server.rounds()] == [
+        # cold: exchangeInfo with mark, ticker and index, then every expiry's openInterest at once
+        # (seven expiries one after another would be eight rounds)
+        ["/eapi/v1/exchangeInfo", "/eapi/v1/index", "/eapi/v1/mark", "/eapi/v1/ticker"], oi,
+        # warm: the listing from disk, everything in one round
+        sorted(["/eapi/v1/index", "/eapi/v1/mark", "/eapi/v1/ticker", *oi])]
+    assert server.flight.timed_out == 0
 
 
 # --- faults ----------------------------------------------------------------------------------------
 
 
-def test_a_failed_mark_fails_the_chain(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/eapi/v1/mark", 500)
+def test_a_failed_mark_fails_the_chain(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/eapi/v1/mark")] = 500
     with pytest.raises(VenueError, match="/eapi/v1/mark"):
         chain_of(settings)
 
 
-def test_a_failed_index_fails_the_chain(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/eapi/v1/index", 500)
+def test_a_failed_index_fails_the_chain(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/eapi/v1/index")] = 500
     with pytest.raises(VenueError, match="/eapi/v1/index"):
         chain_of(settings)
 
 
-def test_a_failed_ticker_is_an_error_and_the_chain_is_served(pinned, monkeypatch) -> None:
+def test_a_failed_ticker_is_an_error_and_the_chain_is_served(pinned) -> None:
     server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/eapi/v1/ticker", 500)
+    server.server.faults.endpoints[("binance", "/eapi/v1/ticker")] = 500
     answer = chain_of(settings)
     assert len(answer.errors) == 1 and "/eapi/v1/ticker" in str(answer.errors[0])
     assert len(answer.items) == len(reference(server.model, "BTC"))
@@ -238,9 +242,9 @@ def test_a_failed_ticker_is_an_error_and_the_chain_is_served(pinned, monkeypatch
     assert sum(q.open_interest for q in answer.items) > 0
 
 
-def test_failed_open_interest_is_an_error_per_expiry(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/eapi/v1/openInterest", 500)
+def test_failed_open_interest_is_an_error_per_expiry(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/eapi/v1/openInterest")] = 500
     answer = chain_of(settings)
     expiries = {q.expiry for q in answer.items}
     assert len(answer.errors) == len(expiries) and all("openInterest" in str(e) for e in answer.errors)
@@ -301,9 +305,9 @@ def test_block_trades_match_the_model(pinned) -> None:
     assert "/eapi/v1/blockTrades?limit=500" in [r["path"] for r in logged(log)]
 
 
-def test_block_trades_fault_raises(pinned, monkeypatch) -> None:
-    _server, settings, _log = pinned
-    monkeypatch.setitem(binance_sim.FAIL_PATHS, "/eapi/v1/blockTrades", 500)
+def test_block_trades_fault_raises(pinned) -> None:
+    server, settings, _log = pinned
+    server.server.faults.endpoints[("binance", "/eapi/v1/blockTrades")] = 500
     with pytest.raises(VenueError, match="blockTrades"):
         run_at(settings, lambda ad: ad.fetch_option_trades("BTC", NOW - timedelta(hours=24), NOW))
 

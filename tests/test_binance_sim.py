@@ -1,6 +1,6 @@
 """The simulated Binance against real captures (shapes), and the real adapter against the sim.
 
-(a) conformance: every endpoint with a real counterpart in ../shared/exchange-payloads has the
+(a) conformance: every endpoint with a real counterpart in tests/payloads has the
 same keys and JSON types in the sim (openInterest, the COIN-M fundingRate and openInterestHist, the
 long/short statistics and the ``ticker/price`` endpoints have none: their rows follow the docs).
 (b) the adapter over real sockets against a sim pinned at a fixed time, so that every value
@@ -23,7 +23,6 @@ from conftest import run_with_pool
 from dtrack.errors import ParseError, VenueError
 from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.sim.model import MarketModel
-from dtrack.sim.venues import binance as binance_sim
 from dtrack.sim.venues.binance import CAP_ADJUSTED_8H, WeightMeter
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from shapes import shape_differences
@@ -169,7 +168,7 @@ def test_funding_rates_match_the_model(pinned) -> None:
     model = server.model
     result = run_with_pool(settings, current)
     assert result.errors == []
-    rows = {r.instrument.symbol: r for r in result.rates}
+    rows = {r.instrument.symbol: r for r in result.items}
     perps = model.perps("binance")
     assert sorted(rows) == sorted(p.symbol for p in perps)
     for perp in perps:
@@ -232,7 +231,7 @@ def test_second_call_uses_the_disk_cache(pinned) -> None:
     _server, settings, log = pinned
     for _ in range(2):
         result = run_with_pool(settings, current)
-        assert len(result.rates) == 9
+        assert len(result.items) == 9
     paths = logged_paths(log)
     assert sorted(p for p in paths if "exchangeInfo" in p) == ["/dapi/v1/exchangeInfo", "/fapi/v1/exchangeInfo"]
     assert sorted(p for p in paths if "fundingInfo" in p) == ["/dapi/v1/fundingInfo", "/fapi/v1/fundingInfo"]
@@ -242,7 +241,7 @@ def test_second_call_uses_the_disk_cache(pinned) -> None:
 def test_only_needed_hosts_are_called(pinned) -> None:
     _server, settings, log = pinned
     result = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
-    assert [r.instrument.symbol for r in result.rates] == ["1000PEPEUSDT"]
+    assert [r.instrument.symbol for r in result.items] == ["1000PEPEUSDT"]
     calls = [p for p in logged_paths(log) if "exchangeInfo" not in p]
     assert all(p.startswith("/fapi/") for p in calls)
     assert "/fapi/v1/openInterest?symbol=1000PEPEUSDT" in calls
@@ -250,7 +249,8 @@ def test_only_needed_hosts_are_called(pinned) -> None:
 
 def test_failed_open_interest_leaves_none_and_an_error(pinned) -> None:
     _server, settings, _log = pinned
-    ghost = Instrument("binance", "GHOSTUSDT", "GHOST", "USDT", "USDT", Kind.PERP, Margin.LINEAR, market="usdm")
+    ghost = Instrument(venue="binance", symbol="GHOSTUSDT", asset="GHOST", quote="USDT", settle="USDT",
+                       kind=Kind.PERP, margin=Margin.LINEAR, market="usdm")
 
     async def job(pool):
         adapter = pool.adapter("binance")
@@ -258,8 +258,8 @@ def test_failed_open_interest_leaves_none_and_an_error(pinned) -> None:
         return await adapter.fetch_funding_rates([*btc, ghost])
 
     result = run_with_pool(settings, job)
-    assert [r.instrument.symbol for r in result.rates] == ["BTCUSDT"]
-    assert result.rates[0].open_interest_usd is not None
+    assert [r.instrument.symbol for r in result.items] == ["BTCUSDT"]
+    assert result.items[0].open_interest_usd is not None
     messages = [str(e) for e in result.errors]
     assert len(messages) == 2 and all(isinstance(e, VenueError) for e in result.errors)
     assert any("openInterest?symbol=GHOSTUSDT" in m and "HTTP 400" in m for m in messages)
@@ -269,15 +269,15 @@ def test_failed_open_interest_leaves_none_and_an_error(pinned) -> None:
 def test_times_are_aware_utc(pinned) -> None:
     _server, settings, _log = pinned
     result = run_with_pool(settings, lambda pool: current(pool, ["BTC"]))
-    for row in result.rates:
+    for row in result.items:
         assert row.time.tzinfo is UTC and row.next_funding_time is not None
         assert row.next_funding_time > datetime(2026, 9, 21, tzinfo=UTC)
 
 
-def test_history_pages_past_a_lower_page_cap(pinned, monkeypatch) -> None:
+def test_history_pages_past_a_lower_page_cap(pinned) -> None:
     """A page shorter than the limit asked is not the end of the data: the venue may cap pages lower."""
     server, settings, log = pinned
-    monkeypatch.setattr(binance_sim, "LIMIT_MAX", 300)
+    server.server.faults.page_caps[("binance", "/fapi/v1/fundingRate")] = 300
     end = ms_to_utc(NOW_MS)
 
     async def job(pool):
@@ -335,7 +335,7 @@ def test_sim_lists_quarterlies_as_futures_and_pending_symbols_that_the_adapter_i
     assert sorted(i.symbol for i in instruments if i.kind is Kind.PERP) == perps
     assert sorted(i.symbol for i in instruments if i.kind is Kind.FUTURE) == sorted(quarterlies)
     assert result.errors == []
-    assert sorted(r.instrument.symbol for r in result.rates) == perps
+    assert sorted(r.instrument.symbol for r in result.items) == perps
 
 
 def test_malformed_asked_exchange_info_row_fails_a_query_for_its_asset(pinned) -> None:
@@ -368,17 +368,17 @@ def test_malformed_asked_exchange_info_row_fails_a_query_for_its_asset(pinned) -
 # --- funding intervals Binance switches at runtime ---------------------------------------------------
 
 
-def test_stale_cached_interval_is_refetched_once_and_shared(pinned, monkeypatch) -> None:
+def test_stale_cached_interval_is_refetched_once_and_shared(pinned) -> None:
     """NOW_MS is 14:13 UTC: an hourly symbol's next settlement (15:00) is off the 8 h grid."""
     server, settings, log = pinned
     perp = server.model.perp("binance", "1000PEPEUSDT")
     assert perp is not None and perp.interval_h == 1
     # Run 1: Binance has 1000PEPEUSDT on 8 h; that fundingInfo answer lands in the disk cache.
-    monkeypatch.setitem(binance_sim.INTERVAL_SWITCHES, "1000PEPEUSDT", 8)
+    server.server.faults.interval_switches[("binance", "1000PEPEUSDT")] = 8
     first = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
-    assert [(r.interval_hours, r.interval_source) for r in first.rates] == [(8.0, "default 8 h (not in fundingInfo)")]
+    assert [(r.interval_hours, r.interval_source) for r in first.items] == [(8.0, "default 8 h (not in fundingInfo)")]
     # Binance switches it back to 1 h; the cached fundingInfo (TTL 900 s) is now stale.
-    monkeypatch.delitem(binance_sim.INTERVAL_SWITCHES, "1000PEPEUSDT")
+    del server.server.faults.interval_switches[("binance", "1000PEPEUSDT")]
 
     async def two_queries(pool):
         adapter = pool.adapter("binance")
@@ -386,7 +386,7 @@ def test_stale_cached_interval_is_refetched_once_and_shared(pinned, monkeypatch)
 
     for result in run_with_pool(settings, two_queries):
         assert result.errors == []
-        (pepe,) = [r for r in result.rates if r.instrument.symbol == "1000PEPEUSDT"]
+        (pepe,) = [r for r in result.items if r.instrument.symbol == "1000PEPEUSDT"]
         assert (pepe.interval_hours, pepe.interval_source) == (1.0, "fundingInfo.fundingIntervalHours")
         assert pepe.note == "OI = openInterest (1000PEPE) x mark"
         rate, next_ms = server.model.current_funding(perp, NOW_MS)
@@ -400,13 +400,13 @@ def test_stale_cached_interval_is_refetched_once_and_shared(pinned, monkeypatch)
     assert [p for p in logged_paths(log) if "fundingInfo" in p] == infos
 
 
-def test_interval_still_off_schedule_keeps_the_venue_answer_with_a_note(pinned, monkeypatch) -> None:
+def test_interval_still_off_schedule_keeps_the_venue_answer_with_a_note(pinned) -> None:
     """fundingInfo itself lags the schedule: after the one refetch the venue's word is kept, flagged."""
-    _server, settings, log = pinned
-    monkeypatch.setitem(binance_sim.FUNDING_INFO_LAG, "1000PEPEUSDT", 8)
+    server, settings, log = pinned
+    server.server.faults.stale_intervals[("binance", "1000PEPEUSDT")] = 8
     result = run_with_pool(settings, lambda pool: current(pool, ["PEPE"]))
     assert result.errors == []
-    (pepe,) = result.rates
+    (pepe,) = result.items
     assert (pepe.interval_hours, pepe.interval_source) == (8.0, "fundingInfo.fundingIntervalHours")
     assert pepe.note == ("OI = openInterest (1000PEPE) x mark; interval unconfirmed: nextFundingTime "
                          "2026-09-21 15:00 UTC is not on the 8 h grid (fundingInfo.fundingIntervalHours), "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -324,19 +323,16 @@ def test_oi_history_equals_model(pinned: SimThread, tmp_path: Path, symbol: str,
 
 
 def test_oi_history_pages_are_requested_concurrently(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
-    """60 days of hourly points: 8 open-interest pages and 2 kline pages, all in one round."""
-    latency = 0.4
-    sim = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=latency * 1000,
-                      log_requests=str(tmp_path / "requests.jsonl"))
+    """60 days of hourly points: 8 open-interest pages and 2 kline pages, all in one round (requests all in
+    flight before any is answered) after the listing's. The sim holds each round's answers until its requests
+    have arrived, so the rounds are what the adapter sent together however slow the machine."""
+    sim = sim_factory(model=MarketModel(7, now_ms=NOW_MS), hold=(2, 10), log_requests=str(tmp_path / "requests.jsonl"))
     start = NOW - timedelta(days=60)
 
     async def history(adapter: BybitAdapter) -> Any:
-        inst = await one(adapter, "BTCUSDT")
-        began = time.perf_counter()
-        hist = await adapter.fetch_oi_history(inst, start, NOW, 1)
-        return hist, time.perf_counter() - began
+        return await adapter.fetch_oi_history(await one(adapter, "BTCUSDT"), start, NOW, 1)
 
-    hist, elapsed = run(sim.settings(tmp_path), history)
+    hist = run(sim.settings(tmp_path), history)
     assert len(hist.points) == 60 * 24 and hist.note.startswith("singleOpenInterest")
     assert all(p.usd is not None for p in hist.points)
     oi_calls = [parse_qs(urlsplit(c).query) for c in logged(tmp_path, "/v5/market/open-interest")]
@@ -344,7 +340,9 @@ def test_oi_history_pages_are_requested_concurrently(sim_factory: Callable[..., 
     assert windows == page_windows(utc_to_ms(start), NOW_MS, HOUR_MS, 200) and len(windows) == 8
     assert all("cursor" not in q for q in oi_calls)
     assert len(logged(tmp_path, "/v5/market/kline")) == 2
-    assert elapsed < 3 * latency  # one round of 10 requests (sequential paging would take 10 x 0.4 s)
+    _listing, pages = sim.rounds()  # one round of 10 requests (sequential paging would be 10 rounds)
+    assert [urlsplit(p).path for p in pages] == ["/v5/market/kline"] * 2 + ["/v5/market/open-interest"] * 8
+    assert sim.flight.timed_out == 0
 
 
 def test_oi_history_of_a_future_says_when_it_launched(pinned: SimThread, tmp_path: Path) -> None:
@@ -382,7 +380,7 @@ def fail_with_500(req: SimRequest) -> Any:
 
 
 def test_history_endpoint_500_fails_the_call_not_the_venue(pinned: SimThread, tmp_path: Path) -> None:
-    pinned.server.routes.add("bybit", "rest", "GET", "/v5/market/open-interest", fail_with_500)
+    pinned.server.faults.endpoints[("bybit", "/v5/market/open-interest")] = 500
 
     async def calls(adapter: BybitAdapter) -> Any:
         btc = await one(adapter, "BTCUSDT")
@@ -397,7 +395,7 @@ def test_history_endpoint_500_fails_the_call_not_the_venue(pinned: SimThread, tm
 
 
 def test_kline_500_keeps_linear_coin_history_and_fails_inverse(pinned: SimThread, tmp_path: Path) -> None:
-    pinned.server.routes.add("bybit", "rest", "GET", "/v5/market/kline", fail_with_500)
+    pinned.server.faults.endpoints[("bybit", "/v5/market/kline")] = 500
 
     async def calls(adapter: BybitAdapter) -> Any:
         start = NOW - timedelta(days=1)
@@ -435,22 +433,14 @@ def test_a_category_that_fails_is_an_error_of_its_own(pinned: SimThread, tmp_pat
     assert isinstance(inverse_only, VenueError)  # nothing answered: the call fails
 
 
-def test_missing_and_broken_rows_are_per_contract_errors(
-    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ticker_row = bybit_sim._ticker_row
-
-    def odd_ticker(model: MarketModel, c: Any, now: int) -> dict[str, Any]:
-        row = ticker_row(model, c, now)
-        if c.symbol == "BTCUSDT-26JUN26":
-            row["markPrice"] = ""
-        return row
-
-    monkeypatch.setattr(bybit_sim, "_ticker_row", odd_ticker)
-    ghost = Instrument("bybit", "BTCUSDT-25DEC26", "BTC", "USDT", "USDT", Kind.FUTURE, Margin.LINEAR,
+def test_missing_and_broken_rows_are_per_contract_errors(pinned: SimThread, tmp_path: Path) -> None:
+    pinned.server.faults.odd_rows[("bybit", "/v5/market/tickers", "BTCUSDT-26JUN26")] = {"markPrice": ""}
+    ghost = Instrument(venue="bybit", symbol="BTCUSDT-25DEC26", asset="BTC", quote="USDT", settle="USDT",
+                       kind=Kind.FUTURE, margin=Margin.LINEAR,
                        expiry=datetime.fromisoformat("2026-12-25T08:00:00+00:00"), market="linear")
     # a weekly that expired after the instrument list was cached: gone, not an error
-    expired = Instrument("bybit", "BTCUSDT-22MAY26", "BTC", "USDT", "USDT", Kind.FUTURE, Margin.LINEAR,
+    expired = Instrument(venue="bybit", symbol="BTCUSDT-22MAY26", asset="BTC", quote="USDT", settle="USDT",
+                         kind=Kind.FUTURE, margin=Margin.LINEAR,
                          expiry=datetime.fromisoformat("2026-05-22T08:00:00+00:00"), market="linear")
 
     async def oi(adapter: BybitAdapter) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -27,7 +26,7 @@ from dtrack.config import Settings
 from dtrack.errors import ParseError, UnsupportedError, VenueError
 from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel
 from dtrack.sim.options import OptionsModel
-from dtrack.sim.server import SimHttpError, SimRequest
+from dtrack.sim.server import SimRequest
 from dtrack.sim.venues import bybit as bybit_sim
 from dtrack.venues.bybit.adapter import BybitAdapter
 from dtrack.venues.fields import ms_to_utc, page_windows, utc_to_ms
@@ -79,10 +78,6 @@ def run(settings: Settings, fn: Callable[[BybitAdapter], Awaitable[T]]) -> T:
 def logged(tmp_path: Path, path_prefix: str = "/") -> list[str]:
     rows = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text(encoding="utf-8").splitlines()]
     return [r["path"] for r in rows if r["venue"] == "bybit" and r["path"].startswith(path_prefix)]
-
-
-def fail_with_500(req: SimRequest) -> Any:
-    raise SimHttpError(500, {"retCode": 10000, "retMsg": "Server Timeout"})
 
 
 # --- (a) conformance with the real captures -----------------------------------------------------
@@ -195,30 +190,28 @@ def test_chain_equals_the_model(pinned: SimThread, options: OptionsModel, tmp_pa
 
 
 def test_chain_is_one_round_and_the_listing_is_cached(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
-    """Cold: instruments-info (one page) beside the tickers; warm: the tickers alone. Each run takes one round
-    trip of the 0.4 s latency."""
-    latency = 0.4
-    sim = sim_factory(model=MarketModel(7, now_ms=NOW_MS), latency_ms=latency * 1000,
-                      log_requests=str(tmp_path / "requests.jsonl"))
+    """Cold: instruments-info (one page) beside the tickers; warm: the tickers alone. Each run is one round
+    (requests all in flight before any is answered); the sim holds a round's answers until its requests have
+    arrived, so the rounds are what the adapter sent together however slow the machine."""
+    sim = sim_factory(model=MarketModel(7, now_ms=NOW_MS), hold=(2, 1), log_requests=str(tmp_path / "requests.jsonl"))
 
-    async def timed(adapter: BybitAdapter) -> float:
-        began = time.perf_counter()
+    async def chain(adapter: BybitAdapter) -> None:
         answer = await adapter.fetch_option_chain("BTC")
         assert answer.errors == [] and answer.items
-        return time.perf_counter() - began
 
     settings = sim.settings(tmp_path)
-    cold = run(settings, timed)
+    run(settings, chain)
     assert sorted(urlsplit(p).path for p in logged(tmp_path)) == [INSTRUMENTS, TICKERS]
-    warm = run(settings, timed)
+    run(settings, chain)
     assert sorted(urlsplit(p).path for p in logged(tmp_path)) == [INSTRUMENTS, TICKERS, TICKERS]
-    assert cold < 2 * latency and warm < 2 * latency
+    assert [[urlsplit(p).path for p in r] for r in sim.rounds()] == [[INSTRUMENTS, TICKERS], [TICKERS]]
+    assert sim.flight.timed_out == 0
     (query,) = [parse_qs(urlsplit(p).query) for p in logged(tmp_path, INSTRUMENTS)]
     assert query == {"category": ["option"], "baseCoin": ["BTC"], "limit": ["1000"]}
 
 
-def test_chain_follows_instrument_cursors(pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(BybitAdapter, "instruments_page_size", 100)
+def test_chain_follows_instrument_cursors(pinned: SimThread, tmp_path: Path) -> None:
+    pinned.server.faults.page_caps[("bybit", INSTRUMENTS)] = 100  # pages of 100 rows, whatever the limit asked
     answer = run(pinned.settings(tmp_path), lambda a: a.fetch_option_chain("BTC"))
     assert answer.errors == [] and len(answer.items) == 468
     pages = logged(tmp_path, INSTRUMENTS)
@@ -250,7 +243,7 @@ def test_no_options_on_the_coin(pinned: SimThread, tmp_path: Path) -> None:
 
 
 def test_tickers_500_fails_the_chain(pinned: SimThread, tmp_path: Path) -> None:
-    pinned.server.routes.add("bybit", "rest", "GET", TICKERS, fail_with_500)
+    pinned.server.faults.endpoints[("bybit", TICKERS)] = 500
     with pytest.raises(VenueError) as info:
         run(pinned.settings(tmp_path, retries=0), lambda a: a.fetch_option_chain("BTC"))
     assert info.value.venue == "bybit" and info.value.status == 500 and TICKERS in str(info.value)
@@ -258,7 +251,7 @@ def test_tickers_500_fails_the_chain(pinned: SimThread, tmp_path: Path) -> None:
 
 def test_instruments_500_is_an_error_and_the_chain_serves(pinned: SimThread, options: OptionsModel,
                                                           tmp_path: Path) -> None:
-    pinned.server.routes.add("bybit", "rest", "GET", INSTRUMENTS, fail_with_500)
+    pinned.server.faults.endpoints[("bybit", INSTRUMENTS)] = 500
     answer = run(pinned.settings(tmp_path, retries=0), lambda a: a.fetch_option_chain("BTC"))
     (err,) = answer.errors
     assert isinstance(err, VenueError) and err.status == 500 and INSTRUMENTS in str(err)
@@ -314,9 +307,8 @@ def test_trades_equal_the_model(pinned: SimThread, options: OptionsModel, tmp_pa
     assert queries == ["Call", "Put"]
 
 
-def test_trades_reach_back_as_far_as_the_venue_serves(pinned: SimThread, options: OptionsModel, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(BybitAdapter, "trades_page_size", 20)
+def test_trades_reach_back_as_far_as_the_venue_serves(pinned: SimThread, options: OptionsModel, tmp_path: Path) -> None:
+    pinned.server.faults.page_caps[("bybit", "/v5/market/recent-trade")] = 20  # the latest 20 trades only
     answer = run(pinned.settings(tmp_path), lambda a: a.fetch_option_trades("BTC", NOW - timedelta(days=1), NOW))
     model = options.trades("bybit", "BTC", NOW_MS - DAY_MS, NOW_MS)
     newest = sorted([t for t in model if t.option.is_call][-20:] + [t for t in model if not t.option.is_call][-20:],

@@ -19,7 +19,7 @@ from dtrack.errors import ParseError, VenueError
 from dtrack.records import Instrument, Kind, Margin
 from dtrack.sim.model import HOUR_MS, MarketModel
 from dtrack.sim.venues import bybit as bybit_sim
-from dtrack.venues.base import FundingResult
+from dtrack.venues.base import FundingAnswer
 from dtrack.venues.bybit.adapter import BybitAdapter
 from dtrack.venues.fields import ms_to_utc
 from dtrack.venues.pool import VenuePool
@@ -127,7 +127,7 @@ def bybit(pool: VenuePool) -> BybitAdapter:
     return adapter
 
 
-async def current(pool: VenuePool) -> tuple[list[Instrument], FundingResult]:
+async def current(pool: VenuePool) -> tuple[list[Instrument], FundingAnswer]:
     adapter = bybit(pool)
     perps = await adapter.perpetuals(ASSETS)
     return perps, await adapter.fetch_funding_rates(perps)
@@ -139,8 +139,8 @@ def test_adapter_current_funding_equals_model(pinned: SimThread, tmp_path: Path)
     assert result.errors == []
     sim_perps = {p.symbol: p for p in model.perps("bybit")}
     assert sorted(i.symbol for i in perps) == sorted(sim_perps)
-    assert sorted(r.instrument.symbol for r in result.rates) == sorted(sim_perps)
-    for fr in result.rates:
+    assert sorted(r.instrument.symbol for r in result.items) == sorted(sim_perps)
+    for fr in result.items:
         p, inst = sim_perps[fr.instrument.symbol], fr.instrument
         assert (inst.asset, inst.quote, inst.kind, inst.margin.value, inst.multiplier) == \
             (p.asset, p.quote, Kind.PERP, p.margin, p.multiplier)
@@ -167,7 +167,7 @@ def test_adapter_current_funding_equals_model(pinned: SimThread, tmp_path: Path)
         else:
             assert fr.open_interest_usd == pytest.approx(oi_usd, rel=1e-12)
             assert fr.note.startswith("OI = singleOpenInterest (") and fr.note.endswith(") x mark")
-    pepe = next(r for r in result.rates if r.instrument.symbol == "1000PEPEUSDT")
+    pepe = next(r for r in result.items if r.instrument.symbol == "1000PEPEUSDT")
     assert pepe.note == "OI = singleOpenInterest (1000PEPE) x mark"
     assert pepe.mark_price is not None and pepe.mark_price < 0.001  # per PEPE, not per 1000 PEPE
 
@@ -219,11 +219,9 @@ def test_adapter_history_pages_backwards(pinned: SimThread, tmp_path: Path) -> N
     assert all("startTime" not in c and "limit=200" in c for c in calls)
 
 
-def test_adapter_history_short_pages_are_not_the_end(
-    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_adapter_history_short_pages_are_not_the_end(pinned: SimThread, tmp_path: Path) -> None:
     """A venue serving fewer rows than the limit asked (37 of 200) still yields the whole window."""
-    monkeypatch.setattr(bybit_sim, "HISTORY_PAGE_CAP", 37)
+    pinned.server.faults.page_caps[("bybit", "/v5/market/funding/history")] = 37
     start = NOW - timedelta(days=60)
 
     hist = sol_history(pinned, tmp_path, start)
@@ -253,10 +251,8 @@ def test_adapter_history_says_when_bybit_has_less(pinned: SimThread, tmp_path: P
     assert f"asked from {start:%Y-%m-%d %H:%M} UTC" in hist.note
 
 
-def test_adapter_pages_instruments_and_caches_them(
-    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(BybitAdapter, "instruments_page_size", 2)
+def test_adapter_pages_instruments_and_caches_them(pinned: SimThread, tmp_path: Path) -> None:
+    pinned.server.faults.page_caps[("bybit", "/v5/market/instruments-info")] = 2  # 2 rows a page, whatever asked
     settings = pinned.settings(tmp_path)
     first, _ = run_with_pool(settings, current)
     calls = logged(tmp_path, "/v5/market/instruments-info")
@@ -266,13 +262,14 @@ def test_adapter_pages_instruments_and_caches_them(
     assert len([c for c in calls if "category=inverse" in c]) == 3
     assert sorted(i.symbol for i in first) == sorted(p.symbol for p in pinned.model.perps("bybit"))
     second, result = run_with_pool(settings, current)
-    assert second == first and len(result.rates) == len(first)
+    assert second == first and len(result.items) == len(first)
     assert logged(tmp_path, "/v5/market/instruments-info") == calls  # second run: disk cache only
     assert len(logged(tmp_path, "/v5/market/tickers")) == 4  # linear + inverse, twice
 
 
 def test_adapter_unknown_symbol_is_venue_error(sim: SimThread, tmp_path: Path) -> None:
-    ghost = Instrument("bybit", "GHOSTUSDT", "GHOST", "USDT", "USDT", Kind.PERP, Margin.LINEAR, market="linear")
+    ghost = Instrument(venue="bybit", symbol="GHOSTUSDT", asset="GHOST", quote="USDT", settle="USDT", kind=Kind.PERP,
+                       margin=Margin.LINEAR, market="linear")
 
     async def history(pool: VenuePool) -> Any:
         return await bybit(pool).fetch_funding_history(ghost, NOW - timedelta(days=1), NOW)
@@ -282,11 +279,9 @@ def test_adapter_unknown_symbol_is_venue_error(sim: SimThread, tmp_path: Path) -
     assert err.value.venue == "bybit" and err.value.code == "10001"
 
 
-def test_adapter_single_settlement_takes_interval_from_instruments(
-    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_adapter_single_settlement_takes_interval_from_instruments(pinned: SimThread, tmp_path: Path) -> None:
     """A symbol with one settlement since its listing: its interval comes from instruments-info."""
-    monkeypatch.setitem(bybit_sim.LAUNCH_MS, "BTCUSDT", NOW_MS - 6 * HOUR_MS)  # listed at 14:26, settled at 16:00
+    pinned.server.faults.listed_at[("bybit", "BTCUSDT")] = NOW_MS - 6 * HOUR_MS  # listed at 14:26, settled at 16:00
     start = NOW - timedelta(days=1)
 
     async def btc(pool: VenuePool) -> Any:
@@ -317,37 +312,24 @@ def test_adapter_window_edge_takes_spacing_from_rows_before_it(pinned: SimThread
 # --- one odd row of another symbol does not fail the venue ---------------------------------------
 
 
-def test_adapter_odd_rows_of_other_symbols_do_not_fail_the_venue(
-    pinned: SimThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_adapter_odd_rows_of_other_symbols_do_not_fail_the_venue(pinned: SimThread, tmp_path: Path) -> None:
     """SOLUSDT's instruments-info row and ETHPERP's ticker row are broken (and an unknown contract type
     is listed): BTC still answers in full; asking for SOL or ETH names the broken row."""
-    instrument_row, ticker_row, instruments_info = bybit_sim._instrument_row, bybit_sim._ticker_row, \
-        bybit_sim.instruments_info
-
-    def odd_instrument(perp: Any, symbol_id: int) -> dict[str, Any]:
-        row = instrument_row(perp, symbol_id)
-        if perp.symbol == "SOLUSDT":
-            row["baseCoin"], row["settleCoin"] = "", None
-        return row
-
-    def odd_ticker(model: MarketModel, perp: Any, now: int) -> dict[str, Any]:
-        row = ticker_row(model, perp, now)
-        if perp.symbol == "ETHPERP":
-            row.update(markPrice="", indexPrice="", fundingRate="", nextFundingTime="", contractType="Mystery")
-        return row
+    instruments_info = bybit_sim.instruments_info
 
     def instruments_with_unknown_type(model: MarketModel, req: Any) -> dict[str, Any]:
         body = instruments_info(model, req)
         body["result"]["list"].append({"symbol": "XYZUSDT", "contractType": "QuantumPerpetual", "status": "Trading"})
         return body
 
-    monkeypatch.setattr(bybit_sim, "_instrument_row", odd_instrument)
-    monkeypatch.setattr(bybit_sim, "_ticker_row", odd_ticker)
+    odd = pinned.server.faults.odd_rows
+    odd[("bybit", "/v5/market/instruments-info", "SOLUSDT")] = {"baseCoin": "", "settleCoin": None}
+    odd[("bybit", "/v5/market/tickers", "ETHPERP")] = {"markPrice": "", "indexPrice": "", "fundingRate": "",
+                                                      "nextFundingTime": "", "contractType": "Mystery"}
     pinned.server.routes.add("bybit", "rest", "GET", "/v5/market/instruments-info",
                              partial(instruments_with_unknown_type, pinned.model))
 
-    async def run(pool: VenuePool) -> tuple[FundingResult, list[BaseException | Any]]:
+    async def run(pool: VenuePool) -> tuple[FundingAnswer, list[BaseException | Any]]:
         adapter = bybit(pool)
         btc = await adapter.fetch_funding(["BTC"])
         others = await asyncio.gather(adapter.perpetuals(["SOL"]), adapter.fetch_funding(["ETH"]),

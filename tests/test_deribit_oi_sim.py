@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,9 +20,8 @@ from tests.shapes import shape_differences
 from dtrack.config import Settings
 from dtrack.errors import UnsupportedError, VenueError
 from dtrack.records import Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
+from dtrack.sim.faults import Faults
 from dtrack.sim.model import HOUR_MS, MarketModel, SimFuture, SimPerp
-from dtrack.sim.server import SimHttpError, SimRequest
-from dtrack.sim.venues.deribit import DeribitSim
 from dtrack.venues.base import Answer
 from dtrack.venues.deribit import api as deribit_api
 from dtrack.venues.deribit.adapter import DeribitAdapter
@@ -143,7 +141,8 @@ def test_contracts_list_futures_with_expiry(sim_factory: Callable[..., SimThread
     assert sorted(i.symbol for i in futures) == sorted(f.symbol for f in expected)
     for fut in expected:
         (inst,) = [i for i in futures if i.symbol == fut.symbol]
-        assert inst == Instrument("deribit", fut.symbol, fut.asset, "USD", fut.asset, Kind.FUTURE, Margin.INVERSE,
+        assert inst == Instrument(venue="deribit", symbol=fut.symbol, asset=fut.asset, quote="USD", settle=fut.asset,
+                                  kind=Kind.FUTURE, margin=Margin.INVERSE,
                                   contract_size=fut.contract_size, contract_unit=Unit.USD,
                                   expiry=ms_to_utc(fut.expiry_ms), market=fut.asset)
     assert sorted(i.symbol for i in contracts if i.kind is Kind.PERP) == sorted(
@@ -214,13 +213,8 @@ def test_quotes_match_model(sim_factory: Callable[..., SimThread], tmp_path: Pat
     assert len(logged(log, "get_book_summary_by_currency")) == 3
 
 
-def test_failed_index_falls_back_and_is_reported(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    def down(self: DeribitSim, req: SimRequest) -> Any:
-        raise SimHttpError(500, {"jsonrpc": "2.0", "error": {"code": 11094, "message": "internal_server_error"}})
-
-    monkeypatch.setattr(DeribitSim, "index_price", down)
-    sim = pinned(sim_factory)
+def test_failed_index_falls_back_and_is_reported(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
+    sim = pinned(sim_factory, faults=Faults(endpoints={("deribit", "/api/v2/public/get_index_price"): 500}))
 
     async def run(pool: VenuePool) -> Answer[PriceQuote]:
         adapter = deribit(pool)
@@ -240,10 +234,13 @@ def expected_closes(model: MarketModel, c: SimPerp | SimFuture, start: datetime,
     period = period_hours * HOUR_MS
     now = model.now_ms()
     first = -(-utc_to_ms(start) // period) * period
-    points = [PricePoint(ms_to_utc(t), model.candle(c, t - period, period)[3])
+    points = [PricePoint(venue="deribit", symbol=c.symbol, time=ms_to_utc(t), price=model.candle(c, t - period,
+                                                                                                 period)[3],
+                         received_at=ms_to_utc(now))
               for t in range(first, min(utc_to_ms(end), now) + 1, period)]
     if first <= now < utc_to_ms(end) + period and now % period:
-        points.append(PricePoint(ms_to_utc(now), model.contract_mark(c, now)))
+        points.append(PricePoint(venue="deribit", symbol=c.symbol, time=ms_to_utc(now),
+                                 price=model.contract_mark(c, now), received_at=ms_to_utc(now)))
     return points
 
 
@@ -268,24 +265,25 @@ def test_price_history_matches_model(sim_factory: Callable[..., SimThread], tmp_
         # the 4 h closes come from hourly candles: the same mark, sampled at 1/6 of another span
         assert [p.price for p in points] == pytest.approx([p.price for p in want], rel=1e-12)
         assert points[-1].time == end
+        assert {(p.venue, p.symbol, p.received_at) for p in points} == {("deribit", symbol, end)}
 
 
 def test_price_history_pages_concurrently(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
-    """90 days of hourly candles are three pages (1,000 candles each at most), asked at once: with 400 ms
-    of latency the call takes about one round trip, not three."""
+    """90 days of hourly candles are three pages (1,000 candles each at most), asked at once: one round
+    (requests all in flight before any is answered), not three. The sim holds the round's answers until
+    its three requests have arrived, so this does not depend on the machine's speed."""
     log = tmp_path / "requests.jsonl"
-    sim = pinned(sim_factory, log_requests=str(log), latency_ms=400)
+    sim = pinned(sim_factory, log_requests=str(log), hold=(3,))
     end = ms_to_utc(PINNED_MS)
     start = end - timedelta(days=90)
-    perp = Instrument("deribit", "ETH-PERPETUAL", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE,
+    perp = Instrument(venue="deribit", symbol="ETH-PERPETUAL", asset="ETH", quote="USD", settle="ETH", kind=Kind.PERP,
+                      margin=Margin.INVERSE,
                       contract_size=1.0, contract_unit=Unit.USD, market="ETH")
 
-    async def run(pool: VenuePool) -> tuple[tuple[PricePoint, ...], float]:
-        began = time.perf_counter()
-        points = await deribit(pool).fetch_price_history(perp, start, end, 1)
-        return points, time.perf_counter() - began
+    async def run(pool: VenuePool) -> tuple[PricePoint, ...]:
+        return await deribit(pool).fetch_price_history(perp, start, end, 1)
 
-    points, elapsed = run_at(sim.settings(tmp_path), PINNED_MS, run)
+    points = run_at(sim.settings(tmp_path), PINNED_MS, run)
     assert len(points) == 90 * 24 + 1
     asked = logged(log, "get_tradingview_chart_data")
     first = (utc_to_ms(start) // HOUR_MS) * HOUR_MS  # the candle that closes on the first whole hour
@@ -293,13 +291,16 @@ def test_price_history_pages_concurrently(sim_factory: Callable[..., SimThread],
     assert len(windows) == 3
     assert sorted((int(q["start_timestamp"][0]), int(q["end_timestamp"][0])) for q in asked) == windows
     assert all(q["resolution"] == ["60"] and q["instrument_name"] == ["ETH-PERPETUAL"] for q in asked)
-    assert elapsed < 1.1  # sequential pages would take 3 x 0.4 s
+    (pages,) = sim.rounds()  # one round: sequential pages would be three
+    assert len(pages) == 3 and all("/get_tradingview_chart_data?" in p for p in pages)
+    assert sim.flight.timed_out == 0
 
 
 def test_unsupported_and_faults(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
     """No OI history, long/short or spot on Deribit (each says so); a 500 surfaces per call as a VenueError."""
     sim = pinned(sim_factory, faults={"deribit": "500"})
-    perp = Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE,
+    perp = Instrument(venue="deribit", symbol="BTC-PERPETUAL", asset="BTC", quote="USD", settle="BTC", kind=Kind.PERP,
+                      margin=Margin.INVERSE,
                       contract_size=10.0, contract_unit=Unit.USD, market="BTC")
     end = ms_to_utc(PINNED_MS)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,11 +21,9 @@ from tests.shapes import shape_differences
 from dtrack.config import Settings
 from dtrack.errors import UnsupportedError, VenueError
 from dtrack.records import OptionQuote, OptionTrade, VolPoint
+from dtrack.sim.faults import Faults
 from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel
 from dtrack.sim.options import OptionsModel
-from dtrack.sim.server import SimHttpError, SimRequest
-from dtrack.sim.venues import deribit as deribit_sim
-from dtrack.sim.venues.deribit import DeribitSim
 from dtrack.venues.base import Answer
 from dtrack.venues.deribit.adapter import DeribitAdapter
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
@@ -210,22 +207,23 @@ def check_chain(items: list[OptionQuote], model: OptionsModel, asset: str, now_m
 
 def test_chain_matches_model_in_one_round(sim_factory: Callable[..., SimThread], tmp_path: Path,
                                           at_pin: OptionsModel) -> None:
-    """A cold cache: the option list, the book summary and the index at once (400 ms of latency each: the
-    call takes one round trip, not three); warm: two requests."""
+    """A cold cache: the option list, the book summary and the index at once (one round: requests all in
+    flight before any is answered, not three); warm: two requests, one round. The sim holds a round's answers
+    until its requests have arrived, so the rounds are what the adapter sent together however slow the machine."""
     log = tmp_path / "requests.jsonl"
-    sim = pinned(sim_factory, log_requests=str(log), latency_ms=400)
+    sim = pinned(sim_factory, log_requests=str(log), hold=(3, 2))
 
-    async def run(pool: VenuePool) -> tuple[list[Answer[OptionQuote]], float]:
-        began = time.perf_counter()
-        cold = await deribit(pool).fetch_option_chain("BTC")
-        elapsed = time.perf_counter() - began
-        return [cold, await deribit(pool).fetch_option_chain("BTC")], elapsed
+    async def run(pool: VenuePool) -> list[Answer[OptionQuote]]:
+        return [await deribit(pool).fetch_option_chain("BTC"), await deribit(pool).fetch_option_chain("BTC")]
 
-    (cold, warm), elapsed = run_at(sim.settings(tmp_path), PINNED_MS, run)
+    cold, warm = run_at(sim.settings(tmp_path), PINNED_MS, run)
     assert cold.errors == [] and warm.items == cold.items
     check_chain(cold.items, at_pin, "BTC", PINNED_MS)
     assert len({q.expiry for q in cold.items}) == len(at_pin.expiries("deribit", "BTC", PINNED_MS)) == 11
-    assert elapsed < 0.4 * 2
+    summary, index = "/api/v2/public/get_book_summary_by_currency", "/api/v2/public/get_index_price"
+    assert [[p.split("?")[0] for p in r] for r in sim.rounds()] == [
+        [summary, index, "/api/v2/public/get_instruments"], [summary, index]]
+    assert sim.flight.timed_out == 0
     assert logged(log, "get_instruments") == [{"currency": ["BTC"], "kind": ["option"], "expired": ["false"]}]
     assert logged(log, "get_book_summary_by_currency") == [{"currency": ["BTC"], "kind": ["option"]}] * 2
     assert logged(log, "get_index_price") == [{"index_name": ["btc_usd"]}] * 2
@@ -268,26 +266,17 @@ def test_asset_without_options_is_empty(sim_factory: Callable[..., SimThread], t
     assert logged(log, "get_book_summary_by_currency") == [{"currency": ["USDC"], "kind": ["option"]}]
 
 
-def failing(method: str) -> Callable[[DeribitSim, SimRequest], Any]:
-    def down(self: DeribitSim, req: SimRequest) -> Any:
-        raise SimHttpError(500, {"jsonrpc": "2.0", "error": {"code": 11094, "message": f"{method} down"}})
-    return down
-
-
-@pytest.mark.parametrize("handler", ["book_summary", "instruments"])
-def test_failed_core_endpoint_raises(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch, handler: str) -> None:
-    monkeypatch.setattr(DeribitSim, handler, failing(handler))
-    sim = pinned(sim_factory)
+@pytest.mark.parametrize("method", ["get_book_summary_by_currency", "get_instruments"])
+def test_failed_core_endpoint_raises(sim_factory: Callable[..., SimThread], tmp_path: Path, method: str) -> None:
+    sim = pinned(sim_factory, faults=Faults(endpoints={("deribit", REST + method): 500}))
     with pytest.raises(VenueError) as err:
         run_at(sim.settings(tmp_path, retries=0), PINNED_MS, lambda pool: deribit(pool).fetch_option_chain("BTC"))
     assert err.value.status == 500
 
 
 def test_failed_index_is_reported_and_the_chain_served(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch, at_pin: OptionsModel) -> None:
-    monkeypatch.setattr(DeribitSim, "index_price", failing("index_price"))
-    sim = pinned(sim_factory)
+                                                       at_pin: OptionsModel) -> None:
+    sim = pinned(sim_factory, faults=Faults(endpoints={("deribit", REST + "get_index_price"): 500}))
     answer = run_at(sim.settings(tmp_path, retries=0), PINNED_MS,
                     lambda pool: deribit(pool).fetch_option_chain("BTC"))
     check_chain(answer.items, at_pin, "BTC", PINNED_MS)  # the index from estimated_delivery_price (the same)
@@ -360,8 +349,11 @@ def test_trades_beyond_one_page_keep_the_newest(sim_factory: Callable[..., SimTh
 def expected_dvol(model: OptionsModel, asset: str, start_ms: int, end_ms: int) -> list[VolPoint]:
     """The model's daily DVOL closes (each day's value at its end; the open day at now) as fractions."""
     first = -(-start_ms // DAY_MS) * DAY_MS
-    points = [VolPoint(ms_to_utc(t), model.dvol(asset, t) / 100) for t in range(first, end_ms + 1, DAY_MS)]
-    return [*points, VolPoint(ms_to_utc(end_ms), model.dvol(asset, end_ms) / 100)]
+    def point(t: int) -> VolPoint:
+        return VolPoint(venue="deribit", symbol=f"{asset}-DVOL", time=ms_to_utc(t), value=model.dvol(asset, t) / 100,
+                        received_at=ms_to_utc(end_ms))
+
+    return [*(point(t) for t in range(first, end_ms + 1, DAY_MS)), point(end_ms)]
 
 
 @pytest.mark.parametrize(("days", "requests"), [(366, 1), (1500, 2)])
@@ -381,11 +373,11 @@ def test_dvol_matches_model(sim_factory: Callable[..., SimThread], tmp_path: Pat
 
 
 def test_dvol_follows_continuation(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch, at_pin: OptionsModel) -> None:
+                                  at_pin: OptionsModel) -> None:
     """With answers capped at 100 candles, a year still arrives whole by following ``continuation``."""
-    monkeypatch.setattr(deribit_sim, "VOL_CAP", 100)
     log = tmp_path / "requests.jsonl"
-    sim = pinned(sim_factory, log_requests=str(log))
+    sim = pinned(sim_factory, log_requests=str(log),
+                 faults=Faults(page_caps={("deribit", REST + "get_volatility_index_data"): 100}))
     end = ms_to_utc(PINNED_MS)
     start = end - timedelta(days=366)
     points = run_at(sim.settings(tmp_path), PINNED_MS, lambda pool: deribit(pool).fetch_vol_index("ETH", start, end))
@@ -423,3 +415,16 @@ def test_no_dvol_or_realized_vol_beyond_btc_and_eth(sim_factory: Callable[..., S
     assert isinstance(dvol, UnsupportedError) and "no DVOL for SOL (Deribit publishes it for BTC and ETH)" in str(dvol)
     assert isinstance(rv, UnsupportedError) and "no realized volatility for SOL" in str(rv)
     assert not log.exists() or log.read_text() == ""  # nothing asked
+
+
+def test_dvol_today_is_the_open_day_at_the_query_end(sim_factory: Callable[..., SimThread], tmp_path: Path,
+                                                      at_pin: OptionsModel) -> None:
+    """The adapter's clock reads later than the query's end (as it does once requests are in flight): the
+    latest point is still today's DVOL, stamped at the end, never dropped in favour of yesterday's close."""
+    sim = pinned(sim_factory)
+    end = ms_to_utc(PINNED_MS)
+    points = run_at(sim.settings(tmp_path), PINNED_MS + 5_000,
+                    lambda pool: deribit(pool).fetch_vol_index("BTC", end - timedelta(days=10), end))
+    assert points[-1].time == end
+    assert points[-1].value == pytest.approx(at_pin.dvol("BTC", PINNED_MS) / 100, rel=1e-12)
+    assert points[-2].time == ms_to_utc(PINNED_MS // DAY_MS * DAY_MS)  # yesterday's close before it

@@ -18,10 +18,10 @@ from tests.shapes import shape_differences
 
 from dtrack.errors import VenueError
 from dtrack.records import FundingHistory, Instrument, Kind, Margin, Unit
+from dtrack.sim.faults import Faults
 from dtrack.sim.model import HOUR_MS, MarketModel
-from dtrack.sim.venues import deribit as deribit_sim
 from dtrack.sim.venues.deribit import DeribitSim
-from dtrack.venues.base import FundingResult
+from dtrack.venues.base import FundingAnswer
 from dtrack.venues.deribit import adapter as adapter_module
 from dtrack.venues.deribit.adapter import DeribitAdapter, history_windows
 from dtrack.venues.deribit.parse import HISTORY_NOTE
@@ -114,14 +114,14 @@ def test_unknown_instrument_is_invalid_params(sim: SimThread) -> None:
 
 
 def test_funding_matches_model(sim: SimThread, tmp_path: Path) -> None:
-    async def run(pool: VenuePool) -> FundingResult:
+    async def run(pool: VenuePool) -> FundingAnswer:
         return await deribit(pool).fetch_funding(ASSETS, history=timedelta(days=7))
 
     result = run_with_pool(sim.settings(tmp_path), run)
     model = sim.model
     assert result.errors == []
-    assert sorted(r.instrument.symbol for r in result.rates) == sorted(p.symbol for p in model.perps("deribit"))
-    for fr in result.rates:
+    assert sorted(r.instrument.symbol for r in result.items) == sorted(p.symbol for p in model.perps("deribit"))
+    for fr in result.items:
         perp = model.perp("deribit", fr.instrument.symbol)
         assert perp is not None
         inst, now = fr.instrument, utc_to_ms(fr.time)  # the row's creation_timestamp
@@ -188,13 +188,13 @@ def sol_history_60_days(sim: SimThread, tmp_path: Path) -> FundingHistory:
 
 @pytest.mark.parametrize("keeps_newest", [False, True], ids=["cap-keeps-oldest", "cap-keeps-newest"])
 def test_history_complete_when_answers_hold_fewer_rows(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch, keeps_newest: bool) -> None:
+                                                       keeps_newest: bool) -> None:
     """Deribit's cap on rows per answer is undocumented: with 500 (below a 720-hour window) 60 days still
     arrive whole, each short answer followed up (from its last sample on, or up to its first one)."""
-    monkeypatch.setattr(deribit_sim, "HISTORY_CAP", 500)
-    monkeypatch.setattr(deribit_sim, "HISTORY_CAP_KEEPS_NEWEST", keeps_newest)
+    endpoint = ("deribit", "/api/v2/public/get_funding_rate_history")
+    faults = Faults(page_caps={endpoint: 500}, newest_past_cap={endpoint} if keeps_newest else set())
     log = tmp_path / "requests.jsonl"
-    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS), log_requests=str(log))
+    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS), log_requests=str(log), faults=faults)
     hist = sol_history_60_days(sim, tmp_path)
     assert len(hist.points) == 60 * 24
     check_history(sim.model, hist, "SOL_USDC-PERPETUAL")
@@ -202,15 +202,17 @@ def test_history_complete_when_answers_hold_fewer_rows(sim_factory: Callable[...
     assert len(asked) == 4  # two 720-hour windows, each answered in 500 + 220 rows
 
 
-def test_history_says_which_hours_are_missing(sim_factory: Callable[..., SimThread], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the bound on follow-up requests the rest of a window stays missing, and the note says so."""
-    monkeypatch.setattr(deribit_sim, "HISTORY_CAP", 500)
-    monkeypatch.setattr(adapter_module, "MAX_REQUESTS_PER_WINDOW", 1)
-    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS))
+def test_history_says_which_hours_are_missing(sim_factory: Callable[..., SimThread], tmp_path: Path) -> None:
+    """Past the bound on follow-up requests the rest of a window stays missing, and the note says so: answers of
+    20 rows need 36 requests for a 720-hour window, more than the adapter's bound."""
+    cap, bound = 20, adapter_module.MAX_REQUESTS_PER_WINDOW
+    assert cap * bound < 720
+    faults = Faults(page_caps={("deribit", "/api/v2/public/get_funding_rate_history"): cap})
+    sim = sim_factory(model=MarketModel(7, now_ms=PINNED_MS), faults=faults)
     hist = sol_history_60_days(sim, tmp_path)
-    assert len(hist.points) == 1000  # the first 500 hours of each window
-    assert "no sample for 220 of the 1220 hours from" in hist.note
+    assert len(hist.points) == 2 * cap * bound  # the first cap x bound hours of each window
+    missing = 720 - cap * bound
+    assert f"no sample for {missing} of the {1440 - missing} hours from" in hist.note
     assert "samples only until" in hist.note
 
 
@@ -232,14 +234,14 @@ def test_instruments_cached_and_only_needed_currencies(sim_factory: Callable[...
     sim = sim_factory(log_requests=str(log))
     settings = sim.settings(tmp_path)
 
-    async def run(pool: VenuePool) -> FundingResult:
+    async def run(pool: VenuePool) -> FundingAnswer:
         adapter = deribit(pool)
         return await adapter.fetch_funding_rates(await adapter.perpetuals(["BTC"]))
 
     first = run_with_pool(settings, run)
     second = run_with_pool(settings, run)
-    assert [r.instrument.symbol for r in first.rates] == ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]
-    assert [r.instrument.symbol for r in second.rates] == ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]
+    assert [r.instrument.symbol for r in first.items] == ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]
+    assert [r.instrument.symbol for r in second.items] == ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]
     assert logged(log, "get_instruments") == [{"currency": ["any"], "kind": ["future"]}]
     currencies = sorted(q["currency"][0] for q in logged(log, "get_book_summary_by_currency"))
     assert currencies == ["BTC", "BTC", "USDC", "USDC"]  # once per call; no ETH, no ticker
@@ -249,15 +251,17 @@ def test_instruments_cached_and_only_needed_currencies(sim_factory: Callable[...
 def test_ticker_fallback_and_its_failure(sim: SimThread, tmp_path: Path) -> None:
     """A perpetual its book summary does not list is asked by ticker; a failed ticker lands in errors."""
     # listed under the wrong settlement currency, so the ETH book summary has no row for it
-    misfiled = Instrument("deribit", "BTC-PERPETUAL", "BTC", "USD", "ETH", Kind.PERP, Margin.INVERSE,
+    misfiled = Instrument(venue="deribit", symbol="BTC-PERPETUAL", asset="BTC", quote="USD", settle="ETH",
+                          kind=Kind.PERP, margin=Margin.INVERSE,
                           contract_size=10.0, contract_unit=Unit.USD)
-    unknown = Instrument("deribit", "XRP_USDC-PERPETUAL", "XRP", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    unknown = Instrument(venue="deribit", symbol="XRP_USDC-PERPETUAL", asset="XRP", quote="USDC", settle="USDC",
+                         kind=Kind.PERP, margin=Margin.LINEAR)
 
-    async def run(pool: VenuePool) -> FundingResult:
+    async def run(pool: VenuePool) -> FundingAnswer:
         return await deribit(pool).fetch_funding_rates([misfiled, unknown])
 
     result = run_with_pool(sim.settings(tmp_path), run)
-    (fr,) = result.rates
+    (fr,) = result.items
     now, perp = utc_to_ms(fr.time), sim.model.perp("deribit", "BTC-PERPETUAL")
     assert perp is not None
     assert fr.rate == sim.model.current_funding(perp, now)[0]
@@ -270,7 +274,8 @@ def test_ticker_fallback_and_its_failure(sim: SimThread, tmp_path: Path) -> None
 
 
 def test_history_of_unknown_instrument_fails(sim: SimThread, tmp_path: Path) -> None:
-    unknown = Instrument("deribit", "XRP_USDC-PERPETUAL", "XRP", "USDC", "USDC", Kind.PERP, Margin.LINEAR)
+    unknown = Instrument(venue="deribit", symbol="XRP_USDC-PERPETUAL", asset="XRP", quote="USDC", settle="USDC",
+                         kind=Kind.PERP, margin=Margin.LINEAR)
     end = datetime.now(UTC)
 
     async def run(pool: VenuePool) -> FundingHistory:

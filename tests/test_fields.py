@@ -17,7 +17,8 @@ def intervals(spacings: list[int], current: float) -> list[float]:
     times = [T0]
     for h in spacings:
         times.append(times[-1] + timedelta(hours=h, milliseconds=7))  # venues settle a few ms late
-    return [p.interval_hours for p in points_from_settlements([(t, 0.0001) for t in times], current)]
+    return [p.interval_hours for p in points_from_settlements([(t, 0.0001) for t in times], current, venue="okx",
+                                                              symbol="BTC-USDT-SWAP", received_at=T0)]
 
 
 @pytest.mark.parametrize(("spacings", "current", "expected"), [
@@ -35,8 +36,11 @@ def test_interval_from_spacing(spacings: list[int], current: float, expected: li
 
 
 def test_points_are_sorted_deduplicated_and_clipped() -> None:
-    pts = points_from_settlements([(T0 + timedelta(hours=8), 2.0), (T0, 1.0), (T0, 1.0)], 8)
+    received = T0 + timedelta(hours=9)
+    pts = points_from_settlements([(T0 + timedelta(hours=8), 2.0), (T0, 1.0), (T0, 1.0)], 8, venue="okx",
+                                  symbol="BTC-USDT-SWAP", received_at=received)
     assert [p.rate for p in pts] == [1.0, 2.0]
+    assert {(p.venue, p.symbol, p.received_at) for p in pts} == {("okx", "BTC-USDT-SWAP", received)}
     assert within(pts, T0 + timedelta(hours=1), T0 + timedelta(hours=9)) == (pts[1],)
 
 
@@ -58,9 +62,12 @@ def test_reader_numbers_and_times() -> None:
 
 
 def test_listing_merges_in_order_and_fails_only_a_query_for_a_broken_asset() -> None:
-    perp = Instrument("v", "BTC-P", "BTC", "USD", "BTC", Kind.PERP, Margin.INVERSE)
-    dated = Instrument("v", "BTC-F", "BTC", "USD", "BTC", Kind.FUTURE, Margin.INVERSE)
-    eth = Instrument("v", "ETH-P", "ETH", "USD", "ETH", Kind.PERP, Margin.INVERSE)
+    perp = Instrument(venue="v", symbol="BTC-P", asset="BTC", quote="USD", settle="BTC", kind=Kind.PERP,
+                      margin=Margin.INVERSE)
+    dated = Instrument(venue="v", symbol="BTC-F", asset="BTC", quote="USD", settle="BTC", kind=Kind.FUTURE,
+                       margin=Margin.INVERSE)
+    eth = Instrument(venue="v", symbol="ETH-P", asset="ETH", quote="USD", settle="ETH", kind=Kind.PERP,
+                     margin=Margin.INVERSE)
     merged = Listing.merge([Listing((perp, dated), {"XRP": "XRP-P: first"}),
                             Listing((eth,), {"XRP": "XRP-Q: second", "SOL": "SOL-P: odd"})])
     assert merged == Listing((perp, dated, eth), {"XRP": "XRP-P: first", "SOL": "SOL-P: odd"})
@@ -75,14 +82,31 @@ def test_listing_of_parts_keeps_what_answered() -> None:
     from dtrack.records import Instrument, Kind, Margin
     from dtrack.venues.fields import Listing
 
-    btc = Instrument("binance", "BTCUSDT", "BTC", "USDT", "USDT", Kind.PERP, Margin.LINEAR, market="usdm")
+    btc = Instrument(venue="binance", symbol="BTCUSDT", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+                     margin=Margin.LINEAR, market="usdm")
     down = VenueUnavailable("binance", "/dapi/v1/exchangeInfo: connection failed")
     merged = Listing.of_parts([Listing((btc,)), down, Listing((btc,))])
     assert merged.instruments == (btc,) and merged.missing == (down,)  # the same contract listed once
     with pytest.raises(VenueUnavailable):
         Listing.of_parts([down, down])
-    with pytest.raises(ZeroDivisionError):  # a bug is not a missing part
-        Listing.of_parts([Listing((btc,)), ZeroDivisionError()])
+
+
+def test_a_bug_is_not_a_missing_part() -> None:
+    """Parts are gathered with ``settle``: a DtrackError is a missing part, anything else is raised."""
+    import asyncio
+
+    from dtrack.errors import VenueUnavailable
+    from dtrack.results import settle
+    from dtrack.venues.fields import Listing
+
+    async def part(exc: Exception) -> Listing:
+        raise exc
+
+    down = VenueUnavailable("bybit", "/v5/market/instruments-info: connection failed")
+    parts = asyncio.run(settle([part(down), asyncio.sleep(0, Listing())]))
+    assert parts == [down, Listing()]
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(settle([part(ZeroDivisionError()), asyncio.sleep(0, Listing())]))
 
 
 def test_parse_each_keys_rows_by_name_and_notes_the_broken_ones() -> None:

@@ -18,10 +18,9 @@ from dtrack.config import Settings
 from dtrack.errors import ParseError, VenueError
 from dtrack.records import FundingRate, Kind, Margin
 from dtrack.sim.model import HOUR_MS, MarketModel
-from dtrack.sim.server import SimHttpError
 from dtrack.sim.venues import hyperliquid as sim_hl
 from dtrack.sim.venues.hyperliquid import settle_lag_ms
-from dtrack.venues.base import Adapter, FundingResult
+from dtrack.venues.base import Adapter, FundingAnswer
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from dtrack.venues.hyperliquid import parse
 from dtrack.venues.pool import open_pool
@@ -213,7 +212,7 @@ def _info_calls(log: Path) -> int:
     return sum(1 for r in rows if r["venue"] == "hyperliquid" and r["method"] == "POST" and r["path"] == "/info")
 
 
-async def _funding(a: Adapter, assets: tuple[str, ...] = ASSETS) -> FundingResult:
+async def _funding(a: Adapter, assets: tuple[str, ...] = ASSETS) -> FundingAnswer:
     """Current funding of the venue's perps on ``assets`` (the pipeline's first step, without history)."""
     return await a.fetch_funding_rates(await a.perpetuals(assets))
 
@@ -226,7 +225,7 @@ def _expect_rate(model: MarketModel, row: FundingRate) -> None:
     assert row.predicted_rate == pytest.approx(rate, rel=EXACT)
     assert row.next_funding_time == ms_to_utc(nxt) == datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
     assert (row.interval_hours, row.interval_source) == (1.0, "predictedFundings HlPerp fundingIntervalHours")
-    assert row.time == NOW
+    assert (row.time, row.received_at) == (None, NOW)  # an asset context has no time: never the receive time
     per_unit = model.mark_price(perp, NOW_MS) / perp.multiplier
     assert row.mark_price == pytest.approx(per_unit, rel=EXACT)
     assert row.index_price == pytest.approx(model.index_price(perp.asset, NOW_MS), rel=EXACT)
@@ -244,13 +243,13 @@ def test_instruments_skip_the_delisted_coin(pinned: tuple[Any, Settings, Path]) 
 
 def test_funding_equals_the_model(pinned: tuple[Any, Settings, Path]) -> None:
     server, settings, _log = pinned
-    result: FundingResult = _run(settings, _funding)
+    result: FundingAnswer = _run(settings, _funding)
     assert result.errors == []
-    assert sorted(r.instrument.symbol for r in result.rates) == sorted(p.symbol for p in server.model.perps(
+    assert sorted(r.instrument.symbol for r in result.items) == sorted(p.symbol for p in server.model.perps(
         "hyperliquid"))
-    for row in result.rates:
+    for row in result.items:
         _expect_rate(server.model, row)
-    kpepe = next(r for r in result.rates if r.instrument.symbol == "kPEPE")
+    kpepe = next(r for r in result.items if r.instrument.symbol == "kPEPE")
     assert kpepe.mark_price is not None and kpepe.mark_price < 1e-4  # per PEPE, not per 1000 PEPE
 
 
@@ -264,15 +263,15 @@ def test_thin_market_nulls_end_to_end(pinned: tuple[Any, Settings, Path]) -> Non
     _status, predicted = _post(server, {"type": "predictedFundings"})
     venues = dict(next(v for c, v in predicted if c == sim_hl.THIN_COIN))
     assert venues[sim_hl.NO_PREDICTION_VENUE] is None and venues["HlPerp"] is not None
-    result: FundingResult = _run(settings, lambda a: _funding(a, ("PEPE",)))
+    result: FundingAnswer = _run(settings, lambda a: _funding(a, ("PEPE",)))
     assert result.errors == []
-    assert [r.instrument.symbol for r in result.rates] == [sim_hl.THIN_COIN]
-    _expect_rate(server.model, result.rates[0])
+    assert [r.instrument.symbol for r in result.items] == [sim_hl.THIN_COIN]
+    _expect_rate(server.model, result.items[0])
 
 
 def test_history_7_days_equals_model_settlements(pinned: tuple[Any, Settings, Path]) -> None:
     server, settings, _log = pinned
-    result: FundingResult = _run(settings, lambda a: a.fetch_funding(ASSETS, history=timedelta(days=7)))
+    result: FundingAnswer = _run(settings, lambda a: a.fetch_funding(ASSETS, history=timedelta(days=7)))
     assert result.errors == []
     start_ms = NOW_MS - 7 * 24 * HOUR_MS
     for perp in server.model.perps("hyperliquid"):
@@ -299,11 +298,10 @@ def test_history_pages_past_500_rows(pinned: tuple[Any, Settings, Path]) -> None
     assert len({p.time for p in hist.points}) == 720
 
 
-def test_history_pages_through_a_lower_page_cap(pinned: tuple[Any, Settings, Path],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_history_pages_through_a_lower_page_cap(pinned: tuple[Any, Settings, Path]) -> None:
     # Should the venue cap pages below 500, a short page is not the end: the full window still arrives.
     server, settings, log = pinned
-    monkeypatch.setattr(sim_hl, "HISTORY_PAGE", 100)
+    server.server.faults.page_caps[("hyperliquid", "/info fundingHistory")] = 100
     perp = server.model.perp("hyperliquid", "ETH")
     assert perp is not None
     start = NOW - timedelta(days=30)
@@ -376,23 +374,11 @@ def test_second_call_reads_instruments_from_disk(pinned: tuple[Any, Settings, Pa
 
 
 def test_failed_prediction_keeps_the_rates(pinned: tuple[Any, Settings, Path]) -> None:
-    # Server-side fault on one info type only (the sim's per-venue faults hit every request).
+    # A fault of one info type only (answered as the venue does: 422 with its plain-text message).
     server, settings, _log = pinned
-    routes = server.server.routes
-    key = ("hyperliquid", "rest", "POST", "/info")
-    served = routes.table[key]
-
-    def flaky(req: Any) -> Any:
-        if req.body.get("type") == "predictedFundings":
-            raise SimHttpError(422, "Failed to deserialize the JSON body into the target type")
-        return served(req)
-
-    routes.table[key] = flaky
-    try:
-        result: FundingResult = _run(settings, _funding)
-    finally:
-        routes.table[key] = served
-    assert len(result.rates) == len(server.model.perps("hyperliquid"))
-    assert all(r.predicted_rate is None and r.interval_source == "hourly (venue docs)" for r in result.rates)
+    server.server.faults.endpoints[("hyperliquid", "/info predictedFundings")] = 422
+    result: FundingAnswer = _run(settings, _funding)
+    assert len(result.items) == len(server.model.perps("hyperliquid"))
+    assert all(r.predicted_rate is None and r.interval_source == "hourly (venue docs)" for r in result.items)
     assert len(result.errors) == 1 and isinstance(result.errors[0], VenueError)
     assert result.errors[0].status == 422 and "predictedFundings" in str(result.errors[0])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -259,19 +258,22 @@ def test_oi_history_periods(pinned: Any, tmp_path: Path, symbol: str, days: int,
 
 
 def test_oi_history_pages_are_requested_concurrently(sim_factory: Callable[..., Any], tmp_path: Path) -> None:
-    latency = 0.3
-    server = start_pinned(sim_factory, tmp_path, latency_ms=latency * 1000)
+    """The four pages are in flight together: one round (requests all in flight before any is answered) after
+    the listing's. The sim holds each round's answers until its requests have arrived, so the rounds are what
+    the adapter sent together however slow the machine; one after the other would be four rounds."""
+    server = start_pinned(sim_factory, tmp_path, hold=(2, 4))
 
-    async def job(pool: VenuePool) -> tuple[OIHistory, float]:
+    async def job(pool: VenuePool) -> OIHistory:
         inst = await _one("BTC-USDT-SWAP")(pool)
-        began = time.perf_counter()
-        hist = await _okx(pool).fetch_oi_history(inst, NOW - timedelta(days=16), NOW, 1)
-        return hist, time.perf_counter() - began
+        return await _okx(pool).fetch_oi_history(inst, NOW - timedelta(days=16), NOW, 1)
 
-    hist, elapsed = _run(server.settings(tmp_path), job)
+    hist = _run(server.settings(tmp_path), job)
     assert len(hist.points) == 384
     assert len(_paths(tmp_path, api.OI_HISTORY)) == 4
-    assert elapsed < 2 * latency  # one after the other would take at least 4 x latency
+    listing, pages = server.rounds()
+    assert listing == [f"{api.INSTRUMENTS}?instType=FUTURES", f"{api.INSTRUMENTS}?instType=SWAP"]
+    assert len(pages) == 4 and all(p.startswith(f"{api.OI_HISTORY}?instId=BTC-USDT-SWAP&") for p in pages)
+    assert server.flight.timed_out == 0
 
 
 def test_oi_history_beyond_okx_retention_is_clipped_and_said(pinned: Any, tmp_path: Path) -> None:
@@ -360,7 +362,7 @@ def test_quotes_equal_model(pinned: Any, tmp_path: Path) -> None:
         assert q.mark_price == pytest.approx(model.contract_mark(c, NOW_MS), rel=1e-12)
         assert q.last_price == pytest.approx(model.contract_mark(c, NOW_MS), rel=1e-12)
         assert q.index_price == pytest.approx(model.index_price(c.asset, NOW_MS), rel=1e-12)
-        assert q.time == NOW
+        assert (q.time, q.received_at) == (None, NOW)  # mark, last and index from three answers: no one time
     basis = {q.instrument.symbol: q.mark_price / q.index_price - 1 for q in answer.items if q.instrument.expiry}
     assert basis["BTC-USD-270326"] != pytest.approx(basis["BTC-USD-261127"], abs=1e-4)  # grows with time to expiry
     others = sorted(p for p in _requests(tmp_path) if not p.startswith(api.INSTRUMENTS))
@@ -457,7 +459,8 @@ def test_long_short_keeps_what_answered(tmp_path: Path) -> None:
 
 
 def test_history_of_unknown_contract_is_a_venue_error(pinned: Any, tmp_path: Path) -> None:
-    ghost = Instrument("okx", "BTC-USD-991231", "BTC", "USD", "BTC", Kind.FUTURE, Margin.INVERSE, contract_size=100,
+    ghost = Instrument(venue="okx", symbol="BTC-USD-991231", asset="BTC", quote="USD", settle="BTC", kind=Kind.FUTURE,
+                       margin=Margin.INVERSE, contract_size=100,
                        contract_unit=Unit.USD)
     with pytest.raises(VenueError) as err:
         _run(pinned.settings(tmp_path),

@@ -20,9 +20,8 @@ from dtrack.errors import ParseError, RateLimited, VenueError
 from dtrack.records import FundingHistory, FundingPoint, Instrument, Kind, Margin, Unit
 from dtrack.sim.model import MarketModel
 from dtrack.sim.server import SimRequest, SimRoutes, build_app, load_routes
-from dtrack.sim.venues import okx as okx_sim
 from dtrack.sim.venues.okx import OkxSim
-from dtrack.venues.base import FundingResult, VenueContext
+from dtrack.venues.base import FundingAnswer, VenueContext
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
 from dtrack.venues.okx import api
 from dtrack.venues.okx.adapter import OkxAdapter
@@ -78,7 +77,7 @@ def _okx(pool: VenuePool) -> OkxAdapter:
     return adapter
 
 
-async def _current(pool: VenuePool) -> FundingResult:
+async def _current(pool: VenuePool) -> FundingAnswer:
     """Current funding of ASSETS (the pipeline's perpetuals step, then the venue's rates round).
 
     Not ``fetch_funding(ASSETS)``: without ``history`` the shared pipeline in base.py zips the perps
@@ -134,11 +133,11 @@ def test_sim_history_page_limit(sim: Any) -> None:
 
 def test_current_funding_equals_model(pinned: Any, tmp_path: Path) -> None:
     model: MarketModel = pinned.model
-    result: FundingResult = _run(pinned.settings(tmp_path), _current)
+    result: FundingAnswer = _run(pinned.settings(tmp_path), _current)
     assert result.errors == []
     perps = {p.symbol: p for p in model.perps("okx")}
-    assert {r.instrument.symbol for r in result.rates} == set(perps)
-    for r in result.rates:
+    assert {r.instrument.symbol for r in result.items} == set(perps)
+    for r in result.items:
         p = perps[r.instrument.symbol]
         rate, settle = model.current_funding(p, NOW_MS)
         inst = r.instrument
@@ -157,16 +156,16 @@ def test_current_funding_equals_model(pinned: Any, tmp_path: Path) -> None:
         assert r.index_price == pytest.approx(model.index_price(p.asset, NOW_MS), rel=1e-12)
         assert r.open_interest_usd == pytest.approx(model.open_interest_base(p, NOW_MS) * mark, rel=1e-12)
         assert r.note == "OI = oiUsd (open-interest, USD)"
-    sol = next(r for r in result.rates if r.instrument.symbol == "SOL-USDT-SWAP")
+    sol = next(r for r in result.items if r.instrument.symbol == "SOL-USDT-SWAP")
     assert sol.interval_hours == 4.0  # not the 8 h default
-    pepe = next(r for r in result.rates if r.instrument.symbol == "PEPE-USDT-SWAP")
+    pepe = next(r for r in result.items if r.instrument.symbol == "PEPE-USDT-SWAP")
     assert pepe.instrument.contract_size == 10_000_000 and pepe.instrument.contract_unit is Unit.BASE
 
 
 def test_one_round_and_instruments_from_disk_cache(pinned: Any, tmp_path: Path) -> None:
     settings = pinned.settings(tmp_path)
     for _ in range(2):
-        assert _run(settings, _current).rates
+        assert _run(settings, _current).items
     paths = _requests(tmp_path)
     assert sorted(p for p in paths if p.startswith(api.INSTRUMENTS)) == [
         f"{api.INSTRUMENTS}?instType=FUTURES", f"{api.INSTRUMENTS}?instType=SWAP"]
@@ -226,9 +225,9 @@ def test_history_90_days_of_4h_swap_pages(pinned: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cap", [400, 100])
-def test_history_beyond_three_months_says_so(pinned: Any, tmp_path: Path, monkeypatch: Any, cap: int) -> None:
+def test_history_beyond_three_months_says_so(pinned: Any, tmp_path: Path, cap: int) -> None:
     """Said only once OKX answered an empty page, also when its pages hold fewer rows than asked."""
-    monkeypatch.setattr(okx_sim, "PAGE_CAP", cap)
+    pinned.server.faults.page_caps[("okx", api.FUNDING_HISTORY)] = cap
     hist = _history(pinned, tmp_path, "BTC-USDT-SWAP", 182)
     assert "OKX keeps about 3 months of funding history; asked 182 days" in hist.note
     assert hist.points[0].time >= NOW - api.HISTORY_RETENTION
@@ -238,11 +237,10 @@ def test_history_beyond_three_months_says_so(pinned: Any, tmp_path: Path, monkey
     assert len(pages) == -(-276 // cap) + 1  # 92 days of 8 h settlements, then the empty page
 
 
-def test_history_complete_when_pages_are_capped_below_the_limit(pinned: Any, tmp_path: Path,
-                                                                monkeypatch: Any) -> None:
+def test_history_complete_when_pages_are_capped_below_the_limit(pinned: Any, tmp_path: Path) -> None:
     """OKX may answer fewer rows than ``limit`` (its maximum was 100 before 2025): a short page is
     not the end of the history; the full 90 days arrive and no "history starts later" note is made."""
-    monkeypatch.setattr(okx_sim, "PAGE_CAP", 100)
+    pinned.server.faults.page_caps[("okx", api.FUNDING_HISTORY)] = 100
     hist = _history(pinned, tmp_path, "SOL-USDT-SWAP", 90)
     want = _expected(pinned.model, "SOL-USDT-SWAP", NOW - timedelta(days=90), NOW)
     assert len(want) == 540
@@ -255,7 +253,8 @@ def test_history_complete_when_pages_are_capped_below_the_limit(pinned: Any, tmp
 
 
 def test_history_of_unknown_swap_is_a_venue_error(pinned: Any, tmp_path: Path) -> None:
-    ghost = Instrument("okx", "NOPE-USDT-SWAP", "NOPE", "USDT", "USDT", Kind.PERP, Margin.LINEAR)
+    ghost = Instrument(venue="okx", symbol="NOPE-USDT-SWAP", asset="NOPE", quote="USDT", settle="USDT",
+                       kind=Kind.PERP, margin=Margin.LINEAR)
 
     async def job(pool: VenuePool) -> Any:
         return await _okx(pool).fetch_funding_history(ghost, NOW - timedelta(days=1), NOW)
@@ -301,9 +300,9 @@ def test_failed_enrichment_leaves_none_and_records_error(tmp_path: Path) -> None
     routes.add("okx", "rest", "GET", api.INDEX_TICKERS,
                lambda req: {"code": "0", "msg": "", "data": []} if req.query.get("quoteCcy") == "USDC" else index(req))
     result = _serve_modified(tmp_path, routes, _current)
-    assert len(result.rates) == len(MODEL.perps("okx"))
+    assert len(result.items) == len(MODEL.perps("okx"))
     assert [(type(e), e.code) for e in result.errors] == [(VenueError, "50026")]  # type: ignore[attr-defined]
-    for r in result.rates:
+    for r in result.items:
         assert r.open_interest_usd is None
         assert r.mark_price is not None
         if r.instrument.quote == "USDC":
@@ -394,7 +393,7 @@ def test_odd_rows_of_other_swaps_do_not_fail_the_venue(tmp_path: Path) -> None:
     routes.add("okx", "rest", "GET", api.FUNDING_RATE, with_rows(api.FUNDING_RATE, odd))
     routes.add("okx", "rest", "GET", api.MARK_PRICE, with_rows(api.MARK_PRICE, odd, 42))
 
-    async def job(pool: VenuePool) -> tuple[FundingResult, BaseException | None]:
+    async def job(pool: VenuePool) -> tuple[FundingAnswer, BaseException | None]:
         result = await _current(pool)
         try:
             await _okx(pool).perpetuals(["XRP"])
@@ -404,8 +403,8 @@ def test_odd_rows_of_other_swaps_do_not_fail_the_venue(tmp_path: Path) -> None:
 
     result, xrp = _serve_modified(tmp_path, routes, job)
     assert result.errors == []
-    assert {r.instrument.symbol for r in result.rates} == {p.symbol for p in MODEL.perps("okx")}
-    assert all(r.mark_price is not None for r in result.rates)
+    assert {r.instrument.symbol for r in result.items} == {p.symbol for p in MODEL.perps("okx")}
+    assert all(r.mark_price is not None for r in result.items)
     assert isinstance(xrp, ParseError)
     assert xrp.endpoint == api.INSTRUMENTS and "ctVal" in str(xrp)
     assert sum(p.startswith(api.INSTRUMENTS) for p in _requests(tmp_path)) == 2  # SWAP, FUTURES: both cached

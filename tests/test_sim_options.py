@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -369,17 +368,13 @@ def test_trades_look_like_an_options_tape() -> None:
     assert bybit and all(t.price == t.price_usd for t in bybit)
 
 
-# --- speed ---------------------------------------------------------------------------------------
+# --- the listing cache ------------------------------------------------------------------------------
+# (its speed, under 50 ms cold or warm, is measured by benchmarks/bench_sim_options.py, not asserted here)
 
 
-def test_the_whole_deribit_btc_chain_builds_in_under_50_ms() -> None:
-    cold, warm = [], []
-    for _ in range(3):
-        om = model()
-        start = time.perf_counter()
-        om.chain("deribit", "BTC", PINNED_MS)  # builds the day's listing too
-        cold.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        om.chain("deribit", "BTC", PINNED_MS + 1_000)
-        warm.append(time.perf_counter() - start)
-    assert min(cold) < 0.05 and min(warm) < 0.05, (cold, warm)
+def test_a_warm_chain_is_the_chain_a_cold_model_builds() -> None:
+    om = model()
+    om.chain("deribit", "BTC", PINNED_MS)  # builds the day's listing
+    warm = om.chain("deribit", "BTC", PINNED_MS + 1_000)  # reuses it
+    cold = model().chain("deribit", "BTC", PINNED_MS + 1_000)
+    assert len(warm) > 300 and warm == cold
