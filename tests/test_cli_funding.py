@@ -20,12 +20,7 @@ FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours
           "avg_24h_8h", "avg_7d_8h", "alert")
 
 
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+pytestmark = pytest.mark.usefixtures("private_dirs")
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +82,9 @@ def test_averages_summary_and_times(four_assets: dict[str, Any]) -> None:
     assert set(summary) == {"BTC", "ETH", "SOL", "PEPE"}
     for s in summary.values():
         assert s["apr"] == pytest.approx(s["weighted_rate_8h"] * 1095, rel=1e-12)
-        assert s["sentiment"] in ("extremely bearish", "strongly bearish", "moderately bearish", "neutral",
-                                  "moderately bullish", "strongly bullish", "extremely bullish")
+        assert s["sentiment"] in ("extremely_bearish", "strongly_bearish", "moderately_bearish", "neutral",
+                                  "moderately_bullish", "strongly_bullish", "extremely_bullish")
+        assert s["sentiment_label"] == s["sentiment"].replace("_", " ")
     assert four_assets["as_of"].endswith("Z")
 
 
@@ -195,7 +191,7 @@ def test_config_errors_and_disabled_venues(capsys: pytest.CaptureFixture[str], t
     cfg = tmp_path / "s.yaml"
     cfg.write_text("venues:\n  kraken: {enabled: false}\n")
     r = dtrack(capsys, "--config", str(cfg), "funding", "BTC")
-    assert r.code == 1 and "'venues.kraken' is not a venue dtrack knows" in r.err
+    assert r.code == 1 and "unknown settings key venues.kraken; known venues: binance," in r.err
     cfg.write_text("".join(f"  {v}: {{enabled: false}}\n" for v in FIVE).join(["venues:\n", ""]))
     r = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--sim")
     assert r.code == 2 and "every venue offering funding is disabled" in r.err

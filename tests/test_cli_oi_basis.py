@@ -25,12 +25,7 @@ WITH_FUTURES = {"binance", "bybit", "okx", "deribit"}
 WITH_HISTORY = {"binance", "bybit", "okx"}
 
 
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+pytestmark = pytest.mark.usefixtures("private_dirs")
 
 
 def run_json(*argv: str) -> dict[str, Any]:
@@ -113,16 +108,18 @@ def test_long_short_where_published(oi_doc: dict[str, Any]) -> None:
 
 
 def test_divergence_per_venue_and_aggregate(oi_doc: dict[str, Any]) -> None:
-    signals = {"bullish (new longs)", "bearish (new shorts)", "short squeeze / short covering",
-               "long liquidation / capitulation", "neutral"}
+    signals = {"bullish": "bullish (new longs)", "bearish": "bearish (new shorts)",
+               "short_squeeze": "short squeeze / short covering", "long_liquidation": "long liquidation / capitulation",
+               "neutral": "neutral"}
     for asset in ("BTC", "ETH"):
         items = {d["venue"]: d for d in oi_doc["divergence"] if d["asset"] == asset}
         assert set(items) == FIVE | {"all"}
         for v in WITH_HISTORY | {"all"}:
             assert items[v]["signal"] in signals and items[v]["window"] == "24h"
+            assert items[v]["label"] == signals[items[v]["signal"]]
             assert 0.0 <= items[v]["confidence"] <= 1.0
         for v in ("deribit", "hyperliquid"):
-            assert items[v]["signal"] == "n/a" and items[v]["note"]
+            assert items[v]["signal"] is None and items[v]["label"] is None and items[v]["note"]
 
 
 def test_oi_values_match_the_market_model(oi_doc: dict[str, Any]) -> None:
@@ -134,7 +131,8 @@ def test_oi_values_match_the_market_model(oi_doc: dict[str, Any]) -> None:
             continue
         perp = model.perp(r["venue"], r["symbol"])
         assert perp is not None
-        t = int(datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() * 1000)
+        as_of = r["time"] or r["received_at"]  # Hyperliquid sends no time: as of its receipt
+        t = int(datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp() * 1000)
         expected = model.open_interest_base(perp, t) * perp.multiplier
         assert r["oi_base"] == pytest.approx(expected, rel=2e-3), r  # the sim rounds amounts
 
@@ -194,7 +192,10 @@ def test_opportunities_are_net_of_fees(basis_doc: dict[str, Any]) -> None:
     for o in opps:
         assert o["net_yield"] == pytest.approx(o["gross_yield"] - o["fees"], rel=1e-12)
         assert o["net_yield"] >= 0 and o["fees"] > 0
-        assert o["strategy"] in ("cash-and-carry", "reverse cash-and-carry", "perp funding carry")
+        assert o["strategy"] in ("cash_and_carry", "reverse_cash_and_carry", "perp_funding_carry")
+        labels = {"cash_and_carry": "cash-and-carry", "reverse_cash_and_carry": "reverse cash-and-carry",
+                  "perp_funding_carry": "perp funding carry"}
+        assert o["strategy_label"] == labels[o["strategy"]]
 
 
 def test_basis_all_scans_assets_with_futures(capsys: pytest.CaptureFixture[str]) -> None:
@@ -251,7 +252,7 @@ def test_a_failed_venue_leaves_the_others(capsys: pytest.CaptureFixture[str], tm
     (("oi", "BTC", "--window", "4h"), "--window sets the divergence window"),
     (("oi", "BTC", "--divergence", "--window", "40d"), "between 1h and 30d"),
     (("oi", "BTCX"), "BTCX"),
-    (("oi", "BTC/USDT:USDT"), "oi takes assets"),
+    (("oi", "BTC-NOPE"), "unknown asset 'BTC-NOPE'; did you mean BTC?"),
     (("basis", "BTC", "--all"), "not both"),
     (("basis", "BTC", "--min-yield", "nan"), "--min-yield"),
     (("oi", "BTC", "--venue", "bitmex"), "closed on 2026-09-23"),
@@ -260,3 +261,18 @@ def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: tup
     r = dtrack(capsys, *argv, "--sim")
     assert r.code == 2, (r.code, r.err)
     assert needle in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(("symbol", "contracts"), [
+    ("BTC/USDT:USDT", {("binance", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP")}),
+    ("btcusdt", {("binance", "BTCUSDT"), ("bybit", "BTCUSDT")}),
+    ("BTC-PERPETUAL", {("deribit", "BTC-PERPETUAL")}),
+])
+def test_a_contract_symbol_narrows_oi_to_its_contracts(capsys: pytest.CaptureFixture[str], symbol: str,
+                                                        contracts: set[tuple[str, str]]) -> None:
+    """A ccxt or venue-native symbol names contracts: only they are shown, and their shares sum to 1."""
+    r = dtrack(capsys, "oi", symbol, "--sim", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert {(row["venue"], row["symbol"]) for row in doc["rows"]} == contracts
+    assert sum(row["share"] for row in doc["rows"]) == pytest.approx(1.0)

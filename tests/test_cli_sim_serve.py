@@ -31,7 +31,8 @@ def test_sim_serve_end_to_end(tmp_path: Path) -> None:
                               "json"], env=env, capture_output=True, text=True, timeout=60)
         assert run.returncode == 3, run.stderr
         doc = json.loads(run.stdout)
-        assert doc["errors"] == [{"venue": "okx", "kind": "blocked", "message": doc["errors"][0]["message"]}]
+        assert doc["errors"] == [{"venue": "okx", "kind": "blocked", "endpoint": doc["errors"][0]["endpoint"],
+                                  "message": doc["errors"][0]["message"]}]
         assert "blocked from this location (HTTP 451)" in doc["errors"][0]["message"]
         assert {r["venue"] for r in doc["rates"]} == {"binance", "bybit", "deribit", "hyperliquid"}
         assert run.stderr.strip().splitlines() == [f"dtrack: okx [blocked]: {doc['errors'][0]['message'][5:]}"]

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dtrack.analytics.options_desk import DeskInputs, DeskOptions, build_options_report
-from dtrack.cli.options import parse_min_size, select_expiries
+from dtrack.analytics.selection import select_expiries
+from dtrack.client.inputs import parse_min_size
 from dtrack.errors import UsageError
 from dtrack.records import OptionQuote, PricePoint, VolPoint
 
@@ -41,8 +42,10 @@ def chain(venue: str, expiry: datetime, f: float, *, venue_iv: bool, size: float
             iv = smile_iv(k, f)
             usd = b76(f, k, t, iv, call)
             oi = oi_scale * (30 if call else 20) * math.exp(-abs(math.log(k / f)) * 8)
-            out.append(OptionQuote(venue, f"{venue}-{k}-{'C' if call else 'P'}", "BTC", expiry, float(k), call, NOW,
-                                   underlying_price=f, index_price=90_000.0, mark_price_usd=usd,
+            out.append(OptionQuote(venue=venue, symbol=f"{venue}-{k}-{'C' if call else 'P'}", asset="BTC",
+                                   expiry=expiry,
+                                   strike=float(k), is_call=call, time=NOW, received_at=NOW, underlying_price=f,
+                                   index_price=90_000.0, mark_price_usd=usd,
                                    mark_price_coin=usd / f, mark_iv=iv if venue_iv else None,
                                    open_interest=oi / size, volume=oi / 10 / size, contract_size=size))
     return out
@@ -56,8 +59,10 @@ def quotes() -> list[OptionQuote]:
 
 
 def test_solved_iv_inverts_prices_and_greeks(quotes: list[OptionQuote]) -> None:
-    dvol = [VolPoint(NOW - timedelta(days=d), 0.40 + 0.2 * (d % 10) / 10) for d in range(365, -1, -1)]
-    closes = [PricePoint(NOW - timedelta(days=d), 90_000.0 * math.exp(0.01 * (-1) ** d)) for d in range(40, -1, -1)]
+    dvol = [VolPoint(venue="deribit", symbol="BTC-DVOL", time=NOW - timedelta(days=d), value=0.40 + 0.2 * (d % 10) / 10,
+                     received_at=NOW) for d in range(365, -1, -1)]
+    closes = [PricePoint(venue="deribit", symbol="BTC-PERPETUAL", time=NOW - timedelta(days=d),
+                         price=90_000.0 * math.exp(0.01 * (-1) ** d), received_at=NOW) for d in range(40, -1, -1)]
     report = build_options_report(NOW, ["BTC"], DeskInputs(quotes, {"BTC": dvol}, {"BTC": ("test closes", closes)}),
                                   DeskOptions(selected={"BTC": (E1, E2)}))
     okx = [r for r in report.chain if r.quote.venue == "okx"]
@@ -120,6 +125,23 @@ def test_solved_iv_inverts_prices_and_greeks(quotes: list[OptionQuote]) -> None:
     assert sum(g.gex_usd for g in report.gex) == pytest.approx(total, rel=1e-9)
 
 
+def test_rank_and_percentile_use_365_points_ending_with_today(quotes: list[OptionQuote]) -> None:
+    """400 daily DVOL points rising 0.01 a day into the past, and today 0.355: only the close 365 days ago (0.35)
+    and older are below it. Rank and percentile are over today and the 364 closes before it (365 points, as the
+    README says): both 0. Over 366 points they would count the 0.35 (percentile 1/366, rank > 0)."""
+    dvol = [VolPoint(venue="deribit", symbol="BTC-DVOL", time=NOW - timedelta(days=d), value=0.01 * (400 - d),
+                     received_at=NOW) for d in range(399, 0, -1)]
+    dvol.append(VolPoint(venue="deribit", symbol="BTC-DVOL", time=NOW, value=0.355, received_at=NOW))
+    report = build_options_report(NOW, ["BTC"], DeskInputs(quotes, {"BTC": dvol}),
+                                  DeskOptions(selected={"BTC": (E1,)}))
+    window = [0.01 * (400 - d) for d in range(364, 0, -1)] + [0.355]  # days 364 .. 1 before today, and today
+    assert len(window) == 365
+    s = report.summary[0]
+    assert s.dvol == 0.355
+    assert sum(v < 0.355 for v in window) == 0
+    assert s.iv_percentile == 0.0 and s.iv_rank == pytest.approx(0.0, abs=1e-12)
+
+
 def test_no_dvol_is_said() -> None:
     qs = chain("bybit", E1, 140.0 * 650, venue_iv=True, size=1.0, oi_scale=1.0)
     report = build_options_report(NOW, ["BTC"], DeskInputs(qs), DeskOptions(selected={"BTC": (E1,)}))
@@ -138,6 +160,18 @@ def test_select_expiries() -> None:
     assert select_expiries(days, "2026-12-25", "BTC") == (days[3],)
     with pytest.raises(UsageError, match="nearest: 2026-11-21, 2026-11-22, 2026-11-27"):
         select_expiries(days, "2026-11-23", "BTC")
+
+
+def test_friday_or_month_end_missing_is_a_usage_error_naming_the_nearest() -> None:
+    """A choice that matches no listed expiry is never an empty view: exit 2 with the nearest expiries."""
+    days = [datetime(2026, 11, 21, 8, tzinfo=UTC), datetime(2026, 11, 22, 8, tzinfo=UTC),
+            datetime(2026, 11, 23, 8, tzinfo=UTC), datetime(2026, 11, 24, 8, tzinfo=UTC)]
+    with pytest.raises(UsageError, match=r"no Friday expiry listed for BTC; nearest: 2026-11-21, 2026-11-22, "
+                                         r"2026-11-23"):
+        select_expiries(days, "friday", "BTC")
+    fridays = [datetime(2026, 11, 20, 8, tzinfo=UTC), datetime(2026, 12, 4, 8, tzinfo=UTC)]
+    with pytest.raises(UsageError, match=r"no month-end \(last Friday\) expiry listed for ETH"):
+        select_expiries(fridays, "month", "ETH")
 
 
 @pytest.mark.parametrize(("text", "expected"), [("25", (25.0, None)), ("$100000", (None, 100000.0)),

@@ -39,6 +39,11 @@ class VenueClosed(UnsupportedError):
     kind = "closed"
 
 
+def clip(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters plus "…": what a message echoes of user input stays one short line."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class SymbolNotFound(DtrackError):
     """An asset or symbol nobody lists; carries the closest known names."""
 
@@ -49,7 +54,8 @@ class SymbolNotFound(DtrackError):
         self.close = list(close)
         hint = f"; did you mean {', '.join(self.close)}?" if self.close else ""
         place = f" on {where}" if where else ""
-        super().__init__(f"no perpetual for {name!r}{place}{hint}" if where else f"unknown asset {name!r}{hint}")
+        shown = repr(clip(name))
+        super().__init__(f"no perpetual for {shown}{place}{hint}" if where else f"unknown asset {shown}{hint}")
 
 
 class ParseError(DtrackError):
@@ -64,10 +70,27 @@ class ParseError(DtrackError):
         super().__init__(f"{venue} {endpoint}: unexpected payload: {detail}")
 
 
+class Implausible(ParseError):
+    """A venue sent a value no market can have (a price <= 0, negative open interest, a funding rate
+    beyond the venue's cap, a timestamp decades away): the row is dropped and listed, never shown as data."""
+
+    kind = "implausible"
+
+    def __init__(self, venue: str, endpoint: str, symbol: str, field: str, value: object, rule: str) -> None:
+        self.symbol = symbol
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(venue, endpoint, f"{symbol or 'a row'} {field}={value!r} is implausible ({rule})")
+
+
 class VenueError(DtrackError):
     """A venue answered with an error (or not at all)."""
 
     kind = "venue_error"
+
+    #: the venue endpoint of the failed call (set by the HTTP layer), or None
+    endpoint: str | None = None
 
     def __init__(
         self, venue: str, message: str, *, status: int | None = None, code: str | None = None

@@ -32,7 +32,7 @@ CM_DAYS = (7, 30, 60, 90, 180)
 RANK_DAYS = 365
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChainRow:
     """One option with its IVs and dtrack's greeks."""
 
@@ -47,7 +47,7 @@ class ChainRow:
     theta: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExpiryRow:
     """Metrics of one expiry on one venue (``venue`` "all" for the cross-venue aggregate)."""
 
@@ -75,7 +75,7 @@ class ExpiryRow:
     put_volume: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CMPoint:
     """ATM IV at a constant maturity on one venue."""
 
@@ -86,7 +86,7 @@ class CMPoint:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssetSummary:
     """The volatility regime and positioning of one asset."""
 
@@ -105,6 +105,8 @@ class AssetSummary:
     gex_total_usd: float | None = None
     gex_flip: float | None = None
     note: str = ""
+    #: the venues' own published realized volatility (the latest point of each), beside dtrack's rv_30d
+    venue_rv: tuple[VolPoint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,11 @@ class DeskInputs:
     dvol: Mapping[str, Sequence[VolPoint]] = field(default_factory=dict)
     closes: Mapping[str, tuple[str, Sequence[PricePoint]]] = field(default_factory=dict)  # asset -> (source, closes)
     trades: Sequence[OptionTrade] | None = None
+    #: asset -> the venues' published realized volatility series (Deribit, Bybit)
+    venue_rv: Mapping[str, Sequence[VolPoint]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OptionsReport:
     """What ``dtrack options`` shows."""
 
@@ -193,9 +197,9 @@ def chain_rows(now: datetime, quotes: Sequence[OptionQuote]) -> list[ChainRow]:
     rows = []
     for i, q in enumerate(quotes):
         source = "venue" if math.isfinite(venue_iv[i]) else ("solved" if math.isfinite(solved[i]) else "none")
-        rows.append(ChainRow(q, _opt(iv[i]), source, _opt(bid[i]), _opt(ask[i]),
-                             _opt(g.delta[i]) if ok[i] else None, _opt(g.gamma[i]) if ok[i] else None,
-                             _opt(g.vega[i]) if ok[i] else None, _opt(g.theta[i]) if ok[i] else None))
+        rows.append(ChainRow(quote=q, mark_iv=_opt(iv[i]), iv_source=source, bid_iv=_opt(bid[i]), ask_iv=_opt(ask[i]),
+                             delta=_opt(g.delta[i]) if ok[i] else None, gamma=_opt(g.gamma[i]) if ok[i] else None,
+                             vega=_opt(g.vega[i]) if ok[i] else None, theta=_opt(g.theta[i]) if ok[i] else None))
     return rows
 
 
@@ -220,15 +224,20 @@ def expiry_row(venue: str, asset: str, now: datetime, expiry: datetime, rows: Se
     coins = _arr([r.quote.open_interest * r.quote.contract_size for r in rows])
     volume = _arr([r.quote.volume * r.quote.contract_size for r in rows])
     if forward is None:
-        return ExpiryRow(venue, asset, expiry, days, None, source, None, None, None, None, None, None, None,
-                         float(sum(r.quote.open_interest for r in rows)), float(np.nansum(coins)), 0.0, 0.0, len(rows))
+        return ExpiryRow(venue=venue, asset=asset, expiry=expiry, days=days, forward=None, forward_source=source,
+                         atm_iv=None, rr25=None, bf25=None, pcr_oi=None, pcr_volume=None, pcr_premium=None,
+                         max_pain=None,
+                         oi_contracts=float(sum(r.quote.open_interest for r in rows)),
+                         oi_coins=float(np.nansum(coins)), oi_usd=0.0, volume_usd=0.0, options=len(rows))
     m = opt.expiry_metrics(_arr([r.quote.strike for r in rows]), np.array([r.quote.is_call for r in rows]),
                            _arr([r.mark_iv for r in rows]), coins, volume, _arr([r.quote.mark_price_usd for r in rows]),
                            forward, opt.year_fraction(expiry, now), forward)
-    return ExpiryRow(venue, asset, expiry, days, forward, source, _opt(m.atm_iv), _opt(m.rr25), _opt(m.bf25),
-                     _opt(m.pcr_oi), _opt(m.pcr_volume), _opt(m.pcr_premium), _opt(m.max_pain),
-                     float(sum(r.quote.open_interest for r in rows)), m.oi_contracts, m.oi_usd, m.volume_usd,
-                     len(rows), m.call_oi, m.put_oi, m.call_volume, m.put_volume)
+    return ExpiryRow(venue=venue, asset=asset, expiry=expiry, days=days, forward=forward, forward_source=source,
+                     atm_iv=_opt(m.atm_iv), rr25=_opt(m.rr25), bf25=_opt(m.bf25), pcr_oi=_opt(m.pcr_oi),
+                     pcr_volume=_opt(m.pcr_volume), pcr_premium=_opt(m.pcr_premium), max_pain=_opt(m.max_pain),
+                     oi_contracts=float(sum(r.quote.open_interest for r in rows)), oi_coins=m.oi_contracts,
+                     oi_usd=m.oi_usd, volume_usd=m.volume_usd, options=len(rows), call_oi=m.call_oi,
+                     put_oi=m.put_oi, call_volume=m.call_volume, put_volume=m.put_volume)
 
 
 def aggregate_row(asset: str, now: datetime, expiry: datetime, rows: Sequence[ChainRow],
@@ -239,11 +248,13 @@ def aggregate_row(asset: str, now: datetime, expiry: datetime, rows: Sequence[Ch
     pain = opt.max_pain(_arr([r.quote.strike for r in rows]), call, coins)
     call_oi, put_oi = sum(v.call_oi for v in per_venue), sum(v.put_oi for v in per_venue)
     call_vol, put_vol = sum(v.call_volume for v in per_venue), sum(v.put_volume for v in per_venue)
-    return ExpiryRow("all", asset, expiry, (expiry - now).total_seconds() / 86_400, None,
-                     "per venue", None, None, None, _opt(opt.ratio(put_oi, call_oi)),
-                     _opt(opt.ratio(put_vol, call_vol)),
-                     None, _opt(pain), None, float(np.nansum(coins)), float(sum(v.oi_usd for v in per_venue)),
-                     float(sum(v.volume_usd for v in per_venue)), len(rows), call_oi, put_oi, call_vol, put_vol)
+    return ExpiryRow(venue="all", asset=asset, expiry=expiry, days=(expiry - now).total_seconds() / 86_400,
+                     forward=None, forward_source="per venue", atm_iv=None, rr25=None, bf25=None,
+                     pcr_oi=_opt(opt.ratio(put_oi, call_oi)), pcr_volume=_opt(opt.ratio(put_vol, call_vol)),
+                     pcr_premium=None, max_pain=_opt(pain), oi_contracts=None, oi_coins=float(np.nansum(coins)),
+                     oi_usd=float(sum(v.oi_usd for v in per_venue)),
+                     volume_usd=float(sum(v.volume_usd for v in per_venue)), options=len(rows), call_oi=call_oi,
+                     put_oi=put_oi, call_volume=call_vol, put_volume=put_vol)
 
 
 def build_options_report(now: datetime, assets: Sequence[str], inputs: DeskInputs,
@@ -270,7 +281,7 @@ def build_options_report(now: datetime, assets: Sequence[str], inputs: DeskInput
             with_iv = [e for e in per_expiry if e.atm_iv is not None]
             for point in opt.constant_maturity([e.days / 365 for e in with_iv], [e.atm_iv or 0.0 for e in with_iv],
                                                CM_DAYS):
-                cm.append(CMPoint(venue, asset, int(point.days), _opt(point.iv), point.reason))
+                cm.append(CMPoint(venue=venue, asset=asset, days=int(point.days), iv=_opt(point.iv), note=point.reason))
             venue_rows += [e for e in per_expiry if e.expiry in selected]
             shown += [r for r in mine if r.quote.expiry in selected]
         expiries += venue_rows
@@ -284,8 +295,9 @@ def build_options_report(now: datetime, assets: Sequence[str], inputs: DeskInput
         gex += gex_points
         summary.append(_summary(asset, spot, inputs, venue_rows, cm, total, flip, opts))
     flow = _flow(now, assets, inputs.trades, opts) if inputs.trades is not None else None
-    return OptionsReport(now, tuple(expiries), tuple(aggregate), tuple(term), tuple(cm), tuple(summary), tuple(chain),
-                         tuple(gex), flow)
+    return OptionsReport(time=now, expiries=tuple(expiries), aggregate=tuple(aggregate), term_structure=tuple(term),
+                         constant_maturity=tuple(cm), summary=tuple(summary), chain=tuple(chain),
+                         gex=tuple(gex), flow=flow)
 
 
 def _spot(quotes: Sequence[OptionQuote]) -> float | None:
@@ -307,10 +319,20 @@ def _gex(asset: str, rows: Sequence[ChainRow], spot: float | None,
             _opt(flip))
 
 
+def _latest_per_venue(points: Sequence[VolPoint]) -> tuple[VolPoint, ...]:
+    """The latest point of each venue's series, in venue order of first appearance."""
+    latest: dict[str, VolPoint] = {}
+    for p in points:
+        if p.venue not in latest or p.time > latest[p.venue].time:
+            latest[p.venue] = p
+    return tuple(latest.values())
+
+
 def _summary(asset: str, spot: float | None, inputs: DeskInputs, rows: Sequence[ExpiryRow], cm: Sequence[CMPoint],
              gex_total: float | None, flip: float | None, opts: DeskOptions) -> AssetSummary:
     notes: list[str] = []
-    series = [p for p in inputs.dvol.get(asset, ()) if p.time >= max(p.time for p in inputs.dvol[asset])
+    # The latest point (today's DVOL as of the query) and the closes of the RANK_DAYS - 1 days before it.
+    series = [p for p in inputs.dvol.get(asset, ()) if p.time > max(p.time for p in inputs.dvol[asset])
               - timedelta(days=RANK_DAYS)] if inputs.dvol.get(asset) else []
     dvol = rank = pctl = None
     if series:
@@ -333,11 +355,13 @@ def _summary(asset: str, spot: float | None, inputs: DeskInputs, rows: Sequence[
     call_oi, put_oi = sum(r.call_oi for r in rows), sum(r.put_oi for r in rows)
     call_vol, put_vol = sum(r.call_volume for r in rows), sum(r.put_volume for r in rows)
     return AssetSummary(
-        asset, spot, dvol, rank, pctl, rv, rv_source,
-        iv_ref - rv if iv_ref is not None and rv is not None else None,
-        opt.interpretation(rank if rank is not None else math.nan, opts.rank_high, opts.rank_low),
-        _opt(opt.ratio(put_oi, call_oi)), _opt(opt.ratio(put_vol, call_vol)), float(sum(r.oi_usd for r in rows)),
-        gex_total, flip, "; ".join(notes))
+        asset=asset, spot=spot, dvol=dvol, iv_rank=rank, iv_percentile=pctl, rv_30d=rv, rv_source=rv_source,
+        iv_rv_spread=iv_ref - rv if iv_ref is not None and rv is not None else None,
+        interpretation=opt.interpretation(rank if rank is not None else math.nan, opts.rank_high, opts.rank_low),
+        pcr_oi=_opt(opt.ratio(put_oi, call_oi)), pcr_volume=_opt(opt.ratio(put_vol, call_vol)),
+        total_oi_usd=float(sum(r.oi_usd for r in rows)),
+        gex_total_usd=gex_total, gex_flip=flip, note="; ".join(notes), venue_rv=_latest_per_venue(
+            inputs.venue_rv.get(asset, ())))
 
 
 def _flow(now: datetime, assets: Sequence[str], trades: Sequence[OptionTrade], opts: DeskOptions) -> FlowReport:

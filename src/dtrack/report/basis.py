@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from dtrack.analytics.basis import AssetBasis, BasisReport, BasisRow, Opportunity
-from dtrack.report.format import iso, num, pct, price
-from dtrack.venues.gather import VenueFailure
+from dtrack.report.format import iso, num, pct, price, token
+from dtrack.results import Failure
 
 UNITS = {
     "prices": "USD per one unit of the asset (USDT/USDC spot taken as USD)",
@@ -38,17 +38,19 @@ def _term(r: BasisRow) -> dict[str, Any]:
 
 
 def _opportunity(o: Opportunity) -> dict[str, Any]:
-    return {"asset": o.asset, "venue": o.venue, "instrument": o.symbol, "strategy": o.strategy,
+    return {"asset": o.asset, "venue": o.venue, "instrument": o.symbol, "strategy": token(o.strategy),
+            "strategy_label": o.strategy,
             "description": o.description, "days": num(o.days), "gross_yield": o.gross_yield, "fees": o.fees,
             "net_yield": o.net_yield}
 
 
 def _summary(s: AssetBasis) -> dict[str, Any]:
     return {"asset": s.asset, "spot_price": num(s.spot_price), "spot_source": s.spot_source,
-            "structure": s.structure, "venue_structure": dict(s.venue_structure)}
+            "structure": token(s.structure),
+            "venue_structure": {v: token(st) for v, st in s.venue_structure.items()}}
 
 
-def to_json(report: BasisReport, failures: Sequence[VenueFailure]) -> dict[str, Any]:
+def to_json(report: BasisReport, failures: Sequence[Failure]) -> dict[str, Any]:
     """The basis report as one JSON object."""
     out: dict[str, Any] = {
         "as_of": iso(report.time), "units": UNITS,
@@ -57,7 +59,7 @@ def to_json(report: BasisReport, failures: Sequence[VenueFailure]) -> dict[str, 
         "constant_maturity": {s.asset: [{"days": c.days, "annualized": num(c.annualized), "note": c.note}
                                         for c in s.constant_maturity] for s in report.summary},
         "summary": [_summary(s) for s in report.summary],
-        "errors": [{"venue": f.venue, "kind": f.kind, "message": f.message} for f in failures],
+        "errors": [f.to_row() for f in failures],
     }
     if report.opportunities is not None:
         out["opportunities"] = [_opportunity(o) for o in report.opportunities]

@@ -85,3 +85,31 @@ def price(x: float | None) -> str:
     if abs(x) >= 1:
         return f"{x:,.4f}"
     return f"{x:.6g}"
+
+
+def token(label: str | None) -> str | None:
+    """A human label as a stable lowercase JSON token: ``moderately bullish`` -> ``moderately_bullish``,
+    ``cash-and-carry`` -> ``cash_and_carry``; unknown (``n/a``, None, "") is None, never a string."""
+    if label is None or label.strip().lower() in ("", "n/a"):
+        return None
+    return "_".join(label.lower().replace("-", " ").replace("/", " ").split())
+
+
+#: the OI/price divergence signals: JSON token -> the table's label
+DIVERGENCE_TOKENS = {
+    "bullish (new longs)": "bullish",
+    "bearish (new shorts)": "bearish",
+    "short squeeze / short covering": "short_squeeze",
+    "long liquidation / capitulation": "long_liquidation",
+    "neutral": "neutral",
+}
+
+#: the IV-rank reading: label -> JSON token
+INTERPRETATION_TOKENS = {"high: options expensive": "expensive", "low: options cheap": "cheap", "neutral": "neutral"}
+
+
+def weighting_token(text: str | None) -> str | None:
+    """``open_interest`` (OI-weighted) or ``mean`` (no OI: a plain mean), from the analytics' description."""
+    if not text:
+        return None
+    return "open_interest" if text.startswith("open-interest") else "mean"

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from dtrack.analytics.funding import ArbOpportunity, FundingReport, FundingRow
-from dtrack.report.format import countdown, hours, iso, money, pct, usd
-from dtrack.venues.gather import VenueFailure
+from dtrack.report.format import countdown, hours, iso, money, pct, token, usd, weighting_token
+from dtrack.results import Failure
 
 ARB_TABLE_ROWS = 15
 
@@ -24,7 +24,7 @@ def rate_row(row: FundingRow) -> dict[str, Any]:
         "rate_8h": r.rate_8h, "apr": r.apr, "predicted_rate": r.predicted_rate,
         "next_funding_time": iso(r.next_funding_time), "mark_price": r.mark_price, "index_price": r.index_price,
         "open_interest_usd": r.open_interest_usd, "avg_24h_8h": row.avg_24h_8h, "avg_7d_8h": row.avg_7d_8h,
-        "alert": row.alert, "note": r.note, "time": iso(r.time),
+        "alert": row.alert, "note": r.note, "time": iso(r.time), "received_at": iso(r.received_at),
     }
     return out
 
@@ -34,7 +34,7 @@ def _history(row: FundingRow) -> dict[str, Any] | None:
     if s is None:
         return {"count": 0, "note": row.history_note}
     return {"count": s.count, "mean_8h": s.mean, "min_8h": s.min, "max_8h": s.max, "last_8h": s.last,
-            "trend": s.trend, "trend_per_day_8h": s.trend_per_day, "note": row.history_note}
+            "trend": token(s.trend), "trend_per_day_8h": s.trend_per_day, "note": row.history_note}
 
 
 def _arb(o: ArbOpportunity) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _arb(o: ArbOpportunity) -> dict[str, Any]:
     }
 
 
-def to_json(report: FundingReport, failures: Sequence[VenueFailure]) -> dict[str, Any]:
+def to_json(report: FundingReport, failures: Sequence[Failure]) -> dict[str, Any]:
     """The funding report as one JSON object."""
     rates = []
     for row in report.rows:
@@ -65,9 +65,11 @@ def to_json(report: FundingReport, failures: Sequence[VenueFailure]) -> dict[str
         "alert_threshold_8h": report.alert_threshold,
         "rates": rates,
         "summary": [{"asset": s.asset, "weighted_rate_8h": s.weighted.rate_8h if s.weighted else None,
-                     "apr": s.weighted.apr if s.weighted else None, "sentiment": s.sentiment,
-                     "weighting": s.weighted.weighting if s.weighted else None} for s in report.summary],
-        "errors": [{"venue": f.venue, "kind": f.kind, "message": f.message} for f in failures],
+                     "apr": s.weighted.apr if s.weighted else None, "sentiment": token(s.sentiment),
+                     "sentiment_label": s.sentiment if token(s.sentiment) else None,
+                     "weighting": weighting_token(s.weighted.weighting) if s.weighted else None,
+                     "weighting_note": s.weighted.weighting if s.weighted else None} for s in report.summary],
+        "errors": [f.to_row() for f in failures],
     }
     if report.position is not None:
         out["position"] = {"notional_usd": report.position[0], "side": report.position[1]}

@@ -9,8 +9,8 @@ from typing import Any
 
 from dtrack.analytics.open_interest import Divergence, OIReport, OIRow
 from dtrack.records import LongShortRatio, Margin
-from dtrack.report.format import amount, iso, num, pct, price, usd
-from dtrack.venues.gather import VenueFailure
+from dtrack.report.format import DIVERGENCE_TOKENS, amount, iso, num, pct, price, usd
+from dtrack.results import Failure
 
 UNITS = {
     "oi_amount": "as the venue reports it, in oi_unit (contracts, base coin or usd), one side",
@@ -23,7 +23,8 @@ UNITS = {
 
 def _ls(r: LongShortRatio) -> dict[str, Any]:
     return {"venue": r.venue, "symbol": r.symbol, "definition": r.definition, "ratio": num(r.ratio),
-            "long_share": num(r.long_share), "period": r.period, "time": iso(r.time)}
+            "long_share": num(r.long_share), "period": r.period, "time": iso(r.time),
+            "received_at": iso(r.received_at)}
 
 
 def row_dict(row: OIRow, windows: Sequence[str]) -> dict[str, Any]:
@@ -43,6 +44,7 @@ def row_dict(row: OIRow, windows: Sequence[str]) -> dict[str, Any]:
     out["long_share"] = num(row.long_short.long_share) if row.long_short else None
     out["note"] = oi.note
     out["time"] = iso(oi.time)
+    out["received_at"] = iso(oi.received_at)
     return out
 
 
@@ -50,11 +52,13 @@ def _divergence(d: Divergence) -> dict[str, Any]:
     hours = d.window.total_seconds() / 3600
     label = f"{hours / 24:g}d" if hours % 24 == 0 and hours > 24 else f"{hours:g}h"
     return {"asset": d.asset, "venue": d.venue, "window": label,
-            "oi_change": num(d.oi_change), "price_change": num(d.price_change), "signal": d.signal,
+            "oi_change": num(d.oi_change), "price_change": num(d.price_change),
+            "signal": DIVERGENCE_TOKENS.get(d.signal),
+            "label": d.signal if d.signal in DIVERGENCE_TOKENS else None,
             "confidence": num(d.confidence), "note": d.note}
 
 
-def to_json(report: OIReport, failures: Sequence[VenueFailure]) -> dict[str, Any]:
+def to_json(report: OIReport, failures: Sequence[Failure]) -> dict[str, Any]:
     """The open-interest report as one JSON object."""
     windows = report.windows
     summary = []
@@ -72,7 +76,7 @@ def to_json(report: OIReport, failures: Sequence[VenueFailure]) -> dict[str, Any
         "as_of": iso(report.time), "units": UNITS,
         "rows": [row_dict(r, windows) for r in report.rows],
         "summary": summary,
-        "errors": [{"venue": f.venue, "kind": f.kind, "message": f.message} for f in failures],
+        "errors": [f.to_row() for f in failures],
     }
     if report.divergence:
         out["divergence"] = [_divergence(d) for d in report.divergence]

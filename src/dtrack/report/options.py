@@ -9,8 +9,8 @@ from typing import Any
 
 from dtrack.analytics.options_desk import AssetSummary, ChainRow, ExpiryRow, OptionsReport
 from dtrack.records import OptionTrade
-from dtrack.report.format import amount, iso, num, pct, price, usd
-from dtrack.venues.gather import VenueFailure
+from dtrack.report.format import INTERPRETATION_TOKENS, amount, iso, num, pct, price, usd
+from dtrack.results import Failure
 
 UNITS = {
     "iv": "fraction per year (0.55 = 55 %)", "prices": "USD per one coin of underlying (mark_price_coin: in the coin)",
@@ -43,26 +43,31 @@ def chain_dict(r: ChainRow) -> dict[str, Any]:
         "index_price": num(q.index_price), "mark_iv": num(r.mark_iv), "iv_source": r.iv_source,
         "bid_iv": num(r.bid_iv), "ask_iv": num(r.ask_iv), "delta": num(r.delta), "gamma": num(r.gamma),
         "vega": num(r.vega), "theta": num(r.theta), "venue_delta": num(q.delta), "oi": q.open_interest,
-        "volume": q.volume, "contract_size": q.contract_size, "time": iso(q.time),
+        "volume": q.volume, "contract_size": q.contract_size, "time": iso(q.time), "received_at": iso(q.received_at),
     }
 
 
 def _summary(s: AssetSummary) -> dict[str, Any]:
     return {"asset": s.asset, "spot": num(s.spot), "dvol": num(s.dvol), "iv_rank": num(s.iv_rank),
             "iv_percentile": num(s.iv_percentile), "rv_30d": num(s.rv_30d), "rv_source": s.rv_source,
-            "iv_rv_spread": num(s.iv_rv_spread), "interpretation": s.interpretation, "pcr_oi": num(s.pcr_oi),
+            "iv_rv_spread": num(s.iv_rv_spread), "interpretation": INTERPRETATION_TOKENS.get(s.interpretation),
+            "interpretation_label": s.interpretation if s.interpretation in INTERPRETATION_TOKENS else None,
+            "pcr_oi": num(s.pcr_oi),
             "pcr_volume": num(s.pcr_volume), "total_oi_usd": num(s.total_oi_usd),
-            "gex_total_usd": num(s.gex_total_usd), "gex_flip": num(s.gex_flip), "note": s.note}
+            "gex_total_usd": num(s.gex_total_usd), "gex_flip": num(s.gex_flip), "note": s.note,
+            "venue_rv": [{"venue": p.venue, "series": p.symbol, "value": num(p.value), "time": iso(p.time)}
+                         for p in s.venue_rv]}
 
 
 def _trade(t: OptionTrade) -> dict[str, Any]:
     return {"venue": t.venue, "instrument": t.symbol, "expiry": iso(t.expiry), "strike": t.strike,
-            "type": "call" if t.is_call else "put", "time": iso(t.time), "side": t.side, "amount": t.amount,
+            "type": "call" if t.is_call else "put", "time": iso(t.time), "received_at": iso(t.received_at),
+            "side": t.side, "amount": t.amount,
             "contract_size": t.contract_size, "price_usd": t.price_usd, "premium_usd": t.premium_usd,
             "iv": num(t.iv), "index_price": t.index_price, "block": t.block}
 
 
-def to_json(report: OptionsReport, failures: Sequence[VenueFailure], *, chain: bool, gex: bool,
+def to_json(report: OptionsReport, failures: Sequence[Failure], *, chain: bool, gex: bool,
             flow: bool) -> dict[str, Any]:
     """The options report as one JSON object."""
     out: dict[str, Any] = {
@@ -74,7 +79,7 @@ def to_json(report: OptionsReport, failures: Sequence[VenueFailure], *, chain: b
         "constant_maturity": [{"venue": c.venue, "asset": c.asset, "days": c.days, "iv": num(c.iv), "note": c.note}
                               for c in report.constant_maturity],
         "summary": [_summary(s) for s in report.summary],
-        "errors": [{"venue": f.venue, "kind": f.kind, "message": f.message} for f in failures],
+        "errors": [f.to_row() for f in failures],
     }
     if chain:
         out["chain"] = [chain_dict(r) for r in report.chain]
@@ -156,6 +161,9 @@ def _regime(s: AssetSummary) -> Any:
             f"IV percentile {pct(s.iv_percentile, 0, sign=False)} | RV 30d {pct(s.rv_30d, 1, sign=False)} | "
             f"IV-RV {pct(s.iv_rv_spread, 1)} | {s.interpretation} | PCR OI {_ratio(s.pcr_oi)} | "
             f"OI {usd(s.total_oi_usd)}")
+    if s.venue_rv:
+        text += "\n  venues' realized vol: " + ", ".join(f"{p.venue} {p.symbol} {pct(p.value, 1, sign=False)}"
+                                                         for p in s.venue_rv)
     return Text(text + (f"\n  note: {s.note}" if s.note else ""))
 
 

@@ -1,66 +1,223 @@
-"""The venue registry: one line per venue, with status and capabilities.
+"""The venue registry: one line per venue, with its status, its hosts and its capability table.
 
-Adapters are imported lazily (``adapter_class``) so that listing venues or ``--help`` stays fast.
+The capability table says, per kind of data (``DataKind``), whether dtrack reads it from the venue,
+over which REST endpoint or stream channel, how far back the venue keeps history, whether the feed is
+sampled, and a note. ``dtrack venues``, the README venue table, the client's choice of venues and a
+contract test (declared = implemented) all read it. Adapters are imported lazily (``adapter_class``)
+so that listing venues or ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dtrack.errors import UnsupportedError, UsageError, VenueClosed
+from dtrack.records import DataKind
 
 if TYPE_CHECKING:
     from dtrack.venues.base import Adapter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capability:
+    """How dtrack reads one kind of data from a venue.
+
+    ``rest``: the endpoint (path, or ``/info type``) dtrack reads, None when it reads none; ``stream``: the
+    WebSocket channel, None when dtrack does not stream it (yet); ``history``: how far back the venue keeps
+    it (``"30d"``, ``"since listing"``), None for a snapshot; ``sampled``: the venue publishes a sample,
+    not every event; ``note``: anything a user must know (why it is missing, what it counts).
+    """
+
+    rest: str | None = None
+    stream: str | None = None
+    history: str | None = None
+    sampled: bool = False
+    note: str = ""
+
+    @property
+    def supported(self) -> bool:
+        """dtrack reads this data from the venue (over REST or a stream)."""
+        return self.rest is not None or self.stream is not None
+
+    def to_row(self) -> dict[str, object]:
+        """A flat dict (the ``capabilities`` entries of ``dtrack venues --format json``)."""
+        return {"supported": self.supported, "rest": self.rest, "stream": self.stream, "history": self.history,
+                "sampled": self.sampled, "note": self.note}
+
+
+def _no(note: str) -> Capability:
+    return Capability(note=note)
+
+
+#: what each query needs from a venue
+QUERY_NEEDS: Mapping[str, DataKind] = {
+    "funding": DataKind.FUNDING,
+    "open_interest": DataKind.OPEN_INTEREST,
+    "basis": DataKind.QUOTES,
+    "options": DataKind.OPTION_CHAIN,
+}
+
+NOT_YET = "not yet supported by dtrack"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VenueInfo:
     """What dtrack knows about a venue."""
 
     name: str
     title: str
     status: str  # active | planned | degraded | closed
-    capabilities: tuple[str, ...]
     markets: str
     funding_intervals: str
     bulk: str
     adapter: str | None = None  # "module:Class"
+    #: keys of the venue's hosts (settings ``venues.<name>.rest_urls.<host>``)
+    hosts: tuple[str, ...] = ()
+    capabilities: Mapping[DataKind, Capability] = field(default_factory=dict)
     closed_on: str | None = None
     note: str = ""
     taker_fee_pct: float = 0.05  # public base-tier taker fee, percent (settings.yaml may override)
 
+    def capability(self, kind: DataKind) -> Capability:
+        """The venue's entry for ``kind`` (an unsupported one when the table has none)."""
+        return self.capabilities.get(kind) or _no(self.note or NOT_YET)
+
+    def offers(self, kind: DataKind) -> bool:
+        """dtrack reads ``kind`` from this venue."""
+        return self.capability(kind).supported
+
+    def supported(self) -> tuple[str, ...]:
+        """The data kinds dtrack reads from the venue, in table order."""
+        return tuple(k.value for k in DataKind if self.offers(k))
+
+
+def _table(**entries: Capability) -> dict[DataKind, Capability]:
+    """A capability table: every ``DataKind`` gets an entry (``not yet supported`` unless given)."""
+    return {k: entries.get(k.value, _no(NOT_YET)) for k in DataKind}
+
 
 VENUES: dict[str, VenueInfo] = {v.name: v for v in (
-    VenueInfo("binance", "Binance", "active", ("funding", "funding_history", "open_interest", "basis", "options"),
-              "USDⓈ-M (USDT, USDC) and COIN-M perpetuals and quarterlies",
-              "8 h default; 4 h / 1 h per symbol from fundingInfo",
-              "premiumIndex (all symbols); OI per symbol", "dtrack.venues.binance.adapter:BinanceAdapter"),
-    VenueInfo("bybit", "Bybit", "active", ("funding", "funding_history", "open_interest", "basis", "options"),
-              "linear (USDT, USDC) and inverse perpetuals and dated futures",
-              "fundingIntervalHour per symbol (1/2/4/8 h)",
-              "tickers (all symbols per category)", "dtrack.venues.bybit.adapter:BybitAdapter", taker_fee_pct=0.055),
-    VenueInfo("okx", "OKX", "active", ("funding", "funding_history", "open_interest", "basis", "options"),
-              "USDT-, USDC- and USD-margined swaps and dated futures",
-              "nextFundingTime - fundingTime (8 h default, can be shorter)",
-              "funding-rate?instId=ANY, open-interest, mark-price", "dtrack.venues.okx.adapter:OkxAdapter"),
-    VenueInfo("deribit", "Deribit", "active", ("funding", "funding_history", "open_interest", "basis", "options"),
-              "BTC/ETH inverse perpetuals and futures, USDC-margined linear perpetuals",
-              "continuous accrual, quoted as an 8 h-equivalent (funding_8h)",
-              "get_book_summary_by_currency (per currency)", "dtrack.venues.deribit.adapter:DeribitAdapter"),
-    VenueInfo("hyperliquid", "Hyperliquid", "active", ("funding", "funding_history", "open_interest", "basis"),
-              "USDC-margined perpetuals (kPEPE = 1000 PEPE)", "1 h", "metaAndAssetCtxs (all perps)",
-              "dtrack.venues.hyperliquid.adapter:HyperliquidAdapter", taker_fee_pct=0.045),
-    VenueInfo("dydx", "dYdX v4", "planned", (), "USDC-margined perpetuals (indexer)", "1 h",
-              "perpetualMarkets", note="listed, not implemented yet; v3 is shut down"),
-    VenueInfo("gmx", "GMX v2", "planned", (), "perpetual pools on Arbitrum/Avalanche",
-              "continuous per-second accrual + borrow fees", "markets/info", note="listed, not implemented yet"),
-    VenueInfo("drift", "Drift", "degraded", (), "Solana perpetuals", "1 h", "stats/markets",
-              note="relaunching as Velocity DEX after the 2026-04-01 exploit; data API partly returns 403; "
-                   "not implemented"),
-    VenueInfo("bitmex", "BitMEX", "closed", (), "(none: closed)", "-", "-", closed_on="2026-09-23",
-              note="BitMEX closed on 2026-09-23 04:00 UTC; no live data exists"),
+    VenueInfo(
+        name="binance", title="Binance", status="active",
+        markets="USDⓈ-M (USDT, USDC) and COIN-M perpetuals and quarterlies",
+        funding_intervals="8 h default; 4 h / 1 h per symbol from fundingInfo",
+        bulk="premiumIndex (all symbols); OI per symbol", adapter="dtrack.venues.binance.adapter:BinanceAdapter",
+        hosts=("usdm", "coinm", "spot", "options"),
+        capabilities=_table(
+            funding=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/fundingInfo (and /dapi)"),
+            funding_history=Capability(rest="/fapi/v1/fundingRate (and /dapi)", history="since listing"),
+            open_interest=Capability(rest="/fapi/v1/openInterest per contract (and /dapi)"),
+            oi_history=Capability(rest="/futures/data/openInterestHist", history="30d"),
+            long_short=Capability(rest="/futures/data/globalLongShortAccountRatio, topLongShortAccountRatio, "
+                                       "topLongShortPositionRatio", history="30d"),
+            klines=Capability(rest="/fapi/v1/klines (and /dapi)", history="since listing"),
+            quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/price (and /dapi)"),
+            spot=Capability(rest="/api/v3/ticker/price"),
+            option_chain=Capability(rest="/eapi/v1/exchangeInfo + /eapi/v1/mark + /eapi/v1/ticker + "
+                                         "/eapi/v1/openInterest + /eapi/v1/index"),
+            vol_index=_no("Binance publishes no volatility index"),
+            realized_vol=_no("Binance publishes no realized volatility"),
+            option_trades=Capability(rest="/eapi/v1/blockTrades", note="block trades only (no public option tape)"),
+            liquidations=_no(f"{NOT_YET} (!forceOrder@arr stream, sampled: one per symbol per second)"),
+        )),
+    VenueInfo(
+        name="bybit", title="Bybit", status="active",
+        markets="linear (USDT, USDC) and inverse perpetuals and dated futures",
+        funding_intervals="fundingIntervalHour per symbol (1/2/4/8 h)",
+        bulk="tickers (all symbols per category)", adapter="dtrack.venues.bybit.adapter:BybitAdapter",
+        hosts=("rest",), taker_fee_pct=0.055,
+        capabilities=_table(
+            funding=Capability(rest="/v5/market/tickers"),
+            funding_history=Capability(rest="/v5/market/funding/history", history="since listing"),
+            open_interest=Capability(rest="/v5/market/tickers",
+                                     note="singleOpenInterest (one side); openInterest is two-sided"),
+            oi_history=Capability(rest="/v5/market/open-interest", history="since listing"),
+            long_short=Capability(rest="/v5/market/account-ratio"),
+            klines=Capability(rest="/v5/market/kline", history="since listing"),
+            quotes=Capability(rest="/v5/market/tickers"),
+            spot=Capability(rest="/v5/market/tickers?category=spot"),
+            option_chain=Capability(rest="/v5/market/tickers?category=option"),
+            vol_index=_no("Bybit publishes no volatility index"),
+            realized_vol=Capability(rest="/v5/market/historical-volatility"),
+            option_trades=Capability(rest="/v5/market/recent-trade?category=option",
+                                     note="recent trades only (the venue caps the count)"),
+        )),
+    VenueInfo(
+        name="okx", title="OKX", status="active",
+        markets="USDT-, USDC- and USD-margined swaps and dated futures",
+        funding_intervals="nextFundingTime - fundingTime (8 h default, can be shorter)",
+        bulk="funding-rate?instId=ANY, open-interest, mark-price", adapter="dtrack.venues.okx.adapter:OkxAdapter",
+        hosts=("rest",),
+        capabilities=_table(
+            funding=Capability(rest="/api/v5/public/funding-rate"),
+            funding_history=Capability(rest="/api/v5/public/funding-rate-history", history="92d"),
+            open_interest=Capability(rest="/api/v5/public/open-interest"),
+            oi_history=Capability(rest="/api/v5/rubik/stat/contracts/open-interest-history",
+                                  history="1,440 points per period"),
+            long_short=Capability(rest="/api/v5/rubik/stat/contracts/long-short-account-ratio(-contract)"),
+            klines=Capability(rest="/api/v5/market/candles + history-candles", history="since listing"),
+            quotes=Capability(rest="/api/v5/public/mark-price + /api/v5/market/index-tickers + tickers"),
+            spot=Capability(rest="/api/v5/market/tickers?instType=SPOT"),
+            option_chain=Capability(rest="/api/v5/public/opt-summary + mark-price + open-interest + tickers"),
+            vol_index=_no("OKX publishes no volatility index dtrack reads"),
+            realized_vol=_no("OKX publishes no realized volatility"),
+            option_trades=Capability(rest="/api/v5/public/option-trades", note="the latest 100 trades"),
+        )),
+    VenueInfo(
+        name="deribit", title="Deribit", status="active",
+        markets="BTC/ETH inverse perpetuals and futures, USDC-margined linear perpetuals",
+        funding_intervals="continuous accrual, quoted as an 8 h-equivalent (funding_8h)",
+        bulk="get_book_summary_by_currency (per currency)", adapter="dtrack.venues.deribit.adapter:DeribitAdapter",
+        hosts=("rest",),
+        capabilities=_table(
+            funding=Capability(rest="/api/v2/public/get_book_summary_by_currency"),
+            funding_history=Capability(rest="/api/v2/public/get_funding_rate_history", history="since listing"),
+            open_interest=Capability(rest="/api/v2/public/get_book_summary_by_currency"),
+            oi_history=_no("Deribit publishes no open-interest history"),
+            long_short=_no("Deribit publishes no long/short ratio"),
+            klines=Capability(rest="/api/v2/public/get_tradingview_chart_data", history="since listing"),
+            quotes=Capability(rest="/api/v2/public/get_book_summary_by_currency + get_index_price"),
+            spot=_no("Deribit has no spot market in dtrack"),
+            option_chain=Capability(rest="/api/v2/public/get_book_summary_by_currency?kind=option"),
+            vol_index=Capability(rest="/api/v2/public/get_volatility_index_data", history="since 2021"),
+            realized_vol=Capability(rest="/api/v2/public/get_historical_volatility", history="about 16 days, hourly"),
+            option_trades=Capability(rest="/api/v2/public/get_last_trades_by_currency",
+                                     note="the latest 1,000 trades per currency"),
+            liquidations=_no(f"{NOT_YET} (trades flagged liquidation M/T/MT)"),
+        )),
+    VenueInfo(
+        name="hyperliquid", title="Hyperliquid", status="active",
+        markets="USDC-margined perpetuals (kPEPE = 1000 PEPE)", funding_intervals="1 h",
+        bulk="metaAndAssetCtxs (all perps)", adapter="dtrack.venues.hyperliquid.adapter:HyperliquidAdapter",
+        hosts=("rest",), taker_fee_pct=0.045,
+        capabilities=_table(
+            funding=Capability(rest="/info metaAndAssetCtxs + predictedFundings"),
+            funding_history=Capability(rest="/info fundingHistory", history="since listing"),
+            open_interest=Capability(rest="/info metaAndAssetCtxs"),
+            oi_history=_no("Hyperliquid publishes no open-interest history"),
+            long_short=_no("Hyperliquid publishes no long/short ratio"),
+            klines=Capability(rest="/info candleSnapshot", history="5,000 candles"),
+            quotes=Capability(rest="/info metaAndAssetCtxs"),
+            spot=_no("Hyperliquid spot is not read by dtrack"),
+            option_chain=_no("Hyperliquid lists no options"),
+            vol_index=_no("Hyperliquid lists no options"),
+            realized_vol=_no("Hyperliquid publishes no realized volatility"),
+            option_trades=_no("Hyperliquid lists no options"),
+            liquidations=_no("Hyperliquid publishes no market-wide liquidation feed"),
+        )),
+    VenueInfo(name="dydx", title="dYdX v4", status="planned", markets="USDC-margined perpetuals (indexer)",
+              funding_intervals="1 h", bulk="perpetualMarkets", note="listed, not implemented yet; v3 is shut down"),
+    VenueInfo(name="gmx", title="GMX v2", status="planned", markets="perpetual pools on Arbitrum/Avalanche",
+              funding_intervals="continuous per-second accrual + borrow fees", bulk="markets/info",
+              note="listed, not implemented yet"),
+    VenueInfo(name="drift", title="Drift", status="degraded", markets="Solana perpetuals", funding_intervals="1 h",
+              bulk="stats/markets", note="relaunching as Velocity DEX after the 2026-04-01 exploit; data API partly "
+                                         "returns 403; not implemented"),
+    VenueInfo(name="bitmex", title="BitMEX", status="closed", markets="(none: closed)", funding_intervals="-",
+              bulk="-", closed_on="2026-09-23", note="BitMEX closed on 2026-09-23 04:00 UTC; no live data exists"),
 )}
 
 ACTIVE = tuple(v.name for v in VENUES.values() if v.status == "active")
@@ -71,7 +228,7 @@ def venue_info(name: str) -> VenueInfo:
     key = name.strip().lower()
     info = VENUES.get(key)
     if info is None:
-        raise UsageError(f"unknown venue {name!r}; known venues: {', '.join(VENUES)}")
+        raise UsageError(f"unknown venue {name[:40]!r}; known venues: {', '.join(VENUES)}")
     return info
 
 

@@ -12,13 +12,15 @@ instrument list is a ``Listing``: a row that did not parse fails only a query fo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from dtrack.errors import ConfigError, DtrackError, ParseError, UnsupportedError
 from dtrack.records import (
+    DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
@@ -30,10 +32,14 @@ from dtrack.records import (
     OptionTrade,
     PricePoint,
     PriceQuote,
+    Record,
     SpotPrice,
     VolPoint,
 )
+from dtrack.results import Answer, Fold, settle
 from dtrack.venues.fields import Listing
+
+__all__ = ["Adapter", "Answer", "FundingAnswer", "VenueContext"]
 
 T = TypeVar("T")
 
@@ -41,6 +47,7 @@ if TYPE_CHECKING:
     from dtrack.config import Settings
     from dtrack.net.cache import DiskCache
     from dtrack.net.http import HttpClient, RateLimit
+    from dtrack.venues import Capability
 
 
 @dataclass(slots=True)
@@ -54,26 +61,17 @@ class VenueContext:
 
 
 @dataclass(slots=True)
-class FundingResult:
-    """One venue's answer to a funding query.
+class FundingAnswer(Answer[FundingRate]):
+    """One venue's answer to a funding query: ``items`` are the current rates, ``history`` each perpetual's
+    history (when asked), ``errors`` the problems that did not stop the venue (a symbol's history, an
+    enrichment, a part of the instrument list)."""
 
-    ``errors`` holds problems that did not stop the venue (a symbol's history, an enrichment).
-    """
-
-    venue: str
-    rates: list[FundingRate] = field(default_factory=list)
     history: dict[str, FundingHistory] = field(default_factory=dict)
-    errors: list[DtrackError] = field(default_factory=list)
 
-
-@dataclass(slots=True)
-class Answer(Generic[T]):
-    """One venue's answer to a bulk query: the items it could read and the problems that did not stop it
-    (an enrichment that failed, a part of the venue that could not be read)."""
-
-    venue: str
-    items: list[T] = field(default_factory=list)
-    errors: list[DtrackError] = field(default_factory=list)
+    @property
+    def rates(self) -> list[FundingRate]:
+        """The current rates (``items``)."""
+        return self.items
 
 
 class Adapter:
@@ -87,17 +85,23 @@ class Adapter:
     instruments_endpoint: ClassVar[str]
     #: host key -> request budget
     limits: ClassVar[Mapping[str, RateLimit]] = {}
-    #: how far back the venue keeps funding history (None: unknown / since listing)
-    funding_history_depth: ClassVar[timedelta | None] = None
 
     def __init__(self, ctx: VenueContext) -> None:
         self.ctx = ctx
+        #: requests (and cached loads) in flight, which concurrent callers share: key -> the one request
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         unknown = set(ctx.settings.venue(self.name).rest_urls) - set(self.hosts)
         if unknown:
             raise ConfigError(f"settings key 'venues.{self.name}.rest_urls.{sorted(unknown)[0]}' is not a "
                               f"{self.name} host; known hosts: {', '.join(self.hosts)}")
 
     # --- plumbing shared by all venues -------------------------------------------------------
+
+    def capability(self, kind: DataKind) -> Capability:
+        """The registry's declaration of how dtrack reads ``kind`` from this venue."""
+        from dtrack.venues import VENUES
+
+        return VENUES[self.name].capability(kind)
 
     def url(self, host: str) -> str:
         """Base URL of one of the venue's hosts, after settings overrides."""
@@ -120,21 +124,49 @@ class Adapter:
         """Reinterpret an error status the venue uses unusually: (status, Retry-After s) or None."""
         return None
 
+    async def shared(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """``make()``, or the same work already in flight under ``key``: concurrent callers share one
+        request (never kept once it is answered). A caller that gives up (a deadline) does not cancel it
+        for the others."""
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(make())
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda done: self._settled(key, done))
+        return cast(T, await asyncio.shield(pending))
+
+    async def cancel_inflight(self) -> None:
+        """Cancel the shared requests still in flight (nobody waits for them any more) and let them end."""
+        pending = list(self._inflight.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _settled(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failure whose waiters all gave up is not logged as lost
+
     async def get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
                   weight: int = 1, endpoint: str | None = None) -> Any:
-        """GET from one of the venue's hosts through the shared HTTP client."""
+        """GET from one of the venue's hosts through the shared HTTP client; an identical GET already in
+        flight is shared, not sent twice."""
         limit, bucket = self.budget(host, path, params)
-        return await self.ctx.http.get(self.name, self.url(host), path, params, endpoint=endpoint or path,
-                                       weight=weight, limit=limit, bucket=bucket, check=self.check,
-                                       remap=self.remap_status)
+        key = ("GET", host, path, tuple(sorted((str(k), str(v)) for k, v in (params or {}).items())))
+        return await self.shared(key, lambda: self.ctx.http.get(
+            self.name, self.url(host), path, params, endpoint=endpoint or path, weight=weight, limit=limit,
+            bucket=bucket, check=self.check, remap=self.remap_status))
 
     async def post(self, host: str, path: str, body: Any, *, weight: int = 1,
                    endpoint: str | None = None) -> Any:
-        """POST JSON to one of the venue's hosts through the shared HTTP client."""
+        """POST JSON to one of the venue's hosts through the shared HTTP client; an identical POST already in
+        flight is shared, not sent twice."""
         limit, bucket = self.budget(host, path, None)
-        return await self.ctx.http.post(self.name, self.url(host), path, body, endpoint=endpoint or path,
-                                        weight=weight, limit=limit, bucket=bucket, check=self.check,
-                                        remap=self.remap_status)
+        key = ("POST", host, path, json.dumps(body, sort_keys=True, default=str))
+        return await self.shared(key, lambda: self.ctx.http.post(
+            self.name, self.url(host), path, body, endpoint=endpoint or path, weight=weight, limit=limit,
+            bucket=bucket, check=self.check, remap=self.remap_status))
 
     async def cached_get(self, host: str, path: str, params: Mapping[str, Any] | None = None, *,
                          ttl: float, parse: Callable[[Any], T], weight: int = 1, endpoint: str | None = None) -> T:
@@ -144,20 +176,22 @@ class Adapter:
         fetched again: one bad answer never poisons the cache for a whole TTL.
         """
         key = self.ctx.cache.key(self.url(host) + path, params)
-        return await self._cached(key, ttl, parse, self.url(host) + path,
-                                  lambda: self.get(host, path, params, weight=weight, endpoint=endpoint))
+        return await self.shared(("cache", key), lambda: self._cached(
+            key, ttl, parse, self.url(host) + path, lambda: self.get(host, path, params, weight=weight,
+                                                                     endpoint=endpoint)))
 
     async def cached_post(self, host: str, path: str, body: Any, *, ttl: float, parse: Callable[[Any], T],
                           weight: int = 1, endpoint: str | None = None) -> T:
         """POST through the on-disk cache, returning ``parse(answer)`` (see ``cached_get``)."""
         key = self.ctx.cache.key(self.url(host) + path, None, body)
-        return await self._cached(key, ttl, parse, self.url(host) + path,
-                                  lambda: self.post(host, path, body, weight=weight, endpoint=endpoint))
+        return await self.shared(("cache", key), lambda: self._cached(
+            key, ttl, parse, self.url(host) + path, lambda: self.post(host, path, body, weight=weight,
+                                                                      endpoint=endpoint)))
 
     async def _cached(self, key: str, ttl: float, parse: Callable[[Any], T], url: str,
                       fetch: Callable[[], Awaitable[Any]]) -> T:
         cache = self.ctx.cache
-        stored = cache.get(key, ttl)
+        stored = cache.get(key, ttl, url)
         if stored is not None:
             try:
                 return parse(stored)
@@ -175,7 +209,7 @@ class Adapter:
         not parse by asset; disk-cached."""
         raise UnsupportedError(f"{self.name}: instrument list not implemented")
 
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """Current funding of these perpetuals (bulk endpoints where the venue has them)."""
         raise UnsupportedError(f"{self.name}: funding not implemented")
 
@@ -184,9 +218,6 @@ class Adapter:
         raise UnsupportedError(f"{self.name}: funding history not implemented")
 
     # --- open interest, positioning, prices (issue 3) ------------------------------------------
-
-    #: why the venue has no open-interest history (None: it has one)
-    oi_history_missing: ClassVar[str | None] = "no open-interest history endpoint"
 
     async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
         """Current open interest of these perpetuals and dated futures (bulk endpoints where the venue
@@ -197,7 +228,8 @@ class Adapter:
                                period_hours: int) -> OIHistory:
         """Open-interest history of one contract over ``[start, end]`` at ``period_hours`` (1, 4 or 24),
         ascending; every page needed is requested concurrently (the window is known in advance)."""
-        raise UnsupportedError(f"{self.name}: {self.oi_history_missing or 'open-interest history not implemented'}")
+        why = self.capability(DataKind.OI_HISTORY).note or "no open-interest history"
+        raise UnsupportedError(f"{self.name}: {why}")
 
     async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
         """The latest long/short ratios the venue publishes for ``asset`` (each with its definition)."""
@@ -235,6 +267,16 @@ class Adapter:
         """Recent option trades on ``asset`` in ``[start, end]`` (block trades marked)."""
         raise UnsupportedError(f"{self.name}: option trades not implemented")
 
+    # --- streams (the streams issue implements them per venue) ---------------------------------
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live records of ``kinds`` for ``instruments`` over the venue's WebSocket, with a ``Gap`` record for
+        every interruption (disconnect, stall, malformed frame), until the consumer stops iterating.
+        Unsupported by default: a venue that streams overrides it and declares the channel in its
+        capability table."""
+        raise UnsupportedError(f"{self.name}: streams are not supported by dtrack yet "
+                               f"({', '.join(k.value for k in kinds)})")
+
     # --- generic pipeline ---------------------------------------------------------------------
 
     async def contracts(self, assets: Sequence[str]) -> list[Instrument]:
@@ -251,7 +293,7 @@ class Adapter:
         (a malformed row of an asset nobody asked for is ignored)."""
         return (await self.listing()).for_assets(self.name, self.instruments_endpoint, assets)
 
-    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingResult:
+    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingAnswer:
         """Current funding of every perpetual on ``assets`` and, with ``history``, each one's history.
 
         Rates and histories are requested concurrently; a failed history is recorded in ``errors``
@@ -261,22 +303,18 @@ class Adapter:
         listing = await self.listing()
         perps = listing.for_assets(self.name, self.instruments_endpoint, assets)
         if not perps:
-            return FundingResult(self.name, errors=list(listing.missing))
+            return FundingAnswer(self.name, errors=list(listing.missing))
         end = self.ctx.now()
         start = end - history if history else end
-        jobs: list[Any] = [self.fetch_funding_rates(perps)]
-        if history:
-            jobs += [self.fetch_funding_history(i, start, end) for i in perps]
-        done = await asyncio.gather(*jobs, return_exceptions=True)
-        rates: FundingResult | BaseException = done[0]
-        if isinstance(rates, BaseException):
-            raise rates
-        for inst, item in zip(perps if history else [], done[1:], strict=True):
-            if isinstance(item, DtrackError):
-                rates.errors.append(item)
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                rates.history[inst.symbol] = item
-        rates.errors += listing.missing
-        return rates
+        rates, histories = await asyncio.gather(
+            settle([self.fetch_funding_rates(perps)]),
+            settle([self.fetch_funding_history(i, start, end) for i in perps] if history else []))
+        if isinstance(rates[0], DtrackError):
+            raise rates[0]  # no rate: the venue failed
+        fold = Fold()
+        out = FundingAnswer(self.name, fold.items(rates[0]))
+        for inst, item in zip(perps if history else [], histories, strict=True):
+            if (got := fold.value(item)) is not None:
+                out.history[inst.symbol] = got
+        out.errors = fold.errors + list(listing.missing)
+        return out

@@ -16,7 +16,7 @@ Requests per funding query (both hosts concurrently, only hosts with asked-for p
   ``limit`` asked is no sign of the end: a venue may cap pages lower).
 
 A failed openInterest call leaves that row's ``open_interest_usd`` None and is recorded in
-``FundingResult.errors``; a failed premiumIndex or fundingInfo fails the venue (no rate or no
+the answer's ``errors``; a failed premiumIndex or fundingInfo fails the venue (no rate or no
 interval means no trustworthy row). A malformed premiumIndex or fundingInfo row of an asked symbol
 drops that symbol with an ``errors`` entry; a malformed exchangeInfo row of an asked asset fails
 the query, as on every venue (``Listing``); odd rows of symbols nobody asked for are skipped.
@@ -52,14 +52,15 @@ Concurrent callers (one chain per asset) share the bulk mark, ticker and blockTr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
     FundingHistory,
+    FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
@@ -71,7 +72,8 @@ from dtrack.records import (
     PriceQuote,
     SpotPrice,
 )
-from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
+from dtrack.results import Fold, every, ok, settle
+from dtrack.venues.base import Adapter, Answer, VenueContext
 from dtrack.venues.binance import api, parse
 from dtrack.venues.fields import HOUR_MS, Listing, latest_spacing, utc_to_ms
 
@@ -81,31 +83,6 @@ Intervals = parse.BySymbol[float]
 Premiums = parse.BySymbol[parse.Premium]
 #: (host, symbol) -> premiumIndex row
 Marks = dict[tuple[str, str], parse.Premium]
-
-
-def _ok(item: T | BaseException) -> T:
-    """A gathered result, or raise what it failed with."""
-    if isinstance(item, BaseException):
-        raise item
-    return item
-
-
-def _split(done: Iterable[T | BaseException], errors: list[DtrackError]) -> list[T | None]:
-    """Gathered results with each ``DtrackError`` moved to ``errors`` (None in its place); anything
-    else that was raised is a bug and is raised."""
-    out: list[T | None] = []
-    for item in done:
-        if isinstance(item, DtrackError):
-            errors.append(item)
-            out.append(None)
-        else:
-            out.append(_ok(item))
-    return out
-
-
-def _all(done: Iterable[T | BaseException]) -> list[T]:
-    """Gathered results, or the first failure raised (once every request has finished)."""
-    return [_ok(item) for item in done]
 
 
 def _served(answer: Answer[T]) -> Answer[T]:
@@ -136,13 +113,9 @@ class BinanceAdapter(Adapter):
     #: one path per host (``/fapi/v1/exchangeInfo``, ``/dapi/v1/exchangeInfo``): a broken row's reason names it
     instruments_endpoint: ClassVar[str] = "exchangeInfo"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
-    funding_history_depth = None  # Binance serves funding history back to each symbol's listing
-    oi_history_missing: ClassVar[str | None] = None  # openInterestHist, the latest 30 days
 
     def __init__(self, ctx: VenueContext) -> None:
         super().__init__(ctx)
-        #: requests concurrent callers share while they are in flight: (endpoint, host) -> request
-        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         #: host -> (when, request) of the last fundingInfo fetched past the disk cache
         self._refreshed: dict[str, tuple[datetime, asyncio.Future[Intervals]]] = {}
 
@@ -152,15 +125,6 @@ class BinanceAdapter(Adapter):
         if host == api.USDM and path.startswith(api.FUTURES_DATA_PREFIX):
             return api.FUTURES_DATA_LIMIT, api.FUTURES_DATA_BUCKET
         return super().budget(host, path, params)
-
-    async def _shared(self, key: tuple[str, str], make: Callable[[], Awaitable[T]]) -> T:
-        """``make()``, or the same request already in flight for ``key`` (never cached beyond it)."""
-        pending = self._inflight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(make())
-            self._inflight[key] = pending
-            pending.add_done_callback(lambda _done: self._inflight.pop(key, None))
-        return cast(T, await asyncio.shield(pending))
 
     def check(self, body: Any) -> None:
         """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200.
@@ -183,8 +147,7 @@ class BinanceAdapter(Adapter):
     async def listing(self) -> Listing:
         """The trading perpetuals and quarterlies of both futures hosts (exchangeInfo, disk-cached), the
         hosts concurrently; a host that cannot be read is ``missing`` while the other still serves."""
-        return Listing.of_parts(await asyncio.gather(*(self._exchange_info(h) for h in api.FUTURES_HOSTS),
-                                                     return_exceptions=True))
+        return Listing.of_parts(await settle([self._exchange_info(h) for h in api.FUTURES_HOSTS]))
 
     async def _exchange_info(self, host: str) -> Listing:
         return await self.cached_get(host, api.PATHS[host].exchange_info, ttl=self.ctx.settings.instruments_ttl,
@@ -193,29 +156,29 @@ class BinanceAdapter(Adapter):
 
     # --- current funding ------------------------------------------------------------------------
 
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """premiumIndex + fundingInfo per host and openInterest per symbol, all concurrently; then
         fundingInfo again past the cache for a host whose cached intervals contradict premiumIndex."""
         perps = [i for i in instruments if i.kind is Kind.PERP and i.market in self.hosts]
         hosts = [h for h in self.hosts if any(i.market == h for i in perps)]
         asked = {h: {i.symbol for i in perps if i.market == h} for h in hosts}
-        received = self.ctx.now()
         # Inner gathers collect failures, so every request finishes before anything is raised.
         premium_done, interval_done, oi_done = await asyncio.gather(
             asyncio.gather(*(self._premium_index(h, asked[h]) for h in hosts), return_exceptions=True),
             asyncio.gather(*(self._funding_intervals(h) for h in hosts), return_exceptions=True),
             asyncio.gather(*(self._open_interest(i) for i in perps)),
         )
-        premiums = {h: _ok(item) for h, item in zip(hosts, premium_done, strict=True)}
-        intervals = {h: _ok(item) for h, item in zip(hosts, interval_done, strict=True)}
-        result = FundingResult(self.name)
+        received = self.ctx.now()
+        premiums = {h: ok(item) for h, item in zip(hosts, premium_done, strict=True)}
+        intervals = {h: ok(item) for h, item in zip(hosts, interval_done, strict=True)}
+        result: Answer[FundingRate] = Answer(self.name)
         stale = [h for h in hosts if any(_off_schedule(i, premiums[h], intervals[h]) for i in perps if i.market == h)]
         refreshed = await asyncio.gather(*(self._refresh_intervals(h) for h in stale), return_exceptions=True)
         for host, item in zip(stale, refreshed, strict=True):
             if isinstance(item, DtrackError):
                 result.errors.append(item)  # keep the cached intervals; the rows' notes flag them
             else:
-                intervals[host] = _ok(item)
+                intervals[host] = ok(item)
         for inst, oi_or_error in zip(perps, oi_done, strict=True):
             oi = None
             if isinstance(oi_or_error, DtrackError):
@@ -228,7 +191,7 @@ class BinanceAdapter(Adapter):
                     result.errors.append(VenueError(self.name, f"{api.PATHS[inst.market].premium_index}: "
                                                                f"no row for {inst.symbol} (delisted?)"))
                     continue
-                result.rates.append(parse.funding_rate(inst, row, intervals[inst.market], oi, received))
+                result.items.append(parse.funding_rate(inst, row, intervals[inst.market], oi, received))
             except DtrackError as exc:
                 result.errors.append(exc)
         return result
@@ -236,7 +199,7 @@ class BinanceAdapter(Adapter):
     async def _premium_index(self, host: str, symbols: Collection[str]) -> Premiums:
         """The asked rows of a host's bulk premiumIndex; concurrent callers share one request."""
         path = api.PATHS[host].premium_index
-        body = await self._shared((path, host), lambda: self.get(host, path, weight=api.WEIGHT_PREMIUM_INDEX_ALL))
+        body = await self.shared((path, host), lambda: self.get(host, path, weight=api.WEIGHT_PREMIUM_INDEX_ALL))
         return parse.parse_premium_index(body, host, symbols)
 
     async def _premium_one(self, inst: Instrument) -> parse.Premium:
@@ -260,8 +223,8 @@ class BinanceAdapter(Adapter):
                            return_exceptions=True),
             asyncio.gather(*(self._premium_one(i) for i in alone), return_exceptions=True))
         errors: list[DtrackError] = []
-        tables = dict(zip(hosts, _split(bulk_done, errors), strict=True))
-        marks: Marks = {(i.market, i.symbol): row for i, row in zip(alone, _split(alone_done, errors), strict=True)
+        tables = dict(zip(hosts, Fold(errors).values(bulk_done), strict=True))
+        marks: Marks = {(i.market, i.symbol): row for i, row in zip(alone, Fold(errors).values(alone_done), strict=True)
                         if row is not None}
         for inst in bulk:
             table = tables[inst.market]
@@ -288,7 +251,7 @@ class BinanceAdapter(Adapter):
         done = self._refreshed.get(host)
         if done is not None and self._recent(done[0]) and _succeeded(done[1]):
             return done[1].result()
-        return await self._shared((api.PATHS[host].funding_info, host), lambda: self._load_funding_intervals(host))
+        return await self.shared((api.PATHS[host].funding_info, host), lambda: self._load_funding_intervals(host))
 
     async def _load_funding_intervals(self, host: str) -> Intervals:
         return await self.cached_get(host, api.PATHS[host].funding_info, ttl=self.ctx.settings.funding_interval_ttl,
@@ -367,7 +330,7 @@ class BinanceAdapter(Adapter):
                 break
             cursor = last + 1
             page = await page_from(cursor)
-        return parse.funding_history(instrument, rows, start, end, hours)
+        return parse.funding_history(instrument, rows, start, end, hours, self.ctx.now())
 
     # --- open interest ---------------------------------------------------------------------------
 
@@ -375,12 +338,12 @@ class BinanceAdapter(Adapter):
         """openInterest of every contract and their marks, all in one round; each contract priced at its
         own mark (see ``parse.open_interest`` for the units)."""
         contracts = _contracts(instruments)
-        received = self.ctx.now()
         readings, (marks, errors) = await asyncio.gather(
             asyncio.gather(*(self._oi_reading(i) for i in contracts), return_exceptions=True),
             self._marks(contracts))
+        received = self.ctx.now()
         answer = Answer[OpenInterest](self.name, errors=errors)
-        for inst, reading in zip(contracts, _split(readings, answer.errors), strict=True):
+        for inst, reading in zip(contracts, Fold(answer.errors).values(readings), strict=True):
             mark = marks.get((inst.market, inst.symbol))
             if reading is not None and mark is not None:  # else its error is in errors
                 answer.items.append(parse.open_interest(inst, reading, mark, received))
@@ -408,11 +371,12 @@ class BinanceAdapter(Adapter):
         label = f"{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
         todo = parse.pages(utc_to_ms(first), utc_to_ms(min(end, now)), period_hours * HOUR_MS,
                            api.FUTURES_DATA_LIMIT_MAX)
-        bodies = _all(await asyncio.gather(*(
+        bodies = every(await asyncio.gather(*(
             self.get(host, path, {**params, "period": period, "startTime": p.start_ms, "endTime": p.end_ms,
                                   "limit": p.count}, weight=api.WEIGHT_FUTURES_DATA, endpoint=label)
             for p in todo), return_exceptions=True))
-        points = [pt for body in bodies for pt in parse.parse_oi_history(body, instrument, params)]
+        received = self.ctx.now()
+        points = [pt for body in bodies for pt in parse.parse_oi_history(body, instrument, params, received)]
         return parse.oi_history(instrument, points, first, end, period_hours, note)
 
     # --- long/short ------------------------------------------------------------------------------
@@ -427,13 +391,13 @@ class BinanceAdapter(Adapter):
             return answer
         done = await asyncio.gather(*(self._long_short(perp, path, definition) for path, definition in api.LONG_SHORT),
                                     return_exceptions=True)
-        answer.items = [r for r in _split(done, answer.errors) if r is not None]
+        answer.items = [r for r in Fold(answer.errors).values(done) if r is not None]
         return _served(answer)
 
     async def _long_short(self, perp: Instrument, path: str, definition: str) -> LongShortRatio | None:
         body = await self.get(api.USDM, path, {"symbol": perp.symbol, "period": api.LONG_SHORT_PERIOD, "limit": 1},
                               weight=api.WEIGHT_FUTURES_DATA, endpoint=f"{path}?symbol={perp.symbol}")
-        return parse.parse_long_short(body, path, perp, definition)
+        return parse.parse_long_short(body, path, perp, definition, self.ctx.now())
 
     # --- prices ----------------------------------------------------------------------------------
 
@@ -448,25 +412,25 @@ class BinanceAdapter(Adapter):
         # candles OPENING from one period before ``start``: the first one closes at or after it
         todo = parse.pages(utc_to_ms(start) - step, utc_to_ms(min(end, now)), step, api.KLINES_LIMIT_MAX,
                            api.KLINES_SPAN_MAX_MS[host])
-        bodies = _all(await asyncio.gather(*(
+        bodies = every(await asyncio.gather(*(
             self.get(host, path, {"symbol": instrument.symbol, "interval": interval, "startTime": p.start_ms,
                                   "endTime": p.end_ms, "limit": p.count},
                      weight=api.kline_weight(p.count), endpoint=f"{path}?symbol={instrument.symbol}")
             for p in todo), return_exceptions=True))
         candles = [c for body in bodies for c in parse.parse_klines(body, host)]
-        return parse.price_history(instrument, candles, period_hours, start, end, now)
+        return parse.price_history(instrument, candles, period_hours, start, end, now, self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
         """Mark and index (premiumIndex) and last price (bulk ticker/price per host), one round."""
         contracts = _contracts(instruments)
         hosts = list(dict.fromkeys(i.market for i in contracts))
-        received = self.ctx.now()
         (marks, errors), lasts_done = await asyncio.gather(
             self._marks(contracts),
             asyncio.gather(*(self._last_prices(h, {i.symbol for i in contracts if i.market == h}) for h in hosts),
                            return_exceptions=True))
+        received = self.ctx.now()
         answer = Answer[PriceQuote](self.name, errors=errors)
-        lasts = dict(zip(hosts, _split(lasts_done, answer.errors), strict=True))
+        lasts = dict(zip(hosts, Fold(answer.errors).values(lasts_done), strict=True))
         for inst in contracts:
             mark = marks.get((inst.market, inst.symbol))
             if mark is None:
@@ -487,8 +451,8 @@ class BinanceAdapter(Adapter):
     async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
         """Spot prices of ``<ASSET>USDT`` from the spot ticker of every symbol (weight 4: as cheap as a
         list, and an asset without a spot pair is simply absent instead of failing the request)."""
-        received = self.ctx.now()
         body = await self.get(api.SPOT, api.SPOT_TICKER_PRICE, weight=api.WEIGHT_SPOT_TICKER_PRICE_ALL)
+        received = self.ctx.now()
         table = parse.parse_price_tickers(body, api.SPOT_TICKER_PRICE, {parse.spot_symbol(a) for a in assets})
         answer = Answer[SpotPrice](self.name)
         for asset in assets:
@@ -506,18 +470,18 @@ class BinanceAdapter(Adapter):
     async def option_listing(self) -> parse.OptionListing:
         """The trading options of ``/eapi/v1/exchangeInfo`` (disk-cached for ``instruments_ttl``); concurrent
         callers share one request."""
-        return await self._shared((api.OPTION_EXCHANGE_INFO, api.OPTIONS), lambda: self.cached_get(
+        return await self.shared((api.OPTION_EXCHANGE_INFO, api.OPTIONS), lambda: self.cached_get(
             api.OPTIONS, api.OPTION_EXCHANGE_INFO, ttl=self.ctx.settings.instruments_ttl,
             parse=parse.parse_option_exchange_info, weight=api.WEIGHT_OPTION_EXCHANGE_INFO))
 
     async def _options_bulk(self, path: str, weight: int, params: Mapping[str, Any] | None = None) -> object:
         """The body of a bulk options endpoint (every symbol); concurrent callers share one request."""
-        return await self._shared((path, api.OPTIONS), lambda: self.get(api.OPTIONS, path, params, weight=weight))
+        return await self.shared((path, api.OPTIONS), lambda: self.get(api.OPTIONS, path, params, weight=weight))
 
     async def _option_index(self, asset: str) -> parse.IndexPrice:
         """``/eapi/v1/index`` of ``<ASSET>USDT``; concurrent callers share one request."""
         underlying = f"{asset}{api.OPTION_QUOTE}"
-        body = await self._shared((api.OPTION_INDEX, underlying), lambda: self.get(
+        body = await self.shared((api.OPTION_INDEX, underlying), lambda: self.get(
             api.OPTIONS, api.OPTION_INDEX, {"underlying": underlying}, weight=api.WEIGHT_OPTION_INDEX,
             endpoint=f"{api.OPTION_INDEX}?underlying={underlying}"))
         return parse.parse_option_index(body)
@@ -540,7 +504,7 @@ class BinanceAdapter(Adapter):
         expirations = list(dict.fromkeys(o.expiration for o in options))
         done = await asyncio.gather(*(self._option_oi(asset, e) for e in expirations), return_exceptions=True)
         held: dict[str, float] = {}
-        for table in _split(done, errors):
+        for table in Fold(errors).values(done):
             held.update(table or {})
         return options, held, errors
 
@@ -554,19 +518,19 @@ class BinanceAdapter(Adapter):
         it is missing), as is a malformed row (that option keeps what else is known: without a mark row it
         has no mark, IVs or greeks).
         """
-        received = self.ctx.now()
         listed, marks, tickers, index = await asyncio.gather(
             self._listed_with_oi(asset), self._options_bulk(api.OPTION_MARK, api.WEIGHT_OPTION_MARK_ALL),
             self._options_bulk(api.OPTION_TICKER, api.WEIGHT_OPTION_TICKER_ALL), self._option_index(asset),
             return_exceptions=True)
-        options, held, errors = _ok(listed)
+        received = self.ctx.now()
+        options, held, errors = ok(listed)
         if not options:  # no option on this asset: nothing to price (its index may not even exist)
             return Answer[OptionQuote](self.name, errors=errors)
-        mark_body, spot = _ok(marks), _ok(index)
+        mark_body, spot = ok(marks), ok(index)
         symbols = {o.symbol for o in options}
         mark_table = parse.parse_option_marks(mark_body, symbols)
         ticker_table: parse.BySymbol[parse.OptionTicker] | None = None
-        ticker_body = _split([tickers], errors)[0]
+        ticker_body = Fold(errors).values([tickers])[0]
         if ticker_body is not None:
             try:
                 ticker_table = parse.parse_option_tickers(ticker_body, symbols)
@@ -589,10 +553,11 @@ class BinanceAdapter(Adapter):
             self._options_bulk(api.OPTION_BLOCK_TRADES, api.WEIGHT_OPTION_BLOCK_TRADES,
                                {"limit": api.BLOCK_TRADES_LIMIT_MAX}),
             self._option_index(asset), return_exceptions=True)
-        listing = _ok(listed)
+        listing = ok(listed)
         if listing.unit_of(asset) is None:
             return Answer[OptionTrade](self.name)
-        trades, errors = parse.parse_block_trades(_ok(body), asset, listing, _ok(index).price, start, end)
+        trades, errors = parse.parse_block_trades(ok(body), asset, listing, ok(index).price, start, end,
+                                                  self.ctx.now())
         return Answer[OptionTrade](self.name, trades, list(errors))
 
 

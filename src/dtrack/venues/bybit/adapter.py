@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
 from dtrack.records import (
     FundingHistory,
+    FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
@@ -47,7 +48,8 @@ from dtrack.records import (
     VolPoint,
     oi_base_and_usd,
 )
-from dtrack.venues.base import Adapter, Answer, FundingResult
+from dtrack.results import settle
+from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.bybit import api, parse
 from dtrack.venues.fields import (
     HOUR_MS,
@@ -93,8 +95,6 @@ class BybitAdapter(Adapter):
     main_host = api.MAIN_HOST
     instruments_endpoint = api.INSTRUMENTS
     limits = api.LIMITS
-    funding_history_depth = None  # Bybit serves funding history back to each symbol's listing
-    oi_history_missing = None  # open-interest history back to each symbol's launch
 
     #: instruments-info page size (lower it in tests to exercise the cursor paging).
     instruments_page_size: ClassVar[int] = api.INSTRUMENTS_MAX_LIMIT
@@ -156,9 +156,7 @@ class BybitAdapter(Adapter):
         categories, cached for ``instruments_ttl``); a category that cannot be read is ``missing``, the
         other serves."""
         ttl = self.ctx.settings.instruments_ttl
-        parts = await asyncio.gather(*(self._category_listing(c, ttl) for c in api.PERP_CATEGORIES),
-                                     return_exceptions=True)
-        return Listing.of_parts(parts)
+        return Listing.of_parts(await settle([self._category_listing(c, ttl) for c in api.PERP_CATEGORIES]))
 
     async def _category_listing(self, category: str, ttl: float) -> Listing:
         return Listing.merge(page.listing for page in await self._instrument_pages(category, ttl))
@@ -179,7 +177,7 @@ class BybitAdapter(Adapter):
 
     # --- current funding --------------------------------------------------------------------
 
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """Current funding of these perpetuals from the bulk tickers of each category involved."""
         wanted = {i.symbol: i for i in instruments}
         categories = sorted({i.market for i in instruments})
@@ -187,10 +185,12 @@ class BybitAdapter(Adapter):
         received = self.ctx.now()
         lacking = sorted(set().union(*(parse.symbols_without_interval(b, wanted) for b in bodies)))
         intervals = await self._funding_intervals([wanted[s] for s in lacking]) if lacking else {}
-        result = FundingResult(self.name)
-        for body in bodies:
-            result.rates += parse.parse_tickers(body, wanted, received, intervals)
-        result.errors += self._missing(wanted, {r.instrument.symbol for r in result.rates})
+        result: Answer[FundingRate] = Answer(self.name)
+        listed: set[str] = set()
+        for body in bodies:  # a row that does not parse or is implausible costs only its own perpetual
+            result.items += parse.parse_tickers(body, wanted, received, intervals, result.errors)
+            listed |= parse.listed_symbols(body, wanted)
+        result.errors += self._missing(wanted, listed)
         return result
 
     async def _tickers(self, categories: Iterable[str]) -> list[Any]:
@@ -232,10 +232,13 @@ class BybitAdapter(Adapter):
             cursor = min(stamps) - 1
         else:
             raise ParseError(self.name, api.FUNDING_HISTORY, f"more than {_MAX_HISTORY_PAGES} pages")
+        received = self.ctx.now()
         oldest_ms = min((utc_to_ms(t) for t, _ in series), default=None)
-        points = points_from_settlements(series, await self._current_interval(instrument, series)) if series else ()
-        return FundingHistory(self.name, instrument.symbol, start, end, within(points, start, end),
-                              self._history_note(instrument, start_ms, oldest_ms, exhausted))
+        points = points_from_settlements(series, await self._current_interval(instrument, series), venue=self.name,
+                                         symbol=instrument.symbol, received_at=received) if series else ()
+        return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end,
+                              points=within(points, start, end),
+                              note=self._history_note(instrument, start_ms, oldest_ms, exhausted))
 
     async def _history_page(self, instrument: Instrument, end_ms: int) -> list[tuple[datetime, float]]:
         """One funding/history page: up to ``history_page_size`` settlements at or before ``end_ms``."""
@@ -327,14 +330,10 @@ class BybitAdapter(Adapter):
     async def _account_ratio(self, perp: Instrument) -> list[LongShortRatio]:
         params = {"category": perp.market, "symbol": perp.symbol, "period": api.ACCOUNT_RATIO_PERIOD, "limit": 1}
         latest = parse.parse_account_ratio(await self._get(api.ACCOUNT_RATIO, params), perp.symbol)
+        received = self.ctx.now()
         if latest is None:
             return []
-        return [LongShortRatio(
-            venue=self.name, asset=perp.asset, symbol=perp.symbol,
-            definition=f"accounts net long / net short (USDT perpetual {perp.symbol})",
-            ratio=latest.buy / latest.sell if latest.sell > 0 else float("inf"),
-            long_share=latest.buy / (latest.buy + latest.sell), time=latest.time, period=api.ACCOUNT_RATIO_PERIOD,
-        )]
+        return [parse.long_short(perp, latest, received)]
 
     async def _each(self, items: Sequence[Instrument],
                     job: Callable[[Instrument], Awaitable[list[T]]]) -> Answer[T]:
@@ -363,7 +362,8 @@ class BybitAdapter(Adapter):
         # the first candle that closes at or after ``start`` opens a step earlier
         klines = await self._klines(instrument, period_hours, utc_to_ms(start) - step, utc_to_ms(end))
         now = self.ctx.now()
-        points = (PricePoint(min(ms_to_utc(k.start_ms + step), now), k.close / instrument.multiplier)
+        points = (PricePoint(venue=self.name, symbol=instrument.symbol, time=min(ms_to_utc(k.start_ms + step), now),
+                             price=k.close / instrument.multiplier, received_at=now)
                   for _, k in sorted(klines.items()))
         return tuple(p for p in points if start <= p.time <= end)
 
@@ -414,11 +414,12 @@ class BybitAdapter(Adapter):
             notes.append(f"no USD values: klines failed ({klines})")
             klines = {}
         prices = {ms_to_utc(opened): k.open / instrument.multiplier for opened, k in klines.items()}
-        points, unconverted = self._oi_points(instrument, rows, prices)
+        points, unconverted = self._oi_points(instrument, rows, prices, self.ctx.now())
         if unconverted:
             notes.append(f"{unconverted} point(s) without a kline to convert them from USD were left out")
         notes += self._oi_depth_note(instrument, points, windows, start)
-        return OIHistory(self.name, instrument.symbol, float(period_hours), points, "; ".join(notes))
+        return OIHistory(venue=self.name, symbol=instrument.symbol, period_hours=float(period_hours), points=points,
+                         note="; ".join(notes))
 
     async def _klines_or_error(self, instrument: Instrument, period_hours: int, first_ms: int,
                                last_ms: int) -> dict[int, parse.Kline] | DtrackError:
@@ -433,20 +434,22 @@ class BybitAdapter(Adapter):
                   "startTime": first_ms, "endTime": last_ms, "limit": self.oi_page_size}
         return parse.parse_oi_history(await self._get(api.OPEN_INTEREST, params), instrument.symbol)
 
-    @staticmethod
-    def _oi_points(instrument: Instrument, rows: Mapping[datetime, parse.OneSide],
-                   prices: Mapping[datetime, float]) -> tuple[tuple[OIPoint, ...], int]:
+    def _oi_points(self, instrument: Instrument, rows: Mapping[datetime, parse.OneSide],
+                   prices: Mapping[datetime, float], received: datetime) -> tuple[tuple[OIPoint, ...], int]:
         """The points in units of the asset (and USD where a price is known), ascending, and how many
-        USD-denominated points had no price to convert them."""
+        USD-denominated points had no price to convert them; ``received``: when the pages arrived."""
         unit, _ = parse.oi_unit(instrument)
         points: list[OIPoint] = []
         unconverted = 0
         for t in sorted(rows):
             amount, price = rows[t].amount, prices.get(t)
             if price is not None:
-                points.append(OIPoint(t, *oi_base_and_usd(instrument, amount, unit, price)))
+                base, usd = oi_base_and_usd(instrument, amount, unit, price)
+                points.append(OIPoint(venue=self.name, symbol=instrument.symbol, time=t, base=base, usd=usd,
+                                      received_at=received))
             elif unit is Unit.BASE:
-                points.append(OIPoint(t, amount * instrument.multiplier, None))
+                points.append(OIPoint(venue=self.name, symbol=instrument.symbol, time=t,
+                                      base=amount * instrument.multiplier, usd=None, received_at=received))
             else:
                 unconverted += 1
         return tuple(points), unconverted
@@ -515,10 +518,11 @@ class BybitAdapter(Adapter):
             self._get(api.RECENT_TRADE, {"category": api.OPTION_CATEGORY, "baseCoin": asset, "optionType": kind,
                                          "limit": self.trades_page_size})
             for kind in api.OPTION_TYPES))
+        received = self.ctx.now()
         answer: Answer[OptionTrade] = Answer(self.name)
         seen: dict[str, OptionTrade] = {}
         for body in bodies:
-            trades, errors = parse.parse_option_trades(body, asset)
+            trades, errors = parse.parse_option_trades(body, asset, received)
             answer.errors += errors
             for trade in trades:
                 if start <= trade.time <= end:
@@ -540,5 +544,5 @@ class BybitAdapter(Adapter):
     async def _hv_page(self, asset: str, first_ms: int, last_ms: int) -> list[VolPoint]:
         params = {"category": api.OPTION_CATEGORY, "baseCoin": asset, "period": api.HV_PERIOD_DAYS,
                   "startTime": first_ms, "endTime": last_ms}
-        return parse.parse_historical_volatility(await self._get(api.HISTORICAL_VOLATILITY, params),
-                                                 api.HV_PERIOD_DAYS)
+        body = await self._get(api.HISTORICAL_VOLATILITY, params)
+        return parse.parse_historical_volatility(body, asset, api.HV_PERIOD_DAYS, self.ctx.now())

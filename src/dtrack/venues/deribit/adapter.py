@@ -41,7 +41,9 @@ from dtrack.records import (
     PriceQuote,
     VolPoint,
 )
-from dtrack.venues.base import Adapter, Answer, FundingResult
+from dtrack.results import Fold, settle
+from dtrack.venues import plausible
+from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
     HISTORY_NOTE,
@@ -110,8 +112,6 @@ class DeribitAdapter(Adapter):
     main_host: ClassVar[str] = api.MAIN_HOST
     instruments_endpoint: ClassVar[str] = "public/get_instruments"
     limits: ClassVar[Mapping[str, RateLimit]] = api.LIMITS
-    funding_history_depth: ClassVar[timedelta | None] = None  # kept since each perpetual's listing
-    oi_history_missing: ClassVar[str | None] = "Deribit publishes no open-interest history"
 
     def check(self, body: Any) -> None:
         """Raise for a JSON-RPC ``error`` member; ``too_many_requests`` (10028) is a rate limit."""
@@ -138,7 +138,7 @@ class DeribitAdapter(Adapter):
         live = tuple(i for i in listing.instruments if i.expiry is None or i.expiry > now)
         return Listing(live, listing.broken, listing.missing)
 
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """Funding of these perpetuals from the book summaries of their settlement currencies.
 
         A perpetual missing from its book summary (or without ``funding_8h`` there) is asked through
@@ -146,19 +146,19 @@ class DeribitAdapter(Adapter):
         A failed book summary fails the venue.
         """
         perps = {i.symbol: i for i in instruments if i.kind is Kind.PERP}
-        result = FundingResult(self.name)
+        result: Answer[FundingRate] = Answer(self.name)
         if not perps:
             return result
         currencies = sorted({i.settle for i in perps.values()})
         bodies = await asyncio.gather(*(self._book_summary(c) for c in currencies))
         received = self.ctx.now()
         found: dict[str, FundingRate] = {}
-        for body in bodies:
-            found.update(parse_book_summary(body, perps, received))
-        missing = [i for s, i in perps.items() if s not in found]
+        for body in bodies:  # an implausible row is dropped and listed, not asked again
+            found.update(parse_book_summary(body, perps, received, result.errors))
+        missing = [i for s, i in perps.items() if s not in found and s not in plausible.refused(result.errors)]
         if missing:
             await self._tickers(missing, found, result)
-        result.rates = [found[s] for s in perps if s in found]
+        result.items = [found[s] for s in perps if s in found]
         return result
 
     async def _book_summary(self, currency: str) -> Any:
@@ -171,10 +171,13 @@ class DeribitAdapter(Adapter):
         return list(await asyncio.gather(*(self._book_summary(c)
                                            for c in sorted({i.settle for i in contracts.values()}))))
 
-    def _absent(self, contracts: Mapping[str, Instrument], found: Mapping[str, Any], what: str) -> list[DtrackError]:
-        """One error per contract its book summary did not give ``what`` for."""
+    def _absent(self, contracts: Mapping[str, Instrument], found: Mapping[str, Any], what: str,
+                errors: Sequence[DtrackError] = ()) -> list[DtrackError]:
+        """One error per contract its book summary did not give ``what`` for (a row refused as implausible,
+        already in ``errors``, was given)."""
+        shown = found.keys() | plausible.refused(errors)
         return [VenueError(self.name, f"public/get_book_summary_by_currency?currency={i.settle}: no {what} "
-                                      f"for {s}") for s, i in contracts.items() if s not in found]
+                                      f"for {s}") for s, i in contracts.items() if s not in shown]
 
     async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
         """Open interest of these perpetuals and dated futures from the book summaries of their
@@ -190,10 +193,10 @@ class DeribitAdapter(Adapter):
         bodies = await self._book_summaries(contracts)
         received = self.ctx.now()
         found: dict[str, OpenInterest] = {}
-        for body in bodies:
-            found.update(parse_open_interest(body, contracts, received))
+        for body in bodies:  # an implausible row is dropped and listed
+            found.update(parse_open_interest(body, contracts, received, answer.errors))
         answer.items = [found[s] for s in contracts if s in found]
-        answer.errors = self._absent(contracts, found, "open_interest")
+        answer.errors += self._absent(contracts, found, "open_interest", answer.errors)
         return answer
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
@@ -211,10 +214,10 @@ class DeribitAdapter(Adapter):
         bodies, indexes = await asyncio.gather(self._book_summaries(contracts), self._indexes(names, answer.errors))
         received = self.ctx.now()
         found: dict[str, PriceQuote] = {}
-        for body in bodies:
-            found.update(parse_quotes(body, contracts, indexes, received))
+        for body in bodies:  # an implausible row is dropped and listed
+            found.update(parse_quotes(body, contracts, indexes, received, answer.errors))
         answer.items = [found[s] for s in contracts if s in found]
-        answer.errors += self._absent(contracts, found, "row")
+        answer.errors += self._absent(contracts, found, "row", answer.errors)
         return answer
 
     async def _indexes(self, names: Sequence[str], errors: list[DtrackError]) -> dict[str, float]:
@@ -255,7 +258,8 @@ class DeribitAdapter(Adapter):
         pages = await asyncio.gather(*(self._chart_page(instrument.symbol, resolution, lo, hi)
                                        for lo, hi in page_windows(first, last, candle_ms, api.CHART_CHUNK)))
         candles = dict(c for page in pages for c in page if first <= c[0] <= last)
-        points = price_points(sorted(candles.items()), candle_ms, period_ms, now_ms, instrument.multiplier)
+        points = price_points(sorted(candles.items()), candle_ms, period_ms, now_ms, instrument.multiplier,
+                              symbol=instrument.symbol, received=self.ctx.now())
         return tuple(p for p in points if start <= p.time <= end)
 
     async def _chart_page(self, symbol: str, resolution: str, lo: int, hi: int) -> list[tuple[int, float]]:
@@ -265,16 +269,13 @@ class DeribitAdapter(Adapter):
         return parse_chart(body)
 
     async def _tickers(self, perps: Sequence[Instrument], found: dict[str, FundingRate],
-                       result: FundingResult) -> None:
+                       result: Answer[FundingRate]) -> None:
         """Fill ``found`` from one ticker per perpetual; failures go to ``result.errors``."""
-        done = await asyncio.gather(*(self.fetch_ticker(i) for i in perps), return_exceptions=True)
-        for inst, item in zip(perps, done, strict=True):
-            if isinstance(item, DtrackError):
-                result.errors.append(item)
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                found[inst.symbol] = item
+        fold = Fold()
+        for inst, item in zip(perps, await settle([self.fetch_ticker(i) for i in perps]), strict=True):
+            if (rate := fold.value(item)) is not None:
+                found[inst.symbol] = rate
+        result.errors += fold.errors
 
     async def fetch_ticker(self, instrument: Instrument) -> FundingRate:
         """Funding of one perpetual from ``public/ticker`` (the fallback of the book summary)."""
@@ -286,8 +287,10 @@ class DeribitAdapter(Adapter):
         """Hourly 8 h-equivalent samples over ``[start, end]``: the 30-day windows concurrently."""
         windows = await asyncio.gather(*(self._history_window(instrument.symbol, lo, hi)
                                          for lo, hi in history_windows(start, end)))
-        points = within(history_points(s for window in windows for s in window), start, end)
-        return FundingHistory(self.name, instrument.symbol, start, end, points, _history_note(points, start, end))
+        points = within(history_points((s for window in windows for s in window), symbol=instrument.symbol,
+                                       received=self.ctx.now()), start, end)
+        return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end, points=points,
+                              note=_history_note(points, start, end))
 
     async def _history_window(self, symbol: str, lo: int, hi: int) -> Samples:
         """Every sample Deribit has in the window ``(lo, hi]``, however few rows one answer holds.
@@ -392,7 +395,7 @@ class DeribitAdapter(Adapter):
                   "end_timestamp": utc_to_ms(end), "count": api.TRADES_COUNT, "sorting": api.TRADES_SORTING}
         body = await self.get(api.MAIN_HOST, api.LAST_TRADES, params, weight=api.WEIGHTS[api.LAST_TRADES],
                               endpoint=f"public/get_last_trades_by_currency?currency={currency}&kind=option")
-        page = parse_option_trades(body, asset)
+        page = parse_option_trades(body, asset, self.ctx.now())
         trades = [t for t in page.trades if start <= t.time <= end]
         if page.has_more:
             log.info("deribit: more than %d %s option trades from %s to %s; read the newest %d (from %s)",
@@ -411,13 +414,16 @@ class DeribitAdapter(Adapter):
         close (the day still open: now), ascending. One request per ``api.VOL_CHUNK`` days, concurrently (400
         days are one); an answer that comes back with a ``continuation`` is followed. BTC and ETH only."""
         currency = self._vol_currency(asset, "DVOL")
-        now_ms = utc_to_ms(self.ctx.now())
+        # The day still open is stamped at the query's end (its "now"), never at a later clock reading that
+        # the ``<= end`` filter below would drop: the latest point is today's DVOL, not yesterday's close.
+        now_ms = min(utc_to_ms(self.ctx.now()), utc_to_ms(end))
         first = -(-(utc_to_ms(start) - DAY_MS) // DAY_MS) * DAY_MS  # the first day closing at or after start
         last = min(utc_to_ms(end), now_ms) // DAY_MS * DAY_MS
         pages = await asyncio.gather(*(self._vol_window(currency, lo, hi)
                                        for lo, hi in page_windows(first, last, DAY_MS, api.VOL_CHUNK)))
         candles = dict(c for page in pages for c in page if first <= c[0] <= last)
-        return tuple(p for p in vol_points(sorted(candles.items()), now_ms) if start <= p.time <= end)
+        points = vol_points(sorted(candles.items()), now_ms, currency=currency, received=self.ctx.now())
+        return tuple(p for p in points if start <= p.time <= end)
 
     async def _vol_window(self, currency: str, lo: int, hi: int) -> list[tuple[int, float]]:
         """The DVOL candles opening in ``[lo, hi]``, following ``continuation`` (older rows) if one comes."""
@@ -443,7 +449,7 @@ class DeribitAdapter(Adapter):
         body = await self.get(api.MAIN_HOST, api.HISTORICAL_VOL, {"currency": currency},
                               weight=api.WEIGHTS[api.HISTORICAL_VOL],
                               endpoint=f"public/get_historical_volatility?currency={currency}")
-        return tuple(p for p in parse_historical_volatility(body) if start <= p.time <= end)
+        return tuple(p for p in parse_historical_volatility(body, currency, self.ctx.now()) if start <= p.time <= end)
 
 
 def _history_note(points: Sequence[FundingPoint], start: datetime, end: datetime) -> str:

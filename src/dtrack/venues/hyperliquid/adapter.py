@@ -6,7 +6,7 @@
 - current funding: ``metaAndAssetCtxs`` (rate, mark, oracle, OI of every perp in one answer) and,
   in the same round, ``predictedFundings`` (Hyperliquid's own forecast and interval). When the
   prediction call fails the rates are still returned, with ``predicted_rate`` None, the interval
-  from the venue docs (1 h), and the error in ``FundingResult.errors``;
+  from the venue docs (1 h), and the error in the answer's ``errors``;
 - history: ``fundingHistory`` per coin, at most 500 rows per answer, paged by startTime;
 - open interest and quotes: the same ``metaAndAssetCtxs`` answer (1 request, 1 round):
   ``openInterest`` one side in coins x ``markPx``; mark ``markPx``, index ``oraclePx``, last ``midPx``
@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
-from dtrack.records import FundingHistory, Instrument, OpenInterest, PricePoint, PriceQuote
-from dtrack.venues.base import Adapter, Answer, FundingResult, VenueContext
+from dtrack.records import FundingHistory, FundingRate, Instrument, OpenInterest, PricePoint, PriceQuote
+from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.fields import HOUR_MS, Listing, page_windows, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
@@ -41,12 +41,6 @@ class HyperliquidAdapter(Adapter):
     instruments_endpoint = f"{api.INFO_PATH} {api.META_AND_ASSET_CTXS}"
     limits = api.LIMITS
     # Funding is kept since launch (hourly since 2023; the earliest rows were 8-hourly).
-    funding_history_depth = None
-    oi_history_missing = "Hyperliquid publishes no open-interest history"
-
-    def __init__(self, ctx: VenueContext) -> None:
-        super().__init__(ctx)
-        self._ctxs_inflight: asyncio.Future[Any] | None = None
 
     def check(self, body: Any) -> None:
         """``/info`` has no error envelope in 200 answers: errors come as HTTP 422/429/500 (handled by
@@ -62,23 +56,11 @@ class HyperliquidAdapter(Adapter):
                                       weight=api.INFO_WEIGHT, endpoint=self.instruments_endpoint)
 
     async def _asset_ctxs(self) -> Any:
-        """The ``metaAndAssetCtxs`` answer; callers that ask while a request is in flight share it.
+        """The ``metaAndAssetCtxs`` answer; callers that ask while a request is in flight share it (the base
+        adapter shares identical requests). Nothing is kept once it is answered."""
+        return await self._info({"type": api.META_AND_ASSET_CTXS})
 
-        Nothing is kept once it is answered: each later call asks the venue again.
-        """
-        if self._ctxs_inflight is None:
-            task = asyncio.ensure_future(self._info({"type": api.META_AND_ASSET_CTXS}))
-            self._ctxs_inflight = task
-            task.add_done_callback(self._ctxs_done)
-        return await asyncio.shield(self._ctxs_inflight)
-
-    def _ctxs_done(self, task: asyncio.Future[Any]) -> None:
-        if self._ctxs_inflight is task:
-            self._ctxs_inflight = None
-        if not task.cancelled():
-            task.exception()  # retrieved here: a failure no waiter was left to see is not logged as lost
-
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """Current funding of these perps: ``metaAndAssetCtxs`` + ``predictedFundings`` concurrently."""
         answers: tuple[Any, Any] = await asyncio.gather(self._asset_ctxs(),
                                                       self._info({"type": api.PREDICTED_FUNDINGS}),
@@ -87,9 +69,9 @@ class HyperliquidAdapter(Adapter):
         received = self.ctx.now()
         if isinstance(ctxs, BaseException):
             raise ctxs
-        result = FundingResult(self.name)
+        result: Answer[FundingRate] = Answer(self.name)
         forecasts = self._forecasts(predicted, {i.symbol for i in instruments}, result.errors)
-        result.rates, missing = parse.funding_rates(ctxs, instruments, forecasts, received)
+        result.items, missing = parse.funding_rates(ctxs, instruments, forecasts, received, result.errors)
         result.errors += self._missing(missing)
         return result
 
@@ -102,15 +84,17 @@ class HyperliquidAdapter(Adapter):
         """Open interest of these perps from one ``metaAndAssetCtxs`` answer: ``openInterest`` (one side,
         in coins of the symbol) valued at ``markPx``; symbols the answer lacks are errors."""
         body = await self._asset_ctxs()
-        items, missing = parse.open_interests(body, instruments, self.ctx.now())
-        return Answer(self.name, items, self._missing(missing))
+        errors: list[DtrackError] = []  # an implausible context costs only its coin
+        items, missing = parse.open_interests(body, instruments, self.ctx.now(), errors)
+        return Answer(self.name, items, errors + self._missing(missing))
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
         """Mark (``markPx``), index (``oraclePx``) and last (``midPx``, the book mid) of these perps, per
         unit of the asset, from one ``metaAndAssetCtxs`` answer."""
         body = await self._asset_ctxs()
-        items, missing = parse.price_quotes(body, instruments, self.ctx.now())
-        return Answer(self.name, items, self._missing(missing))
+        errors: list[DtrackError] = []  # an implausible context costs only its coin
+        items, missing = parse.price_quotes(body, instruments, self.ctx.now(), errors)
+        return Answer(self.name, items, errors + self._missing(missing))
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
@@ -156,8 +140,10 @@ class HyperliquidAdapter(Adapter):
         series = await self._history_series(coin, utc_to_ms(start), utc_to_ms(end))
         if not series:
             await self._require_listed(coin, api.FUNDING_HISTORY, "an empty history")
-        points = within(points_from_settlements(series, api.FUNDING_INTERVAL_HOURS), start, end)
-        return FundingHistory(self.name, coin, start, end, points, _history_note(coin, start, end, series))
+        points = within(points_from_settlements(series, api.FUNDING_INTERVAL_HOURS, venue=self.name, symbol=coin,
+                                                received_at=self.ctx.now()), start, end)
+        return FundingHistory(venue=self.name, symbol=coin, start=start, end=end, points=points,
+                              note=_history_note(coin, start, end, series))
 
     async def _history_series(self, coin: str, start_ms: int, end_ms: int) -> list[tuple[datetime, float]]:
         """Page ``fundingHistory`` forward from ``start_ms`` until the window is covered.

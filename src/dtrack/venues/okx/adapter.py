@@ -18,7 +18,7 @@ concurrent requests (counts per call below, ``t`` = the instTypes involved, 1 or
 Current funding is one round of concurrent requests once the swap list is cached:
 funding-rate?instId=ANY (every perpetual), open-interest and mark-price (every swap) and one
 index-tickers call per quote currency asked. A failed enrichment call (OI, mark, index) leaves
-that field None and is recorded in ``FundingResult.errors``; a failed funding-rate call fails the venue.
+that field None and is recorded in the answer's ``errors``; a failed funding-rate call fails the venue.
 Only the rows of the asked swaps are read from those bulk answers, so an odd row of another swap
 never fails the venue. History pages funding-rate-history backwards (asking 400 rows a page) until
 the window is covered or OKX answers an empty page.
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -60,7 +60,8 @@ from dtrack.records import (
     PriceQuote,
     SpotPrice,
 )
-from dtrack.venues.base import Adapter, Answer, FundingResult
+from dtrack.results import every, parsed, settle
+from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.fields import (
     HOUR_MS,
     Listing,
@@ -127,8 +128,6 @@ class OkxAdapter(Adapter):
             return api.LIMIT, path
         key = "instId" if path in api.PER_INSTRUMENT else "instFamily" if path in api.PER_FAMILY else ""
         return RateLimit(per_2s, 2.0), f"{path}|{(params or {}).get(key, '') if key else ''}"
-    funding_history_depth = api.HISTORY_RETENTION
-    oi_history_missing = None
 
     def check(self, body: Any) -> None:
         """Raise for an error envelope: ``code`` other than "0" (50011/50061 -> ``RateLimited``)."""
@@ -147,16 +146,14 @@ class OkxAdapter(Adapter):
         """Live perpetual swaps and dated futures, one request per instType made concurrently (each
         disk-cached for ``instruments_ttl``); a part that failed is in ``missing``, the other serves.
         A future that expired since its list was cached is left out (OKX no longer quotes it)."""
-        parts = await asyncio.gather(*(self.cached_get(api.REST, api.INSTRUMENTS, {"instType": t},
-                                                       ttl=self.ctx.settings.instruments_ttl, parse=parse_instruments)
-                                       for t in INST_TYPES.values()), return_exceptions=True)
-        listing = Listing.of_parts(parts)
+        listing = Listing.of_parts(await settle([
+            self.cached_get(api.REST, api.INSTRUMENTS, {"instType": t}, ttl=self.ctx.settings.instruments_ttl,
+                            parse=parse_instruments) for t in INST_TYPES.values()]))
         now = self.ctx.now()
         return replace(listing, instruments=tuple(i for i in listing.instruments if i.expiry is None or i.expiry > now))
 
-    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> FundingResult:
+    async def fetch_funding_rates(self, instruments: Sequence[Instrument]) -> Answer[FundingRate]:
         """Funding, mark, index and OI of these swaps from one round of bulk requests."""
-        received = self.ctx.now()
         quotes = sorted({i.quote for i in instruments} & api.INDEX_QUOTES)
         funding, oi, marks, *indices = await asyncio.gather(
             self.get(api.REST, api.FUNDING_RATE, {"instId": api.ALL_INSTRUMENTS}),
@@ -165,9 +162,10 @@ class OkxAdapter(Adapter):
             *(self.get(api.REST, api.INDEX_TICKERS, {"quoteCcy": q}) for q in quotes),
             return_exceptions=True,
         )
+        received = self.ctx.now()
         if isinstance(funding, BaseException):
             raise funding
-        result = FundingResult(self.name)
+        result: Answer[FundingRate] = Answer(self.name)
         symbols = {i.symbol for i in instruments}
         rows = parse_funding(funding, symbols)
         oi_rows = _enrichment(result.errors, oi, lambda b: parse_open_interest(b, symbols))
@@ -178,7 +176,10 @@ class OkxAdapter(Adapter):
             if row is None:
                 result.errors.append(VenueError(self.name, f"{api.FUNDING_RATE}: no funding row for {inst.symbol}"))
                 continue
-            result.rates.append(_rate(inst, row, received, oi_rows, mark_rows, index_rows, bool(indices)))
+            try:
+                result.items.append(_rate(inst, row, received, oi_rows, mark_rows, index_rows, bool(indices)))
+            except ParseError as exc:  # an implausible row costs only its swap
+                result.errors.append(exc)
         return result
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
@@ -193,11 +194,13 @@ class OkxAdapter(Adapter):
                              status=exc.status, code=exc.code) from None
         # Each settlement's interval is the spacing to the one before; rows older than ``start`` were
         # fetched too (the last page crosses it), so the first point in the window is measured as well.
-        points = points_from_settlements(((r.time, r.rate) for r in rows),
-                                         await self._lone_interval(symbol, rows)) if rows else ()
+        received = self.ctx.now()
+        points = points_from_settlements(((r.time, r.rate) for r in rows), await self._lone_interval(symbol, rows),
+                                         venue=self.name, symbol=symbol, received_at=received) if rows else ()
         inside = within(points, start, end)
         notes = _history_notes(rows, inside, start, end, exhausted)
-        return FundingHistory(self.name, symbol, start, end, inside, "; ".join(notes))
+        return FundingHistory(venue=self.name, symbol=symbol, start=start, end=end, points=inside,
+                              note="; ".join(notes))
 
     async def _history_rows(self, symbol: str, start: datetime, end: datetime) -> tuple[list[HistoryRow], bool]:
         """Pages of funding-rate-history from ``end`` back past ``start``; True when OKX ran out first.
@@ -238,11 +241,11 @@ class OkxAdapter(Adapter):
         """Open interest of these swaps and dated futures: open-interest and mark-price per instType,
         one round. ``oi`` (contracts, one side) converted at the mark; a failed mark-price falls back
         to OKX's own oiUsd / oiCcy and is recorded in ``errors``."""
-        received = self.ctx.now()
         types = _inst_types(instruments)
         bodies = await asyncio.gather(*(self.get(api.REST, path, {"instType": t})
                                         for path in (api.OPEN_INTEREST, api.MARK_PRICE) for t in types),
                                       return_exceptions=True)
+        received = self.ctx.now()
         answer: Answer[OpenInterest] = Answer(self.name)
         symbols = {i.symbol for i in instruments}
         n = len(types)
@@ -251,7 +254,11 @@ class OkxAdapter(Adapter):
         marks, _ = _by_type(answer.errors, types, bodies[n:], lambda b: parse_marks(b, symbols), needed=False)
         for inst in instruments:
             row = rows.get(inst.symbol)
-            oi = None if row is None else open_interest(inst, row, marks.get(inst.symbol), received)
+            try:
+                oi = None if row is None else open_interest(inst, row, marks.get(inst.symbol), received)
+            except ParseError as exc:  # an implausible row costs only its contract
+                answer.errors.append(exc)
+                continue
             if oi is None and INST_TYPES.get(inst.kind) in failed:
                 continue  # the failed answer is already in errors
             if oi is None:
@@ -273,10 +280,11 @@ class OkxAdapter(Adapter):
         first, last = _grid(max(start, kept_from), min(end, now), step)
         windows = page_windows(first, last, step, api.OI_HISTORY_PAGE)
         # begin / end return rows strictly newer / older than them: one ms outside each window
-        bodies = await _all([self.get(api.REST, api.OI_HISTORY, {
+        bodies = every(await settle([self.get(api.REST, api.OI_HISTORY, {
             "instId": instrument.symbol, "period": bar, "begin": a - 1, "end": b + 1, "limit": api.OI_HISTORY_PAGE})
-            for a, b in windows])
-        rows = {p.time: p for body in bodies for p in parse_oi_history(body, instrument)}
+            for a, b in windows]))
+        received = self.ctx.now()
+        rows = {p.time: p for body in bodies for p in parse_oi_history(body, instrument, received)}
         points = tuple(rows[t] for t in sorted(rows) if start <= t <= end)
         notes = []
         if start < kept_from:
@@ -285,7 +293,8 @@ class OkxAdapter(Adapter):
         if windows and (not points or utc_to_ms(points[0].time) > first):
             notes.append(f"OKX has no open-interest history before {points[0].time:%Y-%m-%d %H:%M} UTC"
                          if points else "OKX returned no open-interest history for this window")
-        return OIHistory(self.name, instrument.symbol, float(period_hours), points, "; ".join(notes))
+        return OIHistory(venue=self.name, symbol=instrument.symbol, period_hours=float(period_hours), points=points,
+                         note="; ".join(notes))
 
     async def fetch_long_short(self, asset: str, perps: Sequence[Instrument]) -> Answer[LongShortRatio]:
         """OKX's latest 5-minute long/short account ratios of ``asset``: the currency-wide one (all its
@@ -303,15 +312,16 @@ class OkxAdapter(Adapter):
                          f"account long/short ratio of contract {swap}"))
         bodies = await asyncio.gather(*(self.get(api.REST, path, params) for path, params, _, _ in asks),
                                       return_exceptions=True)
+        received = self.ctx.now()
         failures: list[DtrackError] = []
         for (path, _, symbol, definition), body in zip(asks, bodies, strict=True):
-            latest = _outcome(body, partial(parse_ratio, endpoint=path))
+            latest = parsed(body, partial(parse_ratio, endpoint=path))
             if isinstance(latest, DtrackError):
                 failures.append(latest)
             elif latest is None:
                 answer.errors.append(VenueError(self.name, f"{path}: no {symbol} long/short ratio in the answer"))
             else:
-                answer.items.append(long_short(asset, symbol, definition, latest))
+                answer.items.append(long_short(asset, symbol, definition, latest, received))
         if failures and len(failures) == len(asks):
             raise failures[0]
         answer.errors += failures
@@ -330,22 +340,22 @@ class OkxAdapter(Adapter):
         pages = [(api.CANDLES if a >= recent else api.HISTORY_CANDLES, a, b)
                  for a, b in page_windows(first, last, step, api.CANDLE_PAGE)]
         # after / before return rows strictly older / newer than them
-        bodies = await _all([self.get(api.REST, path, {"instId": instrument.symbol, "bar": bar, "after": b + 1,
-                                                       "before": a - 1, "limit": api.CANDLE_PAGE})
-                             for path, a, b in pages])
+        bodies = every(await settle([self.get(api.REST, path, {
+            "instId": instrument.symbol, "bar": bar, "after": b + 1, "before": a - 1, "limit": api.CANDLE_PAGE})
+            for path, a, b in pages]))
         rows = [row for (path, _, _), body in zip(pages, bodies, strict=True) for row in parse_candles(body, path)]
-        return price_points(rows, instrument, period_hours, now, start, end)
+        return price_points(rows, instrument, period_hours, now, start, end, received=self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
         """Mark (mark-price), last (tickers) per instType and index (index-tickers) per quote currency,
         one round. Mark-price is needed (all of it failing raises); the others are enrichments."""
-        received = self.ctx.now()
         types = _inst_types(instruments)
         quotes = sorted({i.quote for i in instruments} & api.INDEX_QUOTES)
         bodies = await asyncio.gather(*(self.get(api.REST, api.MARK_PRICE, {"instType": t}) for t in types),
                                       *(self.get(api.REST, api.TICKERS, {"instType": t}) for t in types),
                                       *(self.get(api.REST, api.INDEX_TICKERS, {"quoteCcy": q}) for q in quotes),
                                       return_exceptions=True)
+        received = self.ctx.now()
         answer: Answer[PriceQuote] = Answer(self.name)
         symbols = {i.symbol for i in instruments}
         n = len(types)
@@ -361,19 +371,26 @@ class OkxAdapter(Adapter):
                 answer.errors.append(VenueError(self.name,
                                                 f"{api.MARK_PRICE}: no mark or last price for {inst.symbol}"))
                 continue
-            answer.items.append(price_quote(inst, received, mark, indices.get(index_id(inst)), last))
+            try:
+                answer.items.append(price_quote(inst, received, mark, indices.get(index_id(inst)), last))
+            except ParseError as exc:  # an implausible row costs only its contract
+                answer.errors.append(exc)
         return answer
 
     async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
         """``<ASSET>-USDT`` spot prices from one tickers?instType=SPOT request; an asset without a pair
         (or without a last price) is absent."""
-        received = self.ctx.now()
         body = await self.get(api.REST, api.TICKERS, {"instType": api.SPOT})
+        received = self.ctx.now()
         tickers = parse_tickers(body, {spot_id(a) for a in assets})
         answer: Answer[SpotPrice] = Answer(self.name)
         for asset in assets:
             ticker = tickers.get(spot_id(asset))
-            price = None if ticker is None else spot_price(asset, ticker, received)
+            try:
+                price = None if ticker is None else spot_price(asset, ticker, received)
+            except ParseError as exc:  # an implausible price costs only its asset
+                answer.errors.append(exc)
+                continue
             if price is not None:
                 answer.items.append(price)
         return answer
@@ -437,7 +454,7 @@ class OkxAdapter(Adapter):
             _enrichment(answer.errors, tickers_body, lambda b: parse_option_tickers(b, symbols)),
             _enrichment(answer.errors, oi_body, lambda b: parse_open_interest(b, symbols)),
             _enrichment(answer.errors, index_body, lambda b: parse_index(b, {family})).get(family))
-        answer.items = option_chain(live, parts, received)
+        answer.items = option_chain(live, parts, received, answer.errors)
         answer.errors += [ParseError(self.name, f"{api.INSTRUMENTS}?instType=OPTION", b) for b in listing.broken]
         unknown = sorted(summaries.keys() - listing.specs.keys())
         if unknown:
@@ -463,7 +480,7 @@ class OkxAdapter(Adapter):
             raise listing
         if isinstance(body, BaseException):
             raise body
-        trades, errors = parse_option_trades(body, listing.specs)
+        trades, errors = parse_option_trades(body, listing.specs, self.ctx.now())
         if len(trades) >= api.OPTION_TRADES_KEPT and min(t.time for t in trades) > start:
             log.info("okx: option-trades serves the latest %d %s option trades, from %s; asked from %s",
                      api.OPTION_TRADES_KEPT, asset, min(t.time for t in trades).isoformat(), start.isoformat())
@@ -471,22 +488,9 @@ class OkxAdapter(Adapter):
         return Answer(self.name, inside, list(errors))
 
 
-def _outcome(body: Any, parse: Callable[[Any], T]) -> T | DtrackError:
-    """``parse(body)`` of a gathered answer, or the ``DtrackError`` of its request or of the parse
-    (any other exception is a bug and is raised)."""
-    if isinstance(body, DtrackError):
-        return body
-    if isinstance(body, BaseException):
-        raise body
-    try:
-        return parse(body)
-    except ParseError as exc:
-        return exc
-
-
 def _enrichment(errors: list[DtrackError], body: Any, parse: Callable[[Any], dict[str, T]]) -> dict[str, T]:
     """Parsed enrichment rows, or {} with the error recorded when the request or parse failed."""
-    rows = _outcome(body, parse)
+    rows = parsed(body, parse)
     if isinstance(rows, DtrackError):
         errors.append(rows)
         return {}
@@ -509,7 +513,7 @@ def _by_type(errors: list[DtrackError], types: Sequence[str], bodies: Sequence[A
     rows: dict[str, T] = {}
     failures: dict[str, DtrackError] = {}
     for inst_type, body in zip(types, bodies, strict=True):
-        got = _outcome(body, parse)
+        got = parsed(body, parse)
         if isinstance(got, DtrackError):
             failures[inst_type] = got
         else:
@@ -518,16 +522,6 @@ def _by_type(errors: list[DtrackError], types: Sequence[str], bodies: Sequence[A
         raise next(iter(failures.values()))
     errors += failures.values()
     return rows, set(failures)
-
-
-async def _all(jobs: Sequence[Awaitable[T]]) -> list[T]:
-    """Run ``jobs`` concurrently and return every result, or raise the first failure once all are done
-    (no request is left running behind an error)."""
-    done = await asyncio.gather(*jobs, return_exceptions=True)
-    for item in done:
-        if isinstance(item, BaseException):
-            raise item
-    return list(done)  # type: ignore[arg-type]
 
 
 def _bar(period_hours: int) -> str:

@@ -1,0 +1,272 @@
+"""``AsyncClient``: the library tier. Every query dtrack answers lives here once; the CLI, the dashboard,
+the collector, alerts and notebooks all call it.
+
+The client owns the shared resources of a session (settings, one aiohttp session, the disk cache, the ban
+book, the venue adapters and, with ``sim=True``, the simulated venues on loopback) and one injected clock.
+Queries are in ``dtrack.client.queries``; each is: resolve venues and inputs -> fetch concurrently across
+venues -> analytics -> a typed result (``dtrack.results``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from dtrack.errors import ConfigError, UsageError
+from dtrack.records import DataKind
+
+if TYPE_CHECKING:
+    from dtrack.config import Settings
+    from dtrack.results import (
+        BasisResult,
+        FundingResult,
+        InstrumentsResult,
+        OpenInterestResult,
+        OptionsResult,
+        VenuesResult,
+    )
+    from dtrack.venues.pool import VenuePool
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def pinned_clock(text: str | None) -> Callable[[], datetime] | None:
+    """A clock stopped at ``text`` (ISO-8601 with a timezone, e.g. ``$DTRACK_NOW``), for replays and
+    reproducible runs against a pinned simulated market; None when ``text`` is empty."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"DTRACK_NOW={text[:40]!r} is not an ISO-8601 time like 2026-12-04T08:00:00Z") from None
+    if when.tzinfo is None:
+        raise ConfigError(f"DTRACK_NOW={text[:40]!r} has no timezone: write it in UTC, like 2026-12-04T08:00:00Z")
+    pinned = when.astimezone(UTC)
+    return lambda: pinned
+
+
+class AsyncClient:
+    """Async access to every venue dtrack reads, with one answer shape.
+
+    ``sim=True`` serves the built-in simulated venues on loopback (offline; ``seed`` picks the market);
+    ``config`` is a settings.yaml path or a ``Settings`` object (default: ``$DTRACK_CONFIG``, else the user
+    config dir); ``venues`` restricts every query to these venues; ``timeout`` is the overall deadline of one
+    query in seconds (default: settings ``http.deadline``), after which it returns what it has and lists
+    the venues that did not answer; ``clock`` replaces the UTC clock (tests, replays; ``$DTRACK_NOW`` pins it
+    from the environment).
+
+    Use it as ``async with dtrack.AsyncClient() as dt: ...``; without ``async with`` it opens on first use
+    and ``await dt.aclose()`` closes it.
+    """
+
+    def __init__(self, *, sim: bool = False, seed: int | None = None,
+                 config: str | os.PathLike[str] | Settings | None = None,
+                 venues: Iterable[str] | None = None, timeout: float | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        if timeout is not None and not (timeout > 0):
+            raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self._sim = sim
+        self._seed = 7 if seed is None else seed
+        self._config = config
+        self._venues = [v for v in (venues or ()) if v]
+        self._timeout = timeout
+        self.now: Callable[[], datetime] = clock or pinned_clock(os.environ.get("DTRACK_NOW")) or utc_now
+        self._settings: Settings | None = None
+        self._stack: AsyncExitStack | None = None
+        self._pool: VenuePool | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (loaded on first use)."""
+        if self._settings is None:
+            self._settings = _load_settings(self._config)
+        return self._settings
+
+    async def open(self) -> None:
+        """Open the network session (and the simulated venues with ``sim=True``); idempotent."""
+        if self._pool is not None:
+            return
+        from dtrack.venues.pool import open_pool
+
+        settings = self.settings
+        stack = AsyncExitStack()
+        try:
+            if self._sim:
+                from dtrack.sim.server import start_sim
+
+                server = await start_sim(seed=self._seed)
+                stack.push_async_callback(server.stop)
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dtrack-sim-")))
+                settings = replace(settings.with_venue_urls(server.venue_urls()),
+                                   cache_dir=tmp / "cache", state_dir=tmp / "state")
+            self._pool = await stack.enter_async_context(open_pool(settings, now=self.now, trust_env=not self._sim))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def aclose(self) -> None:
+        """Close the session and stop the simulated venues."""
+        stack, self._stack, self._pool = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def pool(self) -> VenuePool:
+        """The venue pool (opening the client if needed)."""
+        await self.open()
+        assert self._pool is not None
+        return self._pool
+
+    # --- what every query shares ------------------------------------------------------------------
+
+    def deadline(self) -> Deadline:
+        """A fresh overall deadline for one query."""
+        seconds = self._timeout if self._timeout is not None else self.settings.http.deadline
+        return Deadline(seconds)
+
+    @property
+    def explicit_venues(self) -> bool:
+        """Whether the user restricted the venues."""
+        return bool(self._venues)
+
+    def venues_for(self, query: str) -> list[str]:
+        """The venues to ask for ``query``: the chosen ones, else every active venue enabled in settings
+        that offers it. Closed, planned, unknown and unable venues are usage errors with one clear line."""
+        from dtrack.venues import ACTIVE, QUERY_NEEDS, VENUES, venue_info
+
+        need: DataKind = QUERY_NEEDS[query]
+        if not self._venues:
+            enabled = [v for v in ACTIVE if self.settings.venue(v).enabled and VENUES[v].offers(need)]
+            if not enabled:
+                raise UsageError(f"every venue offering {query} is disabled in settings ({self.settings.source}): "
+                                 "set venues.<name>.enabled: true, or name one with --venue")
+            return enabled
+        chosen: list[str] = []
+        for name in self._venues:
+            info = venue_info(name)
+            if info.status == "closed":
+                raise UsageError(f"{info.title} closed on {info.closed_on}: no live data exists; "
+                                 f"active venues: {', '.join(ACTIVE)}")
+            if not info.offers(need):
+                reason = info.capability(need).note or info.note or "not implemented"
+                raise UsageError(f"{info.title} ({info.status}) does not offer {query} in dtrack: {reason}")
+            if info.name not in chosen:
+                chosen.append(info.name)
+        return chosen
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    async def venues(self) -> VenuesResult:
+        """Every venue dtrack knows: status, markets, funding intervals, default taker fee and the
+        capability table (per data kind: REST endpoint, stream, history depth, sampled, note)."""
+        from dtrack.client.queries import catalog
+
+        return catalog.venues(self)
+
+    async def instruments(self, assets: str | Sequence[str] | None = None) -> InstrumentsResult:
+        """Every listed perpetual and dated future (of ``assets``, when given) on the chosen venues."""
+        from dtrack.client.queries import catalog
+
+        return await catalog.instruments(self, assets)
+
+    async def funding(self, assets: str | Sequence[str], *, history: str | timedelta | None = None,
+                      arb: bool = False, min_spread: float | None = None, alert_threshold: float | None = None,
+                      position: float | None = None, side: str | None = None) -> FundingResult:
+        """Current funding of every perpetual of ``assets`` across venues, each with its own interval.
+
+        ``history``: window of the statistics (``"7d"`` or a timedelta; averages always use at least 7 days);
+        ``arb``: cross-venue arbitrage pairs net of taker fees, ``min_spread`` (percent per 8 h) filters them;
+        ``alert_threshold``: percent per 8 h beyond which a row is flagged; ``position`` (USD notional) with
+        ``side`` (``"long"``/``"short"``): the payments it makes or receives. Percent arguments are written as
+        on the command line (0.01 = 0.01 %); every rate in the result is a fraction.
+        """
+        from dtrack.client.queries import funding
+
+        return await funding.run(self, assets, history=history, arb=arb, min_spread=min_spread,
+                                 alert_threshold=alert_threshold, position=position, side=side)
+
+    async def open_interest(self, assets: str | Sequence[str], *, changes: bool = False, divergence: bool = False,
+                            window: str | timedelta = "24h") -> OpenInterestResult:
+        """Open interest of every perpetual and dated future of ``assets``, one side, in the venue's unit,
+        in coins and in USD with the price used; ``changes``: 1 h / 4 h / 24 h / 7 d changes in coin terms;
+        ``divergence``: OI change against price change over ``window``, classified."""
+        from dtrack.client.queries import open_interest
+
+        return await open_interest.run(self, assets, changes=changes, divergence=divergence, window=window)
+
+    async def basis(self, assets: str | Sequence[str] | None = None, *, quarterly: bool = False, all: bool = False,
+                    min_yield: float | None = None) -> BasisResult:
+        """Perpetual premia and funding carry, dated-futures basis against spot, term structure and constant
+        maturity of ``assets`` (default, or ``all=True``: every asset with dated futures); ``quarterly``:
+        only quarterly expiries; ``min_yield`` (annual percent): carry trades at least that net of fees."""
+        from dtrack.client.queries import basis
+
+        return await basis.run(self, assets, quarterly=quarterly, scan_all=all, min_yield=min_yield)
+
+    async def options(self, assets: str | Sequence[str], *, expiry: str | None = None, chain: bool = False,
+                      pcr: bool = False, flow: bool = False, min_size: str | float | None = None,
+                      gex: bool = False) -> OptionsResult:
+        """Options analytics of ``assets``: per-expiry forward, ATM IV, 25-delta RR/BF, put/call ratios, max
+        pain and OI; the cross-venue aggregate, IV term structure, DVOL rank, RV and the regime.
+
+        ``expiry``: an ISO date, ``next``, ``friday``, ``month`` or ``all`` (default: the next four);
+        ``chain``: every option with dtrack's greeks; ``pcr``: the put/call view of the table; ``flow``: large
+        trades of the last 24 h, ``min_size`` in coins (``25``) or USD premium (``"$100000"``); ``gex``:
+        dealer gamma exposure by strike.
+        """
+        from dtrack.client.queries import options
+
+        return await options.run(self, assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow, min_size=min_size,
+                                 gex=gex)
+
+
+class Deadline:
+    """One query's overall deadline (None: none)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds if seconds is not None else None
+
+    def left(self) -> float | None:
+        """Seconds left (at least a millisecond), or None without a deadline."""
+        if self._end is None:
+            return None
+        return max(0.001, self._end - time.monotonic())
+
+    def first_step(self) -> float | None:
+        """The time the first of two steps (the instrument lists) may take: half of what is left, so that
+        a venue that never answers its list still leaves the others time to answer the query."""
+        left = self.left()
+        return None if left is None else left / 2
+
+
+def _load_settings(config: Any) -> Settings:
+    from dtrack.config import Settings, load_settings
+    from dtrack.venues import VENUES
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    for name in settings.venues:
+        if name not in VENUES:
+            raise ConfigError(f"settings key 'venues.{name}' is not a venue dtrack knows; known: {', '.join(VENUES)}")
+    return settings

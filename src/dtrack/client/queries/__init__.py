@@ -1,0 +1,1 @@
+"""One module per query of the client: inputs -> venues -> concurrent fetch -> analytics -> result."""

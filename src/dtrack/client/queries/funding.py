@@ -1,0 +1,114 @@
+"""The funding query: current rates of every perpetual of the asked assets, their histories, the
+OI-weighted summary, arbitrage pairs, alerts and position payments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from dtrack.client.fetch import on_venues, scope
+from dtrack.client.inputs import (
+    Wanted,
+    as_list,
+    check_readable,
+    parse_duration,
+)
+from dtrack.errors import UsageError
+from dtrack.records import Instrument, Kind
+from dtrack.results import Failure, FundingResult, unique
+
+if TYPE_CHECKING:
+    from dtrack.analytics.funding import ReportOptions
+    from dtrack.client.core import AsyncClient
+    from dtrack.config import Settings
+
+#: averages always use at least this much history
+MIN_HISTORY = timedelta(days=7)
+
+
+def _check(history: str | timedelta | None, arb: bool, min_spread: float | None, alert_threshold: float | None,
+           position: float | None, side: str | None) -> timedelta:
+    if isinstance(history, str) and not history.strip():
+        raise UsageError("bad --history '': expected a duration like 24h, 7d or 30d")
+    window = parse_duration(history, "--history") if history is not None else MIN_HISTORY
+    if min_spread is not None and not arb:
+        raise UsageError("--min-spread filters arbitrage pairs: add --arb")
+    if (position is None) != (side is None):
+        raise UsageError("--position and --side go together, e.g. --position 10000 --side long")
+    if side is not None and side not in ("long", "short"):
+        raise UsageError(f"--side is long or short, got {side[:40]!r}")
+    if position is not None and not (math.isfinite(position) and position > 0):
+        raise UsageError(f"--position must be a positive USD notional, got {position:g}")
+    if alert_threshold is not None and not (math.isfinite(alert_threshold) and alert_threshold >= 0):
+        raise UsageError(f"--alert-threshold is a percent per 8 h (e.g. 0.08), got {alert_threshold:g}")
+    if min_spread is not None and not (math.isfinite(min_spread) and min_spread >= 0):
+        raise UsageError(f"--min-spread is a percent per 8 h (e.g. 0.02), got {min_spread:g}")
+    return window
+
+
+async def run(client: AsyncClient, assets: str | Sequence[str], *, history: str | timedelta | None, arb: bool,
+              min_spread: float | None, alert_threshold: float | None, position: float | None,
+              side: str | None) -> FundingResult:
+    """See ``AsyncClient.funding``."""
+    from dtrack.analytics.funding import build_report, coverage_note
+
+    texts = as_list(assets)
+    if not texts:
+        raise UsageError("name at least one asset, e.g. BTC")
+    check_readable(texts)
+    window = _check(history, arb, min_spread, alert_threshold, position, side)
+    settings = client.settings
+    deadline = client.deadline()
+    listed = await scope(client, "funding", texts, (Kind.PERP,), deadline)
+    now = client.now()
+    opts = _report_options(settings, window, alert_threshold, arb, min_spread, position, side)
+    if not listed.instruments:
+        report = build_report(now, listed.assets(texts), [], {}, opts)
+        return FundingResult(as_of=now, failures=unique(listed.failures), all_failed=True, report=report,
+                             show_history=history is not None)
+    perps = [i for insts in listed.instruments.values() for i in insts if i.kind is Kind.PERP]
+    if not listed.failures:
+        _check_quotes(listed.wanted, perps)
+    names = listed.assets(texts)
+    span = max(window, MIN_HISTORY)
+    answers, more = await on_venues(listed.pool, list(listed.instruments), lambda a: a.fetch_funding(names, span),
+                                    deadline.left())
+    results = [answers[v] for v in listed.venues if v in answers]
+    for res in results:
+        more += [Failure.of(res.venue, e) for e in res.errors]
+    failures = listed.failures
+    rates = [r for res in results for r in res.rates if listed.matches(r.instrument)]
+    now = client.now()
+    histories = {(res.venue, sym): (h.points, coverage_note(h, now - window))
+                 for res in results for sym, h in res.history.items()}
+    report = build_report(now, names, rates, histories, opts)
+    return FundingResult(as_of=now, failures=unique(failures + more), all_failed=not results, report=report,
+                         show_history=history is not None)
+
+
+def _check_quotes(wanted: Sequence[Wanted], perps: Sequence[Instrument]) -> None:
+    for w in wanted:
+        if w.narrowed and not any(w.matches(i) for i in perps):
+            quotes = sorted({f"{i.asset}/{i.quote}:{i.settle}" for i in perps if i.asset == w.asset})
+            raise UsageError(f"no perpetual matches {w.text!r}; listed: {', '.join(quotes)}")
+
+
+def _report_options(settings: Settings, window: timedelta, alert_pct: float | None, arb: bool,
+                    min_spread_pct: float | None, position: float | None, side: str | None) -> ReportOptions:
+    from dtrack.analytics.funding import ReportOptions
+    from dtrack.venues import ACTIVE, VENUES
+
+    bands = settings.funding.sentiment
+    alert = alert_pct / 100.0 if alert_pct is not None else settings.funding.alert_threshold
+    return ReportOptions(
+        history_window=window,
+        sentiment_bands=(bands.extreme, bands.strong, bands.moderate),
+        alert_threshold=alert,
+        arb=arb,
+        min_spread_8h=min_spread_pct / 100.0 if min_spread_pct is not None else None,
+        fees={v: settings.taker_fee(v, VENUES[v].taker_fee_pct / 100.0) for v in ACTIVE},
+        holding_days=settings.funding.arb_holding_days,
+        position=(position, side) if position is not None and side is not None else None,
+    )

@@ -1,0 +1,145 @@
+"""The options query: chains, DVOL, daily closes for realized volatility and (with flow) trades of every
+asset on every options venue, concurrently; then the options desk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dtrack.analytics.selection import EXPIRY_WORDS, parse_expiry_date, price_perp, select_expiries
+from dtrack.client.fetch import on_venues
+from dtrack.client.inputs import as_list, check_readable, parse_min_size
+from dtrack.errors import DtrackError, UsageError
+from dtrack.records import Kind
+from dtrack.results import Failure, Fold, OptionsResult, settle, unique
+
+if TYPE_CHECKING:
+    from dtrack.client.core import AsyncClient
+    from dtrack.records import Instrument, OptionQuote, OptionTrade, PricePoint, VolPoint
+    from dtrack.venues.base import Adapter
+
+DVOL_SPAN = timedelta(days=366)
+RV_SPAN = timedelta(days=33)
+FLOW_SPAN = timedelta(hours=24)
+#: the venues' published realized volatility: the latest point within this span is shown
+VENUE_RV_SPAN = timedelta(hours=6)
+
+
+@dataclass(slots=True)
+class VenueOptions:
+    """One venue's answers for the options query."""
+
+    venue: str
+    quotes: list[OptionQuote] = field(default_factory=list)
+    dvol: dict[str, tuple[VolPoint, ...]] = field(default_factory=dict)
+    closes: dict[str, tuple[str, tuple[PricePoint, ...]]] = field(default_factory=dict)
+    trades: list[OptionTrade] = field(default_factory=list)
+    realized: dict[str, tuple[VolPoint, ...]] = field(default_factory=dict)
+    errors: list[DtrackError] = field(default_factory=list)
+
+
+async def venue_job(adapter: Adapter, assets: Sequence[str], flow: bool, end: datetime) -> VenueOptions:
+    """Chains, DVOL, daily closes for RV and (with flow) trades of every asset, concurrently."""
+
+    async def daily_closes() -> tuple[list[tuple[str, Instrument]], list[tuple[PricePoint, ...] | DtrackError]]:
+        """Daily closes of a perpetual per asset (for RV): the only part that needs the futures listing,
+        so it runs beside the chains, not before them."""
+        try:
+            perps = [i for i in await adapter.contracts(assets) if i.kind is Kind.PERP]
+        except DtrackError as exc:
+            return [], [exc]
+        refs = [(a, p) for a in assets if (p := price_perp([i for i in perps if i.asset == a])) is not None]
+        return refs, await settle([adapter.fetch_price_history(p, end - RV_SPAN, end, 24) for _, p in refs])
+
+    chains, dvols, realized, (refs, closes), trades = await asyncio.gather(
+        settle([adapter.fetch_option_chain(a) for a in assets]),
+        settle([adapter.fetch_vol_index(a, end - DVOL_SPAN, end) for a in assets]),
+        settle([adapter.fetch_realized_vol(a, end - VENUE_RV_SPAN, end) for a in assets]),
+        daily_closes(),
+        settle([adapter.fetch_option_trades(a, end - FLOW_SPAN, end) for a in assets] if flow else []),
+    )
+    failed = [c for c in chains if isinstance(c, DtrackError)]
+    if len(failed) == len(chains):
+        raise failed[0]  # no chain at all: the venue failed
+    fold = Fold()
+    out = VenueOptions(adapter.name)
+    out.quotes = fold.all_items(chains)
+    for asset, dvol in zip(assets, dvols, strict=True):
+        if series := fold.value(dvol, optional=True):
+            out.dvol[asset] = series
+    for asset, rv in zip(assets, realized, strict=True):
+        if series := fold.value(rv, optional=True):
+            out.realized[asset] = series
+    if not refs:  # the listing failed (or no perpetual to read closes from)
+        for c in closes:
+            fold.value(c)
+        closes = []
+    for (asset, perp), points in zip(refs, closes, strict=True):
+        if (got := fold.value(points)) is not None:
+            out.closes[asset] = (f"{adapter.name} {perp.symbol} daily closes", got)
+    out.trades = fold.all_items(trades, optional=True)
+    out.errors = fold.errors
+    return out
+
+
+def _assets(texts: Sequence[str]) -> list[str]:
+    """Options take assets; a contract symbol stands for its asset."""
+    from dtrack.symbols import parse_asset
+
+    names: list[str] = []
+    for text in texts:
+        names.append(parse_asset(text).asset)
+    return list(dict.fromkeys(names))
+
+
+async def run(client: AsyncClient, assets: str | Sequence[str], *, expiry: str | None, chain: bool, pcr: bool,
+              flow: bool, min_size: str | float | None, gex: bool) -> OptionsResult:
+    """See ``AsyncClient.options``."""
+    from dtrack.analytics.options_desk import DeskInputs, DeskOptions, build_options_report
+
+    texts = as_list(assets)
+    if not texts:
+        raise UsageError("name at least one asset, e.g. BTC")
+    check_readable(texts)
+    if min_size is not None and not flow:
+        raise UsageError("--min-size filters the trade flow: add --flow")
+    min_coins, min_usd = parse_min_size(min_size)
+    if expiry is not None and expiry.lower() not in EXPIRY_WORDS:
+        parse_expiry_date(expiry)
+    names = _assets(texts)
+    settings = client.settings
+    venues = client.venues_for("options")
+    deadline = client.deadline()
+    pool = await client.pool()
+    end = client.now()
+    answers, failures = await on_venues(pool, venues, lambda ad: venue_job(ad, names, flow, end), deadline.left())
+    results = [answers[v] for v in venues if v in answers]
+    failures += [Failure.of(r.venue, e) for r in results for e in r.errors]
+    now = client.now()
+    quotes = [q for r in results for q in r.quotes if q.expiry > now]
+    if results and not failures:
+        for asset in names:
+            if not any(q.asset == asset for q in quotes):
+                listed = sorted({q.asset for q in quotes})
+                raise UsageError(f"no options on {asset} at {', '.join(r.venue for r in results)}; "
+                                 f"options are listed on: {', '.join(listed) or 'none of the assets asked'}")
+    selected = {a: select_expiries([q.expiry for q in quotes if q.asset == a], expiry, a) for a in names}
+    dvol: dict[str, tuple[VolPoint, ...]] = {}
+    closes: dict[str, tuple[str, tuple[PricePoint, ...]]] = {}
+    for r in results:  # the first venue (in registry order) that answered wins
+        for a, series in r.dvol.items():
+            dvol.setdefault(a, series)
+        for a, c in r.closes.items():
+            closes.setdefault(a, c)
+    o = settings.options
+    desk = DeskOptions(selected=selected, rank_high=o.rank_high, rank_low=o.rank_low,
+                       call_sign=-1.0 if o.dealer_calls == "short" else 1.0,
+                       put_sign=-1.0 if o.dealer_puts == "short" else 1.0, min_coins=min_coins, min_usd=min_usd)
+    inputs = DeskInputs(quotes, dvol, closes, [t for r in results for t in r.trades] if flow else None,
+                        venue_rv={a: [p for r in results for p in r.realized.get(a, ())] for a in names})
+    report = build_options_report(now, names, inputs, desk)
+    return OptionsResult(as_of=now, failures=unique(failures), all_failed=not results, report=report, chain=chain,
+                         pcr=pcr, gex=gex, flow=flow)

@@ -1,0 +1,430 @@
+"""The answer shapes every layer shares: ``Answer`` (what one venue answered: items plus the problems that
+did not stop it), ``Failure`` (why a venue, or part of its answer, is missing), the one way partial failures
+are folded (``settle`` runs jobs concurrently, ``Fold`` keeps what they answered and what went wrong) and the
+query results the client returns and every surface renders (``to_dict()`` is the command's ``--format json``
+document, ``to_pandas()`` / ``frames()`` its tables as DataFrames).
+
+Imports nothing heavy: the renderers, numpy and pandas are imported when a result is rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from dtrack.errors import DtrackError, ParseError, UnsupportedError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dtrack.analytics.basis import BasisReport
+    from dtrack.analytics.funding import FundingReport
+    from dtrack.analytics.open_interest import OIReport
+    from dtrack.analytics.options_desk import OptionsReport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Version of every JSON document's shape; bumped when a field changes meaning or disappears.
+SCHEMA_VERSION = 1
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """Why a venue (or part of its answer) is missing.
+
+    ``kind`` is the error's stable token (``unavailable``, ``rate_limited``, ``parse``, ``implausible``,
+    ``banned``, ``blocked``, ``unsupported``, ``internal`` ...); ``endpoint`` names the venue endpoint
+    involved where it is known (None otherwise); ``message`` is one human line.
+    """
+
+    venue: str
+    kind: str
+    endpoint: str | None
+    message: str
+
+    @classmethod
+    def of(cls, venue: str, exc: BaseException) -> Failure:
+        """A failure row from an exception (anything not a ``DtrackError`` is a bug: labelled ``internal``)."""
+        if isinstance(exc, DtrackError):
+            return cls(venue=venue, kind=exc.kind, endpoint=getattr(exc, "endpoint", None), message=str(exc))
+        log.debug("%s: unexpected error", venue, exc_info=exc)
+        return cls(venue=venue, kind="internal", endpoint=None,
+                   message=f"{venue}: internal error ({type(exc).__name__}: {exc})")
+
+    def to_row(self) -> dict[str, Any]:
+        """The failure as a flat dict (the ``errors`` rows of every JSON document)."""
+        return {"venue": self.venue, "kind": self.kind, "endpoint": self.endpoint, "message": self.message}
+
+
+def unique(failures: Iterable[Failure]) -> list[Failure]:
+    """Failures in order, each once (a missing part of a listing is reported by several steps)."""
+    return list(dict.fromkeys(failures))
+
+
+@dataclass(slots=True)
+class Answer(Generic[T]):
+    """One venue's answer to a query: the items it could read and the problems that did not stop it
+    (an enrichment that failed, a part of the venue that could not be read, a row that was implausible)."""
+
+    venue: str
+    items: list[T] = field(default_factory=list)
+    errors: list[DtrackError] = field(default_factory=list)
+
+    def failures(self) -> list[Failure]:
+        """``errors`` as failure rows."""
+        return [Failure.of(self.venue, e) for e in self.errors]
+
+
+async def settle(jobs: Sequence[Awaitable[T]]) -> list[T | DtrackError]:
+    """Run ``jobs`` concurrently; each gives its value or the ``DtrackError`` it failed with (anything else
+    is a bug and is raised once every job has finished)."""
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    out: list[T | DtrackError] = []
+    for item in done:
+        if isinstance(item, DtrackError):
+            out.append(item)
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            out.append(item)
+    return out
+
+
+def ok(outcome: T | BaseException) -> T:
+    """A gathered outcome's value, or raise what it failed with."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def every(outcomes: Iterable[T | BaseException]) -> list[T]:
+    """Every gathered value, or the first failure raised (once every job has finished)."""
+    return [ok(o) for o in outcomes]
+
+
+def parsed(outcome: Any, parse: Callable[[Any], T]) -> T | DtrackError:
+    """``parse`` of a gathered answer, or the ``DtrackError`` of its request or of the parse (anything else
+    is a bug and is raised)."""
+    if isinstance(outcome, DtrackError):
+        return outcome
+    try:
+        return parse(ok(outcome))
+    except ParseError as exc:
+        return exc
+
+
+class Fold:
+    """What one venue answered across its jobs, and the problems that did not stop it (kept in ``errors``,
+    which may be a list the caller already collects into)."""
+
+    def __init__(self, errors: list[DtrackError] | None = None) -> None:
+        self.errors: list[DtrackError] = [] if errors is None else errors
+
+    def value(self, outcome: T | BaseException, *, optional: bool = False) -> T | None:
+        """The job's value, or None when it failed with a ``DtrackError`` (kept; with ``optional``, an
+        ``UnsupportedError`` means the venue does not publish it and is not an error). Any other exception
+        is a bug and is raised."""
+        if isinstance(outcome, DtrackError):
+            if not (optional and isinstance(outcome, UnsupportedError)):
+                self.errors.append(outcome)
+            return None
+        return ok(outcome)
+
+    def values(self, outcomes: Iterable[T | BaseException]) -> list[T | None]:
+        """``value`` of each outcome, in order (None where one failed)."""
+        return [self.value(o) for o in outcomes]
+
+    def items(self, outcome: Answer[T] | DtrackError, *, optional: bool = False) -> list[T]:
+        """The items of an ``Answer`` (its non-fatal errors kept), or [] when the job failed."""
+        answer = self.value(outcome, optional=optional)
+        if answer is None:
+            return []
+        self.errors += answer.errors
+        return list(answer.items)
+
+    def all_items(self, outcomes: Sequence[Answer[T] | DtrackError], *, optional: bool = False) -> list[T]:
+        """The items of several answers, in order."""
+        return [x for outcome in outcomes for x in self.items(outcome, optional=optional)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Query results
+
+
+@dataclass(slots=True, kw_only=True)
+class Result:
+    """What a query answered: the report the CLI renders, the failures, and when it was computed.
+
+    ``to_dict()`` is exactly the command's ``--format json`` document (with ``schema_version``);
+    ``to_pandas()`` is a DataFrame of the main rows, ``frames()`` every table of the document.
+    """
+
+    command: ClassVar[str]
+    #: the document key holding the main rows
+    main_table: ClassVar[str]
+
+    as_of: datetime
+    failures: list[Failure] = field(default_factory=list)
+    #: no venue answered at all
+    all_failed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this result: 0 ok, 1 no venue answered, 3 partial."""
+        if self.all_failed:
+            return EXIT_ERROR
+        return EXIT_PARTIAL if self.failures else EXIT_OK
+
+    def _document(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--format json`` document: plain JSON types, fractions not percent, ISO-8601 UTC times."""
+        return {"schema_version": SCHEMA_VERSION, "command": self.command, **self._document()}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """``to_dict()`` as JSON text (no NaN: an unknown value is null)."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_csv(self) -> str:
+        """The main rows as CSV (what ``--format csv`` prints)."""
+        raise NotImplementedError
+
+    def csv_note(self) -> str:
+        """What the CSV leaves out (said on stderr by the CLI), or ""."""
+        return ""
+
+    def table(self) -> Any:
+        """A rich renderable of the report (what the CLI prints as a table)."""
+        raise NotImplementedError
+
+    def main_key(self) -> str:
+        """The key of the document's main rows (what ``to_pandas()`` returns)."""
+        return self.main_table
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table of the JSON document (each list of rows) as a DataFrame; times are tz-aware UTC
+        timestamps. Needs pandas (``pip install 'dtrack[pandas]'``)."""
+        doc = self.to_dict()
+        return {key: _frame(rows) for key, rows in doc.items() if _is_table(rows)}
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame of the main rows: one row per row of the JSON document's main table, same values
+        (times as tz-aware UTC timestamps, nested objects flattened as ``parent.child`` columns)."""
+        return _frame(self.to_dict()[self.main_key()])
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+TIME_SUFFIXES = ("time", "_at", "as_of", "expiry")
+INSTRUMENT_COLUMNS = ("venue", "symbol", "id", "kind", "margin", "quote", "settle", "contract_size", "contract_unit",
+                      "multiplier", "expiry")
+
+
+def _frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise DtrackError("pandas is not installed: pip install 'dtrack[pandas]'") from None
+    frame = pd.json_normalize(list(rows), sep=".") if rows else pd.DataFrame()
+    for col in frame.columns:
+        leaf = str(col).rsplit(".", 1)[-1]
+        if leaf.endswith(TIME_SUFFIXES) and not pd.api.types.is_numeric_dtype(frame[col]) \
+                and not pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    return frame
+
+
+def _failures(result: Result) -> list[dict[str, Any]]:
+    return [f.to_row() for f in result.failures]
+
+
+@dataclass(slots=True, kw_only=True)
+class FundingResult(Result):
+    """``dtrack funding``: every perpetual's current rate with its interval, history statistics,
+    the OI-weighted summary per asset, and (when asked) arbitrage pairs and position payments."""
+
+    command: ClassVar[str] = "funding"
+    main_table: ClassVar[str] = "rates"
+    report: FundingReport
+    show_history: bool = False
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import funding as out
+
+        return out.to_json(self.report, self.failures)
+
+    def to_csv(self) -> str:
+        from dtrack.report import funding as out
+
+        return out.to_csv(self.report, with_history=self.show_history)
+
+    def csv_note(self) -> str:
+        return ("CSV holds the rate rows; the per-asset summary and the arbitrage pairs are in --format json"
+                if self.report.arbitrage is not None else "")
+
+    def table(self) -> Any:
+        from dtrack.report import funding as out
+
+        return out.render_table(self.report, self.show_history)
+
+
+@dataclass(slots=True, kw_only=True)
+class OpenInterestResult(Result):
+    """``dtrack oi``: open interest per contract (venue unit, coins, USD, price used), shares, changes,
+    long/short ratios and OI/price divergence."""
+
+    command: ClassVar[str] = "oi"
+    main_table: ClassVar[str] = "rows"
+    report: OIReport
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import oi as out
+
+        return out.to_json(self.report, self.failures)
+
+    def to_csv(self) -> str:
+        from dtrack.report import oi as out
+
+        return out.to_csv(self.report)
+
+    def csv_note(self) -> str:
+        return "CSV holds the contract rows; totals, long/short and divergence are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import oi as out
+
+        return out.render_table(self.report)
+
+
+@dataclass(slots=True, kw_only=True)
+class BasisResult(Result):
+    """``dtrack basis``: perpetual premia and funding carry, dated-futures basis, term structure,
+    constant maturity and carry trades."""
+
+    command: ClassVar[str] = "basis"
+    main_table: ClassVar[str] = "rows"
+    report: BasisReport
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import basis as out
+
+        return out.to_json(self.report, self.failures)
+
+    def to_csv(self) -> str:
+        from dtrack.report import basis as out
+
+        return out.to_csv(self.report)
+
+    def csv_note(self) -> str:
+        return ("CSV holds the contract rows; term structure, constant maturity and opportunities are in "
+                "--format json")
+
+    def table(self) -> Any:
+        from dtrack.report import basis as out
+
+        return out.render_table(self.report)
+
+
+@dataclass(slots=True, kw_only=True)
+class OptionsResult(Result):
+    """``dtrack options``: per-expiry metrics, the cross-venue aggregate, IV term structure and regime,
+    and (when asked) the chain, GEX and the large-trade flow."""
+
+    command: ClassVar[str] = "options"
+    main_table: ClassVar[str] = "expiries"
+    report: OptionsReport
+    chain: bool = False
+    pcr: bool = False
+    gex: bool = False
+    flow: bool = False
+
+    def main_key(self) -> str:
+        """The chain when it was asked for, else the per-expiry rows."""
+        return "chain" if self.chain else "expiries"
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import options as out
+
+        return out.to_json(self.report, self.failures, chain=self.chain, gex=self.gex, flow=self.flow)
+
+    def to_csv(self) -> str:
+        from dtrack.report import options as out
+
+        return out.to_csv(self.report, self.chain)
+
+    def csv_note(self) -> str:
+        return (f"CSV holds {'the chain' if self.chain else 'the per-expiry rows'}; term structure, regime, GEX "
+                "and flow are in --format json")
+
+    def table(self) -> Any:
+        from dtrack.report import options as out
+
+        return out.render_table(self.report, chain=self.chain, pcr=self.pcr, gex=self.gex, flow=self.flow)
+
+
+@dataclass(slots=True, kw_only=True)
+class VenuesResult(Result):
+    """``dtrack venues``: every venue dtrack knows, its status and its capability table."""
+
+    command: ClassVar[str] = "venues"
+    main_table: ClassVar[str] = "venues"
+    rows: list[dict[str, Any]]
+
+    def _document(self) -> dict[str, Any]:
+        return {"as_of": _iso(self.as_of), "venues": self.rows, "errors": _failures(self)}
+
+    def to_csv(self) -> str:
+        from dtrack.report.venues import to_csv
+
+        return to_csv(self.rows)
+
+    def table(self) -> Any:
+        from dtrack.report.venues import render_table
+
+        return render_table(self.rows)
+
+
+@dataclass(slots=True, kw_only=True)
+class InstrumentsResult(Result):
+    """Every listed perpetual and dated future (and the option chains' listed assets are not included):
+    one row per venue-native contract with its normalized id, units and expiry."""
+
+    command: ClassVar[str] = "instruments"
+    main_table: ClassVar[str] = "instruments"
+    rows: list[dict[str, Any]]
+
+    def _document(self) -> dict[str, Any]:
+        return {"as_of": _iso(self.as_of), "instruments": self.rows, "errors": _failures(self)}
+
+    def to_csv(self) -> str:
+        from dtrack.report.rows import rows_to_csv
+
+        return rows_to_csv(self.rows)
+
+    def table(self) -> Any:
+        from dtrack.report.rows import rows_table
+
+        return rows_table("INSTRUMENTS", self.rows, INSTRUMENT_COLUMNS)
+
+
+def _iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+#: every query result type by command name
+RESULTS: dict[str, type[Result]] = {r.command: r for r in (
+    FundingResult, OpenInterestResult, BasisResult, OptionsResult, VenuesResult, InstrumentsResult)}
+
