@@ -58,12 +58,14 @@ class Reader:
             raise self.fail(f"{what} is {type(value).__name__}, expected an array")
         return value
 
-    def answered(self, rows: Sequence[Any], asked: int) -> Sequence[Any]:
-        """The rows of a bulk answer about ``asked`` listed contracts (or assets): an EMPTY list while some are
-        asked is a ParseError. The venue lists them; an answer naming none of them is broken, and reading it as
-        "none of them trades" would be silence where a failure belongs."""
+    def answered(self, rows: Sequence[Any], asked: Collection[str]) -> Sequence[Any]:
+        """The rows of a bulk answer about the ``asked`` listed contracts (or pairs): an EMPTY list while some
+        are asked is a ParseError naming them. The venue lists them; an answer naming none of them is broken,
+        and reading it as "none of them trades" would be silence where a failure belongs."""
         if asked and not rows:
-            raise self.fail(f"an empty list, asked about {asked} listed contract(s) or pair(s)")
+            names = sorted(asked)
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise self.fail(f"an empty list, asked about {shown}")
         return rows
 
     def field(self, row: Mapping[str, Any], key: str) -> Any:

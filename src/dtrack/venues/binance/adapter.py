@@ -346,7 +346,10 @@ class BinanceAdapter(Adapter):
         for inst, reading in zip(contracts, Fold(answer.errors).values(readings), strict=True):
             mark = marks.get((inst.market, inst.symbol))
             if reading is not None and mark is not None:  # else its error is in errors
-                answer.items.append(parse.open_interest(inst, reading, mark, received))
+                try:
+                    answer.items.append(parse.open_interest(inst, reading, mark, received))
+                except ParseError as exc:  # an implausible row costs only its contract
+                    answer.errors.append(exc)
         return _served(answer)
 
     async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,
@@ -440,7 +443,10 @@ class BinanceAdapter(Adapter):
                 last = table.get(inst.symbol) if table is not None else None
             except ParseError as exc:
                 answer.errors.append(exc)
-            answer.items.append(parse.price_quote(inst, mark, last, received))
+            try:
+                answer.items.append(parse.price_quote(inst, mark, last, received))
+            except ParseError as exc:  # an implausible row costs only its contract
+                answer.errors.append(exc)
         return _served(answer)
 
     async def _last_prices(self, host: str, symbols: Collection[str]) -> parse.BySymbol[float]:
@@ -540,7 +546,10 @@ class BinanceAdapter(Adapter):
         for option in options:
             mark = _row(mark_table, option.symbol, errors)
             ticker = _row(ticker_table, option.symbol, errors) if ticker_table is not None else None
-            answer.items.append(parse.option_quote(option, spot, mark, ticker, held.get(option.symbol), received))
+            try:
+                answer.items.append(parse.option_quote(option, spot, mark, ticker, held.get(option.symbol), received))
+            except ParseError as exc:  # an implausible option costs only itself
+                answer.errors.append(exc)
         return answer
 
     async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:

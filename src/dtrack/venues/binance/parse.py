@@ -114,7 +114,7 @@ def _by_symbol(r: Reader, body: object, symbols: Collection[str] | None,
     if isinstance(body, Mapping):  # the answer to ``?symbol=``: one object, which must name its symbol
         r.text(body, "symbol")
     rows: Sequence[object] = [body] if isinstance(body, Mapping) else r.arr(body)
-    r.answered(rows, len(symbols or ()))  # symbols asked of an empty list: a broken answer, not "none trades"
+    r.answered(rows, symbols or ())  # symbols asked of an empty list: a broken answer, not "none trades"
     out: dict[str, R] = {}
     bad: dict[str, ParseError] = {}
     for raw in rows:

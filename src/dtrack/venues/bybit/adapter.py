@@ -6,8 +6,8 @@ categories concurrently):
 - funding: one tickers call per category involved (linear, inverse), concurrently; instruments-info
   is re-read (disk-cached) for funding intervals only when a ticker lacks ``fundingIntervalHour`` or a
   history holds a single settlement. Open interest and prices come in the same tickers answer, so
-  there is no enrichment call that could fail on its own: a bad row of an asked symbol fails the
-  venue, a bad row of any other symbol is never read.
+  there is no enrichment call that could fail on its own: a malformed row of an asked symbol fails the
+  venue (an implausible one costs only its own perpetual), a bad row of any other symbol is never read.
 - open interest and quotes: the same bulk tickers (perpetuals and dated futures share them), one
   round; a bad row costs only its own contract.
 - open-interest history and klines: every page of the window at once (windows of 200 open-interest
@@ -187,7 +187,7 @@ class BybitAdapter(Adapter):
         intervals = await self._funding_intervals([wanted[s] for s in lacking]) if lacking else {}
         result: Answer[FundingRate] = Answer(self.name)
         listed: set[str] = set()
-        for body in bodies:  # a row that does not parse or is implausible costs only its own perpetual
+        for body in bodies:  # an implausible row costs only its own perpetual
             result.items += parse.parse_tickers(body, wanted, received, intervals, result.errors)
             listed |= parse.listed_symbols(body, wanted)
         result.errors += self._missing(wanted, listed)

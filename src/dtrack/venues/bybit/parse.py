@@ -229,7 +229,7 @@ def _wanted_rows(body: Any, wanted: Mapping[str, Instrument]) -> list[tuple[Mapp
     r = reader(api.TICKERS)
     rows, _ = result_rows(body, api.TICKERS)
     category = r.text(r.obj(r.field(body, "result"), "result"), "category")
-    r.answered(rows, sum(1 for inst in wanted.values() if inst.market == category))
+    r.answered(rows, [symbol for symbol, inst in wanted.items() if inst.market == category])
     out: list[tuple[Mapping[str, Any], Instrument]] = []
     for row in rows:  # other rows (other symbols, odd shapes) are not read at all
         symbol = row.get("symbol") if isinstance(row, Mapping) else None
@@ -430,8 +430,8 @@ def parse_spot(body: Any, assets: Collection[str], received: datetime) -> tuple[
     if category != api.SPOT_CATEGORY:
         raise r.fail(f"category is {category!r}, expected {api.SPOT_CATEGORY!r}")
     at = answer_time(body, api.TICKERS, received)
-    r.answered(rows, len(assets))
     by_symbol = {spot_symbol(a): a for a in assets}
+    r.answered(rows, by_symbol)
     prices: list[SpotPrice] = []
     errors: list[ParseError] = []
     for row in rows:

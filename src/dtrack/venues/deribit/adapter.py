@@ -155,7 +155,8 @@ class DeribitAdapter(Adapter):
         found: dict[str, FundingRate] = {}
         for body in bodies:  # an implausible row is dropped and listed, not asked again
             found.update(parse_book_summary(body, perps, received, result.errors))
-        missing = [i for s, i in perps.items() if s not in found and s not in plausible.refused(result.errors)]
+        refused = plausible.refused(result.errors)
+        missing = [i for s, i in perps.items() if s not in found and s not in refused]
         if missing:
             await self._tickers(missing, found, result)
         result.items = [found[s] for s in perps if s in found]

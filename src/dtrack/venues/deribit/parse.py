@@ -267,7 +267,7 @@ def book_rows(body: Any, wanted: Collection[str]) -> dict[str, Row]:
     r = _BOOK_SUMMARY
     out: dict[str, Row] = {}
     # the adapter asks only the currencies of wanted contracts: an empty summary is broken, not "no contract"
-    for raw in r.answered(r.arr(_result(r, body), "result"), len(wanted)):
+    for raw in r.answered(r.arr(_result(r, body), "result"), wanted):
         row = r.obj(raw, "book summary")
         name = row.get("instrument_name")
         if isinstance(name, str) and name in wanted:
@@ -656,7 +656,7 @@ def parse_option_summary(body: Any, asset: str, specs: Mapping[str, DeribitOptio
         try:
             quotes.append(option_quote(r, row, spec, index, received))
         except ParseError as exc:
-            errors.append(r.fail(f"{name}: {exc.detail}"))
+            errors.append(r.about(name, exc))
     return OptionRows(tuple(quotes), tuple(unknown), tuple(errors))
 
 

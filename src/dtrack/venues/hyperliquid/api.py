@@ -51,6 +51,9 @@ QUOTE: Final = "USDC"
 DEX_SEPARATOR: Final = ":"
 #: funding settles every hour (venue docs); used when predictedFundings gives no interval
 FUNDING_INTERVAL_HOURS: Final = 1.0
+#: Hyperliquid's funding cap: 4 % per hour (its funding docs; exchange-api.md 6.3: the venue's whole public
+#: funding history lies within -3 % .. 4 % per hour). ``/info`` answers carry no cap field.
+FUNDING_CAP_PER_HOUR: Final = 0.04
 #: HTTP status of a request body Hyperliquid cannot deserialize (text body, never retried)
 STATUS_BAD_REQUEST: Final = 422
 #: VenueError code dtrack uses when fundingHistory or candleSnapshot answers [] for a coin the venue does not list

@@ -180,7 +180,7 @@ def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, receiv
     The next settlement is the venue's own ``nextFundingTime`` (predictedFundings ``HlPerp``) when
     it sent one; otherwise the first settlement after the receive time on the interval's grid
     (hourly: the next whole hour UTC), which is what the venue docs promise. The rate and the prediction
-    are held to Hyperliquid's cap of 4 %/h (``plausible.hyperliquid_cap``).
+    are held to Hyperliquid's cap of 4 %/h (``funding_cap``).
     """
     r = reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
@@ -204,7 +204,12 @@ def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, receiv
         index_price=oracle / mult if oracle is not None else None,
         open_interest_usd=oi_coins * mark,
         note=_note(inst),
-    ), plausible.hyperliquid_cap(interval))
+    ), funding_cap(interval))
+
+
+def funding_cap(interval_hours: float) -> plausible.FundingCap:
+    """Hyperliquid's cap (``api.FUNDING_CAP_PER_HOUR``, 4 %/h) over an interval of ``interval_hours``."""
+    return plausible.FundingCap.hourly(api.FUNDING_CAP_PER_HOUR, interval_hours, "Hyperliquid caps funding at 4 %/h")
 
 
 def _next_time(predicted: Predicted | None, received: datetime, interval_hours: float) -> datetime:

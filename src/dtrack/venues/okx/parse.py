@@ -118,10 +118,12 @@ def _rows(reader: Reader, body: Any) -> list[Mapping[str, Any]]:
     return [reader.obj(row, "data row") for row in _data(reader, body)]
 
 
-def _asked(reader: Reader, body: Any, wanted: Collection[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(instId, row) of the rows whose instId was asked for; other rows, whatever their shape, are not read. An
-    empty answer while some are asked is a ParseError (``Reader.answered``)."""
-    for row in reader.answered(_data(reader, body), len(wanted)):
+def _asked(reader: Reader, body: Any, wanted: Collection[str], *,
+           listed: bool = True) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(instId, row) of the rows whose instId was asked for; other rows, whatever their shape, are not read. With
+    ``listed`` (the asked ids are listed contracts or pairs), an empty answer is a ParseError (``Reader.answered``)."""
+    rows = _data(reader, body)
+    for row in reader.answered(rows, wanted) if listed else rows:
         inst_id = row.get("instId") if isinstance(row, Mapping) else None
         if isinstance(inst_id, str) and inst_id in wanted:
             yield inst_id, row
@@ -285,7 +287,23 @@ def parse_marks(body: Any, wanted: Collection[str]) -> dict[str, float]:
 def parse_index(body: Any, wanted: Collection[str]) -> dict[str, float]:
     """index-tickers ``idxPx`` of the asked indices by instId (``BTC-USDT``, ``BTC-USD``)."""
     reader = Reader(api.VENUE, api.INDEX_TICKERS)
-    return {inst_id: reader.num(row, "idxPx") for inst_id, row in _asked(reader, body, wanted)}
+    # an index is no listed contract: OKX may publish none for a quote currency (the rate's note says so)
+    return {inst_id: reader.num(row, "idxPx") for inst_id, row in _asked(reader, body, wanted, listed=False)}
+
+
+def _enrichments(instrument: Instrument, *, mark: float | None = None, index: float | None = None,
+                 last: float | None = None, oi: ContractOpenInterest | None = None) -> None:
+    """The figures a record takes from the other answers, each held to its rule and named by its own endpoint
+    (the record's own check names the endpoint the record is read from)."""
+    symbol = instrument.symbol
+    plausible.Rules(api.VENUE, api.MARK_PRICE, symbol).price("markPx", mark)
+    plausible.Rules(api.VENUE, api.INDEX_TICKERS, symbol).price("idxPx", index)
+    plausible.Rules(api.VENUE, api.TICKERS, symbol).price("last", last)
+    if oi is not None:
+        rules = plausible.Rules(api.VENUE, api.OPEN_INTEREST, symbol)
+        rules.amount("oi", oi.contracts)
+        rules.amount("oiCcy", oi.coin)
+        rules.amount("oiUsd", oi.usd)
 
 
 def open_interest_usd(oi: ContractOpenInterest, instrument: Instrument, mark: float | None) -> tuple[float | None, str]:
@@ -311,6 +329,7 @@ def funding_rate(
     notes: Sequence[str] = (),
 ) -> FundingRate:
     """One swap's ``FundingRate``; prices are divided by the multiplier (per one unit of the asset)."""
+    _enrichments(instrument, mark=mark, index=index, oi=oi)
     remarks = list(notes)
     oi_usd: float | None = None
     if oi is not None:
@@ -380,9 +399,7 @@ def open_interest(instrument: Instrument, oi: ContractOpenInterest, mark: float 
         price, source, endpoint = oi.usd / oi.coin, "oiUsd / oiCcy (open-interest)", api.OPEN_INTEREST
     else:
         return None
-    rules = plausible.Rules(api.VENUE, api.OPEN_INTEREST, instrument.symbol)
-    rules.amount("oiCcy", oi.coin)  # the figures beside the one converted must be plausible too
-    rules.amount("oiUsd", oi.usd)
+    _enrichments(instrument, oi=oi)  # open-interest's own figures first, named by their endpoint
     return plausible.open_interest(endpoint, instrument=instrument, amount=oi.contracts, unit=Unit.CONTRACTS,
                                    price=price / instrument.multiplier, price_source=source, time=oi.time,
                                    received_at=received)
@@ -477,6 +494,7 @@ def price_quote(instrument: Instrument, received: datetime, mark: float | None, 
     """Mark, index and last of one contract, each divided by the multiplier (per one unit of the asset). They come
     from three answers with no one time: ``time`` is None."""
     per = instrument.multiplier
+    _enrichments(instrument, mark=mark, index=index, last=last)
     return plausible.price_quote(api.MARK_PRICE, PriceQuote(
         instrument=instrument, time=None, received_at=received, mark_price=None if mark is None else mark / per,
         index_price=None if index is None else index / per, last_price=None if last is None else last / per))
