@@ -40,9 +40,9 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], wanted: Callable[[I
     quotes, spots, funding = await asyncio.gather(
         settle([adapter.fetch_quotes(contracts)]), settle([adapter.fetch_spot(assets)]),
         settle([adapter.fetch_funding_rates(perps)] if perps else []))
-    spot_ok = not isinstance(spots[0], DtrackError) and bool(spots[0].items)
-    if isinstance(quotes[0], DtrackError) and not spot_ok:
-        raise quotes[0]  # nothing from this venue
+    spot_said = not isinstance(spots[0], DtrackError) and bool(spots[0].items or spots[0].errors)
+    if isinstance(quotes[0], DtrackError) and not spot_said:
+        raise quotes[0]  # nothing from this venue (a refused spot row is still reported below)
     fold = Fold()
     out = VenueBasis(adapter.name)
     out.quotes = fold.items(quotes[0])  # a failure here: its spot ticker still serves the others
