@@ -397,8 +397,8 @@ class VenuesResult(Result):
 
 @dataclass(slots=True, kw_only=True)
 class InstrumentsResult(Result):
-    """Every listed perpetual and dated future (and the option chains' listed assets are not included):
-    one row per venue-native contract with its normalized id, units and expiry."""
+    """Every listed perpetual and dated future (options are not listed here): one row per venue-native
+    contract with its normalized id, contract size and unit, multiplier and expiry."""
 
     command: ClassVar[str] = "instruments"
     main_table: ClassVar[str] = "instruments"

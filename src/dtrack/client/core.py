@@ -9,6 +9,7 @@ venues -> analytics -> a typed result (``dtrack.results``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -85,6 +86,7 @@ class AsyncClient:
         self._settings: Settings | None = None
         self._stack: AsyncExitStack | None = None
         self._pool: VenuePool | None = None
+        self._opening: asyncio.Lock | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -104,9 +106,17 @@ class AsyncClient:
         return self._settings
 
     async def open(self) -> None:
-        """Open the network session (and the simulated venues with ``sim=True``); idempotent."""
+        """Open the network session (and the simulated venues with ``sim=True``); idempotent, and safe when
+        several queries start at once."""
         if self._pool is not None:
             return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                await self._open()
+
+    async def _open(self) -> None:
         from dtrack.venues.pool import open_pool
 
         settings = self.settings

@@ -104,6 +104,10 @@ DIVERGENCE_TOKENS = {
     "neutral": "neutral",
 }
 
+#: where a forward comes from: label -> JSON token (no forward: None)
+FORWARD_TOKENS = {"venue underlying price": "venue", "put-call parity (r = 0)": "put_call_parity",
+                  "per venue": "per_venue"}
+
 #: the IV-rank reading: label -> JSON token
 INTERPRETATION_TOKENS = {"high: options expensive": "expensive", "low: options cheap": "cheap", "neutral": "neutral"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from dtrack.analytics.options_desk import AssetSummary, ChainRow, ExpiryRow, OptionsReport
 from dtrack.records import OptionTrade
-from dtrack.report.format import INTERPRETATION_TOKENS, amount, iso, num, pct, price, usd
+from dtrack.report.format import FORWARD_TOKENS, INTERPRETATION_TOKENS, amount, iso, num, pct, price, usd
 from dtrack.results import Failure
 
 UNITS = {
@@ -25,7 +25,8 @@ def expiry_dict(e: ExpiryRow) -> dict[str, Any]:
     """One expiry's metrics as a flat JSON-able dict."""
     return {
         "venue": e.venue, "asset": e.asset, "expiry": iso(e.expiry), "days": e.days, "forward": num(e.forward),
-        "forward_source": e.forward_source, "atm_iv": num(e.atm_iv), "rr25": num(e.rr25), "bf25": num(e.bf25),
+        "forward_source": FORWARD_TOKENS.get(e.forward_source), "forward_source_label": e.forward_source,
+        "atm_iv": num(e.atm_iv), "rr25": num(e.rr25), "bf25": num(e.bf25),
         "pcr_oi": num(e.pcr_oi), "pcr_volume": num(e.pcr_volume), "pcr_premium": num(e.pcr_premium),
         "max_pain": num(e.max_pain), "oi_contracts": num(e.oi_contracts), "oi_coins": num(e.oi_coins),
         "oi_usd": num(e.oi_usd), "volume_usd": num(e.volume_usd), "options": e.options,
