@@ -192,8 +192,12 @@ def test_a_failed_venue_leaves_the_others(capsys: pytest.CaptureFixture[str], tm
     (("options", "BTC", "--min-size", "10"), "add --flow"),
     (("options", "BTC", "--expiry", "someday"), "bad --expiry"),
     (("options", "BTC", "--flow", "--min-size", "lots"), "bad --min-size"),
-    (("options", "BTC", "--venue", "hyperliquid"), "does not offer options"),
-    (("options", "PEPE", "--venue", "deribit"), "no options on PEPE"),
+    (("options", "BTC", "--venue", "hyperliquid"), "does not offer options in dtrack: Hyperliquid lists no options"),
+    (("options", "PEPE", "--venue", "deribit"),
+     "no options on PEPE at deribit; options are listed on deribit: BTC, ETH"),
+    (("options", "PEPE"), "no options on PEPE at binance, bybit, okx, deribit; options are listed on binance: BTC, "
+                          "ETH, SOL; deribit: BTC, ETH"),
+    (("options", "BTX"), "; did you mean BTC?"),
     (("options", "BTC", "--venue", "deribit", "--expiry", "2020-01-03"), "no BTC expiry on 2020-01-03"),
 ])
 def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], needle: str) -> None:

@@ -263,6 +263,11 @@ class Adapter:
         """The venue's published realized (historical) volatility over ``[start, end]``."""
         raise UnsupportedError(f"{self.name}: publishes no realized volatility")
 
+    async def option_assets(self) -> set[str]:
+        """Every asset the venue lists options on (to name them when an asked asset has none), where one
+        request (or the cached option list) tells."""
+        raise UnsupportedError(f"{self.name}: no option list across assets in dtrack")
+
     async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
         """Recent option trades on ``asset`` in ``[start, end]`` (block trades marked)."""
         raise UnsupportedError(f"{self.name}: option trades not implemented")

@@ -15,11 +15,13 @@ from dtrack.client.inputs import as_list, check_readable, parse_min_size
 from dtrack.errors import DtrackError, UsageError
 from dtrack.records import Kind
 from dtrack.results import Failure, Fold, OptionsResult, settle, unique
+from dtrack.symbols import close_matches
 
 if TYPE_CHECKING:
     from dtrack.client.core import AsyncClient
     from dtrack.records import Instrument, OptionQuote, OptionTrade, PricePoint, VolPoint
     from dtrack.venues.base import Adapter
+    from dtrack.venues.pool import VenuePool
 
 DVOL_SPAN = timedelta(days=366)
 RV_SPAN = timedelta(days=33)
@@ -85,6 +87,19 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], flow: bool, end: da
     return out
 
 
+async def _no_options(asset: str, venues: Sequence[str], pool: VenuePool) -> str:
+    """The message for an asset no venue lists options on, naming the assets that have them where the venues'
+    option lists say (and the closest one)."""
+    lists = await settle([pool.adapter(v).option_assets() for v in venues])
+    listed = {v: found for v, found in zip(venues, lists, strict=True) if not isinstance(found, DtrackError)}
+    everywhere = sorted(set().union(*listed.values())) if listed else []
+    close = close_matches(asset, everywhere)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    where = "; ".join(f"{v}: {', '.join(sorted(a))}" for v, a in listed.items() if a)
+    return (f"no options on {asset} at {', '.join(venues)}" + (f"; options are listed on {where}" if where else "")
+            + hint)
+
+
 def _assets(texts: Sequence[str]) -> list[str]:
     """Options take assets; a contract symbol stands for its asset."""
     from dtrack.symbols import parse_asset
@@ -121,11 +136,9 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, expiry: str |
     now = client.now()
     quotes = [q for r in results for q in r.quotes if q.expiry > now]
     if results and not failures:
-        for asset in names:
-            if not any(q.asset == asset for q in quotes):
-                listed = sorted({q.asset for q in quotes})
-                raise UsageError(f"no options on {asset} at {', '.join(r.venue for r in results)}; "
-                                 f"options are listed on: {', '.join(listed) or 'none of the assets asked'}")
+        missing = [a for a in names if not any(q.asset == a for q in quotes)]
+        if missing:
+            raise UsageError(await _no_options(missing[0], [r.venue for r in results], pool))
     selected = {a: select_expiries([q.expiry for q in quotes if q.asset == a], expiry, a) for a in names}
     dvol: dict[str, tuple[VolPoint, ...]] = {}
     closes: dict[str, tuple[str, tuple[PricePoint, ...]]] = {}

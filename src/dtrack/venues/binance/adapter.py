@@ -480,6 +480,10 @@ class BinanceAdapter(Adapter):
             api.OPTIONS, api.OPTION_EXCHANGE_INFO, ttl=self.ctx.settings.instruments_ttl,
             parse=parse.parse_option_exchange_info, weight=api.WEIGHT_OPTION_EXCHANGE_INFO))
 
+    async def option_assets(self) -> set[str]:
+        """The underlyings of every trading option in the (cached) ``/eapi/v1/exchangeInfo``."""
+        return {o.asset for o in (await self.option_listing()).options.values()}
+
     async def _options_bulk(self, path: str, weight: int, params: Mapping[str, Any] | None = None) -> object:
         """The body of a bulk options endpoint (every symbol); concurrent callers share one request."""
         return await self.shared((path, api.OPTIONS), lambda: self.get(api.OPTIONS, path, params, weight=weight))

@@ -339,6 +339,11 @@ class DeribitAdapter(Adapter):
                                      parse=parse_option_instruments, weight=api.WEIGHTS[api.INSTRUMENTS],
                                      endpoint=f"public/get_instruments?currency={currency}&kind=option")
 
+    async def option_assets(self) -> set[str]:
+        """BTC and ETH (coin-settled options) and the assets of the USDC-settled options (the cached list)."""
+        linear = await self._option_listing(api.LINEAR_OPTION_CURRENCY)
+        return set(api.COIN_OPTION_CURRENCIES) | {s.asset for s in linear.specs.values()}
+
     async def _option_summary(self, currency: str) -> Any:
         params = {"currency": currency, "kind": api.OPTION_KIND}
         return await self.get(api.MAIN_HOST, api.BOOK_SUMMARY, params, weight=api.WEIGHTS[api.BOOK_SUMMARY],
