@@ -196,6 +196,12 @@ def _bybit_linear_tickers(raw: Any, received: datetime) -> Outcome:
     category = raw["result"]["category"]
     wanted = {row["symbol"]: bybit_contract(row["symbol"], category) for row in rows}
     intervals = {s: 8.0 for s in wanted}  # rows without fundingIntervalHour (2024): instruments-info's 480 min
+    return _bybit_ticker_rows(raw, wanted, received, intervals)
+
+
+def _bybit_ticker_rows(raw: Any, wanted: dict[str, Any], received: datetime,
+                       intervals: dict[str, float] | None) -> Outcome:
+    """Funding, open interest and quotes read from one Bybit tickers answer."""
     errors: list[DtrackError] = []
     out: list[Any] = list(bybit.parse_tickers(raw, wanted, received, intervals, errors))
     for read in (bybit.parse_open_interest, bybit.parse_quotes):
@@ -236,13 +242,7 @@ def _bybit_tickers_docs(raw: Any, received: datetime) -> Outcome:
     if category == "spot":
         return bybit.parse_spot(raw, ["BTC"], received)
     wanted = {row["symbol"]: bybit_contract(row["symbol"], category) for row in raw["result"]["list"]}
-    errors: list[DtrackError] = []
-    out: list[Any] = list(bybit.parse_tickers(raw, wanted, received, None, errors))
-    for read in (bybit.parse_open_interest, bybit.parse_quotes):
-        items, failed = read(raw, wanted, received)
-        out += items
-        errors += failed
-    return out, errors
+    return _bybit_ticker_rows(raw, wanted, received, None)
 
 
 def _bybit_instruments(raw: Any, received: datetime) -> Outcome:

@@ -247,11 +247,8 @@ SCENARIOS = (
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+def env(tmp_path: Path, private_dirs: None) -> Path:
+    """The test's private dirs (see conftest ``private_dirs``)."""
     return tmp_path
 
 
