@@ -2,7 +2,7 @@
 
 Where the file comes from: ``--config FILE``, else ``$DTRACK_CONFIG``, else
 ``$XDG_CONFIG_HOME/dtrack/settings.yaml`` (``~/.config/dtrack/settings.yaml``) if it exists.
-Environment overrides: ``DTRACK_CACHE_DIR``, ``DTRACK_STATE_DIR``, ``DTRACK_TIMEOUT``.
+Environment overrides: ``DTRACK_CACHE_DIR``, ``DTRACK_STATE_DIR``, ``DTRACK_TIMEOUT``, ``DTRACK_STORE``.
 
 The schema is declared once, on the dataclasses below: each field's type and default, and for keys with
 limits a ``setting(...)`` rule (bounds, choices, URL schemes, the keys a mapping may hold). One generic
@@ -161,6 +161,52 @@ class OptionsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """Days each store table keeps (by its time axis: ``received_at`` for snapshots, ``time`` for history);
+    ``0`` keeps a table forever (in the file; ``None`` inside dtrack). Snapshots of current state 90 days,
+    settled / venue-kept history, events and bookkeeping forever. ``dtrack store prune`` applies them."""
+
+    funding_rates: float | None = setting(90.0, low=0)
+    open_interest: float | None = setting(90.0, low=0)
+    long_short: float | None = setting(90.0, low=0)
+    price_quotes: float | None = setting(90.0, low=0)
+    spot_prices: float | None = setting(90.0, low=0)
+    option_quotes: float | None = setting(90.0, low=0)
+    book_snapshots: float | None = setting(90.0, low=0)
+    funding_points: float | None = setting(None, low=0)
+    oi_points: float | None = setting(None, low=0)
+    price_points: float | None = setting(None, low=0)
+    option_trades: float | None = setting(None, low=0)
+    vol_points: float | None = setting(None, low=0)
+    liquidations: float | None = setting(None, low=0)
+    gaps: float | None = setting(None, low=0)
+    collector_runs: float | None = setting(None, low=0)
+
+    def days(self) -> dict[str, float | None]:
+        """Table -> days kept (None: forever)."""
+        return {f.name: (getattr(self, f.name) or None) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The history store: ``url`` (a SQLite file path, ``sqlite:///path`` or ``postgresql://…``; None: the
+    SQLite file in the user's data dir; ``$DTRACK_STORE`` and ``--store`` override it) and retention."""
+
+    url: str | None = None
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+
+    def invalid(self) -> str | None:
+        """What is wrong with the URL, or None (checked at load time; nothing is opened)."""
+        from dtrack.store import parse_store_url
+
+        try:
+            parse_store_url(self.url)
+        except ConfigError as exc:
+            return f"url: {exc}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
 
@@ -170,6 +216,7 @@ class Settings:
     oi: OISettings = field(default_factory=OISettings)
     basis: BasisSettings = field(default_factory=BasisSettings)
     options: OptionsSettings = field(default_factory=OptionsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
     instruments_ttl: float = setting(3600.0, low=0)
@@ -395,6 +442,14 @@ def parse_settings(raw: Any, source: str = "settings") -> Settings:
 
 
 def _env_overrides(settings: Settings, env: Mapping[str, str]) -> Settings:
+    if env.get("DTRACK_STORE"):
+        from dtrack.store import parse_store_url
+
+        try:
+            parse_store_url(env["DTRACK_STORE"])
+        except ConfigError as exc:
+            raise ConfigError(f"environment DTRACK_STORE: {exc}") from None
+        settings = replace(settings, store=replace(settings.store, url=env["DTRACK_STORE"]))
     if env.get("DTRACK_CACHE_DIR"):
         settings = replace(settings, cache_dir=Path(env["DTRACK_CACHE_DIR"]))
     if env.get("DTRACK_STATE_DIR"):

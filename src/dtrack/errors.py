@@ -132,3 +132,9 @@ class VenueUnavailable(VenueError):
     """Connection refused, timed out, or 5xx after retries."""
 
     kind = "unavailable"
+
+
+class StoreError(DtrackError):
+    """The store cannot be opened, read or written (unreachable server, unreadable file, not a dtrack store)."""
+
+    kind = "store"

@@ -39,6 +39,7 @@ class Options:
     fmt: str = "table"
     seed: int = 7
     timeout: float | None = None
+    store: str | None = None  # --store URL (else $DTRACK_STORE, else settings store.url, else the default file)
 
 
 def common_options(f: F) -> F:

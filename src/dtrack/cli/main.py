@@ -17,6 +17,7 @@ from dtrack.cli.oi import oi
 from dtrack.cli.options import options_cmd
 from dtrack.cli.schema import schema
 from dtrack.cli.sim import sim
+from dtrack.cli.store import store
 from dtrack.cli.venues import venues
 from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError, clip
 
@@ -29,10 +30,14 @@ log = logging.getLogger("dtrack")
               help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
 @click.option("--sim", is_flag=True, help="Run every command against the built-in simulated venues.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated market (with --sim).")
+@click.option("--store", "store", metavar="URL", default=None,
+              help="History store: a SQLite file, sqlite:///path or postgresql://user@host/db "
+                   "(else $DTRACK_STORE, else settings store.url, else the user data dir).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str | None, verbose: int,
+        quiet: bool) -> None:
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
     Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit and
@@ -43,7 +48,7 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, verbose: i
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, stream=sys.stderr, format="dtrack: %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Options(config=config, sim=sim, seed=seed)
+    ctx.obj = Options(config=config, sim=sim, seed=seed, store=store)
 
 
 cli.add_command(funding)
@@ -53,6 +58,7 @@ cli.add_command(options_cmd)
 cli.add_command(venues)
 cli.add_command(sim)
 cli.add_command(schema)
+cli.add_command(store)
 
 
 #: a quoted run without spaces this long is echoed user input (an asset, an option value): clipped

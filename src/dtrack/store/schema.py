@@ -1,0 +1,282 @@
+"""The store's schema: one declaration per table (columns, natural key, time axis, retention class), the
+record type each table holds, and the versioned migrations that create them.
+
+Tables follow the records (``dtrack.records``): the columns of a table are the keys of its record's
+``to_row()``, in order, with times as UTC epoch milliseconds (``BIGINT``), booleans as ``BOOLEAN`` (0/1 in
+SQLite), enums as their lowercase token. ``TABLES`` is what the engines use to write and read (column
+types, keys); ``MIGRATIONS`` is the frozen SQL that built the tables, one ordered step per version, applied
+once and recorded in ``schema_version``. A change of a record's row is a new migration step (ALTER TABLE …)
+plus the matching change of its ``Table``; tests check the two agree on both engines.
+
+The SQL here is the same for SQLite and PostgreSQL. Every identifier comes from this module; values are
+always bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+#: How a column is stored: text, a float, a whole number, a boolean, or a time (UTC epoch ms)
+ColumnType = Literal["text", "real", "int", "bool", "time"]
+
+SQL_TYPES: Mapping[ColumnType, str] = {"text": "TEXT", "real": "DOUBLE PRECISION", "int": "BIGINT",
+                                       "bool": "BOOLEAN", "time": "BIGINT"}
+
+#: Retention classes: a snapshot (the current state polled again and again: kept 90 days by default), a
+#: history (settled or venue-kept series, events: kept forever by default), bookkeeping (gaps, runs: forever)
+Retention = Literal["snapshot", "history", "bookkeeping"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its name (the row key), how it is stored, and whether it may be null."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table: its columns in row order, its natural key, its time axis and what it holds.
+
+    ``key`` lists the natural key's parts; a part that is a tuple of columns is their COALESCE (a snapshot's
+    venue ``time``, else its ``received_at``). ``axis`` is the time column that ``since``/``until``, the time
+    range of ``info`` and pruning use (``received_at`` for snapshots: always known). ``merge`` names columns
+    a repeated key may fill in when they were null (a gap's ``end`` once the gap is over); other tables keep the
+    first row written (``ON CONFLICT DO NOTHING``). ``record`` is the record class whose rows it holds.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str | tuple[str, ...], ...]
+    axis: str
+    retention: Retention
+    record: str | None = None
+    merge: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The column names, in order."""
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        """The column called ``name`` (KeyError when the table has none)."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The plain columns of the key (for ``ON CONFLICT (…)``); only tables without COALESCE parts merge."""
+        return tuple(p for p in self.key if isinstance(p, str))
+
+
+def _c(spec: str) -> tuple[Column, ...]:
+    """Columns from a compact spec: ``"venue text, time time?, ..."`` (``?``: nullable)."""
+    out = []
+    for part in spec.split(","):
+        name, typ = part.split()
+        nullable = typ.endswith("?")
+        out.append(Column(name, typ.rstrip("?"), nullable))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+_INSTRUMENT = ("venue text, symbol text, asset text, quote text, settle text, kind text, margin text, multiplier real, "
+               "contract_size real, contract_unit text, expiry time?, market text, normalized_id text")
+_SNAPSHOT_KEY: tuple[str | tuple[str, ...], ...] = ("venue", "symbol", ("time", "received_at"))
+
+TABLE_LIST: tuple[Table, ...] = (
+    Table("funding_rates", _c(
+        f"{_INSTRUMENT}, rate real, interval_hours real, interval_source text, time time?, received_at time, "
+        "predicted_rate real?, next_funding_time time?, mark_price real?, index_price real?, open_interest_usd real?, "
+        "note text, rate_8h real, apr real"), _SNAPSHOT_KEY, "received_at", "snapshot", "FundingRate"),
+    Table("funding_points", _c(
+        "venue text, symbol text, time time, rate real, interval_hours real, received_at time, rate_8h real"),
+        ("venue", "symbol", "time"), "time", "history", "FundingPoint"),
+    Table("open_interest", _c(
+        f"{_INSTRUMENT}, amount real, unit text, base real, usd real, price_used real, price_source text, "
+        "time time?, received_at time, note text"), _SNAPSHOT_KEY, "received_at", "snapshot", "OpenInterest"),
+    Table("oi_points", _c("venue text, symbol text, time time, base real, usd real?, received_at time"),
+          ("venue", "symbol", "time"), "time", "history", "OIPoint"),
+    Table("long_short", _c(
+        "venue text, asset text, symbol text, definition text, ratio real, long_share real, time time?, "
+        "received_at time, period text"),
+        ("venue", "symbol", "definition", "period", ("time", "received_at")), "received_at", "snapshot",
+        "LongShortRatio"),
+    Table("price_quotes", _c(
+        f"{_INSTRUMENT}, time time?, received_at time, mark_price real?, index_price real?, last_price real?"),
+        _SNAPSHOT_KEY, "received_at", "snapshot", "PriceQuote"),
+    Table("spot_prices", _c(
+        "venue text, asset text, quote text, symbol text, price real, time time?, received_at time, source text"),
+        _SNAPSHOT_KEY, "received_at", "snapshot", "SpotPrice"),
+    Table("price_points", _c("venue text, symbol text, time time, price real, received_at time"),
+          ("venue", "symbol", "time"), "time", "history", "PricePoint"),
+    Table("option_quotes", _c(
+        "venue text, symbol text, asset text, expiry time, strike real, is_call bool, time time?, received_at time, "
+        "underlying_price real, index_price real?, mark_price_usd real?, mark_price_coin real?, bid_price_usd real?, "
+        "ask_price_usd real?, mark_iv real?, bid_iv real?, ask_iv real?, delta real?, gamma real?, vega real?, "
+        "theta real?, open_interest real, volume real, contract_size real, settle text, price_note text, "
+        "normalized_id text"), _SNAPSHOT_KEY, "received_at", "snapshot", "OptionQuote"),
+    Table("option_trades", _c(
+        "venue text, symbol text, asset text, expiry time, strike real, is_call bool, time time, received_at time, "
+        "side text, amount real, contract_size real, price_usd real, index_price real, iv real?, block bool, "
+        "trade_id text, normalized_id text, premium_usd real"),
+        ("venue", "symbol", "trade_id", "time"), "time", "history", "OptionTrade"),
+    Table("vol_points", _c("venue text, symbol text, time time, value real, received_at time"),
+          ("venue", "symbol", "time"), "time", "history", "VolPoint"),
+    # filled by the liquidations issue: ``side`` is the side liquidated (long/short), ``sampled`` marks feeds
+    # that publish a sample (Binance: the last one per symbol per second)
+    Table("liquidations", _c(
+        "venue text, symbol text, asset text, side text, price real, amount real, usd real?, time time, "
+        "received_at time, sampled bool, note text"),
+        ("venue", "symbol", "time", "side", "price", "amount"), "time", "history", "Liquidation"),
+    # filled by the quant-toolkit issue: the levels as JSON text ``[[price, size], ...]``, best first
+    Table("book_snapshots", _c(
+        "venue text, symbol text, time time?, received_at time, depth int, bids text, asks text, note text"),
+        _SNAPSHOT_KEY, "received_at", "snapshot", "OrderBook"),
+    Table("gaps", _c("venue text, stream text, start time, end time?, reason text, received_at time"),
+          ("venue", "stream", "start"), "start", "bookkeeping", "Gap", merge=("end",)),
+    Table("collector_runs", _c(
+        "run_id text, host text, pid int, started_at time, ended_at time?, status text, note text"),
+        ("run_id",), "started_at", "bookkeeping"),
+)
+
+TABLES: Mapping[str, Table] = {t.name: t for t in TABLE_LIST}
+#: record class name -> its table
+TABLE_OF_RECORD: Mapping[str, Table] = {t.record: t for t in TABLE_LIST if t.record}
+
+
+def q(identifier: str) -> str:
+    """A quoted SQL identifier (``"end"``, ``"time"``): identifiers come only from this module."""
+    if not identifier.replace("_", "").isalnum():
+        raise ValueError(f"not a schema identifier: {identifier!r}")
+    return f'"{identifier}"'
+
+
+def key_sql(table: Table) -> str:
+    """The natural key as SQL index parts: ``"venue", "symbol", (COALESCE("time", "received_at"))``."""
+    return ", ".join(q(p) if isinstance(p, str) else f"(COALESCE({', '.join(q(c) for c in p)}))" for p in table.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: statements run in order, in one transaction, once."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+# --- the migrations (frozen: never edit a released step; add the next one) ------------------------------------
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the tables of funding, open interest, quotes, spot, klines, options, volatility, long/short, "
+                 "liquidations, order books, gaps and collector runs", (
+        'CREATE TABLE "funding_rates" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, '
+        '"normalized_id" TEXT NOT NULL, "rate" DOUBLE PRECISION NOT NULL, '
+        '"interval_hours" DOUBLE PRECISION NOT NULL, "interval_source" TEXT NOT NULL, "time" BIGINT, '
+        '"received_at" BIGINT NOT NULL, "predicted_rate" DOUBLE PRECISION, "next_funding_time" BIGINT, '
+        '"mark_price" DOUBLE PRECISION, "index_price" DOUBLE PRECISION, '
+        '"open_interest_usd" DOUBLE PRECISION, "note" TEXT NOT NULL, "rate_8h" DOUBLE PRECISION NOT NULL, '
+        '"apr" DOUBLE PRECISION NOT NULL)',
+        'CREATE UNIQUE INDEX "funding_rates_key" ON "funding_rates" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "funding_rates_received_at" ON "funding_rates" ("received_at")',
+        'CREATE TABLE "funding_points" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, '
+        '"time" BIGINT NOT NULL, "rate" DOUBLE PRECISION NOT NULL, '
+        '"interval_hours" DOUBLE PRECISION NOT NULL, "received_at" BIGINT NOT NULL, '
+        '"rate_8h" DOUBLE PRECISION NOT NULL)',
+        'CREATE UNIQUE INDEX "funding_points_key" ON "funding_points" ("venue", "symbol", "time")',
+        'CREATE TABLE "open_interest" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, '
+        '"normalized_id" TEXT NOT NULL, "amount" DOUBLE PRECISION NOT NULL, "unit" TEXT NOT NULL, '
+        '"base" DOUBLE PRECISION NOT NULL, "usd" DOUBLE PRECISION NOT NULL, '
+        '"price_used" DOUBLE PRECISION NOT NULL, "price_source" TEXT NOT NULL, "time" BIGINT, '
+        '"received_at" BIGINT NOT NULL, "note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "open_interest_key" ON "open_interest" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "open_interest_received_at" ON "open_interest" ("received_at")',
+        'CREATE TABLE "oi_points" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "time" BIGINT NOT NULL, '
+        '"base" DOUBLE PRECISION NOT NULL, "usd" DOUBLE PRECISION, "received_at" BIGINT NOT NULL)',
+        'CREATE UNIQUE INDEX "oi_points_key" ON "oi_points" ("venue", "symbol", "time")',
+        'CREATE TABLE "long_short" ("venue" TEXT NOT NULL, "asset" TEXT NOT NULL, "symbol" TEXT NOT NULL, '
+        '"definition" TEXT NOT NULL, "ratio" DOUBLE PRECISION NOT NULL, '
+        '"long_share" DOUBLE PRECISION NOT NULL, "time" BIGINT, "received_at" BIGINT NOT NULL, '
+        '"period" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "long_short_key" ON "long_short" ("venue", "symbol", "definition", "period", '
+        '(COALESCE("time", "received_at")))',
+        'CREATE INDEX "long_short_received_at" ON "long_short" ("received_at")',
+        'CREATE TABLE "price_quotes" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, '
+        '"normalized_id" TEXT NOT NULL, "time" BIGINT, "received_at" BIGINT NOT NULL, '
+        '"mark_price" DOUBLE PRECISION, "index_price" DOUBLE PRECISION, "last_price" DOUBLE PRECISION)',
+        'CREATE UNIQUE INDEX "price_quotes_key" ON "price_quotes" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "price_quotes_received_at" ON "price_quotes" ("received_at")',
+        'CREATE TABLE "spot_prices" ("venue" TEXT NOT NULL, "asset" TEXT NOT NULL, "quote" TEXT NOT NULL, '
+        '"symbol" TEXT NOT NULL, "price" DOUBLE PRECISION NOT NULL, "time" BIGINT, '
+        '"received_at" BIGINT NOT NULL, "source" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "spot_prices_key" ON "spot_prices" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "spot_prices_received_at" ON "spot_prices" ("received_at")',
+        'CREATE TABLE "price_points" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "time" BIGINT NOT NULL, '
+        '"price" DOUBLE PRECISION NOT NULL, "received_at" BIGINT NOT NULL)',
+        'CREATE UNIQUE INDEX "price_points_key" ON "price_points" ("venue", "symbol", "time")',
+        'CREATE TABLE "option_quotes" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"expiry" BIGINT NOT NULL, "strike" DOUBLE PRECISION NOT NULL, "is_call" BOOLEAN NOT NULL, '
+        '"time" BIGINT, "received_at" BIGINT NOT NULL, "underlying_price" DOUBLE PRECISION NOT NULL, '
+        '"index_price" DOUBLE PRECISION, "mark_price_usd" DOUBLE PRECISION, '
+        '"mark_price_coin" DOUBLE PRECISION, "bid_price_usd" DOUBLE PRECISION, '
+        '"ask_price_usd" DOUBLE PRECISION, "mark_iv" DOUBLE PRECISION, "bid_iv" DOUBLE PRECISION, '
+        '"ask_iv" DOUBLE PRECISION, "delta" DOUBLE PRECISION, "gamma" DOUBLE PRECISION, '
+        '"vega" DOUBLE PRECISION, "theta" DOUBLE PRECISION, "open_interest" DOUBLE PRECISION NOT NULL, '
+        '"volume" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"settle" TEXT NOT NULL, "price_note" TEXT NOT NULL, "normalized_id" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "option_quotes_key" ON "option_quotes" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "option_quotes_received_at" ON "option_quotes" ("received_at")',
+        'CREATE TABLE "option_trades" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"expiry" BIGINT NOT NULL, "strike" DOUBLE PRECISION NOT NULL, "is_call" BOOLEAN NOT NULL, '
+        '"time" BIGINT NOT NULL, "received_at" BIGINT NOT NULL, "side" TEXT NOT NULL, '
+        '"amount" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"price_usd" DOUBLE PRECISION NOT NULL, "index_price" DOUBLE PRECISION NOT NULL, '
+        '"iv" DOUBLE PRECISION, "block" BOOLEAN NOT NULL, "trade_id" TEXT NOT NULL, '
+        '"normalized_id" TEXT NOT NULL, "premium_usd" DOUBLE PRECISION NOT NULL)',
+        'CREATE UNIQUE INDEX "option_trades_key" ON "option_trades" ("venue", "symbol", "trade_id", "time")',
+        'CREATE TABLE "vol_points" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "time" BIGINT NOT NULL, '
+        '"value" DOUBLE PRECISION NOT NULL, "received_at" BIGINT NOT NULL)',
+        'CREATE UNIQUE INDEX "vol_points_key" ON "vol_points" ("venue", "symbol", "time")',
+        'CREATE TABLE "liquidations" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"side" TEXT NOT NULL, "price" DOUBLE PRECISION NOT NULL, "amount" DOUBLE PRECISION NOT NULL, '
+        '"usd" DOUBLE PRECISION, "time" BIGINT NOT NULL, "received_at" BIGINT NOT NULL, '
+        '"sampled" BOOLEAN NOT NULL, "note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "liquidations_key" ON "liquidations" ("venue", "symbol", "time", "side", '
+        '"price", "amount")',
+        'CREATE TABLE "book_snapshots" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "time" BIGINT, '
+        '"received_at" BIGINT NOT NULL, "depth" BIGINT NOT NULL, "bids" TEXT NOT NULL, "asks" TEXT NOT NULL, '
+        '"note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "book_snapshots_key" ON "book_snapshots" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "book_snapshots_received_at" ON "book_snapshots" ("received_at")',
+        'CREATE TABLE "gaps" ("venue" TEXT NOT NULL, "stream" TEXT NOT NULL, "start" BIGINT NOT NULL, '
+        '"end" BIGINT, "reason" TEXT NOT NULL, "received_at" BIGINT NOT NULL)',
+        'CREATE UNIQUE INDEX "gaps_key" ON "gaps" ("venue", "stream", "start")',
+        'CREATE TABLE "collector_runs" ("run_id" TEXT NOT NULL, "host" TEXT NOT NULL, "pid" BIGINT NOT NULL, '
+        '"started_at" BIGINT NOT NULL, "ended_at" BIGINT, "status" TEXT NOT NULL, "note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "collector_runs_key" ON "collector_runs" ("run_id")',
+        'CREATE INDEX "collector_runs_started_at" ON "collector_runs" ("started_at")',
+    )),
+)
+
+LATEST = MIGRATIONS[-1].version
