@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum, StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 HOURS_PER_YEAR = 8760.0
@@ -109,25 +110,40 @@ class Record:
     def to_row(self) -> dict[str, Scalar]:
         """This record as one flat dict of plain scalars (see the class doc)."""
         row: dict[str, Scalar] = {}
-
-        def put(name: str, value: Scalar) -> None:
-            if name in row:
-                raise ValueError(f"{type(self).__name__}.to_row: column {name!r} twice")
-            row[name] = value
-
-        record: Any = self
-        for f in fields(record):
-            if f.name in self.ROW_SKIP:
-                continue
-            value = getattr(self, f.name)
+        for name in _row_fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Instrument):
-                for name, inner in value.to_row().items():
-                    put(name, inner)
+                for inner, scalar in _instrument_row(value):
+                    _put(row, self, inner, scalar)
             else:
-                put(f.name, _scalar(f.name, value))
+                _put(row, self, name, _scalar(name, value))
         for name in self.ROW_EXTRAS:
-            put(name, _scalar(name, getattr(self, name)))
+            _put(row, self, name, _scalar(name, getattr(self, name)))
         return row
+
+
+def _put(row: dict[str, Scalar], record: Record, name: str, value: Scalar) -> None:
+    if name in row:
+        raise ValueError(f"{type(record).__name__}.to_row: column {name!r} twice")
+    row[name] = value
+
+
+_ROW_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _row_fields(cls: type[Record]) -> tuple[str, ...]:
+    """The dataclass fields of a record class that go into its row, in order (computed once per class)."""
+    names = _ROW_FIELDS.get(cls)
+    if names is None:
+        record: Any = cls
+        names = _ROW_FIELDS[cls] = tuple(f.name for f in fields(record) if f.name not in cls.ROW_SKIP)
+    return names
+
+
+@lru_cache(maxsize=8192)
+def _instrument_row(inst: Instrument) -> tuple[tuple[str, Scalar], ...]:
+    """An instrument's own row, computed once per contract (a venue lists a few hundred; records embed them)."""
+    return tuple(Record.to_row(inst).items())
 
 
 class Observation(Record):
