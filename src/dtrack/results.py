@@ -13,10 +13,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, UnsupportedError
+from dtrack.report.format import iso
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -382,7 +383,7 @@ class VenuesResult(Result):
     rows: list[dict[str, Any]]
 
     def _document(self) -> dict[str, Any]:
-        return {"as_of": _iso(self.as_of), "venues": self.rows, "errors": _failures(self)}
+        return {"as_of": iso(self.as_of), "venues": self.rows, "errors": _failures(self)}
 
     def to_csv(self) -> str:
         from dtrack.report.venues import to_csv
@@ -405,7 +406,7 @@ class InstrumentsResult(Result):
     rows: list[dict[str, Any]]
 
     def _document(self) -> dict[str, Any]:
-        return {"as_of": _iso(self.as_of), "instruments": self.rows, "errors": _failures(self)}
+        return {"as_of": iso(self.as_of), "instruments": self.rows, "errors": _failures(self)}
 
     def to_csv(self) -> str:
         from dtrack.report.rows import rows_to_csv
@@ -416,12 +417,6 @@ class InstrumentsResult(Result):
         from dtrack.report.rows import rows_table
 
         return rows_table("INSTRUMENTS", self.rows, INSTRUMENT_COLUMNS)
-
-
-def _iso(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 #: every query result type by command name

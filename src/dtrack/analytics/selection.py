@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from dtrack.errors import UsageError
+from dtrack.errors import UsageError, clip
 from dtrack.records import Instrument
 
 #: quote preference of the perpetual whose klines give a venue's price (divergence, realized volatility)
@@ -46,7 +46,7 @@ def parse_expiry_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"bad --expiry {text[:40]!r}: expected an ISO date (2026-12-25) or one of "
+        raise UsageError(f"bad --expiry {clip(text)!r}: expected an ISO date (2026-12-25) or one of "
                          f"{', '.join(EXPIRY_WORDS)}") from None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from dtrack.errors import ConfigError, UsageError
+from dtrack.errors import ConfigError, UsageError, clip
 from dtrack.records import DataKind
 
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def pinned_clock(text: str | None) -> Callable[[], datetime] | None:
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"DTRACK_NOW={text[:40]!r} is not an ISO-8601 time like 2026-12-04T08:00:00Z") from None
+        raise ConfigError(f"DTRACK_NOW={clip(text)!r} is not an ISO-8601 time like 2026-12-04T08:00:00Z") from None
     if when.tzinfo is None:
-        raise ConfigError(f"DTRACK_NOW={text[:40]!r} has no timezone: write it in UTC, like 2026-12-04T08:00:00Z")
+        raise ConfigError(f"DTRACK_NOW={clip(text)!r} has no timezone: write it in UTC, like 2026-12-04T08:00:00Z")
     pinned = when.astimezone(UTC)
     return lambda: pinned
 

@@ -12,19 +12,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dtrack.errors import SymbolNotFound, UsageError
+from dtrack.errors import SymbolNotFound, UsageError, clip
 from dtrack.records import Instrument, Kind
 from dtrack.symbols import close_matches, parse_asset
 
 _DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*([hdw])\s*$", re.IGNORECASE)
 _MIN_SIZE = re.compile(r"^\s*(\$)?\s*([0-9]+(?:\.[0-9]+)?)\s*(usd)?\s*$", re.IGNORECASE)
 MAX_DURATION = timedelta(days=365)
-MAX_ECHO = 40
 
 
 def shown(text: str) -> str:
-    """User input as echoed in a message: quoted, cut to ``MAX_ECHO`` characters."""
-    return repr(text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…")
+    """User input as echoed in a message: quoted and clipped (``errors.clip``)."""
+    return repr(clip(text))
 
 
 def parse_duration(value: str | timedelta, option: str, longest: timedelta = MAX_DURATION) -> timedelta:
@@ -127,7 +126,7 @@ def resolve(texts: Sequence[str], instruments: Mapping[str, Sequence[Instrument]
         elif query is not None:
             raise SymbolNotFound(query.asset, close_matches(query.asset, known), where=where)
         elif complete:
-            raise SymbolNotFound(text[:MAX_ECHO], close_matches(text.strip().upper(), known), where=where)
+            raise SymbolNotFound(text, close_matches(text.strip().upper(), known), where=where)
         else:
             raise UsageError(f"cannot read asset {shown(text)}: type an asset like BTC or eth, a ccxt symbol like "
                              "BTC/USDT:USDT, or a venue symbol like BTCUSDT")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dtrack.errors import UnsupportedError, UsageError, VenueClosed
+from dtrack.errors import UnsupportedError, UsageError, VenueClosed, clip
 from dtrack.records import DataKind
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def venue_info(name: str) -> VenueInfo:
     key = name.strip().lower()
     info = VENUES.get(key)
     if info is None:
-        raise UsageError(f"unknown venue {name[:40]!r}; known venues: {', '.join(VENUES)}")
+        raise UsageError(f"unknown venue {clip(name)!r}; known venues: {', '.join(VENUES)}")
     return info
 
 

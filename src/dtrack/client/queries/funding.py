@@ -15,7 +15,7 @@ from dtrack.client.inputs import (
     check_readable,
     parse_duration,
 )
-from dtrack.errors import UsageError
+from dtrack.errors import UsageError, clip
 from dtrack.records import Instrument, Kind
 from dtrack.results import Failure, FundingResult, unique
 
@@ -38,7 +38,7 @@ def _check(history: str | timedelta | None, arb: bool, min_spread: float | None,
     if (position is None) != (side is None):
         raise UsageError("--position and --side go together, e.g. --position 10000 --side long")
     if side is not None and side not in ("long", "short"):
-        raise UsageError(f"--side is long or short, got {side[:40]!r}")
+        raise UsageError(f"--side is long or short, got {clip(side)!r}")
     if position is not None and not (math.isfinite(position) and position > 0):
         raise UsageError(f"--position must be a positive USD notional, got {position:g}")
     if alert_threshold is not None and not (math.isfinite(alert_threshold) and alert_threshold >= 0):
