@@ -300,11 +300,26 @@ def test_gaps_are_rows_and_an_open_gap_is_closed_once(opened: Store) -> None:
                                  "last_start": "2026-11-20T11:59:00Z"},)
 
 
-def test_collector_runs_take_plain_rows(opened: Store) -> None:
+def test_gaps_of_two_collectors_are_two_rows(opened: Store) -> None:
+    start = datetime(2026, 11, 20, 11, 59, tzinfo=UTC)
+    gaps = [Gap(venue="okx", stream="mark-price:BTC-USDT-SWAP", start=start, end=None, reason="disconnect",
+                received_at=RECEIVED, collector=run) for run in ("run-a", "run-b")]
+    assert opened.write(gaps) == {"gaps": 2}
+    assert [r["collector"] for r in opened.read("gaps")] == ["run-a", "run-b"]
+
+
+def test_collector_runs_take_plain_rows_and_keep_the_latest_heartbeat(opened: Store) -> None:
     run = {"run_id": "r1", "host": "box", "pid": 42, "started_at": RECEIVED, "ended_at": None, "status": "running",
-           "note": ""}
+           "note": "", "last_seen": RECEIVED, "what": "BTC,ETH"}
     assert opened.write_rows("collector_runs", [run, run]) == 1
     assert opened.read("collector_runs") == [run]
+    later = RECEIVED + timedelta(seconds=5)
+    beat = {**run, "last_seen": later}
+    ended = {**beat, "ended_at": later, "status": "stopped", "note": "SIGTERM"}
+    opened.write_rows("collector_runs", [beat])
+    assert opened.read("collector_runs") == [beat]
+    opened.write_rows("collector_runs", [ended, {**ended, "host": "other", "what": "changed"}])
+    assert opened.read("collector_runs") == [ended]  # heartbeat and status follow; the run's identity does not
     with pytest.raises(ValueError, match="does not match its columns"):
         opened.write_rows("collector_runs", [{"run_id": "r2"}])
 
@@ -336,6 +351,25 @@ def test_migrations_build_the_declared_tables_once(store_url: str) -> None:
             assert [c[1] for c in cols] == [kinds[c.type] for c in spec.columns], spec.name
     with open_store(store_url) as st:  # reopening applies nothing again
         assert st.migrations() == applied
+
+
+def test_a_version_1_store_is_upgraded_keeping_its_rows(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dtrack.store.base as base
+
+    with monkeypatch.context() as m:  # a store made by the dtrack that knew only version 1
+        m.setattr(base, "MIGRATIONS", MIGRATIONS[:1])
+        m.setattr(base, "LATEST", 1)
+        with open_store(store_url) as st:
+            assert st.schema_version() == 1
+            st._begin_write()
+            st._execute('INSERT INTO "gaps" ("venue", "stream", "start", "end", "reason", "received_at") '
+                        "VALUES (?, ?, ?, ?, ?, ?)", ("okx", "mark-price:BTC-USDT-SWAP", 1000, None, "stall", 1500))
+            st._commit()
+    with open_store(store_url) as st:
+        assert st.schema_version() == LATEST
+        assert st.read("gaps") == [Gap(venue="okx", stream="mark-price:BTC-USDT-SWAP", start=utc(1000), end=None,
+                                       reason="stall", received_at=utc(1500)).to_row()]
+        assert st.read("instruments") == []
 
 
 def test_concurrent_first_opens_migrate_once(store_url: str) -> None:

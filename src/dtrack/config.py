@@ -181,6 +181,7 @@ class RetentionSettings:
     liquidations: float | None = setting(None, low=0)
     gaps: float | None = setting(None, low=0)
     collector_runs: float | None = setting(None, low=0)
+    instruments: float | None = setting(None, low=0)
 
     def days(self) -> dict[str, float | None]:
         """Table -> days kept (None: forever)."""

@@ -526,7 +526,8 @@ class VolPoint(Observation):
 class Gap(Record):
     """What a stream did not see: ``stream`` on ``venue`` was interrupted from ``start`` to ``end`` (None while
     it lasts) for ``reason`` (``disconnect``, ``stall``, ``malformed``, ``resubscribe`` ...). Streams yield
-    gaps among their records so that a consumer (the store, an alert) knows what it missed."""
+    gaps among their records so that a consumer (the store, an alert) knows what it missed. ``collector`` is
+    the collector run that had the gap ("" outside a collector)."""
 
     venue: str
     stream: str
@@ -534,3 +535,4 @@ class Gap(Record):
     end: datetime | None
     reason: str
     received_at: datetime
+    collector: str = ""

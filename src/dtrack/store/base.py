@@ -60,6 +60,7 @@ def params_of(table: Table, rows: Iterable[Mapping[str, Scalar]]) -> list[Params
     simple = all(len(p) == 1 for p in parts)
     key_index = [p[0] for p in parts]
     merge_index = [names.index(c) for c in table.merge]
+    latest_index = [names.index(c) for c in table.latest]
     out: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
         if len(row) != width:
@@ -87,6 +88,8 @@ def params_of(table: Table, rows: Iterable[Mapping[str, Scalar]]) -> list[Params
             for i in merge_index:
                 if seen[i] is None:
                     seen[i] = values[i]
+            for i in latest_index:
+                seen[i] = values[i]
     try:
         order = sorted(out)
     except TypeError:  # a null in a key column (nulls sort last)
@@ -402,9 +405,12 @@ def insert_sql(table: Table, placeholder: str, source: str | None = None) -> str
                           for p in table.key)
         body = f"SELECT {cols} FROM {q(source)} ORDER BY {order}"
     sql = f"INSERT INTO {q(table.name)} ({cols}) {body} ON CONFLICT"
-    if table.merge:
-        target = ", ".join(q(c) for c in table.key_columns)
-        sets = ", ".join(f"{q(c)} = COALESCE({q(table.name)}.{q(c)}, excluded.{q(c)})" for c in table.merge)
-        cond = " OR ".join(f"({q(table.name)}.{q(c)} IS NULL AND excluded.{q(c)} IS NOT NULL)" for c in table.merge)
-        return f"{sql} ({target}) DO UPDATE SET {sets} WHERE {cond}"
-    return f"{sql} DO NOTHING"
+    if not (table.merge or table.latest):
+        return f"{sql} DO NOTHING"
+    target = ", ".join(q(c) for c in table.key_columns)
+    sets = ", ".join([*(f"{q(c)} = COALESCE({q(table.name)}.{q(c)}, excluded.{q(c)})" for c in table.merge),
+                      *(f"{q(c)} = excluded.{q(c)}" for c in table.latest)])
+    if table.latest:
+        return f"{sql} ({target}) DO UPDATE SET {sets}"
+    cond = " OR ".join(f"({q(table.name)}.{q(c)} IS NULL AND excluded.{q(c)} IS NOT NULL)" for c in table.merge)
+    return f"{sql} ({target}) DO UPDATE SET {sets} WHERE {cond}"

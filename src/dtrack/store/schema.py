@@ -46,7 +46,8 @@ class Table:
     venue ``time``, else its ``received_at``). ``axis`` is the time column that ``since``/``until``, the time
     range of ``info`` and pruning use (``received_at`` for snapshots: always known). ``merge`` names columns
     a repeated key may fill in when they were null (a gap's ``end`` once the gap is over); other tables keep the
-    first row written (``ON CONFLICT DO NOTHING``). ``record`` is the record class whose rows it holds.
+    first row written (``ON CONFLICT DO NOTHING``), except for ``latest`` columns, which a later row of the key
+    overwrites (a collector run's heartbeat and status). ``record`` is the record class whose rows it holds.
     """
 
     name: str
@@ -56,6 +57,7 @@ class Table:
     retention: Retention
     record: str | None = None
     merge: tuple[str, ...] = ()
+    latest: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -138,11 +140,17 @@ TABLE_LIST: tuple[Table, ...] = (
     Table("book_snapshots", _c(
         "venue text, symbol text, time time?, received_at time, depth int, bids text, asks text, note text"),
         _SNAPSHOT_KEY, "received_at", "snapshot", "OrderBook"),
-    Table("gaps", _c("venue text, stream text, start time, end time?, reason text, received_at time"),
-          ("venue", "stream", "start"), "start", "bookkeeping", "Gap", merge=("end",)),
+    # ``collector``: the run that had the gap (its run_id; "" for a stream read outside a collector)
+    Table("gaps", _c("venue text, stream text, start time, end time?, reason text, received_at time, collector text"),
+          ("venue", "stream", "start", "collector"), "start", "bookkeeping", "Gap", merge=("end",)),
+    # ``last_seen``: the run's heartbeat (its last flush); ``what``: what it collects (assets, venues, kinds)
     Table("collector_runs", _c(
-        "run_id text, host text, pid int, started_at time, ended_at time?, status text, note text"),
-        ("run_id",), "started_at", "bookkeeping"),
+        "run_id text, host text, pid int, started_at time, ended_at time?, status text, note text, last_seen time?, "
+        "what text"),
+        ("run_id",), "started_at", "bookkeeping", latest=("ended_at", "status", "note", "last_seen")),
+    # the contracts' terms (reference data), so that stored series are read by asset without a venue at hand
+    Table("instruments", _c(f"{_INSTRUMENT}, seen_at time"), ("venue", "symbol"), "seen_at", "bookkeeping",
+          latest=("seen_at",)),
 )
 
 TABLES: Mapping[str, Table] = {t.name: t for t in TABLE_LIST}
@@ -276,6 +284,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         '"started_at" BIGINT NOT NULL, "ended_at" BIGINT, "status" TEXT NOT NULL, "note" TEXT NOT NULL)',
         'CREATE UNIQUE INDEX "collector_runs_key" ON "collector_runs" ("run_id")',
         'CREATE INDEX "collector_runs_started_at" ON "collector_runs" ("started_at")',
+    )),
+    Migration(2, "gaps say which collector had them; collector runs keep a heartbeat and what they collect; "
+                 "the instruments table", (
+        'ALTER TABLE "gaps" ADD COLUMN "collector" TEXT NOT NULL DEFAULT \'\'',
+        'DROP INDEX "gaps_key"',
+        'CREATE UNIQUE INDEX "gaps_key" ON "gaps" ("venue", "stream", "start", "collector")',
+        'ALTER TABLE "collector_runs" ADD COLUMN "last_seen" BIGINT',
+        'ALTER TABLE "collector_runs" ADD COLUMN "what" TEXT NOT NULL DEFAULT \'\'',
+        'CREATE TABLE "instruments" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, "normalized_id" TEXT NOT NULL, '
+        '"seen_at" BIGINT NOT NULL)',
+        'CREATE UNIQUE INDEX "instruments_key" ON "instruments" ("venue", "symbol")',
+        'CREATE INDEX "instruments_asset" ON "instruments" ("asset")',
     )),
 )
 
