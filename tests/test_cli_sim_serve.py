@@ -25,7 +25,8 @@ def test_sim_serve_end_to_end(tmp_path: Path) -> None:
         while not (cfg.exists() and cfg.stat().st_size) and time.monotonic() < deadline:
             time.sleep(0.05)
         urls = yaml.safe_load(cfg.read_text())["venues"]
-        assert set(urls) == {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+        assert set(urls) == {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
+        assert set(urls["gmx"]["rest_urls"]) == {"arbitrum", "avalanche"}
         assert urls["binance"]["rest_urls"]["usdm"].startswith("http://127.0.0.1:")
         run = subprocess.run([sys.executable, "-m", "dtrack", "--config", str(cfg), "funding", "SOL", "--format",
                               "json"], env=env, capture_output=True, text=True, timeout=60)
@@ -34,7 +35,7 @@ def test_sim_serve_end_to_end(tmp_path: Path) -> None:
         assert doc["errors"] == [{"venue": "okx", "kind": "blocked", "endpoint": doc["errors"][0]["endpoint"],
                                   "message": doc["errors"][0]["message"]}]
         assert "blocked from this location (HTTP 451)" in doc["errors"][0]["message"]
-        assert {r["venue"] for r in doc["rates"]} == {"binance", "bybit", "deribit", "hyperliquid"}
+        assert {r["venue"] for r in doc["rates"]} == {"binance", "bybit", "deribit", "hyperliquid", "dydx", "gmx"}
         assert run.stderr.strip().splitlines() == [f"dtrack: okx [blocked]: {doc['errors'][0]['message'][5:]}"]
     finally:
         server.send_signal(signal.SIGINT)

@@ -21,7 +21,8 @@ from clirun import Result, dtrack
 from dtrack.sim.faults import Faults
 from dtrack.sim.server import RETRY_AFTER_418, RETRY_AFTER_429, settings_document
 
-FIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+#: every active venue (dYdX and GMX since the DEX issue)
+ALL = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
 
 CASES = [
     ("down", "binance", "unavailable"),
@@ -66,7 +67,7 @@ def test_fault_on_one_venue(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     assert r.code == 3, r.err
     assert "Traceback" not in r.err and "Traceback" not in r.out
     doc = r.json()
-    assert {row["venue"] for row in doc["rates"]} == FIVE - {venue}
+    assert {row["venue"] for row in doc["rates"]} == ALL - {venue}
     assert [(e["venue"], e["kind"]) for e in doc["errors"]] == [(venue, error_kind)]
     assert f"dtrack: {venue} [{error_kind}]" in r.err
     rows = [row for row in log_rows(log) if row["venue"] == venue]
@@ -103,15 +104,15 @@ def test_418_ban_holds_across_runs(capsys: pytest.CaptureFixture[str], tmp_path:
     assert len([row for row in log_rows(log) if row["venue"] == "binance"]) == asked_first
     err = second.json()["errors"]
     assert err[0]["kind"] == "banned" and "until" in err[0]["message"]
-    assert {row["venue"] for row in second.json()["rates"]} == FIVE - {"binance"}
+    assert {row["venue"] for row in second.json()["rates"]} == ALL - {"binance"}
 
 
 def test_all_venues_down_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                      sim_factory: Callable[..., Any]) -> None:
-    server = sim_factory(faults={v: "500" for v in FIVE})
+    server = sim_factory(faults={v: "500" for v in ALL})
     cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
     r = run_funding(capsys, cfg)
-    assert r.code == 1 and r.json()["rates"] == [] and len(r.json()["errors"]) == 5
+    assert r.code == 1 and r.json()["rates"] == [] and len(r.json()["errors"]) == len(ALL)
     assert "Traceback" not in r.err
 
 
@@ -160,14 +161,14 @@ def test_bybit_403_too_frequent_is_a_ban_remembered_on_disk(capsys: pytest.Captu
 
 def test_failed_venues_never_turn_an_asset_into_a_usage_error(capsys: pytest.CaptureFixture[str],
                                                               tmp_path: Path, sim_factory: Callable[..., Any]) -> None:
-    """PEPE is listed only on the four venues that are down: that is a partial answer, not "unknown asset"."""
-    server = sim_factory(faults={v: "down" for v in FIVE - {"deribit"}})
+    """PEPE is listed only on the six venues that are down: that is a partial answer, not "unknown asset"."""
+    server = sim_factory(faults={v: "down" for v in ALL - {"deribit"}})
     cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
     r = dtrack(capsys, "--config", str(cfg), "funding", "PEPE", "BTC", "--format", "json")
     assert r.code == 3, r.err
     doc = r.json()
     assert {row["venue"] for row in doc["rates"]} == {"deribit"} and {row["asset"] for row in doc["rates"]} == {"BTC"}
-    assert sorted(e["venue"] for e in doc["errors"]) == sorted(FIVE - {"deribit"})
+    assert sorted(e["venue"] for e in doc["errors"]) == sorted(ALL - {"deribit"})
     assert {s["asset"]: s["sentiment"] for s in doc["summary"]}["PEPE"] is None
 
 
@@ -196,6 +197,8 @@ PROBES: dict[str, tuple[str, str, str, dict[str, Any] | None]] = {
     "okx": ("rest", "GET", "/api/v5/public/funding-rate?instId=BTC-USDT-SWAP", None),
     "deribit": ("rest", "GET", "/api/v2/public/ticker?instrument_name=BTC-PERPETUAL", None),
     "hyperliquid": ("rest", "POST", "/info", {"type": "metaAndAssetCtxs"}),
+    "dydx": ("rest", "GET", "/v4/perpetualMarkets", None),
+    "gmx": ("arbitrum", "GET", "/v1/markets/info", None),
 }
 
 #: (venue, kind) -> (HTTP status, Retry-After, body: a JSON document's expected members, or the text it contains)
@@ -220,6 +223,16 @@ FORMATS: dict[tuple[str, str], tuple[int, str | None, dict[str, Any] | str]] = {
     ("hyperliquid", "418"): (418, None, "IP banned"),
     ("hyperliquid", "451"): (451, None, "Unavailable For Legal Reasons"),
     ("hyperliquid", "500"): (500, None, "Internal Server Error"),
+    # the dYdX indexer's Retry-After is in milliseconds (comlink rate-limit.ts); a blocked location is its 403
+    ("dydx", "429"): (429, str(RETRY_AFTER_429 * 1000), {"errors": [{"msg": "Too many requests"}]}),
+    ("dydx", "418"): (418, None, {"errors": [{"msg": "IP banned"}]}),
+    ("dydx", "451"): (403, None, {"errors": [{"code": "GEOBLOCKED",
+                                              "msg": "blocked: requests from this jurisdiction are not served"}]}),
+    ("dydx", "500"): (500, None, {"errors": [{"msg": "Internal Server Error"}]}),
+    ("gmx", "429"): (429, str(RETRY_AFTER_429), {"statusCode": 429, "message": "Too Many Requests"}),
+    ("gmx", "418"): (418, None, {"statusCode": 418, "message": "IP banned"}),
+    ("gmx", "451"): (451, None, {"statusCode": 451, "message": "Unavailable For Legal Reasons"}),
+    ("gmx", "500"): (500, None, {"statusCode": 500, "message": "Internal Server Error"}),
 }
 
 
@@ -263,10 +276,12 @@ OTHERS = {
     "okx": ("rest", "GET", "/api/v5/public/instruments?instType=SWAP", None),
     "deribit": ("rest", "GET", "/api/v2/public/get_index_price?index_name=btc_usd", None),
     "hyperliquid": ("rest", "POST", "/info", {"type": "meta"}),
+    "dydx": ("rest", "GET", "/v4/historicalFunding/BTC-USD", None),
+    "gmx": ("arbitrum", "GET", "/v1/markets/tickers", None),
 }
 
 
-@pytest.mark.parametrize("venue", sorted(FIVE))
+@pytest.mark.parametrize("venue", sorted(ALL))
 def test_an_endpoint_fault_hits_that_endpoint_only(sim_factory: Callable[..., Any], venue: str) -> None:
     """``Faults.endpoints``: one path fails in the venue's format (Hyperliquid: one info type), the rest answer."""
     _host, _method, path, body = PROBES[venue]
@@ -282,7 +297,7 @@ def test_an_endpoint_fault_hits_that_endpoint_only(sim_factory: Callable[..., An
 KIND_OF = {"429": "rate_limited", "451": "blocked", "500": "unavailable", "418": "banned"}
 
 
-@pytest.mark.parametrize("venue", sorted(FIVE))
+@pytest.mark.parametrize("venue", sorted(ALL))
 def test_dtrack_classifies_every_venues_fault_answers(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                       sim: Any, venue: str) -> None:
     """The same fault kind means the same error kind on every venue, read from each venue's own answer."""

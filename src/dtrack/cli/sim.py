@@ -8,11 +8,15 @@ import math
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dtrack.cli.common import EXIT_OK
 from dtrack.errors import UsageError, clip
+
+if TYPE_CHECKING:
+    from dtrack.sim.faults import Faults
 
 
 @click.group()
@@ -27,9 +31,13 @@ def sim() -> None:
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Delay added to every answer.")
 @click.option("--fault", "faults", multiple=True, metavar="VENUE=KIND",
-              help="Inject a fault on a venue: KIND is down, 429, 418, 451, 500, timeout or malformed (repeatable).")
+              help="Inject a fault on a venue (repeatable): KIND is down, 429, 418, 451, 500, timeout or malformed "
+                   "for its REST answers, or disconnect, stall or malformed for its WebSocket streams (once per "
+                   "connection, after 20 data frames). One REST and one stream kind per venue; malformed given "
+                   "alone hits both.")
 @click.option("--log-requests", type=click.Path(dir_okay=False), default=None,
-              help="Append one JSON line per request: time, venue, method, path with query, status.")
+              help="Append one JSON line per request (time, venue, method, path with query, status) and per "
+                   "WebSocket frame sent or received (time, venue, host, dir, channel, frame: the exact text).")
 @click.option("--write-config", type=click.Path(dir_okay=False), default=None,
               help="Write a settings.yaml pointing every venue at this server (use with dtrack --config FILE).")
 def serve(host: str, port: int, seed: int, latency_ms: float, faults: tuple[str, ...], log_requests: str | None,
@@ -41,10 +49,11 @@ def serve(host: str, port: int, seed: int, latency_ms: float, faults: tuple[str,
       dtrack sim serve --port 8765 --latency-ms 100 --fault okx=429 --write-config /tmp/sim.yaml
       dtrack --config /tmp/sim.yaml funding BTC
     """
-    from dtrack.sim.server import parse_faults
+    from dtrack.sim.faults import Faults
+    from dtrack.sim.server import SIM_VENUES
 
     try:
-        fault_map = parse_faults(list(faults))
+        fault_map = Faults.from_specs(faults, SIM_VENUES)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not host.strip():
@@ -58,7 +67,7 @@ def serve(host: str, port: int, seed: int, latency_ms: float, faults: tuple[str,
     return EXIT_OK
 
 
-async def _serve(host: str, port: int, seed: int, latency_ms: float, faults: dict[str, str],
+async def _serve(host: str, port: int, seed: int, latency_ms: float, faults: Faults,
                  log_requests: str | None, write_config: str | None) -> None:
     import yaml
 
@@ -82,12 +91,13 @@ async def _serve(host: str, port: int, seed: int, latency_ms: float, faults: dic
     if write_config:
         try:
             with open(write_config, "w", encoding="utf-8") as fh:
-                yaml.safe_dump(settings_document(server.venue_urls()), fh, sort_keys=False)
+                yaml.safe_dump(settings_document(server.venue_urls(), server.venue_ws_urls()), fh, sort_keys=False)
         except OSError as exc:
             await server.stop()
             raise UsageError(f"--write-config {write_config!r}: {exc.strerror}") from None
+    labels = faults.labels()
     click.echo(f"dtrack sim: serving on {server.base_url} (seed {seed}, latency {latency_ms:g} ms"
-               f"{', faults ' + ', '.join(f'{v}={k}' for v, k in faults.items()) if faults else ''})", err=True)
+               f"{', faults ' + ', '.join(labels) if labels else ''})", err=True)
     if write_config:
         click.echo(f"dtrack sim: settings written to {write_config}", err=True)
     stop = asyncio.Event()

@@ -6,7 +6,9 @@ it while the server runs. Nothing here is module-level state: two servers never 
 
 Whole-venue and one-endpoint faults are answered by the server in THAT venue's own error format (each
 venue module registers its formatter with ``SimRoutes.on_error``); the other fields are venue quirks the
-venues' routes play (page caps, odd rows, funding-interval switches, listing times).
+venues' routes play (page caps, odd rows, funding-interval switches, listing times). Stream faults act on the
+simulated WebSocket channels (``dtrack.sim.streams``): on each connection of a venue, once, after
+``stream_after`` data frames.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from typing import Any
 FAULT_KINDS = ("down", "429", "418", "451", "500", "timeout", "malformed")
 #: The kinds answered with an error body (in the venue's format); the others act on the connection or body.
 ANSWERED_KINDS = ("429", "418", "451", "500")
+#: Stream fault kinds, applied once per WebSocket connection after ``Faults.stream_after`` data frames:
+#: ``disconnect`` (the server closes the connection), ``stall`` (the server sends nothing more on it: no data, no
+#: pongs, no heartbeats, until the client goes away), ``malformed`` (one truncated data frame, then normal ones).
+STREAM_FAULT_KINDS = ("disconnect", "stall", "malformed")
+#: Data frames a connection receives before its stream fault strikes, unless ``Faults.stream_after`` says otherwise.
+STREAM_AFTER_DEFAULT = 20
 #: Keys a row names its instrument by, in the venues' formats (Binance/Bybit, OKX, Deribit, Bybit books,
-#: Hyperliquid).
-NAME_KEYS = ("symbol", "instId", "instrument_name", "s", "coin", "name")
+#: Hyperliquid, GMX, dYdX).
+NAME_KEYS = ("symbol", "instId", "instrument_name", "s", "coin", "name", "ticker")
 
 Endpoint = tuple[str, str]
 
@@ -46,6 +54,8 @@ class Faults:
     both.
     ``listed_at``: (venue, symbol) -> listing time (epoch ms) replacing the sim's; history starts there
     (Bybit's ``launchTime``).
+    ``streams``: venue -> stream fault kind (``STREAM_FAULT_KINDS``) of every WebSocket connection to it, applied
+    once per connection after ``stream_after`` data frames (``--fault VENUE=disconnect|stall|malformed``).
     """
 
     venues: dict[str, str] = field(default_factory=dict)
@@ -56,11 +66,19 @@ class Faults:
     interval_switches: dict[Endpoint, int] = field(default_factory=dict)
     stale_intervals: dict[Endpoint, int] = field(default_factory=dict)
     listed_at: dict[Endpoint, int] = field(default_factory=dict)
+    streams: dict[str, str] = field(default_factory=dict)
+    stream_after: int = STREAM_AFTER_DEFAULT
 
     def __post_init__(self) -> None:
         for venue, kind in self.venues.items():
             if kind not in FAULT_KINDS:
                 raise ValueError(f"fault of {venue}: {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        for venue, kind in self.streams.items():
+            if kind not in STREAM_FAULT_KINDS:
+                raise ValueError(f"stream fault of {venue}: {kind!r} is not one of {', '.join(STREAM_FAULT_KINDS)}")
+        after = self.stream_after
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"stream_after: {after!r} is not a count of data frames (a whole number >= 0)")
         for key, what in self.endpoints.items():
             if not (isinstance(what, int) and 400 <= what <= 599) and what not in FAULT_KINDS:
                 raise ValueError(f"fault of {key}: {what!r} is neither an HTTP error status nor one of "
@@ -75,19 +93,37 @@ class Faults:
 
     @classmethod
     def from_specs(cls, specs: Iterable[str], venues: Iterable[str]) -> Faults:
-        """``["binance=429"]`` -> whole-venue faults; raises ValueError with a clear message."""
+        """``["binance=429", "bybit=stall"]`` -> whole-venue faults (REST kinds) and stream faults (stream kinds);
+        raises ValueError with a clear message.
+
+        A venue may be named twice: once with a REST kind and once with a stream kind. ``malformed`` is both: alone
+        it truncates the venue's REST bodies and one frame per WebSocket connection; beside another kind it takes
+        the side that one leaves (``okx=429 okx=malformed``: REST 429, one malformed frame per connection)."""
         known = tuple(venues)
-        out: dict[str, str] = {}
+        named: dict[str, list[tuple[str, str]]] = {}
         for spec in specs:
             venue, sep, kind = spec.partition("=")
             venue, kind = venue.strip().lower(), kind.strip().lower()
-            if not sep or venue not in known or kind not in FAULT_KINDS:
-                raise ValueError(f"bad --fault {spec!r}: expected VENUE=KIND with VENUE one of "
-                                 f"{', '.join(known)} and KIND one of {', '.join(FAULT_KINDS)}")
-            if venue in out:
-                raise ValueError(f"--fault names {venue} twice ({venue}={out[venue]}, {spec}): one fault per venue")
-            out[venue] = kind
-        return cls(venues=out)
+            if not sep or venue not in known or kind not in (*FAULT_KINDS, *STREAM_FAULT_KINDS):
+                raise ValueError(f"bad --fault {spec!r}: expected VENUE=KIND with VENUE one of {', '.join(known)} "
+                                 f"and KIND one of {', '.join(FAULT_KINDS)} (REST) or "
+                                 f"{', '.join(STREAM_FAULT_KINDS)} (WebSocket streams)")
+            earlier = named.setdefault(venue, [])
+            if earlier and (len(earlier) == 2 or not _pairable(earlier[0][0], kind)):
+                times = "twice" if len(earlier) == 1 else f"{len(earlier) + 1} times"
+                given = ", ".join([*(s for _k, s in earlier), spec])
+                raise ValueError(f"--fault names {venue} {times} ({given}): one REST fault and one stream fault "
+                                 f"per venue")
+            earlier.append((kind, spec))
+        sides = {venue: _assign([kind for kind, _spec in kinds]) for venue, kinds in named.items()}
+        rest = {venue: side["rest"] for venue, side in sides.items() if "rest" in side}
+        streams = {venue: side["stream"] for venue, side in sides.items() if "stream" in side}
+        return cls(venues=rest, streams=streams)
+
+    def labels(self) -> list[str]:
+        """The faults as ``VENUE=KIND`` labels, REST then streams (a kind on both sides shown once)."""
+        shown = [f"{venue}={kind}" for venue, kind in self.venues.items()]
+        return shown + [label for venue, kind in self.streams.items() if (label := f"{venue}={kind}") not in shown]
 
     def of_request(self, venue: str, path: str, body: Any = None) -> str | None:
         """The fault of one request: the venue's, else its endpoint's (an HTTP status as text, e.g. "400")."""
@@ -126,6 +162,28 @@ class Faults:
         if odd:
             _apply(payload, odd)
         return payload
+
+
+def _sides(kind: str) -> set[str]:
+    """Where a fault kind acts: ``rest``, ``stream`` or both (``malformed``)."""
+    return {side for side, kinds in (("rest", FAULT_KINDS), ("stream", STREAM_FAULT_KINDS)) if kind in kinds}
+
+
+def _pairable(first: str, second: str) -> bool:
+    """Whether two kinds can both be given for one venue: together they cover REST and streams, one each."""
+    return first != second and _sides(first) | _sides(second) == {"rest", "stream"}
+
+
+def _assign(kinds: list[str]) -> dict[str, str]:
+    """The side (``rest``/``stream``) -> kind of one venue's one or two (pairable) kinds: a one-sided kind takes its
+    side, a two-sided one (``malformed``) every side the other kind leaves."""
+    taken = {side for kind in kinds if len(_sides(kind)) == 1 for side in _sides(kind)}
+    out: dict[str, str] = {}
+    for kind in kinds:
+        sides = _sides(kind)
+        for side in sides if len(sides) == 1 else sides - taken:
+            out[side] = kind
+    return out
 
 
 def _apply(node: Any, odd: Mapping[str, Mapping[str, Any]]) -> None:

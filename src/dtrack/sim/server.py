@@ -10,6 +10,11 @@ Faults (``dtrack.sim.faults.Faults``) are handed to ``start_sim``/``build_app`` 
 418, 451, 500, timeout, malformed, or an endpoint's HTTP status. The answered kinds are sent in the venue's
 own error format: each venue module registers its formatter (``SimRoutes.on_error``); a venue without one
 gets a plain-text answer of the status.
+
+WebSocket channels (``dtrack.sim.streams``) are served on the same port at each venue's real path under
+``/<venue>/<ws host>`` (``ws://127.0.0.1:PORT/bybit/stream/v5/public/linear``; ``SimServer.venue_ws_urls()``), with
+the stream faults of the same ``Faults`` (``Faults.streams``) and the timing of ``StreamOptions``. The request log
+(``log_requests``) also gets one line per WebSocket frame sent or received (format: ``dtrack.sim.streams``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,13 @@ from dtrack.sim.model import MarketModel
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from dtrack.sim.streams import StreamHub, StreamOptions
+
 log = logging.getLogger(__name__)
 
-SIM_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+SIM_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx")
+#: the simulated venues with WebSocket channels (a ``dtrack.sim.streams.<venue>`` module); dYdX and GMX have none yet
+STREAMED_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
 #: Retry-After (seconds) sent with a 429 and with a 418 ban, by the venues that send one (Binance)
 RETRY_AFTER_429 = 1
 RETRY_AFTER_418 = 120
@@ -116,8 +125,8 @@ def load_routes(model: MarketModel, venues: tuple[str, ...] = SIM_VENUES, *,
 
 
 def parse_faults(specs: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``["binance=429"]`` -> ``{"binance": "429"}``; raises ValueError with a clear message
-    (``Faults.from_specs(specs, SIM_VENUES)`` gives the ``Faults`` object itself)."""
+    """``["binance=429"]`` -> ``{"binance": "429"}`` (the REST faults); raises ValueError with a clear message
+    (``Faults.from_specs(specs, SIM_VENUES)`` gives the ``Faults`` object itself, stream faults included)."""
     return Faults.from_specs(specs, SIM_VENUES).venues
 
 
@@ -205,10 +214,18 @@ class SimServer:
     routes: SimRoutes
     model: MarketModel
     flight: Flight | None = None  # requests in flight and rounds, when started with one
+    streams: StreamHub | None = None  # the WebSocket channels
 
     def venue_urls(self) -> dict[str, dict[str, str]]:
         """``{venue: {host: base URL}}`` for every simulated venue host."""
         return {v: {h: f"{self.base_url}/{v}/{h}" for h in hosts} for v, hosts in self.routes.hosts.items()}
+
+    def venue_ws_urls(self) -> dict[str, dict[str, str]]:
+        """``{venue: {WebSocket host: base URL}}`` (``ws://127.0.0.1:PORT/bybit/stream``; the channel path of the
+        venue's protocol follows it, as after ``wss://stream.bybit.com``)."""
+        base = "ws" + self.base_url.removeprefix("http")
+        hosts = self.streams.hosts() if self.streams is not None else {}
+        return {v: {h: f"{base}/{v}/{h}" for h in names} for v, names in hosts.items()}
 
     @property
     def faults(self) -> Faults:
@@ -220,9 +237,15 @@ class SimServer:
         await self.runner.cleanup()
 
 
-def settings_document(urls: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    """A settings.yaml document pointing every venue at the simulated hosts."""
-    return {"venues": {v: {"rest_urls": dict(hosts)} for v, hosts in urls.items()}}
+def settings_document(urls: Mapping[str, Mapping[str, str]],
+                      ws_urls: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """A settings.yaml document pointing every venue at the simulated hosts: ``rest_urls`` from ``urls``
+    (``SimServer.venue_urls()``) and ``ws_urls`` from ``ws_urls`` (``SimServer.venue_ws_urls()``)."""
+    ws = ws_urls or {}
+    doc: dict[str, dict[str, Any]] = {v: {"rest_urls": dict(hosts)} for v, hosts in urls.items()}
+    for venue, hosts in ws.items():
+        doc.setdefault(venue, {})["ws_urls"] = dict(hosts)
+    return {"venues": doc}
 
 
 class _Log:
@@ -230,8 +253,9 @@ class _Log:
         self._file: TextIO | None = Path(path).open("a", encoding="utf-8") if path else None  # noqa: SIM115
 
     def write(self, arrived: datetime, **row: Any) -> None:
-        """One line per request; ``time`` is when the request ARRIVED (before latency and handling), so that
-        requests sent together show together however long the sim takes to answer them."""
+        """One line per request or WebSocket frame; a request's ``time`` is when it ARRIVED (before latency and
+        handling), so that requests sent together show together however long the sim takes to answer them; a
+        frame's is when it was sent or received."""
         if self._file is not None:
             row = {"time": arrived.isoformat(timespec="milliseconds").replace("+00:00", "Z"), **row}
             self._file.write(json.dumps(row) + "\n")
@@ -250,13 +274,19 @@ def build_app(
     log_requests: str | None = None,
     routes: SimRoutes | None = None,
     flight: Flight | None = None,
+    stream_options: StreamOptions | None = None,
 ) -> tuple[web.Application, SimRoutes]:
-    """The aiohttp application serving every simulated venue.
+    """The aiohttp application serving every simulated venue, REST and WebSocket.
 
     ``faults``: a ``Faults`` (or ``{venue: kind}``) the routes are loaded over; prebuilt ``routes`` bring their
-    own (``routes.faults``), so both together are refused.
+    own (``routes.faults``), so both together are refused. ``stream_options``: the WebSocket channels' timing
+    (``dtrack.sim.streams.StreamOptions``: cadence scale, Binance ping interval, Hyperliquid idle close, Deribit
+    heartbeat scale). The application's ``StreamHub`` is ``app[dtrack.sim.streams.HUB_KEY]``; WebSocket connections
+    are not counted by ``flight`` (a connection lasts: it would hold its round open).
     """
     from aiohttp import web
+
+    from dtrack.sim.streams import HUB_KEY, StreamHub
 
     if routes is None:
         routes = load_routes(model, faults=Faults.of(faults))
@@ -331,11 +361,17 @@ def build_app(
         return logged(200, web.Response(text=text, content_type="application/json", headers=headers))
 
     app = web.Application()
+    hub = StreamHub(model, routes, stream_options, reqlog.write,
+                    venues=[v for v in routes.hosts if v in STREAMED_VENUES])
+    app[HUB_KEY] = hub
+    for venue, host, path in hub.endpoints():  # before the REST catch-all, which would take them
+        app.router.add_get(f"/{venue}/{host}{path}", hub.handler(venue, host, path))
     app.router.add_route("*", "/{venue}/{host}/{path:.*}", flight.track(dispatch) if flight else dispatch)
 
     async def on_cleanup(_app: web.Application) -> None:
         reqlog.close()
 
+    app.on_shutdown.append(hub.shutdown)
     app.on_cleanup.append(on_cleanup)
     return app, routes
 
@@ -350,16 +386,21 @@ async def start_sim(
     log_requests: str | None = None,
     model: MarketModel | None = None,
     flight: Flight | None = None,
+    stream_options: StreamOptions | None = None,
 ) -> SimServer:
     """Start the simulated venues on ``host:port`` (0 = any free port) in the running loop; ``faults`` is a
-    ``Faults`` (kept: ``SimServer.faults``) or ``{venue: kind}`` as ``parse_faults`` gives."""
+    ``Faults`` (kept: ``SimServer.faults``; its ``streams`` and ``stream_after`` act on the WebSocket channels) or
+    ``{venue: kind}`` as ``parse_faults`` gives; ``stream_options`` sets the channels' timing (``build_app``)."""
     from aiohttp import web
 
+    from dtrack.sim.streams import HUB_KEY
+
     model = model or MarketModel(seed)
-    app, routes = build_app(model, latency_ms=latency_ms, faults=faults, log_requests=log_requests, flight=flight)
+    app, routes = build_app(model, latency_ms=latency_ms, faults=faults, log_requests=log_requests, flight=flight,
+                            stream_options=stream_options)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-    return SimServer(runner, f"http://{host}:{bound}", routes, model, flight)
+    return SimServer(runner, f"http://{host}:{bound}", routes, model, flight, app[HUB_KEY])

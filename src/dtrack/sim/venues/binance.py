@@ -126,7 +126,7 @@ class WeightMeter:
 
 
 @dataclass(slots=True)
-class _Host:
+class Host:
     """One simulated futures host: its contracts and weight meter."""
 
     model: MarketModel
@@ -218,7 +218,7 @@ def _base_asset(c: Contract) -> str:
     return f"{c.multiplier:.0f}{c.asset}" if c.multiplier != 1 else c.asset
 
 
-def _tick(h: _Host, c: Contract) -> str:
+def _tick(h: Host, c: Contract) -> str:
     """Price tick of a contract: 0.1 on COIN-M, 0.0000001 for multiplier symbols, else 0.01."""
     if h.host == "coinm":
         return "0.1"
@@ -248,7 +248,7 @@ PENDING = {"usdm": _Pending("SOLUSDC", "SOL", "USDC", "SOLUSDT"), "coinm": _Pend
                                                                                       "SOLUSD_PERP")}
 
 
-def _pending_row(h: _Host) -> dict[str, Any]:
+def _pending_row(h: Host) -> dict[str, Any]:
     d = PENDING[h.host]
     like = next(p for p in h.model.perps(VENUE, h.host) if p.symbol == d.like)
     pending = replace(like, symbol=d.symbol, asset=d.asset, quote=d.quote)
@@ -305,7 +305,7 @@ def _coinm_symbol(c: Contract) -> dict[str, Any]:
     }
 
 
-def _symbol_row(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+def _symbol_row(h: Host, c: Contract, now_ms: int) -> dict[str, Any]:
     """One exchangeInfo symbol: a trading perpetual, or a quarterly with its type and delivery."""
     row = _coinm_symbol(c) if h.host == "coinm" else _usdm_symbol(c)
     if isinstance(c, SimFuture):
@@ -323,7 +323,7 @@ def _rate_limits(host: str) -> list[dict[str, Any]]:
     return limits
 
 
-def _exchange_info(h: _Host, now_ms: int) -> dict[str, Any]:
+def _exchange_info(h: Host, now_ms: int) -> dict[str, Any]:
     contracts: list[Contract] = [*h.perps, *h.futures(now_ms)]
     symbols = [_symbol_row(h, c, now_ms) for c in contracts] + [_pending_row(h)]
     if h.host == "coinm":
@@ -336,7 +336,7 @@ def _exchange_info(h: _Host, now_ms: int) -> dict[str, Any]:
             "symbols": symbols}
 
 
-def _premium_row(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+def premium_row(h: Host, c: Contract, now_ms: int) -> dict[str, Any]:
     """A premiumIndex row: a perpetual's funding, or a quarterly's prices with empty funding fields."""
     model = h.model
     index = model.index_price(c.asset, now_ms) * c.multiplier
@@ -353,19 +353,19 @@ def _premium_row(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
     return row
 
 
-def _contracts_held(h: _Host, c: Contract, t_ms: int) -> int:
+def _contracts_held(h: Host, c: Contract, t_ms: int) -> int:
     """COIN-M open interest: whole contracts of contractSize USD."""
     return round(h.model.open_interest_base(c, t_ms) * h.model.contract_mark(c, t_ms) / c.contract_size)
 
 
-def _open_interest(h: _Host, c: Contract, now_ms: int) -> dict[str, Any]:
+def _open_interest(h: Host, c: Contract, now_ms: int) -> dict[str, Any]:
     if h.host == "coinm":
         return {"symbol": c.symbol, "pair": _pair(c), "openInterest": str(_contracts_held(h, c, now_ms)),
                 "contractType": h.contract_type(c, now_ms), "time": now_ms}
     return {"symbol": c.symbol, "openInterest": _dec(h.model.open_interest_base(c, now_ms)), "time": now_ms}
 
 
-def _oi_hist_row(h: _Host, c: Contract, contract_type: str, t_ms: int) -> dict[str, Any]:
+def _oi_hist_row(h: Host, c: Contract, contract_type: str, t_ms: int) -> dict[str, Any]:
     """USDⓈ-M: base coin and USD value; COIN-M: contracts and base-coin value."""
     mark = h.model.contract_mark(c, t_ms)
     if h.host == "coinm":
@@ -377,7 +377,7 @@ def _oi_hist_row(h: _Host, c: Contract, contract_type: str, t_ms: int) -> dict[s
             "CMCCirculatingSupply": _dec(SUPPLY.get(c.asset, 0.0)), "timestamp": t_ms}
 
 
-def _kline(h: _Host, c: Contract, open_ms: int, step: int) -> list[Any]:
+def _kline(h: Host, c: Contract, open_ms: int, step: int) -> list[Any]:
     """``[openTime, o, h, l, c, volume, closeTime, quote volume, trades, taker base, taker quote, ignore]``;
     COIN-M volumes are contracts and base coin."""
     o, hi, lo, close = h.model.candle(c, open_ms, step)
@@ -427,7 +427,7 @@ def _stat_times(req: SimRequest, step: int, used: int) -> Sequence[int]:
     return times[:limit] if start is not None else times[-limit:]
 
 
-def _kline_opens(h: _Host, req: SimRequest, step: int, limit: int, used: int) -> Sequence[int]:
+def _kline_opens(h: Host, req: SimRequest, step: int, limit: int, used: int) -> Sequence[int]:
     """Open times Binance answers: USDⓈ-M the first ``limit`` from ``startTime`` (else the last up to
     ``endTime``); COIN-M the most recent ``limit`` up to ``endTime``, the window at most 200 days."""
     start, end = _int_param(req, "startTime", used), _int_param(req, "endTime", used)
@@ -452,7 +452,7 @@ def _depth_weight(limit: int) -> int:
     return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
-def _depth(h: _Host, c: Contract, limit: int, now_ms: int) -> dict[str, Any]:
+def _depth(h: Host, c: Contract, limit: int, now_ms: int) -> dict[str, Any]:
     """A ``depth`` answer: the model's book on the symbol's tick; USDⓈ-M sizes in the base coin on the lot
     (0.001, or 1 for the 1000x symbols), COIN-M sizes in whole contracts (at least 1)."""
     tick = _tick(h, c)
@@ -478,7 +478,7 @@ def _reply(body: Any, used: int) -> SimReply:
     return SimReply(body, {USED_WEIGHT_HEADER: str(used)})
 
 
-def _handlers(h: _Host) -> dict[str, Handler]:
+def _handlers(h: Host) -> dict[str, Handler]:
     """The endpoints of one futures host by path; each counts its weight first, as Binance does."""
     model, prefix = h.model, PREFIX[h.host]
 
@@ -490,9 +490,9 @@ def _handlers(h: _Host) -> dict[str, Handler]:
         symbol, pair = req.query.get("symbol"), req.query.get("pair")
         used = h.meter.add(1 if symbol is not None else 10)
         if symbol is not None:  # one symbol: an object, not an array
-            return _reply(_premium_row(h, h.contract(symbol, req.now_ms, used), req.now_ms), used)
+            return _reply(premium_row(h, h.contract(symbol, req.now_ms, used), req.now_ms), used)
         listed: list[Contract] = [*h.perps, *(h.futures(req.now_ms) if h.host == "coinm" else [])]
-        return _reply([_premium_row(h, c, req.now_ms) for c in listed if pair is None or _pair(c) == pair], used)
+        return _reply([premium_row(h, c, req.now_ms) for c in listed if pair is None or _pair(c) == pair], used)
 
     def funding_info(req: SimRequest) -> SimReply:
         used = h.meter.add(1)
@@ -881,7 +881,7 @@ def _option_handlers(market: _OptionsMarket) -> dict[str, Handler]:
 def register(routes: SimRoutes, model: MarketModel, *, clock: Callable[[], float] | None = None) -> None:
     """Serve the Binance USDⓈ-M, COIN-M, spot and options endpoints dtrack uses."""
     for host in PREFIX:
-        h = _Host(model, host, WeightMeter(clock) if clock else WeightMeter(), routes.faults)
+        h = Host(model, host, WeightMeter(clock) if clock else WeightMeter(), routes.faults)
         for path, handler in _handlers(h).items():
             routes.add(VENUE, host, "GET", path, handler)
     spot = _spot_ticker_price(model, WeightMeter(clock) if clock else WeightMeter())

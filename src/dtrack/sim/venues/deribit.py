@@ -101,7 +101,8 @@ TRADES_LOOKBACK_MS = 7 * DAY_MS
 TRADE_KINDS = (*KINDS, "combo", "any")
 
 
-def _envelope(req: SimRequest | int) -> dict[str, Any]:
+def envelope(req: SimRequest | int) -> dict[str, Any]:
+    """The usIn / usOut / usDiff / testnet fields of every Deribit answer (``req``: a request or its epoch ms)."""
     us_in = (req if isinstance(req, int) else req.now_ms) * 1000
     return {"usIn": us_in, "usOut": us_in + 150, "usDiff": 150, "testnet": False}
 
@@ -112,17 +113,17 @@ def fault_answer(status: int, now_ms: int) -> SimHttpError:
                      451: (13021, "forbidden")}.get(status, (11094, "internal_server_error") if status >= 500
                                                     else (-32602, "Invalid params"))
     return SimHttpError(status, {"jsonrpc": "2.0", "error": {"code": code, "message": message},
-                                 **_envelope(now_ms)})
+                                 **envelope(now_ms)})
 
 
 def _ok(req: SimRequest, result: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "result": result, **_envelope(req)}
+    return {"jsonrpc": "2.0", "result": result, **envelope(req)}
 
 
 def _invalid(req: SimRequest, param: str, reason: str) -> SimHttpError:
     """Deribit's answer to a bad parameter: HTTP 400, JSON-RPC error -32602."""
     error = {"code": -32602, "data": {"reason": reason, "param": param}, "message": "Invalid params"}
-    return SimHttpError(400, {"jsonrpc": "2.0", "error": error, **_envelope(req)})
+    return SimHttpError(400, {"jsonrpc": "2.0", "error": error, **envelope(req)})
 
 
 def _choice(req: SimRequest, param: str, allowed: tuple[str, ...], *, required: bool) -> str | None:
