@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -42,12 +44,15 @@ from dtrack.venues.fields import Listing
 __all__ = ["Adapter", "Answer", "FundingAnswer", "VenueContext"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
+NOT_STREAMED = "not streamed by dtrack"
 
 if TYPE_CHECKING:
     from dtrack.config import Settings
     from dtrack.net.cache import DiskCache
     from dtrack.net.http import HttpClient, RateLimit
     from dtrack.venues import Capability
+    from dtrack.venues.streaming import Plan
 
 
 @dataclass(slots=True)
@@ -85,6 +90,8 @@ class Adapter:
     instruments_endpoint: ClassVar[str]
     #: host key -> request budget
     limits: ClassVar[Mapping[str, RateLimit]] = {}
+    #: the data kinds ``stream()`` carries (the capability table declares a channel for exactly these)
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset()
 
     def __init__(self, ctx: VenueContext) -> None:
         self.ctx = ctx
@@ -272,15 +279,60 @@ class Adapter:
         """Recent option trades on ``asset`` in ``[start, end]`` (block trades marked)."""
         raise UnsupportedError(f"{self.name}: option trades not implemented")
 
-    # --- streams (the streams issue implements them per venue) ---------------------------------
+    # --- streams -----------------------------------------------------------------------------------
 
     def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
         """Live records of ``kinds`` for ``instruments`` over the venue's WebSocket, with a ``Gap`` record for
         every interruption (disconnect, stall, malformed frame), until the consumer stops iterating.
-        Unsupported by default: a venue that streams overrides it and declares the channel in its
-        capability table."""
+        Unsupported by default: a venue that streams overrides it (with ``open_streams``) and declares the
+        channel in its capability table."""
         raise UnsupportedError(f"{self.name}: streams are not supported by dtrack yet "
                                f"({', '.join(k.value for k in kinds)})")
+
+    def ws_url(self, host: str) -> str:
+        """Base URL of one of the venue's WebSocket hosts, after settings overrides (``ws_urls``)."""
+        from dtrack.venues import VENUES
+
+        vs = self.ctx.settings.venue(self.name)
+        if host in vs.ws_urls:
+            return vs.ws_urls[host]
+        return VENUES[self.name].ws_hosts[host]
+
+    async def stream_terms(self, instruments: Sequence[Instrument]) -> dict[str, FundingRate]:
+        """Each perpetual's current funding as the REST side reads it, by symbol (read once at stream start: the
+        interval and its source, which not every stream frame carries). A perpetual the answer lacks is logged
+        and left out; a failure of the whole request propagates (the caller retries the venue)."""
+        perps = [i for i in instruments if i.kind is Kind.PERP]
+        if not perps:
+            return {}
+        answer = await self.fetch_funding_rates(perps)
+        for problem in answer.errors:
+            _log.warning("%s: stream funding terms: %s", self.name, problem)
+        return {rate.instrument.symbol: rate for rate in answer.items}
+
+    async def open_streams(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], plan: Plan, *,
+                           terms: bool) -> AsyncIterator[Record]:
+        """The venue's stream, run by ``dtrack.net.ws``: ``plan`` (the venue's ``stream.protocols``) builds one
+        protocol per connection from the request; with ``terms``, each perpetual's REST funding is read first
+        (``stream_terms``) when funding is asked. A kind the capability table does not stream here is an
+        ``UnsupportedError``."""
+        from dtrack.net import ws
+        from dtrack.venues.streaming import StreamRequest, stream_kinds
+
+        wanted = stream_kinds(kinds)
+        missing = [k.value for k in sorted(wanted) if k not in self.stream_kinds]
+        if missing:
+            raise UnsupportedError(f"{self.name}: no stream of {', '.join(missing)} "
+                                   f"({self.capability(DataKind(missing[0])).note or NOT_STREAMED})")
+        funding = await self.stream_terms(instruments) if terms and DataKind.FUNDING in wanted else {}
+        protocols = plan(StreamRequest(wanted, list(instruments), funding))
+        connections = [(self.ws_url(p.host), p) for p in protocols]
+        if not connections:
+            raise UnsupportedError(f"{self.name}: nothing to stream among the given contracts")
+        async with aclosing(ws.stream(self.ctx.http.session, connections, self.ctx.settings.streams,
+                                      now=self.ctx.now)) as records:
+            async for record in records:
+                yield record
 
     # --- generic pipeline ---------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ MAX_IV = 10.0
 _YEAR_S = 365.0 * 86400.0
 #: float slack when a rate is compared with a cap read from the same row (0.00375 vs 0.00375)
 _EPS = 1e-12
+_INF = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +150,18 @@ def _instrument_rules(endpoint: str, instrument: Instrument) -> Rules:
 def funding_rate(endpoint: str, record: FundingRate, cap: FundingCap | None = None) -> FundingRate:
     """``record`` if plausible: rate and prediction within ``cap`` (the venue's published cap for the symbol;
     ``BACKSTOP`` without one), mark and index > 0, open interest >= 0, times within the window."""
-    rules = _instrument_rules(endpoint, record.instrument)
     bound = cap or BACKSTOP
+    # Fast path (streams check every frame): a record that passes these plain comparisons passes every rule
+    # below (NaN and infinities fail them); anything else goes through the rules, which name what is wrong.
+    floor, ceiling, latest = bound.floor, bound.cap, record.received_at + AHEAD
+    p, m, i, oi, t, n = (record.predicted_rate, record.mark_price, record.index_price, record.open_interest_usd,
+                         record.time, record.next_funding_time)
+    if (0.0 < record.interval_hours < _INF and floor <= record.rate <= ceiling
+            and (p is None or floor <= p <= ceiling) and (m is None or 0.0 < m < _INF)
+            and (i is None or 0.0 < i < _INF) and (oi is None or 0.0 <= oi < _INF)
+            and (t is None or EARLIEST <= t <= latest) and (n is None or EARLIEST <= n <= latest)):
+        return record
+    rules = _instrument_rules(endpoint, record.instrument)
     rules.price("interval_hours", record.interval_hours)
     rules.funding("rate", record.rate, bound, record.interval_hours)
     rules.funding("predicted_rate", record.predicted_rate, bound, record.interval_hours)
@@ -173,17 +184,27 @@ def open_interest(endpoint: str, *, instrument: Instrument, amount: float, unit:
                   price_source: str, time: datetime | None, received_at: datetime, note: str = "") -> OpenInterest:
     """``OpenInterest.of`` once its inputs are plausible: the amount >= 0 and the price it is converted with
     > 0 (checked first: the conversion of a USD figure divides by it), times and expiry within the window."""
-    rules = _instrument_rules(endpoint, instrument)
-    rules.amount("open_interest", amount)
-    rules.price(f"price_used ({price_source})", price)
-    rules.time("time", time, received_at)
-    rules.expiry(instrument.expiry, time or received_at)
+    expiry, as_of = instrument.expiry, time or received_at
+    fine = (0.0 <= amount < _INF and 0.0 < price < _INF and (time is None or EARLIEST <= time <= received_at + AHEAD)
+            and (expiry is None or EARLIEST <= expiry <= as_of + EXPIRY_HORIZON))  # the rules' fast path
+    if not fine:
+        rules = _instrument_rules(endpoint, instrument)
+        rules.amount("open_interest", amount)
+        rules.price(f"price_used ({price_source})", price)
+        rules.time("time", time, received_at)
+        rules.expiry(expiry, as_of)
     return OpenInterest.of(instrument=instrument, amount=amount, unit=unit, price=price, price_source=price_source,
                            time=time, received_at=received_at, note=note)
 
 
 def price_quote(endpoint: str, record: PriceQuote) -> PriceQuote:
     """``record`` if plausible: mark, index and last > 0, time and expiry within the window."""
+    m, i, last, t, expiry = (record.mark_price, record.index_price, record.last_price, record.time,
+                             record.instrument.expiry)
+    if ((m is None or 0.0 < m < _INF) and (i is None or 0.0 < i < _INF) and (last is None or 0.0 < last < _INF)
+            and (t is None or EARLIEST <= t <= record.received_at + AHEAD)
+            and (expiry is None or EARLIEST <= expiry <= (t or record.received_at) + EXPIRY_HORIZON)):
+        return record  # the rules' fast path (see ``funding_rate``)
     rules = _instrument_rules(endpoint, record.instrument)
     rules.price("mark_price", record.mark_price)
     rules.price("index_price", record.index_price)
@@ -256,4 +277,28 @@ def option_trade(endpoint: str, record: OptionTrade) -> OptionTrade:
     if record.time > record.expiry + EXPIRED_GRACE:
         raise rules.refuse("time", record.time.isoformat(),
                            f"traded more than a day after the option expired ({record.expiry.isoformat()})")
+    return record
+
+
+def side_rates(endpoint: str, record: FundingRate, cap: FundingCap | None = None) -> FundingRate:
+    """``record`` if its per-side terms (``record.sides``: GMX v2, cost frame, per interval) are plausible: at most one
+    side pays funding and the paying side's rate lies within ``cap`` (``BACKSTOP`` without one); the receiving side's
+    rate must only be finite (the paid amount spread over that side's open interest: it grows without bound as that
+    interest shrinks); a borrow fee is a cost, >= 0 and within ``BACKSTOP`` per interval. Check the rest of the
+    record with ``funding_rate``."""
+    sides = record.sides
+    if sides is None:
+        return record
+    rules, bound, hours = _instrument_rules(endpoint, record.instrument), cap or BACKSTOP, record.interval_hours
+    if sides.funding_long > 0 and sides.funding_short > 0:
+        raise rules.refuse("funding_short", sides.funding_short,
+                           f"both sides pay funding (long {sides.funding_long:g}): one side pays the other")
+    for name, value in (("funding_long", sides.funding_long), ("funding_short", sides.funding_short)):
+        if not math.isfinite(value):
+            raise rules.refuse(name, value, "must be a finite number")
+        if value > 0:
+            rules.funding(name, value, bound, hours)
+    for name, value in (("borrow_long", sides.borrow_long), ("borrow_short", sides.borrow_short)):
+        rules.amount(name, value)
+        rules.funding(name, value, BACKSTOP, hours)
     return record

@@ -52,13 +52,14 @@ Concurrent callers (one chain per asset) share the bulk mark, ticker and blockTr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
@@ -70,6 +71,7 @@ from dtrack.records import (
     OptionTrade,
     PricePoint,
     PriceQuote,
+    Record,
     SpotPrice,
 )
 from dtrack.results import Fold, every, ok, settle
@@ -141,6 +143,15 @@ class BinanceAdapter(Adapter):
         if code in api.RATE_LIMIT_CODES:
             raise RateLimited(self.name, message, status=None, code=str(code))
         raise VenueError(self.name, message, code=str(code))
+
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.QUOTES})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live funding (interval from fundingInfo at stream start) and mark/index prices of the perpetuals and
+        quarterlies over ``!markPrice@arr@1s`` on both futures hosts (see ``binance.stream``)."""
+        from dtrack.venues.binance import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=True)
 
     # --- instruments ----------------------------------------------------------------------------
 

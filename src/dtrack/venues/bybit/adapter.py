@@ -24,12 +24,13 @@ categories concurrently):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
 from dtrack.records import (
+    DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
@@ -43,6 +44,7 @@ from dtrack.records import (
     OptionTrade,
     PricePoint,
     PriceQuote,
+    Record,
     SpotPrice,
     Unit,
     VolPoint,
@@ -118,6 +120,15 @@ class BybitAdapter(Adapter):
     async def _get(self, path: str, params: Mapping[str, Any]) -> Any:
         """GET one public endpoint from the REST host, at its weight in the shared IP budget."""
         return await self.get(api.MAIN_HOST, path, params, weight=api.WEIGHTS[path])
+
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live funding, one-sided open interest and prices over ``tickers.{symbol}`` on the linear and inverse
+        streams (see ``bybit.stream``)."""
+        from dtrack.venues.bybit import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=True)
 
     # --- instruments ------------------------------------------------------------------------
 

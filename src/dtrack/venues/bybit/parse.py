@@ -416,6 +416,14 @@ def parse_quotes(body: Any, wanted: Mapping[str, Instrument],
     return _per_row(body, wanted, _quote_row, received)
 
 
+#: The readers of ONE tickers row, shared with the ``tickers.{symbol}`` WebSocket stream (``bybit.stream``), whose
+#: merged snapshot + deltas is the same row: funding of a perpetual, open interest, prices.
+ticker_funding = _funding
+ticker_open_interest = _oi_row
+ticker_quote = _quote_row
+ticker_interval = _interval
+
+
 def spot_symbol(asset: str) -> str:
     """The spot pair read for an asset's spot price: ``BTCUSDT``."""
     return f"{asset}{api.SPOT_QUOTE}"

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    DataKind,
     FundingHistory,
     FundingPoint,
     FundingRate,
@@ -39,6 +40,7 @@ from dtrack.records import (
     OptionTrade,
     PricePoint,
     PriceQuote,
+    Record,
     VolPoint,
 )
 from dtrack.results import Fold, settle
@@ -127,6 +129,15 @@ class DeribitAdapter(Adapter):
             raise RateLimited(self.name, f"{detail} (out of request credits)", retry_after=None, status=None,
                               code=str(code))
         raise VenueError(self.name, detail, code=None if code is None else str(code))
+
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live funding (``funding_8h``), one-sided open interest and prices over ``ticker.{instrument}.100ms``
+        (see ``deribit.stream``)."""
+        from dtrack.venues.deribit import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=False)
 
     async def listing(self) -> Listing:
         """Every trading future and perpetual, from one disk-cached ``get_instruments?currency=any`` call;

@@ -248,6 +248,12 @@ def parse_book_summary(body: Any, perps: Mapping[str, Instrument], received: dat
     return out
 
 
+def ticker_funding(r: Reader, row: Mapping[str, Any], inst: Instrument, received: datetime) -> FundingRate:
+    """Funding of one perpetual from a ticker row (``funding_8h`` required): the ``public/ticker`` result, or the
+    data of a ``ticker.{instrument}.{interval}`` notification (the same fields), read by ``r``."""
+    return _funding_rate(r, row, inst, index_key="index_price", time_key="timestamp", received=received)
+
+
 def parse_ticker(body: Any, inst: Instrument, received: datetime) -> FundingRate:
     """Funding of one perpetual from its ``public/ticker`` answer (``funding_8h`` required)."""
     r = _TICKER
@@ -275,20 +281,22 @@ def book_rows(body: Any, wanted: Collection[str]) -> dict[str, Row]:
     return out
 
 
-def open_interest(row: Row, inst: Instrument, received: datetime) -> OpenInterest:
-    """One contract's open interest from its book-summary row (``open_interest`` required).
+def open_interest(row: Row, inst: Instrument, received: datetime, *, reader: Reader = _BOOK_SUMMARY,
+                  time_key: str = "creation_timestamp") -> OpenInterest:
+    """One contract's open interest from its book-summary row (``open_interest`` required); a ticker (REST, or a
+    ``ticker.{instrument}`` notification) with its ``reader`` and ``time_key="timestamp"``.
 
     Deribit counts one side: inverse perps and futures in USD (contracts x ``contract_size`` USD),
     linear USDC ones in the base coin. Converted at the row's ``mark_price`` per one coin.
     """
-    r = _BOOK_SUMMARY
+    r = reader
     amount = r.num(row, "open_interest")
     unit = oi_unit(inst)
     what = (f"USD (inverse: contracts x {inst.contract_size:g} USD)" if unit is Unit.USD
             else f"{_unit_name(inst)} (linear)")
     return plausible.open_interest(r.endpoint, instrument=inst, amount=amount, unit=unit,
                                    price=r.num(row, "mark_price") / inst.multiplier, price_source="mark",
-                                   time=r.opt_time_ms(row, "creation_timestamp"), received_at=received,
+                                   time=r.opt_time_ms(row, time_key), received_at=received,
                                    note=f"open_interest in {what}, one side; USD at the mark price")
 
 

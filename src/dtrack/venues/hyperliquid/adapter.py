@@ -21,12 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
-from dtrack.records import FundingHistory, FundingRate, Instrument, OpenInterest, PricePoint, PriceQuote
+from dtrack.records import (
+    DataKind,
+    FundingHistory,
+    FundingRate,
+    Instrument,
+    OpenInterest,
+    PricePoint,
+    PriceQuote,
+    Record,
+)
 from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.fields import HOUR_MS, Listing, page_windows, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
@@ -48,6 +57,14 @@ class HyperliquidAdapter(Adapter):
 
     async def _info(self, body: dict[str, Any], *, weight: int = api.INFO_WEIGHT) -> Any:
         return await self.post(api.REST, api.INFO_PATH, body, weight=weight, endpoint=_endpoint(body))
+
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live funding, open interest and prices over ``activeAssetCtx`` per coin (see ``hyperliquid.stream``)."""
+        from dtrack.venues.hyperliquid import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=True)
 
     async def listing(self) -> Listing:
         """Listed main-DEX perps from the universe of ``metaAndAssetCtxs`` (disk-cached)."""

@@ -174,15 +174,17 @@ def next_settlement(received: datetime, interval_hours: float) -> datetime:
     return ms_to_utc((utc_to_ms(received) // step + 1) * step)
 
 
-def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, received: datetime) -> FundingRate:
+def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, received: datetime, *,
+                 r: Reader | None = None) -> FundingRate:
     """One perp's FundingRate from its asset context (and Hyperliquid's own prediction, if any).
 
     The next settlement is the venue's own ``nextFundingTime`` (predictedFundings ``HlPerp``) when
     it sent one; otherwise the first settlement after the receive time on the interval's grid
     (hourly: the next whole hour UTC), which is what the venue docs promise. The rate and the prediction
-    are held to Hyperliquid's cap of 4 %/h (``funding_cap``).
+    are held to Hyperliquid's cap of 4 %/h (``funding_cap``). ``r`` reads another source of the same context (the
+    ``activeAssetCtx`` stream); by default ``metaAndAssetCtxs``.
     """
-    r = reader(api.META_AND_ASSET_CTXS)
+    r = r or reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     mark, oi_coins = r.num(ctx, "markPx"), r.num(ctx, "openInterest")
     oracle = r.opt_num(ctx, "oraclePx")
@@ -264,13 +266,13 @@ def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mappi
 # --- open interest and prices ------------------------------------------------------------------
 
 
-def open_interest(inst: Instrument, ctx: Any, received: datetime) -> OpenInterest:
+def open_interest(inst: Instrument, ctx: Any, received: datetime, *, r: Reader | None = None) -> OpenInterest:
     """One perp's open interest: ``openInterest`` (one side, in coins of the symbol) valued at ``markPx``.
 
     The amount stays in the venue's unit (kPEPE coins for kPEPE); the price is per one unit of the
-    asset (``markPx`` / multiplier), so USD = openInterest x markPx exactly.
+    asset (``markPx`` / multiplier), so USD = openInterest x markPx exactly. ``r``: as for ``funding_rate``.
     """
-    r = reader(api.META_AND_ASSET_CTXS)
+    r = r or reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     amount, mark = r.num(ctx, "openInterest"), r.num(ctx, "markPx")
     return plausible.open_interest(r.endpoint, instrument=inst, amount=amount, unit=Unit.BASE,
@@ -290,10 +292,11 @@ def open_interests(body: Any, instruments: Iterable[Instrument], received: datet
     return per_instrument(body, instruments, lambda inst, ctx: open_interest(inst, ctx, received), errors)
 
 
-def price_quote(inst: Instrument, ctx: Any, received: datetime) -> PriceQuote:
+def price_quote(inst: Instrument, ctx: Any, received: datetime, *, r: Reader | None = None) -> PriceQuote:
     """One perp's prices per unit of the asset: mark = ``markPx``, index = ``oraclePx``, last = ``midPx``
-    (the book mid: the asset context carries no last-trade price; None on a one-sided book)."""
-    r = reader(api.META_AND_ASSET_CTXS)
+    (the book mid: the asset context carries no last-trade price; None on a one-sided book). ``r``: as for
+    ``funding_rate``."""
+    r = r or reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     mark, oracle, mid = r.num(ctx, "markPx"), r.opt_num(ctx, "oraclePx"), r.opt_num(ctx, "midPx")
     mult = inst.multiplier

@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    DataKind,
     FundingHistory,
     FundingPoint,
     FundingRate,
@@ -58,6 +59,7 @@ from dtrack.records import (
     OptionTrade,
     PricePoint,
     PriceQuote,
+    Record,
     SpotPrice,
 )
 from dtrack.results import every, parsed, settle
@@ -141,6 +143,15 @@ class OkxAdapter(Adapter):
             raise RateLimited(self.name, f"rate limited ({message}); OKX limits are per endpoint per 2 s",
                               status=None, code=code)
         raise VenueError(self.name, message, code=code)
+
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Live funding (``funding-rate`` with the latest ``mark-price`` and ``open-interest``), open interest and mark
+        prices per instrument (see ``okx.stream``)."""
+        from dtrack.venues.okx import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=False)
 
     async def listing(self) -> Listing:
         """Live perpetual swaps and dated futures, one request per instType made concurrently (each

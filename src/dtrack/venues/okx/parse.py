@@ -257,6 +257,10 @@ def _funding_row(reader: Reader, row: Mapping[str, Any]) -> SwapFunding:
     )
 
 
+#: one funding-rate row (REST ``data[]`` item or a ``funding-rate`` WebSocket push, same fields) as ``SwapFunding``
+funding_row = _funding_row
+
+
 def _funding_cap(reader: Reader, row: Mapping[str, Any]) -> plausible.FundingCap | None:
     """The row's own bounds of the rate: ``minFundingRate`` / ``maxFundingRate`` ("-0.00375" / "0.00375" for
     BTC-USDT-SWAP in the docs example of exchange-api.md 3.11); None unless both are there with min < max."""

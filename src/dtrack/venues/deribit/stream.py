@@ -1,0 +1,233 @@
+"""Deribit live funding, open interest and prices: ``ticker.{instrument}.100ms`` over JSON-RPC (pure parsing).
+
+Host ``ws`` (``wss://www.deribit.com``), path ``/ws/api/v2``. On every connection the client first asks
+``public/set_heartbeat`` (interval 15 s, the venue's minimum is 10); the server then sends
+``{"method": "heartbeat", "params": {"type": "test_request"}}`` and expects ``public/test`` back (a
+``"type": "heartbeat"`` needs no answer). Subscribe ``{"method": "public/subscribe", "params": {"channels": [...]},
+"id": N}``: the ``result`` lists the channels subscribed; an asked channel it leaves out, or an ``error``, is
+refused. Unauthenticated clients get ``100ms`` (``raw`` needs a login). ``public/subscribe`` is limited to about
+3 requests per second (``send_interval``).
+
+Notifications ``{"method": "subscription", "params": {"channel": "ticker.BTC-PERPETUAL.100ms", "data": {...}}}``
+carry the ``public/ticker`` result (``deribit__ws_ticker__capture.json`` for options;
+``deribit__rest_ticker__docs.json`` for a perpetual's fields), numbers as JSON numbers. They are read by the REST
+parser's conventions (``parse.ticker_funding``, ``parse.open_interest``): ``funding_8h`` is the 8 h-equivalent of
+continuous funding (interval 8 h, no settlement time); open interest is one side, USD for inverse contracts and
+the coin for linear ones; prices per one coin. ``time`` is the ticker's ``timestamp``. For speed the first
+record of each contract and kind (and any row with an odd value) is built by those REST readers; later ones are
+built from the row's numbers with the notes they wrote (``test_stream_parsers`` holds both equal).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from dtrack.errors import Implausible
+from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
+from dtrack.records import DataKind, FundingRate, Instrument, Kind, PriceQuote, oi_base_and_usd
+from dtrack.venues import plausible
+from dtrack.venues.deribit import api, parse
+from dtrack.venues.fields import MAX_MS, MIN_MS, Reader, ms_to_utc
+from dtrack.venues.streaming import StreamRequest
+
+HOST = "ws"
+PATH = "/ws/api/v2"
+INTERVAL = "100ms"
+HEARTBEAT_SECONDS = 15
+_READER = Reader(api.VENUE, f"{PATH} ticker")
+
+
+def channel_of(instrument: Instrument) -> str:
+    """``ticker.BTC-PERPETUAL.100ms``."""
+    return f"ticker.{instrument.symbol}.{INTERVAL}"
+
+
+def ticker_quote(r: Reader, row: Mapping[str, Any], inst: Instrument, received: datetime) -> PriceQuote:
+    """Mark, index and last price of one contract from a ticker row, per one coin, at its ``timestamp``."""
+    mult = inst.multiplier
+    index, last = r.opt_num(row, "index_price"), r.opt_num(row, "last_price")
+    return plausible.price_quote(r.endpoint, PriceQuote(
+        instrument=inst, time=r.opt_time_ms(row, "timestamp"), received_at=received,
+        mark_price=r.num(row, "mark_price") / mult, index_price=None if index is None else index / mult,
+        last_price=None if last is None else last / mult))
+
+
+class TickerStream(StreamProtocol):
+    """``ticker.{instrument}.100ms`` of the asked perpetuals and futures on one connection."""
+
+    venue = api.VENUE
+    host = HOST
+    path = PATH
+    per_request = 100
+    per_connection = 500
+    send_interval = 0.35  # public/subscribe: about 3 requests per second
+    stall_after = 60.0  # pushed every 100 ms while the ticker changes; the mark moves with the index
+
+    def __init__(self, instruments: Sequence[Instrument], kinds: frozenset[DataKind]) -> None:
+        self.watched = {channel_of(i): i for i in instruments}
+        super().__init__(list(self.watched))
+        self.want_funding = DataKind.FUNDING in kinds
+        self.want_oi = DataKind.OPEN_INTEREST in kinds
+        self.want_quotes = DataKind.QUOTES in kinds
+        self._next_id = 0
+        self._requests: dict[int, list[str]] = {}
+        self._notes: dict[tuple[str, str, bool], str] = {}
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def reset(self) -> None:
+        self._requests.clear()
+
+    def open_messages(self) -> list[str]:
+        return [json.dumps({"jsonrpc": "2.0", "id": self._id(), "method": "public/set_heartbeat",
+                            "params": {"interval": HEARTBEAT_SECONDS}})]
+
+    def subscribe_messages(self, channels: Sequence[str]) -> list[str]:
+        ident = self._id()
+        self._requests[ident] = list(channels)
+        return [json.dumps({"jsonrpc": "2.0", "id": ident, "method": "public/subscribe",
+                            "params": {"channels": list(channels)}})]
+
+    def handle(self, text: str, received_at: datetime) -> Frame:
+        msg = decode(text)
+        if not isinstance(msg, dict):
+            raise MalformedFrame(api.VENUE, PATH, f"a {type(msg).__name__}, expected an object")
+        method = msg.get("method")
+        if method == "subscription":
+            params = msg.get("params")
+            if not isinstance(params, dict):
+                raise MalformedFrame(api.VENUE, PATH, "a subscription without params")
+            return self.notification(params.get("channel"), params.get("data"), received_at)
+        if method == "heartbeat":
+            params = msg.get("params")
+            if isinstance(params, dict) and params.get("type") == "test_request":
+                return Frame(reply=json.dumps({"jsonrpc": "2.0", "id": self._id(), "method": "public/test",
+                                               "params": {}}))
+            return CONTROL
+        if "id" in msg:
+            return self._answer(msg)
+        raise MalformedFrame(api.VENUE, PATH, f"unexpected message {text[:60]!r}")
+
+    def notification(self, channel: Any, data: Any, received_at: datetime) -> Frame:
+        """One ticker notification's records (a channel not subscribed here: data of no watched contract)."""
+        inst = self.watched.get(channel) if isinstance(channel, str) else None
+        if not isinstance(data, dict):
+            raise MalformedFrame(api.VENUE, PATH, f"{channel}: data is a {type(data).__name__}")
+        if inst is None:
+            raise MalformedFrame(api.VENUE, PATH, f"a notification of {channel!r}, which was not subscribed")
+        records: list[Any] = []
+        dropped: list[Implausible] = []
+        fast = _Ticker.read(data)  # None: something odd, left to the REST readers (which name it)
+        for wanted, kind in ((self.want_funding and inst.kind is Kind.PERP and "funding_8h" in data, "funding"),
+                             (self.want_oi, "oi"), (self.want_quotes, "quote")):
+            if wanted:
+                try:
+                    records.append(self._record(kind, inst, data, fast, received_at))
+                except Implausible as exc:
+                    dropped.append(exc)
+        return Frame(channel=channel, records=records, dropped=dropped)
+
+    def _record(self, kind: str, inst: Instrument, data: Mapping[str, Any], fast: _Ticker | None,
+                received_at: datetime) -> Any:
+        """One record of a ticker: read by the REST readers the first time (per contract, kind and whether open
+        interest is there) and whenever the row is odd; else built from ``fast`` with what they wrote then (the
+        notes), which ``test_stream_parsers`` holds equal to their reading."""
+        key = (inst.symbol, kind, fast is not None and fast.oi is None)
+        note = self._notes.get(key) if fast is not None else None
+        if note is None:
+            record = _REST[kind](_READER, data, inst, received_at)
+            if fast is not None:
+                self._notes[key] = getattr(record, "note", "")
+            return record
+        assert fast is not None
+        mult = inst.multiplier
+        when = fast.time()
+        if kind == "quote":
+            return plausible.price_quote(_READER.endpoint, PriceQuote(
+                instrument=inst, time=when, received_at=received_at, mark_price=fast.mark / mult,
+                index_price=None if fast.index is None else fast.index / mult,
+                last_price=None if fast.last is None else fast.last / mult))
+        if kind == "oi":
+            if fast.oi is None:
+                return _REST[kind](_READER, data, inst, received_at)  # raises what REST says of a missing figure
+            return plausible.open_interest(_READER.endpoint, instrument=inst, amount=fast.oi, unit=parse.oi_unit(inst),
+                                           price=fast.mark / mult, price_source="mark", time=when,
+                                           received_at=received_at, note=note)
+        if fast.funding is None:
+            return _REST[kind](_READER, data, inst, received_at)  # raises what REST says of a missing rate
+        usd = None if fast.oi is None else oi_base_and_usd(inst, fast.oi, parse.oi_unit(inst), fast.mark / mult)[1]
+        return plausible.funding_rate(_READER.endpoint, FundingRate(
+            instrument=inst, rate=fast.funding, interval_hours=parse.INTERVAL_HOURS,
+            interval_source=parse.INTERVAL_SOURCE, time=when, received_at=received_at, mark_price=fast.mark / mult,
+            index_price=None if fast.index is None else fast.index / mult, open_interest_usd=usd, note=note))
+
+    def _answer(self, msg: dict[str, Any]) -> Frame:
+        """The answer to one of the client's requests (subscribe, set_heartbeat, test)."""
+        asked = self._requests.pop(msg["id"], None) if isinstance(msg.get("id"), int) else None
+        if "error" in msg:
+            return Frame(refused=asked or [], detail=f"error {msg['error']}")
+        if asked is not None:
+            result = msg.get("result")
+            got = set(result) if isinstance(result, list) else set()
+            missing = [c for c in asked if c not in got]
+            if missing:
+                return Frame(refused=missing, detail="not in the subscribe result")
+        return CONTROL
+
+
+def _open_interest(r: Reader, row: Mapping[str, Any], inst: Instrument, received: datetime) -> Any:
+    return parse.open_interest(row, inst, received, reader=r, time_key="timestamp")
+
+
+#: the REST readers of a ticker row, by record kind
+_REST: dict[str, Callable[[Reader, Mapping[str, Any], Instrument, datetime], Any]] = {
+    "funding": parse.ticker_funding, "oi": _open_interest, "quote": ticker_quote}
+
+
+def _plain(value: Any) -> float | None:
+    """A finite JSON number as float (None when absent); anything else: ``_ODD``."""
+    if value is None:
+        return None
+    if value.__class__ is float or value.__class__ is int:
+        return float(value) if value - value == 0 else _ODD  # NaN / infinity
+    return _ODD
+
+
+_ODD: float = float("nan")  # compared by identity
+
+
+class _Ticker:
+    """The numbers of one ticker row when they are what the docs say (JSON numbers, a mark > 0, an epoch-ms
+    timestamp); ``read`` gives None otherwise, and the REST readers take the row."""
+
+    __slots__ = ("funding", "index", "last", "mark", "oi", "timestamp")
+
+    def __init__(self, mark: float, index: float | None, last: float | None, oi: float | None,
+                 funding: float | None, timestamp: int) -> None:
+        self.mark, self.index, self.last, self.oi, self.funding = mark, index, last, oi, funding
+        self.timestamp = timestamp
+
+    @classmethod
+    def read(cls, data: Mapping[str, Any]) -> _Ticker | None:
+        """The row's numbers, or None when one of them is odd."""
+        mark, index, last = _plain(data.get("mark_price")), _plain(data.get("index_price")), \
+            _plain(data.get("last_price"))
+        oi, funding, ts = _plain(data.get("open_interest")), _plain(data.get("funding_8h")), data.get("timestamp")
+        if (mark is None or not mark > 0 or any(v is _ODD for v in (index, last, oi, funding))
+                or ts.__class__ is not int or not MIN_MS <= ts <= MAX_MS):
+            return None
+        return cls(mark, index, last, oi, funding, ts)
+
+    def time(self) -> datetime:
+        """The ticker's ``timestamp``."""
+        return ms_to_utc(self.timestamp)
+
+
+def protocols(request: StreamRequest) -> list[TickerStream]:
+    """The asked perpetuals and futures, ``per_connection`` channels per connection."""
+    return [TickerStream(part, request.kinds) for part in chunks(request.contracts(), TickerStream.per_connection)]
