@@ -78,7 +78,6 @@ METHODS: Mapping[DataKind, str] = {
     DataKind.VOL_INDEX: "fetch_vol_index",
     DataKind.REALIZED_VOL: "fetch_realized_vol",
     DataKind.OPTION_TRADES: "fetch_option_trades",
-    DataKind.LIQUIDATIONS: "stream",
     DataKind.ORDER_BOOK: "fetch_order_book",
 }
 
@@ -99,13 +98,19 @@ def contract_problems(venues: Iterable[VenueInfo]) -> list[str]:
             if kind not in info.capabilities:
                 problems.append(f"{info.name}: no declaration for {kind.value}")
                 continue
-            method = METHODS[kind]
-            implemented = getattr(cls, method, None) is not getattr(Adapter, method, None)
-            declared = info.capabilities[kind].rest is not None if method != "stream" \
-                else info.capabilities[kind].stream is not None
-            if implemented != declared:
-                problems.append(f"{info.name}: {kind.value} declared {'supported' if declared else 'unsupported'} "
-                                f"but {method} is {'implemented' if implemented else 'not implemented'}")
+            cap = info.capabilities[kind]
+            method = METHODS.get(kind)  # the REST method (none for a kind only a stream can carry)
+            if method is not None:
+                implemented = getattr(cls, method, None) is not getattr(Adapter, method, None)
+                declared = cap.rest is not None
+                if implemented != declared:
+                    problems.append(f"{info.name}: {kind.value} declared {'supported' if declared else 'unsupported'} "
+                                    f"but {method} is {'implemented' if implemented else 'not implemented'}")
+            # a stream channel is declared exactly for the kinds the adapter's stream() carries
+            streamed = kind in cls.stream_kinds and cls.stream is not Adapter.stream
+            if streamed != (cap.stream is not None):
+                problems.append(f"{info.name}: {kind.value} declared {'streamed' if cap.stream else 'not streamed'} "
+                                f"but stream() {'carries' if streamed else 'does not carry'} it")
     return problems
 
 

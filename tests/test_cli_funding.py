@@ -14,7 +14,10 @@ import pytest
 
 from clirun import dtrack
 
-FIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+#: every active venue (dYdX and GMX since the DEX issue)
+ACTIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
+#: the venues that publish a funding history dtrack reads (GMX: none yet)
+WITH_HISTORY = ACTIVE - {"gmx"}
 FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source", "rate_8h",
           "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "open_interest_usd",
           "avg_24h_8h", "avg_7d_8h", "alert")
@@ -45,12 +48,13 @@ def four_assets() -> dict[str, Any]:
     return doc
 
 
-def test_rows_from_all_five_venues_with_every_field(four_assets: dict[str, Any]) -> None:
+def test_rows_from_every_active_venue_with_every_field(four_assets: dict[str, Any]) -> None:
     rates = four_assets["rates"]
-    assert {r["venue"] for r in rates} == FIVE
+    assert {r["venue"] for r in rates} == ACTIVE
     assert four_assets["errors"] == []
     for asset in ("BTC", "ETH", "SOL", "PEPE"):
-        assert {r["venue"] for r in rates if r["asset"] == asset} >= {"binance", "bybit", "okx", "hyperliquid"}
+        assert {r["venue"] for r in rates if r["asset"] == asset} >= {"binance", "bybit", "okx", "hyperliquid",
+                                                                      "dydx", "gmx"}
     for row in rates:
         for field in FIELDS:
             assert field in row, (row["venue"], row["symbol"], field)
@@ -61,6 +65,13 @@ def test_rows_from_all_five_venues_with_every_field(four_assets: dict[str, Any])
         assert row["open_interest_usd"] is None or row["open_interest_usd"] > 0
     intervals = {r["interval_hours"] for r in rates}
     assert {1, 4, 8} <= intervals
+    # continuous accrual (Deribit, GMX) is shown as an 8 h-equivalent with no settlement time
+    for row in rates:
+        assert row["continuous"] == (row["next_funding_time"] is None)
+        if row["continuous"]:
+            assert row["interval_hours"] == 8
+    assert {r["venue"] for r in rates if r["continuous"]} == {"deribit", "gmx"}
+    assert {r["interval_hours"] for r in rates if r["venue"] == "dydx"} == {1}
     assert any(r["rate"] < 0 for r in rates)
     assert {r["margin"] for r in rates} == {"linear", "inverse"}
     assert {r["quote"] for r in rates} >= {"USDT", "USDC", "USD"}
@@ -69,13 +80,19 @@ def test_rows_from_all_five_venues_with_every_field(four_assets: dict[str, Any])
 def test_multiplier_symbols_are_priced_per_one_coin(four_assets: dict[str, Any]) -> None:
     pepe = [r for r in four_assets["rates"] if r["asset"] == "PEPE"]
     assert {r["symbol"] for r in pepe} >= {"1000PEPEUSDT", "kPEPE"}
-    marks = [r["mark_price"] for r in pepe]
+    # dYdX publishes no mark apart from its oracle price: its row's price is the index
+    assert all(r["mark_price"] is None and r["index_price"] for r in pepe if r["venue"] == "dydx")
+    marks = [r["mark_price"] if r["venue"] != "dydx" else r["index_price"] for r in pepe]
     assert max(marks) / min(marks) < 1.01  # comparable after dividing by the multiplier
 
 
 def test_averages_summary_and_times(four_assets: dict[str, Any]) -> None:
     for row in four_assets["rates"]:
-        assert row["avg_7d_8h"] is not None and row["avg_24h_8h"] is not None
+        if row["venue"] in WITH_HISTORY:
+            assert row["avg_7d_8h"] is not None and row["avg_24h_8h"] is not None
+        else:  # no history: no average, and the history note says why
+            assert row["avg_7d_8h"] is None and row["avg_24h_8h"] is None
+            assert row["history"]["count"] == 0 and row["history"]["note"].startswith("GMX: ")
         if row["next_funding_time"] is not None:
             assert row["next_funding_time"].endswith("Z")
     summary = {s["asset"]: s for s in four_assets["summary"]}
@@ -92,14 +109,30 @@ def test_alert_position_and_arbitrage(four_assets: dict[str, Any]) -> None:
     for row in four_assets["rates"]:
         assert row["alert"] == (abs(row["rate_8h"]) > 0.0001)
         pay = row["payment_usd"]
-        assert pay["per_interval"] == pytest.approx(row["rate"] * 10000, rel=1e-12, abs=1e-12)
+        if row["venue"] == "gmx":  # a short pays its side's funding AND borrow fee (positive = received)
+            assert row["borrow_short_8h"] is not None
+            expected = -(row["funding_short_8h"] + row["borrow_short_8h"]) * 10000
+            assert pay["per_interval"] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+            assert row["cost_short_8h"] == pytest.approx(row["funding_short_8h"] + row["borrow_short_8h"], rel=1e-12)
+        else:  # a short receives what a long pays, and pays no borrow
+            assert pay["per_interval"] == pytest.approx(row["rate"] * 10000, rel=1e-12, abs=1e-12)
+            assert (row["borrow_long_8h"], row["borrow_short_8h"]) == (None, None)
+            assert row["cost_short_8h"] == -row["rate_8h"] and row["cost_long_8h"] == row["rate_8h"]
         assert pay["per_day"] == pytest.approx(pay["per_interval"] * 24 / row["interval_hours"], rel=1e-12)
     arb = four_assets["arbitrage"]
     assert arb and [a["net_apr"] for a in arb] == sorted((a["net_apr"] for a in arb), reverse=True)
     for a in arb:
-        assert a["long_venue"] != a["short_venue"] and a["spread_8h"] >= 0
-        assert a["spread_8h"] == pytest.approx(a["short_rate_8h"] - a["long_rate_8h"], rel=1e-9, abs=1e-15)
+        assert a["long_venue"] != a["short_venue"]
+        # what the pair earns per 8 h: the short leg's income less the long leg's cost, funding and borrow
+        assert a["spread_8h"] == pytest.approx(-a["long_cost_8h"] - a["short_cost_8h"], rel=1e-9, abs=1e-15)
+        if "gmx" not in (a["long_venue"], a["short_venue"]):  # no borrow fee: long the lower rate, short the higher
+            assert a["spread_8h"] >= 0 and a["costs_note"] == ""
+            assert a["spread_8h"] == pytest.approx(a["short_rate_8h"] - a["long_rate_8h"], rel=1e-9, abs=1e-15)
+        else:  # a continuous leg is never simultaneous with a settled one
+            assert not a["simultaneous"] and "gmx" in a["note"] and "continuously" in a["note"]
         assert a["simultaneous"] == (a["note"] == "")
+    cex_dex = [a for a in arb if {a["long_venue"], a["short_venue"]} == {"binance", "dydx"}]
+    assert cex_dex and all("settles every" in a["note"] or a["simultaneous"] for a in cex_dex)
 
 
 def test_min_spread_filters_pairs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,7 +177,8 @@ def test_ccxt_style_symbol_narrows_to_one_quote(capsys: pytest.CaptureFixture[st
     (("funding", "PEPE", "--sim", "--venue", "deribit"), "no perpetual for 'PEPE' on deribit"),
     (("funding", "BTC", "--venue", "bitmex"), "closed on 2026-09-23"),
     (("funding", "BTC", "--venue", "kraken"), "unknown venue 'kraken'"),
-    (("funding", "BTC", "--venue", "dydx"), "does not offer funding"),
+    (("funding", "BTC", "--venue", "drift"), "Drift (halted) does not offer funding in dtrack: halted since the "
+                                            "2026-04-01 exploit"),
     (("funding", "BTC", "--history", "7x"), "expected a duration"),
     (("funding", "BTC", "--position", "100"), "--position and --side go together"),
     (("funding", "BTC", "--min-spread", "0.1"), "add --arb"),
@@ -177,8 +211,9 @@ def test_venues_lists_status(capsys: pytest.CaptureFixture[str]) -> None:
     r = dtrack(capsys, "venues", "--format", "json")
     venues = {v["venue"]: v for v in r.json()["venues"]}
     assert venues["bitmex"]["status"] == "closed" and venues["bitmex"]["closed_on"] == "2026-09-23"
-    assert {v for v, info in venues.items() if info["status"] == "active"} == FIVE
-    assert venues["drift"]["status"] == "degraded" and venues["dydx"]["status"] == "planned"
+    assert {v for v, info in venues.items() if info["status"] == "active"} == ACTIVE
+    assert venues["drift"]["status"] == "halted" and "Velocity" in venues["drift"]["note"]
+    assert venues["drift"]["capabilities"] == []
 
 
 def test_module_entry_point_help() -> None:
@@ -192,7 +227,7 @@ def test_config_errors_and_disabled_venues(capsys: pytest.CaptureFixture[str], t
     cfg.write_text("venues:\n  kraken: {enabled: false}\n")
     r = dtrack(capsys, "--config", str(cfg), "funding", "BTC")
     assert r.code == 1 and "unknown settings key venues.kraken; known venues: binance," in r.err
-    cfg.write_text("".join(f"  {v}: {{enabled: false}}\n" for v in FIVE).join(["venues:\n", ""]))
+    cfg.write_text("".join(f"  {v}: {{enabled: false}}\n" for v in ACTIVE).join(["venues:\n", ""]))
     r = dtrack(capsys, "--config", str(cfg), "funding", "BTC", "--sim")
     assert r.code == 2 and "every venue offering funding is disabled" in r.err
 
@@ -204,7 +239,10 @@ def test_csv_carries_history_and_payments(capsys: pytest.CaptureFixture[str]) ->
     rows = list(csv.DictReader(io.StringIO(r.out)))
     assert rows and int(rows[0]["history_count"]) > 0
     for row in rows:
+        if row["venue"] == "gmx":  # a long also pays its borrow fee (the JSON's per-side figures: see above)
+            continue
         assert float(row["payment_per_interval_usd"]) == pytest.approx(-float(row["rate"]) * 1000, abs=1e-12)
+    assert any(row["venue"] == "gmx" for row in rows)
     assert "CSV holds the rate rows" in r.err
 
 

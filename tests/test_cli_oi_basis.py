@@ -20,9 +20,11 @@ import yaml
 from clirun import dtrack
 from dtrack.sim.server import settings_document
 
-FIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+#: every active venue (dYdX and GMX since the DEX issue)
+ACTIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
 WITH_FUTURES = {"binance", "bybit", "okx", "deribit"}
-WITH_HISTORY = {"binance", "bybit", "okx"}
+#: venues publishing open-interest history (dYdX: its candles' startingOpenInterest)
+WITH_HISTORY = {"binance", "bybit", "okx", "dydx"}
 
 
 pytestmark = pytest.mark.usefixtures("private_dirs")
@@ -54,7 +56,7 @@ def basis_doc() -> dict[str, Any]:
 def test_oi_rows_from_every_venue_with_every_field(oi_doc: dict[str, Any]) -> None:
     assert oi_doc["errors"] == []
     rows = oi_doc["rows"]
-    assert {r["venue"] for r in rows} == FIVE
+    assert {r["venue"] for r in rows} == ACTIVE
     assert {r["venue"] for r in rows if r["kind"] == "future"} == WITH_FUTURES
     fields = ("venue", "asset", "symbol", "kind", "oi_amount", "oi_unit", "contract_size", "inverse", "oi_base",
               "oi_usd", "price_used", "share", "change_1h", "change_4h", "change_24h", "change_7d",
@@ -74,7 +76,12 @@ def test_oi_usd_follows_from_amount_unit_contract_size_and_price(oi_doc: dict[st
             usd = amount * mult * px
         assert r["oi_usd"] == pytest.approx(usd, rel=1e-9), r
         assert r["oi_base"] == pytest.approx(usd / px, rel=1e-9), r
-        assert r["inverse"] == (r["contract_unit"] == "usd" or r["oi_unit"] == "usd")
+        if r["oi_long_usd"] is not None:  # GMX: USD positions against a pool, linear; both sides shown
+            assert r["venue"] == "gmx" and not r["inverse"] and r["oi_unit"] == "usd"
+            assert r["oi_usd"] == pytest.approx(r["oi_long_usd"] + r["oi_short_usd"], rel=1e-12)
+        else:
+            assert r["inverse"] == (r["contract_unit"] == "usd" or r["oi_unit"] == "usd")
+            assert r["oi_short_usd"] is None
 
 
 def test_shares_sum_to_one_and_totals(oi_doc: dict[str, Any]) -> None:
@@ -113,28 +120,38 @@ def test_divergence_per_venue_and_aggregate(oi_doc: dict[str, Any]) -> None:
                "neutral": "neutral"}
     for asset in ("BTC", "ETH"):
         items = {d["venue"]: d for d in oi_doc["divergence"] if d["asset"] == asset}
-        assert set(items) == FIVE | {"all"}
+        assert set(items) == ACTIVE | {"all"}
         for v in WITH_HISTORY | {"all"}:
             assert items[v]["signal"] in signals and items[v]["window"] == "24h"
             assert items[v]["label"] == signals[items[v]["signal"]]
             assert 0.0 <= items[v]["confidence"] <= 1.0
-        for v in ("deribit", "hyperliquid"):
+        for v in ("deribit", "hyperliquid", "gmx"):
             assert items[v]["signal"] is None and items[v]["label"] is None and items[v]["note"]
 
 
 def test_oi_values_match_the_market_model(oi_doc: dict[str, Any]) -> None:
     from dtrack.sim.model import MarketModel
+    from dtrack.sim.venues.gmx import pool_state
 
     model = MarketModel(7)
+    seen = set()
     for r in oi_doc["rows"]:
-        if r["venue"] not in ("bybit", "hyperliquid") or r["kind"] != "perp":
+        if r["venue"] not in ("bybit", "hyperliquid", "dydx", "gmx") or r["kind"] != "perp":
+            continue
+        seen.add(r["venue"])
+        as_of = r["time"] or r["received_at"]  # Hyperliquid, dYdX and GMX send no time: as of its receipt
+        t = int(datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp() * 1000)
+        if r["venue"] == "gmx":  # "<chain>:<pool>": the pool's longs and shorts, USD
+            chain, name = r["symbol"].split(":", 1)
+            state = pool_state(model, next(p for p in model.perps("gmx", chain) if p.symbol == name), t)
+            assert r["oi_long_usd"] == pytest.approx(state["long_usd"], rel=2e-3), r
+            assert r["oi_short_usd"] == pytest.approx(state["short_usd"], rel=2e-3), r
             continue
         perp = model.perp(r["venue"], r["symbol"])
         assert perp is not None
-        as_of = r["time"] or r["received_at"]  # Hyperliquid sends no time: as of its receipt
-        t = int(datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp() * 1000)
         expected = model.open_interest_base(perp, t) * perp.multiplier
         assert r["oi_base"] == pytest.approx(expected, rel=2e-3), r  # the sim rounds amounts
+    assert seen == {"bybit", "hyperliquid", "dydx", "gmx"}
 
 
 # --- basis ----------------------------------------------------------------------------------------
@@ -143,7 +160,7 @@ def test_oi_values_match_the_market_model(oi_doc: dict[str, Any]) -> None:
 def test_basis_rows_from_every_venue(basis_doc: dict[str, Any]) -> None:
     assert basis_doc["errors"] == []
     rows = basis_doc["rows"]
-    assert {r["venue"] for r in rows} == FIVE
+    assert {r["venue"] for r in rows} == ACTIVE
     assert {r["venue"] for r in rows if r["kind"] == "future"} == WITH_FUTURES
     for r in rows:
         for f in ("venue", "asset", "symbol", "kind", "expiry", "days_to_expiry", "price", "spot_price",
@@ -241,7 +258,7 @@ def test_a_failed_venue_leaves_the_others(capsys: pytest.CaptureFixture[str], tm
         assert r.code == 3, r.err
         assert "Traceback" not in r.err
         doc = r.json()
-        assert {row["venue"] for row in doc["rows"]} == FIVE - {venue}
+        assert {row["venue"] for row in doc["rows"]} == ACTIVE - {venue}
         assert {(e["venue"], e["kind"]) for e in doc["errors"]} == {(venue, error_kind)}
         assert f"dtrack: {venue} [{error_kind}]" in r.err
         if argv[0] == "oi":
@@ -256,6 +273,7 @@ def test_a_failed_venue_leaves_the_others(capsys: pytest.CaptureFixture[str], tm
     (("basis", "BTC", "--all"), "not both"),
     (("basis", "BTC", "--min-yield", "nan"), "--min-yield"),
     (("oi", "BTC", "--venue", "bitmex"), "closed on 2026-09-23"),
+    (("oi", "BTC", "--venue", "drift"), "Drift (halted) does not offer open_interest in dtrack"),
 ])
 def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], needle: str) -> None:
     r = dtrack(capsys, *argv, "--sim")

@@ -28,6 +28,7 @@ from dtrack.venues import plausible
 from dtrack.venues.binance import parse as binance
 from dtrack.venues.bybit import parse as bybit
 from dtrack.venues.deribit import parse as deribit
+from dtrack.venues.dydx import parse as dydx
 from dtrack.venues.fields import MAX_MS, MIN_MS, Listing, Reader, ms_to_utc
 from dtrack.venues.hyperliquid import parse as hyperliquid
 from dtrack.venues.okx import parse as okx
@@ -211,6 +212,20 @@ def _bybit_ticker_rows(raw: Any, wanted: dict[str, Any], received: datetime,
     return out, errors
 
 
+def _binance_ws_mark(raw: Any, received: datetime) -> Outcome:
+    """A ``<symbol>@markPrice`` update, read by the stream parser in the ``!markPrice@arr@1s`` envelope (the same
+    updates), with Binance's default 8 h interval as the REST side would give it."""
+    from dtrack.records import DataKind, FundingRate
+    from dtrack.venues.binance.stream import CHANNEL, MarkPriceStream
+
+    inst = binance_listing("usdm")[raw["s"]]
+    terms = {inst.symbol: FundingRate(instrument=inst, rate=0.0, interval_hours=8.0, interval_source="default",
+                                      time=None, received_at=received)}
+    stream = MarkPriceStream("usdm", [inst], terms, frozenset({DataKind.FUNDING, DataKind.QUOTES}))
+    frame = stream.handle(json.dumps({"stream": CHANNEL, "data": [raw]}), received)
+    return list(frame.records), list(frame.dropped)
+
+
 def _bybit_ws(raw: Any, received: datetime) -> Outcome:
     """A websocket ticker snapshot, read as the REST tickers row it mirrors (same field names)."""
     data, topic = raw["data"], raw["topic"]
@@ -286,6 +301,22 @@ def _deribit_ws_ticker(raw: Any, received: datetime) -> Outcome:
 def _deribit_trades(raw: Any, received: datetime) -> Outcome:
     page = deribit.parse_option_trades(raw, "BTC", received)
     return page.trades, page.errors
+
+
+def _dydx_markets(raw: Any, received: datetime) -> Outcome:
+    listing = dydx.parse_listing(raw)
+    errors: list[DtrackError] = []
+    out: list[Any] = []
+    for read in (dydx.funding_rate, dydx.open_interest):
+        items, missing = dydx.per_market(raw, listing.instruments, lambda i, r, f=read: f(i, r, received), errors)
+        assert missing == []
+        out += items
+    return out, errors
+
+
+def _dydx_candles(raw: Any, _received: datetime) -> Outcome:
+    first = raw["candles"][0]
+    return dydx.parse_candles(raw, first["ticker"], first["resolution"]), ()
 
 
 def _hl_ctxs(raw: Any, received: datetime) -> Outcome:
@@ -397,6 +428,7 @@ READINGS: dict[str, Reading] = {
     "bybit__ccxt_fetchTicker.json": _bybit_linear_tickers,
     "bybit__rest_tickers__docs.json": _bybit_tickers_docs,
     "bybit__ws_tickers__docs.json": _bybit_ws,
+    "binance-usdm__ws_markPrice__docs.json": _binance_ws_mark,
     "bybit__ccxt_fetchOHLCV.json": lambda raw, _r: (bybit.parse_klines(raw, raw["result"]["symbol"]), ()),
     "bybit__ccxt_fetchOpenInterest.json": _bybit_oi_history,
     "bybit__rest_open_interest__docs.json": _bybit_oi_history,
@@ -419,6 +451,11 @@ READINGS: dict[str, Reading] = {
     "deribit__rest_get_volatility_index_data__docs.json": lambda raw, _r: (deribit.parse_vol_index(raw)[0], ()),
     "deribit__rest_ticker__docs.json": _deribit_ticker,
     "deribit__ws_ticker__capture.json": _deribit_ws_ticker,
+    "dydx__ccxt_fetchFundingRateHistory.json":
+        lambda raw, _r: (dydx.parse_funding_history(raw, raw["historicalFunding"][0]["ticker"]), ()),
+    "dydx__ccxt_fetchMarkets.json": _dydx_markets,
+    "dydx__ccxt_fetchOHLCV.json": _dydx_candles,
+    "dydx__ccxt_fetchOrderBook.json": lambda raw, _r: ([dydx.parse_book(raw, "BTC-USD")], ()),
     "hyperliquid__ccxt_fetchOHLCV.json": _hl_candles,
     "hyperliquid__rest_info_fundingHistory__docs.json":
         lambda raw, _r: (hyperliquid.parse_funding_history(raw, raw[0]["coin"]), ()),

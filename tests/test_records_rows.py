@@ -105,6 +105,10 @@ def test_instrument_dated_future(payload: Payload) -> None:
                       "normalized_id": "BTC-USD-20210924"})
 
 
+#: the side columns of a funding row where both sides pay the same (every venue but GMX)
+NO_SIDES = {"funding_long": None, "funding_short": None, "borrow_long": None, "borrow_short": None}
+
+
 def test_funding_rate_with_the_venue_time(payload: Payload, usdm: dict[str, Instrument],
                                           premium: binance.Premium) -> None:
     """premiumIndex docs: lastFundingRate 0.00038246 per 8 h (BTCUSDT is not in the docs' fundingInfo: the
@@ -116,7 +120,7 @@ def test_funding_rate_with_the_venue_time(payload: Payload, usdm: dict[str, Inst
                     "received_at": RECEIVED, "predicted_rate": None, "next_funding_time": utc(1597392000000),
                     "mark_price": 11793.63104562, "index_price": 11781.80495970, "open_interest_usd": None,
                     "note": "OI unavailable (see errors)",
-                    "rate_8h": 0.00038246, "apr": 0.00038246 * 8760 / 8})
+                    "rate_8h": 0.00038246, "apr": 0.00038246 * 8760 / 8, **NO_SIDES})
     assert_asdict_loses(fr, {"rate_8h", "apr", "normalized_id", "venue", "symbol"})
 
 
@@ -135,7 +139,7 @@ def test_funding_rate_without_a_venue_time(payload: Payload) -> None:
                      "next_funding_time": datetime(2026, 11, 20, 13, tzinfo=UTC), "mark_price": 14.3161,
                      "index_price": 14.32, "open_interest_usd": 688.11 * 14.3161,
                      "note": "OI = openInterest (BTC, one side) x markPx; index = oraclePx",
-                     "rate_8h": 0.0000125 * 8, "apr": 0.0000125 * 8760})
+                     "rate_8h": 0.0000125 * 8, "apr": 0.0000125 * 8760, **NO_SIDES})
 
 
 def test_funding_history_and_points(payload: Payload, usdm: dict[str, Instrument]) -> None:
@@ -168,7 +172,7 @@ def test_open_interest(payload: Payload) -> None:
                     "price_used": 68649.90, "price_source": "mark", "time": utc(1730729903941),
                     "received_at": RECEIVED,
                     "note": "openInterest (BTC): no singleOpenInterest in this answer, so openInterest is taken as "
-                            "one side (pre-2026-06-11)"})
+                            "one side (pre-2026-06-11)", "long_usd": None, "short_usd": None})
     assert_asdict_loses(oi, {"normalized_id"})
 
 

@@ -214,6 +214,28 @@ def test_every_record_type_round_trips_every_value(opened: Store, records: list[
         assert_same_rows(opened.read(name), rows)
 
 
+def test_per_side_funding_and_open_interest_round_trip(opened: Store) -> None:
+    """GMX-like records (the sides pay differently, long and short OI apart) come back from the store whole."""
+    from dtrack.client.stored import record_of
+    from dtrack.records import Instrument, Kind, Margin, OpenInterest, SideRates, Unit
+
+    pool = Instrument(venue="gmx", symbol="arbitrum:ETH/USD [WETH-USDC]", asset="ETH", quote="USD", settle="USD",
+                      kind=Kind.PERP, margin=Margin.LINEAR, market="arbitrum")
+    rate = FundingRate(instrument=pool, rate=1.25e-5, interval_hours=8.0, interval_source="continuous",
+                       time=RECEIVED, received_at=RECEIVED,
+                       sides=SideRates(funding_long=1.25e-5, funding_short=-1.41e-5, borrow_long=2e-6,
+                                       borrow_short=0.0))
+    oi = OpenInterest.of(instrument=pool, amount=8_500_000.0, unit=Unit.USD, price=3150.25, price_source="oracle",
+                         time=RECEIVED, received_at=RECEIVED, long_usd=4_500_000.0, short_usd=4_000_000.0)
+    plain = replace(rate, instrument=replace(pool, symbol="other"), sides=None)
+    opened.write([rate, oi, plain])
+    rows = {r["symbol"]: r for r in opened.read("funding_rates")}
+    assert record_of(FundingRate, rows[pool.symbol]) == rate
+    assert record_of(FundingRate, rows["other"]) == plain
+    (oi_row,) = opened.read("open_interest")
+    assert record_of(OpenInterest, oi_row) == oi
+
+
 def test_a_snapshot_without_a_venue_time_keeps_none(opened: Store, records: list[Record]) -> None:
     """Hyperliquid sends no time: the row's time stays None (never the receive time), keyed on received_at."""
     opened.write(records)

@@ -16,6 +16,7 @@ not an observation: it has no time fields.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -104,7 +105,7 @@ class Record:
     __slots__ = ()
     #: derived properties included in the row, after the fields
     ROW_EXTRAS: ClassVar[tuple[str, ...]] = ()
-    #: fields left out of the row (nested collections)
+    #: fields left out of the row (nested collections, and per-side splits a store row does not hold)
     ROW_SKIP: ClassVar[tuple[str, ...]] = ()
 
     def to_row(self) -> dict[str, Scalar]:
@@ -206,6 +207,38 @@ def rate_apr(rate: float, interval_hours: float) -> float:
     return rate * HOURS_PER_YEAR / interval_hours
 
 
+#: the row columns of a funding rate's ``sides``
+SIDE_COLUMNS = ("funding_long", "funding_short", "borrow_long", "borrow_short")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SideRates(Record):
+    """What each side of a perpetual pays per funding interval where the two sides do not pay the same (GMX v2).
+
+    Fractions of the position's notional per the ``FundingRate``'s ``interval_hours``, in the cost frame: positive =
+    that side pays, negative = it receives. ``funding_*`` is the funding of the side (on GMX the larger side pays and
+    the smaller one receives the same USD amount spread over its smaller open interest, so the two differ);
+    ``borrow_*`` the borrow fee the side pays to the pool (never negative, never merged into the funding).
+    """
+
+    funding_long: float
+    funding_short: float
+    borrow_long: float
+    borrow_short: float
+
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("cost_long", "cost_short")
+
+    @property
+    def cost_long(self) -> float:
+        """Funding plus borrow of a long, per interval (positive = a cost)."""
+        return self.funding_long + self.borrow_long
+
+    @property
+    def cost_short(self) -> float:
+        """Funding plus borrow of a short, per interval (positive = a cost)."""
+        return self.funding_short + self.borrow_short
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FundingRate(Observation):
     """Current funding of one perpetual, with its own interval.
@@ -214,6 +247,13 @@ class FundingRate(Observation):
     ``interval_source`` says where the interval came from (a venue field, a default, ...).
     ``predicted_rate`` is a separately published forecast, when the venue publishes one.
     Prices are per one unit of ``instrument.asset``; ``open_interest_usd`` is one-sided.
+    A venue without settlement times (Deribit, GMX: the rate accrues continuously) has ``next_funding_time``
+    None (``continuous``) and quotes its rate as an 8 h-equivalent (``interval_hours`` 8).
+
+    ``sides``: where a long and a short do not pay the same (GMX v2), what each pays per interval, funding and
+    borrow apart; ``rate`` is then the long side's funding (positive = longs pay). Without it a long pays ``rate``
+    and a short receives it. In ``to_row()`` the sides are the columns ``funding_long``, ``funding_short``,
+    ``borrow_long`` and ``borrow_short`` (null without sides); ``sides_of_row`` rebuilds them from a stored row.
     """
 
     instrument: Instrument
@@ -228,8 +268,39 @@ class FundingRate(Observation):
     index_price: float | None = None
     open_interest_usd: float | None = None
     note: str = ""
+    sides: SideRates | None = None
 
-    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("rate_8h", "apr")
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("rate_8h", "apr", *SIDE_COLUMNS)
+    ROW_SKIP: ClassVar[tuple[str, ...]] = ("sides",)
+
+    @property
+    def funding_long(self) -> float | None:
+        """The long side's funding per interval (``sides``; None without them)."""
+        return None if self.sides is None else self.sides.funding_long
+
+    @property
+    def funding_short(self) -> float | None:
+        """The short side's funding per interval (``sides``; None without them)."""
+        return None if self.sides is None else self.sides.funding_short
+
+    @property
+    def borrow_long(self) -> float | None:
+        """The long side's borrow fee per interval (``sides``; None without them)."""
+        return None if self.sides is None else self.sides.borrow_long
+
+    @property
+    def borrow_short(self) -> float | None:
+        """The short side's borrow fee per interval (``sides``; None without them)."""
+        return None if self.sides is None else self.sides.borrow_short
+
+    @staticmethod
+    def sides_of_row(row: Mapping[str, Any]) -> SideRates | None:
+        """The ``sides`` a stored row carries (its side columns), or None."""
+        fl, fs, bl, bs = (row.get(c) for c in SIDE_COLUMNS)
+        if fl is None or fs is None or bl is None or bs is None:
+            return None
+        return SideRates(funding_long=float(fl), funding_short=float(fs), borrow_long=float(bl),
+                         borrow_short=float(bs))
 
     @property
     def rate_8h(self) -> float:
@@ -240,6 +311,25 @@ class FundingRate(Observation):
     def apr(self) -> float:
         """The rate annualized (simple), as a fraction."""
         return rate_apr(self.rate, self.interval_hours)
+
+    @property
+    def continuous(self) -> bool:
+        """The rate accrues continuously: the venue has no settlement time (``next_funding_time`` None)."""
+        return self.next_funding_time is None
+
+    @property
+    def long_cost_8h(self) -> float:
+        """What holding a long costs per 8 hours: funding plus borrow where the venue charges it (``sides``),
+        else ``rate_8h``. Negative = the long is paid."""
+        cost = self.sides.cost_long if self.sides is not None else self.rate
+        return rate_8h(cost, self.interval_hours)
+
+    @property
+    def short_cost_8h(self) -> float:
+        """What holding a short costs per 8 hours: funding plus borrow where the venue charges it (``sides``),
+        else ``-rate_8h`` (a short receives what a long pays). Negative = the short is paid."""
+        cost = self.sides.cost_short if self.sides is not None else -self.rate
+        return rate_8h(cost, self.interval_hours)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -325,6 +415,8 @@ class OpenInterest(Observation):
     ``amount`` in ``unit`` is the venue's figure (halved first where the venue counts both sides: the
     ``note`` says so); ``base`` is in units of ``instrument.asset``; ``usd`` = ``base`` x ``price_used``
     (or the USD amount itself for USD-denominated figures), ``price_source`` names that price.
+    ``long_usd`` / ``short_usd``: where the venue publishes the two sides apart (GMX v2, whose traders' longs and
+    shorts both face the pool, so ``amount`` is their sum), each side in USD; None elsewhere (one side is the other).
     """
 
     instrument: Instrument
@@ -337,14 +429,18 @@ class OpenInterest(Observation):
     time: datetime | None
     received_at: datetime
     note: str = ""
+    long_usd: float | None = None
+    short_usd: float | None = None
 
     @classmethod
     def of(cls, *, instrument: Instrument, amount: float, unit: Unit, price: float, price_source: str,
-           time: datetime | None, received_at: datetime, note: str = "") -> OpenInterest:
+           time: datetime | None, received_at: datetime, note: str = "", long_usd: float | None = None,
+           short_usd: float | None = None) -> OpenInterest:
         """Open interest from the venue's raw figure and the price used to convert it."""
         base, usd = oi_base_and_usd(instrument, amount, unit, price)
         return cls(instrument=instrument, amount=amount, unit=unit, base=base, usd=usd, price_used=price,
-                   price_source=price_source, time=time, received_at=received_at, note=note)
+                   price_source=price_source, time=time, received_at=received_at, note=note, long_usd=long_usd,
+                   short_usd=short_usd)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

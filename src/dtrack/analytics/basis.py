@@ -6,7 +6,8 @@ Conventions:
 - ``basis`` = (price − spot) / spot and ``basis_usd`` = price − spot, for perpetuals and futures; the
   premium over the venue's own index is given beside it (``premium_index``).
 - A future's annualized basis is simple: basis × 365 / days to expiry. A perpetual's annualized figure is its
-  funding carry (funding APR, from the funding rate and its own interval), since a perpetual has no expiry.
+  funding carry (funding APR, from the funding rate and its own interval; where the venue charges a borrow fee and
+  the sides pay differently, GMX, what a short earns net of its funding and borrow), since a perpetual has no expiry.
 - Structure (per venue, and for the asset): contango when every future trades above spot, backwardation
   when every one trades below, mixed otherwise.
 - Constant maturity: annualized basis at 30 / 90 / 180 days interpolated linearly in days between the
@@ -26,7 +27,7 @@ from datetime import datetime
 
 import numpy as np
 
-from dtrack.records import FundingRate, Kind, PriceQuote, SpotPrice
+from dtrack.records import HOURS_PER_YEAR, FundingRate, Kind, PriceQuote, SpotPrice
 
 DAY_S = 86_400.0
 CONSTANT_MATURITIES = (30, 90, 180)
@@ -204,6 +205,12 @@ def build_basis_report(now: datetime, assets: Sequence[str], quotes: Sequence[Pr
     return BasisReport(now, tuple(rows), tuple(summary), opportunities)
 
 
+def carry_apr(rate: FundingRate) -> float:
+    """What a short perpetual earns a year at the current terms: the funding APR, or, where the venue charges a
+    borrow fee and the sides pay differently (GMX), minus the short side's funding and borrow (``short_cost_8h``)."""
+    return rate.apr if rate.sides is None else -rate.short_cost_8h * HOURS_PER_YEAR / 8.0
+
+
 def _row(now: datetime, q: PriceQuote, price: float, spot: float, source: str,
          rate: FundingRate | None) -> BasisRow:
     inst = q.instrument
@@ -219,7 +226,7 @@ def _row(now: datetime, q: PriceQuote, price: float, spot: float, source: str,
     return BasisRow(venue=inst.venue, asset=inst.asset, symbol=inst.symbol, kind=inst.kind, expiry=None,
                     days_to_expiry=None, price=price, spot_price=spot, spot_source=source, index_price=q.index_price,
                     basis=basis, basis_usd=price - spot, premium_index=premium, premium_index_usd=premium_usd,
-                    annualized=rate.apr if rate else None, annualized_source="funding",
+                    annualized=carry_apr(rate) if rate else None, annualized_source="funding",
                     funding_interval_hours=rate.interval_hours if rate else None)
 
 

@@ -138,11 +138,15 @@ def is_alert(rate_8h: float, threshold: float | None) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArbOpportunity:
-    """Long the lower-funding leg, short the higher one.
+    """Long one leg, short the other: the orientation that earns more.
 
-    ``spread_8h`` is the gross 8 h-equivalent spread; ``fees`` the round-trip taker fees of both legs
-    (enter and leave, fraction of notional); ``net_apr`` the gross APR less the fees amortized over
-    ``holding_days``; ``breakeven_days`` how long the spread takes to pay the fees.
+    ``spread_8h`` is what the pair earns per 8 h before trading fees: what the short leg receives minus what the
+    long leg pays, each leg's funding AND borrow fee where its venue charges one (GMX: ``FundingRate.sides``);
+    between two venues without borrow fees that is the higher 8 h-equivalent rate minus the lower (long the lower).
+    It is negative when neither orientation earns (two legs paying borrow). ``long_cost_8h`` / ``short_cost_8h``:
+    what each leg costs per 8 h (negative = it is paid); ``costs_note`` names the borrow fees counted. ``fees``:
+    the round-trip taker fees of both legs (enter and leave, fraction of notional); ``net_apr`` the gross APR less
+    the fees amortized over ``holding_days``; ``breakeven_days`` how long the spread takes to pay the fees.
     """
 
     asset: str
@@ -156,6 +160,9 @@ class ArbOpportunity:
     holding_days: float
     simultaneous: bool
     timing_note: str
+    long_cost_8h: float = 0.0
+    short_cost_8h: float = 0.0
+    costs_note: str = ""
 
 
 def payment_timing(long: FundingRate, short: FundingRate) -> str:
@@ -163,7 +170,8 @@ def payment_timing(long: FundingRate, short: FundingRate) -> str:
     (same interval and next settlement within a minute)."""
     continuous = [r.instrument.venue for r in (long, short) if r.next_funding_time is None]
     if continuous:
-        return f"payments not simultaneous: {' and '.join(continuous)} accrues continuously"
+        verb = "accrues" if len(continuous) == 1 else "accrue"
+        return f"payments not simultaneous: {' and '.join(continuous)} {verb} continuously"
     if long.interval_hours != short.interval_hours:
         return (f"payments not simultaneous: long leg settles every {long.interval_hours:g} h, "
                 f"short leg every {short.interval_hours:g} h")
@@ -174,15 +182,25 @@ def payment_timing(long: FundingRate, short: FundingRate) -> str:
     return ""
 
 
+def _leg_costs(long: FundingRate, short: FundingRate) -> str:
+    """Which legs pay a borrow fee beside funding (counted in the pair's costs), or ""."""
+    legs = [f"{side} leg ({r.instrument.venue}) pays borrow beside funding"
+            for side, r, fee in (("long", long, long.sides.borrow_long if long.sides else 0.0),
+                                 ("short", short, short.sides.borrow_short if short.sides else 0.0)) if fee > 0]
+    return "; ".join(legs) + ": counted in the spread" if legs else ""
+
+
 def arbitrage(
     rates: Sequence[FundingRate],
     fees: Mapping[str, float],
     holding_days: float,
     min_spread_8h: float | None = None,
 ) -> list[ArbOpportunity]:
-    """Every cross-venue pair per asset, sorted by net APR (best first).
+    """Every cross-venue pair per asset, each in the orientation that earns more, sorted by net APR (best first).
 
-    ``fees``: taker fee per venue (fraction); ``min_spread_8h`` filters on the gross spread.
+    A leg's cost is its side's funding plus its borrow fee where the venue charges one (``FundingRate.long_cost_8h``,
+    ``short_cost_8h``); without borrow fees the pair is long the lower rate, short the higher.
+    ``fees``: taker fee per venue (fraction); ``min_spread_8h`` filters on the spread.
     """
     out: list[ArbOpportunity] = []
     by_asset: dict[str, list[FundingRate]] = {}
@@ -192,8 +210,9 @@ def arbitrage(
         for a, b in combinations(rows, 2):
             if a.instrument.venue == b.instrument.venue:
                 continue
-            low, high = (a, b) if a.rate_8h <= b.rate_8h else (b, a)
-            spread = high.rate_8h - low.rate_8h
+            a_long = -a.long_cost_8h - b.short_cost_8h  # long a, short b
+            b_long = -b.long_cost_8h - a.short_cost_8h
+            low, high, spread = (a, b, a_long) if a_long >= b_long else (b, a, b_long)
             if min_spread_8h is not None and spread < min_spread_8h:
                 continue
             fee = 2.0 * (fees.get(low.instrument.venue, 0.0) + fees.get(high.instrument.venue, 0.0))
@@ -205,7 +224,8 @@ def arbitrage(
             simultaneous = not note
             out.append(ArbOpportunity(asset=asset, long=low, short=high, spread_8h=spread, gross_apr=gross_apr,
                                       fees=fee, net_apr=net_apr, breakeven_days=breakeven, holding_days=holding_days,
-                                      simultaneous=simultaneous, timing_note=note))
+                                      simultaneous=simultaneous, timing_note=note, long_cost_8h=low.long_cost_8h,
+                                      short_cost_8h=high.short_cost_8h, costs_note=_leg_costs(low, high)))
     out.sort(key=lambda o: o.net_apr, reverse=True)
     return out
 
@@ -228,6 +248,15 @@ def position_payment(rate: float, interval_hours: float, notional_usd: float, si
     per_interval = sign * rate * notional_usd
     per_day = per_interval * 24.0 / interval_hours
     return Payment(per_interval, per_day, per_day * 30.0)
+
+
+def payment_of(rate: FundingRate, notional_usd: float, side: str) -> Payment:
+    """What a ``side`` position of ``notional_usd`` receives at the current terms: ``position_payment`` of the rate,
+    or, where the two sides pay differently (``FundingRate.sides``: GMX), minus the side's funding AND borrow fee."""
+    if rate.sides is None:
+        return position_payment(rate.rate, rate.interval_hours, notional_usd, side)
+    cost = rate.sides.cost_long if side == "long" else rate.sides.cost_short
+    return position_payment(cost, rate.interval_hours, notional_usd, "long")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +327,7 @@ def build_report(
         stats = history_stats(in_window) if key in histories else None
         if stats is not None and stats.count == 0 and not note:
             note = f"no settlement in the window (interval {r.interval_hours:g} h)"
-        payment = position_payment(r.rate, r.interval_hours, *opts.position) if opts.position else None
+        payment = payment_of(r, *opts.position) if opts.position else None
         rows.append(FundingRow(
             rate=r,
             avg_24h_8h=window_average(points, as_of, timedelta(hours=24)),

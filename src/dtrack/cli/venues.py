@@ -12,7 +12,7 @@ from dtrack.cli.common import FORMATS, Options, render
 @click.option("--markdown", is_flag=True, help="The README venue table (Markdown), rendered from the registry.")
 @click.pass_context
 def venues(ctx: click.Context, fmt: str | None, markdown: bool) -> int:
-    """List venues with their status (active, planned, degraded, closed) and what dtrack reads from each:
+    """List venues with their status (active, planned, degraded, halted, closed) and what dtrack reads from each:
     per data kind the REST endpoint, the stream, the history depth, whether it is sampled, and a note
     (JSON: the "data" table)."""
     from dtrack.client.queries.catalog import venue_rows

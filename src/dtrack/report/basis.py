@@ -83,6 +83,7 @@ def to_csv(report: BasisReport) -> str:
 def render_table(report: BasisReport) -> Any:
     """A rich renderable: per-asset perpetual premia, the term structure, constant maturity, opportunities."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -96,7 +97,7 @@ def render_table(report: BasisReport) -> Any:
             for col in ("Venue", "Symbol", "Mark", "Index", "Mark-index", "Mark-spot", "Funding APR"):
                 table.add_column(col, justify="left" if col in ("Venue", "Symbol") else "right")
             for r in perps:
-                table.add_row(r.venue, r.symbol, price(r.price), price(r.index_price), pct(r.premium_index, 3),
+                table.add_row(r.venue, escape(r.symbol), price(r.price), price(r.index_price), pct(r.premium_index, 3),
                               pct(r.basis, 3), pct(r.annualized, 2))
             parts.append(table)
         if s.term_structure:
@@ -106,7 +107,8 @@ def render_table(report: BasisReport) -> Any:
                 table.add_column(col, justify="left" if col in ("Expiry", "Venue", "Symbol") else "right")
             for r in s.term_structure:
                 table.add_row(f"{r.expiry:%Y-%m-%d}" if r.expiry else "", f"{r.days_to_expiry:.1f}", r.venue,
-                              r.symbol, price(r.price), pct(r.basis, 3), f"{r.basis_usd:+,.2f}", pct(r.annualized, 2))
+                              escape(r.symbol), price(r.price), pct(r.basis, 3), f"{r.basis_usd:+,.2f}",
+                              pct(r.annualized, 2))
             parts.append(table)
             cm = "  ".join(f"{c.days}d: {pct(c.annualized, 2)}" if c.annualized is not None else f"{c.days}d: n/a"
                            for c in s.constant_maturity)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dtrack.analytics.funding import ArbOpportunity, FundingReport, FundingRow
+from dtrack.records import FundingRate
 from dtrack.report.format import countdown, hours, iso, money, pct, token, usd, weighting_token
 from dtrack.results import Failure
 
@@ -21,18 +22,34 @@ def rate_row(row: FundingRow) -> dict[str, Any]:
         "venue": inst.venue, "asset": inst.asset, "symbol": inst.symbol, "id": inst.normalized_id,
         "margin": inst.margin.value, "quote": inst.quote, "settle": inst.settle, "multiplier": inst.multiplier,
         "rate": r.rate, "interval_hours": r.interval_hours, "interval_source": r.interval_source,
-        "rate_8h": r.rate_8h, "apr": r.apr, "predicted_rate": r.predicted_rate,
+        "continuous": r.continuous, "rate_8h": r.rate_8h, "apr": r.apr, "predicted_rate": r.predicted_rate,
         "next_funding_time": iso(r.next_funding_time), "mark_price": r.mark_price, "index_price": r.index_price,
         "open_interest_usd": r.open_interest_usd, "avg_24h_8h": row.avg_24h_8h, "avg_7d_8h": row.avg_7d_8h,
         "alert": row.alert, "note": r.note, "time": iso(r.time), "received_at": iso(r.received_at),
+        **sides_row(r),
     }
     return out
 
 
+def sides_row(r: FundingRate) -> dict[str, Any]:
+    """What a long and a short pay per 8 h (positive = pays, negative = receives): funding, the borrow fee where the
+    venue charges one (null elsewhere), and their sum."""
+    s = r.sides
+    per8 = 8.0 / r.interval_hours
+    return {
+        "funding_long_8h": s.funding_long * per8 if s is not None else r.rate_8h,
+        "funding_short_8h": s.funding_short * per8 if s is not None else -r.rate_8h,
+        "borrow_long_8h": s.borrow_long * per8 if s is not None else None,
+        "borrow_short_8h": s.borrow_short * per8 if s is not None else None,
+        "cost_long_8h": r.long_cost_8h, "cost_short_8h": r.short_cost_8h,
+    }
+
+
 def _history(row: FundingRow) -> dict[str, Any] | None:
     s = row.stats
-    if s is None:
-        return {"count": 0, "note": row.history_note}
+    if s is None:  # no history was fetched (the venue publishes none dtrack reads: GMX): every figure unknown
+        return {"count": 0, "mean_8h": None, "min_8h": None, "max_8h": None, "last_8h": None, "trend": None,
+                "trend_per_day_8h": None, "note": row.history_note}
     return {"count": s.count, "mean_8h": s.mean, "min_8h": s.min, "max_8h": s.max, "last_8h": s.last,
             "trend": token(s.trend), "trend_per_day_8h": s.trend_per_day, "note": row.history_note}
 
@@ -41,9 +58,11 @@ def _arb(o: ArbOpportunity) -> dict[str, Any]:
     return {
         "asset": o.asset, "long_venue": o.long.instrument.venue, "long_symbol": o.long.instrument.symbol,
         "short_venue": o.short.instrument.venue, "short_symbol": o.short.instrument.symbol,
-        "long_rate_8h": o.long.rate_8h, "short_rate_8h": o.short.rate_8h, "spread_8h": o.spread_8h,
+        "long_rate_8h": o.long.rate_8h, "short_rate_8h": o.short.rate_8h,
+        "long_cost_8h": o.long_cost_8h, "short_cost_8h": o.short_cost_8h, "spread_8h": o.spread_8h,
         "gross_apr": o.gross_apr, "round_trip_fees": o.fees, "holding_days": o.holding_days, "net_apr": o.net_apr,
         "breakeven_days": o.breakeven_days, "simultaneous": o.simultaneous, "note": o.timing_note,
+        "costs_note": o.costs_note,
     }
 
 
@@ -59,7 +78,10 @@ def to_json(report: FundingReport, failures: Sequence[Failure]) -> dict[str, Any
         rates.append(item)
     out: dict[str, Any] = {
         "as_of": iso(report.as_of),
-        "units": {"rates": "fraction per interval_hours (rate) or per 8 h (rate_8h, *_8h)",
+        "units": {"rates": "fraction per interval_hours (rate) or per 8 h (rate_8h, *_8h); a continuous rate "
+                           "(continuous: true) is its 8 h-equivalent (interval_hours 8)",
+                  "sides": "funding_*_8h, borrow_*_8h, cost_*_8h: what a long / a short pays per 8 h (negative: "
+                           "receives); borrow where the venue charges one (GMX), else null",
                   "apr": "fraction per year, simple", "money": "USD", "times": "ISO-8601 UTC"},
         "history_window_hours": report.history_window.total_seconds() / 3600,
         "alert_threshold_8h": report.alert_threshold,
@@ -113,6 +135,7 @@ def to_csv(report: FundingReport, with_history: bool = False) -> str:
 def render_table(report: FundingReport, show_history: bool) -> Any:
     """A rich renderable: per-asset rate tables, summaries, history stats, arbitrage."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -131,15 +154,17 @@ def render_table(report: FundingReport, show_history: bool) -> Any:
             table.add_column("Alert", justify="center")
         for row in rows:
             r = row.rate
-            cells = [r.instrument.venue, r.instrument.symbol, f"{r.instrument.margin.value} {r.instrument.quote}",
-                     pct(r.rate), hours(r.interval_hours), pct(r.rate_8h), pct(row.avg_24h_8h), pct(row.avg_7d_8h),
-                     pct(r.apr, 2), countdown(r.next_funding_time, now), usd(r.open_interest_usd)]
+            cells = [r.instrument.venue, escape(r.instrument.symbol),
+                     f"{r.instrument.margin.value} {r.instrument.quote}", pct(r.rate), hours(r.interval_hours),
+                     pct(r.rate_8h), pct(row.avg_24h_8h), pct(row.avg_7d_8h), pct(r.apr, 2),
+                     countdown(r.next_funding_time, now), usd(r.open_interest_usd)]
             if row.payment is not None:
                 cells += [money(row.payment.per_interval), money(row.payment.per_day), money(row.payment.per_30d)]
             if report.alert_threshold is not None:
                 cells.append("!" if row.alert else "")
             table.add_row(*cells, style="bold red" if row.alert else None)
         parts.append(table)
+        parts += [Text(_sides_line(row.rate)) for row in rows if row.rate.sides is not None]
         if summary.weighted is not None:
             w = summary.weighted
             parts.append(Text(f"Weighted avg (8h): {pct(w.rate_8h)} | Annualized: {pct(w.apr, 2)} | "
@@ -160,7 +185,16 @@ def render_table(report: FundingReport, show_history: bool) -> Any:
     return Group(*parts)
 
 
+def _sides_line(r: FundingRate) -> str:
+    """What a long and a short pay per 8 h on a venue whose sides pay differently (GMX), funding and borrow apart."""
+    s = sides_row(r)
+    return (f"{r.instrument.venue} {r.instrument.symbol} per 8 h: a long pays {pct(s['cost_long_8h'])} (funding "
+            f"{pct(s['funding_long_8h'])} + borrow {pct(s['borrow_long_8h'])}), a short pays {pct(s['cost_short_8h'])} "
+            f"(funding {pct(s['funding_short_8h'])} + borrow {pct(s['borrow_short_8h'])}); negative = received")
+
+
 def _history_table(report: FundingReport) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     window = report.history_window.total_seconds() / 3600
@@ -171,28 +205,30 @@ def _history_table(report: FundingReport) -> Any:
     for row in report.rows:
         s = row.stats
         if s is None:
-            table.add_row(row.rate.instrument.venue, row.rate.instrument.symbol, "0", "", "", "", "", "n/a",
-                          row.history_note)
+            table.add_row(row.rate.instrument.venue, escape(row.rate.instrument.symbol), "0", "", "", "", "", "n/a",
+                          escape(row.history_note))
             continue
-        table.add_row(row.rate.instrument.venue, row.rate.instrument.symbol, str(s.count), pct(s.mean),
-                      pct(s.min), pct(s.max), pct(s.last), s.trend, row.history_note)
+        table.add_row(row.rate.instrument.venue, escape(row.rate.instrument.symbol), str(s.count), pct(s.mean),
+                      pct(s.min), pct(s.max), pct(s.last), s.trend, escape(row.history_note))
     return table
 
 
 def _arb_table(opps: Sequence[ArbOpportunity]) -> Any:
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="FUNDING ARBITRAGE (long the lower rate, short the higher; net of round-trip taker fees)",
+    table = Table(title="FUNDING ARBITRAGE (long one leg, short the other, the way that earns; net of taker fees)",
                   title_justify="left", show_edge=False)
     for col in ("Asset", "Long", "Short", "Spread/8h", "Gross APR", "Fees", "Net APR", "Breakeven", "Timing"):
         table.add_column(col, justify="left" if col in ("Asset", "Long", "Short", "Timing") else "right")
     for o in opps[:ARB_TABLE_ROWS]:
         breakeven = f"{o.breakeven_days:.1f}d" if o.breakeven_days is not None else "never"
         timing = "simultaneous" if o.simultaneous else o.timing_note.removeprefix("payments not simultaneous: ")
-        table.add_row(o.asset, f"{o.long.instrument.venue} {o.long.instrument.symbol}",
-                      f"{o.short.instrument.venue} {o.short.instrument.symbol}", pct(o.spread_8h), pct(o.gross_apr, 2),
+        table.add_row(o.asset, escape(f"{o.long.instrument.venue} {o.long.instrument.symbol}"),
+                      escape(f"{o.short.instrument.venue} {o.short.instrument.symbol}"), pct(o.spread_8h),
+                      pct(o.gross_apr, 2),
                       pct(o.fees, 3, sign=False), pct(o.net_apr, 2), breakeven, timing)
     notes = []
     if not opps:
@@ -202,4 +238,8 @@ def _arb_table(opps: Sequence[ArbOpportunity]) -> Any:
     if opps:
         notes.append(Text(f"Net APR amortizes entry+exit fees over {opps[0].holding_days:g} days "
                           "(funding.arb_holding_days in settings.yaml)."))
+    if any(o.costs_note for o in opps[:ARB_TABLE_ROWS]):
+        notes.append(Text("Spreads count each leg's funding and its borrow fee where the venue charges one (GMX: "
+                          "per side, see the rate rows); payments are not simultaneous where a leg accrues "
+                          "continuously."))
     return Group(table, *notes)

@@ -13,7 +13,10 @@ from dtrack.report.format import DIVERGENCE_TOKENS, amount, iso, num, pct, price
 from dtrack.results import Failure
 
 UNITS = {
-    "oi_amount": "as the venue reports it, in oi_unit (contracts, base coin or usd), one side",
+    "oi_amount": "as the venue reports it, in oi_unit (contracts, base coin or usd), one side; where the venue "
+                 "publishes longs and shorts apart, against a pool (GMX), their sum",
+    "oi_long_usd": "the longs' open interest, USD, where the venue publishes the sides apart (GMX), else null",
+    "oi_short_usd": "the shorts' open interest, USD, where the venue publishes the sides apart (GMX), else null",
     "oi_base": "units of the asset, one side", "oi_usd": "USD = oi_base x price_used (or the USD amount itself)",
     "price_used": "USD per one unit of the asset", "share": "fraction of the asset's total oi_usd",
     "changes": "fractions, in coin terms (oi_base), snapshot now vs history interpolated at the past time",
@@ -42,6 +45,8 @@ def row_dict(row: OIRow, windows: Sequence[str]) -> dict[str, Any]:
     out["change_note"] = row.change_note
     out["long_short_ratio"] = num(row.long_short.ratio) if row.long_short else None
     out["long_share"] = num(row.long_short.long_share) if row.long_short else None
+    out["oi_long_usd"] = oi.long_usd
+    out["oi_short_usd"] = oi.short_usd
     out["note"] = oi.note
     out["time"] = iso(oi.time)
     out["received_at"] = iso(oi.received_at)
@@ -101,6 +106,7 @@ def to_csv(report: OIReport) -> str:
 def render_table(report: OIReport) -> Any:
     """A rich renderable: per-asset contract tables, venue totals with changes, positioning, divergence."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -113,11 +119,15 @@ def render_table(report: OIReport) -> Any:
             table.add_column(col, justify="left" if col in ("Venue", "Symbol", "Kind", "As reported") else "right")
         for r in rows:
             oi = r.oi
-            table.add_row(oi.instrument.venue, oi.instrument.symbol, _kind(r), f"{amount(oi.amount)} {oi.unit.value}",
+            table.add_row(oi.instrument.venue, escape(oi.instrument.symbol), _kind(r),
+                          f"{amount(oi.amount)} {oi.unit.value}",
                           amount(oi.base), usd(oi.usd), f"{price(oi.price_used)} {oi.price_source}",
                           pct(r.share, 1, sign=False), *[pct(r.changes.get(w), 2) for w in windows],
                           f"{r.long_short.ratio:.2f}" if r.long_short else "")
         parts.append(table)
+        parts += [Text(f"{r.oi.instrument.venue} {r.oi.instrument.symbol}: longs {usd(r.oi.long_usd)}, shorts "
+                       f"{usd(r.oi.short_usd)} (both against the pool; the row is their sum)")
+                  for r in rows if r.oi.long_usd is not None and r.oi.short_usd is not None]
         venues = Table(title=f"{s.asset} BY VENUE", title_justify="left", show_edge=False)
         for col in ("Venue", "OI (USD)", "Share", *windows, "Note"):
             venues.add_column(col, justify="left" if col in ("Venue", "Note") else "right")

@@ -105,6 +105,20 @@ PERPS: tuple[SimPerp, ...] = (
     _p("hyperliquid", "rest", "ETH", "ETH", "USDC", "linear", 1, 0.09),
     _p("hyperliquid", "rest", "SOL", "SOL", "USDC", "linear", 1, 0.10),
     _p("hyperliquid", "rest", "kPEPE", "PEPE", "USDC", "linear", 1, 0.08, mult=1000),
+    _p("dydx", "rest", "BTC-USD", "BTC", "USDC", "linear", 1, 0.02),
+    _p("dydx", "rest", "ETH-USD", "ETH", "USDC", "linear", 1, 0.02),
+    _p("dydx", "rest", "SOL-USD", "SOL", "USDC", "linear", 1, 0.03),
+    _p("dydx", "rest", "PEPE-USD", "PEPE", "USDC", "linear", 1, 0.02),
+    # GMX v2 pools, per chain (host): funding accrues every second, so ``interval_h`` is the 8 h the sim quotes the
+    # model's 8 h-equivalent level over (as a per-second factor); several pools per asset, and one name on both chains
+    _p("gmx", "arbitrum", "BTC/USD [WBTC.b-USDC]", "BTC", "USD", "linear", 8, 0.03),
+    _p("gmx", "arbitrum", "BTC/USD [tBTC-tBTC]", "BTC", "USD", "linear", 8, 0.005),
+    _p("gmx", "arbitrum", "ETH/USD [WETH-USDC]", "ETH", "USD", "linear", 8, 0.03),
+    _p("gmx", "arbitrum", "SOL/USD [SOL-USDC]", "SOL", "USD", "linear", 8, 0.02),
+    _p("gmx", "arbitrum", "PEPE/USD [PEPE-USDC]", "PEPE", "USD", "linear", 8, 0.01),
+    _p("gmx", "avalanche", "BTC/USD [BTC.b-USDC]", "BTC", "USD", "linear", 8, 0.005),
+    _p("gmx", "avalanche", "ETH/USD [WETH.e-USDC]", "ETH", "USD", "linear", 8, 0.005),
+    _p("gmx", "avalanche", "SOL/USD [SOL-USDC]", "SOL", "USD", "linear", 8, 0.003),
 )
 
 

@@ -95,13 +95,15 @@ TABLE_LIST: tuple[Table, ...] = (
     Table("funding_rates", _c(
         f"{_INSTRUMENT}, rate real, interval_hours real, interval_source text, time time?, received_at time, "
         "predicted_rate real?, next_funding_time time?, mark_price real?, index_price real?, open_interest_usd real?, "
-        "note text, rate_8h real, apr real"), _SNAPSHOT_KEY, "received_at", "snapshot", "FundingRate"),
+        "note text, rate_8h real, apr real, funding_long real?, funding_short real?, borrow_long real?, "
+        "borrow_short real?"), _SNAPSHOT_KEY, "received_at", "snapshot", "FundingRate"),
     Table("funding_points", _c(
         "venue text, symbol text, time time, rate real, interval_hours real, received_at time, rate_8h real"),
         ("venue", "symbol", "time"), "time", "history", "FundingPoint"),
     Table("open_interest", _c(
         f"{_INSTRUMENT}, amount real, unit text, base real, usd real, price_used real, price_source text, "
-        "time time?, received_at time, note text"), _SNAPSHOT_KEY, "received_at", "snapshot", "OpenInterest"),
+        "time time?, received_at time, note text, long_usd real?, short_usd real?"), _SNAPSHOT_KEY, "received_at",
+        "snapshot", "OpenInterest"),
     Table("oi_points", _c("venue text, symbol text, time time, base real, usd real?, received_at time"),
           ("venue", "symbol", "time"), "time", "history", "OIPoint"),
     Table("long_short", _c(
@@ -299,6 +301,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         '"seen_at" BIGINT NOT NULL)',
         'CREATE UNIQUE INDEX "instruments_key" ON "instruments" ("venue", "symbol")',
         'CREATE INDEX "instruments_asset" ON "instruments" ("asset")',
+    )),
+    Migration(3, "funding snapshots keep what each side pays where the sides differ (GMX: funding and borrow per "
+                 "side); open-interest snapshots keep the long and short sides where a venue publishes both", (
+        'ALTER TABLE "funding_rates" ADD COLUMN "funding_long" DOUBLE PRECISION',
+        'ALTER TABLE "funding_rates" ADD COLUMN "funding_short" DOUBLE PRECISION',
+        'ALTER TABLE "funding_rates" ADD COLUMN "borrow_long" DOUBLE PRECISION',
+        'ALTER TABLE "funding_rates" ADD COLUMN "borrow_short" DOUBLE PRECISION',
+        'ALTER TABLE "open_interest" ADD COLUMN "long_usd" DOUBLE PRECISION',
+        'ALTER TABLE "open_interest" ADD COLUMN "short_usd" DOUBLE PRECISION',
     )),
 )
 

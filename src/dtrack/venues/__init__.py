@@ -69,13 +69,16 @@ class VenueInfo:
 
     name: str
     title: str
-    status: str  # active | planned | degraded | closed
+    status: str  # active | planned | degraded | halted | closed
     markets: str
     funding_intervals: str
     bulk: str
     adapter: str | None = None  # "module:Class"
     #: keys of the venue's hosts (settings ``venues.<name>.rest_urls.<host>``)
     hosts: tuple[str, ...] = ()
+    #: WebSocket host key -> the real base URL (settings ``venues.<name>.ws_urls.<host>`` override it; the
+    #: channel's path follows the base URL)
+    ws_hosts: Mapping[str, str] = field(default_factory=dict)
     capabilities: Mapping[DataKind, Capability] = field(default_factory=dict)
     closed_on: str | None = None
     note: str = ""
@@ -106,15 +109,19 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         funding_intervals="8 h default; 4 h / 1 h per symbol from fundingInfo",
         bulk="premiumIndex (all symbols); OI per symbol", adapter="dtrack.venues.binance.adapter:BinanceAdapter",
         hosts=("usdm", "coinm", "spot", "options"),
+        ws_hosts={"fstream": "wss://fstream.binance.com", "dstream": "wss://dstream.binance.com"},
         capabilities=_table(
-            funding=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/fundingInfo (and /dapi)"),
+            funding=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/fundingInfo (and /dapi)",
+                               stream="!markPrice@arr@1s (fstream /market/stream, dstream /stream)"),
             funding_history=Capability(rest="/fapi/v1/fundingRate (and /dapi)", history="since listing"),
-            open_interest=Capability(rest="/fapi/v1/openInterest per contract (and /dapi)"),
+            open_interest=Capability(rest="/fapi/v1/openInterest per contract (and /dapi)",
+                                     note="no open-interest stream: REST only"),
             oi_history=Capability(rest="/futures/data/openInterestHist", history="30d"),
             long_short=Capability(rest="/futures/data/globalLongShortAccountRatio, topLongShortAccountRatio, "
                                        "topLongShortPositionRatio", history="30d"),
             klines=Capability(rest="/fapi/v1/klines (and /dapi)", history="since listing"),
-            quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/price (and /dapi)"),
+            quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/price (and /dapi)",
+                              stream="!markPrice@arr@1s (mark, index)"),
             spot=Capability(rest="/api/v3/ticker/price"),
             option_chain=Capability(rest="/eapi/v1/exchangeInfo + /eapi/v1/mark + /eapi/v1/ticker + "
                                          "/eapi/v1/openInterest + /eapi/v1/index"),
@@ -128,16 +135,16 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         markets="linear (USDT, USDC) and inverse perpetuals and dated futures",
         funding_intervals="fundingIntervalHour per symbol (1/2/4/8 h)",
         bulk="tickers (all symbols per category)", adapter="dtrack.venues.bybit.adapter:BybitAdapter",
-        hosts=("rest",), taker_fee_pct=0.055,
+        hosts=("rest",), taker_fee_pct=0.055, ws_hosts={"stream": "wss://stream.bybit.com"},
         capabilities=_table(
-            funding=Capability(rest="/v5/market/tickers"),
+            funding=Capability(rest="/v5/market/tickers", stream="tickers.{symbol}"),
             funding_history=Capability(rest="/v5/market/funding/history", history="since listing"),
-            open_interest=Capability(rest="/v5/market/tickers",
+            open_interest=Capability(rest="/v5/market/tickers", stream="tickers.{symbol}",
                                      note="singleOpenInterest (one side); openInterest is two-sided"),
             oi_history=Capability(rest="/v5/market/open-interest", history="since listing"),
             long_short=Capability(rest="/v5/market/account-ratio"),
             klines=Capability(rest="/v5/market/kline", history="since listing"),
-            quotes=Capability(rest="/v5/market/tickers"),
+            quotes=Capability(rest="/v5/market/tickers", stream="tickers.{symbol}"),
             spot=Capability(rest="/v5/market/tickers?category=spot"),
             option_chain=Capability(rest="/v5/market/tickers?category=option"),
             vol_index=_no("Bybit publishes no volatility index"),
@@ -150,16 +157,19 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         markets="USDT-, USDC- and USD-margined swaps and dated futures",
         funding_intervals="nextFundingTime - fundingTime (8 h default, can be shorter)",
         bulk="funding-rate?instId=ANY, open-interest, mark-price", adapter="dtrack.venues.okx.adapter:OkxAdapter",
-        hosts=("rest",),
+        hosts=("rest",), ws_hosts={"ws": "wss://ws.okx.com:8443"},
         capabilities=_table(
-            funding=Capability(rest="/api/v5/public/funding-rate"),
+            funding=Capability(rest="/api/v5/public/funding-rate",
+                               stream="funding-rate (+ mark-price, open-interest) per instId"),
             funding_history=Capability(rest="/api/v5/public/funding-rate-history", history="92d"),
-            open_interest=Capability(rest="/api/v5/public/open-interest"),
+            open_interest=Capability(rest="/api/v5/public/open-interest",
+                                     stream="open-interest (+ mark-price) per instId"),
             oi_history=Capability(rest="/api/v5/rubik/stat/contracts/open-interest-history",
                                   history="1,440 points per period"),
             long_short=Capability(rest="/api/v5/rubik/stat/contracts/long-short-account-ratio(-contract)"),
             klines=Capability(rest="/api/v5/market/candles + history-candles", history="since listing"),
-            quotes=Capability(rest="/api/v5/public/mark-price + /api/v5/market/index-tickers + tickers"),
+            quotes=Capability(rest="/api/v5/public/mark-price + /api/v5/market/index-tickers + tickers",
+                              stream="mark-price per instId (mark only)"),
             spot=Capability(rest="/api/v5/market/tickers?instType=SPOT"),
             option_chain=Capability(rest="/api/v5/public/opt-summary + mark-price + open-interest + tickers"),
             vol_index=_no("OKX publishes no volatility index dtrack reads"),
@@ -171,15 +181,18 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         markets="BTC/ETH inverse perpetuals and futures, USDC-margined linear perpetuals",
         funding_intervals="continuous accrual, quoted as an 8 h-equivalent (funding_8h)",
         bulk="get_book_summary_by_currency (per currency)", adapter="dtrack.venues.deribit.adapter:DeribitAdapter",
-        hosts=("rest",),
+        hosts=("rest",), ws_hosts={"ws": "wss://www.deribit.com"},
         capabilities=_table(
-            funding=Capability(rest="/api/v2/public/get_book_summary_by_currency"),
+            funding=Capability(rest="/api/v2/public/get_book_summary_by_currency",
+                               stream="ticker.{instrument}.100ms"),
             funding_history=Capability(rest="/api/v2/public/get_funding_rate_history", history="since listing"),
-            open_interest=Capability(rest="/api/v2/public/get_book_summary_by_currency"),
+            open_interest=Capability(rest="/api/v2/public/get_book_summary_by_currency",
+                                     stream="ticker.{instrument}.100ms"),
             oi_history=_no("Deribit publishes no open-interest history"),
             long_short=_no("Deribit publishes no long/short ratio"),
             klines=Capability(rest="/api/v2/public/get_tradingview_chart_data", history="since listing"),
-            quotes=Capability(rest="/api/v2/public/get_book_summary_by_currency + get_index_price"),
+            quotes=Capability(rest="/api/v2/public/get_book_summary_by_currency + get_index_price",
+                              stream="ticker.{instrument}.100ms"),
             spot=_no("Deribit has no spot market in dtrack"),
             option_chain=Capability(rest="/api/v2/public/get_book_summary_by_currency?kind=option"),
             vol_index=Capability(rest="/api/v2/public/get_volatility_index_data", history="since 2021"),
@@ -192,15 +205,15 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         name="hyperliquid", title="Hyperliquid", status="active",
         markets="USDC-margined perpetuals (kPEPE = 1000 PEPE)", funding_intervals="1 h",
         bulk="metaAndAssetCtxs (all perps)", adapter="dtrack.venues.hyperliquid.adapter:HyperliquidAdapter",
-        hosts=("rest",), taker_fee_pct=0.045,
+        hosts=("rest",), taker_fee_pct=0.045, ws_hosts={"ws": "wss://api.hyperliquid.xyz"},
         capabilities=_table(
-            funding=Capability(rest="/info metaAndAssetCtxs + predictedFundings"),
+            funding=Capability(rest="/info metaAndAssetCtxs + predictedFundings", stream="activeAssetCtx {coin}"),
             funding_history=Capability(rest="/info fundingHistory", history="since listing"),
-            open_interest=Capability(rest="/info metaAndAssetCtxs"),
+            open_interest=Capability(rest="/info metaAndAssetCtxs", stream="activeAssetCtx {coin}"),
             oi_history=_no("Hyperliquid publishes no open-interest history"),
             long_short=_no("Hyperliquid publishes no long/short ratio"),
             klines=Capability(rest="/info candleSnapshot", history="5,000 candles"),
-            quotes=Capability(rest="/info metaAndAssetCtxs"),
+            quotes=Capability(rest="/info metaAndAssetCtxs", stream="activeAssetCtx {coin}"),
             spot=_no("Hyperliquid spot is not read by dtrack"),
             option_chain=_no("Hyperliquid lists no options"),
             vol_index=_no("Hyperliquid lists no options"),
@@ -208,14 +221,59 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             option_trades=_no("Hyperliquid lists no options"),
             liquidations=_no("Hyperliquid publishes no market-wide liquidation feed"),
         )),
-    VenueInfo(name="dydx", title="dYdX v4", status="planned", markets="USDC-margined perpetuals (indexer)",
-              funding_intervals="1 h", bulk="perpetualMarkets", note="listed, not implemented yet; v3 is shut down"),
-    VenueInfo(name="gmx", title="GMX v2", status="planned", markets="perpetual pools on Arbitrum/Avalanche",
-              funding_intervals="continuous per-second accrual + borrow fees", bulk="markets/info",
-              note="listed, not implemented yet"),
-    VenueInfo(name="drift", title="Drift", status="degraded", markets="Solana perpetuals", funding_intervals="1 h",
-              bulk="stats/markets", note="relaunching as Velocity DEX after the 2026-04-01 exploit; data API partly "
-                                         "returns 403; not implemented"),
+    VenueInfo(
+        name="dydx", title="dYdX v4", status="active", markets="USDC-margined perpetuals (indexer; v3 is shut down)",
+        funding_intervals="1 h (nextFundingRate is a 1-hour rate)",
+        bulk="perpetualMarkets (all markets)", adapter="dtrack.venues.dydx.adapter:DydxAdapter",
+        hosts=("rest",), taker_fee_pct=0.05,
+        capabilities=_table(
+            funding=Capability(rest="/v4/perpetualMarkets",
+                               note="nextFundingRate: the indexer's 1-hour rate of the next whole-hour settlement"),
+            funding_history=Capability(rest="/v4/historicalFunding/{ticker}", history="since listing"),
+            open_interest=Capability(rest="/v4/perpetualMarkets",
+                                     note="openInterest: coins, one side (the longs) x oraclePrice"),
+            oi_history=Capability(rest="/v4/candles/perpetualMarkets/{ticker} (startingOpenInterest)",
+                                  history="since listing"),
+            long_short=_no("dYdX publishes no long/short ratio"),
+            klines=Capability(rest="/v4/candles/perpetualMarkets/{ticker}", history="since listing"),
+            quotes=Capability(rest="/v4/perpetualMarkets + /v4/orderbooks/perpetualMarket/{ticker}",
+                              note="index = oraclePrice (dYdX marks at it: no separate mark); last = order-book mid"),
+            spot=_no("dYdX has no spot market"),
+            option_chain=_no("dYdX lists no options"),
+            vol_index=_no("dYdX lists no options"),
+            realized_vol=_no("dYdX publishes no realized volatility"),
+            option_trades=_no("dYdX lists no options"),
+            liquidations=_no(f"{NOT_YET} (trades of type LIQUIDATED on /v4/trades/perpetualMarket/{{ticker}})"),
+        )),
+    VenueInfo(
+        name="gmx", title="GMX v2", status="active",
+        markets="perpetual pools on Arbitrum and Avalanche (several pools per asset)",
+        funding_intervals="continuous per-second accrual (8 h-equivalent = x 28,800) + borrow fees per side",
+        bulk="markets/info + markets/tickers (all markets of a chain)", adapter="dtrack.venues.gmx.adapter:GmxAdapter",
+        hosts=("arbitrum", "avalanche"), taker_fee_pct=0.06,
+        capabilities=_table(
+            funding=Capability(rest="/v1/markets/info + /v1/markets/tickers",
+                               note="fundingFactorPerSecond (paid by the larger side) and borrow per side, "
+                                    "shown apart"),
+            funding_history=_no(f"{NOT_YET} (the GMX API's /v1/rates history: units UNCONFIRMED)"),
+            open_interest=Capability(rest="/v1/markets/info + /v1/markets/tickers",
+                                     note="longs + shorts in USD, each side shown (both face the pool)"),
+            oi_history=_no("GMX publishes no open-interest history dtrack reads"),
+            long_short=_no("GMX publishes open interest per side (see open interest), not a long/short ratio"),
+            klines=_no(NOT_YET),
+            quotes=Capability(rest="/v1/markets/tickers", note="the index token's oracle mark price"),
+            spot=_no("GMX spot swaps are not read by dtrack"),
+            option_chain=_no("GMX lists no options"),
+            vol_index=_no("GMX lists no options"),
+            realized_vol=_no("GMX publishes no realized volatility"),
+            option_trades=_no("GMX lists no options"),
+            liquidations=_no("GMX publishes no liquidation feed over REST"),
+        )),
+    VenueInfo(name="drift", title="Drift", status="halted", markets="Solana perpetuals (none trading)",
+              funding_intervals="1 h", bulk="-",
+              note="halted since the 2026-04-01 exploit (Drift's data API answers 403); relaunching as Velocity, a new "
+                   "deployment (USDT quote) whose data API host is not final: dtrack reads nothing until it is "
+                   "(README: Drift -> Velocity)"),
     VenueInfo(name="bitmex", title="BitMEX", status="closed", markets="(none: closed)", funding_intervals="-",
               bulk="-", closed_on="2026-09-23", note="BitMEX closed on 2026-09-23 04:00 UTC; no live data exists"),
 )}

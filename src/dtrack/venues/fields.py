@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from dtrack.errors import DtrackError, Implausible, ParseError
-from dtrack.records import FundingPoint, Instrument, Kind
+from dtrack.records import FundingPoint, Instrument, Kind, PricePoint
 
 #: One row of a venue's instrument list (a JSON object).
 Row = Mapping[str, Any]
@@ -118,6 +118,18 @@ class Reader:
     def opt_time_ms(self, row: Mapping[str, Any], key: str) -> datetime | None:
         """An optional epoch-ms timestamp; absent, "", null and 0 are None."""
         return self.time_ms(row, key) if self.opt_num(row, key) else None
+
+    def time_iso(self, row: Mapping[str, Any], key: str) -> datetime:
+        """A required ISO-8601 timestamp with its offset (``2025-07-29T05:00:01.053Z``, as dYdX sends them) as
+        UTC, range-checked like ``ms``: a time without an offset (naive) or outside 2010..2100 is a ParseError."""
+        value = self.field(row, key)
+        try:
+            when = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is None or not MIN_MS <= utc_to_ms(when) <= MAX_MS:
+            raise self.fail(f"field {key!r} is {value!r}, expected an ISO-8601 UTC time (2010..2100)")
+        return when.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +337,24 @@ def points_from_settlements(
         points.append(FundingPoint(venue=venue, symbol=symbol, time=t, rate=rate,
                                    interval_hours=max(1.0, float(hours)), received_at=received_at))
     return tuple(points)
+
+
+def next_settlement_after(received: datetime, interval_hours: float) -> datetime:
+    """The first settlement strictly after ``received`` on UTC multiples of the interval (hourly: the next whole
+    hour), for venues whose settlements follow that grid and whose answer names none."""
+    step = round(interval_hours * HOUR_MS)
+    return ms_to_utc((utc_to_ms(received) // step + 1) * step)
+
+
+def candle_closes(candles: Iterable[tuple[int, float]], *, venue: str, symbol: str, multiplier: float, period_ms: int,
+                  received_at: datetime) -> tuple[PricePoint, ...]:
+    """Kline closes ``(open time ms, close in the venue's unit)`` as PricePoints per unit of the asset (close /
+    ``multiplier``), ascending and de-duplicated by open time. A point's time is the candle's close (open + period);
+    the candle still open at ``received_at`` is stamped ``received_at`` (its close is the latest price)."""
+    now_ms = utc_to_ms(received_at)
+    return tuple(PricePoint(venue=venue, symbol=symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
+                            price=close / multiplier, received_at=received_at)
+                 for t, close in sorted(dict(candles).items()))
 
 
 def within(points: Iterable[FundingPoint], start: datetime, end: datetime) -> tuple[FundingPoint, ...]:
