@@ -9,7 +9,8 @@
 
 ``Client`` is synchronous (it also works inside Jupyter, where an event loop is already running);
 ``AsyncClient`` is its async twin. Every query returns a typed result (``FundingResult``,
-``OpenInterestResult``, ``BasisResult``, ``OptionsResult``, ``VenuesResult``, ``InstrumentsResult``) with
+``OpenInterestResult``, ``BasisResult``, ``OptionsResult``, ``VenuesResult``, ``InstrumentsResult``,
+``HistoryResult``, ``BackfillResult``) with
 ``to_dict()``, ``to_pandas()``, ``frames()``, ``failures`` and ``as_of``. Errors derive from ``DtrackError``.
 
 Importing dtrack is light: the names below are loaded on first use, and numpy, pandas and aiohttp only when
@@ -44,9 +45,11 @@ if TYPE_CHECKING:
     from dtrack.results import (
         SCHEMA_VERSION,
         Answer,
+        BackfillResult,
         BasisResult,
         Failure,
         FundingResult,
+        HistoryResult,
         InstrumentsResult,
         OpenInterestResult,
         OptionsResult,
@@ -61,14 +64,15 @@ _WHERE = {
         "SymbolNotFound", "UnsupportedError", "UsageError", "VenueClosed", "VenueError", "VenueUnavailable")},
     **{name: "dtrack.records" for name in ("DataKind", "Kind", "Margin", "Unit")},
     **{name: "dtrack.results" for name in (
-        "SCHEMA_VERSION", "Answer", "BasisResult", "Failure", "FundingResult", "InstrumentsResult",
-        "OpenInterestResult", "OptionsResult", "Result", "VenuesResult")},
+        "SCHEMA_VERSION", "Answer", "BackfillResult", "BasisResult", "Failure", "FundingResult", "HistoryResult",
+        "InstrumentsResult", "OpenInterestResult", "OptionsResult", "Result", "VenuesResult")},
 }
 
 __all__ = [
     "SCHEMA_VERSION",
     "Answer",
     "AsyncClient",
+    "BackfillResult",
     "Banned",
     "BasisResult",
     "Blocked",
@@ -78,6 +82,7 @@ __all__ = [
     "DtrackError",
     "Failure",
     "FundingResult",
+    "HistoryResult",
     "Implausible",
     "InstrumentsResult",
     "Kind",

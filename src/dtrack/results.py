@@ -68,6 +68,59 @@ def unique(failures: Iterable[Failure]) -> list[Failure]:
     return list(dict.fromkeys(failures))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSpan:
+    """Settlements of one series that came from the history store (the part beyond a venue's depth)."""
+
+    venue: str
+    symbol: str
+    points: int
+    first: datetime
+    last: datetime
+
+    def to_row(self) -> dict[str, Any]:
+        """The span as a flat JSON-able dict."""
+        return {"venue": self.venue, "symbol": self.symbol, "points": self.points, "first": iso(self.first),
+                "last": iso(self.last)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """Where a result's data came from. ``kind``: ``venues`` (asked over the network) or ``store`` (the
+    history store, without the network; ``age_seconds``: how old its oldest snapshot was, received at
+    ``snapshot_time``). ``store`` names the store that was read (password hidden): for a store answer, or for
+    stored settlements that extended the venues' histories (``history_from_store``). ``note``: why the store
+    did not answer when it was consulted, or what a store answer leaves out."""
+
+    kind: str = "venues"
+    store: str | None = None
+    age_seconds: float | None = None
+    snapshot_time: datetime | None = None
+    history_from_store: tuple[StoredSpan, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``source`` object of a JSON document."""
+        return {"kind": self.kind, "store": self.store, "age_seconds": self.age_seconds,
+                "snapshot_time": iso(self.snapshot_time),
+                "history_from_store": [s.to_row() for s in self.history_from_store], "note": self.note}
+
+    def line(self) -> str:
+        """One line for under a table ("" when there is nothing to say: the venues, no store involved)."""
+        if self.kind == "store":
+            text = (f"Source: the store {self.store}, snapshots {self.age_seconds or 0:.0f} s old (no network; "
+                    "--live asks the venues)")
+        elif self.history_from_store:
+            n = sum(s.points for s in self.history_from_store)
+            text = (f"Source: the venues; {n} older settlements of {len(self.history_from_store)} series from the "
+                    f"store {self.store}")
+        elif self.store and self.note:
+            text = f"Source: the venues (the store {self.store} could not answer: {self.note})"
+        else:
+            return ""
+        return f"{text}; {self.note}" if self.note and self.kind == "store" else text
+
+
 @dataclass(slots=True)
 class Answer(Generic[T]):
     """One venue's answer to a query: the items it could read and the problems that did not stop it
@@ -207,6 +260,10 @@ class Result:
         """A rich renderable of the report (what the CLI prints as a table)."""
         raise NotImplementedError
 
+    def empty_line(self) -> str:
+        """What the table view says when there is nothing to show (``all_failed``)."""
+        return "no venue answered (see the lines above); nothing to show"
+
     def main_key(self) -> str:
         """The key of the document's main rows (what ``to_pandas()`` returns)."""
         return self.main_table
@@ -246,6 +303,17 @@ def _frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _with_source(renderable: Any, source: Source) -> Any:
+    """A table with the line saying where its data came from under it (when there is one to say)."""
+    line = source.line()
+    if not line:
+        return renderable
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(renderable, Text(line, style="dim"))
+
+
 def _failures(result: Result) -> list[dict[str, Any]]:
     return [f.to_row() for f in result.failures]
 
@@ -259,11 +327,13 @@ class FundingResult(Result):
     main_table: ClassVar[str] = "rates"
     report: FundingReport
     show_history: bool = False
+    #: where the data came from (the venues, or the store without the network)
+    source: Source = field(default_factory=Source)
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import funding as out
 
-        return out.to_json(self.report, self.failures)
+        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
 
     def to_csv(self) -> str:
         from dtrack.report import funding as out
@@ -277,7 +347,7 @@ class FundingResult(Result):
     def table(self) -> Any:
         from dtrack.report import funding as out
 
-        return out.render_table(self.report, self.show_history)
+        return _with_source(out.render_table(self.report, self.show_history), self.source)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -288,11 +358,13 @@ class OpenInterestResult(Result):
     command: ClassVar[str] = "oi"
     main_table: ClassVar[str] = "rows"
     report: OIReport
+    #: where the data came from (the venues, or the store without the network)
+    source: Source = field(default_factory=Source)
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import oi as out
 
-        return out.to_json(self.report, self.failures)
+        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
 
     def to_csv(self) -> str:
         from dtrack.report import oi as out
@@ -305,7 +377,7 @@ class OpenInterestResult(Result):
     def table(self) -> Any:
         from dtrack.report import oi as out
 
-        return out.render_table(self.report)
+        return _with_source(out.render_table(self.report), self.source)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -316,11 +388,13 @@ class BasisResult(Result):
     command: ClassVar[str] = "basis"
     main_table: ClassVar[str] = "rows"
     report: BasisReport
+    #: where the data came from (the venues, or the store without the network)
+    source: Source = field(default_factory=Source)
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import basis as out
 
-        return out.to_json(self.report, self.failures)
+        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
 
     def to_csv(self) -> str:
         from dtrack.report import basis as out
@@ -334,7 +408,7 @@ class BasisResult(Result):
     def table(self) -> Any:
         from dtrack.report import basis as out
 
-        return out.render_table(self.report)
+        return _with_source(out.render_table(self.report), self.source)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -419,7 +493,86 @@ class InstrumentsResult(Result):
         return rows_table("INSTRUMENTS", self.rows, INSTRUMENT_COLUMNS)
 
 
+@dataclass(slots=True, kw_only=True)
+class HistoryResult(Result):
+    """``dtrack history``: a stored series read from the history store only (no network). ``kind`` is
+    ``funding`` (settled funding), ``oi`` (open-interest history), ``klines`` (kline closes), ``snapshots``
+    (the stored funding, open-interest and price snapshots) or ``gaps`` (what collectors did not see).
+    ``rows`` are the stored rows, oldest first, each with a ``time`` column (times as aware UTC datetimes);
+    ``note`` says what to run when the store holds nothing for the question. ``to_pandas()`` gives a tz-aware
+    ``time`` column, ``to_csv()`` the rows with ``time`` first."""
+
+    command: ClassVar[str] = "history"
+    main_table: ClassVar[str] = "rows"
+    kind: str
+    since: datetime
+    until: datetime | None
+    store: str
+    assets: list[str]
+    venues: list[str]
+    rows: list[dict[str, Any]]
+    note: str = ""
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import history as out
+
+        return out.history_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import history as out
+
+        return out.history_csv(self)
+
+    def table(self) -> Any:
+        from dtrack.report import history as out
+
+        return out.history_table(self)
+
+    def empty_line(self) -> str:
+        return self.note or "the store holds nothing for this question"
+
+
+@dataclass(slots=True, kw_only=True)
+class BackfillResult(Result):
+    """``dtrack backfill``: what a backfill fetched and wrote, one row per venue and kind: asked from, got
+    from (what the venue keeps), points fetched and newly written, the venue's history depth and a note."""
+
+    command: ClassVar[str] = "backfill"
+    main_table: ClassVar[str] = "rows"
+    since: datetime
+    kinds: list[str]
+    assets: list[str]
+    store: str
+    rows: list[dict[str, Any]]
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report.history import iso_ms
+
+        return {"as_of": iso(self.as_of), "store": self.store, "since": iso_ms(self.since), "kinds": self.kinds,
+                "assets": self.assets, "rows": self.rows,
+                "written": {t: sum(r["written"] for r in self.rows if r["table"] == t)
+                            for t in dict.fromkeys(r["table"] for r in self.rows)},
+                "errors": _failures(self)}
+
+    def to_csv(self) -> str:
+        from dtrack.report import history as out
+
+        return out.backfill_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds one row per venue and kind; the per-symbol detail is in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import history as out
+
+        return out.backfill_table(self)
+
+    def empty_line(self) -> str:
+        return "nothing was backfilled (see the lines above)"
+
+
 #: every query result type by command name
 RESULTS: dict[str, type[Result]] = {r.command: r for r in (
-    FundingResult, OpenInterestResult, BasisResult, OptionsResult, VenuesResult, InstrumentsResult)}
+    FundingResult, OpenInterestResult, BasisResult, OptionsResult, VenuesResult, InstrumentsResult, HistoryResult,
+    BackfillResult)}
 

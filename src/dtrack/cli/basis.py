@@ -18,10 +18,13 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.basis", "dtrack.report.basis", "rich.c
 @click.option("--all", "scan_all", is_flag=True, help="Every asset that has dated futures (the default without ASSET).")
 @click.option("--min-yield", type=float, default=None, metavar="PCT",
               help="List carry trades whose annualized yield net of fees is at least PCT percent.")
+@click.option("--live", is_flag=True,
+              help="Ask the venues even when the history store holds fresh snapshots (store.fresh_seconds).")
 @common_options
 @click.pass_context
 def basis(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], quarterly: bool, scan_all: bool,
-          min_yield: float | None, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
+          min_yield: float | None, live: bool, config: str | None, sim: bool, fmt: str | None,
+          timeout: float | None) -> int:
     """Basis and term structure of ASSET... (default: every asset with dated futures).
 
     Perpetuals: mark - index and mark - spot premium, and the funding carry (APR from the
@@ -37,5 +40,5 @@ def basis(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], 
       dtrack basis BTC --quarterly --format json
     """
     opts = options(ctx, config, sim, fmt, timeout)
-    return answer(opts, venues, lambda dt: dt.basis(assets, quarterly=quarterly, all=scan_all, min_yield=min_yield),
-                  preload=AFTER_FETCH)
+    return answer(opts, venues, lambda dt: dt.basis(assets, quarterly=quarterly, all=scan_all, min_yield=min_yield,
+                                                    live=live), preload=AFTER_FETCH)

@@ -70,20 +70,24 @@ def answer(opts: Options, venues: Sequence[str], query: Callable[[Client], Resul
     asked format, the failures on stderr, and the exit code.
 
     ``preload`` names modules needed after the network part (numpy, rich ...): they are imported in a
-    background thread while the requests are in flight, so their import time hides behind the latency.
+    background thread while the requests are in flight, so their import time hides behind the latency (an
+    answer from the history store asks no venue: it imports them in turn, without a second thread).
     """
     from dtrack.client import Client
 
-    if preload:
-        threading.Thread(target=_import_all, args=(tuple(preload),), daemon=True).start()
-    with Client(sim=opts.sim, seed=opts.seed, config=opts.config, venues=venues, timeout=opts.timeout) as dt:
+    with Client(sim=opts.sim, seed=opts.seed, config=opts.config, venues=venues, timeout=opts.timeout,
+                store=opts.store) as dt:
+        if preload:  # only when the venues are asked: an answer from the store has no latency to hide behind
+            dt.on_network(lambda: threading.Thread(target=_import_all, args=(tuple(preload),), daemon=True).start())
         result = query(dt)
     if result.all_failed and opts.fmt == "table":
         report_failures(result.failures)
-        click.echo("dtrack: error: no venue answered (see the lines above); nothing to show", err=True)
+        click.echo(f"dtrack: error: {result.empty_line()}", err=True)
         return result.exit_code
     render(result, opts.fmt)
     report_failures(result.failures)
+    if result.all_failed and not result.failures:  # nothing to show, and no venue to blame: say why
+        click.echo(f"dtrack: error: {result.empty_line()}", err=True)
     return result.exit_code
 
 

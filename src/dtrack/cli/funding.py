@@ -24,17 +24,23 @@ AFTER_FETCH = ("dtrack.analytics.funding", "dtrack.report.funding", "rich.consol
 @click.option("--position", type=float, default=None, metavar="USD", help="Position notional in USD.")
 @click.option("--side", type=click.Choice(["long", "short"]), default=None,
               help="With --position: the position's side.")
+@click.option("--live", is_flag=True,
+              help="Ask the venues even when the history store holds fresh snapshots (store.fresh_seconds).")
 @common_options
 @click.pass_context
 def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], history: str | None, arb: bool,
             min_spread: float | None, alert_threshold: float | None, position: float | None, side: str | None,
-            config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
+            live: bool, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
     """Funding rates of ASSET... across venues: an asset (BTC, eth), a ccxt symbol (BTC/USDT:USDT) or venue
     symbols (BTCUSDT, BTC-PERPETUAL, kPEPE) for just those contracts.
 
     Every rate keeps its own interval; 8h-equivalent = rate x 8 / interval hours and
     APR = rate x 8760 / interval hours. Averages are of 8h-equivalent rates over the
     settlements in the window; the weighted average uses open interest in USD.
+
+    When the history store holds snapshots younger than store.fresh_seconds (60 s) of everything
+    shown, the answer comes from it without the network, and says so (--live: the venues). With
+    --history, stored settlements older than a venue keeps complete its history.
 
     \b
     Examples:
@@ -47,4 +53,4 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
     opts = options(ctx, config, sim, fmt, timeout)
     return answer(opts, venues, lambda dt: dt.funding(
         assets, history=history, arb=arb, min_spread=min_spread, alert_threshold=alert_threshold,
-        position=position, side=side), preload=AFTER_FETCH)
+        position=position, side=side, live=live), preload=AFTER_FETCH)

@@ -19,10 +19,12 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.open_interest", "dtrack.report.oi", "r
 @click.option("--divergence", is_flag=True, help="OI change against price change over --window, classified.")
 @click.option("--window", default="24h", show_default=True, metavar="DURATION",
               help="With --divergence: the window (1h..30d), e.g. 4h, 24h, 7d.")
+@click.option("--live", is_flag=True,
+              help="Ask the venues even when the history store holds fresh snapshots (store.fresh_seconds).")
 @common_options
 @click.pass_context
 def oi(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], changes: bool, divergence: bool,
-       window: str, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
+       window: str, live: bool, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
     """Open interest of ASSET... across venues, one side, in coins and USD (an asset, or a ccxt / venue
     symbol such as BTC/USDT:USDT or BTCUSDT for just those contracts).
 
@@ -48,4 +50,4 @@ def oi(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], cha
     if ctx.get_parameter_source("window") is click.core.ParameterSource.COMMANDLINE and not divergence:
         raise UsageError("--window sets the divergence window: add --divergence")
     return answer(opts, venues, lambda dt: dt.open_interest(assets, changes=changes, divergence=divergence,
-                                                            window=window), preload=AFTER_FETCH)
+                                                            window=window, live=live), preload=AFTER_FETCH)

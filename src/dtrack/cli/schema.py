@@ -8,7 +8,8 @@ from dtrack.cli.common import emit
 
 
 @click.command()
-@click.argument("command", type=click.Choice(["funding", "oi", "basis", "options", "venues", "instruments"]))
+@click.argument("command", type=click.Choice(["funding", "oi", "basis", "options", "venues", "instruments", "history",
+                                              "backfill"]))
 def schema(command: str) -> int:
     """Print the JSON Schema (draft 2020-12) of COMMAND's JSON document, as shipped in the package.
 

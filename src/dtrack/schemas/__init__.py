@@ -11,7 +11,7 @@ import json
 from importlib import resources
 from typing import Any
 
-COMMANDS = ("funding", "oi", "basis", "options", "venues", "instruments")
+COMMANDS = ("funding", "oi", "basis", "options", "venues", "instruments", "history", "backfill")
 
 
 def schema_text(command: str) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from dtrack.analytics.selection import is_quarterly
 from dtrack.client.fetch import known_assets, on_venues, scope
 from dtrack.client.inputs import as_list, check_readable
+from dtrack.client.stored import Needs
 from dtrack.errors import DtrackError, UsageError
 from dtrack.records import Instrument, Kind
 from dtrack.results import BasisResult, Failure, Fold, settle, unique
@@ -62,8 +63,12 @@ def _check(assets: Sequence[str], scan_all: bool, min_yield: float | None) -> No
         raise UsageError(f"--min-yield is an annual percent (e.g. 5), got {min_yield:g}")
 
 
+#: what a store answer needs: quotes of every contract, funding of every perpetual, the spot prices it keeps
+STORE_NEEDS = Needs(snapshots=("price_quotes", "funding_rates"), per_asset=("spot_prices",))
+
+
 async def run(client: AsyncClient, assets: str | Sequence[str] | None, *, quarterly: bool, scan_all: bool,
-              min_yield: float | None) -> BasisResult:
+              min_yield: float | None, live: bool = False) -> BasisResult:
     """See ``AsyncClient.basis``."""
     from dtrack.analytics.basis import BasisOptions, build_basis_report
     from dtrack.venues import ACTIVE, VENUES
@@ -73,7 +78,7 @@ async def run(client: AsyncClient, assets: str | Sequence[str] | None, *, quarte
     check_readable(texts)
     settings = client.settings
     deadline = client.deadline()
-    listed = await scope(client, "basis", texts, (Kind.PERP, Kind.FUTURE), deadline)
+    listed = await scope(client, "basis", texts, (Kind.PERP, Kind.FUTURE), deadline, needs=STORE_NEEDS, live=live)
     # without assets: every asset with dated futures
     names = listed.assets(texts) if texts else sorted(known_assets(listed.instruments, (Kind.FUTURE,)))
     failures = listed.failures
@@ -93,4 +98,5 @@ async def run(client: AsyncClient, assets: str | Sequence[str] | None, *, quarte
     report = build_basis_report(now, names, quotes, [s for r in results for s in r.spots],
                                 [f for r in results for f in r.funding], opts)
     all_failed = not listed.instruments or (bool(names) and not results)
-    return BasisResult(as_of=now, failures=unique(failures), all_failed=all_failed, report=report)
+    return BasisResult(as_of=now, failures=unique(failures), all_failed=all_failed, report=report,
+                       source=listed.source)

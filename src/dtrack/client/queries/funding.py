@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from dtrack.client.inputs import (
     check_readable,
     parse_duration,
 )
+from dtrack.client.stored import Needs
 from dtrack.errors import UsageError, clip
 from dtrack.records import Instrument, Kind
 from dtrack.results import Failure, FundingResult, unique
@@ -26,6 +28,12 @@ if TYPE_CHECKING:
 
 #: averages always use at least this much history
 MIN_HISTORY = timedelta(days=7)
+
+
+def store_needs(span: timedelta) -> Needs:
+    """What a store answer needs: every perpetual's current funding, and its settled funding from ``span`` ago
+    (or as far back as the venue keeps it) up to now."""
+    return Needs(snapshots=("funding_rates",), series=("funding_points",), span=span)
 
 
 def _check(history: str | timedelta | None, arb: bool, min_spread: float | None, alert_threshold: float | None,
@@ -50,7 +58,7 @@ def _check(history: str | timedelta | None, arb: bool, min_spread: float | None,
 
 async def run(client: AsyncClient, assets: str | Sequence[str], *, history: str | timedelta | None, arb: bool,
               min_spread: float | None, alert_threshold: float | None, position: float | None,
-              side: str | None) -> FundingResult:
+              side: str | None, live: bool = False) -> FundingResult:
     """See ``AsyncClient.funding``."""
     from dtrack.analytics.funding import build_report, coverage_note
 
@@ -61,13 +69,14 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, history: str 
     window = _check(history, arb, min_spread, alert_threshold, position, side)
     settings = client.settings
     deadline = client.deadline()
-    listed = await scope(client, "funding", texts, (Kind.PERP,), deadline)
+    listed = await scope(client, "funding", texts, (Kind.PERP,), deadline, needs=store_needs(max(window, MIN_HISTORY)),
+                         live=live)
     now = client.now()
     opts = _report_options(settings, window, alert_threshold, arb, min_spread, position, side)
     if not listed.instruments:
         report = build_report(now, listed.assets(texts), [], {}, opts)
         return FundingResult(as_of=now, failures=unique(listed.failures), all_failed=True, report=report,
-                             show_history=history is not None)
+                             show_history=history is not None, source=listed.source)
     perps = [i for insts in listed.instruments.values() for i in insts if i.kind is Kind.PERP]
     if not listed.failures:
         _check_quotes(listed.wanted, perps)
@@ -81,11 +90,17 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, history: str 
     failures = listed.failures
     rates = [r for res in results for r in res.rates if listed.matches(r.instrument)]
     now = client.now()
-    histories = {(res.venue, sym): (h.points, coverage_note(h, now - window))
-                 for res in results for sym, h in res.history.items()}
+    got = {(res.venue, sym): h for res in results for sym, h in res.history.items()}
+    source = listed.source
+    if history is not None and source.kind == "venues" and (store := client.consult_store()) is not None:
+        from dtrack.client.stored import extend_funding
+
+        got, spans = extend_funding(store, got)
+        source = replace(source, store=store.location, history_from_store=spans) if spans else source
+    histories = {key: (h.points, coverage_note(h, now - window)) for key, h in got.items()}
     report = build_report(now, names, rates, histories, opts)
     return FundingResult(as_of=now, failures=unique(failures + more), all_failed=not results, report=report,
-                         show_history=history is not None)
+                         show_history=history is not None, source=source)
 
 
 def _check_quotes(wanted: Sequence[Wanted], perps: Sequence[Instrument]) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from dtrack.analytics.selection import period_for, price_perp
 from dtrack.client.fetch import on_venues, scope
 from dtrack.client.inputs import as_list, check_readable, parse_duration
+from dtrack.client.stored import Needs
 from dtrack.errors import DtrackError, UsageError
 from dtrack.records import DataKind, Instrument, Kind
 from dtrack.results import Failure, Fold, OpenInterestResult, settle, unique
@@ -51,8 +52,10 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], wanted: Callable[[I
     start = end - history_span - timedelta(hours=2 * period)
     history_cap = VENUES[adapter.name].capability(DataKind.OI_HISTORY)
     history_of = perps if history_span and history_cap.supported else []
+    # klines only from venues that publish them (the registry says which): a venue without is no failure
+    with_klines = with_prices and VENUES[adapter.name].capability(DataKind.KLINES).supported
     price_of = [p for a in assets if (p := price_perp([i for i in perps if i.asset == a])) is not None] \
-        if with_prices else []
+        if with_klines else []
     oi_done, histories, ratios, prices = await asyncio.gather(
         settle([adapter.fetch_open_interest(contracts)]),
         settle([adapter.fetch_oi_history(i, start, end, period) for i in history_of]),
@@ -79,8 +82,18 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], wanted: Callable[[I
     return out
 
 
+def store_needs(changes: bool, divergence: bool) -> Needs | None:
+    """What a store answer needs: every contract's open interest and the long/short ratios the store keeps;
+    with ``changes``, every perpetual's open-interest history up to now. ``divergence`` compares with the
+    price up to now (the open kline), which the store does not keep: the venues answer it."""
+    if divergence:
+        return None
+    return Needs(snapshots=("open_interest",), per_asset=("long_short",), series=("oi_points",) if changes else (),
+                 span=CHANGES_SPAN if changes else timedelta(0))
+
+
 async def run(client: AsyncClient, assets: str | Sequence[str], *, changes: bool, divergence: bool,
-              window: str | timedelta) -> OpenInterestResult:
+              window: str | timedelta, live: bool = False) -> OpenInterestResult:
     """See ``AsyncClient.open_interest``."""
     from dtrack.analytics.open_interest import CHANGE_WINDOWS, OIInputs, build_oi_report
 
@@ -92,7 +105,8 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, changes: bool
     settings = client.settings
     history_span = max(CHANGES_SPAN if changes else timedelta(0), span if divergence else timedelta(0))
     deadline = client.deadline()
-    listed = await scope(client, "open_interest", texts, (Kind.PERP, Kind.FUTURE), deadline)
+    listed = await scope(client, "open_interest", texts, (Kind.PERP, Kind.FUTURE), deadline,
+                         needs=store_needs(changes, divergence), live=live)
     names = listed.assets(texts)
     failures = listed.failures
     results: list[VenueOI] = []
@@ -113,4 +127,5 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, changes: bool
     windows = tuple(CHANGE_WINDOWS) if changes else ()
     report = build_oi_report(now, names, inputs, windows, span if divergence else None,
                              settings.oi.divergence_oi, settings.oi.divergence_price)
-    return OpenInterestResult(as_of=now, failures=unique(failures), all_failed=not results, report=report)
+    return OpenInterestResult(as_of=now, failures=unique(failures), all_failed=not results, report=report,
+                              source=listed.source)

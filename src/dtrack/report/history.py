@@ -1,0 +1,193 @@
+"""Renders what the history store holds (``dtrack history``) and what a backfill wrote (``dtrack backfill``):
+JSON (one object), CSV (rows with ``time`` first: ``pandas.read_csv(..., parse_dates=["time"])``) and rich
+tables (a line per series; every row is in JSON and CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dtrack.report.format import iso, pct, price, usd
+
+if TYPE_CHECKING:
+    from dtrack.results import BackfillResult, HistoryResult
+
+#: what the rows of each kind hold, in JSON units
+UNITS: dict[str, dict[str, str]] = {
+    "funding": {"rate": "fraction per interval_hours (settled)", "rate_8h": "fraction per 8 h", "apr": "fraction per "
+                "year, simple", "times": "ISO-8601 UTC, milliseconds"},
+    "oi": {"oi_base": "units of the asset, one side", "oi_usd": "USD", "times": "ISO-8601 UTC, milliseconds"},
+    "klines": {"close": "USD per one unit of the asset (the kline's close, timed at its close)",
+               "times": "ISO-8601 UTC, milliseconds"},
+    "snapshots": {"rate": "fraction per interval_hours", "prices": "USD per one unit of the asset",
+                  "oi_amount": "oi_unit (the venue's figure)", "oi_base": "units of the asset", "money": "USD",
+                  "times": "ISO-8601 UTC, milliseconds; time is the venue's (null when it sends none), "
+                                "received_at dtrack's"},
+    "gaps": {"time": "start of the gap", "end_time": "end (null: still open)", "duration_seconds": "seconds",
+             "times": "ISO-8601 UTC, milliseconds"},
+}
+#: the columns of each kind's rows, in order (``time`` first)
+HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "funding": ("time", "venue", "symbol", "asset", "rate", "interval_hours", "rate_8h", "apr", "received_at"),
+    "oi": ("time", "venue", "symbol", "asset", "oi_base", "oi_usd", "received_at"),
+    "klines": ("time", "venue", "symbol", "asset", "close", "received_at"),
+    "snapshots": ("time", "received_at", "table", "venue", "symbol", "asset", "kind", "rate", "interval_hours",
+                  "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "last_price",
+                  "open_interest_usd", "oi_amount", "oi_unit", "oi_base", "oi_usd", "oi_price_used"),
+    "gaps": ("time", "end_time", "duration_seconds", "venue", "stream", "reason", "collector", "received_at"),
+}
+#: the columns that name one series of each kind
+SERIES_KEYS: dict[str, tuple[str, ...]] = {"funding": ("venue", "symbol"), "oi": ("venue", "symbol"),
+                                           "klines": ("venue", "symbol"), "snapshots": ("table", "venue", "symbol"),
+                                           "gaps": ("venue", "stream")}
+#: the value column a table shows per series
+VALUE: dict[str, str] = {"funding": "rate_8h", "oi": "oi_usd", "klines": "close"}
+GAP_ROWS = 50
+
+
+def iso_ms(t: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and a Z (``2026-12-04T08:00:00.000Z``): stored times are whole
+    milliseconds (Hyperliquid settles at .098), and one width keeps the strings in time order."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_value(value: Any) -> Any:
+    return iso_ms(value) if isinstance(value, datetime) else value
+
+
+def json_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with times as ISO-8601 strings."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in rows]
+
+
+def series(result: HistoryResult) -> list[dict[str, Any]]:
+    """One summary per series (venue and symbol; table too for snapshots; venue and stream for gaps)."""
+    keys = SERIES_KEYS[result.kind]
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in result.rows:
+        key = tuple(row[k] for k in keys)
+        item = out.get(key)
+        if item is None:
+            item = out[key] = {**{k: row[k] for k in keys}, "asset": row.get("asset"), "points": 0,
+                               "first": row["time"], "last": row["time"]}
+        item["points"] += 1
+        if row["time"] is not None:
+            item["first"] = row["time"] if item["first"] is None else min(item["first"], row["time"])
+            item["last"] = row["time"] if item["last"] is None else max(item["last"], row["time"])
+    return list(out.values())
+
+
+def history_json(result: HistoryResult) -> dict[str, Any]:
+    """The ``dtrack history --format json`` document (without ``schema_version`` and ``command``)."""
+    return {"as_of": iso(result.as_of), "kind": result.kind, "store": result.store, "since": iso_ms(result.since),
+            "until": iso_ms(result.until), "assets": result.assets, "venues": result.venues,
+            "units": UNITS[result.kind], "series": json_rows(series(result)), "rows": json_rows(result.rows),
+            "note": result.note, "errors": [f.to_row() for f in result.failures]}
+
+
+def history_csv(result: HistoryResult) -> str:
+    """The rows as CSV, ``time`` first; an empty result is the header of its kind's columns only."""
+    return _csv(json_rows(result.rows), HISTORY_COLUMNS[result.kind])
+
+
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+    return buf.getvalue()
+
+
+def _when(t: datetime | None) -> str:
+    return "-" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _value(kind: str, x: float | None) -> str:
+    if kind == "funding":
+        return pct(x)
+    if kind == "oi":
+        return usd(x)
+    return price(x)
+
+
+def history_table(result: HistoryResult) -> Any:
+    """A rich renderable: one line per series (points, first, last and the latest value), or the gaps."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    what = ", ".join(result.assets) or "every asset"
+    span = f"since {_when(result.since)} UTC" + (f" until {_when(result.until)} UTC" if result.until else "")
+    title = f"STORED {result.kind.upper()} of {what}, {span}"
+    if result.kind == "gaps":
+        table = Table(title=title, title_justify="left", show_edge=False)
+        for col in ("Venue", "Stream", "From", "To", "Duration", "Reason", "Collector"):
+            table.add_column(col, justify="right" if col == "Duration" else "left")
+        for row in result.rows[-GAP_ROWS:]:
+            secs = row["duration_seconds"]
+            ended = _when(row["end_time"]) if row["end_time"] else "open"
+            table.add_row(row["venue"], row["stream"], _when(row["time"]), ended,
+                          "-" if secs is None else f"{secs:,.0f} s", row["reason"], row["collector"] or "-")
+        parts: list[Any] = [table]
+        if len(result.rows) > GAP_ROWS:
+            parts.append(Text(f"(the latest {GAP_ROWS} of {len(result.rows)} gaps; all in --format json or csv)"))
+    else:
+        table = Table(title=title, title_justify="left", show_edge=False)
+        columns = ["Venue", "Symbol", "Points", "First", "Last"]
+        if result.kind == "snapshots":
+            columns.insert(0, "Table")
+        else:
+            columns += ["Latest", "Min", "Max", "Mean"]
+        for col in columns:
+            table.add_column(col, justify="right" if col in ("Points", "Latest", "Min", "Max", "Mean") else "left")
+        value = VALUE.get(result.kind)
+        for item in series(result):
+            cells = [item["venue"], item["symbol"], f"{item['points']:,}", _when(item["first"]), _when(item["last"])]
+            if result.kind == "snapshots":
+                cells.insert(0, item["table"])
+            elif value is not None:
+                values = [r[value] for r in result.rows if r["venue"] == item["venue"] and r["symbol"] == item["symbol"]
+                          and r[value] is not None]
+                stats = (values[-1], min(values), max(values), statistics.fmean(values)) if values else (None,) * 4
+                cells += [_value(result.kind, x) for x in stats]
+            table.add_row(*cells)
+        parts = [table, Text(f"{len(result.rows):,} rows from the store {result.store}; every row in --format json "
+                             f"or csv")]
+    if result.note:
+        parts.append(Text(result.note))
+    return Group(*parts)
+
+
+BACKFILL_COLUMNS = ("venue", "kind", "table", "status", "depth", "contracts", "asked_from", "fetched_from",
+                    "got_from", "got_to", "points", "written", "note")
+
+
+def backfill_csv(result: BackfillResult) -> str:
+    """One row per venue and kind (the per-symbol detail is in JSON)."""
+    return _csv(result.rows, BACKFILL_COLUMNS)
+
+
+def backfill_table(result: BackfillResult) -> Any:
+    """A rich renderable: per venue and kind, what was asked, what the venue keeps, what was written."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"BACKFILL of {', '.join(result.assets)} since {_when(result.since)} UTC into {result.store}",
+                  title_justify="left", show_edge=False)
+    for col in ("Venue", "Kind", "Contracts", "Venue keeps", "Store holds from", "Points", "New", "Note"):
+        table.add_column(col, justify="right" if col in ("Contracts", "Points", "New") else "left")
+    for row in result.rows:
+        got = row["got_from"]
+        table.add_row(row["venue"], row["kind"], str(row["contracts"]), row["depth"] or "-",
+                      got[:16].replace("T", " ") if got else "-", f"{row['points']:,}", f"{row['written']:,}",
+                      row["note"] or row["status"])
+    total = sum(r["written"] for r in result.rows)
+    return Group(table, Text(f"{total:,} new rows written; a second run writes only what is new."))
