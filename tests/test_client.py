@@ -134,7 +134,7 @@ def test_sync_client_works_inside_a_running_event_loop(config: Path) -> None:
             return dt.funding("btc").to_dict()
 
     doc = asyncio.run(notebook_cell())
-    assert {r["venue"] for r in doc["rates"]} == {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+    assert {r["venue"] for r in doc["rates"]} == {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
 
 
 def test_async_client_and_auto_open(config: Path) -> None:
@@ -161,6 +161,7 @@ def test_async_client_and_auto_open(config: Path) -> None:
     ("BTC-USDT-SWAP", {("okx", "BTC-USDT-SWAP")}),
     ("1000PEPEUSDT", {("binance", "1000PEPEUSDT"), ("bybit", "1000PEPEUSDT")}),
     ("kPEPE", {("hyperliquid", "kPEPE")}),
+    ("BTC-USD", {("dydx", "BTC-USD")}),
     ("btc-usdt-perp", {("binance", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP")}),
 ])
 def test_inputs_as_users_type_them(config: Path, text: str, contracts: set[tuple[str, str]] | None) -> None:
@@ -198,6 +199,40 @@ def test_a_query_deadline_returns_what_answered(sim_factory: Any, tmp_path: Path
     monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
     with dtrack.Client(config=path, timeout=3.0) as dt:
         result = dt.funding("BTC")
-    assert {r["venue"] for r in result.to_dict()["rates"]} == {"binance", "bybit", "deribit", "hyperliquid"}
+    assert {r["venue"] for r in result.to_dict()["rates"]} == {"binance", "bybit", "deribit", "hyperliquid", "dydx",
+                                                               "gmx"}
     assert [(f.venue, f.kind) for f in result.failures] == [("okx", "unavailable")]
     assert "deadline" in result.failures[0].message and result.exit_code == 3
+
+
+def test_a_cancelled_query_takes_its_venue_jobs_with_it() -> None:
+    """A query cancelled mid-flight (a collector stopping) cancels every venue's job and retrieves its end, so a
+    job failing later is never reported as 'Task exception was never retrieved'."""
+    from dtrack.client.fetch import on_venues
+    from dtrack.errors import VenueUnavailable
+
+    started: list[str] = []
+    ended: list[str] = []
+
+    class Pool:
+        def adapter(self, name: str) -> str:
+            return name
+
+    async def job(name: Any) -> None:
+        started.append(name)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.append(name)
+        raise VenueUnavailable(name, "never reached")
+
+    async def main() -> None:
+        query = asyncio.ensure_future(on_venues(Pool(), ["binance", "okx"], job))  # type: ignore[arg-type]
+        while len(started) < 2:
+            await asyncio.sleep(0)
+        query.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await query
+        assert sorted(ended) == ["binance", "okx"]  # both jobs ended with the query, not later
+
+    asyncio.run(main())

@@ -133,16 +133,19 @@ def test_rest_url_without_a_real_host_is_a_config_error(url: str, why: str) -> N
 
 def test_good_urls_pass_and_lose_the_trailing_slash() -> None:
     s = parse_settings({"venues": {
-        "okx": {"rest_url": "https://[::1]:8443/okx/", "ws_url": "wss://ws.okx.com:8443/ws/v5/public"},
+        "okx": {"rest_url": "https://[::1]:8443/okx/", "ws_urls": {"ws": "wss://ws.okx.com:8443/"}},
         "bybit": {"rest_url": "http://127.0.0.1:9"}, "deribit": {"rest_url": "https://bücher.example"},
         "hyperliquid": {"rest_url": ""},  # empty: not set
     }})
     assert s.venue("okx").rest_url == "https://[::1]:8443/okx"
-    assert s.venue("okx").ws_url == "wss://ws.okx.com:8443/ws/v5/public"
+    assert s.venue("okx").ws_urls == {"ws": "wss://ws.okx.com:8443"}
     assert s.venue("bybit").rest_url == "http://127.0.0.1:9" and s.venue("deribit").rest_url == "https://bücher.example"
     assert s.venue("hyperliquid").rest_url is None
-    with pytest.raises(ConfigError, match=r"^settings key venues\.okx\.ws_url: expected a URL with ws:// or wss://"):
-        parse_settings({"venues": {"okx": {"ws_url": "https://ws.okx.com"}}})
+    with pytest.raises(ConfigError, match=r"^settings key venues\.okx\.ws_urls\.ws: expected a URL with ws:// or wss://"):
+        parse_settings({"venues": {"okx": {"ws_urls": {"ws": "https://ws.okx.com"}}}})
+    with pytest.raises(ConfigError, match=r"^unknown settings key venues\.binance\.ws_urls\.usdm; known binance "
+                                          r"WebSocket hosts: fstream, dstream$"):
+        parse_settings({"venues": {"binance": {"ws_urls": {"usdm": "wss://fstream.binance.com"}}}})
 
 
 def test_taker_fee_minus_one_is_rejected_and_null_means_the_registry_fee() -> None:
@@ -160,8 +163,8 @@ def test_taker_fee_minus_one_is_rejected_and_null_means_the_registry_fee() -> No
     ({"http": {"Timeout": 3}}, "unknown settings key http.Timeout; did you mean http.timeout?"),
     ({"funding": {"sentiment": {"extrem_pct": 1}}},
      "unknown settings key funding.sentiment.extrem_pct; did you mean funding.sentiment.extreme_pct?"),
-    ({"colour": "red"}, "unknown settings key colour; known top-level keys: venues, http, funding, oi, basis, "
-                        "options, store, cache_dir, state_dir, instruments_ttl, funding_interval_ttl"),
+    ({"colour": "red"}, "unknown settings key colour; known top-level keys: venues, http, streams, funding, oi, "
+                        "basis, options, store, collect, cache_dir, state_dir, instruments_ttl, funding_interval_ttl"),
     ({"oi": {"colour": 1}}, "unknown settings key oi.colour; known keys of oi: divergence_oi_pct, "
                             "divergence_price_pct"),
     ({"venues": {"binnace": {}}}, "unknown settings key venues.binnace; did you mean venues.binance?"),
@@ -214,8 +217,9 @@ def test_every_schema_key_is_read() -> None:
     can drift: one declaration, one generic loader)."""
     s = parse_settings({
         "venues": {"okx": {"enabled": False, "rest_url": "http://a", "rest_urls": {"rest": "http://b"},
-                           "ws_url": "ws://c", "taker_fee_pct": 0.04}},
+                           "ws_urls": {"ws": "ws://c"}, "taker_fee_pct": 0.04}},
         "http": {"timeout": 1, "retries": 5, "backoff": 0.5, "max_wait": 2},
+        "streams": {"backoff_base": 0.1, "backoff_cap": 2, "stall_seconds": 3, "connect_timeout": 4},
         "funding": {"sentiment": {"extreme_pct": 0.2, "strong_pct": 0.1, "moderate_pct": 0.05},
                     "alert_threshold_pct": 0.3, "arb_holding_days": 3},
         "oi": {"divergence_oi_pct": 5, "divergence_price_pct": 4},
@@ -224,8 +228,10 @@ def test_every_schema_key_is_read() -> None:
         "cache_dir": "~/c", "state_dir": "/s", "instruments_ttl": 60, "funding_interval_ttl": 30,
     }, source="doc")
     okx = s.venue("okx")
-    assert (okx.enabled, okx.rest_url, dict(okx.rest_urls), okx.ws_url) == (False, "http://a", {"rest": "http://b"},
-                                                                          "ws://c")
+    assert (okx.enabled, okx.rest_url, dict(okx.rest_urls), dict(okx.ws_urls)) == (
+        False, "http://a", {"rest": "http://b"}, {"ws": "ws://c"})
+    st = s.streams
+    assert (st.backoff_base, st.backoff_cap, st.stall_seconds, st.connect_timeout) == (0.1, 2, 3, 4)
     assert okx.taker_fee == pytest.approx(0.0004)
     assert (s.http.timeout, s.http.retries, s.http.backoff, s.http.max_wait) == (1, 5, 0.5, 2)
     sent = s.funding.sentiment
@@ -247,6 +253,12 @@ def test_cross_key_rules() -> None:
     with pytest.raises(ConfigError) as err:
         parse_settings({"options": {"rank_low_pct": 90}})
     assert str(err.value) == "settings key options: expected rank_low_pct < rank_high_pct, got 90 / 80"
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"streams": {"backoff_base": 5, "backoff_cap": 1}})
+    assert str(err.value) == "settings key streams: expected backoff_base <= backoff_cap, got 5 / 1"
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"streams": {"stall_seconds": 0}})
+    assert str(err.value) == "settings key streams.stall_seconds: expected a number >= 0.01 and <= 3600, got 0"
     with pytest.raises(ConfigError) as err:
         parse_settings({"options": {"rank_high_pct": 120}})
     assert str(err.value) == "settings key options.rank_high_pct: expected a percent >= 0 and <= 100, got 120"

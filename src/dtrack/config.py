@@ -74,18 +74,28 @@ def _venue_hosts(path: tuple[str, ...]) -> Collection[str]:
     return info.hosts if info is not None else ()
 
 
+def _venue_ws_hosts(path: tuple[str, ...]) -> Collection[str]:
+    """WebSocket host keys of the venue at ``venues.<name>.ws_urls`` (from the registry)."""
+    from dtrack.venues import VENUES
+
+    info = VENUES.get(path[1])
+    return tuple(info.ws_hosts) if info is not None else ()
+
+
 # --- the schema ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class VenueSettings:
     """Per-venue overrides. ``rest_urls`` maps a venue host key (``usdm``, ``coinm`` ...) to a URL;
-    ``rest_url`` overrides the venue's main host."""
+    ``rest_url`` overrides the venue's main host. ``ws_urls`` maps a venue's WebSocket host key (``fstream``,
+    ``stream``, ``ws`` ...: the registry's ``ws_hosts``) to a ws(s) base URL; the channel path follows it."""
 
     enabled: bool = True
     rest_url: str | None = setting(None, schemes=HTTP)
     rest_urls: Mapping[str, str] = setting(factory=dict, schemes=HTTP, keys=_venue_hosts, keys_are="known {1} hosts")
-    ws_url: str | None = setting(None, schemes=WS)
+    ws_urls: Mapping[str, str] = setting(factory=dict, schemes=WS, keys=_venue_ws_hosts,
+                                         keys_are="known {1} WebSocket hosts")
     taker_fee: float | None = setting(None, pct=True, low=0, below=5)  # fraction; None: the registry's
 
 
@@ -99,6 +109,24 @@ class HttpSettings:
     max_wait: float = setting(10.0, low=0)  # longest Retry-After / limiter wait dtrack will sit through
     #: overall deadline of one query (seconds): after it, what answered is shown and the rest is listed
     deadline: float = setting(20.0, low=0.01, high=3600)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """WebSocket streams (seconds): reconnects back off exponentially from ``backoff_base`` up to ``backoff_cap``
+    with jitter; ``stall_seconds`` replaces every channel's own silence threshold (None: each venue protocol's,
+    from its channel's normal cadence); ``connect_timeout`` bounds one connect + handshake."""
+
+    backoff_base: float = setting(0.5, low=0.001, high=60)
+    backoff_cap: float = setting(30.0, low=0.001, high=3600)
+    stall_seconds: float | None = setting(None, low=0.01, high=3600)
+    connect_timeout: float = setting(10.0, low=0.01, high=300)
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        if self.backoff_base <= self.backoff_cap:
+            return None
+        return f"expected backoff_base <= backoff_cap, got {self.backoff_base:g} / {self.backoff_cap:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +219,13 @@ class RetentionSettings:
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
     """The history store: ``url`` (a SQLite file path, ``sqlite:///path`` or ``postgresql://…``; None: the
-    SQLite file in the user's data dir; ``$DTRACK_STORE`` and ``--store`` override it) and retention."""
+    SQLite file in the user's data dir; ``$DTRACK_STORE`` and ``--store`` override it), retention, and
+    ``fresh_seconds``: ``funding``, ``oi`` and ``basis`` answer from the store, without the network, when it
+    holds snapshots at most this old of everything they show (``--live`` asks the venues anyway)."""
 
     url: str | None = None
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    fresh_seconds: float = setting(60.0, low=0, high=86400)
 
     def invalid(self) -> str | None:
         """What is wrong with the URL, or None (checked at load time; nothing is opened)."""
@@ -207,17 +238,80 @@ class StoreSettings:
         return None
 
 
+#: the snapshot kinds the collector polls, and the record kinds it keeps from the live streams
+COLLECT_SNAPSHOTS = ("funding", "open_interest", "basis", "options")
+COLLECT_STREAM_KINDS = ("funding", "open_interest", "quotes")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectSnapshots:
+    """Seconds between two snapshots of each kind (``0``: never): current funding, open interest, quotes and
+    spot (basis), option chains."""
+
+    funding: float = setting(60.0, low=0, high=86400)
+    open_interest: float = setting(300.0, low=0, high=86400)
+    basis: float = setting(300.0, low=0, high=86400)
+    options: float = setting(900.0, low=0, high=86400)
+
+    def intervals(self) -> dict[str, float]:
+        """Kind -> seconds, for the kinds that are polled."""
+        return {k: getattr(self, k) for k in COLLECT_SNAPSHOTS if getattr(self, k) > 0}
+
+
+@dataclass(frozen=True, slots=True)
+class CollectStreams:
+    """The collector's live streams: on/off, which record kinds it keeps, and ``conflation``: seconds between
+    two stored records of one (kind, venue, symbol), the latest one winning (``0``: every frame)."""
+
+    enabled: bool = True
+    kinds: tuple[str, ...] = setting(COLLECT_STREAM_KINDS, choices=COLLECT_STREAM_KINDS)
+    conflation: float = setting(1.0, low=0, high=3600)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectSettings:
+    """``dtrack collect``: what it collects (``assets``; ``venues``, empty: every active venue enabled here),
+    how often (``snapshots``), the live ``streams``; writes every ``flush_interval`` s, keeps at most
+    ``max_buffered_rows`` while the store is down (the oldest beyond it are dropped and recorded as a gap),
+    refreshes its run's heartbeat at least every ``heartbeat`` s, and on start backfills ``backfill_days`` of
+    history (``0``: none)."""
+
+    assets: tuple[str, ...] = ("BTC", "ETH", "SOL")
+    venues: tuple[str, ...] = ()
+    snapshots: CollectSnapshots = field(default_factory=CollectSnapshots)
+    streams: CollectStreams = field(default_factory=CollectStreams)
+    flush_interval: float = setting(1.0, low=0.05, high=60)
+    max_buffered_rows: int = setting(100_000, low=100, high=10_000_000)
+    heartbeat: float = setting(5.0, low=0.1, high=3600)
+    backfill_days: float = setting(7.0, low=0, high=3650)
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        from dtrack.venues import VENUES
+
+        unknown = [v for v in self.venues if v not in VENUES]
+        if unknown:
+            return f"venues: {unknown[0]!r} is not a venue dtrack knows; known: {', '.join(VENUES)}"
+        if not self.assets:
+            return "assets: name at least one asset, e.g. [BTC, ETH]"
+        if self.heartbeat < self.flush_interval:
+            return f"expected heartbeat >= flush_interval, got {self.heartbeat:g} / {self.flush_interval:g}"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
 
     venues: Mapping[str, VenueSettings] = setting(factory=dict, keys=_venue_names, keys_are="known venues")
     http: HttpSettings = field(default_factory=HttpSettings)
+    streams: StreamSettings = field(default_factory=StreamSettings)
     funding: FundingSettings = field(default_factory=FundingSettings)
     oi: OISettings = field(default_factory=OISettings)
     basis: BasisSettings = field(default_factory=BasisSettings)
     options: OptionsSettings = field(default_factory=OptionsSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    collect: CollectSettings = field(default_factory=CollectSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
     instruments_ttl: float = setting(3600.0, low=0)
@@ -234,12 +328,17 @@ class Settings:
         fee = self.venue(venue).taker_fee
         return fee if fee is not None else default
 
-    def with_venue_urls(self, urls: Mapping[str, Mapping[str, str]]) -> Settings:
-        """A copy whose venues point at other hosts (``{venue: {host_key: url}}``)."""
+    def with_venue_urls(self, rest: Mapping[str, Mapping[str, str]],
+                        ws: Mapping[str, Mapping[str, str]] | None = None) -> Settings:
+        """A copy whose venues point at other hosts: ``rest`` and ``ws`` are ``{venue: {host_key: base URL}}``
+        (REST hosts, WebSocket hosts; e.g. the simulated venues' ``venue_urls()`` and ``venue_ws_urls()``)."""
         venues = dict(self.venues)
-        for name, hosts in urls.items():
+        for name, hosts in rest.items():
             old = venues.get(name, VenueSettings())
             venues[name] = replace(old, rest_urls={**old.rest_urls, **hosts})
+        for name, hosts in (ws or {}).items():
+            old = venues.get(name, VenueSettings())
+            venues[name] = replace(old, ws_urls={**old.ws_urls, **hosts})
         return replace(self, venues=venues)
 
 
@@ -333,6 +432,8 @@ def _value(hint: Any, value: Any, path: tuple[str, ...], rule: Rule) -> Any:
             _check_keys(data, rule.keys(path), path, rule.keys_are)
         item = typing.get_args(hint)[1]
         return {k: _value(item, v, (*path, k), rule) for k, v in data.items() if v is not None or is_dataclass(item)}
+    if typing.get_origin(hint) is tuple:
+        return _names(value, path, rule)
     if hint is bool:
         if not isinstance(value, bool):
             raise _fail(path, "true or false", value)
@@ -354,6 +455,19 @@ def _value(hint: Any, value: Any, path: tuple[str, ...], rule: Rule) -> Any:
             raise _fail(path, "text", value)
         return value
     raise TypeError(f"settings field {_show(path)}: no loader for {hint!r}")  # a schema bug, not a user error
+
+
+def _names(value: Any, path: tuple[str, ...], rule: Rule) -> tuple[str, ...]:
+    """A list of names (a YAML list, or one comma-separated string), each one of ``rule.choices`` if given;
+    repeats dropped, order kept."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+        raise _fail(path, "a list of names like [BTC, ETH] (or 'BTC, ETH')", value)
+    names = tuple(dict.fromkeys(i.strip() for i in items))
+    for name in names:
+        if rule.choices and name not in rule.choices:
+            raise _fail(path, f"names among {', '.join(rule.choices)}", name)
+    return names
 
 
 def _bounds(rule: Rule) -> str:

@@ -10,9 +10,12 @@ from typing import Any
 import click
 
 from dtrack import __version__
+from dtrack.cli.backfill import backfill
 from dtrack.cli.basis import basis
+from dtrack.cli.collect import collect
 from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
 from dtrack.cli.funding import funding
+from dtrack.cli.history import history
 from dtrack.cli.oi import oi
 from dtrack.cli.options import options_cmd
 from dtrack.cli.schema import schema
@@ -59,6 +62,9 @@ cli.add_command(venues)
 cli.add_command(sim)
 cli.add_command(schema)
 cli.add_command(store)
+cli.add_command(collect)
+cli.add_command(backfill)
+cli.add_command(history)
 
 
 #: a quoted run without spaces this long is echoed user input (an asset, an option value): clipped

@@ -259,6 +259,15 @@ class Store(ABC):
         rows were new. For tables without a record type yet (``collector_runs`` …)."""
         return self._write_tables({_table(table).name: rows}).get(table, 0)
 
+    def write_batch(self, records: Iterable[Record],
+                    rows: Mapping[str, Iterable[Mapping[str, Scalar]]]) -> dict[str, int]:
+        """Records and plain rows of several tables in ONE transaction (a collector's batch and the heartbeat
+        that vouches for it: both are stored, or neither); per table, how many rows were new."""
+        by_table: dict[str, list[Mapping[str, Scalar]]] = {t: list(r) for t, r in group_records(records).items()}
+        for name, table_rows in rows.items():
+            by_table.setdefault(_table(name).name, []).extend(table_rows)
+        return self._write_tables(by_table)
+
     def _write_tables(self, by_table: Mapping[str, Iterable[Mapping[str, Scalar]]]) -> dict[str, int]:
         batches = {name: params_of(TABLES[name], rows) for name, rows in by_table.items()}
         written: dict[str, int] = {}
@@ -277,13 +286,14 @@ class Store(ABC):
     def read(self, table: str, *, venue: str | Collection[str] | None = None,
              symbol: str | Collection[str] | None = None, asset: str | Collection[str] | None = None,
              since: datetime | None = None, until: datetime | None = None,
-             limit: int | None = None) -> list[Row]:
+             limit: int | None = None, equal: Mapping[str, str | Collection[str]] | None = None) -> list[Row]:
         """Rows of ``table`` (as ``to_row()`` gives them: times as aware UTC datetimes), filtered by venue,
-        symbol and asset (one or several each), ``since`` <= axis time < ``until``, ordered by time."""
+        symbol and asset (one or several each), ``since`` <= axis time < ``until``, ordered by time; ``equal``
+        filters other text columns the same way (``{"status": "running"}``)."""
         spec = _table(table)
         where: list[str] = []
         params: list[Any] = []
-        for column, wanted in (("venue", venue), ("symbol", symbol), ("asset", asset)):
+        for column, wanted in (("venue", venue), ("symbol", symbol), ("asset", asset), *(equal or {}).items()):
             values = _many(wanted)
             if not values:
                 continue
@@ -308,6 +318,29 @@ class Store(ABC):
     def count(self, table: str) -> int:
         """How many rows ``table`` holds."""
         return int(self._query(f"SELECT COUNT(*) FROM {q(_table(table).name)}")[0][0])
+
+    def series_range(self, table: str, *, venue: str | Collection[str] | None = None,
+                     symbol: str | Collection[str] | None = None, since: datetime | None = None,
+                     until: datetime | None = None) -> dict[tuple[str, str], tuple[datetime, datetime, int]]:
+        """Per (venue, symbol) of ``table``: the first and last time of its axis and how many rows, with
+        ``since`` <= axis time < ``until`` (one grouped query: what a backfill asks before fetching only what
+        is missing, and what it holds afterwards)."""
+        spec = _table(table)
+        where: list[str] = []
+        params: list[Any] = []
+        for column, wanted in (("venue", venue), ("symbol", symbol)):
+            if values := _many(wanted):
+                where.append(f"{q(column)} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        for op, bound in ((">=", since), ("<", until)):
+            if bound is not None:
+                where.append(f"{q(spec.axis)} {op} ?")
+                params.append(to_ms(bound))
+        axis = q(spec.axis)
+        rows = self._query(f"SELECT {q('venue')}, {q('symbol')}, MIN({axis}), MAX({axis}), COUNT(*) "
+                           f"FROM {q(spec.name)}{' WHERE ' + ' AND '.join(where) if where else ''} "
+                           f"GROUP BY {q('venue')}, {q('symbol')}", params)
+        return {(str(v), str(s)): (from_ms(int(a)), from_ms(int(b)), int(n)) for v, s, a, b, n in rows}
 
     @staticmethod
     def _row(spec: Table, values: Sequence[Any]) -> Row:
