@@ -3,8 +3,8 @@
 Usage: python benchmarks/bench_store_read.py [--runs 15] [--store postgresql://…]
 
 Fills a store (SQLite in a temporary directory unless --store names one) the way a collector leaves it: 8 days of
-settled funding backfilled and one snapshot round of current funding of BTC, ETH and SOL on the five simulated
-venues, at a pinned moment. Then times the real command in a fresh interpreter, 20 seconds later on the same
+settled funding backfilled and one snapshot round of current funding of BTC, ETH and SOL on every active simulated
+venue, at a pinned moment. Then times the real command in a fresh interpreter, 20 seconds later on the same
 pinned clock (`DTRACK_NOW`), so that the store is fresh and answers: wall time of the whole process, median of
 --runs after two warm-up runs (Python's bytecode cache on, as in an installed package). Also times the same with
 `--format json`, and `dtrack --help` (the interpreter and CLI start-up alone), and checks that the store answered
@@ -24,9 +24,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from dtrack.venues import ACTIVE
+
 ASSETS = ["BTC", "ETH", "SOL"]
 NOW = datetime(2026, 12, 4, 8, tzinfo=UTC)
-VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+VENUES = ACTIVE  # every venue a default `dtrack funding` asks
 
 
 async def fill(store_url: str, tmp: Path) -> None:

@@ -189,7 +189,7 @@ def test_cli_empty_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (("history", "fundings", "BTC"), "Invalid value for 'funding|oi|klines|snapshots|gaps'"),
+    (("history", "fundings", "BTC"), "Invalid value for 'funding|oi|klines|snapshots|options|gaps'"),
     (("history", "funding"), "name at least one asset"),
     (("history", "funding", "BTC", "--since", "soon"), "bad --since 'soon'"),
     (("history", "funding", "BTC", "--since", "1d", "--until", "2d"), "must be after --since"),
@@ -202,8 +202,6 @@ def test_cli_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path, env: 
 
 
 def test_history_loads_no_network_library(filled: str, tmp_path: Path) -> None:
-    if filled.startswith("postgres"):
-        pytest.skip("one engine is enough for the import check")
     code = ("import sys\nfrom dtrack.cli.main import main\ntry:\n    main(['--store', sys.argv[1], 'history', "
             "'funding', 'BTC', '--since', '3d', '--format', 'json'])\nexcept SystemExit as e:\n    code = e.code\n"
             "print('aiohttp' in sys.modules, code, file=sys.stderr)")

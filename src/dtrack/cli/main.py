@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -10,24 +11,44 @@ from typing import Any
 import click
 
 from dtrack import __version__
-from dtrack.cli.backfill import backfill
-from dtrack.cli.basis import basis
-from dtrack.cli.collect import collect
 from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
-from dtrack.cli.funding import funding
-from dtrack.cli.history import history
-from dtrack.cli.oi import oi
-from dtrack.cli.options import options_cmd
-from dtrack.cli.schema import schema
-from dtrack.cli.sim import sim
-from dtrack.cli.store import store
-from dtrack.cli.venues import venues
 from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError, clip
 
 log = logging.getLogger("dtrack")
 
+#: the sub-commands, in the order ``--help`` lists them: name -> "module:attribute" (imported when used, so that
+#: one command does not pay for importing the others)
+COMMANDS = {
+    "funding": "dtrack.cli.funding:funding",
+    "oi": "dtrack.cli.oi:oi",
+    "basis": "dtrack.cli.basis:basis",
+    "options": "dtrack.cli.options:options_cmd",
+    "venues": "dtrack.cli.venues:venues",
+    "sim": "dtrack.cli.sim:sim",
+    "schema": "dtrack.cli.schema:schema",
+    "store": "dtrack.cli.store:store",
+    "collect": "dtrack.cli.collect:collect",
+    "backfill": "dtrack.cli.backfill:backfill",
+    "history": "dtrack.cli.history:history",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="dtrack")
 @click.option("--config", type=click.Path(dir_okay=False, readable=False), default=None,
               help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
@@ -43,8 +64,10 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str
         quiet: bool) -> None:
     """dtrack: free, self-hosted, keyless tracker of the crypto-derivatives market.
 
-    Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit and
-    Hyperliquid, and options analytics on Deribit, OKX, Bybit and Binance, correct to the unit.
+    Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit,
+    Hyperliquid, dYdX and GMX, and options analytics on Deribit, OKX, Bybit and Binance, correct to
+    the unit. `collect` keeps a history store filled (snapshots, live streams, backfill);
+    `history` and `backfill` read and fill it.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
     --format table|json|csv follows the command.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
@@ -54,17 +77,6 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str
     ctx.obj = Options(config=config, sim=sim, seed=seed, store=store)
 
 
-cli.add_command(funding)
-cli.add_command(oi)
-cli.add_command(basis)
-cli.add_command(options_cmd)
-cli.add_command(venues)
-cli.add_command(sim)
-cli.add_command(schema)
-cli.add_command(store)
-cli.add_command(collect)
-cli.add_command(backfill)
-cli.add_command(history)
 
 
 #: a quoted run without spaces this long is echoed user input (an asset, an option value): clipped
