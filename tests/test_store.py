@@ -12,11 +12,9 @@ Those tests skip, saying why, only when that server cannot be reached. Floats go
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,9 +25,10 @@ import pytest
 
 from clirun import dtrack
 from conftest import load_payload
+from dtrack.client.queries.options import expiry_records
 from dtrack.config import parse_settings
 from dtrack.errors import ConfigError
-from dtrack.records import FundingPoint, FundingRate, Gap, Record
+from dtrack.records import FundingPoint, FundingRate, Gap, OptionQuote, Record
 from dtrack.store import LATEST, MIGRATIONS, TABLES, Store, StoreError, open_store, parse_store_url
 from dtrack.store.base import table_of
 from dtrack.venues.binance import parse as binance
@@ -38,58 +37,15 @@ from dtrack.venues.deribit import parse as deribit
 from dtrack.venues.hyperliquid import parse as hyperliquid
 from dtrack.venues.okx import api as okx_api
 from dtrack.venues.okx import parse as okx
+from storefix import store_url
 
-PG_URL = os.environ.get("DTRACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+__all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
+
 RECEIVED = datetime(2026, 11, 20, 12, tzinfo=UTC)
 REL = 1e-15
 
 
 # --- the two engines ------------------------------------------------------------------------------------------
-
-_pg_problem: list[str] = []
-
-
-def _pg_unreachable() -> str | None:
-    """Why the PostgreSQL server at PG_URL cannot be used (None: it can); asked once per session."""
-    if not _pg_problem:
-        import psycopg
-
-        try:
-            psycopg.connect(PG_URL, connect_timeout=5).close()
-            _pg_problem.append("")
-        except psycopg.Error as exc:
-            _pg_problem.append(f"no PostgreSQL server at {PG_URL} ({str(exc).strip().splitlines()[0]}); "
-                               f"set DTRACK_TEST_PG to a reachable server to run these tests")
-    return _pg_problem[0] or None
-
-
-def _with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
-def _drop_schema(schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, private store URL on each engine."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "store.sqlite3")
-        return
-    problem = _pg_unreachable()
-    if problem:
-        pytest.skip(problem)
-    schema = f"dtrack_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield _with_schema(PG_URL, schema)
-    finally:
-        _drop_schema(schema)
-
 
 @pytest.fixture
 def opened(store_url: str) -> Iterator[Store]:
@@ -108,7 +64,8 @@ def utc(ms: int) -> datetime:
 
 
 def real_records() -> list[Record]:
-    """One or more records of every type the store keeps, each through its venue's real parser."""
+    """One or more records of every type the store keeps, each through its venue's real parser (the per-expiry
+    option metrics through the options desk, from the parsed Deribit quotes)."""
     (body,) = raws("binance-usdm__rest_exchangeInfo__capture.json")
     usdm = {i.symbol: i for i in binance.parse_exchange_info(body, "usdm").instruments}
     single, _bulk = raws("binance-usdm__rest_premiumIndex__docs.json")
@@ -152,6 +109,8 @@ def real_records() -> list[Record]:
         data = r["params"]["data"]
         if data["instrument_name"] in specs:
             out.append(deribit.option_ticker_quote(data, specs[data["instrument_name"]], RECEIVED))
+    quotes = [r for r in out if isinstance(r, OptionQuote)]
+    out += expiry_records(max(q.time for q in quotes if q.time is not None), quotes)  # their per-expiry metrics
     out += deribit.parse_option_trades(raws("deribit__rest_get_last_trades_by_currency__docs.json")[0], "BTC",
                                        RECEIVED).trades
     out += bybit.parse_historical_volatility(raws("bybit__rest_historical_volatility__docs.json")[0], "BTC", 30,

@@ -12,18 +12,17 @@ cancels every venue's task and connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import AsyncGenerator, Collection, Sequence
-from dataclasses import dataclass
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dtrack.client.fetch import gather_instruments
 from dtrack.client.inputs import Wanted, as_list, check_readable, parsed_assets, resolve
 from dtrack.errors import DtrackError, SymbolNotFound, UnsupportedError, UsageError, VenueUnavailable
-from dtrack.net.ws import backoff_delay
+from dtrack.net.ws import Put, backoff_delay, fan_in
 from dtrack.records import DataKind, Gap, Instrument, Kind, Record
 from dtrack.venues.streaming import stream_kinds
 
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 #: the ``Gap.stream`` of a venue whose stream could not be started: all its channels
 ALL = "*"
-QUEUE_SIZE = 10_000
 
 
 def streaming_venues(client: AsyncClient, kinds: Collection[DataKind], venues: Sequence[str] | None) -> list[str]:
@@ -64,13 +62,6 @@ def streaming_venues(client: AsyncClient, kinds: Collection[DataKind], venues: S
     return chosen
 
 
-@dataclass(slots=True)
-class _Failed:
-    """A venue task that died of a bug: re-raised to the consumer."""
-
-    error: BaseException
-
-
 async def run(client: AsyncClient, kinds: DataKind | str | Collection[DataKind | str], assets: str | Sequence[str],
               venues: Sequence[str] | None = None) -> AsyncGenerator[Record, None]:
     """The records and gaps of ``kinds`` for ``assets`` on the chosen venues (see ``AsyncClient.stream``)."""
@@ -83,30 +74,11 @@ async def run(client: AsyncClient, kinds: DataKind | str | Collection[DataKind |
     pool = await client.pool()
     instruments, failures = await gather_instruments(pool, names, client.deadline().first_step())
     inputs = resolve(texts, instruments, _contract_kinds(wanted), complete=not failures) if instruments else []
-    queue: asyncio.Queue[Record | _Failed] = asyncio.Queue(QUEUE_SIZE)
     rng = random.Random()
-
-    def died(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(_Failed(task.exception()))  # type: ignore[arg-type]
-
-    tasks = []
-    for name in names:
-        job = _VenueStream(client, pool, name, wanted, texts, inputs, instruments.get(name), queue, rng)
-        task = asyncio.ensure_future(job.run())
-        task.add_done_callback(died)
-        tasks.append(task)
-    try:
-        while True:
-            item = await queue.get()
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    jobs = [_VenueStream(client, pool, name, wanted, texts, inputs, instruments.get(name), rng).run for name in names]
+    async with aclosing(fan_in(jobs)) as records:
+        async for record in records:
+            yield record
 
 
 def _contract_kinds(kinds: Collection[DataKind]) -> tuple[Kind, ...]:
@@ -119,16 +91,19 @@ class _VenueStream:
 
     def __init__(self, client: AsyncClient, pool: VenuePool, venue: str, kinds: frozenset[DataKind],
                  texts: Sequence[str], inputs: Sequence[Wanted], listed: Sequence[Instrument] | None,
-                 queue: asyncio.Queue[Record | _Failed], rng: random.Random) -> None:
+                 rng: random.Random) -> None:
         from dtrack.venues import VENUES
 
         self.client, self.pool, self.venue = client, pool, venue
         self.kinds = frozenset(k for k in kinds if VENUES[venue].capability(k).stream)
         self.texts, self.inputs, self.listed = texts, inputs, listed
-        self.queue, self.rng = queue, rng
+        self.rng = rng
+        self.put: Put | None = None  # the consumer's, while running
         self.failing: Gap | None = None  # the open error gap of this venue
 
-    async def run(self) -> None:
+    async def run(self, put: Put) -> None:
+        """Stream the venue into ``put`` until cancelled (or until nothing of it can be streamed)."""
+        self.put = put
         attempt = 0
         settings = self.client.settings.streams
         while True:
@@ -142,7 +117,7 @@ class _VenueStream:
                     async for record in records:
                         await self._recovered()
                         attempt = 0
-                        await self.queue.put(record)
+                        await put(record)
                 finally:
                     close = getattr(records, "aclose", None)  # stop its connections now, not at garbage collection
                     if close is not None:
@@ -171,6 +146,10 @@ class _VenueStream:
         assets = set(parsed_assets(self.texts))
         return [i for i in listed if i.asset in assets]
 
+    async def _put(self, record: Record) -> None:
+        assert self.put is not None
+        await self.put(record)
+
     def _now(self) -> datetime:
         return self.client.now()
 
@@ -181,7 +160,7 @@ class _VenueStream:
         log.warning("%s: stream failed, retrying with backoff: %s", self.venue, exc)
         now = self._now()
         self.failing = Gap(venue=self.venue, stream=ALL, start=now, end=None, reason="error", received_at=now)
-        await self.queue.put(self.failing)
+        await self._put(self.failing)
 
     async def _recovered(self) -> None:
         if self.failing is None:
@@ -189,5 +168,5 @@ class _VenueStream:
         gap, self.failing = self.failing, None
         now = self._now()
         log.info("%s: stream running again", self.venue)
-        await self.queue.put(Gap(venue=gap.venue, stream=gap.stream, start=gap.start, end=now, reason=gap.reason,
+        await self._put(Gap(venue=gap.venue, stream=gap.stream, start=gap.start, end=now, reason=gap.reason,
                                  received_at=now))

@@ -499,21 +499,22 @@ class _End:
 
 @dataclass(slots=True)
 class _Failed:
-    """A connection task that died of a bug: re-raised to the consumer."""
+    """A task that died of a bug: re-raised to the consumer."""
 
     error: BaseException
 
 
-async def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
-                 settings: StreamSettings, *, now: Callable[[], datetime],
-                 rng: random.Random | None = None) -> AsyncGenerator[Record, None]:
-    """Records and gaps of every ``(base URL, protocol)`` connection, run concurrently, as they come.
+#: hands one record on to the consumer (waits while the consumer is QUEUE_SIZE records behind)
+Put = Callable[[Record], Awaitable[None]]
 
-    Runs until the consumer stops iterating (``aclose()``, ``break``) or is cancelled; then every connection
-    is cancelled and closed. An unexpected exception in a connection (a bug) ends the stream with it.
+
+async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]]) -> AsyncGenerator[Record, None]:
+    """Run every ``job(put)`` concurrently and yield what they put, as it comes.
+
+    Runs until the consumer stops iterating (``aclose()``, ``break``) or is cancelled; then every job is cancelled
+    and awaited. A job that dies of an unexpected exception (a bug) ends the iteration with that exception.
     """
     queue: asyncio.Queue[Record | _Failed] = asyncio.Queue(QUEUE_SIZE)
-    rng = rng or random.Random()
 
     def died(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -521,9 +522,8 @@ async def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str
                 queue.put_nowait(_Failed(task.exception()))  # type: ignore[arg-type]
 
     tasks = []
-    for base, protocol in connections:
-        conn = Connection(session, base, protocol, settings, queue.put, now=now, rng=rng)
-        task = asyncio.ensure_future(conn.run())
+    for job in jobs:
+        task = asyncio.ensure_future(job(queue.put))
         task.add_done_callback(died)
         tasks.append(task)
     try:
@@ -537,3 +537,15 @@ async def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+
+def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
+           settings: StreamSettings, *, now: Callable[[], datetime],
+           rng: random.Random | None = None) -> AsyncGenerator[Record, None]:
+    """Records and gaps of every ``(base URL, protocol)`` connection, run concurrently, as they come (``fan_in``:
+    closing the iterator cancels and closes every connection)."""
+    shared = rng or random.Random()
+
+    def job(base: str, protocol: StreamProtocol) -> Callable[[Put], Awaitable[None]]:
+        return lambda put: Connection(session, base, protocol, settings, put, now=now, rng=shared).run()
+
+    return fan_in([job(base, protocol) for base, protocol in connections])
