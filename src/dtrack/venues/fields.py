@@ -28,6 +28,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,3 +361,26 @@ def candle_closes(candles: Iterable[tuple[int, float]], *, venue: str, symbol: s
 def within(points: Iterable[FundingPoint], start: datetime, end: datetime) -> tuple[FundingPoint, ...]:
     """The points in ``[start, end]`` (a venue may answer rows outside the asked window)."""
     return tuple(p for p in points if start <= p.time <= end)
+
+
+def each_instrument(instruments: Iterable[Instrument], row_of: Callable[[Instrument], _R | None],
+                    read: Callable[[Instrument, _R], _T], errors: list[DtrackError] | None = None,
+                    ) -> tuple[list[_T], list[str]]:
+    """``read(instrument, its row)`` for each of ``instruments`` whose row a bulk answer has (``row_of``), and the
+    symbols the answer lacks (delisted since the listing was cached). A row that does not parse fails the answer
+    (its ParseError propagates); with ``errors``, an implausible row costs only its instrument (its
+    ``Implausible`` is appended there and the others serve), else it is raised too."""
+    out: list[_T] = []
+    missing: list[str] = []
+    for inst in instruments:
+        row = row_of(inst)
+        if row is None:
+            missing.append(inst.symbol)
+            continue
+        try:
+            out.append(read(inst, row))
+        except Implausible as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+    return out, missing

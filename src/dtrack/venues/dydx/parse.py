@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dtrack.errors import DtrackError, Implausible, ParseError
+from dtrack.errors import DtrackError, ParseError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, OIPoint, OpenInterest, PriceQuote, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.dydx import api
-from dtrack.venues.fields import Listing, Reader, ms_to_utc, next_settlement_after, utc_to_ms
+from dtrack.venues.fields import Listing, Reader, each_instrument, ms_to_utc, next_settlement_after, utc_to_ms
 
 VENUE = "dydx"
 #: what ``OpenInterest.price_source`` says for dYdX
@@ -219,18 +219,7 @@ def per_market(body: Any, instruments: Iterable[Instrument], read: Callable[[Ins
     an entry that does not parse fails the answer (a ParseError)."""
     r = reader(api.PERPETUAL_MARKETS)
     rows = markets(body)
-    out: list[T] = []
-    missing: list[str] = []
-    for inst in instruments:
-        row = _market(r, rows, inst)
-        if row is None:
-            missing.append(inst.symbol)
-            continue
-        try:
-            out.append(read(inst, row))
-        except Implausible as exc:
-            errors.append(exc)
-    return out, missing
+    return each_instrument(instruments, lambda inst: _market(r, rows, inst), read, errors)
 
 
 # --- history -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PriceQuote, SideRates, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
-from dtrack.venues.fields import Listing, Reader
+from dtrack.venues.fields import Listing, Reader, each_instrument
 from dtrack.venues.gmx import api
 
 VENUE = "gmx"
@@ -254,15 +254,4 @@ def per_market(rows: Mapping[str, Mapping[str, Any]], instruments: Iterable[Inst
                errors: list[DtrackError]) -> tuple[list[T], list[str]]:
     """``read(instrument, its markets/info row)`` for each of ``instruments``, and the symbols the answer lacks; an
     implausible row costs only its market (its ``Implausible`` goes to ``errors``)."""
-    out: list[T] = []
-    missing: list[str] = []
-    for inst in instruments:
-        row = rows.get(inst.symbol)
-        if row is None:
-            missing.append(inst.symbol)
-            continue
-        try:
-            out.append(read(inst, row))
-        except Implausible as exc:
-            errors.append(exc)
-    return out, missing
+    return each_instrument(instruments, lambda inst: rows.get(inst.symbol), read, errors)

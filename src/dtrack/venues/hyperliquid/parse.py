@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dtrack.errors import DtrackError, Implausible
+from dtrack.errors import DtrackError
 from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
-from dtrack.venues.fields import HOUR_MS, Listing, Reader, ms_to_utc, utc_to_ms
+from dtrack.venues.fields import (
+    Listing,
+    Reader,
+    each_instrument,
+    ms_to_utc,
+    next_settlement_after,
+    utc_to_ms,
+)
 from dtrack.venues.hyperliquid import api
 
 VENUE = "hyperliquid"
@@ -168,10 +175,8 @@ def _hl_prediction(r: Reader, coin: str, venues: Iterable[Any]) -> Predicted | N
     return None
 
 
-def next_settlement(received: datetime, interval_hours: float) -> datetime:
-    """The first settlement strictly after ``received`` (on UTC multiples of the interval)."""
-    step = round(interval_hours * HOUR_MS)
-    return ms_to_utc((utc_to_ms(received) // step + 1) * step)
+#: the first settlement strictly after a time, on UTC multiples of the interval (the rule dYdX shares)
+next_settlement = next_settlement_after
 
 
 def funding_rate(inst: Instrument, ctx: Any, predicted: Predicted | None, received: datetime, *,
@@ -239,20 +244,7 @@ def per_instrument(body: Any, instruments: Iterable[Instrument], read: Callable[
     else it is raised too.
     """
     ctxs = asset_ctxs(body)
-    out: list[T] = []
-    missing: list[str] = []
-    for inst in instruments:
-        ctx = ctxs.get(inst.symbol)
-        if ctx is None:
-            missing.append(inst.symbol)
-            continue
-        try:
-            out.append(read(inst, ctx))
-        except Implausible as exc:
-            if errors is None:
-                raise
-            errors.append(exc)
-    return out, missing
+    return each_instrument(instruments, lambda inst: ctxs.get(inst.symbol), read, errors)
 
 
 def funding_rates(body: Any, instruments: Iterable[Instrument], predicted: Mapping[str, Predicted],
