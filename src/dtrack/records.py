@@ -16,12 +16,13 @@ not an observation: it has no time fields.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from enum import Enum, StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MemberDescriptorType
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 HOURS_PER_YEAR = 8760.0
 
@@ -145,6 +146,48 @@ def _row_fields(cls: type[Record]) -> tuple[str, ...]:
 def _instrument_row(inst: Instrument) -> tuple[tuple[str, Scalar], ...]:
     """An instrument's own row, computed once per contract (a venue lists a few hundred; records embed them)."""
     return tuple(Record.to_row(inst).items())
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def builder(cls: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A faster constructor of the frozen, slotted record class ``cls``, for hot paths (a stream parser builds a
+    few records per message): the same keywords and defaults as ``cls(...)`` and an equal object of that class,
+    built without the frozen ``__init__``'s ``object.__setattr__`` per field (each slot is set through its own
+    descriptor). For dataclasses whose fields are all ``__init__`` keywords with plain defaults and which have no
+    ``__post_init__`` (every record here); anything else is a TypeError. Made once per class."""
+    made = _BUILDERS.get(cast(type, cls))
+    if made is None:
+        made = _BUILDERS[cast(type, cls)] = _make_builder(cast(type, cls))
+    return cast(Callable[_P, _R], made)
+
+
+def _make_builder(cls: type) -> Callable[..., Any]:
+    """The source of ``builder(cls)``, compiled: ``def build(*, a, b=_d_b): o = new(cls); _s_a(o, a); ...``."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+        raise TypeError(f"builder: {cls.__name__} is not a frozen, slotted dataclass without __post_init__")
+    names: list[str] = []
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    for f in fields(cls):
+        slot = getattr(cls, f.name, None)
+        if not f.init or f.default_factory is not MISSING or not isinstance(slot, MemberDescriptorType):
+            raise TypeError(f"builder: {cls.__name__}.{f.name} is not a plain slotted __init__ field")
+        scope[f"_s_{f.name}"] = slot.__set__
+        if f.default is MISSING:
+            names.append(f.name)
+        else:
+            scope[f"_d_{f.name}"] = f.default
+            names.append(f"{f.name}=_d_{f.name}")
+    body = "".join(f"    _s_{f.name}(o, {f.name})\n" for f in fields(cls))
+    exec(f"def build(*, {', '.join(names)}):\n    o = new(cls)\n{body}    return o\n", scope)
+    build = scope["build"]
+    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    build.__doc__ = f"``{cls.__name__}(...)`` by ``records.builder``: the same keywords, an equal record."
+    return cast(Callable[..., Any], build)
 
 
 class Observation(Record):
@@ -632,3 +675,40 @@ class Gap(Record):
     reason: str
     received_at: datetime
     collector: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionExpiry(Observation):
+    """Metrics of one option expiry of ``asset`` on ``venue`` (``"all"``: the cross-venue aggregate), as
+    ``dtrack options`` computes them from the venues' chains: the rows of its ``expiries`` and ``aggregate``,
+    with their names and units. ``days`` to expiry at ``received_at`` (when dtrack computed them); ``time`` is
+    the latest venue time among the expiry's quotes (None when the venue sends none). ``forward`` USD, its
+    ``forward_source`` a token (``venue``, ``put_call_parity``, ``per_venue``; None: no forward); IVs and
+    ``rr25`` / ``bf25`` fractions; ratios None where undefined; ``max_pain`` a strike (USD); ``oi_contracts`` in
+    the venue's contracts (None across venues), ``oi_coins`` and the call/put sums in coins, ``oi_usd`` and
+    ``volume_usd`` in USD; ``options`` how many options the expiry lists."""
+
+    venue: str
+    asset: str
+    expiry: datetime
+    time: datetime | None
+    received_at: datetime
+    days: float
+    forward: float | None
+    forward_source: str | None
+    atm_iv: float | None
+    rr25: float | None
+    bf25: float | None
+    pcr_oi: float | None
+    pcr_volume: float | None
+    pcr_premium: float | None
+    max_pain: float | None
+    oi_contracts: float | None
+    oi_coins: float
+    oi_usd: float
+    volume_usd: float
+    options: int
+    call_oi: float = 0.0
+    put_oi: float = 0.0
+    call_volume: float = 0.0
+    put_volume: float = 0.0

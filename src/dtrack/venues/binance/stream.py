@@ -27,11 +27,11 @@ from datetime import datetime
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, decode
-from dtrack.records import DataKind, FundingRate, Instrument, Kind, PriceQuote
+from dtrack.records import DataKind, FundingRate, Instrument, Kind
 from dtrack.venues import plausible
 from dtrack.venues.binance import api
 from dtrack.venues.fields import HOUR_MS, MAX_MS, MIN_MS, ms_to_utc
-from dtrack.venues.streaming import Collected, StreamRequest
+from dtrack.venues.streaming import Collected, StreamRequest, make_funding, make_quote
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class MarkPriceStream(StreamProtocol):
         inst = watched.instrument
         try:
             if self.want_quotes:
-                out.records.append(plausible.price_quote(self.endpoint, PriceQuote(
+                out.records.append(plausible.price_quote(self.endpoint, make_quote(
                     instrument=inst, time=when, received_at=received_at, mark_price=mark, index_price=index)))
             if self.want_funding and watched.funding and rate_text != "" and next_ms:
                 out.records.append(self._funding(watched, float(rate_text), next_ms, mark, index, when, received_at))
@@ -156,7 +156,7 @@ class MarkPriceStream(StreamProtocol):
         if not MIN_MS <= next_ms <= MAX_MS:
             raise MalformedFrame(api.VENUE, self.endpoint, f"{watched.instrument.symbol}: T={next_ms} is not epoch ms")
         next_time = watched.settles(next_ms)
-        return plausible.funding_rate(self.endpoint, FundingRate(
+        return plausible.funding_rate(self.endpoint, make_funding(
             instrument=watched.instrument, rate=rate, interval_hours=watched.hours, interval_source=watched.source,
             time=when, received_at=received_at, next_funding_time=next_time, mark_price=mark, index_price=index,
             note=watched.note))

@@ -29,11 +29,11 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, FundingRate, Instrument, Kind, Margin, PriceQuote, Record, Unit
+from dtrack.records import DataKind, FundingRate, Instrument, Kind, Margin, Record, Unit
 from dtrack.venues import plausible
 from dtrack.venues.bybit import parse
 from dtrack.venues.fields import MAX_MS, MIN_MS, Reader, Stamp, ms_to_utc
-from dtrack.venues.streaming import StreamRequest
+from dtrack.venues.streaming import StreamRequest, make_funding, make_quote
 
 VENUE = "bybit"
 HOST = "stream"
@@ -45,19 +45,24 @@ OI_FIELDS = frozenset({"openInterest", "singleOpenInterest", "markPrice"})
 QUOTE_FIELDS = frozenset({"markPrice", "indexPrice", "lastPrice"})
 #: the numeric fields read, parsed once when they arrive (a delta re-reads only what it changed)
 NUMBERS = FUNDING_FIELDS | QUOTE_FIELDS
-_UNSEEN = object()
 
 
 def _number(key: str, value: Any) -> float | None:
     """A Bybit number (sent as a string; "" and null: none)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise MalformedFrame(VENUE, "tickers", f"{key} is a boolean")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise MalformedFrame(VENUE, "tickers", f"{key} is {value!r}, expected a number") from None
+    if value.__class__ is str and value:  # what Bybit sends: the checks below that cannot apply are skipped
+        try:
+            out = float(value)
+        except ValueError:
+            raise MalformedFrame(VENUE, "tickers", f"{key} is {value!r}, expected a number") from None
+    else:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise MalformedFrame(VENUE, "tickers", f"{key} is a boolean")
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise MalformedFrame(VENUE, "tickers", f"{key} is {value!r}, expected a number") from None
     if out - out != 0.0:  # NaN or an infinity
         raise MalformedFrame(VENUE, "tickers", f"{key} is {value!r}, expected a finite number")
     return out
@@ -65,25 +70,41 @@ def _number(key: str, value: Any) -> float | None:
 
 class _Symbol:
     """One watched contract: its merged ticker (as sent, and its numbers read once) and what its records share,
-    learnt from the REST readers once per distinct value (the interval and its source, the cap, the notes)."""
+    learnt from the REST readers once per distinct value (the interval and its source, the cap, the next settlement
+    time, the notes by record and by the field its one side is read from)."""
 
-    __slots__ = ("cache", "instrument", "numbers", "row")
+    __slots__ = ("caps", "instrument", "intervals", "inverse", "notes", "numbers", "oi_unit", "perp", "read", "row",
+                 "settlements")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
+        self.perp = instrument.kind is Kind.PERP
+        self.inverse = instrument.margin is Margin.INVERSE
+        self.oi_unit = Unit.USD if self.inverse else Unit.BASE
         self.row: dict[str, Any] | None = None
         self.numbers: dict[str, float | None] = {}
-        self.cache: dict[tuple[str, Any], Any] = {}
+        self.read: dict[str, tuple[str, float | None]] = {}  # the last text of each numeric field, and its number
+        self.intervals: dict[Any, tuple[float, str]] = {}
+        self.caps: dict[Any, plausible.FundingCap | None] = {}
+        self.settlements: dict[float, datetime] = {}
+        self.notes: dict[str, dict[str, str]] = {"funding": {}, "oi": {}}
 
     def merge(self, data: dict[str, Any], snapshot: bool) -> None:
+        """Merge one frame's ``data`` (a snapshot replaces the row) and read the numbers it carries."""
         if snapshot or self.row is None:
-            self.row, self.numbers = dict(data), {}
+            self.row, self.numbers = data, {}  # the frame's own decoded object, not shared: kept, not copied
         else:
             self.row.update(data)
-        numbers = self.numbers
+        numbers, read = self.numbers, self.read
         for key, value in data.items():
             if key in NUMBERS:
-                numbers[key] = _number(key, value)  # also refuses lists and objects: every cache key hashes
+                known = read.get(key)
+                if known is not None and value.__class__ is str and known[0] == value:
+                    numbers[key] = known[1]  # the same text as last time (a snapshot repeats most fields)
+                    continue
+                numbers[key] = number = _number(key, value)  # also refuses lists and objects: cache keys hash
+                if value.__class__ is str:
+                    read[key] = (value, number)
 
 
 class TickerStream(StreamProtocol):
@@ -99,6 +120,7 @@ class TickerStream(StreamProtocol):
     def __init__(self, category: str, instruments: Sequence[Instrument], funding: Mapping[str, FundingRate],
                  kinds: frozenset[DataKind]) -> None:
         self.watched = {i.symbol: _Symbol(i) for i in instruments}
+        self.topics = {TOPIC + symbol: state for symbol, state in self.watched.items()}  # by topic
         super().__init__([TOPIC + symbol for symbol in self.watched])
         self.path = f"/v5/public/{category}"
         self.reader = Reader(VENUE, f"{self.path} tickers")
@@ -131,7 +153,7 @@ class TickerStream(StreamProtocol):
         if topic is None:
             return self._control(msg)
         data = msg.get("data")
-        symbol = self.watched.get(topic[len(TOPIC):]) if isinstance(topic, str) and topic.startswith(TOPIC) else None
+        symbol = self.topics.get(topic) if isinstance(topic, str) else None
         if symbol is None or not isinstance(data, dict):
             raise MalformedFrame(VENUE, self.reader.endpoint, f"unexpected frame {text[:60]!r}")
         kind = msg.get("type")
@@ -147,15 +169,13 @@ class TickerStream(StreamProtocol):
         if not isinstance(ts, int) or not MIN_MS <= ts <= MAX_MS:
             raise MalformedFrame(VENUE, self.reader.endpoint, f"{topic}: ts {ts!r} is not epoch ms")
         symbol.merge(data, touched is None)
-        return self._records(topic, symbol, touched, Stamp(ms_to_utc(ts), received_at))
+        return self._records(topic, symbol, touched, ms_to_utc(ts), received_at)
 
-    def _records(self, topic: str, symbol: _Symbol, touched: Any, at: Stamp) -> Frame:
-        """The records of the merged row whose fields the frame touched (every kind for a snapshot)."""
+    def _records(self, topic: str, symbol: _Symbol, touched: Any, when: datetime, received_at: datetime) -> Frame:
+        """The records of the merged row whose fields the frame touched (every kind for a snapshot), stamped
+        ``when`` (the frame's ``ts``)."""
         inst = symbol.instrument
-        records: list[Record] = []
-        dropped: list[Implausible] = []
-        funding = self.want_funding and inst.kind is Kind.PERP and (touched is None
-                                                                   or not FUNDING_FIELDS.isdisjoint(touched))
+        funding = self.want_funding and symbol.perp and (touched is None or not FUNDING_FIELDS.isdisjoint(touched))
         oi = self.want_oi and (touched is None or not OI_FIELDS.isdisjoint(touched))
         quote = self.want_quotes and (touched is None or not QUOTE_FIELDS.isdisjoint(touched))
         if not (funding or oi or quote):
@@ -165,33 +185,37 @@ class TickerStream(StreamProtocol):
         if mark is None:
             raise MalformedFrame(VENUE, self.reader.endpoint, f"{topic}: no markPrice")
         mult = inst.multiplier
-        try:
-            if funding:
-                records.append(self._funding(symbol, mark, at))
-        except Implausible as exc:
-            dropped.append(exc)
-        try:
-            if oi:
-                amount, note = self._one_side(symbol, at, "oi")
-                unit = Unit.USD if inst.margin is Margin.INVERSE else Unit.BASE
+        index = numbers.get("indexPrice")
+        mark_unit, index_unit = mark / mult, None if index is None else index / mult
+        records: list[Record] = []
+        dropped: list[Implausible] = []
+        if funding:
+            try:
+                records.append(self._funding(symbol, mark, mark_unit, index_unit, when, received_at))
+            except Implausible as exc:
+                dropped.append(exc)
+        if oi:
+            try:
+                amount, note = self._one_side(symbol, when, received_at, "oi")
                 records.append(plausible.open_interest(
-                    self.reader.endpoint, instrument=inst, amount=amount, unit=unit, price=mark / mult,
-                    price_source="mark", time=at.time, received_at=at.received_at, note=note))
-        except Implausible as exc:
-            dropped.append(exc)
-        try:
-            if quote:
-                index, last = numbers.get("indexPrice"), numbers.get("lastPrice")
-                records.append(plausible.price_quote(self.reader.endpoint, PriceQuote(
-                    instrument=inst, time=at.time, received_at=at.received_at, mark_price=mark / mult,
-                    index_price=None if index is None else index / mult,
+                    self.reader.endpoint, instrument=inst, amount=amount, unit=symbol.oi_unit, price=mark_unit,
+                    price_source="mark", time=when, received_at=received_at, note=note))
+            except Implausible as exc:
+                dropped.append(exc)
+        if quote:
+            last = numbers.get("lastPrice")
+            try:
+                records.append(plausible.price_quote(self.reader.endpoint, make_quote(
+                    instrument=inst, time=when, received_at=received_at, mark_price=mark_unit, index_price=index_unit,
                     last_price=None if last is None else last / mult)))
-        except Implausible as exc:
-            dropped.append(exc)
+            except Implausible as exc:
+                dropped.append(exc)
         return Frame(channel=topic, records=records, dropped=dropped)
 
-    def _funding(self, symbol: _Symbol, mark: float, at: Stamp) -> FundingRate:
-        """As ``parse.ticker_funding`` reads the same row (``test_stream_parsers`` holds them equal)."""
+    def _funding(self, symbol: _Symbol, mark: float, mark_unit: float, index_unit: float | None, when: datetime,
+                 received_at: datetime) -> FundingRate:
+        """As ``parse.ticker_funding`` reads the same row (``test_stream_parsers`` holds them equal); ``mark`` as
+        sent, ``mark_unit`` and ``index_unit`` per one unit of the asset."""
         inst, numbers, row = symbol.instrument, symbol.numbers, symbol.row
         assert row is not None
         rate = numbers.get("fundingRate")
@@ -199,28 +223,28 @@ class TickerStream(StreamProtocol):
         if rate is None or next_ms is None or not MIN_MS <= next_ms <= MAX_MS:
             raise MalformedFrame(VENUE, self.reader.endpoint, f"{inst.symbol}: fundingRate "
                                  f"{row.get('fundingRate')!r}, nextFundingTime {row.get('nextFundingTime')!r}")
-        cache = symbol.cache
         hours_raw, cap_raw = row.get("fundingIntervalHour"), row.get("fundingCap")
-        interval = cache.get(("interval", hours_raw))
+        interval = symbol.intervals.get(hours_raw)
         if interval is None:
-            interval = self._learn(symbol, ("interval", hours_raw), lambda: parse.ticker_interval(
-                self.reader, {"fundingIntervalHour": hours_raw}, inst.symbol, self.intervals))
+            interval = symbol.intervals[hours_raw] = parse.ticker_interval(
+                self.reader, {"fundingIntervalHour": hours_raw}, inst.symbol, self.intervals)
         hours, source = interval
-        cap = cache.get(("cap", cap_raw), _UNSEEN)
-        if cap is _UNSEEN:
-            cap = self._learn(symbol, ("cap", cap_raw), lambda: parse.funding_cap(self.reader, {"fundingCap": cap_raw}))
-        next_time = cache.get(("next", next_ms))
+        caps = symbol.caps
+        if cap_raw in caps:
+            cap = caps[cap_raw]
+        else:
+            cap = caps[cap_raw] = parse.funding_cap(self.reader, {"fundingCap": cap_raw})
+        next_time = symbol.settlements.get(next_ms)
         if next_time is None:
-            next_time = self._learn(symbol, ("next", next_ms), lambda: ms_to_utc(next_ms))
-        amount, note = self._one_side(symbol, at, "funding")
-        index = numbers.get("indexPrice")
-        usd = amount * inst.contract_size if inst.margin is Margin.INVERSE else amount * mark
-        return plausible.funding_rate(self.reader.endpoint, FundingRate(
-            instrument=inst, rate=rate, interval_hours=hours, interval_source=source, time=at.time,
-            received_at=at.received_at, next_funding_time=next_time, mark_price=mark / inst.multiplier,
-            index_price=None if index is None else index / inst.multiplier, open_interest_usd=usd, note=note), cap)
+            next_time = symbol.settlements[next_ms] = ms_to_utc(next_ms)
+        amount, note = self._one_side(symbol, when, received_at, "funding")
+        usd = amount * inst.contract_size if symbol.inverse else amount * mark
+        return plausible.funding_rate(self.reader.endpoint, make_funding(
+            instrument=inst, rate=rate, interval_hours=hours, interval_source=source, time=when,
+            received_at=received_at, next_funding_time=next_time, mark_price=mark_unit, index_price=index_unit,
+            open_interest_usd=usd, note=note), cap)
 
-    def _one_side(self, symbol: _Symbol, at: Stamp, record: str) -> tuple[float, str]:
+    def _one_side(self, symbol: _Symbol, when: datetime, received_at: datetime, record: str) -> tuple[float, str]:
         """One side of the open interest (``parse.one_side``: by the PRESENCE of ``singleOpenInterest``) and the
         note the REST reader writes for ``record`` ("funding" or "oi") with that field."""
         numbers, row = symbol.numbers, symbol.row
@@ -234,9 +258,10 @@ class TickerStream(StreamProtocol):
             amount, which = (None if both is None else both / 2.0), "openInterest / 2"
         if amount is None:
             raise MalformedFrame(VENUE, self.reader.endpoint, f"{symbol.instrument.symbol}: no openInterest")
-        note = symbol.cache.get((record, which))
+        notes = symbol.notes[record]
+        note = notes.get(which)
         if note is None:
-            note = self._learn(symbol, (record, which), lambda: self._note(symbol.instrument, which, record, at))
+            note = notes[which] = self._note(symbol.instrument, which, record, Stamp(when, received_at))
         return amount, note
 
     def _note(self, inst: Instrument, which: str, record: str, at: Stamp) -> str:
@@ -248,12 +273,6 @@ class TickerStream(StreamProtocol):
         if record == "funding":
             return parse.ticker_funding(self.reader, probe, inst, at, {}).note
         return parse.ticker_open_interest(self.reader, probe, inst, at).note
-
-    @staticmethod
-    def _learn(symbol: _Symbol, key: tuple[str, Any], learn: Any) -> Any:
-        """``learn()``: what the REST readers make of one value, kept for the contract's next frames."""
-        value = symbol.cache[key] = learn()
-        return value
 
     def _control(self, msg: dict[str, Any]) -> Frame:
         op = msg.get("op")

@@ -27,11 +27,11 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, FundingRate, Instrument, Kind, PriceQuote, oi_base_and_usd
+from dtrack.records import DataKind, Instrument, Kind, PriceQuote, oi_base_and_usd
 from dtrack.venues import plausible
 from dtrack.venues.deribit import api, parse
 from dtrack.venues.fields import MAX_MS, MIN_MS, Reader, ms_to_utc
-from dtrack.venues.streaming import StreamRequest
+from dtrack.venues.streaming import StreamRequest, make_funding, make_quote
 
 HOST = "ws"
 PATH = "/ws/api/v2"
@@ -72,6 +72,9 @@ class TickerStream(StreamProtocol):
         self.want_funding = DataKind.FUNDING in kinds
         self.want_oi = DataKind.OPEN_INTEREST in kinds
         self.want_quotes = DataKind.QUOTES in kinds
+        #: the records a ticker yields, in order (funding: of a perpetual's row that has ``funding_8h``)
+        self.kinds = tuple(kind for wanted, kind in ((self.want_funding, "funding"), (self.want_oi, "oi"),
+                                                     (self.want_quotes, "quote")) if wanted)
         self._next_id = 0
         self._requests: dict[int, list[str]] = {}
         self._notes: dict[tuple[str, str, bool], str] = {}
@@ -122,14 +125,14 @@ class TickerStream(StreamProtocol):
             raise MalformedFrame(api.VENUE, PATH, f"a notification of {channel!r}, which was not subscribed")
         records: list[Any] = []
         dropped: list[Implausible] = []
-        fast = _Ticker.read(data)  # None: something odd, left to the REST readers (which name it)
-        for wanted, kind in ((self.want_funding and inst.kind is Kind.PERP and "funding_8h" in data, "funding"),
-                             (self.want_oi, "oi"), (self.want_quotes, "quote")):
-            if wanted:
-                try:
-                    records.append(self._record(kind, inst, data, fast, received_at))
-                except Implausible as exc:
-                    dropped.append(exc)
+        fast = _Ticker.read(data, inst.multiplier)  # None: something odd, left to the REST readers (which name it)
+        for kind in self.kinds:
+            if kind == "funding" and not (inst.kind is Kind.PERP and "funding_8h" in data):
+                continue
+            try:
+                records.append(self._record(kind, inst, data, fast, received_at))
+            except Implausible as exc:
+                dropped.append(exc)
         return Frame(channel=channel, records=records, dropped=dropped)
 
     def _record(self, kind: str, inst: Instrument, data: Mapping[str, Any], fast: _Ticker | None,
@@ -145,26 +148,23 @@ class TickerStream(StreamProtocol):
                 self._notes[key] = getattr(record, "note", "")
             return record
         assert fast is not None
-        mult = inst.multiplier
-        when = fast.time()
         if kind == "quote":
-            return plausible.price_quote(_READER.endpoint, PriceQuote(
-                instrument=inst, time=when, received_at=received_at, mark_price=fast.mark / mult,
-                index_price=None if fast.index is None else fast.index / mult,
-                last_price=None if fast.last is None else fast.last / mult))
+            return plausible.price_quote(_READER.endpoint, make_quote(
+                instrument=inst, time=fast.when, received_at=received_at, mark_price=fast.mark,
+                index_price=fast.index, last_price=fast.last))
         if kind == "oi":
             if fast.oi is None:
                 return _REST[kind](_READER, data, inst, received_at)  # raises what REST says of a missing figure
             return plausible.open_interest(_READER.endpoint, instrument=inst, amount=fast.oi, unit=parse.oi_unit(inst),
-                                           price=fast.mark / mult, price_source="mark", time=when,
+                                           price=fast.mark, price_source="mark", time=fast.when,
                                            received_at=received_at, note=note)
         if fast.funding is None:
             return _REST[kind](_READER, data, inst, received_at)  # raises what REST says of a missing rate
-        usd = None if fast.oi is None else oi_base_and_usd(inst, fast.oi, parse.oi_unit(inst), fast.mark / mult)[1]
-        return plausible.funding_rate(_READER.endpoint, FundingRate(
+        usd = None if fast.oi is None else oi_base_and_usd(inst, fast.oi, parse.oi_unit(inst), fast.mark)[1]
+        return plausible.funding_rate(_READER.endpoint, make_funding(
             instrument=inst, rate=fast.funding, interval_hours=parse.INTERVAL_HOURS,
-            interval_source=parse.INTERVAL_SOURCE, time=when, received_at=received_at, mark_price=fast.mark / mult,
-            index_price=None if fast.index is None else fast.index / mult, open_interest_usd=usd, note=note))
+            interval_source=parse.INTERVAL_SOURCE, time=fast.when, received_at=received_at, mark_price=fast.mark,
+            index_price=fast.index, open_interest_usd=usd, note=note))
 
     def _answer(self, msg: dict[str, Any]) -> Frame:
         """The answer to one of the client's requests (subscribe, set_heartbeat, test)."""
@@ -203,29 +203,27 @@ _ODD: float = float("nan")  # compared by identity
 
 class _Ticker:
     """The numbers of one ticker row when they are what the docs say (JSON numbers, a mark > 0, an epoch-ms
-    timestamp); ``read`` gives None otherwise, and the REST readers take the row."""
+    timestamp), prices per one coin (divided by the multiplier once) and the time read once; ``read`` gives None
+    otherwise, and the REST readers take the row."""
 
-    __slots__ = ("funding", "index", "last", "mark", "oi", "timestamp")
+    __slots__ = ("funding", "index", "last", "mark", "oi", "when")
 
     def __init__(self, mark: float, index: float | None, last: float | None, oi: float | None,
-                 funding: float | None, timestamp: int) -> None:
+                 funding: float | None, when: datetime) -> None:
         self.mark, self.index, self.last, self.oi, self.funding = mark, index, last, oi, funding
-        self.timestamp = timestamp
+        self.when = when
 
     @classmethod
-    def read(cls, data: Mapping[str, Any]) -> _Ticker | None:
-        """The row's numbers, or None when one of them is odd."""
+    def read(cls, data: Mapping[str, Any], multiplier: float) -> _Ticker | None:
+        """The row's numbers (prices divided by ``multiplier``), or None when one of them is odd."""
         mark, index, last = _plain(data.get("mark_price")), _plain(data.get("index_price")), \
             _plain(data.get("last_price"))
         oi, funding, ts = _plain(data.get("open_interest")), _plain(data.get("funding_8h")), data.get("timestamp")
-        if (mark is None or not mark > 0 or any(v is _ODD for v in (index, last, oi, funding))
+        if (mark is None or not mark > 0 or index is _ODD or last is _ODD or oi is _ODD or funding is _ODD
                 or ts.__class__ is not int or not MIN_MS <= ts <= MAX_MS):
             return None
-        return cls(mark, index, last, oi, funding, ts)
-
-    def time(self) -> datetime:
-        """The ticker's ``timestamp``."""
-        return ms_to_utc(self.timestamp)
+        return cls(mark / multiplier, None if index is None else index / multiplier,
+                   None if last is None else last / multiplier, oi, funding, ms_to_utc(ts))
 
 
 def protocols(request: StreamRequest) -> list[TickerStream]:

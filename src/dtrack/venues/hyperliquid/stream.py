@@ -23,15 +23,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, FundingRate, Instrument, PriceQuote, Unit
+from dtrack.records import DataKind, FundingRate, Instrument, Unit
 from dtrack.venues import plausible
 from dtrack.venues.fields import HOUR_MS, Reader, utc_to_ms
 from dtrack.venues.hyperliquid import api, parse
-from dtrack.venues.streaming import StreamRequest
+from dtrack.venues.streaming import StreamRequest, make_funding, make_quote
 
 HOST = "ws"
 PATH = "/ws"
@@ -126,7 +127,7 @@ class AssetCtxStream(StreamProtocol):
             return record
         mult = inst.multiplier
         if kind == "quote":
-            return plausible.price_quote(_READER.endpoint, PriceQuote(
+            return plausible.price_quote(_READER.endpoint, make_quote(
                 instrument=inst, time=None, received_at=received_at, mark_price=fast.mark / mult,
                 index_price=None if fast.oracle is None else fast.oracle / mult,
                 last_price=None if fast.mid is None else fast.mid / mult))
@@ -135,11 +136,11 @@ class AssetCtxStream(StreamProtocol):
                                            price=fast.mark / mult, price_source=parse.OI_PRICE_SOURCE, time=None,
                                            received_at=received_at, note=note)
         hours, source = self.intervals.get(inst.symbol, _HOURLY)
-        return plausible.funding_rate(_READER.endpoint, FundingRate(
+        return plausible.funding_rate(_READER.endpoint, make_funding(
             instrument=inst, rate=fast.funding, interval_hours=hours, interval_source=source, time=None,
             received_at=received_at, next_funding_time=self._next(received_at, hours), mark_price=fast.mark / mult,
             index_price=None if fast.oracle is None else fast.oracle / mult, open_interest_usd=fast.oi * fast.mark,
-            note=note), parse.funding_cap(hours))
+            note=note), _funding_cap(hours))
 
     def _rest(self, kind: str, inst: Instrument, ctx: Mapping[str, Any], received_at: datetime) -> Any:
         if kind == "quote":
@@ -165,7 +166,10 @@ class AssetCtxStream(StreamProtocol):
             self._slot, self._settles = (slot, step), parse.next_settlement(received_at, hours)
         return self._settles
 
-_HOURLY = (api.FUNDING_INTERVAL_HOURS, "hourly (venue docs)")  # what ``parse.funding_rate`` says without a prediction
+_HOURLY = (api.FUNDING_INTERVAL_HOURS, "hourly (venue docs)")
+#: ``parse.funding_cap``, made once per interval (an immutable ``FundingCap``)
+_funding_cap = lru_cache(maxsize=64)(parse.funding_cap)
+  # what ``parse.funding_rate`` says without a prediction
 
 
 def _decimal(value: Any) -> float | None:
@@ -200,7 +204,7 @@ class _Ctx:
             _decimal(ctx.get("funding"))
         oracle, mid = _decimal(ctx.get("oraclePx")), _decimal(ctx.get("midPx"))
         if (mark is None or oi is None or funding is None or not mark > 0
-                or any(v is _ODD for v in (oi, funding, oracle, mid))):
+                or oi is _ODD or funding is _ODD or oracle is _ODD or mid is _ODD):
             return None
         return cls(mark, oi, funding, oracle, mid)
 

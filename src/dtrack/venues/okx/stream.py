@@ -28,16 +28,25 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, Instrument, Kind, PriceQuote
+from dtrack.records import DataKind, Instrument, Kind, Unit
 from dtrack.venues import plausible
 from dtrack.venues.fields import Reader
 from dtrack.venues.okx import api, parse
-from dtrack.venues.streaming import StreamRequest
+from dtrack.venues.streaming import StreamRequest, make_funding, make_quote, opt_time_ms
 
 HOST = "ws"
 PATH = "/ws/v5/public"
 FUNDING, OPEN_INTEREST, MARK = "funding-rate", "open-interest", "mark-price"
 _READERS = {name: Reader(api.VENUE, f"{PATH} {name}") for name in (FUNDING, OPEN_INTEREST, MARK)}
+
+
+#: the note of a funding record, before how its open interest was read
+NOTE = f"stream {FUNDING} with the latest {MARK} and {OPEN_INTEREST}"
+
+
+def _sound(oi: parse.ContractOpenInterest) -> bool:
+    """The open interest's figures pass the rules ``parse`` holds them to (>= 0; they were read finite)."""
+    return oi.contracts >= 0 and (oi.coin is None or oi.coin >= 0) and (oi.usd is None or oi.usd >= 0)
 
 
 def channel_name(channel: str, inst_id: str) -> str:
@@ -141,29 +150,49 @@ class PublicStream(StreamProtocol):
     def _mark(self, r: Reader, row: Any, state: _State, received_at: datetime, records: list[Any]) -> None:
         mark = r.num(row, "markPx")
         inst = state.instrument
-        plausible.Rules(api.VENUE, r.endpoint, inst.symbol).price("markPx", mark)
+        if not mark > 0:  # a number is finite: this is the rule's own test, and the rule names what is wrong
+            plausible.Rules(api.VENUE, r.endpoint, inst.symbol).price("markPx", mark)
         state.mark = mark
         if self.want_quotes:
-            records.append(plausible.price_quote(r.endpoint, PriceQuote(
-                instrument=inst, time=r.opt_time_ms(row, "ts"), received_at=received_at,
+            records.append(plausible.price_quote(r.endpoint, make_quote(
+                instrument=inst, time=opt_time_ms(r, row, "ts"), received_at=received_at,
                 mark_price=mark / inst.multiplier)))
 
     def _open_interest(self, r: Reader, row: Any, state: _State, received_at: datetime, records: list[Any]) -> None:
         oi = parse.ContractOpenInterest(r.num(row, "oi"), r.opt_num(row, "oiCcy"), r.opt_num(row, "oiUsd"),
-                                        r.opt_time_ms(row, "ts"))
+                                        opt_time_ms(r, row, "ts"))
         state.oi = oi
-        if self.want_oi:
-            record = parse.open_interest(state.instrument, oi, state.mark, received_at)
-            if record is not None:
-                records.append(record)
+        if not self.want_oi:
+            return
+        inst, mark = state.instrument, state.mark
+        if mark is not None and _sound(oi):  # what ``parse.open_interest`` builds from a mark, without its checks
+            records.append(plausible.open_interest(       # of figures that pass them (``_sound``)
+                api.MARK_PRICE, instrument=inst, amount=oi.contracts, unit=Unit.CONTRACTS, price=mark / inst.multiplier,
+                price_source="mark", time=oi.time, received_at=received_at))
+            return
+        record = parse.open_interest(inst, oi, mark, received_at)
+        if record is not None:
+            records.append(record)
 
     def _funding(self, r: Reader, row: Any, state: _State, received_at: datetime, records: list[Any]) -> None:
         if row.get("instType") not in (None, api.SWAP):
             return  # "X-Perps" FUTURES rows are not read, as on REST
         funding = parse.funding_row(r, row)
-        if self.want_funding:
-            records.append(parse.funding_rate(state.instrument, funding, received_at, mark=state.mark, oi=state.oi,
-                                              notes=[f"stream {FUNDING} with the latest {MARK} and {OPEN_INTEREST}"]))
+        if not self.want_funding:
+            return
+        inst, mark, oi = state.instrument, state.mark, state.oi
+        if oi is None or not _sound(oi):  # no OI, or an odd one: ``parse.funding_rate`` says so
+            records.append(parse.funding_rate(inst, funding, received_at, mark=mark, oi=oi, notes=[NOTE]))
+            return
+        # ``parse.funding_rate`` of the same arguments, without the checks of figures that pass them (the mark
+        # was held > 0 when it came, the OI by ``_sound``): ``test_stream_fastpath`` holds the two equal
+        oi_usd, how = parse.open_interest_usd(oi, inst, mark)
+        records.append(plausible.funding_rate(api.FUNDING_RATE, make_funding(
+            instrument=inst, rate=funding.rate, interval_hours=funding.interval_hours,
+            interval_source=parse.INTERVAL_SOURCE, time=funding.time, received_at=received_at,
+            predicted_rate=funding.predicted_rate, next_funding_time=funding.funding_time,
+            mark_price=None if mark is None else mark / inst.multiplier, open_interest_usd=oi_usd,
+            note=f"{NOTE}; {how}"), funding.cap))
 
     def _event(self, msg: dict[str, Any]) -> Frame:
         event = msg.get("event")
