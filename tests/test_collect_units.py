@@ -48,6 +48,7 @@ def test_collect_settings_defaults_and_overrides() -> None:
     assert c.assets == ("BTC", "ETH", "SOL") and c.venues == () and c.flush_interval == 1.0
     assert c.snapshots.intervals() == {"funding": 60.0, "open_interest": 300.0, "basis": 300.0, "options": 900.0}
     assert c.streams.enabled and c.streams.kinds == ("funding", "open_interest", "quotes") and c.streams.conflation == 1
+    assert c.option_chains is False  # options snapshots keep the per-expiry metrics, not the whole chains
     s = parse_settings({"collect": {"assets": "btc, ETH", "venues": ["okx", "bybit"], "max_buffered_rows": 5000,
                                     "snapshots": {"options": 0, "funding": 30}, "streams": {"kinds": ["funding"],
                                                                                             "conflation": 0}}})
@@ -62,7 +63,8 @@ def test_collect_settings_defaults_and_overrides() -> None:
     assert once.once and once.stream_kinds == () and "stream.tickers" not in once.what()
     what = json.loads(plan.what())
     assert ["okx", "snapshot.funding"] in what["gap_streams"] and ["bybit", "stream.tickers"] in what["gap_streams"]
-    assert what["heartbeat"] == 5.0
+    assert what["heartbeat"] == 5.0 and what["option_chains"] is False and not plan.option_chains
+    assert make_plan(parse_settings({"collect": {"option_chains": True}})).option_chains
 
 
 @pytest.mark.parametrize(("doc", "needle"), [

@@ -200,6 +200,7 @@ class RetentionSettings:
     price_quotes: float | None = setting(90.0, low=0)
     spot_prices: float | None = setting(90.0, low=0)
     option_quotes: float | None = setting(90.0, low=0)
+    option_expiries: float | None = setting(90.0, low=0)
     book_snapshots: float | None = setting(90.0, low=0)
     funding_points: float | None = setting(None, low=0)
     oi_points: float | None = setting(None, low=0)
@@ -246,7 +247,7 @@ COLLECT_STREAM_KINDS = ("funding", "open_interest", "quotes")
 @dataclass(frozen=True, slots=True)
 class CollectSnapshots:
     """Seconds between two snapshots of each kind (``0``: never): current funding, open interest, quotes and
-    spot (basis), option chains."""
+    spot (basis), options (the per-expiry metrics; the whole chains too with ``collect.option_chains``)."""
 
     funding: float = setting(60.0, low=0, high=86400)
     open_interest: float = setting(300.0, low=0, high=86400)
@@ -274,11 +275,13 @@ class CollectSettings:
     how often (``snapshots``), the live ``streams``; writes every ``flush_interval`` s, keeps at most
     ``max_buffered_rows`` while the store is down (the oldest beyond it are dropped and recorded as a gap),
     refreshes its run's heartbeat at least every ``heartbeat`` s, and on start backfills ``backfill_days`` of
-    history (``0``: none)."""
+    history (``0``: none). An options snapshot stores the per-expiry metrics (``option_expiries``); the whole
+    chains (``option_quotes``, thousands of rows a round) only with ``option_chains``."""
 
     assets: tuple[str, ...] = ("BTC", "ETH", "SOL")
     venues: tuple[str, ...] = ()
     snapshots: CollectSnapshots = field(default_factory=CollectSnapshots)
+    option_chains: bool = False
     streams: CollectStreams = field(default_factory=CollectStreams)
     flush_interval: float = setting(1.0, low=0.05, high=60)
     max_buffered_rows: int = setting(100_000, low=100, high=10_000_000)

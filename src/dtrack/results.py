@@ -497,7 +497,8 @@ class InstrumentsResult(Result):
 class HistoryResult(Result):
     """``dtrack history``: a stored series read from the history store only (no network). ``kind`` is
     ``funding`` (settled funding), ``oi`` (open-interest history), ``klines`` (kline closes), ``snapshots``
-    (the stored funding, open-interest and price snapshots) or ``gaps`` (what collectors did not see).
+    (the stored funding, open-interest and price snapshots), ``options`` (the stored per-expiry option metrics)
+    or ``gaps`` (what collectors did not see).
     ``rows`` are the stored rows, oldest first, each with a ``time`` column (times as aware UTC datetimes);
     ``note`` says what to run when the store holds nothing for the question. ``to_pandas()`` gives a tz-aware
     ``time`` column, ``to_csv()`` the rows with ``time`` first."""

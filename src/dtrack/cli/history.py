@@ -7,11 +7,11 @@ import click
 from dtrack.cli.common import FORMATS, answer, options
 
 #: the kinds of ``dtrack.client.history`` (spelled out here: ``--help`` imports no client code)
-KINDS = ("funding", "oi", "klines", "snapshots", "gaps")
+KINDS = ("funding", "oi", "klines", "snapshots", "options", "gaps")
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(KINDS), metavar="funding|oi|klines|snapshots|gaps")
+@click.argument("kind", type=click.Choice(KINDS), metavar="funding|oi|klines|snapshots|options|gaps")
 @click.argument("assets", nargs=-1, metavar="ASSET...")
 @click.option("--since", default="24h", show_default=True, metavar="WHEN",
               help="From: a duration ago (24h, 7d, 2w) or an ISO-8601 time (2026-11-01, 2026-11-01T08:00Z).")
@@ -26,8 +26,9 @@ def history(ctx: click.Context, kind: str, assets: tuple[str, ...], since: str, 
             venues: tuple[str, ...], fmt: str | None, config: str | None) -> int:
     """The stored series of ASSET... from the history store (--store / $DTRACK_STORE / store.url), without
     the network: funding (settled funding), oi (open-interest history), klines (kline closes), snapshots
-    (the stored funding, open-interest and price snapshots) or gaps (what collectors did not see, with the
-    collector run that had each; ASSET... optional).
+    (the stored funding, open-interest and price snapshots), options (the stored per-expiry option metrics:
+    forward, ATM IV, 25-delta RR and fly, put/call ratios, max pain, OI; venue "all": across venues) or gaps
+    (what collectors did not see, with the collector run that had each; ASSET... optional).
 
     Assets are read as everywhere (BTC, BTC/USDT:USDT, BTCUSDT) and resolved through the store's
     instruments table. Rows are oldest first; CSV has the time first, for pandas:
@@ -38,6 +39,7 @@ def history(ctx: click.Context, kind: str, assets: tuple[str, ...], since: str, 
       dtrack history funding BTC --since 30d
       dtrack history oi ETH --since 2026-11-01 --until 2026-11-08 --format csv > eth_oi.csv
       dtrack history snapshots BTCUSDT --venue binance --format json
+      dtrack history options BTC --since 7d --venue deribit --format csv
       dtrack history gaps --since 7d
     """
     opts = options(ctx, config, False, fmt)

@@ -366,21 +366,24 @@ class AsyncClient:
             self._streams.discard(records)
 
     async def snapshot(self, kinds: str | Sequence[str], assets: str | Sequence[str], *,
-                       venues: Sequence[str] | None = None) -> SnapshotResult:
-        """The current state of ``assets`` as the venues' raw records, for keeping (the collector): ``kinds``
-        among ``funding`` (``FundingRate``), ``open_interest`` (``OpenInterest``), ``basis`` (``PriceQuote``
-        and ``SpotPrice``) and ``options`` (``OptionQuote``); each asked of ``venues`` (default: the client's)
-        that offer it, concurrently. No analytics; failures per venue, never fatal to the others."""
+                       venues: Sequence[str] | None = None, chains: bool = True) -> SnapshotResult:
+        """The current state of ``assets`` as records, for keeping (the collector): ``kinds`` among ``funding``
+        (``FundingRate``), ``open_interest`` (``OpenInterest``), ``basis`` (``PriceQuote`` and ``SpotPrice``) and
+        ``options`` (``OptionExpiry``: the per-expiry metrics of every listed expiry, per venue and across
+        venues, as ``options(expiry="all")`` computes them; and with ``chains`` the chains' ``OptionQuote``);
+        each asked of ``venues`` (default: the client's) that offer it, concurrently. No other analytics: the
+        venues' records as they came; failures per venue, never fatal to the others."""
         from dtrack.client.queries import snapshot
 
-        return await snapshot.run(self, kinds, assets, venues)
+        return await snapshot.run(self, kinds, assets, venues, chains)
 
     async def history(self, kind: str, assets: str | Sequence[str] | None = None, *,
                       since: str | datetime | timedelta = "24h", until: str | datetime | timedelta | None = None,
                       venues: Sequence[str] | None = None) -> HistoryResult:
         """A stored series of ``assets``, read from the history store only (no network): ``kind`` is ``funding``
         (settled funding), ``oi`` (open-interest history), ``klines`` (kline closes), ``snapshots`` (the stored
-        funding, open-interest and price snapshots) or ``gaps`` (what collectors did not see: assets optional).
+        funding, open-interest and price snapshots), ``options`` (the stored per-expiry option metrics, per venue
+        and across venues) or ``gaps`` (what collectors did not see: assets optional).
         ``since`` / ``until``: a duration ago (``24h``, ``7d``), an ISO-8601 time or an aware datetime;
         ``venues``: only these (default: the client's). Assets are resolved to venue symbols through the store's
         instruments table. ``.to_pandas()`` has a tz-aware ``time`` column."""

@@ -2,10 +2,12 @@
 
 Kinds: ``funding`` (settled funding: ``funding_points``), ``oi`` (open-interest history: ``oi_points``),
 ``klines`` (kline closes: ``price_points``), ``snapshots`` (the stored current funding, open interest and
-prices: ``funding_rates``, ``open_interest``, ``price_quotes``) and ``gaps`` (what collectors did not see,
-with the collector run that had each gap). Assets are resolved to the venues' symbols through the store's
-``instruments`` table (assets, ccxt symbols, venue symbols and normalized ids, as everywhere), and the
-snapshot tables' own ``asset`` column. Rows come oldest first, each with a ``time`` column.
+prices: ``funding_rates``, ``open_interest``, ``price_quotes``), ``options`` (the stored per-expiry option
+metrics: ``option_expiries``) and ``gaps`` (what collectors did not see, with the collector run that had each
+gap). Assets are resolved to the venues' symbols through the store's ``instruments`` table (assets, ccxt
+symbols, venue symbols and normalized ids, as everywhere), and the snapshot tables' own ``asset`` column;
+options are kept per asset (a contract symbol stands for its asset). Rows come oldest first, each with a
+``time`` column.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ if TYPE_CHECKING:
     from dtrack.client.inputs import Wanted
     from dtrack.store import Row, Store
 
-KINDS = ("funding", "oi", "klines", "snapshots", "gaps")
+KINDS = ("funding", "oi", "klines", "snapshots", "options", "gaps")
 #: kind -> the tables it reads
 TABLES: dict[str, tuple[str, ...]] = {"funding": ("funding_points",), "oi": ("oi_points",),
                                       "klines": ("price_points",),
                                       "snapshots": ("funding_rates", "open_interest", "price_quotes"),
-                                      "gaps": ("gaps",)}
+                                      "options": ("option_expiries",), "gaps": ("gaps",)}
 LONGEST = timedelta(days=3650)
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -68,6 +70,7 @@ async def run(client: AsyncClient, kind: str, assets: str | Sequence[str] | None
               since: str | datetime | timedelta, until: str | datetime | timedelta | None,
               venues: Sequence[str] | None) -> HistoryResult:
     """See ``AsyncClient.history``."""
+    from dtrack.symbols import parse_asset
     from dtrack.venues import venue_info
 
     history_kind(kind)
@@ -90,6 +93,13 @@ async def run(client: AsyncClient, kind: str, assets: str | Sequence[str] | None
         result.all_failed = True
         return result
     result.store = store.location
+    if kind == "options":
+        result.assets = list(dict.fromkeys(parse_asset(t).asset for t in texts))
+        result.rows = _options(store, names, result.assets, start, end)
+        if not result.rows:
+            result.all_failed = True
+            result.note = _empty_note(store, kind, result, {}, [])
+        return result
     instruments = _instruments(store, names)
     wanted = resolve(texts, instruments, (Kind.PERP, Kind.FUTURE), complete=False) if texts else []
     result.assets = list(dict.fromkeys(w.asset for w in wanted))
@@ -184,6 +194,18 @@ def _snapshot_row(table: str, r: Row) -> dict[str, Any]:
     return row
 
 
+def _options(store: Store, venues: Sequence[str], assets: Sequence[str], start: datetime,
+             end: datetime | None) -> list[dict[str, Any]]:
+    """The stored per-expiry option metrics of ``assets``: every column of ``option_expiries``, with ``time``
+    first (the venue's time of the metrics, else when dtrack computed them: never null)."""
+    rows = []
+    for r in store.read("option_expiries", venue=list(venues) or None, asset=list(assets), since=start, until=end):
+        rows.append({"time": r["time"] if r["time"] is not None else r["received_at"],
+                     **{k: v for k, v in r.items() if k != "time"}})
+    rows.sort(key=lambda r: (r["time"], r["asset"], r["expiry"], r["venue"]))
+    return rows
+
+
 def _gaps(store: Store, venues: Sequence[str], wanted: Sequence[Wanted], instruments: dict[str, list[Instrument]],
           start: datetime, end: datetime | None) -> list[dict[str, Any]]:
     """The gaps that began in the window. With assets: those whose stream names one of the assets or their
@@ -210,6 +232,8 @@ def _fill_hint(kind: str, assets: Sequence[str]) -> str:
     what = " ".join(assets) or "BTC"
     if kind in ("funding", "oi", "klines"):
         return f"fill it with `dtrack backfill {kind} {what} --since 90d`, or keep it filled with `dtrack collect`"
+    if kind == "options":
+        return "`dtrack collect` keeps the per-expiry option metrics in it (every collect.snapshots.options s)"
     return f"`dtrack collect` keeps {'snapshots' if kind == 'snapshots' else 'gaps'} in it"
 
 

@@ -1,8 +1,9 @@
 """What a collector collects: the ``collect:`` settings with the command line's overrides, checked once.
 
 A ``Plan`` is plain data: the assets, the venues (named, or every active venue enabled in settings), each
-snapshot kind's interval, the stream kinds, the writer's knobs, the backfill window. ``what()`` is the JSON
-kept in the run's ``collector_runs`` row, so that a later run can tell which streams a dead run had.
+snapshot kind's interval (and whether options snapshots keep the whole chains), the stream kinds, the writer's
+knobs, the backfill window. ``what()`` is the JSON kept in the run's ``collector_runs`` row, so that a later run
+can tell which streams a dead run had.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Plan:
     duration: float | None = None  # seconds; None: until stopped
     once: bool = False
     store_url: str | None = None
+    option_chains: bool = False  # options snapshots keep the whole chains too (option_quotes)
 
     @property
     def stream_records(self) -> frozenset[str]:
@@ -87,6 +89,7 @@ class Plan:
         """The run's ``what`` column: JSON of the assets, venues, snapshot intervals, streams, heartbeat and
         the (venue, stream) pairs it watches."""
         doc = {"assets": list(self.assets), "venues": list(self.venues), "snapshots": self.snapshots,
+               "option_chains": self.option_chains,
                "streams": [] if self.once else list(self.stream_kinds), "heartbeat": self.heartbeat,
                "flush_interval": self.flush_interval, "once": self.once,
                "gap_streams": [list(p) for p in self.gap_streams()]}
@@ -147,4 +150,4 @@ def make_plan(settings: Settings, *, assets: Sequence[str] = (), venues: Sequenc
         stream_kinds=c.streams.kinds if with_streams and not once else (), conflation=c.streams.conflation,
         flush_interval=c.flush_interval, max_buffered_rows=c.max_buffered_rows, heartbeat=c.heartbeat,
         backfill=timedelta(days=c.backfill_days) if with_backfill else None, duration=seconds, once=once,
-        store_url=store_url)
+        store_url=store_url, option_chains=c.option_chains)

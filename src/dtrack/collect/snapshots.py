@@ -1,5 +1,6 @@
 """The snapshot scheduler: each snapshot kind at its own interval through ``AsyncClient.snapshot``, its
-records (and the contracts' ``instruments`` rows) handed to the writer.
+records (and the contracts' ``instruments`` rows) handed to the writer. Options snapshots are the per-expiry
+metrics (``option_expiries``), and the whole chains (``option_quotes``) only with ``collect.option_chains``.
 
 A round that runs late does not pile up: a missed tick is skipped, never run twice. A venue that fails is
 reported when it starts failing and when it answers again (not at every round), counted in the status line,
@@ -45,7 +46,8 @@ class Snapshots:
         """One round of ``kinds``: records to the writer, failures reported; None when the round itself failed."""
         started = time.monotonic()
         try:
-            result = await self.client.snapshot(kinds, self.plan.assets, venues=self.plan.venues)
+            result = await self.client.snapshot(kinds, self.plan.assets, venues=self.plan.venues,
+                                                chains=self.plan.option_chains)
         except DtrackError as exc:
             self.status.message(f"snapshot of {', '.join(kinds)} failed: {exc}")
             return None

@@ -11,8 +11,8 @@ from typing import TextIO
 
 #: tables in the order the status line names them, with short labels
 _LABELS = {"funding_rates": "funding", "open_interest": "oi", "price_quotes": "quotes", "spot_prices": "spot",
-           "option_quotes": "options", "funding_points": "funding-hist", "oi_points": "oi-hist",
-           "price_points": "klines", "instruments": "instruments", "gaps": "gaps"}
+           "option_expiries": "options", "option_quotes": "chains", "funding_points": "funding-hist",
+           "oi_points": "oi-hist", "price_points": "klines", "instruments": "instruments", "gaps": "gaps"}
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dtrack.report.format import iso, pct, price, usd
+from dtrack.store.schema import TABLES
 
 if TYPE_CHECKING:
     from dtrack.results import BackfillResult, HistoryResult
@@ -27,6 +28,13 @@ UNITS: dict[str, dict[str, str]] = {
                   "oi_amount": "oi_unit (the venue's figure)", "oi_base": "units of the asset", "money": "USD",
                   "times": "ISO-8601 UTC, milliseconds; time is the venue's (null when it sends none), "
                                 "received_at dtrack's"},
+    "options": {"iv": "atm_iv, rr25, bf25: fraction per year (0.55 = 55 %)", "forward": "USD",
+                "max_pain": "strike, USD", "oi": "oi_contracts: the venue's contracts (null across venues); "
+                "oi_coins, call_oi, put_oi, call_volume, put_volume: units of the asset", "money": "USD",
+                "venue": "'all': the cross-venue aggregate of the expiry",
+                "times": "ISO-8601 UTC, milliseconds; time is the venue's (the latest quote of the expiry), "
+                         "received_at dtrack's (when it computed the metrics; time when the venue sends none); "
+                         "days to expiry at received_at"},
     "gaps": {"time": "start of the gap", "end_time": "end (null: still open)", "duration_seconds": "seconds",
              "times": "ISO-8601 UTC, milliseconds"},
 }
@@ -38,14 +46,16 @@ HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
     "snapshots": ("time", "received_at", "table", "venue", "symbol", "asset", "kind", "rate", "interval_hours",
                   "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "last_price",
                   "open_interest_usd", "oi_amount", "oi_unit", "oi_base", "oi_usd", "oi_price_used"),
+    # the stored per-expiry metrics: the table's columns, ``time`` first
+    "options": ("time", *(c for c in TABLES["option_expiries"].names if c != "time")),
     "gaps": ("time", "end_time", "duration_seconds", "venue", "stream", "reason", "collector", "received_at"),
 }
 #: the columns that name one series of each kind
 SERIES_KEYS: dict[str, tuple[str, ...]] = {"funding": ("venue", "symbol"), "oi": ("venue", "symbol"),
                                            "klines": ("venue", "symbol"), "snapshots": ("table", "venue", "symbol"),
-                                           "gaps": ("venue", "stream")}
+                                           "options": ("venue", "asset", "expiry"), "gaps": ("venue", "stream")}
 #: the value column a table shows per series
-VALUE: dict[str, str] = {"funding": "rate_8h", "oi": "oi_usd", "klines": "close"}
+VALUE: dict[str, str] = {"funding": "rate_8h", "oi": "oi_usd", "klines": "close", "options": "atm_iv"}
 GAP_ROWS = 50
 
 
@@ -112,6 +122,8 @@ def _when(t: datetime | None) -> str:
 def _value(kind: str, x: float | None) -> str:
     if kind == "funding":
         return pct(x)
+    if kind == "options":
+        return pct(x, 1, sign=False)
     if kind == "oi":
         return usd(x)
     return price(x)
@@ -140,21 +152,26 @@ def history_table(result: HistoryResult) -> Any:
             parts.append(Text(f"(the latest {GAP_ROWS} of {len(result.rows)} gaps; all in --format json or csv)"))
     else:
         table = Table(title=title, title_justify="left", show_edge=False)
-        columns = ["Venue", "Symbol", "Points", "First", "Last"]
+        options = result.kind == "options"
+        columns = ["Venue", "Asset", "Expiry"] if options else ["Venue", "Symbol"]
+        columns += ["Points", "First", "Last"]
         if result.kind == "snapshots":
             columns.insert(0, "Table")
         else:
-            columns += ["Latest", "Min", "Max", "Mean"]
+            columns += ["Latest ATM IV" if options else "Latest", "Min", "Max", "Mean"]
         for col in columns:
-            table.add_column(col, justify="right" if col in ("Points", "Latest", "Min", "Max", "Mean") else "left")
+            table.add_column(col, justify="right" if col in ("Points", "Latest", "Latest ATM IV", "Min", "Max", "Mean")
+                             else "left")
         value = VALUE.get(result.kind)
+        keys = SERIES_KEYS[result.kind]
         for item in series(result):
-            cells = [item["venue"], item["symbol"], f"{item['points']:,}", _when(item["first"]), _when(item["last"])]
+            cells = ([item["venue"], item["asset"], f"{item['expiry']:%Y-%m-%d %H:%M}"] if options
+                     else [item["venue"], item["symbol"]])
+            cells += [f"{item['points']:,}", _when(item["first"]), _when(item["last"])]
             if result.kind == "snapshots":
                 cells.insert(0, item["table"])
             elif value is not None:
-                values = [r[value] for r in result.rows if r["venue"] == item["venue"] and r["symbol"] == item["symbol"]
-                          and r[value] is not None]
+                values = [r[value] for r in result.rows if all(r[k] == item[k] for k in keys) and r[value] is not None]
                 stats = (values[-1], min(values), max(values), statistics.fmean(values)) if values else (None,) * 4
                 cells += [_value(result.kind, x) for x in stats]
             table.add_row(*cells)

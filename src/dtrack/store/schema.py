@@ -125,6 +125,14 @@ TABLE_LIST: tuple[Table, ...] = (
         "ask_price_usd real?, mark_iv real?, bid_iv real?, ask_iv real?, delta real?, gamma real?, vega real?, "
         "theta real?, open_interest real, volume real, contract_size real, settle text, price_note text, "
         "normalized_id text"), _SNAPSHOT_KEY, "received_at", "snapshot", "OptionQuote"),
+    # the per-expiry metrics of ``dtrack options`` (venue "all": the cross-venue aggregate); ``time`` is the
+    # latest venue time of the expiry's quotes, ``received_at`` when dtrack computed them
+    Table("option_expiries", _c(
+        "venue text, asset text, expiry time, time time?, received_at time, days real, forward real?, "
+        "forward_source text?, atm_iv real?, rr25 real?, bf25 real?, pcr_oi real?, pcr_volume real?, "
+        "pcr_premium real?, max_pain real?, oi_contracts real?, oi_coins real, oi_usd real, volume_usd real, "
+        "options int, call_oi real, put_oi real, call_volume real, put_volume real"),
+        ("venue", "asset", "expiry", ("time", "received_at")), "received_at", "snapshot", "OptionExpiry"),
     Table("option_trades", _c(
         "venue text, symbol text, asset text, expiry time, strike real, is_call bool, time time, received_at time, "
         "side text, amount real, contract_size real, price_usd real, index_price real, iv real?, block bool, "
@@ -310,6 +318,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         'ALTER TABLE "funding_rates" ADD COLUMN "borrow_short" DOUBLE PRECISION',
         'ALTER TABLE "open_interest" ADD COLUMN "long_usd" DOUBLE PRECISION',
         'ALTER TABLE "open_interest" ADD COLUMN "short_usd" DOUBLE PRECISION',
+    )),
+    Migration(4, "option per-expiry metrics (forward, ATM IV, 25-delta risk reversal and butterfly, put/call "
+                 "ratios, max pain, open interest) per venue and across venues", (
+        'CREATE TABLE "option_expiries" ("venue" TEXT NOT NULL, "asset" TEXT NOT NULL, "expiry" BIGINT NOT NULL, '
+        '"time" BIGINT, "received_at" BIGINT NOT NULL, "days" DOUBLE PRECISION NOT NULL, '
+        '"forward" DOUBLE PRECISION, "forward_source" TEXT, "atm_iv" DOUBLE PRECISION, "rr25" DOUBLE PRECISION, '
+        '"bf25" DOUBLE PRECISION, "pcr_oi" DOUBLE PRECISION, "pcr_volume" DOUBLE PRECISION, '
+        '"pcr_premium" DOUBLE PRECISION, "max_pain" DOUBLE PRECISION, "oi_contracts" DOUBLE PRECISION, '
+        '"oi_coins" DOUBLE PRECISION NOT NULL, "oi_usd" DOUBLE PRECISION NOT NULL, '
+        '"volume_usd" DOUBLE PRECISION NOT NULL, "options" BIGINT NOT NULL, "call_oi" DOUBLE PRECISION NOT NULL, '
+        '"put_oi" DOUBLE PRECISION NOT NULL, "call_volume" DOUBLE PRECISION NOT NULL, '
+        '"put_volume" DOUBLE PRECISION NOT NULL)',
+        'CREATE UNIQUE INDEX "option_expiries_key" ON "option_expiries" ("venue", "asset", "expiry", '
+        '(COALESCE("time", "received_at")))',
+        'CREATE INDEX "option_expiries_received_at" ON "option_expiries" ("received_at")',
     )),
 )
 

@@ -19,7 +19,7 @@ from dtrack.symbols import close_matches
 
 if TYPE_CHECKING:
     from dtrack.client.core import AsyncClient
-    from dtrack.records import Instrument, OptionQuote, OptionTrade, PricePoint, VolPoint
+    from dtrack.records import Instrument, OptionExpiry, OptionQuote, OptionTrade, PricePoint, VolPoint
     from dtrack.venues.base import Adapter
     from dtrack.venues.pool import VenuePool
 
@@ -156,3 +156,33 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, expiry: str |
     report = build_options_report(now, names, inputs, desk)
     return OptionsResult(as_of=now, failures=unique(failures), all_failed=not results, report=report, chain=chain,
                          pcr=pcr, gex=gex, flow=flow)
+
+
+def expiry_records(now: datetime, quotes: Sequence[OptionQuote]) -> list[OptionExpiry]:
+    """The per-expiry metrics of every expiry of ``quotes`` still to come, as ``options(expiry="all")`` computes
+    them from the same chains (the options desk): one record per venue and expiry, and one per expiry listed on
+    more than one venue (venue ``"all"``, the aggregate), for keeping in the store. ``received_at`` is ``now``,
+    ``time`` the latest venue time among the expiry's quotes."""
+    from dtrack.analytics.options_desk import DeskInputs, DeskOptions, build_options_report
+    from dtrack.records import OptionExpiry
+    from dtrack.report.format import FORWARD_TOKENS
+
+    live = [q for q in quotes if q.expiry > now]
+    names = list(dict.fromkeys(q.asset for q in live))
+    selected = {a: select_expiries([q.expiry for q in live if q.asset == a], "all", a) for a in names}
+    report = build_options_report(now, names, DeskInputs(live), DeskOptions(selected=selected))
+    latest: dict[tuple[str, str, datetime], datetime] = {}
+    for q in live:
+        if q.time is None:
+            continue
+        for key in ((q.venue, q.asset, q.expiry), ("all", q.asset, q.expiry)):
+            seen = latest.get(key)
+            if seen is None or q.time > seen:
+                latest[key] = q.time
+    return [OptionExpiry(
+        venue=e.venue, asset=e.asset, expiry=e.expiry, time=latest.get((e.venue, e.asset, e.expiry)),
+        received_at=now, days=e.days, forward=e.forward, forward_source=FORWARD_TOKENS.get(e.forward_source),
+        atm_iv=e.atm_iv, rr25=e.rr25, bf25=e.bf25, pcr_oi=e.pcr_oi, pcr_volume=e.pcr_volume,
+        pcr_premium=e.pcr_premium, max_pain=e.max_pain, oi_contracts=e.oi_contracts, oi_coins=e.oi_coins,
+        oi_usd=e.oi_usd, volume_usd=e.volume_usd, options=e.options, call_oi=e.call_oi, put_oi=e.put_oi,
+        call_volume=e.call_volume, put_volume=e.put_volume) for e in (*report.expiries, *report.aggregate)]

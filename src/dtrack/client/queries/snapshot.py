@@ -5,10 +5,12 @@ writes them to the store). One round per venue after its (cached) instrument lis
 - ``open_interest``: open interest of every perpetual and dated future (``OpenInterest``);
 - ``basis``: mark / index / last of every perpetual and dated future and the venue's spot tickers
   (``PriceQuote``, ``SpotPrice``): what basis is computed from;
-- ``options``: every listed option (``OptionQuote``).
+- ``options``: the per-expiry metrics of every listed expiry (``OptionExpiry``: per venue, and across venues),
+  computed from the chains as the options query computes them, and with ``chains`` every listed option
+  (``OptionQuote``).
 
 Each kind is asked only of the venues that offer it; a venue that fails is a failure row, never the end of
-the others. No analytics: the records are what the venues said.
+the others. No other analytics: the other records are what the venues said.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dtrack.client.fetch import on_venues
 from dtrack.client.inputs import as_list, check_readable
 from dtrack.errors import DtrackError, UsageError, clip
-from dtrack.records import DataKind, Instrument, Kind, Record
+from dtrack.records import DataKind, Instrument, Kind, OptionQuote, Record
 from dtrack.results import Answer, Failure, Fold, settle, unique
 
 if TYPE_CHECKING:
@@ -142,7 +144,7 @@ async def venue_job(adapter: Adapter, kinds: Sequence[str], assets: Sequence[str
 
 
 async def run(client: AsyncClient, kinds: str | Sequence[str], assets: str | Sequence[str],
-              venues: Sequence[str] | None = None) -> SnapshotResult:
+              venues: Sequence[str] | None = None, chains: bool = True) -> SnapshotResult:
     """See ``AsyncClient.snapshot``."""
     from dtrack.symbols import parse_asset
 
@@ -171,4 +173,19 @@ async def run(client: AsyncClient, kinds: str | Sequence[str], assets: str | Seq
         for kind in got.answered:
             result.answered.setdefault(kind, []).append(venue)
     result.failures = unique(failures)
+    if "options" in asked:
+        result.records = await _with_expiries(result.records, result.as_of, chains)
     return result
+
+
+async def _with_expiries(records: list[Record], now: datetime, chains: bool) -> list[Record]:
+    """The records with the per-expiry metrics of the option quotes among them (computed in a worker thread:
+    a round's chains are thousands of options); the quotes themselves only with ``chains``."""
+    from dtrack.client.queries.options import expiry_records
+
+    quotes = [r for r in records if isinstance(r, OptionQuote)]
+    if not quotes:
+        return records
+    expiries = await asyncio.to_thread(expiry_records, now, quotes)
+    kept = records if chains else [r for r in records if not isinstance(r, OptionQuote)]
+    return [*kept, *expiries]
