@@ -17,7 +17,6 @@ dropped afterwards; those tests skip, saying why, only when that server cannot b
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -38,8 +37,10 @@ import yaml
 
 from dtrack.sim.model import MarketModel
 from dtrack.store import TABLES, open_store, to_ms
+from storefix import drop_schema, pg_schema_url, pg_unreachable, store_url
 
-PG_URL = os.environ.get("DTRACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+__all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
+
 SEED = 7
 WAIT = 90.0  # the longest any wait polls (a busy 2-core machine)
 #: short intervals so that a few seconds hold several rounds (options: their chains are big; one test asks them)
@@ -47,9 +48,6 @@ FAST = {"heartbeat": 1, "backfill_days": 1,
         "snapshots": {"funding": 1, "open_interest": 2, "basis": 2, "options": 0}}
 #: the venues of issue 10 (others, like the DEX venues, may be active too)
 FIVE = frozenset({"binance", "bybit", "okx", "deribit", "hyperliquid"})
-HAS_STREAMS = importlib.util.find_spec("dtrack.client.streams") is not None
-HAS_BACKFILL = importlib.util.find_spec("dtrack.client.backfill") is not None
-HAS_HISTORY = importlib.util.find_spec("dtrack.cli.history") is not None
 
 
 # --- the sim and the stores ------------------------------------------------------------------------------------
@@ -96,35 +94,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     server.close()
 
 
-_pg_problem: list[str] = []
-
-
-def pg_unreachable() -> str | None:
-    """Why the PostgreSQL server at PG_URL cannot be used (None: it can); asked once per session."""
-    if not _pg_problem:
-        import psycopg
-
-        try:
-            psycopg.connect(PG_URL, connect_timeout=5).close()
-            _pg_problem.append("")
-        except psycopg.Error as exc:
-            _pg_problem.append(f"no PostgreSQL server at {PG_URL} ({str(exc).strip().splitlines()[0]}); "
-                               f"set DTRACK_TEST_PG to a reachable server to run these tests")
-    return _pg_problem[0] or None
-
-
-def with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
-def drop_schema(schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A private schema on the PostgreSQL server."""
@@ -133,18 +102,9 @@ def pg_url() -> Iterator[str]:
         pytest.skip(problem)
     schema = f"dtrack_collect_{uuid.uuid4().hex[:12]}"
     try:
-        yield with_schema(PG_URL, schema)
+        yield pg_schema_url(schema)
     finally:
         drop_schema(schema)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, private store URL on each engine."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "store.sqlite3")
-        return
-    yield request.getfixturevalue("pg_url")
 
 
 # --- running the collector ---------------------------------------------------------------------------------------
@@ -264,23 +224,22 @@ def test_a_short_run_stores_what_the_sim_serves(sim: Sim, store_url: str, tmp_pa
     assert "streams" not in run.err  # neither failed nor off (nor missing from this dtrack)
     assert read(store_url, "gaps") == []  # a healthy sim: nothing missed
     assert max(r["received_at"] for r in funding) <= row["last_seen"]
-    if HAS_BACKFILL:  # settled funding, from the venues' history, equal to the model's settlements
-        model = MarketModel(SEED)
-        points = read(store_url, "funding_points")
-        assert {p["venue"] for p in points} >= {"binance", "bybit", "okx"}
-        for p in points:
-            perp = model.perp(p["venue"], p["symbol"])
-            if perp is not None and p["venue"] in ("binance", "bybit", "okx"):
-                assert p["rate"] == pytest.approx(model.funding_rate(perp, to_ms(p["time"])), rel=1e-12)
-        # and as `dtrack history` reads them back: no (venue, symbol, time) twice
-        doc = history(tmp_path, store_url, "funding", "BTC", "--since", "2d")
-        keys = Counter((r["venue"], r["symbol"], r["time"]) for r in doc["rows"])
-        assert keys and max(keys.values()) == 1
-        assert {r["venue"] for r in doc["rows"]} >= {"binance", "bybit", "okx"}
-    if HAS_HISTORY:
-        doc = history(tmp_path, store_url, "snapshots", "BTC", "--since", "1h")
-        keys = Counter((r["table"], r["venue"], r["symbol"], r["time"] or r["received_at"]) for r in doc["rows"])
-        assert keys and max(keys.values()) == 1
+    # settled funding, from the venues' history, equal to the model's settlements
+    model = MarketModel(SEED)
+    points = read(store_url, "funding_points")
+    assert {p["venue"] for p in points} >= {"binance", "bybit", "okx"}
+    for p in points:
+        perp = model.perp(p["venue"], p["symbol"])
+        if perp is not None and p["venue"] in ("binance", "bybit", "okx"):
+            assert p["rate"] == pytest.approx(model.funding_rate(perp, to_ms(p["time"])), rel=1e-12)
+    # and as `dtrack history` reads them back: no (venue, symbol, time) twice
+    doc = history(tmp_path, store_url, "funding", "BTC", "--since", "2d")
+    keys = Counter((r["venue"], r["symbol"], r["time"]) for r in doc["rows"])
+    assert keys and max(keys.values()) == 1
+    assert {r["venue"] for r in doc["rows"]} >= {"binance", "bybit", "okx"}
+    doc = history(tmp_path, store_url, "snapshots", "BTC", "--since", "1h")
+    keys = Counter((r["table"], r["venue"], r["symbol"], r["time"] or r["received_at"]) for r in doc["rows"])
+    assert keys and max(keys.values()) == 1
     assert_no_duplicate_keys(store_url)
 
 
@@ -341,8 +300,7 @@ def test_sigkill_then_restart_records_the_hole(sim: Sim, tmp_path: Path) -> None
     streams = {(g["venue"], g["stream"]) for g in hole}
     assert {("binance", "snapshot.funding"), ("okx", "snapshot.open_interest"),
             ("deribit", "snapshot.basis")} <= streams
-    if HAS_STREAMS:
-        assert {("bybit", "stream.tickers"), ("hyperliquid", "stream.tickers")} <= streams
+    assert {("bybit", "stream.tickers"), ("hyperliquid", "stream.tickers")} <= streams
     assert all(g["reason"] == "killed" and g["start"] == killed["last_seen"] and g["end"] > g["start"] for g in hole)
     assert len(hole) == len(streams)  # one per stream
     # received_at continuity: the killed run's rows reach its last heartbeat (nothing after it was stored, the
@@ -435,7 +393,6 @@ def test_a_failing_venue_never_stops_the_others(tmp_path: Path) -> None:
     assert row["status"] == "stopped"
 
 
-@pytest.mark.skipif(not HAS_STREAMS, reason="this dtrack has no live streams yet (dtrack.client.streams)")
 def test_stream_faults_leave_gaps_and_data_resumes(tmp_path: Path) -> None:
     faulty = Sim(tmp_path / "sim", "okx=disconnect", "bybit=stall", "deribit=500")
     try:
