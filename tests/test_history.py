@@ -226,3 +226,20 @@ def test_dtrack_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[s
     schema = json.loads(got.out)
     jsonschema.Draft202012Validator.check_schema(schema)
     assert got.code == 0 and schema == load_schema(command) and schema["properties"]["schema_version"] == {"const": 1}
+
+
+def test_a_series_of_snapshots_without_venue_times_spans_their_receipt() -> None:
+    """Hyperliquid and dYdX send no time with their contexts: a series' first and last observation is when dtrack
+    received them, never shown as unknown."""
+    from datetime import UTC, datetime
+
+    from dtrack.report.history import series
+    from dtrack.results import HistoryResult
+
+    t1, t2 = datetime(2026, 12, 4, 8, tzinfo=UTC), datetime(2026, 12, 4, 8, 1, tzinfo=UTC)
+    rows = [{"time": None, "received_at": t, "table": "funding_rates", "venue": "hyperliquid", "symbol": "BTC",
+             "asset": "BTC"} for t in (t1, t2)]
+    result = HistoryResult(as_of=t2, kind="snapshots", since=t1, until=None, store="s", assets=["BTC"],
+                           venues=["hyperliquid"], rows=rows)
+    (item,) = series(result)
+    assert (item["points"], item["first"], item["last"]) == (2, t1, t2)

@@ -77,19 +77,21 @@ def json_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def series(result: HistoryResult) -> list[dict[str, Any]]:
-    """One summary per series (venue and symbol; table too for snapshots; venue and stream for gaps)."""
+    """One summary per series (venue and symbol; table too for snapshots; venue and stream for gaps): points, and
+    the first and last observation (a snapshot without a venue time counts from when it was received)."""
     keys = SERIES_KEYS[result.kind]
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in result.rows:
         key = tuple(row[k] for k in keys)
+        when = row["time"] if row["time"] is not None else row.get("received_at")
         item = out.get(key)
         if item is None:
             item = out[key] = {**{k: row[k] for k in keys}, "asset": row.get("asset"), "points": 0,
-                               "first": row["time"], "last": row["time"]}
+                               "first": when, "last": when}
         item["points"] += 1
-        if row["time"] is not None:
-            item["first"] = row["time"] if item["first"] is None else min(item["first"], row["time"])
-            item["last"] = row["time"] if item["last"] is None else max(item["last"], row["time"])
+        if when is not None:
+            item["first"] = when if item["first"] is None else min(item["first"], when)
+            item["last"] = when if item["last"] is None else max(item["last"], when)
     return list(out.values())
 
 
