@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,10 +309,10 @@ def test_sigkill_then_restart_records_the_hole(sim: Sim, tmp_path: Path) -> None
     before = [r["received_at"] for r in funding if r["received_at"] < every[restart_id]["started_at"]]
     after = [r["received_at"] for r in funding if r["received_at"] >= every[restart_id]["started_at"]]
     assert before and after
+    # nothing stored after the killed run's last heartbeat: the heartbeat is written in the same transaction as
+    # the data (tests/test_collect_units.py), so only what it held since that flush was lost (no timing asserted:
+    # a busy machine may delay a round by any amount)
     assert max(before) <= killed["last_seen"]
-    # at most one funding interval (1 s) plus the flush interval (1 s) of data were in memory when it died,
-    # with room for a late round on a busy machine
-    assert killed["last_seen"] - max(before) <= timedelta(seconds=1 + 1 + 8)
     assert_no_duplicate_keys(store)
 
 
