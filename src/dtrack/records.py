@@ -712,3 +712,92 @@ class OptionExpiry(Observation):
     put_oi: float = 0.0
     call_volume: float = 0.0
     put_volume: float = 0.0
+
+
+class Coverage(StrEnum):
+    """How much of a venue's liquidations its feed carries.
+
+    ``complete``: every liquidation (Bybit ``allLiquidation``, per Bybit); ``sampled``: at most one per symbol
+    (or contract) per second, the rest never published (Binance ``forceOrder``, OKX ``liquidation-orders``): a
+    total over it is a lower bound; ``trade-flag``: liquidation fills flagged on the public trade feed (Deribit
+    ``liquidation`` M/T/MT, dYdX ``LIQUIDATED`` trades): every fill that hit the book, by its trade.
+    """
+
+    COMPLETE = "complete"
+    SAMPLED = "sampled"
+    TRADE_FLAG = "trade-flag"
+
+
+class PriceKind(StrEnum):
+    """Which price a venue sends with a liquidation: the liquidation ``order``'s limit price (Binance ``p``), the
+    ``average`` fill price (Binance ``ap``), the ``bankruptcy`` price (Bybit ``p``, OKX ``bkPx``) or the price of
+    the ``trade`` that filled it (Deribit, dYdX)."""
+
+    ORDER = "order"
+    AVERAGE = "average"
+    BANKRUPTCY = "bankruptcy"
+    TRADE = "trade"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Liquidation(Observation):
+    """One liquidation event: a position on ``side`` (``long`` / ``short``: the side of the POSITION liquidated,
+    whatever side the venue's message names) closed by the venue at ``price`` (which one: ``price_kind``).
+
+    ``amount`` is the quantity in the venue's ``unit`` (contracts, coins, USD); ``base`` the same in coins of
+    ``instrument.asset`` and ``usd`` in USD, converted at ``price`` (``oi_base_and_usd``'s rules: inverse contracts
+    are USD-sized). ``time`` is the venue's event time, ``received_at`` dtrack's; ``coverage`` says how complete the
+    feed is (a total over ``sampled`` events is a lower bound); ``key`` identifies the event for de-duplication
+    (the venue's trade id where it sends one, else the venue's fields that together identify it), so a backlog
+    push or a reconnect never counts one twice.
+    """
+
+    instrument: Instrument
+    side: str
+    price: float
+    price_kind: PriceKind
+    amount: float
+    unit: Unit
+    base: float
+    usd: float
+    time: datetime
+    received_at: datetime
+    coverage: Coverage
+    key: str
+    note: str = ""
+
+    @classmethod
+    def of(cls, *, instrument: Instrument, side: str, price: float, price_kind: PriceKind, amount: float,
+           unit: Unit, time: datetime, received_at: datetime, coverage: Coverage, key: str,
+           note: str = "") -> Liquidation:
+        """A liquidation from the venue's quantity, converted to coins and USD at ``price``."""
+        if side not in LIQUIDATION_SIDES:
+            raise ValueError(f"liquidation side {side!r}: expected long or short (the position liquidated)")
+        base, usd = oi_base_and_usd(instrument, amount, unit, price)
+        return cls(instrument=instrument, side=side, price=price, price_kind=price_kind, amount=amount, unit=unit,
+                   base=base, usd=usd, time=time, received_at=received_at, coverage=coverage, key=key, note=note)
+
+
+#: the position sides a liquidation can close
+LIQUIDATION_SIDES = ("long", "short")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationLevel(Record):
+    """One price bin of an ESTIMATED liquidation map (the heatmap) of ``asset`` as computed at ``time``: the USD of
+    ``side`` positions (longs below the price, shorts above) estimated to be liquidated between ``low`` and
+    ``high`` (USD per coin), with ``price`` the reference price at ``time``. ``method`` names the estimator and its
+    parameters (so estimates of different methods are never compared as one); ``venues`` the venues whose open
+    interest went in (comma-separated). The collector stores these hourly so that ``--score`` can compare them
+    with the liquidations that followed."""
+
+    asset: str
+    method: str
+    time: datetime
+    received_at: datetime
+    price: float
+    side: str
+    low: float
+    high: float
+    usd: float
+    venues: str = ""

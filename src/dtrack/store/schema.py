@@ -140,12 +140,19 @@ TABLE_LIST: tuple[Table, ...] = (
         ("venue", "symbol", "trade_id", "time"), "time", "history", "OptionTrade"),
     Table("vol_points", _c("venue text, symbol text, time time, value real, received_at time"),
           ("venue", "symbol", "time"), "time", "history", "VolPoint"),
-    # filled by the liquidations issue: ``side`` is the side liquidated (long/short), ``sampled`` marks feeds
-    # that publish a sample (Binance: the last one per symbol per second)
+    # one row per liquidation event (``records.Liquidation``): ``side`` is the side of the POSITION liquidated,
+    # ``coverage`` how complete the venue's feed is, ``key`` the event's identity (de-duplicates backlog pushes,
+    # reconnects and several collectors)
     Table("liquidations", _c(
-        "venue text, symbol text, asset text, side text, price real, amount real, usd real?, time time, "
-        "received_at time, sampled bool, note text"),
-        ("venue", "symbol", "time", "side", "price", "amount"), "time", "history", "Liquidation"),
+        f"{_INSTRUMENT}, side text, price real, price_kind text, amount real, unit text, base real, usd real, "
+        "time time, received_at time, coverage text, key text, note text"),
+        ("venue", "symbol", "key"), "time", "history", "Liquidation"),
+    # the estimated liquidation map as computed at ``time`` (``records.LiquidationLevel``), kept to be scored
+    # against the liquidations that followed
+    Table("liquidation_levels", _c(
+        "asset text, method text, time time, received_at time, price real, side text, low real, high real, "
+        "usd real, venues text"),
+        ("asset", "method", "time", "side", "low"), "time", "snapshot", "LiquidationLevel"),
     # filled by the quant-toolkit issue: the levels as JSON text ``[[price, size], ...]``, best first
     Table("book_snapshots", _c(
         "venue text, symbol text, time time?, received_at time, depth int, bids text, asks text, note text"),
@@ -333,6 +340,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         'CREATE UNIQUE INDEX "option_expiries_key" ON "option_expiries" ("venue", "asset", "expiry", '
         '(COALESCE("time", "received_at")))',
         'CREATE INDEX "option_expiries_received_at" ON "option_expiries" ("received_at")',
+    )),
+    Migration(5, "liquidation events with the position side, the price the venue sent, the quantity in the "
+                 "venue's unit, coins and USD, the feed's coverage and a de-duplication key (replaces the unused "
+                 "table of step 1); the estimated liquidation map, kept hourly to be scored", (
+        'DROP TABLE "liquidations"',
+        'CREATE TABLE "liquidations" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, "normalized_id" TEXT NOT NULL, '
+        '"side" TEXT NOT NULL, "price" DOUBLE PRECISION NOT NULL, "price_kind" TEXT NOT NULL, '
+        '"amount" DOUBLE PRECISION NOT NULL, "unit" TEXT NOT NULL, "base" DOUBLE PRECISION NOT NULL, '
+        '"usd" DOUBLE PRECISION NOT NULL, "time" BIGINT NOT NULL, "received_at" BIGINT NOT NULL, '
+        '"coverage" TEXT NOT NULL, "key" TEXT NOT NULL, "note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "liquidations_key" ON "liquidations" ("venue", "symbol", "key")',
+        'CREATE INDEX "liquidations_time" ON "liquidations" ("time")',
+        'CREATE INDEX "liquidations_asset_time" ON "liquidations" ("asset", "time")',
+        'CREATE TABLE "liquidation_levels" ("asset" TEXT NOT NULL, "method" TEXT NOT NULL, "time" BIGINT NOT NULL, '
+        '"received_at" BIGINT NOT NULL, "price" DOUBLE PRECISION NOT NULL, "side" TEXT NOT NULL, '
+        '"low" DOUBLE PRECISION NOT NULL, "high" DOUBLE PRECISION NOT NULL, "usd" DOUBLE PRECISION NOT NULL, '
+        '"venues" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "liquidation_levels_key" ON "liquidation_levels" ("asset", "method", "time", "side", '
+        '"low")',
+        'CREATE INDEX "liquidation_levels_time" ON "liquidation_levels" ("time")',
     )),
 )
 
