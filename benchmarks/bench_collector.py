@@ -11,7 +11,8 @@ state). The collector's CPU time (utime + stime) and peak RSS (VmHWM) are read f
 Prints the average CPU over the whole run and after the first 30 s (start-up: interpreter, imports, the
 instrument lists, the first option chains), split between the main thread (streams, snapshots, the event loop)
 and the others (the store writer), the peak RSS, and the rows written per table. ``--streams-only`` measures
-``AsyncClient.stream`` alone (same kinds and assets, records discarded): the stream layer's share.
+``AsyncClient.stream_batches`` alone, as the collector consumes it (same kinds and assets, batches discarded):
+the stream layer's share; with ``--records`` too, ``AsyncClient.stream`` (record by record) instead.
 Targets (issue 10): < 5 % of one core on average, <= 150 MB peak RSS.
 """
 
@@ -30,16 +31,20 @@ from pathlib import Path
 WARMUP_S = 30.0
 VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
 #: ``--streams-only``: the client's live streams of the collector's kinds and assets, consumed and discarded
+#: (argv[2]: ``stream_batches``, as the collector reads them, or ``stream``)
 STREAMS_ONLY = """
 import asyncio, signal, sys
 from dtrack.client import AsyncClient
+from dtrack.collect.streams import LINGER
 
 async def main():
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with AsyncClient(config=sys.argv[1]) as client:
-        records = client.stream(["funding", "open_interest", "quotes"], ["BTC", "ETH", "SOL"],
-                                venues=["binance", "bybit", "okx", "deribit", "hyperliquid"])
+        options = {"linger": LINGER} if sys.argv[2] == "stream_batches" else {}
+        records = getattr(client, sys.argv[2])(["funding", "open_interest", "quotes"], ["BTC", "ETH", "SOL"],
+                                               venues=["binance", "bybit", "okx", "deribit", "hyperliquid"],
+                                               **options)
         async def consume():
             async for _ in records:
                 pass
@@ -107,8 +112,10 @@ def main() -> None:
     ap.add_argument("--backfill", action="store_true", help="include the start-up backfill")
     ap.add_argument("--every", type=float, default=1.0, help="seconds between two samples of /proc")
     ap.add_argument("--streams-only", action="store_true",
-                    help="measure the live streams alone instead (AsyncClient.stream, records discarded): the "
-                         "share of the collector's cost that is the stream layer's")
+                    help="measure the live streams alone instead (AsyncClient.stream_batches, batches discarded): "
+                         "the share of the collector's cost that is the stream layer's")
+    ap.add_argument("--records", action="store_true",
+                    help="with --streams-only: read AsyncClient.stream (record by record) instead")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="dtrack-bench-collector-") as tmp:
         root = Path(tmp)
@@ -126,7 +133,7 @@ def main() -> None:
             if not args.backfill:
                 cmd.append("--no-backfill")
             if args.streams_only:
-                cmd = [sys.executable, "-c", STREAMS_ONLY, str(cfg)]
+                cmd = [sys.executable, "-c", STREAMS_ONLY, str(cfg), "stream" if args.records else "stream_batches"]
             log = root / "collector.err"
             with open(log, "w", encoding="utf-8") as err:
                 collector = subprocess.Popen(cmd, env=env, stderr=err)
@@ -167,7 +174,7 @@ def report(samples: list[Sample], code: int, store: str | None, err: str) -> Non
     span = wall - warm[0]
     steady = (cpu - warm[1]) / span * 100 if span > 0 else float("nan")
     peak = max(s[3] for s in samples) / 1024
-    what = "streams + default snapshots" if store else "the live streams alone, records discarded"
+    what = "streams + default snapshots" if store else "the live streams alone, discarded"
     print(f"{'collector' if store else 'streams'}: {wall:.0f} s, five venues, BTC ETH SOL, {what} (exit {code})")
     print(f"  CPU, whole run:           {cpu / wall * 100:5.2f} % of one core ({cpu:.1f} s)")
     print(f"  CPU, after {WARMUP_S:.0f} s start-up: {steady:5.2f} % of one core")

@@ -209,12 +209,19 @@ def runs(store: str) -> dict[str, dict[str, Any]]:
 
 def test_a_short_run_stores_what_the_sim_serves(sim: Sim, store_url: str, tmp_path: Path) -> None:
     cfg = sim.config(tmp_path / "settings.yaml")
-    run = Run(tmp_path, cfg, store_url, "--duration", "6s")
+    run = Run(tmp_path, cfg, store_url, "--duration", "30m")
+
+    def collected() -> bool:  # what a short run gathers; waited for, not timed (a busy machine is slower)
+        funding = read(store_url, "funding_rates")
+        return ({r["venue"] for r in funding} >= FIVE and {r["asset"] for r in funding} == {"BTC", "ETH", "SOL"}
+                and len({r["received_at"] for r in funding if r["venue"] == "binance"}) >= 2  # several rounds
+                and all(read(store_url, t) for t in ("open_interest", "price_quotes", "spot_prices", "instruments"))
+                and {p["venue"] for p in read(store_url, "funding_points")} >= {"binance", "bybit", "okx"})
+
+    poll(collected, "two snapshot rounds of every venue, settled funding and the other tables")
+    run.signal(signal.SIGTERM)
     assert run.wait() == 0, run.err
     funding = read(store_url, "funding_rates")
-    assert {r["venue"] for r in funding} >= FIVE
-    assert {r["asset"] for r in funding} == {"BTC", "ETH", "SOL"}
-    assert len({r["received_at"] for r in funding if r["venue"] == "binance"}) >= 2  # several rounds
     assert_funding_is_the_sims(funding)
     for table in ("open_interest", "price_quotes", "spot_prices", "instruments"):
         assert read(store_url, table), table
@@ -289,6 +296,14 @@ def test_sigkill_then_restart_records_the_hole(sim: Sim, tmp_path: Path) -> None
     assert first.wait() == -signal.SIGKILL
     second = Run(tmp_path, cfg, store, "--no-backfill", name="second")
     poll(lambda: runs(store)[killed_id]["status"] == "killed", "the killed run to be marked")
+
+    def restart_stored() -> bool:  # a round of the restart is stored (a busy machine may take a while to one)
+        every = runs(store)
+        started = [r["started_at"] for k, r in every.items() if k != killed_id]
+        return bool(started) and any(r["received_at"] >= started[0]
+                                     for r in read(store, "funding_rates", venue="binance", symbol="BTCUSDT"))
+
+    poll(restart_stored, "a funding row of the restart")
     second.signal(signal.SIGTERM)
     assert second.wait() == 0, second.err
     every = runs(store)
@@ -318,8 +333,13 @@ def test_sigkill_then_restart_records_the_hole(sim: Sim, tmp_path: Path) -> None
 
 def test_two_collectors_into_one_postgres(sim: Sim, pg_url: str, tmp_path: Path) -> None:
     cfg = sim.config(tmp_path / "settings.yaml")
-    one = Run(tmp_path, cfg, pg_url, "--duration", "6s", "--assets", "BTC,ETH", name="one")
-    two = Run(tmp_path, cfg, pg_url, "--duration", "6s", "--assets", "ETH,SOL", name="two")
+    one = Run(tmp_path, cfg, pg_url, "--duration", "30m", "--assets", "BTC,ETH", name="one")
+    two = Run(tmp_path, cfg, pg_url, "--duration", "30m", "--assets", "ETH,SOL", name="two")
+    poll(lambda: len(runs(pg_url)) == 2
+         and {r["asset"] for r in read(pg_url, "funding_rates")} == {"BTC", "ETH", "SOL"},
+         "both collectors' funding rows")
+    one.signal(signal.SIGTERM)
+    two.signal(signal.SIGTERM)
     assert one.wait() == 0, one.err
     assert two.wait() == 0, two.err
     every = runs(pg_url)
@@ -376,8 +396,16 @@ def test_a_failing_venue_never_stops_the_others(tmp_path: Path) -> None:
     faulty = Sim(tmp_path / "sim", "okx=500")
     try:
         store = str(tmp_path / "store.sqlite3")
-        run = Run(tmp_path, faulty.config(tmp_path / "settings.yaml"), store, "--duration", "5s", "--no-streams",
+        run = Run(tmp_path, faulty.config(tmp_path / "settings.yaml"), store, "--duration", "30m", "--no-streams",
                   "--no-backfill")
+
+        def rounds() -> bool:  # two rounds of the healthy venues, waited for (not timed)
+            funding = read(store, "funding_rates")
+            return ({r["venue"] for r in funding} >= FIVE - {"okx"}
+                    and len({r["received_at"] for r in funding if r["venue"] == "binance"}) >= 2)
+
+        poll(rounds, "two funding rounds of the healthy venues")
+        run.signal(signal.SIGTERM)
         assert run.wait() == 0, run.err
     finally:
         faulty.close()

@@ -47,7 +47,8 @@ def test_collect_settings_defaults_and_overrides() -> None:
     c = Settings().collect
     assert c.assets == ("BTC", "ETH", "SOL") and c.venues == () and c.flush_interval == 1.0
     assert c.snapshots.intervals() == {"funding": 60.0, "open_interest": 300.0, "basis": 300.0, "options": 900.0}
-    assert c.streams.enabled and c.streams.kinds == ("funding", "open_interest", "quotes") and c.streams.conflation == 1
+    assert c.streams.enabled and c.streams.kinds == ("funding", "open_interest", "quotes", "liquidations") \
+        and c.streams.conflation == 1
     assert c.option_chains is False  # options snapshots keep the per-expiry metrics, not the whole chains
     s = parse_settings({"collect": {"assets": "btc, ETH", "venues": ["okx", "bybit"], "max_buffered_rows": 5000,
                                     "snapshots": {"options": 0, "funding": 30}, "streams": {"kinds": ["funding"],
@@ -308,3 +309,92 @@ def test_sweep_marks_dead_runs_once(tmp_path: Path) -> None:
         assert "found by run " + me.run_id in killed["note"]
         assert {(g["venue"], g["stream"], g["collector"]) for g in st.read("gaps")} == {
             ("binance", "snapshot.funding", "r1"), ("okx", "stream.tickers", "r1")}
+
+
+# --- the stream consumer: batches into the writer -----------------------------------------------------------------
+
+def test_the_kept_record_types_are_every_stream_kinds_class() -> None:
+    from dtrack import records
+    from dtrack.collect.plan import STREAM_RECORDS
+    from dtrack.collect.streams import kept_types
+
+    kept = kept_types(STREAM_RECORDS.values())
+    assert {c.__name__ for c in kept} == set(STREAM_RECORDS.values())
+    assert all(getattr(records, c.__name__) is c for c in kept)
+    assert kept_types(["FundingRate", "NoSuchRecord"]) == {FundingRate}
+
+
+def test_a_batch_of_live_records_is_conflated_as_one_by_one(tmp_path: Path) -> None:
+    async def stored(batched: bool, conflation: float) -> list[tuple[Any, ...]]:
+        opener = FlakyStore(tmp_path / f"s-{batched}-{conflation}.sqlite3")
+        opener.up = True
+        writer, _, _, _ = writer_for(opener, conflation=conflation)
+        frames = [rates(4)[:2], rates(4)[2:] + rates(3, symbol="ETHUSDT"), rates(2, venue="okx")]
+        for frame in frames:
+            if batched:
+                writer.add_live_batch(frame)
+            else:
+                for r in frame:
+                    writer.add_live(r)
+        await writer.close(status="stopped")
+        with open_store(str(opener.path)) as st:
+            return sorted((r["venue"], r["symbol"], r["time"], r["rate"]) for r in st.read("funding_rates"))
+
+    for conflation in (1.0, 0.0):
+        one_by_one = asyncio.run(stored(False, conflation))
+        assert asyncio.run(stored(True, conflation)) == one_by_one
+        assert len(one_by_one) == (3 if conflation else 9)  # the latest of each symbol, or every one
+
+
+def test_the_consumer_keeps_the_kept_kinds_and_every_gap_a_batch_at_a_time() -> None:
+    from dtrack.collect.streams import StreamConsumer
+    from dtrack.records import PriceQuote
+
+    opened = Gap(venue="binance", stream="ch", start=T0, end=None, reason="stall", received_at=T0)
+    closed = replace(opened, end=T0 + timedelta(seconds=5), received_at=T0 + timedelta(seconds=5))
+    malformed = replace(opened, stream="other", end=T0, reason="malformed")
+    quote = PriceQuote(instrument=INST, time=T0, received_at=T0, mark_price=91_000.0)
+    r1, r2, r3 = rates(3)
+    frames = [[r1, r2], [opened], [closed, r3, quote], [malformed]]
+    asked: list[tuple[Any, ...]] = []
+
+    class Client:
+        async def stream_batches(self, kinds: Any, assets: Any, venues: Any = None,
+                                 linger: float = 0.0) -> Any:
+            asked.append((tuple(kinds), tuple(assets), tuple(venues), linger))
+            for frame in frames:
+                yield frame
+            stop.set()  # then the iterator ends, with the run stopping
+
+    class Writer:
+        def __init__(self) -> None:
+            self.run_book = RunBook.new("{}", T0)
+            self.live: list[list[Any]] = []
+            self.kept: list[Any] = []
+
+        def add_live_batch(self, records: list[Any]) -> None:
+            self.live.append(list(records))
+
+        def add(self, records: Any) -> None:
+            self.kept += list(records)
+
+    class Plan:
+        stream_kinds = ("funding",)
+        stream_records = frozenset({"FundingRate"})
+        assets = ("BTC",)
+        venues = ("binance",)
+
+        def stream_venues(self) -> tuple[str, ...]:
+            return ("binance",)
+
+    stop = asyncio.Event()
+    tally = Tally()
+    writer = Writer()
+    consumer = StreamConsumer(Client(), Plan(), writer, tally, None, lambda: T0)  # type: ignore[arg-type]
+    asyncio.run(consumer.run(stop))
+    assert asked == [(("funding",), ("BTC",), ("binance",), 0.1)]
+    assert writer.live == [[r1, r2], [r3]]  # quotes are not kept here
+    assert consumer.records == 3
+    run = writer.run_book.run_id
+    assert writer.kept == [replace(g, collector=run) for g in (opened, closed, malformed)]
+    assert tally.gaps == 2 and consumer.open_gaps == {}  # the stall (opened, then closed) and the malformed one

@@ -251,7 +251,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
             await server.stop()
 
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
-        ({"kinds": "liquidations", "assets": "BTC"}, UsageError, "cannot stream 'liquidations'; streamable kinds"),
+        ({"kinds": "klines", "assets": "BTC"}, UsageError, "cannot stream 'klines'; streamable kinds"),
         ({"kinds": "funding", "assets": []}, UsageError, "no asset given"),
         ({"kinds": "open_interest", "assets": "BTC", "venues": ["binance"]}, UsageError,
          "Binance does not stream open_interest"),
@@ -276,3 +276,53 @@ def test_the_sync_client_streams_as_a_blocking_iterator(tmp_path: Path, sim_fact
         assert all(isinstance(r, PriceQuote) and r.instrument.venue == "bybit" for r in got)
         again = next(iter(dt.stream(["funding"], "BTC")))  # a new stream on the same client, after the first closed
         assert isinstance(again, FundingRate)
+
+
+def test_stream_batches_are_whole_frames_equal_to_what_was_sent_with_linger(tmp_path: Path) -> None:
+    """The collector's way (``linger``: sockets read in rounds, the consumer woken as often): every record still
+    one the sim sent, each list one venue's frame, each venue's records in the order they were read."""
+    log = tmp_path / "frames.jsonl"
+
+    async def main() -> list[list[Record]]:
+        server = await start_sim(seed=7, log_requests=str(log), stream_options=FAST)
+        try:
+            async with dtrack.AsyncClient(config=settings_for(server, tmp_path)) as dt:
+                it = dt.stream_batches(["funding", "open_interest", "quotes"], ["BTC"], linger=0.1)
+                got: list[list[Record]] = []
+                done = every_kind_seen(3)
+                try:
+                    async with asyncio.timeout(WAIT):
+                        async for batch in it:
+                            got.append(batch)
+                            if done([r for b in got for r in b]):
+                                break
+                finally:
+                    await it.aclose()
+                return got
+        finally:
+            await server.stop()
+
+    batches = asyncio.run(main())
+    assert batches and all(type(b) is list and b for b in batches)
+    records = [r for b in batches for r in b]
+    assert [g for g in records if isinstance(g, Gap)] == []
+    assert all(len({venue_of(r) for r in b}) == 1 for b in batches)  # a frame is one venue's
+    for venue in VENUES:
+        frames = sent_frames(log, venue)
+        states = bybit_states(frames) if venue == "bybit" else {}
+        mine = [r for r in records if venue_of(r) == venue]
+        assert mine and [r for r in mine if not matches(r, venue, frames, states)] == [], venue
+        read = [r.received_at for r in mine]  # type: ignore[attr-defined]
+        assert read == sorted(read)
+
+
+def test_the_sync_client_streams_batches(tmp_path: Path, sim_factory: Callable[..., Any]) -> None:
+    sim = sim_factory(seed=7, stream_options=FAST)
+    with dtrack.Client(config=settings_for(sim.server, tmp_path), venues=["okx"]) as dt:
+        got: list[list[Record]] = []
+        for batch in dt.stream_batches("quotes", "BTC"):
+            got.append(batch)
+            if len(got) >= 3:
+                break
+        records = [r for b in got for r in b]
+        assert records and all(isinstance(r, PriceQuote) and r.instrument.venue == "okx" for r in records)

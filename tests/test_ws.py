@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -278,6 +279,53 @@ def test_the_stall_threshold_from_settings_overrides_the_protocol() -> None:
                body, settings)
 
 
+class QuietProtocol(EchoProtocol):
+    """Channel "liq" publishes only when something happens (a QUIET channel: never stalled); "tick" is periodic."""
+
+    def stall_seconds(self, channel: str) -> float:
+        return math.inf if channel == "liq" else self.stall_after
+
+
+def test_a_quiet_channel_is_never_stalled_and_its_gap_spans_only_the_disconnect() -> None:
+    """A liquidation-like channel: silent for long, never a stall (not even with settings' stall_seconds), and
+    after a disconnect its gap starts at the connection's last message (not at its own last frame, long before)
+    and closes when the new connection is heard from, not at its next event (which may be hours away)."""
+    settings = StreamSettings(backoff_base=0.01, backoff_cap=0.05, stall_seconds=0.2, connect_timeout=5.0)
+
+    async def first(ws: web.WebSocketResponse, conn: Conn) -> None:
+        await wait_subscribed(conn, 2)
+        await ws.send_str(frame("liq", 0))  # one event, then only ticks
+        for seq in range(1, 40):
+            await ws.send_str(frame("tick", seq))
+            await asyncio.sleep(0.02)  # 0.8 s of ticks: longer than stall_seconds, yet liq is not stalled
+        await ws.close()
+
+    async def second(ws: web.WebSocketResponse, conn: Conn) -> None:
+        await wait_subscribed(conn, 2)
+        seq = 100
+        while not ws.closed:
+            await ws.send_str(frame("tick", seq))
+            seq += 1
+            await asyncio.sleep(0.01)
+
+    async def body(it: AsyncIterator[Record], server: Server) -> None:
+        def done(got: list[Record]) -> bool:
+            return any(g.stream == "liq" for g in gaps(got, closed=True))
+
+        items = await collect(it, done, "the quiet channel's gap closed")
+        assert all(g.reason == "disconnect" for g in gaps(items)), gaps(items)  # no stall of liq
+        liq_event = next(r for r in items if isinstance(r, PriceQuote) and r.last_price == 0)
+        last_tick = max(r.received_at for r in items if isinstance(r, PriceQuote) and r.last_price == 39)
+        opened = next(g for g in gaps(items, closed=False) if g.stream == "liq")
+        assert opened.start == last_tick > liq_event.received_at
+        closed = next(g for g in gaps(items, closed=True) if g.stream == "liq")
+        assert closes_an_open_gap(items, closed)
+        assert not any(isinstance(r, PriceQuote) and r.last_price == 0 and items.index(r) > items.index(closed)
+                       for r in items)  # closed without a liq event after the reconnect
+
+    run_stream([first, second], QuietProtocol(["liq", "tick"]), body, settings)
+
+
 def test_a_malformed_frame_is_skipped_with_a_point_gap_and_the_stream_goes_on() -> None:
     async def script(ws: web.WebSocketResponse, conn: Conn) -> None:
         await wait_subscribed(conn, 1)
@@ -450,3 +498,261 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
     assert all(0.5 * 0.5 * 2**k <= d < 0.5 * 2**k for k, d in enumerate(delays[:6]))
     assert all(15.0 <= d < 30.0 for d in delays[7:])
     assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+
+
+# --- batches: one list per frame, through every layer ----------------------------------------------------------
+
+
+class PairProtocol(EchoProtocol):
+    """``EchoProtocol`` whose data frames carry two records each (seq and seq + 0.5)."""
+
+    def handle(self, text: str, received_at: datetime) -> Frame:
+        frame = super().handle(text, received_at)
+        if frame.channel is None:
+            return frame
+        (quote,) = frame.records
+        half = PriceQuote(instrument=INST, time=None, received_at=received_at, mark_price=quote.mark_price,
+                          last_price=(quote.last_price or 0.0) + 0.5)
+        return Frame(channel=frame.channel, records=[quote, half])
+
+
+class ByChannel(EchoProtocol):
+    """``EchoProtocol`` whose quotes name their channel as the instrument's symbol."""
+
+    def handle(self, text: str, received_at: datetime) -> Frame:
+        frame = super().handle(text, received_at)
+        if frame.channel is None:
+            return frame
+        (quote,) = frame.records
+        return Frame(channel=frame.channel, records=[replace(quote, instrument=replace(INST, symbol=frame.channel))])
+
+
+def seqs(batch: Sequence[Record]) -> list[float]:
+    return [r.last_price or 0.0 for r in batch if isinstance(r, PriceQuote)]
+
+
+def test_stream_batches_hand_on_each_frame_whole_with_the_gap_it_closes_first() -> None:
+    async def main() -> list[list[Record]]:
+        server = await Server([send_then(3, ["a"], "close"), send_then(2, ["a"], "hang")]).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                it = wsmod.stream_batches(session, [(server.base, PairProtocol(["a"]))], FAST, now=now)
+                got: list[list[Record]] = []
+                try:
+                    async with asyncio.timeout(WAIT):
+                        async for batch in it:
+                            got.append(batch)
+                            if any(isinstance(r, Gap) and r.end is not None for r in batch) or len(got) > 20:
+                                break
+                finally:
+                    await it.aclose()
+                return got
+        finally:
+            await server.stop()
+
+    got = asyncio.run(main())
+    assert all(type(b) is list and b for b in got)
+    assert [seqs(b) for b in got[:3]] == [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]  # a frame's records together
+    (opened,) = got[3]  # the gap opened when the venue closed: a batch of its own
+    assert isinstance(opened, Gap) and (opened.stream, opened.reason, opened.end) == ("a", "disconnect", None)
+    closed, *rest = got[4]  # the first frame after the reconnect: the closed gap first, then its records
+    assert isinstance(closed, Gap) and (closed.stream, closed.start, closed.reason) == ("a", opened.start,
+                                                                                         "disconnect")
+    assert closed.end is not None and seqs(rest) == [0.0, 0.5] and len(got) == 5
+
+
+def test_stream_yields_the_same_records_one_by_one() -> None:
+    async def body(it: AsyncIterator[Record], server: Server) -> None:
+        items = await collect(it, lambda got: len(got) >= 6, "six records")
+        assert [r.last_price for r in items if isinstance(r, PriceQuote)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+
+    run_stream([send_then(3, ["a"], "hang")], PairProtocol(["a"]), body)
+
+
+def test_linger_reads_in_rounds_and_loses_nothing_of_a_busy_socket() -> None:
+    n = 300
+
+    async def burst(ws: web.WebSocketResponse, conn: Conn) -> None:
+        await wait_subscribed(conn, 2)
+        for seq in range(n):
+            for ch in ("a", "b"):
+                await ws.send_str(frame(ch, seq))
+            if seq % 50 == 0:
+                await asyncio.sleep(0.02)  # several rounds of reading
+        await asyncio.sleep(3600)
+
+    async def main() -> tuple[list[list[Record]], bool]:
+        server = await Server([burst]).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                probe = await session.ws_connect(f"{server.base}/feed")
+                hooks = wsmod._ReadRounds.of(probe) is not None  # this aiohttp offers what the rounds need
+                await probe.close()
+                it = wsmod.stream_batches(session, [(server.base, ByChannel(["a", "b"]))], FAST, now=now,
+                                          linger=0.05)
+                got: list[list[Record]] = []
+                try:
+                    async with asyncio.timeout(WAIT):
+                        async for batch in it:
+                            got.append(batch)
+                            if sum(len(b) for b in got) >= 2 * n:
+                                break
+                finally:
+                    await it.aclose()
+                await until(lambda: all(c.closed.is_set() for c in server.conns[1:]), "the socket closed")
+                return got, hooks
+        finally:
+            await server.stop()
+
+    got, hooks = asyncio.run(main())
+    assert hooks
+    items = [r for b in got for r in b]
+    quotes = [q for q in items if isinstance(q, PriceQuote)]
+    assert quotes == items  # no gap
+    for ch in ("a", "b"):  # every frame, in the order sent
+        assert [int(q.last_price or 0) for q in quotes if q.instrument.symbol == ch] == list(range(n))
+
+
+def test_time_waiting_for_a_slow_consumer_is_not_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wsmod, "QUEUE_SIZE", 1)  # the connection waits for the consumer after every record
+
+    async def body(it: AsyncIterator[Record], server: Server) -> None:
+        got: list[Record] = []
+        async with asyncio.timeout(WAIT):
+            async for record in it:
+                got.append(record)
+                if len(got) >= 5:
+                    break
+                await asyncio.sleep(0.5)  # longer than the stall threshold, each time
+        assert all(isinstance(r, PriceQuote) for r in got)  # no stall gap
+        assert len(server.conns) == 1
+
+    run_stream([send_then(1, ["a"], "keep")], EchoProtocol(["a"], stall_after=0.3), body)
+
+
+RECORD = PriceQuote(instrument=INST, time=None, received_at=datetime(2026, 1, 1, tzinfo=UTC), mark_price=1.0)
+
+
+def test_the_batch_queue_counts_records_not_batches() -> None:
+    async def main() -> None:
+        q = wsmod._BatchQueue(5)
+        q.put_nowait([RECORD, RECORD, RECORD])
+        assert not q.full() and q.records == 3
+        q.put_nowait([RECORD, RECORD, RECORD])  # admitted: fewer than 5 waited
+        assert q.full() and q.records == 6 and q.qsize() == 2
+        with pytest.raises(asyncio.QueueFull):
+            q.put_nowait([RECORD])
+        assert q.get_nowait() == [RECORD] * 3 and q.records == 3 and not q.full()
+
+    asyncio.run(main())
+
+
+def test_fan_in_with_linger_yields_every_batch_in_order() -> None:
+    async def job(put: wsmod.Put, name: str) -> None:
+        for i in range(30):
+            await put([Gap(venue=name, stream=str(i), start=RECORD.received_at, end=None, reason="x",
+                           received_at=RECORD.received_at)])
+            if i % 7 == 0:
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(3600)
+
+    async def main() -> list[list[Record]]:
+        it = wsmod.fan_in([lambda put: job(put, "x"), lambda put: job(put, "y")], linger=0.02)
+        got: list[list[Record]] = []
+        async with asyncio.timeout(WAIT):
+            async for batch in it:
+                got.append(batch)
+                if len(got) == 60:
+                    break
+        await it.aclose()
+        return got
+
+    got = asyncio.run(main())
+    for name in ("x", "y"):
+        assert [g.stream for (g,) in got if isinstance(g, Gap) and g.venue == name] == [str(i) for i in range(30)]
+
+
+def test_run_into_hands_on_directly_and_a_failing_job_cancels_the_others() -> None:
+    async def main() -> None:
+        cancelled: list[str] = []
+        got: list[list[Record]] = []
+
+        async def put(batch: list[Record]) -> None:
+            got.append(batch)
+
+        async def waits(put: wsmod.Put) -> None:
+            await put([RECORD])
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append("waits")
+                raise
+
+        async def breaks(put: wsmod.Put) -> None:
+            await asyncio.sleep(0)
+            raise KeyError("a bug")
+
+        with pytest.raises(KeyError, match="a bug"):
+            await wsmod.run_into([waits, breaks], put)
+        assert got == [[RECORD]] and cancelled == ["waits"]
+        task = asyncio.ensure_future(wsmod.run_into([waits, waits], put))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled() and cancelled == ["waits"] * 3 and len(got) == 3
+
+    asyncio.run(main())
+
+
+def test_records_read_one_by_one_or_as_batches() -> None:
+    batches = [[RECORD], [RECORD, Gap(venue="v", stream="s", start=RECORD.received_at, end=None, reason="x",
+                                      received_at=RECORD.received_at)]]
+
+    async def make() -> AsyncIterator[list[Record]]:
+        for batch in batches:
+            yield batch
+
+    async def main() -> None:
+        records = wsmod.Records(make)  # type: ignore[arg-type]
+        got: list[list[Record]] = []
+
+        async def put(batch: list[Record]) -> None:
+            got.append(batch)
+
+        await records.into(put)  # no feed: the batches, pushed
+        assert got == batches
+        assert [b async for b in records.batches()] == batches
+        assert [r async for r in records] == [r for b in batches for r in b]
+        with pytest.raises(RuntimeError, match="record by record"):
+            records.batches()
+        await records.aclose()
+
+    asyncio.run(main())
+
+
+def test_the_alarm_interrupts_a_wait_and_yields_to_another_cancellation() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        alarm = wsmod._Alarm(loop)
+        alarm.set(loop.time() + 0.01)
+        alarm.armed = True
+        with pytest.raises(asyncio.CancelledError):
+            await loop.create_future()
+        alarm.armed = False
+        assert alarm.rang() and task.cancelling() == 0  # its own: undone
+        alarm.set(loop.time() + 0.01)  # not waiting when it rings: nothing happens
+        await asyncio.sleep(0.05)
+        assert not alarm.rang()
+        alarm.set(loop.time())
+        alarm.armed = True
+        loop.call_soon(task.cancel)  # someone else cancels at the same time
+        with pytest.raises(asyncio.CancelledError):
+            await loop.create_future()
+        alarm.armed = False
+        assert not alarm.rang() and task.cancelling() == 1  # the other cancellation stands
+        task.uncancel()
+        alarm.clear()
+
+    asyncio.run(main())

@@ -1,5 +1,6 @@
-"""Live streams across venues (``AsyncClient.stream``): resolve the assets' contracts on the venues that stream the
-asked kinds, run every venue's stream concurrently and hand their records and gaps on as one async iterator.
+"""Live streams across venues (``AsyncClient.stream_batches`` / ``stream``): resolve the assets' contracts on the
+venues that stream the asked kinds, run every venue's stream concurrently and hand their records and gaps on as one
+async iterator of batches (a list per frame, see ``dtrack.net.ws``), each venue's in its order.
 
 A venue never stops the others: one whose instrument list or stream cannot be started (its listing fails, its
 funding terms cannot be read, ...) is retried with jittered backoff (settings ``streams.backoff_base`` ..
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from dtrack.client.fetch import gather_instruments
 from dtrack.client.inputs import Wanted, as_list, check_readable, parsed_assets, resolve
 from dtrack.errors import DtrackError, SymbolNotFound, UnsupportedError, UsageError, VenueUnavailable
-from dtrack.net.ws import Put, backoff_delay, fan_in
+from dtrack.net.ws import Batch, Put, backoff_delay, fan_in, flatten
 from dtrack.records import DataKind, Gap, Instrument, Kind, Record
 from dtrack.venues.streaming import stream_kinds
 
@@ -62,9 +63,18 @@ def streaming_venues(client: AsyncClient, kinds: Collection[DataKind], venues: S
     return chosen
 
 
-async def run(client: AsyncClient, kinds: DataKind | str | Collection[DataKind | str], assets: str | Sequence[str],
-              venues: Sequence[str] | None = None) -> AsyncGenerator[Record, None]:
-    """The records and gaps of ``kinds`` for ``assets`` on the chosen venues (see ``AsyncClient.stream``)."""
+def run(client: AsyncClient, kinds: DataKind | str | Collection[DataKind | str], assets: str | Sequence[str],
+        venues: Sequence[str] | None = None) -> AsyncGenerator[Record, None]:
+    """The records and gaps of ``kinds`` for ``assets`` on the chosen venues one by one (``run_batches``
+    flattened)."""
+    return flatten(run_batches(client, kinds, assets, venues))
+
+
+async def run_batches(client: AsyncClient, kinds: DataKind | str | Collection[DataKind | str],
+                      assets: str | Sequence[str], venues: Sequence[str] | None = None, *,
+                      linger: float = 0.0) -> AsyncGenerator[Batch, None]:
+    """The records and gaps of ``kinds`` for ``assets`` on the chosen venues, a batch per frame (see
+    ``AsyncClient.stream_batches``; ``linger``: ``dtrack.net.ws.fan_in``'s)."""
     wanted = stream_kinds(kinds)
     texts = as_list(assets)
     if not texts:
@@ -75,10 +85,11 @@ async def run(client: AsyncClient, kinds: DataKind | str | Collection[DataKind |
     instruments, failures = await gather_instruments(pool, names, client.deadline().first_step())
     inputs = resolve(texts, instruments, _contract_kinds(wanted), complete=not failures) if instruments else []
     rng = random.Random()
-    jobs = [_VenueStream(client, pool, name, wanted, texts, inputs, instruments.get(name), rng).run for name in names]
-    async with aclosing(fan_in(jobs)) as records:
-        async for record in records:
-            yield record
+    jobs = [_VenueStream(client, pool, name, wanted, texts, inputs, instruments.get(name), rng, linger).run
+            for name in names]
+    async with aclosing(fan_in(jobs, linger=linger)) as batches:
+        async for batch in batches:
+            yield batch
 
 
 def _contract_kinds(kinds: Collection[DataKind]) -> tuple[Kind, ...]:
@@ -91,20 +102,23 @@ class _VenueStream:
 
     def __init__(self, client: AsyncClient, pool: VenuePool, venue: str, kinds: frozenset[DataKind],
                  texts: Sequence[str], inputs: Sequence[Wanted], listed: Sequence[Instrument] | None,
-                 rng: random.Random) -> None:
+                 rng: random.Random, linger: float = 0.0) -> None:
         from dtrack.venues import VENUES
 
         self.client, self.pool, self.venue = client, pool, venue
         self.kinds = frozenset(k for k in kinds if VENUES[venue].capability(k).stream)
         self.texts, self.inputs, self.listed = texts, inputs, listed
         self.rng = rng
+        self.linger = linger  # the connections' rounds of reading (``dtrack.net.ws``)
         self.put: Put | None = None  # the consumer's, while running
         self.failing: Gap | None = None  # the open error gap of this venue
+        self.attempt = 0  # restarts since the venue last delivered
 
     async def run(self, put: Put) -> None:
-        """Stream the venue into ``put`` until cancelled (or until nothing of it can be streamed)."""
+        """Stream the venue's batches into ``put`` until cancelled (or until nothing of it can be streamed). The
+        venue's connections hand them on themselves (``Adapter.stream_into``): no queue of the venue's own, and its
+        cancellation (the consumer's ``fan_in`` closing) cancels them."""
         self.put = put
-        attempt = 0
         settings = self.client.settings.streams
         while True:
             try:
@@ -112,16 +126,9 @@ class _VenueStream:
                 if not contracts:
                     log.info("%s: none of %s listed here: nothing to stream", self.venue, ", ".join(self.texts))
                     return
-                records = self.pool.adapter(self.venue).stream(self.kinds, contracts)
-                try:
-                    async for record in records:
-                        await self._recovered()
-                        attempt = 0
-                        await put(record)
-                finally:
-                    close = getattr(records, "aclose", None)  # stop its connections now, not at garbage collection
-                    if close is not None:
-                        await close()
+                # until the venue first fails, nothing to close or reset on data: its batches go straight on
+                deliver = put if self.failing is None else self._deliver
+                await self.pool.adapter(self.venue).stream_into(self.kinds, contracts, deliver, linger=self.linger)
                 raise VenueUnavailable(self.venue, "the stream ended")  # a stream runs until cancelled
             except (SymbolNotFound, UsageError) as exc:
                 log.info("%s: %s: nothing to stream", self.venue, exc)
@@ -131,9 +138,17 @@ class _VenueStream:
                 return
             except DtrackError as exc:
                 await self._failed(exc)
-            delay = backoff_delay(attempt, settings.backoff_base, settings.backoff_cap, self.rng)
-            attempt += 1
+            delay = backoff_delay(self.attempt, settings.backoff_base, settings.backoff_cap, self.rng)
+            self.attempt += 1
             await asyncio.sleep(delay)
+
+    async def _deliver(self, batch: Batch) -> None:
+        """A batch of the venue's stream, to the consumer (closing the venue's error gap first, if open)."""
+        if self.failing is not None:
+            await self._recovered()
+        self.attempt = 0
+        assert self.put is not None
+        await self.put(batch)
 
     async def _contracts(self) -> list[Instrument]:
         """The venue's contracts the inputs name (its listing read again when it failed at the start)."""
@@ -148,7 +163,7 @@ class _VenueStream:
 
     async def _put(self, record: Record) -> None:
         assert self.put is not None
-        await self.put(record)
+        await self.put([record])
 
     def _now(self) -> datetime:
         return self.client.now()

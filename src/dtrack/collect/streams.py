@@ -1,6 +1,6 @@
-"""The live streams into the writer: ``AsyncClient.stream`` (tickers on every venue: funding, open interest,
-mark / index) yields records and ``Gap`` markers; the records of the kept kinds go to the writer (conflated
-there), every gap is stamped with this run's id and kept.
+"""The live streams into the writer: ``AsyncClient.stream_batches`` (tickers on every venue: funding, open interest,
+mark / index) yields a list of records and ``Gap`` markers per frame; the records of the kept kinds go to the writer
+a batch at a time (conflated there), every gap is stamped with this run's id and kept.
 
 The stream layer reconnects by itself and reports each interruption as a gap (open when noticed, closed when
 data resumes). Should the whole iterator end or fail, it is started again after a backoff, and that hole is a
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -30,13 +30,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: the settings' stream kinds as the client's data kinds
-DATA_KINDS = {"funding": DataKind.FUNDING, "open_interest": DataKind.OPEN_INTEREST, "quotes": DataKind.QUOTES}
+DATA_KINDS = {"funding": DataKind.FUNDING, "open_interest": DataKind.OPEN_INTEREST, "quotes": DataKind.QUOTES,
+              "liquidations": DataKind.LIQUIDATIONS}
 RESTART_WAIT = (1.0, 30.0)  # first and longest wait before the streams are started again
+#: seconds the stream layer lets frames gather (``stream_batches(linger=)``: sockets read in rounds, the consumer
+#: woken as often), not per frame: the writer keeps records up to a flush interval anyway, conflated per second
+LINGER = 0.1
 RESTARTED = "restart"
 
 
+def kept_types(names: Collection[str]) -> frozenset[type]:
+    """The record classes of ``dtrack.records`` named ``names`` (``Plan.stream_records``): a record is kept when
+    ``type(record) in kept_types(...)``, one set lookup."""
+    from dtrack import records
+
+    return frozenset(cls for name in names if isinstance(cls := getattr(records, name, None), type))
+
+
 class StreamConsumer:
-    """Feeds ``client.stream`` into ``writer`` until stopped."""
+    """Feeds ``client.stream_batches`` into ``writer`` until stopped."""
 
     def __init__(self, client: AsyncClient, plan: Plan, writer: BatchWriter, tally: Tally, status: StatusLine,
                  clock: Callable[[], datetime]) -> None:
@@ -47,6 +59,7 @@ class StreamConsumer:
         self.status = status
         self.clock = clock
         self.keep = plan.stream_records
+        self.keep_types = kept_types(self.keep)
         self.open_gaps: dict[tuple[str, str, datetime], Gap] = {}
         self.records = 0
 
@@ -77,19 +90,23 @@ class StreamConsumer:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                records = self.client.stream(kinds, list(self.plan.assets), venues=venues)
+                batches = self.client.stream_batches(kinds, list(self.plan.assets), venues=venues, linger=LINGER)
+                keep, add_live = self.keep_types, self.writer.add_live_batch
                 try:
-                    async for record in records:
+                    async for batch in batches:
                         if down_since is not None:
                             self._restarted(down_since, "stream restarted")
                             down_since = None
-                        if isinstance(record, Gap):
-                            self._gap(record)
-                        elif type(record).__name__ in self.keep:
-                            self.records += 1
-                            self.writer.add_live(record)
+                        live = [r for r in batch if type(r) in keep]
+                        if len(live) != len(batch):  # gaps (rare), or records of kinds not kept
+                            for record in batch:
+                                if isinstance(record, Gap):
+                                    self._gap(record)
+                        if live:
+                            self.records += len(live)
+                            add_live(live)
                 finally:
-                    close = getattr(records, "aclose", None)  # its connections close now, not at collection
+                    close = getattr(batches, "aclose", None)  # its connections close now, not at collection
                     if close is not None:
                         await close()
                 problem = "the streams ended"

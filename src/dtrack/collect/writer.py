@@ -3,7 +3,7 @@ one write to the store in a worker thread, so the event loop never waits on the 
 
 - Snapshot records, history points and gaps are kept as they come. Live stream records are conflated: per
   (kind, venue, symbol) the latest one wins, written at most once per ``conflation`` seconds (``0``: every
-  frame is kept).
+  frame is kept). Liquidations are events, not states: every one is kept.
 - Every flush carries the run's heartbeat (its ``collector_runs`` row with ``last_seen``); with nothing else
   to write, the heartbeat alone goes at least every ``heartbeat`` seconds.
 - The store is opened, used and closed in one worker thread (SQLite connections belong to their thread).
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dtrack.collect.runs import RUNNING, RunBook
 from dtrack.collect.status import StatusLine, Tally
-from dtrack.records import Gap, Instrument, Record, Scalar
+from dtrack.records import Gap, Instrument, Liquidation, Record, Scalar
 
 if TYPE_CHECKING:
     from dtrack.store import Store
@@ -43,10 +43,14 @@ REPORT_EVERY = 60.0
 DROPPED = "store_down"
 
 
-def _key(record: Record) -> tuple[str, str, str]:
+#: (record class, venue, symbol): what conflation keeps one of
+LiveKey = tuple[type, str, str]
+
+
+def _key(record: Record) -> LiveKey:
     """(kind, venue, symbol) of a live record: what conflation keeps one of."""
     inst: Any = getattr(record, "instrument", record)
-    return type(record).__name__, str(getattr(inst, "venue", "")), str(getattr(inst, "symbol", ""))
+    return type(record), str(getattr(inst, "venue", "")), str(getattr(inst, "symbol", ""))
 
 
 def _venue(record: Record) -> str:
@@ -74,8 +78,8 @@ class BatchWriter:
         self._store: Store | None = None  # used in the worker thread only
         # event-loop side
         self._pending: list[Record] = []
-        self._live: dict[tuple[str, str, str], Record] = {}
-        self._live_next: dict[tuple[str, str, str], float] = {}
+        self._live: dict[LiveKey, Record] = {}
+        self._live_next: dict[LiveKey, float] = {}
         self._book: list[Record] = []
         self._rows: dict[str, dict[tuple[Any, ...], dict[str, Scalar]]] = {}
         self._kept: deque[list[Record]] = deque()
@@ -100,10 +104,22 @@ class BatchWriter:
 
     def add_live(self, record: Record) -> None:
         """A live stream record: conflated per (kind, venue, symbol) unless conflation is 0."""
+        self.add_live_batch((record,))
+
+    def add_live_batch(self, records: Iterable[Record]) -> None:
+        """Live stream records (a frame's), in order: each conflated as ``add_live`` does it."""
         if self.conflation <= 0:
-            self._pending.append(record)
-        else:
-            self._live[_key(record)] = record
+            self._pending.extend(records)
+            return
+        live = self._live
+        for record in records:
+            inst: Any = getattr(record, "instrument", None)
+            if type(record) is Liquidation:  # an event, not a state: every one is kept, never conflated
+                self._pending.append(record)
+            elif inst is None:
+                live[_key(record)] = record
+            else:
+                live[type(record), inst.venue, inst.symbol] = record
 
     def add_rows(self, table: str, key: tuple[Any, ...], row: dict[str, Scalar]) -> None:
         """A plain row of a bookkeeping table (never dropped; the last row of a key wins)."""

@@ -26,8 +26,18 @@ subscription), ``malformed`` (a frame that did not parse: skipped, counted, logg
 ``start == end`` = its arrival; the stream goes on). Values a parser finds implausible are dropped and
 logged, not gaps: the frame itself was fine.
 
-``stream()`` runs several connections concurrently and yields their records as one async iterator; closing
-it (``aclose()`` or leaving an ``async for``) cancels every connection.
+Records travel in batches: a connection hands on one list per data frame (the gap it closes, then the frame's
+records), and every gap it opens or a malformed frame alone as a list of one; ``fan_in`` queues these lists and
+the layers above pass them on whole, so a frame costs one hop per layer whatever it carries. ``stream_batches()``
+runs several connections concurrently and yields their batches as one async iterator, in arrival order (a
+connection's own order kept); ``stream()`` yields the same records one by one. Closing either (``aclose()`` or
+leaving an ``async for``) cancels every connection.
+
+``linger`` (seconds, default 0) is for a consumer that can take records a little late (the collector): a connection
+then reads its socket in rounds, once every message read is handled leaving what arrives for ``linger`` seconds
+to be read at once (one wake-up and one socket read for many frames, not one each: the main cost of a stream is
+that per-message machinery, not parsing), and ``fan_in`` lets batches gather as long before waking its consumer.
+``received_at`` is then when the frame was read: up to ``linger`` after its arrival.
 """
 
 from __future__ import annotations
@@ -35,9 +45,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import urllib.request
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,7 +74,8 @@ T = TypeVar("T")
 
 #: seconds a close handshake may take before the socket is dropped (a stalled server never answers it)
 CLOSE_TIMEOUT = 2.0
-#: how many records may wait for the consumer before the connections stop reading (backpressure)
+#: how many records (counted in the batches that carry them) may wait for the consumer before the connections
+#: stop reading (backpressure): a batch is queued while fewer wait, so at most one batch more than this
 QUEUE_SIZE = 10_000
 #: reasons of a ``Gap``
 DISCONNECT, STALL, MALFORMED, ERROR = "disconnect", "stall", "malformed", "error"
@@ -184,12 +196,17 @@ def env_proxy(url: str, trust_env: bool) -> str | None:
     return None
 
 
+#: the records and gaps of one frame, in order (or one gap alone): what every stream layer hands on at once
+Batch = list[Record]
+
+
 class Connection:
-    """One venue socket: runs until cancelled, reconnecting as needed; hands every record and gap to ``emit``."""
+    """One venue socket: runs until cancelled, reconnecting as needed; hands every frame's records (after the gap
+    the frame closes, if any) to ``emit`` as one ``Batch``, and every other gap as a batch of one."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, protocol: StreamProtocol,
-                 settings: StreamSettings, emit: Callable[[Record], Awaitable[None]], *,
-                 now: Callable[[], datetime], rng: random.Random | None = None) -> None:
+                 settings: StreamSettings, emit: Callable[[Batch], Awaitable[None]], *,
+                 now: Callable[[], datetime], rng: random.Random | None = None, linger: float = 0.0) -> None:
         self.session = session
         self.url = protocol.url(base_url)
         self.protocol = protocol
@@ -197,6 +214,8 @@ class Connection:
         self._emit = emit
         self.now = now
         self.rng = rng or random.Random()
+        #: seconds between two rounds of reading (see the module doc); 0: every message as it comes
+        self.linger = linger
         #: channel -> arrival (UTC) of its last data frame
         self.last_data: dict[str, datetime] = {}
         #: channel -> the open gap
@@ -211,6 +230,10 @@ class Connection:
         self._thresholds: dict[str, float] = {}  # channel -> its stall threshold (seconds), fixed per connection
         self._flowing: set[str] = set()  # channels that sent data on the current connection
         self._last_message = 0.0  # monotonic time of the last message of any kind (idle keep-alive)
+        #: arrival (UTC) of the last message of any kind: what a quiet channel's gap starts from
+        self._alive_at: datetime | None = None
+        #: whether quiet channels have gaps to close at the next message (a new connection is up)
+        self._quiet_pending = False
 
     @property
     def name(self) -> str:
@@ -276,6 +299,8 @@ class Connection:
         opened = loop.time()
         self._last_message = opened
         keepalive = asyncio.ensure_future(self._keepalive(ws)) if protocol.ping_every else None
+        alarm = _Alarm(loop)
+        rounds = _ReadRounds.of(ws) if self.linger > 0 else None
         try:
             await self._send_all(ws, protocol.open_messages())
             for part in chunks(protocol.channels, protocol.per_request):
@@ -283,8 +308,10 @@ class Connection:
             start = loop.time()
             self._heard = {ch: start for ch in protocol.channels}
             self._thresholds = {ch: self._threshold(ch) for ch in protocol.channels}
+            self._quiet_pending = any(math.isinf(self._thresholds[ch]) for ch in self.open_gaps)
             # The watchdog looks only when its next deadline comes (a message just moves its channel's time), so
-            # a busy connection pays nothing per message for it.
+            # a busy connection pays nothing per message for it: one timer (``alarm``) per deadline interrupts the
+            # wait for messages, rather than a timeout around every receive.
             check_at, renew = self._next_deadline(start, opened)
             while True:
                 now = loop.time()
@@ -300,11 +327,17 @@ class Connection:
                         return end
                     check_at, renew = self._next_deadline(now, opened)
                     continue
+                alarm.set(check_at)
+                alarm.armed = True
                 try:
-                    msg = await ws.receive(timeout=max(check_at - now, 0.001))
-                except TimeoutError:
-                    continue
-                self._last_message = loop.time()
+                    msg = await ws.receive()
+                except asyncio.CancelledError:
+                    if alarm.rang():
+                        continue
+                    raise
+                finally:
+                    alarm.armed = False
+                self._last_message = arrived = loop.time()
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     text = msg.data
                 elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -313,17 +346,23 @@ class Connection:
                     code = ws.close_code
                     end.detail = f"closed by the venue (code {code})" if code else "connection lost"
                     return end
-                if await self._message(ws, text):
+                if await self._message(ws, text, arrived):
                     end.got_data = True
+                if rounds is not None and not rounds.buffer:  # all read handled: let the next ones gather
+                    await rounds.pause(min(self.linger, check_at - loop.time()))
         finally:
+            alarm.clear()
             if keepalive is not None:
                 keepalive.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await keepalive
 
-    async def _message(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bool:
-        """Handle one text message; whether it was data."""
+    async def _message(self, ws: aiohttp.ClientWebSocketResponse, text: str, arrived: float) -> bool:
+        """Handle one text message that arrived at loop time ``arrived``; whether it was data."""
         received = self.now()
+        self._alive_at = received
+        if self._quiet_pending:
+            await self._close_quiet_gaps(received)
         try:
             frame = self.protocol.handle(text, received)
         except (ValueError, DtrackError, KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -345,19 +384,33 @@ class Connection:
         self.last_data[channel] = received
         self._flowing.add(channel)
         if channel in self._heard:
-            self._heard[channel] = asyncio.get_running_loop().time()
+            self._heard[channel] = arrived
+        records = frame.records
         gap = self.open_gaps.pop(channel, None)
         if gap is not None:
             log.info("%s: %s resumed (%s since %s)", self.name, channel, gap.reason, gap.start.isoformat())
-            await self._put(Gap(venue=gap.venue, stream=channel, start=gap.start, end=received, reason=gap.reason,
-                                received_at=received))
-        for record in frame.records:
-            await self._put(record)
+            closed: Record = Gap(venue=gap.venue, stream=channel, start=gap.start, end=received, reason=gap.reason,
+                                 received_at=received)
+            await self._put([closed, *records])
+        elif records:
+            await self._put(records if type(records) is list else list(records))
         return True
 
     def _threshold(self, channel: str) -> float:
+        """The channel's stall threshold: the venue's cadence, or settings ``streams.stall_seconds``; a QUIET
+        channel (infinite: it publishes only when something happens, like liquidations) is never stalled."""
+        own = self.protocol.stall_seconds(channel)
         override = self.settings.stall_seconds
-        return override if override is not None else self.protocol.stall_seconds(channel)
+        return own if override is None or math.isinf(own) else override
+
+    async def _close_quiet_gaps(self, received: datetime) -> None:
+        """Close the open gaps of quiet channels at the first message of a new connection: such a channel has no
+        data frame to wait for (it may stay silent for hours), and from here the connection is listening again."""
+        self._quiet_pending = False
+        for channel in [ch for ch in self.open_gaps if math.isinf(self._thresholds.get(ch, 0.0))]:
+            gap = self.open_gaps.pop(channel)
+            await self._put([Gap(venue=gap.venue, stream=channel, start=gap.start, end=received, reason=gap.reason,
+                                 received_at=received)])
 
     def _next_deadline(self, now: float, opened: float) -> tuple[float, bool]:
         """When (loop time) the watchdog must look again, and whether the connection is due for renewal then."""
@@ -417,11 +470,11 @@ class Connection:
         if messages and pause:
             await asyncio.sleep(pause)
 
-    async def _put(self, record: Record) -> None:
-        """Hand a record on; time spent waiting for a slow consumer is not silence of the venue."""
+    async def _put(self, batch: Batch) -> None:
+        """Hand a batch on; time spent waiting for a slow consumer is not silence of the venue."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self._emit(record)
+        await self._emit(batch)
         waited = loop.time() - started
         if waited > 0.01:
             for channel in self._heard:
@@ -441,9 +494,11 @@ class Connection:
 
     async def _open_gap(self, channel: str, reason: str, noticed: datetime) -> None:
         start = self.last_data.get(channel) or self._first_attempt or noticed
+        if math.isinf(self._thresholds.get(channel, 0.0)) and self._alive_at is not None and self._alive_at > start:
+            start = self._alive_at  # a quiet channel missed nothing while its connection was heard from
         gap = Gap(venue=self.protocol.venue, stream=channel, start=start, end=None, reason=reason, received_at=noticed)
         self.open_gaps[channel] = gap
-        await self._put(gap)
+        await self._put([gap])
 
     async def _refused(self, channels: Sequence[str], received: datetime, detail: str) -> None:
         for channel in channels:
@@ -459,8 +514,8 @@ class Connection:
         channel = self._channel_of(text)
         log.warning("%s: skipped a malformed frame on %s (%d so far): %s", self.name, channel, self.malformed,
                     _why(exc))
-        await self._put(Gap(venue=self.protocol.venue, stream=channel, start=received, end=received,
-                            reason=MALFORMED, received_at=received))
+        await self._put([Gap(venue=self.protocol.venue, stream=channel, start=received, end=received,
+                             reason=MALFORMED, received_at=received)])
 
     def _channel_of(self, text: str) -> str:
         """The channel a frame that did not parse most likely belongs to (else the connection's URL path)."""
@@ -471,6 +526,85 @@ class Connection:
             if self.protocol.marker(channel) in text:
                 return channel
         return f"{self.protocol.host}{self.protocol.path}"
+
+
+class _Alarm:
+    """The watchdog's deadline for a connection's task while it waits for a message: at ``set``'s loop time, a wait
+    in progress (``armed``) is cancelled, and ``rang`` tells that cancellation from any other. One timer per
+    deadline, however many messages come before it (``asyncio.timeout`` around each receive cost a timer and a
+    context manager per message). Like ``asyncio.timeout``, a cancellation from elsewhere at the same time wins."""
+
+    __slots__ = ("_fired", "_handle", "_loop", "_task", "_when", "armed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._when = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired = False
+        self.armed = False
+
+    def set(self, when: float) -> None:
+        """Ring at loop time ``when`` (a no-op when that is already set)."""
+        if self._handle is not None and when == self._when:
+            return
+        self.clear()
+        self._when = when
+        self._handle = self._loop.call_at(when, self._ring)
+
+    def clear(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _ring(self) -> None:
+        self._handle = None
+        if self.armed and not self._fired:  # not waiting: the task's loop sees the deadline by itself
+            self._fired = True
+            self._task.cancel()
+
+    def rang(self) -> bool:
+        """After a ``CancelledError`` in the armed wait: whether the alarm alone caused it (then undone)."""
+        if not self._fired:
+            return False
+        self._fired = False
+        return self._task.uncancel() == 0
+
+
+class _ReadRounds:
+    """A socket read in rounds (``Connection.linger``): ``pause`` stops reading it for a while, so that the frames
+    arriving meanwhile are read at once. Through aiohttp's own flow control (its protocol's ``pause_reading`` /
+    ``resume_reading``, as its message queue uses them) and that queue's ``buffer`` (to pause only once every
+    message it holds was handled): not public API, so ``of`` is None on an aiohttp without them (then every
+    message is read as it comes, as without ``linger``)."""
+
+    __slots__ = ("buffer", "protocol")
+
+    def __init__(self, protocol: Any, buffer: Sized) -> None:
+        self.protocol = protocol
+        self.buffer = buffer
+
+    @staticmethod
+    def of(ws: aiohttp.ClientWebSocketResponse) -> _ReadRounds | None:
+        reader = getattr(ws, "_reader", None)
+        protocol = getattr(reader, "_protocol", None)
+        buffer = getattr(reader, "_buffer", None)
+        if not (isinstance(buffer, Sized) and callable(getattr(protocol, "pause_reading", None))
+                and callable(getattr(protocol, "resume_reading", None))):
+            return None
+        return _ReadRounds(protocol, buffer)
+
+    async def pause(self, seconds: float) -> None:
+        """Leave the socket unread for ``seconds`` (then read on, also when cancelled: closing needs to read)."""
+        if seconds <= 0:
+            return
+        self.protocol.pause_reading()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.protocol.resume_reading()
 
 
 def _why(exc: BaseException) -> str:
@@ -504,17 +638,44 @@ class _Failed:
     error: BaseException
 
 
-#: hands one record on to the consumer (waits while the consumer is QUEUE_SIZE records behind)
-Put = Callable[[Record], Awaitable[None]]
+#: hands one batch on to the consumer (waits while the consumer is QUEUE_SIZE records behind)
+Put = Callable[[Batch], Awaitable[None]]
 
 
-async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]]) -> AsyncGenerator[Record, None]:
-    """Run every ``job(put)`` concurrently and yield what they put, as it comes.
+class _BatchQueue(asyncio.Queue[Batch | _Failed]):
+    """A queue of batches that is full while ``maxsize`` records or more wait in it (``QUEUE_SIZE`` keeps its
+    meaning whatever the frames carry)."""
 
-    Runs until the consumer stops iterating (``aclose()``, ``break``) or is cancelled; then every job is cancelled
-    and awaited. A job that dies of an unexpected exception (a bug) ends the iteration with that exception.
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self.records = 0
+
+    def _put(self, item: Batch | _Failed) -> None:
+        super()._put(item)
+        if type(item) is list:
+            self.records += len(item)
+
+    def _get(self) -> Batch | _Failed:
+        item = super()._get()
+        if type(item) is list:
+            self.records -= len(item)
+        return item
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= self.records
+
+
+async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]], *,
+                 linger: float = 0.0) -> AsyncGenerator[Batch, None]:
+    """Run every ``job(put)`` concurrently and yield the batches they put, as they come (each job's in its order).
+
+    ``linger`` (seconds): once it has yielded every batch waiting, wait that long for more before waiting for the
+    next one, so that a consumer that can take them late (the collector) is woken once for many frames rather than
+    for each; at most that much later, same order. Runs until the consumer stops iterating (``aclose()``,
+    ``break``) or is cancelled; then every job is cancelled and awaited. A job that dies of an unexpected exception
+    (a bug) ends the iteration with that exception.
     """
-    queue: asyncio.Queue[Record | _Failed] = asyncio.Queue(QUEUE_SIZE)
+    queue = _BatchQueue(QUEUE_SIZE)
 
     def died(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -528,7 +689,9 @@ async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]]) -> AsyncGener
         tasks.append(task)
     try:
         while True:
-            item = await queue.get()
+            if linger > 0 and not queue.qsize():
+                await asyncio.sleep(linger)
+            item = queue.get_nowait() if queue.qsize() else await queue.get()
             if isinstance(item, _Failed):
                 raise item.error
             yield item
@@ -538,14 +701,130 @@ async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]]) -> AsyncGener
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
-           settings: StreamSettings, *, now: Callable[[], datetime],
-           rng: random.Random | None = None) -> AsyncGenerator[Record, None]:
-    """Records and gaps of every ``(base URL, protocol)`` connection, run concurrently, as they come (``fan_in``:
-    closing the iterator cancels and closes every connection)."""
+async def run_into(jobs: Sequence[Callable[[Put], Awaitable[None]]], put: Put) -> None:
+    """Run every ``job(put)`` concurrently, handing what they put straight to ``put`` (no queue between), until
+    cancelled (then every job is cancelled and awaited) or until one dies of an exception, which cancels the others
+    and is raised (jobs that all return: this returns)."""
+    tasks = [asyncio.ensure_future(job(put)) for job in jobs]
+    if not tasks:
+        return
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def flatten(batches: AsyncIterator[Batch]) -> AsyncGenerator[Record, None]:
+    """The records of ``batches`` one by one; closing it closes ``batches``."""
+    try:
+        async for batch in batches:
+            for record in batch:
+                yield record
+    finally:
+        close = getattr(batches, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def one_by_one(records: AsyncIterator[Record]) -> AsyncGenerator[Batch, None]:
+    """Batches of one record each from a stream that does not batch; closing it closes ``records``."""
+    try:
+        async for record in records:
+            yield [record]
+    finally:
+        close = getattr(records, "aclose", None)
+        if close is not None:
+            await close()
+
+
+#: runs a stream, handing each batch to the ``Put`` it is given, until cancelled (with the ``linger`` given)
+Feed = Callable[[Put, float], Awaitable[None]]
+
+
+class Records(AsyncIterator[Record]):
+    """A stream of batches (``batches()`` makes it) read as records one by one (``async for``, ``anext``,
+    ``aclose()``); or, by a consumer that wants them whole and before any record was read, as the batches
+    themselves (``batches()``) or pushed into a ``Put`` (``into``: ``feed`` when given, which hands them on without
+    a queue of its own). What ``stream()`` and a venue's ``Adapter.stream`` return, so that the batch-level layers
+    above skip the flattening."""
+
+    def __init__(self, batches: Callable[[], AsyncGenerator[Batch, None]], feed: Feed | None = None) -> None:
+        self._make = batches
+        self._feed = feed
+        self._records: AsyncGenerator[Record, None] | None = None
+
+    def batches(self) -> AsyncGenerator[Batch, None]:
+        """The batches themselves (each call runs the stream afresh; closing them closes it)."""
+        if self._records is not None:
+            raise RuntimeError("this stream is being read record by record already")
+        return self._make()
+
+    async def into(self, put: Put, *, linger: float = 0.0) -> None:
+        """Hand every batch to ``put`` until cancelled (or until the stream ends); ``linger``: the connections'
+        (see the module doc), when the stream has a ``feed``."""
+        if self._feed is not None:
+            if self._records is not None:
+                raise RuntimeError("this stream is being read record by record already")
+            await self._feed(put, linger)
+            return
+        batches = self.batches()
+        try:
+            async for batch in batches:
+                await put(batch)
+        finally:
+            await batches.aclose()
+
+    def __aiter__(self) -> AsyncGenerator[Record, None]:
+        if self._records is None:
+            self._records = flatten(self._make())
+        return self._records
+
+    async def __anext__(self) -> Record:
+        return await self.__aiter__().__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: cancel and close every connection (nothing to do before the first record was asked)."""
+        if self._records is not None:
+            await self._records.aclose()
+
+
+def _jobs(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
+          settings: StreamSettings, now: Callable[[], datetime], rng: random.Random | None,
+          linger: float) -> list[Callable[[Put], Awaitable[None]]]:
     shared = rng or random.Random()
 
     def job(base: str, protocol: StreamProtocol) -> Callable[[Put], Awaitable[None]]:
-        return lambda put: Connection(session, base, protocol, settings, put, now=now, rng=shared).run()
+        return lambda put: Connection(session, base, protocol, settings, put, now=now, rng=shared,
+                                      linger=linger).run()
 
-    return fan_in([job(base, protocol) for base, protocol in connections])
+    return [job(base, protocol) for base, protocol in connections]
+
+
+def stream_batches(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
+                   settings: StreamSettings, *, now: Callable[[], datetime], rng: random.Random | None = None,
+                   linger: float = 0.0) -> AsyncGenerator[Batch, None]:
+    """The batches (one per data frame, see the module doc) of every ``(base URL, protocol)`` connection, run
+    concurrently, as they come (``fan_in``: closing the iterator cancels and closes every connection)."""
+    return fan_in(_jobs(session, connections, settings, now, rng, linger), linger=linger)
+
+
+async def stream_into(put: Put, session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
+                      settings: StreamSettings, *, now: Callable[[], datetime], rng: random.Random | None = None,
+                      linger: float = 0.0) -> None:
+    """``stream_batches`` pushed: every connection hands its batches straight to ``put`` (``run_into``), until
+    cancelled. For a consumer with a queue of its own (``client.streams``): one hand-over per frame fewer."""
+    await run_into(_jobs(session, connections, settings, now, rng, linger), put)
+
+
+def stream(session: aiohttp.ClientSession, connections: Sequence[tuple[str, StreamProtocol]],
+           settings: StreamSettings, *, now: Callable[[], datetime], rng: random.Random | None = None) -> Records:
+    """``stream_batches`` record by record: every record and gap of the connections, in the same order."""
+    return Records(lambda: stream_batches(session, connections, settings, now=now, rng=rng),
+                   lambda put, linger: stream_into(put, session, connections, settings, now=now, rng=rng,
+                                                   linger=linger))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from dtrack.config import Settings
     from dtrack.net.cache import DiskCache
     from dtrack.net.http import HttpClient, RateLimit
+    from dtrack.net.ws import Batch, Put, StreamProtocol
     from dtrack.venues import Capability
     from dtrack.venues.streaming import Plan
 
@@ -289,6 +290,32 @@ class Adapter:
         raise UnsupportedError(f"{self.name}: streams are not supported by dtrack yet "
                                f"({', '.join(k.value for k in kinds)})")
 
+    def stream_batches(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Batch]:
+        """``stream`` a frame at a time: lists of records and gaps, in arrival order (see ``dtrack.net.ws``). The
+        batches of ``open_streams`` as they come; a ``stream`` that yields records (an override that does not use
+        ``open_streams``) in batches of one."""
+        from dtrack.net import ws
+
+        records = self.stream(kinds, instruments)
+        if isinstance(records, ws.Records):
+            return records.batches()
+        return ws.one_by_one(records)
+
+    async def stream_into(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], put: Put, *,
+                          linger: float = 0.0) -> None:
+        """``stream_batches`` pushed: each batch handed to ``put`` as it comes, until cancelled (returns only if the
+        stream ends). The connections of ``open_streams`` call ``put`` themselves, with no queue between, and read
+        their sockets in rounds ``linger`` seconds apart (see ``dtrack.net.ws``)."""
+        from dtrack.net import ws
+
+        records = self.stream(kinds, instruments)
+        if isinstance(records, ws.Records):
+            await records.into(put, linger=linger)
+            return
+        async with aclosing(ws.one_by_one(records)) as batches:
+            async for batch in batches:
+                await put(batch)
+
     def ws_url(self, host: str) -> str:
         """Base URL of one of the venue's WebSocket hosts, after settings overrides (``ws_urls``)."""
         from dtrack.venues import VENUES
@@ -310,13 +337,36 @@ class Adapter:
             _log.warning("%s: stream funding terms: %s", self.name, problem)
         return {rate.instrument.symbol: rate for rate in answer.items}
 
-    async def open_streams(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], plan: Plan, *,
-                           terms: bool) -> AsyncIterator[Record]:
-        """The venue's stream, run by ``dtrack.net.ws``: ``plan`` (the venue's ``stream.protocols``) builds one
-        protocol per connection from the request; with ``terms``, each perpetual's REST funding is read first
-        (``stream_terms``) when funding is asked. A kind the capability table does not stream here is an
-        ``UnsupportedError``."""
+    def open_streams(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], plan: Plan, *,
+                     terms: bool) -> AsyncIterator[Record]:
+        """The records of ``open_stream_batches`` one by one (a ``dtrack.net.ws.Records``: ``stream_batches``
+        takes its batches whole, ``stream_into`` has the connections push them)."""
         from dtrack.net import ws
+
+        async def feed(put: Put, linger: float) -> None:
+            connections = await self._stream_connections(kinds, instruments, plan, terms=terms)
+            await ws.stream_into(put, self.ctx.http.session, connections, self.ctx.settings.streams, now=self.ctx.now,
+                                 linger=linger)
+
+        return ws.Records(lambda: self.open_stream_batches(kinds, instruments, plan, terms=terms), feed)
+
+    async def open_stream_batches(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], plan: Plan,
+                                  *, terms: bool) -> AsyncGenerator[Batch, None]:
+        """The venue's stream, run by ``dtrack.net.ws``, a batch per frame (see ``_stream_connections``)."""
+        from dtrack.net import ws
+
+        connections = await self._stream_connections(kinds, instruments, plan, terms=terms)
+        async with aclosing(ws.stream_batches(self.ctx.http.session, connections, self.ctx.settings.streams,
+                                              now=self.ctx.now)) as batches:
+            async for batch in batches:
+                yield batch
+
+    async def _stream_connections(self, kinds: Collection[DataKind], instruments: Sequence[Instrument], plan: Plan,
+                                  *, terms: bool) -> list[tuple[str, StreamProtocol]]:
+        """The (base URL, protocol) of each connection of the venue's stream: ``plan`` (the venue's
+        ``stream.protocols``) builds one protocol per connection from the request; with ``terms``, each
+        perpetual's REST funding is read first (``stream_terms``) when funding is asked. A kind the capability
+        table does not stream here is an ``UnsupportedError``."""
         from dtrack.venues.streaming import StreamRequest, stream_kinds
 
         wanted = stream_kinds(kinds)
@@ -329,10 +379,7 @@ class Adapter:
         connections = [(self.ws_url(p.host), p) for p in protocols]
         if not connections:
             raise UnsupportedError(f"{self.name}: nothing to stream among the given contracts")
-        async with aclosing(ws.stream(self.ctx.http.session, connections, self.ctx.settings.streams,
-                                      now=self.ctx.now)) as records:
-            async for record in records:
-                yield record
+        return connections
 
     # --- generic pipeline ---------------------------------------------------------------------
 
