@@ -1,9 +1,11 @@
 """Measure dtrack's data commands against the simulated venues with injected latency, and CLI start-up.
 
 Usage: python benchmarks/bench_cli.py [--latency-ms 100] [--runs 5] [--command funding|oi|basis|options]...
+                                     [--view json|table]
 
 Starts two `dtrack sim serve` processes (0 ms and L ms latency, request logs on) and times each command
-(`funding BTC ETH SOL`, `oi BTC ETH SOL --changes`, `basis --all`, `options BTC`; `--format json`) against
+(`funding BTC ETH SOL`, `oi BTC ETH SOL --changes`, `basis --all`, `options BTC`; `--format json`, or with
+`--view table` the table view, piped, at COLUMNS=120) against
 each, with a cold cache (instrument lists and funding intervals fetched) and a warm one (served from the
 disk cache). The zero-latency run is the
 command's fixed cost (interpreter, imports, parsing, rendering): its start-up. The latency's cost is the
@@ -85,7 +87,7 @@ COMMANDS = {
 
 
 def measure(dtrack: list[str], argv: list[str], sims: dict[float, tuple[Path, Path]], env: dict[str, str], runs: int,
-            cache: Path) -> dict[tuple[float, str], tuple[float, float, float]]:
+            cache: Path, view: str = "json") -> dict[tuple[float, str], tuple[float, float, float]]:
     """{(latency ms, "cold cache"|"warm cache"): (median seconds, requests per run, rounds per run)}.
 
     The servers are measured in turn within each repetition, so that machine load hits them alike.
@@ -94,7 +96,7 @@ def measure(dtrack: list[str], argv: list[str], sims: dict[float, tuple[Path, Pa
     windows: dict[tuple[float, str], list[tuple[float, float]]] = {}
     for _ in range(runs):
         for lat, (cfg, _log) in sims.items():
-            cmd = [*dtrack, "--config", str(cfg), *argv, "--format", "json"]
+            cmd = [*dtrack, "--config", str(cfg), *argv, "--format", view]
             for label in ("cold cache", "warm cache"):
                 if label == "cold cache":
                     shutil.rmtree(cache, ignore_errors=True)
@@ -115,10 +117,13 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=100.0)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--command", action="append", choices=list(COMMANDS), help="default: all of them")
+    ap.add_argument("--view", choices=("json", "table"), default="json",
+                    help="the output timed: --format json (default) or the table view (COLUMNS=120)")
     args = ap.parse_args()
     dtrack = [sys.executable, "-m", "dtrack"]
     tmp = Path(tempfile.mkdtemp(prefix="dtrack-bench-"))
-    env = {**os.environ, "DTRACK_CACHE_DIR": str(tmp / "cache"), "DTRACK_STATE_DIR": str(tmp / "state")}
+    env = {**os.environ, "DTRACK_CACHE_DIR": str(tmp / "cache"), "DTRACK_STATE_DIR": str(tmp / "state"),
+           "COLUMNS": "120"}
     servers = []
     try:
         help_times = [timed([*dtrack, "--help"], env) for _ in range(args.runs)]
@@ -129,7 +134,8 @@ def main() -> None:
             servers.append(proc)
             sims[lat] = (cfg, log)
         for name in args.command or list(COMMANDS):
-            report(name, measure(dtrack, COMMANDS[name], sims, env, args.runs, tmp / "cache"), args.latency_ms)
+            report(name, measure(dtrack, COMMANDS[name], sims, env, args.runs, tmp / "cache", args.view),
+                   args.latency_ms)
     finally:
         for proc in servers:
             proc.terminate()

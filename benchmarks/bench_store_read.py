@@ -8,7 +8,8 @@ venue, at a pinned moment. Then times the real command in a fresh interpreter, 2
 pinned clock (`DTRACK_NOW`), so that the store is fresh and answers: wall time of the whole process, median of
 --runs after two warm-up runs (Python's bytecode cache on, as in an installed package). Also times the same with
 `--format json`, and `dtrack --help` (the interpreter and CLI start-up alone), and checks that the store answered
-and that aiohttp was never imported. Prints one line per figure; target: <= 0.25 s.
+and that neither aiohttp nor rich was imported (the table view is dtrack's own plain renderer, fit to $COLUMNS:
+200 in this pipe unless the environment sets it). Prints one line per figure; target: <= 0.25 s.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def main() -> None:
         if proc.returncode != 0 or "Source: the store" not in proc.stdout:
             sys.exit(f"the store did not answer (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
         check = ("import sys\nfrom dtrack.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
-                 "    pass\nprint('aiohttp loaded:', 'aiohttp' in sys.modules, file=sys.stderr)")
+                 "    pass\nloaded = {m: m in sys.modules for m in ('aiohttp', 'rich')}\n"
+                 "print('; '.join(f'{m} loaded: {v}' for m, v in loaded.items()), file=sys.stderr)")
         loaded = subprocess.run([sys.executable, "-c", check, "--store", store_url, "funding", *ASSETS], env=env,
                                 capture_output=True, text=True).stderr.strip().splitlines()[-1]
         print(f"store: {store_url}; {loaded}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dtrack.cli.common import FORMATS, answer, options
+from dtrack.cli.common import FORMATS, answer, options, wide_option
 
 if TYPE_CHECKING:
     from dtrack.client import Client
@@ -61,6 +61,7 @@ def _kinds(text: str) -> list[str]:
               help="Backfill from dtrack's simulated venues (needs --store: a sim must not mix with real history).")
 @click.option("--config", "config", type=click.Path(dir_okay=False, readable=False), default=None,
               help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
+@wide_option
 @click.pass_context
 def backfill(ctx: click.Context, kind: str, assets: tuple[str, ...], since: str, venues: tuple[str, ...],
              quiet: bool, fmt: str | None, sim: bool, config: str | None) -> int:

@@ -8,6 +8,7 @@ printed, failures on stderr). Heavy libraries are imported inside functions (fas
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -24,10 +25,27 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "FORMATS", "Options", "answer", "common_options",
-           "emit", "options", "print_renderable", "render", "report_failures"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "FORMATS", "Options", "answer", "as_of_line",
+           "color_enabled", "common_options", "emit", "options", "print_renderable", "print_view", "render",
+           "report_failures", "table_width", "wide_option"]
 
 FORMATS = ("table", "json", "csv")
+#: the width of a table printed to a pipe or a file when $COLUMNS does not say
+PIPE_WIDTH = 200
+#: ``ctx.meta`` key set by ``--wide`` (on the group or on a command)
+WIDE = "dtrack.wide"
+
+
+def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[WIDE] = True
+
+
+def wide_option(f: F) -> F:
+    """Add ``--wide`` (every column of every table, the terminal wrapping the lines) to a command or group."""
+    return click.option("--wide", is_flag=True, default=False, expose_value=False, is_eager=True,
+                        callback=_set_wide,
+                        help="Tables: every column, none dropped to fit the width (the terminal wraps).")(f)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +61,8 @@ class Options:
 
 
 def common_options(f: F) -> F:
-    """Add ``--format``, ``--sim``, ``--config`` and ``--timeout`` to a command."""
+    """Add ``--format``, ``--sim``, ``--config``, ``--timeout`` and ``--wide`` to a command."""
+    f = wide_option(f)
     f = click.option("--timeout", "timeout", type=click.FloatRange(min=0.001), default=None, metavar="SECONDS",
                      help="Overall deadline: after it, print what the venues answered and list the rest "
                           "(default: settings http.deadline).")(f)
@@ -117,7 +136,8 @@ def emit(text: str) -> None:
 
 def render(result: Result, fmt: str) -> None:
     """Write a result in the asked format: one JSON object (no NaN), CSV rows (a note on stderr says what
-    only JSON holds), or a rich table. Only the asked rendering is built."""
+    only JSON holds), or tables fit to the width (``print_view``) under a line saying when the data is from.
+    Only the asked rendering is built."""
     if fmt == "json":
         emit(result.to_json())
     elif fmt == "csv":
@@ -125,12 +145,65 @@ def render(result: Result, fmt: str) -> None:
         if note := result.csv_note():
             click.echo(f"dtrack: note: {note}", err=True)
     else:
-        print_renderable(result.table())
+        from dtrack.report.table import Text, View
+
+        print_view(View(Text(as_of_line(result), style="dim"), result.table()))
+
+
+def as_of_line(result: Result) -> str:
+    """``as of 2026-12-04 08:00:00 UTC (20 s ago)``: when the data shown is from (a store answer: its oldest
+    snapshot), and how old it was when the result was made."""
+    from dtrack.report.format import as_of
+
+    source: Any = getattr(result, "source", None)  # the results that have one (funding, oi, basis ...)
+    if getattr(source, "kind", None) == "store" and getattr(source, "snapshot_time", None) is not None:
+        return as_of(source.snapshot_time, getattr(source, "age_seconds", None) or 0.0)
+    return as_of(result.as_of, 0.0)
+
+
+def table_width() -> int | None:
+    """The width tables are fit to: None with ``--wide`` (every column); else $COLUMNS when set; else the
+    terminal's width, or 200 when stdout is not a terminal (a pipe, a file)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(WIDE):
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if sys.stdout.isatty():
+            return os.get_terminal_size(sys.stdout.fileno()).columns or PIPE_WIDTH
+    except (OSError, ValueError):  # no real file behind stdout
+        pass
+    return PIPE_WIDTH
+
+
+def color_enabled() -> bool:
+    """ANSI colour only on a terminal, and not when $NO_COLOR is set (https://no-color.org)."""
+    try:
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    except ValueError:  # stdout closed
+        return False
+
+
+def print_view(view: Any) -> None:
+    """Print a ``dtrack.report.table`` part (a ``View``, ``Table`` or ``Text``) to stdout, fit to
+    ``table_width()``, coloured only on a terminal."""
+    text = view.render(table_width(), color=color_enabled())
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:  # a stdout that cannot say "─" (PYTHONIOENCODING=ascii ...): ASCII rules, "?"s
+        encoding = sys.stdout.encoding or "ascii"
+        sys.stdout.write(text.replace("─", "-").encode(encoding, "replace").decode(encoding))
 
 
 def print_renderable(renderable: Any) -> None:
-    """Print a rich renderable to stdout (plain text when not a terminal)."""
+    """Print a table part (``print_view``); anything else is handed to rich (not imported otherwise)."""
+    from dtrack.report.table import Part
+
+    if isinstance(renderable, Part):
+        print_view(renderable)
+        return
     from rich.console import Console
 
-    console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
-    console.print(renderable)
+    Console(width=table_width() or 10_000, soft_wrap=False).print(renderable)

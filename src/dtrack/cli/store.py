@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dtrack.cli.common import Options, emit, print_renderable
+from dtrack.cli.common import Options, emit, print_view, wide_option
 
 if TYPE_CHECKING:
     from dtrack.config import Settings
@@ -37,6 +37,7 @@ def store() -> None:
 
 @store.command("info")
 @click.option("--format", "fmt", type=click.Choice(STORE_FORMATS), default=None, help="table (default) or json.")
+@wide_option
 @click.option("--config", "config", type=click.Path(dir_okay=False, readable=False), default=None,
               help="settings.yaml to use (else $DTRACK_CONFIG, else the user config dir).")
 @click.pass_context
@@ -49,20 +50,20 @@ def info(ctx: click.Context, fmt: str | None, config: str | None) -> int:
     if (fmt or base.fmt) == "json":
         emit(json.dumps(summary.to_dict(), indent=2))
         return 0
-    from rich.table import Table
+    from dtrack.report.format import as_of
+    from dtrack.report.table import Column, Table, Text, View
 
-    table = Table(title=f"dtrack store: {summary.engine} {summary.location} (schema v{summary.schema_version}, "
-                        f"{_size(summary.size_bytes)})", title_justify="left")
-    for name, justify in (("table", "left"), ("rows", "right"), ("first", "left"), ("last", "left"),
-                          ("size", "right"), ("kept", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = Table(f"dtrack store: {summary.engine} {summary.location} (schema v{summary.schema_version}, "
+                  f"{_size(summary.size_bytes)})", [
+                      Column("table"), Column("rows", "right"), Column("first", priority=2), Column("last", priority=1),
+                      Column("size", "right", 3), Column("kept", "right", 4)])
     for t in summary.tables:
         kept = "forever" if t.retention_days is None else f"{t.retention_days:g} d"
         table.add_row(t.name, f"{t.rows:,}", _time(t.first), _time(t.last), _size(t.size_bytes), kept)
-    print_renderable(table)
-    emit(f"gaps: {summary.gaps} recorded, {summary.open_gaps} still open")
+    table.note(f"gaps: {summary.gaps} recorded, {summary.open_gaps} still open")
     for g in summary.gap_streams:
-        emit(f"  {g['venue']} {g['stream']}: {g['gaps']} (last from {g['last_start']})")
+        table.note(f"  {g['venue']} {g['stream']}: {g['gaps']} (last from {g['last_start']})")
+    print_view(View(Text(as_of(datetime.now(UTC), 0.0), style="dim"), table))
     return 0
 
 

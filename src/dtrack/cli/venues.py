@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from dtrack.cli.common import FORMATS, Options, render
+from dtrack.cli.common import FORMATS, Options, render, wide_option
 
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="table, json or csv.")
 @click.option("--markdown", is_flag=True, help="The README venue table (Markdown), rendered from the registry.")
+@wide_option
 @click.pass_context
 def venues(ctx: click.Context, fmt: str | None, markdown: bool) -> int:
     """List venues with their status (active, planned, degraded, halted, closed) and what dtrack reads from each:

@@ -52,6 +52,23 @@ def countdown(until: datetime | None, now: datetime) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {rem % 60:02d}s"
 
 
+def ago(seconds: float) -> str:
+    """An age: ``12 s``, ``4 min``, ``3 h``, ``2 d`` (rounded down past a minute)."""
+    s = max(int(seconds), 0)
+    if s < 90:
+        return f"{s} s"
+    if s < 90 * 60:
+        return f"{s // 60} min"
+    if s < 48 * 3600:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def as_of(t: datetime, age_seconds: float) -> str:
+    """When a view's data is from: ``as of 2026-12-05 05:40:12 UTC (12 s ago)``."""
+    return f"as of {t.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({ago(age_seconds)} ago)"
+
+
 def hours(h: float) -> str:
     """An interval: ``8h``, ``1h``, ``0.5h``."""
     return f"{h:g}h"

@@ -1,6 +1,6 @@
 """Renders what the history store holds (``dtrack history``) and what a backfill wrote (``dtrack backfill``):
-JSON (one object), CSV (rows with ``time`` first: ``pandas.read_csv(..., parse_dates=["time"])``) and rich
-tables (a line per series; every row is in JSON and CSV)."""
+JSON (one object), CSV (rows with ``time`` first: ``pandas.read_csv(..., parse_dates=["time"])``) and terminal
+tables (``report.table``: a line per series; every row is in JSON and CSV)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dtrack.report.format import iso, pct, price, usd
+from dtrack.report.table import Column, Table, Text, View
 from dtrack.store.schema import TABLES
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ UNITS: dict[str, dict[str, str]] = {
                 "times": "ISO-8601 UTC, milliseconds; time is the venue's (the latest quote of the expiry), "
                          "received_at dtrack's (when it computed the metrics; time when the venue sends none); "
                          "days to expiry at received_at"},
+    "liquidations": {"side": "the side of the POSITION liquidated (long / short)", "price": "USD per one unit of "
+                     "the asset, of price_kind (order, average, bankruptcy, trade)", "amount": "the venue's quantity, "
+                     "in unit", "base": "units of the asset", "usd": "USD", "coverage": "complete, sampled (a lower "
+                     "bound) or trade-flag", "times": "ISO-8601 UTC, milliseconds; time is the venue's"},
     "gaps": {"time": "start of the gap", "end_time": "end (null: still open)", "duration_seconds": "seconds",
              "times": "ISO-8601 UTC, milliseconds"},
 }
@@ -48,14 +53,18 @@ HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
                   "open_interest_usd", "oi_amount", "oi_unit", "oi_base", "oi_usd", "oi_price_used"),
     # the stored per-expiry metrics: the table's columns, ``time`` first
     "options": ("time", *(c for c in TABLES["option_expiries"].names if c != "time")),
+    "liquidations": ("time", "venue", "symbol", "asset", "side", "price", "price_kind", "amount", "unit", "base",
+                     "usd", "coverage", "key", "received_at", "note"),
     "gaps": ("time", "end_time", "duration_seconds", "venue", "stream", "reason", "collector", "received_at"),
 }
 #: the columns that name one series of each kind
 SERIES_KEYS: dict[str, tuple[str, ...]] = {"funding": ("venue", "symbol"), "oi": ("venue", "symbol"),
                                            "klines": ("venue", "symbol"), "snapshots": ("table", "venue", "symbol"),
-                                           "options": ("venue", "asset", "expiry"), "gaps": ("venue", "stream")}
+                                           "options": ("venue", "asset", "expiry"), "gaps": ("venue", "stream"),
+                                           "liquidations": ("venue", "symbol")}
 #: the value column a table shows per series
-VALUE: dict[str, str] = {"funding": "rate_8h", "oi": "oi_usd", "klines": "close", "options": "atm_iv"}
+VALUE: dict[str, str] = {"funding": "rate_8h", "oi": "oi_usd", "klines": "close", "options": "atm_iv",
+                         "liquidations": "usd"}
 GAP_ROWS = 50
 
 
@@ -126,44 +135,40 @@ def _value(kind: str, x: float | None) -> str:
         return pct(x)
     if kind == "options":
         return pct(x, 1, sign=False)
-    if kind == "oi":
+    if kind in ("oi", "liquidations"):
         return usd(x)
     return price(x)
 
 
-def history_table(result: HistoryResult) -> Any:
-    """A rich renderable: one line per series (points, first, last and the latest value), or the gaps."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
+def history_table(result: HistoryResult) -> View:
+    """One line per series (points, first, last and the latest value), or the gaps."""
     what = ", ".join(result.assets) or "every asset"
     span = f"since {_when(result.since)} UTC" + (f" until {_when(result.until)} UTC" if result.until else "")
     title = f"STORED {result.kind.upper()} of {what}, {span}"
+    view = View()
     if result.kind == "gaps":
-        table = Table(title=title, title_justify="left", show_edge=False)
-        for col in ("Venue", "Stream", "From", "To", "Duration", "Reason", "Collector"):
-            table.add_column(col, justify="right" if col == "Duration" else "left")
+        table = Table(title, [
+            Column("Venue"), Column("Stream"), Column("From"), Column("To", priority=2), Column("Duration", "right", 1),
+            Column("Reason", priority=3, wrap=True, min_width=16), Column("Collector", priority=4)])
         for row in result.rows[-GAP_ROWS:]:
             secs = row["duration_seconds"]
             ended = _when(row["end_time"]) if row["end_time"] else "open"
             table.add_row(row["venue"], row["stream"], _when(row["time"]), ended,
                           "-" if secs is None else f"{secs:,.0f} s", row["reason"], row["collector"] or "-")
-        parts: list[Any] = [table]
+        view.add(table)
         if len(result.rows) > GAP_ROWS:
-            parts.append(Text(f"(the latest {GAP_ROWS} of {len(result.rows)} gaps; all in --format json or csv)"))
+            view.add(Text(f"(the latest {GAP_ROWS} of {len(result.rows)} gaps; all in --format json or csv)"))
     else:
-        table = Table(title=title, title_justify="left", show_edge=False)
         options = result.kind == "options"
-        columns = ["Venue", "Asset", "Expiry"] if options else ["Venue", "Symbol"]
-        columns += ["Points", "First", "Last"]
+        columns = [Column("Venue"), Column("Asset"), Column("Expiry")] if options else [Column("Venue"),
+                                                                                        Column("Symbol")]
+        columns += [Column("Points", "right", 3), Column("First", priority=2), Column("Last", priority=1)]
         if result.kind == "snapshots":
-            columns.insert(0, "Table")
+            columns.insert(0, Column("Table"))
         else:
-            columns += ["Latest ATM IV" if options else "Latest", "Min", "Max", "Mean"]
-        for col in columns:
-            table.add_column(col, justify="right" if col in ("Points", "Latest", "Latest ATM IV", "Min", "Max", "Mean")
-                             else "left")
+            columns += [Column("Latest ATM IV" if options else "Latest", "right"), Column("Min", "right", 4),
+                        Column("Max", "right", 4), Column("Mean", "right", 5)]
+        table = Table(title, columns)
         value = VALUE.get(result.kind)
         keys = SERIES_KEYS[result.kind]
         for item in series(result):
@@ -177,11 +182,11 @@ def history_table(result: HistoryResult) -> Any:
                 stats = (values[-1], min(values), max(values), statistics.fmean(values)) if values else (None,) * 4
                 cells += [_value(result.kind, x) for x in stats]
             table.add_row(*cells)
-        parts = [table, Text(f"{len(result.rows):,} rows from the store {result.store}; every row in --format json "
-                             f"or csv")]
+        view.add(table, Text(f"{len(result.rows):,} rows from the store {result.store}; every row in --format json "
+                             "or csv"))
     if result.note:
-        parts.append(Text(result.note))
-    return Group(*parts)
+        view.add(Text(result.note))
+    return view
 
 
 BACKFILL_COLUMNS = ("venue", "kind", "table", "status", "depth", "contracts", "asked_from", "fetched_from",
@@ -193,20 +198,17 @@ def backfill_csv(result: BackfillResult) -> str:
     return _csv(result.rows, BACKFILL_COLUMNS)
 
 
-def backfill_table(result: BackfillResult) -> Any:
-    """A rich renderable: per venue and kind, what was asked, what the venue keeps, what was written."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"BACKFILL of {', '.join(result.assets)} since {_when(result.since)} UTC into {result.store}",
-                  title_justify="left", show_edge=False)
-    for col in ("Venue", "Kind", "Contracts", "Venue keeps", "Store holds from", "Points", "New", "Note"):
-        table.add_column(col, justify="right" if col in ("Contracts", "Points", "New") else "left")
+def backfill_table(result: BackfillResult) -> Table:
+    """Per venue and kind: what was asked, what the venue keeps, what was written."""
+    table = Table(f"BACKFILL of {', '.join(result.assets)} since {_when(result.since)} UTC into {result.store}", [
+        Column("Venue"), Column("Kind"), Column("Contracts", "right", 4), Column("Venue keeps", priority=3),
+        Column("Store holds from", priority=1), Column("Points", "right", 5), Column("New", "right"),
+        Column("Note", priority=2, wrap=True, min_width=20)])
     for row in result.rows:
         got = row["got_from"]
         table.add_row(row["venue"], row["kind"], str(row["contracts"]), row["depth"] or "-",
                       got[:16].replace("T", " ") if got else "-", f"{row['points']:,}", f"{row['written']:,}",
                       row["note"] or row["status"])
     total = sum(r["written"] for r in result.rows)
-    return Group(table, Text(f"{total:,} new rows written; a second run writes only what is new."))
+    table.note(f"{total:,} new rows written; a second run writes only what is new.")
+    return table

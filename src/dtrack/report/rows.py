@@ -1,4 +1,4 @@
-"""Generic rendering of flat rows: CSV text and a plain rich table (columns chosen by the caller)."""
+"""Generic rendering of flat rows: CSV text and a terminal table (columns chosen by the caller)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 from typing import Any
+
+from dtrack.report.table import Column, Table
 
 
 def _cell(value: Any) -> str:
@@ -30,13 +32,13 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = 
     return buf.getvalue()
 
 
-def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
-    """A rich table of ``columns`` of ``rows``."""
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_edge=False)
-    for col in columns:
-        table.add_column(col)
+def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               priorities: dict[str, int] | None = None) -> Table:
+    """A table of ``columns`` of ``rows`` (empty cells shown as ``-``); ``priorities`` (column -> priority, see
+    ``dtrack.report.table.Column``) lets the least useful go first at narrow widths (the first two columns are
+    never dropped, the others by default from the right)."""
+    given = priorities or {}
+    table = Table(title, [Column(c, priority=given.get(c, 0 if n < 2 else n)) for n, c in enumerate(columns)])
     for row in rows:
         table.add_row(*(_cell(row.get(c)) or "-" for c in columns))
     return table

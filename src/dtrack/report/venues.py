@@ -1,4 +1,4 @@
-"""Renders the venue registry: the capability table as CSV, a rich table, and the README's Markdown table."""
+"""Renders the venue registry: the capability table as CSV, a terminal table, and the README's Markdown table."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dtrack.report.rows import rows_to_csv
+from dtrack.report.table import Column, Table
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -24,13 +25,13 @@ def _cell(cap: dict[str, Any]) -> str:
     return text
 
 
-def render_table(rows: Sequence[dict[str, Any]]) -> Any:
-    """Venues with status and what dtrack reads from each."""
-    from rich.table import Table
-
-    table = Table(title="VENUES", title_justify="left", show_edge=False)
-    for col in ("Venue", "Status", "Capabilities", "Markets", "Funding interval", "Bulk endpoints", "Note"):
-        table.add_column(col)
+def render_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """Venues with status and what dtrack reads from each (prose columns wrap inside the table)."""
+    table = Table("VENUES", [
+        Column("Venue"), Column("Status"), Column("Capabilities", priority=1, wrap=True, min_width=16),
+        Column("Markets", priority=2, wrap=True, min_width=16),
+        Column("Funding interval", priority=3, wrap=True, min_width=16),
+        Column("Bulk endpoints", priority=5, wrap=True, min_width=16), Column("Note", priority=4, wrap=True)])
     for v in rows:
         status = f"closed {v['closed_on']}" if v["status"] == "closed" else v["status"]
         table.add_row(v["title"], status, ", ".join(v["capabilities"]) or "-", v["markets"], v["funding_intervals"],
