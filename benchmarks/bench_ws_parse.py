@@ -1,6 +1,6 @@
 """Measure stream parsing: messages per second one core turns into records, per venue.
 
-Usage: python benchmarks/bench_ws_parse.py [--seconds 2] [--kinds funding,open_interest,quotes]
+Usage: python benchmarks/bench_ws_parse.py [--seconds 2] [--kinds funding,open_interest,quotes,liquidations]
 
 What is timed is ``StreamProtocol.handle(text, received_at)``, the hot path of ``dtrack.net.ws``: ``json.loads`` of
 one single-instrument ticker frame, the instrument lookup, the record(s) built and held to the plausibility rules
@@ -8,6 +8,13 @@ one single-instrument ticker frame, the instrument lookup, the record(s) built a
 venue's frame is its real shape (the rows of the payloads the parser tests read; Bybit also as a delta carrying
 a new mark and last price, the bulk of its traffic), 1,000 variants with shifted prices and times cycled so
 that nothing is parsed twice in a row. Kinds: every kind the venue streams unless ``--kinds`` narrows them.
+
+Liquidation frames (kind ``liquidations``): each venue's documented sample in its channel's envelope (Binance
+``!forceOrder@arr``, also of a symbol not asked, which the market-wide stream mostly carries; Bybit
+``allLiquidation``; OKX ``liquidation-orders``; Deribit ``trades`` with one trade flagged ``T``, and ``MT``: two
+records), 1,000 variants with shifted prices, sizes and times. OKX remembers the keys it handed on (a backlog
+re-pushed is not handed on again): its memory is cleared after each pass over the variants, so every frame is
+read as news (the clearing is timed too).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dtrack.venues.bybit.stream import TickerStream as BybitTickers
 from dtrack.venues.deribit.stream import TickerStream as DeribitTickers
 from dtrack.venues.hyperliquid.stream import AssetCtxStream
 from dtrack.venues.okx.stream import PublicStream
+from dtrack.venues.streaming import TICKER_KINDS
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "tests" / "payloads"
 VARIANTS = 1000
@@ -130,15 +138,71 @@ def hyperliquid(kinds: frozenset[DataKind]) -> tuple[StreamProtocol, list[str]]:
     return p, frames
 
 
+LIQ = frozenset({DataKind.LIQUIDATIONS})
+
+
+def binance_liquidations(watched: bool) -> tuple[StreamProtocol, list[str]]:
+    asked = "BTCUSDT" if watched else "ETHUSDT"
+    p = MarkPriceStream("usdm", [inst("binance", asked, market="usdm")], {}, LIQ)
+    event = raw("binance-usdm__ws_forceOrder__docs.json")
+    frames = []
+    for k in range(VARIANTS):
+        t, px = shifted(k)
+        order = {**event["o"], "ap": px, "z": f"{0.001 * (k + 1):.3f}", "T": t}
+        frames.append(json.dumps({"stream": "!forceOrder@arr", "data": {**event, "E": t + 1, "o": order}},
+                                 separators=(",", ":")))
+    return p, frames
+
+
+def bybit_liquidations() -> tuple[StreamProtocol, list[str]]:
+    msg = raw("bybit__ws_allLiquidation__docs.json")
+    p = BybitTickers("linear", [inst("bybit", "ROSEUSDT", market="linear")], {}, LIQ)
+    frames = []
+    for k in range(VARIANTS):
+        t, _ = shifted(k)
+        row = {**msg["data"][0], "T": t, "v": str(20000 + k), "S": "Buy" if k % 2 else "Sell"}
+        frames.append(json.dumps({**msg, "ts": t + 200, "data": [row]}, separators=(",", ":")))
+    return p, frames
+
+
+def okx_liquidations() -> tuple[StreamProtocol, list[str]]:
+    msg = raw("okx__ws_liquidation_orders__docs.json")
+    p = PublicStream([inst("okx", "IOST-USDT-SWAP", market="SWAP", size=1000.0)], LIQ)
+    row = msg["data"][0]
+    frames = []
+    for k in range(VARIANTS):
+        t, _ = shifted(k)
+        detail = {**row["details"][0], "ts": str(t), "sz": str(13 + k)}
+        frames.append(json.dumps({**msg, "data": [{**row, "details": [detail]}]}, separators=(",", ":")))
+    return p, frames
+
+
+def deribit_liquidations(flag: str) -> tuple[StreamProtocol, list[str]]:
+    i = inst("deribit", "BTC-PERPETUAL", quote="USD", margin=Margin.INVERSE, market="BTC", size=10.0, unit=Unit.USD)
+    trade = raw("deribit__ws_user_trades__docs.json")["data"][0]
+    p = DeribitTickers([i], LIQ)
+    frames = []
+    for k in range(VARIANTS):
+        t, px = shifted(k)
+        row = {**trade, "trade_id": str(48079254 + k), "timestamp": t, "price": float(px), "liquidation": flag}
+        frames.append(json.dumps({"jsonrpc": "2.0", "method": "subscription",
+                                  "params": {"channel": p.channels[0], "data": [row]}}, separators=(",", ":")))
+    return p, frames
+
+
 def rate(protocol: StreamProtocol, frames: list[str], seconds: float) -> tuple[float, float]:
     """Messages per second over about ``seconds``, and records per message."""
     received = datetime(2026, 12, 1, 12, tzinfo=UTC)
     handle = protocol.handle
+    seen = getattr(protocol, "seen", None)  # OKX's memory of the liquidations it handed on
+    forget = seen.clear if seen is not None else (lambda: None)
     records = sum(len(handle(f, received).records) for f in frames)  # warm-up, and a check that it parses
+    forget()
     n, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for f in frames:
             handle(f, received)
+        forget()
         n += len(frames)
     return n / elapsed, records / len(frames)
 
@@ -146,18 +210,30 @@ def rate(protocol: StreamProtocol, frames: list[str], seconds: float) -> tuple[f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--kinds", default="funding,open_interest,quotes")
+    ap.add_argument("--kinds", default="funding,open_interest,quotes,liquidations")
     args = ap.parse_args()
-    asked = frozenset(DataKind(k.strip()) for k in args.kinds.split(","))
-    cases: list[tuple[str, Callable[[], tuple[StreamProtocol, list[str]]]]] = [
-        ("binance !markPrice@arr@1s (1 symbol)", lambda: binance(asked)),
-        ("bybit tickers snapshot", lambda: bybit(asked, delta=False)),
-        ("bybit tickers delta (mark + last)", lambda: bybit(asked, delta=True)),
-        ("okx mark-price / open-interest / funding", lambda: okx(asked)),
-        ("deribit ticker.BTC-PERPETUAL.100ms", lambda: deribit(asked)),
-        ("hyperliquid activeAssetCtx", lambda: hyperliquid(asked)),
-    ]
-    print(f"kinds: {', '.join(sorted(k.value for k in asked))}; one core; {args.seconds:g} s per case")
+    kinds = frozenset(DataKind(k.strip()) for k in args.kinds.split(","))
+    asked = kinds & frozenset(TICKER_KINDS)
+    cases: list[tuple[str, Callable[[], tuple[StreamProtocol, list[str]]]]] = []
+    if asked:
+        cases += [
+            ("binance !markPrice@arr@1s (1 symbol)", lambda: binance(asked)),
+            ("bybit tickers snapshot", lambda: bybit(asked, delta=False)),
+            ("bybit tickers delta (mark + last)", lambda: bybit(asked, delta=True)),
+            ("okx mark-price / open-interest / funding", lambda: okx(asked)),
+            ("deribit ticker.BTC-PERPETUAL.100ms", lambda: deribit(asked)),
+            ("hyperliquid activeAssetCtx", lambda: hyperliquid(asked)),
+        ]
+    if DataKind.LIQUIDATIONS in kinds:
+        cases += [
+            ("binance !forceOrder@arr (asked symbol)", lambda: binance_liquidations(watched=True)),
+            ("binance !forceOrder@arr (other symbol)", lambda: binance_liquidations(watched=False)),
+            ("bybit allLiquidation.{symbol}", bybit_liquidations),
+            ("okx liquidation-orders (SWAP)", okx_liquidations),
+            ("deribit trades flagged T", lambda: deribit_liquidations("T")),
+            ("deribit trades flagged MT (2 events)", lambda: deribit_liquidations("MT")),
+        ]
+    print(f"kinds: {', '.join(sorted(k.value for k in kinds))}; one core; {args.seconds:g} s per case")
     for label, make in cases:
         protocol, frames = make()
         per_s, per_msg = rate(protocol, frames, args.seconds)

@@ -121,7 +121,8 @@ def test_every_venue_declares_exactly_what_it_implements() -> None:
 @pytest.mark.parametrize(("venue", "kind", "capability"), [
     ("deribit", DataKind.OI_HISTORY, Capability(rest="/api/v2/public/get_open_interest_history")),  # not implemented
     ("binance", DataKind.SPOT, Capability(note="declared missing")),  # implemented, not declared
-    ("bybit", DataKind.LIQUIDATIONS, Capability(stream="allLiquidation.{symbol}")),  # a stream nobody wrote
+    ("hyperliquid", DataKind.LIQUIDATIONS, Capability(stream="userFills {user}")),  # a stream nobody wrote
+    ("okx", DataKind.LIQUIDATIONS, Capability(note="declared missing")),  # streamed, not declared
 ])
 def test_the_contract_check_catches_a_broken_declaration(venue: str, kind: DataKind, capability: Capability) -> None:
     """The check above must fail on a scratch copy of the registry with one declaration broken."""

@@ -385,6 +385,60 @@ def _okx_instruments(raw: Any, received: datetime) -> Outcome:
     return within_horizon(okx.parse_instruments(raw), received)
 
 
+def _liquidations(frame: Callable[[Any], tuple[Any, str]]) -> Reading:
+    """A liquidation payload read by its venue's stream parser (``frame``: the protocol and the frame text)."""
+    def read(raw: Any, received: datetime) -> Outcome:
+        protocol, text = frame(raw)
+        handled = protocol.handle(text, received)
+        return list(handled.records), list(handled.dropped)
+    return read
+
+
+def _force_order(host: str) -> Callable[[Any], tuple[Any, str]]:
+    def frame(raw: Any) -> tuple[Any, str]:
+        from dtrack.records import DataKind
+        from dtrack.venues.binance.stream import FORCE_ORDER, MarkPriceStream
+
+        listed = binance_listing(host)
+        if "BTCUSD_210924" in listed:  # the COIN-M docs' BTCUSD_200925 is not in the 2021 capture: the September
+            listed["BTCUSD_200925"] = replace(listed["BTCUSD_210924"], symbol="BTCUSD_200925",  # one's, re-dated
+                                              expiry=datetime(2020, 9, 25, 8, tzinfo=UTC))
+        stream = MarkPriceStream(host, [listed[raw["o"]["s"]]], {}, frozenset({DataKind.LIQUIDATIONS}))
+        return stream, json.dumps({"stream": FORCE_ORDER, "data": raw})
+    return frame
+
+
+def _bybit_liquidation(raw: Any) -> tuple[Any, str]:
+    from dtrack.records import DataKind
+    from dtrack.venues.bybit.stream import TickerStream
+
+    inst = bybit_contract(raw["data"][0]["s"], "linear")
+    return TickerStream("linear", [inst], {}, frozenset({DataKind.LIQUIDATIONS})), json.dumps(raw)
+
+
+def _okx_liquidation(raw: Any) -> tuple[Any, str]:
+    from dtrack.records import DataKind
+    from dtrack.venues.okx.stream import PublicStream
+
+    inst = okx_listing()[raw["data"][0]["instId"]]
+    return PublicStream([inst], frozenset({DataKind.LIQUIDATIONS})), json.dumps(raw)
+
+
+def _deribit_liquidation(symbol: str, rows: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, str]]:
+    def frame(raw: Any) -> tuple[Any, str]:
+        from dtrack.records import DataKind
+        from dtrack.venues.deribit.stream import TickerStream, trades_channel_of
+
+        inst = deribit_listing().get(symbol) or Instrument(
+            venue="deribit", symbol=symbol, asset="BTC", quote="USDC", settle="USDC", kind=Kind.PERP,
+            margin=Margin.LINEAR, contract_size=0.001, market="BTC")
+        channel = trades_channel_of(inst)
+        text = json.dumps({"jsonrpc": "2.0", "method": "subscription",
+                           "params": {"channel": channel, "data": rows(raw)}})
+        return TickerStream([inst], frozenset({DataKind.LIQUIDATIONS})), text
+    return frame
+
+
 def _all(*readings: Reading) -> Reading:
     def read(raw: Any, received: datetime) -> Outcome:
         out: list[Any] = []
@@ -429,6 +483,14 @@ READINGS: dict[str, Reading] = {
     "bybit__rest_tickers__docs.json": _bybit_tickers_docs,
     "bybit__ws_tickers__docs.json": _bybit_ws,
     "binance-usdm__ws_markPrice__docs.json": _binance_ws_mark,
+    "binance-usdm__ws_forceOrder__docs.json": _liquidations(_force_order("usdm")),
+    "binance-coinm__ws_forceOrder__docs.json": _liquidations(_force_order("coinm")),
+    "bybit__ws_allLiquidation__docs.json": _liquidations(_bybit_liquidation),
+    "okx__ws_liquidation_orders__docs.json": _liquidations(_okx_liquidation),
+    "deribit__ws_user_trades__docs.json":
+        _liquidations(_deribit_liquidation("BTC-PERPETUAL", lambda raw: raw["data"])),
+    "deribit__ccxt_fetchTrades.json":  # a trade row as a linear (USDC) perpetual's: amounts in the coin
+        _liquidations(_deribit_liquidation("BTC_USDC-PERPETUAL", lambda raw: raw["result"]["trades"])),
     "bybit__ccxt_fetchOHLCV.json": lambda raw, _r: (bybit.parse_klines(raw, raw["result"]["symbol"]), ()),
     "bybit__ccxt_fetchOpenInterest.json": _bybit_oi_history,
     "bybit__rest_open_interest__docs.json": _bybit_oi_history,
@@ -472,6 +534,8 @@ READINGS: dict[str, Reading] = {
 EMPTY_CASES: dict[tuple[str, int], str] = {
     ("bybit__rest_instruments_info__docs.json", 1): "a pre-launch contract only: nothing trades, nothing is listed",
     ("bybit__rest_instruments_info__docs.json", 3): "the spot tab: dtrack lists contracts, not spot pairs",
+    ("deribit__ws_user_trades__docs.json", 0): "no trade of it is flagged liquidation: none is a liquidation",
+    ("deribit__ccxt_fetchTrades.json", 0): "its trade is not flagged liquidation: not a liquidation",
 }
 
 #: Payloads no dtrack parser reads, and why.

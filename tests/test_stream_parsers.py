@@ -399,7 +399,8 @@ def test_an_implausible_value_is_dropped_not_a_malformed_frame() -> None:
 def test_stream_kinds_and_requests() -> None:
     assert stream_kinds("funding") == {DataKind.FUNDING}
     assert stream_kinds(["OI", "quotes", DataKind.FUNDING]) == ALL
-    for bad, match in (([], "no stream kind"), (["liquidations"], "cannot stream 'liquidations'"),
+    assert stream_kinds(["liquidations", "Liquidation"]) == {DataKind.LIQUIDATIONS}
+    for bad, match in (([], "no stream kind"), (["klines"], "cannot stream 'klines'"),
                        ([3], "is not a name")):
         with pytest.raises(Exception, match=match) as err:
             stream_kinds(bad)  # type: ignore[arg-type]

@@ -28,7 +28,9 @@ class Capability:
     ``rest``: the endpoint (path, or ``/info type``) dtrack reads, None when it reads none; ``stream``: the
     WebSocket channel, None when dtrack does not stream it (yet); ``history``: how far back the venue keeps
     it (``"30d"``, ``"since listing"``), None for a snapshot; ``sampled``: the venue publishes a sample,
-    not every event; ``note``: anything a user must know (why it is missing, what it counts).
+    not every event; ``note``: anything a user must know (why it is missing, what it counts); ``coverage``: for an
+    event feed (liquidations), how much of it the venue publishes (``records.Coverage``: ``complete``,
+    ``sampled``, ``trade-flag``), None otherwise.
     """
 
     rest: str | None = None
@@ -36,6 +38,7 @@ class Capability:
     history: str | None = None
     sampled: bool = False
     note: str = ""
+    coverage: str | None = None
 
     @property
     def supported(self) -> bool:
@@ -120,7 +123,7 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             long_short=Capability(rest="/futures/data/globalLongShortAccountRatio, topLongShortAccountRatio, "
                                        "topLongShortPositionRatio", history="30d"),
             klines=Capability(rest="/fapi/v1/klines (and /dapi)", history="since listing"),
-            quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/price (and /dapi)",
+            quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/24hr (and /dapi)",
                               stream="!markPrice@arr@1s (mark, index)"),
             spot=Capability(rest="/api/v3/ticker/price"),
             option_chain=Capability(rest="/eapi/v1/exchangeInfo + /eapi/v1/mark + /eapi/v1/ticker + "
@@ -128,7 +131,11 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             vol_index=_no("Binance publishes no volatility index"),
             realized_vol=_no("Binance publishes no realized volatility"),
             option_trades=Capability(rest="/eapi/v1/blockTrades", note="block trades only (no public option tape)"),
-            liquidations=_no(f"{NOT_YET} (!forceOrder@arr stream, sampled: one per symbol per second)"),
+            liquidations=Capability(stream="!forceOrder@arr (fstream /market/stream, dstream /stream)", sampled=True,
+                                    coverage="sampled",
+                                    note="sampled: Binance pushes only the latest liquidation per symbol per second "
+                                         "(a total is a lower bound); side = the position liquidated (order side "
+                                         "SELL = a long); price = average fill; no history (allForceOrders retired)"),
         )),
     VenueInfo(
         name="bybit", title="Bybit", status="active",
@@ -151,6 +158,9 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             realized_vol=Capability(rest="/v5/market/historical-volatility"),
             option_trades=Capability(rest="/v5/market/recent-trade?category=option",
                                      note="recent trades only (the venue caps the count)"),
+            liquidations=Capability(stream="allLiquidation.{symbol}", coverage="complete",
+                                    note="complete (every liquidation, per Bybit), pushed every 500 ms; S is the "
+                                         "position side (Buy = a long liquidated); price = bankruptcy price; no REST"),
         )),
     VenueInfo(
         name="okx", title="OKX", status="active",
@@ -175,6 +185,11 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             vol_index=_no("OKX publishes no volatility index dtrack reads"),
             realized_vol=_no("OKX publishes no realized volatility"),
             option_trades=Capability(rest="/api/v5/public/option-trades", note="the latest 100 trades"),
+            liquidations=Capability(stream="liquidation-orders (instType SWAP, FUTURES)", sampled=True,
+                                    coverage="sampled",
+                                    note="sampled: at most one order per contract per second, 'not the total' (a "
+                                         "total is a lower bound); side from posSide, else the order side; price = "
+                                         "bankruptcy price; the backlog pushed on subscribing is handed on once"),
         )),
     VenueInfo(
         name="deribit", title="Deribit", status="active",
@@ -199,7 +214,10 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             realized_vol=Capability(rest="/api/v2/public/get_historical_volatility", history="about 16 days, hourly"),
             option_trades=Capability(rest="/api/v2/public/get_last_trades_by_currency",
                                      note="the latest 1,000 trades per currency"),
-            liquidations=_no(f"{NOT_YET} (trades flagged liquidation M/T/MT)"),
+            liquidations=Capability(stream="trades.{instrument}.100ms (trades flagged liquidation M/T/MT)",
+                                    coverage="trade-flag",
+                                    note="trade flags: every liquidation that fills in the book; MT (both sides) is "
+                                         "two events; price = the trade's"),
         )),
     VenueInfo(
         name="hyperliquid", title="Hyperliquid", status="active",

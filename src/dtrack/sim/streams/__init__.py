@@ -7,6 +7,9 @@ stream faults (``Faults.streams``, once per connection after ``Faults.stream_aft
 frame log. The venue modules (``binance``, ``bybit``, ``okx``, ``deribit``, ``hyperliquid``) hold the protocols:
 subscribe / ack / error messages, keep-alive, and pure frame builders over the REST handlers' own answers (``Rest``),
 so a frame carries what REST answers at that moment (same model, same clock, same faults and odd rows).
+Liquidation channels (Binance ``!forceOrder@arr``, Bybit ``allLiquidation.{symbol}``, OKX ``liquidation-orders``,
+Deribit ``trades.{instrument}.100ms``) carry the events of ``dtrack.sim.liquidations`` (``StreamHub.liquidations``,
+one cache for every connection), each venue sampling them as it does.
 
 Stream faults (read on every frame, so a test may change them while connections run):
 ``disconnect`` closes the connection (close code 1001) instead of sending the data frame after the first
@@ -17,6 +20,11 @@ Frame log (``--log-requests``): one JSON line per text frame sent (``dir`` "send
 (``dir`` "recv"): ``time`` (ISO ms, Z), ``venue``, ``host`` (the WebSocket host key), ``dir``, ``channel`` (the venue's
 channel name of a data frame, e.g. ``tickers.BTCUSDT``; null for control frames: acks, errors, pongs, heartbeats and
 client messages) and ``frame`` (the exact text). Protocol-level frames (ping, pong, close) are not logged.
+Liquidation frames are logged alike, under their channel: ``!forceOrder@arr`` (or ``<symbol>@forceOrder``: one
+event a frame), ``allLiquidation.<symbol>`` (every row of ``data``), ``liquidation-orders`` (every ``details`` row;
+the first push of a subscription is a backlog repeating events pushed before) and ``trades.<instrument>.100ms``
+(the trades with a ``liquidation`` flag; ``MT`` is two liquidations). The log has no connection id: the same event
+sent on two connections (or again after a reconnect) is logged twice.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from dtrack.sim.liquidations import LiquidationModel
 from dtrack.sim.model import MarketModel
 from dtrack.sim.server import SimReply, SimRequest, SimRoutes
 
@@ -42,8 +51,9 @@ log = logging.getLogger(__name__)
 
 #: Writes one log line: ``write(when, **row)`` (the server's request log).
 FrameLog = Callable[..., None]
-#: A push builder: market time (epoch ms) -> the frame's text, or None when there is nothing to push.
-Build = Callable[[int], str | None]
+#: A push builder: market time (epoch ms) -> the frame's text, the texts of several frames (sent in order, each a
+#: data frame), or None when there is nothing to push.
+Build = Callable[[int], str | list[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +213,8 @@ class Connection:
 
     def subscribe(self, key: str, channel: str, build: Build, cadence_s: float, *, first_now: bool) -> bool:
         """Push ``build(now)`` as data frames of ``channel`` every ``cadence_s`` (x the cadence scale), the first
-        at once or after one interval; False if ``key`` already runs."""
+        at once or after one interval (several frames of one push are sent in order, each a data frame: each
+        counts toward ``stream_after``); False if ``key`` already runs."""
         if key in self._subs:
             return False
         every = cadence_s * self.options.cadence_scale
@@ -248,8 +259,8 @@ class Connection:
                 log.debug("stream %s %s: no longer built", self.venue, key, exc_info=True)
                 self._subs.pop(key, None)
                 return
-            if text is not None:
-                await self.send_data(channel, text)
+            for frame in [text] if isinstance(text, str) else text or []:
+                await self.send_data(channel, frame)
 
     async def _repeat(self, interval_s: float, tick: Callable[[], Awaitable[None]]) -> None:
         while not self.ws.closed:
@@ -282,6 +293,7 @@ class StreamHub:
     def __init__(self, model: MarketModel, routes: SimRoutes, options: StreamOptions | None = None,
                  frame_log: FrameLog | None = None, venues: Iterable[str] | None = None) -> None:
         self.rest = Rest(model, routes)
+        self.liquidations = LiquidationModel(model)  # shared: every connection reads one cache
         self.options = options or StreamOptions()
         self._log = frame_log
         self.connections: set[Connection] = set()

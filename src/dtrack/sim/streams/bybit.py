@@ -11,6 +11,12 @@ futures-only fields (basis, basisRate, basisRateYear, deliveryFeeRate, deliveryT
 future without ``fundingIntervalHour`` / ``fundingCap`` (and the pre-listing fields on USDC and inverse futures)
 and with ``deliveryTime`` as a UTC datetime (``2025-12-26T08:00:00Z``).
 
+Liquidations: ``allLiquidation.{symbol}`` (any listed perpetual or future of the category): every 500 ms a
+``snapshot`` ``{"topic", "type", "ts", "data": [{"T", "s", "S", "v", "p"}]}`` with EVERY liquidation of the symbol
+(``dtrack.sim.liquidations``) since the last push (none: nothing is sent), from the subscription on. ``S`` is the
+POSITION side (``Buy``: a long was liquidated), ``v`` the size (coins on linear, USD contracts on inverse), ``p``
+the bankruptcy price on the symbol's tick.
+
 Messages as Bybit's linear/inverse docs show them: ``{"op": "subscribe", "args": [...], "req_id": ...}`` ->
 ``{"success": true, "ret_msg": "", "conn_id": ..., "req_id": ..., "op": "subscribe"}``; ``{"op": "ping"}`` ->
 ``{"success": true, "ret_msg": "pong", "conn_id": ..., "req_id": ..., "op": "ping"}``. A symbol the category does
@@ -25,14 +31,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from dtrack.sim.liquidations import SimLiquidation, plain, quantity_step
+from dtrack.sim.model import MarketModel, SimFuture, SimPerp
 from dtrack.sim.server import SimHttpError
 from dtrack.sim.streams import Connection, Protocol, dumps, loads
+from dtrack.sim.venues.bybit import tick_size
 
 VENUE = "bybit"
 REST_HOST = "rest"
 TICKERS = "/v5/market/tickers"
 TOPIC = "tickers."
 CADENCE_S = 0.1
+LIQUIDATION_TOPIC = "allLiquidation."
+#: allLiquidation pushes every 500 ms every liquidation since the last push
+LIQUIDATION_CADENCE_S = 0.5
 #: REST tickers fields a perpetual's stream ticker does not carry (futures-only per the WebSocket docs)
 FUTURES_ONLY = ("basis", "basisRate", "basisRateYear", "deliveryFeeRate", "deliveryTime", "predictedDeliveryPrice")
 PERPETUAL_ONLY = ("fundingIntervalHour", "fundingCap")
@@ -66,6 +78,13 @@ def tick_direction(previous_last: str | None, last: str, previous: str | None) -
     if previous_last is not None and float(last) != float(previous_last):
         return "PlusTick" if float(last) > float(previous_last) else "MinusTick"
     return "ZeroMinusTick" if previous in ("MinusTick", "ZeroMinusTick") else "ZeroPlusTick"
+
+
+def liquidation_row(e: SimLiquidation) -> dict[str, Any]:
+    """One ``allLiquidation`` data row: ``S`` the POSITION side (``Buy``: a long was liquidated), ``v`` the size
+    (coins on linear, USD contracts on inverse), ``p`` the bankruptcy price."""
+    return {"T": e.t_ms, "s": e.contract.symbol, "S": "Buy" if e.side == "long" else "Sell",
+            "v": plain(e.qty, quantity_step(e.contract)[1]), "p": plain(e.bankruptcy, tick_size(e.contract))}
 
 
 def delta(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,11 +150,11 @@ class BybitProtocol(Protocol):
         unknown: list[str] = []
         refused: list[str] = []
         for topic in map(str, topics):
-            if not topic.startswith(TOPIC):
+            if not topic.startswith((TOPIC, LIQUIDATION_TOPIC)):
                 refused.append(f"error:handler not found,topic:{topic}")
             elif conn.subscribed(topic) or topic in valid:
                 refused.append(f"error:already subscribed,topic:{topic}")
-            elif self._row(category, topic[len(TOPIC):], self.rest.now_ms()) is None:
+            elif self._row(category, topic.partition(".")[2], self.rest.now_ms()) is None:
                 unknown.append(topic)
             else:
                 valid.append(topic)
@@ -155,6 +174,9 @@ class BybitProtocol(Protocol):
         return dict(rows[0]) if rows else None
 
     def _start(self, conn: Connection, category: str, topic: str) -> None:
+        if topic.startswith(LIQUIDATION_TOPIC):
+            self._start_liquidations(conn, topic)
+            return
         feed = TickerFeed(topic)
         symbol = topic[len(TOPIC):]
 
@@ -166,6 +188,31 @@ class BybitProtocol(Protocol):
             return None if message is None else dumps(message)
 
         conn.subscribe(topic, topic, build, CADENCE_S, first_now=True)
+
+    def _start_liquidations(self, conn: Connection, topic: str) -> None:
+        """Every 500 ms, one ``snapshot`` with every liquidation of the symbol since the last push (none: nothing is
+        sent), from the subscription on."""
+        symbol = topic[len(LIQUIDATION_TOPIC):]
+        model, liquidations = self.rest.model, self.hub.liquidations
+        since = [self.rest.now_ms() + 1]  # events with since <= time <= now are new
+
+        def build(now_ms: int) -> str | None:
+            contract = contract_of(model, symbol, now_ms)
+            if contract is None:  # a dated future delivered under the subscription
+                raise LookupError(topic)
+            found = liquidations.events(contract, since[0], now_ms + 1)
+            since[0] = max(since[0], now_ms + 1)
+            if not found:
+                return None
+            return dumps({"topic": topic, "type": "snapshot", "ts": now_ms,
+                          "data": [liquidation_row(e) for e in found]})
+
+        conn.subscribe(topic, topic, build, LIQUIDATION_CADENCE_S, first_now=False)
+
+
+def contract_of(model: MarketModel, symbol: str, now_ms: int) -> SimPerp | SimFuture | None:
+    """A Bybit perpetual or listed dated future by symbol."""
+    return model.perp(VENUE, symbol) or model.future(VENUE, symbol, now_ms)
 
 
 PROTOCOL = BybitProtocol

@@ -29,7 +29,8 @@ Open interest, positioning and prices (every call is ONE concurrent round after 
   per page, the latest 30 days only: clipped, with a note);
 - ``fetch_long_short``: the three USDⓈ-M statistics of the asset's USDT perpetual, latest 5 m row each;
 - ``fetch_price_history``: every ``klines`` page at once (1500 candles; COIN-M 200 days per page);
-- ``fetch_quotes``: ``premiumIndex`` as above + bulk ``ticker/price`` per host for the last price;
+- ``fetch_quotes``: ``premiumIndex`` as above + bulk ``ticker/24hr`` per host (weight 40) for the last price and
+  the 24 h volume (``ticker/price``, weight 2, has the same last price but no volume);
 - ``fetch_spot``: spot ``/api/v3/ticker/price`` for every symbol (weight 4, the same as a list).
 Concurrent callers (``basis`` asks quotes and funding together) share one bulk premiumIndex request
 per host. A failed enrichment (a price, a last price, one symbol) is an ``errors`` entry; when
@@ -144,11 +145,13 @@ class BinanceAdapter(Adapter):
             raise RateLimited(self.name, message, status=None, code=str(code))
         raise VenueError(self.name, message, code=str(code))
 
-    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.QUOTES})
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.QUOTES,
+                                                             DataKind.LIQUIDATIONS})
 
     def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
         """Live funding (interval from fundingInfo at stream start) and mark/index prices of the perpetuals and
-        quarterlies over ``!markPrice@arr@1s`` on both futures hosts (see ``binance.stream``)."""
+        quarterlies over ``!markPrice@arr@1s``, and their liquidations over ``!forceOrder@arr`` (sampled), on both
+        futures hosts (see ``binance.stream``)."""
         from dtrack.venues.binance import stream
 
         return self.open_streams(kinds, instruments, stream.protocols, terms=True)
@@ -435,35 +438,35 @@ class BinanceAdapter(Adapter):
         return parse.price_history(instrument, candles, period_hours, start, end, now, self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
-        """Mark and index (premiumIndex) and last price (bulk ticker/price per host), one round."""
+        """Mark and index (premiumIndex), last price and 24 h volume (bulk ticker/24hr per host), one round."""
         contracts = _contracts(instruments)
         hosts = list(dict.fromkeys(i.market for i in contracts))
-        (marks, errors), lasts_done = await asyncio.gather(
+        (marks, errors), days_done = await asyncio.gather(
             self._marks(contracts),
-            asyncio.gather(*(self._last_prices(h, {i.symbol for i in contracts if i.market == h}) for h in hosts),
+            asyncio.gather(*(self._day_tickers(h, {i.symbol for i in contracts if i.market == h}) for h in hosts),
                            return_exceptions=True))
         received = self.ctx.now()
         answer = Answer[PriceQuote](self.name, errors=errors)
-        lasts = dict(zip(hosts, Fold(answer.errors).values(lasts_done), strict=True))
+        days = dict(zip(hosts, Fold(answer.errors).values(days_done), strict=True))
         for inst in contracts:
             mark = marks.get((inst.market, inst.symbol))
             if mark is None:
                 continue  # its error is in errors
-            last, table = None, lasts[inst.market]
+            day, table = None, days[inst.market]
             try:
-                last = table.get(inst.symbol) if table is not None else None
+                day = table.get(inst.symbol) if table is not None else None
             except ParseError as exc:
                 answer.errors.append(exc)
             try:
-                answer.items.append(parse.price_quote(inst, mark, last, received))
+                answer.items.append(parse.price_quote(inst, mark, None, received, day=day))
             except ParseError as exc:  # an implausible row costs only its contract
                 answer.errors.append(exc)
         return _served(answer)
 
-    async def _last_prices(self, host: str, symbols: Collection[str]) -> parse.BySymbol[float]:
-        path = api.PATHS[host].ticker_price
-        body = await self.get(host, path, weight=api.WEIGHT_TICKER_PRICE_ALL)
-        return parse.parse_price_tickers(body, path, symbols)
+    async def _day_tickers(self, host: str, symbols: Collection[str]) -> parse.BySymbol[parse.DayTicker]:
+        path = api.PATHS[host].ticker_24hr
+        body = await self.get(host, path, weight=api.WEIGHT_TICKER_24HR_ALL)
+        return parse.parse_day_tickers(body, host, symbols)
 
     async def fetch_spot(self, assets: Sequence[str]) -> Answer[SpotPrice]:
         """Spot prices of ``<ASSET>USDT`` from the spot ticker of every symbol (weight 4: as cheap as a

@@ -121,11 +121,12 @@ class BybitAdapter(Adapter):
         """GET one public endpoint from the REST host, at its weight in the shared IP budget."""
         return await self.get(api.MAIN_HOST, path, params, weight=api.WEIGHTS[path])
 
-    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES,
+                                                             DataKind.LIQUIDATIONS})
 
     def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
-        """Live funding, one-sided open interest and prices over ``tickers.{symbol}`` on the linear and inverse
-        streams (see ``bybit.stream``)."""
+        """Live funding, one-sided open interest and prices over ``tickers.{symbol}`` and every liquidation over
+        ``allLiquidation.{symbol}`` on the linear and inverse streams (see ``bybit.stream``)."""
         from dtrack.venues.bybit import stream
 
         return self.open_streams(kinds, instruments, stream.protocols, terms=True)

@@ -1,5 +1,6 @@
-"""Bybit live funding, open interest and prices: ``tickers.{symbol}`` on the public linear / inverse streams
-(pure parsing; the merging state is per connection).
+"""Bybit live funding, open interest and prices (``tickers.{symbol}``) and liquidations
+(``allLiquidation.{symbol}``) on the public linear / inverse streams (pure parsing; the merging state is per
+connection).
 
 Host ``stream`` (``wss://stream.bybit.com``), paths ``/v5/public/linear`` and ``/v5/public/inverse`` (the
 instrument's category). Subscribe ``{"op": "subscribe", "args": ["tickers.BTCUSDT", ...], "req_id": ...}``,
@@ -18,6 +19,15 @@ the REST readers (``parse.ticker_interval``, ``funding_cap``, ``ticker_funding``
 per distinct value; ``test_stream_parsers`` holds the records equal to the REST readers' reading of the same row.
 A delta yields the kinds whose fields it touches; ``time`` is the frame's ``ts``. Older frames without
 ``fundingIntervalHour`` take the interval the REST side read at stream start.
+
+Liquidations (``bybit__ws_allLiquidation__docs.json``): ``{"topic": "allLiquidation.ROSEUSDT", "type": "snapshot",
+"ts": ms, "data": [{"T": ms, "s": symbol, "S": "Buy" | "Sell", "v": size, "p": price}]}``, every liquidation of
+the symbol ("push all liquidations that occur on Bybit", every 500 ms): ``Coverage.COMPLETE``. ``S`` is the side
+of the POSITION: "When you receive a ``Buy`` update, this means that a long position has been liquidated" (Bybit
+re-labelled it from "Order side" on 2023-08-31; libraries older than that map it the other way). ``v`` is the
+executed size (the venue's base coin on linear contracts, USD contracts on inverse ones, as open interest),
+``p`` the bankruptcy price, ``T`` the event time. No id: the key is ``s:T:S:v:p`` as sent. A connection carries
+both topics of its symbols when both kinds are asked (the topic limit counts them together).
 """
 
 from __future__ import annotations
@@ -29,22 +39,27 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, FundingRate, Instrument, Kind, Margin, Record, Unit
+from dtrack.records import Coverage, DataKind, FundingRate, Instrument, Kind, Margin, PriceKind, Record, Unit
 from dtrack.venues import plausible
 from dtrack.venues.bybit import parse
 from dtrack.venues.fields import MAX_MS, MIN_MS, Reader, Stamp, ms_to_utc
-from dtrack.venues.streaming import StreamRequest, make_funding, make_quote
+from dtrack.venues.streaming import QUIET, LiquidationTerms, StreamRequest, make_funding, make_quote
 
 VENUE = "bybit"
 HOST = "stream"
 TOPIC = "tickers."
+LIQUIDATION_TOPIC = "allLiquidation."
+#: ``allLiquidation``'s ``S``: the side of the POSITION liquidated (Bybit's docs since 2023-08-31)
+POSITION_SIDE = {"Buy": "long", "Sell": "short"}
 #: the fields each record reads: a delta touching none of them yields no new record of that kind
 FUNDING_FIELDS = frozenset({"fundingRate", "nextFundingTime", "fundingIntervalHour", "fundingCap", "markPrice",
                             "indexPrice", "openInterest", "singleOpenInterest"})
 OI_FIELDS = frozenset({"openInterest", "singleOpenInterest", "markPrice"})
 QUOTE_FIELDS = frozenset({"markPrice", "indexPrice", "lastPrice"})
+#: the 24 h volume a quote carries (``parse.day_volume``): read, but a delta touching only them yields no quote
+VOLUME_FIELDS = frozenset({"volume24h", "turnover24h"})
 #: the numeric fields read, parsed once when they arrive (a delta re-reads only what it changed)
-NUMBERS = FUNDING_FIELDS | QUOTE_FIELDS
+NUMBERS = FUNDING_FIELDS | QUOTE_FIELDS | VOLUME_FIELDS
 
 
 def _number(key: str, value: Any) -> float | None:
@@ -107,29 +122,65 @@ class _Symbol:
                     read[key] = (value, number)
 
 
+def liquidation_terms(instrument: Instrument, endpoint: str) -> LiquidationTerms:
+    """How an ``allLiquidation`` size of ``instrument`` is counted: as its open interest (``parse.oi_unit``)."""
+    return LiquidationTerms(instrument, endpoint, parse.oi_unit(instrument)[0])
+
+
+def liquidation_rows(data: Any, terms: LiquidationTerms, endpoint: str, received_at: datetime,
+                     records: list[Record], dropped: list[Implausible]) -> None:
+    """The liquidations of one ``allLiquidation`` push's ``data`` rows, into ``records`` (implausible ones into
+    ``dropped``); a shape the docs do not give is ``MalformedFrame``."""
+    if data.__class__ is not list:
+        raise MalformedFrame(VENUE, endpoint, f"allLiquidation data is a {type(data).__name__}, expected a list")
+    for row in data:
+        try:
+            side_text, size_text, price_text, ms = row["S"], row["v"], row["p"], int(row["T"])
+            side = POSITION_SIDE[side_text]
+            size, price = float(size_text), float(price_text)
+            symbol = row.get("s", terms.instrument.symbol)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedFrame(VENUE, endpoint, f"an allLiquidation row {str(row)[:80]!r}: "
+                                                  f"{type(exc).__name__} {exc}") from None
+        try:
+            records.append(terms.record(side=side, price=price, price_kind=PriceKind.BANKRUPTCY, amount=size, ms=ms,
+                                        received_at=received_at, coverage=Coverage.COMPLETE,
+                                        key=f"{symbol}:{ms}:{side_text}:{size_text}:{price_text}"))
+        except Implausible as exc:
+            dropped.append(exc)
+
+
 class TickerStream(StreamProtocol):
-    """``tickers.{symbol}`` of one category's contracts on one connection."""
+    """One category's connection: ``tickers.{symbol}`` of its contracts when a ticker kind is asked and
+    ``allLiquidation.{symbol}`` when liquidations are."""
 
     venue = VENUE
     host = HOST
     per_request = 10  # Bybit documents 10 args per request on spot; the same is safe on linear / inverse
     per_connection = 200  # args up to 21,000 characters per connection
     ping_every = 20.0
-    stall_after = 60.0  # pushed every 100 ms while anything changes
+    stall_after = 60.0  # tickers are pushed every 100 ms while anything changes
 
     def __init__(self, category: str, instruments: Sequence[Instrument], funding: Mapping[str, FundingRate],
                  kinds: frozenset[DataKind]) -> None:
-        self.watched = {i.symbol: _Symbol(i) for i in instruments}
-        self.topics = {TOPIC + symbol: state for symbol, state in self.watched.items()}  # by topic
-        super().__init__([TOPIC + symbol for symbol in self.watched])
-        self.path = f"/v5/public/{category}"
-        self.reader = Reader(VENUE, f"{self.path} tickers")
-        self.intervals = {symbol: rate.interval_hours for symbol, rate in funding.items()}
         self.want_funding = DataKind.FUNDING in kinds
         self.want_oi = DataKind.OPEN_INTEREST in kinds
         self.want_quotes = DataKind.QUOTES in kinds
+        tickers = self.want_funding or self.want_oi or self.want_quotes
+        self.path = f"/v5/public/{category}"
+        self.reader = Reader(VENUE, f"{self.path} tickers")
+        self.liquidation_endpoint = f"{self.path} allLiquidation"
+        self.watched = {i.symbol: _Symbol(i) for i in instruments}
+        self.topics = {TOPIC + symbol: state for symbol, state in self.watched.items()} if tickers else {}  # by topic
+        self.liquidations = ({LIQUIDATION_TOPIC + i.symbol: liquidation_terms(i, self.liquidation_endpoint)
+                              for i in instruments} if DataKind.LIQUIDATIONS in kinds else {})
+        super().__init__([*self.topics, *self.liquidations])
+        self.intervals = {symbol: rate.interval_hours for symbol, rate in funding.items()}
         self._requests: dict[str, list[str]] = {}
         self._next_id = 0
+
+    def stall_seconds(self, channel: str) -> float:
+        return QUIET if channel in self.liquidations else self.stall_after
 
     def reset(self) -> None:
         for symbol in self.watched.values():
@@ -155,6 +206,12 @@ class TickerStream(StreamProtocol):
         data = msg.get("data")
         symbol = self.topics.get(topic) if isinstance(topic, str) else None
         if symbol is None or not isinstance(data, dict):
+            terms = self.liquidations.get(topic) if isinstance(topic, str) else None
+            if terms is not None:
+                records: list[Record] = []
+                dropped: list[Implausible] = []
+                liquidation_rows(data, terms, self.liquidation_endpoint, received_at, records, dropped)
+                return Frame(channel=topic, records=records, dropped=dropped)
             raise MalformedFrame(VENUE, self.reader.endpoint, f"unexpected frame {text[:60]!r}")
         kind = msg.get("type")
         if kind == "delta":
@@ -204,10 +261,16 @@ class TickerStream(StreamProtocol):
                 dropped.append(exc)
         if quote:
             last = numbers.get("lastPrice")
+            volume, turnover = numbers.get("volume24h"), numbers.get("turnover24h")
+            if symbol.inverse:  # as parse.day_volume: inverse volume24h USD contracts, turnover24h coins
+                usd = None if volume is None else volume * inst.contract_size
+                base = None if turnover is None else turnover * mult
+            else:
+                usd, base = turnover, None if volume is None else volume * mult
             try:
                 records.append(plausible.price_quote(self.reader.endpoint, make_quote(
                     instrument=inst, time=when, received_at=received_at, mark_price=mark_unit, index_price=index_unit,
-                    last_price=None if last is None else last / mult)))
+                    last_price=None if last is None else last / mult, volume_24h_usd=usd, volume_24h_base=base)))
             except Implausible as exc:
                 dropped.append(exc)
         return Frame(channel=topic, records=records, dropped=dropped)
@@ -289,11 +352,13 @@ class TickerStream(StreamProtocol):
 
 
 def protocols(request: StreamRequest) -> list[TickerStream]:
-    """``tickers.{symbol}`` connections per category (linear, inverse), ``per_connection`` topics each."""
+    """Connections per category (linear, inverse), ``per_connection`` topics each: ``tickers.{symbol}`` for the
+    ticker kinds and ``allLiquidation.{symbol}`` for liquidations, a symbol's topics on the same connection."""
     out: list[TickerStream] = []
     contracts = request.contracts()
+    per_symbol = int(request.tickers) + int(request.liquidations)
     for category in ("linear", "inverse"):
         mine = [i for i in contracts if i.market == category]
-        for part in chunks(mine, TickerStream.per_connection):
+        for part in chunks(mine, TickerStream.per_connection // max(1, per_symbol)):
             out.append(TickerStream(category, part, request.funding, request.kinds))
     return out

@@ -130,11 +130,12 @@ class DeribitAdapter(Adapter):
                               code=str(code))
         raise VenueError(self.name, detail, code=None if code is None else str(code))
 
-    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES,
+                                                             DataKind.LIQUIDATIONS})
 
     def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
-        """Live funding (``funding_8h``), one-sided open interest and prices over ``ticker.{instrument}.100ms``
-        (see ``deribit.stream``)."""
+        """Live funding (``funding_8h``), one-sided open interest and prices over ``ticker.{instrument}.100ms``, and
+        liquidations (trades flagged M/T/MT) over ``trades.{instrument}.100ms`` (see ``deribit.stream``)."""
         from dtrack.venues.deribit import stream
 
         return self.open_streams(kinds, instruments, stream.protocols, terms=False)

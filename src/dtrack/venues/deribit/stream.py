@@ -1,4 +1,5 @@
-"""Deribit live funding, open interest and prices: ``ticker.{instrument}.100ms`` over JSON-RPC (pure parsing).
+"""Deribit live funding, open interest and prices (``ticker.{instrument}.100ms``) and liquidations (the trades of
+``trades.{instrument}.100ms`` flagged ``liquidation``) over JSON-RPC (pure parsing).
 
 Host ``ws`` (``wss://www.deribit.com``), path ``/ws/api/v2``. On every connection the client first asks
 ``public/set_heartbeat`` (interval 15 s, the venue's minimum is 10); the server then sends
@@ -16,6 +17,17 @@ continuous funding (interval 8 h, no settlement time); open interest is one side
 the coin for linear ones; prices per one coin. ``time`` is the ticker's ``timestamp``. For speed the first
 record of each contract and kind (and any row with an odd value) is built by those REST readers; later ones are
 built from the row's numbers with the notes they wrote (``test_stream_parsers`` holds both equal).
+
+Liquidations: ``trades.{instrument}.100ms`` notifications carry a list of trades (the fields of
+``public/get_last_trades_by_instrument``: ``trade_id``, ``timestamp``, ``price``, ``amount``, ``direction``, ...).
+A trade caused by a liquidation has the optional field ``liquidation`` (Deribit's docs): ``"M"`` when the maker
+side was under liquidation, ``"T"`` the taker side, ``"MT"`` both. ``direction`` is the TAKER's order side, so the
+taker's liquidated position is long when it sold, and the maker's is the other one; ``MT`` is two events (one long,
+one short). ``amount`` is USD for inverse perpetuals and futures and the coin for linear (USDC) ones ("For
+perpetual and inverse futures the amount is in USD units ... linear futures ... the underlying base currency
+coin"), as open interest (``parse.oi_unit``); the price is the trade's, the time its ``timestamp``. Every
+liquidation that fills in the book is flagged: ``Coverage.TRADE_FLAG``. The key is ``trade_id:side``. A connection
+carries both channels of its contracts when both kinds are asked.
 """
 
 from __future__ import annotations
@@ -27,22 +39,75 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, Instrument, Kind, PriceQuote, oi_base_and_usd
+from dtrack.records import Coverage, DataKind, Instrument, Kind, Liquidation, PriceKind, PriceQuote, oi_base_and_usd
 from dtrack.venues import plausible
 from dtrack.venues.deribit import api, parse
 from dtrack.venues.fields import MAX_MS, MIN_MS, Reader, ms_to_utc
-from dtrack.venues.streaming import StreamRequest, make_funding, make_quote
+from dtrack.venues.streaming import (
+    ORDER_SIDE,
+    QUIET,
+    LiquidationTerms,
+    StreamRequest,
+    make_funding,
+    make_quote,
+)
 
 HOST = "ws"
 PATH = "/ws/api/v2"
 INTERVAL = "100ms"
 HEARTBEAT_SECONDS = 15
 _READER = Reader(api.VENUE, f"{PATH} ticker")
+TRADES_ENDPOINT = f"{PATH} trades"
 
 
 def channel_of(instrument: Instrument) -> str:
     """``ticker.BTC-PERPETUAL.100ms``."""
     return f"ticker.{instrument.symbol}.{INTERVAL}"
+
+
+def trades_channel_of(instrument: Instrument) -> str:
+    """``trades.BTC-PERPETUAL.100ms``."""
+    return f"trades.{instrument.symbol}.{INTERVAL}"
+
+
+def liquidation_terms(instrument: Instrument) -> LiquidationTerms:
+    """How a trade's ``amount`` of ``instrument`` is counted: as its open interest (``parse.oi_unit``: USD inverse,
+    the coin linear)."""
+    return LiquidationTerms(instrument, TRADES_ENDPOINT, parse.oi_unit(instrument))
+
+
+#: a trade's ``liquidation`` flag -> the sides of the positions it liquidated, by the taker's position side (its
+#: ``direction`` closed it: a sell, a long): the taker's (T), the maker's, the other one (M), or both (MT)
+_FLAGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "T": {"long": ("long",), "short": ("short",)},
+    "M": {"long": ("short",), "short": ("long",)},
+    "MT": {"long": ("long", "short"), "short": ("short", "long")},
+}
+
+
+def trade_liquidations(trade: Any, terms: LiquidationTerms, received_at: datetime, records: list[Liquidation],
+                       dropped: list[Implausible]) -> None:
+    """The liquidations one trade row stands for, into ``records`` (none unless it has a ``liquidation`` flag; two
+    for ``MT``; implausible ones into ``dropped``); a shape the docs do not give is ``MalformedFrame``."""
+    if trade.__class__ is not dict:
+        raise MalformedFrame(api.VENUE, TRADES_ENDPOINT, f"a trade is a {type(trade).__name__}")
+    flag = trade.get("liquidation")
+    if flag is None:
+        return
+    try:
+        sides = _FLAGS[flag][ORDER_SIDE[trade["direction"]]]
+        amount, price, ms = float(trade["amount"]), float(trade["price"]), int(trade["timestamp"])
+        trade_id = trade["trade_id"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedFrame(api.VENUE, TRADES_ENDPOINT, f"a trade {str(trade)[:80]!r}: {type(exc).__name__} {exc}"
+                             ) from None
+    for side in sides:
+        try:
+            records.append(terms.record(side=side, price=price, price_kind=PriceKind.TRADE, amount=amount, ms=ms,
+                                        received_at=received_at, coverage=Coverage.TRADE_FLAG,
+                                        key=f"{trade_id}:{side}"))
+        except Implausible as exc:
+            dropped.append(exc)
 
 
 def ticker_quote(r: Reader, row: Mapping[str, Any], inst: Instrument, received: datetime) -> PriceQuote:
@@ -56,7 +121,8 @@ def ticker_quote(r: Reader, row: Mapping[str, Any], inst: Instrument, received: 
 
 
 class TickerStream(StreamProtocol):
-    """``ticker.{instrument}.100ms`` of the asked perpetuals and futures on one connection."""
+    """The asked perpetuals and futures on one connection: ``ticker.{instrument}.100ms`` when a ticker kind is asked,
+    ``trades.{instrument}.100ms`` when liquidations are."""
 
     venue = api.VENUE
     host = HOST
@@ -67,11 +133,14 @@ class TickerStream(StreamProtocol):
     stall_after = 60.0  # pushed every 100 ms while the ticker changes; the mark moves with the index
 
     def __init__(self, instruments: Sequence[Instrument], kinds: frozenset[DataKind]) -> None:
-        self.watched = {channel_of(i): i for i in instruments}
-        super().__init__(list(self.watched))
         self.want_funding = DataKind.FUNDING in kinds
         self.want_oi = DataKind.OPEN_INTEREST in kinds
         self.want_quotes = DataKind.QUOTES in kinds
+        tickers = self.want_funding or self.want_oi or self.want_quotes
+        self.watched = {channel_of(i): i for i in instruments} if tickers else {}
+        self.trades = ({trades_channel_of(i): liquidation_terms(i) for i in instruments}
+                       if DataKind.LIQUIDATIONS in kinds else {})
+        super().__init__([*self.watched, *self.trades])
         #: the records a ticker yields, in order (funding: of a perpetual's row that has ``funding_8h``)
         self.kinds = tuple(kind for wanted, kind in ((self.want_funding, "funding"), (self.want_oi, "oi"),
                                                      (self.want_quotes, "quote")) if wanted)
@@ -82,6 +151,9 @@ class TickerStream(StreamProtocol):
     def _id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+    def stall_seconds(self, channel: str) -> float:
+        return QUIET if channel in self.trades else self.stall_after
 
     def reset(self) -> None:
         self._requests.clear()
@@ -117,8 +189,10 @@ class TickerStream(StreamProtocol):
         raise MalformedFrame(api.VENUE, PATH, f"unexpected message {text[:60]!r}")
 
     def notification(self, channel: Any, data: Any, received_at: datetime) -> Frame:
-        """One ticker notification's records (a channel not subscribed here: data of no watched contract)."""
+        """One notification's records (a channel not subscribed here: data of no watched contract)."""
         inst = self.watched.get(channel) if isinstance(channel, str) else None
+        if inst is None and isinstance(channel, str) and channel in self.trades:
+            return self._trades(channel, self.trades[channel], data, received_at)
         if not isinstance(data, dict):
             raise MalformedFrame(api.VENUE, PATH, f"{channel}: data is a {type(data).__name__}")
         if inst is None:
@@ -133,6 +207,16 @@ class TickerStream(StreamProtocol):
                 records.append(self._record(kind, inst, data, fast, received_at))
             except Implausible as exc:
                 dropped.append(exc)
+        return Frame(channel=channel, records=records, dropped=dropped)
+
+    def _trades(self, channel: str, terms: LiquidationTerms, data: Any, received_at: datetime) -> Frame:
+        """A ``trades`` notification: the liquidations among its trades."""
+        if data.__class__ is not list:
+            raise MalformedFrame(api.VENUE, TRADES_ENDPOINT, f"{channel}: data is a {type(data).__name__}")
+        records: list[Liquidation] = []
+        dropped: list[Implausible] = []
+        for trade in data:
+            trade_liquidations(trade, terms, received_at, records, dropped)
         return Frame(channel=channel, records=records, dropped=dropped)
 
     def _record(self, kind: str, inst: Instrument, data: Mapping[str, Any], fast: _Ticker | None,
@@ -227,5 +311,8 @@ class _Ticker:
 
 
 def protocols(request: StreamRequest) -> list[TickerStream]:
-    """The asked perpetuals and futures, ``per_connection`` channels per connection."""
-    return [TickerStream(part, request.kinds) for part in chunks(request.contracts(), TickerStream.per_connection)]
+    """The asked perpetuals and futures, ``per_connection`` channels per connection (a contract's ticker and trades
+    channels on the same one)."""
+    per_contract = max(1, int(request.tickers) + int(request.liquidations))
+    return [TickerStream(part, request.kinds)
+            for part in chunks(request.contracts(), TickerStream.per_connection // per_contract)]

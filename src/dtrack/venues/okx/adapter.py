@@ -144,11 +144,13 @@ class OkxAdapter(Adapter):
                               status=None, code=code)
         raise VenueError(self.name, message, code=code)
 
-    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES})
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.FUNDING, DataKind.OPEN_INTEREST, DataKind.QUOTES,
+                                                             DataKind.LIQUIDATIONS})
 
     def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
         """Live funding (``funding-rate`` with the latest ``mark-price`` and ``open-interest``), open interest and mark
-        prices per instrument (see ``okx.stream``)."""
+        prices per instrument, and liquidations over ``liquidation-orders`` per instType (sampled; see
+        ``okx.stream``)."""
         from dtrack.venues.okx import stream
 
         return self.open_streams(kinds, instruments, stream.protocols, terms=False)
@@ -358,8 +360,8 @@ class OkxAdapter(Adapter):
         return price_points(rows, instrument, period_hours, now, start, end, received=self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
-        """Mark (mark-price), last (tickers) per instType and index (index-tickers) per quote currency,
-        one round. Mark-price is needed (all of it failing raises); the others are enrichments."""
+        """Mark (mark-price), last and 24 h volume (tickers) per instType and index (index-tickers) per quote
+        currency, one round. Mark-price is needed (all of it failing raises); the others are enrichments."""
         types = _inst_types(instruments)
         quotes = sorted({i.quote for i in instruments} & api.INDEX_QUOTES)
         bodies = await asyncio.gather(*(self.get(api.REST, api.MARK_PRICE, {"instType": t}) for t in types),
@@ -383,7 +385,8 @@ class OkxAdapter(Adapter):
                                                 f"{api.MARK_PRICE}: no mark or last price for {inst.symbol}"))
                 continue
             try:
-                answer.items.append(price_quote(inst, received, mark, indices.get(index_id(inst)), last))
+                answer.items.append(price_quote(inst, received, mark, indices.get(index_id(inst)), last,
+                                                ticker=ticker))
             except ParseError as exc:  # an implausible row costs only its contract
                 answer.errors.append(exc)
         return answer

@@ -17,6 +17,20 @@ REST parser's functions (``parse.funding_row``, ``parse.funding_rate``, ``parse.
 ``nextFundingTime - fundingTime``, the USD open interest is ``oiUsd``, and a funding record carries the latest
 mark and open interest of its instrument. A mark-price push is a ``PriceQuote`` of the mark alone, at its ``ts``.
 Channel names in records and gaps: ``<channel>:<instId>``.
+
+Liquidations: ``liquidation-orders`` per instType (``{"channel": "liquidation-orders", "instType": "SWAP"}``, no
+instId: one subscription covers every contract of the type; SWAP and FUTURES as asked), named
+``liquidation-orders:SWAP``. A push (OKX's doc sample, ``okx__ws_liquidation_orders__docs.json``):
+``{"arg": {...}, "data": [{"instId", "instType", "uly", "instFamily", "details": [{"side", "posSide", "bkPx",
+"sz", "bkLoss", "ccy", "ts"}]}]}``; only the watched contracts become records. The side of the position: ``posSide``
+when it is ``long`` / ``short`` (hedge mode), else (``net``) the ORDER side ``side``: ``sell`` closes a long.
+``sz`` is in contracts (``ctVal`` each, as open interest), ``bkPx`` the bankruptcy price, ``ts`` the time. OKX
+shows "a maximum of one order per one-second period" per contract, which "doesn't represent the total":
+``Coverage.SAMPLED``. The first push after subscribing is a backlog of recent orders (Tardis drops it; cryptofeed
+users saw an "avalanche" at start-up). It is not dropped here (it is news on a first connection), but the key
+``instId:ts:side:sz:bkPx`` (the position side) is the same however often an order is pushed, and the connection
+remembers the keys it has handed on (the last ``SEEN`` of them, across reconnects) and does not hand one on again:
+a backlog re-pushed after a reconnect yields only the orders not seen yet.
 """
 
 from __future__ import annotations
@@ -28,16 +42,32 @@ from typing import Any
 
 from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
-from dtrack.records import DataKind, Instrument, Kind, Unit
+from dtrack.records import Coverage, DataKind, Instrument, Kind, Liquidation, PriceKind, Unit
 from dtrack.venues import plausible
 from dtrack.venues.fields import Reader
 from dtrack.venues.okx import api, parse
-from dtrack.venues.streaming import StreamRequest, make_funding, make_quote, opt_time_ms
+from dtrack.venues.streaming import (
+    ORDER_SIDE,
+    QUIET,
+    LiquidationTerms,
+    StreamRequest,
+    make_funding,
+    make_quote,
+    opt_time_ms,
+)
 
 HOST = "ws"
 PATH = "/ws/v5/public"
 FUNDING, OPEN_INTEREST, MARK = "funding-rate", "open-interest", "mark-price"
+LIQUIDATIONS = "liquidation-orders"
+LIQUIDATION_ENDPOINT = f"{PATH} {LIQUIDATIONS}"
+#: the instTypes whose liquidation orders dtrack reads (the contracts it lists)
+LIQUIDATION_TYPES = (api.SWAP, api.FUTURES)
+#: how many liquidation keys a connection remembers to hand none on twice (a backlog holds the recent orders of
+#: every contract of the type; a few thousand is far more than one push)
+SEEN = 20_000
 _READERS = {name: Reader(api.VENUE, f"{PATH} {name}") for name in (FUNDING, OPEN_INTEREST, MARK)}
+_POSITION = frozenset({"long", "short"})
 
 
 #: the note of a funding record, before how its open interest was read
@@ -50,8 +80,47 @@ def _sound(oi: parse.ContractOpenInterest) -> bool:
 
 
 def channel_name(channel: str, inst_id: str) -> str:
-    """How dtrack names one subscription in records and gaps: ``mark-price:BTC-USDT-SWAP``."""
+    """How dtrack names one subscription in records and gaps: ``mark-price:BTC-USDT-SWAP``,
+    ``liquidation-orders:SWAP``."""
     return f"{channel}:{inst_id}"
+
+
+def liquidation_terms(instrument: Instrument) -> LiquidationTerms:
+    """How a ``liquidation-orders`` size of ``instrument`` is counted: contracts of ``ctVal`` (as open interest)."""
+    return LiquidationTerms(instrument, LIQUIDATION_ENDPOINT, Unit.CONTRACTS)
+
+
+def liquidation_orders(row: Any, watched: dict[str, LiquidationTerms], received_at: datetime,
+                       records: list[Liquidation], dropped: list[Implausible]) -> None:
+    """The liquidations of one ``liquidation-orders`` data row (one contract, its ``details``) into ``records``
+    (none for a contract not watched; implausible ones into ``dropped``); a shape the docs do not give is
+    ``MalformedFrame``."""
+    try:
+        inst_id = row["instId"]
+        terms = watched.get(inst_id)
+        if terms is None:
+            return
+        details = row["details"]
+        if details.__class__ is not list:
+            raise TypeError(f"details is a {type(details).__name__}")
+    except (KeyError, TypeError) as exc:
+        raise MalformedFrame(api.VENUE, LIQUIDATION_ENDPOINT, f"a data row {str(row)[:80]!r}: {exc}") from None
+    for detail in details:
+        try:
+            side = detail.get("posSide")
+            if side not in _POSITION:  # net mode ("net"): the order's side says it
+                side = ORDER_SIDE[detail["side"]]
+            size_text, price_text = detail["sz"], detail["bkPx"]
+            size, price, ms = float(size_text), float(price_text), int(detail["ts"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedFrame(api.VENUE, LIQUIDATION_ENDPOINT, f"{inst_id}: a detail {str(detail)[:80]!r}: "
+                                                                  f"{type(exc).__name__} {exc}") from None
+        try:
+            records.append(terms.record(side=side, price=price, price_kind=PriceKind.BANKRUPTCY, amount=size, ms=ms,
+                                        received_at=received_at, coverage=Coverage.SAMPLED,
+                                        key=f"{inst_id}:{ms}:{side}:{size_text}:{price_text}"))
+        except Implausible as exc:
+            dropped.append(exc)
 
 
 class _State:
@@ -66,7 +135,9 @@ class _State:
 
 
 class PublicStream(StreamProtocol):
-    """The three channels of the asked instruments on one public connection."""
+    """The ticker channels of the asked instruments on one public connection, and ``liquidation-orders`` of the
+    instTypes of ``liquidated`` (the connection's instruments unless given; ``()``: none here) when liquidations
+    are asked."""
 
     venue = api.VENUE
     host = HOST
@@ -77,17 +148,28 @@ class PublicStream(StreamProtocol):
     ping_when_idle = True
     stall_after = 60.0
 
-    def __init__(self, instruments: Sequence[Instrument], kinds: frozenset[DataKind]) -> None:
+    def __init__(self, instruments: Sequence[Instrument], kinds: frozenset[DataKind],
+                 liquidated: Sequence[Instrument] | None = None) -> None:
         self.want_funding = DataKind.FUNDING in kinds
         self.want_oi = DataKind.OPEN_INTEREST in kinds
         self.want_quotes = DataKind.QUOTES in kinds
         self.instruments = {i.symbol: i for i in instruments}
-        self.subscriptions: dict[str, tuple[str, str]] = {}  # channel name -> (OKX channel, instId)
+        self.subscriptions: dict[str, tuple[str, str]] = {}  # channel name -> (OKX channel, instId or instType)
         for inst in instruments:
             for channel in self._channels_of(inst):
                 self.subscriptions[channel_name(channel, inst.symbol)] = (channel, inst.symbol)
+        #: the contracts whose liquidations become records, by instId
+        self.liquidated: dict[str, LiquidationTerms] = {}
+        if DataKind.LIQUIDATIONS in kinds:
+            watched = instruments if liquidated is None else liquidated
+            self.liquidated = {i.symbol: liquidation_terms(i) for i in watched if i.market in LIQUIDATION_TYPES}
+            for inst_type in LIQUIDATION_TYPES:
+                if any(i.market == inst_type for i in watched):
+                    self.subscriptions[channel_name(LIQUIDATIONS, inst_type)] = (LIQUIDATIONS, inst_type)
         super().__init__(list(self.subscriptions))
         self.states: dict[str, _State] = {}
+        #: the keys of the liquidations handed on (kept across reconnects: a backlog re-pushed is not news)
+        self.seen: dict[str, None] = {}
         self.reset()
 
     def _channels_of(self, inst: Instrument) -> list[str]:
@@ -100,17 +182,24 @@ class PublicStream(StreamProtocol):
         return out
 
     def stall_seconds(self, channel: str) -> float:
-        # funding-rate is pushed every 30 to 90 s; the others every few seconds or on every change
+        # funding-rate is pushed every 30 to 90 s; the others every few seconds or on every change; liquidation
+        # orders only when there are some
+        if channel.startswith(LIQUIDATIONS):
+            return QUIET
         return 200.0 if channel.startswith(FUNDING) else self.stall_after
 
     def marker(self, channel: str) -> str:
-        return self.subscriptions[channel][1]
+        okx_channel, ident = self.subscriptions[channel]
+        return LIQUIDATIONS if okx_channel == LIQUIDATIONS else ident
 
     def reset(self) -> None:
         self.states = {symbol: _State(inst) for symbol, inst in self.instruments.items()}
 
     def subscribe_messages(self, channels: Sequence[str]) -> list[str]:
-        args = [{"channel": self.subscriptions[c][0], "instId": self.subscriptions[c][1]} for c in channels]
+        args = []
+        for c in channels:
+            channel, ident = self.subscriptions[c]
+            args.append({"channel": channel, "instType" if channel == LIQUIDATIONS else "instId": ident})
         return [json.dumps({"op": "subscribe", "args": args})]
 
     def ping_message(self) -> str:
@@ -128,6 +217,8 @@ class PublicStream(StreamProtocol):
         if not isinstance(arg, dict) or not isinstance(data, list):
             raise MalformedFrame(api.VENUE, PATH, f"unexpected message {text[:60]!r}")
         channel, inst_id = arg.get("channel"), arg.get("instId")
+        if channel == LIQUIDATIONS:
+            return self._liquidations(arg.get("instType"), data, received_at)
         state = self.states.get(inst_id)  # type: ignore[arg-type]
         reader = _READERS.get(channel)  # type: ignore[arg-type]
         if state is None or reader is None:
@@ -146,6 +237,26 @@ class PublicStream(StreamProtocol):
             except Implausible as exc:
                 dropped.append(exc)
         return Frame(channel=channel_name(channel, inst_id), records=records, dropped=dropped)  # type: ignore[arg-type]
+
+    def _liquidations(self, inst_type: Any, data: list[Any], received_at: datetime) -> Frame:
+        """A ``liquidation-orders`` push: the orders of watched contracts not handed on before."""
+        name = channel_name(LIQUIDATIONS, str(inst_type))
+        if name not in self.subscriptions:
+            raise MalformedFrame(api.VENUE, PATH, f"a push of {name}, which was not subscribed")
+        records: list[Liquidation] = []
+        dropped: list[Implausible] = []
+        for row in data:
+            liquidation_orders(row, self.liquidated, received_at, records, dropped)
+        if not records:
+            return Frame(channel=name, dropped=dropped)
+        seen, fresh = self.seen, []
+        for record in records:
+            if record.key not in seen:
+                seen[record.key] = None
+                fresh.append(record)
+        while len(seen) > SEEN:
+            del seen[next(iter(seen))]
+        return Frame(channel=name, records=fresh, dropped=dropped)
 
     def _mark(self, r: Reader, row: Any, state: _State, received_at: datetime, records: list[Any]) -> None:
         mark = r.num(row, "markPx")
@@ -203,13 +314,21 @@ class PublicStream(StreamProtocol):
             text = str(msg.get("msg", ""))
             named = [c for c, (okx_channel, inst_id) in self.subscriptions.items() if inst_id in text]
             precise = [c for c in named if self.subscriptions[c][0] in text]
+            if not precise and LIQUIDATIONS in text:  # an instType OKX did not name (or named otherwise)
+                precise = [c for c, (okx_channel, _) in self.subscriptions.items() if okx_channel == LIQUIDATIONS]
             return Frame(refused=precise or named, detail=detail)
         return Frame(detail=detail)  # a notice (e.g. a service upgrade about to close the connection)
 
 
 def protocols(request: StreamRequest) -> list[PublicStream]:
     """The asked swaps and dated futures, ``per_connection`` subscriptions per connection (three per perpetual
-    with funding asked)."""
+    with funding asked); ``liquidation-orders`` of their instTypes once, on the first connection, watching them
+    all."""
+    contracts = request.contracts()
+    liquidated = contracts if request.liquidations else []
+    if not request.tickers:
+        return [PublicStream([], request.kinds, liquidated)] if liquidated else []
     per_inst = 3 if request.wants(DataKind.FUNDING) else 2 if request.wants(DataKind.OPEN_INTEREST) else 1
-    return [PublicStream(part, request.kinds)
-            for part in chunks(request.contracts(), max(1, PublicStream.per_connection // per_inst))]
+    room = PublicStream.per_connection - (len(LIQUIDATION_TYPES) if liquidated else 0)
+    parts = chunks(contracts, max(1, room // per_inst))
+    return [PublicStream(part, request.kinds, liquidated if k == 0 else ()) for k, part in enumerate(parts)]
