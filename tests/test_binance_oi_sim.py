@@ -217,7 +217,7 @@ def test_quotes_match_the_model(pinned) -> None:
 
 def test_quotes_without_last_prices_keep_marks(pinned) -> None:
     server, settings, _log = pinned
-    server.server.faults.endpoints[("binance", "/fapi/v2/ticker/price")] = 500
+    server.server.faults.endpoints[("binance", "/fapi/v1/ticker/24hr")] = 500
 
     async def job(pool):
         return await pool.adapter("binance").fetch_quotes(await contracts(pool, ["ETH"]))
@@ -227,7 +227,9 @@ def test_quotes_without_last_prices_keep_marks(pinned) -> None:
     assert all(v is None for s, v in lasts.items() if not s.startswith("ETHUSD_"))
     assert all(v is not None for s, v in lasts.items() if s.startswith("ETHUSD_"))
     assert all(q.mark_price is not None for q in answer.items) and len(answer.items) == 7
-    assert len(answer.errors) == 1 and "/fapi/v2/ticker/price" in str(answer.errors[0])
+    assert len(answer.errors) == 1 and "/fapi/v1/ticker/24hr" in str(answer.errors[0])
+    volumes = {q.instrument.symbol: q.volume_24h_usd for q in answer.items}
+    assert all((v is None) == (not s.startswith("ETHUSD_")) for s, v in volumes.items())
 
 
 def test_quotes_and_funding_share_one_bulk_premium_index(pinned) -> None:

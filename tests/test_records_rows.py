@@ -206,7 +206,8 @@ def test_price_quote(usdm: dict[str, Instrument], premium: binance.Premium) -> N
     """premiumIndex docs: markPrice 11793.63104562, indexPrice 11781.80495970, time 1597370495002; no last."""
     quote = binance.price_quote(usdm["BTCUSDT"], premium, None, RECEIVED)
     assert_row(quote, {**BTCUSDT_BINANCE, "time": utc(1597370495002), "received_at": RECEIVED,
-                       "mark_price": 11793.63104562, "index_price": 11781.80495970, "last_price": None})
+                       "mark_price": 11793.63104562, "index_price": 11781.80495970, "last_price": None,
+                       "volume_24h_usd": None, "volume_24h_base": None})
 
 
 def test_spot_price(payload: Payload) -> None:

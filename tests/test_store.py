@@ -28,15 +28,19 @@ from conftest import load_payload
 from dtrack.client.queries.options import expiry_records
 from dtrack.config import parse_settings
 from dtrack.errors import ConfigError
-from dtrack.records import FundingPoint, FundingRate, Gap, OptionQuote, Record
+from dtrack.records import DataKind, FundingPoint, FundingRate, Gap, Instrument, OptionQuote, PriceQuote, Record
 from dtrack.store import LATEST, MIGRATIONS, TABLES, Store, StoreError, open_store, parse_store_url
 from dtrack.store.base import table_of
 from dtrack.venues.binance import parse as binance
+from dtrack.venues.binance import stream as binance_ws
 from dtrack.venues.bybit import parse as bybit
+from dtrack.venues.bybit import stream as bybit_ws
 from dtrack.venues.deribit import parse as deribit
+from dtrack.venues.deribit import stream as deribit_ws
 from dtrack.venues.hyperliquid import parse as hyperliquid
 from dtrack.venues.okx import api as okx_api
 from dtrack.venues.okx import parse as okx
+from dtrack.venues.okx import stream as okx_ws
 from storefix import store_url
 
 __all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
@@ -92,6 +96,9 @@ def real_records() -> list[Record]:
     assert latest is not None
     out.append(bybit.long_short(btcusdt, latest, RECEIVED))
     out.append(binance.price_quote(usdm["BTCUSDT"], premium, None, RECEIVED))
+    quotes, errors = bybit.parse_quotes(raws("bybit__ccxt_fetchTicker.json")[0], {"BTCUSDT": btcusdt}, RECEIVED)
+    assert errors == [] and quotes[0].volume_24h_usd == 2352063794.0035  # the 24 h volume round trips too
+    out += quotes
     tickers = okx.parse_tickers(raws("okx__ccxt_fetchTicker.json")[0], {"BTC-USDT"})
     spot = okx.spot_price("BTC", tickers["BTC-USDT"], RECEIVED)
     assert spot is not None
@@ -117,6 +124,34 @@ def real_records() -> list[Record]:
                                              RECEIVED)
     out.append(Gap(venue="binance", stream="funding", start=utc(1597370400000), end=utc(1597370460000),
                    reason="disconnect", received_at=RECEIVED))
+    out += liquidations(usdm["BTCUSDT"], btcusdt, btc)
+    return out
+
+
+def liquidations(usdm_btc: Instrument, bybit_btc: Instrument, okx_btc: Instrument) -> list[Record]:
+    """Liquidations through the stream parsers, from the venues' documented samples: Binance ``forceOrder``, Bybit
+    ``allLiquidation`` (its ROSEUSDT on the parsed BTCUSDT's terms), OKX ``liquidation-orders`` (IOST-USDT-SWAP as
+    listed) and Deribit's documented BTC-PERPETUAL trade flagged ``MT`` (two events, one key each)."""
+    liq = frozenset({DataKind.LIQUIDATIONS})
+    (event,) = raws("binance-usdm__ws_forceOrder__docs.json")
+    out = list(binance_ws.MarkPriceStream("usdm", [usdm_btc], {}, liq).handle(
+        json.dumps({"stream": "!forceOrder@arr", "data": event}), RECEIVED).records)
+    rose = replace(bybit_btc, symbol="ROSEUSDT", asset="ROSE")
+    out += bybit_ws.TickerStream("linear", [rose], {}, liq).handle(
+        json.dumps(raws("bybit__ws_allLiquidation__docs.json")[0]), RECEIVED).records
+    doc = load_payload("okx__rest_public_instruments__capture.json")
+    swaps = next(c["raw"] for c in doc["cases"] if "instType=SWAP" in c["input"]["url"])
+    iost = {i.symbol: i for i in okx.parse_instruments(swaps).instruments}["IOST-USDT-SWAP"]
+    assert iost.market == okx_btc.market
+    out += okx_ws.PublicStream([iost], liq).handle(json.dumps(raws("okx__ws_liquidation_orders__docs.json")[0]),
+                                                  RECEIVED).records
+    perp = next(i for body in raws("deribit__rest_get_instruments__capture.json")
+                for i in deribit.parse_instruments(body).instruments if i.symbol == "BTC-PERPETUAL")
+    trade = {**raws("deribit__ws_user_trades__docs.json")[0]["data"][0], "liquidation": "MT"}
+    out += deribit_ws.TickerStream([perp], liq).handle(json.dumps(
+        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "trades.BTC-PERPETUAL.100ms",
+                                                                "data": [trade]}}), RECEIVED).records
+    assert len(out) == 5
     return out
 
 
@@ -166,7 +201,7 @@ def points(n: int, venue: str = "binance", start_ms: int = 1_700_000_000_000) ->
 
 def test_every_record_type_round_trips_every_value(opened: Store, records: list[Record]) -> None:
     want = expected_rows(records)
-    assert set(want) == {t.name for t in TABLES.values() if t.record not in (None, "Liquidation", "LiquidationLevel", "OrderBook")}
+    assert set(want) == {t.name for t in TABLES.values() if t.record not in (None, "LiquidationLevel", "OrderBook")}
     written = opened.write(records)
     for name, rows in want.items():
         assert written[name] == len(rows), name
@@ -351,6 +386,35 @@ def test_a_version_1_store_is_upgraded_keeping_its_rows(store_url: str, monkeypa
         assert st.read("gaps") == [Gap(venue="okx", stream="mark-price:BTC-USDT-SWAP", start=utc(1000), end=None,
                                        reason="stall", received_at=utc(1500)).to_row()]
         assert st.read("instruments") == []
+
+
+def test_a_version_5_store_keeps_its_price_quotes_with_no_24h_volume(store_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 6 adds the quotes' 24 h volume columns: rows written before read back with null volumes, and the
+    upgraded table takes new rows with them."""
+    import dtrack.store.base as base
+
+    quote = next(r for r in real_records() if isinstance(r, PriceQuote) and r.instrument.venue == "binance")
+    spec = TABLES["price_quotes"]
+    assert spec.names[-2:] == ("volume_24h_usd", "volume_24h_base")
+    (values,) = base.params_of(spec, [quote.to_row()])
+    old = spec.names[:-2]
+    columns, marks = ", ".join(f'"{n}"' for n in old), ", ".join("?" for _ in old)
+    with monkeypatch.context() as m:  # a store made by the dtrack that knew versions 1 to 5
+        m.setattr(base, "MIGRATIONS", MIGRATIONS[:5])
+        m.setattr(base, "LATEST", 5)
+        with open_store(store_url) as st:
+            assert st.schema_version() == 5
+            st._begin_write()
+            st._execute(f'INSERT INTO "price_quotes" ({columns}) VALUES ({marks})', values[:-2])
+            st._commit()
+    with open_store(store_url) as st:
+        assert st.schema_version() == LATEST
+        assert st.read("price_quotes") == [quote.to_row()]  # volume_24h_usd and volume_24h_base None
+        later = replace(quote, received_at=RECEIVED + timedelta(minutes=1), time=None, volume_24h_usd=1.5e9,
+                        volume_24h_base=17_000.25)
+        st.write([later])
+        assert st.read("price_quotes") == [quote.to_row(), later.to_row()]
 
 
 def test_concurrent_first_opens_migrate_once(store_url: str) -> None:

@@ -531,7 +531,18 @@ class LongShortRatio(Observation):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PriceQuote(Observation):
-    """Prices of one perpetual or dated future, per one unit of ``instrument.asset``, in USD (the quote)."""
+    """Prices of one perpetual or dated future, per one unit of ``instrument.asset``, in USD (the quote).
+
+    ``volume_24h_usd``: the contract's rolling 24 h traded volume, one side (each trade counted once), in USD;
+    ``volume_24h_base`` the same in units of ``instrument.asset`` (multiplier applied); None where the venue's
+    quote answer carries none. Each venue's figure, as its parser reads it: Binance ``ticker/24hr`` USDⓈ-M
+    ``quoteVolume`` (USDT/USDC taken as USD) and ``volume`` (coins), COIN-M ``volume`` contracts x
+    ``contractSize`` USD and ``baseVolume`` (coins); Bybit linear ``turnover24h`` (quote, taken as USD) and
+    ``volume24h`` (coins), inverse ``volume24h`` (USD) and ``turnover24h`` (coins); OKX ``volCcy24h`` (coins),
+    USD = inverse ``vol24h`` contracts x ``ctVal`` USD, linear coins x the last price (an approximation: OKX sends
+    no quote volume for derivatives); Deribit book summary ``volume_usd`` and ``volume`` (coins); Hyperliquid
+    ``dayNtlVlm`` (USD) and ``dayBaseVlm`` (coins); dYdX ``volume24H`` (USD); GMX none.
+    """
 
     instrument: Instrument
     time: datetime | None
@@ -539,6 +550,8 @@ class PriceQuote(Observation):
     mark_price: float | None = None
     index_price: float | None = None
     last_price: float | None = None
+    volume_24h_usd: float | None = None
+    volume_24h_base: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -112,7 +112,8 @@ TABLE_LIST: tuple[Table, ...] = (
         ("venue", "symbol", "definition", "period", ("time", "received_at")), "received_at", "snapshot",
         "LongShortRatio"),
     Table("price_quotes", _c(
-        f"{_INSTRUMENT}, time time?, received_at time, mark_price real?, index_price real?, last_price real?"),
+        f"{_INSTRUMENT}, time time?, received_at time, mark_price real?, index_price real?, last_price real?, "
+        "volume_24h_usd real?, volume_24h_base real?"),
         _SNAPSHOT_KEY, "received_at", "snapshot", "PriceQuote"),
     Table("spot_prices", _c(
         "venue text, asset text, quote text, symbol text, price real, time time?, received_at time, source text"),
@@ -363,6 +364,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         'CREATE UNIQUE INDEX "liquidation_levels_key" ON "liquidation_levels" ("asset", "method", "time", "side", '
         '"low")',
         'CREATE INDEX "liquidation_levels_time" ON "liquidation_levels" ("time")',
+    )),
+    Migration(6, "price quotes keep the contract's rolling 24 h traded volume, one side, in USD and in units of "
+                 "the asset (null where the venue's quote answer carries none)", (
+        'ALTER TABLE "price_quotes" ADD COLUMN "volume_24h_usd" DOUBLE PRECISION',
+        'ALTER TABLE "price_quotes" ADD COLUMN "volume_24h_base" DOUBLE PRECISION',
     )),
 )
 

@@ -211,10 +211,12 @@ def open_interest(endpoint: str, *, instrument: Instrument, amount: float, unit:
 
 
 def price_quote(endpoint: str, record: PriceQuote) -> PriceQuote:
-    """``record`` if plausible: mark, index and last > 0, time and expiry within the window."""
+    """``record`` if plausible: mark, index and last > 0, 24 h volumes >= 0, time and expiry within the window."""
     m, i, last, t, expiry = (record.mark_price, record.index_price, record.last_price, record.time,
                              record.instrument.expiry)
+    vu, vb = record.volume_24h_usd, record.volume_24h_base
     if ((m is None or 0.0 < m < _INF) and (i is None or 0.0 < i < _INF) and (last is None or 0.0 < last < _INF)
+            and (vu is None or 0.0 <= vu < _INF) and (vb is None or 0.0 <= vb < _INF)
             and (t is None or EARLIEST <= t <= record.received_at + AHEAD)
             and (expiry is None or EARLIEST <= expiry <= (t or record.received_at) + EXPIRY_HORIZON)):
         return record  # the rules' fast path (see ``funding_rate``)
@@ -222,6 +224,8 @@ def price_quote(endpoint: str, record: PriceQuote) -> PriceQuote:
     rules.price("mark_price", record.mark_price)
     rules.price("index_price", record.index_price)
     rules.price("last_price", record.last_price)
+    rules.amount("volume_24h_usd", vu)
+    rules.amount("volume_24h_base", vb)
     rules.time("time", record.time, record.received_at)
     rules.expiry(record.instrument.expiry, record.observed_at)
     return record

@@ -6,8 +6,8 @@ for times, ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400 for unkno
 the market model:
 
 - futures hosts: ``exchangeInfo``, ``premiumIndex``, ``fundingInfo``, ``openInterest``,
-  ``fundingRate``, ``klines``, ``depth``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M) and
-  ``/futures/data/openInterestHist``; USDⓈ-M also the three long/short statistics
+  ``fundingRate``, ``klines``, ``depth``, ``ticker/price`` (``/fapi/v2`` on USDⓈ-M), ``ticker/24hr`` (the
+  sums of the last 24 hourly klines) and ``/futures/data/openInterestHist``; USDⓈ-M also the three long/short statistics
   (``globalLongShortAccountRatio``, ``topLongShortAccountRatio``, ``topLongShortPositionRatio``);
 - spot: ``/api/v3/ticker/price`` (every symbol, ``symbol=`` or ``symbols=["..."]``);
 - options (``/binance/options`` = eapi): ``/eapi/v1/exchangeInfo``, ``mark``, ``ticker``,
@@ -393,6 +393,29 @@ def _kline(h: Host, c: Contract, open_ms: int, step: int) -> list[Any]:
             max(1, int(base * 10) % 100_000), taker, taker_quote, "0"]
 
 
+def _day_ticker(h: Host, c: Contract, now_ms: int) -> dict[str, Any]:
+    """A ``ticker/24hr`` row: the rolling 24 h statistics of the contract's hourly klines (the 24 candles up to
+    the current one), so ``volume`` (USDⓈ-M base coins, COIN-M contracts) and ``quoteVolume`` (USDⓈ-M) or
+    ``baseVolume`` (COIN-M coins) are the sums of the klines' columns; the last price is ``ticker/price``'s."""
+    first = now_ms - now_ms % HOUR_MS - 23 * HOUR_MS
+    rows = [_kline(h, c, first + k * HOUR_MS, HOUR_MS) for k in range(24)]
+    volume, second = sum(float(r[5]) for r in rows), sum(float(r[7]) for r in rows)
+    last = _on_tick(h.model.contract_mark(c, now_ms), _tick(h, c))
+    open_ = float(rows[0][1])
+    if h.host == "coinm":
+        avg = volume * c.contract_size / second if second > 0 else float(last)
+        volumes: dict[str, Any] = {"volume": str(round(volume)), "baseVolume": _dec(round(second, 8))}
+    else:
+        avg = second / volume if volume > 0 else float(last)
+        volumes = {"volume": _dec(round(volume, 3)), "quoteVolume": _dec(round(second, 5))}
+    return {"symbol": c.symbol, **({"pair": _pair(c)} if h.host == "coinm" else {}),
+            "priceChange": _dec(float(last) - open_), "priceChangePercent": f"{(float(last) / open_ - 1) * 100:.3f}",
+            "weightedAvgPrice": _dec(avg), "lastPrice": last, "lastQty": "1", "openPrice": _dec(open_),
+            "highPrice": _dec(max(float(r[2]) for r in rows)), "lowPrice": _dec(min(float(r[3]) for r in rows)),
+            **volumes, "openTime": first, "closeTime": now_ms, "firstId": 1,
+            "lastId": sum(int(r[8]) for r in rows), "count": sum(int(r[8]) for r in rows)}
+
+
 def _funding_row(model: MarketModel, p: SimPerp, t: int, rate: float) -> dict[str, Any]:
     if p.host == "coinm":  # the COIN-M endpoint has no markPrice
         return {"symbol": p.symbol, "fundingTime": t, "fundingRate": _rate(rate)}
@@ -550,6 +573,15 @@ def _handlers(h: Host) -> dict[str, Handler]:
                 for c in listed]
         return _reply(rows[0] if symbol is not None and h.host == "usdm" else rows, used)
 
+    def ticker_24hr(req: SimRequest) -> SimReply:
+        symbol = req.query.get("symbol")
+        used = h.meter.add(1 if symbol is not None else 40)
+        listed: list[Contract] = [*h.perps, *h.futures(req.now_ms)]
+        if symbol is not None:
+            listed = [h.contract(symbol, req.now_ms, used)]
+        rows = [_day_ticker(h, c, req.now_ms) for c in listed]
+        return _reply(rows[0] if symbol is not None and h.host == "usdm" else rows, used)
+
     def open_interest_hist(req: SimRequest) -> SimReply:
         used = h.meter.add(1 if h.host == "coinm" else 0)  # USDⓈ-M: weight 0, its own request cap
         if h.host == "usdm":
@@ -586,6 +618,7 @@ def _handlers(h: Host) -> dict[str, Handler]:
         f"{prefix}/fundingInfo": funding_info, f"{prefix}/openInterest": open_interest,
         f"{prefix}/fundingRate": funding_rate, f"{prefix}/klines": klines, f"{prefix}/depth": depth,
         "/fapi/v2/ticker/price" if h.host == "usdm" else "/dapi/v1/ticker/price": ticker_price,
+        f"{prefix}/ticker/24hr": ticker_24hr,
         "/futures/data/openInterestHist": open_interest_hist,
     }
     if h.host == "usdm":

@@ -331,7 +331,7 @@ class OkxSim:
         if contracts is None:
             return not_found()
         return ok([self._ticker(_inst_type(c), c.symbol, partial(self.model.contract_mark, c),
-                                partial(self._volume, c), req.now_ms) for c in contracts])
+                                partial(self._volume, c), req.now_ms, c) for c in contracts])
 
     def _volume(self, c: Contract, t: int) -> float:
         """Base coin a contract trades in the hour after ``t`` (2 % of its open interest)."""
@@ -343,15 +343,24 @@ class OkxSim:
 
     @staticmethod
     def _ticker(inst_type: str, inst_id: str, price: Callable[[int], float], coin_per_hour: Callable[[int], float],
-                now: int) -> dict[str, Any]:
-        """One tickers row: prices sampled hourly over the last 24 h, volume in the base coin."""
+                now: int, contract: Contract | None = None) -> dict[str, Any]:
+        """One tickers row: prices sampled hourly over the last 24 h; the 24 h volume as OKX sends it: a spot pair's
+        ``vol24h`` in the base coin and ``volCcy24h`` in the quote, a contract's ``vol24h`` in contracts (of
+        ``ctVal`` USD or coins) and ``volCcy24h`` in the base coin (each hour's coins at that hour's price)."""
         last, day_ago = price(now), price(now - DAY_MS)
         path = [price(now - k * HOUR_MS) for k in range(25)]
-        coin = sum(coin_per_hour(now - k * HOUR_MS) for k in range(24))
+        hourly = [coin_per_hour(now - k * HOUR_MS) for k in range(24)]
+        coin = sum(hourly)
+        notional = sum(x * p for x, p in zip(hourly, path, strict=False))
+        if contract is None:
+            vol, vol_ccy = coin, notional
+        else:
+            held = notional if contract.contract_unit == "usd" else coin
+            vol, vol_ccy = round(held / contract.contract_size, 2), coin
         return {"instType": inst_type, "instId": inst_id, "last": num(last), "lastSz": "1",
                 "askPx": num(last * 1.00005), "askSz": "12", "bidPx": num(last * 0.99995), "bidSz": "9",
                 "open24h": num(day_ago), "high24h": num(max(path)), "low24h": num(min(path)),
-                "volCcy24h": num(coin), "vol24h": num(coin), "ts": str(now),
+                "volCcy24h": num(vol_ccy), "vol24h": num(vol), "ts": str(now),
                 "sodUtc0": num(price(now - now % DAY_MS)), "sodUtc8": num(price(now - (now + _UTC8) % DAY_MS))}
 
     def index_tickers(self, req: SimRequest) -> dict[str, Any]:

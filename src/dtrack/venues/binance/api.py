@@ -72,6 +72,9 @@ class Paths:
     funding_rate: str
     klines: str
     ticker_price: str
+    #: 24 h rolling statistics: ``lastPrice``, ``volume`` (USDⓈ-M: base coin; COIN-M: contracts) and
+    #: ``quoteVolume`` (USDⓈ-M, in the quote asset) or ``baseVolume`` (COIN-M, base coin)
+    ticker_24hr: str
     open_interest_hist: str = "/futures/data/openInterestHist"
 
 
@@ -86,6 +89,7 @@ PATHS: Final = {
         # v1 is marked deprecated in the USDⓈ-M docs; v2 answers the same rows (its used-weight
         # header is documented as inaccurate, which only makes the limiter rely on its own count)
         ticker_price="/fapi/v2/ticker/price",
+        ticker_24hr="/fapi/v1/ticker/24hr",
     ),
     COINM: Paths(
         exchange_info="/dapi/v1/exchangeInfo",
@@ -95,6 +99,7 @@ PATHS: Final = {
         funding_rate="/dapi/v1/fundingRate",
         klines="/dapi/v1/klines",
         ticker_price="/dapi/v1/ticker/price",
+        ticker_24hr="/dapi/v1/ticker/24hr",
     ),
 }
 
@@ -111,6 +116,10 @@ WEIGHT_FUNDING_INFO: Final = 1  # plus the shared 500 / 5 min cap (see LIMITS)
 WEIGHT_OPEN_INTEREST: Final = 1
 WEIGHT_FUNDING_RATE: Final = 1  # plus the shared 500 / 5 min cap (see LIMITS)
 WEIGHT_TICKER_PRICE_ALL: Final = 2  # without ``symbol``
+#: ``ticker/24hr`` without ``symbol`` (every symbol of the host): 40 on both hosts (1 with ``symbol``), per the
+#: USDⓈ-M and COIN-M docs. The quotes read it instead of ``ticker/price``: its ``lastPrice`` is the same last
+#: trade, and it carries the 24 h volume; one request per host either way, 38 more weight of 2400 a minute.
+WEIGHT_TICKER_24HR_ALL: Final = 40
 WEIGHT_FUTURES_DATA: Final = 1  # USDⓈ-M: one request of FUTURES_DATA_LIMIT; COIN-M: weight 1
 
 

@@ -640,12 +640,59 @@ def _price(r: Reader, row: Mapping[str, object], symbol: str) -> float:
     return price
 
 
-def price_quote(instrument: Instrument, premium: Premium, last: float | None, received: datetime) -> PriceQuote:
-    """Mark and index (premiumIndex) and last price (ticker) per one unit of the asset."""
+@dataclass(frozen=True, slots=True)
+class DayTicker:
+    """One ``ticker/24hr`` row as sent: ``last`` (``lastPrice``, per unit of the venue's base) and the rolling 24 h
+    volume: ``volume`` (USDⓈ-M: base coins; COIN-M: contracts), ``quote_volume`` (USDⓈ-M ``quoteVolume``, in the
+    quote asset) and ``base_volume`` (COIN-M ``baseVolume``, base coins); the other one None."""
+
+    last: float
+    volume: float
+    quote_volume: float | None = None
+    base_volume: float | None = None
+
+
+def parse_day_tickers(body: object, host: str, symbols: Collection[str]) -> BySymbol[DayTicker]:
+    """``ticker/24hr`` rows of the asked symbols (``lastPrice`` > 0, volumes >= 0)."""
+    r = reader(api.PATHS[host].ticker_24hr)
+    other = "quoteVolume" if host == api.USDM else "baseVolume"
+
+    def read(row: Mapping[str, object], symbol: str) -> DayTicker:
+        rules = plausible.Rules(api.VENUE, r.endpoint, symbol)
+        last, volume, second = r.num(row, "lastPrice"), r.num(row, "volume"), r.num(row, other)
+        rules.price("lastPrice", last)
+        rules.amount("volume", volume)
+        rules.amount(other, second)
+        if host == api.USDM:
+            return DayTicker(last, volume, quote_volume=second)
+        return DayTicker(last, volume, base_volume=second)
+
+    return _by_symbol(r, body, symbols, read)
+
+
+def day_volume(instrument: Instrument, ticker: DayTicker) -> tuple[float | None, float | None]:
+    """(USD, units of the asset) the contract traded in the last 24 h, one side. USDⓈ-M: ``quoteVolume`` (USDT or
+    USDC, taken as USD) and ``volume`` base coins x the multiplier. COIN-M: ``volume`` contracts x ``contractSize``
+    USD (exact: a COIN-M contract is a fixed USD amount) and ``baseVolume`` coins."""
     m = instrument.multiplier
+    if instrument.market == api.COINM:
+        usd = ticker.volume * instrument.contract_size if instrument.contract_unit is Unit.USD else None
+        return usd, None if ticker.base_volume is None else ticker.base_volume * m
+    return ticker.quote_volume, ticker.volume * m
+
+
+def price_quote(instrument: Instrument, premium: Premium, last: float | None, received: datetime, *,
+                day: DayTicker | None = None) -> PriceQuote:
+    """Mark and index (premiumIndex) and last price (``last``, else ``day``'s: the ticker) per one unit of the
+    asset, with the 24 h volume of ``day`` (``ticker/24hr``; see ``day_volume``) when given."""
+    m = instrument.multiplier
+    if last is None and day is not None:
+        last = day.last
+    usd, base = day_volume(instrument, day) if day is not None else (None, None)
     return plausible.price_quote(api.PATHS[instrument.market].premium_index, PriceQuote(
         instrument=instrument, time=premium.time, received_at=received, mark_price=premium.mark / m,
-        index_price=premium.index / m, last_price=None if last is None else last / m))
+        index_price=premium.index / m, last_price=None if last is None else last / m, volume_24h_usd=usd,
+        volume_24h_base=base))
 
 
 def spot_symbol(asset: str) -> str:

@@ -399,20 +399,35 @@ def parse_open_interest(body: Any, wanted: Mapping[str, Instrument],
     return _per_row(body, wanted, _oi_row, received)
 
 
+def day_volume(r: Reader, row: Mapping[str, Any], inst: Instrument) -> tuple[float | None, float | None]:
+    """(USD, units of the asset) a contract traded in the last 24 h, one side, from its tickers row. Linear:
+    ``turnover24h`` in the quote (USDT or USDC, taken as USD) and ``volume24h`` in the venue's base coin (x the
+    multiplier); inverse: ``volume24h`` in USD contracts (x ``contract_size`` USD) and ``turnover24h`` in coins
+    (the docs' BTCUSD row: 13713832 USD / 115.6907 BTC = 118537, inside its 24 h low-high; ccxt's real BTCUSDT
+    row: 2352063794 USDT / 47293.887 BTC = 49733, likewise)."""
+    volume, turnover = r.opt_num(row, "volume24h"), r.opt_num(row, "turnover24h")
+    if inst.margin is Margin.INVERSE:
+        return (None if volume is None else volume * inst.contract_size,
+                None if turnover is None else turnover * inst.multiplier)
+    return turnover, None if volume is None else volume * inst.multiplier
+
+
 def _quote_row(r: Reader, row: Mapping[str, Any], inst: Instrument, at: Stamp) -> PriceQuote:
     def per_unit(key: str) -> float | None:
         value = r.opt_num(row, key)
         return value / inst.multiplier if value is not None else None
 
+    usd, base = day_volume(r, row, inst)
     return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst, time=at.time, received_at=at.received_at, mark_price=r.num(row, "markPrice") / inst.multiplier,
-        index_price=per_unit("indexPrice"), last_price=per_unit("lastPrice")))
+        index_price=per_unit("indexPrice"), last_price=per_unit("lastPrice"), volume_24h_usd=usd,
+        volume_24h_base=base))
 
 
 def parse_quotes(body: Any, wanted: Mapping[str, Instrument],
                  received: datetime) -> tuple[list[PriceQuote], list[ParseError]]:
     """Mark (required), index and last prices of the ``wanted`` contracts in one tickers answer, per
-    one unit of the asset (``1000PEPEUSDT`` prices divided by 1000)."""
+    one unit of the asset (``1000PEPEUSDT`` prices divided by 1000), and their 24 h volume (``day_volume``)."""
     return _per_row(body, wanted, _quote_row, received)
 
 

@@ -331,7 +331,7 @@ def parse_index_price(body: Any) -> float:
 
 
 def price_quote(row: Row, inst: Instrument, index: float | None, received: datetime) -> PriceQuote:
-    """Mark, index and last price of one contract from its book-summary row, per one coin.
+    """Mark, index and last price of one contract from its book-summary row, per one coin, and its 24 h volume.
 
     ``index`` is the venue index (``get_index_price``); without it the row's
     ``estimated_delivery_price`` stands in (the index itself, but for a future's last 30 minutes,
@@ -341,6 +341,9 @@ def price_quote(row: Row, inst: Instrument, index: float | None, received: datet
     last = r.opt_num(row, "last")
     if index is None:
         index = r.opt_num(row, "estimated_delivery_price")
+    # 24 h volume: ``volume_usd`` (USD) and ``volume`` (base currency, per Deribit's docs; the docs' ticker example
+    # of BTC-PERPETUAL: 282615600 USD / 7831.27 BTC = 36088, beside its 36288 mark)
+    coins = r.opt_num(row, "volume")
     return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst,
         time=r.opt_time_ms(row, "creation_timestamp"),
@@ -348,6 +351,8 @@ def price_quote(row: Row, inst: Instrument, index: float | None, received: datet
         mark_price=r.num(row, "mark_price") / inst.multiplier,
         index_price=index,
         last_price=None if last is None else last / inst.multiplier,
+        volume_24h_usd=r.opt_num(row, "volume_usd"),
+        volume_24h_base=None if coins is None else coins * inst.multiplier,
     ))
 
 

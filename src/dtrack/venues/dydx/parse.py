@@ -202,14 +202,16 @@ def parse_book(body: Any, ticker: str) -> Book:
 
 def price_quote(inst: Instrument, row: Any, book: Book | None, received: datetime) -> PriceQuote:
     """One perpetual's prices per unit of the asset: index = ``oraclePrice``, last = the order-book mid (None without
-    a two-sided book), no mark (dYdX marks positions at the oracle price: the index)."""
+    a two-sided book), no mark (dYdX marks positions at the oracle price: the index); the 24 h volume
+    ``volume24H`` (USD, per the indexer docs; no base-coin figure is sent)."""
     r = reader(api.PERPETUAL_MARKETS)
     row = r.obj(row, f"market {inst.symbol}")
     mult = inst.multiplier
     mid = book.mid if book is not None else None
     return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst, time=None, received_at=received, mark_price=None,
-        index_price=r.num(row, "oraclePrice") / mult, last_price=mid / mult if mid is not None else None))
+        index_price=r.num(row, "oraclePrice") / mult, last_price=mid / mult if mid is not None else None,
+        volume_24h_usd=r.opt_num(row, "volume24H")))
 
 
 def per_market(body: Any, instruments: Iterable[Instrument], read: Callable[[Instrument, Mapping[str, Any]], T],

@@ -286,15 +286,18 @@ def open_interests(body: Any, instruments: Iterable[Instrument], received: datet
 
 def price_quote(inst: Instrument, ctx: Any, received: datetime, *, r: Reader | None = None) -> PriceQuote:
     """One perp's prices per unit of the asset: mark = ``markPx``, index = ``oraclePx``, last = ``midPx``
-    (the book mid: the asset context carries no last-trade price; None on a one-sided book). ``r``: as for
-    ``funding_rate``."""
+    (the book mid: the asset context carries no last-trade price; None on a one-sided book); the 24 h volume:
+    ``dayNtlVlm`` (notional, USDC taken as USD) and ``dayBaseVlm`` (the coin's units, x the multiplier: 1000 PEPE
+    per kPEPE). ``r``: as for ``funding_rate``."""
     r = r or reader(api.META_AND_ASSET_CTXS)
     ctx = r.obj(ctx, f"assetCtx of {inst.symbol}")
     mark, oracle, mid = r.num(ctx, "markPx"), r.opt_num(ctx, "oraclePx"), r.opt_num(ctx, "midPx")
+    notional, coins = r.opt_num(ctx, "dayNtlVlm"), r.opt_num(ctx, "dayBaseVlm")
     mult = inst.multiplier
     return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst, time=None, received_at=received, mark_price=mark / mult,
-        index_price=oracle / mult if oracle is not None else None, last_price=mid / mult if mid is not None else None))
+        index_price=oracle / mult if oracle is not None else None, last_price=mid / mult if mid is not None else None,
+        volume_24h_usd=notional, volume_24h_base=coins * mult if coins is not None else None))
 
 
 def price_quotes(body: Any, instruments: Iterable[Instrument], received: datetime,

@@ -130,7 +130,8 @@ class AssetCtxStream(StreamProtocol):
             return plausible.price_quote(_READER.endpoint, make_quote(
                 instrument=inst, time=None, received_at=received_at, mark_price=fast.mark / mult,
                 index_price=None if fast.oracle is None else fast.oracle / mult,
-                last_price=None if fast.mid is None else fast.mid / mult))
+                last_price=None if fast.mid is None else fast.mid / mult, volume_24h_usd=fast.day_usd,
+                volume_24h_base=None if fast.day_base is None else fast.day_base * mult))
         if kind == "oi":
             return plausible.open_interest(_READER.endpoint, instrument=inst, amount=fast.oi, unit=Unit.BASE,
                                            price=fast.mark / mult, price_source=parse.OI_PRICE_SOURCE, time=None,
@@ -192,10 +193,12 @@ class _Ctx:
     """The numbers of one asset context when they are what the docs say (``markPx`` > 0 and ``openInterest`` and
     ``funding`` there); ``read`` gives None otherwise, and the REST readers take the context."""
 
-    __slots__ = ("funding", "mark", "mid", "oi", "oracle")
+    __slots__ = ("day_base", "day_usd", "funding", "mark", "mid", "oi", "oracle")
 
-    def __init__(self, mark: float, oi: float, funding: float, oracle: float | None, mid: float | None) -> None:
+    def __init__(self, mark: float, oi: float, funding: float, oracle: float | None, mid: float | None,
+                 day_usd: float | None = None, day_base: float | None = None) -> None:
         self.mark, self.oi, self.funding, self.oracle, self.mid = mark, oi, funding, oracle, mid
+        self.day_usd, self.day_base = day_usd, day_base
 
     @classmethod
     def read(cls, ctx: Mapping[str, Any]) -> _Ctx | None:
@@ -203,10 +206,12 @@ class _Ctx:
         mark, oi, funding = _decimal(ctx.get("markPx")), _decimal(ctx.get("openInterest")), \
             _decimal(ctx.get("funding"))
         oracle, mid = _decimal(ctx.get("oraclePx")), _decimal(ctx.get("midPx"))
+        day_usd, day_base = _decimal(ctx.get("dayNtlVlm")), _decimal(ctx.get("dayBaseVlm"))
         if (mark is None or oi is None or funding is None or not mark > 0
-                or oi is _ODD or funding is _ODD or oracle is _ODD or mid is _ODD):
+                or oi is _ODD or funding is _ODD or oracle is _ODD or mid is _ODD or day_usd is _ODD
+                or day_base is _ODD):
             return None
-        return cls(mark, oi, funding, oracle, mid)
+        return cls(mark, oi, funding, oracle, mid, day_usd, day_base)
 
 
 def protocols(request: StreamRequest) -> list[AssetCtxStream]:

@@ -85,10 +85,14 @@ class ContractOpenInterest:
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """One row of tickers: the last trade price (None when OKX sends "") and its time."""
+    """One row of tickers: the last trade price (None when OKX sends "") and its time; the rolling 24 h volume as
+    sent: ``vol24h`` (derivatives: contracts; spot: base coin) and ``volCcy24h`` (derivatives: base coin; spot:
+    quote currency), None when absent or ""."""
 
     last: float | None
     time: datetime | None
+    vol_24h: float | None = None
+    vol_ccy_24h: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,7 +479,8 @@ def price_points(rows: Sequence[CandleRow], instrument: Instrument, period_hours
 def parse_tickers(body: Any, wanted: Collection[str]) -> dict[str, Ticker]:
     """tickers rows of the asked instIds (swaps, futures or spot pairs): ``last`` and ``ts``."""
     reader = Reader(api.VENUE, api.TICKERS)
-    return {inst_id: Ticker(reader.opt_num(row, "last"), reader.opt_time_ms(row, "ts"))
+    return {inst_id: Ticker(reader.opt_num(row, "last"), reader.opt_time_ms(row, "ts"), reader.opt_num(row, "vol24h"),
+                            reader.opt_num(row, "volCcy24h"))
             for inst_id, row in _asked(reader, body, wanted)}
 
 
@@ -493,15 +498,40 @@ def spot_price(asset: str, ticker: Ticker, received: datetime) -> SpotPrice | No
         received_at=received, source="spot ticker last (market/tickers)"))
 
 
+def day_volume(instrument: Instrument, ticker: Ticker, price: float | None) -> tuple[float | None, float | None]:
+    """(USD, units of the asset) a swap or future traded in the last 24 h, one side, from its tickers row.
+
+    ``volCcy24h`` is in the base coin for derivatives (OKX's docs; on the real captures of inverse BTC-USD-220527,
+    779573 contracts x 100 USD / 2620.289 BTC = 29752 USD per BTC, and UNI-USD-SWAP, 289425 x 10 USD / 577730.78
+    UNI = 5.01, both inside the row's 24 h low-high), x the multiplier. USD: inverse ``vol24h`` contracts x
+    ``ctVal`` USD (exact); linear the coins x ``price`` (the last, else the mark: OKX sends no quote volume for
+    derivatives, so this values the day's coins at the current price, an approximation; no real linear tickers
+    row is in the corpus, the unit there follows the docs)."""
+    coins = None if ticker.vol_ccy_24h is None else ticker.vol_ccy_24h * instrument.multiplier
+    if instrument.contract_unit is Unit.USD:
+        usd = None if ticker.vol_24h is None else ticker.vol_24h * instrument.contract_size
+    else:
+        usd = None if ticker.vol_ccy_24h is None or price is None else ticker.vol_ccy_24h * price
+    return usd, coins
+
+
 def price_quote(instrument: Instrument, received: datetime, mark: float | None, index: float | None,
-                last: float | None) -> PriceQuote:
-    """Mark, index and last of one contract, each divided by the multiplier (per one unit of the asset). They come
-    from three answers with no one time: ``time`` is None."""
+                last: float | None, *, ticker: Ticker | None = None) -> PriceQuote:
+    """Mark, index and last of one contract, each divided by the multiplier (per one unit of the asset), and the
+    24 h volume of its ``ticker`` row when given (``day_volume``). They come from three answers with no one time:
+    ``time`` is None."""
     per = instrument.multiplier
     _enrichments(instrument, mark=mark, index=index, last=last)
+    if ticker is not None:
+        rules = plausible.Rules(api.VENUE, api.TICKERS, instrument.symbol)
+        rules.amount("vol24h", ticker.vol_24h)
+        rules.amount("volCcy24h", ticker.vol_ccy_24h)
+    usd, coins = day_volume(instrument, ticker, last if last is not None else mark) if ticker is not None \
+        else (None, None)
     return plausible.price_quote(api.MARK_PRICE, PriceQuote(
         instrument=instrument, time=None, received_at=received, mark_price=None if mark is None else mark / per,
-        index_price=None if index is None else index / per, last_price=None if last is None else last / per))
+        index_price=None if index is None else index / per, last_price=None if last is None else last / per,
+        volume_24h_usd=usd, volume_24h_base=coins))
 
 
 # --- options --------------------------------------------------------------------------------
