@@ -189,7 +189,7 @@ def test_cli_empty_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (("history", "fundings", "BTC"), "Invalid value for 'funding|oi|klines|snapshots|options|gaps'"),
+    (("history", "fundings", "BTC"), "Invalid value for 'funding|oi|klines|snapshots|options|liquidations|gaps'"),
     (("history", "funding"), "name at least one asset"),
     (("history", "funding", "BTC", "--since", "soon"), "bad --since 'soon'"),
     (("history", "funding", "BTC", "--since", "1d", "--until", "2d"), "must be after --since"),

@@ -3,9 +3,10 @@
 Kinds: ``funding`` (settled funding: ``funding_points``), ``oi`` (open-interest history: ``oi_points``),
 ``klines`` (kline closes: ``price_points``), ``snapshots`` (the stored current funding, open interest and
 prices: ``funding_rates``, ``open_interest``, ``price_quotes``), ``options`` (the stored per-expiry option
-metrics: ``option_expiries``) and ``gaps`` (what collectors did not see, with the collector run that had each
-gap). Assets are resolved to the venues' symbols through the store's ``instruments`` table (assets, ccxt
-symbols, venue symbols and normalized ids, as everywhere), and the snapshot tables' own ``asset`` column;
+metrics: ``option_expiries``), ``liquidations`` (the liquidation events collectors recorded: ``liquidations``)
+and ``gaps`` (what collectors did not see, with the collector run that had each gap). Assets are resolved to the
+venues' symbols through the store's ``instruments`` table (assets, ccxt symbols, venue symbols and normalized ids,
+as everywhere), and the snapshot and event tables' own ``asset`` column;
 options are kept per asset (a contract symbol stands for its asset). Rows come oldest first, each with a
 ``time`` column.
 """
@@ -27,12 +28,13 @@ if TYPE_CHECKING:
     from dtrack.client.inputs import Wanted
     from dtrack.store import Row, Store
 
-KINDS = ("funding", "oi", "klines", "snapshots", "options", "gaps")
+KINDS = ("funding", "oi", "klines", "snapshots", "options", "liquidations", "gaps")
 #: kind -> the tables it reads
 TABLES: dict[str, tuple[str, ...]] = {"funding": ("funding_points",), "oi": ("oi_points",),
                                       "klines": ("price_points",),
                                       "snapshots": ("funding_rates", "open_interest", "price_quotes"),
-                                      "options": ("option_expiries",), "gaps": ("gaps",)}
+                                      "options": ("option_expiries",), "liquidations": ("liquidations",),
+                                      "gaps": ("gaps",)}
 LONGEST = timedelta(days=3650)
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -107,6 +109,8 @@ async def run(client: AsyncClient, kind: str, assets: str | Sequence[str] | None
         result.rows = _gaps(store, names, wanted, instruments, start, end)
     elif kind == "snapshots":
         result.rows = _snapshots(store, names, wanted, start, end)
+    elif kind == "liquidations":
+        result.rows = _liquidations(store, names, wanted, start, end)
     else:
         result.rows = _points(store, kind, names, wanted, instruments, start, end)
     if not result.rows:
@@ -194,6 +198,23 @@ def _snapshot_row(table: str, r: Row) -> dict[str, Any]:
     return row
 
 
+def _liquidations(store: Store, venues: Sequence[str], wanted: Sequence[Wanted], start: datetime,
+                  end: datetime | None) -> list[dict[str, Any]]:
+    """The stored liquidation events of the inputs' contracts: ``side`` the position liquidated, the price the
+    venue sent (``price_kind``), the quantity in the venue's ``unit``, coins and USD, ``coverage`` and ``key``."""
+    from dtrack.client.stored import instrument_of
+
+    assets = list(dict.fromkeys(w.asset for w in wanted))
+    rows = []
+    for r in store.read("liquidations", venue=list(venues) or None, asset=assets, since=start, until=end):
+        if any(w.matches(instrument_of(r)) for w in wanted):
+            rows.append({k: r[k] for k in ("time", "venue", "symbol", "asset", "side", "price", "price_kind",
+                                           "amount", "unit", "base", "usd", "coverage", "key", "received_at",
+                                           "note")})
+    rows.sort(key=lambda r: (r["time"], r["venue"], r["symbol"], r["key"]))
+    return rows
+
+
 def _options(store: Store, venues: Sequence[str], assets: Sequence[str], start: datetime,
              end: datetime | None) -> list[dict[str, Any]]:
     """The stored per-expiry option metrics of ``assets``: every column of ``option_expiries``, with ``time``
@@ -234,6 +255,8 @@ def _fill_hint(kind: str, assets: Sequence[str]) -> str:
         return f"fill it with `dtrack backfill {kind} {what} --since 90d`, or keep it filled with `dtrack collect`"
     if kind == "options":
         return "`dtrack collect` keeps the per-expiry option metrics in it (every collect.snapshots.options s)"
+    if kind == "liquidations":
+        return "`dtrack collect` keeps liquidation events in it (collect.streams.kinds: liquidations)"
     return f"`dtrack collect` keeps {'snapshots' if kind == 'snapshots' else 'gaps'} in it"
 
 

@@ -1,0 +1,693 @@
+"""The ESTIMATED liquidation map and its scoring (``dtrack.analytics.liquidation_map``, ``AsyncClient.liquidation_map``,
+``AsyncClient.liquidation_score``, the collector's ``collect.levels``).
+
+- the method on small hand-computed cases (exact USD per bin), cohorts traded through removed, open-interest
+  decreases removing cohorts pro rata, leverages a venue cannot carry dropped;
+- density labels, the cascade bands (scaled) and the cascade ratio at and around their edges;
+- Spearman and the top-k share against hand computations (ties included), and the scoring on a synthetic market
+  where the estimate is right (it beats the distance-only baseline) and shuffled (it does not);
+- the query from a filled store (no network, the same map as the analytics on the same inputs), its fallback to the
+  venues (saying why), against the simulated venues (both sides filled), its JSON Schema, CSV and table;
+- the collector's job writing ``LiquidationLevel`` rows into SQLite and PostgreSQL, and ``--score`` read back from
+  a store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+
+import dtrack
+from conftest import SimThread
+from dtrack.analytics.liquidation_map import (
+    Bars,
+    Frozen,
+    MapParams,
+    PricePath,
+    Realized,
+    cascade_bands,
+    cascade_ratio,
+    density_labels,
+    estimate_map,
+    rankdata,
+    score_estimates,
+    spearman,
+    top_k_share,
+)
+from dtrack.config import Settings, parse_settings
+from dtrack.errors import ConfigError, UsageError
+from dtrack.records import (
+    Coverage,
+    Instrument,
+    Kind,
+    Liquidation,
+    LiquidationLevel,
+    Margin,
+    OIPoint,
+    PriceKind,
+    PricePoint,
+    Unit,
+)
+from dtrack.schemas import load_schema
+from dtrack.store import open_store
+from storefix import NOW, model, pinned, sim_settings, store_url
+
+__all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
+
+H = 3_600_000
+T0 = int(NOW.timestamp() * 1000)
+
+
+def bars(closes: list[float], oi: list[float], share: float = 0.5, venue: str = "v") -> Bars:
+    return Bars.from_closes(venue, "S", [T0 + i * H for i in range(len(closes))], oi, closes, share)
+
+
+def params(lev: dict[float, float], mmr: float = 0.01, range_: float = 0.25, bins: int = 10) -> MapParams:
+    return MapParams(leverage=lev, maintenance={"v": mmr}, range=range_, bins=bins)
+
+
+def at(n: int) -> datetime:
+    return datetime.fromtimestamp((T0 + n * H) / 1000, UTC)
+
+
+def usd_of(m: Any, side: str) -> dict[tuple[float, float], float]:
+    return {(round(b.low, 6), round(b.high, 6)): b.usd for b in m.bins if b.side == side}
+
+
+# --- the method on hand-computed cases ---------------------------------------------------------------------------
+
+def test_bins_follow_the_method_on_a_hand_computed_case() -> None:
+    """Closes 100, 104, 102; OI 10, 16, 16; long share 0.75; 5x only; maintenance 1 %.
+
+    Bar 1 opened 6 coins at its typical price (104 + 100 + 104) / 3 = 102.667 (high/low: the path between the
+    closes 100 and 104): 4.5 coins long, liquidated at E x 0.8 / 0.99 = 82.963; 1.5 coins short at
+    E x 1.2 / 1.01 = 121.980. Bar 2 (range 102..104) trades through neither. Price 102, ±25 %, 10 bins (5.1 wide):
+    the long lands in [81.6, 86.7), the short in [117.3, 122.4)."""
+    entry = (104 + 100 + 104) / 3
+    long_lp, short_lp = entry * 0.8 / 0.99, entry * 1.2 / 1.01
+    m = estimate_map("BTC", at(2), [bars([100, 104, 102], [10, 16, 16], 0.75)], params({5: 1.0}), 102.0)
+    longs, shorts = usd_of(m, "long"), usd_of(m, "short")
+    assert len(longs) == len(shorts) == 5
+    expected_long = {(81.6, 86.7): 4.5 * long_lp}
+    expected_short = {(117.3, 122.4): 1.5 * short_lp}
+    for (lo, hi), got in longs.items():
+        assert got == pytest.approx(expected_long.get((round(lo, 1), round(hi, 1)), 0.0), rel=1e-12)
+    for (lo, hi), got in shorts.items():
+        assert got == pytest.approx(expected_short.get((round(lo, 1), round(hi, 1)), 0.0), rel=1e-12)
+    assert m.long_usd == pytest.approx(4.5 * long_lp) and m.short_usd == pytest.approx(1.5 * short_lp)
+    assert m.long_beyond_usd == pytest.approx(0.0, abs=1e-9) and m.estimate is True
+    # bins: shorts highest first, then longs nearest first; the boundary is the price
+    assert [b.side for b in m.bins] == ["short"] * 5 + ["long"] * 5
+    assert m.bins[4].low == pytest.approx(102.0) and m.bins[5].high == pytest.approx(102.0)
+    assert m.bins[0].distance == pytest.approx((124.95 / 102) - 1.0)
+    (s,) = m.series
+    assert (s.opened, s.closed, s.consumed, s.alive) == pytest.approx((6.0, 0.0, 0.0, 6.0))
+    assert s.alive_usd == pytest.approx(4.5 * long_lp + 1.5 * short_lp)
+
+
+def test_two_leverages_split_by_their_weights() -> None:
+    """One bar opening 10 coins at 100 (flat closes), 50/50, 10x 60 % and 20x 40 %, maintenance 0.5 %."""
+    m = estimate_map("BTC", at(1), [bars([100, 100], [0, 10])], params({10: 0.6, 20: 0.4}, mmr=0.005, bins=50,
+                                                                         range_=0.12), 100.0)
+    got = sorted((b.side, round(b.usd, 9)) for b in m.bins if b.usd > 0)
+    want = sorted([("long", round(5 * 0.6 * 100 * 0.9 / 0.995, 9)), ("long", round(5 * 0.4 * 100 * 0.95 / 0.995, 9)),
+                   ("short", round(5 * 0.6 * 100 * 1.1 / 1.005, 9)), ("short", round(5 * 0.4 * 100 * 1.05 / 1.005, 9))])
+    assert got == want
+
+
+def test_cohorts_traded_through_are_removed() -> None:
+    """Bar 1 opens 10 coins at 100 (10x, 1 %): longs at 90.909, shorts at 108.911. Bar 2 closes at 88: its low
+    trades through the longs' level, which are gone; the shorts (never reached) stay. Price 95."""
+    m = estimate_map("BTC", at(3), [bars([100, 100, 88, 95], [10, 20, 20, 20])], params({10: 1.0}), 95.0)
+    assert m.long_usd == 0.0 and m.long_beyond_usd == 0.0
+    assert m.short_usd == pytest.approx(5 * 100 * 1.1 / 1.01)
+    (s,) = m.series
+    assert s.consumed == pytest.approx(5.0) and s.alive == pytest.approx(5.0)
+    # the same bars without the dip: both sides stay
+    kept = estimate_map("BTC", at(3), [bars([100, 100, 96, 95], [10, 20, 20, 20])], params({10: 1.0}), 95.0)
+    assert kept.long_usd == pytest.approx(5 * 100 * 0.9 / 0.99)
+
+
+def test_the_bar_a_cohort_opened_in_does_not_consume_it_but_the_current_price_does() -> None:
+    """A long opened in the last bar is checked against the price now, not against its own bar's low."""
+    # bar 1: 100 -> 80 opens 10 coins at (100 + 80 + 80) / 3 = 86.667; 10x longs at 78.788 (above the bar's low 80
+    # would not matter: it is the cohort's own bar), price now 79 > 78.788: kept
+    m = estimate_map("BTC", at(1), [bars([100, 80], [10, 20])], params({10: 1.0}, range_=0.3), 79.0)
+    assert m.long_usd == pytest.approx(5 * (260 / 3) * 0.9 / 0.99)
+    # a price now at or below the level: gone
+    gone = estimate_map("BTC", at(1), [bars([100, 80], [10, 20])], params({10: 1.0}, range_=0.3), 78.0)
+    assert gone.long_usd == 0.0 and gone.short_usd > 0
+
+
+def test_open_interest_decreases_remove_cohorts_pro_rata() -> None:
+    """Flat at 100, 10x, 1 %. OI 10 -> 20 opens 10 (5 a side); 20 -> 15 closes a quarter of every open cohort
+    (3.75 a side left); 15 -> 19 opens 4 more (2 a side), untouched by the earlier decrease. Longs: 5.75 coins at
+    90.909."""
+    m = estimate_map("BTC", at(3), [bars([100, 100, 100, 100], [10, 20, 15, 19])], params({10: 1.0}), 100.0)
+    assert m.long_usd == pytest.approx(5.75 * 100 * 0.9 / 0.99, rel=1e-12)
+    assert m.short_usd == pytest.approx(5.75 * 100 * 1.1 / 1.01, rel=1e-12)
+    (s,) = m.series
+    assert (s.opened, s.closed) == pytest.approx((14.0, 2.5))
+    # two decreases compound: 20 -> 15 -> 12 leaves 5 x 0.75 x 0.8 = 3 a side
+    m2 = estimate_map("BTC", at(3), [bars([100] * 4, [10, 20, 15, 12])], params({10: 1.0}), 100.0)
+    assert m2.long_usd == pytest.approx(3.0 * 100 * 0.9 / 0.99)
+
+
+def test_a_leverage_the_venue_cannot_carry_is_dropped_and_the_rest_rescaled() -> None:
+    """At a 3 % maintenance rate, 50x (1/50 = 2 %) cannot be held: its weight goes to the others pro rata."""
+    m = estimate_map("BTC", at(1), [bars([100, 100], [0, 10])], params({10: 0.5, 50: 0.5}, mmr=0.03, bins=50,
+                                                                         range_=0.2), 100.0)
+    (s,) = m.series
+    assert s.dropped_leverage == (50.0,) and s.maintenance_rate == 0.03
+    assert m.long_usd == pytest.approx(5 * 100 * 0.9 / 0.97)
+
+
+def test_more_contracts_add_up_and_the_window_start_is_not_a_position() -> None:
+    one = bars([100, 100, 100], [50, 60, 70])
+    m = estimate_map("BTC", at(2), [one, bars([100, 100, 100], [5, 6, 7], venue="w")], params({10: 1.0}), 100.0)
+    # 20 + 2 coins opened; the 55 coins open at the window's start (unknown entries) are not in the map; venue w
+    # is named nowhere: the default rate, 0.5 %
+    assert m.long_usd == pytest.approx(10 * 100 * 0.9 / 0.99 + 1 * 100 * 0.9 / 0.995)
+    assert [s.maintenance_rate for s in m.series] == [0.01, 0.005]
+    assert m.venues == ["v", "w"]
+
+
+def test_density_labels_are_relative_to_the_maps_own_median() -> None:
+    labels, median = density_labels(np.array([0, 10, 10, 10, 25, 45, 0]), 2.0, 4.0)
+    assert median == 10.0
+    assert labels == [None, None, None, None, "high_density", "critical", None]
+    flat, _ = density_labels(np.array([5.0, 5.0, 5.0]), 2.0, 4.0)
+    assert flat == [None, None, None]
+    assert density_labels(np.zeros(4), 2.0, 4.0) == ([None] * 4, None)
+
+
+# --- cascade risk --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("within", "oi", "level"), [
+    (150e6, 37e9, "low"),          # x2: medium from $200M
+    (200e6, 37e9, "medium"),
+    (150e6, 9.25e9, "high"),       # x0.5: high from $100M, critical above $250M
+    (250e6, 9.25e9, "high"),       # exactly the critical edge: the seed's "> $500M" is strict
+    (250.1e6, 9.25e9, "critical"),
+    (99e6, 18.5e9, "low"), (100e6, 18.5e9, "medium"), (200e6, 18.5e9, "high"), (501e6, 18.5e9, "critical"),
+])
+def test_cascade_bands_scale_with_open_interest(within: float, oi: float, level: str) -> None:
+    b = cascade_bands(within * 0.4, within * 0.6, oi)
+    assert b.level == level and b.within_usd == pytest.approx(within)
+    assert b.scale == pytest.approx(oi / 18.5e9)
+    assert b.thresholds["critical"] == pytest.approx(500e6 * oi / 18.5e9)
+
+
+def test_cascade_bands_without_open_interest_are_unknown() -> None:
+    assert cascade_bands(1e9, 0.0, None).level is None and cascade_bands(1e9, 0.0, 0.0).level is None
+
+
+@pytest.mark.parametrize(("near", "volume", "level"), [
+    (30, 100, "high"), (50, 100, "high"), (51, 100, "extreme"), (10, 100, "normal"), (11, 100, "elevated"),
+    (26, 100, "high"), (0, 100, "normal")])
+def test_cascade_ratio_follows_the_seed(near: float, volume: float, level: str) -> None:
+    r = cascade_ratio(near, volume)
+    assert r.level == level and r.ratio == pytest.approx(near / volume)
+
+
+def test_cascade_ratio_without_volume_says_so() -> None:
+    r = cascade_ratio(5e8, None)
+    assert r.level is None and r.ratio is None and "24 h volume" in r.note
+
+
+def test_the_maps_ratio_sums_its_contracts_volumes() -> None:
+    """Flat at 100, 10x, maintenance 0.5 % on both venues. Contract v opens 10 coins, w 4 coins, 50/50: 7 coins long
+    at 100 x 0.9 / 0.995 = 90.452 and 7 short at 100 x 1.1 / 1.005 = 109.453, all within 10 % of 100:
+    near = 7 x (90.452 + 109.453) = 1399.34 USD. 24 h volumes 5000 (v) + 2000 (w) = 7000: ratio 0.1999, elevated.
+    Without w's volume: 1399.34 / 5000 = 0.2799, high, and an upper bound (w's liquidations count, its volume
+    does not). Without any volume: no ratio, and why."""
+    from dtrack.report.liquidation_map import map_dict
+
+    series = [bars([100, 100], [0, 10]), bars([100, 100], [0, 4], venue="w")]
+    p = params({10: 1.0}, mmr=0.005, range_=0.12, bins=50)
+    near = 7 * (100 * 0.9 / 0.995 + 100 * 1.1 / 1.005)
+    m = estimate_map("BTC", at(1), series, p, 100.0, volumes={("v", "S"): 5000.0, ("w", "S"): 2000.0, ("x", "S"): 1e9},
+                     volume_source="given")
+    r = m.ratio
+    assert r.near_usd == pytest.approx(near, rel=1e-12) and r.volume_24h_usd == 7000.0
+    assert r.ratio == pytest.approx(near / 7000.0, rel=1e-12) and r.ratio == pytest.approx(0.19990, abs=1e-5)
+    assert (r.level, r.volumes, r.missing, r.note, r.source) == (
+        "elevated", (("v", "S", 5000.0), ("w", "S", 2000.0)), (), "", "given")  # x is no contract of the map
+    assert r.venues == {"v": 5000.0, "w": 2000.0}
+    doc = map_dict(m)["cascade"]["ratio"]
+    assert (doc["volume_24h_usd"], doc["volume_venues"], doc["volume_missing"], doc["volume_source"]) == (
+        7000.0, {"v": 5000.0, "w": 2000.0}, [], "given")
+    assert doc["volumes"] == [{"venue": "v", "symbol": "S", "volume_24h_usd": 5000.0},
+                              {"venue": "w", "symbol": "S", "volume_24h_usd": 2000.0}]
+    partial = estimate_map("BTC", at(1), series, p, 100.0, volumes={("v", "S"): 5000.0}).ratio
+    assert partial.ratio == pytest.approx(near / 5000.0, rel=1e-12) and partial.level == "high"
+    assert partial.missing == (("w", "S"),) and "upper bound" in partial.note and "w S" in partial.note
+    none = estimate_map("BTC", at(1), series, p, 100.0, volumes={}, volume_why="the venues were not asked").ratio
+    assert (none.level, none.ratio, none.volume_24h_usd) == (None, None, None)
+    assert none.note == "no 24 h volume: the venues were not asked" and none.missing == (("v", "S"), ("w", "S"))
+
+
+# --- scoring: the measures ------------------------------------------------------------------------------------------
+
+def test_ranks_average_ties() -> None:
+    assert rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+    assert rankdata([3, 3, 3]).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_spearman_against_hand_computations() -> None:
+    # no ties: 1 - 6 sum d^2 / (n (n^2 - 1)) = 1 - 6 x 4 / 120 = 0.8
+    assert spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8, abs=1e-15)
+    # ties: ranks of y = 1, 2, 3.5, 5, 3.5; Pearson of the ranks = 8 / sqrt(10 x 9.5)
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(8 / math.sqrt(95), abs=1e-15)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_top_k_share_against_hand_computations() -> None:
+    est, real = [5, 3, 3, 1], [10, 20, 30, 40]
+    assert top_k_share(est, real, 1) == pytest.approx(0.10)
+    # the second place is a tie of two bins: each counts half
+    assert top_k_share(est, real, 2) == pytest.approx((10 + 25) / 100)
+    assert top_k_share(est, real, 3) == pytest.approx(0.60)
+    assert top_k_share(est, real, 9) == pytest.approx(1.0)
+    assert top_k_share(est, [0, 0, 0, 0], 2) is None
+
+
+# --- scoring: a synthetic market ----------------------------------------------------------------------------------
+
+def synthetic(seed: int = 11, snapshots: int = 40) -> tuple[list[Frozen], Realized, PricePath, np.random.Generator]:
+    """Estimates every day at price 100 over ±10 % in 1 % bins, each with a structure unrelated to distance;
+    price then swings to 94.5 and 105.5 within the day (6 bins a side reached); realized USD per traversed bin =
+    the estimate x a distance decay x noise, each as one liquidation at the bin's middle."""
+    rng = np.random.default_rng(seed)
+    lows = np.concatenate([np.arange(109, 99, -1.0), np.arange(99, 89, -1.0)])
+    is_long = np.array([False] * 10 + [True] * 10)
+    frozen, times, prices, usds, sides, path_t, path_p = [], [], [], [], [], [], []
+    for n in range(snapshots):
+        t0 = T0 + n * 24 * H
+        est = rng.lognormal(0.0, 1.0, 20) * 1e6
+        frozen.append(Frozen(time_ms=t0, price=100.0, is_long=is_long, low=lows, high=lows + 1, usd=est))
+        path_t += [t0 + 6 * H, t0 + 12 * H, t0 + 18 * H]
+        path_p += [94.5, 105.5, 100.0]
+        mid = lows + 0.5
+        reached = np.where(is_long, lows + 1 >= 94.5, lows <= 105.5)
+        decay = np.exp(-np.abs(mid / 100 - 1) / 0.03)
+        real = est * decay * rng.uniform(0.5, 1.5, 20)
+        for i in np.nonzero(reached)[0]:
+            times.append(t0 + 3 * H)
+            prices.append(float(mid[i]))
+            usds.append(float(real[i]))
+            sides.append(bool(is_long[i]))
+    return frozen, Realized.of(times, prices, usds, sides), PricePath.of(path_t, path_p), rng
+
+
+def test_a_right_estimate_beats_the_baseline_and_a_shuffled_one_does_not() -> None:
+    frozen, realized, path, rng = synthetic()
+    until = T0 + 60 * 24 * H
+    right = score_estimates(frozen, realized, path, horizon_ms=24 * H, top_k=3, until_ms=until)
+    assert right.scored == 40 and right.pairs == 40 * 12  # 6 bins a side reached each day
+    assert right.realized_unbinned_usd == pytest.approx(0.0)
+    assert right.spearman is not None and right.baseline_spearman is not None
+    assert right.spearman > 0.6 and right.baseline_spearman > 0.1  # the baseline knows the decay, not the structure
+    assert right.spearman > right.baseline_spearman
+    assert right.top_k_share is not None and right.baseline_top_k_share is not None
+    assert right.top_k_share > right.baseline_top_k_share
+    assert right.beats_baseline is True
+    shuffled = [Frozen(f.time_ms, f.price, f.is_long, f.low, f.high, rng.permutation(f.usd)) for f in frozen]
+    wrong = score_estimates(shuffled, realized, path, horizon_ms=24 * H, top_k=3, until_ms=until)
+    assert wrong.baseline_spearman == pytest.approx(right.baseline_spearman)  # the same bins, the same baseline
+    assert wrong.spearman is not None and wrong.spearman < wrong.baseline_spearman
+    assert wrong.top_k_share is not None and wrong.top_k_share < wrong.baseline_top_k_share  # type: ignore[operator]
+    assert wrong.beats_baseline is False
+
+
+def test_only_traversed_bins_and_finished_horizons_are_scored() -> None:
+    frozen, realized, path, _ = synthetic(snapshots=3)
+    # the last estimate's day has not ended yet: not scored
+    s = score_estimates(frozen, realized, path, horizon_ms=24 * H, top_k=3, until_ms=T0 + 2 * 24 * H + H)
+    assert (s.snapshots, s.scored, s.pairs) == (3, 2, 24)
+    # a liquidation in a bin price never reached (per the closes) is not scored, and said
+    extra = Realized.of([*realized.time_ms.tolist(), T0 + 2 * H], [*realized.price.tolist(), 91.5],
+                        [*realized.usd.tolist(), 7e6], [*realized.is_long.tolist(), True])
+    s2 = score_estimates(frozen, extra, path, horizon_ms=24 * H, top_k=3, until_ms=T0 + 3 * 24 * H)
+    assert s2.realized_unbinned_usd == pytest.approx(7e6)
+
+
+# --- the query from a store ---------------------------------------------------------------------------------------
+
+CONTRACTS = (
+    Instrument(venue="binance", symbol="BTCUSDT", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+               margin=Margin.LINEAR, market="usdm"),
+    Instrument(venue="okx", symbol="BTC-USDT-SWAP", asset="BTC", quote="USDT", settle="USDT", kind=Kind.PERP,
+               margin=Margin.LINEAR, contract_size=0.01, market="SWAP"),
+)
+
+
+def path_price(h: int) -> float:
+    return 90_000.0 * math.exp(0.04 * math.sin(h / 40.0) + 0.008 * math.sin(h / 3.0))
+
+
+def fill(url: str, days: int = 30, contracts: tuple[Instrument, ...] = CONTRACTS) -> dict[tuple[str, str], Any]:
+    """A store holding ``days`` of hourly OI and closes up to NOW; the series written, per contract."""
+    hours = days * 24
+    start = NOW - timedelta(hours=hours)
+    written: dict[tuple[str, str], Any] = {}
+    with open_store(url) as st:
+        st.write_rows("instruments", [i.to_row() | {"seen_at": NOW} for i in contracts])
+        for n, inst in enumerate(contracts):
+            t = [start + timedelta(hours=h) for h in range(hours + 1)]
+            oi = [40_000.0 * (1 + 0.08 * math.sin(h / 55.0 + n) + 0.01 * math.sin(h / 2.0)) for h in range(hours + 1)]
+            px = [path_price(h) * (1 + 0.0003 * n) for h in range(hours + 1)]
+            st.write([OIPoint(venue=inst.venue, symbol=inst.symbol, time=x, base=o, usd=o * p, received_at=x)
+                      for x, o, p in zip(t, oi, px, strict=True)])
+            st.write([PricePoint(venue=inst.venue, symbol=inst.symbol, time=x, price=p, received_at=x)
+                      for x, p in zip(t, px, strict=True)])
+            written[(inst.venue, inst.symbol)] = ([int(x.timestamp() * 1000) for x in t], oi, px)
+    return written
+
+
+def store_client(url: str, tmp: Path, **kw: Any) -> dtrack.AsyncClient:
+    settings = Settings(cache_dir=tmp / "cache", state_dir=tmp / "state")
+    return dtrack.AsyncClient(config=settings, store=url, clock=pinned(NOW), venues=["binance", "okx"], **kw)
+
+
+def test_the_map_from_a_store_is_the_analytics_on_the_stored_series(tmp_path: Path) -> None:
+    url = str(tmp_path / "store.sqlite3")
+    written = fill(url)
+
+    async def go() -> Any:
+        async with store_client(url, tmp_path) as dt:
+            return await dt.liquidation_map("BTC", range_pct=8, bins=40)
+
+    result = asyncio.run(go())
+    assert result.source.kind == "store" and result.exit_code == 0 and not result.failures
+    (m,) = result.maps
+    series = [Bars.from_closes(v, s, t, oi, px, 0.5, "x") for (v, s), (t, oi, px) in written.items()]
+    price = float(np.median([s.close[-1] for s in series]))  # no marks stored: the last closes
+    want = estimate_map("BTC", NOW, series, MapParams(range=0.08, bins=40), price)
+    assert m.price == pytest.approx(price)
+    assert [b.usd for b in m.bins] == pytest.approx([b.usd for b in want.bins], rel=1e-12)
+    assert m.long_usd > 0 and m.short_usd > 0
+    doc = result.to_dict()
+    jsonschema.validate(doc, load_schema("liquidation_map"))
+    assert doc["estimate"] is True and doc["source"]["kind"] == "store"
+    assert doc["method"]["id"] == MapParams(range=0.08, bins=40).method_id
+    # no long/short ratio stored: 50/50, said
+    assert {s["split"] for s in doc["maps"][0]["series"]} == {
+        "50/50 (no long/short ratio of the venue's was read for that time)"}
+
+
+def test_the_map_from_a_store_takes_the_latest_stored_24h_volume_within_a_day(tmp_path: Path) -> None:
+    """Stored quotes: binance's volume 3 h and 30 h before the map (the later counts, the older is past the day),
+    okx's 20 h before; a quote without a volume is skipped. Ratio = near / (2e9 + 5e8)."""
+    from dtrack.records import PriceQuote
+
+    url = str(tmp_path / "store.sqlite3")
+    fill(url)
+    binance, okx = CONTRACTS
+
+    def quote(inst: Instrument, hours: float, usd: float | None) -> PriceQuote:
+        t = NOW - timedelta(hours=hours)
+        return PriceQuote(instrument=inst, time=t, received_at=t, mark_price=90_000.0, volume_24h_usd=usd)
+
+    with open_store(url) as st:
+        st.write([quote(binance, 30, 9e9), quote(binance, 3, 2e9), quote(binance, 1, None), quote(okx, 20, 5e8)])
+
+    async def go() -> Any:
+        async with store_client(url, tmp_path) as dt:
+            return await dt.liquidation_map("BTC")
+
+    result = asyncio.run(go())
+    assert result.source.kind == "store"
+    r = result.maps[0].ratio
+    assert r.volumes == (("binance", "BTCUSDT", 2e9), ("okx", "BTC-USDT-SWAP", 5e8)) and r.volume_24h_usd == 2.5e9
+    assert r.ratio == pytest.approx(r.near_usd / 2.5e9) and r.missing == () and r.level is not None
+    assert "store's price_quotes" in r.source and (NOW - timedelta(hours=20)).strftime("%Y-%m-%d %H:%M") in r.source
+    jsonschema.validate(result.to_dict(), load_schema("liquidation_map"))
+
+
+def test_a_store_without_volumes_gives_no_ratio_and_says_why(tmp_path: Path) -> None:
+    url = str(tmp_path / "store.sqlite3")
+    fill(url)
+
+    async def go() -> Any:
+        async with store_client(url, tmp_path) as dt:
+            return await dt.liquidation_map("BTC")
+
+    result = asyncio.run(go())
+    r = result.maps[0].ratio
+    assert r.level is None and "the store holds no 24 h volume" in r.note
+    assert "Cascade ratio (seed): n/a" in result.table().render(120)
+
+
+def test_a_store_without_the_whole_window_says_why_and_the_venues_answer(tmp_path: Path,
+                                                                         market: SimThread) -> None:
+    url = str(tmp_path / "store.sqlite3")
+    fill(url, days=5)
+
+    async def go() -> Any:
+        settings = sim_settings(market.venue_urls(), tmp_path)
+        async with dtrack.AsyncClient(config=settings, store=url, clock=pinned(NOW), venues=["okx"]) as dt:
+            return await dt.liquidation_map("BTC")
+
+    result = asyncio.run(go())
+    assert result.source.kind == "venues" and "later than the 30-day window" in result.source.note
+    assert result.maps and result.maps[0].venues == ["okx"]
+
+
+# --- against the simulated venues ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[SimThread]:
+    server = SimThread(model=model())
+    yield server
+    server.close()
+
+
+def test_a_map_of_the_simulated_market_has_both_sides(market: SimThread, tmp_path: Path) -> None:
+    async def go() -> Any:
+        settings = sim_settings(market.venue_urls(), tmp_path)
+        async with dtrack.AsyncClient(config=settings, clock=pinned(NOW)) as dt:
+            return await dt.liquidation_map("BTC")
+
+    result = asyncio.run(go())
+    assert result.exit_code == 0, result.failures
+    (m,) = result.maps
+    assert any(b.usd > 0 for b in m.bins if b.side == "long") and any(b.usd > 0 for b in m.bins if b.side == "short")
+    assert set(m.venues) == {"binance", "bybit", "okx", "dydx"}
+    assert {o["venue"] for o in result.not_covered} >= {"deribit", "hyperliquid"}
+    assert all(b.usd >= 0 for b in m.bins) and len(m.bins) == 50
+    assert m.bands.level in ("low", "medium", "high", "critical")
+    # the seed-004 ratio over the 24 h volume the venues' quote answers carry, of every contract in the map
+    r = m.ratio
+    assert r.level in ("normal", "elevated", "high", "extreme") and not r.missing and r.note == ""
+    assert {(v, s) for v, s, _ in r.volumes} == {(s.venue, s.symbol) for s in m.series if s.bars >= 2}
+    assert r.volume_24h_usd == pytest.approx(sum(x for *_, x in r.volumes)) and set(r.venues) == set(m.venues)
+    assert r.ratio == pytest.approx(r.near_usd / r.volume_24h_usd) and "quote answers" in r.source
+    splits = {s.venue: s.split for s in m.series}
+    assert "long share" in splits["binance"] and splits["dydx"].startswith("50/50")
+    doc = result.to_dict()
+    jsonschema.validate(doc, load_schema("liquidation_map"))
+    assert doc["command"] == "liquidation_map" and doc["maps"][0]["estimate"] is True
+    assert doc["bins"] == doc["maps"][0]["bins"]
+    text = result.table().render(120)
+    assert "BTC ESTIMATED LIQUIDATION LEVELS" in text and "an estimate" in text and "Cascade risk" in text
+    assert f"Cascade ratio (seed): {r.level.upper()}" in text and f"= {r.ratio:.3f}" in text
+    assert doc["maps"][0]["cascade"]["ratio"]["volume_venues"] == pytest.approx(r.venues)
+    assert all(len(line) <= 120 for line in text.splitlines())
+    assert result.to_csv().splitlines()[0] == "asset,side,low,high,price,usd,distance,density"
+    assert len(result.to_csv().splitlines()) == 51
+
+
+def test_a_past_map_from_the_venues_has_no_ratio_and_says_why(market: SimThread, tmp_path: Path) -> None:
+    async def go() -> Any:
+        settings = sim_settings(market.venue_urls(), tmp_path)
+        async with dtrack.AsyncClient(config=settings, clock=pinned(NOW), venues=["okx"]) as dt:
+            return await dt.liquidation_map("BTC", at=NOW - timedelta(hours=3))
+
+    result = asyncio.run(go())
+    r = result.maps[0].ratio
+    assert result.source.kind == "venues" and r.level is None and r.volumes == ()
+    assert "the venues publish only the current 24 h volume" in r.note
+
+
+def test_the_sync_client_with_sim_true() -> None:
+    with dtrack.Client(sim=True, venues=["okx"]) as dt:
+        result = dt.liquidation_map("ETH", bins=20, range_pct=15)
+    (m,) = result.maps
+    assert len(m.bins) == 20 and m.venues == ["okx"] and m.long_usd + m.short_usd > 0
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"bins": 51}, "bad --bins 51: expected an even number"),
+    ({"range_pct": 0}, "bad --range 0"),
+    ({"range_pct": 95}, "bad --range 95"),
+])
+def test_bad_options_are_usage_errors(kw: dict[str, Any], needle: str) -> None:
+    async def go() -> None:
+        async with dtrack.AsyncClient(config=Settings()) as dt:
+            await dt.liquidation_map("BTC", **kw)
+
+    with pytest.raises(UsageError, match=needle):
+        asyncio.run(go())
+
+
+def test_a_venue_without_open_interest_history_cannot_make_a_map() -> None:
+    async def go() -> None:
+        async with dtrack.AsyncClient(config=Settings(), venues=["deribit"]) as dt:
+            await dt.liquidation_map("BTC")
+
+    with pytest.raises(UsageError, match="no liquidation map from deribit"):
+        asyncio.run(go())
+
+
+@pytest.mark.parametrize(("doc", "needle"), [
+    ({"bins": 49}, "bins: expected an even number"),
+    ({"leverage": {"1": 1}}, "leverage: expected leverages > 1"),
+    ({"leverage": {"10": 0}}, "sum to more than 0"),
+    ({"density_high": 5, "density_critical": 3}, "density_high <= density_critical"),
+    ({"maintenance_rate_pct": {"okz": 1}}, "did you mean liquidation_map.maintenance_rate_pct.okx"),
+])
+def test_bad_settings_are_one_clear_error(doc: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        parse_settings({"liquidation_map": doc})
+
+
+def test_settings_reach_the_method() -> None:
+    from dtrack.client.queries.liquidation_map import map_params
+
+    s = parse_settings({"liquidation_map": {"leverage": {10: 1}, "maintenance_rate_pct": {"okx": 1},
+                                            "range_pct": 5, "bins": 20}})
+    p = map_params(s)
+    assert p.leverage == {10.0: 1.0} and p.range == 0.05 and p.bins == 20
+    assert p.rule()("okx", "X", np.array([10.0])).tolist() == [0.01]
+    assert p.rule()("binance", "X", np.array([10.0])).tolist() == [0.004]  # the built-in rate stays
+    assert p.method_id != map_params(Settings()).method_id
+
+
+# --- the collector's job and the score ----------------------------------------------------------------------------
+
+def test_the_collector_job_writes_liquidation_levels(market: SimThread, tmp_path: Path, store_url: str) -> None:
+    from dtrack.collect.levels import Levels
+    from dtrack.collect.plan import make_plan
+    from dtrack.collect.runs import RunBook
+    from dtrack.collect.status import StatusLine, Tally
+    from dtrack.collect.writer import BatchWriter
+
+    settings = sim_settings(market.venue_urls(), tmp_path)
+    plan = make_plan(settings, assets=["BTC", "SOL"], venues=["binance", "okx", "deribit"], store_url=store_url)
+    assert plan.liquidation_map_interval == 3600.0
+
+    async def go() -> list[LiquidationLevel]:
+        messages = io.StringIO()
+        status = StatusLine(None, messages=messages)
+        writer = BatchWriter(lambda: open_store(store_url), RunBook.new("{}", NOW), tally=Tally(), status=status,
+                             clock=pinned(NOW))
+        async with dtrack.AsyncClient(config=settings, clock=pinned(NOW), venues=plan.venues) as dt:
+            job = Levels(dt, plan, writer, Tally(), status, pinned(NOW), lambda: open_store(store_url))
+            levels = await job.round()
+        assert await writer.close(status="stopped") == 0
+        assert messages.getvalue() == ""
+        return levels
+
+    levels = asyncio.run(go())
+    with open_store(store_url) as st:
+        rows = st.read("liquidation_levels")
+    assert len(rows) == len(levels) == 2 * 50
+    assert {r["asset"] for r in rows} == {"BTC", "SOL"} and {r["venues"] for r in rows} == {"binance,okx"}
+    assert {r["method"] for r in rows} == {MapParams().method_id}
+    assert all(r["time"] == NOW for r in rows) and sum(r["usd"] for r in rows) > 0
+    def key(lv: LiquidationLevel) -> tuple[str, str, float]:
+        return lv.asset, lv.side, lv.low
+
+    assert sorted((LiquidationLevel(**r) for r in rows), key=key) == sorted(levels, key=key)
+
+
+def test_score_from_a_store(tmp_path: Path, store_url: str) -> None:
+    """Estimates, liquidations and closes written as the collector would: the score query reads them back."""
+    frozen, realized, path, _ = synthetic(snapshots=6)
+    inst = CONTRACTS[0]
+    records: list[Any] = []
+    start = NOW - timedelta(days=8)
+    shift = int(start.timestamp() * 1000) - T0
+
+    def when(ms: int) -> datetime:
+        return datetime.fromtimestamp((ms + shift) / 1000, UTC)
+
+    for f in frozen:
+        for i in range(len(f.usd)):
+            records.append(LiquidationLevel(asset="BTC", method="oi-delta-v1/test", time=when(f.time_ms),
+                                            received_at=when(f.time_ms), price=f.price,
+                                            side="long" if f.is_long[i] else "short", low=float(f.low[i]),
+                                            high=float(f.high[i]), usd=float(f.usd[i]), venues="binance"))
+    for n, (t, p, u, lg) in enumerate(zip(realized.time_ms, realized.price, realized.usd, realized.is_long,
+                                          strict=True)):
+        records.append(Liquidation.of(instrument=inst, side="long" if lg else "short", price=float(p),
+                                      price_kind=PriceKind.AVERAGE, amount=float(u) / float(p), unit=Unit.BASE,
+                                      time=when(int(t)), received_at=when(int(t)), coverage=Coverage.SAMPLED,
+                                      key=f"k{n}"))
+    records += [PricePoint(venue=inst.venue, symbol=inst.symbol, time=when(int(t)), price=float(p),
+                           received_at=when(int(t))) for t, p in zip(path.time_ms, path.price, strict=True)]
+    with open_store(store_url) as st:
+        st.write(records)
+        st.write_rows("instruments", [inst.to_row() | {"seen_at": NOW}])
+
+    async def go() -> Any:
+        settings = Settings(cache_dir=tmp_path / "c", state_dir=tmp_path / "s")
+        async with dtrack.AsyncClient(config=settings, store=store_url, clock=pinned(NOW)) as dt:
+            return await dt.liquidation_score("BTC", since="9d", top_k=3)
+
+    result = asyncio.run(go())
+    doc = result.to_dict()
+    jsonschema.validate(doc, load_schema("liquidation_score"))
+    (row,) = doc["scores"]
+    want = score_estimates(frozen, realized, path, horizon_ms=24 * H, top_k=3, until_ms=T0 + 100 * 24 * H)
+    assert row["scored"] == 6 and row["bins_scored"] == want.pairs
+    assert row["estimate"]["spearman"] == pytest.approx(want.spearman)
+    assert row["baseline"]["top_k_share"] == pytest.approx(want.baseline_top_k_share)
+    assert row["coverage"] == {"binance": "sampled"} and row["beats_baseline"] is True
+    assert result.exit_code == 0
+    text = result.table().render(120)
+    assert "Spearman" in text and "yes" in text
+    assert result.to_csv().splitlines()[0].startswith("asset,method,estimates,scored")
+
+
+def test_score_without_a_store_says_what_to_run(tmp_path: Path) -> None:
+    async def go() -> Any:
+        async with dtrack.AsyncClient(config=Settings(), store=str(tmp_path / "none.sqlite3")) as dt:
+            return await dt.liquidation_score("BTC")
+
+    result = asyncio.run(go())
+    assert result.all_failed and result.exit_code == 1 and "dtrack collect" in result.empty_line()
+    jsonschema.validate(result.to_dict(), load_schema("liquidation_score"))
+
+
+def test_a_stored_long_short_ratio_splits_the_new_positions(tmp_path: Path) -> None:
+    from dtrack.records import LongShortRatio
+
+    url = str(tmp_path / "store.sqlite3")
+    fill(url)
+    with open_store(url) as st:
+        st.write([LongShortRatio(venue="binance", asset="BTC", symbol="BTCUSDT", definition=d, ratio=s / (1 - s),
+                                 long_share=s, time=NOW - timedelta(minutes=5), received_at=NOW - timedelta(minutes=5),
+                                 period="5m")
+                  for d, s in (("global accounts", 0.6), ("top-trader positions", 0.7))])
+
+    async def go() -> Any:
+        async with store_client(url, tmp_path) as dt:
+            return await dt.liquidation_map("BTC")
+
+    result = asyncio.run(go())
+    assert result.source.kind == "store"
+    splits = {s.venue: (s.long_share, s.split) for s in result.maps[0].series}
+    assert splits["binance"] == (0.7, "top-trader positions: long share 0.700")  # positions before accounts
+    assert splits["okx"][0] == 0.5
