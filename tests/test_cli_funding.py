@@ -20,7 +20,7 @@ ACTIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
 WITH_HISTORY = ACTIVE - {"gmx"}
 FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source", "rate_8h",
           "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "open_interest_usd",
-          "avg_24h_8h", "avg_7d_8h", "alert")
+          "avg_24h_8h", "avg_7d_8h", "alert", "time", "received_at")
 
 
 pytestmark = pytest.mark.usefixtures("private_dirs")
@@ -191,7 +191,7 @@ def test_ccxt_style_symbol_narrows_to_one_quote(capsys: pytest.CaptureFixture[st
     (("funding", "BTC", "--history", "1000d"), "expected between 1h and 365d"),
     (("funding", "BTC", "--history", "99999999999d"), "expected a duration like"),
     (("funding", "BTC", "--history", "0h"), "expected between 1h and 365d"),
-    (("funding",), "Missing argument"),
+    (("funding",), "name at least one asset, e.g. BTC, or screen every listed perpetual with --top N"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
                                             needle: str) -> None:
@@ -234,7 +234,7 @@ def test_config_errors_and_disabled_venues(capsys: pytest.CaptureFixture[str], t
 
 def test_csv_carries_history_and_payments(capsys: pytest.CaptureFixture[str]) -> None:
     r = dtrack(capsys, "funding", "SOL", "--sim", "--format", "csv", "--history", "2d", "--position", "1000",
-               "--side", "long", "--arb")
+               "--side", "long")
     assert r.code == 0, r.err
     rows = list(csv.DictReader(io.StringIO(r.out)))
     assert rows and int(rows[0]["history_count"]) > 0
@@ -243,7 +243,7 @@ def test_csv_carries_history_and_payments(capsys: pytest.CaptureFixture[str]) ->
             continue
         assert float(row["payment_per_interval_usd"]) == pytest.approx(-float(row["rate"]) * 1000, abs=1e-12)
     assert any(row["venue"] == "gmx" for row in rows)
-    assert "CSV holds the rate rows" in r.err
+    assert r.err == ""  # the rate rows are the view: nothing left out (with --arb the CSV holds the pairs)
 
 
 def test_averages_equal_the_market_model(four_assets: dict[str, Any]) -> None:
@@ -274,4 +274,6 @@ def test_table_marks_alerts_without_relying_on_colour(capsys: pytest.CaptureFixt
     r = dtrack(capsys, "funding", "SOL", "--sim", "--venue", "okx", "--alert-threshold", "0")
     assert r.code == 0, r.err
     row = next(line for line in r.out.splitlines() if "SOL-USDT-SWAP" in line)
-    assert row.rstrip().rstrip("│ ").endswith("!") and "Rows marked ! exceed the alert threshold" in r.out
+    assert row.startswith("! okx ") and "Rows marked ! exceed the alert threshold" in r.out
+    assert "\x1b[" not in r.out  # no colour in a pipe: the mark is the text
+    assert all(line.startswith(("! ", "  ")) for line in r.out.splitlines() if " SOL-" in line and "SWAP" in line)

@@ -35,8 +35,9 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 @pytest.mark.parametrize(("argv", "line"), [
     (("funding", "--bogus"), "dtrack: error: No such option '--bogus' (see 'dtrack funding --help')"),
     (("funding", "BTC", "--formt", "json"),
-     "dtrack: error: No such option '--formt'. Did you mean '--format'? (see 'dtrack funding --help')"),
-    (("funding",), "dtrack: error: Missing argument 'ASSET...' (see 'dtrack funding --help')"),
+     "dtrack: error: No such option '--formt'. (Did you mean one of: '--format', '--sort'?) "
+     "(see 'dtrack funding --help')"),
+    (("options",), "dtrack: error: Missing argument 'ASSET...' (see 'dtrack options --help')"),
     (("funding", "BTC", "--format", "xml"),
      "dtrack: error: Invalid value for '--format': 'xml' is not one of 'table', 'json', 'csv' "
      "(see 'dtrack funding --help')"),

@@ -44,13 +44,16 @@ if TYPE_CHECKING:
     from dtrack.records import DataKind, Kind, Margin, Unit
     from dtrack.results import (
         SCHEMA_VERSION,
+        AlertsResult,
         Answer,
         BackfillResult,
         BasisResult,
+        DashboardResult,
         Failure,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         Result,
@@ -64,12 +67,14 @@ _WHERE = {
         "SymbolNotFound", "UnsupportedError", "UsageError", "VenueClosed", "VenueError", "VenueUnavailable")},
     **{name: "dtrack.records" for name in ("DataKind", "Kind", "Margin", "Unit")},
     **{name: "dtrack.results" for name in (
-        "SCHEMA_VERSION", "Answer", "BackfillResult", "BasisResult", "Failure", "FundingResult", "HistoryResult",
-        "InstrumentsResult", "OpenInterestResult", "OptionsResult", "Result", "VenuesResult")},
+        "SCHEMA_VERSION", "AlertsResult", "Answer", "BackfillResult", "BasisResult", "DashboardResult", "Failure",
+        "FundingResult", "HistoryResult", "InstrumentsResult", "LiquidationsResult", "OpenInterestResult",
+        "OptionsResult", "Result", "VenuesResult")},
 }
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AlertsResult",
     "Answer",
     "AsyncClient",
     "BackfillResult",
@@ -78,6 +83,7 @@ __all__ = [
     "Blocked",
     "Client",
     "ConfigError",
+    "DashboardResult",
     "DataKind",
     "DtrackError",
     "Failure",
@@ -86,6 +92,7 @@ __all__ = [
     "Implausible",
     "InstrumentsResult",
     "Kind",
+    "LiquidationsResult",
     "Margin",
     "OpenInterestResult",
     "OptionsResult",

@@ -189,6 +189,62 @@ class OptionsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LiquidationsSettings:
+    """``liquidations`` command defaults: ``min_size_usd``, the smallest event ``--recent`` lists (USD; the seed's
+    large-liquidation alert: $1M); ``recent_limit``, how many it lists; ``listen_seconds``, how long ``--sim``
+    listens to the simulated venues when the store holds no liquidation in the window."""
+
+    min_size_usd: float = setting(1_000_000.0, low=0)
+    recent_limit: int = setting(20, low=1, high=100_000)
+    listen_seconds: float = setting(20.0, low=1, high=3600)
+
+
+#: the seed's leverage mix (seed 004): leverage -> share (``analytics.liquidation_map.DEFAULT_LEVERAGE``)
+SEED_LEVERAGE = {"2": 0.05, "3": 0.13, "5": 0.25, "10": 0.25, "20": 0.15, "25": 0.10, "50": 0.05, "100": 0.02}
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationMapSettings:
+    """The ESTIMATED liquidation map (``liquidations --map``) and its scoring (``--score``): the ``leverage`` mix
+    (leverage -> share; normalized), flat maintenance-margin rates per venue (``maintenance_rate_pct``, over the
+    built-in first-tier rates; ``default_maintenance_rate_pct`` for a venue named nowhere), the window of open
+    interest and klines read (``window_days``), the bins (``range_pct`` either side of the price, ``bins`` in all,
+    even), the density labels (multiples of the median non-empty bin), the cascade bands' reference open interest
+    (USD: the seed's thresholds are for this much) and the scoring's ``score_horizon_hours`` and ``score_top_k``."""
+
+    leverage: Mapping[str, float] = setting(factory=lambda: dict(SEED_LEVERAGE), low=0)
+    maintenance_rate: Mapping[str, float] = setting(factory=dict, pct=True, low=0, below=50, keys=_venue_names,
+                                                    keys_are="known venues")
+    default_maintenance_rate: float = setting(0.005, pct=True, low=0, below=50)
+    window_days: float = setting(30.0, low=1, high=365)
+    range: float = setting(0.10, pct=True, low=0.5, high=90)
+    bins: int = setting(50, low=2, high=1000)
+    density_high: float = setting(2.0, low=1)
+    density_critical: float = setting(4.0, low=1)
+    cascade_reference_oi_usd: float = setting(18.5e9, low=1)
+    score_horizon_hours: float = setting(24.0, low=1, high=720)
+    score_top_k: int = setting(5, low=1, high=1000)
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        if self.bins % 2:
+            return f"bins: expected an even number (half below the price, half above), got {self.bins}"
+        for key in self.leverage:
+            try:
+                ok = float(key) > 1 and math.isfinite(float(key))
+            except ValueError:
+                ok = False
+            if not ok:
+                return f"leverage: expected leverages > 1 as keys (like 10: 0.25), got {clip(key)!r}"
+        if not sum(self.leverage.values()) > 0:
+            return "leverage: expected shares that sum to more than 0"
+        if self.density_high > self.density_critical:
+            return (f"expected density_high <= density_critical, got {self.density_high:g} / "
+                    f"{self.density_critical:g}")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionSettings:
     """Days each store table keeps (by its time axis: ``received_at`` for snapshots, ``time`` for history);
     ``0`` keeps a table forever (in the file; ``None`` inside dtrack). Snapshots of current state 90 days,
@@ -241,7 +297,7 @@ class StoreSettings:
 
 #: the snapshot kinds the collector polls, and the record kinds it keeps from the live streams
 COLLECT_SNAPSHOTS = ("funding", "open_interest", "basis", "options")
-COLLECT_STREAM_KINDS = ("funding", "open_interest", "quotes")
+COLLECT_STREAM_KINDS = ("funding", "open_interest", "quotes", "liquidations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +317,9 @@ class CollectSnapshots:
 
 @dataclass(frozen=True, slots=True)
 class CollectStreams:
-    """The collector's live streams: on/off, which record kinds it keeps, and ``conflation``: seconds between
-    two stored records of one (kind, venue, symbol), the latest one winning (``0``: every frame)."""
+    """The collector's live streams: on/off, which record kinds it keeps (``liquidations``: every liquidation
+    event, never conflated), and ``conflation``: seconds between two stored records of one (kind, venue, symbol)
+    of the ticker kinds, the latest one winning (``0``: every frame)."""
 
     enabled: bool = True
     kinds: tuple[str, ...] = setting(COLLECT_STREAM_KINDS, choices=COLLECT_STREAM_KINDS)
@@ -276,7 +333,9 @@ class CollectSettings:
     ``max_buffered_rows`` while the store is down (the oldest beyond it are dropped and recorded as a gap),
     refreshes its run's heartbeat at least every ``heartbeat`` s, and on start backfills ``backfill_days`` of
     history (``0``: none). An options snapshot stores the per-expiry metrics (``option_expiries``); the whole
-    chains (``option_quotes``, thousands of rows a round) only with ``option_chains``."""
+    chains (``option_quotes``, thousands of rows a round) only with ``option_chains``. Every
+    ``liquidation_map_interval`` s (``0``: never) it stores each asset's estimated liquidation map
+    (``liquidation_levels``), to be scored later."""
 
     assets: tuple[str, ...] = ("BTC", "ETH", "SOL")
     venues: tuple[str, ...] = ()
@@ -287,6 +346,7 @@ class CollectSettings:
     max_buffered_rows: int = setting(100_000, low=100, high=10_000_000)
     heartbeat: float = setting(5.0, low=0.1, high=3600)
     backfill_days: float = setting(7.0, low=0, high=3650)
+    liquidation_map_interval: float = setting(3600.0, low=0, high=86400)
 
     def invalid(self) -> str | None:
         """What is wrong across the keys, or None."""
@@ -302,6 +362,146 @@ class CollectSettings:
         return None
 
 
+#: the metrics an alert rule can watch -> the unit of its threshold (``pct``: ``threshold_pct``, a percent kept as a
+#: fraction; ``usd``: ``threshold_usd``); what each one measures is in ``dtrack.alerts.metrics``
+ALERT_METRICS = {
+    "funding_8h": "pct", "funding_apr": "pct", "funding_spread": "pct", "oi_change_1h": "pct",
+    "oi_change_24h": "pct", "liquidation_usd": "usd", "liquidations_1h_usd": "usd", "atm_iv": "pct",
+    "iv_rank": "pct", "basis_apr": "pct",
+}
+ALERT_OPS = (">", ">=", "<", "<=")
+ALERT_SINK_TYPES = ("console", "jsonl", "webhook", "discord", "slack", "telegram")
+_ENV_REF = re.compile(r"\$\{([^}]*)\}")
+
+
+def _secret_problem(value: str, what: str) -> str | None:
+    """What is wrong with a secret-bearing value (a webhook URL, a bot token), without ever echoing it: each
+    ``${NAME}`` must be an environment variable name; a URL without them must be http(s) with a host."""
+    names = _ENV_REF.findall(value)
+    if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+        return f"{what}: ${{...}} must hold an environment variable name like ${{DTRACK_DISCORD_WEBHOOK}}"
+    if names or what != "url":
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme.lower() in HTTP and bool(parts.hostname) and not any(c.isspace() for c in value)
+    except ValueError:
+        ok = False
+    if not ok:
+        return ("url: expected an http(s) URL with a host, or ${ENV_VAR} naming one (the value is not shown: "
+                "it holds a secret)")
+    return None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AlertSinkSettings:
+    """Where alerts go: ``type`` console, jsonl (``path``; default ``<state_dir>/alerts.jsonl``), webhook (a JSON
+    POST to ``url``), discord and slack (their incoming-webhook ``url``), telegram (``token``, ``chat_id``, and
+    ``api_url``, the Bot API base). ``url`` and ``token`` are secrets: write them as ``${ENV_VAR}`` to keep them
+    out of the file; dtrack never shows them (``repr`` masks them too)."""
+
+    type: str = setting("", choices=ALERT_SINK_TYPES)
+    url: str | None = None
+    token: str | None = None
+    chat_id: str | None = None
+    api_url: str = setting("https://api.telegram.org", schemes=HTTP)
+    path: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"AlertSinkSettings(type={self.type!r}, url=<hidden>, token=<hidden>, chat_id={self.chat_id!r})"
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None (never showing a secret)."""
+        if not self.type:
+            return f"type: name one of {', '.join(ALERT_SINK_TYPES)}"
+        need = {"webhook": ("url",), "discord": ("url",), "slack": ("url",), "telegram": ("token", "chat_id")}
+        for key in need.get(self.type, ()):
+            if not getattr(self, key):
+                return f"a {self.type} sink needs {key}"
+        for key in ("url", "token"):
+            value = getattr(self, key)
+            if value and (problem := _secret_problem(value, key)):
+                return problem
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleSettings:
+    """One alert rule: it fires when ``metric`` (its absolute value with ``abs``) compares by ``op`` to the
+    threshold (``threshold_pct`` for the percent metrics, ``threshold_usd`` for the USD ones), for the ``assets``
+    and ``venues`` named (empty: every asset checked, every venue); then not again for the same asset, venue and
+    contract before ``cooldown`` seconds (None: ``alerts.cooldown``); it goes to ``sinks`` (empty:
+    ``alerts.default_sinks``)."""
+
+    metric: str = setting("", choices=tuple(ALERT_METRICS))
+    op: str = setting(">=", choices=ALERT_OPS)
+    abs: bool = False
+    threshold: float | None = setting(None, pct=True)
+    threshold_usd: float | None = setting(None, low=0)
+    assets: tuple[str, ...] = ()
+    venues: tuple[str, ...] = ()
+    cooldown: float | None = setting(None, low=0, high=30 * 86400)
+    sinks: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @property
+    def value(self) -> float:
+        """The threshold in the metric's unit (a fraction, or USD)."""
+        value = self.threshold if ALERT_METRICS.get(self.metric) == "pct" else self.threshold_usd
+        return float(value) if value is not None else math.nan
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        from dtrack.venues import VENUES
+
+        if not self.metric:
+            return f"metric: name one of {', '.join(ALERT_METRICS)}"
+        unit = ALERT_METRICS[self.metric]
+        want, other = ("threshold_pct", self.threshold_usd) if unit == "pct" else ("threshold_usd", self.threshold)
+        if other is not None:
+            wrong = "threshold_usd" if unit == "pct" else "threshold_pct"
+            return f"metric {self.metric} takes {want}, not {wrong}"
+        if (self.threshold if unit == "pct" else self.threshold_usd) is None:
+            return f"metric {self.metric} needs {want}"
+        unknown = [v for v in self.venues if v not in VENUES]
+        if unknown:
+            return f"venues: {unknown[0]!r} is not a venue dtrack knows; known: {', '.join(VENUES)}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """``dtrack alerts`` and the collector's alert job: the ``rules`` (with ``default_rules``, the seeds' rules
+    too, a rule of the same name replacing one), the ``sinks``, what is checked (``assets``; empty:
+    ``collect.assets``), how often the collector checks (``interval`` seconds; 0: never), the default
+    ``cooldown`` (seconds) and ``default_sinks``, and delivery: ``timeout`` per request, ``retries`` after a
+    failure (jittered exponential backoff from ``backoff`` s), ``max_wait`` the longest Retry-After sat out."""
+
+    rules: Mapping[str, AlertRuleSettings] = setting(factory=dict)
+    sinks: Mapping[str, AlertSinkSettings] = setting(factory=dict)
+    default_rules: bool = True
+    default_sinks: tuple[str, ...] = ("console",)
+    assets: tuple[str, ...] = ()
+    interval: float = setting(300.0, low=0, high=86400)
+    cooldown: float = setting(3600.0, low=0, high=30 * 86400)
+    timeout: float = setting(10.0, low=0.1, high=300)
+    retries: int = setting(3, low=0, high=10)
+    backoff: float = setting(1.0, low=0, high=60)
+    max_wait: float = setting(60.0, low=0, high=3600)
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None: every sink a rule names must exist."""
+        known = {"console", *self.sinks}
+        for name in self.default_sinks:
+            if name not in known:
+                return f"default_sinks: {name!r} is not a sink; known: {', '.join(sorted(known))}"
+        for rule, spec in self.rules.items():
+            for name in spec.sinks:
+                if name not in known:
+                    return f"rules.{rule}.sinks: {name!r} is not a sink; known: {', '.join(sorted(known))}"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
@@ -313,8 +513,11 @@ class Settings:
     oi: OISettings = field(default_factory=OISettings)
     basis: BasisSettings = field(default_factory=BasisSettings)
     options: OptionsSettings = field(default_factory=OptionsSettings)
+    liquidations: LiquidationsSettings = field(default_factory=LiquidationsSettings)
+    liquidation_map: LiquidationMapSettings = field(default_factory=LiquidationMapSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     collect: CollectSettings = field(default_factory=CollectSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
     instruments_ttl: float = setting(3600.0, low=0)

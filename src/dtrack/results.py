@@ -20,12 +20,18 @@ from dtrack.errors import DtrackError, ParseError, UnsupportedError
 from dtrack.report.format import iso
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     import pandas as pd
 
     from dtrack.analytics.basis import BasisReport
     from dtrack.analytics.funding import FundingReport
-    from dtrack.analytics.open_interest import OIReport
+    from dtrack.analytics.liquidation_map import LiquidationMap, MapParams
+    from dtrack.analytics.liquidations import LiquidationsReport
+    from dtrack.analytics.open_interest import OIInputs, OIReport
     from dtrack.analytics.options_desk import OptionsReport
+    from dtrack.analytics.screens import ScreenInfo
+    from dtrack.records import FundingPoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -257,7 +263,8 @@ class Result:
         return ""
 
     def table(self) -> Any:
-        """A rich renderable of the report (what the CLI prints as a table)."""
+        """The report as terminal tables (a ``dtrack.report.table`` part: ``.render(width)`` is the text the CLI
+        prints, fit to ``width`` columns)."""
         raise NotImplementedError
 
     def empty_line(self) -> str:
@@ -308,10 +315,9 @@ def _with_source(renderable: Any, source: Source) -> Any:
     line = source.line()
     if not line:
         return renderable
-    from rich.console import Group
-    from rich.text import Text
+    from dtrack.report.table import Text, View
 
-    return Group(renderable, Text(line, style="dim"))
+    return View(renderable, Text(line, style="dim"))
 
 
 def _failures(result: Result) -> list[dict[str, Any]]:
@@ -329,22 +335,39 @@ class FundingResult(Result):
     show_history: bool = False
     #: where the data came from (the venues, or the store without the network)
     source: Source = field(default_factory=Source)
+    #: the screen (``top``) or ordering (``sort``, ``min_oi``, ``limit``) applied, if any
+    screen: ScreenInfo | None = None
+    #: the settled funding behind the statistics, per (venue, symbol), oldest first (charts; not in the JSON)
+    series: dict[tuple[str, str], tuple[FundingPoint, ...]] = field(default_factory=dict)
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import funding as out
 
-        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        doc = {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        if self.screen is not None:
+            from dtrack.report.screens import screen_dict
+
+            doc["screen"] = screen_dict(self.screen)
+        return doc
 
     def to_csv(self) -> str:
+        if self.report.arbitrage is not None:  # the --arb view: its pairs
+            from dtrack.report.screens import arbitrage_csv
+
+            return arbitrage_csv(self.report)
         from dtrack.report import funding as out
 
         return out.to_csv(self.report, with_history=self.show_history)
 
     def csv_note(self) -> str:
-        return ("CSV holds the rate rows; the per-asset summary and the arbitrage pairs are in --format json"
+        return ("CSV holds the arbitrage pairs; the rate rows and the per-asset summary are in --format json"
                 if self.report.arbitrage is not None else "")
 
     def table(self) -> Any:
+        if self.screen is not None and self.screen.top is not None:
+            from dtrack.report.screens import funding_screen
+
+            return _with_source(funding_screen(self.report, self.screen), self.source)
         from dtrack.report import funding as out
 
         return _with_source(out.render_table(self.report, self.show_history), self.source)
@@ -360,21 +383,40 @@ class OpenInterestResult(Result):
     report: OIReport
     #: where the data came from (the venues, or the store without the network)
     source: Source = field(default_factory=Source)
+    #: the screen (``top``) or ordering (``sort``, ``min_oi``) applied, if any
+    screen: ScreenInfo | None = None
+    #: what the venues answered: open-interest histories and kline closes (charts; not in the JSON)
+    inputs: OIInputs | None = None
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import oi as out
 
-        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        doc = {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        if self.screen is not None:
+            from dtrack.report.screens import screen_dict
+
+            doc["screen"] = screen_dict(self.screen)
+        return doc
 
     def to_csv(self) -> str:
+        if self.report.divergence:  # the --divergence view: its rows
+            from dtrack.report.screens import divergence_csv
+
+            return divergence_csv(self.report)
         from dtrack.report import oi as out
 
         return out.to_csv(self.report)
 
     def csv_note(self) -> str:
-        return "CSV holds the contract rows; totals, long/short and divergence are in --format json"
+        if self.report.divergence:
+            return "CSV holds the divergence rows; the contract rows, totals and long/short are in --format json"
+        return "CSV holds the contract rows; totals and long/short are in --format json"
 
     def table(self) -> Any:
+        if self.screen is not None and self.screen.top is not None:
+            from dtrack.report.screens import oi_screen
+
+            return _with_source(oi_screen(self.report, self.screen), self.source)
         from dtrack.report import oi as out
 
         return _with_source(out.render_table(self.report), self.source)
@@ -390,11 +432,18 @@ class BasisResult(Result):
     report: BasisReport
     #: where the data came from (the venues, or the store without the network)
     source: Source = field(default_factory=Source)
+    #: the ordering (``sort``, ``limit``) of the rows, if any
+    screen: ScreenInfo | None = None
 
     def _document(self) -> dict[str, Any]:
         from dtrack.report import basis as out
 
-        return {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        doc = {**out.to_json(self.report, self.failures), "source": self.source.to_dict()}
+        if self.screen is not None:
+            from dtrack.report.screens import screen_dict
+
+            doc["screen"] = screen_dict(self.screen)
+        return doc
 
     def to_csv(self) -> str:
         from dtrack.report import basis as out
@@ -406,6 +455,10 @@ class BasisResult(Result):
                 "--format json")
 
     def table(self) -> Any:
+        if self.screen is not None:
+            from dtrack.report.screens import basis_screen
+
+            return _with_source(basis_screen(self.report, self.screen), self.source)
         from dtrack.report import basis as out
 
         return _with_source(out.render_table(self.report), self.source)
@@ -433,14 +486,28 @@ class OptionsResult(Result):
 
         return out.to_json(self.report, self.failures, chain=self.chain, gex=self.gex, flow=self.flow)
 
+    def csv_view(self) -> str:
+        """Which table the CSV holds: the view asked for (``chain``, then ``gex``, then ``flow``), else ``expiries``."""
+        return "chain" if self.chain else "gex" if self.gex else "flow" if self.flow else "expiries"
+
     def to_csv(self) -> str:
+        from dtrack.report import screens
+
+        view = self.csv_view()
+        if view == "gex":
+            return screens.gex_csv(self.report)
+        if view == "flow":
+            return screens.flow_csv(self.report)
         from dtrack.report import options as out
 
         return out.to_csv(self.report, self.chain)
 
     def csv_note(self) -> str:
-        return (f"CSV holds {'the chain' if self.chain else 'the per-expiry rows'}; term structure, regime, GEX "
-                "and flow are in --format json")
+        held = {"chain": "the chain", "gex": "dealer gamma by strike", "flow": "the large trades",
+                "expiries": "the per-expiry rows"}[self.csv_view()]
+        rest = [name for key, name in (("gex", "GEX"), ("flow", "flow")) if getattr(self, key)
+                and key != self.csv_view()]
+        return f"CSV holds {held}; term structure, regime{''.join(', ' + r for r in rest)} are in --format json"
 
     def table(self) -> Any:
         from dtrack.report import options as out
@@ -572,8 +639,264 @@ class BackfillResult(Result):
         return "nothing was backfilled (see the lines above)"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationSource:
+    """Where a liquidations answer's events came from. ``kind``: ``store`` (the history store: what collectors
+    recorded), ``listen`` (heard live for ``listen_seconds``, from ``listen_start`` to ``listen_end``),
+    ``store+listen`` (both, merged by event key) or ``none`` (nothing could be read). ``auto_listen``: the store
+    held nothing in the window and ``--sim`` listened to the simulated venues for a short while (settings
+    ``liquidations.listen_seconds``). ``store`` names the store read (password hidden); ``note`` says why it was
+    not, or what it held."""
+
+    kind: str
+    store: str | None = None
+    listen_seconds: float | None = None
+    listen_start: datetime | None = None
+    listen_end: datetime | None = None
+    auto_listen: bool = False
+    note: str = ""
+
+    @property
+    def snapshot_time(self) -> datetime | None:
+        """None: events are as of the answer's time (``as_of``), not of a snapshot."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``source`` object of the JSON document."""
+        return {"kind": self.kind, "store": self.store, "listen_seconds": self.listen_seconds,
+                "listen_start": iso(self.listen_start), "listen_end": iso(self.listen_end),
+                "auto_listen": self.auto_listen, "note": self.note}
+
+    def line(self) -> str:
+        """One line for under the tables."""
+        parts = []
+        if self.kind in ("store", "store+listen") and self.store:
+            parts.append(f"the store {self.store}")
+        if self.listen_seconds is not None:
+            parts.append(f"{self.listen_seconds:.0f} s listened live"
+                         + (" (--sim with nothing stored: a short listen to the simulated venues)"
+                            if self.auto_listen else ""))
+        text = f"Source: {' + '.join(parts)}" if parts else "Source: none"
+        return f"{text}; {self.note}" if self.note else text
+
+
+@dataclass(slots=True, kw_only=True)
+class LiquidationsResult(Result):
+    """``dtrack liquidations``: liquidations by the side of the position liquidated, per venue and in total over
+    1 h / 4 h / 12 h / 24 h (up to ``--since``), with each venue's coverage (complete / sampled / trade-flag), the
+    time the data covers, the long/short ratio and counts; with ``--recent`` the latest large events. ``note``:
+    what the answer lacks when nothing could be read (and what to run)."""
+
+    command: ClassVar[str] = "liquidations"
+    main_table: ClassVar[str] = "rows"
+    report: LiquidationsReport
+    source: LiquidationSource
+    note: str = ""
+
+    def main_key(self) -> str:
+        """The recent events when they were asked for, else the per-venue window rows."""
+        return "recent" if self.report.recent is not None else "rows"
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import liquidations as out
+
+        return out.to_json(self.report, self.failures, self.source.to_dict())
+
+    def to_csv(self) -> str:
+        from dtrack.report import liquidations as out
+
+        return out.to_csv(self.report)
+
+    def csv_note(self) -> str:
+        return ("CSV holds the recent events; the totals and coverage are in --format json"
+                if self.report.recent is not None else
+                "CSV holds one row per asset, window and venue (venue all: the total); coverage spans, gaps and "
+                "the source are in --format json")
+
+    def table(self) -> Any:
+        from dtrack.report import liquidations as out
+
+        return out.render_table(self.report, self.source.line())
+
+    def empty_line(self) -> str:
+        return self.note or "no liquidation data to show"
+
+
+@dataclass(slots=True, kw_only=True)
+class LiquidationMapResult(Result):
+    """``dtrack liquidations --map``: the ESTIMATED liquidation map (heatmap) of each asset: price bins over
+    ``±range`` around the current price (longs below, shorts above) with the estimated USD, distance and density
+    label, the cascade risk (seed-000 bands scaled to the asset's open interest, seed-004 ratio) with their
+    inputs, and what each venue's contracts contributed. An estimate of the method ``params.method_id``
+    (``dtrack.analytics.liquidation_map``), never observed liquidations. ``source``: the store or the venues;
+    ``not_covered``: venues left out (no open-interest history), with the reason. ``levels(received_at)``: the
+    bins as ``LiquidationLevel`` records (what the collector stores)."""
+
+    command: ClassVar[str] = "liquidation_map"
+    main_table: ClassVar[str] = "bins"
+    maps: list[LiquidationMap]
+    params: MapParams
+    source: Source = field(default_factory=Source)
+    not_covered: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import liquidation_map as out
+
+        return out.map_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import liquidation_map as out
+
+        return out.map_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds the bins (an estimate); the method, cascade risk and per-contract detail are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import liquidation_map as out
+
+        return out.map_table(self)
+
+    def empty_line(self) -> str:
+        return "; ".join(self.notes) or "no venue answered (see the lines above); no liquidation map"
+
+    def levels(self, received_at: datetime | None = None) -> list[Any]:
+        """Every bin of every map as ``dtrack.records.LiquidationLevel`` (``received_at`` default: ``as_of``)."""
+        from dtrack.client.queries.liquidation_map import levels_of
+
+        return [lv for m in self.maps for lv in levels_of(m, received_at or self.as_of)]
+
+
+@dataclass(slots=True, kw_only=True)
+class LiquidationScoreResult(Result):
+    """``dtrack liquidations --score 7d``: the estimated maps the collector froze since ``since`` against the
+    liquidations recorded in the ``horizon`` after each, over the price bins price traversed: Spearman's rank
+    correlation and the share of the realized USD in the ``top_k`` estimated bins, beside the same figures of a
+    distance-only baseline. One row per asset and method; read from the store only."""
+
+    command: ClassVar[str] = "liquidation_score"
+    main_table: ClassVar[str] = "scores"
+    since: datetime
+    until: datetime
+    horizon: timedelta
+    top_k: int
+    assets: list[str]
+    store: str
+    rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import liquidation_map as out
+
+        return out.score_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import liquidation_map as out
+
+        return out.score_csv(self)
+
+    def table(self) -> Any:
+        from dtrack.report import liquidation_map as out
+
+        return out.score_table(self)
+
+    def empty_line(self) -> str:
+        return self.note or "nothing to score"
+
+
+@dataclass(slots=True, kw_only=True)
+class DashboardResult(Result):
+    """``dtrack dashboard``: per asset the headline figures (level 1), the funding, open-interest, liquidation,
+    basis and options panels with sparklines of stored history (level 2), and signals with a risk assessment
+    (level 3); ``panels`` says per panel whether it is complete, partial, failed or unavailable (and why). Every
+    number is taken from the ``funding``, ``open_interest``, ``basis``, ``options`` and ``liquidations`` results of
+    the same moment (``dtrack.client.queries.dashboard``)."""
+
+    command: ClassVar[str] = "dashboard"
+    main_table: ClassVar[str] = "assets"
+    level: int
+    #: the document without ``schema_version``, ``command`` and ``errors`` (times may be datetimes)
+    document: dict[str, Any]
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import dashboard as out
+
+        return out.to_json(self.document, self.failures)
+
+    def to_csv(self) -> str:
+        from dtrack.report import dashboard as out
+
+        return out.to_csv(self.document)
+
+    def csv_note(self) -> str:
+        return "CSV holds one headline row per asset; the panels, signals and risk are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import dashboard as out
+
+        return out.render(self.document)
+
+
+@dataclass(slots=True, kw_only=True)
+class AlertsResult(Result):
+    """``dtrack alerts check`` (and ``test``): the alerts that fired (``alerts``: sent, or with ``sent`` False a dry
+    run's), those their cooldown held (``held``), what each sink did (``deliveries``: masked targets and errors),
+    each rule's check (``rules``: readings, matches, whether its data was there) and ``notes``. Exit codes: 0
+    nothing fired, 10 something fired and every sink took it, 11 something fired and a sink failed; 1 no data at all
+    (or a test message that did not go), 3 nothing fired and some venues failed."""
+
+    command: ClassVar[str] = "alerts"
+    main_table: ClassVar[str] = "alerts"
+    assets: list[str]
+    rules: list[Any]  # dtrack.alerts.check.RuleStatus
+    alerts: list[Any]  # dtrack.alerts.rules.Alert
+    held: list[Any]  # dtrack.alerts.check.Held
+    deliveries: list[Any]  # dtrack.alerts.check.Delivery
+    notes: list[str] = field(default_factory=list)
+    sent: bool = True
+    test: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing fired, 10 fired and delivered, 11 fired and a sink failed; 1, 3 as every command."""
+        from dtrack.alerts import EXIT_FIRED, EXIT_UNDELIVERED
+
+        undelivered = any(not d.ok for d in self.deliveries)
+        if self.test:
+            return EXIT_ERROR if undelivered or not self.deliveries else EXIT_OK
+        if self.alerts:
+            return EXIT_UNDELIVERED if undelivered else EXIT_FIRED
+        if self.all_failed:
+            return EXIT_ERROR
+        return EXIT_PARTIAL if self.failures else EXIT_OK
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.alerts import render
+
+        return render.to_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.alerts import render
+
+        return render.to_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds the alerts that fired; held alerts, deliveries and rules are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.alerts import render
+
+        return render.render_table(self)
+
+    def empty_line(self) -> str:
+        why = f": {'; '.join(self.notes)}" if self.notes else " (see the lines above)"
+        return f"no data to check the rules on{why}"
+
+
 #: every query result type by command name
 RESULTS: dict[str, type[Result]] = {r.command: r for r in (
     FundingResult, OpenInterestResult, BasisResult, OptionsResult, VenuesResult, InstrumentsResult, HistoryResult,
-    BackfillResult)}
+    BackfillResult, LiquidationsResult, LiquidationMapResult, LiquidationScoreResult, DashboardResult, AlertsResult)}
 

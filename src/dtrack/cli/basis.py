@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dtrack.analytics.screens import BASIS_SORTS
 from dtrack.cli.common import answer, common_options, options
 
 #: imported in the background while the venues answer
-AFTER_FETCH = ("numpy", "dtrack.analytics.basis", "dtrack.report.basis", "rich.console", "rich.table")
+AFTER_FETCH = ("numpy", "dtrack.analytics.basis", "dtrack.report.basis")
 
 
 @click.command()
@@ -20,11 +21,14 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.basis", "dtrack.report.basis", "rich.c
               help="List carry trades whose annualized yield net of fees is at least PCT percent.")
 @click.option("--live", is_flag=True,
               help="Ask the venues even when the history store holds fresh snapshots (store.fresh_seconds).")
+@click.option("--sort", type=click.Choice(BASIS_SORTS), default=None,
+              help="One table across assets, ordered: annualized or basis (highest first), days (nearest expiry).")
+@click.option("--limit", type=int, default=None, metavar="N", help="With --sort: the first N rows.")
 @common_options
 @click.pass_context
 def basis(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], quarterly: bool, scan_all: bool,
-          min_yield: float | None, live: bool, config: str | None, sim: bool, fmt: str | None,
-          timeout: float | None) -> int:
+          min_yield: float | None, live: bool, sort: str | None, limit: int | None, config: str | None, sim: bool,
+          fmt: str | None, timeout: float | None) -> int:
     """Basis and term structure of ASSET... (default: every asset with dated futures).
 
     Perpetuals: mark - index and mark - spot premium, and the funding carry (APR from the
@@ -38,7 +42,8 @@ def basis(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], 
       dtrack basis BTC ETH --sim
       dtrack basis --all --min-yield 5
       dtrack basis BTC --quarterly --format json
+      dtrack basis --all --sort annualized --limit 20
     """
     opts = options(ctx, config, sim, fmt, timeout)
     return answer(opts, venues, lambda dt: dt.basis(assets, quarterly=quarterly, all=scan_all, min_yield=min_yield,
-                                                    live=live), preload=AFTER_FETCH)
+                                                    live=live, sort=sort, limit=limit), preload=AFTER_FETCH)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from dtrack.cli.common import answer, common_options, options
+from dtrack.analytics.screens import FUNDING_SORTS
+from dtrack.cli.common import common_options, options
+from dtrack.cli.watch import run, watch_options
 
 #: imported in the background while the venues answer
-AFTER_FETCH = ("dtrack.analytics.funding", "dtrack.report.funding", "rich.console", "rich.table")
+AFTER_FETCH = ("dtrack.analytics.funding", "dtrack.report.funding")
 
 
 @click.command()
-@click.argument("assets", nargs=-1, required=True, metavar="ASSET...")
+@click.argument("assets", nargs=-1, metavar="[ASSET...]")
 @click.option("--venue", "venues", multiple=True, metavar="V",
               help="Only these venues (repeatable). Default: every active venue.")
 @click.option("--history", "history", default=None, metavar="DURATION",
@@ -26,11 +28,21 @@ AFTER_FETCH = ("dtrack.analytics.funding", "dtrack.report.funding", "rich.consol
               help="With --position: the position's side.")
 @click.option("--live", is_flag=True,
               help="Ask the venues even when the history store holds fresh snapshots (store.fresh_seconds).")
+@click.option("--top", type=int, default=None, metavar="N",
+              help="A screen: the N best perpetuals by --sort (without ASSET: every listed perpetual of every venue).")
+@click.option("--sort", type=click.Choice(FUNDING_SORTS), default=None,
+              help="Order rows (and --arb pairs): apr (highest first; the default of --top), rate (8h-equivalent, "
+                   "largest either sign), oi (USD), spread (over the cheapest venue of the same asset).")
+@click.option("--min-oi", type=float, default=None, metavar="USD", help="Only perpetuals with this much open interest.")
+@click.option("--limit", type=int, default=None, metavar="N", help="With --arb: the first N pairs.")
+@watch_options
 @common_options
 @click.pass_context
 def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], history: str | None, arb: bool,
             min_spread: float | None, alert_threshold: float | None, position: float | None, side: str | None,
-            live: bool, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
+            live: bool, top: int | None, sort: str | None, min_oi: float | None, limit: int | None,
+            watch: str | None, refreshes: int | None, config: str | None, sim: bool, fmt: str | None,
+            timeout: float | None) -> int:
     """Funding rates of ASSET... across venues: an asset (BTC, eth), a ccxt symbol (BTC/USDT:USDT) or venue
     symbols (BTCUSDT, BTC-PERPETUAL, kPEPE) for just those contracts.
 
@@ -49,8 +61,11 @@ def funding(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...]
       dtrack funding BTC --arb --min-spread 0.01
       dtrack funding PEPE --alert-threshold 0.05 --format json
       dtrack funding ETH --position 50000 --side short
+      dtrack funding --top 20 --sort apr --min-oi 10000000
+      dtrack funding BTC ETH --watch 30s
     """
     opts = options(ctx, config, sim, fmt, timeout)
-    return answer(opts, venues, lambda dt: dt.funding(
+    return run(opts, venues, lambda dt: dt.funding(
         assets, history=history, arb=arb, min_spread=min_spread, alert_threshold=alert_threshold,
-        position=position, side=side, live=live), preload=AFTER_FETCH)
+        position=position, side=side, live=live, top=top, sort=sort, min_oi=min_oi, limit=limit), watch, refreshes,
+        preload=AFTER_FETCH)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from dtrack import __version__
-from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options
+from dtrack.cli.common import EXIT_ERROR, EXIT_USAGE, Options, wide_option
 from dtrack.errors import ConfigError, DtrackError, SymbolNotFound, UsageError, clip
 
 log = logging.getLogger("dtrack")
@@ -23,6 +23,8 @@ COMMANDS = {
     "oi": "dtrack.cli.oi:oi",
     "basis": "dtrack.cli.basis:basis",
     "options": "dtrack.cli.options:options_cmd",
+    "liquidations": "dtrack.cli.liquidations:liquidations",
+    "dashboard": "dtrack.cli.dashboard:dashboard",
     "venues": "dtrack.cli.venues:venues",
     "sim": "dtrack.cli.sim:sim",
     "schema": "dtrack.cli.schema:schema",
@@ -30,6 +32,8 @@ COMMANDS = {
     "collect": "dtrack.cli.collect:collect",
     "backfill": "dtrack.cli.backfill:backfill",
     "history": "dtrack.cli.history:history",
+    "alerts": "dtrack.cli.alerts:alerts",
+    "chart": "dtrack.cli.chart:chart",
 }
 
 
@@ -59,6 +63,7 @@ class LazyGroup(click.Group):
                    "(else $DTRACK_STORE, else settings store.url, else the user data dir).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@wide_option
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str | None, verbose: int,
         quiet: bool) -> None:
@@ -69,7 +74,8 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str
     the unit. `collect` keeps a history store filled (snapshots, live streams, backfill);
     `history` and `backfill` read and fill it.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
-    --format table|json|csv follows the command.
+    --format table|json|csv follows the command. Tables fit $COLUMNS (else the terminal; 200 in a
+    pipe), dropping their least important columns first; --wide shows them all.
     Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
+from dtrack.analytics.screens import CHAIN_SORTS
 from dtrack.analytics.selection import DEFAULT_EXPIRIES
 from dtrack.cli.common import answer, common_options, options
 
 #: imported in the background while the venues answer
-AFTER_FETCH = ("numpy", "dtrack.analytics.options", "dtrack.analytics.options_desk", "dtrack.report.options",
-               "rich.console", "rich.table")
+AFTER_FETCH = ("numpy", "dtrack.analytics.options", "dtrack.analytics.options_desk", "dtrack.report.options")
 
 
 @click.command(name="options")
@@ -26,11 +26,15 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.options", "dtrack.analytics.options_de
               help="With --flow: minimum size in coins (e.g. 25; = contracts on Deribit, Bybit, Binance; OKX "
                    "contracts are 0.1 BTC) or premium in USD (e.g. $100000 or 100000usd).")
 @click.option("--gex", is_flag=True, help="Dealer gamma exposure by strike, total and flip level.")
+@click.option("--sort", type=click.Choice(CHAIN_SORTS), default=None,
+              help="With --chain: order each asset's chain by strike or expiry (ascending), oi, volume or iv "
+                   "(descending).")
+@click.option("--limit", type=int, default=None, metavar="N", help="With --chain: the first N options per asset.")
 @common_options
 @click.pass_context
 def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], expiry: str | None, pcr: bool,
-                chain: bool, flow: bool, min_size: str | None, gex: bool, config: str | None, sim: bool,
-                fmt: str | None, timeout: float | None) -> int:
+                chain: bool, flow: bool, min_size: str | None, gex: bool, sort: str | None, limit: int | None,
+                config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
     """Options analytics of ASSET... (BTC, ETH, SOL): Deribit, OKX, Bybit and Binance.
 
     Default view per expiry: days, forward, ATM IV, 25-delta risk reversal and butterfly,
@@ -46,7 +50,9 @@ def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, 
       dtrack options BTC ETH --expiry friday --chain
       dtrack options BTC --gex --expiry month --format json
       dtrack options ETH --flow --min-size '$250000'
+      dtrack options BTC --chain --sort oi --limit 20
     """
     opts = options(ctx, config, sim, fmt, timeout)
     return answer(opts, venues, lambda dt: dt.options(assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow,
-                                                      min_size=min_size, gex=gex), preload=AFTER_FETCH)
+                                                      min_size=min_size, gex=gex, sort=sort, limit=limit),
+                  preload=AFTER_FETCH)

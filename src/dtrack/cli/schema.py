@@ -9,7 +9,7 @@ from dtrack.cli.common import emit
 
 @click.command()
 @click.argument("command", type=click.Choice(["funding", "oi", "basis", "options", "venues", "instruments", "history",
-                                              "backfill"]))
+                                              "backfill", "liquidations", "dashboard", "alerts"]))
 def schema(command: str) -> int:
     """Print the JSON Schema (draft 2020-12) of COMMAND's JSON document, as shipped in the package.
 

@@ -29,11 +29,16 @@ if TYPE_CHECKING:
     from dtrack.client.queries.snapshot import SnapshotResult
     from dtrack.config import Settings
     from dtrack.results import (
+        AlertsResult,
         BackfillResult,
         BasisResult,
+        DashboardResult,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiquidationMapResult,
+        LiquidationScoreResult,
+        LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         VenuesResult,
@@ -101,7 +106,7 @@ class AsyncClient:
         self._store_arg = store
         self._store: Store | None = None  # opened here (closed by aclose), or the one given
         self._on_network: list[Callable[[], None]] = []
-        self._streams: set[AsyncGenerator[Record, None]] = set()  # running streams, closed by aclose
+        self._streams: set[AsyncGenerator[list[Record], None]] = set()  # running streams, closed by aclose
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -233,6 +238,11 @@ class AsyncClient:
         return bool(self._venues)
 
     @property
+    def simulated(self) -> bool:
+        """Whether the client reads dtrack's simulated venues (``sim=True``)."""
+        return self._sim
+
+    @property
     def chosen_venues(self) -> list[str]:
         """The venues the user restricted queries to (empty: none chosen, every enabled venue is asked)."""
         return list(self._venues)
@@ -277,9 +287,11 @@ class AsyncClient:
 
         return await catalog.instruments(self, assets)
 
-    async def funding(self, assets: str | Sequence[str], *, history: str | timedelta | None = None,
+    async def funding(self, assets: str | Sequence[str] | None = None, *, history: str | timedelta | None = None,
                       arb: bool = False, min_spread: float | None = None, alert_threshold: float | None = None,
-                      position: float | None = None, side: str | None = None, live: bool = False) -> FundingResult:
+                      position: float | None = None, side: str | None = None, live: bool = False,
+                      top: int | None = None, sort: str | None = None, min_oi: float | None = None,
+                      limit: int | None = None) -> FundingResult:
         """Current funding of every perpetual of ``assets`` across venues, each with its own interval.
 
         ``history``: window of the statistics (``"7d"`` or a timedelta; averages always use at least 7 days);
@@ -291,48 +303,130 @@ class AsyncClient:
         From the store, without the network, when it is fresh (see the class doc; ``live=True``: the venues);
         with ``history``, stored settlements older than what a venue keeps complete its history. The result's
         ``source`` says which.
+
+        A screen: ``top=N`` keeps the N best perpetuals by ``sort`` (``apr``, the default: highest funding APR;
+        ``rate``: largest 8 h-equivalent rate either sign; ``oi``: largest open interest; ``spread``: the rate
+        minus the lowest of the same asset on another venue); without ``assets``, over every listed perpetual of
+        every venue (current rates only unless ``history`` is given). ``min_oi`` (USD) leaves out smaller
+        perpetuals; ``sort`` alone orders the rows; ``limit`` keeps the first N arbitrage pairs (ordered by
+        ``sort``: net APR by default). The result's ``screen`` says what was done (``analytics.screens``).
         """
         from dtrack.client.queries import funding
 
         return await funding.run(self, assets, history=history, arb=arb, min_spread=min_spread,
-                                 alert_threshold=alert_threshold, position=position, side=side, live=live)
+                                 alert_threshold=alert_threshold, position=position, side=side, live=live, top=top,
+                                 sort=sort, min_oi=min_oi, limit=limit)
 
-    async def open_interest(self, assets: str | Sequence[str], *, changes: bool = False, divergence: bool = False,
-                            window: str | timedelta = "24h", live: bool = False) -> OpenInterestResult:
+    async def open_interest(self, assets: str | Sequence[str] | None = None, *, changes: bool = False,
+                            divergence: bool = False, window: str | timedelta = "24h", live: bool = False,
+                            top: int | None = None, sort: str | None = None,
+                            min_oi: float | None = None) -> OpenInterestResult:
         """Open interest of every perpetual and dated future of ``assets``, one side, in the venue's unit,
         in coins and in USD with the price used; ``changes``: 1 h / 4 h / 24 h / 7 d changes in coin terms;
         ``divergence``: OI change against price change over ``window``, classified. From the store when it is
-        fresh (not with ``divergence``; ``live=True``: the venues)."""
+        fresh (not with ``divergence``; ``live=True``: the venues).
+
+        A screen: ``top=N`` keeps the N largest contracts by ``sort`` (``oi``, the default, in USD;
+        ``change_24h``: the largest 24 h increase in coin terms, which fetches the history); without ``assets``,
+        over every listed contract of every venue (no long/short ratios). ``min_oi`` (USD) leaves out smaller
+        contracts; ``sort`` alone orders the rows."""
         from dtrack.client.queries import open_interest
 
         return await open_interest.run(self, assets, changes=changes, divergence=divergence, window=window,
-                                       live=live)
+                                       live=live, top=top, sort=sort, min_oi=min_oi)
 
     async def basis(self, assets: str | Sequence[str] | None = None, *, quarterly: bool = False, all: bool = False,
-                    min_yield: float | None = None, live: bool = False) -> BasisResult:
+                    min_yield: float | None = None, live: bool = False, sort: str | None = None,
+                    limit: int | None = None) -> BasisResult:
         """Perpetual premia and funding carry, dated-futures basis against spot, term structure and constant
         maturity of ``assets`` (default, or ``all=True``: every asset with dated futures); ``quarterly``:
         only quarterly expiries; ``min_yield`` (annual percent): carry trades at least that net of fees. From
-        the store when it is fresh for the named assets (``live=True``: the venues)."""
+        the store when it is fresh for the named assets (``live=True``: the venues). ``sort`` orders the rows
+        across assets (``annualized`` or ``basis``: highest first; ``days``: nearest expiry first) and ``limit``
+        keeps the first N."""
         from dtrack.client.queries import basis
 
-        return await basis.run(self, assets, quarterly=quarterly, scan_all=all, min_yield=min_yield, live=live)
+        return await basis.run(self, assets, quarterly=quarterly, scan_all=all, min_yield=min_yield, live=live,
+                               sort=sort, limit=limit)
 
     async def options(self, assets: str | Sequence[str], *, expiry: str | None = None, chain: bool = False,
                       pcr: bool = False, flow: bool = False, min_size: str | float | None = None,
-                      gex: bool = False) -> OptionsResult:
+                      gex: bool = False, sort: str | None = None, limit: int | None = None) -> OptionsResult:
         """Options analytics of ``assets``: per-expiry forward, ATM IV, 25-delta RR/BF, put/call ratios, max
         pain and OI; the cross-venue aggregate, IV term structure, DVOL rank, RV and the regime.
 
         ``expiry``: an ISO date, ``next``, ``friday``, ``month`` or ``all`` (default: the next four);
         ``chain``: every option with dtrack's greeks; ``pcr``: the put/call view of the table; ``flow``: large
         trades of the last 24 h, ``min_size`` in coins (``25``) or USD premium (``"$100000"``); ``gex``:
-        dealer gamma exposure by strike.
+        dealer gamma exposure by strike; with ``chain``, ``sort`` orders each asset's chain (``strike``,
+        ``expiry``: ascending; ``oi``, ``volume``: in coins, ``iv``: descending) and ``limit`` keeps N options
+        per asset.
         """
         from dtrack.client.queries import options
 
         return await options.run(self, assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow, min_size=min_size,
-                                 gex=gex)
+                                 gex=gex, sort=sort, limit=limit)
+
+    async def dashboard(self, assets: str | Sequence[str], *, level: int = 2, live: bool = False) -> DashboardResult:
+        """The multi-asset dashboard: for each of ``assets``, funding, open interest, liquidations, basis and
+        options, every panel of every asset fetched concurrently (one round of requests after the cached
+        instrument lists). Built from the results of ``funding``, ``open_interest``, ``basis``, ``options`` (and
+        ``liquidations`` where this build has it), so its numbers are theirs.
+
+        ``level`` 1: one line per asset (the headline figures); 2 (default): compact panels per asset, with
+        sparklines of stored history when the store holds it; 3: the panels plus signals and a risk assessment,
+        each with the numbers behind it. A panel that fails leaves the others (its venues in ``failures``).
+        ``live=True``: the venues even when the history store is fresh.
+        """
+        from dtrack.client.queries import dashboard
+
+        return await dashboard.run(self, assets, level=level, live=live)
+
+    async def liquidations(self, assets: str | Sequence[str], *, since: str | timedelta = "24h",
+                           venues: Sequence[str] | None = None, recent: bool = False,
+                           min_size: str | float | None = None, listen: str | float | timedelta | None = None,
+                           limit: int | None = None, progress: Callable[[str], None] | None = None,
+                           ) -> LiquidationsResult:
+        """Liquidations of ``assets`` by the side of the POSITION liquidated, per venue and in total over 1 h, 4 h,
+        12 h and 24 h (the windows up to ``since``, and ``since`` itself), with the long/short ratio, event counts,
+        each venue's coverage (``complete``, ``sampled``: a total over it is a lower bound, ``trade-flag``) and how
+        much of each window the data covers; venues without a feed dtrack reads (Hyperliquid publishes none) are
+        listed as not covered, with the reason.
+
+        The events come from the history store (what ``dtrack collect`` recorded) and, with ``listen`` (``"60s"``,
+        seconds, a timedelta), from the venues' liquidation streams heard live for that long; both merged by event
+        key, never counted twice. With ``sim=True`` and no liquidation stored in the window, the simulated venues
+        are listened to for settings ``liquidations.listen_seconds`` (the ``source`` says so; ``progress``, when
+        given, is called with one line before the listen). ``recent`` (or ``min_size``): the latest events of at
+        least ``min_size`` USD (``1000000``, ``"$1M"``, ``"250k"``; default settings
+        ``liquidations.min_size_usd``), newest first, at most ``limit`` (default ``liquidations.recent_limit``).
+        ``venues``: only these (default: the client's). Bad input is a ``UsageError``.
+        """
+        from dtrack.client.queries import liquidations
+
+        return await liquidations.run(self, assets, since=since, venues=venues, recent=recent, min_size=min_size,
+                                      listen_for=listen, limit=limit, progress=progress)
+
+    async def alerts_check(self, assets: str | Sequence[str] | None = None, *, rules: Sequence[str] | None = None,
+                           send: bool = True, console: Callable[[str], None] | None = None) -> AlertsResult:
+        """Check the alert rules of settings ``alerts:`` once, on ``assets`` (default: settings ``alerts.assets``,
+        else ``collect.assets``; a rule naming its own assets checks those too): ask the queries their metrics need,
+        concurrently, evaluate every enabled rule (or those named in ``rules``), and send each alert that its
+        cooldown does not hold to the rule's sinks (console, JSON lines, webhook, Discord, Slack, Telegram), with
+        the cooldowns kept in the state dir across runs. ``send=False``: a dry run (nothing sent or recorded);
+        ``console``: where the console sink writes (default: stderr). A rule whose data is missing (a query that
+        failed, or none dtrack has) says "not available" without failing the others. ``exit_code``: 0 nothing
+        fired, 10 fired, 11 fired and a sink failed."""
+        from dtrack.alerts.check import check
+
+        return await check(self, assets, rules=rules, send=send, console=console)
+
+    async def alerts_test(self, sink: str, *, console: Callable[[str], None] | None = None) -> AlertsResult:
+        """Send a test message to the alert sink named ``sink`` (settings ``alerts.sinks``, or ``console``): the
+        result's ``deliveries`` say whether it went (the target and any error masked)."""
+        from dtrack.alerts.check import test_sink
+
+        return await test_sink(self, sink, console=console)
 
     async def stream(self, kinds: DataKind | str | Sequence[DataKind | str], assets: str | Sequence[str],
                      venues: Sequence[str] | None = None) -> AsyncIterator[Record]:
@@ -354,16 +448,38 @@ class AsyncClient:
         ...         else:
         ...             print(rec.to_row())
         """
+        async with aclosing(self.stream_batches(kinds, assets, venues)) as batches:
+            async for batch in batches:
+                for record in batch:
+                    yield record
+
+    async def stream_batches(self, kinds: DataKind | str | Sequence[DataKind | str], assets: str | Sequence[str],
+                             venues: Sequence[str] | None = None, *,
+                             linger: float = 0.0) -> AsyncGenerator[list[Record], None]:
+        """``stream``'s records and gaps a frame at a time: an async iterator of lists, each the records one
+        WebSocket message carried (after the ``Gap`` it closes, if any) or one gap alone, in arrival order (each
+        venue's in its order); concatenated, exactly what ``stream`` yields. For a consumer that handles many
+        records per second: it pays the hand-over once per frame, not per record. The same arguments, errors and
+        closing as ``stream``. ``linger`` (seconds, default 0) is for a consumer that can take records a little
+        late (the collector: 0.1 s): each socket is then read in rounds that far apart and the lists handed on as
+        often, so that one wake-up serves many frames (most of a stream's CPU is that per-message machinery); the
+        same lists in the same order, each up to ``2 * linger`` later, and ``received_at`` is when the frame was
+        read, up to ``linger`` after it arrived.
+
+        >>> async with dtrack.AsyncClient() as dt:                       # doctest: +SKIP
+        ...     async for batch in dt.stream_batches("quotes", ["BTC", "ETH"]):
+        ...         marks = [r.mark_price for r in batch if isinstance(r, dtrack.records.PriceQuote)]
+        """
         from dtrack.client import streams
 
-        records = streams.run(self, kinds, assets, venues)
-        self._streams.add(records)
+        batches = streams.run_batches(self, kinds, assets, venues, linger=linger)
+        self._streams.add(batches)
         try:
-            async with aclosing(records):
-                async for record in records:
-                    yield record
+            async with aclosing(batches):
+                async for batch in batches:
+                    yield batch
         finally:
-            self._streams.discard(records)
+            self._streams.discard(batches)
 
     async def snapshot(self, kinds: str | Sequence[str], assets: str | Sequence[str], *,
                        venues: Sequence[str] | None = None, chains: bool = True) -> SnapshotResult:
@@ -383,7 +499,8 @@ class AsyncClient:
         """A stored series of ``assets``, read from the history store only (no network): ``kind`` is ``funding``
         (settled funding), ``oi`` (open-interest history), ``klines`` (kline closes), ``snapshots`` (the stored
         funding, open-interest and price snapshots), ``options`` (the stored per-expiry option metrics, per venue
-        and across venues) or ``gaps`` (what collectors did not see: assets optional).
+        and across venues), ``liquidations`` (the liquidation events collectors recorded) or ``gaps`` (what
+        collectors did not see: assets optional).
         ``since`` / ``until``: a duration ago (``24h``, ``7d``), an ISO-8601 time or an aware datetime;
         ``venues``: only these (default: the client's). Assets are resolved to venue symbols through the store's
         instruments table. ``.to_pandas()`` has a tz-aware ``time`` column."""
@@ -410,6 +527,40 @@ class AsyncClient:
             target = store if store is not None else self._backfill_store()
             report = await backfill(self, target, kinds, assets, since=since, venues=venues, progress=progress)
         return report.result()
+
+    async def liquidation_map(self, assets: str | Sequence[str], *, venues: Sequence[str] | None = None,
+                              range_pct: float | None = None, bins: int | None = None,
+                              at: str | datetime | timedelta | None = None) -> LiquidationMapResult:
+        """The ESTIMATED liquidation map (heatmap) of each of ``assets``: where the leveraged positions opened in
+        the last ``liquidation_map.window_days`` (30) would be liquidated, binned over ``±range_pct`` percent of
+        the current price (default settings ``liquidation_map.range_pct``, 10) in ``bins`` bins (even; default
+        50: half below, longs; half above, shorts), each with the estimated USD, its distance and a density
+        label; the cascade risk (seed bands scaled to the asset's open interest; the near-price / 24 h volume
+        ratio) with its inputs. An estimate (``dtrack.analytics.liquidation_map`` documents the method), never
+        observed liquidations: ``to_dict()`` says ``estimate: true`` with the method and its parameters.
+
+        From the history store when it holds the whole window of open-interest history and klines for every
+        venue, else from the venues that publish both (``venues``: only these); ``at``: the map as of a past
+        time (``"6h"`` ago, an ISO-8601 time or an aware datetime). ``result.source`` says where the data came
+        from; ``result.levels()`` gives the bins as ``LiquidationLevel`` records (what the collector stores)."""
+        from dtrack.client.queries import liquidation_map
+
+        return await liquidation_map.run_map(self, assets, venues=venues, range_pct=range_pct, bins=bins, at=at)
+
+    async def liquidation_score(self, assets: str | Sequence[str], *, since: str | datetime | timedelta = "7d",
+                                venues: Sequence[str] | None = None, horizon: str | timedelta | None = None,
+                                top_k: int | None = None) -> LiquidationScoreResult:
+        """Score the estimated maps the collector stored since ``since`` (``"7d"``, an ISO-8601 time or an aware
+        datetime) against the liquidations recorded in the ``horizon`` after each (default settings
+        ``liquidation_map.score_horizon_hours``, 24 h), over the price bins price actually traversed: Spearman's
+        rank correlation of estimated and realized USD per bin and the share of the realized USD in each
+        estimate's ``top_k`` bins (default ``liquidation_map.score_top_k``, 5), beside a distance-only baseline,
+        per asset and method. ``venues``: count only these venues' liquidations (default: the venues each
+        estimate was made from). Reads the store only (no network)."""
+        from dtrack.client.queries import liquidation_map
+
+        return await liquidation_map.run_score(self, assets, since=since, venues=venues, horizon=horizon,
+                                               top_k=top_k)
 
     def _backfill_store(self) -> Store:
         if self._sim and self._store_arg is None:

@@ -22,11 +22,16 @@ if TYPE_CHECKING:
     from dtrack.client.backfill import Progress
     from dtrack.config import Settings
     from dtrack.results import (
+        AlertsResult,
         BackfillResult,
         BasisResult,
+        DashboardResult,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiquidationMapResult,
+        LiquidationScoreResult,
+        LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         VenuesResult,
@@ -104,31 +109,57 @@ class Client:
         """See ``AsyncClient.instruments``."""
         return self._call(self._async.instruments(assets))
 
-    def funding(self, assets: str | Sequence[str], *, history: str | timedelta | None = None, arb: bool = False,
-                min_spread: float | None = None, alert_threshold: float | None = None,
-                position: float | None = None, side: str | None = None, live: bool = False) -> FundingResult:
+    def funding(self, assets: str | Sequence[str] | None = None, *, history: str | timedelta | None = None,
+                arb: bool = False, min_spread: float | None = None, alert_threshold: float | None = None,
+                position: float | None = None, side: str | None = None, live: bool = False, top: int | None = None,
+                sort: str | None = None, min_oi: float | None = None, limit: int | None = None) -> FundingResult:
         """See ``AsyncClient.funding``."""
         return self._call(self._async.funding(assets, history=history, arb=arb, min_spread=min_spread,
                                               alert_threshold=alert_threshold, position=position, side=side,
-                                              live=live))
+                                              live=live, top=top, sort=sort, min_oi=min_oi, limit=limit))
 
-    def open_interest(self, assets: str | Sequence[str], *, changes: bool = False, divergence: bool = False,
-                      window: str | timedelta = "24h", live: bool = False) -> OpenInterestResult:
+    def open_interest(self, assets: str | Sequence[str] | None = None, *, changes: bool = False,
+                      divergence: bool = False, window: str | timedelta = "24h", live: bool = False,
+                      top: int | None = None, sort: str | None = None,
+                      min_oi: float | None = None) -> OpenInterestResult:
         """See ``AsyncClient.open_interest``."""
         return self._call(self._async.open_interest(assets, changes=changes, divergence=divergence, window=window,
-                                                    live=live))
+                                                    live=live, top=top, sort=sort, min_oi=min_oi))
 
     def basis(self, assets: str | Sequence[str] | None = None, *, quarterly: bool = False, all: bool = False,
-              min_yield: float | None = None, live: bool = False) -> BasisResult:
+              min_yield: float | None = None, live: bool = False, sort: str | None = None,
+              limit: int | None = None) -> BasisResult:
         """See ``AsyncClient.basis``."""
-        return self._call(self._async.basis(assets, quarterly=quarterly, all=all, min_yield=min_yield, live=live))
+        return self._call(self._async.basis(assets, quarterly=quarterly, all=all, min_yield=min_yield, live=live,
+                                            sort=sort, limit=limit))
 
     def options(self, assets: str | Sequence[str], *, expiry: str | None = None, chain: bool = False,
                 pcr: bool = False, flow: bool = False, min_size: str | float | None = None,
-                gex: bool = False) -> OptionsResult:
+                gex: bool = False, sort: str | None = None, limit: int | None = None) -> OptionsResult:
         """See ``AsyncClient.options``."""
         return self._call(self._async.options(assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow,
-                                              min_size=min_size, gex=gex))
+                                              min_size=min_size, gex=gex, sort=sort, limit=limit))
+
+    def dashboard(self, assets: str | Sequence[str], *, level: int = 2, live: bool = False) -> DashboardResult:
+        """See ``AsyncClient.dashboard``."""
+        return self._call(self._async.dashboard(assets, level=level, live=live))
+
+    def liquidations(self, assets: str | Sequence[str], *, since: str | timedelta = "24h",
+                     venues: Sequence[str] | None = None, recent: bool = False, min_size: str | float | None = None,
+                     listen: str | float | timedelta | None = None, limit: int | None = None,
+                     progress: Callable[[str], None] | None = None) -> LiquidationsResult:
+        """See ``AsyncClient.liquidations`` (``progress`` is called from the client's thread)."""
+        return self._call(self._async.liquidations(assets, since=since, venues=venues, recent=recent,
+                                                   min_size=min_size, listen=listen, limit=limit, progress=progress))
+
+    def alerts_check(self, assets: str | Sequence[str] | None = None, *, rules: Sequence[str] | None = None,
+                     send: bool = True, console: Callable[[str], None] | None = None) -> AlertsResult:
+        """See ``AsyncClient.alerts_check`` (``console`` is called from the client's thread)."""
+        return self._call(self._async.alerts_check(assets, rules=rules, send=send, console=console))
+
+    def alerts_test(self, sink: str, *, console: Callable[[str], None] | None = None) -> AlertsResult:
+        """See ``AsyncClient.alerts_test``."""
+        return self._call(self._async.alerts_test(sink, console=console))
 
     def stream(self, kinds: DataKind | str | Sequence[DataKind | str], assets: str | Sequence[str],
                venues: Sequence[str] | None = None) -> Iterator[Record]:
@@ -139,7 +170,13 @@ class Client:
         ...     for rec in dt.stream("funding", "BTC"):
         ...         print(rec.to_row())
         """
-        return self._blocking(self._async.stream(kinds, assets, venues))
+        return _flat(self.stream_batches(kinds, assets, venues))
+
+    def stream_batches(self, kinds: DataKind | str | Sequence[DataKind | str], assets: str | Sequence[str],
+                       venues: Sequence[str] | None = None, *, linger: float = 0.0) -> Iterator[list[Record]]:
+        """See ``AsyncClient.stream_batches``: the same lists of records and gaps (one per frame) as a blocking
+        iterator; leaving the loop closes every connection, as ``stream``."""
+        return self._blocking(self._async.stream_batches(kinds, assets, venues, linger=linger))
 
     def _blocking(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """An async iterator run on the client's loop, stepped from this thread; closed with the generator."""
@@ -176,6 +213,33 @@ class Client:
         """See ``AsyncClient.backfill`` (``progress`` is called from the client's thread)."""
         return self._call(self._async.backfill(kinds, assets, since=since, venues=venues, store=store,
                                                progress=progress))
+
+    def liquidation_map(self, assets: str | Sequence[str], *, venues: Sequence[str] | None = None,
+                        range_pct: float | None = None, bins: int | None = None,
+                        at: str | datetime | timedelta | None = None) -> LiquidationMapResult:
+        """See ``AsyncClient.liquidation_map``: the ESTIMATED liquidation map of each asset (bins over ±range_pct
+        of the price, cascade risk), from the store when it holds the window, else from the venues."""
+        return self._call(self._async.liquidation_map(assets, venues=venues, range_pct=range_pct, bins=bins, at=at))
+
+    def liquidation_score(self, assets: str | Sequence[str], *, since: str | datetime | timedelta = "7d",
+                          venues: Sequence[str] | None = None, horizon: str | timedelta | None = None,
+                          top_k: int | None = None) -> LiquidationScoreResult:
+        """See ``AsyncClient.liquidation_score``: the stored estimates against the liquidations that followed,
+        beside a distance-only baseline (store only)."""
+        return self._call(self._async.liquidation_score(assets, since=since, venues=venues, horizon=horizon,
+                                                        top_k=top_k))
+
+
+def _flat(batches: Iterator[list[T]]) -> Iterator[T]:
+    """The items of ``batches`` one by one (the batches fetched from the loop thread, a step per frame, not per
+    record); closing it closes ``batches``."""
+    try:
+        for batch in batches:
+            yield from batch
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 async def _noop() -> None:

@@ -1,10 +1,11 @@
 """The collector: one run of ``dtrack collect`` from start to stop.
 
 Start: check the assets (one listing round), write the run's row, mark dead runs (``runs.sweep``), backfill
-what is missing; then the snapshot kinds at their intervals, the live streams, the writer flushing every
-second, the sweep every heartbeat and the status line, until ``stop()`` (a signal), the ``duration`` or the
-end of the ``--once`` round. Stop: cancel the rounds and streams in flight, close the open gaps, the final
-flush with the run marked ``stopped`` (``failed`` when the collector itself broke).
+what is missing; then the snapshot kinds at their intervals, the estimated liquidation map (hourly), the live
+streams, the writer flushing every second, the sweep every heartbeat and the status line, until ``stop()`` (a
+signal), the ``duration`` or the end of the ``--once`` round. Stop: cancel the rounds and streams in flight,
+close the open gaps, the final flush with the run marked ``stopped`` (``failed`` when the collector itself
+broke).
 
 A failing venue or stream never stops the others; a store that is down is the writer's business.
 """
@@ -18,7 +19,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dtrack.client.core import utc_now
+from dtrack.collect.alerts import AlertJob
 from dtrack.collect.backfill import EVERY, backfill
+from dtrack.collect.levels import Levels
 from dtrack.collect.runs import FAILED, STOPPED, RunBook, sweep
 from dtrack.collect.snapshots import Snapshots
 from dtrack.collect.status import StatusLine, Tally
@@ -58,7 +61,9 @@ class Collector:
                                   flush_interval=plan.flush_interval, max_rows=plan.max_buffered_rows,
                                   conflation=plan.conflation, heartbeat=plan.heartbeat)
         self.snapshots = Snapshots(client, plan, self.writer, self.tally, status, self.clock)
+        self.levels = Levels(client, plan, self.writer, self.tally, status, self.clock, open_store)
         self.streams = StreamConsumer(client, plan, self.writer, self.tally, status, self.clock)
+        self.alerts = AlertJob(client, plan, status)
         self.exit_code = EXIT_OK
 
     @property
@@ -153,6 +158,9 @@ class Collector:
         if self._stop.is_set():
             return
         tasks += self.snapshots.tasks(self._stop)
+        tasks += self.levels.tasks(self._stop)
+        if self.alerts.enabled:
+            tasks.append(self.alerts.task(self._stop))
         if self.plan.stream_kinds:
             tasks.append(asyncio.create_task(self.streams.run(self._stop), name="streams"))
         await self._stop.wait()

@@ -25,7 +25,11 @@ _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.IGNORECAS
 _UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 #: a stream kind of the settings -> the record type (class name) it keeps
-STREAM_RECORDS = {"funding": "FundingRate", "open_interest": "OpenInterest", "quotes": "PriceQuote"}
+STREAM_RECORDS = {"funding": "FundingRate", "open_interest": "OpenInterest", "quotes": "PriceQuote",
+                  "liquidations": "Liquidation"}
+#: the stream kinds of the tickers (one ``stream.tickers`` per venue); liquidations are a stream of their own
+TICKER_STREAMS = ("funding", "open_interest", "quotes")
+LIQUIDATIONS = "liquidations"
 
 
 def parse_span(text: str, option: str, *, low: float = 1.0, high: float = 366 * 86400.0) -> float:
@@ -56,6 +60,7 @@ class Plan:
     once: bool = False
     store_url: str | None = None
     option_chains: bool = False  # options snapshots keep the whole chains too (option_quotes)
+    liquidation_map_interval: float = 0.0  # seconds between two estimated liquidation maps; 0: none
 
     @property
     def stream_records(self) -> frozenset[str]:
@@ -71,18 +76,25 @@ class Plan:
         return tuple(v for v in self.venues if any(VENUES[v].capability(k).stream for k in kinds))
 
     def gap_streams(self) -> list[tuple[str, str]]:
-        """(venue, stream) of everything this run watches: ``snapshot.<kind>`` per venue offering the kind, and
-        ``stream.tickers`` per venue for the live streams. A run that dies leaves one gap row per entry."""
+        """(venue, stream) of everything this run watches: ``snapshot.<kind>`` per venue offering the kind,
+        ``stream.tickers`` per venue streaming a ticker kind and ``stream.liquidations`` per venue streaming
+        liquidations. A run that dies leaves one gap row per entry (and ``dtrack liquidations`` reads from them
+        which venues' liquidations the run watched)."""
         from dtrack.client.queries.snapshot import NEEDS
+        from dtrack.records import DataKind
         from dtrack.venues import VENUES
 
         out: list[tuple[str, str]] = []
         streaming = self.stream_venues() if not self.once else ()
+        tickers = [DataKind(k) for k in self.stream_kinds if k in TICKER_STREAMS]
         for venue in self.venues:
             info = VENUES[venue]
             out += [(venue, f"snapshot.{k}") for k in self.snapshots if info.offers(NEEDS[k])]
-            if venue in streaming:
+            if venue in streaming and any(info.capability(k).stream for k in tickers):
                 out.append((venue, "stream.tickers"))
+            if venue in streaming and LIQUIDATIONS in self.stream_kinds \
+                    and info.capability(DataKind.LIQUIDATIONS).stream:
+                out.append((venue, "stream.liquidations"))
         return out
 
     def what(self) -> str:
@@ -127,6 +139,17 @@ def _venues(names: Sequence[str], settings: Settings) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _streamed(kinds: Sequence[str], venues: Sequence[str]) -> tuple[str, ...]:
+    """The stream kinds at least one of ``venues`` streams (a kind none of them streams is left out, so that
+    the run's ``what`` says what it really watched); all of them when none is streamed at all (the run then
+    says so: snapshots only)."""
+    from dtrack.records import DataKind
+    from dtrack.venues import VENUES
+
+    streamed = tuple(k for k in kinds if any(VENUES[v].capability(DataKind(k)).stream for v in venues))
+    return streamed or tuple(kinds)
+
+
 def make_plan(settings: Settings, *, assets: Sequence[str] = (), venues: Sequence[str] = (),
               duration: str | None = None, once: bool = False, streams: bool | None = None,
               backfill: bool | None = None, store_url: str | None = None) -> Plan:
@@ -145,9 +168,12 @@ def make_plan(settings: Settings, *, assets: Sequence[str] = (), venues: Sequenc
         raise UsageError("--once runs one round of snapshots, and every snapshot interval is 0 in settings "
                          "(collect.snapshots)")
     with_backfill = (c.backfill_days > 0) if backfill is None else (backfill and c.backfill_days > 0)
+    chosen = _venues(venues or c.venues, settings)
     return Plan(
-        assets=_assets(assets or c.assets), venues=_venues(venues or c.venues, settings), snapshots=snapshots,
-        stream_kinds=c.streams.kinds if with_streams and not once else (), conflation=c.streams.conflation,
+        assets=_assets(assets or c.assets), venues=chosen, snapshots=snapshots,
+        stream_kinds=_streamed(c.streams.kinds, chosen) if with_streams and not once else (),
+        conflation=c.streams.conflation,
         flush_interval=c.flush_interval, max_buffered_rows=c.max_buffered_rows, heartbeat=c.heartbeat,
         backfill=timedelta(days=c.backfill_days) if with_backfill else None, duration=seconds, once=once,
-        store_url=store_url, option_chains=c.option_chains)
+        store_url=store_url, option_chains=c.option_chains,
+        liquidation_map_interval=0.0 if once else c.liquidation_map_interval)

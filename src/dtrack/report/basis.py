@@ -1,4 +1,4 @@
-"""Renders the basis report: JSON (one object), CSV (the rows) and rich tables."""
+"""Renders the basis report: JSON (one object), CSV (the rows) and terminal tables (``report.table``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from dtrack.analytics.basis import AssetBasis, BasisReport, BasisRow, Opportunity
 from dtrack.report.format import iso, num, pct, price, token
+from dtrack.report.table import Column, Table, Text, View
 from dtrack.results import Failure
 
 UNITS = {
@@ -67,7 +68,7 @@ def to_json(report: BasisReport, failures: Sequence[Failure]) -> dict[str, Any]:
 
 
 CSV_FIELDS = ("venue", "asset", "symbol", "kind", "expiry", "days_to_expiry", "price", "spot_price", "index_price",
-              "basis", "basis_usd", "premium_index", "annualized", "annualized_source")
+              "basis", "basis_usd", "premium_index", "annualized", "annualized_source", "time")
 
 
 def to_csv(report: BasisReport) -> str:
@@ -75,62 +76,55 @@ def to_csv(report: BasisReport) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in report.rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row_dict(r).items()})
+    for r in report.rows:  # time: when the basis was computed from the quotes (the report's)
+        writer.writerow({k: ("" if v is None else v) for k, v in {**row_dict(r), "time": iso(report.time)}.items()})
     return buf.getvalue()
 
 
-def render_table(report: BasisReport) -> Any:
-    """A rich renderable: per-asset perpetual premia, the term structure, constant maturity, opportunities."""
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = []
+def render_table(report: BasisReport) -> View:
+    """Per-asset perpetual premia, the term structure, constant maturity, opportunities."""
+    view = View()
     for s in report.summary:
-        parts.append(Text(f"{s.asset}  spot {price(s.spot_price)} ({s.spot_source})  structure: {s.structure}"
-                          + "".join(f"  |  {v}: {st}" for v, st in s.venue_structure.items()), style="bold"))
+        view.add(Text(f"{s.asset}  spot {price(s.spot_price)} ({s.spot_source})  structure: {s.structure}"
+                      + "".join(f"  |  {v}: {st}" for v, st in s.venue_structure.items()), style="bold"))
         perps = [r for r in report.rows if r.asset == s.asset and r.expiry is None]
         if perps:
-            table = Table(title=f"{s.asset} PERPETUALS", title_justify="left", show_edge=False)
-            for col in ("Venue", "Symbol", "Mark", "Index", "Mark-index", "Mark-spot", "Funding APR"):
-                table.add_column(col, justify="left" if col in ("Venue", "Symbol") else "right")
+            table = Table(f"{s.asset} PERPETUALS", [
+                Column("Venue"), Column("Symbol"), Column("Mark", "right", 2), Column("Index", "right", 4),
+                Column("Mark-index", "right", 3), Column("Mark-spot", "right"), Column("Funding APR", "right", 1)])
             for r in perps:
-                table.add_row(r.venue, escape(r.symbol), price(r.price), price(r.index_price), pct(r.premium_index, 3),
+                table.add_row(r.venue, r.symbol, price(r.price), price(r.index_price), pct(r.premium_index, 3),
                               pct(r.basis, 3), pct(r.annualized, 2))
-            parts.append(table)
+            view.add(table)
         if s.term_structure:
-            table = Table(title=f"{s.asset} TERM STRUCTURE (dated futures by expiry)", title_justify="left",
-                          show_edge=False)
-            for col in ("Expiry", "Days", "Venue", "Symbol", "Price", "Basis", "Basis USD", "Annualized"):
-                table.add_column(col, justify="left" if col in ("Expiry", "Venue", "Symbol") else "right")
+            table = Table(f"{s.asset} TERM STRUCTURE (dated futures by expiry)", [
+                Column("Expiry"), Column("Days", "right", 3), Column("Venue"), Column("Symbol"),
+                Column("Price", "right", 2), Column("Basis", "right", 1), Column("Basis USD", "right", 4),
+                Column("Annualized", "right")])
             for r in s.term_structure:
                 table.add_row(f"{r.expiry:%Y-%m-%d}" if r.expiry else "", f"{r.days_to_expiry:.1f}", r.venue,
-                              escape(r.symbol), price(r.price), pct(r.basis, 3), f"{r.basis_usd:+,.2f}",
-                              pct(r.annualized, 2))
-            parts.append(table)
+                              r.symbol, price(r.price), pct(r.basis, 3), f"{r.basis_usd:+,.2f}", pct(r.annualized, 2))
+            view.add(table)
             cm = "  ".join(f"{c.days}d: {pct(c.annualized, 2)}" if c.annualized is not None else f"{c.days}d: n/a"
                            for c in s.constant_maturity)
-            parts.append(Text(f"Constant maturity (annualized): {cm}"))
-            parts += [Text(f"  {c.days}d {c.note}", style="dim") for c in s.constant_maturity if c.note]
+            view.add(Text(f"Constant maturity (annualized): {cm}"))
+            view.add(*(Text(f"  {c.days}d {c.note}", style="dim") for c in s.constant_maturity if c.note))
         else:
-            parts.append(Text(f"No dated futures for {s.asset} on the venues that answered."))
-        parts.append(Text(""))
+            view.add(Text(f"No dated futures for {s.asset} on the venues that answered."))
+        view.add(Text(""))
     if report.opportunities is not None:
-        parts.append(_opportunities(report.opportunities))
-    return Group(*parts)
+        view.add(_opportunities(report.opportunities))
+    return view
 
 
-def _opportunities(items: Sequence[Opportunity]) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="CARRY OPPORTUNITIES (annualized, net of taker fees)", title_justify="left", show_edge=False)
-    for col in ("Asset", "Strategy", "Venue", "Instrument", "Days", "Gross", "Fees", "Net", "How"):
-        table.add_column(col, justify="right" if col in ("Days", "Gross", "Fees", "Net") else "left")
+def _opportunities(items: Sequence[Opportunity]) -> Table:
+    table = Table("CARRY OPPORTUNITIES (annualized, net of taker fees)", [
+        Column("Asset"), Column("Strategy", priority=2), Column("Venue"), Column("Instrument"),
+        Column("Days", "right", 3), Column("Gross", "right", 4), Column("Fees", "right", 5), Column("Net", "right"),
+        Column("How", priority=6, wrap=True, min_width=24)])
     for o in items:
         table.add_row(o.asset, o.strategy, o.venue, o.symbol, f"{o.days:.0f}" if o.days is not None else "-",
                       pct(o.gross_yield, 2), pct(o.fees, 2, sign=False), pct(o.net_yield, 2), o.description)
-    return Group(table, *([Text("No carry clears the minimum yield.")] if not items else []))
+    if not items:
+        table.note("No carry clears the minimum yield.")
+    return table

@@ -1,4 +1,4 @@
-"""Renders the funding report: JSON (one object), CSV (the rows) and rich tables."""
+"""Renders the funding report: JSON (one object), CSV (the rows) and terminal tables (``report.table``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from dtrack.analytics.funding import ArbOpportunity, FundingReport, FundingRow
 from dtrack.records import FundingRate
 from dtrack.report.format import countdown, hours, iso, money, pct, token, usd, weighting_token
+from dtrack.report.table import Column, Table, Text, View
 from dtrack.results import Failure
 
 ARB_TABLE_ROWS = 15
@@ -102,7 +103,7 @@ def to_json(report: FundingReport, failures: Sequence[Failure]) -> dict[str, Any
 
 CSV_FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source",
               "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price",
-              "open_interest_usd", "avg_24h_8h", "avg_7d_8h", "alert")
+              "open_interest_usd", "avg_24h_8h", "avg_7d_8h", "alert", "time", "received_at")
 
 
 HISTORY_FIELDS = ("history_count", "history_mean_8h", "history_min_8h", "history_max_8h", "history_last_8h",
@@ -132,57 +133,55 @@ def to_csv(report: FundingReport, with_history: bool = False) -> str:
     return buf.getvalue()
 
 
-def render_table(report: FundingReport, show_history: bool) -> Any:
-    """A rich renderable: per-asset rate tables, summaries, history stats, arbitrage."""
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+#: the rate table's columns: the venue, the symbol and the 8h-equivalent rate always; then the rate as paid, its
+#: APR and interval, the open interest, the averages; the margin and the countdown go first at narrow widths
+RATE_COLUMNS = (Column("Venue"), Column("Symbol"), Column("Margin", priority=8), Column("Current", "right", 2),
+                Column("Interval", "right", 3), Column("8h-eq", "right"), Column("24h avg", "right", 6),
+                Column("7d avg", "right", 5), Column("APR", "right", 1), Column("Next payment", "right", 7),
+                Column("OI (USD)", "right", 4))
+PAY_COLUMNS = (Column("Pay/interval", "right", 6), Column("Pay/day", "right", 2), Column("Pay/30d", "right", 5))
 
-    parts: list[Any] = []
+
+def render_table(report: FundingReport, show_history: bool) -> View:
+    """Per-asset rate tables (alerted rows marked ``!``), summaries, history stats, arbitrage."""
+    view = View()
     now = report.as_of
     for summary in report.summary:
         rows = [r for r in report.rows if r.rate.instrument.asset == summary.asset]
-        table = Table(title=f"{summary.asset} PERPETUAL FUNDING RATES", title_justify="left", show_edge=False)
-        for col in ("Venue", "Symbol", "Margin", "Current", "Interval", "8h-eq", "24h avg", "7d avg", "APR",
-                    "Next payment", "OI (USD)"):
-            table.add_column(col, justify="left" if col in ("Venue", "Symbol", "Margin") else "right")
-        if report.position is not None:
-            for col in ("Pay/interval", "Pay/day", "Pay/30d"):
-                table.add_column(col, justify="right")
-        if report.alert_threshold is not None:
-            table.add_column("Alert", justify="center")
+        columns = [*RATE_COLUMNS, *(PAY_COLUMNS if report.position is not None else ())]
+        table = Table(f"{summary.asset} PERPETUAL FUNDING RATES", columns)
         for row in rows:
             r = row.rate
-            cells = [r.instrument.venue, escape(r.instrument.symbol),
+            cells = [r.instrument.venue, r.instrument.symbol,
                      f"{r.instrument.margin.value} {r.instrument.quote}", pct(r.rate), hours(r.interval_hours),
                      pct(r.rate_8h), pct(row.avg_24h_8h), pct(row.avg_7d_8h), pct(r.apr, 2),
                      countdown(r.next_funding_time, now), usd(r.open_interest_usd)]
-            if row.payment is not None:
-                cells += [money(row.payment.per_interval), money(row.payment.per_day), money(row.payment.per_30d)]
-            if report.alert_threshold is not None:
-                cells.append("!" if row.alert else "")
-            table.add_row(*cells, style="bold red" if row.alert else None)
-        parts.append(table)
-        parts += [Text(_sides_line(row.rate)) for row in rows if row.rate.sides is not None]
+            if report.position is not None:
+                p = row.payment
+                cells += ([money(p.per_interval), money(p.per_day), money(p.per_30d)] if p is not None
+                          else ["n/a"] * 3)
+            table.add_row(*cells, mark="!" if row.alert else "", style="bold red" if row.alert else "")
+        view.add(table)
+        view.add(*(Text(_sides_line(row.rate), nobreak=(row.rate.instrument.symbol,)) for row in rows
+                   if row.rate.sides is not None))
         if summary.weighted is not None:
             w = summary.weighted
-            parts.append(Text(f"Weighted avg (8h): {pct(w.rate_8h)} | Annualized: {pct(w.apr, 2)} | "
-                              f"Sentiment: {summary.sentiment.capitalize()}  [{w.weighting}]"))
+            view.add(Text(f"Weighted avg (8h): {pct(w.rate_8h)} | Annualized: {pct(w.apr, 2)} | "
+                          f"Sentiment: {summary.sentiment.capitalize()}  [{w.weighting}]"))
         else:
-            parts.append(Text(f"No perpetual found for {summary.asset} on the venues that answered."))
+            view.add(Text(f"No perpetual found for {summary.asset} on the venues that answered."))
         if report.alert_threshold is not None and any(r.alert for r in rows):
-            parts.append(Text(f"Rows marked ! exceed the alert threshold of ±{pct(report.alert_threshold, sign=False)} "
-                              "per 8 h (8h-equivalent rate).", style="red"))
+            view.add(Text(f"Rows marked ! exceed the alert threshold of ±{pct(report.alert_threshold, sign=False)} "
+                          "per 8 h (8h-equivalent rate).", style="red"))
         if report.position is not None:
             size, side = report.position
-            parts.append(Text(f"Payments for a {usd(size)} {side} position at current rates (positive = received)."))
-        parts.append(Text(""))
+            view.add(Text(f"Payments for a {usd(size)} {side} position at current rates (positive = received)."))
+        view.add(Text(""))
     if show_history:
-        parts.append(_history_table(report))
+        view.add(_history_table(report))
     if report.arbitrage is not None:
-        parts.append(_arb_table(report.arbitrage))
-    return Group(*parts)
+        view.add(_arb_table(report.arbitrage))
+    return view
 
 
 def _sides_line(r: FundingRate) -> str:
@@ -193,53 +192,44 @@ def _sides_line(r: FundingRate) -> str:
             f"(funding {pct(s['funding_short_8h'])} + borrow {pct(s['borrow_short_8h'])}); negative = received")
 
 
-def _history_table(report: FundingReport) -> Any:
-    from rich.markup import escape
-    from rich.table import Table
-
+def _history_table(report: FundingReport) -> Table:
     window = report.history_window.total_seconds() / 3600
     label = f"{window / 24:g}d" if window % 24 == 0 else f"{window:g}h"
-    table = Table(title=f"FUNDING HISTORY ({label}, 8h-equivalent)", title_justify="left", show_edge=False)
-    for col in ("Venue", "Symbol", "Settlements", "Mean", "Min", "Max", "Last", "Trend", "Note"):
-        table.add_column(col, justify="right" if col not in ("Venue", "Symbol", "Trend", "Note") else "left")
+    table = Table(f"FUNDING HISTORY ({label}, 8h-equivalent)", [
+        Column("Venue"), Column("Symbol"), Column("Settlements", "right", 4), Column("Mean", "right"),
+        Column("Min", "right", 2), Column("Max", "right", 2), Column("Last", "right", 3), Column("Trend", priority=1),
+        Column("Note", priority=5, wrap=True, min_width=24)])
     for row in report.rows:
         s = row.stats
+        inst = row.rate.instrument
         if s is None:
-            table.add_row(row.rate.instrument.venue, escape(row.rate.instrument.symbol), "0", "", "", "", "", "n/a",
-                          escape(row.history_note))
+            table.add_row(inst.venue, inst.symbol, "0", "", "", "", "", "n/a", row.history_note)
             continue
-        table.add_row(row.rate.instrument.venue, escape(row.rate.instrument.symbol), str(s.count), pct(s.mean),
-                      pct(s.min), pct(s.max), pct(s.last), s.trend, escape(row.history_note))
+        table.add_row(inst.venue, inst.symbol, str(s.count), pct(s.mean), pct(s.min), pct(s.max), pct(s.last),
+                      s.trend, row.history_note)
     return table
 
 
-def _arb_table(opps: Sequence[ArbOpportunity]) -> Any:
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="FUNDING ARBITRAGE (long one leg, short the other, the way that earns; net of taker fees)",
-                  title_justify="left", show_edge=False)
-    for col in ("Asset", "Long", "Short", "Spread/8h", "Gross APR", "Fees", "Net APR", "Breakeven", "Timing"):
-        table.add_column(col, justify="left" if col in ("Asset", "Long", "Short", "Timing") else "right")
+def _arb_table(opps: Sequence[ArbOpportunity]) -> Table:
+    # the legs (venue and symbol) and the net APR always; the asset, named by both symbols, may go
+    table = Table("FUNDING ARBITRAGE (long one leg, short the other, the way that earns; net of taker fees)", [
+        Column("Asset", priority=4), Column("Long"), Column("Short"), Column("Spread/8h", "right", 2),
+        Column("Gross APR", "right", 5), Column("Fees", "right", 6), Column("Net APR", "right"),
+        Column("Breakeven", "right", 3), Column("Timing", priority=7, wrap=True, min_width=16)])
     for o in opps[:ARB_TABLE_ROWS]:
         breakeven = f"{o.breakeven_days:.1f}d" if o.breakeven_days is not None else "never"
         timing = "simultaneous" if o.simultaneous else o.timing_note.removeprefix("payments not simultaneous: ")
-        table.add_row(o.asset, escape(f"{o.long.instrument.venue} {o.long.instrument.symbol}"),
-                      escape(f"{o.short.instrument.venue} {o.short.instrument.symbol}"), pct(o.spread_8h),
-                      pct(o.gross_apr, 2),
-                      pct(o.fees, 3, sign=False), pct(o.net_apr, 2), breakeven, timing)
-    notes = []
+        table.add_row(o.asset, f"{o.long.instrument.venue} {o.long.instrument.symbol}",
+                      f"{o.short.instrument.venue} {o.short.instrument.symbol}", pct(o.spread_8h),
+                      pct(o.gross_apr, 2), pct(o.fees, 3, sign=False), pct(o.net_apr, 2), breakeven, timing)
     if not opps:
-        notes.append(Text("No pair passes the filter."))
+        table.note("No pair passes the filter.")
     elif len(opps) > ARB_TABLE_ROWS:
-        notes.append(Text(f"({len(opps) - ARB_TABLE_ROWS} more pairs in --format json)"))
+        table.note(f"({len(opps) - ARB_TABLE_ROWS} more pairs in --format json)")
     if opps:
-        notes.append(Text(f"Net APR amortizes entry+exit fees over {opps[0].holding_days:g} days "
-                          "(funding.arb_holding_days in settings.yaml)."))
+        table.note(f"Net APR amortizes entry+exit fees over {opps[0].holding_days:g} days "
+                   "(funding.arb_holding_days in settings.yaml).")
     if any(o.costs_note for o in opps[:ARB_TABLE_ROWS]):
-        notes.append(Text("Spreads count each leg's funding and its borrow fee where the venue charges one (GMX: "
-                          "per side, see the rate rows); payments are not simultaneous where a leg accrues "
-                          "continuously."))
-    return Group(table, *notes)
+        table.note("Spreads count each leg's funding and its borrow fee where the venue charges one (GMX: per side, "
+                   "see the rate rows); payments are not simultaneous where a leg accrues continuously.")
+    return table

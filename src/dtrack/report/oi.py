@@ -1,4 +1,4 @@
-"""Renders the open-interest report: JSON (one object), CSV (the rows) and rich tables."""
+"""Renders the open-interest report: JSON (one object), CSV (the rows) and terminal tables (``report.table``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from dtrack.analytics.open_interest import Divergence, OIReport, OIRow
 from dtrack.records import LongShortRatio, Margin
 from dtrack.report.format import DIVERGENCE_TOKENS, amount, iso, num, pct, price, usd
+from dtrack.report.table import Column, Table, Text, View
 from dtrack.results import Failure
 
 UNITS = {
@@ -90,7 +91,7 @@ def to_json(report: OIReport, failures: Sequence[Failure]) -> dict[str, Any]:
 
 CSV_FIELDS = ("venue", "asset", "symbol", "kind", "expiry", "oi_amount", "oi_unit", "contract_size", "contract_unit",
               "inverse", "oi_base", "oi_usd", "price_used", "price_source", "share", "change_1h", "change_4h",
-              "change_24h", "change_7d", "long_short_ratio", "long_share", "note")
+              "change_24h", "change_7d", "long_short_ratio", "long_share", "note", "time", "received_at")
 
 
 def to_csv(report: OIReport) -> str:
@@ -103,49 +104,49 @@ def to_csv(report: OIReport) -> str:
     return buf.getvalue()
 
 
-def render_table(report: OIReport) -> Any:
-    """A rich renderable: per-asset contract tables, venue totals with changes, positioning, divergence."""
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = []
+def render_table(report: OIReport) -> View:
+    """Per-asset contract tables, venue totals with changes, positioning, divergence."""
+    view = View()
     windows = report.windows
+    #: the changes: the day's first, then the shorter windows, the week last
+    change_priority = {"24h": 3, "4h": 5, "1h": 6, "7d": 7}
     for s in report.summary:
         rows = [r for r in report.rows if r.oi.instrument.asset == s.asset]
-        table = Table(title=f"{s.asset} OPEN INTEREST (one side)", title_justify="left", show_edge=False)
-        for col in ("Venue", "Symbol", "Kind", "As reported", "Coins", "USD", "Price used", "Share", *windows, "L/S"):
-            table.add_column(col, justify="left" if col in ("Venue", "Symbol", "Kind", "As reported") else "right")
+        table = Table(f"{s.asset} OPEN INTEREST (one side)", [
+            Column("Venue"), Column("Symbol"), Column("Kind", priority=8), Column("As reported", priority=10),
+            Column("Coins", "right", 4), Column("USD", "right"), Column("Price used", "right", 11),
+            Column("Share", "right", 2), *(Column(w, "right", change_priority.get(w, 7)) for w in windows),
+            Column("L/S", "right", 9)])
         for r in rows:
             oi = r.oi
-            table.add_row(oi.instrument.venue, escape(oi.instrument.symbol), _kind(r),
-                          f"{amount(oi.amount)} {oi.unit.value}",
+            table.add_row(oi.instrument.venue, oi.instrument.symbol, _kind(r), f"{amount(oi.amount)} {oi.unit.value}",
                           amount(oi.base), usd(oi.usd), f"{price(oi.price_used)} {oi.price_source}",
                           pct(r.share, 1, sign=False), *[pct(r.changes.get(w), 2) for w in windows],
                           f"{r.long_short.ratio:.2f}" if r.long_short else "")
-        parts.append(table)
-        parts += [Text(f"{r.oi.instrument.venue} {r.oi.instrument.symbol}: longs {usd(r.oi.long_usd)}, shorts "
-                       f"{usd(r.oi.short_usd)} (both against the pool; the row is their sum)")
-                  for r in rows if r.oi.long_usd is not None and r.oi.short_usd is not None]
-        venues = Table(title=f"{s.asset} BY VENUE", title_justify="left", show_edge=False)
-        for col in ("Venue", "OI (USD)", "Share", *windows, "Note"):
-            venues.add_column(col, justify="left" if col in ("Venue", "Note") else "right")
+        view.add(table)
+        view.add(*(Text(f"{r.oi.instrument.venue} {r.oi.instrument.symbol}: longs {usd(r.oi.long_usd)}, shorts "
+                        f"{usd(r.oi.short_usd)} (both against the pool; the row is their sum)",
+                        nobreak=(r.oi.instrument.symbol,))
+                   for r in rows if r.oi.long_usd is not None and r.oi.short_usd is not None))
+        venues = Table(f"{s.asset} BY VENUE", [
+            Column("Venue"), Column("OI (USD)", "right"), Column("Share", "right", 1),
+            *(Column(w, "right", change_priority.get(w, 7)) for w in windows),
+            Column("Note", priority=8, wrap=True, min_width=24)])
         for v in s.venues:
             venues.add_row(v.venue, usd(v.oi_usd), pct(v.share, 1, sign=False),
                            *[pct(v.changes.get(w), 2) for w in windows], v.change_note)
         venues.add_row("TOTAL", usd(s.total_oi_usd), "100.0%", *[pct(s.changes.get(w), 2) for w in windows],
                        s.change_note, style="bold")
-        parts.append(venues)
+        view.add(venues)
         for ls in s.long_short:
-            parts.append(Text(f"Long/short {ls.venue} ({ls.definition}): ratio {ls.ratio:.2f}, "
-                              f"long {pct(ls.long_share, 1, sign=False)}"))
+            view.add(Text(f"Long/short {ls.venue} ({ls.definition}): ratio {ls.ratio:.2f}, "
+                          f"long {pct(ls.long_share, 1, sign=False)}"))
         notes = sorted({r.oi.note for r in rows if r.oi.note})
-        parts += [Text(f"note: {n}", style="dim") for n in notes]
-        parts.append(Text(""))
+        view.add(*(Text(f"note: {n}", style="dim") for n in notes))
+        view.add(Text(""))
     if report.divergence:
-        parts.append(_divergence_table(report.divergence))
-    return Group(*parts)
+        view.add(_divergence_table(report.divergence))
+    return view
 
 
 def _kind(r: OIRow) -> str:
@@ -154,15 +155,14 @@ def _kind(r: OIRow) -> str:
     return f"{base} {inst.expiry:%Y-%m-%d}" if inst.expiry is not None else base
 
 
-def _divergence_table(items: Sequence[Divergence]) -> Any:
-    from rich.table import Table
-
-    table = Table(title="OI / PRICE DIVERGENCE", title_justify="left", show_edge=False)
-    for col in ("Asset", "Venue", "Window", "OI change", "Price change", "Signal", "Confidence", "Note"):
-        table.add_column(col, justify="right" if col in ("OI change", "Price change", "Confidence") else "left")
+def _divergence_table(items: Sequence[Divergence]) -> Table:
+    table = Table("OI / PRICE DIVERGENCE", [
+        Column("Asset"), Column("Venue"), Column("Window", priority=5), Column("OI change", "right", 2),
+        Column("Price change", "right", 3), Column("Signal"), Column("Confidence", "right", 4),
+        Column("Note", priority=6, wrap=True, min_width=24)])
     for d in items:
         row = _divergence(d)
         table.add_row(d.asset, d.venue, row["window"], pct(d.oi_change, 2), pct(d.price_change, 2), d.signal,
                       f"{d.confidence:.2f}" if d.signal != "n/a" else "", d.note,
-                      style="bold" if d.venue == "all" else None)
+                      style="bold" if d.venue == "all" else "")
     return table

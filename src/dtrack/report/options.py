@@ -1,4 +1,5 @@
-"""Renders the options report: JSON (one object), CSV (the chain, or the expiry rows) and rich tables."""
+"""Renders the options report: JSON (one object), CSV (the chain, or the expiry rows) and terminal tables
+(``report.table``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from dtrack.analytics.options_desk import AssetSummary, ChainRow, ExpiryRow, OptionsReport
 from dtrack.records import OptionTrade
 from dtrack.report.format import FORWARD_TOKENS, INTERPRETATION_TOKENS, amount, iso, num, pct, price, usd
+from dtrack.report.table import Column, Table, Text, View
 from dtrack.results import Failure
 
 UNITS = {
@@ -97,7 +99,8 @@ def to_json(report: OptionsReport, failures: Sequence[Failure], *, chain: bool, 
 
 def to_csv(report: OptionsReport, chain: bool) -> str:
     """The chain (with ``--chain``) or the per-expiry rows as CSV."""
-    rows = [chain_dict(r) for r in report.chain] if chain else [expiry_dict(e) for e in report.expiries]
+    rows = ([chain_dict(r) for r in report.chain] if chain
+            else [{**expiry_dict(e), "time": iso(report.time)} for e in report.expiries])  # when computed
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -107,47 +110,45 @@ def to_csv(report: OptionsReport, chain: bool) -> str:
     return buf.getvalue()
 
 
-def render_table(report: OptionsReport, *, chain: bool, pcr: bool, gex: bool, flow: bool) -> Any:
-    """A rich renderable: per-expiry metrics and the volatility regime (default), or the focused views."""
-    from rich.console import Group
-    from rich.text import Text
-
-    parts: list[Any] = []
+def render_table(report: OptionsReport, *, chain: bool, pcr: bool, gex: bool, flow: bool) -> View:
+    """Per-expiry metrics and the volatility regime (default), or the focused views."""
+    view = View()
     focused = chain or pcr or gex or flow
     for s in report.summary:
         rows = [e for e in report.expiries if e.asset == s.asset]
         if not focused or pcr:
-            parts.append(_expiry_table(s.asset, rows, [e for e in report.aggregate if e.asset == s.asset], pcr))
+            view.add(_expiry_table(s.asset, rows, [e for e in report.aggregate if e.asset == s.asset], pcr))
         if not focused:
-            parts.append(_regime(s))
+            view.add(_regime(s))
             cms = [c for c in report.constant_maturity if c.asset == s.asset]
             for venue in dict.fromkeys(c.venue for c in cms):
                 line = "  ".join(f"{c.days}d {pct(c.iv, 1, sign=False)}" for c in cms if c.venue == venue)
-                parts.append(Text(f"ATM IV constant maturity ({venue}): {line}"))
+                view.add(Text(f"ATM IV constant maturity ({venue}): {line}"))
         if chain:
-            parts.append(_chain_table(s.asset, [r for r in report.chain if r.quote.asset == s.asset]))
+            view.add(_chain_table(s.asset, [r for r in report.chain if r.quote.asset == s.asset]))
         if gex:
-            parts.append(_gex_table(s, [g for g in report.gex if g.asset == s.asset]))
-        parts.append(Text(""))
+            view.add(_gex_table(s, [g for g in report.gex if g.asset == s.asset]))
+        view.add(Text(""))
     if flow and report.flow is not None:
-        parts.append(_flow_table(report))
-    return Group(*parts)
+        view.add(_flow_table(report))
+    return view
 
 
-def _expiry_table(asset: str, rows: Sequence[ExpiryRow], agg: Sequence[ExpiryRow], pcr_only: bool) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{asset} OPTIONS BY EXPIRY", title_justify="left", show_edge=False)
-    cols = ["Venue", "Expiry", "Days"] + ([] if pcr_only else ["Forward", "ATM IV", "25d RR", "25d BF"]) + [
-        "PCR OI", "PCR vol", "PCR prem", "Max pain", "OI (USD)"]
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("Venue", "Expiry") else "right")
+def _expiry_table(asset: str, rows: Sequence[ExpiryRow], agg: Sequence[ExpiryRow], pcr_only: bool) -> Table:
+    columns = [Column("Venue"), Column("Expiry"), Column("Days", "right", 4)]
+    if not pcr_only:
+        columns += [Column("Forward", "right", 7), Column("ATM IV", "right"), Column("25d RR", "right", 2),
+                    Column("25d BF", "right", 5)]
+    columns += [Column("PCR OI", "right", 1 if pcr_only else 3), Column("PCR vol", "right", 2 if pcr_only else 6),
+                Column("PCR prem", "right", 3 if pcr_only else 8), Column("Max pain", "right", 5 if pcr_only else 9),
+                Column("OI (USD)", "right", 1 if pcr_only else 3)]
+    table = Table(f"{asset} OPTIONS BY EXPIRY", columns)
     for e in [*rows, *agg]:
         cells = [e.venue, f"{e.expiry:%Y-%m-%d}", f"{e.days:.1f}"]
         if not pcr_only:
             cells += [price(e.forward), pct(e.atm_iv, 1, sign=False), pct(e.rr25, 2), pct(e.bf25, 2)]
         cells += [_ratio(e.pcr_oi), _ratio(e.pcr_volume), _ratio(e.pcr_premium), price(e.max_pain), usd(e.oi_usd)]
-        table.add_row(*cells, style="bold" if e.venue == "all" else None)
+        table.add_row(*cells, style="bold" if e.venue == "all" else "")
     return table
 
 
@@ -155,9 +156,7 @@ def _ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def _regime(s: AssetSummary) -> Any:
-    from rich.text import Text
-
+def _regime(s: AssetSummary) -> Text:
     text = (f"{s.asset}: DVOL {pct(s.dvol, 1, sign=False)} | IV rank {pct(s.iv_rank, 0, sign=False)} | "
             f"IV percentile {pct(s.iv_percentile, 0, sign=False)} | RV 30d {pct(s.rv_30d, 1, sign=False)} | "
             f"IV-RV {pct(s.iv_rv_spread, 1)} | {s.interpretation} | PCR OI {_ratio(s.pcr_oi)} | "
@@ -168,13 +167,12 @@ def _regime(s: AssetSummary) -> Any:
     return Text(text + (f"\n  note: {s.note}" if s.note else ""))
 
 
-def _chain_table(asset: str, rows: Sequence[ChainRow]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{asset} OPTION CHAIN", title_justify="left", show_edge=False)
-    for col in ("Venue", "Expiry", "Strike", "Type", "Mark USD", "Mark coin", "Mark IV", "Bid IV", "Ask IV", "Delta",
-                "Gamma", "OI", "Volume"):
-        table.add_column(col, justify="left" if col in ("Venue", "Expiry", "Type") else "right")
+def _chain_table(asset: str, rows: Sequence[ChainRow]) -> Table:
+    table = Table(f"{asset} OPTION CHAIN", [
+        Column("Venue"), Column("Expiry"), Column("Strike", "right"), Column("Type"), Column("Mark USD", "right", 1),
+        Column("Mark coin", "right", 6), Column("Mark IV", "right", 1), Column("Bid IV", "right", 4),
+        Column("Ask IV", "right", 4), Column("Delta", "right", 2), Column("Gamma", "right", 7),
+        Column("OI", "right", 3), Column("Volume", "right", 5)])
     for r in rows:
         q = r.quote
         table.add_row(q.venue, f"{q.expiry:%Y-%m-%d}", f"{q.strike:g}", "C" if q.is_call else "P",
@@ -185,37 +183,29 @@ def _chain_table(asset: str, rows: Sequence[ChainRow]) -> Any:
     return table
 
 
-def _gex_table(s: AssetSummary, points: Sequence[Any]) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_edge=False)
-    for col in ("Strike", "GEX (USD)"):
-        table.add_column(col, justify="right")
+def _gex_table(s: AssetSummary, points: Sequence[Any]) -> Table:
+    table = Table(f"{s.asset} DEALER GAMMA EXPOSURE (USD of dealer delta per 1 % move; dealers short calls, long "
+                  "puts unless settings say otherwise), largest 20 strikes",
+                  [Column("Strike", "right"), Column("GEX (USD)", "right")], title_style="italic")
     for g in sorted(points, key=lambda g: -abs(g.gex_usd))[:20]:
         table.add_row(f"{g.strike:g}", f"{g.gex_usd:+,.0f}")
-    title = Text(f"{s.asset} DEALER GAMMA EXPOSURE (USD of dealer delta per 1 % move; dealers short calls, long "
-                 "puts unless settings say otherwise), largest 20 strikes", style="italic")
-    return Group(title, table,
-                 Text(f"Total {usd(s.gex_total_usd)}; flip level {price(s.gex_flip)}; spot {price(s.spot)}"))
+    table.note(f"Total {usd(s.gex_total_usd)}; flip level {price(s.gex_flip)}; spot {price(s.spot)}")
+    return table
 
 
-def _flow_table(report: OptionsReport) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-
+def _flow_table(report: OptionsReport) -> View:
     assert report.flow is not None
-    table = Table(title=f"LARGE OPTION TRADES ({report.flow.min_size})", title_justify="left", show_edge=False)
-    for col in ("Time", "Venue", "Instrument", "Side", "Size", "Premium", "IV", "Block"):
-        table.add_column(col, justify="right" if col in ("Size", "Premium", "IV") else "left")
+    table = Table(f"LARGE OPTION TRADES ({report.flow.min_size})", [
+        Column("Time", priority=3), Column("Venue"), Column("Instrument"), Column("Side"), Column("Size", "right", 2),
+        Column("Premium", "right"), Column("IV", "right", 4), Column("Block", priority=5)])
     for t in report.flow.trades[:25]:
         table.add_row(f"{t.time:%m-%d %H:%M}", t.venue, t.symbol, t.side, amount(t.amount * t.contract_size),
                       usd(t.premium_usd), pct(t.iv, 1, sign=False), "block" if t.block else "")
-    groups = Table(title="LARGEST STRIKES / EXPIRIES BY PREMIUM", title_justify="left", show_edge=False)
-    for col in ("Expiry", "Strike", "Type", "Trades", "Premium", "Bought", "Sold", "Blocks"):
-        groups.add_column(col, justify="left" if col in ("Expiry", "Type") else "right")
+    groups = Table("LARGEST STRIKES / EXPIRIES BY PREMIUM", [
+        Column("Expiry"), Column("Strike", "right"), Column("Type"), Column("Trades", "right", 3),
+        Column("Premium", "right"), Column("Bought", "right", 1), Column("Sold", "right", 1),
+        Column("Blocks", "right", 4)])
     for g in report.flow.groups:
         groups.add_row(f"{g.expiry:%Y-%m-%d}", f"{g.strike:g}", "C" if g.is_call else "P", str(g.trades),
                        usd(g.premium_usd), usd(g.buy_premium_usd), usd(g.sell_premium_usd), str(g.block_trades))
-    return Group(table, groups)
+    return View(table, groups)

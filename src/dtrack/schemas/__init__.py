@@ -11,7 +11,8 @@ import json
 from importlib import resources
 from typing import Any
 
-COMMANDS = ("funding", "oi", "basis", "options", "venues", "instruments", "history", "backfill")
+COMMANDS = ("funding", "oi", "basis", "options", "venues", "instruments", "history", "backfill",
+            "liquidations", "liquidation_map", "liquidation_score", "dashboard", "alerts")
 
 
 def schema_text(command: str) -> str:

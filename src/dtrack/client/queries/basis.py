@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from dtrack.analytics.selection import is_quarterly
@@ -68,13 +68,17 @@ STORE_NEEDS = Needs(snapshots=("price_quotes", "funding_rates"), per_asset=("spo
 
 
 async def run(client: AsyncClient, assets: str | Sequence[str] | None, *, quarterly: bool, scan_all: bool,
-              min_yield: float | None, live: bool = False) -> BasisResult:
+              min_yield: float | None, live: bool = False, sort: str | None = None,
+              limit: int | None = None) -> BasisResult:
     """See ``AsyncClient.basis``."""
     from dtrack.analytics.basis import BasisOptions, build_basis_report
+    from dtrack.analytics.screens import BASIS_SORTS, ScreenInfo, check_count, check_sort
     from dtrack.venues import ACTIVE, VENUES
 
     texts = as_list(assets)
     _check(texts, scan_all, min_yield)
+    key, limit = check_sort(sort, BASIS_SORTS), check_count(limit, "--limit")
+    screen = ScreenInfo(sort=key or "annualized", limit=limit) if key is not None or limit is not None else None
     check_readable(texts)
     settings = client.settings
     deadline = client.deadline()
@@ -97,6 +101,13 @@ async def run(client: AsyncClient, assets: str | Sequence[str] | None, *, quarte
     now = client.now()
     report = build_basis_report(now, names, quotes, [s for r in results for s in r.spots],
                                 [f for r in results for f in r.funding], opts)
+    if screen is not None:
+        from dtrack.analytics.screens import basis_key, order_rows
+
+        rank, descending = basis_key(screen.sort or "annualized")
+        rows = order_rows(report.rows, rank, top=None, descending=descending)
+        report = replace(report, rows=tuple(rows[:limit] if limit is not None else rows))
+        screen = replace(screen, screened=len(rows))
     all_failed = not listed.instruments or (bool(names) and not results)
     return BasisResult(as_of=now, failures=unique(failures), all_failed=all_failed, report=report,
-                       source=listed.source)
+                       source=listed.source, screen=screen)

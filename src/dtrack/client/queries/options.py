@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from dtrack.results import Failure, Fold, OptionsResult, settle, unique
 from dtrack.symbols import close_matches
 
 if TYPE_CHECKING:
+    from dtrack.analytics.options_desk import ChainRow
     from dtrack.client.core import AsyncClient
     from dtrack.records import Instrument, OptionExpiry, OptionQuote, OptionTrade, PricePoint, VolPoint
     from dtrack.venues.base import Adapter
@@ -111,14 +112,19 @@ def _assets(texts: Sequence[str]) -> list[str]:
 
 
 async def run(client: AsyncClient, assets: str | Sequence[str], *, expiry: str | None, chain: bool, pcr: bool,
-              flow: bool, min_size: str | float | None, gex: bool) -> OptionsResult:
+              flow: bool, min_size: str | float | None, gex: bool, sort: str | None = None,
+              limit: int | None = None) -> OptionsResult:
     """See ``AsyncClient.options``."""
     from dtrack.analytics.options_desk import DeskInputs, DeskOptions, build_options_report
+    from dtrack.analytics.screens import CHAIN_SORTS, check_count, check_sort
 
     texts = as_list(assets)
     if not texts:
         raise UsageError("name at least one asset, e.g. BTC")
     check_readable(texts)
+    sort, limit = check_sort(sort, CHAIN_SORTS), check_count(limit, "--limit")
+    if (sort is not None or limit is not None) and not chain:
+        raise UsageError("--sort and --limit order the option chain: add --chain")
     if min_size is not None and not flow:
         raise UsageError("--min-size filters the trade flow: add --flow")
     min_coins, min_usd = parse_min_size(min_size)
@@ -154,8 +160,26 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, expiry: str |
     inputs = DeskInputs(quotes, dvol, closes, [t for r in results for t in r.trades] if flow else None,
                         venue_rv={a: [p for r in results for p in r.realized.get(a, ())] for a in names})
     report = build_options_report(now, names, inputs, desk)
+    if sort is not None or limit is not None:
+        report = replace(report, chain=_ordered_chain(report.chain, names, sort, limit))
     return OptionsResult(as_of=now, failures=unique(failures), all_failed=not results, report=report, chain=chain,
                          pcr=pcr, gex=gex, flow=flow)
+
+
+def _ordered_chain(rows: Sequence[ChainRow], assets: Sequence[str], sort: str | None,
+                   limit: int | None) -> tuple[ChainRow, ...]:
+    """Each asset's chain ordered by ``sort`` (``analytics.screens.chain_key``; None: as built) and cut at ``limit``
+    options per asset; options whose sort key is unknown (no IV) follow the others."""
+    from dtrack.analytics.screens import chain_key, order_rows
+
+    out: list[ChainRow] = []
+    for asset in assets:
+        mine = [r for r in rows if r.quote.asset == asset]
+        if sort is not None:
+            key, descending = chain_key(sort)
+            mine = order_rows(mine, key, top=None, descending=descending)
+        out += mine[:limit] if limit is not None else mine
+    return tuple(out)
 
 
 def expiry_records(now: datetime, quotes: Sequence[OptionQuote]) -> list[OptionExpiry]:
