@@ -71,12 +71,15 @@ def cli(ctx: click.Context, config: str | None, sim: bool, seed: int, store: str
 
     Funding, open interest, basis and term structure across Binance, Bybit, OKX, Deribit,
     Hyperliquid, dYdX and GMX, and options analytics on Deribit, OKX, Bybit and Binance, correct to
-    the unit. `collect` keeps a history store filled (snapshots, live streams, backfill);
-    `history` and `backfill` read and fill it.
+    the unit; liquidations from Binance, Bybit, OKX and Deribit by the side of the position
+    liquidated, with an ESTIMATED liquidation map; a dashboard, alerts and charts. `collect` keeps
+    a history store filled (snapshots, live streams, backfill); `history` and `backfill` read and
+    fill it.
     --sim (offline simulated venues) and --config FILE work here or after the data command;
     --format table|json|csv follows the command. Tables fit $COLUMNS (else the terminal; 200 in a
     pipe), dropping their least important columns first; --wide shows them all.
-    Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr).
+    Exit codes: 0 ok, 1 error, 2 bad input, 3 partial (some venues failed; see stderr);
+    `alerts check`: 10 alerts fired, 11 fired and a sink failed.
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, stream=sys.stderr, format="dtrack: %(levelname)s %(name)s: %(message)s")
