@@ -11,9 +11,9 @@ from the sim's request log, and grouped in bursts (a new burst after a quiet gap
 round only when the sim keeps up: the log stamps a request when the sim's one event loop gets to it, so while it is
 busy pricing option chains the stamps spread and a round can look like several; requests a venue's rate budget
 holds back (the adapters' limiter: Deribit's burst of 90, then 18 per second) also arrive later. The per-venue
-counts say which. Whether a request waited for another's answer is checked exactly by tests/test_dashboard.py (the sim's Flight holds a round's
-answers until all of its requests arrived). Peak RSS is the dtrack process's ``ru_maxrss`` (os.wait4). Prints one
-line per figure; asserts nothing.
+counts say which. Whether a request waited for another's answer is checked exactly by tests/test_dashboard.py (the
+sim's Flight holds a round's answers until all of its requests arrived). Peak RSS is the dtrack process's
+``ru_maxrss`` (os.wait4). Prints one line per figure; asserts nothing.
 """
 
 from __future__ import annotations
