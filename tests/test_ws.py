@@ -647,6 +647,27 @@ def test_the_batch_queue_counts_records_not_batches() -> None:
     asyncio.run(main())
 
 
+def test_a_job_that_dies_while_the_queue_is_full_still_ends_the_iteration_with_its_error() -> None:
+    class Boom(Exception):
+        pass
+
+    async def job(put: wsmod.Put) -> None:
+        await put([RECORD] * wsmod.QUEUE_SIZE)
+        await put([RECORD] * wsmod.QUEUE_SIZE)  # waits for the first to be taken; then the queue is full again
+        raise Boom("a bug in a venue's stream")  # ... and the failure marker does not fit in it
+
+    async def main() -> list[int]:
+        got: list[int] = []
+        with pytest.raises(Boom):
+            async with asyncio.timeout(WAIT):
+                async for batch in wsmod.fan_in([job]):
+                    got.append(len(batch))
+                    await asyncio.sleep(0.01)  # a consumer busy with each batch: the job dies meanwhile
+        return got
+
+    assert asyncio.run(main()) == [wsmod.QUEUE_SIZE] * 2  # both batches, then the error (not a wait forever)
+
+
 def test_fan_in_with_linger_yields_every_batch_in_order() -> None:
     async def job(put: wsmod.Put, name: str) -> None:
         for i in range(30):

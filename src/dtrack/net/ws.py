@@ -676,10 +676,12 @@ async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]], *,
     (a bug) ends the iteration with that exception.
     """
     queue = _BatchQueue(QUEUE_SIZE)
+    failed: list[BaseException] = []  # kept here too: a full queue cannot take the _Failed marker
 
     def died(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            with contextlib.suppress(asyncio.QueueFull):
+            failed.append(task.exception())  # type: ignore[arg-type]
+            with contextlib.suppress(asyncio.QueueFull):  # wakes a consumer waiting on an empty queue
                 queue.put_nowait(_Failed(task.exception()))  # type: ignore[arg-type]
 
     tasks = []
@@ -689,6 +691,8 @@ async def fan_in(jobs: Sequence[Callable[[Put], Awaitable[None]]], *,
         tasks.append(task)
     try:
         while True:
+            if failed and not queue.qsize():  # what the jobs put before it, first
+                raise failed[0]
             if linger > 0 and not queue.qsize():
                 await asyncio.sleep(linger)
             item = queue.get_nowait() if queue.qsize() else await queue.get()
