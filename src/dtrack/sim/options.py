@@ -550,6 +550,7 @@ class OptionsModel:
         else:
             mark = strike * _ncdf(sd - d1) - forward * _ncdf(-d1)
             delta = n1 - 1.0
+        mark = max(mark, 0.0)  # minutes before expiry far out of the money the difference rounds below zero
         half = term.spread * (1.0 + 0.25 * abs(z))
         to_quote = 1.0 / forward if o.quote == "coin" else 1.0  # USD -> the quote currency
         tick = o.tick_size

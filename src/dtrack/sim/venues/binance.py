@@ -716,7 +716,8 @@ def _black76(forward: float, strike: float, years: float, vol: float, is_call: b
         price, delta = forward * n1 - strike * 0.5 * math.erfc((sd - d1) / _SQRT2), n1
     else:  # erfc of the positive tail keeps deep out-of-the-money puts accurate
         price, delta = strike * 0.5 * math.erfc((d1 - sd) / _SQRT2) - forward * 0.5 * math.erfc(d1 / _SQRT2), n1 - 1
-    return _Greeks(price, delta, pdf / (forward * sd), forward * pdf * sqrt_t / 100.0,
+    # minutes before expiry far out of the money the difference rounds below zero: an option is worth >= 0
+    return _Greeks(max(price, 0.0), delta, pdf / (forward * sd), forward * pdf * sqrt_t / 100.0,
                    -forward * pdf * vol / (2.0 * sqrt_t) / 365.0)
 
 

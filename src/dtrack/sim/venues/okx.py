@@ -599,7 +599,8 @@ def _summary(q: SimOptionQuote, atm_iv: float) -> dict[str, Any]:
         "askVol": num(q.ask_iv), "bidVol": "0" if q.bid_iv is None else num(q.bid_iv), "delta": num(delta_coin),
         "deltaBS": num(q.delta), "fwdPx": num(forward), "gamma": num(forward * q.gamma - 2.0 * delta_coin),
         "gammaBS": num(q.gamma), "instId": q.option.instrument, "instType": OPTION,
-        "lever": num(round(1.0 / q.mark_price_coin, 2)), "markVol": num(q.mark_iv), "realVol": "0",
+        "lever": num(round(1.0 / q.mark_price_coin, 2)) if q.mark_price_coin > 0 else "",
+        "markVol": num(q.mark_iv), "realVol": "0",
         "volLv": num(atm_iv), "theta": num(q.theta / forward), "thetaBS": num(q.theta), "ts": str(q.ts_ms),
         "uly": _family(q.option), "vega": num(q.vega / forward), "vegaBS": num(q.vega),
     }
