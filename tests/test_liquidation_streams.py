@@ -12,7 +12,6 @@ bounded by a generous ``WAIT``; counts drive the test, never durations.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from dtrack.records import Coverage, Gap, Liquidation, PriceQuote, Record
 from dtrack.sim.liquidations import LiquidationModel
 from dtrack.sim.model import MarketModel
 from dtrack.sim.server import start_sim
+from net_helpers import collect
 from test_streams_sim import FAST, ms, sent_frames, settings_for, venue_of
 
 SEED = 7
@@ -45,30 +45,15 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+def missing(got: list[Record]) -> str:
+    """What the stream has not delivered yet: a liquidation of every venue (and of which it has)."""
+    return f"a liquidation of every venue (only of {sorted({venue_of(r) for r in got if isinstance(r, Liquidation)})})"
+
+
 def each_venue_liquidated(got: list[Record]) -> bool:
     venues = {venue_of(r) for r in got if isinstance(r, Liquidation)}
     quoted = {venue_of(r) for r in got if isinstance(r, PriceQuote)}
     return set(LIQUIDATING) <= venues and set(LIQUIDATING) <= quoted
-
-
-async def collect(it: Any, done: Callable[[list[Record]], bool]) -> list[Record]:
-    """What ``it`` yields until ``done`` (or ``WAIT`` seconds: then the test fails saying what was missing)."""
-    got: list[Record] = []
-
-    async def run() -> None:
-        async for record in it:
-            got.append(record)
-            if done(got):
-                return
-
-    try:
-        await asyncio.wait_for(run(), WAIT)
-    except TimeoutError:
-        seen = sorted({venue_of(r) for r in got if isinstance(r, Liquidation)})
-        raise AssertionError(f"no liquidation of every venue in {WAIT:g} s: only of {seen}") from None
-    finally:
-        await it.aclose()
-    return got
 
 
 def sent_sides(venue: str, record: Liquidation, frames: list[tuple[str, Any]]) -> list[str]:
@@ -119,7 +104,7 @@ def test_every_venue_streams_liquidations_with_the_side_its_frames_and_the_marke
         try:
             async with dtrack.AsyncClient(config=settings_for(server, tmp_path)) as dt:
                 it = dt.stream(["liquidations", "quotes"], ASSETS)
-                return await collect(it, each_venue_liquidated)
+                return await collect(it, each_venue_liquidated, missing, WAIT, close=True)
         finally:
             await server.stop()
 

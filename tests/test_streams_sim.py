@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import dtrack
+import net_helpers
 from dtrack.config import Settings, StreamSettings
 from dtrack.errors import SymbolNotFound, UsageError
 from dtrack.records import FundingRate, Gap, OpenInterest, PriceQuote, Record
@@ -45,26 +46,13 @@ def settings_for(server: SimServer, tmp: Path, **streams: Any) -> Settings:
     return base.with_venue_urls(server.venue_urls(), server.venue_ws_urls())
 
 
+async def collect(it: AsyncIterator[Record], done: Callable[[list[Record]], bool], what: str) -> list[Record]:
+    """What ``it`` yields until ``done`` (closed after)."""
+    return await net_helpers.collect(it, done, what, WAIT, close=True)
+
+
 def venue_of(record: Record) -> str:
     return record.venue if isinstance(record, Gap) else record.instrument.venue  # type: ignore[attr-defined]
-
-
-async def collect(it: AsyncIterator[Record], done: Callable[[list[Record]], bool], what: str) -> list[Record]:
-    got: list[Record] = []
-
-    async def run() -> None:
-        async for record in it:
-            got.append(record)
-            if done(got):
-                return
-
-    try:
-        await asyncio.wait_for(run(), WAIT)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    finally:
-        await it.aclose()  # type: ignore[attr-defined]
-    return got
 
 
 def every_kind_seen(n: int) -> Callable[[list[Record]], bool]:

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+import net_helpers
 from dtrack.config import StreamSettings
 from dtrack.net import ws as wsmod
 from dtrack.net.ws import Frame, MalformedFrame, StreamProtocol, backoff_delay, chunks, env_proxy
@@ -181,19 +182,7 @@ def send_then(n: int, channels: Sequence[str], after: str) -> Script:
 
 
 async def collect(it: AsyncIterator[Record], stop: Callable[[list[Record]], bool], what: str) -> list[Record]:
-    got: list[Record] = []
-
-    async def run() -> None:
-        async for item in it:
-            got.append(item)
-            if stop(got):
-                return
-
-    try:
-        await asyncio.wait_for(run(), WAIT)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}; got {got[-5:]}") from None
-    return got
+    return await net_helpers.collect(it, stop, what, WAIT)
 
 
 def now() -> datetime:
