@@ -241,7 +241,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_cli_says_where_the_answer_came_from(capsys: pytest.CaptureFixture[str], market: SimThread,
-                                             tmp_path: Path, env: None) -> None:
+                                             tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     url = str(tmp_path / "s.sqlite3")
     fill(market, tmp_path, url, backfill=("funding",), kinds=("funding",))
     config = write_config(tmp_path / "settings.yaml", market.venue_urls())
@@ -253,7 +253,10 @@ def test_cli_says_where_the_answer_came_from(capsys: pytest.CaptureFixture[str],
     live = cli(capsys, "--store", url, "--config", str(config), "funding", "BTC", "--live", "--format", "json")
     assert live.code == 0 and live.json()["source"]["kind"] == "venues"
     assert [r["rate"] for r in live.json()["rates"]] == [r["rate"] for r in doc["rates"]]
-    simmed = cli(capsys, "--sim", "funding", "BTC", "--format", "json")  # --sim never reads a store not named
+    # --sim never reads a store not named. The in-process sim runs on the wall clock, so dtrack's must too: pinned a
+    # day back, the sim's next settlements would be implausibly far ahead of it
+    monkeypatch.delenv("DTRACK_NOW")
+    simmed = cli(capsys, "--sim", "funding", "BTC", "--format", "json")
     assert simmed.code == 0 and simmed.json()["source"] == {"kind": "venues", "store": None, "age_seconds": None,
                                                             "snapshot_time": None, "history_from_store": [],
                                                             "note": ""}
