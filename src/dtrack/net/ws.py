@@ -354,8 +354,10 @@ class Connection:
             alarm.clear()
             if keepalive is not None:
                 keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await keepalive
+                # gather, not ``suppress(CancelledError): await keepalive``: that also swallowed a cancellation of
+                # THIS task arriving right then, so the connection went on reconnecting and whoever cancelled it
+                # (fan_in closing) waited forever; gather keeps the keep-alive's end and lets ours through
+                await asyncio.gather(keepalive, return_exceptions=True)
 
     async def _message(self, ws: aiohttp.ClientWebSocketResponse, text: str, arrived: float) -> bool:
         """Handle one text message that arrived at loop time ``arrived``; whether it was data."""
