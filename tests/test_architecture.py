@@ -79,7 +79,10 @@ METHODS: Mapping[DataKind, str] = {
     DataKind.REALIZED_VOL: "fetch_realized_vol",
     DataKind.OPTION_TRADES: "fetch_option_trades",
     DataKind.ORDER_BOOK: "fetch_order_book",
+    DataKind.MARGIN_TIERS: "fetch_margin_tiers",
 }
+#: kinds read by a second REST method too (klines: closes for the series, OHLCV candles for the quant toolkit)
+ALSO: Mapping[DataKind, str] = {DataKind.KLINES: "fetch_candles"}
 
 
 def contract_problems(venues: Iterable[VenueInfo]) -> list[str]:
@@ -99,8 +102,8 @@ def contract_problems(venues: Iterable[VenueInfo]) -> list[str]:
                 problems.append(f"{info.name}: no declaration for {kind.value}")
                 continue
             cap = info.capabilities[kind]
-            method = METHODS.get(kind)  # the REST method (none for a kind only a stream can carry)
-            if method is not None:
+            # the REST methods (none for a kind only a stream can carry)
+            for method in (m for m in (METHODS.get(kind), ALSO.get(kind)) if m is not None):
                 implemented = getattr(cls, method, None) is not getattr(Adapter, method, None)
                 declared = cap.rest is not None
                 if implemented != declared:

@@ -69,6 +69,7 @@ class DataKind(StrEnum):
     OPTION_TRADES = "option_trades"
     LIQUIDATIONS = "liquidations"
     ORDER_BOOK = "order_book"
+    MARGIN_TIERS = "margin_tiers"
 
 
 #: A value in a record's row: plain Python scalars, and aware datetimes for times.
@@ -814,3 +815,163 @@ class LiquidationLevel(Record):
     high: float
     usd: float
     venues: str = ""
+
+
+# --- the quant toolkit (issue 13): order books, candles, margin tiers, carry positions -----------------------
+
+#: one side of an order book: (price per ONE unit of the asset, size in coins of the asset), best first
+BookSide = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderBook(Observation):
+    """An L2 order book of one contract as the venue answered it.
+
+    ``bids`` and ``asks`` are best first (bids descending, asks ascending), each level ``(price, size)`` with the
+    price per ONE unit of ``instrument.asset`` (a ``1000PEPE`` price divided by its multiplier) and the size in
+    coins of the asset, converted from the venue's quantity in ``unit`` with the contract's terms (inverse
+    contracts are USD-sized: converted at that level's own price). ``limit`` is the most levels a side the answer
+    can hold (the depth asked, or the venue's cap: Hyperliquid 20): a side with ``limit`` levels may go on past its
+    last level (analytics flag a band that reaches past it as ``truncated``), a side with fewer is the whole side.
+    ``sequence`` is the venue's update id where it sends one.
+    """
+
+    ROW_SKIP: ClassVar[tuple[str, ...]] = ("bids", "asks")
+    ROW_EXTRAS: ClassVar[tuple[str, ...]] = ("best_bid", "best_ask", "levels_bid", "levels_ask")
+
+    instrument: Instrument
+    bids: BookSide
+    asks: BookSide
+    unit: Unit
+    limit: int
+    time: datetime | None
+    received_at: datetime
+    sequence: int | None = None
+    note: str = ""
+
+    @property
+    def best_bid(self) -> float | None:
+        """The highest bid, None for an empty side."""
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> float | None:
+        """The lowest ask, None for an empty side."""
+        return self.asks[0][0] if self.asks else None
+
+    @property
+    def levels_bid(self) -> int:
+        """Levels on the bid side."""
+        return len(self.bids)
+
+    @property
+    def levels_ask(self) -> int:
+        """Levels on the ask side."""
+        return len(self.asks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookSnapshot(Observation):
+    """The depth metrics of one ``OrderBook`` (what the collector stores: seed 003 ``order_book_snapshots``).
+
+    ``mid`` and the best prices are per ONE unit of the asset; ``spread_bps`` = (ask − bid) / mid × 10,000; the
+    ``*_1pct`` figures are the resting size within 1 % of the mid per side, in coins and USD, ``imbalance_1pct`` =
+    (bids − asks) / (bids + asks) on those coins, and ``truncated_1pct`` says that the venue's answer ended before
+    1 % on a side that may go on (the figure is then a lower bound). ``bands`` holds the same metrics for every
+    band asked, as JSON text ``[{"band_pct", "bid_base", "ask_base", "bid_usd", "ask_usd", "imbalance",
+    "bid_truncated", "ask_truncated"}, ...]``.
+    """
+
+    instrument: Instrument
+    time: datetime | None
+    received_at: datetime
+    mid: float
+    best_bid: float
+    best_ask: float
+    spread_bps: float
+    bid_base_1pct: float
+    ask_base_1pct: float
+    bid_usd_1pct: float
+    ask_usd_1pct: float
+    imbalance_1pct: float | None
+    truncated_1pct: bool
+    levels_bid: int
+    levels_ask: int
+    bands: str = "[]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candle(Observation):
+    """One kline (OHLCV bar) of a contract: ``time`` is the bar's OPEN time (the venue's), ``period_seconds`` its
+    length; prices per ONE unit of the asset (divided by the contract's multiplier); ``volume_base`` the traded
+    quantity in coins of the asset and ``volume_usd`` in USD, each None where the venue's bar does not carry it
+    (converted from contracts with the contract's terms; the parser says in its doc which field it read).
+    ``closed`` is False for the bar still open at ``received_at`` (its close is the latest price)."""
+
+    venue: str
+    symbol: str
+    time: datetime
+    period_seconds: int
+    open: float
+    high: float
+    low: float
+    close: float
+    received_at: datetime
+    volume_base: float | None = None
+    volume_usd: float | None = None
+    closed: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarginTier(Observation):
+    """One maintenance-margin tier (risk limit, leverage bracket, position tier) of a contract, from the venue's
+    public endpoint.
+
+    A position whose size lies in ``[floor, cap)`` (``cap`` None: no upper bound) measured in ``unit`` (``usd``:
+    position notional in the margin currency's USD terms for linear contracts; ``base``: coins, as Binance COIN-M
+    and Bybit inverse measure it; ``contracts``: the venue's contracts, as OKX measures it) needs maintenance
+    margin ``notional × mmr − deduction`` (``deduction``: Binance ``cum``, Bybit ``mmDeduction``, Hyperliquid's
+    maintenance deduction; in the margin currency: USD for linear, coins for inverse), and may use at most
+    ``max_leverage`` (``imr`` its initial-margin rate where the venue sends one). ``source`` names the endpoint;
+    ``official`` is False for an undocumented one (Binance's public web brackets); ``note`` says anything else
+    (how a field was derived)."""
+
+    venue: str
+    symbol: str
+    tier: int
+    floor: float
+    cap: float | None
+    unit: Unit
+    mmr: float
+    deduction: float
+    max_leverage: float
+    time: datetime | None
+    received_at: datetime
+    imr: float | None = None
+    source: str = ""
+    official: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CarryPosition(Record):
+    """A basis (cash-and-carry) position the user recorded with ``dtrack carry open``: long ``size`` coins of
+    ``asset`` spot on ``spot_venue`` at ``spot_entry`` and short the same on the perpetual ``perp_symbol`` of
+    ``perp_venue`` at ``perp_entry`` (USD per coin), opened at ``opened_at``; ``fee_pct`` is the taker fee per leg
+    per trade, percent. ``closed_at`` and the exit prices are None while it is open (``dtrack carry close`` fills
+    them). ``id`` is its identity in the store."""
+
+    id: str
+    asset: str
+    spot_venue: str
+    perp_venue: str
+    perp_symbol: str
+    size: float
+    spot_entry: float
+    perp_entry: float
+    opened_at: datetime
+    fee_pct: float
+    closed_at: datetime | None = None
+    spot_exit: float | None = None
+    perp_exit: float | None = None
+    note: str = ""

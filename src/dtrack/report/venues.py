@@ -42,7 +42,8 @@ def render_table(rows: Sequence[dict[str, Any]]) -> Table:
 #: the README's per-kind columns: (data kind, header)
 README_KINDS = (("funding", "funding"), ("funding_history", "funding history"), ("open_interest", "open interest"),
                 ("oi_history", "OI history"), ("long_short", "long/short"), ("option_chain", "options"),
-                ("liquidations", "liquidations"))
+                ("liquidations", "liquidations"), ("klines", "klines"), ("order_book", "order book"),
+                ("margin_tiers", "margin tiers"))
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:

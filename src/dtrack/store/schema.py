@@ -154,10 +154,19 @@ TABLE_LIST: tuple[Table, ...] = (
         "asset text, method text, time time, received_at time, price real, side text, low real, high real, "
         "usd real, venues text"),
         ("asset", "method", "time", "side", "low"), "time", "snapshot", "LiquidationLevel"),
-    # filled by the quant-toolkit issue: the levels as JSON text ``[[price, size], ...]``, best first
+    # the depth metrics of an order book (``records.BookSnapshot``, seed 003 ``order_book_snapshots``): mid, spread,
+    # depth within 1 % per side in coins and USD, imbalance, truncation, and every band asked as JSON text
     Table("book_snapshots", _c(
-        "venue text, symbol text, time time?, received_at time, depth int, bids text, asks text, note text"),
-        _SNAPSHOT_KEY, "received_at", "snapshot", "OrderBook"),
+        f"{_INSTRUMENT}, time time?, received_at time, mid real, best_bid real, best_ask real, spread_bps real, "
+        "bid_base_1pct real, ask_base_1pct real, bid_usd_1pct real, ask_usd_1pct real, imbalance_1pct real?, "
+        "truncated_1pct bool, levels_bid int, levels_ask int, bands text"),
+        _SNAPSHOT_KEY, "received_at", "snapshot", "BookSnapshot"),
+    # the basis-trade positions of ``dtrack carry`` (``records.CarryPosition``): user data, kept forever; closing
+    # one fills in its exit
+    Table("carry_positions", _c(
+        "id text, asset text, spot_venue text, perp_venue text, perp_symbol text, size real, spot_entry real, "
+        "perp_entry real, opened_at time, fee_pct real, closed_at time?, spot_exit real?, perp_exit real?, note text"),
+        ("id",), "opened_at", "bookkeeping", "CarryPosition", merge=("closed_at", "spot_exit", "perp_exit")),
     # ``collector``: the run that had the gap (its run_id; "" for a stream read outside a collector)
     Table("gaps", _c("venue text, stream text, start time, end time?, reason text, received_at time, collector text"),
           ("venue", "stream", "start", "collector"), "start", "bookkeeping", "Gap", merge=("end",)),
@@ -369,6 +378,32 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "the asset (null where the venue's quote answer carries none)", (
         'ALTER TABLE "price_quotes" ADD COLUMN "volume_24h_usd" DOUBLE PRECISION',
         'ALTER TABLE "price_quotes" ADD COLUMN "volume_24h_base" DOUBLE PRECISION',
+    )),
+    Migration(7, "order-book snapshots hold depth metrics per contract (mid, spread, depth within 1 % per side in "
+                 "coins and USD, imbalance, truncation, every band as JSON; replaces the unused table of step 1); "
+                 "the basis-trade positions of dtrack carry", (
+        'DROP TABLE "book_snapshots"',
+        'CREATE TABLE "book_snapshots" ("venue" TEXT NOT NULL, "symbol" TEXT NOT NULL, "asset" TEXT NOT NULL, '
+        '"quote" TEXT NOT NULL, "settle" TEXT NOT NULL, "kind" TEXT NOT NULL, "margin" TEXT NOT NULL, '
+        '"multiplier" DOUBLE PRECISION NOT NULL, "contract_size" DOUBLE PRECISION NOT NULL, '
+        '"contract_unit" TEXT NOT NULL, "expiry" BIGINT, "market" TEXT NOT NULL, "normalized_id" TEXT NOT NULL, '
+        '"time" BIGINT, "received_at" BIGINT NOT NULL, "mid" DOUBLE PRECISION NOT NULL, '
+        '"best_bid" DOUBLE PRECISION NOT NULL, "best_ask" DOUBLE PRECISION NOT NULL, '
+        '"spread_bps" DOUBLE PRECISION NOT NULL, "bid_base_1pct" DOUBLE PRECISION NOT NULL, '
+        '"ask_base_1pct" DOUBLE PRECISION NOT NULL, "bid_usd_1pct" DOUBLE PRECISION NOT NULL, '
+        '"ask_usd_1pct" DOUBLE PRECISION NOT NULL, "imbalance_1pct" DOUBLE PRECISION, '
+        '"truncated_1pct" BOOLEAN NOT NULL, "levels_bid" BIGINT NOT NULL, "levels_ask" BIGINT NOT NULL, '
+        '"bands" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "book_snapshots_key" ON "book_snapshots" ("venue", "symbol", (COALESCE("time", '
+        '"received_at")))',
+        'CREATE INDEX "book_snapshots_received_at" ON "book_snapshots" ("received_at")',
+        'CREATE TABLE "carry_positions" ("id" TEXT NOT NULL, "asset" TEXT NOT NULL, "spot_venue" TEXT NOT NULL, '
+        '"perp_venue" TEXT NOT NULL, "perp_symbol" TEXT NOT NULL, "size" DOUBLE PRECISION NOT NULL, '
+        '"spot_entry" DOUBLE PRECISION NOT NULL, "perp_entry" DOUBLE PRECISION NOT NULL, '
+        '"opened_at" BIGINT NOT NULL, "fee_pct" DOUBLE PRECISION NOT NULL, "closed_at" BIGINT, '
+        '"spot_exit" DOUBLE PRECISION, "perp_exit" DOUBLE PRECISION, "note" TEXT NOT NULL)',
+        'CREATE UNIQUE INDEX "carry_positions_key" ON "carry_positions" ("id")',
+        'CREATE INDEX "carry_positions_opened_at" ON "carry_positions" ("opened_at")',
     )),
 )
 

@@ -22,16 +22,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from dtrack.errors import ConfigError, DtrackError, ParseError, UnsupportedError
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
+    MarginTier,
     OIHistory,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -279,6 +282,23 @@ class Adapter:
     async def fetch_option_trades(self, asset: str, start: datetime, end: datetime) -> Answer[OptionTrade]:
         """Recent option trades on ``asset`` in ``[start, end]`` (block trades marked)."""
         raise UnsupportedError(f"{self.name}: option trades not implemented")
+
+    # --- order books, candles, margin tiers (the quant toolkit) -------------------------------------------
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The L2 order book of one contract with at least ``depth`` levels a side asked (the venue's smallest
+        allowed limit >= ``depth``, capped at its maximum: ``OrderBook.limit`` says what was asked)."""
+        raise UnsupportedError(f"{self.name}: {self.capability(DataKind.ORDER_BOOK).note or 'no order book'}")
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars of one contract opening in ``[start, end]``, ascending, ``period_seconds`` long (3,600 and
+        86,400 at least), paging as needed (every page requested concurrently: the window is known)."""
+        raise UnsupportedError(f"{self.name}: {self.capability(DataKind.KLINES).note or 'no klines'}")
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The contract's maintenance-margin tiers from the venue's public endpoint, lowest first."""
+        raise UnsupportedError(f"{self.name}: {self.capability(DataKind.MARGIN_TIERS).note or 'no margin tiers'}")
 
     # --- streams -----------------------------------------------------------------------------------
 
