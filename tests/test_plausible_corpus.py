@@ -16,7 +16,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -25,6 +27,7 @@ from dtrack.errors import DtrackError, Implausible
 from dtrack.records import Instrument, Kind, Margin, Unit
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.binance import api as binance_api
 from dtrack.venues.binance import parse as binance
 from dtrack.venues.bybit import parse as bybit
 from dtrack.venues.deribit import parse as deribit
@@ -188,6 +191,16 @@ def _binance_klines(raw: Any, _received: datetime) -> Outcome:
     return binance.parse_klines(raw, "usdm"), ()
 
 
+def _binance_candles(raw: Any, received: datetime) -> Outcome:
+    """ccxt's kline answers read by the candle parser: ``/fapi`` as USDⓈ-M BTCUSDT's, the COIN-M index-price rows
+    (``/dapi``, the same row shape, volumes "0") as BTCUSD_PERP's, the spot ``/api/v3`` rows (the same shape; dtrack
+    asks no spot candle) as USDⓈ-M BTCUSDT's."""
+    query = asked("binance__ccxt_fetchOHLCV.json", raw)
+    host, symbol = ("coinm", "BTCUSD_PERP") if query["path"].startswith("/dapi/") else ("usdm", "BTCUSDT")
+    period = {name: seconds for seconds, name in binance_api.KLINE_INTERVALS.items()}[query["interval"]]
+    return binance.parse_candles(raw, binance_listing(host)[symbol], period, received), ()
+
+
 def _binance_oi_history(raw: Any, received: datetime) -> Outcome:
     return binance.parse_oi_history(raw, binance_listing("usdm")["BTCUSDT"], {"symbol": "BTCUSDT"}, received), ()
 
@@ -303,12 +316,18 @@ def _deribit_trades(raw: Any, received: datetime) -> Outcome:
     return page.trades, page.errors
 
 
+def _at(read: Callable[[Instrument, Any, datetime], Any], received: datetime, inst: Instrument, row: Any) -> Any:
+    return read(inst, row, received)
+
+
 def _dydx_markets(raw: Any, received: datetime) -> Outcome:
     listing = dydx.parse_listing(raw)
     errors: list[DtrackError] = []
     out: list[Any] = []
-    for read in (dydx.funding_rate, dydx.open_interest):
-        items, missing = dydx.per_market(raw, listing.instruments, lambda i, r, f=read: f(i, r, received), errors)
+    reads: tuple[Callable[[Instrument, Any, datetime], Any], ...] = (
+        dydx.funding_rate, dydx.open_interest, dydx.margin_tier)
+    for read in reads:
+        items, missing = dydx.per_market(raw, listing.instruments, partial(_at, read, received), errors)
         assert missing == []
         out += items
     return out, errors
@@ -330,6 +349,8 @@ def _hl_ctxs(raw: Any, received: datetime) -> Outcome:
         items, missing = read()
         assert missing == []
         out += items
+    for inst in instruments:  # each perp's margin tiers, from the universe entry's marginTableId
+        out += hyperliquid.margin_tiers(raw[0], inst, received)
     return out, errors
 
 
@@ -439,6 +460,102 @@ def _deribit_liquidation(symbol: str, rows: Callable[[Any], Any]) -> Callable[[A
     return frame
 
 
+# --- order books, candles and margin tiers ----------------------------------------------------------------------
+
+
+def asked(name: str, raw: Any) -> dict[str, str]:
+    """The query parameters of the request of the case of ``name`` whose answer is ``raw`` (from its URL or ccxt
+    endpoint), with ``path``: what an answer that does not name its instrument was asked for."""
+    case = next(c for c in load_payload(name)["cases"] if c["raw"] == raw)
+    given = case.get("input")
+    url = case.get("endpoint") or (given.get("url", "") if isinstance(given, dict) else "")
+    parts = urlsplit(url.split()[-1])
+    return {"path": parts.path, **dict(parse_qsl(parts.query))}
+
+
+def _binance_depth(name: str, host: str) -> Reading:
+    """A ``depth`` answer read as the book of the contract asked; ccxt's spot ``/api/v3/depth`` answer (the same
+    shape; dtrack asks no spot book) as the USDⓈ-M BTCUSDT book."""
+    def read(raw: Any, received: datetime) -> Outcome:
+        query = asked(name, raw)
+        inst = binance_listing(host)[query["symbol"]]
+        return [binance.parse_depth(raw, inst, int(query["limit"]), received)], ()
+    return read
+
+
+def _binance_ws_kline(raw: Any, received: datetime) -> Outcome:
+    """A COIN-M ``<symbol>@kline_1m`` frame: its ``k`` written out as the REST kline row it stands for (the same
+    fields in REST's order: t o h l c v T q n V Q B), read by the klines parser."""
+    k = raw["data"]["k"]
+    row = [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"], k["Q"], k["B"]]
+    return binance.parse_candles([row], binance_listing("coinm")[k["s"]], 60, received), ()
+
+
+def _binance_brackets(raw: Any, received: datetime) -> Outcome:
+    listed = binance_listing("usdm")
+    table = binance.parse_brackets(raw, "usdm")
+    return [t for symbol in table.rows for t in binance.margin_tiers(table, listed[symbol], received)], ()
+
+
+def _bybit_orderbook(raw: Any, received: datetime) -> Outcome:
+    """An orderbook answer of BTCUSDT: the linear contract's; ccxt's spot one (the same shape; dtrack asks no spot
+    book) read as that contract's too."""
+    query = asked("bybit__ccxt_fetchOrderBook.json", raw)
+    inst = bybit_contract(query["symbol"], "linear")
+    return [bybit.parse_orderbook(raw, inst, int(query["limit"]), received)], ()
+
+
+def _bybit_risk_limit(raw: Any, received: datetime) -> Outcome:
+    category = raw["result"]["category"]
+    out: list[Any] = []
+    for symbol in sorted({row["symbol"] for row in raw["result"]["list"]}):
+        page = bybit.parse_risk_limit(raw, symbol)
+        out += bybit.margin_tiers(page.tiers, bybit_contract(symbol, category), None, received)
+    return out, ()
+
+
+def _okx_books(name: str) -> Reading:
+    """A books answer (REST, or a WebSocket ``books`` snapshot: the same levels) read as the book of the instrument
+    asked; a spot pair (dtrack asks no spot book) as one of 1-coin "contracts". An ``update`` frame is no book."""
+    def read(raw: Any, received: datetime) -> Outcome:
+        if raw.get("action") == "update":
+            return [], ()
+        inst_id = raw["arg"]["instId"] if "arg" in raw else asked(name, raw)["instId"]
+        base, quote = inst_id.split("-")[:2]
+        inst = okx_listing().get(inst_id) or Instrument(venue="okx", symbol=inst_id, asset=base, quote=quote,
+                                                        settle=quote, kind=Kind.SPOT, margin=Margin.LINEAR,
+                                                        market="SPOT")
+        book = raw["data"][0]
+        return [okx.parse_books(raw, inst, max(len(book["bids"]), len(book["asks"])), received)], ()
+    return read
+
+
+def _okx_position_tiers(raw: Any, received: datetime) -> Outcome:
+    listed = okx_listing()
+    families = sorted({row["instFamily"] or row["uly"] for row in raw["data"]})
+    return [t for family in families for t in okx.parse_position_tiers(raw, listed[f"{family}-SWAP"], received)], ()
+
+
+def _deribit_order_book(raw: Any, received: datetime) -> Outcome:
+    inst = deribit_listing()[raw["result"]["instrument_name"]]
+    return [deribit.parse_order_book(raw, inst, len(raw["result"]["bids"]), received)], ()
+
+
+def _dydx_trades(name: str) -> Callable[[Any], tuple[Any, str]]:
+    """A dYdX trades payload read by the ``v4_trades`` stream parser: a WebSocket message as it is; a REST trades
+    answer (``{"trades": [...]}``) as the ``contents`` of the ``subscribed`` message (the same rows)."""
+    def frame(raw: Any) -> tuple[Any, str]:
+        from dtrack.venues.dydx.stream import TradesStream
+
+        if "type" in raw:
+            return TradesStream([dydx.instrument(raw["id"])]), json.dumps(raw)
+        case = next(c for c in load_payload(name)["cases"] if c["raw"] == raw)
+        ticker = case["input"]["ticker"] if isinstance(case["input"], dict) else "BTC-USD"
+        return TradesStream([dydx.instrument(ticker)]), json.dumps(
+            {"type": "subscribed", "channel": "v4_trades", "id": ticker, "contents": raw})
+    return frame
+
+
 def _all(*readings: Reading) -> Reading:
     def read(raw: Any, received: datetime) -> Outcome:
         out: list[Any] = []
@@ -466,7 +583,7 @@ READINGS: dict[str, Reading] = {
     "binance-usdm__rest_fundingRate_history__docs.json":
         lambda raw, _r: (binance.parse_funding_history(raw, "usdm", "BTCUSDT"), ()),
     "binance-usdm__rest_openInterestHist_hexdocs__docs.json": _binance_oi_history,
-    "binance__ccxt_fetchOHLCV.json": _binance_klines,
+    "binance__ccxt_fetchOHLCV.json": _all(_binance_klines, _binance_candles),
     "binance-options__rest_blockTrades__docs.json": _binance_block_trades,
     # the docs' mark row carries no index, and none is stated for it: its raw fields are read
     "binance-options__rest_mark__docs.json": _binance_marks(None),
@@ -517,7 +634,13 @@ READINGS: dict[str, Reading] = {
         lambda raw, _r: (dydx.parse_funding_history(raw, raw["historicalFunding"][0]["ticker"]), ()),
     "dydx__ccxt_fetchMarkets.json": _dydx_markets,
     "dydx__ccxt_fetchOHLCV.json": _dydx_candles,
-    "dydx__ccxt_fetchOrderBook.json": lambda raw, _r: ([dydx.parse_book(raw, "BTC-USD")], ()),
+    "dydx__ccxt_fetchTrades.json": _liquidations(_dydx_trades("dydx__ccxt_fetchTrades.json")),
+    "dydx__rest_trades_liquidated__capture.json":
+        _liquidations(_dydx_trades("dydx__rest_trades_liquidated__capture.json")),
+    "dydx__ws_v4_trades__docs.json": _liquidations(_dydx_trades("dydx__ws_v4_trades__docs.json")),
+    "dydx__ccxt_fetchOrderBook.json": _all(
+        lambda raw, _r: ([dydx.parse_book(raw, "BTC-USD")], ()),
+        lambda raw, received: ([dydx.parse_order_book(raw, dydx.instrument("BTC-USD"), received)], ())),
     "hyperliquid__ccxt_fetchOHLCV.json": _hl_candles,
     "hyperliquid__rest_info_fundingHistory__docs.json":
         lambda raw, _r: (hyperliquid.parse_funding_history(raw, raw[0]["coin"]), ()),
@@ -528,6 +651,23 @@ READINGS: dict[str, Reading] = {
     "okx__ccxt_fetchTicker.json": _okx_tickers,
     "okx__ws_tickers__capture.json": _okx_tickers,
     "okx__rest_public_instruments__capture.json": _okx_instruments,
+    "binance-usdm__rest_depth__capture.json": _binance_depth("binance-usdm__rest_depth__capture.json", "usdm"),
+    "binance-coinm__rest_depth__capture.json": _binance_depth("binance-coinm__rest_depth__capture.json", "coinm"),
+    "binance__ccxt_fetchOrderBook.json": _binance_depth("binance__ccxt_fetchOrderBook.json", "usdm"),
+    "binance-coinm__ws_kline_1m__capture.json": _binance_ws_kline,
+    "binance-web__rest_brackets__capture.json": _binance_brackets,
+    "bybit__ccxt_fetchOrderBook.json": _bybit_orderbook,
+    "bybit__rest_risk_limit__docs.json": _bybit_risk_limit,
+    "bybit__rest_risk_limit__testnet.json": _bybit_risk_limit,
+    "deribit__rest_get_order_book__docs.json": _deribit_order_book,
+    "hyperliquid__rest_info_l2Book__docs.json":
+        lambda raw, received: ([hyperliquid.parse_l2_book(raw, hyperliquid.instrument(raw["coin"]), received)], ()),
+    # a marginTable answer names no coin: table 56 is BTC's (meta's marginTableId, test_hyperliquid_book)
+    "hyperliquid__rest_info_marginTable__docs.json":
+        lambda raw, received: (hyperliquid.table_tiers(raw, "BTC", received, source="margin table 56"), ()),
+    "okx__ccxt_fetchOrderBook.json": _okx_books("okx__ccxt_fetchOrderBook.json"),
+    "okx__ws_books__capture.json": _okx_books("okx__ws_books__capture.json"),
+    "okx__rest_position_tiers__capture.json": _okx_position_tiers,
 }
 
 #: Cases in which dtrack reads nothing by design, and why (the parser still runs on them).
@@ -536,6 +676,10 @@ EMPTY_CASES: dict[tuple[str, int], str] = {
     ("bybit__rest_instruments_info__docs.json", 3): "the spot tab: dtrack lists contracts, not spot pairs",
     ("deribit__ws_user_trades__docs.json", 0): "no trade of it is flagged liquidation: none is a liquidation",
     ("deribit__ccxt_fetchTrades.json", 0): "its trade is not flagged liquidation: not a liquidation",
+    ("dydx__ccxt_fetchTrades.json", 0): "a LIMIT trade: not a liquidation",
+    ("dydx__rest_trades_liquidated__capture.json", 1): "a LIMIT trade: not a liquidation",
+    ("dydx__ws_v4_trades__docs.json", 0): "a LIMIT trade: not a liquidation",
+    ("okx__ws_books__capture.json", 3): "an incremental update (size 0 deletes a level): not a book",
 }
 
 #: Payloads no dtrack parser reads, and why.

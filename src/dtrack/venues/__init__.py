@@ -61,6 +61,7 @@ QUERY_NEEDS: Mapping[str, DataKind] = {
     "open_interest": DataKind.OPEN_INTEREST,
     "basis": DataKind.QUOTES,
     "options": DataKind.OPTION_CHAIN,
+    "book": DataKind.ORDER_BOOK,
 }
 
 NOT_YET = "not yet supported by dtrack"
@@ -111,7 +112,7 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
         markets="USDⓈ-M (USDT, USDC) and COIN-M perpetuals and quarterlies",
         funding_intervals="8 h default; 4 h / 1 h per symbol from fundingInfo",
         bulk="premiumIndex (all symbols); OI per symbol", adapter="dtrack.venues.binance.adapter:BinanceAdapter",
-        hosts=("usdm", "coinm", "spot", "options"),
+        hosts=("usdm", "coinm", "spot", "options", "web"),
         ws_hosts={"fstream": "wss://fstream.binance.com", "dstream": "wss://dstream.binance.com"},
         capabilities=_table(
             funding=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/fundingInfo (and /dapi)",
@@ -123,6 +124,11 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             long_short=Capability(rest="/futures/data/globalLongShortAccountRatio, topLongShortAccountRatio, "
                                        "topLongShortPositionRatio", history="30d"),
             klines=Capability(rest="/fapi/v1/klines (and /dapi)", history="since listing"),
+            order_book=Capability(rest="/fapi/v1/depth (and /dapi)", note="at most 1000 levels a side"),
+            margin_tiers=Capability(rest="/bapi/futures/v1/friendly/future/common/brackets (and delivery), "
+                                         "www.binance.com",
+                                    note="unofficial public web brackets; the official leverageBracket needs an "
+                                         "API key"),
             quotes=Capability(rest="/fapi/v1/premiumIndex + /fapi/v1/ticker/24hr (and /dapi)",
                               stream="!markPrice@arr@1s (mark, index)"),
             spot=Capability(rest="/api/v3/ticker/price"),
@@ -150,7 +156,14 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
                                      note="singleOpenInterest (one side); openInterest is two-sided"),
             oi_history=Capability(rest="/v5/market/open-interest", history="since listing"),
             long_short=Capability(rest="/v5/market/account-ratio"),
-            klines=Capability(rest="/v5/market/kline", history="since listing"),
+            klines=Capability(rest="/v5/market/kline", history="since listing",
+                              note="volume: linear in the coin, turnover in the quote; inverse volume in USD"),
+            order_book=Capability(rest="/v5/market/orderbook",
+                                  note="at most 500 levels a side; inverse sizes in USD (converted to coins at each "
+                                       "level's price)"),
+            margin_tiers=Capability(rest="/v5/market/risk-limit",
+                                    note="riskLimitValue is a tier's cap (USDT/USDC notional; coins for inverse); "
+                                         "mmDeduction read, \"\" on the lowest tier = 0; cursor pages followed"),
             quotes=Capability(rest="/v5/market/tickers", stream="tickers.{symbol}"),
             spot=Capability(rest="/v5/market/tickers?category=spot"),
             option_chain=Capability(rest="/v5/market/tickers?category=option"),
@@ -177,7 +190,14 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             oi_history=Capability(rest="/api/v5/rubik/stat/contracts/open-interest-history",
                                   history="1,440 points per period"),
             long_short=Capability(rest="/api/v5/rubik/stat/contracts/long-short-account-ratio(-contract)"),
-            klines=Capability(rest="/api/v5/market/candles + history-candles", history="since listing"),
+            klines=Capability(rest="/api/v5/market/candles + history-candles", history="since listing",
+                              note="volCcy in the coin, volCcyQuote in the quote; confirm marks the open bar"),
+            order_book=Capability(rest="/api/v5/market/books",
+                                  note="at most 400 levels a side; sizes in contracts, converted to coins (inverse: "
+                                       "at each level's price)"),
+            margin_tiers=Capability(rest="/api/v5/public/position-tiers (isolated)",
+                                    note="tiers in CONTRACTS (minSz/maxSz), not notional; no deduction: a tier's mmr "
+                                         "applies to the whole position"),
             quotes=Capability(rest="/api/v5/public/mark-price + /api/v5/market/index-tickers + tickers",
                               stream="mark-price per instId (mark only)"),
             spot=Capability(rest="/api/v5/market/tickers?instType=SPOT"),
@@ -205,7 +225,8 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
                                      stream="ticker.{instrument}.100ms"),
             oi_history=_no("Deribit publishes no open-interest history"),
             long_short=_no("Deribit publishes no long/short ratio"),
-            klines=Capability(rest="/api/v2/public/get_tradingview_chart_data", history="since listing"),
+            klines=Capability(rest="/api/v2/public/get_tradingview_chart_data", history="since listing",
+                              note="volume in the base coin, cost in the quote currency (USD / USDC); no 4 h bars"),
             quotes=Capability(rest="/api/v2/public/get_book_summary_by_currency + get_index_price",
                               stream="ticker.{instrument}.100ms"),
             spot=_no("Deribit has no spot market in dtrack"),
@@ -218,6 +239,12 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
                                     coverage="trade-flag",
                                     note="trade flags: every liquidation that fills in the book; MT (both sides) is "
                                          "two events; price = the trade's"),
+            order_book=Capability(rest="/api/v2/public/get_order_book",
+                                  note="depth 1 to 10,000 levels a side; amounts in USD for inverse contracts "
+                                       "(converted to coins at each level's price), in the base coin for linear ones"),
+            margin_tiers=_no("Deribit publishes no margin tier table: its margin is a formula of the position size "
+                             "(linear BTC perpetual: maintenance 1 % + 0.005 % per BTC of position, initial 2 % + "
+                             "0.005 % per BTC), computed by dtrack's margin analytics, not read from the venue"),
         )),
     VenueInfo(
         name="hyperliquid", title="Hyperliquid", status="active",
@@ -230,7 +257,8 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             open_interest=Capability(rest="/info metaAndAssetCtxs", stream="activeAssetCtx {coin}"),
             oi_history=_no("Hyperliquid publishes no open-interest history"),
             long_short=_no("Hyperliquid publishes no long/short ratio"),
-            klines=Capability(rest="/info candleSnapshot", history="5,000 candles"),
+            klines=Capability(rest="/info candleSnapshot", history="5,000 candles",
+                              note="volume in coins (x 1000 for kPEPE); no USD volume"),
             quotes=Capability(rest="/info metaAndAssetCtxs", stream="activeAssetCtx {coin}"),
             spot=_no("Hyperliquid spot is not read by dtrack"),
             option_chain=_no("Hyperliquid lists no options"),
@@ -238,12 +266,17 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             realized_vol=_no("Hyperliquid publishes no realized volatility"),
             option_trades=_no("Hyperliquid lists no options"),
             liquidations=_no("Hyperliquid publishes no market-wide liquidation feed"),
+            order_book=Capability(rest="/info l2Book",
+                                  note="at most 20 levels a side whatever the depth asked (the venue's cap)"),
+            margin_tiers=Capability(rest="/info meta (marginTables)",
+                                    note="mmr = 1 / (2 x the tier's max leverage), deduction for continuity; table "
+                                         "ids under 50: one tier at that leverage"),
         )),
     VenueInfo(
         name="dydx", title="dYdX v4", status="active", markets="USDC-margined perpetuals (indexer; v3 is shut down)",
         funding_intervals="1 h (nextFundingRate is a 1-hour rate)",
         bulk="perpetualMarkets (all markets)", adapter="dtrack.venues.dydx.adapter:DydxAdapter",
-        hosts=("rest",), taker_fee_pct=0.05,
+        hosts=("rest",), taker_fee_pct=0.05, ws_hosts={"ws": "wss://indexer.dydx.trade"},
         capabilities=_table(
             funding=Capability(rest="/v4/perpetualMarkets",
                                note="nextFundingRate: the indexer's 1-hour rate of the next whole-hour settlement"),
@@ -261,7 +294,17 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             vol_index=_no("dYdX lists no options"),
             realized_vol=_no("dYdX publishes no realized volatility"),
             option_trades=_no("dYdX lists no options"),
-            liquidations=_no(f"{NOT_YET} (trades of type LIQUIDATED on /v4/trades/perpetualMarket/{{ticker}})"),
+            liquidations=Capability(stream="v4_trades {ticker} (trades of type LIQUIDATED)", coverage="trade-flag",
+                                    note="trade flags: every liquidation order's fill (the liquidated account is "
+                                         "the taker: SELL = a long); DELEVERAGED fills (ADL, final settlement) not "
+                                         "counted; price = the trade's; the backlog sent on subscribing is "
+                                         "de-duplicated by trade id"),
+            order_book=Capability(rest="/v4/orderbooks/perpetualMarket/{ticker}",
+                                  note="at most 100 levels a side (the indexer's cap; no depth parameter)"),
+            margin_tiers=Capability(rest="/v4/perpetualMarkets",
+                                    note="one tier per market: initial and maintenance margin fractions; the initial "
+                                         "one scales with open interest between openInterestLowerCap and UpperCap "
+                                         "(OIMF)"),
         )),
     VenueInfo(
         name="gmx", title="GMX v2", status="active",
@@ -273,7 +316,12 @@ VENUES: dict[str, VenueInfo] = {v.name: v for v in (
             funding=Capability(rest="/v1/markets/info + /v1/markets/tickers",
                                note="fundingFactorPerSecond (paid by the larger side) and borrow per side, "
                                     "shown apart"),
-            funding_history=_no(f"{NOT_YET} (the GMX API's /v1/rates history: units UNCONFIRMED)"),
+            funding_history=Capability(rest="/v1/rates?period=&address=",
+                                       history="the API's period=total, depth UNCONFIRMED",
+                                       sampled=True,
+                                       note="snapshots of the paying side's funding (no settlements), 8 h-equivalent; "
+                                            "per-second factors x 1e30 as the GMX interface's rate chart reads them "
+                                            "(gmx-interface NetRateChart.tsx); borrow kept out"),
             open_interest=Capability(rest="/v1/markets/info + /v1/markets/tickers",
                                      note="longs + shorts in USD, each side shown (both face the pool)"),
             oi_history=_no("GMX publishes no open-interest history dtrack reads"),

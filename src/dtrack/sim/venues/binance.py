@@ -46,6 +46,11 @@ blockTrades serves the model's block trades of the last ``BLOCK_LOOKBACK_MS`` (a
 the index at that time), the latest ``limit`` ascending, ``side`` 1 / -1 with the sign of ``qty`` and
 ``quoteQty`` following it as in the docs example.
 
+Web brackets (host ``web`` = www.binance.com, GET or POST): ``/bapi/futures/v1/friendly/future/common/brackets``
+(USDⓈ-M, floors/caps/cum in USD(T) notional) and ``.../delivery/common/brackets`` (COIN-M, in coins), in the web
+envelope ``{"code": "000000", "data": {"brackets": [...]}, "success": true}`` with bare JSON numbers, one row per
+trading contract of BTC, ETH, SOL and PEPE (``BRACKETS``), ``cum`` following Binance's continuity rule.
+
 Order book (``depth``, USDⓈ-M and COIN-M): ``limit`` levels a side (5, 10, 20, 50, 100, 500 or 1000; default
 500) of the model's book around the contract's mark (``MarketModel.book``), prices on the symbol's tick,
 quantities in the base coin (USDⓈ-M, on the lot) or whole contracts (COIN-M), as the real captures.
@@ -494,6 +499,79 @@ def _depth(h: Host, c: Contract, limit: int, now_ms: int) -> dict[str, Any]:
     return body | {"bids": [level(*b) for b in bids], "asks": [level(*a) for a in asks]}
 
 
+# --- public web brackets (host ``web`` = www.binance.com) ------------------------------------------------------
+
+#: the web brackets paths by futures host (USDⓈ-M ``future``, COIN-M ``delivery``)
+BRACKETS_PATHS = {"usdm": "/bapi/futures/v1/friendly/future/common/brackets",
+                  "coinm": "/bapi/futures/v1/friendly/delivery/common/brackets"}
+#: each asset's brackets per host as (cap, maintenance rate, max leverage), lowest first; floors are the previous
+#: caps and ``cumFastMaintenanceAmount`` follows from the continuity rule (``bracket_table``). USDⓈ-M in USD(T)
+#: notional, COIN-M in coins. BTC's first four USDⓈ-M brackets are those of the real BTCUSDT answer of 2026-08-02
+#: (``tests/payloads/binance-web__rest_brackets__capture.json``); the rest are made up in the same pattern.
+BRACKETS: dict[tuple[str, str], tuple[tuple[int, str, int], ...]] = {
+    ("usdm", "BTC"): ((300_000, "0.004", 150), (800_000, "0.005", 100), (3_000_000, "0.0065", 75),
+                      (12_000_000, "0.01", 50), (50_000_000, "0.02", 25), (100_000_000, "0.025", 20),
+                      (200_000_000, "0.05", 10), (400_000_000, "0.1", 5), (500_000_000, "0.125", 4),
+                      (800_000_000, "0.15", 3), (1_200_000_000, "0.25", 2), (1_800_000_000, "0.5", 1)),
+    ("usdm", "ETH"): ((300_000, "0.005", 125), (800_000, "0.0065", 100), (3_000_000, "0.01", 75),
+                      (12_000_000, "0.015", 50), (50_000_000, "0.02", 25), (100_000_000, "0.05", 10),
+                      (200_000_000, "0.1", 5), (300_000_000, "0.125", 4), (400_000_000, "0.15", 3),
+                      (600_000_000, "0.25", 2), (800_000_000, "0.5", 1)),
+    ("usdm", "SOL"): ((50_000, "0.01", 75), (250_000, "0.015", 50), (1_000_000, "0.02", 25), (5_000_000, "0.05", 10),
+                      (10_000_000, "0.1", 5), (15_000_000, "0.125", 4), (25_000_000, "0.15", 3),
+                      (50_000_000, "0.25", 2), (100_000_000, "0.5", 1)),
+    ("usdm", "PEPE"): ((10_000, "0.01", 75), (50_000, "0.015", 50), (250_000, "0.02", 25), (1_000_000, "0.05", 10),
+                       (3_000_000, "0.1", 5), (5_000_000, "0.125", 4), (10_000_000, "0.15", 3),
+                       (20_000_000, "0.25", 2), (50_000_000, "0.5", 1)),
+    ("coinm", "BTC"): ((5, "0.004", 125), (10, "0.005", 100), (20, "0.01", 50), (40, "0.025", 20), (80, "0.05", 10),
+                       (150, "0.1", 5), (300, "0.125", 4), (500, "0.15", 3), (800, "0.25", 2), (1000, "0.5", 1)),
+    ("coinm", "ETH"): ((100, "0.005", 100), (250, "0.01", 50), (500, "0.02", 25), (1000, "0.05", 10),
+                       (2000, "0.1", 5), (3000, "0.125", 4), (5000, "0.15", 3), (10_000, "0.25", 2),
+                       (20_000, "0.5", 1)),
+    ("coinm", "SOL"): ((2000, "0.01", 50), (5000, "0.025", 20), (10_000, "0.05", 10), (20_000, "0.1", 5),
+                       (50_000, "0.125", 4), (100_000, "0.15", 3), (200_000, "0.25", 2), (500_000, "0.5", 1)),
+}
+#: the brackets' ``updateTime``: the start of the 30-day block of the market clock (never ahead of it)
+BRACKETS_EPOCH_MS = 30 * DAY_MS
+
+
+def _bare(x: Decimal) -> int | float:
+    """A decimal as the bare JSON number the web brackets send (``300000``, ``0.0065``)."""
+    return int(x) if x == x.to_integral_value() else float(x)
+
+
+def bracket_table(host: str, asset: str) -> list[dict[str, Any]]:
+    """The ``riskBrackets`` of an asset's contracts on a host: floors from the previous caps, ``minOpenPosLeverage``
+    one above the next bracket's maximum, and ``cumFastMaintenanceAmount`` by Binance's continuity rule
+    ``cum_n = cum_(n-1) + floor_n x (MMR_n - MMR_(n-1))`` (computed in decimals, so it holds exactly)."""
+    spec = BRACKETS[(host, asset)]
+    rows: list[dict[str, Any]] = []
+    floor, cum, mmr_before = Decimal(0), Decimal(0), Decimal(0)
+    for seq, (cap, rate, leverage) in enumerate(spec, 1):
+        mmr = Decimal(rate)
+        cum += floor * (mmr - mmr_before)
+        least = spec[seq][2] + 1 if seq < len(spec) else 1
+        rows.append({"bracketSeq": seq, "bracketNotionalFloor": _bare(floor), "bracketNotionalCap": cap,
+                     "bracketMaintenanceMarginRate": _bare(mmr), "cumFastMaintenanceAmount": _bare(cum),
+                     "minOpenPosLeverage": least, "maxOpenPosLeverage": leverage})
+        floor, mmr_before = Decimal(cap), mmr
+    return rows
+
+
+def _brackets(h: Host, now_ms: int) -> dict[str, Any]:
+    """The web brackets answer of a host: one row per trading contract (perpetuals and quarterlies) whose asset has
+    a table, in Binance's web envelope."""
+    contracts: list[Contract] = [*h.perps, *h.futures(now_ms)]
+    update = now_ms - now_ms % BRACKETS_EPOCH_MS
+    rows = [{"symbol": c.symbol, "updateTime": update, "notionalLimit": 100,
+             "riskBrackets": bracket_table(h.host, c.asset)} for c in contracts if (h.host, c.asset) in BRACKETS]
+    return {"code": "000000", "message": None, "messageDetail": None, "data": {"brackets": rows}, "success": True}
+
+
+def _brackets_handler(h: Host) -> Handler:
+    return lambda req: _brackets(h, req.now_ms)
+
+
 # --- handlers -----------------------------------------------------------------------------------
 
 
@@ -912,12 +990,18 @@ def _option_handlers(market: _OptionsMarket) -> dict[str, Handler]:
             "/eapi/v1/openInterest": open_interest, "/eapi/v1/index": index, "/eapi/v1/blockTrades": block_trades}
 
 
+#: the host of Binance's public web site (www.binance.com), which serves the brackets
+WEB_HOST = "web"
+
+
 def register(routes: SimRoutes, model: MarketModel, *, clock: Callable[[], float] | None = None) -> None:
-    """Serve the Binance USDⓈ-M, COIN-M, spot and options endpoints dtrack uses."""
+    """Serve the Binance USDⓈ-M, COIN-M, spot and options endpoints dtrack uses, and the public web brackets."""
     for host in PREFIX:
         h = Host(model, host, WeightMeter(clock) if clock else WeightMeter(), routes.faults)
         for path, handler in _handlers(h).items():
             routes.add(VENUE, host, "GET", path, handler)
+        for method in ("GET", "POST"):  # the web site's page POSTs {}; a GET answers the same
+            routes.add(VENUE, WEB_HOST, method, BRACKETS_PATHS[host], _brackets_handler(h))
     spot = _spot_ticker_price(model, WeightMeter(clock) if clock else WeightMeter())
     routes.add(VENUE, "spot", "GET", "/api/v3/ticker/price", spot)
     market = _OptionsMarket(model, OptionsModel(model), WeightMeter(clock) if clock else WeightMeter())

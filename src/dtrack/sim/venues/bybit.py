@@ -1,6 +1,7 @@
 """Simulated Bybit v5 public REST (host ``rest``): instruments-info, tickers (linear, inverse, spot, option),
-funding/history, open-interest, kline, account-ratio, recent-trade (options), historical-volatility and
-orderbook (linear and inverse: the model's book on the contract's tick, ``tick_size``).
+funding/history, open-interest, kline, account-ratio, recent-trade (options), historical-volatility,
+orderbook (linear and inverse: the model's book on the contract's tick, ``tick_size``) and risk-limit (the tier
+tables of ``RISK_TABLES`` in the live format: fractions, ``mmDeduction`` continuous, cursor pages).
 
 Perpetuals and dated futures (the model's Bybit futures lines: ``BTCUSDT-29MAY26``, USDC ``BTC-26JUN26``,
 inverse ``BTCUSDM26``) share the linear and inverse categories, as on Bybit: instruments-info lists
@@ -25,9 +26,10 @@ open-interest: ``intervalTime`` 5min..1d, ``limit`` 1..200
 older shape, ``openInterest`` one side alone). kline: ``interval`` 1..720 minutes, D or W (M is not
 simulated), ``limit`` 1..1000 (default 200), candles opening in ``[start, end]``, newest first; with
 ``start`` alone the first ``limit`` candles from ``start`` (as the real ``bybit__ccxt_fetchOHLCV.json``),
-else the last ``limit`` up to ``end``. account-ratio: USDT perpetuals and inverse perpetuals, ``period``
-5min..1d, ``limit`` 1..500 (default 50), four-decimal shares. Unknown symbols get retCode 10001 in an
-HTTP 200 answer.
+else the last ``limit`` up to ``end``; linear ``volume`` in the base coin and ``turnover`` in the quote, inverse
+``volume`` in whole USD contracts and ``turnover`` in the coin. account-ratio: USDT perpetuals and inverse
+perpetuals, ``period`` 5min..1d, ``limit`` 1..500 (default 50), four-decimal shares. Unknown symbols get retCode
+10001 in an HTTP 200 answer.
 
 The fields dtrack reads (rate, mark, index, open interest) carry the model's values at full
 precision so tests can compare exactly; inverse open interest is whole USD contracts, as on Bybit.
@@ -527,9 +529,12 @@ def kline(model: MarketModel, req: SimRequest) -> dict[str, Any]:
     rows = []
     for t in picked:
         o, h, low, c = model.candle(contract, t, length)
-        volume = 0.01 * model.open_interest_base(contract, t) * length / HOUR_MS
-        turnover = volume * c if contract.margin == "linear" else volume / c
-        rows.append([str(t), dec(o), dec(h), dec(low), dec(c), fixed(volume, 3), fixed(turnover, 4)])
+        coins = 0.01 * model.open_interest_base(contract, t) * length / HOUR_MS  # in the venue's base coin
+        if contract.margin == "linear":  # volume in the base coin, turnover in the quote
+            volume, turnover = fixed(coins, 3), fixed(coins * c, 4)
+        else:  # volume in whole USD contracts, turnover in the coin
+            volume, turnover = str(round(coins * c / contract.contract_size)), fixed(coins, 8)
+        rows.append([str(t), dec(o), dec(h), dec(low), dec(c), volume, turnover])
     return _ok({"symbol": contract.symbol, "category": category, "list": rows}, req.now_ms)
 
 
@@ -766,6 +771,76 @@ def orderbook(model: MarketModel, req: SimRequest) -> dict[str, Any]:
                req.now_ms)
 
 
+# --- risk-limit ----------------------------------------------------------------------------------
+
+#: Risk-limit tables by (asset, category): each tier's cap (``riskLimitValue``: USDT/USDC notional for linear, coins
+#: for inverse) and maintenance rate, as Bybit writes them (live answers: fractions). The initial rate is twice the
+#: maintenance rate and ``maxLeverage`` its inverse (two decimals, cut, as "33.33"); ``mmDeduction`` follows from
+#: continuity (``risk_tiers``). Dated futures share their asset's table.
+RISK_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("BTC", "linear"): (("2000000", "0.005"), ("10000000", "0.01"), ("20000000", "0.015"), ("40000000", "0.02"),
+                        ("80000000", "0.025"), ("120000000", "0.03"), ("200000000", "0.04")),
+    ("ETH", "linear"): (("1000000", "0.005"), ("5000000", "0.01"), ("10000000", "0.015"), ("20000000", "0.02"),
+                        ("40000000", "0.025"), ("60000000", "0.03")),
+    ("SOL", "linear"): (("200000", "0.01"), ("1000000", "0.015"), ("2000000", "0.02"), ("5000000", "0.03"),
+                        ("10000000", "0.05")),
+    ("PEPE", "linear"): (("200000", "0.01"), ("800000", "0.02"), ("1600000", "0.03"), ("3000000", "0.05")),
+    ("BTC", "inverse"): (("150", "0.005"), ("300", "0.01"), ("450", "0.015"), ("600", "0.02"), ("750", "0.025")),
+    ("ETH", "inverse"): (("5000", "0.005"), ("10000", "0.01"), ("15000", "0.015"), ("20000", "0.02")),
+}
+#: risk-limit answers at most this many symbols a page (``category=linear``: "15 symbols each request").
+RISK_PAGE_SYMBOLS = 15
+
+
+def risk_tiers(contract: Contract) -> list[dict[str, Any]]:
+    """The risk-limit rows of one contract, lowest tier first, in Bybit's live format: ``maintenanceMargin`` and
+    ``initialMargin`` fractions, ``mmDeduction`` "" on the lowest tier and then
+    ``deduction_n = deduction_n-1 + cap_n-1 x (mmr_n - mmr_n-1)`` (exact decimals), which makes the maintenance
+    margin ``notional x mmr - deduction`` continuous at every cap."""
+    rows: list[dict[str, Any]] = []
+    deduction, floor, prev_mmr = Decimal(0), Decimal(0), Decimal(0)
+    for n, (cap, mmr) in enumerate(RISK_TABLES[(contract.asset, contract.margin)], start=1):
+        rate = Decimal(mmr)
+        deduction += floor * (rate - prev_mmr)
+        imr = 2 * rate
+        leverage = math.floor(100 / imr) / 100
+        rows.append({"id": n, "symbol": contract.symbol, "riskLimitValue": cap, "maintenanceMargin": mmr,
+                     "initialMargin": format(imr.normalize(), "f"), "isLowestRisk": 1 if n == 1 else 0,
+                     "maxLeverage": f"{leverage:.2f}",
+                     "mmDeduction": "" if n == 1 else format(deduction.normalize(), "f")})
+        floor, prev_mmr = Decimal(cap), rate
+    return rows
+
+
+def _risk_cursor(row: Mapping[str, Any]) -> str:
+    return quote(f"symbol={row['symbol']}&id={row['id']}", safe="")
+
+
+def risk_limit(model: MarketModel, req: SimRequest) -> dict[str, Any]:
+    """GET /v5/market/risk-limit?category=linear|inverse[&symbol=][&cursor=]: every contract's tiers (perpetuals and
+    dated futures), at most 15 symbols a page (fewer rows when ``Faults.page_caps`` caps the page), then
+    ``nextPageCursor`` (``symbol=..&id=..`` of the last row served, URL-encoded) while rows remain."""
+    category = _derivatives(req)
+    one = _one_contract(model, req, category)
+    contracts = [one] if one is not None else _contracts(model, category, req.now_ms)
+    rows = [row for c in contracts for row in risk_tiers(c)]
+    if req.query.get("cursor"):
+        fields = dict(part.partition("=")[::2] for part in unquote(req.query["cursor"]).split("&"))
+        after = next((i for i, r in enumerate(rows) if r["symbol"] == fields.get("symbol")
+                      and str(r["id"]) == fields.get("id")), None)
+        if after is None:
+            raise _error(PARAMS_ERROR, "params error: cursor invalid", req.now_ms)
+        rows = rows[after + 1:]
+    cap = req.faults.page_cap(VENUE, req.path, len(rows))
+    page: list[dict[str, Any]] = []
+    for row in rows:
+        if len(page) >= cap or len({r["symbol"] for r in page} | {row["symbol"]}) > RISK_PAGE_SYMBOLS:
+            break
+        page.append(row)
+    cursor = _risk_cursor(page[-1]) if page and len(page) < len(rows) else ""
+    return _ok({"category": category, "list": page, "nextPageCursor": cursor}, req.now_ms)
+
+
 # --- faults ------------------------------------------------------------------------------------
 
 
@@ -800,6 +875,7 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         "/v5/market/recent-trade": partial(recent_trade, options),
         "/v5/market/historical-volatility": partial(historical_volatility, options),
         "/v5/market/orderbook": partial(orderbook, model),
+        "/v5/market/risk-limit": partial(risk_limit, model),
     }
     for path, handler in handlers.items():
         routes.add(VENUE, HOST, "GET", path, handler)

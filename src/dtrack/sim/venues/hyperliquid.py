@@ -1,7 +1,9 @@
 """Simulated Hyperliquid: ``POST /info`` on host ``rest``, in the venue's wire format.
 
 Serves the info types dtrack reads, from the market model:
-- ``meta`` and ``metaAndAssetCtxs``: the model's Hyperliquid perps plus one delisted coin
+- ``meta`` and ``metaAndAssetCtxs``: the model's Hyperliquid perps (each naming its margin table: tiered tables
+  listed in ``marginTables``, ids under 50 a single tier at that leverage and not listed, as on the venue) plus one
+  delisted coin
   (``isDelisted: true``, kept in the universe with its own asset context, as the venue does), so
   that skipping and positional alignment are exercised. Numbers are decimal strings.
   ``THIN_COIN`` is a thin market: its context has ``premium``, ``midPx`` and ``impactPxs`` null, as the
@@ -65,6 +67,16 @@ LISTED_MS = 1_683_849_600_000
 
 #: szDecimals / maxLeverage per coin (values in the spirit of the venue's listings)
 _SPECS: dict[str, tuple[int, int]] = {"BTC": (5, 40), "ETH": (4, 25), "SOL": (2, 20), "kPEPE": (0, 10)}
+#: the tiered margin tables listed in ``meta``: id -> (description, [(lowerBound USD, maxLeverage)]). 55 and 56 are the
+#: venue's ETH and BTC tables (venue docs, margin tiers: BTC 40x to 150M then 20x, ETH 25x to 100M then 15x; the ids
+#: and the "tiered 40x" description as third-party docs of the ``marginTable`` answer show them); 52 stands in for
+#: the table of the venue docs' kPEPE group (10x to 20M, then 5x), whose id is not published
+MARGIN_TABLES: dict[int, tuple[str, list[tuple[float, int]]]] = {
+    52: ("tiered 10x", [(0.0, 10), (20_000_000.0, 5)]),
+    55: ("tiered 25x", [(0.0, 25), (100_000_000.0, 15)]),
+    56: ("tiered 40x", [(0.0, 40), (150_000_000.0, 20)])}
+#: coin -> marginTableId (others: their maxLeverage, a single tier under 50: SOL 20)
+MARGIN_TABLE_IDS = {"BTC": 56, "ETH": 55, "kPEPE": 52}
 #: a delisted coin listed at this position of the universe
 _DELISTED_NAME, _DELISTED_AT = "FTM", 2
 #: other venues quoted in predictedFundings: key -> (model venue, host)
@@ -145,15 +157,20 @@ def _perps(model: MarketModel) -> list[SimPerp]:
 
 
 def meta(model: MarketModel) -> dict[str, Any]:
-    """The ``meta`` answer: universe (with one delisted coin), margin tables, collateral token."""
+    """The ``meta`` answer: universe (with one delisted coin), margin tables, collateral token.
+
+    Each coin names its margin table (``marginTableId``, ``MARGIN_TABLE_IDS``); as on the venue, an id below 50 is a
+    single tier at that leverage and is not listed, the tiered tables (``MARGIN_TABLES``) are, ascending by id."""
     universe: list[dict[str, Any]] = []
     for perp in _perps(model):
         sz, lev = _SPECS.get(perp.symbol, (2, 10))
-        universe.append({"szDecimals": sz, "name": perp.symbol, "maxLeverage": lev, "marginTableId": lev})
+        universe.append({"szDecimals": sz, "name": perp.symbol, "maxLeverage": lev,
+                         "marginTableId": MARGIN_TABLE_IDS.get(perp.symbol, lev)})
     universe.insert(_DELISTED_AT, {"szDecimals": 0, "name": _DELISTED_NAME, "maxLeverage": 3, "marginTableId": 3,
                                    "onlyIsolated": True, "isDelisted": True})
-    tables = [[lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}]
-              for lev in sorted({e["maxLeverage"] for e in universe})]
+    tables = [[table_id, {"description": description,
+                          "marginTiers": [{"lowerBound": dec(bound), "maxLeverage": lev} for bound, lev in tiers]}]
+              for table_id, (description, tiers) in sorted(MARGIN_TABLES.items())]
     return {"universe": universe, "marginTables": tables, "collateralToken": 0}
 
 

@@ -26,7 +26,8 @@ A family without options answers no rows. Option tickers carry no 24 h history: 
 start-of-day prices equal ``last``, the mark.
 
 books (swaps and futures): ``sz`` levels a side (1..400, default 1) of the model's book on the contract's tick
-(``tick_size``, also the instruments' ``tickSz``), rows ``[px, sz (contracts), "0", orders]``.
+(``tick_size``, also the instruments' ``tickSz``), rows ``[px, sz (contracts), "0", orders]``. position-tiers
+(``instType`` SWAP or FUTURES, ``tdMode``, ``instFamily``): the ``TIER_TABLES`` rows, sizes in contracts.
 Faults are answered in OKX's format (``fault_answer``): HTTP 429 with code 50011, 5xx with 50026 (500) or
 50001, other statuses 51000; an IP ban (418) and a blocked location (451) are not documented OKX answers: the
 sim sends those statuses in OKX's envelope (code 50011 for the ban, the status itself for the block).
@@ -319,6 +320,24 @@ class OkxSim:
 
         return ok([{"asks": [level(*a) for a in asks], "bids": [level(*b) for b in bids], "ts": str(req.now_ms)}])
 
+    def position_tiers(self, req: SimRequest) -> dict[str, Any]:
+        """GET /api/v5/public/position-tiers?instType=SWAP|FUTURES&tdMode=cross|isolated&instFamily=A[,B..][&tier=]:
+        the ``TIER_TABLES`` rows of up to 5 listed families (``uly`` accepted too); an unknown family: 51000."""
+        inst_type = _required(req, "instType")
+        if inst_type not in ("SWAP", "FUTURES"):
+            raise _bad("instType")
+        if _required(req, "tdMode") not in TIER_MODES:
+            raise _bad("tdMode")
+        names = (req.query.get("instFamily") or req.query.get("uly") or "").split(",")
+        if names == [""]:
+            raise SimHttpError(400, {"code": "50014", "msg": "Parameter instFamily can not be empty", "data": []})
+        listed = {_uly(c) for c in self._of_type(inst_type, req.now_ms)}
+        if len(names) > TIER_FAMILIES_MAX or any(n not in listed or n not in TIER_TABLES for n in names):
+            raise _bad("instFamily")
+        rows = [row for name in names for row in tier_rows(name)]
+        tier = req.query.get("tier")
+        return ok([r for r in rows if tier is None or r["tier"] == tier])
+
     def tickers(self, req: SimRequest) -> dict[str, Any]:
         """GET /api/v5/market/tickers?instType=SWAP|FUTURES|SPOT|OPTION[&instFamily=|&uly=]: ``last`` is the
         contract's mark (the model has no separate trade price), the spot price for SPOT pairs."""
@@ -554,6 +573,39 @@ class OkxSim:
                 "side": t.direction, "sz": num(t.amount), "tradeId": t.trade_id, "ts": str(t.ts_ms)}
 
 
+#: Position tiers by instFamily (the same for SWAP and FUTURES, cross and isolated): contracts per tier, each tier's
+#: maintenance rate and max leverage, as OKX writes them. Tier n covers ``minSz`` (n - 1) x step + 1 (0 for tier 1)
+#: to ``maxSz`` n x step contracts (OKX's convention: the research row ``minSz`` "0" / ``maxSz`` "1000" of BTC-USDT,
+#: then "1001"...); ``imr`` is 1 / ``maxLever`` to 4 decimals.
+TIER_TABLES: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
+    "BTC-USDT": (1000, ("0.004", "0.006", "0.008", "0.01", "0.015", "0.02", "0.03"),
+                 ("100", "75", "50", "40", "25", "20", "10")),
+    "BTC-USDC": (100_000, ("0.004", "0.006", "0.008", "0.01", "0.015", "0.02", "0.03"),
+                 ("100", "75", "50", "40", "25", "20", "10")),
+    "ETH-USDT": (2000, ("0.005", "0.0075", "0.01", "0.015", "0.02", "0.03"), ("100", "75", "50", "30", "25", "15")),
+    "SOL-USDT": (5000, ("0.01", "0.015", "0.02", "0.03", "0.05"), ("50", "40", "25", "20", "10")),
+    "PEPE-USDT": (200, ("0.01", "0.02", "0.03", "0.05"), ("50", "25", "20", "10")),
+    "BTC-USD": (10_000, ("0.004", "0.006", "0.008", "0.01", "0.015", "0.02", "0.03"),
+                ("100", "75", "50", "40", "25", "20", "10")),
+    "ETH-USD": (20_000, ("0.005", "0.0075", "0.01", "0.015", "0.02", "0.03"), ("100", "75", "50", "30", "25", "15")),
+    "SOL-USD": (5000, ("0.01", "0.015", "0.02", "0.03", "0.05"), ("50", "40", "25", "20", "10")),
+}
+TIER_MODES = ("cross", "isolated")
+TIER_FAMILIES_MAX = 5
+
+
+def tier_rows(family: str) -> list[dict[str, Any]]:
+    """The position-tiers rows of one family, tier 1 first, in OKX's format (sizes in contracts)."""
+    step, rates, levers = TIER_TABLES[family]
+    rows = []
+    for n, (mmr, lever) in enumerate(zip(rates, levers, strict=True), start=1):
+        imr = (Decimal(1) / Decimal(lever)).quantize(Decimal("0.0001"))
+        rows.append({"baseMaxLoan": "", "imr": format(imr.normalize(), "f"), "instFamily": family, "instId": "",
+                     "maxLever": lever, "maxSz": str(n * step), "minSz": "0" if n == 1 else str((n - 1) * step + 1),
+                     "mmr": mmr, "optMgnFactor": "0", "quoteMaxLoan": "", "tier": str(n), "uly": family})
+    return rows
+
+
 def tick_size(c: Contract) -> float:
     """A swap's or future's price tick: six significant digits of its asset's reference price (0.1 on BTC, 0.01 on
     ETH, as OKX's)."""
@@ -651,6 +703,7 @@ def register(routes: SimRoutes, model: MarketModel) -> None:
         ("/api/v5/public/opt-summary", sim.opt_summary),
         ("/api/v5/public/option-trades", sim.option_trades),
         ("/api/v5/market/books", sim.books),
+        ("/api/v5/public/position-tiers", sim.position_tiers),
     ):
         routes.add(VENUE, HOST, "GET", path, handler)
     routes.on_error(VENUE, fault_answer)

@@ -48,6 +48,13 @@ European options (host ``options`` = eapi; ``listing()`` stays on the futures ho
   (``/eapi/v1/trades`` is per symbol), so these are block trades only.
 - No volatility index and no published realized volatility: those stay unsupported.
 Concurrent callers (one chain per asset) share the bulk mark, ticker and blockTrades requests.
+
+Order books, candles and margin tiers (the quant toolkit), each ONE round:
+- ``fetch_order_book``: ``depth`` of the contract at the smallest allowed ``limit`` >= the depth asked (weight 2 to 20);
+- ``fetch_candles``: every ``klines`` page of the window at once (shared with ``fetch_price_history``);
+- ``fetch_margin_tiers``: the public web brackets of the contract's host (host ``web`` = www.binance.com; UNOFFICIAL
+  and undocumented, since the official ``leverageBracket`` needs an API key), one table for every symbol of the
+  host, disk-cached for ``instruments_ttl``.
 """
 
 from __future__ import annotations
@@ -57,19 +64,22 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequen
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, UsageError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
+    MarginTier,
     OIHistory,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -93,6 +103,13 @@ def _served(answer: Answer[T]) -> Answer[T]:
     if not answer.items and answer.errors:
         raise answer.errors[0]
     return answer
+
+
+def _futures_host(instrument: Instrument, what: str) -> str:
+    """The futures host (``usdm`` / ``coinm``) of a perpetual or quarterly; UnsupportedError for anything else."""
+    if instrument.market not in api.FUTURES_HOSTS or instrument.kind not in (Kind.PERP, Kind.FUTURE):
+        raise UnsupportedError(f"binance: no {what} for {instrument.symbol} (USDⓈ-M and COIN-M futures only)")
+    return instrument.market
 
 
 def _contracts(instruments: Iterable[Instrument]) -> list[Instrument]:
@@ -130,11 +147,15 @@ class BinanceAdapter(Adapter):
         return super().budget(host, path, params)
 
     def check(self, body: Any) -> None:
-        """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200.
+        """Raise for Binance's ``{"code": -1121, "msg": ...}`` envelope if it ever comes with HTTP 200, and for the
+        web host's ``{"code": "000002", "message": ..., "success": false}``.
 
-        Binance normally sends it with a 4xx status, which the HTTP layer maps; negative codes are
+        Binance normally sends the API envelope with a 4xx status, which the HTTP layer maps; negative codes are
         errors (``-1003`` = too many requests).
         """
+        if isinstance(body, Mapping) and body.get("success") is False and isinstance(body.get("code"), str):
+            raise VenueError(self.name, f"web error {body['code']}: {body.get('message') or body.get('messageDetail')}",
+                             code=body["code"])
         if not (isinstance(body, Mapping) and "msg" in body and isinstance(body.get("code"), int)):
             return
         code = int(body["code"])
@@ -422,20 +443,62 @@ class BinanceAdapter(Adapter):
                                   period_hours: int) -> tuple[PricePoint, ...]:
         """Closes of the contract's klines (every page at once), timed at each candle's close."""
         interval = parse.period_name(period_hours)
+        now, step = self.ctx.now(), period_hours * HOUR_MS
+        # candles OPENING from one period before ``start``: the first one closes at or after it
+        bodies = await self._klines(instrument, interval, step, utc_to_ms(start) - step, utc_to_ms(min(end, now)))
+        candles = [c for body in bodies for c in parse.parse_klines(body, instrument.market)]
+        return parse.price_history(instrument, candles, period_hours, start, end, now, self.ctx.now())
+
+    async def _klines(self, instrument: Instrument, interval: str, step_ms: int, first_ms: int,
+                      last_ms: int) -> list[Any]:
+        """The klines answers of every candle opening in ``[first_ms, last_ms]``: every page (1500 candles; COIN-M
+        200 days) requested at once, the first failure raised once all have finished."""
         if instrument.market not in api.FUTURES_HOSTS:
             raise UnsupportedError(f"binance: no klines for {instrument.symbol}")
-        now, host, step = self.ctx.now(), instrument.market, period_hours * HOUR_MS
+        host = instrument.market
         path = api.PATHS[host].klines
-        # candles OPENING from one period before ``start``: the first one closes at or after it
-        todo = parse.pages(utc_to_ms(start) - step, utc_to_ms(min(end, now)), step, api.KLINES_LIMIT_MAX,
-                           api.KLINES_SPAN_MAX_MS[host])
-        bodies = every(await asyncio.gather(*(
+        todo = parse.pages(first_ms, last_ms, step_ms, api.KLINES_LIMIT_MAX, api.KLINES_SPAN_MAX_MS[host])
+        return every(await asyncio.gather(*(
             self.get(host, path, {"symbol": instrument.symbol, "interval": interval, "startTime": p.start_ms,
                                   "endTime": p.end_ms, "limit": p.count},
                      weight=api.kline_weight(p.count), endpoint=f"{path}?symbol={instrument.symbol}")
             for p in todo), return_exceptions=True))
-        candles = [c for body in bodies for c in parse.parse_klines(body, host)]
-        return parse.price_history(instrument, candles, period_hours, start, end, now, self.ctx.now())
+
+    # --- order books, candles, margin tiers (the quant toolkit) -----------------------------------
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """``depth`` of one perpetual or quarterly: the smallest allowed ``limit`` (5 ... 1000) >= ``depth``, weight
+        2 to 20 by that limit; sizes in coins of the asset (see ``parse.parse_depth``)."""
+        if depth < 1:
+            raise UsageError(f"order book depth {depth} is not a number of levels; give 1 or more (Binance: at most "
+                             f"{api.DEPTH_LIMITS[-1]})")
+        host = _futures_host(instrument, "order book")
+        path, limit = api.PATHS[host].depth, api.depth_limit(depth)
+        body = await self.get(host, path, {"symbol": instrument.symbol, "limit": limit},
+                              weight=api.DEPTH_WEIGHTS[limit], endpoint=f"{path}?symbol={instrument.symbol}")
+        return parse.parse_depth(body, instrument, limit, self.ctx.now())
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV klines of one contract opening in ``[start, end]`` (1 m, 5 m, 15 m, 1 h, 4 h or 1 d), every page at
+        once (the same paging as ``fetch_price_history``); the bar still open is ``closed=False``."""
+        interval = parse.kline_interval(period_seconds)
+        step = period_seconds * 1000
+        bodies = await self._klines(instrument, interval, step, utc_to_ms(start), utc_to_ms(min(end, self.ctx.now())))
+        received = self.ctx.now()
+        rows = [c for body in bodies for c in parse.parse_candles(body, instrument, period_seconds, received)]
+        return parse.candles(rows, start, end)
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The contract's brackets from Binance's public web table of its host (UNOFFICIAL: ``official=False``; the
+        official ``leverageBracket`` is signed). The whole table (every symbol of the host) is disk-cached for
+        ``instruments_ttl`` once its envelope parsed; the asked contract's tiers are checked on every read (a
+        broken table is a ParseError naming the endpoint). USDⓈ-M tiers are USD notional, COIN-M ones coins."""
+        host = _futures_host(instrument, "margin tiers")
+        path = api.PATHS[host].brackets
+        table = await self.cached_get(api.WEB, path, ttl=self.ctx.settings.instruments_ttl,
+                                      parse=lambda body: parse.parse_brackets(body, host))
+        return parse.margin_tiers(table, instrument, self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
         """Mark and index (premiumIndex), last price and 24 h volume (bulk ticker/24hr per host), one round."""

@@ -1,7 +1,7 @@
 """What dtrack asks Binance for: hosts, paths, weights, limits, error codes (data only).
 
-Four hosts, each with its own request-weight budget reported back in the
-``X-MBX-USED-WEIGHT-1M`` response header:
+Four API hosts, each with its own request-weight budget reported back in the
+``X-MBX-USED-WEIGHT-1M`` response header, and the public web site:
 
 - ``usdm``  = USDⓈ-M futures (fapi): linear, quantities in the base coin, USDT/USDC quoted;
   perpetuals and quarterlies (``BTCUSDT_251226``); 2400 weight per minute;
@@ -9,7 +9,11 @@ Four hosts, each with its own request-weight budget reported back in the
   perpetuals (``BTCUSD_PERP``) and quarterlies (``BTCUSD_251226``); 2400 weight per minute;
 - ``spot``  = spot (api.binance.com), read only for spot prices; 6000 weight per minute;
 - ``options`` = European options (eapi.binance.com): USDT-quoted and -settled, symbols
-  ``BTC-261225-100000-C``; 2400 weight per minute (``exchangeInfo.rateLimits`` of the options docs).
+  ``BTC-261225-100000-C``; 2400 weight per minute (``exchangeInfo.rateLimits`` of the options docs);
+- ``web`` = www.binance.com, read only for the maintenance-margin brackets its public leverage-margin
+  page uses (``/bapi/futures/v1/friendly/...``): UNOFFICIAL and undocumented, but keyless, where the official
+  ``/fapi/v1/leverageBracket`` and ``/dapi/v2/leverageBracket`` are USER_DATA (signed, an API key). Binance
+  publishes no limit for it; dtrack keeps to its own cap (``LIMITS[WEB]``) and disk-caches the table.
 
 The statistics endpoints under ``/futures/data/`` (open-interest history, long/short ratios) weigh 0
 on USDⓈ-M but have their own cap of 1000 requests per 5 minutes per IP: a separate budget
@@ -29,12 +33,14 @@ USDM: Final = "usdm"
 COINM: Final = "coinm"
 SPOT: Final = "spot"
 OPTIONS: Final = "options"
+WEB: Final = "web"
 
 HOSTS: Final = {
     USDM: "https://fapi.binance.com",
     COINM: "https://dapi.binance.com",
     SPOT: "https://api.binance.com",
     OPTIONS: "https://eapi.binance.com",
+    WEB: "https://www.binance.com",
 }
 MAIN_HOST: Final = USDM
 #: The derivatives hosts (instrument lists, funding, open interest, klines).
@@ -52,6 +58,8 @@ LIMITS: Final = {
     COINM: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
     SPOT: RateLimit(6000, 60, used_header=USED_WEIGHT_HEADER),
     OPTIONS: RateLimit(2400, 60, used_header=USED_WEIGHT_HEADER),
+    # dtrack's own courtesy cap: Binance documents no limit for the web host (one table per hour is all dtrack asks)
+    WEB: RateLimit(60, 60),
 }
 
 #: ``/futures/data/*`` on USDⓈ-M: weight 0, but 1000 requests per 5 minutes per IP (its own budget,
@@ -75,6 +83,10 @@ class Paths:
     #: 24 h rolling statistics: ``lastPrice``, ``volume`` (USDⓈ-M: base coin; COIN-M: contracts) and
     #: ``quoteVolume`` (USDⓈ-M, in the quote asset) or ``baseVolume`` (COIN-M, base coin)
     ticker_24hr: str
+    #: the order book (``limit`` in ``DEPTH_LIMITS``)
+    depth: str
+    #: the public web brackets of the host's contracts (on host ``web``, UNOFFICIAL: see the module doc)
+    brackets: str
     open_interest_hist: str = "/futures/data/openInterestHist"
 
 
@@ -90,6 +102,8 @@ PATHS: Final = {
         # header is documented as inaccurate, which only makes the limiter rely on its own count)
         ticker_price="/fapi/v2/ticker/price",
         ticker_24hr="/fapi/v1/ticker/24hr",
+        depth="/fapi/v1/depth",
+        brackets="/bapi/futures/v1/friendly/future/common/brackets",
     ),
     COINM: Paths(
         exchange_info="/dapi/v1/exchangeInfo",
@@ -100,6 +114,8 @@ PATHS: Final = {
         klines="/dapi/v1/klines",
         ticker_price="/dapi/v1/ticker/price",
         ticker_24hr="/dapi/v1/ticker/24hr",
+        depth="/dapi/v1/depth",
+        brackets="/bapi/futures/v1/friendly/delivery/common/brackets",
     ),
 }
 
@@ -132,6 +148,20 @@ def kline_weight(limit: int) -> int:
     return 5 if limit <= 1000 else 10
 
 
+#: ``depth`` ``limit`` values both futures hosts accept (default 500), and the weight of each per the USDⓈ-M and
+#: COIN-M docs ("Order Book": 5, 10, 20, 50 -> 2; 100 -> 5; 500 -> 10; 1000 -> 20).
+DEPTH_LIMITS: Final = (5, 10, 20, 50, 100, 500, 1000)
+DEPTH_WEIGHTS: Final = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
+
+
+def depth_limit(depth: int) -> int:
+    """The ``limit`` to ask for ``depth`` levels a side: the smallest allowed one >= ``depth``, at most 1000."""
+    return next((limit for limit in DEPTH_LIMITS if limit >= depth), DEPTH_LIMITS[-1])
+
+
+#: The web brackets envelope's success code (``{"code": "000000", "data": {"brackets": [...]}, "success": true}``).
+WEB_OK: Final = "000000"
+
 #: fundingRate page size: default 100, maximum 1000; ascending from ``startTime``.
 FUNDING_RATE_LIMIT_DEFAULT: Final = 100
 FUNDING_RATE_LIMIT_MAX: Final = 1000
@@ -145,6 +175,8 @@ FUTURES_DATA_DAYS: Final = 30
 
 #: dtrack period (hours) -> Binance ``period`` / ``interval`` value.
 PERIODS: Final = {1: "1h", 4: "4h", 24: "1d"}
+#: candle length (seconds) -> Binance klines ``interval`` (the ones dtrack asks for candles).
+KLINE_INTERVALS: Final = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 #: Long/short statistics are read at their finest period, latest row only.
 LONG_SHORT_PERIOD: Final = "5m"
 

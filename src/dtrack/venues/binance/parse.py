@@ -26,25 +26,31 @@ records carry prices per ONE coin of the normalized asset.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 from dtrack.errors import ParseError, UnsupportedError
 from dtrack.records import (
+    BookSide,
+    Candle,
     FundingHistory,
     FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
     Margin,
+    MarginTier,
     OIHistory,
     OIPoint,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -996,3 +1002,210 @@ def _block_trade(r: Reader, row: Row, asset: str, listing: OptionListing, index:
         amount=abs(r.num(row, "qty")), contract_size=option.unit, price_usd=price / option.unit,
         index_price=index, iv=None, block=True, trade_id=str(trade_id),
     ))
+
+
+# --- order books, candles, margin tiers (the quant toolkit) ---------------------------------------------------
+#
+# The real captures show the shapes: ``/fapi/v1/depth`` (``binance-usdm__rest_depth__capture.json``, SUSHIUSDT)
+# answers ``{"lastUpdateId", "E", "T", "bids", "asks"}`` with ``[price, qty]`` string pairs, best first; COIN-M
+# (``binance-coinm__rest_depth__capture.json``, BCHUSD_PERP) adds ``symbol`` and ``pair`` and counts quantities in
+# CONTRACTS of ``contractSize`` USD. ccxt's static response (``binance__ccxt_fetchOrderBook.json``) sends
+# ``lastUpdateId``, ``E`` and ``T`` as strings: both are read.
+
+
+def _update_id(r: Reader, row: Row) -> int | None:
+    """``lastUpdateId`` as an int (a JSON integer, or its digits as a string as in ccxt's capture); None if absent."""
+    value = row.get("lastUpdateId")
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise r.fail(f"field 'lastUpdateId' is {value!r}, expected a non-negative integer")
+
+
+def _book_side(r: Reader, rules: plausible.Rules, row: Row, key: str, instrument: Instrument) -> BookSide:
+    """One side of a depth answer, best first, as (price per ONE unit of the asset, size in coins of the asset).
+
+    USDⓈ-M quantities are in the venue's base (``1000PEPE`` units: x multiplier) at prices of that base
+    (/ multiplier); COIN-M quantities are contracts of ``contract_size`` USD, converted at the level's own price.
+    Prices must be > 0, sizes > 0, and a side strictly ordered away from the touch (bids falling, asks rising).
+    """
+    m, size_of = instrument.multiplier, instrument.contract_size
+    levels: list[tuple[float, float]] = []
+    for raw in r.arr(r.field(row, key), key):
+        level = r.arr(raw, f"{key} level")
+        price, qty = r.num(_cell(level, 0, "price"), "price"), r.num(_cell(level, 1, "qty"), "qty")
+        rules.price(f"{key} price", price)
+        if not qty > 0:
+            raise rules.refuse(f"{key} qty", qty, "a resting quantity must be > 0")
+        per_unit = price / m
+        coins = qty * size_of / per_unit if instrument.contract_unit is Unit.USD else qty * size_of * m
+        if levels and not (per_unit < levels[-1][0] if key == "bids" else per_unit > levels[-1][0]):
+            raise r.fail(f"{key} of {instrument.symbol} are not in best-first order at price {price!r}")
+        levels.append((per_unit, coins))
+    return tuple(levels)
+
+
+def parse_depth(body: object, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
+    """A ``depth`` answer of one contract as an ``OrderBook`` of ``limit`` levels a side asked (see ``_book_side``
+    for the units). ``time`` is ``T`` (the matching engine's transaction time; ``E``, when the message was sent,
+    if ``T`` is missing); ``sequence`` is ``lastUpdateId``. An answer naming another symbol (COIN-M sends
+    ``symbol``) or a crossed book (best bid >= best ask) is a ParseError."""
+    host = instrument.market
+    r = reader(api.PATHS[host].depth)
+    row = r.obj(body)
+    if "symbol" in row and (got := r.text(row, "symbol")) != instrument.symbol:
+        raise r.fail(f"asked for {instrument.symbol}, the answer is for {got}")
+    rules = plausible.Rules(api.VENUE, r.endpoint, instrument.symbol)
+    bids = _book_side(r, rules, row, "bids", instrument)
+    asks = _book_side(r, rules, row, "asks", instrument)
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise rules.refuse("bids", bids[0][0] * instrument.multiplier,
+                           f"a crossed book: best bid >= best ask {asks[0][0] * instrument.multiplier!r}")
+    time = r.opt_time_ms(row, "T") or r.opt_time_ms(row, "E")
+    rules.time("T", time, received)
+    inverse = instrument.contract_unit is Unit.USD
+    note = (f"qty in contracts of {instrument.contract_size:g} USD, in {instrument.asset} at each level's price"
+            if inverse else "")
+    return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=Unit.CONTRACTS if inverse else Unit.BASE,
+                     limit=limit, time=time, received_at=received, sequence=_update_id(r, row), note=note)
+
+
+def kline_interval(period_seconds: int) -> str:
+    """Binance's klines ``interval`` for a candle length in seconds; UnsupportedError for one dtrack does not ask."""
+    name = api.KLINE_INTERVALS.get(period_seconds)
+    if name is None:
+        known = ", ".join(str(s) for s in api.KLINE_INTERVALS)
+        raise UnsupportedError(f"binance: no {period_seconds} s candles in dtrack (known: {known} s)")
+    return name
+
+
+def parse_candles(body: object, instrument: Instrument, period_seconds: int, received: datetime) -> list[Candle]:
+    """Kline rows ``[openTime, open, high, low, close, volume, closeTime, quoteVolume, ...]`` of one contract as
+    Candles, in the order sent, prices per ONE unit of the asset (/ multiplier).
+
+    Volumes: USDⓈ-M ``volume`` (field 5) is the venue's base (x multiplier = coins) and ``quoteVolume`` (field 7)
+    the quote asset (USDT/USDC, taken as USD); COIN-M ``volume`` is CONTRACTS (x ``contractSize`` USD) and field 7
+    (``baseVolume``) is coins. The bar containing ``received`` is ``closed=False``. A bar whose high/low do not
+    bound its open and close is implausible.
+    """
+    r = reader(api.PATHS[instrument.market].klines)
+    rules = plausible.Rules(api.VENUE, r.endpoint, instrument.symbol)
+    step, received_ms, m = period_seconds * 1000, utc_to_ms(received), instrument.multiplier
+    out: list[Candle] = []
+    for raw in r.arr(body):
+        row = r.arr(raw, "kline")
+        open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
+        o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
+        for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
+            rules.price(name, value)
+        if not lo <= min(o, c) <= max(o, c) <= hi:
+            raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+        volume, second = r.num(_cell(row, 5, "volume"), "volume"), r.num(_cell(row, 7, "quoteVolume"), "quoteVolume")
+        rules.amount("volume", volume)
+        rules.amount("quoteVolume", second)
+        if instrument.contract_unit is Unit.USD:  # COIN-M: contracts, and the base-asset volume
+            base, usd = second * m, volume * instrument.contract_size
+        else:
+            base, usd = volume * instrument.contract_size * m, second
+        out.append(Candle(venue=api.VENUE, symbol=instrument.symbol, time=ms_to_utc(open_ms),
+                          period_seconds=period_seconds, open=o / m, high=hi / m, low=lo / m, close=c / m,
+                          received_at=received, volume_base=base, volume_usd=usd,
+                          closed=not open_ms <= received_ms < open_ms + step))
+    return out
+
+
+def candles(rows: Iterable[Candle], start: datetime, end: datetime) -> tuple[Candle, ...]:
+    """The candles opening in ``[start, end]``, ascending, one per open time (pages may overlap)."""
+    return tuple(sorted({c.time: c for c in rows if start <= c.time <= end}.values(), key=lambda c: c.time))
+
+
+# Margin tiers come from the public web brackets (UNOFFICIAL, see ``api``):
+# ``{"code": "000000", "data": {"brackets": [{"symbol", "updateTime", "notionalLimit", "riskBrackets": [{"bracketSeq",
+# "bracketNotionalFloor", "bracketNotionalCap", "bracketMaintenanceMarginRate", "cumFastMaintenanceAmount",
+# "minOpenPosLeverage", "maxOpenPosLeverage"}]}]}, "success": true}`` with bare JSON numbers (the real BTCUSDT answer
+# of 2026-08-02 in ``binance-web__rest_brackets__capture.json``). USDⓈ-M floors, caps and ``cum`` are USD(T) notional;
+# COIN-M ones are COINS (the research notes, 2026-12, §2.1).
+
+#: how far two sides of the cum continuity rule may differ: a millionth of the boundary notional (the venue's
+#: ``cum`` is rounded; a real table is off by far less, a wrong one by whole percents of the notional)
+CUM_TOLERANCE = 1e-6
+_UNOFFICIAL = ("UNOFFICIAL: Binance's public web brackets (www.binance.com/bapi, undocumented, keyless; may lag new "
+               "listings); the official leverageBracket needs an API key")
+
+
+def parse_brackets(body: object, host: str) -> BySymbol[Row]:
+    """The web brackets envelope of one host: its ``data.brackets`` rows by symbol, unread (each contract's table is
+    read and checked when asked: ``margin_tiers``). A code other than ``"000000"`` or no ``brackets`` array is a
+    ParseError (and is never cached)."""
+    r = reader(api.PATHS[host].brackets)
+    envelope = r.obj(body)
+    code = envelope.get("code")
+    if code != api.WEB_OK:
+        raise r.fail(f"code is {code!r} ({envelope.get('message')!r}), expected {api.WEB_OK!r}")
+    rows = r.arr(r.field(r.obj(r.field(envelope, "data"), "data"), "brackets"), "data.brackets")
+    return BySymbol({symbol: raw for raw in rows if isinstance(raw, Mapping) and (symbol := _symbol_of(raw))})
+
+
+def margin_tiers(table: BySymbol[Row], instrument: Instrument, received: datetime) -> tuple[MarginTier, ...]:
+    """The maintenance-margin tiers of one contract from its host's web brackets, lowest first.
+
+    COIN-M rows are looked up by symbol, then by pair (``BTCUSD``: the official COIN-M v1 brackets are per pair;
+    which the web table uses is UNCONFIRMED). Each tier is checked: floors and caps contiguous and rising, MMR in
+    (0, 1], leverage >= 1, and ``cum`` continuous at every boundary (``floor_n x MMR_(n-1) - cum_(n-1) = floor_n x
+    MMR_n - cum_n`` within ``CUM_TOLERANCE`` of the notional): a table that breaks any rule is a ParseError.
+    """
+    host = instrument.market
+    r = reader(api.PATHS[host].brackets)
+    row = table.get(instrument.symbol)
+    if row is None and host == api.COINM:
+        row = table.get(instrument.symbol.split("_")[0])
+    if row is None:
+        raise r.fail(f"no brackets for {instrument.symbol} (the public table may lag new listings)")
+    row = r.obj(row, f"{instrument.symbol} row")
+    raw_tiers = r.arr(r.field(row, "riskBrackets"), f"{instrument.symbol} riskBrackets")
+    if not raw_tiers:
+        raise r.fail(f"{instrument.symbol}: no riskBrackets")
+    unit = Unit.BASE if host == api.COINM else Unit.USD
+    time = r.opt_time_ms(row, "updateTime")
+    plausible.Rules(api.VENUE, r.endpoint, instrument.symbol).time("updateTime", time, received)
+    tiers = sorted((_tier(r, r.obj(raw, "riskBrackets row"), instrument, unit, time, received) for raw in raw_tiers),
+                   key=lambda t: t.tier)
+    for low, high in pairwise(tiers):
+        _check_boundary(r, instrument.symbol, low, high)
+    return tuple(tiers)
+
+
+def _tier(r: Reader, row: Row, instrument: Instrument, unit: Unit, time: datetime | None,
+          received: datetime) -> MarginTier:
+    seq = r.num(row, "bracketSeq")
+    floor, cap = r.num(row, "bracketNotionalFloor"), r.num(row, "bracketNotionalCap")
+    mmr, cum = r.num(row, "bracketMaintenanceMarginRate"), r.num(row, "cumFastMaintenanceAmount")
+    leverage = r.num(row, "maxOpenPosLeverage")
+    name = f"{instrument.symbol} bracket {seq:g}"
+    if seq != int(seq) or seq < 1:
+        raise r.fail(f"{name}: bracketSeq is not a positive integer")
+    if not 0 <= floor < cap:
+        raise r.fail(f"{name}: floor {floor:g} / cap {cap:g}, expected 0 <= floor < cap")
+    if not 0 < mmr <= 1 or leverage < 1 or cum < 0:
+        raise r.fail(f"{name}: maintenance rate {mmr!r} (expected 0 < rate <= 1), max leverage {leverage!r} "
+                     f"(expected >= 1), cum {cum!r} (expected >= 0)")
+    return MarginTier(venue=api.VENUE, symbol=instrument.symbol, tier=int(seq), floor=floor, cap=cap, unit=unit,
+                      mmr=mmr, deduction=cum, max_leverage=leverage, time=time, received_at=received,
+                      source=r.endpoint, official=False, note=_UNOFFICIAL)
+
+
+def _check_boundary(r: Reader, symbol: str, low: MarginTier, high: MarginTier) -> None:
+    """Two neighbouring tiers: numbered one apart, contiguous (``high.floor == low.cap``), and with a maintenance
+    margin continuous at the boundary (Binance's ``cum`` is defined so)."""
+    if high.tier != low.tier + 1:
+        raise r.fail(f"{symbol}: bracket {high.tier} follows bracket {low.tier}")
+    if low.cap is None or not math.isclose(high.floor, low.cap, rel_tol=1e-9):
+        raise r.fail(f"{symbol}: bracket {high.tier} starts at {high.floor:g}, bracket {low.tier} ends at {low.cap}")
+    below = high.floor * low.mmr - low.deduction
+    above = high.floor * high.mmr - high.deduction
+    if abs(below - above) > CUM_TOLERANCE * high.floor:
+        raise r.fail(f"{symbol}: cum is not continuous at {high.floor:g}: floor x MMR - cum is {below!r} in bracket "
+                     f"{low.tier} but {above!r} in bracket {high.tier}")

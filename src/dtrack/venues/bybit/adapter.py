@@ -19,6 +19,9 @@ categories concurrently):
   fails the chain is served from the tickers with terms read from the symbols, and the failure is an error.
 - option trades: recent-trade of the asset's calls and of its puts (1000 each, the most Bybit serves), one
   round; realized volatility: historical-volatility windows of 30 days, all at once.
+- order book: one orderbook call (``limit`` = the depth asked, at most 500). Candles: the kline pages of the
+  window at once (as for klines). Margin tiers: risk-limit of the symbol, its cursor pages one after the other
+  (one page for a symbol in practice).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, UnsupportedError, UsageError, VenueError
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingRate,
@@ -37,11 +41,13 @@ from dtrack.records import (
     Kind,
     LongShortRatio,
     Margin,
+    MarginTier,
     OIHistory,
     OIPoint,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -380,18 +386,76 @@ class BybitAdapter(Adapter):
         return tuple(p for p in points if start <= p.time <= end)
 
     async def _klines(self, instrument: Instrument, period_hours: int, first_ms: int,
-                      last_ms: int) -> dict[int, parse.Kline]:
+                      last_ms: int) -> dict[int, parse.Bar]:
         """The candles opening in ``[first_ms, last_ms]`` by start time, every page concurrently."""
         interval = _interval(api.KLINE_INTERVALS, period_hours, "kline")
-        windows = page_windows(first_ms, last_ms, period_hours * HOUR_MS, self.kline_page_size)
+        return await self._bars(instrument, interval, period_hours * HOUR_MS, first_ms, last_ms)
+
+    async def _bars(self, instrument: Instrument, interval: str, step_ms: int, first_ms: int,
+                    last_ms: int) -> dict[int, parse.Bar]:
+        """The kline rows of ``interval`` (``step_ms`` long) opening in ``[first_ms, last_ms]`` by start time: the
+        pages of the window (``kline_page_size`` candles each) computed up front and requested at once."""
+        windows = page_windows(first_ms, last_ms, step_ms, self.kline_page_size)
         pages = await asyncio.gather(*(self._kline_page(instrument, interval, a, b) for a, b in windows))
         return {k.start_ms: k for page in pages for k in page}
 
     async def _kline_page(self, instrument: Instrument, interval: str, first_ms: int,
-                          last_ms: int) -> list[parse.Kline]:
+                          last_ms: int) -> list[parse.Bar]:
         params = {"category": instrument.market, "symbol": instrument.symbol, "interval": interval,
                   "start": first_ms, "end": last_ms, "limit": self.kline_page_size}
-        return parse.parse_klines(await self._get(api.KLINE, params), instrument.symbol)
+        return parse.parse_bars(await self._get(api.KLINE, params), instrument.symbol)
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars of the contract's trade klines opening in ``[start, end]`` (up to now), ascending, prices per
+        ONE unit of the asset, volumes in coins and USD (``parse.candles`` says which field gives which); the bar
+        still open is ``closed=False``. Pages of 1000 bars, all requested at once."""
+        interval = api.CANDLE_INTERVALS.get(period_seconds)
+        if interval is None:
+            raise UnsupportedError(f"bybit: no {period_seconds} s klines; periods (s): "
+                                   f"{', '.join(str(p) for p in api.CANDLE_INTERVALS)}")
+        last = min(end, self.ctx.now())
+        if last < start:
+            return ()
+        bars = await self._bars(instrument, interval, period_seconds * 1000, utc_to_ms(start), utc_to_ms(last))
+        out = parse.candles(bars.values(), instrument, period_seconds, self.ctx.now())
+        return tuple(c for c in out if start <= c.time <= end)
+
+    # --- order book, risk limits -----------------------------------------------------------------
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The contract's order book, ``depth`` levels a side (at most 500, Bybit's cap; ``OrderBook.limit`` says
+        what was asked): prices per ONE unit of the asset, sizes in coins (inverse: USD contracts at each level's
+        price). One request."""
+        if depth < 1:
+            raise UsageError(f"order-book depth {depth}: give a number of levels a side, 1 or more")
+        limit = min(depth, api.BOOK_MAX_LIMIT)
+        params = {"category": instrument.market, "symbol": instrument.symbol, "limit": limit}
+        body = await self._get(api.ORDERBOOK, params)
+        return parse.parse_orderbook(body, instrument, limit, self.ctx.now())
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The contract's risk-limit tiers, lowest first: every page of ``/v5/market/risk-limit?symbol=`` followed
+        with ``cursor`` (pages come one after the other: each names the next). Linear tiers are notional in the
+        quote (USD), inverse tiers coins; rates are fractions whatever form the answer used."""
+        params: dict[str, Any] = {"category": instrument.market, "symbol": instrument.symbol}
+        tiers: list[parse.RiskTier] = []
+        seen: set[str] = set()
+        first: Any = None
+        for _ in range(api.RISK_LIMIT_MAX_PAGES):
+            body = await self._get(api.RISK_LIMIT, params)
+            first = body if first is None else first
+            page = parse.parse_risk_limit(body, instrument.symbol)
+            tiers += page.tiers
+            if not page.cursor:
+                received = self.ctx.now()
+                stamp = parse.answer_time(first, api.RISK_LIMIT, received)
+                return parse.margin_tiers(tiers, instrument, stamp.time, received)
+            if page.cursor in seen:
+                raise ParseError(self.name, api.RISK_LIMIT, f"nextPageCursor {page.cursor!r} repeats")
+            seen.add(page.cursor)
+            params = {**params, "cursor": parse.cursor_param(page.cursor)}
+        raise ParseError(self.name, api.RISK_LIMIT, f"more than {api.RISK_LIMIT_MAX_PAGES} pages")
 
     # --- open-interest history ----------------------------------------------------------------
 
@@ -434,7 +498,7 @@ class BybitAdapter(Adapter):
                          note="; ".join(notes))
 
     async def _klines_or_error(self, instrument: Instrument, period_hours: int, first_ms: int,
-                               last_ms: int) -> dict[int, parse.Kline] | DtrackError:
+                               last_ms: int) -> dict[int, parse.Bar] | DtrackError:
         try:
             return await self._klines(instrument, period_hours, first_ms, last_ms)
         except DtrackError as err:

@@ -16,6 +16,8 @@ ACCOUNT_RATIO = "/v5/market/account-ratio"
 KLINE = "/v5/market/kline"
 RECENT_TRADE = "/v5/market/recent-trade"
 HISTORICAL_VOLATILITY = "/v5/market/historical-volatility"
+ORDERBOOK = "/v5/market/orderbook"
+RISK_LIMIT = "/v5/market/risk-limit"
 
 #: Categories that hold perpetuals and dated futures: ``linear`` (USDT and USDC perps, USDT and USDC
 #: futures) and ``inverse`` (coin-margined perps and futures). ``spot`` holds the spot pairs.
@@ -39,6 +41,17 @@ ACCOUNT_RATIO_PERIOD = "5min"
 #: dtrack period (hours) -> open-interest ``intervalTime`` and kline ``interval``.
 OI_INTERVALS = {1: "1h", 4: "4h", 24: "1d"}
 KLINE_INTERVALS = {1: "60", 4: "240", 24: "D"}
+#: candle length (seconds) -> kline ``interval`` (minutes, or ``D``). Bybit's daily bars open at 00:00 UTC; its
+#: weekly (``W``, Monday) and monthly (``M``) bars are not on an epoch-aligned grid and are not asked for.
+CANDLE_INTERVALS = {60: "1", 180: "3", 300: "5", 900: "15", 1800: "30", 3600: "60", 7200: "120", 14400: "240",
+                    21600: "360", 43200: "720", 86400: "D"}
+
+#: orderbook: ``limit`` levels a side, linear and inverse 1..500 (default 25). The docs moved the cap from 200 to
+#: 500 and later to 1000; 500 is asked at most, a value every version since 2024 accepts.
+BOOK_MAX_LIMIT = 500
+#: risk-limit: no ``limit`` parameter; ``category=linear`` answers 15 symbols a page ("please use cursor to get next
+#: data set"), so the pages of one symbol are followed with ``cursor`` / ``nextPageCursor`` until it is empty.
+RISK_LIMIT_MAX_PAGES = 100
 
 #: 600 requests per 5 s per IP, shared by all Bybit REST hosts and endpoints: every public market
 #: endpoint (instruments-info, tickers, funding/history, open-interest, account-ratio, kline) costs 1.
@@ -50,7 +63,7 @@ BAN_SECONDS = 600.0
 RATE_LIMIT = RateLimit(600, 5)
 LIMITS = {MAIN_HOST: RATE_LIMIT}
 WEIGHTS = {INSTRUMENTS: 1, TICKERS: 1, FUNDING_HISTORY: 1, OPEN_INTEREST: 1, ACCOUNT_RATIO: 1, KLINE: 1,
-           RECENT_TRADE: 1, HISTORICAL_VOLATILITY: 1}
+           RECENT_TRADE: 1, HISTORICAL_VOLATILITY: 1, ORDERBOOK: 1, RISK_LIMIT: 1}
 
 #: ``retCode`` values in HTTP 200 answers.
 RET_OK = 0

@@ -2,8 +2,9 @@
 
 Owns the ``retCode`` envelope, instruments-info pages (perpetuals with their ``fundingInterval``, dated
 futures with their ``deliveryTime``, options), tickers (current funding, open interest, mark/index/last
-prices; spot last prices; option chains), funding/history, open-interest history, kline and account-ratio
-rows, option trades (recent-trade) and realized volatility (historical-volatility).
+prices; spot last prices; option chains), funding/history, open-interest history, kline (closes and whole
+OHLCV candles) and account-ratio rows, option trades (recent-trade), realized volatility
+(historical-volatility), order books (orderbook) and risk-limit tiers (risk-limit).
 
 Quirks handled here, with the payload that shows them:
 - ``fundingInterval`` in instruments-info is in MINUTES (480 = 8 h; docs example
@@ -21,7 +22,13 @@ Quirks handled here, with the payload that shows them:
   interest is in USD contracts of 1 USD, and there ``openInterestValue`` is in the coin
   (``bybit__rest_tickers__docs.json``: 240,113,967 USD / mark 114,898 = 2,089.8 BTC).
 - Klines are arrays ``[startTime, open, high, low, close, volume, turnover]``, newest first
-  (``bybit__ccxt_fetchOHLCV.json``); prices are per unit of the venue's base (per 1000 PEPE).
+  (``bybit__ccxt_fetchOHLCV.json``); prices are per unit of the venue's base (per 1000 PEPE). Linear
+  ``volume`` is in the base coin and ``turnover`` in the quote (1575.305 BTC / 68,345,898 USDT = 43,386 USDT per
+  BTC, inside that bar's 43,264.8..43,474.1); inverse ``volume`` is USD contracts and ``turnover`` coins.
+- Order books ``{s, b: [[px, sz]], a, ts, u, seq}`` (``bybit__ccxt_fetchOrderBook.json``): linear sizes in the
+  base coin, inverse sizes in USD contracts.
+- risk-limit: rates are FRACTIONS in live answers but PERCENT in the docs example (see ``parse_risk_limit``);
+  ``riskLimitValue`` is a tier's cap; ``mmDeduction`` is "" on the lowest tier; inverse limits are in coins.
 - account-ratio ``buyRatio`` / ``sellRatio`` are the shares of ACCOUNTS net long / net short
   (``bybit__rest_account_ratio__docs.json``: 0.49 / 0.51), not of positions.
 - ccxt's captures re-serialised ``retCode`` and ``time`` as strings: both types are accepted.
@@ -39,22 +46,27 @@ know: those are skipped, never parsed. Only the rows asked for must parse.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from dtrack.errors import DtrackError, Implausible, ParseError, RateLimited, VenueError
 from dtrack.records import (
+    BookSide,
+    Candle,
     FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
     Margin,
+    MarginTier,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PriceQuote,
     SpotPrice,
     Unit,
@@ -63,7 +75,7 @@ from dtrack.records import (
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.bybit import api
-from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, parse_each
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, ms_to_utc, parse_each
 
 VENUE = "bybit"
 T = TypeVar("T")
@@ -516,8 +528,9 @@ def parse_oi_history(body: Any, symbol: str) -> list[tuple[datetime, OneSide]]:
 
 # --- kline -------------------------------------------------------------------------------------
 
-#: The fields of a kline array dtrack reads, by position.
-_KLINE_FIELDS = {"startTime": 0, "openPrice": 1, "closePrice": 4}
+#: The fields of a kline array, by position: ``[startTime, open, high, low, close, volume, turnover]``.
+_KLINE_FIELDS = {"startTime": 0, "openPrice": 1, "highPrice": 2, "lowPrice": 3, "closePrice": 4}
+_KLINE_VOLUMES = {"volume": 5, "turnover": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,8 +543,26 @@ class Kline:
     close: float
 
 
-def parse_klines(body: Any, symbol: str) -> list[Kline]:
-    """The candles of one kline page, in the venue's order (newest first)."""
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One kline row as sent: start (epoch ms), open, high, low, close per unit of the venue's base, and
+    ``volume`` / ``turnover`` (None when the row stops before them). Linear: ``volume`` in the venue's base coin
+    (``1000PEPE`` units), ``turnover`` in the quote (USDT, USDC); inverse: ``volume`` in USD contracts,
+    ``turnover`` in the coin."""
+
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+    turnover: float | None = None
+
+
+def parse_bars(body: Any, symbol: str) -> list[Bar]:
+    """The rows of one kline page, in the venue's order (newest first), every field read
+    (``bybit__ccxt_fetchOHLCV.json``: ``["1706637600000", "43376.1", "43474.1", "43264.8", "43352.8", "1575.305",
+    "68345898.1407"]``). Prices must be > 0 with low <= open, close <= high; volumes >= 0."""
     r = reader(api.KLINE)
     rows, _ = result_rows(body, api.KLINE)
     _check_symbol(r, body, symbol)
@@ -541,12 +572,207 @@ def parse_klines(body: Any, symbol: str) -> list[Kline]:
         candle = r.arr(item, "result.list item")
         if len(candle) <= max(_KLINE_FIELDS.values()):
             raise r.fail(f"kline {candle!r} has {len(candle)} fields, expected 7")
-        named = {key: candle[i] for key, i in _KLINE_FIELDS.items()}
-        kline = Kline(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "closePrice"))
-        rules.price("openPrice", kline.open)
-        rules.price("closePrice", kline.close)
-        out.append(kline)
+        named = {key: candle[i] for key, i in (_KLINE_FIELDS | _KLINE_VOLUMES).items() if i < len(candle)}
+        bar = Bar(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "highPrice"),
+                  r.num(named, "lowPrice"), r.num(named, "closePrice"), r.opt_num(named, "volume"),
+                  r.opt_num(named, "turnover"))
+        for key, value in (("openPrice", bar.open), ("highPrice", bar.high), ("lowPrice", bar.low),
+                           ("closePrice", bar.close)):
+            rules.price(key, value)
+        if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+            raise rules.refuse("lowPrice..highPrice", [bar.low, bar.high], "open and close must lie in [low, high]")
+        rules.amount("volume", bar.volume)
+        rules.amount("turnover", bar.turnover)
+        out.append(bar)
     return out
+
+
+def parse_klines(body: Any, symbol: str) -> list[Kline]:
+    """The candles of one kline page (start, open, close), in the venue's order (newest first)."""
+    return [Kline(b.start_ms, b.open, b.close) for b in parse_bars(body, symbol)]
+
+
+def candles(bars: Iterable[Bar], instrument: Instrument, period_seconds: int, received: datetime) -> list[Candle]:
+    """``Candle`` records of kline rows, ascending by open time (one per open time), prices per ONE unit of the
+    asset (divided by the multiplier). Volumes read: linear ``volume`` (the venue's base coin, x the multiplier)
+    as ``volume_base`` and ``turnover`` (the quote, USDT or USDC taken as USD) as ``volume_usd``; inverse
+    ``volume`` (USD contracts, x ``contract_size`` USD) as ``volume_usd`` and ``turnover`` (coins) as
+    ``volume_base``. A bar whose span holds ``received`` is still open (``closed`` False): Bybit marks none."""
+    per = instrument.multiplier
+    received_ms = round(received.timestamp() * 1000)
+    step = period_seconds * 1000
+    out: dict[int, Candle] = {}
+    for bar in bars:
+        if instrument.margin is Margin.INVERSE:
+            usd = None if bar.volume is None else bar.volume * instrument.contract_size
+            base = None if bar.turnover is None else bar.turnover * per
+        else:
+            usd = bar.turnover
+            base = None if bar.volume is None else bar.volume * per
+        out[bar.start_ms] = Candle(
+            venue=VENUE, symbol=instrument.symbol, time=ms_to_utc(bar.start_ms), period_seconds=period_seconds,
+            open=bar.open / per, high=bar.high / per, low=bar.low / per, close=bar.close / per,
+            received_at=received, volume_base=base, volume_usd=usd, closed=bar.start_ms + step <= received_ms)
+    return [out[t] for t in sorted(out)]
+
+
+# --- orderbook ---------------------------------------------------------------------------------
+
+
+def _levels(r: Reader, result: Mapping[str, Any], key: str, instrument: Instrument,
+            rules: plausible.Rules) -> BookSide:
+    """One side of an orderbook answer, ``[[price, size], ...]`` as sent, in (price per ONE unit of the asset,
+    coins of the asset): linear sizes are in the venue's base coin (x the multiplier), inverse sizes in USD
+    contracts, converted at that level's own price."""
+    out = []
+    for item in r.arr(r.field(result, key), f"result.{key}"):
+        level = r.arr(item, f"result.{key} level")
+        if len(level) < 2:
+            raise r.fail(f"level {level!r} of {key!r} has {len(level)} fields, expected [price, size]")
+        price, size = r.num({"price": level[0]}, "price"), r.num({"size": level[1]}, "size")
+        rules.price(f"{key} price", price)
+        rules.amount(f"{key} size", size)
+        per_coin = price / instrument.multiplier
+        if instrument.margin is Margin.INVERSE:
+            coins = size * instrument.contract_size / per_coin
+        else:
+            coins = size * instrument.multiplier
+        out.append((per_coin, coins))
+    return tuple(out)
+
+
+def parse_orderbook(body: Any, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
+    """An orderbook answer (``result`` = ``{s, b, a, ts, u, seq}``, ``bybit__ccxt_fetchOrderBook.json``) as an
+    ``OrderBook``: bids descending and asks ascending as sent (an answer out of that order, or crossed, is refused),
+    ``time`` from ``ts`` (ms), ``sequence`` from ``u`` (the update id of the WebSocket book), ``limit`` the levels
+    asked. ``unit``: the venue's quantity (linear: the base coin; inverse: USD contracts of ``contract_size``)."""
+    r = reader(api.ORDERBOOK)
+    result = r.obj(r.field(r.obj(body), "result"), "result")
+    got = result.get("s", instrument.symbol)
+    if got != instrument.symbol:
+        raise r.fail(f"book of {got!r}, asked for {instrument.symbol!r}")
+    rules = plausible.Rules(VENUE, r.endpoint, instrument.symbol)
+    bids, asks = _levels(r, result, "b", instrument, rules), _levels(r, result, "a", instrument, rules)
+    if any(a[0] <= b[0] for a, b in pairwise(bids)):
+        raise r.fail(f"{instrument.symbol}: bids are not in descending price order")
+    if any(b[0] <= a[0] for a, b in pairwise(asks)):
+        raise r.fail(f"{instrument.symbol}: asks are not in ascending price order")
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise rules.refuse("b/a", [bids[0][0], asks[0][0]], "a crossed book (best bid >= best ask)")
+    time = r.opt_time_ms(result, "ts")
+    rules.time("ts", time, received)
+    sequence = r.opt_num(result, "u")
+    unit, unit_text = oi_unit(instrument)
+    return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=unit, limit=limit, time=time,
+                     received_at=received, sequence=None if sequence is None else int(sequence),
+                     note=f"sizes from {unit_text}" + (", at each level's price" if unit is Unit.USD else ""))
+
+
+# --- risk-limit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTier:
+    """One risk-limit row of a symbol as fractions: ``cap`` (``riskLimitValue``, the tier's upper bound: USDT or
+    USDC for linear, coins for inverse), ``mmr`` / ``imr`` (``maintenanceMargin`` / ``initialMargin``),
+    ``max_leverage``, ``deduction`` (``mmDeduction``; None when "" or absent), ``percent``: the row was in percent
+    (converted)."""
+
+    id: int
+    cap: float
+    mmr: float
+    imr: float
+    max_leverage: float
+    deduction: float | None
+    percent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimitPage:
+    """The rows of one symbol in one risk-limit page, and the next cursor ("" at the end)."""
+
+    tiers: tuple[RiskTier, ...]
+    cursor: str
+
+
+#: ``initialMargin`` x ``maxLeverage`` is 1 for fractions (live: "0.01" x "100.00"; testnet "0.6993" x "1.43") and
+#: 100 for percent (the docs example: "1" x "100.00"); anything far from both is not a tier Bybit publishes.
+_FRACTION, _PERCENT = (0.5, 2.0), (50.0, 200.0)
+
+
+def _risk_tier(r: Reader, row: Mapping[str, Any], rules: plausible.Rules) -> RiskTier:
+    cap, mmr, imr, lev = (r.num(row, k) for k in ("riskLimitValue", "maintenanceMargin", "initialMargin",
+                                                  "maxLeverage"))
+    rules.price("riskLimitValue", cap)
+    rules.price("maxLeverage", lev)
+    check = imr * lev
+    if _PERCENT[0] <= check <= _PERCENT[1]:
+        mmr, imr, percent = mmr / 100.0, imr / 100.0, True
+    elif _FRACTION[0] <= check <= _FRACTION[1]:
+        percent = False
+    else:
+        raise rules.refuse("initialMargin", imr, f"initialMargin x maxLeverage is {check:g}: neither a fraction "
+                                                 "(1) nor a percent (100)")
+    if not 0 < mmr <= imr <= 1:
+        raise rules.refuse("maintenanceMargin", mmr, f"needs 0 < maintenanceMargin <= initialMargin ({imr:g}) <= 1")
+    deduction = r.opt_num(row, "mmDeduction")
+    rules.amount("mmDeduction", deduction)
+    return RiskTier(int(r.num(row, "id")), cap, mmr, imr, lev, deduction, percent)
+
+
+def parse_risk_limit(body: Any, symbol: str) -> RiskLimitPage:
+    """One risk-limit page: the rows of ``symbol`` (other symbols' rows are not read) and ``nextPageCursor``.
+
+    Bybit's documented example is in PERCENT (``"maintenanceMargin": "0.5"``, ``"initialMargin": "1"`` beside
+    ``"maxLeverage": "100.00"``) while live answers are FRACTIONS (``"0.005"``, ``"0.01"``): each row is read by
+    ``initialMargin x maxLeverage`` (100 -> percent, divided by 100; 1 -> fractions). Numbers come as strings or
+    JSON numbers (the docs type them as numbers)."""
+    r = reader(api.RISK_LIMIT)
+    rows, cursor = result_rows(body, api.RISK_LIMIT)
+    rules = plausible.Rules(VENUE, r.endpoint, symbol)
+    tiers = [_risk_tier(r, row, rules) for row in rows if isinstance(row, Mapping) and row.get("symbol") == symbol]
+    return RiskLimitPage(tuple(tiers), cursor)
+
+
+def margin_tiers(tiers: Iterable[RiskTier], instrument: Instrument, time: datetime | None,
+                 received: datetime) -> tuple[MarginTier, ...]:
+    """The risk-limit rows of one contract as ``MarginTier`` records, lowest first (by ``riskLimitValue``).
+
+    ``riskLimitValue`` is the tier's CAP; its floor is the previous tier's cap (0 for the lowest). Unit: linear
+    tiers are position notional in the quote (USDT / USDC, taken as USD), inverse tiers in coins (``base``).
+    ``mmDeduction`` is in the same currency; "" on the lowest tier is 0, and a tier without one gets the
+    continuity value ``deduction_n = deduction_n-1 + floor_n x (mmr_n - mmr_n-1)`` (the note says so). Two rows with
+    one cap, or a table without rows, are ParseErrors."""
+    r = reader(api.RISK_LIMIT)
+    ordered = sorted({t.id: t for t in tiers}.values(), key=lambda t: t.cap)
+    if not ordered:
+        raise r.fail(f"no risk-limit rows for {instrument.symbol}")
+    inverse = instrument.margin is Margin.INVERSE
+    unit = Unit.BASE if inverse else Unit.USD
+    what = f"riskLimitValue in {instrument.asset if inverse else instrument.settle} (the tier's cap; floor = the " \
+           f"previous tier's cap)"
+    out: list[MarginTier] = []
+    floor, prev_mmr, prev_deduction = 0.0, 0.0, 0.0
+    for n, tier in enumerate(ordered, start=1):
+        if out and tier.cap <= floor:
+            raise r.fail(f"{instrument.symbol}: two risk-limit tiers with cap {tier.cap:g}")
+        notes = [what]
+        if tier.deduction is not None:
+            deduction = tier.deduction
+        elif n == 1:
+            deduction = 0.0
+            notes.append('mmDeduction "" on the lowest tier: 0')
+        else:
+            deduction = prev_deduction + floor * (tier.mmr - prev_mmr)
+            notes.append("mmDeduction absent: derived by continuity")
+        if tier.percent:
+            notes.append("rates sent in percent, converted to fractions")
+        out.append(MarginTier(
+            venue=VENUE, symbol=instrument.symbol, tier=n, floor=floor, cap=tier.cap, unit=unit, mmr=tier.mmr,
+            deduction=deduction, max_leverage=tier.max_leverage, time=time, received_at=received, imr=tier.imr,
+            source=api.RISK_LIMIT, note="; ".join(notes)))
+        floor, prev_mmr, prev_deduction = tier.cap, tier.mmr, deduction
+    return tuple(out)
 
 
 # --- account-ratio -----------------------------------------------------------------------------

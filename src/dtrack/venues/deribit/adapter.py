@@ -7,9 +7,10 @@ concurrently; a window whose answer stops short of its range (Deribit's cap on r
 undocumented) is followed by requests for the rest.
 
 Open interest: the same book summaries (perpetuals and dated futures), one round. Quotes: those book
-summaries and one ``get_index_price`` per index, all in one round. Candles: one
-``get_tradingview_chart_data`` request per ``api.CHART_CHUNK`` candles, all concurrently. Deribit
-publishes no open-interest history, no long/short ratio and (in dtrack) no spot price.
+summaries and one ``get_index_price`` per index, all in one round. Candles (closes and OHLCV bars): one
+``get_tradingview_chart_data`` request per ``api.CHART_CHUNK`` candles, all concurrently. Order book: one
+``get_order_book`` request. Deribit publishes no open-interest history, no long/short ratio, no margin tier table
+(its margin is a formula of the position size) and (in dtrack) no spot price.
 
 Options (per asset): the chain is one round of three concurrent requests: the option list
 (``get_instruments?kind=option``, disk-cached), the book summary (``kind=option``) and the index; a second
@@ -26,9 +27,10 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, UsageError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingPoint,
@@ -38,6 +40,7 @@ from dtrack.records import (
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -49,14 +52,17 @@ from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.deribit import api
 from dtrack.venues.deribit.parse import (
     HISTORY_NOTE,
+    ChartBar,
     OptionListing,
+    book_depth,
+    chart_candles,
     history_points,
     index_name,
     name_asset,
     option_currency,
     option_index,
     parse_book_summary,
-    parse_chart,
+    parse_chart_bars,
     parse_funding_history,
     parse_historical_volatility,
     parse_index_price,
@@ -65,6 +71,7 @@ from dtrack.venues.deribit.parse import (
     parse_option_instruments,
     parse_option_summary,
     parse_option_trades,
+    parse_order_book,
     parse_quotes,
     parse_ticker,
     parse_vol_index,
@@ -268,18 +275,59 @@ class DeribitAdapter(Adapter):
         # the first candle that ends a period at or after ``start``, to the last one opening by ``end``
         first = -(-(utc_to_ms(start) - candle_ms) // candle_ms) * candle_ms
         last = min(utc_to_ms(end), now_ms) // candle_ms * candle_ms
-        pages = await asyncio.gather(*(self._chart_page(instrument.symbol, resolution, lo, hi)
-                                       for lo, hi in page_windows(first, last, candle_ms, api.CHART_CHUNK)))
-        candles = dict(c for page in pages for c in page if first <= c[0] <= last)
-        points = price_points(sorted(candles.items()), candle_ms, period_ms, now_ms, instrument.multiplier,
+        bars = await self._chart_bars(instrument.symbol, resolution, candle_ms, first, last)
+        points = price_points([(b.open_ms, b.close) for b in bars], candle_ms, period_ms, now_ms, instrument.multiplier,
                               symbol=instrument.symbol, received=self.ctx.now())
         return tuple(p for p in points if start <= p.time <= end)
 
-    async def _chart_page(self, symbol: str, resolution: str, lo: int, hi: int) -> list[tuple[int, float]]:
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars of the contract's trades opening in ``[start, end]`` (and by now), ascending, at one of
+        Deribit's chart resolutions (1 minute to 1 day: ``api.CHART_RESOLUTIONS_S``; no 4 h one).
+
+        Prices per one coin; ``volume_base`` from ``volume`` (coins), ``volume_usd`` from ``cost`` (USD, or USDC for
+        the linear contracts); the bar still open is ``closed=False``. The pages (``api.CHART_CHUNK`` candles each)
+        are known up front and asked concurrently (``_chart_bars``, which ``fetch_price_history`` reads too).
+        """
+        resolution = api.CHART_RESOLUTIONS_S.get(period_seconds)
+        if resolution is None:
+            raise UnsupportedError(f"{self.name}: no {period_seconds} s candles (Deribit's periods in seconds: "
+                                   f"{', '.join(map(str, api.CHART_RESOLUTIONS_S))})")
+        candle_ms = period_seconds * 1000
+        first = -(-utc_to_ms(start) // candle_ms) * candle_ms  # the first bar opening at or after start
+        last = min(utc_to_ms(end), utc_to_ms(self.ctx.now())) // candle_ms * candle_ms
+        bars = await self._chart_bars(instrument.symbol, resolution, candle_ms, first, last)
+        return chart_candles(bars, instrument, candle_ms, self.ctx.now())
+
+    async def _chart_bars(self, symbol: str, resolution: str, candle_ms: int, first: int, last: int
+                          ) -> list[ChartBar]:
+        """The chart bars opening in ``[first, last]`` (aligned on ``candle_ms``), ascending, one per open time:
+        every ``api.CHART_CHUNK``-candle page requested concurrently."""
+        pages = await asyncio.gather(*(self._chart_page(symbol, resolution, lo, hi)
+                                       for lo, hi in page_windows(first, last, candle_ms, api.CHART_CHUNK)))
+        return sorted({b.open_ms: b for page in pages for b in page if first <= b.open_ms <= last}.values())
+
+    async def _chart_page(self, symbol: str, resolution: str, lo: int, hi: int) -> list[ChartBar]:
         params = {"instrument_name": symbol, "start_timestamp": lo, "end_timestamp": hi, "resolution": resolution}
         body = await self.get(api.MAIN_HOST, api.CHART_DATA, params, weight=api.WEIGHTS[api.CHART_DATA],
                               endpoint="public/get_tradingview_chart_data")
-        return parse_chart(body)
+        return parse_chart_bars(body)
+
+    # --- order book --------------------------------------------------------------------------------
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The book of one perpetual or dated future from ``public/get_order_book``, ``depth`` the smallest of
+        Deribit's allowed values holding ``depth`` levels a side (1, 5, 10, 20, 50, 100, 1,000, 10,000; the
+        answer's ``limit``). Inverse amounts (USD) are converted to coins at each level's price."""
+        if depth < 1:
+            raise UsageError(f"order-book depth {depth} is not a number of levels; give 1 or more")
+        if instrument.kind not in CONTRACT_KINDS:
+            raise UnsupportedError(f"{self.name}: dtrack reads the order books of perpetuals and futures, not of "
+                                   f"{instrument.symbol} ({instrument.kind.value})")
+        limit = book_depth(depth)
+        body = await self.get(api.MAIN_HOST, api.ORDER_BOOK, {"instrument_name": instrument.symbol, "depth": limit},
+                              weight=api.WEIGHTS[api.ORDER_BOOK], endpoint="public/get_order_book")
+        return parse_order_book(body, instrument, limit, self.ctx.now())
 
     async def _tickers(self, perps: Sequence[Instrument], found: dict[str, FundingRate],
                        result: Answer[FundingRate]) -> None:

@@ -27,6 +27,7 @@ CHART_DATA: Final = "/api/v2/public/get_tradingview_chart_data"
 LAST_TRADES: Final = "/api/v2/public/get_last_trades_by_currency"
 VOL_INDEX: Final = "/api/v2/public/get_volatility_index_data"
 HISTORICAL_VOL: Final = "/api/v2/public/get_historical_volatility"
+ORDER_BOOK: Final = "/api/v2/public/get_order_book"
 
 #: every listed future (perpetuals included) in one call; get_instruments is limited to ~1 req/s,
 #: so it is asked once and disk-cached
@@ -43,7 +44,7 @@ LIMITS: Final = {"rest": RateLimit(100, 5.0)}
 #: every public non-matching-engine method draws the same credits (500) per request: weight 1 of that
 #: budget each, the new open-interest / price methods included
 WEIGHTS: Final = {INSTRUMENTS: 1, BOOK_SUMMARY: 1, TICKER: 1, FUNDING_HISTORY: 1, INDEX_PRICE: 1, CHART_DATA: 1,
-                   LAST_TRADES: 1, VOL_INDEX: 1, HISTORICAL_VOL: 1}
+                   LAST_TRADES: 1, VOL_INDEX: 1, HISTORICAL_VOL: 1, ORDER_BOOK: 1}
 
 #: get_funding_rate_history answers hourly rows; dtrack asks at most 30 days (720 rows) per request.
 #: The cap on rows per answer is undocumented (it may be lower): the adapter follows a short answer up.
@@ -53,12 +54,19 @@ HISTORY_CHUNK: Final = timedelta(days=30)
 #: period in hours: (resolution, hours per candle). 4 h closes are the closes of the hourly candles that
 #: end on a 4 h boundary.
 CHART_RESOLUTIONS: Final = {1: ("60", 1), 4: ("60", 1), 24: ("1D", 24)}
+#: the same resolutions by candle length in seconds (``fetch_candles``: OHLCV bars as Deribit cuts them; no 4 h)
+CHART_RESOLUTIONS_S: Final = {60: "1", 180: "3", 300: "5", 600: "10", 900: "15", 1800: "30", 3600: "60",
+                              7200: "120", 10800: "180", 21600: "360", 43200: "720", 86400: "1D"}
 #: candles dtrack asks per chart request. Deribit documents no cap (third-party clients page at 4,000
 #: to 10,000); 1,000 keeps well under it, and every page of a window is asked concurrently.
 CHART_CHUNK: Final = 1000
 #: chart answer ``status`` values: candles, or none in the range
 CHART_OK: Final = "ok"
 CHART_NO_DATA: Final = "no_data"
+
+#: ``get_order_book`` ``depth`` values (levels a side; the docs' enum, default 20): dtrack asks the smallest one
+#: that holds the depth wanted, at most 10,000
+BOOK_DEPTHS: Final = (1, 5, 10, 20, 50, 100, 1000, 10000)
 
 #: error codes
 TOO_MANY_REQUESTS: Final = 10028

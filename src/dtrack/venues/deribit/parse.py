@@ -3,8 +3,10 @@
 What it owns: the instrument list (``public/get_instruments``: perpetuals and dated futures), current
 funding, open interest and prices from the per-currency book summary
 (``public/get_book_summary_by_currency``) or one ticker (``public/ticker``), the index
-(``public/get_index_price``), the hourly funding history (``public/get_funding_rate_history``) and
-candle closes (``public/get_tradingview_chart_data``); and the options: their terms
+(``public/get_index_price``), the hourly funding history (``public/get_funding_rate_history``), candles
+(``public/get_tradingview_chart_data``: closes and OHLCV bars, ``volume`` in the base coin, ``cost`` in the quote
+currency) and order books (``public/get_order_book``: amounts in USD for inverse contracts, in the base coin for
+linear ones); and the options: their terms
 (``public/get_instruments?kind=option``), the chain (``public/get_book_summary_by_currency?kind=option``, or one
 ``public/ticker``), option trades (``public/get_last_trades_by_currency``), DVOL
 (``public/get_volatility_index_data``) and realized volatility (``public/get_historical_volatility``).
@@ -29,10 +31,12 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
+    BookSide,
+    Candle,
     FundingPoint,
     FundingRate,
     Instrument,
@@ -41,6 +45,7 @@ from dtrack.records import (
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Unit,
@@ -50,7 +55,7 @@ from dtrack.records import (
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
+from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each, utc_to_ms
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -69,6 +74,7 @@ _OPTION_SUMMARY = Reader(api.VENUE, "public/get_book_summary_by_currency?kind=op
 _TRADES = Reader(api.VENUE, "public/get_last_trades_by_currency")
 _VOL_INDEX = Reader(api.VENUE, "public/get_volatility_index_data")
 _HISTORICAL_VOL = Reader(api.VENUE, "public/get_historical_volatility")
+_ORDER_BOOK = Reader(api.VENUE, "public/get_order_book")
 
 #: Deribit sends IVs, DVOL and realized volatility in percent points (52.3 = 52.3 %)
 PERCENT = 100.0
@@ -373,25 +379,82 @@ def parse_quotes(body: Any, wanted: Mapping[str, Instrument], indexes: Mapping[s
 # --- candles --------------------------------------------------------------------------------------
 
 
-def parse_chart(body: Any) -> list[tuple[int, float]]:
-    """(candle open time in epoch ms, close) pairs of a ``get_tradingview_chart_data`` answer, as sent.
+class ChartBar(NamedTuple):
+    """One candle of ``get_tradingview_chart_data`` as sent: open time (epoch ms), prices in the quote currency per
+    unit of the venue's base, ``volume`` in the base currency and ``cost`` in the quote currency (Deribit's
+    OpenAPI: "List of volume bars (in base currency, one per candle)", "List of cost bars (volume in quote
+    currency, one per candle)"; the real BTC_USDT capture: volume 0.008, cost 587.580928 = 0.008 x ~73,447)."""
 
-    The answer holds columns (``ticks`` = the candles' OPEN times, ``open``, ``high``, ``low``,
-    ``close``, ``volume``, ``cost``) and a ``status``: ``ok``, or ``no_data`` with empty columns.
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    cost: float
+
+
+_CHART_COLUMNS = ("open", "high", "low", "close", "volume", "cost")
+
+
+def parse_chart_bars(body: Any) -> list[ChartBar]:
+    """The candles of a ``get_tradingview_chart_data`` answer, as sent.
+
+    The answer holds columns (``ticks`` = the candles' OPEN times, ``open``, ``high``, ``low``, ``close``,
+    ``volume``, ``cost``) and a ``status``: ``ok``, or ``no_data`` with empty columns. A price <= 0, a negative
+    volume or cost, or a high below the open, close or low (a low above them) is implausible.
     """
     r = _CHART
     result = r.obj(_result(r, body), "result")
     status = r.text(result, "status")
     if status not in (api.CHART_OK, api.CHART_NO_DATA):
         raise r.fail(f"status is {status!r}, expected 'ok' or 'no_data'")
-    ticks, closes = r.arr(r.field(result, "ticks"), "ticks"), r.arr(r.field(result, "close"), "close")
-    if len(ticks) != len(closes):
-        raise r.fail(f"{len(ticks)} ticks but {len(closes)} closes")
-    rows = ({"tick": t, "close": c} for t, c in zip(ticks, closes, strict=True))
-    candles = [(r.ms(row, "tick"), r.num(row, "close")) for row in rows]
-    for _, close in candles:
-        plausible.Rules(api.VENUE, r.endpoint, "").price("close", close)
-    return candles
+    ticks = r.arr(r.field(result, "ticks"), "ticks")
+    columns = {key: r.arr(r.field(result, key), key) for key in _CHART_COLUMNS}
+    for key, column in columns.items():
+        if len(column) != len(ticks):
+            raise r.fail(f"{len(ticks)} ticks but {len(column)} {key}s")
+    bars = []
+    for i, tick in enumerate(ticks):
+        row = {"tick": tick, **{key: column[i] for key, column in columns.items()}}
+        bar = ChartBar(r.ms(row, "tick"), *(r.num(row, key) for key in _CHART_COLUMNS))
+        _check_bar(plausible.Rules(api.VENUE, r.endpoint, ""), bar.open, bar.high, bar.low, bar.close,
+                   bar.volume, bar.cost)
+        bars.append(bar)
+    return bars
+
+
+def _check_bar(rules: plausible.Rules, o: float, h: float, low: float, c: float, *volumes: float | None) -> None:
+    """The rules of one OHLCV bar: prices > 0, volumes >= 0, low <= open, close <= high."""
+    for key, price in (("open", o), ("high", h), ("low", low), ("close", c)):
+        rules.price(key, price)
+    for i, volume in enumerate(volumes):
+        rules.amount(f"volume[{i}]" if len(volumes) > 1 else "volume", volume)
+    if not low <= min(o, c) <= max(o, c) <= h:
+        raise rules.refuse("high/low", f"{h}/{low}", f"a bar's high and low must bracket its open {o} and close {c}")
+
+
+def parse_chart(body: Any) -> list[tuple[int, float]]:
+    """(candle open time in epoch ms, close) pairs of a ``get_tradingview_chart_data`` answer, as sent (the closes
+    of ``parse_chart_bars``)."""
+    return [(bar.open_ms, bar.close) for bar in parse_chart_bars(body)]
+
+
+def chart_candles(bars: Iterable[ChartBar], inst: Instrument, period_ms: int, received: datetime
+                  ) -> tuple[Candle, ...]:
+    """OHLCV ``Candle`` records of ``inst`` from chart bars of ``period_ms``, ascending and de-duplicated by open
+    time. Prices per one unit of the asset (÷ multiplier); ``volume_base`` = ``volume`` (the base currency: coins,
+    x the multiplier), ``volume_usd`` = ``cost`` (the quote currency: USD for the inverse contracts, USDC read as
+    USD for the linear ones; None for another quote). The bar still open at ``received`` has ``closed`` False."""
+    now_ms = utc_to_ms(received)
+    mult = inst.multiplier
+    usd = inst.quote in USD_QUOTES
+    return tuple(Candle(venue=api.VENUE, symbol=inst.symbol, time=ms_to_utc(b.open_ms),
+                        period_seconds=period_ms // 1000, open=b.open / mult, high=b.high / mult,
+                        low=b.low / mult, close=b.close / mult,
+                        received_at=received, volume_base=b.volume * mult, volume_usd=b.cost if usd else None,
+                        closed=b.open_ms + period_ms <= now_ms)
+                 for b in sorted({b.open_ms: b for b in bars}.values()))
 
 
 def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,
@@ -417,6 +480,66 @@ def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms
             points.append(PricePoint(venue=api.VENUE, symbol=symbol, time=ms_to_utc(end), price=close / multiplier,
                                      received_at=received))
     return tuple(points)
+
+
+# --- order book -----------------------------------------------------------------------------------
+
+
+def book_depth(depth: int) -> int:
+    """The ``depth`` dtrack asks ``get_order_book`` for: Deribit's smallest allowed value (``api.BOOK_DEPTHS``)
+    that holds ``depth`` levels a side, at most its maximum (10,000)."""
+    return next((d for d in api.BOOK_DEPTHS if d >= depth), api.BOOK_DEPTHS[-1])
+
+
+def parse_order_book(body: Any, inst: Instrument, limit: int, received: datetime) -> OrderBook:
+    """A ``get_order_book`` answer -> the ``OrderBook`` of one perpetual or dated future, asked with ``depth`` =
+    ``limit``.
+
+    Levels are ``[price, amount]`` (``bids`` descending, ``asks`` ascending; read whatever their order). The amount
+    is in USD for the inverse contracts (Deribit sizes them in USD: BTC-PERPETUAL in multiples of its 10 USD
+    contract) and is converted to coins at that level's own price (coins = amount / price); for the linear ones
+    (USDC-settled) it is already in the base coin. Prices per one unit of the asset (÷ multiplier), sizes in coins
+    (x the multiplier). ``time`` is the answer's ``timestamp``, ``sequence`` its ``change_id``. A price <= 0 or a
+    negative amount is implausible; an answer about another instrument is a ParseError.
+    """
+    r = _ORDER_BOOK
+    result = r.obj(_result(r, body), "result")
+    name = r.text(result, "instrument_name")
+    if name != inst.symbol:
+        raise r.fail(f"the book of {name!r} in an answer about {inst.symbol!r}")
+    rules = plausible.Rules(api.VENUE, r.endpoint, inst.symbol)
+    unit = oi_unit(inst)
+    time = r.time_ms(result, "timestamp")
+    rules.time("timestamp", time, received)
+    change = r.opt_num(result, "change_id")
+    return OrderBook(instrument=inst, bids=_book_side(r, rules, result, "bids", inst, unit),
+                     asks=_book_side(r, rules, result, "asks", inst, unit), unit=unit, limit=limit, time=time,
+                     received_at=received, sequence=None if change is None else int(change), note=_book_note(inst))
+
+
+def _book_side(r: Reader, rules: plausible.Rules, result: Mapping[str, Any], side: str, inst: Instrument,
+               unit: Unit) -> BookSide:
+    """One side of a ``get_order_book`` answer as (price per unit of the asset, coins), best first."""
+    mult = inst.multiplier
+    levels = []
+    for raw in r.arr(r.field(result, side), side):
+        pair = r.arr(raw, f"{side} level")
+        if len(pair) != 2:
+            raise r.fail(f"a {side} level has {len(pair)} items, expected [price, amount]")
+        row = {"price": pair[0], "amount": pair[1]}
+        price, amount = r.num(row, "price"), r.num(row, "amount")
+        rules.price(f"{side}.price", price)
+        rules.amount(f"{side}.amount", amount)
+        per_unit = price / mult
+        levels.append((per_unit, amount / per_unit if unit is Unit.USD else amount * mult))
+    return tuple(sorted(levels, reverse=side == "bids"))
+
+
+def _book_note(inst: Instrument) -> str:
+    if inst.margin is Margin.INVERSE:
+        return "amounts in USD (inverse contracts), converted to coins at each level's price"
+    note = f"amounts in the base coin ({_unit_name(inst)})"
+    return note + (f"; prices per {inst.asset} = price / {inst.multiplier:g}" if inst.multiplier != 1 else "")
 
 
 # --- history --------------------------------------------------------------------------------------

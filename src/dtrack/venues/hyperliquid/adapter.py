@@ -12,7 +12,9 @@
   ``openInterest`` one side in coins x ``markPx``; mark ``markPx``, index ``oraclePx``, last ``midPx``
   (the book mid: the venue publishes no last-trade price there). Concurrent callers in one event loop
   (funding, OI, quotes of one command) share one in-flight ``metaAndAssetCtxs`` request;
-- klines: ``candleSnapshot`` per coin (1h / 4h / 1d), every 5000-candle page of the window at once;
+- klines (closes) and candles (OHLCV): ``candleSnapshot`` per coin, every 5000-candle page of the window at once;
+- order book: ``l2Book`` (at most 20 levels a side, whatever depth is wanted; weight 2);
+- margin tiers: ``meta`` (the coin's ``marginTableId``; ``marginTables`` lists the tiered tables, ids from 50);
 - no open-interest history, no long/short ratio, no dated futures and no spot in dtrack (the base's
   UnsupportedError says so).
 """
@@ -25,13 +27,16 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, UnsupportedError, UsageError, VenueError
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingRate,
     Instrument,
+    MarginTier,
     OpenInterest,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -125,17 +130,58 @@ class HyperliquidAdapter(Adapter):
             raise UnsupportedError(f"{self.name}: no {period_hours} h candles in dtrack (periods: "
                                    f"{', '.join(map(str, api.CANDLE_INTERVALS))} h)")
         coin, period_ms = instrument.symbol, period_hours * HOUR_MS
-        pages = candle_pages(utc_to_ms(start), utc_to_ms(end), period_ms, api.CANDLE_PAGE)
+        bars = await self._bars(coin, interval, period_ms, candle_pages(utc_to_ms(start), utc_to_ms(end), period_ms,
+                                                                        api.CANDLE_PAGE))
+        points = parse.price_points([(b.open_ms, b.close) for b in bars], instrument, period_ms, self.ctx.now())
+        return tuple(p for p in points if start <= p.time <= end)
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars of the coin opening in ``[start, end]``, ascending, from ``candleSnapshot`` (every fixed-length
+        interval of the venue, 1 minute to 1 week: ``api.CANDLE_INTERVALS_S``); every 5000-candle page of the window
+        at once. Prices per unit of the asset, ``volume_base`` in coins (``v`` x multiplier), no USD volume (the
+        candle has none); the bar still open is ``closed=False``. The venue keeps about the latest 5000 candles of
+        an interval: an older window answers less."""
+        interval = api.CANDLE_INTERVALS_S.get(period_seconds)
+        if interval is None:
+            raise UnsupportedError(f"{self.name}: no {period_seconds} s candles (Hyperliquid's periods in seconds: "
+                                   f"{', '.join(map(str, api.CANDLE_INTERVALS_S))})")
+        period_ms = period_seconds * 1000
+        lo, hi = utc_to_ms(start), min(utc_to_ms(end), utc_to_ms(self.ctx.now()))
+        pages = page_windows(lo, hi, period_ms, api.CANDLE_PAGE)
+        bars = await self._bars(instrument.symbol, interval, period_ms, pages)
+        return parse.candles([b for b in bars if lo <= b.open_ms <= hi], instrument, period_ms, self.ctx.now())
+
+    async def _bars(self, coin: str, interval: str, period_ms: int, pages: Sequence[tuple[int, int]]
+                    ) -> list[parse.Bar]:
+        """The ``candleSnapshot`` bars of ``pages`` ((startTime, endTime) each), every page requested at once; an
+        empty answer is an answer only for a listed coin (``_require_listed``)."""
         requests = [{"type": api.CANDLE_SNAPSHOT, "req": {"coin": coin, "interval": interval, "startTime": a,
                                                           "endTime": b}} for a, b in pages]
         answers = await asyncio.gather(*(self._info(body, weight=_candle_weight(page, period_ms))
                                          for body, page in zip(requests, pages, strict=True)))
-        received = self.ctx.now()
-        candles = [row for body in answers for row in parse.parse_candles(body, coin, interval)]
-        if not candles:
+        bars = [bar for body in answers for bar in parse.parse_bars(body, coin, interval)]
+        if not bars:
             await self._require_listed(coin, api.CANDLE_SNAPSHOT, "no candles")
-        points = parse.price_points(candles, instrument, period_ms, received)
-        return tuple(p for p in points if start <= p.time <= end)
+        return bars
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The coin's ``l2Book``: at most 20 levels a side whatever ``depth`` is wanted (``limit`` is 20: a side of 20
+        levels may go on past its last one); prices per unit of the asset, sizes in coins."""
+        if depth < 1:
+            raise UsageError(f"order-book depth {depth} is not a number of levels; give 1 or more")
+        coin = instrument.symbol
+        body = await self._info({"type": api.L2_BOOK, "coin": coin}, weight=api.L2_BOOK_WEIGHT)
+        if body is None:  # the venue's answer for a coin it does not list
+            await self._require_listed(coin, api.L2_BOOK, "null")
+        return parse.parse_l2_book(body, instrument, self.ctx.now())
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The perp's margin tiers from one ``meta`` answer (``universe[].marginTableId`` and ``marginTables``):
+        mmr = 1 / (2 x the tier's max leverage), the deduction that keeps maintenance margin continuous, bounds in
+        USD notional (see ``parse.margin_tiers``)."""
+        meta = await self._info({"type": api.META})
+        return parse.margin_tiers(meta, instrument, self.ctx.now())
 
     @staticmethod
     def _forecasts(answer: Any, coins: set[str], errors: list[DtrackError]) -> dict[str, parse.Predicted]:

@@ -27,9 +27,14 @@ META_AND_ASSET_CTXS: Final = "metaAndAssetCtxs"
 PREDICTED_FUNDINGS: Final = "predictedFundings"
 FUNDING_HISTORY: Final = "fundingHistory"
 CANDLE_SNAPSHOT: Final = "candleSnapshot"
+L2_BOOK: Final = "l2Book"
 
-#: weight of every info type above
+#: weight of every info type above but ``l2Book``
 INFO_WEIGHT: Final = 20
+#: weight of ``l2Book`` (the venue's rate-limit docs: "l2Book, allMids, clearinghouseState ... have weight 2")
+L2_BOOK_WEIGHT: Final = 2
+#: levels a side of an ``l2Book`` answer at most ("Returns at most 20 levels per side"), whatever depth is wanted
+BOOK_LEVELS: Final = 20
 #: fundingHistory costs one more unit per this many returned rows
 HISTORY_ROWS_PER_EXTRA_WEIGHT: Final = 20
 #: most rows one fundingHistory answer holds (oldest first); page by moving startTime on
@@ -41,6 +46,14 @@ CANDLES_PER_EXTRA_WEIGHT: Final = 60
 CANDLE_PAGE: Final = 5000
 #: candle interval per period in hours dtrack asks for (the venue also has 1m..12h, 3d, 1w, 1M)
 CANDLE_INTERVALS: Final = {1: "1h", 4: "4h", 24: "1d"}
+#: candle interval per bar length in seconds (``fetch_candles``: every fixed-length interval the venue lists;
+#: "1M", a calendar month, has none)
+CANDLE_INTERVALS_S: Final = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 7200: "2h",
+                             14400: "4h", 28800: "8h", 43200: "12h", 86400: "1d", 259200: "3d", 604800: "1w"}
+#: margin tables: a ``marginTableId`` below this is a single tier at that leverage and is not listed in
+#: ``meta.marginTables`` (venue docs, margin tiers: "For IDs less than 50, there is a single tier with max
+#: leverage equal to the ID")
+TIERED_TABLES_FROM: Final = 50
 
 # --- conventions -----------------------------------------------------------------------------
 #: Hyperliquid's own entry in predictedFundings (others: BinPerp, BybitPerp)

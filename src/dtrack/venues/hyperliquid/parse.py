@@ -1,7 +1,7 @@
 """Hyperliquid JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
 
 What it owns: reading the ``/info`` answers dtrack uses (``meta``, ``metaAndAssetCtxs``,
-``predictedFundings``, ``fundingHistory``, ``candleSnapshot``) and the venue's units:
+``predictedFundings``, ``fundingHistory``, ``candleSnapshot``, ``l2Book``) and the venue's units:
 - every perp is USDC-margined and linear, one contract = one unit of the coin; ``kPEPE`` is
   1000 PEPE, so its prices are divided by 1000 to be per PEPE;
 - ``funding`` is the hourly rate of the settlement at the next whole hour (UTC);
@@ -10,18 +10,35 @@ What it owns: reading the ``/info`` answers dtrack uses (``meta``, ``metaAndAsse
 - prices: ``markPx`` is the mark, ``oraclePx`` the index; the asset context has no last-trade price,
   so the quote's "last" is ``midPx``, the order-book mid (null on a book without two sides);
 - candles: ``t`` is the open time, ``T`` = open + interval - 1 ms, ``c`` the close (the last trade of
-  the interval so far for the candle still open).
+  the interval so far for the candle still open), ``v`` the volume in the coin's own unit;
+- ``l2Book``: at most 20 levels a side, ``px`` / ``sz`` in the coin's own unit (÷ / x the multiplier);
+- margin tiers (``meta``): a coin's ``marginTableId`` below 50 is one tier at that leverage, higher ids are listed
+  in ``marginTables``; mmr = 1 / (2 x the tier's max leverage), with a deduction that keeps margin continuous.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from dtrack.errors import DtrackError
-from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PricePoint, PriceQuote, Unit
+from dtrack.records import (
+    BookSide,
+    Candle,
+    FundingRate,
+    Instrument,
+    Kind,
+    Margin,
+    MarginTier,
+    OpenInterest,
+    OrderBook,
+    PricePoint,
+    PriceQuote,
+    Unit,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.fields import (
@@ -310,22 +327,64 @@ def price_quotes(body: Any, instruments: Iterable[Instrument], received: datetim
 # --- candles -----------------------------------------------------------------------------------
 
 
-def parse_candles(body: Any, coin: str, interval: str) -> list[tuple[int, float]]:
-    """``candleSnapshot`` -> (open time ms, close price in the coin's own unit), in the answer's order.
+class Bar(NamedTuple):
+    """One ``candleSnapshot`` candle as sent: open time ``t`` (ms), prices ``o h l c`` and volume ``v`` in the coin's
+    own unit (kPEPE: thousands of PEPE)."""
 
-    Times arrive as numbers (a re-serialised capture has them as strings: both are read). A candle
-    of another coin or interval than asked is a ParseError: the answer is not what was asked for.
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def parse_bars(body: Any, coin: str, interval: str) -> list[Bar]:
+    """``candleSnapshot`` -> its candles, in the answer's order.
+
+    Times arrive as numbers (a re-serialised capture has them as strings: both are read). A candle of another coin
+    or interval than asked is a ParseError: the answer is not what was asked for. A price <= 0, a negative volume,
+    or a high and low that do not bracket the open and close is implausible.
     """
     r = reader(api.CANDLE_SNAPSHOT)
-    out: list[tuple[int, float]] = []
+    out: list[Bar] = []
     for item in r.arr(body):
         row = r.obj(item, "candle")
         if row.get("s") != coin or row.get("i") != interval:
             raise r.fail(f"candle of {row.get('s')!r} {row.get('i')!r} in an answer about {coin!r} {interval!r}")
-        close = r.num(row, "c")
-        plausible.Rules(VENUE, r.endpoint, coin).price("close", close)
-        out.append((r.ms(row, "t"), close))
+        bar = Bar(r.ms(row, "t"), r.num(row, "o"), r.num(row, "h"), r.num(row, "l"), r.num(row, "c"), r.num(row, "v"))
+        _check_bar(plausible.Rules(VENUE, r.endpoint, coin), bar)
+        out.append(bar)
     return out
+
+
+def _check_bar(rules: plausible.Rules, bar: Bar) -> None:
+    for key, price in (("o", bar.open), ("h", bar.high), ("l", bar.low), ("c", bar.close)):
+        rules.price(key, price)
+    rules.amount("v", bar.volume)
+    if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+        raise rules.refuse("h/l", f"{bar.high}/{bar.low}",
+                           f"a bar's high and low must bracket its open {bar.open} and close {bar.close}")
+
+
+def parse_candles(body: Any, coin: str, interval: str) -> list[tuple[int, float]]:
+    """``candleSnapshot`` -> (open time ms, close price in the coin's own unit), in the answer's order (the closes
+    of ``parse_bars``)."""
+    return [(bar.open_ms, bar.close) for bar in parse_bars(body, coin, interval)]
+
+
+def candles(bars: Iterable[Bar], inst: Instrument, period_ms: int, received: datetime) -> tuple[Candle, ...]:
+    """OHLCV ``Candle`` records from ``candleSnapshot`` bars of ``period_ms``, ascending and de-duplicated by open
+    time: prices per unit of the asset (÷ multiplier: per PEPE for kPEPE), ``volume_base`` = ``v`` x the multiplier
+    (``v`` counts the coin's own units), ``volume_usd`` None (the candle carries no notional). The bar still open at
+    ``received`` has ``closed`` False (its close is the latest trade)."""
+    now_ms = utc_to_ms(received)
+    mult = inst.multiplier
+    return tuple(Candle(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(b.open_ms), period_seconds=period_ms // 1000,
+                        open=b.open / mult, high=b.high / mult, low=b.low / mult, close=b.close / mult,
+                        received_at=received, volume_base=b.volume * mult, volume_usd=None,
+                        closed=b.open_ms + period_ms <= now_ms)
+                 for b in sorted({b.open_ms: b for b in bars}.values()))
 
 
 def price_points(candles: Iterable[tuple[int, float]], inst: Instrument, period_ms: int,
@@ -359,3 +418,120 @@ def parse_funding_history(body: Any, coin: str) -> list[tuple[datetime, float]]:
         rate = plausible.settlement(plausible.Rules(VENUE, r.endpoint, coin), r.num(row, "fundingRate"))
         out.append((r.time_ms(row, "time"), rate))
     return out
+
+
+# --- order book ------------------------------------------------------------------------------------
+
+
+def parse_l2_book(body: Any, inst: Instrument, received: datetime) -> OrderBook:
+    """An ``l2Book`` answer -> the perp's ``OrderBook``: ``{"coin", "time", "levels": [bids, asks]}``, each level
+    ``{px, sz, n}`` (``n``: the orders resting there, not read).
+
+    The venue answers at most ``api.BOOK_LEVELS`` (20) levels a side, whatever depth is wanted: ``limit`` is 20, so
+    a side of 20 levels may go on past its last one. Prices per unit of the asset (``px`` ÷ multiplier: per PEPE for
+    kPEPE), sizes in coins (``sz`` x multiplier); ``time`` the answer's. A price <= 0 or a negative size is
+    implausible; a book of another coin, or not two sides, is a ParseError.
+    """
+    r = reader(api.L2_BOOK)
+    book = r.obj(body)
+    if book.get("coin") != inst.symbol:
+        raise r.fail(f"the book of {book.get('coin')!r} in an answer about {inst.symbol!r}")
+    levels = r.arr(r.field(book, "levels"), "levels")
+    if len(levels) != 2:
+        raise r.fail(f"levels has {len(levels)} sides, expected [bids, asks]")
+    rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
+    time = r.time_ms(book, "time")
+    rules.time("time", time, received)
+    mult = inst.multiplier
+    sides: list[BookSide] = []
+    for name, raw in zip(("bids", "asks"), levels, strict=True):
+        side = []
+        for item in r.arr(raw, name):
+            row = r.obj(item, f"{name} level")
+            px, sz = r.num(row, "px"), r.num(row, "sz")
+            rules.price(f"{name}.px", px)
+            rules.amount(f"{name}.sz", sz)
+            side.append((px / mult, sz * mult))
+        sides.append(tuple(sorted(side, reverse=name == "bids")))
+    note = "at most 20 levels a side (the venue's cap)"
+    if mult != 1:
+        note += f"; prices per {inst.asset} = px / {mult:g}, sizes in {inst.asset} = sz x {mult:g}"
+    return OrderBook(instrument=inst, bids=sides[0], asks=sides[1], unit=Unit.BASE, limit=api.BOOK_LEVELS, time=time,
+                     received_at=received, note=note)
+
+
+# --- margin tiers ------------------------------------------------------------------------------------
+
+
+def margin_tiers(meta: Any, inst: Instrument, received: datetime) -> tuple[MarginTier, ...]:
+    """The perp's maintenance-margin tiers from a ``meta`` answer, lowest first.
+
+    The universe entry of the coin names its table (``marginTableId``): an id below ``api.TIERED_TABLES_FROM`` (50)
+    is a single tier at that leverage, not listed; a higher one is looked up in ``marginTables``
+    (``[[id, {description, marginTiers: [{lowerBound, maxLeverage}]}], ...]``); an entry without an id is held to
+    its ``maxLeverage`` at any size. Per the venue docs (margin tiers): a tier's maintenance margin rate is half the
+    initial margin rate at its max leverage, mmr = 1 / (2 x maxLeverage), and its deduction keeps the maintenance
+    margin continuous: deduction_n = deduction_(n-1) + lowerBound_n x (mmr_n - mmr_(n-1)), deduction_0 = 0.
+    Bounds are position notional in USDC (read as USD). A coin the universe lacks is a ParseError naming it.
+    """
+    r = reader(api.META)
+    entry = next((e for e in _universe(r, meta) if _coin_name(e) == inst.symbol), None)
+    if entry is None:
+        raise r.fail(f"meta.universe lists no {inst.symbol!r}")
+    table_id = r.opt_num(entry, "marginTableId")
+    if table_id is None:
+        table, source = _flat_table(r.num(entry, "maxLeverage")), "no marginTableId: maxLeverage at any size"
+    elif table_id < api.TIERED_TABLES_FROM:
+        table, source = _flat_table(table_id), f"margin table {table_id:g}: a single tier at {table_id:g}x"
+    else:
+        table = _listed_table(r, meta, int(table_id))
+        description = table.get("description") or ""
+        source = f"margin table {table_id:g}" + (f" ({description})" if description else "")
+    return table_tiers(table, inst.symbol, received, source=source)
+
+
+def _flat_table(leverage: float) -> Mapping[str, Any]:
+    return {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": leverage}]}
+
+
+def _listed_table(r: Reader, meta: Any, table_id: int) -> Mapping[str, Any]:
+    for item in r.arr(r.field(r.obj(meta, "meta"), "marginTables"), "meta.marginTables"):
+        key, table = _pair(r, item, "margin table entry")
+        if key == table_id:
+            return r.obj(table, f"margin table {table_id}")
+    raise r.fail(f"marginTableId {table_id} is not in meta.marginTables")
+
+
+def table_tiers(table: Any, symbol: str, received: datetime, *, source: str = "",
+                endpoint: str = api.META) -> tuple[MarginTier, ...]:
+    """The ``MarginTier`` rows of one margin table ``{description, marginTiers: [{lowerBound, maxLeverage}]}`` (the
+    value of a ``meta.marginTables`` entry, or a ``marginTable`` answer), for ``symbol`` (see ``margin_tiers``).
+    Tiers must start at 0 with rising bounds; a max leverage below 1 is implausible."""
+    r = reader(endpoint)
+    rows = r.arr(r.field(r.obj(table, "margin table"), "marginTiers"), "marginTiers")
+    if not rows:
+        raise r.fail(f"the margin table of {symbol} has no tier")
+    rules = plausible.Rules(VENUE, r.endpoint, symbol)
+    read = [(r.num(row, "lowerBound"), r.num(row, "maxLeverage"))
+            for row in (r.obj(item, "margin tier") for item in rows)]
+    if read[0][0] != 0 or any(b <= a for (a, _), (b, _) in itertools.pairwise(read)):
+        raise r.fail(f"the tiers of {symbol} do not start at 0 with rising lowerBounds: {[b for b, _ in read]}")
+    tiers: list[MarginTier] = []
+    deduction, previous_mmr = 0.0, None
+    for n, (floor, leverage) in enumerate(read):
+        if not leverage >= 1:
+            raise rules.refuse("maxLeverage", leverage, "a max leverage must be >= 1")
+        mmr = 1.0 / (2.0 * leverage)
+        if previous_mmr is not None:
+            deduction += floor * (mmr - previous_mmr)
+        previous_mmr = mmr
+        cap = read[n + 1][0] if n + 1 < len(read) else None
+        tiers.append(MarginTier(venue=VENUE, symbol=symbol, tier=n + 1, floor=floor, cap=cap, unit=Unit.USD, mmr=mmr,
+                                deduction=deduction, max_leverage=leverage, time=None, received_at=received,
+                                imr=1.0 / leverage, source=f"POST {api.INFO_PATH} {endpoint}",
+                                note=(f"{source}; " if source else "") + _TIER_NOTE))
+    return tuple(tiers)
+
+
+_TIER_NOTE = ("mmr = 1 / (2 x maxLeverage), deduction for continuity (venue docs, margin tiers); bounds in USDC "
+              "notional")

@@ -13,7 +13,8 @@ concurrent requests (counts per call below, ``t`` = the instTypes involved, 1 or
 - option chain of an asset: the family's option list (disk-cached), opt-summary, mark-price,
   open-interest and tickers of instType OPTION, and the family's index (6, one round; the list is asked
   again, a second round, only when opt-summary names options the cached list lacks);
-- option trades of an asset: the option list (disk-cached) and option-trades (2, one round).
+- option trades of an asset: the option list (disk-cached) and option-trades (2, one round);
+- order book of a contract: books (1); its margin tiers: position-tiers of its family (1); candles as klines.
 
 Current funding is one round of concurrent requests once the swap list is cached:
 funding-rate?instId=ANY (every perpetual), open-interest and mark-price (every swap) and one
@@ -43,9 +44,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar, TypeVar
 
-from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, VenueError
+from dtrack.errors import DtrackError, ParseError, RateLimited, UnsupportedError, UsageError, VenueError
 from dtrack.net.http import RateLimit
 from dtrack.records import (
+    Candle,
     DataKind,
     FundingHistory,
     FundingPoint,
@@ -53,10 +55,12 @@ from dtrack.records import (
     Instrument,
     Kind,
     LongShortRatio,
+    MarginTier,
     OIHistory,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     Record,
@@ -76,17 +80,21 @@ from dtrack.venues.fields import (
 )
 from dtrack.venues.okx import api
 from dtrack.venues.okx.parse import (
+    CandleRow,
     ChainParts,
     ContractOpenInterest,
     HistoryRow,
     OptionListing,
     SwapFunding,
+    candles,
     funding_rate,
     index_id,
+    instrument_family,
     long_short,
     open_interest,
     option_chain,
     option_family,
+    parse_books,
     parse_candles,
     parse_funding,
     parse_history,
@@ -99,6 +107,7 @@ from dtrack.venues.okx.parse import (
     parse_option_instruments,
     parse_option_tickers,
     parse_option_trades,
+    parse_position_tiers,
     parse_ratio,
     parse_tickers,
     price_points,
@@ -349,6 +358,13 @@ class OkxAdapter(Adapter):
         now = self.ctx.now()
         # candles whose close (open + period, or now while open) can fall in [start, end]
         first, last = _grid(start - timedelta(hours=period_hours), min(end, now), step)
+        rows = await self._candle_rows(instrument, bar, step, first, last, now)
+        return price_points(rows, instrument, period_hours, now, start, end, received=self.ctx.now())
+
+    async def _candle_rows(self, instrument: Instrument, bar: str, step: int, first: int, last: int,
+                           now: datetime) -> list[CandleRow]:
+        """The candle rows of ``bar`` (``step`` ms long) opening in ``[first, last]``: one request per 300 bars, all
+        at once, from candles for the latest 1,440 bars and history-candles for older ones."""
         recent = utc_to_ms(now) // step * step - (api.RECENT_CANDLES - 1) * step
         pages = [(api.CANDLES if a >= recent else api.HISTORY_CANDLES, a, b)
                  for a, b in page_windows(first, last, step, api.CANDLE_PAGE)]
@@ -356,8 +372,41 @@ class OkxAdapter(Adapter):
         bodies = every(await settle([self.get(api.REST, path, {
             "instId": instrument.symbol, "bar": bar, "after": b + 1, "before": a - 1, "limit": api.CANDLE_PAGE})
             for path, a, b in pages]))
-        rows = [row for (path, _, _), body in zip(pages, bodies, strict=True) for row in parse_candles(body, path)]
-        return price_points(rows, instrument, period_hours, now, start, end, received=self.ctx.now())
+        return [row for (path, _, _), body in zip(pages, bodies, strict=True) for row in parse_candles(body, path)]
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars opening in ``[start, end]`` (up to now), ascending, prices per ONE unit of the asset, volumes
+        in coins (``volCcy``) and USD (``volCcyQuote``); ``closed`` from OKX's ``confirm``. The pages of the window
+        (300 bars each, candles or history-candles by age) are requested at once."""
+        bar = api.CANDLE_BARS.get(period_seconds)
+        if bar is None:
+            raise UnsupportedError(f"okx: no {period_seconds} s candles; periods (s): "
+                                   f"{', '.join(str(p) for p in api.CANDLE_BARS)}")
+        now = self.ctx.now()
+        if min(end, now) < start:
+            return ()
+        step = period_seconds * 1000
+        first, last = _grid(start, min(end, now), step)
+        rows = await self._candle_rows(instrument, bar, step, first, last, now)
+        return tuple(c for c in candles(rows, instrument, period_seconds, self.ctx.now()) if start <= c.time <= end)
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The contract's order book from books, ``depth`` levels a side (at most 400, OKX's cap; ``OrderBook.limit``
+        says what was asked): prices per ONE unit of the asset, sizes from contracts to coins. One request."""
+        if depth < 1:
+            raise UsageError(f"order-book depth {depth}: give a number of levels a side, 1 or more")
+        limit = min(depth, api.BOOK_MAX)
+        body = await self.get(api.REST, api.BOOKS, {"instId": instrument.symbol, "sz": limit})
+        return parse_books(body, instrument, limit, self.ctx.now())
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The position tiers of the contract's family (``instFamily``) for its instType in isolated mode, lowest
+        first, in CONTRACTS (``MarginTier.unit``); one request."""
+        params = {"instType": INST_TYPES[instrument.kind], "tdMode": api.TIER_MODE,
+                  "instFamily": instrument_family(instrument)}
+        body = await self.get(api.REST, api.POSITION_TIERS, params)
+        return parse_position_tiers(body, instrument, self.ctx.now())
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:
         """Mark (mark-price), last and 24 h volume (tickers) per instType and index (index-tickers) per quote

@@ -23,6 +23,15 @@ TICKERS = "/api/v5/market/tickers"
 #: klines of one instrument: the latest 1,440 bars; older ones from history-candles (years).
 CANDLES = "/api/v5/market/candles"
 HISTORY_CANDLES = "/api/v5/market/history-candles"
+#: the order book of one instrument: ``sz`` levels a side, at most ``BOOK_MAX`` (400; ``books-full`` serves more,
+#: at a lower rate, and is not used).
+BOOKS = "/api/v5/market/books"
+BOOK_MAX = 400
+#: the margin tiers of an instrument family (``instFamily``, up to 5 comma-separated) for one instType and trade mode.
+POSITION_TIERS = "/api/v5/public/position-tiers"
+#: the trade mode whose tiers dtrack reads: isolated (the one-position liquidation formulas use it; OKX's swap
+#: tiers are the same table in cross mode).
+TIER_MODE = "isolated"
 #: rubik trading statistics (rows are arrays, newest first).
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 LONG_SHORT_CONTRACT = "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract"
@@ -61,6 +70,10 @@ HISTORY_RETENTION = timedelta(days=92)
 #: OKX bar names of the history periods dtrack asks for (hours -> bar). Daily bars are the UTC ones
 #: ("1Dutc"; plain "1D" opens at 00:00 UTC+8); 1H and 4H bars open on UTC hours either way.
 BARS = {1: "1H", 4: "4H", 24: "1Dutc"}
+#: candle length (seconds) -> bar: minutes and hours on UTC boundaries; 6 h, 12 h and daily bars are the UTC ones
+#: ("6Hutc" ...), whose opens are multiples of their length from the epoch (plain "1D" opens at 00:00 UTC+8).
+CANDLE_BARS = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1H", 7200: "2H", 14400: "4H",
+               21600: "6Hutc", 43200: "12Hutc", 86400: "1Dutc"}
 #: open-interest-history: at most 100 rows a request, and only the latest 1,440 entries per period.
 OI_HISTORY_PAGE = 100
 OI_HISTORY_KEPT = 1440
@@ -71,8 +84,8 @@ RECENT_CANDLES = 1440
 LONG_SHORT_PERIOD = "5m"
 
 #: OKX meters public REST per endpoint, in requests per 2 s per IP (some per IP + instId), as its
-#: v5 docs give them: instruments 20, funding-rate 10 (IP + instId), funding-rate-history 10
-#: (IP + instId), open-interest 20, mark-price 10, index-tickers 20, tickers 20, candles 40,
+#: v5 docs give them: books 40, position-tiers 10, instruments 20, funding-rate 10 (IP + instId),
+#: funding-rate-history 10 (IP + instId), open-interest 20, mark-price 10, index-tickers 20, tickers 20, candles 40,
 #: history-candles 20; rubik statistics 5 (contract long/short per IP + instId, the currency one
 #: per IP), except open-interest-history 10 (IP + instId); opt-summary 20 (IP + instFamily),
 #: option-trades 20. No usage header is sent.
@@ -91,6 +104,8 @@ REQUESTS_PER_2S = {
     LONG_SHORT_CCY: 5,
     OPT_SUMMARY: 20,
     OPTION_TRADES: 20,
+    BOOKS: 40,
+    POSITION_TIERS: 10,
 }
 #: Endpoints metered per IP + instId (one budget per instrument).
 PER_INSTRUMENT = frozenset({FUNDING_RATE, FUNDING_HISTORY, OI_HISTORY, LONG_SHORT_CONTRACT})

@@ -2,10 +2,10 @@
 
 Owns the reading of: instruments (swaps and dated futures, contract sizes), funding-rate (current
 rate and interval), open-interest, mark-price, index-tickers, tickers, funding-rate-history, the
-rubik statistics (open-interest-history, long/short ratios: rows are arrays) and candles; and the
-assembly of records from them (``FundingRate``, ``OpenInterest``, ``OIPoint``, ``LongShortRatio``,
-``PricePoint``, ``PriceQuote``, ``SpotPrice``). Every field goes through ``Reader`` so that a
-malformed payload raises ``ParseError`` naming OKX and the endpoint.
+rubik statistics (open-interest-history, long/short ratios: rows are arrays), candles, books and
+position-tiers; and the assembly of records from them (``FundingRate``, ``OpenInterest``, ``OIPoint``,
+``LongShortRatio``, ``PricePoint``, ``PriceQuote``, ``SpotPrice``, ``Candle``, ``OrderBook``, ``MarginTier``).
+Every field goes through ``Reader`` so that a malformed payload raises ``ParseError`` naming OKX and the endpoint.
 
 One odd row never fails a bulk answer: the bulk parsers read only the rows asked for (by instId) and
 do not look at the others; the instrument list skips contracts of unknown type or unit and sets aside
@@ -31,19 +31,24 @@ import statistics
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
+    BookSide,
+    Candle,
     FundingRate,
     Instrument,
     Kind,
     LongShortRatio,
     Margin,
+    MarginTier,
     OIPoint,
     OpenInterest,
     OptionQuote,
     OptionTrade,
+    OrderBook,
     PricePoint,
     PriceQuote,
     SpotPrice,
@@ -97,10 +102,21 @@ class Ticker:
 
 @dataclass(frozen=True, slots=True)
 class CandleRow:
-    """One kline: its open time and close price (per one unit of the contract's base coin)."""
+    """One kline row as sent: its open time and close price (per one unit of the contract's base coin), the open,
+    high and low, and the volumes where the row carries them: ``vol`` (contracts for swaps and futures), ``vol_ccy``
+    (``volCcy``: the base coin for swaps and futures), ``vol_ccy_quote`` (``volCcyQuote``: the quote currency, USDT
+    or USDC for linear contracts, USD for inverse ones), ``confirm`` (True for a closed bar, False for the open one;
+    None when the row has no ``confirm``)."""
 
     open_time: datetime
     close: float
+    open: float
+    high: float
+    low: float
+    vol: float | None = None
+    vol_ccy: float | None = None
+    vol_ccy_quote: float | None = None
+    confirm: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,15 +466,163 @@ def long_short(asset: str, symbol: str, definition: str, latest: tuple[datetime,
                           period=api.LONG_SHORT_PERIOD)
 
 
+_CANDLE_FIELDS = ("ts", "o", "h", "l", "c", "vol", "volCcy", "volCcyQuote", "confirm")
+_CONFIRM = {"0": False, "1": True}
+
+
 def parse_candles(body: Any, endpoint: str) -> list[CandleRow]:
     """candles / history-candles rows ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` (newest first,
-    as sent): the open time and close of each."""
+    as sent; ``okx__ccxt_fetchOHLCV.json``), every field read: the first five required, the volumes and ``confirm``
+    where the row has them (older answers stop earlier). Prices must be > 0 with open and close in [low, high]."""
     reader = Reader(api.VENUE, endpoint)
-    rows = [CandleRow(reader.time_ms(row, "ts"), reader.num(row, "c"))
-            for row in _array_rows(reader, body, ("ts", "o", "h", "l", "c"))]
+    rules = plausible.Rules(api.VENUE, endpoint, "")
+    out: list[CandleRow] = []
+    for item in _data(reader, body):
+        values = reader.arr(item, "data row")
+        if len(values) < 5:
+            raise reader.fail(f"row {values!r} has {len(values)} values, expected [ts, o, h, l, c, ...]")
+        row = dict(zip(_CANDLE_FIELDS, values, strict=False))
+        confirm = row.get("confirm")
+        if confirm is not None and confirm not in _CONFIRM:
+            raise reader.fail(f"confirm is {confirm!r}, expected \"0\" or \"1\"")
+        candle = CandleRow(reader.time_ms(row, "ts"), reader.num(row, "c"), open=reader.num(row, "o"),
+                           high=reader.num(row, "h"), low=reader.num(row, "l"), vol=reader.opt_num(row, "vol"),
+                           vol_ccy=reader.opt_num(row, "volCcy"), vol_ccy_quote=reader.opt_num(row, "volCcyQuote"),
+                           confirm=None if confirm is None else _CONFIRM[confirm])
+        for key, value in (("o", candle.open), ("h", candle.high), ("l", candle.low), ("c", candle.close)):
+            rules.price(key, value)
+        if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= candle.high:
+            raise rules.refuse("l..h", [candle.low, candle.high], "open and close must lie in [low, high]")
+        for key, amount in (("vol", candle.vol), ("volCcy", candle.vol_ccy), ("volCcyQuote", candle.vol_ccy_quote)):
+            rules.amount(key, amount)
+        out.append(candle)
+    return out
+
+
+def candles(rows: Iterable[CandleRow], instrument: Instrument, period_seconds: int,
+            received: datetime) -> list[Candle]:
+    """``Candle`` records of a swap's or future's candle rows, ascending by open time (one per open time), prices
+    per ONE unit of the asset. Volumes read: ``volCcy`` (the base coin for SWAP/FUTURES, x the multiplier) as
+    ``volume_base`` and ``volCcyQuote`` (the quote currency: USDT or USDC for linear contracts, USD for inverse
+    ones; taken as USD) as ``volume_usd``; a row without ``volCcyQuote`` (older answers) gets an inverse contract's
+    ``vol`` x ``ctVal`` USD, and no USD figure for a linear one. ``closed`` is OKX's ``confirm`` ("1"); a row
+    without it is closed once its span ended by ``received``."""
+    per = instrument.multiplier
+    step = timedelta(seconds=period_seconds)
+    out: dict[datetime, Candle] = {}
     for row in rows:
-        plausible.Rules(api.VENUE, endpoint, "").price("c", row.close)
-    return rows
+        usd = row.vol_ccy_quote
+        if usd is None and instrument.contract_unit is Unit.USD and row.vol is not None:
+            usd = row.vol * instrument.contract_size
+        closed = row.confirm if row.confirm is not None else row.open_time + step <= received
+        out[row.open_time] = Candle(
+            venue=api.VENUE, symbol=instrument.symbol, time=row.open_time, period_seconds=period_seconds,
+            open=row.open / per, high=row.high / per, low=row.low / per, close=row.close / per, received_at=received,
+            volume_base=None if row.vol_ccy is None else row.vol_ccy * per, volume_usd=usd, closed=closed)
+    return [out[t] for t in sorted(out)]
+
+
+# --- order books and position tiers ---------------------------------------------------------------
+
+
+def _book_side(reader: Reader, book: Mapping[str, Any], key: str, instrument: Instrument,
+               rules: plausible.Rules) -> BookSide:
+    """One side of a books answer, levels ``[px, sz, "0", numOrders]`` with ``sz`` in CONTRACTS, as (price per ONE
+    unit of the asset, coins): a linear contract is ``ctVal`` coins, an inverse one ``ctVal`` USD converted at the
+    level's own price."""
+    out = []
+    for item in reader.arr(reader.field(book, key), key):
+        level = reader.arr(item, f"{key} level")
+        if len(level) < 2:
+            raise reader.fail(f"level {level!r} of {key!r} has {len(level)} values, expected [px, sz, ...]")
+        price, size = reader.num({"px": level[0]}, "px"), reader.num({"sz": level[1]}, "sz")
+        rules.price(f"{key} px", price)
+        rules.amount(f"{key} sz", size)
+        per_coin = price / instrument.multiplier
+        if instrument.contract_unit is Unit.USD:
+            coins = size * instrument.contract_size / per_coin
+        else:
+            coins = size * instrument.contract_size * instrument.multiplier
+        out.append((per_coin, coins))
+    return tuple(out)
+
+
+def parse_books(body: Any, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
+    """A books answer (``data`` = one ``{asks, bids, ts}``; ``okx__ccxt_fetchOrderBook.json``; the WebSocket
+    ``books`` snapshot ``okx__ws_books__capture.json`` has the same levels) as an ``OrderBook``: best first as sent
+    (an answer out of order, or crossed, is refused), sizes from CONTRACTS to coins, ``time`` from ``ts``,
+    ``sequence`` from ``seqId`` where the answer has one (the WebSocket book; REST sends none), ``limit`` the
+    levels asked."""
+    reader = Reader(api.VENUE, api.BOOKS)
+    rows = _rows(reader, body)
+    if len(rows) != 1:
+        raise reader.fail(f"{len(rows)} books in the answer, expected 1 ({instrument.symbol})")
+    book = rows[0]
+    rules = plausible.Rules(api.VENUE, api.BOOKS, instrument.symbol)
+    bids = _book_side(reader, book, "bids", instrument, rules)
+    asks = _book_side(reader, book, "asks", instrument, rules)
+    if any(a[0] <= b[0] for a, b in pairwise(bids)):
+        raise reader.fail(f"{instrument.symbol}: bids are not in descending price order")
+    if any(b[0] <= a[0] for a, b in pairwise(asks)):
+        raise reader.fail(f"{instrument.symbol}: asks are not in ascending price order")
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise rules.refuse("bids/asks", [bids[0][0], asks[0][0]], "a crossed book (best bid >= best ask)")
+    time = reader.opt_time_ms(book, "ts")
+    rules.time("ts", time, received)
+    sequence = reader.opt_num(book, "seqId")
+    ccy = "USD" if instrument.contract_unit is Unit.USD else instrument.asset
+    return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=Unit.CONTRACTS, limit=limit, time=time,
+                     received_at=received, sequence=None if sequence is None else int(sequence),
+                     note=f"sz in contracts of {instrument.contract_size:g} {ccy}"
+                          + (", converted at each level's price" if ccy == "USD" else ""))
+
+
+def instrument_family(instrument: Instrument) -> str:
+    """The ``instFamily`` of a swap or future: ``BTC-USDT`` for ``BTC-USDT-SWAP``, ``BTC-USD`` for
+    ``BTC-USD-251226``."""
+    return index_id(instrument)
+
+
+def parse_position_tiers(body: Any, instrument: Instrument, received: datetime) -> tuple[MarginTier, ...]:
+    """The position tiers of ``instrument``'s family in a position-tiers answer as ``MarginTier`` records, lowest
+    first (rows of other families are not read).
+
+    ``minSz`` / ``maxSz`` are CONTRACTS (``ctVal`` coins, or USD for inverse contracts), not notional: the research
+    row ``{"tier":"1","instFamily":"BTC-USDT","minSz":"0","maxSz":"1000","mmr":"0.004","imr":"0.01",
+    "maxLever":"100"}`` is 1000 x 0.01 BTC = 10 BTC. A tier's ``minSz`` is the previous ``maxSz`` + 1; its floor
+    here is the previous ``maxSz`` (tiers contiguous), its cap ``maxSz``. OKX publishes no deduction: a tier's
+    ``mmr`` applies to the whole position (``deduction`` 0). Rates are fractions; 0 < mmr <= imr <= 1 is required."""
+    reader = Reader(api.VENUE, api.POSITION_TIERS)
+    family = instrument_family(instrument)
+    rules = plausible.Rules(api.VENUE, api.POSITION_TIERS, instrument.symbol)
+    rows = [row for row in _rows(reader, body) if (row.get("instFamily") or row.get("uly")) == family]
+    if not rows:
+        raise reader.fail(f"no position tiers of {family} in the answer")
+    parsed = []
+    for row in rows:
+        tier, low, high = int(reader.num(row, "tier")), reader.num(row, "minSz"), reader.num(row, "maxSz")
+        mmr, imr, lever = reader.num(row, "mmr"), reader.num(row, "imr"), reader.num(row, "maxLever")
+        rules.amount("minSz", low)
+        rules.price("maxSz", high)
+        rules.price("maxLever", lever)
+        if not 0 < mmr <= imr <= 1:
+            raise rules.refuse("mmr", mmr, f"needs 0 < mmr <= imr ({imr:g}) <= 1")
+        parsed.append((tier, low, high, mmr, imr, lever))
+    parsed.sort()
+    ccy = "USD" if instrument.contract_unit is Unit.USD else instrument.asset
+    note = (f"minSz/maxSz in contracts of {instrument.contract_size:g} {ccy} (floor = the previous tier's maxSz; "
+            f"OKX's minSz is that + 1); no deduction: OKX applies the tier's mmr to the whole position; "
+            f"{api.TIER_MODE} mode")
+    out: list[MarginTier] = []
+    floor = parsed[0][1]
+    for tier, _low, high, mmr, imr, lever in parsed:
+        if out and (tier == out[-1].tier or high <= floor):
+            raise reader.fail(f"{family}: tier {tier} (maxSz {high:g}) does not follow tier {out[-1].tier}")
+        out.append(MarginTier(venue=api.VENUE, symbol=instrument.symbol, tier=tier, floor=floor, cap=high,
+                              unit=Unit.CONTRACTS, mmr=mmr, deduction=0.0, max_leverage=lever, time=None,
+                              received_at=received, imr=imr, source=api.POSITION_TIERS, note=note))
+        floor = high
+    return tuple(out)
 
 
 def price_points(rows: Sequence[CandleRow], instrument: Instrument, period_hours: int, now: datetime,
