@@ -30,9 +30,11 @@ SEED = 7
 #: minute over these assets' contracts: three minutes without one would be a broken stream, not bad luck)
 WAIT = 180.0
 ASSETS = ["BTC", "ETH", "SOL"]
-LIQUIDATING = ("binance", "bybit", "okx", "deribit")
+LIQUIDATING = ("binance", "bybit", "okx", "deribit", "dydx")
+#: the liquidating venues that stream quotes too (dtrack reads dYdX's trades channel only)
+QUOTING = ("binance", "bybit", "okx", "deribit")
 COVERAGE = {"binance": Coverage.SAMPLED, "bybit": Coverage.COMPLETE, "okx": Coverage.SAMPLED,
-            "deribit": Coverage.TRADE_FLAG}
+            "deribit": Coverage.TRADE_FLAG, "dydx": Coverage.TRADE_FLAG}
 #: the venues' documented side conventions, restated here from their docs (not from dtrack's parsers)
 ORDER_SIDE = {"SELL": "long", "BUY": "short", "sell": "long", "buy": "short"}  # a sell order closes a long
 BYBIT_POSITION = {"Buy": "long", "Sell": "short"}  # allLiquidation S: the position's side
@@ -53,7 +55,7 @@ def missing(got: list[Record]) -> str:
 def each_venue_liquidated(got: list[Record]) -> bool:
     venues = {venue_of(r) for r in got if isinstance(r, Liquidation)}
     quoted = {venue_of(r) for r in got if isinstance(r, PriceQuote)}
-    return set(LIQUIDATING) <= venues and set(LIQUIDATING) <= quoted
+    return set(LIQUIDATING) <= venues and set(QUOTING) <= quoted
 
 
 def sent_sides(venue: str, record: Liquidation, frames: list[tuple[str, Any]]) -> list[str]:
@@ -80,6 +82,10 @@ def sent_sides(venue: str, record: Liquidation, frames: list[tuple[str, Any]]) -
                     taker = ORDER_SIDE[trade["direction"]]
                     maker = "short" if taker == "long" else "long"
                     out += {"T": [taker], "M": [maker], "MT": [taker, maker]}[trade["liquidation"]]
+        elif venue == "dydx" and channel == "v4_trades" and f.get("id") == symbol:
+            contents = f["contents"] if isinstance(f["contents"], list) else [f["contents"]]  # batch: a list
+            out += [ORDER_SIDE[row["side"]] for c in contents for row in c["trades"]
+                    if row["type"] == "LIQUIDATED" and row["id"] == record.key]
     return out
 
 

@@ -263,7 +263,9 @@ def test_store_totals_windows_and_coverage(stored: str) -> None:
                                                                      pytest.approx(shorts, abs=CENT), n)
         assert row["covered_seconds"] == pytest.approx(covered)
     assert {r["venue"]: r["coverage"] for r in doc["rows"] if r["window"] == "1h"} == {
-        "binance": "sampled", "bybit": "complete", "okx": "sampled", "deribit": "trade-flag"}
+        "binance": "sampled", "bybit": "complete", "okx": "sampled", "deribit": "trade-flag", "dydx": "trade-flag"}
+    # dYdX has a feed but nothing of it was stored: a row of nothing, covering no time (never taken as "no events")
+    assert (rows["dydx"]["count"], rows["dydx"]["covered_seconds"]) == (0, 0)
     cov = {r["venue"]: r for r in doc["coverage"]}
     assert cov["hyperliquid"]["covered"] is False
     assert cov["hyperliquid"]["note"] == "Hyperliquid publishes no market-wide liquidation feed"
@@ -274,7 +276,7 @@ def test_store_totals_windows_and_coverage(stored: str) -> None:
     # the 1 h window: binance and bybit were watched all of it, deribit 45 min of it
     hour = {r["venue"]: r["covered_seconds"] for r in doc["rows"] if r["window"] == "1h"}
     assert hour == {"binance": pytest.approx(H), "bybit": pytest.approx(H), "okx": 0,
-                    "deribit": pytest.approx(0.75 * H)}
+                    "deribit": pytest.approx(0.75 * H), "dydx": 0}
     with open_store(stored) as st:  # the repeated key was stored once, the first row kept
         (y1,) = [r for r in st.read("liquidations", venue="bybit") if r["key"] == "y1"]
         assert y1["usd"] == pytest.approx(1_365_000, abs=CENT)
@@ -311,7 +313,7 @@ def test_csv_rows_and_totals(stored: str) -> None:
     text = answer(stored).to_csv()
     rows = list(csv.DictReader(io.StringIO(text)))
     day = {r["venue"]: r for r in rows if r["window"] == "24h"}
-    assert set(day) == {"binance", "bybit", "okx", "deribit", "all"}
+    assert set(day) == {"binance", "bybit", "okx", "deribit", "dydx", "all"}
     assert float(day["all"]["long_usd"]) == pytest.approx(1_635_000, abs=CENT)
     assert day["all"]["lower_bound"] == "True" and day["binance"]["coverage"] == "sampled"
     assert day["bybit"]["lower_bound"] == "False" and day["all"]["long_short_ratio"]

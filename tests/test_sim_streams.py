@@ -630,15 +630,17 @@ SUBSCRIPTIONS: dict[str, tuple[str, str, Any]] = {
     "deribit": ("ws", "/ws/api/v2", {"jsonrpc": "2.0", "id": 1, "method": "public/subscribe",
                                      "params": {"channels": ["ticker.BTC-PERPETUAL.100ms"]}}),
     "hyperliquid": ("ws", "/ws", {"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": "BTC"}}),
+    "dydx": ("ws", "/v4/ws", {"type": "subscribe", "channel": "v4_trades", "id": "BTC-USD"}),
 }
 #: each venue's keep-alive message (Binance: a ping frame)
 PINGS = {"bybit": '{"op":"ping"}', "okx": "ping", "deribit": '{"jsonrpc":"2.0","id":9,"method":"public/test"}',
-         "hyperliquid": '{"method":"ping"}'}
+         "hyperliquid": '{"method":"ping"}', "dydx": '{"type":"ping"}'}
 #: how to tell a venue's data frame from its control frames
 DATA: dict[str, Callable[[Any], bool]] = {
     "binance": lambda m: "stream" in m, "bybit": lambda m: "topic" in m, "okx": lambda m: "data" in m,
     "deribit": lambda m: m.get("method") == "subscription",
     "hyperliquid": lambda m: m.get("channel") == "activeAssetCtx",
+    "dydx": lambda m: m.get("type") in ("subscribed", "channel_data"),
 }
 FAST = StreamOptions(cadence_scale=0.2)
 #: how long a stalled connection is watched for any frame at all (ample frames would come at these cadences)
@@ -780,7 +782,7 @@ def test_channels_share_the_rest_port_at_the_real_paths() -> None:
     out = served(body)
     assert {v: set(hosts) for v, hosts in out["ws"].items()} == {
         "binance": {"fstream", "dstream"}, "bybit": {"stream"}, "okx": {"ws"}, "deribit": {"ws"},
-        "hyperliquid": {"ws"}}
+        "hyperliquid": {"ws"}, "dydx": {"ws"}}
     port = out["rest"]["okx"]["rest"].split(":")[2].split("/")[0]
     assert out["ws"]["okx"]["ws"] == f"ws://127.0.0.1:{port}/okx/ws"
     assert (out["plain_get"], out["unknown_path"], out["rest_symbol"]) == (400, 404, "BTCUSDT")

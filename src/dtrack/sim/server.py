@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SIM_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx")
 #: the simulated venues with WebSocket channels (a ``dtrack.sim.streams.<venue>`` module); dYdX and GMX have none yet
-STREAMED_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+STREAMED_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid", "dydx")
 #: Retry-After (seconds) sent with a 429 and with a 418 ban, by the venues that send one (Binance)
 RETRY_AFTER_429 = 1
 RETRY_AFTER_418 = 120

@@ -4,12 +4,12 @@ The server (``dtrack.sim.server``) mounts every venue protocol's real paths unde
 port (``ws://127.0.0.1:PORT/bybit/stream/v5/public/linear``). This module accepts a connection, hands each client
 message to the venue's ``Protocol``, runs one push task per subscription at its channel's cadence, applies the
 stream faults (``Faults.streams``, once per connection after ``Faults.stream_after`` data frames) and writes the
-frame log. The venue modules (``binance``, ``bybit``, ``okx``, ``deribit``, ``hyperliquid``) hold the protocols:
-subscribe / ack / error messages, keep-alive, and pure frame builders over the REST handlers' own answers (``Rest``),
-so a frame carries what REST answers at that moment (same model, same clock, same faults and odd rows).
+frame log. The venue modules (``binance``, ``bybit``, ``okx``, ``deribit``, ``hyperliquid``, ``dydx``) hold the
+protocols: subscribe / ack / error messages, keep-alive, and pure frame builders over the REST handlers' own answers
+(``Rest``), so a frame carries what REST answers at that moment (same model, same clock, same faults and odd rows).
 Liquidation channels (Binance ``!forceOrder@arr``, Bybit ``allLiquidation.{symbol}``, OKX ``liquidation-orders``,
-Deribit ``trades.{instrument}.100ms``) carry the events of ``dtrack.sim.liquidations`` (``StreamHub.liquidations``,
-one cache for every connection), each venue sampling them as it does.
+Deribit ``trades.{instrument}.100ms``, dYdX ``v4_trades``) carry the events of ``dtrack.sim.liquidations``
+(``StreamHub.liquidations``, one cache for every connection), each venue sampling them as it does.
 
 Stream faults (read on every frame, so a test may change them while connections run):
 ``disconnect`` closes the connection (close code 1001) instead of sending the data frame after the first

@@ -7,7 +7,8 @@ Shapes follow the real answers recorded by ccxt (``tests/payloads/dydx__ccxt_*.j
   integer ``trades24H``, ``atomicResolution``, ``quantumConversionExponent``, ``stepBaseQuantums``,
   ``subticksPerTick``. ``nextFundingRate`` is the model's rate of the next hourly settlement (a 1-hour rate, as the
   indexer computes it), ``openInterest`` the model's one-sided open interest in coins rounded to ``stepSize``,
-  ``oraclePrice`` the model's index. An unknown ``ticker`` answers HTTP 404 ``{"errors": [{"msg": ...}]}``.
+  ``oraclePrice`` the model's index, the margin fractions per market (``_SPECS``) with open-interest caps on
+  ``OI_CAPS`` markets. An unknown ``ticker`` answers HTTP 404 ``{"errors": [{"msg": ...}]}``.
 - ``GET /v4/historicalFunding/{ticker}?limit=&effectiveBeforeOrAt=``: settled hourly rates, newest first, at most
   ``limit`` (1..1000, default 1000) rows with ``effectiveAt <= effectiveBeforeOrAt`` (default now), from ``LISTED_MS``
   on; ``effectiveAt`` lands about a second after the hour (``settle_lag_ms``), ``price`` is the oracle price then.
@@ -15,8 +16,8 @@ Shapes follow the real answers recorded by ccxt (``tests/payloads/dydx__ccxt_*.j
   startedAt < toISO`` (candle-table.ts), newest first, at most ``limit`` (default 1000), the newest one still open;
   prices from the model's mark path (``model.candle``), ``startingOpenInterest`` the open interest at the open.
   Unknown parameters are ignored, as express-validator's ``matchedData`` does.
-- ``GET /v4/orderbooks/perpetualMarket/{ticker}``: ``BOOK_LEVELS`` levels a side of the model's book on the
-  market's tick, ``{"bids": [{price, size}], "asks": [...]}``, best first.
+- ``GET /v4/orderbooks/perpetualMarket/{ticker}``: ``BOOK_LEVELS`` (100, the indexer's cap) levels a side of the
+  model's book on the market's tick, ``{"bids": [{price, size}], "asks": [...]}``, best first, sizes in coins.
 - A bad parameter (a ``limit`` beyond 1000, a time that is not ISO-8601, an unknown resolution) answers HTTP 400
   ``{"errors": [{"value", "msg", "param", "location"}]}``. Per-market paths exist for the listed tickers only (the
   sim routes exact paths): another ticker gets the sim server's 404.
@@ -43,8 +44,11 @@ HOST = "rest"
 PAGE_LIMIT = 1000
 #: the simulated markets' history starts here (2023-10-26 00:00 UTC: dYdX v4 mainnet trading)
 LISTED_MS = 1_698_278_400_000
-#: levels a side of an order book
-BOOK_LEVELS = 20
+#: levels a side of an order book (comlink ``API_ORDERBOOK_LEVELS_PER_SIDE_LIMIT``, default 100)
+BOOK_LEVELS = 100
+#: markets whose initial margin fraction scales with open interest (OIMF): ticker -> (openInterestLowerCap,
+#: openInterestUpperCap) in USD; the others send "0", "0" (no scaling, as BTC-USD in the real answer)
+OI_CAPS = {"PEPE-USD": ("20000000", "50000000")}
 #: a market the indexer still lists, wound down: no positions, no funding
 SETTLED_TICKER = "LUNA-USD"
 #: candle resolutions -> length in ms
@@ -159,6 +163,7 @@ def market(model: MarketModel, perp: SimPerp, now_ms: int) -> dict[str, Any]:
     oracle = model.index_price(perp.asset, now_ms) * perp.multiplier
     oi = model.open_interest_base(perp, now_ms)
     day_base = 0.9 * oi
+    lower_cap, upper_cap = OI_CAPS.get(perp.symbol, ("0", "0"))
     return {
         "clobPairId": clob, "ticker": perp.symbol, "status": "ACTIVE", "oraclePrice": dec(oracle),
         "priceChange24H": dec(oracle - model.index_price(perp.asset, now_ms - DAY_MS) * perp.multiplier),
@@ -166,7 +171,8 @@ def market(model: MarketModel, perp: SimPerp, now_ms: int) -> dict[str, Any]:
         "nextFundingRate": dec(rate), "initialMarginFraction": imf, "maintenanceMarginFraction": mmf,
         "openInterest": _step_text(oi, step), "atomicResolution": -10, "quantumConversionExponent": -9,
         "tickSize": dec(tick), "stepSize": _step_text(10.0 ** -step, step), "stepBaseQuantums": 1_000_000,
-        "subticksPerTick": 100_000, "marketType": kind, "openInterestLowerCap": "0", "openInterestUpperCap": "0",
+        "subticksPerTick": 100_000, "marketType": kind, "openInterestLowerCap": lower_cap,
+        "openInterestUpperCap": upper_cap,
         "baseOpenInterest": _step_text(model.open_interest_base(perp, now_ms - 6 * HOUR_MS), step),
         "defaultFundingRate1H": default,
     }

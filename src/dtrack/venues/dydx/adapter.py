@@ -15,19 +15,36 @@
 - rate limits: 100 requests per 10 s per IP (``api.LIMITS``), metered locally. A 429 carries ``Retry-After`` in
   milliseconds, which the HTTP layer (reading seconds) cannot be handed from here: ``remap_status`` turns it into
   the indexer's window (10 s), the longest wait its limiter can impose;
-- no long/short ratio, spot, options, dated futures; the order book and liquidations (trades of type LIQUIDATED)
-  are not read by dtrack yet (the base's UnsupportedError says so).
+- candles (OHLCV): the same ``candles`` path at any of the indexer's resolutions (1MIN .. 1DAY);
+- order book: ``orderbooks/perpetualMarket/{ticker}`` (no depth parameter; at most 100 levels a side);
+- margin tiers: one tier per market from ``perpetualMarkets`` (initial and maintenance margin fractions);
+- liquidations: streamed, the trades of type LIQUIDATED on the indexer's WebSocket channel ``v4_trades`` per market
+  (``dydx.stream``; every liquidation fill, ``trade-flag``);
+- no long/short ratio, spot, options, dated futures.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dtrack.errors import DtrackError, ParseError, UnsupportedError, VenueError
-from dtrack.records import FundingHistory, FundingRate, Instrument, OIHistory, OpenInterest, PricePoint, PriceQuote
+from dtrack.errors import DtrackError, ParseError, UnsupportedError, UsageError, VenueError
+from dtrack.records import (
+    Candle,
+    DataKind,
+    FundingHistory,
+    FundingRate,
+    Instrument,
+    MarginTier,
+    OIHistory,
+    OpenInterest,
+    OrderBook,
+    PricePoint,
+    PriceQuote,
+    Record,
+)
 from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.dydx import api, parse
 from dtrack.venues.fields import (
@@ -51,6 +68,14 @@ class DydxAdapter(Adapter):
     instruments_endpoint = f"GET {api.PERPETUAL_MARKETS}"
     limits = api.LIMITS
     # Funding history is kept since each market's listing (v4 mainnet: October 2023).
+    stream_kinds: ClassVar[frozenset[DataKind]] = frozenset({DataKind.LIQUIDATIONS})
+
+    def stream(self, kinds: Collection[DataKind], instruments: Sequence[Instrument]) -> AsyncIterator[Record]:
+        """Liquidations of these perpetuals: the trades of type LIQUIDATED on ``v4_trades`` per market, the backlog
+        each subscription repeats handed on once (see ``dydx.stream``)."""
+        from dtrack.venues.dydx import stream
+
+        return self.open_streams(kinds, instruments, stream.protocols, terms=False)
 
     def remap_status(self, status: int, text: str) -> tuple[int, float | None] | None:
         """A 429's ``Retry-After`` is in milliseconds (comlink ``rate-limit.ts``: ``msBeforeNext``): read as seconds
@@ -116,8 +141,12 @@ class DydxAdapter(Adapter):
         return Answer(self.name, items, errors + self._missing(missing))
 
     async def _book(self, ticker: str) -> parse.Book:
+        return parse.parse_book(await self._book_body(ticker), ticker)
+
+    async def _book_body(self, ticker: str) -> Any:
+        """The ``orderbooks/perpetualMarket/{ticker}`` answer (shared by concurrent callers while in flight)."""
         path = api.ORDERBOOK.format(ticker=ticker)
-        return parse.parse_book(await self.get(api.REST, path, endpoint=f"GET {path}"), ticker)
+        return await self.get(api.REST, path, endpoint=f"GET {path}")
 
     # --- history ------------------------------------------------------------------------------------
 
@@ -155,18 +184,61 @@ class DydxAdapter(Adapter):
 
     async def _candles(self, ticker: str, start: datetime, end: datetime,
                        period_hours: int) -> list[parse.Candle]:
-        """The candles whose close falls in ``[start, end]`` (and the one holding ``end``), every 1000-candle page of
-        the window requested at once: ``fromISO`` inclusive, ``toISO`` exclusive (candle-table.ts)."""
+        """The candles whose close falls in ``[start, end]`` (and the one holding ``end``) at ``period_hours``."""
         resolution = api.CANDLE_RESOLUTIONS.get(period_hours)
         if resolution is None:
             raise UnsupportedError(f"{self.name}: no {period_hours} h candles in dtrack (periods: "
                                    f"{', '.join(map(str, api.CANDLE_RESOLUTIONS))} h)")
-        path, period_ms = api.CANDLES.format(ticker=ticker), period_hours * HOUR_MS
-        pages = page_windows(utc_to_ms(start) - period_ms, utc_to_ms(end), period_ms, api.PAGE_LIMIT)
+        period_ms = period_hours * HOUR_MS
+        return await self._candle_pages(ticker, resolution, period_ms, utc_to_ms(start) - period_ms, utc_to_ms(end))
+
+    async def _candle_pages(self, ticker: str, resolution: str, period_ms: int, lo: int, hi: int
+                            ) -> list[parse.Candle]:
+        """The candles opening in ``[lo, hi]`` (epoch ms, on the ``period_ms`` grid), every 1000-candle page of the
+        window requested at once: ``fromISO`` inclusive, ``toISO`` exclusive (candle-table.ts)."""
+        path = api.CANDLES.format(ticker=ticker)
+        pages = page_windows(lo, hi, period_ms, api.PAGE_LIMIT)
         answers = await asyncio.gather(*(self.get(api.REST, path, {
             "resolution": resolution, "limit": api.PAGE_LIMIT, "fromISO": iso_ms(ms_to_utc(a)),
             "toISO": iso_ms(ms_to_utc(b + period_ms))}, endpoint=f"GET {path}") for a, b in pages))
         return [c for body in answers for c in parse.parse_candles(body, ticker, resolution)]
+
+    async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,
+                            period_seconds: int) -> tuple[Candle, ...]:
+        """OHLCV bars of the perpetual opening in ``[start, end]``, ascending, at one of the indexer's resolutions (1
+        minute to 1 day: ``api.CANDLE_RESOLUTIONS_S``), every 1000-candle page at once (the pages
+        ``fetch_price_history`` reads too). Prices per unit of the asset, ``volume_base`` from ``baseTokenVolume``
+        (coins), ``volume_usd`` from ``usdVolume``; the candle still open is ``closed=False``."""
+        resolution = api.CANDLE_RESOLUTIONS_S.get(period_seconds)
+        if resolution is None:
+            raise UnsupportedError(f"{self.name}: no {period_seconds} s candles (the indexer's periods in seconds: "
+                                   f"{', '.join(map(str, api.CANDLE_RESOLUTIONS_S))})")
+        period_ms = period_seconds * 1000
+        lo, hi = utc_to_ms(start), min(utc_to_ms(end), utc_to_ms(self.ctx.now()))
+        candles = await self._candle_pages(instrument.symbol, resolution, period_ms, lo, hi)
+        return parse.bars([c for c in candles if lo <= c.open_ms <= hi], instrument, period_ms, self.ctx.now())
+
+    async def fetch_order_book(self, instrument: Instrument, depth: int) -> OrderBook:
+        """The perpetual's book from ``orderbooks/perpetualMarket/{ticker}``: the indexer takes no depth and answers at
+        most 100 levels a side (``limit`` 100) whatever ``depth`` is wanted; prices per unit of the asset, sizes in
+        coins, no venue time."""
+        if depth < 1:
+            raise UsageError(f"order-book depth {depth} is not a number of levels; give 1 or more")
+        return parse.parse_order_book(await self._book_body(instrument.symbol), instrument, self.ctx.now())
+
+    async def fetch_margin_tiers(self, instrument: Instrument) -> tuple[MarginTier, ...]:
+        """The perpetual's one margin tier from ``perpetualMarkets`` (``maintenanceMarginFraction``,
+        ``initialMarginFraction``; the note says whether the IMF scales with open interest). A market the answer
+        lacks is a VenueError; an implausible entry its ``Implausible``."""
+        body = await self._markets()
+        errors: list[DtrackError] = []
+        received = self.ctx.now()
+        items, missing = parse.per_market(body, [instrument],
+                                          lambda inst, row: parse.margin_tier(inst, row, received), errors)
+        problems = errors + self._missing(missing)
+        if problems:
+            raise problems[0]
+        return (items[0],)
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:

@@ -15,6 +15,10 @@ Sources: the indexer's own code, ``dydxprotocol/v4-chain`` ``indexer/services/co
   ``code: "GEOBLOCKED"``; an unknown ticker of a per-market path HTTP 400 (validation), of ``perpetualMarkets?ticker=``
   HTTP 404. A 200 answer carries no error envelope.
 - Numbers are decimal strings, times ISO-8601 UTC strings.
+- WebSocket (``indexer/services/socks``): ``wss://indexer.dydx.trade/v4/ws``; the server pings every 30 s
+  (``WS_HEARTBEAT_INTERVAL_MS``) and closes a connection whose pong is 10 s late (code 1011); a client
+  ``{"type": "ping"}`` gets no answer (removed in 2024, v4-chain PR #1301). Subscribing is limited per connection,
+  channel and id (2 a second) and to 32 ``v4_trades`` subscriptions a connection. See ``dydx.stream``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ PERPETUAL_MARKETS: Final = "/v4/perpetualMarkets"
 HISTORICAL_FUNDING: Final = "/v4/historicalFunding/{ticker}"
 CANDLES: Final = "/v4/candles/perpetualMarkets/{ticker}"
 ORDERBOOK: Final = "/v4/orderbooks/perpetualMarket/{ticker}"
+#: the trades of one market (newest first; ``type`` LIMIT / LIQUIDATED / DELEVERAGED / TWAP_SUBORDER): what the
+#: ``v4_trades`` channel's first message (``subscribed``) carries
+TRADES: Final = "/v4/trades/perpetualMarket/{ticker}"
+
+#: WebSocket host key -> default base URL (the socks service; testnet wss://indexer.v4testnet.dydx.exchange)
+WS: Final = "ws"
+WS_HOSTS: Final = {WS: "wss://indexer.dydx.trade"}
+#: the WebSocket path after the base URL
+WS_PATH: Final = "/v4/ws"
+#: the public trades channel, one subscription per market (``id`` = the ticker)
+TRADES_CHANNEL: Final = "v4_trades"
+#: subscriptions of one channel a connection may hold (socks config ``V4_TRADES_CHANNEL_LIMIT``, default 32)
+TRADES_PER_CONNECTION: Final = 32
 
 #: the indexer's request budget per IP (comlink config.ts defaults: 100 requests per 10 s)
 RATE_LIMIT_WINDOW_S: Final = 10.0
@@ -39,6 +56,12 @@ LIMITS: Final = {REST: RateLimit(100, RATE_LIMIT_WINDOW_S)}
 PAGE_LIMIT: Final = 1000
 #: candle resolution per period in hours dtrack asks for (the indexer also has 1MIN .. 30MINS)
 CANDLE_RESOLUTIONS: Final = {1: "1HOUR", 4: "4HOURS", 24: "1DAY"}
+#: every candle resolution of the indexer by bar length in seconds (``fetch_candles``)
+CANDLE_RESOLUTIONS_S: Final = {60: "1MIN", 300: "5MINS", 900: "15MINS", 1800: "30MINS", 3600: "1HOUR",
+                               14400: "4HOURS", 86400: "1DAY"}
+#: levels a side an ``orderbooks`` answer holds at most: comlink ``API_ORDERBOOK_LEVELS_PER_SIDE_LIMIT`` (default
+#: 100, ``limitPerSide`` of orderbook-controller.ts); the path takes no depth parameter
+BOOK_LEVELS: Final = 100
 
 # --- conventions -----------------------------------------------------------------------------
 #: perpetuals are margined and settled in USDC (prices are the USD oracle's)

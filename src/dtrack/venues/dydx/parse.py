@@ -1,7 +1,7 @@
 """dYdX v4 indexer JSON -> dtrack records (pure: no I/O, no clock; the receive time is passed in).
 
 What it owns: reading the indexer answers dtrack uses (``perpetualMarkets``, ``historicalFunding``, ``candles``,
-``orderbooks``) and the venue's units (real payload: ``tests/payloads/dydx__ccxt_fetchMarkets.json``):
+``orderbooks``, ``trades``) and the venue's units (real payload: ``tests/payloads/dydx__ccxt_fetchMarkets.json``):
 - markets are keyed by ticker (``BTC-USD``), USD-priced and USDC-margined, linear, one contract = one coin;
 - ``nextFundingRate`` is a 1-HOUR rate: the indexer turns each premium sample (an 8-hour rate in ppm) into a
   1-hour one and averages them, plus ``defaultFundingRate1H`` (see ``api.INTERVAL_SOURCE``). It is the rate of the
@@ -12,7 +12,13 @@ What it owns: reading the indexer answers dtrack uses (``perpetualMarkets``, ``h
 - prices: ``oraclePrice`` is the index, which the protocol also marks positions at: dYdX publishes no mark apart
   from it. The perpetual's own price is its order book (``orderbooks``: the mid of the best bid and ask);
 - ``historicalFunding`` rows are settled 1-hour rates at ``effectiveAt`` (a second or so past the hour), newest
-  first; candles (``startedAt`` open time, ``close``, ``startingOpenInterest`` in coins) newest first.
+  first; candles (``startedAt`` open time, OHLC, ``baseTokenVolume`` in coins, ``usdVolume`` in USD,
+  ``startingOpenInterest`` in coins) newest first;
+- the order book's ``size`` is in coins of the ticker (at most 100 levels a side); margin is one tier per market
+  (``initialMarginFraction``, ``maintenanceMarginFraction``; the IMF may scale with open interest between
+  ``openInterestLowerCap`` and ``openInterestUpperCap``);
+- trades (``trades/perpetualMarket``, and the ``v4_trades`` channel) are taker fills; those of type LIQUIDATED are
+  liquidations, the POSITION side being the opposite of the row's order ``side`` (``trade_liquidations``).
 """
 
 from __future__ import annotations
@@ -22,12 +28,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dtrack.errors import DtrackError, ParseError
-from dtrack.records import FundingRate, Instrument, Kind, Margin, OIPoint, OpenInterest, PriceQuote, Unit
+from dtrack import records
+from dtrack.errors import DtrackError, Implausible, ParseError
+from dtrack.records import (
+    BookSide,
+    Coverage,
+    FundingRate,
+    Instrument,
+    Kind,
+    Liquidation,
+    Margin,
+    MarginTier,
+    OIPoint,
+    OpenInterest,
+    OrderBook,
+    PriceKind,
+    PriceQuote,
+    Unit,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.dydx import api
 from dtrack.venues.fields import Listing, Reader, each_instrument, ms_to_utc, next_settlement_after, utc_to_ms
+from dtrack.venues.streaming import LiquidationTerms
 
 VENUE = "dydx"
 #: what ``OpenInterest.price_source`` says for dYdX
@@ -179,25 +202,45 @@ class Book:
         return (self.best_bid + self.best_ask) / 2.0
 
 
-def parse_book(body: Any, ticker: str) -> Book:
-    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> its best bid and ask (``{bids, asks: [{price, size}]}``).
-
-    Levels are read whatever their order (the best is the highest bid, the lowest ask); a price <= 0 or a
+def book_levels(body: Any, ticker: str) -> tuple[BookSide, BookSide]:
+    """An ``orderbooks/perpetualMarket/{ticker}`` answer (``{bids, asks: [{price, size}]}``) -> (bids, asks) as
+    (USD per coin of the ticker, coins of the ticker), best first: read whatever their order. A price <= 0 or a
     negative size is implausible."""
     r = reader(api.ORDERBOOK.format(ticker=ticker))
     book = r.obj(body)
     rules = plausible.Rules(VENUE, r.endpoint, ticker)
-    best: list[float | None] = []
+    sides: list[BookSide] = []
     for side in ("bids", "asks"):
-        prices = []
+        levels = []
         for level in r.arr(r.field(book, side), side):
             row = r.obj(level, f"{side} level")
             price, size = r.num(row, "price"), r.num(row, "size")
             rules.price(f"{side}.price", price)
             rules.amount(f"{side}.size", size)
-            prices.append(price)
-        best.append((max(prices) if side == "bids" else min(prices)) if prices else None)
-    return Book(best[0], best[1])
+            levels.append((price, size))
+        sides.append(tuple(sorted(levels, reverse=side == "bids")))
+    return sides[0], sides[1]
+
+
+def parse_book(body: Any, ticker: str) -> Book:
+    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> its best bid and ask (see ``book_levels``)."""
+    bids, asks = book_levels(body, ticker)
+    return Book(bids[0][0] if bids else None, asks[0][0] if asks else None)
+
+
+def parse_order_book(body: Any, inst: Instrument, received: datetime) -> OrderBook:
+    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> the perpetual's ``OrderBook``: prices per unit of the asset
+    (÷ multiplier), sizes in coins (``size`` is in the ticker's base coin; x multiplier). The indexer sends at most
+    ``api.BOOK_LEVELS`` (100) levels a side (its ``limit``), no time and no sequence."""
+    bids, asks = book_levels(body, inst.symbol)
+    mult = inst.multiplier
+
+    def scaled(side: BookSide) -> BookSide:
+        return tuple((price / mult, size * mult) for price, size in side)
+
+    note = "sizes in the base coin; at most 100 levels a side (the indexer's cap)"
+    return OrderBook(instrument=inst, bids=scaled(bids), asks=scaled(asks), unit=Unit.BASE, limit=api.BOOK_LEVELS,
+                     time=None, received_at=received, note=note)
 
 
 def price_quote(inst: Instrument, row: Any, book: Book | None, received: datetime) -> PriceQuote:
@@ -244,14 +287,20 @@ def parse_funding_history(body: Any, ticker: str) -> list[tuple[datetime, float]
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Candle:
-    """One indexer candle: open time (epoch ms), close (USD per coin of the ticker), open interest at its start
-    (coins of the ticker, one side)."""
+    """One indexer candle: open time (epoch ms), prices (USD per coin of the ticker), open interest at its start
+    (coins of the ticker, one side), volume in coins of the ticker (``baseTokenVolume``) and in USD
+    (``usdVolume``)."""
 
     open_ms: int
+    open: float
+    high: float
+    low: float
     close: float
     starting_oi: float
+    base_volume: float
+    usd_volume: float
 
 
 def parse_candles(body: Any, ticker: str, resolution: str) -> list[Candle]:
@@ -265,11 +314,35 @@ def parse_candles(body: Any, ticker: str, resolution: str) -> list[Candle]:
         if row.get("ticker") != ticker or row.get("resolution") != resolution:
             raise r.fail(f"candle of {row.get('ticker')!r} {row.get('resolution')!r} in an answer about "
                          f"{ticker!r} {resolution!r}")
-        close, oi = r.num(row, "close"), r.num(row, "startingOpenInterest")
-        rules.price("close", close)
-        rules.amount("startingOpenInterest", oi)
-        out.append(Candle(utc_to_ms(r.time_iso(row, "startedAt")), close, oi))
+        candle = Candle(open_ms=utc_to_ms(r.time_iso(row, "startedAt")), open=r.num(row, "open"),
+                        high=r.num(row, "high"), low=r.num(row, "low"), close=r.num(row, "close"),
+                        starting_oi=r.num(row, "startingOpenInterest"), base_volume=r.num(row, "baseTokenVolume"),
+                        usd_volume=r.num(row, "usdVolume"))
+        for key in ("open", "high", "low", "close"):
+            rules.price(key, getattr(candle, key))
+        rules.amount("startingOpenInterest", candle.starting_oi)
+        rules.amount("baseTokenVolume", candle.base_volume)
+        rules.amount("usdVolume", candle.usd_volume)
+        if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= candle.high:
+            raise rules.refuse("high/low", f"{candle.high}/{candle.low}",
+                               f"a bar's high and low must bracket its open {candle.open} and close {candle.close}")
+        out.append(candle)
     return out
+
+
+def bars(candles: Iterable[Candle], inst: Instrument, period_ms: int, received: datetime
+         ) -> tuple[records.Candle, ...]:
+    """OHLCV ``Candle`` records from indexer candles of ``period_ms``, ascending and de-duplicated by open time: prices
+    per unit of the asset (÷ multiplier), ``volume_base`` = ``baseTokenVolume`` (coins of the ticker, x multiplier),
+    ``volume_usd`` = ``usdVolume``. The candle still open at ``received`` has ``closed`` False."""
+    now_ms = utc_to_ms(received)
+    mult = inst.multiplier
+    return tuple(records.Candle(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(c.open_ms),
+                                period_seconds=period_ms // 1000, open=c.open / mult, high=c.high / mult,
+                                low=c.low / mult, close=c.close / mult, received_at=received,
+                                volume_base=c.base_volume * mult, volume_usd=c.usd_volume,
+                                closed=c.open_ms + period_ms <= now_ms)
+                 for c in sorted({c.open_ms: c for c in candles}.values(), key=lambda c: c.open_ms))
 
 
 def oi_points(candles: Sequence[Candle], inst: Instrument, received: datetime) -> tuple[OIPoint, ...]:
@@ -278,3 +351,119 @@ def oi_points(candles: Sequence[Candle], inst: Instrument, received: datetime) -
     by_open = {c.open_ms: c.starting_oi for c in candles}
     return tuple(OIPoint(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(t), base=oi * inst.multiplier,
                          received_at=received) for t, oi in sorted(by_open.items()))
+
+
+# --- margin --------------------------------------------------------------------------------------------
+
+
+def margin_tier(inst: Instrument, row: Any, received: datetime) -> MarginTier:
+    """The perpetual's one margin tier from its ``perpetualMarkets`` entry: ``maintenanceMarginFraction`` (mmr) and
+    ``initialMarginFraction`` (imr; max leverage = 1 / IMF) at any size (dYdX has no size tiers), deduction 0,
+    bounds in USD notional.
+
+    The note says what scales instead: with ``openInterestLowerCap`` / ``openInterestUpperCap`` set, the protocol
+    raises the IMF linearly from its base value at open interest <= the lower cap to 100 % at the upper cap (open
+    interest margin fraction, OIMF: v4-chain liquidity-tier proto); both 0: the IMF does not scale. Whether the MMF
+    scales with it is UNCONFIRMED. An IMF or MMF outside (0, 1], or an MMF above the IMF, is implausible.
+    """
+    r = reader(api.PERPETUAL_MARKETS)
+    row = r.obj(row, f"market {inst.symbol}")
+    rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
+    imf, mmf = r.num(row, "initialMarginFraction"), r.num(row, "maintenanceMarginFraction")
+    for key, value in (("initialMarginFraction", imf), ("maintenanceMarginFraction", mmf)):
+        if not 0 < value <= 1:
+            raise rules.refuse(key, value, "a margin fraction must lie in (0, 1]")
+    if mmf > imf:
+        raise rules.refuse("maintenanceMarginFraction", mmf, f"above the initial margin fraction {imf}")
+    lower, upper = r.opt_num(row, "openInterestLowerCap"), r.opt_num(row, "openInterestUpperCap")
+    if lower and upper:
+        scaling = (f"IMF scales linearly from {imf:g} at open interest <= {lower:g} (openInterestLowerCap) to 1 at "
+                   f"{upper:g} (openInterestUpperCap): OIMF; whether the MMF scales too is unconfirmed")
+    else:
+        scaling = "openInterestLowerCap/UpperCap 0: the IMF does not scale with open interest"
+    return MarginTier(venue=VENUE, symbol=inst.symbol, tier=1, floor=0.0, cap=None, unit=Unit.USD, mmr=mmf,
+                      deduction=0.0, max_leverage=1.0 / imf, time=None, received_at=received, imr=imf,
+                      source=f"GET {api.PERPETUAL_MARKETS}",
+                      note=f"one tier: mmr = maintenanceMarginFraction, max leverage = 1 / initialMarginFraction; "
+                           f"{scaling}")
+
+
+# --- trades: liquidations -------------------------------------------------------------------------------------
+
+#: a trade's ``type`` (comlink ``TradeType``: the TAKER fill's type) that is a liquidation order's fill
+LIQUIDATED = "LIQUIDATED"
+#: a deleveraging (ADL or final-settlement) fill: read, and not counted (see ``trade_liquidations``)
+DELEVERAGED = "DELEVERAGED"
+#: the order side a trade names -> the side of the POSITION it closed (the taker's order closes the taker's own
+#: position: a SELL closes a long)
+_CLOSES = {"SELL": "long", "BUY": "short"}
+
+
+def trade_liquidations(trades: Any, terms: LiquidationTerms, received_at: datetime, records: list[Liquidation],
+                       dropped: list[Implausible]) -> None:
+    """The liquidations among trade rows of one market (``trades`` of a ``/v4/trades/perpetualMarket/{ticker}``
+    answer, or of a ``v4_trades`` message) into ``records``; implausible ones into ``dropped``.
+
+    A row is ``{id, side, size, price, type, createdAt[, createdAtHeight]}`` (real payload:
+    ``tests/payloads/dydx__rest_trades_liquidated__capture.json``). A trade is the TAKER fill of a match (comlink
+    ``trades-controller.ts`` reads fills with ``liquidity: TAKER``; ender ``generateTradeKafkaEventFromTakerOrderFill``
+    publishes the same fill on ``v4_trades``), and a liquidation's taker is the protocol's liquidation order on the
+    liquidated subaccount (ender ``dydx_liquidation_fill_handler_per_order.sql``: the taker fill's subaccount is
+    ``liquidated`` and its side ``isBuy``); the protocol builds that order with ``isBuy = !isLiquidatingLong``
+    (``protocol/x/clob/keeper/liquidations.go`` ``GetLiquidationOrderForPerpetual``), so ``side`` SELL closes a
+    LONG and BUY a short (Tardis reads it so: tardis-node ``src/mappers/dydxv4.ts``). Every source: dydxprotocol/
+    v4-chain@84d4664b (2026-03-04).
+
+    Only ``type == "LIQUIDATED"`` counts. ``DELEVERAGED`` rows are not counted: they are not liquidation orders
+    but deleveraging matches against an offsetting subaccount at the bankruptcy price when a liquidation could not
+    fill in the book, AND the closing of every position of a market being wound down at the oracle price (final
+    settlement: ``DeleveragingEventV1.is_final_settlement``), which the trade row does not tell apart; counting
+    them would add healthy positions closed by a delisting to the liquidation totals. ``LIMIT`` and
+    ``TWAP_SUBORDER`` are ordinary trades.
+
+    ``size`` is in coins of the ticker's base (``Unit.BASE``), ``price`` the fill's (the maker's price:
+    ``PriceKind.TRADE``), USD = size x price, the time ``createdAt``. Every liquidation fill is on chain and every
+    taker fill is published: ``Coverage.TRADE_FLAG``. The key is the trade ``id`` (the fill's event id: block
+    height, transaction and event index in hex), unique on the chain. A row of another shape is a ``ParseError``.
+    """
+    if trades.__class__ is not list:
+        raise _malformed(terms, f"trades is a {type(trades).__name__}, expected a list")
+    for row in trades:
+        if row.__class__ is not dict:
+            raise _malformed(terms, f"a trade is a {type(row).__name__}")
+        if row.get("type") != LIQUIDATED:
+            continue
+        try:
+            side = _CLOSES[row["side"]]
+            size, price = float(row["size"]), float(row["price"])
+            ms = iso_ms(row["createdAt"])
+            key = row["id"]
+            if key.__class__ is not str or not key:
+                raise ValueError(f"id {key!r}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _malformed(terms, f"a trade {str(row)[:120]!r}: {type(exc).__name__} {exc}") from None
+        try:
+            records.append(terms.record(side=side, price=price, price_kind=PriceKind.TRADE, amount=size, ms=ms,
+                                        received_at=received_at, coverage=Coverage.TRADE_FLAG, key=key))
+        except Implausible as exc:
+            dropped.append(exc)
+
+
+def liquidation_terms(inst: Instrument, endpoint: str) -> LiquidationTerms:
+    """How a trade's ``size`` of ``inst`` is counted: coins of the ticker's base (``Unit.BASE``), as open interest;
+    ``endpoint`` names the source in errors (``GET /v4/trades/...`` or the WebSocket channel)."""
+    return LiquidationTerms(inst, endpoint, Unit.BASE)
+
+
+def _malformed(terms: LiquidationTerms, detail: str) -> ParseError:
+    """The error of a trade row of another shape, naming the endpoint ``terms`` were made for."""
+    return ParseError(VENUE, terms.rules.endpoint, detail)
+
+
+def iso_ms(text: str) -> int:
+    """Epoch milliseconds of an indexer time (``2025-07-29T05:16:49.920Z``; ISO-8601 with an offset); a text that
+    is not one, or a time without an offset, is a ``ValueError``."""
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError(f"time {text!r} has no offset")
+    return utc_to_ms(when)
