@@ -16,8 +16,8 @@ from clirun import dtrack
 
 #: every active venue (dYdX and GMX since the DEX issue)
 ACTIVE = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx", "gmx"}
-#: the venues that publish a funding history dtrack reads (GMX: none yet)
-WITH_HISTORY = ACTIVE - {"gmx"}
+#: the venues that publish a funding history dtrack reads (GMX: its /v1/rates snapshots since the DEX issue)
+WITH_HISTORY = ACTIVE
 FIELDS = ("venue", "asset", "symbol", "margin", "quote", "rate", "interval_hours", "interval_source", "rate_8h",
           "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "open_interest_usd",
           "avg_24h_8h", "avg_7d_8h", "alert", "time", "received_at")
@@ -88,11 +88,8 @@ def test_multiplier_symbols_are_priced_per_one_coin(four_assets: dict[str, Any])
 
 def test_averages_summary_and_times(four_assets: dict[str, Any]) -> None:
     for row in four_assets["rates"]:
-        if row["venue"] in WITH_HISTORY:
-            assert row["avg_7d_8h"] is not None and row["avg_24h_8h"] is not None
-        else:  # no history: no average, and the history note says why
-            assert row["avg_7d_8h"] is None and row["avg_24h_8h"] is None
-            assert row["history"]["count"] == 0 and row["history"]["note"].startswith("GMX: ")
+        assert row["venue"] in WITH_HISTORY
+        assert row["avg_7d_8h"] is not None and row["avg_24h_8h"] is not None
         if row["next_funding_time"] is not None:
             assert row["next_funding_time"].endswith("Z")
     summary = {s["asset"]: s for s in four_assets["summary"]}

@@ -48,7 +48,7 @@ def sides_row(r: FundingRate) -> dict[str, Any]:
 
 def _history(row: FundingRow) -> dict[str, Any] | None:
     s = row.stats
-    if s is None:  # no history was fetched (the venue publishes none dtrack reads: GMX): every figure unknown
+    if s is None:  # no history was fetched (the history failed, or the venue publishes none): every figure unknown
         return {"count": 0, "mean_8h": None, "min_8h": None, "max_8h": None, "last_8h": None, "trend": None,
                 "trend_per_day_8h": None, "note": row.history_note}
     return {"count": s.count, "mean_8h": s.mean, "min_8h": s.min, "max_8h": s.max, "last_8h": s.last,

@@ -16,7 +16,15 @@ in 30-decimal fixed point (token amounts in the token's own decimals), flags JSO
   whole token x 10^30), 24 h candle figures, open interest per side (USD, tokens, USD at the mark) and the SDK's
   per-HOUR rates: ``fundingRate*`` negative for the paying side (income frame), ``borrowingRate*`` positive,
   ``netRate*`` = funding - borrowing.
-- No query parameter is read (``addresses`` / ``symbols`` filters of tickers are ignored: the sim answers all).
+- ``GET /v1/rates?period=&address=``: the rate history of the market ``address`` (every market of the chain without
+  it), ``[{marketAddress, ratesSnapshots}]``, snapshots newest first: one on every hour of the ``period`` back from
+  now (``RATE_PERIODS``; ``total`` from ``TOTAL_DAYS`` back) and one at now, each the pool's state then
+  (``pool_state``) as the GMX interface reads them (``dtrack.venues.gmx.api``): per-SECOND factors x 10^30, funding in
+  the income frame (``per_second``: the paying side negative, the receiving side the paid amount over its own open
+  interest), borrowing a positive cost, net = funding - borrowing, ``timestamp`` in epoch seconds (the one at now
+  with its milliseconds). The latest snapshot is what ``markets/info`` serves now. A ``period`` outside the API's
+  list is a 400 (no ``period``: ``1d``, UNCONFIRMED); ``averageBy`` is not read.
+- No other query parameter is read (``addresses`` / ``symbols`` filters of tickers are ignored: the sim answers all).
 - Faults are answered as a JSON ``{"statusCode", "message"}`` body with the status (the API's error format is not
   documented: UNCONFIRMED); a 429 carries ``Retry-After`` in seconds.
 """
@@ -28,7 +36,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from dtrack.sim.model import ASSETS, DAY_MS, MarketModel, SimPerp
+from dtrack.sim.model import ASSETS, DAY_MS, HOUR_MS, MarketModel, SimPerp
 from dtrack.sim.server import RETRY_AFTER_429, SimHttpError, SimRequest, SimRoutes
 
 VENUE = "gmx"
@@ -44,6 +52,9 @@ SWAP_ONLY_NAME = "SWAP-ONLY [USDC-USDT]"
 DISABLED_NAME = "DOGE/USD [WETH-USDC]"
 #: a single-token pool whose smaller side pays no borrow fee
 FREE_SMALLER_SIDE = "BTC/USD [tBTC-tBTC]"
+#: ``/v1/rates`` periods (the API's ``ApiParameterPeriod``) -> days back from now; ``total``: ``TOTAL_DAYS``
+RATE_PERIODS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "180d": 180, "1y": 365}
+TOTAL_DAYS = 400
 #: index token decimals per asset (token amounts are integers in these)
 DECIMALS = {"BTC": 8, "ETH": 18, "SOL": 9, "PEPE": 18, "DOGE": 8}
 #: oracle spread: minPrice / maxPrice = price x (1 -/+ this)
@@ -53,10 +64,11 @@ FROZEN_PRICE = 0.08
 
 
 def register(routes: SimRoutes, model: MarketModel) -> None:
-    """Serve ``/v1/markets/info`` and ``/v1/markets/tickers`` on each chain's host."""
+    """Serve ``/v1/markets/info``, ``/v1/markets/tickers`` and ``/v1/rates`` on each chain's host."""
     for chain in HOSTS:
         routes.add(VENUE, chain, "GET", "/v1/markets/info", partial(markets_info, model, chain))
         routes.add(VENUE, chain, "GET", "/v1/markets/tickers", partial(markets_tickers, model, chain))
+        routes.add(VENUE, chain, "GET", "/v1/rates", partial(rates, model, chain))
     routes.on_error(VENUE, fault_answer)
 
 
@@ -198,19 +210,23 @@ def markets_tickers(model: MarketModel, chain: str, req: SimRequest) -> list[dic
     return out
 
 
-def hourly(state: dict[str, Any]) -> dict[str, int]:
-    """The SDK's per-hour rates x 10^30 of a pool (``getMarketTicker``): funding in the income frame (the paying side
-    negative, the receiving side the paid amount over its own open interest), borrowing positive, net = their
-    difference."""
+def per_second(state: dict[str, Any]) -> dict[str, int]:
+    """A pool's rates per second x 10^30 as the SDK states them (``getFundingFactorPerPeriod``,
+    ``getBorrowingFactorPerPeriod``): funding in the income frame (the paying side negative, the receiving side the
+    paid amount over its own open interest), borrowing positive, net = their difference."""
     factor = int(e30(state["factor"]))
     long_usd, short_usd = int(e30(state["long_usd"])), int(e30(state["short_usd"]))
     paying, receiving = (long_usd, short_usd) if state["longs_pay"] else (short_usd, long_usd)
     received = factor * paying // receiving if receiving else 0
     f_long, f_short = (-factor, received) if state["longs_pay"] else (received, -factor)
     b_long, b_short = int(e30(state["borrow_long"])), int(e30(state["borrow_short"]))
-    return {"fundingRateLong": f_long * SECONDS_HOUR, "fundingRateShort": f_short * SECONDS_HOUR,
-            "borrowingRateLong": b_long * SECONDS_HOUR, "borrowingRateShort": b_short * SECONDS_HOUR,
-            "netRateLong": (f_long - b_long) * SECONDS_HOUR, "netRateShort": (f_short - b_short) * SECONDS_HOUR}
+    return {"fundingRateLong": f_long, "fundingRateShort": f_short, "borrowingRateLong": b_long,
+            "borrowingRateShort": b_short, "netRateLong": f_long - b_long, "netRateShort": f_short - b_short}
+
+
+def hourly(state: dict[str, Any]) -> dict[str, int]:
+    """The SDK's per-hour rates x 10^30 of a pool (``getMarketTicker``): ``per_second`` x 3,600."""
+    return {key: value * SECONDS_HOUR for key, value in per_second(state).items()}
 
 
 def _ticker(model: MarketModel, name: str, asset: str, state: dict[str, Any], now_ms: int) -> dict[str, Any]:
@@ -232,3 +248,33 @@ def _ticker(model: MarketModel, name: str, asset: str, state: dict[str, Any], no
         "poolAmountShortUsd": e30(0.8 * (state["long_usd"] + state["short_usd"])),
         **{key: str(value) for key, value in rates.items()},
     }
+
+
+# --- rates (history) ---------------------------------------------------------------------------------------
+
+
+def _seconds(t_ms: int) -> int | float:
+    """Epoch seconds as the API's number: whole seconds as an integer."""
+    return t_ms // 1000 if t_ms % 1000 == 0 else t_ms / 1000
+
+
+def snapshot(model: MarketModel, perp: SimPerp, t_ms: int) -> dict[str, Any]:
+    """One ``ratesSnapshots`` entry: the pool's rates at ``t_ms`` per second x 10^30 (strings)."""
+    rates_now = per_second(pool_state(model, perp, t_ms))
+    return {"timestamp": _seconds(t_ms), **{key: str(value) for key, value in rates_now.items()}}
+
+
+def rates(model: MarketModel, chain: str, req: SimRequest) -> list[dict[str, Any]]:
+    """The rate snapshots of the market ``address`` (every perpetual pool of ``chain`` without it) over ``period``,
+    newest first: the one at now, then every whole hour back to the period's start."""
+    period = req.query.get("period", "1d")
+    if period != "total" and period not in RATE_PERIODS:
+        raise SimHttpError(400, {"statusCode": 400, "message": "Invalid period or averageBy"})
+    days = TOTAL_DAYS if period == "total" else RATE_PERIODS[period]
+    now = req.now_ms
+    first = now - days * DAY_MS
+    hours = range((now - 1) // HOUR_MS * HOUR_MS, first - 1, -HOUR_MS)
+    wanted = req.query.get("address", "").lower()
+    return [{"marketAddress": address(p.symbol),
+             "ratesSnapshots": [snapshot(model, p, now)] + [snapshot(model, p, t) for t in hours]}
+            for p in _pools(model, chain) if not wanted or address(p.symbol) == wanted]

@@ -7,25 +7,57 @@
   chain at once: one round. Concurrent callers in one event loop share the in-flight requests. Funding needs the
   price only for ``mark_price`` (a failed tickers answer leaves it None and is reported); open interest and quotes
   need it (coins = USD / price);
-- no funding history (the API's ``/v1/rates`` history is not read: its units are UNCONFIRMED), no open-interest
-  history, klines, long/short ratio, spot, options or liquidations in dtrack (the base's UnsupportedError says so).
+- funding history: ``/v1/rates`` of one market (asked by its ``marketTokenAddress``, read from the chain's
+  disk-cached ``markets/info`` the listing came from, so no request waits for another) with the shortest ``period``
+  reaching back to the start asked (``rates_period``): the snapshots of the paying side's rate, 8 h-equivalents
+  (units and signs: ``api``); the note says when GMX has fewer snapshots than the window asks;
+- no open-interest history, klines, long/short ratio, spot, options or liquidations in dtrack (the base's
+  UnsupportedError says so).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from dtrack.errors import DtrackError, ParseError, VenueError
-from dtrack.records import DataKind, FundingHistory, FundingRate, Instrument, OpenInterest, PriceQuote
+from dtrack.records import FundingHistory, FundingPoint, FundingRate, Instrument, OpenInterest, PriceQuote
 from dtrack.results import settle
 from dtrack.venues import plausible
-from dtrack.venues.base import Adapter, Answer, FundingAnswer
-from dtrack.venues.fields import Listing
+from dtrack.venues.base import Adapter, Answer
+from dtrack.venues.fields import Listing, within
 from dtrack.venues.gmx import api, parse
+
+#: how far short of a ``period`` the asked start may fall and still be asked with it (the clock moved on between the
+#: window being set and the request)
+PERIOD_SLACK = timedelta(minutes=5)
+
+
+def rates_period(start: datetime, now: datetime) -> str:
+    """The shortest ``/v1/rates`` ``period`` reaching back from ``now`` to ``start`` (``total`` past a year)."""
+    span = now - start - PERIOD_SLACK
+    return next((name for name, days in api.RATE_PERIODS if timedelta(days=days) >= span), api.TOTAL)
+
+
+def history_note(points: Sequence[FundingPoint], start: datetime, end: datetime) -> str:
+    """``api.HISTORY_NOTE``, and when GMX has fewer snapshots than the window asks: none, a late first one or an
+    early last one (later / earlier than the snapshots' own median spacing, at least an hour, allows)."""
+    if not points:
+        return f"{api.HISTORY_NOTE}; GMX returned no snapshot in the window"
+    gaps = sorted(b.time - a.time for a, b in pairwise(points))
+    slack = max(timedelta(hours=1), gaps[len(gaps) // 2] * 1.5 if gaps else timedelta(0))
+    notes = [api.HISTORY_NOTE]
+    if points[0].time - start > slack:
+        notes.append(f"GMX has snapshots only from {points[0].time:%Y-%m-%d %H:%M} UTC "
+                     f"(asked from {start:%Y-%m-%d %H:%M} UTC)")
+    if end - points[-1].time > slack:
+        notes.append(f"GMX has snapshots only until {points[-1].time:%Y-%m-%d %H:%M} UTC "
+                     f"(asked until {end:%Y-%m-%d %H:%M} UTC)")
+    return "; ".join(notes)
 
 
 class GmxAdapter(Adapter):
@@ -35,18 +67,6 @@ class GmxAdapter(Adapter):
     hosts = api.HOSTS
     main_host = api.ARBITRUM
     instruments_endpoint = f"GET {api.MARKETS_INFO}"
-
-    async def fetch_funding(self, assets: Sequence[str], history: timedelta | None = None) -> FundingAnswer:
-        """Current funding of every market on ``assets``. dtrack reads no history from GMX (the capability table says
-        why): with ``history``, each market's history is empty and its note says so, rather than a failure."""
-        out = await super().fetch_funding(assets, None)
-        if history:
-            now = self.ctx.now()
-            why = f"GMX: {self.capability(DataKind.FUNDING_HISTORY).note}"
-            out.history = {r.instrument.symbol: FundingHistory(venue=self.name, symbol=r.instrument.symbol,
-                                                               start=now - history, end=now, points=(), note=why)
-                           for r in out.items}
-        return out
 
     async def listing(self) -> Listing:
         """The perpetual markets of every chain (each chain's answer disk-cached; a failed chain is ``missing``)."""
@@ -121,6 +141,28 @@ class GmxAdapter(Adapter):
             out.items += items
             out.errors += self._missing(missing, f"GET {api.MARKETS_INFO} ({chain})")
         return out
+
+    async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
+        """GMX's funding snapshots of one market over ``[start, end]`` (``/v1/rates``): the paying side's rate per
+        8 h at each snapshot, ascending. A market its chain's ``markets/info`` no longer lists has an empty history
+        that says so."""
+        chain = instrument.market
+        # the market's token address, from the disk-cached markets/info the listing came from (an address never
+        # changes: no request waits for another's answer); a market the cached answer lacks is looked up live
+        cached = await self.cached_get(chain, api.MARKETS_INFO, ttl=self.ctx.settings.instruments_ttl,
+                                       parse=lambda body: parse.info_rows(body, chain),
+                                       endpoint=f"GET {api.MARKETS_INFO} ({chain})")
+        row = cached.get(instrument.symbol) or parse.info_rows(await self._info(chain), chain).get(instrument.symbol)
+        if row is None:
+            return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end, points=(),
+                                  note=f"{api.HISTORY_NOTE}; GET {api.MARKETS_INFO} ({chain}) no longer lists it")
+        address = parse.market_address(chain, row)
+        period = rates_period(start, self.ctx.now())
+        body = await self.get(chain, api.RATES, {"period": period, "address": address},
+                              endpoint=f"GET {api.RATES} ({chain})")
+        points = within(parse.history_points(body, instrument, address, self.ctx.now()), start, end)
+        return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end, points=points,
+                              note=history_note(points, start, end))
 
     async def fetch_open_interest(self, instruments: Sequence[Instrument]) -> Answer[OpenInterest]:
         """Open interest of these markets: longs + shorts in USD (each side kept), coins at the oracle mark price."""

@@ -13,23 +13,38 @@ What it owns: reading ``/v1/markets/info`` and ``/v1/markets/tickers`` (see ``ap
   (``borrowingFactorPerSecondFor*``), a cost never merged into the funding;
 - open interest: ``longInterestUsd`` and ``shortInterestUsd`` are the traders' longs and shorts, both against the
   pool: the market's open interest is their sum, in USD (kept apart in ``OpenInterest.long_usd``/``short_usd``);
-- prices: the index token's oracle ``markPrice`` (the mid of ``minPrice`` / ``maxPrice``), USD per whole token.
+- prices: the index token's oracle ``markPrice`` (the mid of ``minPrice`` / ``maxPrice``), USD per whole token;
+- funding history (``/v1/rates``, see ``api`` for the sources of its units and signs): snapshots of the rates,
+  per-second factors x 10^30 like ``markets/info``'s, funding in the income frame (the paying side negative). A point
+  is one snapshot's paying side, as the current ``rate``: ``-fundingRateLong`` when longs pay (their rate is
+  negative), ``fundingRateShort`` when shorts pay, as an 8 h-equivalent (x 28,800, ``interval_hours`` 8: a sample of
+  a continuous rate, like Deribit's history, not a settlement). Borrow (``borrowingRate*``) stays out of it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal
 from typing import Any, TypeVar
 
 from dtrack.errors import DtrackError, Implausible, ParseError
-from dtrack.records import FundingRate, Instrument, Kind, Margin, OpenInterest, PriceQuote, SideRates, Unit
+from dtrack.records import (
+    FundingPoint,
+    FundingRate,
+    Instrument,
+    Kind,
+    Margin,
+    OpenInterest,
+    PriceQuote,
+    SideRates,
+    Unit,
+)
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
-from dtrack.venues.fields import Listing, Reader, each_instrument
+from dtrack.venues.fields import MAX_MS, MIN_MS, Listing, Reader, each_instrument, ms_to_utc
 from dtrack.venues.gmx import api
 
 VENUE = "gmx"
@@ -255,3 +270,65 @@ def per_market(rows: Mapping[str, Mapping[str, Any]], instruments: Iterable[Inst
     """``read(instrument, its markets/info row)`` for each of ``instruments``, and the symbols the answer lacks; an
     implausible row costs only its market (its ``Implausible`` goes to ``errors``)."""
     return each_instrument(instruments, lambda inst: rows.get(inst.symbol), read, errors)
+
+
+# --- funding history (/v1/rates) ------------------------------------------------------------------------------
+
+
+def market_address(chain: str, row: Mapping[str, Any]) -> str:
+    """The ``marketTokenAddress`` of a ``markets/info`` row (what ``/v1/rates`` is asked by)."""
+    return reader(api.MARKETS_INFO, chain).text(row, "marketTokenAddress")
+
+
+def epoch_seconds(r: Reader, row: Mapping[str, Any], key: str) -> datetime:
+    """A required epoch-seconds timestamp (a number) as UTC, range-checked: a value in milliseconds (or garbage) is
+    a ParseError, never a date in the year 50000."""
+    value = r.num(row, key)
+    if not MIN_MS <= value * 1000 <= MAX_MS:
+        raise r.fail(f"field {key!r} is {row.get(key)!r}, expected epoch seconds (2010..2100)")
+    return ms_to_utc(value * 1000)
+
+
+def paying_per_second(rules: plausible.Rules, long_rate: Decimal, short_rate: Decimal) -> Decimal:
+    """The paying side's funding factor per second, signed as ``FundingRate.rate`` (positive = longs pay), from a
+    snapshot's income-frame rates (the paying side negative). Both sides paying, or a side receiving what nobody
+    pays, is implausible."""
+    if long_rate < 0 and short_rate < 0:
+        raise rules.refuse("fundingRateShort", str(short_rate),
+                           f"both sides pay funding (fundingRateLong {long_rate}): one side pays the other")
+    if long_rate < 0:
+        return -long_rate
+    if short_rate < 0:
+        return short_rate
+    if long_rate > 0 or short_rate > 0:
+        raise rules.refuse("fundingRateLong" if long_rate > 0 else "fundingRateShort", str(max(long_rate, short_rate)),
+                           "a side receives funding that no side pays")
+    return Decimal(0)
+
+
+def _market_snapshots(r: Reader, body: Any, address: str) -> Sequence[Any]:
+    """The ``ratesSnapshots`` of the market ``address`` in a ``/v1/rates`` answer (addresses compared without case,
+    as the GMX interface does); empty when the answer lacks it. Other markets' entries are not read."""
+    for item in r.arr(body):
+        market = r.obj(item, "market")
+        if r.text(market, "marketAddress").lower() == address.lower():
+            return r.arr(r.field(market, "ratesSnapshots"), "ratesSnapshots")
+    return ()
+
+
+def history_points(body: Any, inst: Instrument, address: str, received: datetime) -> tuple[FundingPoint, ...]:
+    """The market's funding snapshots in a ``/v1/rates`` answer as ascending, de-duplicated ``FundingPoint``s: the
+    paying side's rate per 8 h (positive = longs pay; ``interval_hours`` 8, see the module doc). A snapshot that
+    does not parse fails the answer (ParseError); one no market can have (both sides paying, more than the backstop
+    per 8 h, a time more than a day ahead) too (``Implausible``)."""
+    r = reader(api.RATES, inst.market)
+    rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
+    out: dict[datetime, float] = {}
+    for raw in _market_snapshots(r, body, address):
+        snap = r.obj(raw, "rates snapshot")
+        when = epoch_seconds(r, snap, "timestamp")
+        rules.time("timestamp", when, received)
+        signed = paying_per_second(rules, fixed(r, snap, "fundingRateLong"), fixed(r, snap, "fundingRateShort"))
+        out[when] = plausible.settlement(rules, per_8h(signed), "fundingRateLong/Short x 28,800")
+    return tuple(FundingPoint(venue=VENUE, symbol=inst.symbol, time=t, rate=rate, interval_hours=api.INTERVAL_HOURS,
+                              received_at=received) for t, rate in sorted(out.items()))
