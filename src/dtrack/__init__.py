@@ -48,16 +48,23 @@ if TYPE_CHECKING:
         Answer,
         BackfillResult,
         BasisResult,
+        BookResult,
+        CarryBacktestResult,
+        CarryResult,
+        CarrySimulationResult,
         DashboardResult,
+        ExecSimResult,
         Failure,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiqPriceResult,
         LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         Result,
         VenuesResult,
+        VolResult,
     )
 
 _WHERE = {
@@ -69,7 +76,8 @@ _WHERE = {
     **{name: "dtrack.results" for name in (
         "SCHEMA_VERSION", "AlertsResult", "Answer", "BackfillResult", "BasisResult", "DashboardResult", "Failure",
         "FundingResult", "HistoryResult", "InstrumentsResult", "LiquidationsResult", "OpenInterestResult",
-        "OptionsResult", "Result", "VenuesResult")},
+        "OptionsResult", "Result", "VenuesResult", "BookResult", "CarryBacktestResult", "CarryResult",
+        "CarrySimulationResult", "ExecSimResult", "LiqPriceResult", "VolResult")},
 }
 
 __all__ = [
@@ -81,17 +89,23 @@ __all__ = [
     "Banned",
     "BasisResult",
     "Blocked",
+    "BookResult",
+    "CarryBacktestResult",
+    "CarryResult",
+    "CarrySimulationResult",
     "Client",
     "ConfigError",
     "DashboardResult",
     "DataKind",
     "DtrackError",
+    "ExecSimResult",
     "Failure",
     "FundingResult",
     "HistoryResult",
     "Implausible",
     "InstrumentsResult",
     "Kind",
+    "LiqPriceResult",
     "LiquidationsResult",
     "Margin",
     "OpenInterestResult",
@@ -107,6 +121,7 @@ __all__ = [
     "VenueError",
     "VenueUnavailable",
     "VenuesResult",
+    "VolResult",
     "__version__",
 ]
 

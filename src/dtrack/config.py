@@ -173,12 +173,16 @@ class BasisSettings:
 
 @dataclass(frozen=True, slots=True)
 class OptionsSettings:
-    """``options`` command defaults: IV-rank bands (fractions) and the dealer positioning assumed for GEX."""
+    """``options`` command defaults: IV-rank bands (fractions), the dealer positioning assumed for GEX, and
+    ``fresh_seconds``: ``options`` (without ``--chain``, ``--gex`` or ``--flow``) answers from the store, without
+    the network, when the collector's per-expiry metrics of every asked asset on every chosen venue are at most this
+    old (default 1800: twice the collector's options interval; ``0``: never; ``--live`` asks the venues anyway)."""
 
     rank_high: float = setting(0.8, pct=True, low=0, high=100)
     rank_low: float = setting(0.2, pct=True, low=0, high=100)
     dealer_calls: str = setting("short", choices=("short", "long"))
     dealer_puts: str = setting("long", choices=("short", "long"))
+    fresh_seconds: float = setting(1800.0, low=0, high=86400)
 
     def invalid(self) -> str | None:
         """What is wrong across the keys, or None."""
@@ -303,12 +307,15 @@ COLLECT_STREAM_KINDS = ("funding", "open_interest", "quotes", "liquidations")
 @dataclass(frozen=True, slots=True)
 class CollectSnapshots:
     """Seconds between two snapshots of each kind (``0``: never): current funding, open interest, quotes and
-    spot (basis), options (the per-expiry metrics; the whole chains too with ``collect.option_chains``)."""
+    spot (basis), options (the per-expiry metrics; the whole chains too with ``collect.option_chains``), and
+    ``book``: the order-book depth metrics of every perpetual (``book_snapshots``: mid, spread, depth within
+    0.1 / 0.5 / 1 / 5 % of the mid, imbalance, truncation; not one of ``intervals()``: its own job)."""
 
     funding: float = setting(60.0, low=0, high=86400)
     open_interest: float = setting(300.0, low=0, high=86400)
     basis: float = setting(300.0, low=0, high=86400)
     options: float = setting(900.0, low=0, high=86400)
+    book: float = setting(60.0, low=0, high=86400)
 
     def intervals(self) -> dict[str, float]:
         """Kind -> seconds, for the kinds that are polled."""
@@ -503,6 +510,76 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VolSettings:
+    """``vol`` command: the regime bands (annualized volatility, percent in the file; seed 004: low up to
+    ``low_max_pct`` 40, medium up to ``medium_max_pct`` 80, high up to ``high_max_pct`` 150, extreme above), the
+    adaptive leverage's ``target_pct`` volatility (40: leverage = 40 % / realized) and its maximum leverage per
+    regime (seed 004: 10, 5, 2, 1), and the days of rolling series shown before the current window
+    (``rolling_days``)."""
+
+    low_max: float = setting(0.40, pct=True, low=1, high=1000)
+    medium_max: float = setting(0.80, pct=True, low=1, high=1000)
+    high_max: float = setting(1.50, pct=True, low=1, high=1000)
+    target: float = setting(0.40, pct=True, low=1, high=1000)
+    max_leverage_low: float = setting(10.0, low=0.1, high=200)
+    max_leverage_medium: float = setting(5.0, low=0.1, high=200)
+    max_leverage_high: float = setting(2.0, low=0.1, high=200)
+    max_leverage_extreme: float = setting(1.0, low=0.1, high=200)
+    rolling_days: float = setting(90.0, low=1, high=730)
+
+    @property
+    def caps(self) -> dict[str, float]:
+        """Regime -> maximum leverage."""
+        return {"low": self.max_leverage_low, "medium": self.max_leverage_medium, "high": self.max_leverage_high,
+                "extreme": self.max_leverage_extreme}
+
+    def invalid(self) -> str | None:
+        """What is wrong across the keys, or None."""
+        if self.low_max < self.medium_max < self.high_max:
+            return None
+        return (f"expected low_max_pct < medium_max_pct < high_max_pct, got {self.low_max * 100:g} / "
+                f"{self.medium_max * 100:g} / {self.high_max * 100:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class CarrySettings:
+    """``carry`` command defaults: the taker ``fee_pct`` per leg per trade of a new position, the backtest and the
+    simulation; ``perp_leverage``, the perpetual's leverage in the capital definition (capital = spot notional +
+    perp notional / leverage; 1: the short fully collateralized); ``notional_usd`` of ``simulate`` and ``backtest``;
+    the Monte Carlo's funding standard deviation per 8 h (``funding_vol_pct``, seed 004: 0.01), its mean-reversion
+    ``half_life_hours`` (0: independent draws, the seed's model), the price's daily volatility (``price_vol_pct``,
+    seed 004: 2), ``paths`` and ``seed``."""
+
+    fee: float = setting(0.0005, pct=True, low=0, below=5)
+    perp_leverage: float = setting(1.0, low=0.01, high=200)
+    notional_usd: float = setting(100_000.0, low=1)
+    funding_vol: float = setting(0.0001, pct=True, low=0, below=1)
+    half_life_hours: float = setting(24.0, low=0, high=100_000)
+    price_vol: float = setting(0.02, pct=True, low=0, below=100)
+    paths: int = setting(1000, low=2, high=100_000)
+    seed: int = setting(7, low=0)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSimSettings:
+    """The execution simulator (``dtrack execsim``): the book depth asked of the venue (levels a side; the venue
+    caps it), the days of hourly candles read for the volatility and the VWAP volume profile, the defaults of
+    ``--over`` (hours), ``--slices`` and ``--paths``, and the model's fixed parameters: ``permanent_share`` (φ, the
+    share of the square-root impact that stays in the mid; seed 004's 0.1), ``resilience`` (consumed depth refilled
+    per hour, as a multiple of an hour's average volume) and ``passive_share`` (the share of the volume that trades
+    against a resting iceberg's side)."""
+
+    book_depth: int = setting(1000, low=1, high=10000)
+    profile_days: float = setting(14.0, low=1, high=90)
+    over_hours: float = setting(6.0, low=0.01, high=168)
+    slices: int = setting(24, low=1, high=10000)
+    paths: int = setting(1000, low=1, high=100000)
+    permanent_share: float = setting(0.1, low=0, high=1)
+    resilience: float = setting(1.0, low=0)
+    passive_share: float = setting(0.5, low=0, high=1)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything dtrack reads from settings.yaml and the environment."""
 
@@ -518,6 +595,9 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     collect: CollectSettings = field(default_factory=CollectSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    execsim: ExecSimSettings = field(default_factory=ExecSimSettings)
+    carry: CarrySettings = field(default_factory=CarrySettings)
+    vol: VolSettings = field(default_factory=VolSettings)
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dtrack")
     state_dir: Path = field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "dtrack")
     instruments_ttl: float = setting(3600.0, low=0)

@@ -25,13 +25,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from dtrack.analytics.basis import BasisReport
+    from dtrack.analytics.book import BookReport
+    from dtrack.analytics.execution import Calibration, Comparison, Ladder, Profile, Spec
     from dtrack.analytics.funding import FundingReport
+    from dtrack.analytics.liqprice import Report as LiqReport
     from dtrack.analytics.liquidation_map import LiquidationMap, MapParams
     from dtrack.analytics.liquidations import LiquidationsReport
     from dtrack.analytics.open_interest import OIInputs, OIReport
     from dtrack.analytics.options_desk import OptionsReport
     from dtrack.analytics.screens import ScreenInfo
-    from dtrack.records import FundingPoint
+    from dtrack.analytics.volatility import AssetVol, VolParams
+    from dtrack.client.queries.execsim import Candidate, Size
+    from dtrack.records import FundingPoint, Instrument, OrderBook, PriceQuote
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -476,6 +481,8 @@ class OptionsResult(Result):
     pcr: bool = False
     gex: bool = False
     flow: bool = False
+    #: where the data came from (the venues, or the store's per-expiry metrics without the network)
+    source: Source = field(default_factory=Source)
 
     def main_key(self) -> str:
         """The chain when it was asked for, else the per-expiry rows."""
@@ -484,7 +491,8 @@ class OptionsResult(Result):
     def _document(self) -> dict[str, Any]:
         from dtrack.report import options as out
 
-        return out.to_json(self.report, self.failures, chain=self.chain, gex=self.gex, flow=self.flow)
+        return {**out.to_json(self.report, self.failures, chain=self.chain, gex=self.gex, flow=self.flow),
+                "source": self.source.to_dict()}
 
     def csv_view(self) -> str:
         """Which table the CSV holds: the view asked for (``chain``, then ``gex``, then ``flow``), else ``expiries``."""
@@ -512,7 +520,8 @@ class OptionsResult(Result):
     def table(self) -> Any:
         from dtrack.report import options as out
 
-        return out.render_table(self.report, chain=self.chain, pcr=self.pcr, gex=self.gex, flow=self.flow)
+        return _with_source(out.render_table(self.report, chain=self.chain, pcr=self.pcr, gex=self.gex,
+                                             flow=self.flow), self.source)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -895,8 +904,308 @@ class AlertsResult(Result):
         return f"no data to check the rules on{why}"
 
 
+# --- the quant toolkit (issue 13) -------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class ExecSimResult(Result):
+    """``dtrack execsim``: an order of ``size`` on ``side`` of ``asset`` simulated on ``venue``'s real book (chosen
+    as ``choice`` says among ``candidates``: each venue's main perpetual, its book and that book's side as the order
+    sees it): the market order walked through the book, and TWAP / VWAP / iceberg over ``over_hours`` in ``slices``
+    children on ``paths`` seeded price paths (``comparison``), with the model's calibrated parameters
+    (``calibration``; the fit of Y on ``fit_points`` levels, R² ``fit_r2``), the volume's source, the candles read
+    and the VWAP ``profile``. ``not_covered``: venues without a book, with the reason. The model:
+    ``dtrack.analytics.execution``."""
+
+    command: ClassVar[str] = "execsim"
+    main_table: ClassVar[str] = "algorithms"
+    asset: str
+    side: str
+    size: Size
+    algos: list[str]
+    over_hours: float
+    slices: int
+    paths: int
+    seed: int
+    venue: str | None = None
+    choice: str = ""
+    candidates: list[tuple[Candidate, Ladder]] = field(default_factory=list)
+    ladder: Ladder | None = None
+    book: OrderBook | None = None
+    quote: PriceQuote | None = None
+    size_base: float | None = None
+    candles: int = 0
+    candles_first: datetime | None = None
+    candles_last: datetime | None = None
+    volume_source: str = ""
+    profile: Profile | None = None
+    spec: Spec | None = None
+    calibration: Calibration | None = None
+    comparison: Comparison | None = None
+    fit_points: int = 0
+    fit_r2: float | None = None
+    not_covered: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import execsim as out
+
+        return out.document(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import execsim as out
+
+        return out.csv_text(self)
+
+    def csv_note(self) -> str:
+        return ("CSV holds the comparison table; the book, the market order's walk and every parameter are in "
+                "--format json")
+
+    def table(self) -> Any:
+        from dtrack.report import execsim as out
+
+        return out.view(self)
+
+    def empty_line(self) -> str:
+        why = "; ".join([*self.notes, *(f"{o['venue']}: {o['reason']}" for o in self.not_covered)])
+        return f"no order book was read{': ' + why if why else ' (see the lines above)'}; nothing to simulate"
+
+
+
+@dataclass(slots=True, kw_only=True)
+class LiqPriceResult(Result):
+    """``dtrack liqprice``: the liquidation price of one position on one venue's contract with the venue's real
+    maintenance-margin tiers and documented formula (``dtrack.analytics.liqprice``): the price, its distance and the
+    move that reaches it, the tier used (iterated to the one the position falls in at that price) with its source,
+    the seed-004 risk level; optionally the highest leverage keeping a target distance and a risk-based size.
+    ``report`` is None when the venue did not answer (``failures`` says why); ``entry_source`` says where the entry
+    price came from; ``notes`` what the user should know (the contract chosen among several ...)."""
+
+    command: ClassVar[str] = "liqprice"
+    main_table: ClassVar[str] = "rows"
+    venue: str
+    symbol: str
+    instrument: Instrument | None = None
+    report: LiqReport | None = None
+    entry_source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import liqprice as out
+
+        return out.liqprice_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import liqprice as out
+
+        return out.liqprice_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds the outcome rows; the tiers, the formula, sizing and notes are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import liqprice as out
+
+        return out.liqprice_table(self)
+
+    def empty_line(self) -> str:
+        return f"no liquidation price for {self.venue} {self.symbol}: the venue did not answer (see above)"
+
+
+
+@dataclass(slots=True, kw_only=True)
+class VolResult(Result):
+    """``dtrack vol``: realized volatility of each asset from one contract's klines (close-to-close, Parkinson,
+    Garman-Klass, Rogers-Satchell, Yang-Zhang; annualized over 365 days), its regime (settings ``vol`` bands),
+    rolling series and regime transitions, the adaptive leverage (target volatility / realized, capped per
+    regime) and the regimes' parameters table, beside DVOL and the 30-day ATM implied volatility and the IV - RV
+    spread (``dtrack.analytics.volatility`` documents the estimators). ``params``: what was asked; ``assets``:
+    one ``AssetVol`` per asset (``analysis`` None where no venue served enough klines, with the reason in its
+    notes)."""
+
+    command: ClassVar[str] = "vol"
+    main_table: ClassVar[str] = "assets"
+    params: VolParams
+    assets: list[AssetVol] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import vol as out
+
+        return out.to_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import vol as out
+
+        return out.to_csv(self)
+
+    def csv_note(self) -> str:
+        return ("CSV holds one row per asset (current estimates, regime, leverage, implied); the rolling series, "
+                "transitions and regime parameters are in --format json")
+
+    def table(self) -> Any:
+        from dtrack.report import vol as out
+
+        return out.render_table(self)
+
+    def empty_line(self) -> str:
+        notes = [f"{a.asset}: {'; '.join(a.notes)}" for a in self.assets if a.notes]
+        return "; ".join(notes) or "no venue served klines (see the lines above); no volatility to show"
+
+
+
+@dataclass(slots=True, kw_only=True)
+class BookResult(Result):
+    """``dtrack book``: per contract of the assets (perpetuals by default) the L2 book's mid, spread, best bid and
+    ask, and per band (a fraction of the mid) the bid and ask depth in coins and USD, the imbalance and whether a
+    side's figure is a lower bound (``truncated``: the venue's answer ended inside the band); per asset the sum
+    across venues (``dtrack.analytics.book``). ``snapshots()`` gives the rows as ``BookSnapshot`` records (what the
+    collector stores)."""
+
+    command: ClassVar[str] = "book"
+    main_table: ClassVar[str] = "rows"
+    report: BookReport
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import book as out
+
+        return out.to_json(self.report, self.failures)
+
+    def to_csv(self) -> str:
+        from dtrack.report import book as out
+
+        return out.to_csv(self.report)
+
+    def csv_note(self) -> str:
+        return "CSV holds one row per contract and band; the per-asset sums are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import book as out
+
+        return out.render_table(self.report)
+
+    def empty_line(self) -> str:
+        return "no venue answered with a book (see the lines above); nothing to show"
+
+    def snapshots(self) -> list[Any]:
+        """Every contract's metrics as ``dtrack.records.BookSnapshot`` (what the collector stores; the 1 % band
+        must be among the bands asked: a row without it is left out)."""
+        from dtrack.analytics.book import snapshot_of
+
+        return [s for m in self.report.rows if (s := snapshot_of(m)) is not None]
+
+
+@dataclass(slots=True, kw_only=True)
+class CarryResult(Result):
+    """``dtrack carry open|status|close|list``: recorded basis positions (long spot, short perpetual) and, for
+    ``status`` and ``close``, each one's spot and perp P&L, the funding payments received since opening (each with
+    its own interval and the price it was paid on), fees, net, return on capital and annualized return
+    (``dtrack.analytics.carry``). ``action`` says which sub-command; ``store`` where the positions are kept;
+    ``leverage`` the perp leverage of the capital definition."""
+
+    command: ClassVar[str] = "carry"
+    main_table: ClassVar[str] = "positions"
+    action: str
+    views: list[Any]  # dtrack.analytics.carry.PositionView
+    store: str
+    leverage: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import carry as out
+
+        return out.positions_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import carry as out
+
+        return out.positions_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds one row per position; each funding payment is in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import carry as out
+
+        return out.positions_table(self)
+
+    def empty_line(self) -> str:
+        return "; ".join(self.notes) or "no venue answered (see the lines above); no P&L to show"
+
+
+@dataclass(slots=True, kw_only=True)
+class CarrySimulationResult(Result):
+    """``dtrack carry simulate``: seed 004's Monte Carlo of a basis trade (``dtrack.analytics.carry.simulate``):
+    the distribution of the net P&L (USD) and return on capital over seeded paths, the probability of a loss."""
+
+    command: ClassVar[str] = "carry"
+    main_table: ClassVar[str] = "distribution"
+    report: Any  # dtrack.analytics.carry.SimReport
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import carry as out
+
+        return out.simulation_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import carry as out
+
+        return out.simulation_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds the distribution; the parameters and the probability of loss are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import carry as out
+
+        return out.simulation_table(self)
+
+
+@dataclass(slots=True, kw_only=True)
+class CarryBacktestResult(Result):
+    """``dtrack carry backtest``: a basis trade held over a venue's REAL settled funding history
+    (``dtrack.analytics.carry.backtest``): each settlement at its own interval and price, entry and exit fees, the
+    net, return on capital and annualized return, and the funding by day. ``backtest`` is None when the venue did
+    not answer (``failures``); ``history_note`` says when the venue kept less history than asked."""
+
+    command: ClassVar[str] = "carry"
+    main_table: ClassVar[str] = "daily"
+    asset: str
+    venue: str
+    symbol: str
+    start: datetime
+    end: datetime
+    notional: float
+    backtest: Any  # dtrack.analytics.carry.Backtest | None
+    history_note: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def _document(self) -> dict[str, Any]:
+        from dtrack.report import carry as out
+
+        return out.backtest_json(self)
+
+    def to_csv(self) -> str:
+        from dtrack.report import carry as out
+
+        return out.backtest_csv(self)
+
+    def csv_note(self) -> str:
+        return "CSV holds the funding by day; the totals, fees and returns are in --format json"
+
+    def table(self) -> Any:
+        from dtrack.report import carry as out
+
+        return out.backtest_table(self)
+
+    def empty_line(self) -> str:
+        return "; ".join(self.notes) or "the venue did not answer (see the lines above); nothing to backtest"
+
+
 #: every query result type by command name
 RESULTS: dict[str, type[Result]] = {r.command: r for r in (
     FundingResult, OpenInterestResult, BasisResult, OptionsResult, VenuesResult, InstrumentsResult, HistoryResult,
-    BackfillResult, LiquidationsResult, LiquidationMapResult, LiquidationScoreResult, DashboardResult, AlertsResult)}
+    BackfillResult, LiquidationsResult, LiquidationMapResult, LiquidationScoreResult, DashboardResult, AlertsResult,
+    BookResult, ExecSimResult, LiqPriceResult, VolResult, CarryResult)}
+#: the other result types of a command whose sub-commands answer differently (``carry simulate`` / ``backtest``)
+MORE_RESULTS: dict[str, tuple[type[Result], ...]] = {"carry": (CarrySimulationResult, CarryBacktestResult)}
 

@@ -34,6 +34,11 @@ COMMANDS = {
     "history": "dtrack.cli.history:history",
     "alerts": "dtrack.cli.alerts:alerts",
     "chart": "dtrack.cli.chart:chart",
+    "book": "dtrack.cli.book:book",
+    "execsim": "dtrack.cli.execsim:execsim",
+    "liqprice": "dtrack.cli.liqprice:liqprice",
+    "vol": "dtrack.cli.vol:vol",
+    "carry": "dtrack.cli.carry:carry",
 }
 
 

@@ -32,16 +32,23 @@ if TYPE_CHECKING:
         AlertsResult,
         BackfillResult,
         BasisResult,
+        BookResult,
+        CarryBacktestResult,
+        CarryResult,
+        CarrySimulationResult,
         DashboardResult,
+        ExecSimResult,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiqPriceResult,
         LiquidationMapResult,
         LiquidationScoreResult,
         LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         VenuesResult,
+        VolResult,
     )
     from dtrack.store import Store
     from dtrack.venues.pool import VenuePool
@@ -351,7 +358,8 @@ class AsyncClient:
 
     async def options(self, assets: str | Sequence[str], *, expiry: str | None = None, chain: bool = False,
                       pcr: bool = False, flow: bool = False, min_size: str | float | None = None,
-                      gex: bool = False, sort: str | None = None, limit: int | None = None) -> OptionsResult:
+                      gex: bool = False, sort: str | None = None, limit: int | None = None,
+                      live: bool = False) -> OptionsResult:
         """Options analytics of ``assets``: per-expiry forward, ATM IV, 25-delta RR/BF, put/call ratios, max
         pain and OI; the cross-venue aggregate, IV term structure, DVOL rank, RV and the regime.
 
@@ -361,11 +369,17 @@ class AsyncClient:
         dealer gamma exposure by strike; with ``chain``, ``sort`` orders each asset's chain (``strike``,
         ``expiry``: ascending; ``oi``, ``volume``: in coins, ``iv``: descending) and ``limit`` keeps N options
         per asset.
+
+        From the store, without the network, when the collector's options snapshots of every asked asset on every
+        chosen venue are at most settings ``options.fresh_seconds`` old (not with ``chain``, ``gex`` or ``flow``:
+        they need every quote or the trades; the summary then has no GEX, its RV is over closed days, its spot the
+        perpetuals' index price: ``dtrack.client.stored_options``); ``live=True``: the venues. The result's
+        ``source`` says which, or why the store could not answer.
         """
         from dtrack.client.queries import options
 
         return await options.run(self, assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow, min_size=min_size,
-                                 gex=gex, sort=sort, limit=limit)
+                                 gex=gex, sort=sort, limit=limit, live=live)
 
     async def dashboard(self, assets: str | Sequence[str], *, level: int = 2, live: bool = False) -> DashboardResult:
         """The multi-asset dashboard: for each of ``assets``, funding, open interest, liquidations, basis and
@@ -561,6 +575,190 @@ class AsyncClient:
 
         return await liquidation_map.run_score(self, assets, since=since, venues=venues, horizon=horizon,
                                                top_k=top_k)
+
+    # --- the quant toolkit (issue 13) ---------------------------------------------------------------------
+
+    async def execsim(self, asset: str, *, side: str, size: str | float, venue: str | None = None,
+                      algos: str | Sequence[str] | None = None, over: str | float | timedelta | None = None,
+                      slices: int | None = None, paths: int | None = None, seed: int = 1) -> ExecSimResult:
+        """Simulate an order of ``size`` (coins: ``10``; USD: ``"$250k"``, ``"250000usd"``) of ``asset`` on
+        ``side`` (``"buy"`` / ``"sell"``) against a venue's real order book: a market order walked level by level
+        (average price, slippage against the mid, levels consumed, whether the book was deep enough), and ``algos``
+        (``"market,twap,vwap,iceberg"`` or a list; default all) over ``over`` (``"6h"``, ``"90m"``, hours; default
+        settings ``execsim.over_hours``) in ``slices`` child orders on ``paths`` price paths drawn from ``seed``
+        (numpy ``default_rng``; the same seed gives the same statistics), each figure with its expectation and
+        5–95 % interval, and the saving against the market order.
+
+        ``venue``: that venue (default: the client's chosen venues, else every active one; the venue whose book
+        holds the most USD within 1 % of the mid on the order's side is used, and the result says why). The model
+        (resilience from the 24 h volume, square-root impact calibrated on the book, the VWAP schedule from the
+        venue's hourly volume profile, realized volatility from its hourly candles) is documented in
+        ``dtrack.analytics.execution``; every parameter is in the result with its unit and source. Bad input is a
+        ``UsageError``."""
+        from dtrack.client.queries import execsim
+
+        return await execsim.run(self, asset, side=side, size=size, venue=venue, algos=algos, over=over,
+                                 slices=slices, paths=paths, seed=seed)
+
+    async def liqprice(self, *, venue: str, symbol: str, side: str, size: float | None = None,
+                       entry: float | None = None, leverage: float | None = None, margin: float | None = None,
+                       mode: str = "isolated", wallet: float | None = None, target_distance: float | None = None,
+                       risk: float | None = None, stop: float | None = None,
+                       capital: float | None = None) -> LiqPriceResult:
+        """The liquidation price of one position on ``venue``'s contract ``symbol`` (a venue symbol such as
+        ``BTCUSDT`` / ``BTC-USDT-SWAP``, a normalized id, or an asset such as ``BTC``: its linear USDT perpetual
+        first), with the venue's real maintenance-margin tiers and its documented formula
+        (``dtrack.analytics.liqprice`` names each, with its source).
+
+        ``side`` ``"long"``/``"short"``; ``size`` in coins of the asset; ``entry`` USD per coin (default: the
+        contract's current mark price); ``leverage`` or ``margin`` (USD), not both; ``mode`` ``"isolated"`` or
+        ``"cross"`` with ``wallet`` (USD: the balance backing the position; other positions are not modelled).
+        ``target_distance`` (percent, e.g. 30): also the highest leverage whose liquidation stays that far (searched
+        with the tiers; without ``leverage``/``margin`` the position is computed at it). ``risk`` (percent of
+        capital), ``stop`` (percent) and ``capital`` (USD) together: seed 004's risk-based size (used as ``size``
+        when none is given). Percents are written as on the command line (30 = 30 %); the result's are fractions.
+
+        The tier is the one the position falls in AT the liquidation price (iterated; an oscillation is said), or
+        at entry where the venue's formula measures it there (Bybit classic). Bad input (a negative size, a
+        leverage above the tier's maximum, both leverage and margin, an unknown venue) is a ``UsageError``.
+
+        >>> async with dtrack.AsyncClient(sim=True) as dt:                       # doctest: +SKIP
+        ...     r = await dt.liqprice(venue="bybit", symbol="BTCUSDT", side="long", size=1, entry=20000,
+        ...                           leverage=50)
+        ...     r.to_dict()["liquidation"]["price"]
+        """
+        from dtrack.client.queries import liqprice
+
+        return await liqprice.run(self, venue=venue, symbol=symbol, side=side, size=size, entry=entry,
+                                  leverage=leverage, margin=margin, mode=mode, wallet=wallet,
+                                  target_distance=target_distance, risk=risk, stop=stop, capital=capital)
+
+    def carry_store(self, *, create: bool) -> Store | None:
+        """The store of the ``carry`` positions: the client's store (None with ``create=False`` when it does not
+        exist yet). With ``sim=True`` only a store named to the client: simulated positions never mix with yours."""
+        if self._sim and self._store_arg is None:
+            raise UsageError("with --sim (sim=True), name a store for the simulated carry positions (--store FILE, "
+                             "or store=...): they must not mix with your own")
+        return self.store(create=create)
+
+    async def carry_open(self, asset: str, *, spot_venue: str, perp_venue: str, size: float, perp: str | None = None,
+                         spot_price: float | None = None, perp_price: float | None = None,
+                         fee_pct: float | None = None, note: str = "") -> CarryResult:
+        """Record a basis (cash-and-carry) position in the store: ``size`` coins of ``asset`` long spot on
+        ``spot_venue`` and short the perpetual ``perp`` (default: the venue's main USD-stablecoin linear perpetual:
+        USDT, then USDC margined) on ``perp_venue``, at ``spot_price`` / ``perp_price`` (USD per coin; default: the
+        spot venue's spot ticker and the perpetual's mark now). ``fee_pct``: the taker fee per leg per trade in
+        percent (default settings ``carry.fee_pct``, 0.05), charged on both legs at entry and at exit. The result's
+        single position carries the new ``id``. Bad input (size <= 0, a venue without spot, an unknown perpetual)
+        is a ``UsageError``."""
+        from dtrack.client.queries import carry
+
+        return await carry.open_position(self, asset, spot_venue=spot_venue, perp_venue=perp_venue, size=size,
+                                         perp=perp, spot_price=spot_price, perp_price=perp_price, fee_pct=fee_pct,
+                                         note=note)
+
+    async def carry_status(self, position_id: str | None = None, *, leverage: float | None = None) -> CarryResult:
+        """Value every open carry position (or the one ``position_id``, open or closed), read back from the store:
+        spot P&L (long), perp P&L (short), the funding received from the perpetual venue's SETTLED funding history
+        since opening (each payment with its time, rate, own interval, the price it was paid on: the kline close at
+        the settlement, else the entry price, and the amount = rate x size x price), fees (entry; exit when
+        closed), net, return on capital (capital = spot notional + perp margin at entry, perp margin = perp
+        notional / ``leverage``, default settings ``carry.perp_leverage``, 1) and its simple annualization (365
+        days; None for a position held less than a day). Money in USD, returns as fractions. A venue that fails
+        leaves that position's P&L None (in ``failures``)."""
+        from dtrack.client.queries import carry
+
+        return await carry.status(self, position_id, leverage=leverage)
+
+    async def carry_close(self, position_id: str, *, spot_price: float | None = None,
+                          perp_price: float | None = None, leverage: float | None = None) -> CarryResult:
+        """Book the close of the open carry position ``position_id`` at ``spot_price`` / ``perp_price`` (USD per
+        coin; default: the venues' current prices), now, and return its final P&L (as ``carry_status``, with the
+        exit fees). An unknown or already closed position is a ``UsageError``."""
+        from dtrack.client.queries import carry
+
+        return await carry.close(self, position_id, spot_price=spot_price, perp_price=perp_price, leverage=leverage)
+
+    async def carry_list(self, *, leverage: float | None = None) -> CarryResult:
+        """Every recorded carry position, open and closed, from the store alone (no network: no funding; the price
+        P&L of closed positions from their exit prices)."""
+        from dtrack.client.queries import carry
+
+        return await carry.list_positions(self, leverage=leverage)
+
+    async def carry_simulate(self, avg_funding: float, days: float, *, vol: float | None = None,
+                             half_life: float | None = None, interval_hours: float = 8.0, paths: int | None = None,
+                             seed: int | None = None, notional: float | None = None, fee_pct: float | None = None,
+                             price_vol: float | None = None, leverage: float | None = None) -> CarrySimulationResult:
+        """Seed 004's Monte Carlo of a basis trade held ``days``: funding ``avg_funding`` percent per 8 h on average
+        (0.03 = 0.03 %), paid every ``interval_hours`` (1, 2, 4 or 8; the per-interval rate is the 8 h rate scaled
+        by interval / 8), mean-reverting with ``half_life`` hours (0: independent draws; default settings
+        ``carry.half_life_hours``) and standard deviation ``vol`` percent per 8 h (default 0.01), floored at -0.5 %;
+        the price a lognormal walk of ``price_vol`` percent a day (default 2); ``notional`` USD (default 100,000),
+        ``fee_pct`` per leg per trade at entry and exit; ``paths`` (default 1,000) seeded with ``seed`` (default 7:
+        the same seed gives the same figures). No network."""
+        from dtrack.client.queries import carry
+
+        return await carry.simulate(self, avg_funding, days, vol=vol, half_life=half_life,
+                                    interval_hours=interval_hours, paths=paths, seed=seed, notional=notional,
+                                    fee_pct=fee_pct, price_vol=price_vol, leverage=leverage)
+
+    async def carry_backtest(self, asset: str, *, perp_venue: str, days: float = 180.0, perp: str | None = None,
+                             notional: float | None = None, fee_pct: float | None = None,
+                             leverage: float | None = None) -> CarryBacktestResult:
+        """A basis trade on ``asset`` held over the last ``days`` of ``perp_venue``'s REAL settled funding history
+        (``perp``: default the venue's main USD-stablecoin linear perpetual): ``notional`` USD (default settings
+        ``carry.notional_usd``) of coins at the first price, each settlement paid at its own interval on the kline
+        close at its time, fees (``fee_pct`` per leg per trade) at entry and exit; the net, return on capital and
+        annualized return, and the funding by day. The result says when the venue kept less history than asked."""
+        from dtrack.client.queries import carry
+
+        return await carry.backtest(self, asset, perp_venue=perp_venue, days=days, perp=perp, notional=notional,
+                                    fee_pct=fee_pct, leverage=leverage)
+
+    async def vol(self, assets: str | Sequence[str], *, venue: str | None = None, window: str | timedelta = "30d",
+                  bars: str = "1d", methods: str | Sequence[str] | None = None, implied: bool = True) -> VolResult:
+        """Realized volatility of each of ``assets`` from a venue's klines, its regime and adaptive leverage,
+        beside the implied volatility.
+
+        Estimators (``methods``: a comma list or a sequence of ``cc`` close-to-close, ``parkinson``, ``gk``
+        Garman-Klass, ``rs`` Rogers-Satchell, ``yz`` Yang-Zhang; default all five; the first drives the regime,
+        the leverage and the IV - RV spread) over the last ``window`` (``"30d"``, ``"72h"``, a timedelta; at least
+        3 bars) of ``bars`` (``"1d"`` or ``"1h"``), annualized with 365 days; the rolling series over settings
+        ``vol.rolling_days`` before it and its regime transitions; the regime (settings ``vol`` bands: low up to
+        40 %, medium up to 80 %, high up to 150 %, extreme above), the adaptive leverage (``vol.target_pct`` /
+        realized, capped at the regime's ``vol.max_leverage_*``) and the regimes' parameters table.
+
+        The klines are those of the asset's main perpetual on ``venue``, else on the first venue (registry order,
+        or the client's venues) that serves candles: the result says which; a venue that fails is reported and
+        the next one asked. With ``implied`` (default), the volatility index (Deribit DVOL, BTC and ETH) and the
+        30-day ATM implied volatility from ``options`` are read concurrently, and the IV - RV spread computed;
+        where an asset has none, the result says why. Bad input is a ``UsageError``.
+
+        >>> async with dtrack.AsyncClient() as dt:                       # doctest: +SKIP
+        ...     v = await dt.vol(["BTC", "ETH"], window="30d", bars="1h", methods="yz,cc")
+        ...     v.to_dict()["assets"][0]["regime"]
+        """
+        from dtrack.client.queries import vol
+
+        return await vol.run(self, assets, venue=venue, window=window, bars=bars, methods=methods, implied=implied)
+
+    async def book(self, assets: str | Sequence[str], *, bands: str | Sequence[float | str] | None = None,
+                   depth: int | None = None, kind: str = "perp",
+                   venues: Sequence[str] | None = None) -> BookResult:
+        """The L2 order book of every contract of ``assets`` (``kind``: ``"perp"``, the default, ``"future"`` or
+        ``"all"``) on every venue offering books, all asked at once: per contract the mid, the spread, the best bid
+        and ask, and per band (``bands``: percents of the mid, ``"0.1,0.5,1,5"`` by default) the bid and ask depth
+        in coins and USD, the imbalance ``(bids - asks) / (bids + asks)`` and ``truncated`` per side where the
+        venue's answer ended inside the band (the figure is then a lower bound); per asset the sum across venues.
+
+        ``depth``: levels a side asked (default 1,000; each venue gets its nearest allowed limit, capped at its
+        maximum: Hyperliquid sends 20). ``venues``: only those of these venues that publish books (the
+        collector's list); default: the client's venues. ``result.report`` holds the figures
+        (``dtrack.analytics.book``); a venue that fails is a row of ``result.failures``."""
+        from dtrack.client.queries import book
+
+        return await book.run(self, assets, bands=bands, depth=depth, kind=kind, venues=venues)
 
     def _backfill_store(self) -> Store:
         if self._sim and self._store_arg is None:

@@ -25,16 +25,23 @@ if TYPE_CHECKING:
         AlertsResult,
         BackfillResult,
         BasisResult,
+        BookResult,
+        CarryBacktestResult,
+        CarryResult,
+        CarrySimulationResult,
         DashboardResult,
+        ExecSimResult,
         FundingResult,
         HistoryResult,
         InstrumentsResult,
+        LiqPriceResult,
         LiquidationMapResult,
         LiquidationScoreResult,
         LiquidationsResult,
         OpenInterestResult,
         OptionsResult,
         VenuesResult,
+        VolResult,
     )
     from dtrack.store import Store
 
@@ -135,10 +142,11 @@ class Client:
 
     def options(self, assets: str | Sequence[str], *, expiry: str | None = None, chain: bool = False,
                 pcr: bool = False, flow: bool = False, min_size: str | float | None = None,
-                gex: bool = False, sort: str | None = None, limit: int | None = None) -> OptionsResult:
-        """See ``AsyncClient.options``."""
+                gex: bool = False, sort: str | None = None, limit: int | None = None,
+                live: bool = False) -> OptionsResult:
+        """See ``AsyncClient.options`` (``live=True``: the venues even when the store is fresh)."""
         return self._call(self._async.options(assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow,
-                                              min_size=min_size, gex=gex, sort=sort, limit=limit))
+                                              min_size=min_size, gex=gex, sort=sort, limit=limit, live=live))
 
     def dashboard(self, assets: str | Sequence[str], *, level: int = 2, live: bool = False) -> DashboardResult:
         """See ``AsyncClient.dashboard``."""
@@ -228,6 +236,80 @@ class Client:
         beside a distance-only baseline (store only)."""
         return self._call(self._async.liquidation_score(assets, since=since, venues=venues, horizon=horizon,
                                                         top_k=top_k))
+
+
+    # --- the quant toolkit (issue 13) ---------------------------------------------------------------------
+
+    def execsim(self, asset: str, *, side: str, size: str | float, venue: str | None = None,
+                algos: str | Sequence[str] | None = None, over: str | float | timedelta | None = None,
+                slices: int | None = None, paths: int | None = None, seed: int = 1) -> ExecSimResult:
+        """See ``AsyncClient.execsim``: an order simulated on a venue's real book (market, TWAP, VWAP, iceberg)
+        over seeded price paths, with the saving against the market order."""
+        return self._call(self._async.execsim(asset, side=side, size=size, venue=venue, algos=algos, over=over,
+                                              slices=slices, paths=paths, seed=seed))
+
+    def liqprice(self, *, venue: str, symbol: str, side: str, size: float | None = None,
+                 entry: float | None = None, leverage: float | None = None, margin: float | None = None,
+                 mode: str = "isolated", wallet: float | None = None, target_distance: float | None = None,
+                 risk: float | None = None, stop: float | None = None,
+                 capital: float | None = None) -> LiqPriceResult:
+        """See ``AsyncClient.liqprice``: the liquidation price of one position with the venue's real tiers."""
+        return self._call(self._async.liqprice(venue=venue, symbol=symbol, side=side, size=size, entry=entry,
+                                               leverage=leverage, margin=margin, mode=mode, wallet=wallet,
+                                               target_distance=target_distance, risk=risk, stop=stop,
+                                               capital=capital))
+
+    def carry_open(self, asset: str, *, spot_venue: str, perp_venue: str, size: float, perp: str | None = None,
+                   spot_price: float | None = None, perp_price: float | None = None, fee_pct: float | None = None,
+                   note: str = "") -> CarryResult:
+        """See ``AsyncClient.carry_open``: record a basis position (long spot, short the perpetual)."""
+        return self._call(self._async.carry_open(asset, spot_venue=spot_venue, perp_venue=perp_venue, size=size,
+                                                 perp=perp, spot_price=spot_price, perp_price=perp_price,
+                                                 fee_pct=fee_pct, note=note))
+
+    def carry_status(self, position_id: str | None = None, *, leverage: float | None = None) -> CarryResult:
+        """See ``AsyncClient.carry_status``: the P&L of the open positions (or one), funding from settled history."""
+        return self._call(self._async.carry_status(position_id, leverage=leverage))
+
+    def carry_close(self, position_id: str, *, spot_price: float | None = None, perp_price: float | None = None,
+                    leverage: float | None = None) -> CarryResult:
+        """See ``AsyncClient.carry_close``: book a position's close and return its final P&L."""
+        return self._call(self._async.carry_close(position_id, spot_price=spot_price, perp_price=perp_price,
+                                                  leverage=leverage))
+
+    def carry_list(self, *, leverage: float | None = None) -> CarryResult:
+        """See ``AsyncClient.carry_list``: every recorded position (store only)."""
+        return self._call(self._async.carry_list(leverage=leverage))
+
+    def carry_simulate(self, avg_funding: float, days: float, *, vol: float | None = None,
+                       half_life: float | None = None, interval_hours: float = 8.0, paths: int | None = None,
+                       seed: int | None = None, notional: float | None = None, fee_pct: float | None = None,
+                       price_vol: float | None = None, leverage: float | None = None) -> CarrySimulationResult:
+        """See ``AsyncClient.carry_simulate``: seed 004's seeded Monte Carlo of a basis trade."""
+        return self._call(self._async.carry_simulate(avg_funding, days, vol=vol, half_life=half_life,
+                                                     interval_hours=interval_hours, paths=paths, seed=seed,
+                                                     notional=notional, fee_pct=fee_pct, price_vol=price_vol,
+                                                     leverage=leverage))
+
+    def carry_backtest(self, asset: str, *, perp_venue: str, days: float = 180.0, perp: str | None = None,
+                       notional: float | None = None, fee_pct: float | None = None,
+                       leverage: float | None = None) -> CarryBacktestResult:
+        """See ``AsyncClient.carry_backtest``: a basis trade over a venue's real settled funding history."""
+        return self._call(self._async.carry_backtest(asset, perp_venue=perp_venue, days=days, perp=perp,
+                                                     notional=notional, fee_pct=fee_pct, leverage=leverage))
+
+    def vol(self, assets: str | Sequence[str], *, venue: str | None = None, window: str | timedelta = "30d",
+            bars: str = "1d", methods: str | Sequence[str] | None = None, implied: bool = True) -> VolResult:
+        """See ``AsyncClient.vol``: realized volatility (five estimators), regime, rolling series and transitions,
+        adaptive leverage, beside DVOL and the 30-day ATM IV."""
+        return self._call(self._async.vol(assets, venue=venue, window=window, bars=bars, methods=methods,
+                                          implied=implied))
+
+    def book(self, assets: str | Sequence[str], *, bands: str | Sequence[float | str] | None = None,
+             depth: int | None = None, kind: str = "perp", venues: Sequence[str] | None = None) -> BookResult:
+        """See ``AsyncClient.book``: per contract the mid, spread and depth within each band (coins, USD,
+        imbalance, truncation), per asset the sum across venues."""
+        return self._call(self._async.book(assets, bands=bands, depth=depth, kind=kind, venues=venues))
 
 
 def _flat(batches: Iterator[list[T]]) -> Iterator[T]:

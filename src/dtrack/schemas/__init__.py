@@ -12,7 +12,8 @@ from importlib import resources
 from typing import Any
 
 COMMANDS = ("funding", "oi", "basis", "options", "venues", "instruments", "history", "backfill",
-            "liquidations", "liquidation_map", "liquidation_score", "dashboard", "alerts")
+            "liquidations", "liquidation_map", "liquidation_score", "dashboard", "alerts", "book", "execsim",
+            "liqprice", "vol", "carry")
 
 
 def schema_text(command: str) -> str:
