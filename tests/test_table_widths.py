@@ -56,6 +56,9 @@ SIM_COMMANDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[s
     "dashboard --level 1": (("dashboard", "BTC", "ETH", "--level", "1", "--sim"), no_symbols),
     "dashboard": (("dashboard", "BTC", "--sim"), no_symbols),
     "liquidations --map": (("liquidations", "BTC", "--map", "--sim"), no_symbols),
+    "book": (("book", "BTC", "ETH", "SOL", "--sim"), rows_of("rows")),
+    "book --kind all --bands": (("book", "BTC", "--kind", "all", "--bands", "0.05,0.25,1,2,10", "--sim"),
+                                rows_of("rows")),
 }
 STORE_COMMANDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[str]]]] = {
     "funding (from the store)": (("funding", "BTC", "ETH"), rows_of("rates")),

@@ -1,10 +1,10 @@
 """The collector: one run of ``dtrack collect`` from start to stop.
 
 Start: check the assets (one listing round), write the run's row, mark dead runs (``runs.sweep``), backfill
-what is missing; then the snapshot kinds at their intervals, the estimated liquidation map (hourly), the live
-streams, the writer flushing every second, the sweep every heartbeat and the status line, until ``stop()`` (a
-signal), the ``duration`` or the end of the ``--once`` round. Stop: cancel the rounds and streams in flight,
-close the open gaps, the final flush with the run marked ``stopped`` (``failed`` when the collector itself
+what is missing; then the snapshot kinds at their intervals (order books too), the estimated liquidation map
+(hourly), the live streams, the writer flushing every second, the sweep every heartbeat and the status line, until
+``stop()`` (a signal), the ``duration`` or the end of the ``--once`` round. Stop: cancel the rounds and streams in
+flight, close the open gaps, the final flush with the run marked ``stopped`` (``failed`` when the collector itself
 broke).
 
 A failing venue or stream never stops the others; a store that is down is the writer's business.
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dtrack.client.core import utc_now
 from dtrack.collect.alerts import AlertJob
 from dtrack.collect.backfill import EVERY, backfill
+from dtrack.collect.books import Books
 from dtrack.collect.levels import Levels
 from dtrack.collect.runs import FAILED, STOPPED, RunBook, sweep
 from dtrack.collect.snapshots import Snapshots
@@ -62,6 +63,7 @@ class Collector:
                                   conflation=plan.conflation, heartbeat=plan.heartbeat)
         self.snapshots = Snapshots(client, plan, self.writer, self.tally, status, self.clock)
         self.levels = Levels(client, plan, self.writer, self.tally, status, self.clock, open_store)
+        self.books = Books(client, plan, self.writer, self.tally, status)
         self.streams = StreamConsumer(client, plan, self.writer, self.tally, status, self.clock)
         self.alerts = AlertJob(client, plan, status)
         self.exit_code = EXIT_OK
@@ -133,11 +135,12 @@ class Collector:
 
     async def _once(self) -> None:
         await self._backfill()
-        result = await self.snapshots.round(list(self.plan.snapshots))
-        if result is None or not result.answered:
+        result = await self.snapshots.round(list(self.plan.snapshots)) if self.plan.snapshots else None
+        books = await self.books.round() if self.plan.book_interval > 0 else None
+        if not (result is not None and result.answered) and not (books is not None and books.report.rows):
             self.exit_code = EXIT_ERROR
             self.status.message("no venue answered")
-        elif result.failures:
+        elif (result is not None and result.failures) or (books is not None and books.failures):
             self.exit_code = EXIT_PARTIAL
 
     async def _daemon(self, tasks: list[asyncio.Task[Any]]) -> None:
@@ -159,6 +162,7 @@ class Collector:
             return
         tasks += self.snapshots.tasks(self._stop)
         tasks += self.levels.tasks(self._stop)
+        tasks += self.books.tasks(self._stop)
         if self.alerts.enabled:
             tasks.append(self.alerts.task(self._stop))
         if self.plan.stream_kinds:

@@ -1,9 +1,9 @@
 """What a collector collects: the ``collect:`` settings with the command line's overrides, checked once.
 
 A ``Plan`` is plain data: the assets, the venues (named, or every active venue enabled in settings), each
-snapshot kind's interval (and whether options snapshots keep the whole chains), the stream kinds, the writer's
-knobs, the backfill window. ``what()`` is the JSON kept in the run's ``collector_runs`` row, so that a later run
-can tell which streams a dead run had.
+snapshot kind's interval (and whether options snapshots keep the whole chains), the order-book snapshots' interval,
+the stream kinds, the writer's knobs, the backfill window. ``what()`` is the JSON kept in the run's
+``collector_runs`` row, so that a later run can tell which streams a dead run had.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class Plan:
     store_url: str | None = None
     option_chains: bool = False  # options snapshots keep the whole chains too (option_quotes)
     liquidation_map_interval: float = 0.0  # seconds between two estimated liquidation maps; 0: none
+    book_interval: float = 0.0  # seconds between two order-book snapshots (``book_snapshots``); 0: none
 
     @property
     def stream_records(self) -> frozenset[str]:
@@ -76,10 +77,11 @@ class Plan:
         return tuple(v for v in self.venues if any(VENUES[v].capability(k).stream for k in kinds))
 
     def gap_streams(self) -> list[tuple[str, str]]:
-        """(venue, stream) of everything this run watches: ``snapshot.<kind>`` per venue offering the kind,
-        ``stream.tickers`` per venue streaming a ticker kind and ``stream.liquidations`` per venue streaming
-        liquidations. A run that dies leaves one gap row per entry (and ``dtrack liquidations`` reads from them
-        which venues' liquidations the run watched)."""
+        """(venue, stream) of everything this run watches: ``snapshot.<kind>`` per venue offering the kind (and
+        ``snapshot.book`` per venue publishing order books when they are collected), ``stream.tickers`` per venue
+        streaming a ticker kind and ``stream.liquidations`` per venue streaming liquidations. A run that dies
+        leaves one gap row per entry (and ``dtrack liquidations`` reads from them which venues' liquidations the run
+        watched)."""
         from dtrack.client.queries.snapshot import NEEDS
         from dtrack.records import DataKind
         from dtrack.venues import VENUES
@@ -90,6 +92,8 @@ class Plan:
         for venue in self.venues:
             info = VENUES[venue]
             out += [(venue, f"snapshot.{k}") for k in self.snapshots if info.offers(NEEDS[k])]
+            if self.book_interval > 0 and info.offers(DataKind.ORDER_BOOK):
+                out.append((venue, "snapshot.book"))
             if venue in streaming and any(info.capability(k).stream for k in tickers):
                 out.append((venue, "stream.tickers"))
             if venue in streaming and LIQUIDATIONS in self.stream_kinds \
@@ -101,7 +105,7 @@ class Plan:
         """The run's ``what`` column: JSON of the assets, venues, snapshot intervals, streams, heartbeat and
         the (venue, stream) pairs it watches."""
         doc = {"assets": list(self.assets), "venues": list(self.venues), "snapshots": self.snapshots,
-               "option_chains": self.option_chains,
+               "option_chains": self.option_chains, "book_interval": self.book_interval,
                "streams": [] if self.once else list(self.stream_kinds), "heartbeat": self.heartbeat,
                "flush_interval": self.flush_interval, "once": self.once,
                "gap_streams": [list(p) for p in self.gap_streams()]}
@@ -161,10 +165,10 @@ def make_plan(settings: Settings, *, assets: Sequence[str] = (), venues: Sequenc
         raise UsageError("--once runs one round of snapshots and exits: drop --duration")
     snapshots = c.snapshots.intervals()
     with_streams = c.streams.enabled if streams is None else streams
-    if not snapshots and not with_streams:
+    if not snapshots and not c.snapshots.book and not with_streams:
         raise UsageError("nothing to collect: every snapshot interval is 0 in settings (collect.snapshots) and "
                          "streams are off")
-    if once and not snapshots:
+    if once and not snapshots and not c.snapshots.book:
         raise UsageError("--once runs one round of snapshots, and every snapshot interval is 0 in settings "
                          "(collect.snapshots)")
     with_backfill = (c.backfill_days > 0) if backfill is None else (backfill and c.backfill_days > 0)
@@ -176,4 +180,4 @@ def make_plan(settings: Settings, *, assets: Sequence[str] = (), venues: Sequenc
         flush_interval=c.flush_interval, max_buffered_rows=c.max_buffered_rows, heartbeat=c.heartbeat,
         backfill=timedelta(days=c.backfill_days) if with_backfill else None, duration=seconds, once=once,
         store_url=store_url, option_chains=c.option_chains,
-        liquidation_map_interval=0.0 if once else c.liquidation_map_interval)
+        liquidation_map_interval=0.0 if once else c.liquidation_map_interval, book_interval=c.snapshots.book)

@@ -2,9 +2,9 @@
 records (and the contracts' ``instruments`` rows) handed to the writer. Options snapshots are the per-expiry
 metrics (``option_expiries``), and the whole chains (``option_quotes``) only with ``collect.option_chains``.
 
-A round that runs late does not pile up: a missed tick is skipped, never run twice. A venue that fails is
-reported when it starts failing and when it answers again (not at every round), counted in the status line,
-and never stops the other venues or kinds.
+A round that runs late does not pile up: a missed tick is skipped, never run twice (``repeat``, the order-book
+snapshots' schedule too). A venue that fails is reported when it starts failing and when it answers again (not at
+every round), counted in the status line, and never stops the other venues or kinds.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -79,21 +79,28 @@ class Snapshots:
 
     async def every(self, kind: str, interval: float, stop: asyncio.Event) -> None:
         """Rounds of ``kind`` every ``interval`` seconds until ``stop``; a late round skips the missed ticks."""
-        next_at = time.monotonic()
-        while not stop.is_set():
-            try:
-                await self.round([kind])
-            except Exception as exc:  # a bug in one round must not end the schedule
-                log.exception("snapshot round of %s failed", kind)
-                self.status.message(f"snapshot of {kind} failed: {type(exc).__name__}: {exc}")
-            now = time.monotonic()
-            next_at += interval
-            if next_at <= now:
-                next_at = now + interval - (now - next_at) % interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), next_at - now)
+        await repeat(lambda: self.round([kind]), interval, stop, f"snapshot of {kind}", self.status)
 
     def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         """One scheduled task per snapshot kind of the plan."""
         return [asyncio.create_task(self.every(kind, interval, stop), name=f"snapshot-{kind}")
                 for kind, interval in self.plan.snapshots.items()]
+
+
+async def repeat(job: Callable[[], Awaitable[object]], interval: float, stop: asyncio.Event, what: str,
+                 status: StatusLine) -> None:
+    """``job()`` every ``interval`` seconds until ``stop`` (the first at once); a round that runs late skips the
+    missed ticks, never runs twice; a bug in one round is logged and said (``what`` failed), never the end."""
+    next_at = time.monotonic()
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception as exc:  # a bug in one round must not end the schedule
+            log.exception("%s failed", what)
+            status.message(f"{what} failed: {type(exc).__name__}: {exc}")
+        now = time.monotonic()
+        next_at += interval
+        if next_at <= now:
+            next_at = now + interval - (now - next_at) % interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), next_at - now)
