@@ -35,7 +35,7 @@ MAP_AFTER_FETCH = ("numpy", "dtrack.analytics.liquidation_map", "dtrack.report.l
                    "estimated USD, distance, density labels and cascade risk. An estimate from open-interest history "
                    "and klines, not observed liquidations; from the store when it holds 30 days, else the venues.")
 @click.option("--range", "range_pct", type=click.FloatRange(min=0.5, max=90), default=None, metavar="PCT",
-              help="With --map: the bins span +/-PCT %% of the current price (default: settings "
+              help="With --map: the bins span +/-PCT % of the current price (default: settings "
                    "liquidation_map.range_pct, 10).")
 @click.option("--bins", type=click.IntRange(min=2, max=1000), default=None, metavar="N",
               help="With --map: the number of price bins, even: half below the price, half above (default 50).")
