@@ -79,14 +79,15 @@ def stored(market: SimThread, tmp_path: Path, store_url: str) -> dict[str, Any]:
 
 def test_stored_metrics_are_the_options_query_rows(stored: dict[str, Any], store_url: str) -> None:
     snap, query = stored["snapshot"], stored["query"]
-    assert snap.failures == [] and set(snap.counts()) == {"OptionExpiry"}  # no chain asked: none kept
+    # no chain asked: none kept; the summary's inputs (DVOL, venue RV, daily closes) beside the per-expiry metrics
+    assert snap.failures == [] and set(snap.counts()) == {"OptionExpiry", "VolPoint", "PricePoint"}
     doc = query.to_dict()
     want = {key(r): r for r in doc["expiries"] + doc["aggregate"]}
     sums = {(e.venue, e.asset, iso_ms(e.expiry).replace(".000Z", "Z")): e
             for e in (*query.report.expiries, *query.report.aggregate)}
     with open_store(store_url) as st:
         rows = st.read("option_expiries")
-    assert stored["first"] == {"option_expiries": len(rows)} and stored["again"] == {"option_expiries": 0}
+    assert stored["first"]["option_expiries"] == len(rows) and stored["again"]["option_expiries"] == 0
     got = {key(r): r for r in rows}
     assert len(got) == len(rows) == len(want) > 40 and set(got) == set(want)
     assert {v for v, _a, _e in got} == {"binance", "bybit", "okx", "deribit", "all"}

@@ -13,6 +13,10 @@ Built on ``dtrack.analytics.options`` (Black-76, IV solver, metrics). Choices, s
 - RV (30 d) = close-to-close realized volatility of 30 daily returns of a perpetual of the asset, x sqrt(365).
 - IV rank / percentile over the last 365 days of daily DVOL closes (Deribit, BTC and ETH); the IV-RV spread
   uses DVOL where it exists, else the 30-day constant-maturity ATM IV.
+- From per-expiry metrics computed earlier (the history store's ``option_expiries``: ``report_from_expiries``), the
+  views that need no chain are rebuilt with the same code: each expiry's metrics as computed then (``days`` too: as
+  of when the chain was read, so the term structure and constant maturity interpolate IVs and maturities of one
+  moment), the cross-venue aggregate as stored, the summary without GEX (that needs the chain).
 """
 
 from __future__ import annotations
@@ -20,16 +24,20 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
 from dtrack.analytics import options as opt
-from dtrack.records import OptionQuote, OptionTrade, PricePoint, VolPoint
+from dtrack.records import OptionExpiry, OptionQuote, OptionTrade, PricePoint, VolPoint
 
 CM_DAYS = (7, 30, 60, 90, 180)
 RANK_DAYS = 365
+#: where an expiry's forward comes from (``ExpiryRow.forward_source``), by the token JSON and the store use
+FORWARD_LABELS = {"venue": "venue underlying price", "put_call_parity": "put-call parity (r = 0)",
+                  "per_venue": "per venue"}
+NO_FORWARD = "no forward: no underlying price and no call/put pair"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,14 +215,14 @@ def forward_of(rows: Sequence[ChainRow]) -> tuple[float | None, str]:
     """The forward of one expiry: the venue's underlying price, else put-call parity nearest the money."""
     unders = [r.quote.underlying_price for r in rows if r.quote.underlying_price and r.quote.underlying_price > 0]
     if unders:
-        return float(statistics.median(unders)), "venue underlying price"
+        return float(statistics.median(unders)), FORWARD_LABELS["venue"]
     calls = {r.quote.strike: r.quote.mark_price_usd for r in rows if r.quote.is_call and r.quote.mark_price_usd}
     puts = {r.quote.strike: r.quote.mark_price_usd for r in rows if not r.quote.is_call and r.quote.mark_price_usd}
     both = [(abs(calls[k] - puts[k]), k) for k in calls.keys() & puts.keys()]
     if not both:
-        return None, "no forward: no underlying price and no call/put pair"
+        return None, NO_FORWARD
     _, k = min(both)
-    return k + calls[k] - puts[k], "put-call parity (r = 0)"
+    return k + calls[k] - puts[k], FORWARD_LABELS["put_call_parity"]
 
 
 def expiry_row(venue: str, asset: str, now: datetime, expiry: datetime, rows: Sequence[ChainRow]) -> ExpiryRow:
@@ -249,7 +257,7 @@ def aggregate_row(asset: str, now: datetime, expiry: datetime, rows: Sequence[Ch
     call_oi, put_oi = sum(v.call_oi for v in per_venue), sum(v.put_oi for v in per_venue)
     call_vol, put_vol = sum(v.call_volume for v in per_venue), sum(v.put_volume for v in per_venue)
     return ExpiryRow(venue="all", asset=asset, expiry=expiry, days=(expiry - now).total_seconds() / 86_400,
-                     forward=None, forward_source="per venue", atm_iv=None, rr25=None, bf25=None,
+                     forward=None, forward_source=FORWARD_LABELS["per_venue"], atm_iv=None, rr25=None, bf25=None,
                      pcr_oi=_opt(opt.ratio(put_oi, call_oi)), pcr_volume=_opt(opt.ratio(put_vol, call_vol)),
                      pcr_premium=None, max_pain=_opt(pain), oi_contracts=None, oi_coins=float(np.nansum(coins)),
                      oi_usd=float(sum(v.oi_usd for v in per_venue)),
@@ -277,11 +285,8 @@ def build_options_report(now: datetime, assets: Sequence[str], inputs: DeskInput
             mine = [r for r in rows if r.quote.venue == venue]
             per_expiry = [expiry_row(venue, asset, now, e, [r for r in mine if r.quote.expiry == e])
                           for e in sorted({r.quote.expiry for r in mine})]
-            term += [e for e in per_expiry if e.atm_iv is not None]
-            with_iv = [e for e in per_expiry if e.atm_iv is not None]
-            for point in opt.constant_maturity([e.days / 365 for e in with_iv], [e.atm_iv or 0.0 for e in with_iv],
-                                               CM_DAYS):
-                cm.append(CMPoint(venue=venue, asset=asset, days=int(point.days), iv=_opt(point.iv), note=point.reason))
+            term += _with_iv(per_expiry)
+            cm += _constant_maturity(venue, asset, per_expiry)
             venue_rows += [e for e in per_expiry if e.expiry in selected]
             shown += [r for r in mine if r.quote.expiry in selected]
         expiries += venue_rows
@@ -298,6 +303,70 @@ def build_options_report(now: datetime, assets: Sequence[str], inputs: DeskInput
     return OptionsReport(time=now, expiries=tuple(expiries), aggregate=tuple(aggregate), term_structure=tuple(term),
                          constant_maturity=tuple(cm), summary=tuple(summary), chain=tuple(chain),
                          gex=tuple(gex), flow=flow)
+
+
+def _with_iv(rows: Sequence[ExpiryRow]) -> list[ExpiryRow]:
+    """The expiries with an ATM IV: the term structure."""
+    return [e for e in rows if e.atm_iv is not None]
+
+
+def _constant_maturity(venue: str, asset: str, rows: Sequence[ExpiryRow]) -> list[CMPoint]:
+    """ATM IV at the ``CM_DAYS`` maturities from one venue's expiries (total variance interpolated)."""
+    with_iv = _with_iv(rows)
+    return [CMPoint(venue=venue, asset=asset, days=int(point.days), iv=_opt(point.iv), note=point.reason)
+            for point in opt.constant_maturity([e.days / 365 for e in with_iv], [e.atm_iv or 0.0 for e in with_iv],
+                                               CM_DAYS)]
+
+
+def expiry_row_of(record: OptionExpiry) -> ExpiryRow:
+    """The ``ExpiryRow`` an ``OptionExpiry`` (a stored row of per-expiry metrics) was made from: the same
+    figures, ``days`` as of its ``received_at``, the forward's source as its label."""
+    token = record.forward_source
+    return ExpiryRow(venue=record.venue, asset=record.asset, expiry=record.expiry, days=record.days,
+                     forward=record.forward, forward_source=NO_FORWARD if token is None else FORWARD_LABELS.get(
+                         token, token), atm_iv=record.atm_iv, rr25=record.rr25, bf25=record.bf25,
+                     pcr_oi=record.pcr_oi, pcr_volume=record.pcr_volume, pcr_premium=record.pcr_premium,
+                     max_pain=record.max_pain, oi_contracts=record.oi_contracts, oi_coins=record.oi_coins,
+                     oi_usd=record.oi_usd, volume_usd=record.volume_usd, options=record.options,
+                     call_oi=record.call_oi, put_oi=record.put_oi, call_volume=record.call_volume,
+                     put_volume=record.put_volume)
+
+
+def report_from_expiries(now: datetime, assets: Sequence[str], rows: Sequence[ExpiryRow], inputs: DeskInputs,
+                         opts: DeskOptions, spot: Mapping[str, float | None] | None = None,
+                         notes: Mapping[str, str] | None = None) -> OptionsReport:
+    """The views of ``dtrack options`` that need no chain, from per-expiry metrics computed earlier from the
+    chains (``expiry_row_of`` of the store's ``option_expiries``): ``rows`` holds every expiry of each venue (in
+    the order the venues are shown) and the cross-venue aggregate rows (venue ``"all"``). As ``build_options_report``
+    does: the expiries of ``opts.selected`` per venue, the aggregate of each selected expiry listed on more than one
+    of them, every expiry with an ATM IV in the term structure, constant maturity per venue, and the summary
+    (``inputs``: DVOL, daily closes, the venues' realized volatility; ``spot`` per asset) without GEX; ``notes``
+    per asset are added to the summary's note. Expiries at or before ``now`` are left out; no chain, GEX or
+    flow."""
+    expiries: list[ExpiryRow] = []
+    aggregate: list[ExpiryRow] = []
+    term: list[ExpiryRow] = []
+    cm: list[CMPoint] = []
+    summary: list[AssetSummary] = []
+    for asset in assets:
+        mine = [e for e in rows if e.asset == asset and e.expiry > now]
+        selected = set(opts.selected.get(asset, ()))
+        venue_rows: list[ExpiryRow] = []
+        for venue in dict.fromkeys(e.venue for e in mine if e.venue != "all"):
+            per_expiry = sorted((e for e in mine if e.venue == venue), key=lambda e: e.expiry)
+            term += _with_iv(per_expiry)
+            cm += _constant_maturity(venue, asset, per_expiry)
+            venue_rows += [e for e in per_expiry if e.expiry in selected]
+        expiries += venue_rows
+        listed = [e.expiry for e in venue_rows]
+        aggregate += sorted((e for e in mine if e.venue == "all" and listed.count(e.expiry) > 1),
+                            key=lambda e: e.expiry)
+        row = _summary(asset, (spot or {}).get(asset), inputs, venue_rows, cm, None, None, opts)
+        if notes and notes.get(asset):
+            row = replace(row, note="; ".join(n for n in (row.note, notes[asset]) if n))
+        summary.append(row)
+    return OptionsReport(time=now, expiries=tuple(expiries), aggregate=tuple(aggregate), term_structure=tuple(term),
+                         constant_maturity=tuple(cm), summary=tuple(summary), chain=(), gex=(), flow=None)
 
 
 def _spot(quotes: Sequence[OptionQuote]) -> float | None:

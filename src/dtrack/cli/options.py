@@ -30,11 +30,13 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.options", "dtrack.analytics.options_de
               help="With --chain: order each asset's chain by strike or expiry (ascending), oi, volume or iv "
                    "(descending).")
 @click.option("--limit", type=int, default=None, metavar="N", help="With --chain: the first N options per asset.")
+@click.option("--live", is_flag=True,
+              help="Ask the venues even when the history store holds fresh options snapshots (options.fresh_seconds).")
 @common_options
 @click.pass_context
 def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, ...], expiry: str | None, pcr: bool,
                 chain: bool, flow: bool, min_size: str | None, gex: bool, sort: str | None, limit: int | None,
-                config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
+                live: bool, config: str | None, sim: bool, fmt: str | None, timeout: float | None) -> int:
     """Options analytics of ASSET... (BTC, ETH, SOL): Deribit, OKX, Bybit and Binance.
 
     Default view per expiry: days, forward, ATM IV, 25-delta risk reversal and butterfly,
@@ -44,6 +46,11 @@ def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, 
     JSON (0.55 = 55 %); Deribit's percent IVs and coin prices are converted (the chain shows both).
     GEX assumes dealers short calls and long puts (options.dealer_calls / dealer_puts).
 
+    When the history store holds the collector's options snapshots of every asset and venue
+    asked, younger than options.fresh_seconds (1800 s), the answer comes from it without the
+    network, and says so (--live: the venues); not with --chain, --gex or --flow. From the
+    store the regime has no GEX and its RV is over 30 closed days.
+
     \b
     Examples:
       dtrack options BTC --sim
@@ -51,8 +58,10 @@ def options_cmd(ctx: click.Context, assets: tuple[str, ...], venues: tuple[str, 
       dtrack options BTC --gex --expiry month --format json
       dtrack options ETH --flow --min-size '$250000'
       dtrack options BTC --chain --sort oi --limit 20
+      dtrack options BTC ETH --live
     """
     opts = options(ctx, config, sim, fmt, timeout)
     return answer(opts, venues, lambda dt: dt.options(assets, expiry=expiry, chain=chain, pcr=pcr, flow=flow,
-                                                      min_size=min_size, gex=gex, sort=sort, limit=limit),
+                                                      min_size=min_size, gex=gex, sort=sort, limit=limit,
+                                                      live=live),
                   preload=AFTER_FETCH)

@@ -87,7 +87,7 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, level: int = 
         "liquidations": lambda: _liquidations(client, names),
     }
     for name in names:
-        jobs[f"options:{name}"] = lambda name=name: client.options(name)  # type: ignore[misc]
+        jobs[f"options:{name}"] = lambda name=name: client.options(name, live=live)  # type: ignore[misc]
     if level >= 2:
         jobs["history"] = lambda: _history(client, names)
     if deep:
@@ -116,7 +116,8 @@ async def run(client: AsyncClient, assets: str | Sequence[str], *, level: int = 
     all_failed = all(o.status != "ok" or (isinstance(o.result, Result) and o.result.all_failed) for o in venue_panels)
     document = {
         "as_of": now, "level": level, "assets": rows, "panels": _panels(jobs, got),
-        "sources": {k: docs[k].get("source") for k in ("funding", "open_interest", "basis") if k in docs},
+        "sources": {k: docs[k].get("source") for k in docs
+                    if k in ("funding", "open_interest", "basis") or k.startswith("options:")},
     }
     return DashboardResult(as_of=now, failures=unique(failures), all_failed=all_failed, level=level,
                            document=document)

@@ -7,7 +7,10 @@ writes them to the store). One round per venue after its (cached) instrument lis
   (``PriceQuote``, ``SpotPrice``): what basis is computed from;
 - ``options``: the per-expiry metrics of every listed expiry (``OptionExpiry``: per venue, and across venues),
   computed from the chains as the options query computes them, and with ``chains`` every listed option
-  (``OptionQuote``).
+  (``OptionQuote``); and what the options summary reads besides chains, so that ``options`` can answer from the
+  store: a year of closed daily closes of the volatility index (``VolPoint``), the venue's published realized
+  volatility (``VolPoint``) and 33 days of closed daily closes of the asset's price perpetual (``PricePoint``),
+  with the contracts listed (``instruments``).
 
 Each kind is asked only of the venues that offer it; a venue that fails is a failure row, never the end of
 the others. No other analytics: the other records are what the venues said.
@@ -118,12 +121,15 @@ async def venue_job(adapter: Adapter, kinds: Sequence[str], assets: Sequence[str
                 raise
             fold.errors.append(exc)
     perps = [i for i in contracts if i.kind is Kind.PERP]
-    funding, oi, quotes, spots, chains = await asyncio.gather(
+    from dtrack.client.queries.options import summary_snapshot
+
+    funding, oi, quotes, spots, chains, summary = await asyncio.gather(
         settle([adapter.fetch_funding_rates(perps)] if "funding" in kinds and perps else []),
         settle([adapter.fetch_open_interest(contracts)] if "open_interest" in kinds and contracts else []),
         settle([adapter.fetch_quotes(contracts)] if "basis" in kinds and contracts else []),
         settle([adapter.fetch_spot(assets)] if "basis" in kinds else []),
-        settle([adapter.fetch_option_chain(a) for a in assets] if "options" in kinds else []))
+        settle([adapter.fetch_option_chain(a) for a in assets] if "options" in kinds else []),
+        settle([summary_snapshot(adapter, assets)] if "options" in kinds else []))
     def take(kind: str, outcomes: Sequence[Answer[Any] | DtrackError], optional: bool = False) -> None:
         if not outcomes:
             return
@@ -137,9 +143,12 @@ async def venue_job(adapter: Adapter, kinds: Sequence[str], assets: Sequence[str
     take("basis", quotes)
     take("basis", spots, optional=True)
     take("options", chains)
+    # what the options summary reads besides chains (DVOL, realized vol, daily closes), and the contracts listed
+    done = [s for s in summary if not isinstance(s, DtrackError)]
+    out.records += fold.all_items([s if isinstance(s, DtrackError) else s[0] for s in summary])
     if not out.answered and out.errors:
         raise out.errors[0]  # nothing from this venue
-    out.instruments = contracts
+    out.instruments = contracts or [i for _, listed in done for i in listed]
     return out
 
 
