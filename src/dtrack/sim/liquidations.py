@@ -1,62 +1,80 @@
 """Liquidations of the simulated market (pure, seeded, deterministic for a seed and a time like the rest of the sim).
 
-The model: every ``SLOT_MS`` (5 min) leveraged traders open COHORTS on each asset, a long and a short one per
-leverage of ``LEVERAGES`` (2x .. 100x), at the asset's index price of that moment (each cohort's entry jittered a
-little), sized from the asset's open interest (``OPEN_SHARE`` of it per slot, split by the leverage mix, about as
-much long as short). A cohort's liquidation level is ``entry x (1 - 1/L + m)`` for longs and ``entry x (1 + 1/L - m)``
-for shorts (``m`` its maintenance margin, about ``MAINTENANCE``); its bankruptcy price ``entry x (1 -/+ 1/L)``.
-Cohorts live ``LIFETIME_MS`` (24 h; older positions count as closed by their traders).
+The model follows the sim's own open interest (``MarketModel.open_interest_base``, per contract), the way the
+estimated liquidation map (``dtrack.analytics.liquidation_map``) reads it:
 
-The price path the cohorts watch is the model's index price (``MarketModel.index_price``) sampled every minute and
-linear in between (``path_price``). A cohort is liquidated the first time that path reaches its level: longs on a
-down move, shorts on an up move (``crossings``, the exact crossing time interpolated in the minute). So liquidations
-CLUSTER where the price moves through levels that many cohorts share (a move to a new low or high of the last hours
-sweeps the high-leverage cohorts opened along the way), on both sides over a path with up and down moves.
+- Opened. Every ``SLOT_MS`` (5 min) a contract (each perpetual of the asset, and each dated future listed at that
+  hour) whose open interest rises over the slot opens that many coins of new positions, at the asset's index price
+  at the slot's start (``MarketModel.index_price``, the minute sample). A new position has a long and a short
+  holder; the LEVERAGED side counted is long for ``long_share`` of the coins and short for the rest, with
+  ``long_share`` the model's long/short statistic of the contract where its venue publishes one
+  (``MarketModel.long_share``: Binance ``top positions``, Bybit and OKX ``accounts``; ``LONG_SHORT``) and 50/50
+  elsewhere. Each side is spread over ``LEVERAGES`` (2x .. 100x, their weights jittered per slot: x 0.4 .. 1.6,
+  renormalized, so the USD opened is exactly the increase). One ``Cohort`` per (asset, slot, side, leverage) holds
+  every contract's part (``parts``: USD at opening per contract x ``weight``).
+- Closed. Where a contract's open interest falls over a slot, the same fraction of every one of its open cohorts
+  closes (``1 - OI_end / OI_start``, pro rata): a cohort's part at time ``t`` is its part at opening x the product
+  of those ratios over the whole slots between its opening slot and ``t``'s (``survival``). No other flow: positions
+  older than ``LIFETIME_MS`` (3 days) count as closed by their traders (the map keeps them for its whole window; a
+  difference the scoring lives with).
+- Liquidated. A cohort's liquidation level is ``entry x (1 - 1/L + m)`` for longs and ``entry x (1 + 1/L - m)`` for
+  shorts (``m`` its maintenance margin, ``MAINTENANCE`` x 0.5 .. 1.5); its bankruptcy price ``entry x (1 -/+ 1/L)``.
+  The price path the cohorts watch is the model's index price sampled every minute and linear in between
+  (``path_price``). A cohort is liquidated the first time that path reaches its level: longs on a down move, shorts
+  on an up move (``crossings``, the exact crossing time interpolated in the minute). So liquidations CLUSTER where
+  the price moves through levels that many positions share (a move to a new low or high of the last hours sweeps the
+  high-leverage cohorts opened along the way), on both sides over a path with up and down moves, and they are
+  largest where open interest was added.
 
-Per contract (a perpetual or dated future of a venue), each cohort liquidation becomes a BURST: the contract's share
-of the cohort's notional (``SimPerp.share``), cut into 1..``MAX_BURST`` events with heavy-tailed (Pareto) sizes,
-spread over a few seconds after the crossing (exponential gaps, mean ``BURST_GAP_MS``, all within
-``MAX_DELAY_MS``). On top, a quiet background: isolated liquidations at random times (Poisson, a contract's
-``background_per_minute``), either side, more often on the side the path is moving against. Sizes are in the
-venue's unit (``quantity_step``: coins of the venue's base on Binance USDⓈ-M and Bybit linear, USD contracts on
-Binance COIN-M, Bybit inverse and Deribit inverse, contracts of ``contract_size`` on OKX), rounded to the lot
-(at least one lot); ``base`` and ``usd`` follow from that quantity at the fill price.
+Per contract, each cohort liquidation becomes a BURST: the contract's part of the cohort still open at the crossing
+(``Cohort.part`` x ``survival``), cut into 1..``MAX_BURST`` events with heavy-tailed (Pareto) sizes, spread over a
+few seconds after the crossing (exponential gaps, mean ``BURST_GAP_MS``, all within ``MAX_DELAY_MS``). On top, a
+quiet background: isolated liquidations at random times (Poisson, a contract's ``background_per_minute``), either
+side, more often on the side the path is moving against (noise no map can place). Sizes are in the venue's unit
+(``quantity_step``: coins of the venue's base on Binance USDⓈ-M and Bybit linear, USD contracts on Binance COIN-M,
+Bybit inverse and Deribit inverse, contracts of ``contract_size`` on OKX), rounded to the lot (at least one lot);
+``base`` and ``usd`` follow from that quantity at the fill price.
 
 Prices: a cohort event fills a little past its level (never past its bankruptcy price), a background one near the
 path; both in the contract's price units (the index times the contract's mark/index ratio at the minute's start:
 premium, basis and multiplier included). Venue formats round prices to their ticks.
 
 Everything is a pure function of (seed, asset or contract, minute): events of minute ``b`` are the same whenever
-and however often they are asked for; the results are cached per minute (``CACHE_BLOCKS``) so that many
-connections cost one computation. ``sampled`` is the per-contract sampling of the venues that push at most one
-liquidation per symbol per second (Binance ``forceOrder``, OKX ``liquidation-orders``).
+and however often they are asked for; the results are cached (open interest per contract and hour, cohorts per
+asset and slot, crossings and events per minute; ``CACHE_BLOCKS``) so that many connections cost one computation.
+``sampled`` is the per-contract sampling of the venues that push at most one liquidation per symbol per second
+(Binance ``forceOrder``, OKX ``liquidation-orders``).
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
+import struct
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dtrack.sim.model import ASSETS, HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.sim.model import FUTURE_LINES, HOUR_MS, PERPS, MarketModel, SimFuture, SimPerp
 
 Contract = SimPerp | SimFuture
+Key = tuple[str, str, str]
 
 BLOCK_MS = 60_000
-#: cohorts open every SLOT_MS (a multiple of the minute)
+#: cohorts open every SLOT_MS (a multiple of the minute; HOUR_MS a multiple of it)
 SLOT_MS = 5 * BLOCK_MS
-LIFETIME_MS = 24 * HOUR_MS
+SLOTS_PER_HOUR = HOUR_MS // SLOT_MS
+LIFETIME_MS = 72 * HOUR_MS
 #: (leverage, share of the leveraged notional opened at that leverage)
 LEVERAGES: tuple[tuple[float, float], ...] = (
     (2, 0.06), (3, 0.06), (5, 0.12), (10, 0.20), (20, 0.20), (25, 0.12), (50, 0.12), (75, 0.06), (100, 0.06))
 MAINTENANCE = 0.004
-#: share of an asset's open interest opened per slot by the leveraged cohorts (longs and shorts together)
-OPEN_SHARE = 0.0004
-#: a burst has about one event per BURST_USD of the contract's share of the cohort (1..MAX_BURST events)
+#: the long/short statistic of the model a venue publishes (the split of its new positions); 50/50 elsewhere
+LONG_SHORT = {"binance": "top positions", "bybit": "accounts", "okx": "accounts"}
+#: a burst has about one event per BURST_USD of the contract's part of the cohort (1..MAX_BURST events)
 BURST_USD = 15_000.0
 MAX_BURST = 12
 BURST_GAP_MS = 500.0
@@ -70,11 +88,15 @@ PARETO_ALPHA = 1.4
 #: the sampling window of Binance ``forceOrder`` and OKX ``liquidation-orders`` (one event per symbol per window)
 SAMPLE_MS = 1000
 CACHE_BLOCKS = 8192
+_U16 = struct.Struct(">32H")
 
 
 @dataclass(frozen=True, slots=True)
 class Cohort:
-    """Positions opened together on ``asset`` at ``open_ms`` (index ``entry``) at one leverage, on one side."""
+    """Positions opened together on ``asset`` at ``open_ms`` (index ``entry``) at one leverage, on one side, over
+    every contract whose open interest rose in that slot: ``parts`` (contract key, USD opened on that side; shared
+    by the side's cohorts of the slot) x ``weight`` (this leverage's share) is each contract's part; ``usd`` their
+    sum (at opening, before any closing)."""
 
     asset: str
     open_ms: int
@@ -84,6 +106,16 @@ class Cohort:
     level: float  # the index price that liquidates it
     bankruptcy: float  # index terms
     usd: float
+    weight: float = 1.0
+    parts: tuple[tuple[Key, float], ...] = ()
+
+    def part(self, contract: Contract) -> float:
+        """The contract's USD of this cohort at opening (0: none opened there)."""
+        key = contract_key(contract)
+        for k, usd in self.parts:
+            if k == key:
+                return usd * self.weight
+        return 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +161,7 @@ def draws(n: int, *key: object) -> list[float]:
     part = 0
     while len(out) < n:
         digest = hashlib.blake2b(f"{text}:{part}".encode(), digest_size=64).digest()
-        out += [int.from_bytes(digest[i:i + 2], "big") / 65536.0 for i in range(0, 64, 2)]
+        out += [x / 65536.0 for x in _U16.unpack(digest)]
         part += 1
     return out[:n]
 
@@ -150,7 +182,7 @@ def pareto(u: float) -> float:
     return min(50.0, float((1.0 - u) ** (-1.0 / PARETO_ALPHA)))
 
 
-def contract_key(contract: Contract) -> tuple[str, str, str]:
+def contract_key(contract: Contract) -> Key:
     """(venue, host, symbol): a contract's identity."""
     return contract.venue, contract.host, contract.symbol
 
@@ -207,6 +239,16 @@ class _Lru:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class HourOI:
+    """One contract's open interest over one hour: ``coins`` of the asset at the start of each of its slots and at
+    the hour's end (``SLOTS_PER_HOUR + 1`` values); ``kept[i]``: the share of positions open at the hour's start
+    still open at the start of slot ``i`` (the product of the falls' ratios over slots ``0 .. i-1``)."""
+
+    coins: tuple[float, ...]
+    kept: tuple[float, ...]
+
+
 class LiquidationModel:
     """The liquidations of one market model (see the module docstring). Pure: any instance over the same seed
     gives the same events; an instance only caches."""
@@ -214,10 +256,16 @@ class LiquidationModel:
     def __init__(self, model: MarketModel) -> None:
         self.model = model
         self.seed = model.seed
+        slots = LIFETIME_MS // SLOT_MS
         self._samples = _Lru(8 * (LIFETIME_MS // BLOCK_MS) + 64)
-        self._chunks = _Lru(8 * (LIFETIME_MS // SLOT_MS) + 64)
-        self._cohorts = _Lru(8 * (LIFETIME_MS // SLOT_MS) + 64)
+        self._chunks = _Lru(8 * slots + 64)
+        self._cohorts = _Lru(8 * slots + 64)
+        self._levels = _Lru(8 * slots + 64)
+        self._listed = _Lru(8 * (LIFETIME_MS // HOUR_MS) + 64)
+        self._oi = _Lru(256 * (LIFETIME_MS // HOUR_MS + 2))  # (contract, hour): every contract of 4 assets
+        self._kept = _Lru(2048)
         self._crossings = _Lru(CACHE_BLOCKS)
+        self._burst_cache = _Lru(CACHE_BLOCKS)
         self._events = _Lru(CACHE_BLOCKS)
         self._ratios = _Lru(CACHE_BLOCKS)
 
@@ -247,29 +295,112 @@ class LiquidationModel:
             value = self._chunks.put(key, (min(prices), max(prices)))
         return value  # type: ignore[no-any-return]
 
+    def _slot(self, asset: str, slot: int) -> tuple[float, float, tuple[Cohort, ...], list[float], tuple[Cohort, ...],
+                                                    list[float]]:
+        """(min, max) of the slot's minute samples and its long and short cohorts, each by level with the levels."""
+        key = (asset, slot)
+        found = self._levels.get(key)
+        if found is None:
+            low, high = self._chunk(asset, slot)
+            cohorts = self.cohorts(asset, slot)
+            longs = tuple(sorted((c for c in cohorts if c.side == "long"), key=lambda c: c.level))
+            shorts = tuple(sorted((c for c in cohorts if c.side == "short"), key=lambda c: c.level))
+            found = self._levels.put(key, (low, high, longs, [c.level for c in longs], shorts,
+                                           [c.level for c in shorts]))
+        return found  # type: ignore[no-any-return]
+
+    # --- open interest ------------------------------------------------------------------------------------------
+
+    def contracts(self, asset: str, hour: int) -> tuple[Contract, ...]:
+        """The contracts of ``asset`` positions open on in ``hour`` (epoch hours): its perpetuals and the dated
+        futures listed at the hour's start (expiries fall on whole hours)."""
+        key = (asset, hour)
+        found = self._listed.get(key)
+        if found is None:
+            t = hour * HOUR_MS
+            futures: list[Contract] = []
+            for venue, host in dict.fromkeys((line.venue, line.host) for line in FUTURE_LINES if line.asset == asset):
+                futures += [f for f in MarketModel.futures(venue, t, host) if f.asset == asset]
+            found = self._listed.put(key, tuple(p for p in PERPS if p.asset == asset) + tuple(futures))
+        return found  # type: ignore[no-any-return]
+
+    def hour_oi(self, contract: Contract, hour: int) -> HourOI:
+        """The contract's open interest in ``hour`` at its slots' starts and the share kept (see ``HourOI``)."""
+        key = (contract_key(contract), hour)
+        found = self._oi.get(key)
+        if found is None:
+            t0 = hour * HOUR_MS
+            coins = tuple(self.model.open_interest_base(contract, t0 + i * SLOT_MS) * contract.multiplier
+                          for i in range(SLOTS_PER_HOUR + 1))
+            kept = [1.0]
+            for a, b in itertools.pairwise(coins):
+                kept.append(kept[-1] * (b / a if 0 < b < a else 1.0))
+            found = self._oi.put(key, HourOI(coins, tuple(kept)))
+        return found  # type: ignore[no-any-return]
+
+    def _kept_before(self, contract: Contract, hour: int) -> list[float]:
+        """``out[k]``: the share kept over the ``k`` whole hours before ``hour`` (k = 0 .. the lifetime in hours)."""
+        key = (contract_key(contract), hour)
+        found = self._kept.get(key)
+        if found is None:
+            found = [1.0]
+            for before in range(hour - 1, hour - 2 - LIFETIME_MS // HOUR_MS, -1):
+                found.append(found[-1] * self.hour_oi(contract, before).kept[-1])
+            self._kept.put(key, found)
+        return found  # type: ignore[no-any-return]
+
+    def survival(self, contract: Contract, first_slot: int, end_slot: int) -> float:
+        """The share of the contract's positions open at the start of ``first_slot`` still open at the start of
+        ``end_slot``: the product of ``OI_end / OI_start`` over the slots in between where its open interest fell
+        (``first_slot`` at most a lifetime before)."""
+        if end_slot <= first_slot:
+            return 1.0
+        h0, i0 = divmod(first_slot, SLOTS_PER_HOUR)
+        h1, i1 = divmod(end_slot, SLOTS_PER_HOUR)
+        first = self.hour_oi(contract, h0)
+        if h0 == h1:
+            return first.kept[i1] / first.kept[i0]
+        out = first.kept[-1] / first.kept[i0] * self._kept_before(contract, h1)[h1 - h0 - 1]
+        return out * self.hour_oi(contract, h1).kept[i1] if i1 else out
+
     # --- cohorts and crossings --------------------------------------------------------------------------------
 
     def cohorts(self, asset: str, slot: int) -> tuple[Cohort, ...]:
-        """The cohorts opened on ``asset`` in ``slot`` (at ``slot x SLOT_MS``): one long and one short a leverage."""
+        """The cohorts opened on ``asset`` in ``slot`` (at ``slot x SLOT_MS``): per side and leverage, over every
+        contract whose open interest rose in the slot (none when it rose nowhere)."""
         key = (asset, slot)
         found = self._cohorts.get(key)
         if found is not None:
             return found  # type: ignore[no-any-return]
         open_ms = slot * SLOT_MS
+        hour, i = divmod(slot, SLOTS_PER_HOUR)
         price = self.sample(asset, open_ms // BLOCK_MS)
-        notional = ASSETS[asset].oi_usd * OPEN_SHARE
-        d = draws(1 + 5 * len(LEVERAGES), self.seed, "cohort", asset, slot)
-        long_share = 0.4 + 0.2 * d[0]
+        longs: list[tuple[Key, float]] = []
+        shorts: list[tuple[Key, float]] = []
+        for contract in self.contracts(asset, hour):
+            if isinstance(contract, SimFuture) and contract.expiry_ms <= open_ms:
+                continue
+            oi = self.hour_oi(contract, hour)
+            added = oi.coins[i + 1] - oi.coins[i]
+            if added <= 0:
+                continue
+            kind = LONG_SHORT.get(contract.venue)
+            share = 0.5 if kind is None else self.model.long_share(contract.venue, contract.symbol, kind, open_ms)
+            usd = added * price
+            longs.append((contract_key(contract), usd * share))
+            shorts.append((contract_key(contract), usd * (1.0 - share)))
         out: list[Cohort] = []
-        for i, (leverage, weight) in enumerate(LEVERAGES):
-            jitter, margin, size_l, size_s, spread = d[1 + 5 * i: 6 + 5 * i]
-            entry = price * (1.0 + 0.002 * (2.0 * jitter - 1.0))
-            m = MAINTENANCE * (0.5 + margin)
-            usd = notional * weight * (0.4 + 1.2 * spread)
-            for side, share, size in (("long", long_share, size_l), ("short", 1.0 - long_share, size_s)):
+        if longs:
+            d = draws(3 * len(LEVERAGES), self.seed, "cohort", asset, slot)
+            for side, parts, noise in (("long", tuple(longs), d[0::3]), ("short", tuple(shorts), d[1::3])):
+                mix = [weight * (0.4 + 1.2 * u) for (_lev, weight), u in zip(LEVERAGES, noise, strict=True)]
+                total_mix, total_usd = sum(mix), sum(u for _k, u in parts)
                 sign = -1.0 if side == "long" else 1.0
-                out.append(Cohort(asset, open_ms, side, leverage, entry, entry * (1.0 + sign * (1.0 / leverage - m)),
-                                  entry * (1.0 + sign / leverage), usd * 2.0 * share * (0.5 + size)))
+                for (leverage, _w), w, margin in zip(LEVERAGES, mix, d[2::3], strict=True):
+                    m = MAINTENANCE * (0.5 + margin)
+                    out.append(Cohort(asset, open_ms, side, leverage, price,
+                                      price * (1.0 + sign * (1.0 / leverage - m)), price * (1.0 + sign / leverage),
+                                      total_usd * w / total_mix, w / total_mix, parts))
         return self._cohorts.put(key, tuple(out))  # type: ignore[no-any-return]
 
     def crossings(self, asset: str, minute: int) -> tuple[Crossing, ...]:
@@ -289,18 +420,17 @@ class LiquidationModel:
             partial = [self.sample(asset, m) for m in range(last_slot * per, minute + 1)]
             low, high = min(partial), max(partial)  # of the path from the slot's open to the minute's start
             for slot in range(last_slot, first_slot - 1, -1):
+                c_low, c_high, longs, long_levels, shorts, short_levels = self._slot(asset, slot)
                 if slot < last_slot:
-                    c_low, c_high = self._chunk(asset, slot)
                     low, high = min(low, c_low), max(high, c_high)
                 if (low <= p1) if falling else (high >= p1):
                     break  # every older cohort of that side was liquidated before, or lies beyond p1
-                for cohort in self.cohorts(asset, slot):
-                    if falling and cohort.side == "long" and p1 <= cohort.level < low:
-                        frac = (p0 - cohort.level) / (p0 - p1)
-                    elif not falling and cohort.side == "short" and high < cohort.level <= p1:
-                        frac = (cohort.level - p0) / (p1 - p0)
-                    else:
-                        continue
+                if falling:  # longs with p1 <= level < low
+                    hit = longs[bisect.bisect_left(long_levels, p1): bisect.bisect_left(long_levels, low)]
+                else:  # shorts with high < level <= p1
+                    hit = shorts[bisect.bisect_right(short_levels, high): bisect.bisect_right(short_levels, p1)]
+                for cohort in hit:
+                    frac = (cohort.level - p0) / (p1 - p0)
                     out.append(Crossing(cohort, minute * BLOCK_MS + min(BLOCK_MS - 1, int(frac * BLOCK_MS))))
         out.sort(key=lambda c: (c.t_ms, c.cohort.side, c.cohort.open_ms, c.cohort.leverage))
         return self._crossings.put(key, tuple(out))  # type: ignore[no-any-return]
@@ -322,11 +452,14 @@ class LiquidationModel:
         return BACKGROUND_BASE + BACKGROUND_PER_SHARE * contract.share
 
     def _burst(self, contract: Contract, crossing: Crossing) -> list[SimLiquidation]:
-        """One contract's events of a cohort liquidation."""
+        """One contract's events of a cohort liquidation: its part of the cohort still open at the crossing."""
         c = crossing.cohort
-        usd = c.usd * contract.share
+        usd = c.part(contract)
+        if usd <= 0:
+            return []
+        usd *= self.survival(contract, c.open_ms // SLOT_MS, crossing.t_ms // SLOT_MS)
         d = draws(1 + 4 * MAX_BURST, self.seed, "burst", *contract_key(contract), c.asset, c.open_ms, c.side,
-                   c.leverage)
+                  c.leverage)
         n = max(1, min(MAX_BURST, math.ceil(usd / BURST_USD * (0.5 + d[0]))))
         weights, gaps, slips, marks = (d[1 + k * MAX_BURST: 1 + k * MAX_BURST + n] for k in range(4))
         sizes = [pareto(u) for u in weights]
@@ -344,6 +477,17 @@ class LiquidationModel:
             qty, base, value = sized(contract, usd * size / total, price)
             out.append(SimLiquidation(contract, t, c.side, price, c.bankruptcy * ratio, qty, base, value, True, draw))
         return out
+
+    def _bursts(self, contract: Contract, minute: int) -> tuple[SimLiquidation, ...]:
+        """The contract's events of the crossings of ``minute`` (some fall in the next minute)."""
+        key = (contract_key(contract), minute)
+        found = self._burst_cache.get(key)
+        if found is None:
+            out: list[SimLiquidation] = []
+            for crossing in self.crossings(contract.asset, minute):
+                out += self._burst(contract, crossing)
+            found = self._burst_cache.put(key, tuple(out))
+        return found  # type: ignore[no-any-return]
 
     def _background(self, contract: Contract, minute: int) -> list[SimLiquidation]:
         """A contract's background liquidations in ``minute``."""
@@ -376,8 +520,7 @@ class LiquidationModel:
             return found  # type: ignore[no-any-return]
         out = self._background(contract, minute)
         for before in range(minute - 1 - MAX_DELAY_MS // BLOCK_MS, minute + 1):
-            for crossing in self.crossings(contract.asset, before):
-                out += [e for e in self._burst(contract, crossing) if e.t_ms // BLOCK_MS == minute]
+            out += [e for e in self._bursts(contract, before) if e.t_ms // BLOCK_MS == minute]
         if isinstance(contract, SimFuture):
             out = [e for e in out if e.t_ms < contract.expiry_ms]
         out.sort(key=lambda e: (e.t_ms, e.side, e.qty, e.price))
