@@ -164,8 +164,8 @@ def test_taker_fee_minus_one_is_rejected_and_null_means_the_registry_fee() -> No
     ({"funding": {"sentiment": {"extrem_pct": 1}}},
      "unknown settings key funding.sentiment.extrem_pct; did you mean funding.sentiment.extreme_pct?"),
     ({"colour": "red"}, "unknown settings key colour; known top-level keys: venues, http, streams, funding, oi, "
-                        "basis, options, liquidations, liquidation_map, store, collect, alerts, cache_dir, "
-                            "state_dir, instruments_ttl, funding_interval_ttl"),
+                        "basis, options, liquidations, liquidation_map, store, collect, alerts, execsim, carry, vol, "
+                        "cache_dir, state_dir, instruments_ttl, funding_interval_ttl"),
     ({"oi": {"colour": 1}}, "unknown settings key oi.colour; known keys of oi: divergence_oi_pct, "
                             "divergence_price_pct"),
     ({"venues": {"binnace": {}}}, "unknown settings key venues.binnace; did you mean venues.binance?"),
