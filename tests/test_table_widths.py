@@ -59,6 +59,15 @@ SIM_COMMANDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[s
     "book": (("book", "BTC", "ETH", "SOL", "--sim"), rows_of("rows")),
     "book --kind all --bands": (("book", "BTC", "--kind", "all", "--bands", "0.05,0.25,1,2,10", "--sim"),
                                 rows_of("rows")),
+    "execsim": (("execsim", "BTC", "--side", "buy", "--size", "20", "--paths", "200", "--sim"), no_symbols),
+    "liqprice --target-distance": (("liqprice", "--venue", "okx", "--symbol", "BTC-USDT-SWAP", "--side", "short",
+                                    "--entry", "90000", "--size", "2", "--leverage", "20", "--target-distance", "30",
+                                    "--sim"), no_symbols),
+    "vol": (("vol", "BTC", "ETH", "--sim"), no_symbols),
+    "vol --bars 1h": (("vol", "SOL", "--bars", "1h", "--window", "7d", "--no-iv", "--sim"), no_symbols),
+    "carry simulate": (("carry", "simulate", "--avg-funding", "0.03", "--days", "90", "--sim"), no_symbols),
+    "carry backtest": (("carry", "backtest", "--asset", "BTC", "--perp-venue", "bybit", "--days", "30", "--sim"),
+                       no_symbols),
 }
 STORE_COMMANDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[str]]]] = {
     "funding (from the store)": (("funding", "BTC", "ETH"), rows_of("rates")),
