@@ -123,7 +123,7 @@ def test_string_ids_and_times_read_as_ccxt_reads_them(payload, usdm) -> None:
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
-    (lambda raw: raw["bids"].__setitem__(1, ["7.6200", "5"]), "not in best-first order"),
+    (lambda raw: raw["bids"].__setitem__(1, ["7.6200", "5"]), "not in descending price order"),
     (lambda raw: raw["asks"].__setitem__(0, ["7.6000", "5"]), "crossed book"),
     (lambda raw: raw["bids"].__setitem__(0, ["7.6110", "0"]), "must be > 0"),
     (lambda raw: raw["asks"].__setitem__(0, ["-1", "5"]), "a price must be > 0"),

@@ -29,9 +29,8 @@ from conftest import SimThread
 from dtrack.schemas import load_schema
 from dtrack.sim.model import MarketModel
 from dtrack.sim.server import settings_document
+from pinned_sim import PINNED, PINNED_MS, lines, logged, pinned_env, pinned_market
 
-PINNED_MS = 1_796_380_800_000  # 2026-12-04T08:00:00Z
-PINNED = "2026-12-04T08:00:00Z"
 ASSETS = ("BTC", "ETH", "SOL")
 BANDS = (0.001, 0.005, 0.01, 0.05)
 #: venue -> the path of its book endpoint (Hyperliquid's is POST /info {"type": "l2Book"})
@@ -47,30 +46,13 @@ DEPTH_PARAMS = {"binance": "limit", "bybit": "limit", "okx": "sz", "deribit": "d
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimThread, Path, Path]]:
     """The sim pinned at PINNED_MS with a request log, and a settings file pointing at it."""
-    tmp = tmp_path_factory.mktemp("book")
-    log = tmp / "requests.jsonl"
-    server = SimThread(model=MarketModel(seed=7, now_ms=PINNED_MS), log_requests=str(log))
-    config = tmp / "settings.yaml"
-    config.write_text(yaml.safe_dump(settings_document(server.venue_urls())), encoding="utf-8")
-    yield server, config, log
-    server.close()
+    with pinned_market(tmp_path_factory.mktemp("book")) as got:
+        yield got
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DTRACK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
-    monkeypatch.setenv("DTRACK_NOW", PINNED)  # dtrack's clock = the sim's market clock
-
-
-def logged(log: Path, start: int = 0) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()[start:]]
-
-
-def lines(log: Path) -> int:
-    return len(log.read_text(encoding="utf-8").splitlines()) if log.exists() else 0
+    pinned_env(tmp_path, monkeypatch)
 
 
 def is_book(row: dict[str, Any]) -> bool:

@@ -36,7 +36,6 @@ from typing import Any, Generic, TypeVar
 
 from dtrack.errors import ParseError, UnsupportedError
 from dtrack.records import (
-    BookSide,
     Candle,
     FundingHistory,
     FundingRate,
@@ -59,6 +58,7 @@ from dtrack.records import (
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.binance import api
+from dtrack.venues.books import array_side, check_book
 from dtrack.venues.fields import (
     HOUR_MS,
     Listing,
@@ -1025,51 +1025,29 @@ def _update_id(r: Reader, row: Row) -> int | None:
     raise r.fail(f"field 'lastUpdateId' is {value!r}, expected a non-negative integer")
 
 
-def _book_side(r: Reader, rules: plausible.Rules, row: Row, key: str, instrument: Instrument) -> BookSide:
-    """One side of a depth answer, best first, as (price per ONE unit of the asset, size in coins of the asset).
-
-    USDⓈ-M quantities are in the venue's base (``1000PEPE`` units: x multiplier) at prices of that base
-    (/ multiplier); COIN-M quantities are contracts of ``contract_size`` USD, converted at the level's own price.
-    Prices must be > 0, sizes > 0, and a side strictly ordered away from the touch (bids falling, asks rising).
-    """
-    m, size_of = instrument.multiplier, instrument.contract_size
-    levels: list[tuple[float, float]] = []
-    for raw in r.arr(r.field(row, key), key):
-        level = r.arr(raw, f"{key} level")
-        price, qty = r.num(_cell(level, 0, "price"), "price"), r.num(_cell(level, 1, "qty"), "qty")
-        rules.price(f"{key} price", price)
-        if not qty > 0:
-            raise rules.refuse(f"{key} qty", qty, "a resting quantity must be > 0")
-        per_unit = price / m
-        coins = qty * size_of / per_unit if instrument.contract_unit is Unit.USD else qty * size_of * m
-        if levels and not (per_unit < levels[-1][0] if key == "bids" else per_unit > levels[-1][0]):
-            raise r.fail(f"{key} of {instrument.symbol} are not in best-first order at price {price!r}")
-        levels.append((per_unit, coins))
-    return tuple(levels)
-
-
 def parse_depth(body: object, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
-    """A ``depth`` answer of one contract as an ``OrderBook`` of ``limit`` levels a side asked (see ``_book_side``
-    for the units). ``time`` is ``T`` (the matching engine's transaction time; ``E``, when the message was sent,
-    if ``T`` is missing); ``sequence`` is ``lastUpdateId``. An answer naming another symbol (COIN-M sends
-    ``symbol``) or a crossed book (best bid >= best ask) is a ParseError."""
+    """A ``depth`` answer of one contract as an ``OrderBook`` of ``limit`` levels a side asked (``books.array_side``:
+    USDⓈ-M quantities in the venue's base, COIN-M ones in USD contracts converted at each level's price). ``time``
+    is ``T`` (the matching engine's transaction time; ``E``, when the message was sent, if ``T`` is missing);
+    ``sequence`` is ``lastUpdateId``. An answer naming another symbol (COIN-M sends ``symbol``) or a side out of order
+    is a ParseError, a crossed book (best bid >= best ask) Implausible."""
     host = instrument.market
     r = reader(api.PATHS[host].depth)
     row = r.obj(body)
     if "symbol" in row and (got := r.text(row, "symbol")) != instrument.symbol:
         raise r.fail(f"asked for {instrument.symbol}, the answer is for {got}")
     rules = plausible.Rules(api.VENUE, r.endpoint, instrument.symbol)
-    bids = _book_side(r, rules, row, "bids", instrument)
-    asks = _book_side(r, rules, row, "asks", instrument)
-    if bids and asks and bids[0][0] >= asks[0][0]:
-        raise rules.refuse("bids", bids[0][0] * instrument.multiplier,
-                           f"a crossed book: best bid >= best ask {asks[0][0] * instrument.multiplier!r}")
+    # USDⓈ-M qty in the venue's base (1000PEPE units), COIN-M qty in contracts of contract_size USD
+    inverse = instrument.contract_unit is Unit.USD
+    unit = Unit.CONTRACTS if inverse else Unit.BASE
+    bids = array_side(r, r.field(row, "bids"), "bids", instrument, unit, rules, ("price", "qty"))
+    asks = array_side(r, r.field(row, "asks"), "asks", instrument, unit, rules, ("price", "qty"))
+    check_book(r, rules, instrument, bids, asks, "bids/asks")
     time = r.opt_time_ms(row, "T") or r.opt_time_ms(row, "E")
     rules.time("T", time, received)
-    inverse = instrument.contract_unit is Unit.USD
     note = (f"qty in contracts of {instrument.contract_size:g} USD, in {instrument.asset} at each level's price"
             if inverse else "")
-    return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=Unit.CONTRACTS if inverse else Unit.BASE,
+    return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=unit,
                      limit=limit, time=time, received_at=received, sequence=_update_id(r, row), note=note)
 
 

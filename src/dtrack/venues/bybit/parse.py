@@ -49,13 +49,11 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from dtrack.errors import DtrackError, Implausible, ParseError, RateLimited, VenueError
 from dtrack.records import (
-    BookSide,
     Candle,
     FundingRate,
     Instrument,
@@ -74,6 +72,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.books import array_side, check_book
 from dtrack.venues.bybit import api
 from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, ms_to_utc, parse_each
 
@@ -619,28 +618,6 @@ def candles(bars: Iterable[Bar], instrument: Instrument, period_seconds: int, re
 # --- orderbook ---------------------------------------------------------------------------------
 
 
-def _levels(r: Reader, result: Mapping[str, Any], key: str, instrument: Instrument,
-            rules: plausible.Rules) -> BookSide:
-    """One side of an orderbook answer, ``[[price, size], ...]`` as sent, in (price per ONE unit of the asset,
-    coins of the asset): linear sizes are in the venue's base coin (x the multiplier), inverse sizes in USD
-    contracts, converted at that level's own price."""
-    out = []
-    for item in r.arr(r.field(result, key), f"result.{key}"):
-        level = r.arr(item, f"result.{key} level")
-        if len(level) < 2:
-            raise r.fail(f"level {level!r} of {key!r} has {len(level)} fields, expected [price, size]")
-        price, size = r.num({"price": level[0]}, "price"), r.num({"size": level[1]}, "size")
-        rules.price(f"{key} price", price)
-        rules.amount(f"{key} size", size)
-        per_coin = price / instrument.multiplier
-        if instrument.margin is Margin.INVERSE:
-            coins = size * instrument.contract_size / per_coin
-        else:
-            coins = size * instrument.multiplier
-        out.append((per_coin, coins))
-    return tuple(out)
-
-
 def parse_orderbook(body: Any, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
     """An orderbook answer (``result`` = ``{s, b, a, ts, u, seq}``, ``bybit__ccxt_fetchOrderBook.json``) as an
     ``OrderBook``: bids descending and asks ascending as sent (an answer out of that order, or crossed, is refused),
@@ -652,17 +629,13 @@ def parse_orderbook(body: Any, instrument: Instrument, limit: int, received: dat
     if got != instrument.symbol:
         raise r.fail(f"book of {got!r}, asked for {instrument.symbol!r}")
     rules = plausible.Rules(VENUE, r.endpoint, instrument.symbol)
-    bids, asks = _levels(r, result, "b", instrument, rules), _levels(r, result, "a", instrument, rules)
-    if any(a[0] <= b[0] for a, b in pairwise(bids)):
-        raise r.fail(f"{instrument.symbol}: bids are not in descending price order")
-    if any(b[0] <= a[0] for a, b in pairwise(asks)):
-        raise r.fail(f"{instrument.symbol}: asks are not in ascending price order")
-    if bids and asks and bids[0][0] >= asks[0][0]:
-        raise rules.refuse("b/a", [bids[0][0], asks[0][0]], "a crossed book (best bid >= best ask)")
+    unit, unit_text = oi_unit(instrument)  # linear: the base coin; inverse: USD contracts, at each level's price
+    bids = array_side(r, r.field(result, "b"), "b", instrument, unit, rules)
+    asks = array_side(r, r.field(result, "a"), "a", instrument, unit, rules)
+    check_book(r, rules, instrument, bids, asks, "b/a")
     time = r.opt_time_ms(result, "ts")
     rules.time("ts", time, received)
     sequence = r.opt_num(result, "u")
-    unit, unit_text = oi_unit(instrument)
     return OrderBook(instrument=instrument, bids=bids, asks=asks, unit=unit, limit=limit, time=time,
                      received_at=received, sequence=None if sequence is None else int(sequence),
                      note=f"sizes from {unit_text}" + (", at each level's price" if unit is Unit.USD else ""))

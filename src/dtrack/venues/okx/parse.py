@@ -31,12 +31,10 @@ import statistics
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
-    BookSide,
     Candle,
     FundingRate,
     Instrument,
@@ -56,6 +54,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.books import array_side, check_book
 from dtrack.venues.fields import HOUR_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
 from dtrack.venues.okx import api
 
@@ -525,28 +524,6 @@ def candles(rows: Iterable[CandleRow], instrument: Instrument, period_seconds: i
 # --- order books and position tiers ---------------------------------------------------------------
 
 
-def _book_side(reader: Reader, book: Mapping[str, Any], key: str, instrument: Instrument,
-               rules: plausible.Rules) -> BookSide:
-    """One side of a books answer, levels ``[px, sz, "0", numOrders]`` with ``sz`` in CONTRACTS, as (price per ONE
-    unit of the asset, coins): a linear contract is ``ctVal`` coins, an inverse one ``ctVal`` USD converted at the
-    level's own price."""
-    out = []
-    for item in reader.arr(reader.field(book, key), key):
-        level = reader.arr(item, f"{key} level")
-        if len(level) < 2:
-            raise reader.fail(f"level {level!r} of {key!r} has {len(level)} values, expected [px, sz, ...]")
-        price, size = reader.num({"px": level[0]}, "px"), reader.num({"sz": level[1]}, "sz")
-        rules.price(f"{key} px", price)
-        rules.amount(f"{key} sz", size)
-        per_coin = price / instrument.multiplier
-        if instrument.contract_unit is Unit.USD:
-            coins = size * instrument.contract_size / per_coin
-        else:
-            coins = size * instrument.contract_size * instrument.multiplier
-        out.append((per_coin, coins))
-    return tuple(out)
-
-
 def parse_books(body: Any, instrument: Instrument, limit: int, received: datetime) -> OrderBook:
     """A books answer (``data`` = one ``{asks, bids, ts}``; ``okx__ccxt_fetchOrderBook.json``; the WebSocket
     ``books`` snapshot ``okx__ws_books__capture.json`` has the same levels) as an ``OrderBook``: best first as sent
@@ -559,14 +536,10 @@ def parse_books(body: Any, instrument: Instrument, limit: int, received: datetim
         raise reader.fail(f"{len(rows)} books in the answer, expected 1 ({instrument.symbol})")
     book = rows[0]
     rules = plausible.Rules(api.VENUE, api.BOOKS, instrument.symbol)
-    bids = _book_side(reader, book, "bids", instrument, rules)
-    asks = _book_side(reader, book, "asks", instrument, rules)
-    if any(a[0] <= b[0] for a, b in pairwise(bids)):
-        raise reader.fail(f"{instrument.symbol}: bids are not in descending price order")
-    if any(b[0] <= a[0] for a, b in pairwise(asks)):
-        raise reader.fail(f"{instrument.symbol}: asks are not in ascending price order")
-    if bids and asks and bids[0][0] >= asks[0][0]:
-        raise rules.refuse("bids/asks", [bids[0][0], asks[0][0]], "a crossed book (best bid >= best ask)")
+    # levels [px, sz, "0", numOrders], sz in CONTRACTS: ctVal coins (linear) or ctVal USD at the level's price
+    bids = array_side(reader, reader.field(book, "bids"), "bids", instrument, Unit.CONTRACTS, rules, ("px", "sz"))
+    asks = array_side(reader, reader.field(book, "asks"), "asks", instrument, Unit.CONTRACTS, rules, ("px", "sz"))
+    check_book(reader, rules, instrument, bids, asks, "bids/asks")
     time = reader.opt_time_ms(book, "ts")
     rules.time("ts", time, received)
     sequence = reader.opt_num(book, "seqId")
