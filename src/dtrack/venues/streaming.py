@@ -153,6 +153,35 @@ class Collected:
 ORDER_SIDE = {"SELL": "long", "BUY": "short", "sell": "long", "buy": "short"}
 
 
+class SeenKeys:
+    """The liquidation keys a connection handed on, the latest ``limit`` of them (oldest forgotten first), so that
+    a backlog a venue repeats on subscribing (OKX ``liquidation-orders``, dYdX ``v4_trades``) or after a reconnect
+    is never counted twice."""
+
+    __slots__ = ("_keys", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._keys: dict[str, None] = {}
+        self.limit = limit
+
+    def fresh(self, records: list[Liquidation]) -> list[Liquidation]:
+        """The records whose key was not seen before (now remembered), in order."""
+        keys, out = self._keys, []
+        for record in records:
+            if record.key not in keys:
+                keys[record.key] = None
+                out.append(record)
+        while len(keys) > self.limit:
+            del keys[next(iter(keys))]
+        return out
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class LiquidationTerms:
     """What the liquidation records of one contract share, worked out once per contract: the contract, the
     plausibility rules naming it, and the unit its venue counts a liquidation in."""

@@ -43,7 +43,7 @@ from dtrack.errors import Implausible
 from dtrack.net.ws import CONTROL, Frame, MalformedFrame, StreamProtocol, chunks, decode
 from dtrack.records import Instrument, Liquidation
 from dtrack.venues.dydx import api, parse
-from dtrack.venues.streaming import QUIET, LiquidationTerms, StreamRequest
+from dtrack.venues.streaming import QUIET, LiquidationTerms, SeenKeys, StreamRequest
 
 HOST = api.WS
 PATH = api.WS_PATH
@@ -76,7 +76,7 @@ class TradesStream(StreamProtocol):
                                                    for i in instruments}
         super().__init__(list(self.terms))
         #: the keys of the liquidations handed on (kept across reconnects: a backlog repeated is not news)
-        self.seen: dict[str, None] = {}
+        self.seen = SeenKeys(SEEN)
 
     def stall_seconds(self, channel: str) -> float:
         return QUIET
@@ -131,14 +131,7 @@ class TradesStream(StreamProtocol):
             parse.trade_liquidations(part.get("trades"), terms, received_at, records, dropped)
         if not records:
             return Frame(channel=name, dropped=dropped)
-        seen, fresh = self.seen, []
-        for record in records:
-            if record.key not in seen:
-                seen[record.key] = None
-                fresh.append(record)
-        while len(seen) > SEEN:
-            del seen[next(iter(seen))]
-        return Frame(channel=name, records=fresh, dropped=dropped)
+        return Frame(channel=name, records=self.seen.fresh(records), dropped=dropped)
 
     def _error(self, msg: dict[str, Any]) -> Frame:
         """An ``error`` message: a refusal of the subscription it names (by fields, else in its text); otherwise

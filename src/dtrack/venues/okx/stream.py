@@ -50,6 +50,7 @@ from dtrack.venues.streaming import (
     ORDER_SIDE,
     QUIET,
     LiquidationTerms,
+    SeenKeys,
     StreamRequest,
     make_funding,
     make_quote,
@@ -169,7 +170,7 @@ class PublicStream(StreamProtocol):
         super().__init__(list(self.subscriptions))
         self.states: dict[str, _State] = {}
         #: the keys of the liquidations handed on (kept across reconnects: a backlog re-pushed is not news)
-        self.seen: dict[str, None] = {}
+        self.seen = SeenKeys(SEEN)
         self.reset()
 
     def _channels_of(self, inst: Instrument) -> list[str]:
@@ -249,14 +250,7 @@ class PublicStream(StreamProtocol):
             liquidation_orders(row, self.liquidated, received_at, records, dropped)
         if not records:
             return Frame(channel=name, dropped=dropped)
-        seen, fresh = self.seen, []
-        for record in records:
-            if record.key not in seen:
-                seen[record.key] = None
-                fresh.append(record)
-        while len(seen) > SEEN:
-            del seen[next(iter(seen))]
-        return Frame(channel=name, records=fresh, dropped=dropped)
+        return Frame(channel=name, records=self.seen.fresh(records), dropped=dropped)
 
     def _mark(self, r: Reader, row: Any, state: _State, received_at: datetime, records: list[Any]) -> None:
         mark = r.num(row, "markPx")
