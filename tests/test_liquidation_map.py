@@ -282,26 +282,91 @@ def test_top_k_share_against_hand_computations() -> None:
     assert top_k_share(est, [0, 0, 0, 0], 2) is None
 
 
+# --- scoring: the leverage-ladder baseline -------------------------------------------------------------------------
+
+#: the seed's mix and the built-in first-tier rates, written out here (not read from the code under test)
+SEED_MIX = {2: 0.05, 3: 0.13, 5: 0.25, 10: 0.25, 20: 0.15, 25: 0.10, 50: 0.05, 100: 0.02}
+RATES = {"binance": 0.004, "bybit": 0.005, "okx": 0.004, "dydx": 0.03}
+
+
+def ladder_reference(sides: list[bool], lows: list[float], highs: list[float], price: float,
+                     venues: list[str], mix: dict[float, float] = SEED_MIX,
+                     rates: dict[str, float] = RATES) -> list[float]:
+    """Plain loops: every (venue, leverage) rung the venue can carry (1/L > m), its weight the mix's share among
+    those (a venue's rungs sum to 1 / len(venues)), placed in the bin of its side holding its liquidation price
+    (long P(1 - 1/L)/(1 - m), short P(1 + 1/L)/(1 + m)), bins [low, high)."""
+    out = [0.0] * len(lows)
+    for venue in venues:
+        m = rates[venue]
+        kept = {lev: w for lev, w in mix.items() if 1 / lev > m}
+        total = sum(kept.values())
+        for lev, w in kept.items():
+            for is_long in (True, False):
+                lp = price * (1 - 1 / lev) / (1 - m) if is_long else price * (1 + 1 / lev) / (1 + m)
+                for i in range(len(lows)):
+                    if sides[i] == is_long and lows[i] <= lp < highs[i]:
+                        out[i] += w / total / len(venues)
+    return out
+
+
+def test_the_ladder_baseline_against_plain_loops() -> None:
+    from dtrack.analytics.liquidation_map import ladder_baseline
+
+    # ±10 % around 100 in 0.4 % bins (the default grid), longs below, shorts above
+    edges_below, edges_above = np.linspace(90, 100, 26), np.linspace(100, 110, 26)
+    lows = [*edges_above[:-1], *edges_below[:-1]]
+    highs = [*edges_above[1:], *edges_below[1:]]
+    sides = [False] * 25 + [True] * 25
+    for venues in (["binance"], ["binance", "bybit", "okx", "dydx"], ["dydx"]):
+        got = ladder_baseline(np.array(sides), np.array(lows), np.array(highs), 100.0, venues, MapParams())
+        want = ladder_reference(sides, lows, highs, 100.0, venues)
+        assert got.tolist() == pytest.approx(want, abs=1e-15)
+    # by hand, Binance at 0.4 %: 100x long at 99 / 0.996 = 99.398 (the bin [99.2, 99.6)), weight 0.02; 50x at
+    # 98.394 ([98.0, 98.4)), 0.05; 10x at 90.361 ([90.0, 90.4)), 0.25; 5x at 80.3 is off the grid
+    one = ladder_baseline(np.array(sides), np.array(lows), np.array(highs), 100.0, ["binance"], MapParams())
+    by_low = {(round(lo, 1), sd): w for lo, sd, w in zip(lows, sides, one.tolist(), strict=True) if w}
+    assert by_low[(99.2, True)] == pytest.approx(0.02) and by_low[(98.0, True)] == pytest.approx(0.05)
+    assert by_low[(90.0, True)] == pytest.approx(0.25)
+    # shorts: 100x at 101 / 1.004 = 100.598 ([100.4, 100.8)); 10x at 109.562 ([109.2, 109.6))
+    assert by_low[(100.4, False)] == pytest.approx(0.02) and by_low[(109.2, False)] == pytest.approx(0.25)
+    assert sum(one) == pytest.approx(0.02 + 0.05 + 0.10 + 0.15 + 0.25 + 0.02 + 0.05 + 0.10 + 0.15 + 0.25)
+    # dYdX's 3 % drops 50x and 100x (1/L <= m), the rest rescaled by 1 / 0.93: its nearest long rung is 25x at
+    # 96 / 0.97 = 98.969 ([98.8, 99.2)), nothing nearer; 2x, 3x and 5x are off the grid
+    dydx = ladder_baseline(np.array(sides), np.array(lows), np.array(highs), 100.0, ["dydx"], MapParams())
+    by_low = {(round(lo, 1), sd): w for lo, sd, w in zip(lows, sides, dydx.tolist(), strict=True) if w}
+    assert max(lo for lo, sd in by_low if sd) == 98.8 and by_low[(98.8, True)] == pytest.approx(0.10 / 0.93)
+    assert sum(dydx) == pytest.approx(2 * (0.25 + 0.15 + 0.10) / 0.93)
+    # no venue named: one ladder at the default rate (0.5 %)
+    none = ladder_baseline(np.array(sides), np.array(lows), np.array(highs), 100.0, [], MapParams())
+    assert none.tolist() == pytest.approx(ladder_reference(sides, lows, highs, 100.0, ["x"], rates={"x": 0.005}))
+
+
 # --- scoring: a synthetic market ----------------------------------------------------------------------------------
 
+#: what a bin the ladder misses still realizes, against the ladder's weights (0.02 to 0.25)
+FLOOR = 0.05
+
+
 def synthetic(seed: int = 11, snapshots: int = 40) -> tuple[list[Frozen], Realized, PricePath, np.random.Generator]:
-    """Estimates every day at price 100 over ±10 % in 1 % bins, each with a structure unrelated to distance;
-    price then swings to 94.5 and 105.5 within the day (6 bins a side reached); realized USD per traversed bin =
-    the estimate x a distance decay x noise, each as one liquidation at the bin's middle."""
+    """Estimates of Binance every day at price 100 over ±10 % in 1 % bins, each with a structure of its own (no
+    relation to distance); price then swings to 94.5 and 105.5 within the day (6 bins a side reached); realized
+    USD per traversed bin = the estimate x (the leverage ladder's weight + FLOOR) x noise, each as one liquidation
+    at the bin's middle: the ladder knows part of the structure, the estimate more."""
     rng = np.random.default_rng(seed)
     lows = np.concatenate([np.arange(109, 99, -1.0), np.arange(99, 89, -1.0)])
     is_long = np.array([False] * 10 + [True] * 10)
+    ladder = np.array(ladder_reference(is_long.tolist(), lows.tolist(), (lows + 1).tolist(), 100.0, ["binance"]))
     frozen, times, prices, usds, sides, path_t, path_p = [], [], [], [], [], [], []
     for n in range(snapshots):
         t0 = T0 + n * 24 * H
         est = rng.lognormal(0.0, 1.0, 20) * 1e6
-        frozen.append(Frozen(time_ms=t0, price=100.0, is_long=is_long, low=lows, high=lows + 1, usd=est))
+        frozen.append(Frozen(time_ms=t0, price=100.0, is_long=is_long, low=lows, high=lows + 1, usd=est,
+                             venues=("binance",)))
         path_t += [t0 + 6 * H, t0 + 12 * H, t0 + 18 * H]
         path_p += [94.5, 105.5, 100.0]
         mid = lows + 0.5
         reached = np.where(is_long, lows + 1 >= 94.5, lows <= 105.5)
-        decay = np.exp(-np.abs(mid / 100 - 1) / 0.03)
-        real = est * decay * rng.uniform(0.5, 1.5, 20)
+        real = est * (ladder + FLOOR) * rng.uniform(0.5, 1.5, 20)
         for i in np.nonzero(reached)[0]:
             times.append(t0 + 3 * H)
             prices.append(float(mid[i]))
@@ -317,17 +382,53 @@ def test_a_right_estimate_beats_the_baseline_and_a_shuffled_one_does_not() -> No
     assert right.scored == 40 and right.pairs == 40 * 12  # 6 bins a side reached each day
     assert right.realized_unbinned_usd == pytest.approx(0.0)
     assert right.spearman is not None and right.baseline_spearman is not None
-    assert right.spearman > 0.6 and right.baseline_spearman > 0.1  # the baseline knows the decay, not the structure
+    assert right.spearman > 0.6 and right.baseline_spearman > 0.3  # the ladder knows part of the structure
     assert right.spearman > right.baseline_spearman
     assert right.top_k_share is not None and right.baseline_top_k_share is not None
     assert right.top_k_share > right.baseline_top_k_share
     assert right.beats_baseline is True
-    shuffled = [Frozen(f.time_ms, f.price, f.is_long, f.low, f.high, rng.permutation(f.usd)) for f in frozen]
+    shuffled = [Frozen(f.time_ms, f.price, f.is_long, f.low, f.high, rng.permutation(f.usd), f.venues)
+                for f in frozen]
     wrong = score_estimates(shuffled, realized, path, horizon_ms=24 * H, top_k=3, until_ms=until)
     assert wrong.baseline_spearman == pytest.approx(right.baseline_spearman)  # the same bins, the same baseline
     assert wrong.spearman is not None and wrong.spearman < wrong.baseline_spearman
     assert wrong.top_k_share is not None and wrong.top_k_share < wrong.baseline_top_k_share  # type: ignore[operator]
     assert wrong.beats_baseline is False
+    # the baseline's figures by hand: the ladder's weight per reached bin against the realized USD, pooled
+    lows = frozen[0].low
+    reached = np.where(frozen[0].is_long, lows + 1 >= 94.5, lows <= 105.5)
+    weights = ladder_reference(frozen[0].is_long.tolist(), lows.tolist(), (lows + 1).tolist(), 100.0, ["binance"])
+    w_all, r_all = [], []
+    for f in frozen:
+        got = {(float(p), bool(lg)): float(u) for t, p, u, lg in zip(realized.time_ms, realized.price, realized.usd,
+                                                                     realized.is_long, strict=True)
+               if f.time_ms < t <= f.time_ms + 24 * H}
+        for i in np.nonzero(reached)[0]:
+            w_all.append(weights[i])
+            r_all.append(got[(float(lows[i] + 0.5), bool(f.is_long[i]))])
+    assert right.baseline_spearman == pytest.approx(spearman(w_all, r_all), abs=1e-12)
+    per_day = [top_k_share(w_all[j:j + 12], r_all[j:j + 12], 3) * sum(r_all[j:j + 12])  # type: ignore[operator]
+               for j in range(0, len(r_all), 12)]
+    assert right.baseline_top_k_share == pytest.approx(sum(per_day) / sum(r_all), abs=1e-12)
+
+
+def test_the_baseline_takes_the_methods_own_parameters_where_they_reproduce_its_id() -> None:
+    from dtrack.client.queries.liquidation_map import method_params
+
+    # a stored grid: price 100, ±10 % in 20 bins (what the store keeps: rows, and the method's id)
+    rows = [{"price": 100.0, "low": lo, "high": lo + 1.0} for lo in range(90, 110)]
+    changed = MapParams(leverage={10.0: 1.0}, maintenance={"binance": 0.02}, bins=50)  # the settings now
+    # stored with the defaults, scored after the settings changed: the defaults are found back by the id
+    used, origin = method_params(MapParams(bins=20).method_id, rows, changed)
+    assert origin == "method" and used.method_id == MapParams(bins=20).method_id
+    assert used.rule()("binance", "", np.ones(1)).tolist() == [0.004]
+    # stored with the settings in force (their range and bins on the grid)
+    mine = MapParams(leverage={10.0: 1.0}, maintenance={"binance": 0.02}, bins=20)
+    used, origin = method_params(mine.method_id, rows, changed)
+    assert origin == "method" and dict(used.leverage) == {10.0: 1.0}
+    # an id nothing here reproduces (other settings then): the current settings', said so
+    used, origin = method_params("oi-delta-v1/0123456789", rows, changed)
+    assert origin == "settings" and used is changed
 
 
 def test_only_traversed_bins_and_finished_horizons_are_scored() -> None:
@@ -508,6 +609,73 @@ def test_a_map_of_the_simulated_market_has_both_sides(market: SimThread, tmp_pat
     assert len(result.to_csv().splitlines()) == 51
 
 
+def test_a_map_from_the_venues_uses_each_contracts_margin_tiers(market: SimThread, tmp_path: Path) -> None:
+    """From the venues: each perpetual's tiers (read in the same concurrent round), the rate of the lowest tier
+    allowing each leverage; a contract whose first tier allows less than 100x drops the 100x cohorts."""
+    from decimal import Decimal
+
+    from dtrack.sim.venues import binance as sim_binance
+    from dtrack.sim.venues import bybit as sim_bybit
+    from dtrack.sim.venues import dydx as sim_dydx
+    from dtrack.sim.venues import okx as sim_okx
+
+    async def go() -> Any:
+        settings = sim_settings(market.venue_urls(), tmp_path)
+        async with dtrack.AsyncClient(config=settings, clock=pinned(NOW)) as dt:
+            return await dt.liquidation_map(["BTC", "SOL"])
+
+    result = asyncio.run(go())
+    assert result.exit_code == 0, result.failures
+    maps = {m.asset: m for m in result.maps}
+    # the sim's tier-1 rates and max leverages, read from its tables (Bybit: max leverage 1 / (2 x mmr))
+    bn = {a: sim_binance.BRACKETS[("usdm", a)][0] for a in ("BTC", "SOL")}
+    bb = {a: float(sim_bybit.RISK_TABLES[(a, "linear")][0][1]) for a in ("BTC", "SOL")}
+    ok = {a: sim_okx.TIER_TABLES[f"{a}-USDT"] for a in ("BTC", "SOL")}
+    dy = {a: sim_dydx._SPECS[f"{a}-USD"] for a in ("BTC", "SOL")}
+    for asset in ("BTC", "SOL"):
+        m = maps[asset]
+        assert m.params.tiered and m.params.method_id == MapParams(tiered=True).method_id != MapParams().method_id
+        assert {lv.method for lv in result.levels(received_at=NOW)} == {MapParams(tiered=True).method_id}
+        got = {(s.venue, s.symbol): (s.maintenance_rate, s.dropped_leverage) for s in m.series}
+        _cap, rate, lever = bn[asset]
+        assert got[("binance", f"{asset}USDT")] == (float(rate), () if lever >= 100 else (100.0,))
+        assert got[("bybit", f"{asset}USDT")] == (bb[asset], () if 1 / (2 * bb[asset]) >= 100 else (100.0,))
+        okx_rate, okx_lever = float(ok[asset][1][0]), float(ok[asset][2][0])
+        assert got[("okx", f"{asset}-USDT-SWAP")] == (okx_rate, () if okx_lever >= 100 else (100.0,))
+        imf, mmf = float(Decimal(dy[asset][3])), float(Decimal(dy[asset][4]))
+        assert got[("dydx", f"{asset}-USD")][0] == mmf
+        assert got[("dydx", f"{asset}-USD")][1] == tuple(x for x in (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0)
+                                                          if x > 1 / imf * (1 + 1e-9) or 1 / x <= mmf)
+        assert any(f"{asset} maintenance: margin tiers of binance {asset}USDT" in n for n in result.notes)
+    # what the tables say, spelled out: BTC's first tiers allow 100x or more (Binance 150x at 0.4 %, Bybit 0.5 %,
+    # OKX 100x at 0.4 %); SOL's allow 75x, 50x and 50x: its 100x cohorts are dropped
+    assert maps["BTC"].series[0].dropped_leverage == () and bn["SOL"][2] == 75
+    assert [s.dropped_leverage for s in maps["SOL"].series if s.venue != "dydx"] == [(100.0,)] * len(
+        [s for s in maps["SOL"].series if s.venue != "dydx"])
+
+
+def test_a_contract_without_tiers_uses_its_venues_flat_rate_and_is_named(tmp_path: Path) -> None:
+    """A venue whose tiers endpoint fails (the sim's fault injection on OKX's position-tiers): its contracts keep
+    the flat rate, and the map says which."""
+    from dtrack.sim.faults import Faults
+
+    server = SimThread(model=model(), faults=Faults(endpoints={("okx", "/api/v5/public/position-tiers"): 500}))
+    try:
+        async def go() -> Any:
+            settings = sim_settings(server.venue_urls(), tmp_path)
+            async with dtrack.AsyncClient(config=settings, clock=pinned(NOW), venues=["okx", "binance"]) as dt:
+                return await dt.liquidation_map("BTC")
+
+        result = asyncio.run(go())
+    finally:
+        server.close()
+    (m,) = result.maps
+    okx = [s for s in m.series if s.venue == "okx"]
+    assert okx and all(s.maintenance_rate == 0.004 for s in okx)  # VENUE_MAINTENANCE["okx"]
+    (note,) = [n for n in result.notes if n.startswith("BTC maintenance")]
+    assert "the venue's flat rate for okx BTC-USDT-SWAP" in note and "binance BTCUSDT" in note
+
+
 def test_a_past_map_from_the_venues_has_no_ratio_and_says_why(market: SimThread, tmp_path: Path) -> None:
     async def go() -> Any:
         settings = sim_settings(market.venue_urls(), tmp_path)
@@ -604,7 +772,8 @@ def test_the_collector_job_writes_liquidation_levels(market: SimThread, tmp_path
         rows = st.read("liquidation_levels")
     assert len(rows) == len(levels) == 2 * 50
     assert {r["asset"] for r in rows} == {"BTC", "SOL"} and {r["venues"] for r in rows} == {"binance,okx"}
-    assert {r["method"] for r in rows} == {MapParams().method_id}
+    # a fresh store: the maps are made from the venues, with each contract's margin tiers (the tiered method)
+    assert {r["method"] for r in rows} == {MapParams(tiered=True).method_id}
     assert all(r["time"] == NOW for r in rows) and sum(r["usd"] for r in rows) > 0
     def key(lv: LiquidationLevel) -> tuple[str, str, float]:
         return lv.asset, lv.side, lv.low
@@ -617,6 +786,8 @@ def test_score_from_a_store(tmp_path: Path, store_url: str) -> None:
     frozen, realized, path, _ = synthetic(snapshots=6)
     inst = CONTRACTS[0]
     records: list[Any] = []
+    # the id of the default parameters on the synthetic grid (±10 %, 20 bins): the score finds them back
+    method = MapParams(bins=20).method_id
     start = NOW - timedelta(days=8)
     shift = int(start.timestamp() * 1000) - T0
 
@@ -625,7 +796,7 @@ def test_score_from_a_store(tmp_path: Path, store_url: str) -> None:
 
     for f in frozen:
         for i in range(len(f.usd)):
-            records.append(LiquidationLevel(asset="BTC", method="oi-delta-v1/test", time=when(f.time_ms),
+            records.append(LiquidationLevel(asset="BTC", method=method, time=when(f.time_ms),
                                             received_at=when(f.time_ms), price=f.price,
                                             side="long" if f.is_long[i] else "short", low=float(f.low[i]),
                                             high=float(f.high[i]), usd=float(f.usd[i]), venues="binance"))
@@ -655,6 +826,9 @@ def test_score_from_a_store(tmp_path: Path, store_url: str) -> None:
     assert row["estimate"]["spearman"] == pytest.approx(want.spearman)
     assert row["baseline"]["top_k_share"] == pytest.approx(want.baseline_top_k_share)
     assert row["coverage"] == {"binance": "sampled"} and row["beats_baseline"] is True
+    assert row["baseline"]["parameters"] == "method" and row["baseline"]["maintenance_rate"] == {"binance": 0.004}
+    assert row["baseline"]["leverage"] == {f"{k:g}": v for k, v in SEED_MIX.items()}
+    assert "leverage ladder" in doc["baseline"]
     assert result.exit_code == 0
     text = result.table().render(120)
     assert "Spearman" in text and "yes" in text

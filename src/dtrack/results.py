@@ -782,7 +782,8 @@ class LiquidationScoreResult(Result):
     """``dtrack liquidations --score 7d``: the estimated maps the collector froze since ``since`` against the
     liquidations recorded in the ``horizon`` after each, over the price bins price traversed: Spearman's rank
     correlation and the share of the realized USD in the ``top_k`` estimated bins, beside the same figures of a
-    distance-only baseline. One row per asset and method; read from the store only."""
+    naive baseline (the leverage ladder: every position opened at the price of the estimate's time, over the same
+    leverage mix and maintenance rates; distance only). One row per asset and method; read from the store only."""
 
     command: ClassVar[str] = "liquidation_score"
     main_table: ClassVar[str] = "scores"

@@ -22,9 +22,12 @@ hourly bars (open-interest history in coins, aligned with the contract's kline c
    remaining weights rescaled.
 4. Liquidation price of a cohort entered at ``E`` with leverage ``L`` and maintenance-margin rate ``m`` (isolated,
    one-way, margin ``E/L`` per coin, no maintenance deduction; research notes §2.2, the Binance USDⓈ-M formula
-   with ``cum = 0``): long ``E (1 − 1/L) / (1 − m)``, short ``E (1 + 1/L) / (1 + m)``. ``m`` is a flat rate per
-   venue (settings ``liquidation_map.maintenance_rate_pct``; ``VENUE_MAINTENANCE`` by default: each venue's first
-   BTC tier). ``MaintenanceRule`` is the hook for tiered rates: any callable ``(venue, symbol, leverages) -> rates``.
+   with ``cum = 0``): long ``E (1 − 1/L) / (1 − m)``, short ``E (1 + 1/L) / (1 + m)``. ``m`` is, for a map made
+   from the venues, each contract's own margin tiers (``MapParams.tiered``; ``dtrack.analytics.liqprice.tier_rule``:
+   the rate of the lowest tier allowing the leverage, a leverage no tier allows dropped), and where a contract's
+   tiers could not be read, or for a map made from the store (which keeps no tiers), a flat rate per venue
+   (settings ``liquidation_map.maintenance_rate_pct``; ``VENUE_MAINTENANCE`` by default: each venue's first BTC
+   tier). ``MaintenanceRule`` is the hook: any callable ``(venue, symbol, leverages) -> rates``.
 5. Consumed. A cohort is removed once price has traded through its level after the bar it was opened in: a long
    when a later bar's low is at or below its liquidation price, a short when a later high is at or above it; and,
    at the end, a long whose level is at or above the current price (a short at or below it).
@@ -56,8 +59,12 @@ once price rose to its lower edge; a bin never reached is "not tested", not a mi
 binned the same way by their side (the position side) and the price the venue sent. Over every (estimate,
 traversed bin) pair pooled: Spearman's rank correlation between estimated and realized USD, and the share of the
 realized USD that falls in each estimate's ``top_k`` traversed bins by estimated USD; the same for a naive
-baseline whose weight only decreases with the bin's distance from the price at ``t0`` (any decreasing function
-gives the same ranks, so the same figures).
+baseline, the "leverage ladder" (``ladder_baseline``): all open interest assumed opened at the price at ``t0``,
+spread over the map's own leverage mix and maintenance rates (steps 3 and 4, the same ``MapParams``: leverages a
+venue cannot carry dropped), each of the estimate's venues weighted equally; a bin's weight is the share of that
+ladder whose liquidation price falls in it (longs below, shorts above), so most bins weigh 0 (a tie). It knows
+the method's published parameters and the distance from the price at ``t0``, nothing of the market's history
+(no open interest, no price path): what the map adds over it is the history.
 """
 
 from __future__ import annotations
@@ -133,6 +140,8 @@ class MapParams:
     density_high: float = 2.0
     density_critical: float = 4.0
     reference_oi_usd: float = CASCADE_REFERENCE_OI
+    #: maintenance from each contract's margin tiers (flat rates where a contract has none): another method id
+    tiered: bool = False
 
     def __post_init__(self) -> None:
         if self.bins < 2 or self.bins % 2:
@@ -150,7 +159,7 @@ class MapParams:
         return lev, w / w.sum()
 
     def rule(self) -> MaintenanceRule:
-        """The maintenance rule these parameters name (flat rates per venue)."""
+        """The flat maintenance rule these parameters name (rates per venue; a tiered map's fallback)."""
         return flat_maintenance(self.maintenance, self.default_maintenance)
 
     def parameters(self) -> dict[str, object]:
@@ -161,7 +170,10 @@ class MapParams:
                 "default_maintenance_rate": self.default_maintenance, "window_hours": self.window_hours,
                 "range": self.range, "bins": self.bins, "entry": "typical price (high + low + close) / 3",
                 "liquidation_price": "isolated: long E(1-1/L)/(1-m), short E(1+1/L)/(1+m)",
-                "split": "venue long share, else 0.5"}
+                "split": "venue long share, else 0.5"} | (
+                    {"maintenance_tiers": "each contract's margin tiers: the rate of the lowest tier allowing the "
+                                          "leverage; the flat rates where a contract's tiers were not read"}
+                    if self.tiered else {})
 
     @property
     def method_id(self) -> str:
@@ -645,17 +657,42 @@ def top_k_share(estimated: Sequence[float] | FloatArray, realized: Sequence[floa
     return None if total <= 0 else top_k_capture(e, r, k) / total
 
 
-def distance_baseline(low: FloatArray, high: FloatArray, price: float) -> FloatArray:
-    """The naive baseline: a weight that only decreases with the bin middle's distance from ``price``
-    (``1 / (1 + distance / 1 %)``; any decreasing function gives the same ranks)."""
-    mid = (low + high) / 2.0
-    return np.asarray(1.0 / (1.0 + np.abs(mid / price - 1.0) / 0.01), dtype=np.float64)
+def ladder_baseline(is_long: BoolArray, low: FloatArray, high: FloatArray, price: float,
+                    venues: Sequence[str], params: MapParams) -> FloatArray:
+    """The naive baseline (the "leverage ladder", see the module doc): each bin's share of a ladder of positions
+    all opened at ``price``, over ``params``' leverage mix and each venue's maintenance rate (``params.rule()``;
+    a leverage the venue cannot carry dropped and the rest rescaled, as the map does), the ``venues`` weighted
+    equally (none: one venue at ``params.default_maintenance``); a long rung's liquidation price in a long bin
+    ``[low, high)``, a short rung's in a short bin. No history: the distance from ``price`` and the parameters."""
+    lev_all, w_all = params.weights()
+    names = list(dict.fromkeys(venues)) or [""]
+    rule = params.rule()
+    rung_lev: list[FloatArray] = []
+    rung_mmr: list[FloatArray] = []
+    rung_w: list[FloatArray] = []
+    for venue in names:
+        mmr = rule(venue, "", lev_all)
+        ok = 1.0 / lev_all > mmr
+        if not ok.any():
+            continue
+        rung_lev.append(lev_all[ok])
+        rung_mmr.append(mmr[ok])
+        rung_w.append(w_all[ok] / w_all[ok].sum() / len(names))
+    out = np.zeros(len(low))
+    if not rung_lev:
+        return out
+    lev, mmr, w = np.concatenate(rung_lev), np.concatenate(rung_mmr), np.concatenate(rung_w)
+    for side in (True, False):
+        at = liquidation_prices(np.full(len(lev), price), lev, mmr, side)  # one rung per (venue, leverage)
+        inside = (is_long[:, None] == side) & (low[:, None] <= at[None, :]) & (at[None, :] < high[:, None])
+        out += inside.astype(np.float64) @ w
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Frozen:
-    """One stored estimate: its time (ms), the price then, and its bins (``is_long``, ``low``, ``high``,
-    estimated ``usd``)."""
+    """One stored estimate: its time (ms), the price then, its bins (``is_long``, ``low``, ``high``, estimated
+    ``usd``) and the venues it was made from (the baseline's maintenance rates)."""
 
     time_ms: int
     price: float
@@ -663,6 +700,7 @@ class Frozen:
     low: FloatArray
     high: FloatArray
     usd: FloatArray
+    venues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -733,7 +771,7 @@ def traversed(frozen: Frozen, path: PricePath, start_ms: int, end_ms: int) -> Bo
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """The estimate against what happened, and the distance-only baseline against the same: pooled over every
+    """The estimate against what happened, and the leverage-ladder baseline against the same: pooled over every
     (estimate, traversed bin) pair. ``spearman`` / ``top_k_share`` None where undefined; ``beats_baseline``
     True when the estimate is better on both, False when it is not better on either, None when mixed or
     undefined."""
@@ -761,9 +799,11 @@ class Score:
 
 
 def score_estimates(frozen: Sequence[Frozen], realized: Realized, path: PricePath, *, horizon_ms: int, top_k: int,
-                    until_ms: int) -> Score:
+                    until_ms: int, params: MapParams | None = None) -> Score:
     """Score ``frozen`` estimates (see the module doc): each against the liquidations and the price path of the
-    ``horizon_ms`` after it; only estimates whose horizon ended by ``until_ms`` count."""
+    ``horizon_ms`` after it; only estimates whose horizon ended by ``until_ms`` count. ``params``: the parameters
+    the estimates were made with (the baseline's ladder; default ``MapParams()``)."""
+    params = params if params is not None else MapParams()
     est: list[FloatArray] = []
     base: list[FloatArray] = []
     real: list[FloatArray] = []
@@ -779,7 +819,7 @@ def score_estimates(frozen: Sequence[Frozen], realized: Realized, path: PricePat
         reached = traversed(f, path, f.time_ms, end)
         unbinned += outside + float(got[~reached].sum())
         e, r = f.usd[reached], got[reached]
-        b = distance_baseline(f.low[reached], f.high[reached], f.price)
+        b = ladder_baseline(f.is_long[reached], f.low[reached], f.high[reached], f.price, f.venues, params)
         est.append(e)
         base.append(b)
         real.append(r)

@@ -42,7 +42,8 @@ MAP_AFTER_FETCH = ("numpy", "dtrack.analytics.liquidation_map", "dtrack.report.l
 @click.option("--score", "score", default=None, metavar="DURATION",
               help="Score the estimated maps the collector stored over the last DURATION (7d, or an ISO time) "
                    "against the liquidations recorded in the 24 h after each, over the bins price reached: rank "
-                   "correlation and top-5 share of realized USD, beside a distance-only baseline. Store only.")
+                   "correlation and top-5 share of realized USD, beside a naive baseline (a leverage ladder "
+                   "opened at the price of each map: distance only). Store only.")
 @watch_options
 @common_options
 @click.pass_context

@@ -568,9 +568,10 @@ class AsyncClient:
         datetime) against the liquidations recorded in the ``horizon`` after each (default settings
         ``liquidation_map.score_horizon_hours``, 24 h), over the price bins price actually traversed: Spearman's
         rank correlation of estimated and realized USD per bin and the share of the realized USD in each
-        estimate's ``top_k`` bins (default ``liquidation_map.score_top_k``, 5), beside a distance-only baseline,
-        per asset and method. ``venues``: count only these venues' liquidations (default: the venues each
-        estimate was made from). Reads the store only (no network)."""
+        estimate's ``top_k`` bins (default ``liquidation_map.score_top_k``, 5), beside a naive baseline (the
+        leverage ladder: every position opened at the price of the estimate's time, over the same leverage mix and
+        maintenance rates: distance only, no history), per asset and method. ``venues``: count only these venues'
+        liquidations (default: the venues each estimate was made from). Reads the store only (no network)."""
         from dtrack.client.queries import liquidation_map
 
         return await liquidation_map.run_score(self, assets, since=since, venues=venues, horizon=horizon,

@@ -233,7 +233,7 @@ class Client:
                           venues: Sequence[str] | None = None, horizon: str | timedelta | None = None,
                           top_k: int | None = None) -> LiquidationScoreResult:
         """See ``AsyncClient.liquidation_score``: the stored estimates against the liquidations that followed,
-        beside a distance-only baseline (store only)."""
+        beside the leverage-ladder baseline (store only)."""
         return self._call(self._async.liquidation_score(assets, since=since, venues=venues, horizon=horizon,
                                                         top_k=top_k))
 

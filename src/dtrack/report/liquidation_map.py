@@ -210,8 +210,16 @@ def score_row(row: dict[str, Any]) -> dict[str, Any]:
             "realized_unscored_usd": s.realized_unbinned_usd, "venues": row["venues"],
             "estimate_venues": row["estimate_venues"], "coverage": row["coverage"],
             "estimate": {"spearman": num(s.spearman), "top_k_share": num(s.top_k_share)},
-            "baseline": {"spearman": num(s.baseline_spearman), "top_k_share": num(s.baseline_top_k_share)},
+            "baseline": {"spearman": num(s.baseline_spearman), "top_k_share": num(s.baseline_top_k_share),
+                         **_ladder(row)},
             "beats_baseline": s.beats_baseline}
+
+
+def _ladder(row: dict[str, Any]) -> dict[str, Any]:
+    """The baseline's parameters: where they came from (``method``: the estimates' own, reproducing the method id;
+    ``settings``: the current settings', which do not), the leverage mix and each estimate venue's rate."""
+    got = row.get("baseline_params") or {"from": "settings", "leverage": {}, "maintenance_rate": {}}
+    return {"parameters": got["from"], "leverage": got["leverage"], "maintenance_rate": got["maintenance_rate"]}
 
 
 def score_json(result: LiquidationScoreResult) -> dict[str, Any]:
@@ -223,7 +231,11 @@ def score_json(result: LiquidationScoreResult) -> dict[str, Any]:
                        "the bins price traversed then (kline closes); pooled over every (estimate, bin) pair: "
                        "Spearman rank correlation of estimated vs realized USD, and the share of realized USD in "
                        "each estimate's top_k traversed bins"),
-            "baseline": "distance only: a weight decreasing with the bin's distance from the price at t0",
+            "baseline": ("leverage ladder: all open interest assumed opened at the price at t0, spread over the "
+                         "map's leverage mix and maintenance rates (each estimate venue weighted equally); a bin's "
+                         "weight is the share of that ladder whose liquidation price falls in it (longs below, "
+                         "shorts above); no market history. Its parameters: the method's own where they reproduce "
+                         "its id, else the current settings' (scores[].baseline.parameters)"),
             "scores": [score_row(r) for r in result.rows], "notes": result.notes, "note": result.note,
             "errors": [f.to_row() for f in result.failures]}
 
@@ -256,6 +268,12 @@ def _share(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.1f}%"
 
 
+def _origin(row: dict[str, Any]) -> str:
+    got = _ladder(row)
+    return ("the method's own parameters" if got["parameters"] == "method" else
+            "the current settings (they do not reproduce this method's id)")
+
+
 def score_table(result: LiquidationScoreResult) -> View:
     """One row per asset and method: the estimate's figures beside the baseline's, and the verdict."""
     k = result.top_k
@@ -275,13 +293,14 @@ def score_table(result: LiquidationScoreResult) -> View:
     view = View(table)
     view.add(Text("Spearman: rank correlation of estimated and realized USD per traversed bin, pooled over every "
                   f"estimate; top-{k} share: realized USD in each estimate's {k} largest traversed bins. Baseline: "
-                  "a weight decreasing with distance from the price only. Realized totals from sampled feeds "
+                  "the leverage ladder: all open interest opened at the price then, over the map's leverage mix and "
+                  "maintenance rates, no market history. Realized totals from sampled feeds "
                   "(Binance, OKX) are lower bounds.", style="dim"))
     for r in result.rows:
         cov = ", ".join(f"{v} {c}" for v, c in r["coverage"].items()) or "none recorded"
         view.add(Text(f"{r['asset']} {r['method']}: liquidations of {', '.join(r['venues']) or 'no venue'} "
-                      f"({cov}); {usd(r['score'].realized_unbinned_usd)} realized outside the traversed bins.",
-                      style="dim"))
+                      f"({cov}); {usd(r['score'].realized_unbinned_usd)} realized outside the traversed bins; "
+                      f"baseline ladder from {_origin(r)}.", style="dim"))
     for note in result.notes:
         view.add(Text(note, style="dim"))
     return view

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from dtrack.client.inputs import as_list, check_readable, resolve
 from dtrack.errors import DtrackError, UsageError
-from dtrack.records import DataKind, Instrument, Kind, LiquidationLevel, LongShortRatio
+from dtrack.records import DataKind, Instrument, Kind, LiquidationLevel, LongShortRatio, MarginTier
 from dtrack.results import Failure, Fold, LiquidationMapResult, LiquidationScoreResult, Source, settle, unique
 from dtrack.store.base import to_ms
 
@@ -127,6 +127,10 @@ class Inputs:
     volume_why: str = ""
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (venue, symbol, the venue's note)
     failures: list[Failure] = field(default_factory=list)
+    #: read from the venues: each contract's margin tiers, and the contracts without (venue, symbol, why)
+    tiers: dict[tuple[str, str], tuple[MarginTier, ...]] = field(default_factory=dict)
+    untiered: list[tuple[str, str, str]] = field(default_factory=list)
+    tiered: bool = False
 
 
 def _ms(t: datetime) -> int:
@@ -268,14 +272,17 @@ class VenueSeries:
     volumes: dict[str, float] = field(default_factory=dict)
     notes: list[tuple[str, str, str]] = field(default_factory=list)
     errors: list[DtrackError] = field(default_factory=list)
+    tiers: dict[str, tuple[MarginTier, ...]] = field(default_factory=dict)
+    untiered: dict[str, str] = field(default_factory=dict)  # symbol -> why its venue's flat rate
 
 
 async def venue_job(adapter: Adapter, assets: Sequence[str], start: datetime, at: datetime, live: bool,
                     now: datetime) -> VenueSeries:
     """One venue: every perpetual's hourly open interest and closed klines over ``[start, at]``, the long/short
-    ratios, and (``live``: the map is of now) the marks and 24 h volumes (one quotes request). Open interest is
-    asked no further back than the venue keeps it at ``now`` (its declared depth: Binance refuses a ``startTime``
-    older than 30 days)."""
+    ratios, each perpetual's margin tiers (all in one concurrent round), and (``live``: the map is of now) the
+    marks and 24 h volumes (one quotes request). Open interest is asked no further back than the venue keeps it at
+    ``now`` (its declared depth: Binance refuses a ``startTime`` older than 30 days). A contract whose tiers fail
+    or do not exist is not a failure: it is named in ``untiered`` (its venue's flat rate is used)."""
     from dtrack.client.stored import depth_of
     from dtrack.venues import VENUES
 
@@ -284,12 +291,20 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], start: datetime, at
     ratios_of = assets if VENUES[adapter.name].offers(DataKind.LONG_SHORT) and live else []
     depth = depth_of(VENUES[adapter.name].capability(DataKind.OI_HISTORY).history)
     oi_start = max(start, now - depth + DEPTH_MARGIN) if depth is not None else start
-    histories, closes, ratios, quotes = await asyncio.gather(
+    histories, closes, ratios, quotes, tiers = await asyncio.gather(
         settle([adapter.fetch_oi_history(i, oi_start, at, 1) for i in perps]),
         settle([adapter.fetch_price_history(i, start, at, 1) for i in perps]),
         settle([adapter.fetch_long_short(a, [p for p in perps if p.asset == a]) for a in ratios_of]),
         settle([adapter.fetch_quotes(perps)] if live and perps else []),
+        settle([adapter.fetch_margin_tiers(i) for i in perps]),
     )
+    for inst, got_tiers in zip(perps, tiers, strict=True):
+        if isinstance(got_tiers, DtrackError):
+            out.untiered[inst.symbol] = str(got_tiers)
+        elif not got_tiers:
+            out.untiered[inst.symbol] = "the venue sent no margin tiers"
+        else:
+            out.tiers[inst.symbol] = got_tiers
     fold = Fold(out.errors)
     at_ms = _ms(at)
     for inst, history, kl in zip(perps, histories, closes, strict=True):
@@ -355,6 +370,11 @@ async def from_venues(client: AsyncClient, venues: Sequence[str], texts: Sequenc
                 inputs.marks[key] = got.marks[inst.symbol]
             if inst.symbol in got.volumes:
                 inputs.volumes[key] = got.volumes[inst.symbol]
+            if inst.symbol in got.tiers:
+                inputs.tiers[key] = got.tiers[inst.symbol]
+            elif inst.symbol in got.untiered:
+                inputs.untiered.append((v, inst.symbol, got.untiered[inst.symbol]))
+    inputs.tiered = True
     return assets, inputs
 
 
@@ -398,6 +418,12 @@ async def run_map(client: AsyncClient, assets: str | Sequence[str], *, venues: S
         assets_read, inputs = await from_venues(client, asked, texts, when, window)
     maps: list[LiquidationMap] = []
     notes = _grouped(inputs.notes)
+    rule = None
+    if inputs.tiered:  # from the venues: each contract's tiers, its venue's flat rate where it has none
+        from dtrack.analytics.liqprice import tier_rule
+
+        params = replace(params, tiered=True)
+        rule = tier_rule(inputs.tiers, params.rule())
     for asset in assets_read:
         series = [b for b in bars_of(inputs, asset, when) if len(b.time_ms) >= 2]
         price, how = current_price(inputs, series, asset)
@@ -405,11 +431,25 @@ async def run_map(client: AsyncClient, assets: str | Sequence[str], *, venues: S
             notes.append(f"{asset}: no open-interest history and klines were read; no map")
             continue
         m = estimate_map(asset, when, series, params, price, volumes=inputs.volumes,
-                         volume_source=inputs.volume_source, volume_why=inputs.volume_why)
+                         volume_source=inputs.volume_source, volume_why=inputs.volume_why, rule=rule)
+        notes.append(_maintenance_note(inputs, series, asset))
         maps.append(m)
         notes.append(f"{asset} price: {how}")
     return LiquidationMapResult(as_of=now, failures=unique(inputs.failures), all_failed=not maps, maps=maps,
                                 params=params, source=source, not_covered=not_covered, notes=notes)
+
+
+def _maintenance_note(inputs: Inputs, series: Sequence[Bars], asset: str) -> str:
+    """Which maintenance rates the map of ``asset`` used: each contract's tiers, or its venue's flat rate (and why)."""
+    if not inputs.tiered:
+        return (f"{asset} maintenance: flat rates per venue (read from the store, which keeps no margin tiers; "
+                "settings liquidation_map.maintenance_rate_pct)")
+    keys = [(b.venue, b.symbol) for b in series]
+    flat = {(v, s): why for v, s, why in inputs.untiered}
+    tiered = [f"{v} {s}" for v, s in keys if (v, s) in inputs.tiers]
+    untiered = [f"{v} {s} ({flat.get((v, s), 'no margin tiers read')})" for v, s in keys if (v, s) not in inputs.tiers]
+    return (f"{asset} maintenance: margin tiers of {', '.join(tiered) or 'no contract'}"
+            + (f"; the venue's flat rate for {'; '.join(untiered)}" if untiered else ""))
 
 
 def _grouped(notes: Sequence[tuple[str, str, str]]) -> list[str]:
@@ -439,14 +479,45 @@ def _coverage(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def method_params(method: str, rows: Sequence[Mapping[str, Any]], settings_params: MapParams
+                  ) -> tuple[MapParams, str]:
+    """The parameters a stored estimate of ``method`` was made with, for the baseline's ladder, and where they came
+    from: ``method`` when parameters reproduce its id (a store keeps only the id, a hash of them: the current
+    settings' and the built-in defaults are tried, each on the stored grid's range and bins, flat and tiered),
+    else ``settings`` (the current settings' leverage mix and rates: the settings changed since, or the method is
+    another one). The ladder uses the flat rates (a tiered map's fallback: the tiers then are not stored)."""
+    from dtrack.analytics.liquidation_map import MapParams
+
+    count = len(rows)
+    price = float(rows[0]["price"])
+    grid = round(max(float(r["high"]) for r in rows) / price - 1.0, 9) if price > 0 else settings_params.range
+    candidates: list[MapParams] = []
+    for base in (settings_params, MapParams()):
+        for rng in dict.fromkeys((base.range, grid)):
+            for tiered in (False, True):  # a tiered map's ladder: its flat (fallback) rates
+                try:
+                    candidates.append(replace(base, range=rng, bins=count, tiered=tiered))
+                except ValueError:  # not a grid of this method
+                    continue
+    for c in candidates:
+        if c.method_id == method:
+            return c, "method"
+    return settings_params, "settings"
+
+
 def score_rows(levels: Sequence[Mapping[str, Any]], liquidations: Sequence[Mapping[str, Any]],
                closes: Sequence[Mapping[str, Any]], *, venues: Sequence[str] | None, horizon: timedelta,
-               top_k: int, until: datetime) -> list[dict[str, Any]]:
+               top_k: int, until: datetime, params: MapParams | None = None) -> list[dict[str, Any]]:
     """Per method: the stored estimates (``liquidation_levels`` rows of one asset) scored against the
-    liquidations (rows) and the closes (``price_points`` rows); see ``analytics.liquidation_map.score_estimates``."""
+    liquidations (rows) and the closes (``price_points`` rows); see ``analytics.liquidation_map.score_estimates``.
+    ``params``: the current settings' parameters (default ``MapParams()``); the baseline's ladder uses each
+    method's own where they reproduce its id (``method_params``), these otherwise (the row's ``baseline_params``
+    says which)."""
     import numpy as np
 
-    from dtrack.analytics.liquidation_map import Frozen, PricePath, Realized, score_estimates
+    from dtrack.analytics.liquidation_map import Frozen, MapParams, PricePath, Realized, score_estimates
+
+    settings_params = params if params is not None else MapParams()
 
     by_method: dict[str, dict[int, list[Mapping[str, Any]]]] = {}
     for r in levels:
@@ -465,13 +536,19 @@ def score_rows(levels: Sequence[Mapping[str, Any]], liquidations: Sequence[Mappi
                                  is_long=np.array([r["side"] == "long" for r in rows]),
                                  low=np.array([float(r["low"]) for r in rows]),
                                  high=np.array([float(r["high"]) for r in rows]),
-                                 usd=np.array([float(r["usd"]) for r in rows])))
+                                 usd=np.array([float(r["usd"]) for r in rows]),
+                                 venues=tuple(v for v in str(rows[0]["venues"]).split(",") if v)))
+        used, origin = method_params(method, snaps[min(snaps)], settings_params)
         score = score_estimates(frozen, realized, path, horizon_ms=int(horizon.total_seconds() * 1000), top_k=top_k,
-                                until_ms=_ms(until))
+                                until_ms=_ms(until), params=used)
         times = sorted(snaps)
+        rule = used.rule()
         out.append({"method": method, "score": score, "venues": sorted(counted), "estimate_venues": est_venues,
                     "coverage": _coverage(events), "first": times[0], "last": times[-1],
-                    "liquidations": len(events)})
+                    "liquidations": len(events),
+                    "baseline_params": {"from": origin, "leverage": used.parameters()["leverage"],
+                                        "maintenance_rate": {v: float(rule(v, "", np.ones(1))[0])
+                                                             for v in est_venues}}})
     return out
 
 
@@ -509,6 +586,7 @@ async def run_score(client: AsyncClient, assets: str | Sequence[str], *, since: 
                        "collect.liquidation_map_interval s (hourly), and the liquidations, to be scored")
         return result
     result.store = opened.location
+    current = map_params(client.settings)
     for asset in names:
         levels = opened.read("liquidation_levels", asset=asset, since=start, until=now + MS)
         liquidations = opened.read("liquidations", asset=asset, since=start, until=now + MS)
@@ -517,7 +595,7 @@ async def run_score(client: AsyncClient, assets: str | Sequence[str], *, since: 
                              symbol=sorted({str(r["symbol"]) for r in perps}) or None, since=start,
                              until=now + MS) if perps else []
         for row in score_rows(levels, liquidations, closes, venues=chosen or None, horizon=span, top_k=k,
-                              until=now):
+                              until=now, params=current):
             result.rows.append({"asset": asset, **row})
         if not levels:
             result.notes.append(f"{asset}: the store holds no estimated map since {start:%Y-%m-%d %H:%M} UTC "
