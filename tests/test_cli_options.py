@@ -28,9 +28,11 @@ pytestmark = pytest.mark.usefixtures("private_dirs")
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
+    # the in-process sim prices four venues' chains of two assets: about 10 s on a busy 2-core machine, so the
+    # query's deadline (20 s by default) is lifted; the test checks figures, not speed
     proc = subprocess.run([sys.executable, "-m", "dtrack", "options", "BTC", "ETH", "--sim", "--chain", "--gex",
-                           "--flow", "--format", "json"], capture_output=True, text=True, timeout=180,
-                          env={**os.environ})
+                           "--flow", "--format", "json", "--timeout", "170"], capture_output=True, text=True,
+                          timeout=180, env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
@@ -180,7 +182,7 @@ def test_a_failed_venue_leaves_the_others(capsys: pytest.CaptureFixture[str], tm
                                           sim_factory: Callable[..., Any]) -> None:
     server = sim_factory(faults={"deribit": "500"})
     cfg = write_config(tmp_path / "sim.yaml", server.venue_urls())
-    r = dtrack(capsys, "--config", str(cfg), "options", "BTC", "--format", "json")
+    r = dtrack(capsys, "--config", str(cfg), "options", "BTC", "--format", "json", "--timeout", "120")
     assert r.code == 3, r.err
     doc = r.json()
     assert {e["venue"] for e in doc["expiries"]} == OPTION_VENUES - {"deribit"}
