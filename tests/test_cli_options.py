@@ -173,7 +173,9 @@ def test_expiry_choices_and_tables(capsys: pytest.CaptureFixture[str]) -> None:
 
 def write_config(path: Path, urls: dict[str, dict[str, str]]) -> Path:
     doc: dict[str, Any] = settings_document(urls)
-    doc["http"] = {"timeout": 1.0, "retries": 1, "backoff": 0.05, "max_wait": 3}
+    # a 500 answers at once, so a short retry; but no short request timeout: the sim prices whole chains in this
+    # process, which a busy machine slows past a second
+    doc["http"] = {"timeout": 60.0, "retries": 1, "backoff": 0.05, "max_wait": 3}
     path.write_text(yaml.safe_dump(doc))
     return path
 

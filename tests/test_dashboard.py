@@ -41,8 +41,13 @@ def pinned_sim() -> Iterator[SimThread]:
 
 
 def _config(sim: SimThread, tmp: Path) -> Path:
+    """Settings pointing every venue at ``sim``. The sim answers from a thread of the test's own process, which a
+    level-3 dashboard keeps busy: on a loaded 2-core machine an answer took longer than the default 10 s request
+    timeout, and a venue dropped out of a panel. These tests compare numbers, not speed: generous timeouts."""
+    doc = settings_document(sim.venue_urls())
+    doc["http"] = {"timeout": 120, "deadline": 300}
     path = tmp / "settings.yaml"
-    path.write_text(yaml.safe_dump(settings_document(sim.venue_urls())), encoding="utf-8")
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return path
 
 
