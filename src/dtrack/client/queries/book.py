@@ -4,7 +4,7 @@ asset (``dtrack.analytics.book``). A venue that fails is a failure row; the othe
 
 Depth asked: ``depth`` levels a side (default 1,000): each adapter asks its venue's smallest allowed limit at or
 above it, capped at the venue's maximum (Binance 1,000, Bybit 500, OKX 400, Deribit 1,000, Hyperliquid 20, dYdX
-its whole book), so the widest band is covered where the venue allows it and flagged ``truncated`` where not.
+100: the indexer's cap), so the widest band is covered where the venue allows it and flagged ``truncated`` where not.
 """
 
 from __future__ import annotations
