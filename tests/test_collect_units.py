@@ -294,7 +294,9 @@ def test_a_dead_run_leaves_one_gap_per_stream() -> None:
 def test_sweep_marks_dead_runs_once(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.sqlite3")) as st:
         me = RunBook.new("{}", T0 + timedelta(minutes=10))
-        alive_here = RunBook(run_id="alive", host=me.host, pid=os.getpid(), started_at=T0 - timedelta(hours=1),
+        # a run of this very process: it started no earlier than the process did (a run older than its pid's
+        # process would be a reused pid, so dead), whatever day the suite runs on
+        alive_here = RunBook(run_id="alive", host=me.host, pid=os.getpid(), started_at=datetime.now(UTC),
                              what="{}")
         st.write_rows("collector_runs", [run_row(), alive_here.row("running", last_seen=T0),
                                          me.row("running", last_seen=me.started_at),
