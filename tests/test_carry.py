@@ -136,7 +136,7 @@ def params(**kw: Any) -> calc.SimParams:
 def reference_simulation(p: calc.SimParams) -> np.ndarray:
     """Net P&L per path, path by path and step by step, drawing the normals in the same order."""
     rng = np.random.default_rng(p.seed)
-    steps = round(p.days * 24 / p.interval_hours)
+    steps = math.floor(p.days * 24 / p.interval_hours + 1e-9)  # the settlements inside the holding period
     phi = 0.0 if p.half_life_hours <= 0 else 0.5 ** (p.interval_hours / p.half_life_hours)
     shocks = rng.standard_normal((p.paths, steps))
     start = rng.standard_normal(p.paths) if phi > 0 else np.zeros(p.paths)
@@ -175,6 +175,17 @@ def test_without_randomness_the_simulation_is_the_closed_form_carry() -> None:
     assert got.funding == pytest.approx(np.full(5, funding), rel=1e-12)
     assert got.net == pytest.approx(np.full(5, funding - 0.0005 * 2 * 100_000 * 2), rel=1e-12)
     assert got.stats["probability_of_loss"] == 0.0 and got.capital == 200_000.0
+
+
+@pytest.mark.parametrize(("days", "interval", "count"), [(1.2, 8.0, 3), (1.0, 8.0, 3), (0.99, 8.0, 2),
+                                                       (1.5, 4.0, 9), (0.05, 1.0, 1)])
+def test_only_the_settlements_inside_the_holding_period_are_paid(days: float, interval: float, count: int) -> None:
+    """Held 1.2 days (28.8 h) on an 8 h venue: settlements at 8, 16 and 24 h, not a fourth at 32 h; 1.5 days of
+    4 h: 9; 0.99 days: 2 (the 24 h one is after it). No randomness: funding = count x rate x interval / 8 x notional."""
+    p = params(days=days, interval_hours=interval, vol_8h=0.0, price_vol_daily=0.0, paths=2)
+    got = calc.simulate(p)
+    assert got.settlements == count
+    assert got.funding == pytest.approx(np.full(2, count * 0.0003 * interval / 8 * 100_000.0), rel=1e-12)
 
 
 def test_the_mean_funding_is_the_average_rate_over_many_paths() -> None:

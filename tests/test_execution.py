@@ -198,6 +198,30 @@ def test_depth_within_the_band_and_its_truncation() -> None:
     assert not ex.ladder_of(book(BIDS, ASKS, limit=41), "buy").within(0.5)[2]
 
 
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_depth_within_the_band_agrees_with_the_book_query_on_its_edge(side: str) -> None:
+    """A level exactly on the band's edge (mid 100, 1 %: 99 / 101) is in the band, and a last level ON the edge
+    leaves nothing of the band unseen (not truncated): the ``book`` query's rule (``dtrack.analytics.book``, the
+    second implementation), and the hand count: 2 + 3 coins, 2 x 99.5 + 3 x 99 = 496 USD (bids), 2 x 100.5 + 3 x
+    101 = 504 USD (asks)."""
+    from dtrack.analytics.book import book_metrics
+
+    bids, asks = [(99.5, 2.0), (99.0, 3.0)], [(100.5, 2.0), (101.0, 3.0)]
+    b = book(bids, asks, limit=2)  # each side full: it may go on past its last level
+    coins, usd, cut = ex.ladder_of(b, side).within(0.01)
+    assert coins == pytest.approx(5.0, rel=REL)
+    assert usd == pytest.approx(496.0 if side == "sell" else 504.0, rel=REL)
+    assert not cut
+    ref = book_metrics(b, [0.01])
+    assert not isinstance(ref, str)
+    band = ref.bands[0]
+    assert (coins, usd, cut) == pytest.approx(
+        (band.bid_base, band.bid_usd, band.bid_truncated) if side == "sell" else
+        (band.ask_base, band.ask_usd, band.ask_truncated), rel=REL)
+    # a band wider than the levels received is a lower bound on a full side
+    assert ex.ladder_of(b, side).within(0.02)[2]
+
+
 # --- calibration ------------------------------------------------------------------------------------------------
 
 
@@ -264,6 +288,19 @@ def test_vwap_weights_by_counting_minutes() -> None:
     spec = ex.Spec(side="buy", size=30.0, over_hours=n * dt, slices=n, paths=1, seed=0, start_hour=start)
     assert ex.schedule("vwap", spec, prof) == pytest.approx([30.0 * x / total for x in minutes], rel=1e-12)
     assert ex.schedule("twap", spec) == pytest.approx([2.5] * n, rel=1e-15)
+
+
+def test_vwap_over_hours_that_traded_nothing_spreads_evenly_not_nan() -> None:
+    """Candles whose hours 0-5 UTC traded nothing give those hours no share; a VWAP inside them has no volume
+    to follow: its children are equal (TWAP), never NaN. Outside them the profile still rules."""
+    hours = np.arange(48)
+    prof = ex.hourly_profile(hours * ex.HOUR_MS, np.where(hours % 24 < 6, 0.0, 10.0))
+    assert prof is not None and prof.share[:6].tolist() == [0.0] * 6
+    assert ex.vwap_weights(prof, 1.0, 0.5, 4).tolist() == [0.25] * 4
+    spec = ex.Spec(side="buy", size=8.0, over_hours=2.0, slices=4, paths=1, seed=0, start_hour=1.0)
+    assert ex.schedule("vwap", spec, prof).tolist() == [2.0] * 4
+    # 05:00-07:00 in two children: the first hour traded nothing, the second 10 coins
+    assert ex.vwap_weights(prof, 5.0, 1.0, 2).tolist() == [0.0, 1.0]
 
 
 # --- the simulation ---------------------------------------------------------------------------------------------

@@ -353,6 +353,33 @@ def test_cross_mode_uses_the_wallet() -> None:
                               tiers_from(GIST_BTCUSDT))
 
 
+def test_close_fee_is_the_taker_fee_on_the_notional_closed() -> None:
+    """Linear: Q x LP x fee USD. Inverse: the fee is charged in coins on the face value, V / LP x fee coins, worth
+    V x fee USD at LP whatever LP is (Bybit inverse, 50,000 USD of contracts at 50x, fee 0.055 %: 27.50 USD)."""
+    fee = 0.00055
+    inv = lp.Request(venue="bybit", symbol="BTCUSD", asset="BTC", inverse=True, contract_value=1.0, side=1,
+                     entry=50_000.0, size=1.0, leverage=50.0)
+    rep = lp.liquidation_report(inv, one_tier(0.005, 100.0, Unit.BASE, "bybit"), taker_fee=fee)
+    price = rep.outcome.price
+    assert price is not None and price < 50_000.0
+    coins_fee = 50_000.0 / price * fee
+    assert rep.close_fee_usd == pytest.approx(coins_fee * price, rel=1e-12)
+    assert rep.close_fee_usd == pytest.approx(27.5, rel=1e-12)
+    lin = lp.Request(venue="bybit", symbol="BTCUSDT", asset="BTC", inverse=False, contract_value=1.0, side=1,
+                     entry=20_000.0, size=1.0, leverage=50.0)
+    rep = lp.liquidation_report(lin, one_tier(0.005, 100.0, venue="bybit"), taker_fee=fee)
+    assert rep.close_fee_usd == pytest.approx(19_700.0 * fee, rel=1e-12)  # at the documented 19,700
+
+
+def test_cross_mode_refuses_a_target_distance_even_without_a_leverage() -> None:
+    """In cross mode the wallet, not the leverage, sets the price: a leverage search would only return the tier's
+    maximum. Refused up front (the library, as the command line does)."""
+    req = lp.Request(venue="binance", symbol="BTCUSDT", asset="BTC", inverse=False, contract_value=1.0, side=1,
+                     entry=100.0, size=1.0, mode="cross", wallet_usd=50.0, target_distance=0.3)
+    with pytest.raises(lp.LiqError, match="cross mode"):
+        lp.liquidation_report(req, one_tier(0.004))
+
+
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"size": -1.0, "leverage": 10.0}, "bad --size"),
     ({"size": 1.0, "leverage": 10.0, "margin": 100.0}, "not both"),

@@ -249,7 +249,8 @@ def simulate(params: SimParams) -> SimReport:
     """Seed 004's basis-trade Monte Carlo (see the module doc), ``params.paths`` seeded paths at once."""
     p = params
     rng = np.random.default_rng(p.seed)
-    steps = max(1, round(p.days * 24 / p.interval_hours))
+    # the settlements inside the holding period (a partial last interval is not paid): 1.2 days of 8 h -> 3
+    steps = max(1, math.floor(p.days * 24 / p.interval_hours + 1e-9))
     rates_8h = funding_paths(rng, avg_8h=p.avg_8h, vol_8h=p.vol_8h, steps=steps, paths=p.paths,
                              interval_hours=p.interval_hours, half_life_hours=p.half_life_hours)
     step_vol = p.price_vol_daily * math.sqrt(p.interval_hours / 24.0)

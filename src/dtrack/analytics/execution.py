@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dtrack.analytics.book import EDGE
+
 if TYPE_CHECKING:
     from dtrack.records import OrderBook
 
@@ -117,11 +119,16 @@ class Ladder:
 
     def within(self, band: float = DEPTH_BAND) -> tuple[float, float, bool]:
         """(coins, USD) resting within ``band`` (a fraction) of the mid on this side, and whether the band reaches
-        past the last level of a side that may go on (the figures are then lower bounds)."""
-        keep = self.offsets <= band
+        past the last level of a side that may go on (the figures are then lower bounds). The ``book`` query's rule
+        (``dtrack.analytics.book``): a level on the band's edge is in, to ``EDGE``; only a last level strictly
+        inside the band truncates it."""
+        s = self.sign
+        far = self.mid * (1.0 + s * band)  # the band's edge price on this side
+        keep = s * self.prices <= s * far * (1.0 + s * EDGE)
         coins = float(self.depth[keep].sum())
         usd = float((self.depth[keep] * self.prices[keep]).sum())
-        return coins, usd, bool(self.may_go_on and keep.all())
+        cut = len(self.prices) > 0 and s * float(self.prices[-1]) < s * far * (1.0 - s * EDGE)
+        return coins, usd, bool(self.may_go_on and cut)
 
 
 def ladder_of(book: OrderBook, side: str) -> Ladder:
@@ -332,7 +339,8 @@ class Spec:
 
 def vwap_weights(profile: Profile, start_hour: float, dt: float, n: int) -> Array:
     """Each child's share of the order: the profile's volume over ``[start + i·dt, start + (i+1)·dt)`` hours of day
-    (wrapping at 24), normalized."""
+    (wrapping at 24), normalized; equal shares where the profile holds no volume in the whole window (hours whose
+    candles all traded nothing: no weight to spread by)."""
     share = profile.share
     cum = np.concatenate(([0.0], np.cumsum(share)))
 
@@ -344,7 +352,8 @@ def vwap_weights(profile: Profile, start_hour: float, dt: float, n: int) -> Arra
 
     edges: Array = start_hour + dt * np.arange(n + 1, dtype=np.float64)
     w = np.diff(integral(edges))
-    weights: Array = w / w.sum()
+    total = float(w.sum())
+    weights: Array = w / total if total > 0 else np.full(n, 1.0 / n)
     return weights
 
 

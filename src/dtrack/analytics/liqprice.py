@@ -554,6 +554,9 @@ def liquidation_report(req: Request, tiers: Sequence[MarginTier], *, sizing: Siz
     """The whole answer for ``req`` on ``tiers`` (``LiqError`` for a position no formula answers: a leverage
     above the tier's maximum, a margin below maintenance at entry, a cross wallet below the initial margin)."""
     formula = formula_for(req.venue, req.inverse)
+    if req.mode == "cross" and req.target_distance is not None:
+        raise LiqError("the target distance searches the isolated margin per leverage; in cross mode the wallet "
+                       "sets the liquidation price")
     tiers = tuple(sorted(tiers, key=lambda t: t.floor))
     notes: list[str] = []
     target: Target | None = None
@@ -580,9 +583,6 @@ def liquidation_report(req: Request, tiers: Sequence[MarginTier], *, sizing: Siz
                      "PnL, are not modelled)")
     out = outcome_at(req, formula, tiers, lev)
     if target is None and req.target_distance is not None:
-        if req.mode == "cross":
-            raise LiqError("the target distance searches the isolated margin per leverage; in cross mode the "
-                           "wallet sets the liquidation price")
         target = safe_leverage(req, formula, tiers, req.target_distance)
     if formula.tier_at == "liquidation":  # where the tier moves with the price, a jump matters
         notes += continuity(tiers)
@@ -601,7 +601,10 @@ def liquidation_report(req: Request, tiers: Sequence[MarginTier], *, sizing: Siz
         if not stop_first:
             notes.append(f"the stop at {sizing.stop_price:,.2f} is beyond the liquidation price: the position is "
                          "liquidated before the stop")
-    close_fee = req.size * out.price * taker_fee if out.price is not None else None
+    # the taker fee on the notional closed at the liquidation price, in USD: ``Q·LP`` for a linear contract; an
+    # inverse one's notional is its face ``V = Q·EP`` at any price (the fee, ``V/LP·fee`` coins, is worth ``V·fee``)
+    close_fee = (req.size * (req.entry if req.inverse else out.price) * taker_fee if out.price is not None
+                 else None)
     return Report(request=replace(req, leverage=lev), formula=formula, tiers=tiers, outcome=out, target=target,
                   sizing=sizing, close_fee_usd=close_fee, stop_before_liquidation=stop_first, notes=tuple(notes))
 

@@ -7,7 +7,8 @@ the close of the bar before them (the previous close of the first bar). With, pe
 
 - ``cc`` close-to-close: the sample variance (``n − 1`` in the denominator) of the ``n`` log returns ``r``.
 - ``parkinson`` (Parkinson 1980): ``Σ (u − d)² / (4 n ln 2)``.
-- ``gk`` (Garman & Klass 1980, their "best analytic" estimator σ̂₅ on one bar, no opening jump):
+- ``gk`` (Garman & Klass 1980, their practical estimator σ̂₅: the best analytic σ̂₄ without its small cross
+  terms, nearly as efficient; one bar, no opening jump):
   ``Σ [0.5 (u − d)² − (2 ln 2 − 1) c²] / n``.
 - ``rs`` (Rogers & Satchell 1991): ``Σ [u (u − c) + d (d − c)] / n`` (unbiased under any drift).
 - ``yz`` (Yang & Zhang 2000): ``σ²_o + k σ²_c + (1 − k) σ²_rs`` with ``σ²_o`` and ``σ²_c`` the sample variances
