@@ -110,22 +110,29 @@ def test_candle_rows_read_every_field(payload: Payload) -> None:
 
 
 def test_candles_of_a_swap_read_volccy_and_volccyquote(payload: Payload) -> None:
-    """The real rows' numbers read as a swap's (the same positions): volCcy is the coins, volCcyQuote the USD;
-    ``confirm`` "1" closes a bar even when the receive time lies inside it."""
+    """The real rows are BTC-USDT SPOT's (``vol`` in BTC, ``volCcy`` and ``volCcyQuote`` in USDT); a swap's row
+    holds the same trading in its own positions (OKX's docs: ``vol`` contracts, ``volCcy`` the base coin,
+    ``volCcyQuote`` the quote), so each spot row is moved into them (contracts = BTC / ctVal 0.01): volCcy is the
+    coins, volCcyQuote the USD; ``confirm`` "1" closes a bar even when the receive time lies inside it."""
     btc = contracts(payload)["BTC-USDT-SWAP"]
-    rows = parse_candles(raw(payload, "okx__ccxt_fetchOHLCV.json"), api.CANDLES)
+    assert btc.contract_size == 0.01
+    spot = parse_candles(raw(payload, "okx__ccxt_fetchOHLCV.json"), api.CANDLES)
+    rows = [CandleRow(r.open_time, r.close, open=r.open, high=r.high, low=r.low, vol=(r.vol or 0.0) / 0.01,
+                      vol_ccy=r.vol, vol_ccy_quote=r.vol_ccy_quote, confirm=r.confirm) for r in spot]
     inside_last = datetime(2024, 1, 30, 18, 20, tzinfo=UTC)
     got = candles(rows, btc, 3600, inside_last)
     assert [c.time.hour for c in got] == [16, 17, 18] and all(c.closed for c in got)
     assert (got[0].open, got[0].high, got[0].low, got[0].close) == (43377.1, 43500.0, 43220.9, 43495.9)
-    assert got[0].volume_base == 309343235.363089398 and got[0].volume_usd == 309343235.363089398
+    assert got[0].volume_base == 7137.30786672 and got[0].volume_usd == 309343235.363089398
+    # a value a market can have: the coins times a price inside the bar's range give its USD
+    assert got[0].low < got[0].volume_usd / got[0].volume_base < got[0].high
     open_row = [*rows[1:], CandleRow(rows[0].open_time, rows[0].close, open=rows[0].open, high=rows[0].high,
                                      low=rows[0].low, vol=rows[0].vol)]  # no volCcy*, no confirm: an older row
     older = candles(open_row, btc, 3600, inside_last)
     assert older[-1].closed is False and older[-1].volume_base is None and older[-1].volume_usd is None
     inverse = contracts(payload)["BTC-USD-SWAP"]
     (last,) = candles(open_row[-1:], inverse, 3600, inside_last)
-    assert last.volume_usd == pytest.approx(5070.79611732 * 100, rel=EXACT)  # vol contracts x 100 USD
+    assert last.volume_usd == pytest.approx(507079.611732 * 100, rel=EXACT)  # vol contracts x 100 USD
 
 
 def test_candle_outside_its_range_is_implausible(payload: Payload) -> None:
@@ -133,10 +140,11 @@ def test_candle_outside_its_range_is_implausible(payload: Payload) -> None:
     body["data"][1][3] = "43500"  # low above the open
     with pytest.raises(Implausible, match="open and close must lie in"):
         parse_candles(body, api.CANDLES)
-    body = raw(payload, "okx__ccxt_fetchOHLCV.json")
-    body["data"][0][8] = "2"
-    with pytest.raises(ParseError, match="confirm"):
-        parse_candles(body, api.CANDLES)
+    for confirm in ("2", [], {"1": True}):  # a list or an object is a ParseError too, not a TypeError
+        body = raw(payload, "okx__ccxt_fetchOHLCV.json")
+        body["data"][0][8] = confirm
+        with pytest.raises(ParseError, match="confirm"):
+            parse_candles(body, api.CANDLES)
 
 
 # --- position tiers ------------------------------------------------------------------------------

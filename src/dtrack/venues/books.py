@@ -1,5 +1,6 @@
-"""Order-book levels as venues send them in arrays (Binance ``depth``, Bybit ``orderbook``, OKX ``books``): one reader
-of a side and one check of the whole book, pure, shared so that every venue converts and refuses alike."""
+"""Order-book levels as venues send them in arrays (Binance ``depth``, Bybit ``orderbook``, OKX ``books``, Deribit
+``get_order_book``): one reader of a side and one check of the whole book, pure, shared so that every venue converts
+and refuses alike."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ def array_side(r: Reader, levels: Any, key: str, instrument: Instrument, unit: U
                names: tuple[str, str] = ("price", "size")) -> BookSide:
     """One side of a book whose levels are arrays ``[price, size, ...]``, in the order sent, as (price per ONE unit
     of the asset, size in coins of the asset). ``unit`` is the venue's quantity: the venue's base coin (x the
-    contract's multiplier), or contracts of the instrument's terms, USD-sized ones converted at the level's own price
-    (``records.oi_base_and_usd``). A price must be plausible and a size > 0 (a level of nothing is no level); errors
-    call the two values by the venue's ``names``."""
+    contract's multiplier), USD (Bybit and Deribit inverse amounts), or contracts of the instrument's terms; USD and
+    USD-sized contracts are converted at the level's own price (``records.oi_base_and_usd``). A price must be
+    plausible and a size > 0 (a level of nothing is no level); errors call the two values by the venue's ``names``."""
     out = []
     for item in r.arr(levels, key):
         level = r.arr(item, f"{key} level")

@@ -35,7 +35,6 @@ from typing import Any, NamedTuple
 
 from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import (
-    BookSide,
     Candle,
     FundingPoint,
     FundingRate,
@@ -54,6 +53,7 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.books import array_side, check_book
 from dtrack.venues.deribit import api
 from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each, utc_to_ms
 
@@ -495,12 +495,13 @@ def parse_order_book(body: Any, inst: Instrument, limit: int, received: datetime
     """A ``get_order_book`` answer -> the ``OrderBook`` of one perpetual or dated future, asked with ``depth`` =
     ``limit``.
 
-    Levels are ``[price, amount]`` (``bids`` descending, ``asks`` ascending; read whatever their order). The amount
-    is in USD for the inverse contracts (Deribit sizes them in USD: BTC-PERPETUAL in multiples of its 10 USD
-    contract) and is converted to coins at that level's own price (coins = amount / price); for the linear ones
-    (USDC-settled) it is already in the base coin. Prices per one unit of the asset (÷ multiplier), sizes in coins
-    (x the multiplier). ``time`` is the answer's ``timestamp``, ``sequence`` its ``change_id``. A price <= 0 or a
-    negative amount is implausible; an answer about another instrument is a ParseError.
+    Levels are ``[price, amount]``, best first as sent (``bids`` descending, ``asks`` ascending), read by the shared
+    array reader (``books.array_side``): an answer out of that order, or crossed, is refused, and so is a level of
+    nothing. The amount is in USD for the inverse contracts (Deribit sizes them in USD: BTC-PERPETUAL in multiples
+    of its 10 USD contract) and is converted to coins at that level's own price (coins = amount / price); for the
+    linear ones (USDC-settled) it is already in the base coin. Prices per one unit of the asset (÷ multiplier), sizes
+    in coins (x the multiplier). ``time`` is the answer's ``timestamp``, ``sequence`` its ``change_id``. A price
+    <= 0 or an amount <= 0 is implausible; an answer about another instrument is a ParseError.
     """
     r = _ORDER_BOOK
     result = r.obj(_result(r, body), "result")
@@ -512,27 +513,11 @@ def parse_order_book(body: Any, inst: Instrument, limit: int, received: datetime
     time = r.time_ms(result, "timestamp")
     rules.time("timestamp", time, received)
     change = r.opt_num(result, "change_id")
-    return OrderBook(instrument=inst, bids=_book_side(r, rules, result, "bids", inst, unit),
-                     asks=_book_side(r, rules, result, "asks", inst, unit), unit=unit, limit=limit, time=time,
-                     received_at=received, sequence=None if change is None else int(change), note=_book_note(inst))
-
-
-def _book_side(r: Reader, rules: plausible.Rules, result: Mapping[str, Any], side: str, inst: Instrument,
-               unit: Unit) -> BookSide:
-    """One side of a ``get_order_book`` answer as (price per unit of the asset, coins), best first."""
-    mult = inst.multiplier
-    levels = []
-    for raw in r.arr(r.field(result, side), side):
-        pair = r.arr(raw, f"{side} level")
-        if len(pair) != 2:
-            raise r.fail(f"a {side} level has {len(pair)} items, expected [price, amount]")
-        row = {"price": pair[0], "amount": pair[1]}
-        price, amount = r.num(row, "price"), r.num(row, "amount")
-        rules.price(f"{side}.price", price)
-        rules.amount(f"{side}.amount", amount)
-        per_unit = price / mult
-        levels.append((per_unit, amount / per_unit if unit is Unit.USD else amount * mult))
-    return tuple(sorted(levels, reverse=side == "bids"))
+    bids = array_side(r, r.field(result, "bids"), "bids", inst, unit, rules, ("price", "amount"))
+    asks = array_side(r, r.field(result, "asks"), "asks", inst, unit, rules, ("price", "amount"))
+    check_book(r, rules, inst, bids, asks, "bids/asks")
+    return OrderBook(instrument=inst, bids=bids, asks=asks, unit=unit, limit=limit, time=time, received_at=received,
+                     sequence=None if change is None else int(change), note=_book_note(inst))
 
 
 def _book_note(inst: Instrument) -> str:

@@ -482,7 +482,7 @@ def parse_candles(body: Any, endpoint: str) -> list[CandleRow]:
             raise reader.fail(f"row {values!r} has {len(values)} values, expected [ts, o, h, l, c, ...]")
         row = dict(zip(_CANDLE_FIELDS, values, strict=False))
         confirm = row.get("confirm")
-        if confirm is not None and confirm not in _CONFIRM:
+        if confirm is not None and not (isinstance(confirm, str) and confirm in _CONFIRM):
             raise reader.fail(f"confirm is {confirm!r}, expected \"0\" or \"1\"")
         candle = CandleRow(reader.time_ms(row, "ts"), reader.num(row, "c"), open=reader.num(row, "o"),
                            high=reader.num(row, "h"), low=reader.num(row, "l"), vol=reader.opt_num(row, "vol"),
