@@ -177,6 +177,11 @@ def test_python_api_gives_the_cli_document(capsys: pytest.CaptureFixture[str], e
     (("--size", "5", "--over", "30d"), "bad --over '30d': expected from 1m to 7d"),
     (("--size", "5", "--paths", "0"), "bad --paths 0"),
     (("--size", "5", "--side", "hold"), "'hold' is not one of 'buy', 'sell'"),
+    # an overflowing number is not "0 or less"
+    (("--size", "1e400"), "bad --size '1e400': too large a number"),
+    # 100,000 paths x 10,000 slices were a billion cells per array: the process was killed for its memory
+    (("--size", "5", "--paths", "100000", "--slices", "10000"),
+     "bad --paths/--slices: 100,000 paths x 10,000 slices is more than 10,000,000"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], env: None, argv: tuple[str, ...],
                                           needle: str) -> None:

@@ -141,6 +141,19 @@ def test_entry_defaults_to_the_mark_and_the_table_renders(capsys: pytest.Capture
     assert doc["liquidation"]["price"] == pytest.approx(ref, rel=1e-9)
 
 
+def test_table_shows_the_target_and_the_deduction_with_their_units(capsys: pytest.CaptureFixture[str]) -> None:
+    """A target of 12.5 % is labelled 12.5 % (it was rounded to "12%": a distance the user did not ask for), and
+    the tiers' deduction column says its currency (USD for a linear contract, coins for an inverse one)."""
+    base = ("liqprice", "--side", "long", "--size", "1", "--entry", "40000", "--sim")
+    got = dtrack(capsys, *base, "--venue", "binance", "--symbol", "BTCUSDT", "--target-distance", "12.5")
+    assert got.code == 0, got.err
+    assert "max for 12.5% away" in got.out and "max for 12% away" not in got.out
+    assert "Deduction (USD)" in got.out
+    inverse = dtrack(capsys, *base, "--venue", "bybit", "--symbol", "BTCUSD", "--leverage", "10")
+    assert inverse.code == 0, inverse.err
+    assert "Deduction (coins)" in inverse.out
+
+
 @pytest.mark.parametrize(("argv", "needle"), [
     (("--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--size", "1", "--entry", "100000",
       "--leverage", "200"), "above the 150x"),

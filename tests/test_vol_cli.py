@@ -319,3 +319,25 @@ def test_a_bar_no_market_can_have_is_refused_before_any_estimate() -> None:
     assert _invalid_bar([bar(100, 110, 95, 105), bar(105, 105, 105, 105)]) is None
     assert _invalid_bar([bar(100, 104, 95, 105)]) == "2026-12-01 00:00 100.0/104.0/95.0/105.0"  # high below close
     assert _invalid_bar([bar(100, 110, 0.0, 105)]) is not None
+
+
+def test_an_atm_iv_from_the_store_carries_its_snapshot_time_not_now(config: Path) -> None:
+    """``options`` may answer from the history store (snapshots up to options.fresh_seconds old): the ATM IV beside
+    the realized volatility then carries the snapshot's time and says where it came from, not the time of the
+    query (which made a 30-minute-old IV look current)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from dtrack.client.queries.vol import atm_iv_from
+    from dtrack.results import Source
+
+    with dtrack.Client(config=str(config)) as dt:
+        result = dt.options(["BTC"])
+    live = atm_iv_from(result, "BTC")
+    assert live.value is not None and live.time == result.report.time and "store" not in live.label
+    taken = result.report.time - timedelta(minutes=20)
+    from_store = replace(result, source=Source(kind="store", store="/data/dtrack.db", age_seconds=1200.0,
+                                               snapshot_time=taken))
+    stored = atm_iv_from(from_store, "BTC")
+    assert stored.value == live.value and stored.time == taken
+    assert "from the store /data/dtrack.db, a snapshot 1200 s old" in stored.label

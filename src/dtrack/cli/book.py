@@ -19,7 +19,7 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.book", "dtrack.report.book")
               help="Bands around the mid, percent, comma-separated (up to 10, each at most 50).")
 @click.option("--depth", type=int, default=None, metavar="N",
               help="Levels a side to ask (default 1000): each venue gets its nearest allowed limit, capped at its "
-                   "maximum (Bybit 500, OKX 400, Hyperliquid 20); a band past the last level is flagged.")
+                   "maximum (Bybit 500, OKX 400, dYdX 100, Hyperliquid 20); a band past the last level is flagged.")
 @click.option("--kind", type=click.Choice(("perp", "future", "all")), default="perp", show_default=True,
               help="Which contracts: perpetuals, dated futures or both.")
 @common_options

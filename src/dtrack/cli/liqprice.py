@@ -48,7 +48,7 @@ def liqprice(ctx: click.Context, venue: str, symbol: str, side: str, entry: floa
     """Liquidation price of a position with the venue's REAL maintenance-margin tiers and its documented formula:
     Binance USDⓈ-M / COIN-M (brackets from Binance's public web table: unofficial), Bybit classic (risk-limit),
     OKX (position-tiers, by contracts, taker fee in the margin ratio), Hyperliquid (meta margin tables), dYdX v4
-    (IMF/MMF) and Deribit (its published margin rule).
+    (IMF/MMF) and Deribit's linear USDC perpetuals (its published margin rule; not its inverse contracts).
 
     Shows the liquidation price, its distance from the entry and the move that reaches it, the tier used (the one
     the position falls in AT the liquidation price, iterated; said when it does not settle) with its floor, cap,

@@ -17,7 +17,7 @@ AFTER_FETCH = ("numpy", "dtrack.analytics.volatility", "dtrack.analytics.options
               help="Read the klines of this venue. Default: the first venue (registry order) serving candles of the "
                    "asset's main perpetual; the output says which.")
 @click.option("--window", default="30d", show_default=True, metavar="DURATION",
-              help="The estimate's window (24h, 30d, 2w): a whole number of bars, at least 3.")
+              help="The estimate's window (30d, 2w; 72h with --bars 1h): a whole number of bars, at least 3.")
 @click.option("--bars", default="1d", show_default=True, metavar="1d|1h", help="Bar length: 1d or 1h.")
 @click.option("--method", "methods", default=None, metavar="LIST",
               help="Estimators, comma-separated, the first driving the regime: cc (close-to-close), parkinson, gk "

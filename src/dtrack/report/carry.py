@@ -99,11 +99,12 @@ def positions_table(result: CarryResult) -> View:
         now = "-" if v.spot_price is None else f"{price(v.spot_price)}/{price(v.perp_price)}"
         table.add_row(r["id"], r["status"], f"{amount(r['size'])} {r['asset']}", r["spot_venue"],
                       f"{r['perp_venue']} {r['perp_symbol']}", f"{price(r['spot_entry'])}/{price(r['perp_entry'])}",
-                      now, _m(r["spot_pnl_usd"]), _m(r["perp_pnl_usd"]), _m(r["funding_usd"]), _m(r["fees_usd"]),
+                      now, _m(r["spot_pnl_usd"]), _m(r["perp_pnl_usd"]), _m(r["funding_usd"]),
+                      _m(None if r["fees_usd"] is None else -r["fees_usd"]),
                       _m(r["net_usd"]), _p(r["return_on_capital"]), _p(r["annualized_return"]))
     table.note(f"Capital = {capital_definition(result.leverage)}. Return on capital; annual = return x 365 / days "
                "held (shown from one day held). Funding: the perp venue's settled funding since opening, received "
-               "by the short.")
+               "by the short; fees are a cost (shown negative): net = spot + perp + funding + fees.")
     view.add(table)
     for v in result.views:
         if v.payments is not None and len(v.payments) and result.action in ("status", "close"):
@@ -248,6 +249,14 @@ def backtest_json(result: CarryBacktestResult) -> dict[str, Any]:
     return doc
 
 
+def _sampled(pays: Payments) -> tuple[list[float], list[int]]:
+    """Per interval, how many of its payments are samples of an accruing rate (accrual below 1: Deribit's hourly
+    points of an 8 h-equivalent rate), not whole settlements."""
+    part = pays.accrual < 1.0
+    hours = sorted({float(h) for h in pays.interval_hours[part]})
+    return hours, [int((part & (pays.interval_hours == h)).sum()) for h in hours]
+
+
 def backtest_csv(result: CarryBacktestResult) -> str:
     """The funding by day as CSV."""
     return rows_to_csv(_daily(result), ["date", "settlements", "funding_usd", "cumulative_usd"])
@@ -260,7 +269,11 @@ def backtest_table(result: CarryBacktestResult) -> View:
                 f"{iso(result.end)}, notional ${result.notional:,.0f}", style="bold")
     if result.backtest is None:
         return View(head, *(Text(n, style="dim") for n in result.notes))
-    intervals = ", ".join(f"{i['settlements']} x {i['interval_hours']:g}h" for i in doc["intervals"]) or "none"
+    sampled = {float(h): int(n) for h, n in zip(*_sampled(result.backtest.payments), strict=True)}
+    intervals = ", ".join(f"{i['settlements']} x {i['interval_hours']:g}h"
+                          + (f" ({sampled[i['interval_hours']]} samples, each accruing its share of the interval)"
+                             if sampled.get(i["interval_hours"]) else "")
+                          for i in doc["intervals"]) or "none"
     totals = Table(None, [Column("Figure"), Column("Value", "right")])
     for label, value in (("settlements", intervals), ("size", f"{amount(doc['size'])} {result.asset}"),
                          ("entry / exit price", f"{price(doc['entry_price'])} / {price(doc['exit_price'])}"),

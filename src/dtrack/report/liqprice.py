@@ -122,6 +122,11 @@ def _signed(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x * 100:+.{digits}f}%"
 
 
+def _given_pct(x: float) -> str:
+    """A percent the user gave (a fraction here), as given: 12.5 % stays 12.5 %, 0.5 % is not 0 %."""
+    return f"{x * 100:.6g}%"
+
+
 def _span(t: MarginTier) -> str:
     cap = "∞" if t.cap is None else amount(t.cap)
     return f"{amount(t.floor)} – {cap} {t.unit.value}"
@@ -145,7 +150,7 @@ def liqprice_table(result: LiqPriceResult) -> View:
                           Column("Risk"), Column("Tier", "right", 1), Column("MMR", "right", 1)])
     rows: list[tuple[str, Outcome]] = [("position", o)]
     if r.target is not None and r.target.outcome is not None:
-        rows.append((f"max for {r.target.distance:.0%} away", r.target.outcome))
+        rows.append((f"max for {_given_pct(r.target.distance)} away", r.target.outcome))
     for name, out in rows:
         table.add_row(name, f"{out.leverage:.2f}x", usd(out.margin_usd), price(out.price), _pct(out.distance),
                       _signed(out.move), out.risk_level.upper(), str(out.solution.tier.tier),
@@ -165,7 +170,7 @@ def liqprice_table(result: LiqPriceResult) -> View:
         view.add(Text(f"Taker fee to close at the liquidation price (estimate): {usd(r.close_fee_usd)}.",
                       style="dim"))
     if r.target is not None and r.target.leverage is None:
-        view.add(Text(f"Target {r.target.distance:.0%}: {r.target.note}."))
+        view.add(Text(f"Target {_given_pct(r.target.distance)}: {r.target.note}."))
     if r.sizing is not None:
         s = r.sizing
         view.add(Text(f"Sizing (seed 004): risking {s.risk_pct:g}% of {usd(s.capital)} = {usd(s.max_loss_usd)} "
@@ -177,7 +182,8 @@ def liqprice_table(result: LiqPriceResult) -> View:
     near = [x for x in r.tiers if abs(x.tier - t.tier) <= 2]
     tiers = Table(f"{result.venue} {result.symbol} tiers (around the one used; --format json has all "
                   f"{len(r.tiers)})", [Column("Tier", "right"), Column("Position size"), Column("MMR", "right"),
-                                        Column("Deduction", "right", 2), Column("Max lev.", "right")])
+                                        Column(f"Deduction ({'coins' if q.inverse else 'USD'})", "right", 2),
+                                        Column("Max lev.", "right")])
     for x in near:
         tiers.add_row(str(x.tier), _span(x), _pct(x.mmr, 3), amount(x.deduction), f"{x.max_leverage:g}x",
                       mark="▶" if x.tier == t.tier else "")

@@ -29,6 +29,7 @@ from dtrack.results import (
     CarrySimulationResult,
     Failure,
     settle,
+    unique,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,15 @@ STABLES = ("USDT", "USDC", "USD")
 LONGEST_INTERVAL = timedelta(hours=8)
 MAX_DAYS = 3650.0
 MAX_PATHS = 100_000
+#: the Monte Carlo holds a few (paths x settlements) arrays: more cells than this would take gigabytes
+MAX_SIM_CELLS = 20_000_000
+#: the largest position or notional taken, USD (no basis trade is larger; a bigger figure is a typing slip)
+MAX_NOTIONAL = 1e12
+#: the bounds of the settings of the same name (``config.CarrySettings``)
+MAX_LEVERAGE, MIN_LEVERAGE = 200.0, 0.01
+MAX_HALF_LIFE = 100_000.0
+#: a settlement this much later than the previous interval's end is not a gap in the venue's history
+GAP_SLACK = timedelta(minutes=5)
 _ASSET = re.compile(r"^[A-Za-z0-9]{1,20}$")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -52,16 +62,22 @@ _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # --- inputs ------------------------------------------------------------------------------------------------------
 
 
-def _positive(value: float | None, option: str, what: str, *, zero: bool = False, below: float | None = None
-              ) -> float | None:
+def _positive(value: float | None, option: str, what: str, *, zero: bool = False, below: float | None = None,
+              low: float | None = None, high: float | None = None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UsageError(f"bad {option} {clip(repr(value))}: expected {what}")
     v = float(value)
-    if not (math.isfinite(v) and (v >= 0 if zero else v > 0) and (below is None or v < below)):
+    if not (math.isfinite(v) and (v >= 0 if zero else v > 0) and (below is None or v < below)
+            and (low is None or v >= low) and (high is None or v <= high)):
         raise UsageError(f"bad {option} {v:g}: expected {what}")
     return v
+
+
+def _notional(value: float | None) -> float | None:
+    return _positive(value, "--notional", f"a notional in USD from 1 to {MAX_NOTIONAL:,.0f}", low=1.0,
+                     high=MAX_NOTIONAL)
 
 
 def _asset(value: str) -> str:
@@ -100,7 +116,8 @@ def _venue(name: str, need: DataKind, role: str) -> str:
 
 
 def _leverage(client: AsyncClient, leverage: float | None) -> float:
-    got = _positive(leverage, "--leverage", "a perp leverage > 0 (1: the short fully collateralized)")
+    got = _positive(leverage, "--leverage", f"a perp leverage from {MIN_LEVERAGE:g} to {MAX_LEVERAGE:g} (1: the short "
+                    "fully collateralized)", low=MIN_LEVERAGE, high=MAX_LEVERAGE)
     return got if got is not None else client.settings.carry.perp_leverage
 
 
@@ -212,9 +229,12 @@ async def open_position(client: AsyncClient, asset: str, *, spot_venue: str, per
         if isinstance(outcome, DtrackError):
             raise outcome
     spot_entry, perp_entry = (float(v) for v in got)  # type: ignore[arg-type]
+    if coins * max(spot_entry, perp_entry) > MAX_NOTIONAL:
+        raise UsageError(f"bad --size {coins:g}: {coins:g} {name} at {max(spot_entry, perp_entry):,.2f} USD is more "
+                         f"than {MAX_NOTIONAL:,.0f} USD; expected a size in coins of the asset")
     opened = client.now()
     position = CarryPosition(
-        id=f"{name.lower()}-{perp_name}-{opened:%Y%m%d%H%M}-{secrets.token_hex(2)}", asset=name,
+        id=_new_id(store, f"{name.lower()}-{perp_name}-{opened:%Y%m%d%H%M}"), asset=name,
         spot_venue=spot_name, perp_venue=perp_name, perp_symbol=contract.symbol, size=coins, spot_entry=spot_entry,
         perp_entry=perp_entry, opened_at=opened, fee_pct=fee * 100.0, note=note)
     store.write([position])
@@ -226,6 +246,17 @@ async def open_position(client: AsyncClient, asset: str, *, spot_venue: str, per
               "given" if perp_given is not None else f"{perp_name} mark")
     return CarryResult(as_of=opened, action="open", views=[view], store=client.store_location(), leverage=lev,
                        notes=[f"recorded {position.id}: spot price {priced[0]}, perp price {priced[1]}"])
+
+
+def _new_id(store: Store, stem: str) -> str:
+    """A position id not in the store yet: ``stem`` and four random hex digits. The store keeps the first row of an
+    id (a later one only fills in a close), so a second position given an id already taken would be silently lost
+    and its id would name the other one."""
+    for _ in range(64):
+        candidate = f"{stem}-{secrets.token_hex(2)}"
+        if not _positions(store, candidate):
+            return candidate
+    raise DtrackError(f"no free carry position id {stem}-xxxx in {store.location}: try again in a minute")
 
 
 async def _given(value: float) -> float:
@@ -288,9 +319,28 @@ async def _no_prices() -> list[float | DtrackError]:
     return []
 
 
+def _coverage(position: CarryPosition, history: FundingHistory, end: datetime) -> str:
+    """What the venue's funding history leaves out of the time the position was held ("" when nothing): the venue's
+    own note (it keeps less than asked), and a first settlement after opening later than one interval (the
+    payments before it are missing: the funding would be short by them, silently)."""
+    said = [history.note] if history.note else []
+    first = next((p for p in sorted(history.points, key=lambda p: p.time) if p.time > position.opened_at), None)
+    if first is not None and first.time <= end \
+            and first.time - timedelta(hours=first.interval_hours) > position.opened_at + GAP_SLACK:
+        said.append(f"its first settlement after opening is at {first.time:%Y-%m-%d %H:%M} UTC, more than one "
+                    f"{first.interval_hours:g} h interval after opening ({position.opened_at:%Y-%m-%d %H:%M} UTC): "
+                    "the funding before it is missing from the total")
+    elif first is None and end - position.opened_at > LONGEST_INTERVAL + GAP_SLACK:
+        said.append(f"it returned no settlement since opening ({position.opened_at:%Y-%m-%d %H:%M} UTC)")
+    if not said:
+        return ""
+    return f"{position.id}: {position.perp_venue} {position.perp_symbol} funding history: {'; '.join(said)}"
+
+
 async def _value(client: AsyncClient, position: CarryPosition, leverage: float,
-                 failures: list[Failure]) -> calc.PositionView:
-    """A position's payments and P&L: the exit prices of a closed one, else the venues' current prices."""
+                 failures: list[Failure], notes: list[str]) -> calc.PositionView:
+    """A position's payments and P&L: the exit prices of a closed one, else the venues' current prices. What the
+    venue's funding history leaves out of the holding period is said in ``notes``."""
     pool = await client.pool()
     end = position.closed_at if position.closed_at is not None else client.now()
     try:
@@ -315,6 +365,8 @@ async def _value(client: AsyncClient, position: CarryPosition, leverage: float,
     if isinstance(history, DtrackError):
         failures.append(Failure.of(position.perp_venue, history))
         return calc.PositionView(position, spot, perp, end)
+    if said := _coverage(position, history, end):
+        notes.append(said)
     times, rates, intervals, prices = _arrays(history, klines)
     pays = calc.funding_payments(times, rates, intervals, opened_ms=_ms(position.opened_at), end_ms=_ms(end),
                                  size=position.size, entry_price=position.perp_entry, prices=prices)
@@ -332,11 +384,16 @@ async def status(client: AsyncClient, position_id: str | None = None, *,
     else:
         positions = [p for p in _positions(client.carry_store(create=False)) if p.closed_at is None]
     failures: list[Failure] = []
-    views = list(await asyncio.gather(*(_value(client, p, lev, failures) for p in positions)))
-    notes = [] if positions else [f"no open carry position in {client.store_location()} (`dtrack carry open`)"]
+    notes: list[str] = []
+    views = list(await asyncio.gather(*(_value(client, p, lev, failures, notes) for p in positions)))
+    if not positions:
+        notes.append(f"no open carry position in {client.store_location()} (`dtrack carry open`)")
+    # all failed only when nothing at all is known beyond the store: a position whose prices failed still shows
+    # the funding its perp venue settled (exit 3, the failures on stderr)
     return CarryResult(as_of=client.now(), action="status", views=views, store=client.store_location(),
-                       leverage=lev, failures=failures, notes=notes,
-                       all_failed=bool(views) and all(v.pnl is None for v in views) and bool(failures))
+                       leverage=lev, failures=unique(failures), notes=notes,
+                       all_failed=bool(views) and bool(failures)
+                       and all(v.pnl is None and v.payments is None for v in views))
 
 
 async def close(client: AsyncClient, position_id: str, *, spot_price: float | None = None,
@@ -365,10 +422,18 @@ async def close(client: AsyncClient, position_id: str, *, spot_price: float | No
     booked = replace(position, closed_at=client.now(), spot_exit=float(got[0]),  # type: ignore[arg-type]
                      perp_exit=float(got[1]))  # type: ignore[arg-type]
     store.write([booked])
+    stored = _positions(store, booked.id)[0]
+    assert stored.closed_at is not None and booked.closed_at is not None  # the store fills a missing close in
+    if (stored.spot_exit, stored.perp_exit) != (booked.spot_exit, booked.perp_exit) \
+            or abs((stored.closed_at - booked.closed_at).total_seconds()) > 0.001:
+        # another process closed it meanwhile: the store kept that close (the first), not this one
+        raise UsageError(f"carry position {booked.id} was closed meanwhile (at {stored.closed_at:%Y-%m-%d %H:%M:%S} "
+                         "UTC, by another dtrack); `dtrack carry status ID` shows its final P&L")
     failures: list[Failure] = []
-    view = await _value(client, booked, lev, failures)
+    notes = [f"closed {booked.id}"]
+    view = await _value(client, booked, lev, failures, notes)
     return CarryResult(as_of=client.now(), action="close", views=[view], store=client.store_location(),
-                       leverage=lev, failures=failures, notes=[f"closed {booked.id}"])
+                       leverage=lev, failures=unique(failures), notes=notes)
 
 
 async def list_positions(client: AsyncClient, *, leverage: float | None = None) -> CarryResult:
@@ -406,16 +471,24 @@ async def simulate(client: AsyncClient, avg_funding: float, days: float, *, vol:
         raise UsageError(f"bad --paths {paths!r}: expected a whole number from 2 to {MAX_PATHS}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise UsageError(f"bad --seed {seed!r}: expected a whole number >= 0")
-    vol_pct = _positive(vol, "--vol", "the funding's standard deviation in percent per 8 h, >= 0", zero=True)
-    hl = _positive(half_life, "--half-life", "the funding's mean-reversion half-life in hours, >= 0", zero=True)
-    size = _positive(notional, "--notional", "a notional in USD > 0")
-    pv = _positive(price_vol, "--price-vol", "the price's daily volatility in percent, >= 0", zero=True)
+    vol_pct = _positive(vol, "--vol", "the funding's standard deviation in percent per 8 h, 0 <= vol < 1", zero=True,
+                        below=1.0)
+    hl = _positive(half_life, "--half-life", f"the funding's mean-reversion half-life in hours, 0 to "
+                   f"{MAX_HALF_LIFE:,.0f}", zero=True, high=MAX_HALF_LIFE)
+    size = _notional(notional)
+    pv = _positive(price_vol, "--price-vol", "the price's daily volatility in percent, 0 <= vol < 100", zero=True,
+                   below=100.0)
+    runs = paths or cfg.paths
+    steps = max(1, round(span * 24 / interval_hours))
+    if runs * steps > MAX_SIM_CELLS:
+        raise UsageError(f"bad --paths/--days: {runs:,} paths x {steps:,} settlements is more than {MAX_SIM_CELLS:,} "
+                         "simulated settlements; expected fewer paths, fewer days or a longer --interval")
     params = calc.SimParams(
         avg_8h=avg_funding / 100.0, vol_8h=vol_pct / 100.0 if vol_pct is not None else cfg.funding_vol,
         days=span, interval_hours=float(interval_hours),
         half_life_hours=hl if hl is not None else cfg.half_life_hours,
         price_vol_daily=pv / 100.0 if pv is not None else cfg.price_vol, notional=size or cfg.notional_usd,
-        fee_rate=_fee(client, fee_pct), leverage=_leverage(client, leverage), paths=paths or cfg.paths,
+        fee_rate=_fee(client, fee_pct), leverage=_leverage(client, leverage), paths=runs,
         seed=seed if seed is not None else cfg.seed)
     return CarrySimulationResult(as_of=client.now(), report=calc.simulate(params))
 
@@ -430,7 +503,7 @@ async def backtest(client: AsyncClient, asset: str, *, perp_venue: str, days: fl
     assert span is not None
     if span > MAX_DAYS or span * 24 < 1:
         raise UsageError(f"bad --days {span:g}: expected a period from 1 hour to {MAX_DAYS:g} days")
-    size = _positive(notional, "--notional", "a notional in USD > 0") or cfg.notional_usd
+    size = _notional(notional) or cfg.notional_usd
     fee = _fee(client, fee_pct)
     lev = _leverage(client, leverage)
     venue = _venue(perp_venue, DataKind.FUNDING_HISTORY, "perpetual venue")

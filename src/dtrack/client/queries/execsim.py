@@ -33,6 +33,8 @@ HOUR = 3600
 #: the most hours ``--over`` takes, and the fewest
 LONGEST_OVER, SHORTEST_OVER = 24.0 * 7, 1.0 / 60
 MOST_SLICES, MOST_PATHS = 10_000, 100_000
+#: the model holds several (paths x slices) arrays: more cells than this take gigabytes (10 M: about 0.4 GB)
+MOST_CELLS = 10_000_000
 _SIZE = re.compile(r"^\s*(\$)?\s*([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)\s*([km])?\s*(usd)?\s*$", re.IGNORECASE)
 _OVER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|min|h|d)?\s*$", re.IGNORECASE)
 _SCALE = {"k": 1e3, "m": 1e6}
@@ -69,7 +71,10 @@ def parse_size(value: str | float) -> Size:
                              "($250k, 250000usd, $1.5M)")
         amount = float(m.group(2)) * _SCALE.get((m.group(3) or "").lower(), 1.0)
         usd, text = bool(m.group(1) or m.group(4)), str(value).strip()
-    if not (math.isfinite(amount) and amount > 0):
+    if not math.isfinite(amount):
+        raise UsageError(f"bad --size {shown(text)}: too large a number; expected coins of the asset (10, 2.5, 1k) or "
+                         "USD ($250k)")
+    if not amount > 0:
         raise UsageError(f"bad --size {shown(text)}: the size must be more than 0 (coins, or USD with a $)")
     return Size(amount, "usd" if usd else "base", text)
 
@@ -194,6 +199,9 @@ async def run(client: AsyncClient, asset: str, *, side: str, size: str | float, 
     n = _whole(slices if slices is not None else s.slices, "--slices", 1, MOST_SLICES, "a whole number of child orders")
     p = _whole(paths if paths is not None else s.paths, "--paths", 1, MOST_PATHS, "a whole number of price paths")
     seed = _whole(seed, "--seed", 0, 2**63 - 1, "a whole number")
+    if n * p > MOST_CELLS:
+        raise UsageError(f"bad --paths/--slices: {p:,} paths x {n:,} slices is more than {MOST_CELLS:,} simulated "
+                         "child orders; expected fewer paths or fewer slices")
 
     chosen = [venue_info(venue).name] if venue else [venue_info(v).name for v in client.chosen_venues]
     for name in chosen:

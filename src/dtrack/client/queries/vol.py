@@ -272,16 +272,23 @@ def atm_iv_from(result: OptionsResult, asset: str) -> ImpliedVol:
     for e in term:
         depth[e.venue] = depth.get(e.venue, 0.0) + e.oi_usd
     venue = max(depth, key=lambda v: depth[v])
+    # an answer from the history store is as old as its snapshots: that time, and where it came from, not now
+    when, stored = report.time, ""
+    if result.source.kind == "store":
+        when = result.source.snapshot_time or report.time
+        stored = (f"; from the store {result.source.store}, a snapshot {result.source.age_seconds or 0:.0f} s old "
+                  "(options.fresh_seconds)")
     cm = next((c for c in report.constant_maturity if c.asset == asset and c.venue == venue and c.days == IV_DAYS
                and c.iv is not None), None)
     if cm is not None and cm.iv is not None:
-        return ImpliedVol(value=cm.iv, venue=venue, time=report.time,
+        return ImpliedVol(value=cm.iv, venue=venue, time=when,
                           label=f"{venue} {IV_DAYS}-day constant-maturity ATM IV (total variance interpolated "
-                                "between the expiries around it; the venue with the most options open interest)")
+                                "between the expiries around it; the venue with the most options open interest"
+                                f"{stored})")
     near = min((e for e in term if e.venue == venue), key=lambda e: abs(e.days - IV_DAYS))
-    return ImpliedVol(value=near.atm_iv, venue=venue, time=report.time,
+    return ImpliedVol(value=near.atm_iv, venue=venue, time=when,
                       label=f"{venue} ATM IV of the {near.expiry:%Y-%m-%d} expiry ({near.days:.1f} days: the "
-                            f"nearest to {IV_DAYS}; no {IV_DAYS}-day interpolation)")
+                            f"nearest to {IV_DAYS}; no {IV_DAYS}-day interpolation{stored})")
 
 
 def index_venues(client: AsyncClient) -> list[str]:
