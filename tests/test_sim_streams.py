@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -274,8 +275,11 @@ def test_binance_stream_names_parse() -> None:
 
 
 def _bybit_futures(category: str) -> list[str]:
-    return [f.symbol for f in MarketModel(SEED, now_ms=PINNED_MS).futures("bybit", PINNED_MS, "rest")
-            if f.margin == category]
+    """The venue's futures of ``category`` listed NOW (the served sim runs on the wall clock: a future of a pinned
+    day expires once the suite runs past it), the latest expiry first: no expiry falls inside a test run."""
+    now_ms = int(time.time() * 1000)
+    listed = [f for f in MarketModel.futures("bybit", now_ms, "rest") if f.margin == category]
+    return [f.symbol for f in sorted(listed, key=lambda f: -f.expiry_ms)]
 
 
 def test_bybit_tickers_snapshot_then_deltas_on_linear_and_inverse() -> None:
