@@ -341,3 +341,28 @@ def test_an_atm_iv_from_the_store_carries_its_snapshot_time_not_now(config: Path
     stored = atm_iv_from(from_store, "BTC")
     assert stored.value == live.value and stored.time == taken
     assert "from the store /data/dtrack.db, a snapshot 1200 s old" in stored.label
+
+
+def test_a_halted_contract_is_a_note_of_its_asset_not_a_crash() -> None:
+    """Flat candles (a contract that did not trade over the window) leave that asset without a regime, said in its
+    notes; the answer is still made (``to_json`` keeps only finite numbers)."""
+    from datetime import UTC, datetime, timedelta
+
+    from dtrack.client.queries.vol import Picked, _assemble, parse_request
+    from dtrack.config import VolSettings
+    from dtrack.records import Candle, Instrument, Kind, Margin
+    from dtrack.report.vol import to_json
+    from dtrack.results import VolResult
+
+    inst = Instrument(venue="binance", symbol="HALTUSDT", asset="HALT", quote="USDT", settle="USDT", kind=Kind.PERP,
+                      margin=Margin.LINEAR, market="usdm")
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    candles = tuple(Candle(venue="binance", symbol="HALTUSDT", time=t0 + timedelta(days=i), period_seconds=86_400,
+                           open=2.0, high=2.0, low=2.0, close=2.0, received_at=t0 + timedelta(days=40))
+                    for i in range(31))
+    req = parse_request("30d", "1d", "yz,cc", VolSettings())
+    got = _assemble("HALT", req, Picked(instrument=inst, candles=candles), None)
+    assert got.analysis is None
+    assert any("no realized volatility from binance HALTUSDT" in n and "flat" in n for n in got.notes)
+    doc = to_json(VolResult(as_of=t0 + timedelta(days=40), params=req, assets=[got]))
+    json.dumps(doc, allow_nan=False)  # nothing infinite or NaN reaches the JSON

@@ -308,3 +308,12 @@ def test_vol_settings_read_percent_and_refuse_crossed_bands() -> None:
                               "150")
     with pytest.raises(ConfigError, match=r"vol\.max_leverage_high"):
         parse_settings({"vol": {"max_leverage_high": 0}})
+
+
+def test_a_window_of_flat_bars_has_no_regime_or_leverage() -> None:
+    """A halted contract (every bar open = high = low = close) has a volatility of 0: no regime, no leverage (the
+    target / 0 would be infinite), said in one ValueError, not an answer."""
+    t = np.arange(6, dtype=np.int64) * 86_400_000
+    flat = np.full(6, 100.0)
+    with pytest.raises(ValueError, match="every bar of the window is flat"):
+        v.analyze(v.Bars.of(t, flat, flat, flat, flat), ("yz", "cc"), 5, 365.0, BANDS, 0.4, CAPS)

@@ -297,7 +297,8 @@ class VolAnalysis:
 def analyze(bars: Bars, methods: Sequence[str], window: int, per_year: float, bands: Bands, target: float,
             caps: Mapping[str, float]) -> VolAnalysis:
     """Every figure of ``dtrack vol`` for one series; ``methods[0]`` drives the regime and the leverage.
-    ``bars`` must hold at least ``window + 1`` bars."""
+    ``bars`` must hold at least ``window + 1`` bars; a ``ValueError`` says why there is no answer (too few bars, or
+    a window of flat bars: a volatility of 0 has no regime and no leverage)."""
     if not methods:
         raise ValueError("name at least one method")
     if len(bars) < window + 1:
@@ -307,6 +308,9 @@ def analyze(bars: Bars, methods: Sequence[str], window: int, per_year: float, ba
     current = {m: float(v[-1]) for m, v in rolling.items()}
     primary = methods[0]
     vol = current[primary]
+    if not (math.isfinite(vol) and vol > 0):
+        raise ValueError(f"the {primary} volatility of the last {window} bars is {vol:g}: every bar of the window is "
+                         "flat (the contract did not trade), so there is no regime or leverage to give")
     return VolAnalysis(methods=tuple(methods), primary=primary, window=window, per_year=per_year, current=current,
                        rolling_time_ms=times, rolling=rolling, regime=classify(vol, bands),
                        transitions=tuple(transitions(times, rolling[primary], bands)),

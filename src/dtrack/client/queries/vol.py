@@ -364,7 +364,10 @@ def _assemble(asset: str, req: VolParams, picked: Picked, implied: tuple[Implied
         c = picked.candles
         bars = Bars.of([int(x.time.timestamp() * 1000) for x in c], [x.open for x in c], [x.high for x in c],
                        [x.low for x in c], [x.close for x in c])
-        analysis = analyze(bars, req.methods, req.window_bars, req.per_year, req.bands, req.target, req.caps)
+        try:
+            analysis = analyze(bars, req.methods, req.window_bars, req.per_year, req.bands, req.target, req.caps)
+        except ValueError as exc:  # a window of flat bars (a halted contract): said, the other assets answered
+            notes.append(f"no realized volatility from {picked.instrument.venue} {picked.instrument.symbol}: {exc}")
         first, last = c[0].time, c[-1].time
         if gap := gap_note(c, req.period_seconds):
             notes.append(gap)
