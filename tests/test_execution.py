@@ -164,6 +164,17 @@ def test_an_order_past_the_book_says_truncated_or_exhausted() -> None:
     assert gone.avg_price == pytest.approx(sum(p * q for p, q in ASKS) / whole, rel=REL)
 
 
+@pytest.mark.parametrize("times", [10.0, 1e6, 1e12])
+def test_an_order_far_larger_than_the_book_takes_every_level(times: float) -> None:
+    """An order of many times the whole side still takes every level: the float-residue cut is relative to the
+    book (it once dropped levels whose size fell below 1e-12 of the order, and the worst price was then wrong)."""
+    whole = sum(q for _, q in ASKS)
+    m = ex.market_order(ex.ladder_of(book(BIDS, ASKS, limit=40), "buy"), whole * times)
+    assert m.levels == len(ASKS) and m.worst_price == ASKS[-1][0]
+    assert m.filled == pytest.approx(whole, rel=REL)
+    assert m.avg_price == pytest.approx(sum(p * q for p, q in ASKS) / whole, rel=REL)
+
+
 def test_an_empty_side_has_no_ladder() -> None:
     with pytest.raises(ValueError, match="empty side"):
         ex.ladder_of(book([], ASKS), "buy")
@@ -333,7 +344,8 @@ def test_twap_vwap_equal_the_slow_loop(side: str, algo: str, size: float, slices
     lo, hi = np.percentile(want, [5, 95])
     assert stats["avg_price"].low == pytest.approx(lo, rel=REL) and stats["avg_price"].high == pytest.approx(hi)
     assert stats["avg_price"].mean == pytest.approx(float(np.mean(want)), rel=REL)
-    assert stats["hours"].expected == pytest.approx(3.0) and stats["fills"].expected == slices
+    # the last child is sent, and fills, at (slices - 1)·dt: the order is done one interval before --over ends
+    assert stats["hours"].expected == pytest.approx(3.0 - spec.dt) and stats["fills"].expected == slices
     # the saving against the market order, path by path
     market_cost = sign * (got.market.avg_price - lad.mid) * size
     np.testing.assert_allclose(got.runs["market"].cost_usd, market_cost, rtol=1e-12)

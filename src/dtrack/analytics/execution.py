@@ -144,17 +144,20 @@ def ladder_of(book: OrderBook, side: str) -> Ladder:
 
 
 def walk(prices: Array, depth: Array, qty: float) -> tuple[float, float, int]:
-    """Take ``qty`` coins from levels best first: (coins filled, USD paid or received, levels touched)."""
+    """Take ``qty`` coins from levels best first: (coins filled, USD paid or received, levels touched: up to the
+    last level taken from, so ``prices[levels - 1]`` is the worst price paid)."""
     take = _takes(depth, qty)
-    return float(take.sum()), float(take @ prices), int(np.count_nonzero(take))
+    taken = np.flatnonzero(take)
+    return float(take.sum()), float(take @ prices), int(taken[-1]) + 1 if len(taken) else 0
 
 
 def _takes(depth: Array, qty: float) -> Array:
     """The coins taken from each level to fill ``qty`` best first (a float residue of the running sums, below
-    ``1e-12`` of the order, is no fill)."""
+    ``1e-12`` of the depth summed up to that level, is no fill: relative to the book, not to the order, so an
+    order larger than the whole side still takes every level)."""
     before = np.concatenate(([0.0], np.cumsum(depth)[:-1]))
     take = np.clip(qty - before, 0.0, depth)
-    take[take <= qty * 1e-12] = 0.0
+    take[take <= (before + depth) * 1e-12] = 0.0
     return take
 
 
@@ -522,7 +525,7 @@ def run_sliced(algo: str, ladder: Ladder, cal: Calibration, spec: Spec, mids: Ar
     got = float(filled.sum())
     vs_mid = float(filled @ offset) / got * BPS if got > 0 else math.nan
     done = np.flatnonzero(filled > 0)
-    last = (int(done[-1]) + 1) * spec.dt if len(done) else 0.0
+    last = int(done[-1]) * spec.dt if len(done) else 0.0  # child i is sent, and fills, at t_i = i·dt
     note = "" if got >= spec.size * (1 - 1e-9) else ("book_truncated" if ladder.may_go_on else "side_exhausted")
     return _priced(algo, ladder.mid, s, filled, mids[:, :n], factor, vs_mid, last, len(done), spec.size, sizes,
                    int(levels.max()) if n else 0, note)

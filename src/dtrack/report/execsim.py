@@ -25,8 +25,9 @@ MODEL = ("market order: walks the book level by level; twap/vwap: children at t_
 UNITS = {
     "avg_price": "USD per one unit of the asset", "slippage_bps": "basis points against the arrival mid, positive = "
     "worse for the order", "cost_usd": "USD: side x (average price - arrival mid) x coins filled",
-    "hours": "hours from the start to the last fill", "fills": "orders (market, children) or iceberg clips that "
-    "filled", "saving_usd": "USD the algorithm costs less than the market order (per path)",
+    "hours": "hours from the start to the last fill (a TWAP/VWAP child fills when sent: the last at over - "
+    "over/slices)", "fills": "orders (market, children) or iceberg clips that filled",
+    "saving_usd": "USD the algorithm costs less than the market order (per path)",
     "saving_share": "fraction of the market order's expected cost", "expected": "the model's expectation",
     "mean/p05/p95": "over the simulated paths", "*_base": "coins of the asset",
 }
