@@ -322,6 +322,14 @@ def test_safe_leverage_single_tier_closed_form() -> None:
     assert rep.outcome.distance is not None and rep.outcome.distance >= target
 
 
+def test_the_target_distance_is_said_as_given_not_rounded() -> None:
+    """12.5 % is said as 12.5 %, not 12 % (nor 0.01 % as 0 %)."""
+    for target, said in ((0.125, "at least 12.5 %"), (0.0001, "at least 0.01 %")):
+        req = lp.Request(venue="binance", symbol="BTCUSDT", asset="BTC", inverse=False, contract_value=1.0, side=1,
+                         entry=50_000.0, size=0.1, target_distance=target)
+        assert any(said in n for n in lp.liquidation_report(req, one_tier(0.004)).notes)
+
+
 def test_safe_leverage_with_tiers_is_the_highest_by_reference() -> None:
     tiers = tiers_from(GIST_BTCUSDT)
     q, entry, target = 30.0, 40_000.0, 0.15  # 1.2M: tier 4, max 20x

@@ -527,7 +527,7 @@ def safe_leverage(req: Request, formula: Formula, tiers: Sequence[MarginTier], d
     if far(cap):
         return Target(distance, cap, outcome_at(req, formula, tiers, cap), cap, "the tier's maximum leverage")
     if not far(1.0):
-        return Target(distance, None, None, cap, f"even at 1x the liquidation is nearer than {distance:.0%}")
+        return Target(distance, None, None, cap, f"even at 1x the liquidation is nearer than {distance * 100:g} %")
     lo, hi = 1.0, cap
     for _ in range(80):
         mid = (lo + hi) / 2
@@ -568,9 +568,9 @@ def liquidation_report(req: Request, tiers: Sequence[MarginTier], *, sizing: Siz
             raise LiqError("give the leverage or the margin (or a target distance to search the leverage)")
         target = safe_leverage(req, formula, tiers, req.target_distance)
         if target.leverage is None:
-            raise LiqError(f"no leverage keeps the liquidation {req.target_distance:.0%} away: {target.note}")
+            raise LiqError(f"no leverage keeps the liquidation {req.target_distance * 100:g} % away: {target.note}")
         lev = target.leverage
-        notes.append(f"leverage {lev:g}x: the highest keeping the liquidation at least {req.target_distance:.0%} "
+        notes.append(f"leverage {lev:g}x: the highest keeping the liquidation at least {req.target_distance * 100:g} % "
                      "away")
     check_leverage(req, tiers, lev)
     if req.mode == "cross":

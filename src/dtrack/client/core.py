@@ -681,8 +681,10 @@ class AsyncClient:
         return await carry.close(self, position_id, spot_price=spot_price, perp_price=perp_price, leverage=leverage)
 
     async def carry_list(self, *, leverage: float | None = None) -> CarryResult:
-        """Every recorded carry position, open and closed, from the store alone (no network: no funding; the price
-        P&L of closed positions from their exit prices)."""
+        """Every recorded carry position, open and closed, from the store alone (no network): each one's terms and
+        its entry and exit prices, no P&L (a P&L without the funding the perpetual venue settled would mislead:
+        ``carry_status(id)`` values any position, closed ones too). ``leverage`` only sets the capital definition
+        the result states."""
         from dtrack.client.queries import carry
 
         return await carry.list_positions(self, leverage=leverage)
