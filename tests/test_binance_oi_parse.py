@@ -20,7 +20,7 @@ from dtrack.records import DataKind, Kind, OIPoint, PricePoint, Unit
 from dtrack.venues.base import VenueContext
 from dtrack.venues.binance import api, parse
 from dtrack.venues.binance.adapter import BinanceAdapter
-from dtrack.venues.fields import HOUR_MS
+from dtrack.venues.fields import HOUR_MS, Kline
 
 EXACT = 1e-12
 
@@ -202,9 +202,14 @@ def test_kline_weights() -> None:
 
 def test_usdm_klines_real_capture(payload) -> None:
     raw = raws(payload, "binance__ccxt_fetchOHLCV.json")[2]  # GET /fapi/v1/klines?symbol=BTCUSDT&interval=1m
-    assert parse.parse_klines(raw, "usdm") == [(1712738460000, pytest.approx(71481.90, rel=EXACT)),
-                                               (1712738520000, pytest.approx(70459.40, rel=EXACT)),
-                                               (1712738580000, pytest.approx(70459.40, rel=EXACT))]
+    # (open time, close, high, low): the second minute opened 71471.00 and wicked down to 70459.40
+    assert parse.parse_klines(raw, "usdm") == [
+        (1712738460000, pytest.approx(71481.90, rel=EXACT), pytest.approx(71481.90, rel=EXACT),
+         pytest.approx(71481.90, rel=EXACT)),
+        (1712738520000, pytest.approx(70459.40, rel=EXACT), pytest.approx(71471.00, rel=EXACT),
+         pytest.approx(70459.40, rel=EXACT)),
+        (1712738580000, pytest.approx(70459.40, rel=EXACT), pytest.approx(71470.90, rel=EXACT),
+         pytest.approx(70459.40, rel=EXACT))]
 
 
 def test_price_history_times_closes_at_candle_close(payload, usdm) -> None:
@@ -214,30 +219,38 @@ def test_price_history_times_closes_at_candle_close(payload, usdm) -> None:
     after = opened[2] + timedelta(hours=2)
     points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[0], after, after, RECEIVED)
 
-    def close(t: datetime, price: float) -> PricePoint:
+    def close(t: datetime, price: float, high: float, low: float) -> PricePoint:
         return PricePoint(venue="binance", symbol="BTCUSDT", time=t, price=pytest.approx(price, rel=EXACT),
+                          high=pytest.approx(high, rel=EXACT), low=pytest.approx(low, rel=EXACT),
                           received_at=RECEIVED)
 
-    assert points == (close(opened[1], 43488.71), close(opened[2], 43374.80),
-                      close(opened[2] + timedelta(hours=1), 43361.11))
+    # the rows' close, high and low: 43488.71 / 43936.00 / 43171.00, 43374.80 / 43832.08 / 43084.00, ...
+    assert points == (close(opened[1], 43488.71, 43936.00, 43171.00), close(opened[2], 43374.80, 43832.08, 43084.00),
+                      close(opened[2] + timedelta(hours=1), 43361.11, 44048.00, 43062.00))
     # the candle still open closes "now"; one closing before ``start`` is left out
     now = opened[2] + timedelta(minutes=20)
     points = parse.price_history(usdm["BTCUSDT"], candles, 1, opened[1] + timedelta(minutes=1), now, now, RECEIVED)
     assert [p.time for p in points] == [opened[2], now]
     # multiplier symbols: per one coin
-    shib = parse.price_history(usdm["1000SHIBUSDT"], [(1706630400000, 7.2)], 1, opened[0], after, after, RECEIVED)
-    assert shib[0].price == pytest.approx(0.0072, rel=EXACT)
+    shib = parse.price_history(usdm["1000SHIBUSDT"], [Kline(1706630400000, 7.2, 7.5, 6.9)], 1, opened[0], after,
+                               after, RECEIVED)
+    assert (shib[0].price, shib[0].high, shib[0].low) == pytest.approx((0.0072, 0.0075, 0.0069), rel=EXACT)
 
 
 def test_coinm_klines_real_capture(payload, coinm) -> None:
     raw = raws(payload, "binance__ccxt_fetchOHLCV.json")[1]  # COIN-M indexPriceKlines, 1d: the klines row format
     candles = parse.parse_klines(raw, "coinm")
-    assert [c for _o, c in candles] == [pytest.approx(x, rel=EXACT) for x in (71625.41841177, 69135.87773144,
-                                                                                68921.79749600)]
+    assert [c.close for c in candles] == [pytest.approx(x, rel=EXACT) for x in (71625.41841177, 69135.87773144,
+                                                                                  68921.79749600)]
     day = timedelta(days=1)
     now = utc(1712707200000) + timedelta(hours=8)  # inside the third day
     points = parse.price_history(coinm["BTCUSD_PERP"], candles, 24, utc(0), now, now, RECEIVED)
     assert [p.time for p in points] == [utc(1712534400000) + day, utc(1712620800000) + day, now]
+    # the day still open keeps its high and low so far, as sent
+    assert [(p.high, p.low) for p in points] == [
+        pytest.approx((72740.01330078, 69076.81471239), rel=EXACT),
+        pytest.approx((71739.77815692, 68230.05238367), rel=EXACT),
+        pytest.approx((69565.97257021, 68482.85614772), rel=EXACT)]
 
 
 def test_klines_malformed_rows_are_parse_errors() -> None:
@@ -245,6 +258,9 @@ def test_klines_malformed_rows_are_parse_errors() -> None:
         parse.parse_klines([[1712738460000, "1", "1", "1"]], "coinm")
     with pytest.raises(ParseError, match=r"'openTime'.*epoch milliseconds"):
         parse.parse_klines([[1712738460, "1", "1", "1", "2"]], "usdm")
+    # a close above the high is no bar any market has (the candle parser's rule)
+    with pytest.raises(Implausible, match=r"must bound open '?1\.0'? and close '?2\.0'?"):
+        parse.parse_klines([[1712738460000, "1", "1", "1", "2"]], "usdm")
 
 
 # --- quotes, tickers, spot ------------------------------------------------------------------------

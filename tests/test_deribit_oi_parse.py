@@ -23,7 +23,7 @@ from dtrack.venues.deribit.parse import (
     parse_quotes,
     price_points,
 )
-from dtrack.venues.fields import page_windows
+from dtrack.venues.fields import Kline, page_windows
 
 Payload = Callable[[str], dict[str, Any]]
 RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -34,9 +34,9 @@ def ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
-def close(symbol: str, t: datetime, price: float) -> PricePoint:
-    """A Deribit close of ``symbol`` received at RECEIVED."""
-    return PricePoint(venue="deribit", symbol=symbol, time=t, price=price, received_at=RECEIVED)
+def close(symbol: str, t: datetime, price: float, high: float | None = None, low: float | None = None) -> PricePoint:
+    """A Deribit close (high, low) of ``symbol`` received at RECEIVED."""
+    return PricePoint(venue="deribit", symbol=symbol, time=t, price=price, high=high, low=low, received_at=RECEIVED)
 
 
 def docs_instruments(payload: Payload) -> dict[str, Instrument]:
@@ -182,18 +182,23 @@ def test_index_names_follow_margin() -> None:
 
 
 def test_chart_real_capture(payload: Payload) -> None:
-    """ccxt's BTC_USDT 1 h capture: one candle opening 2024-03-13 11:00 UTC, close 73448.39."""
-    body = payload("deribit__ccxt_fetchOHLCV.json")["cases"][0]["raw"]
-    candles = parse_chart(body)
-    assert candles == [(1710327600000, 73448.39)]
+    """ccxt's BTC_USDT 1 h capture: one candle opening 2024-03-13 11:00 UTC, close 73448.39, high 73448.39, low
+    73427.75 (ccxt's reading of the same answer: the independent reference)."""
+    case = payload("deribit__ccxt_fetchOHLCV.json")["cases"][0]
+    candles = parse_chart(case["raw"])
+    assert candles == [(1710327600000, 73448.39, 73448.39, 73427.75)]
+    assert [(k.open_ms, k.high, k.low, k.close) for k in candles] == [(t, h, lo, c) for t, _o, h, lo, c, _v
+                                                                      in case["ccxt_parsed"]]
     closed = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000, symbol="BTC_USDT", received=RECEIVED)
-    assert closed == (close("BTC_USDT", ms(1710331200000), 73448.39),)  # at the candle's close: open + 1 h
+    # at the candle's close: open + 1 h
+    assert closed == (close("BTC_USDT", ms(1710331200000), 73448.39, 73448.39, 73427.75),)
     still_open = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710328421483,  # usOut of the answer
                               symbol="BTC_USDT", received=RECEIVED)
-    assert still_open == (close("BTC_USDT", ms(1710328421483), 73448.39),)
+    assert still_open == (close("BTC_USDT", ms(1710328421483), 73448.39, 73448.39, 73427.75),)
     per_unit = price_points(candles, HOUR_MS, HOUR_MS, now_ms=1710331200000, multiplier=1000.0, symbol="BTC_USDT",
                             received=RECEIVED)
-    assert per_unit[0].price == pytest.approx(73.44839, rel=1e-15)
+    assert (per_unit[0].price, per_unit[0].high, per_unit[0].low) == pytest.approx((73.44839, 73.44839, 73.42775),
+                                                                                   rel=1e-15)
 
 
 def test_chart_no_data_and_malformed(payload: Payload) -> None:
@@ -226,6 +231,30 @@ def test_four_hour_closes_from_hourly_candles() -> None:
     gap = [c for c in hourly if c[0] != day + 7 * HOUR_MS]
     assert [p.price for p in price_points(gap, HOUR_MS, 4 * HOUR_MS, now_ms=now_ms, symbol="BTC-PERPETUAL",
                                           received=RECEIVED)] == [103.0, 110.0]
+
+
+def test_four_hour_highs_and_lows_span_their_hourly_candles() -> None:
+    """Hour h (00:00 .. 10:00 opens) closes at 100 + h with high 101 + h + (3 at 02:00) and low 99 + h - (4 at
+    05:00): 00:00-04:00 ranges 99 .. 106 (02:00's wick), 04:00-08:00 99 .. 108 (05:00's wick), the open period
+    (08:00-, three hours so far) 107 .. 111. A period missing a middle hour keeps its close but not its range (the
+    missing hour may hold the extreme); one missing its first hour too."""
+    day = 1_795_046_400_000  # 2026-11-18 00:00 UTC
+    hourly = [Kline(day + h * HOUR_MS, 100.0 + h, 101.0 + h + (3 if h == 2 else 0), 99.0 + h - (4 if h == 5 else 0))
+              for h in range(11)]
+    now_ms = day + 10 * HOUR_MS + 1_000
+    points = price_points(hourly, HOUR_MS, 4 * HOUR_MS, now_ms=now_ms, symbol="BTC-PERPETUAL", received=RECEIVED)
+    assert points == (close("BTC-PERPETUAL", ms(day + 4 * HOUR_MS), 103.0, 106.0, 99.0),
+                      close("BTC-PERPETUAL", ms(day + 8 * HOUR_MS), 107.0, 108.0, 100.0),
+                      close("BTC-PERPETUAL", ms(now_ms), 110.0, 111.0, 107.0))
+    for missing in (day + 5 * HOUR_MS, day + 4 * HOUR_MS):
+        holed = [k for k in hourly if k.open_ms != missing]
+        got = price_points(holed, HOUR_MS, 4 * HOUR_MS, now_ms=now_ms, symbol="BTC-PERPETUAL", received=RECEIVED)
+        assert got[1] == close("BTC-PERPETUAL", ms(day + 8 * HOUR_MS), 107.0)  # its close, no range
+        assert got[0] == points[0] and got[2] == points[2]
+    # hourly periods of hourly candles: each candle's own high and low, per unit (/ 10)
+    one = price_points(hourly[:2], HOUR_MS, HOUR_MS, now_ms=now_ms, multiplier=10.0, symbol="X", received=RECEIVED)
+    assert [(p.price, p.high, p.low) for p in one] == [pytest.approx(x, rel=1e-15) for x in ((10.0, 10.1, 9.9),
+                                                                                            (10.1, 10.2, 10.0))]
 
 
 def test_chart_windows_cover_every_candle_once() -> None:

@@ -77,6 +77,10 @@ def test_kpepe_candle_closes_per_pepe(payload: Payload) -> None:
     points = parse.price_points(rows, parse.instrument("kPEPE"), 24 * HOUR_MS, RECEIVED)
     assert [p.price for p in points] == pytest.approx([0.13472e-3, 0.14098e-3, 0.13689e-3, 0.14315e-3, 0.14241e-3],
                                                       rel=EXACT)
+    assert [p.high for p in points] == pytest.approx([0.1438e-3, 0.147e-3, 0.15401e-3, 0.15091e-3, 0.14523e-3],
+                                                     rel=EXACT)
+    assert [p.low for p in points] == pytest.approx([0.12182e-3, 0.12851e-3, 0.13686e-3, 0.13685e-3, 0.14158e-3],
+                                                    rel=EXACT)
 
 
 # --- candle pages (pure) ---------------------------------------------------------------------------------

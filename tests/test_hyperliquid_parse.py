@@ -335,7 +335,10 @@ def _candles(payload: Payload, case: int) -> Any:
 def test_candles_perp_1m(payload: Payload) -> None:
     # The capture re-serialised t/T/n as strings (INDEX.md caveat); the venue sends numbers. Both read.
     rows = parse.parse_candles(_candles(payload, 2), "BTC", "1m")
-    assert rows == [(1710552360000, 69483.0), (1710552420000, 69497.0)]
+    # (open time, close, high, low) as sent; ccxt's reading of the same answer agrees
+    assert rows == [(1710552360000, 69483.0, 69610.0, 69474.0), (1710552420000, 69497.0, 69497.0, 69465.0)]
+    ccxt = payload("hyperliquid__ccxt_fetchOHLCV.json")["cases"][2]["ccxt_parsed"]
+    assert [(k.open_ms, k.high, k.low, k.close) for k in rows] == [(t, h, lo, c) for t, _o, h, lo, c, _v in ccxt]
     raw = _candles(payload, 2)
     for row in raw:
         row["t"], row["T"], row["n"] = int(row["t"]), int(row["T"]), int(row["n"])
@@ -350,10 +353,12 @@ def test_candle_closes_as_price_points(payload: Payload) -> None:
     rows = parse.parse_candles(_candles(payload, 3), "PURR/USDC", "1d")
     received = datetime(2024, 9, 3, 12, 0, tzinfo=UTC)
     points = parse.price_points(rows, purr, 24 * HOUR_MS, received)
-    assert [(p.time, p.price) for p in points] == [
-        (datetime(2024, 8, 31, tzinfo=UTC), 0.13472), (datetime(2024, 9, 1, tzinfo=UTC), 0.14098),
-        (datetime(2024, 9, 2, tzinfo=UTC), 0.13689), (datetime(2024, 9, 3, tzinfo=UTC), 0.14315),
-        (received, 0.14241)]
+    assert [(p.time, p.price, p.high, p.low) for p in points] == [
+        (datetime(2024, 8, 31, tzinfo=UTC), 0.13472, 0.1438, 0.12182),
+        (datetime(2024, 9, 1, tzinfo=UTC), 0.14098, 0.147, 0.12851),
+        (datetime(2024, 9, 2, tzinfo=UTC), 0.13689, 0.15401, 0.13686),
+        (datetime(2024, 9, 3, tzinfo=UTC), 0.14315, 0.15091, 0.13685),
+        (received, 0.14241, 0.14523, 0.14158)]  # the day still open: its high and low so far
     assert {(p.venue, p.symbol, p.received_at) for p in points} == {("hyperliquid", "PURR/USDC", received)}
 
 
@@ -364,8 +369,9 @@ def test_candle_points_ascending_and_deduplicated(payload: Payload) -> None:
     rows = parse.parse_candles(_candles(payload, 1), "@142", "1h")
     received = datetime(2025, 11, 1, tzinfo=UTC)
     points = parse.price_points(rows[1:] + rows, ubtc, HOUR_MS, received)
-    assert [(p.time, p.price) for p in points] == [
-        (datetime(2025, 10, 29, 10, 0, tzinfo=UTC), 113035.0), (datetime(2025, 10, 29, 11, 0, tzinfo=UTC), 113103.0)]
+    assert [(p.time, p.price, p.high, p.low) for p in points] == [
+        (datetime(2025, 10, 29, 10, 0, tzinfo=UTC), 113035.0, 113112.0, 112804.0),
+        (datetime(2025, 10, 29, 11, 0, tzinfo=UTC), 113103.0, 113150.0, 112926.0)]
 
 
 @pytest.mark.parametrize(("coin", "interval"), [("ETH", "1m"), ("BTC", "1h")])

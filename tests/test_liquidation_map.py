@@ -3,6 +3,10 @@
 
 - the method on small hand-computed cases (exact USD per bin), cohorts traded through removed, open-interest
   decreases removing cohorts pro rata, leverages a venue cannot carry dropped;
+- kline highs and lows (wicks): a level only a wick reached consumed (kept from the closes alone), the typical price
+  of the kline's range, a bar's range over (high, low, close, previous close), the closes-only method keeping the ids
+  of the estimates made before, and a map from a store holding highs and lows (and rows without) equal to the
+  analytics on the same klines, on SQLite and PostgreSQL;
 - density labels, the cascade bands (scaled) and the cascade ratio at and around their edges;
 - Spearman and the top-k share against hand computations (ties included), and the scoring on a synthetic market
   where the estimate is right (it beats the distance-only baseline) and shuffled (it does not);
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,6 +183,123 @@ def test_more_contracts_add_up_and_the_window_start_is_not_a_position() -> None:
     assert m.long_usd == pytest.approx(10 * 100 * 0.9 / 0.99 + 1 * 100 * 0.9 / 0.995)
     assert [s.maintenance_rate for s in m.series] == [0.01, 0.005]
     assert m.venues == ["v", "w"]
+
+
+# --- kline highs and lows (wicks) ---------------------------------------------------------------------------------
+
+NAN = math.nan
+
+
+def wick_bars(closes: list[float], oi: list[float], highs: list[float], lows: list[float]) -> Bars:
+    return Bars.from_klines("v", "S", [T0 + i * H for i in range(len(closes))], oi, closes, highs, lows, 0.5)
+
+
+def test_a_wick_through_a_level_consumes_it_where_the_closes_alone_keep_it() -> None:
+    """Flat closes at 100; OI 0, 10, 10, 10; 10x only, maintenance 1 %. Bar 1 opens 10 coins at 100: 5 long
+    liquidated at 100 x 0.9 / 0.99 = 90.909, 5 short at 100 x 1.1 / 1.01 = 108.911. Bar 2's kline wicked down to
+    90.5 and up to 108.0: between its closes (100) and the long level, the low consumes the longs; the high stays
+    below the shorts' level. From the closes alone (the path 100 .. 100) both stay."""
+    long_lp, short_lp = 100 * 0.9 / 0.99, 100 * 1.1 / 1.01
+    p = params({10: 1.0})
+    closes, oi = [100.0] * 4, [0.0, 10.0, 10.0, 10.0]
+    plain = estimate_map("BTC", at(3), [bars(closes, oi)], p, 100.0)
+    assert plain.long_usd == pytest.approx(5 * long_lp, rel=1e-12)
+    assert plain.short_usd == pytest.approx(5 * short_lp, rel=1e-12)
+    wick = estimate_map("BTC", at(3), [wick_bars(closes, oi, [NAN, NAN, 108.0, NAN], [NAN, NAN, 90.5, NAN])], p, 100.0)
+    assert wick.long_usd == 0.0 and wick.long_beyond_usd == 0.0
+    assert wick.short_usd == pytest.approx(5 * short_lp, rel=1e-12)
+    (s,) = wick.series
+    assert (s.consumed, s.alive, s.ranged_bars) == pytest.approx((5.0, 5.0, 1))
+    assert usd_of(wick, "short") == pytest.approx(usd_of(plain, "short"), rel=1e-12)  # [105, 110): 544.55 both
+    # a wick that stops above the level (91 > 90.909) consumes nothing; one up to 109 (>= 108.911) the shorts too
+    above = estimate_map("BTC", at(3), [wick_bars(closes, oi, [NAN, NAN, 101.0, NAN], [NAN, NAN, 91.0, NAN])], p,
+                         100.0)
+    assert [b.usd for b in above.bins] == pytest.approx([b.usd for b in plain.bins], rel=1e-12)
+    both = estimate_map("BTC", at(3), [wick_bars(closes, oi, [NAN, NAN, 109.0, NAN], [NAN, NAN, 90.5, NAN])], p, 100.0)
+    assert both.long_usd == both.short_usd == 0.0 and both.series[0].consumed == pytest.approx(10.0)
+    # the same bars under the method before (bar_range "closes"): the wicks are not read
+    closed = estimate_map("BTC", at(3), [wick_bars(closes, oi, [NAN, NAN, 109.0, NAN], [NAN, NAN, 90.5, NAN])],
+                          MapParams(leverage={10: 1.0}, maintenance={"v": 0.01}, range=0.25, bins=10,
+                                    bar_range="closes"), 100.0)
+    assert [b.usd for b in closed.bins] == pytest.approx([b.usd for b in plain.bins], rel=1e-12)
+    assert closed.series[0].ranged_bars == 0
+
+
+def test_the_entry_is_the_typical_price_of_the_klines_range() -> None:
+    """Bar 1 closes at 100 (as the bar before) with a kline high of 106 and low of 97: the 10 coins it opened entered
+    at (106 + 97 + 100) / 3 = 101, so 5 long at 101 x 0.9 / 0.99 = 91.818 and 5 short at 101 x 1.1 / 1.01 = 110.
+    From the closes alone they entered at 100."""
+    m = estimate_map("BTC", at(2), [wick_bars([100.0] * 3, [0.0, 10.0, 10.0], [NAN, 106.0, NAN], [NAN, 97.0, NAN])],
+                     params({10: 1.0}), 100.0)
+    assert m.long_usd == pytest.approx(5 * 101 * 0.9 / 0.99, rel=1e-12)
+    assert m.short_usd == pytest.approx(5 * 110.0, rel=1e-12)
+
+
+def test_a_bar_ranges_over_its_high_low_close_and_the_previous_close() -> None:
+    """Closes 100, 95, 96, 97 with klines (high, low) unknown, (96, 94), unknown, (96.5, 96.2): bar 1 gapped down
+    from 100 (its kline never traded 100: the previous close still bounds its path), so it ranges 94 .. 100; bar 2
+    has no kline range: 95 .. 96 (its closes' path); bar 3's kline lies inside the closes' path: 96 .. 97."""
+    b = wick_bars([100.0, 95.0, 96.0, 97.0], [1.0] * 4, [NAN, 96.0, NAN, 96.5], [NAN, 94.0, NAN, 96.2])
+    assert b.high.tolist() == [100.0, 100.0, 96.0, 97.0] and b.low.tolist() == [100.0, 94.0, 95.0, 96.0]
+    assert b.ranged is not None and b.ranged.tolist() == [False, True, False, True] and b.ranged_bars == 2
+    plain = bars([100.0, 95.0, 96.0, 97.0], [1.0] * 4)
+    assert plain.high.tolist() == [100.0, 100.0, 96.0, 97.0] and plain.low.tolist() == [100.0, 95.0, 95.0, 96.0]
+    assert plain.ranged_bars == 0
+    only = b.path_only()
+    assert (only.high.tolist(), only.low.tolist(), only.ranged_bars) == (plain.high.tolist(), plain.low.tolist(), 0)
+    cut = b.until(T0 + 1 * H)
+    assert cut.ranged is not None and cut.ranged.tolist() == [False, True] and cut.low.tolist() == [100.0, 94.0]
+    with pytest.raises(ValueError, match="4 closes but 3 highs"):
+        wick_bars([100.0, 95.0, 96.0, 97.0], [1.0] * 4, [NAN, 1.0, 2.0], [NAN] * 4)
+
+
+def test_bar_range_names_the_method_and_closes_keeps_the_id_of_the_estimates_made_before() -> None:
+    """The ids of the defaults, flat and tiered, as the method computed them before kline highs and lows were kept
+    (``oi-delta-v1/c9c74944c5`` and ``/434da6b2d3``, the estimates a store holds from then): ``closes`` reproduces
+    them; ``high-low`` (the default now) is another method, never pooled with them."""
+    assert MapParams(bar_range="closes").method_id == "oi-delta-v1/c9c74944c5"
+    assert MapParams(bar_range="closes", tiered=True).method_id == "oi-delta-v1/434da6b2d3"
+    assert MapParams().bar_range == "high-low"
+    assert MapParams().method_id not in (MapParams(bar_range="closes").method_id,
+                                         MapParams(tiered=True).method_id)
+    assert MapParams().parameters()["bar_range"] == ("kline high/low where the klines carry them, else the path "
+                                                     "between closes")
+    assert "bar_range" not in MapParams(bar_range="closes").parameters()
+    with pytest.raises(ValueError, match="bar_range must be one of high-low, closes"):
+        MapParams(bar_range="wicks")
+
+
+def test_the_score_finds_the_parameters_of_estimates_made_from_closes() -> None:
+    from dtrack.client.queries.liquidation_map import method_params
+
+    rows = [{"price": 100.0, "low": lo, "high": lo + 1.0} for lo in range(90, 110)]
+    for old in (MapParams(bins=20, bar_range="closes"), MapParams(bins=20, bar_range="closes", tiered=True),
+                MapParams(bins=20)):
+        used, origin = method_params(old.method_id, rows, MapParams())
+        assert origin == "method" and used.method_id == old.method_id and used.bar_range == old.bar_range
+
+
+def test_align_merges_an_hour_the_open_interest_lacks_into_the_next_bar() -> None:
+    """Klines at hours 0 .. 4 (highs 11 .. 15, lows 9 .. 5; hour 3 without a range), open interest at 0, 1, 2, 4:
+    bar 2 is hour 2's kline; bar 4 spans hours 3 and 4 and hour 3's range is unknown, so its range is unknown (the
+    hour missing may hold the extreme); with hour 3's range known it would span both: 15 / 5."""
+    from dtrack.analytics.liquidation_map import align
+
+    kt = [T0 + h * H for h in range(5)]
+    closes = [10.0, 10.5, 10.2, 9.9, 10.1]
+    highs, lows = [11.0, 12.0, 13.0, NAN, 15.0], [9.0, 8.0, 7.0, NAN, 5.0]
+    t, oi, close, high, low = align([kt[i] for i in (4, 0, 2, 1)], [4.0, 0.0, 2.0, 1.0], kt[::-1], closes[::-1],
+                                    highs[::-1], lows[::-1])
+    assert t.tolist() == [kt[0], kt[1], kt[2], kt[4]] and oi.tolist() == [0.0, 1.0, 2.0, 4.0]
+    assert close.tolist() == [10.0, 10.5, 10.2, 10.1]
+    assert high[:3].tolist() == [11.0, 12.0, 13.0] and low[:3].tolist() == [9.0, 8.0, 7.0]
+    assert math.isnan(high[3]) and math.isnan(low[3])
+    highs[3], lows[3] = 14.0, 6.0
+    _t, _oi, _c, high, low = align(kt[:3] + kt[4:], [0.0, 1.0, 2.0, 4.0], kt, closes, highs, lows)
+    assert (high.tolist(), low.tolist()) == ([11.0, 12.0, 13.0, 15.0], [9.0, 8.0, 7.0, 5.0])
+    # no highs or lows given: all unknown; nothing in common: empty
+    assert np.isnan(align(kt, [1.0] * 5, kt, closes)[3]).all()
+    assert [len(x) for x in align(kt[:2], [1.0, 2.0], kt[2:], closes[2:])] == [0] * 5
 
 
 def test_density_labels_are_relative_to_the_maps_own_median() -> None:
@@ -457,8 +578,12 @@ def path_price(h: int) -> float:
     return 90_000.0 * math.exp(0.04 * math.sin(h / 40.0) + 0.008 * math.sin(h / 3.0))
 
 
-def fill(url: str, days: int = 30, contracts: tuple[Instrument, ...] = CONTRACTS) -> dict[tuple[str, str], Any]:
-    """A store holding ``days`` of hourly OI and closes up to NOW; the series written, per contract."""
+def fill(url: str, days: int = 30, contracts: tuple[Instrument, ...] = CONTRACTS,
+         ranges: Callable[[Instrument, int, int], tuple[float | None, float | None]] | None = None
+         ) -> dict[tuple[str, str], Any]:
+    """A store holding ``days`` of hourly OI and klines up to NOW: closes, and the highs and lows ``ranges`` gives
+    ``(contract, its index, hour)`` (None: no high and low, as rows written before the store kept them); the series
+    written, per contract."""
     hours = days * 24
     start = NOW - timedelta(hours=hours)
     written: dict[tuple[str, str], Any] = {}
@@ -470,8 +595,9 @@ def fill(url: str, days: int = 30, contracts: tuple[Instrument, ...] = CONTRACTS
             px = [path_price(h) * (1 + 0.0003 * n) for h in range(hours + 1)]
             st.write([OIPoint(venue=inst.venue, symbol=inst.symbol, time=x, base=o, usd=o * p, received_at=x)
                       for x, o, p in zip(t, oi, px, strict=True)])
-            st.write([PricePoint(venue=inst.venue, symbol=inst.symbol, time=x, price=p, received_at=x)
-                      for x, p in zip(t, px, strict=True)])
+            wicks = [ranges(inst, n, h) if ranges else (None, None) for h in range(hours + 1)]
+            st.write([PricePoint(venue=inst.venue, symbol=inst.symbol, time=x, price=p, high=hi, low=lo, received_at=x)
+                      for x, p, (hi, lo) in zip(t, px, wicks, strict=True)])
             written[(inst.venue, inst.symbol)] = ([int(x.timestamp() * 1000) for x in t], oi, px)
     return written
 
@@ -505,6 +631,10 @@ def test_the_map_from_a_store_is_the_analytics_on_the_stored_series(tmp_path: Pa
     # no long/short ratio stored: 50/50, said
     assert {s["split"] for s in doc["maps"][0]["series"]} == {
         "50/50 (no long/short ratio of the venue's was read for that time)"}
+    # closes without highs and lows (as a store written before it kept them): every bar on the closes' path, said
+    assert ("BTC bar ranges: the klines' own high and low of no contract; the path between closes where the klines "
+            "carry no high and low (a store's rows written before it kept them): binance BTCUSDT (all 721 bars), okx "
+            "BTC-USDT-SWAP (all 721 bars)") in result.notes
 
 
 def test_the_map_from_a_store_takes_the_latest_stored_24h_volume_within_a_day(tmp_path: Path) -> None:
@@ -548,6 +678,59 @@ def test_a_store_without_volumes_gives_no_ratio_and_says_why(tmp_path: Path) -> 
     r = result.maps[0].ratio
     assert r.level is None and "the store holds no 24 h volume" in r.note
     assert "Cascade ratio (seed): n/a" in result.table().render(120)
+
+
+def wick(h: int, n: int) -> tuple[float, float]:
+    """A kline's high and low around the path's closes of hour ``h`` (contract ``n``): up to 1.2 % beyond the
+    larger and smaller of its close and the previous one."""
+    prev, now = (path_price(max(h - 1, 0)) * (1 + 0.0003 * n), path_price(h) * (1 + 0.0003 * n))
+    return (max(prev, now) * (1 + 0.006 * (1 + math.sin(1.3 * h + n))),
+            min(prev, now) * (1 - 0.006 * (1 + math.cos(0.7 * h + n))))
+
+
+def test_the_map_from_a_store_reads_the_klines_highs_and_lows(store_url: str, tmp_path: Path) -> None:
+    """Both engines: klines written with their highs and lows, except OKX's first 360 hours, written without (null
+    high and low, as a store before schema step 8 kept them). The map read from the store is the analytics on the
+    same klines in memory (those hours ranging over the closes' path), differs from the map of the closes alone (the
+    wicks consume cohorts and move entries), and its notes name the bars without a range."""
+    from dataclasses import replace
+
+    def ranges(inst: Instrument, n: int, h: int) -> tuple[float | None, float | None]:
+        return (None, None) if inst.venue == "okx" and h < 360 else wick(h, n)
+
+    written = fill(store_url, ranges=ranges)
+    with open_store(store_url) as st:  # what the store gives back
+        stored = st.read("price_points", venue="okx", symbol="BTC-USDT-SWAP")
+        assert (stored[359]["high"], stored[359]["low"]) == (None, None)
+        assert (stored[360]["high"], stored[360]["low"]) == pytest.approx(wick(360, 1), rel=1e-15)
+
+    async def go() -> Any:
+        async with store_client(store_url, tmp_path) as dt:
+            return await dt.liquidation_map("BTC", range_pct=8, bins=40)
+
+    result = asyncio.run(go())
+    assert result.source.kind == "store" and result.exit_code == 0
+    (m,) = result.maps
+    kept = {(i.venue, i.symbol): [ranges(i, n, h) for h in range(30 * 24 + 1)] for n, i in enumerate(CONTRACTS)}
+    series = [Bars.from_klines(v, sym, t, oi, px, [NAN if hi is None else hi for hi, _ in kept[(v, sym)]],
+                               [NAN if lo is None else lo for _, lo in kept[(v, sym)]], 0.5, "x")
+              for (v, sym), (t, oi, px) in written.items()]
+    price = float(np.median([b.close[-1] for b in series]))
+    p = MapParams(range=0.08, bins=40)
+    want = estimate_map("BTC", NOW, series, p, price)
+    assert m.params.method_id == p.method_id
+    assert [b.usd for b in m.bins] == pytest.approx([b.usd for b in want.bins], rel=1e-12)
+    assert {(x.venue, x.bars, x.ranged_bars) for x in m.series} == {("binance", 721, 721), ("okx", 721, 361)}
+    closes_only = estimate_map("BTC", NOW, [b.path_only() for b in series], p, price)
+    assert sum(abs(a.usd - b.usd) for a, b in zip(m.bins, closes_only.bins, strict=True)) > 0.01 * (
+        m.long_usd + m.short_usd)
+    assert sum(x.consumed for x in m.series) > sum(x.consumed for x in closes_only.series)
+    assert ("BTC bar ranges: the klines' own high and low of binance BTCUSDT, okx BTC-USDT-SWAP; the path between "
+            "closes where the klines carry no high and low (a store's rows written before it kept them): okx "
+            "BTC-USDT-SWAP (360 of 721 bars)") in result.notes
+    # the method before (bar_range closes) on the same bars: the map of the closes alone
+    closed = estimate_map("BTC", NOW, series, replace(p, bar_range="closes"), price)
+    assert [b.usd for b in closed.bins] == pytest.approx([b.usd for b in closes_only.bins], rel=1e-12)
 
 
 def test_a_store_without_the_whole_window_says_why_and_the_venues_answer(tmp_path: Path,
@@ -596,6 +779,9 @@ def test_a_map_of_the_simulated_market_has_both_sides(market: SimThread, tmp_pat
     assert r.ratio == pytest.approx(r.near_usd / r.volume_24h_usd) and "quote answers" in r.source
     splits = {s.venue: s.split for s in m.series}
     assert "long share" in splits["binance"] and splits["dydx"].startswith("50/50")
+    # the venues' klines carry their highs and lows: every bar ranges over its kline's
+    assert all(s.ranged_bars == s.bars > 2 for s in m.series)
+    assert "BTC bar ranges: the klines' own high and low of every contract" in result.notes
     doc = result.to_dict()
     jsonschema.validate(doc, load_schema("liquidation_map"))
     assert doc["command"] == "liquidation_map" and doc["maps"][0]["estimate"] is True

@@ -176,17 +176,23 @@ def test_candles_of_real_capture(payload: Any) -> None:
     btc = _contracts(payload)["BTC-USDT-SWAP"]
     later = datetime(2024, 2, 1, tzinfo=UTC)
     start, end = datetime(2024, 1, 30, tzinfo=UTC), datetime(2024, 1, 31, tzinfo=UTC)
-    def close(t: datetime, price: float) -> PricePoint:
-        return PricePoint(venue="okx", symbol="BTC-USDT-SWAP", time=t, price=price, received_at=RECEIVED)
+    def close(t: datetime, price: float, high: float, low: float) -> PricePoint:
+        return PricePoint(venue="okx", symbol="BTC-USDT-SWAP", time=t, price=price, high=high, low=low,
+                          received_at=RECEIVED)
 
+    # each bar's close, high and low as sent (h, l: 43500 / 43220.9, 43591.7 / 43300, 43493.9 / 43279.9)
     assert price_points(rows, btc, 1, later, start, end, received=RECEIVED) == (
-        close(datetime(2024, 1, 30, 17, tzinfo=UTC), 43495.9),
-        close(datetime(2024, 1, 30, 18, tzinfo=UTC), 43398.6),
-        close(datetime(2024, 1, 30, 19, tzinfo=UTC), 43373.9))
-    # the newest candle still open at `now`: its close is the price at now; a window ends the series
+        close(datetime(2024, 1, 30, 17, tzinfo=UTC), 43495.9, 43500.0, 43220.9),
+        close(datetime(2024, 1, 30, 18, tzinfo=UTC), 43398.6, 43591.7, 43300.0),
+        close(datetime(2024, 1, 30, 19, tzinfo=UTC), 43373.9, 43493.9, 43279.9))
+    # independent reference: ccxt's reading of the same rows (open time ms, open, high, low, close, volume)
+    assert sorted((r.open_time.timestamp() * 1000, r.high, r.low) for r in rows) == [
+        (c[0], c[2], c[3]) for c in case["ccxt_parsed"]]
+    # the newest candle still open at `now`: its close is the price at now (its high and low those so far); a
+    # window ends the series
     now = datetime(2024, 1, 30, 18, 20, tzinfo=UTC)
     points = price_points(rows, btc, 1, now, start, now, received=RECEIVED)
-    assert points[-1] == close(now, 43373.9)
+    assert points[-1] == close(now, 43373.9, 43493.9, 43279.9)
     assert price_points(rows, btc, 1, later, start, datetime(2024, 1, 30, 18, tzinfo=UTC),
                         received=RECEIVED)[-1].price == 43398.6
 
@@ -198,6 +204,8 @@ def test_candle_prices_are_per_unit_of_the_asset(payload: Any) -> None:
     later = datetime(2024, 2, 1, tzinfo=UTC)
     points = price_points(rows, kilo, 1, later, later - timedelta(days=5), later, received=RECEIVED)
     assert [p.price for p in points] == [43.4959, 43.3986, 43.3739]
+    assert [(p.high, p.low) for p in points] == [pytest.approx(x, rel=1e-15) for x in (
+        (43.5, 43.2209), (43.5917, 43.3), (43.4939, 43.2799))]  # each / 1000, to the last bit of a double
 
 
 # --- tickers: spot and dated futures ----------------------------------------------------------

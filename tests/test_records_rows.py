@@ -221,7 +221,8 @@ def test_spot_price(payload: Payload) -> None:
 
 
 def test_price_point(payload: Payload) -> None:
-    """OKX's BTC-USDT-SWAP 1 h candles capture: the candle opening 2024-01-30 16:00 closed at 43495.9."""
+    """OKX's BTC-USDT-SWAP 1 h candles capture: the candle opening 2024-01-30 16:00 closed at 43495.9 (high 43500,
+    low 43220.9)."""
     doc = payload("okx__rest_public_instruments__capture.json")
     swaps = next(c["raw"] for c in doc["cases"] if "instType=SWAP" in c["input"]["url"])
     btc = {i.symbol: i for i in okx.parse_instruments(swaps).instruments}["BTC-USDT-SWAP"]
@@ -229,7 +230,7 @@ def test_price_point(payload: Payload) -> None:
     first = okx.price_points(rows, btc, 1, RECEIVED, datetime(2024, 1, 30, tzinfo=UTC),
                              datetime(2024, 1, 31, tzinfo=UTC), received=RECEIVED)[0]
     assert_row(first, {"venue": "okx", "symbol": "BTC-USDT-SWAP", "time": datetime(2024, 1, 30, 17, tzinfo=UTC),
-                       "price": 43495.9, "received_at": RECEIVED})
+                       "price": 43495.9, "received_at": RECEIVED, "high": 43500.0, "low": 43220.9})
 
 
 def test_option_quote(payload: Payload) -> None:

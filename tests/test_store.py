@@ -432,6 +432,39 @@ def test_a_version_5_store_keeps_its_price_quotes_with_no_24h_volume(store_url: 
         assert st.read("price_quotes") == [quote.to_row(), later.to_row()]
 
 
+def test_a_version_7_store_keeps_its_klines_with_no_high_or_low(store_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 8 adds the klines' high and low columns: rows written before read back with null highs and lows (and as
+    PricePoints without them), and the upgraded table takes new rows with them (OKX's real 1 h candles)."""
+    import dtrack.store.base as base
+    from dtrack.client.stored import record_of
+    from dtrack.records import PricePoint
+
+    points = [r for r in real_records() if isinstance(r, PricePoint)]
+    assert [(p.price, p.high, p.low) for p in points] == [(43495.9, 43500.0, 43220.9), (43398.6, 43591.7, 43300.0),
+                                                          (43373.9, 43493.9, 43279.9)]
+    spec = TABLES["price_points"]
+    assert spec.names[-2:] == ("high", "low")
+    old = spec.names[:-2]
+    columns, marks = ", ".join(f'"{n}"' for n in old), ", ".join("?" for _ in old)
+    with monkeypatch.context() as m:  # a store made by the dtrack that knew versions 1 to 7
+        m.setattr(base, "MIGRATIONS", MIGRATIONS[:7])
+        m.setattr(base, "LATEST", 7)
+        with open_store(store_url) as st:
+            assert st.schema_version() == 7
+            st._begin_write()
+            for values in base.params_of(spec, [p.to_row() for p in points[:2]]):
+                st._execute(f'INSERT INTO "price_points" ({columns}) VALUES ({marks})', values[:-2])
+            st._commit()
+    with open_store(store_url) as st:
+        assert st.schema_version() == LATEST
+        before = [replace(p, high=None, low=None) for p in points[:2]]
+        assert st.read("price_points") == [p.to_row() for p in before]
+        assert [record_of(PricePoint, r) for r in st.read("price_points")] == before
+        st.write(points)  # the rows already there keep their key's first row; the new one comes with its range
+        assert st.read("price_points") == [p.to_row() for p in [*before, points[2]]]
+
+
 def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
     errors: list[BaseException] = []
     barrier = threading.Barrier(3)

@@ -571,13 +571,17 @@ class SpotPrice(Observation):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PricePoint(Observation):
-    """One close of a price series (klines) of the venue's ``symbol``: USD per one unit of the asset."""
+    """One kline of a price series of the venue's ``symbol``, timed at its close: ``price`` is the close, ``high``
+    and ``low`` the bar's high and low (None where the series carries none: rows stored before they were kept,
+    or a period whose klines were not all read); all in USD per one unit of the asset."""
 
     venue: str
     symbol: str
     time: datetime
     price: float
     received_at: datetime
+    high: float | None = None
+    low: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

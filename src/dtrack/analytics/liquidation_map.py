@@ -5,13 +5,18 @@ where leveraged positions opened in the last ``window`` would be, from public op
 output says so (``estimate: true``, the method's name, version and parameters).
 
 The method (``oi-delta``, version ``METHOD_VERSION``), per contract (one venue's perpetual of the asset), on its
-hourly bars (open-interest history in coins, aligned with the contract's kline closes at the same times):
+hourly bars (open-interest history in coins, aligned with the contract's klines, close, high and low, at the same
+times; a kline hour the open-interest history lacks merges into the next bar, ``align``):
 
 1. Positions opened. Where open interest rose from one bar to the next (``ΔOI > 0``), ``ΔOI`` coins were opened
-   during that bar, at its typical price ``(high + low + close) / 3``. The store and the venues' adapters keep
-   kline CLOSES only, so a bar's high and low are those of the path between its two closes
-   (``max``/``min`` of the previous and this close: a lower bound of the bar's true range). Positions opened before
-   the window are not in the map (their entry prices are unknown).
+   during that bar, at its typical price ``(high + low + close) / 3``. A bar's high and low (``MapParams.bar_range``
+   ``high-low``, the default) are the kline's own, widened to the previous close where that lies outside them (the
+   bar's path starts there): ``max``/``min`` of (high, low, close, previous close). Where the kline's high and low
+   are not known (rows the store kept before it kept them, a period whose klines were not all read), and for every
+   bar under ``bar_range`` ``closes`` (the method before highs and lows were kept), they are those of the path
+   between its two closes (``max``/``min`` of the previous and this close: a lower bound of the bar's true range);
+   the map names the contracts with such bars. Positions opened before the window are not in the map (their entry
+   prices are unknown).
 2. Long or short. Every contract has a long and a short holder; the map counts the leveraged side of each new
    position: ``ΔOI × long_share`` as longs and ``ΔOI × (1 − long_share)`` as shorts, with ``long_share`` the
    venue's published long/short share (``LongShortRatio``: its positions statistic where it has one, else its
@@ -29,8 +34,10 @@ hourly bars (open-interest history in coins, aligned with the contract's kline c
    (settings ``liquidation_map.maintenance_rate_pct``; ``VENUE_MAINTENANCE`` by default: each venue's first BTC
    tier). ``MaintenanceRule`` is the hook: any callable ``(venue, symbol, leverages) -> rates``.
 5. Consumed. A cohort is removed once price has traded through its level after the bar it was opened in: a long
-   when a later bar's low is at or below its liquidation price, a short when a later high is at or above it; and,
-   at the end, a long whose level is at or above the current price (a short at or below it).
+   when a later bar's low is at or below its liquidation price, a short when a later high is at or above it (the
+   highs and lows of step 1: a level only a wick reached is consumed where the klines carry their wicks, kept where
+   only closes are known); and, at the end, a long whose level is at or above the current price (a short at or
+   below it).
 6. Closed. Where open interest fell (``OI_t < OI_{t-1}``), the same fraction ``1 − OI_t / OI_{t-1}`` of every
    cohort still open is removed (positions close pro rata).
 7. Binned. What remains, in USD at each cohort's liquidation price (coins × liquidation price: what a venue would
@@ -54,8 +61,9 @@ Cascade risk, each with its inputs:
 
 Scoring (``score_estimates``): an estimate frozen at ``t0`` (the collector stores one hourly) is compared with the
 liquidations recorded in ``(t0, t0 + horizon]``, over the bins price traversed in that window (from the klines'
-closes, starting at the price at ``t0``: a long bin counts once price came down to its upper edge, a short bin
-once price rose to its lower edge; a bin never reached is "not tested", not a miss). Realized liquidations are
+closes only, not their highs and lows: the kline holding ``t0`` may have made its extreme before ``t0``; starting
+at the price at ``t0``: a long bin counts once price came down to its upper edge, a short bin once price rose to
+its lower edge; a bin never reached is "not tested", not a miss). Realized liquidations are
 binned the same way by their side (the position side) and the price the venue sent. Over every (estimate,
 traversed bin) pair pooled: Spearman's rank correlation between estimated and realized USD, and the share of the
 realized USD that falls in each estimate's ``top_k`` traversed bins by estimated USD; the same for a naive
@@ -96,6 +104,10 @@ VENUE_MAINTENANCE: Mapping[str, float] = {"binance": 0.004, "okx": 0.004, "bybit
                                           "hyperliquid": 0.0125, "dydx": 0.03}
 #: the rate of a venue not named anywhere (the seed's 0.5 %)
 DEFAULT_MAINTENANCE = 0.005
+#: how a bar's high and low are read (step 1 of the module doc): the klines' own where they carry them (else the
+#: path between closes), or the path between closes only (the method before kline highs and lows were kept)
+BAR_RANGES = ("high-low", "closes")
+HIGH_LOW_TEXT = "kline high/low where the klines carry them, else the path between closes"
 #: the seed-000 cascade bands: (level, lower edge in USD of estimated liquidations within 5 %), for BTC ...
 CASCADE_BANDS: tuple[tuple[str, float], ...] = (("critical", 500e6), ("high", 200e6), ("medium", 100e6))
 #: ... with this much open interest (seed 002: "Total OI: $18.5B")
@@ -142,8 +154,13 @@ class MapParams:
     reference_oi_usd: float = CASCADE_REFERENCE_OI
     #: maintenance from each contract's margin tiers (flat rates where a contract has none): another method id
     tiered: bool = False
+    #: a bar's high and low (``BAR_RANGES``): ``high-low`` the klines' where they carry them, else the path between
+    #: closes; ``closes`` that path only (the id of the estimates made before highs and lows were kept)
+    bar_range: str = "high-low"
 
     def __post_init__(self) -> None:
+        if self.bar_range not in BAR_RANGES:
+            raise ValueError(f"bar_range must be one of {', '.join(BAR_RANGES)}, got {self.bar_range!r}")
         if self.bins < 2 or self.bins % 2:
             raise ValueError(f"bins must be an even number >= 2 (half below the price, half above), got {self.bins}")
         if not 0 < self.range < 1:
@@ -173,7 +190,9 @@ class MapParams:
                 "split": "venue long share, else 0.5"} | (
                     {"maintenance_tiers": "each contract's margin tiers: the rate of the lowest tier allowing the "
                                           "leverage; the flat rates where a contract's tiers were not read"}
-                    if self.tiered else {})
+                    if self.tiered else {}) | (
+                    # absent for ``closes``: the id of the estimates made before stays theirs
+                    {"bar_range": HIGH_LOW_TEXT} if self.bar_range == "high-low" else {})
 
     @property
     def method_id(self) -> str:
@@ -190,7 +209,8 @@ class MapParams:
 @dataclass(frozen=True, slots=True)
 class Bars:
     """One contract's hourly bars, ascending: open interest in coins of the asset, and the bar's high, low and
-    close (USD per coin); ``long_share`` per bar (or one number); ``split`` says where it came from."""
+    close (USD per coin); ``long_share`` per bar (or one number); ``split`` says where it came from; ``ranged``
+    which bars' high and low came from their klines (the others: the path between closes; None: none did)."""
 
     venue: str
     symbol: str
@@ -201,38 +221,87 @@ class Bars:
     close: FloatArray
     long_share: FloatArray
     split: str = "50/50 (no long/short ratio published)"
+    ranged: BoolArray | None = None
+
+    @classmethod
+    def from_klines(cls, venue: str, symbol: str, time_ms: Sequence[int] | IntArray, oi: Sequence[float] | FloatArray,
+                    close: Sequence[float] | FloatArray, high: Sequence[float] | FloatArray | None = None,
+                    low: Sequence[float] | FloatArray | None = None,
+                    long_share: float | Sequence[float] | FloatArray = 0.5, split: str | None = None) -> Bars:
+        """Bars from kline closes and, where known, their highs and lows (NaN: unknown; None: none known). A bar
+        whose high and low are known ranges over ``max``/``min`` of (high, low, close, previous close); one
+        without, over the path between its close and the previous one (the first bar's: its close)."""
+        t = np.asarray(time_ms, dtype=np.int64)
+        c = np.asarray(close, dtype=np.float64)
+        hi = np.full(c.shape, np.nan) if high is None else np.asarray(high, dtype=np.float64)
+        lo = np.full(c.shape, np.nan) if low is None else np.asarray(low, dtype=np.float64)
+        if hi.shape != c.shape or lo.shape != c.shape:
+            raise ValueError(f"{venue} {symbol}: {len(c)} closes but {len(hi)} highs and {len(lo)} lows")
+        ranged = np.isfinite(hi) & np.isfinite(lo)
+        prev = np.concatenate([c[:1], c[:-1]])
+        top, bottom = np.maximum(prev, c), np.minimum(prev, c)
+        share = np.broadcast_to(np.asarray(long_share, dtype=np.float64), c.shape).copy()
+        return cls(venue=venue, symbol=symbol, time_ms=t, oi=np.asarray(oi, dtype=np.float64),
+                   high=np.where(ranged, np.fmax(np.fmax(top, hi), lo), top),
+                   low=np.where(ranged, np.fmin(np.fmin(bottom, lo), hi), bottom), close=c, long_share=share,
+                   split=split if split is not None else
+                   ("50/50 (no long/short ratio published)" if np.all(share == 0.5) else "given"),
+                   ranged=ranged)
 
     @classmethod
     def from_closes(cls, venue: str, symbol: str, time_ms: Sequence[int] | IntArray, oi: Sequence[float] | FloatArray,
                     close: Sequence[float] | FloatArray, long_share: float | Sequence[float] | FloatArray = 0.5,
                     split: str | None = None) -> Bars:
-        """Bars from closes only (what the store and the adapters keep): each bar's high and low are the larger
-        and smaller of its close and the previous one (the first bar's are its close)."""
-        t = np.asarray(time_ms, dtype=np.int64)
-        c = np.asarray(close, dtype=np.float64)
-        prev = np.concatenate([c[:1], c[:-1]])
-        share = np.broadcast_to(np.asarray(long_share, dtype=np.float64), c.shape).copy()
-        return cls(venue=venue, symbol=symbol, time_ms=t, oi=np.asarray(oi, dtype=np.float64),
-                   high=np.maximum(prev, c), low=np.minimum(prev, c), close=c, long_share=share,
-                   split=split if split is not None else
-                   ("50/50 (no long/short ratio published)" if np.all(share == 0.5) else "given"))
+        """Bars from closes only: each bar's high and low are the larger and smaller of its close and the previous
+        one (the first bar's are its close)."""
+        return cls.from_klines(venue, symbol, time_ms, oi, close, long_share=long_share, split=split)
+
+    @property
+    def ranged_bars(self) -> int:
+        """How many bars' high and low came from their klines."""
+        return 0 if self.ranged is None else int(self.ranged.sum())
+
+    def path_only(self) -> Bars:
+        """The same bars, each ranging over the path between its close and the previous one only (``bar_range``
+        ``closes``)."""
+        return Bars.from_closes(self.venue, self.symbol, self.time_ms, self.oi, self.close, self.long_share,
+                                self.split)
 
     def until(self, at_ms: int) -> Bars:
         """The bars at or before ``at_ms``."""
         n = int(np.searchsorted(self.time_ms, at_ms, side="right"))
         return Bars(venue=self.venue, symbol=self.symbol, time_ms=self.time_ms[:n], oi=self.oi[:n],
                     high=self.high[:n], low=self.low[:n], close=self.close[:n], long_share=self.long_share[:n],
-                    split=self.split)
+                    split=self.split, ranged=None if self.ranged is None else self.ranged[:n])
 
 
 def align(oi_time_ms: Sequence[int] | IntArray, oi_base: Sequence[float] | FloatArray,
-          close_time_ms: Sequence[int] | IntArray, close: Sequence[float] | FloatArray
-          ) -> tuple[IntArray, FloatArray, FloatArray]:
-    """The times both series hold (ascending, each once), with the open interest and the close at each."""
+          close_time_ms: Sequence[int] | IntArray, close: Sequence[float] | FloatArray,
+          high: Sequence[float] | FloatArray | None = None, low: Sequence[float] | FloatArray | None = None
+          ) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The times both series hold (ascending, each once), with the open interest, the close, and the kline high and
+    low at each (NaN: unknown). A kline time the open interest lacks merges into the next bar kept: that bar's high
+    and low span every kline since the bar before (NaN unless all of them are known)."""
     ot = np.asarray(oi_time_ms, dtype=np.int64)
     ct = np.asarray(close_time_ms, dtype=np.int64)
+    c = np.asarray(close, dtype=np.float64)
+    hi = np.full(c.shape, np.nan) if high is None else np.asarray(high, dtype=np.float64)
+    lo = np.full(c.shape, np.nan) if low is None else np.asarray(low, dtype=np.float64)
+    order = np.argsort(ct, kind="mergesort")
+    ct, c, hi, lo = ct[order], c[order], hi[order], lo[order]
+    first = np.concatenate([[True], ct[1:] != ct[:-1]]) if len(ct) else np.empty(0, dtype=bool)
+    ct, c, hi, lo = ct[first], c[first], hi[first], lo[first]  # one kline per time: the first given
     common, oi_i, c_i = np.intersect1d(ot, ct, assume_unique=False, return_indices=True)
-    return common, np.asarray(oi_base, dtype=np.float64)[oi_i], np.asarray(close, dtype=np.float64)[c_i]
+    if not len(common):
+        empty = np.empty(0)
+        return common, empty, empty, empty, empty
+    # bar k spans the klines (c_i[k-1], c_i[k]]; the first bar its own kline
+    starts = np.concatenate([c_i[:1], c_i[:-1] + 1])
+    span_hi, span_lo = hi[:c_i[-1] + 1], lo[:c_i[-1] + 1]
+    known = np.logical_and.reduceat(np.isfinite(span_hi) & np.isfinite(span_lo), starts)
+    bar_hi = np.where(known, np.fmax.reduceat(span_hi, starts), np.nan)
+    bar_lo = np.where(known, np.fmin.reduceat(span_lo, starts), np.nan)
+    return common, np.asarray(oi_base, dtype=np.float64)[oi_i], c[c_i], bar_hi, bar_lo
 
 
 # --- the cohorts --------------------------------------------------------------------------------------------------
@@ -249,7 +318,8 @@ def liquidation_prices(entry: FloatArray, leverage: FloatArray, mmr: FloatArray,
 class SeriesStats:
     """What the method did with one contract: coins opened in the window, closed by open-interest decreases,
     consumed by price, still open (and their USD at their liquidation prices); the split, the maintenance rate
-    and the leverages dropped."""
+    and the leverages dropped; ``ranged_bars``: how many of its bars ranged over their klines' own high and low
+    (the others: the path between closes)."""
 
     venue: str
     symbol: str
@@ -266,6 +336,7 @@ class SeriesStats:
     maintenance_rate: float
     dropped_leverage: tuple[float, ...]
     last_close: float | None
+    ranged_bars: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +368,8 @@ def _suffix_after(values: FloatArray, op: np.ufunc, empty: float) -> FloatArray:
 def series_cohorts(bars: Bars, params: MapParams, price: float, rule: MaintenanceRule | None = None
                    ) -> tuple[dict[str, np.ndarray], SeriesStats]:
     """The open cohorts of one contract (steps 1-6 of the module doc) as flat arrays, and what was done."""
+    if params.bar_range == "closes" and bars.ranged_bars:
+        bars = bars.path_only()
     lev_all, w_all = params.weights()
     mmr_all = (rule or params.rule())(bars.venue, bars.symbol, lev_all)
     valid = 1.0 / lev_all > mmr_all
@@ -313,7 +386,8 @@ def series_cohorts(bars: Bars, params: MapParams, price: float, rule: Maintenanc
                            opened=opened, closed=closed, consumed=consumed, alive=alive, alive_usd=alive_usd,
                            long_share=float(bars.long_share[-1]) if n else None, split=bars.split,
                            maintenance_rate=float(mmr_all[0]) if len(mmr_all) else params.default_maintenance,
-                           dropped_leverage=dropped, last_close=float(bars.close[-1]) if n else None)
+                           dropped_leverage=dropped, last_close=float(bars.close[-1]) if n else None,
+                           ranged_bars=bars.ranged_bars)
 
     if n < 2 or not len(lev):
         return empty, stats(0.0, 0.0, 0.0, 0.0, 0.0)

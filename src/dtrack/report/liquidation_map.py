@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 DENSITY_LABELS = {"critical": "CRITICAL", "high_density": "HIGH DENSITY"}
 BAND_NAMES = ("critical", "high", "medium")
-METHOD_TEXT = ("open interest added per hourly bar (OI history x kline closes), split long/short by the venue's "
-               "published share (else 50/50), spread over a leverage mix, liquidation prices from a flat maintenance "
-               "rate per venue, cohorts removed when price traded through them and pro rata when OI fell")
+METHOD_TEXT = ("open interest added per hourly bar (OI history x klines), split long/short by the venue's "
+               "published share (else 50/50), spread over a leverage mix, liquidation prices from each contract's "
+               "margin tiers (else a flat maintenance rate per venue), cohorts removed when price traded through "
+               "them (the klines' high and low where held, else the path between closes) and pro rata when OI fell")
 UNITS = {
     "usd": "estimated USD that would be liquidated in the bin (coins x liquidation price): an ESTIMATE",
     "distance": "the bin's middle against the current price, a fraction (negative below)",
@@ -47,7 +48,8 @@ def _series(s: SeriesStats) -> dict[str, Any]:
             "last": _ms_iso(s.last_ms), "opened_base": s.opened, "closed_base": s.closed,
             "consumed_base": s.consumed, "alive_base": s.alive, "alive_usd": s.alive_usd,
             "long_share": num(s.long_share), "split": s.split, "maintenance_rate": s.maintenance_rate,
-            "dropped_leverage": list(s.dropped_leverage), "last_close": num(s.last_close)}
+            "dropped_leverage": list(s.dropped_leverage), "last_close": num(s.last_close),
+            "ranged_bars": s.ranged_bars}
 
 
 def map_dict(m: LiquidationMap) -> dict[str, Any]:

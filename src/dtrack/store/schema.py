@@ -118,7 +118,10 @@ TABLE_LIST: tuple[Table, ...] = (
     Table("spot_prices", _c(
         "venue text, asset text, quote text, symbol text, price real, time time?, received_at time, source text"),
         _SNAPSHOT_KEY, "received_at", "snapshot", "SpotPrice"),
-    Table("price_points", _c("venue text, symbol text, time time, price real, received_at time"),
+    # a kline timed at its close: ``price`` the close, ``high``/``low`` the bar's (null in rows written before
+    # step 8, and where the venue's klines of the period were not all read)
+    Table("price_points", _c("venue text, symbol text, time time, price real, received_at time, high real?, "
+                             "low real?"),
           ("venue", "symbol", "time"), "time", "history", "PricePoint"),
     Table("option_quotes", _c(
         "venue text, symbol text, asset text, expiry time, strike real, is_call bool, time time?, received_at time, "
@@ -404,6 +407,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         '"spot_exit" DOUBLE PRECISION, "perp_exit" DOUBLE PRECISION, "note" TEXT NOT NULL)',
         'CREATE UNIQUE INDEX "carry_positions_key" ON "carry_positions" ("id")',
         'CREATE INDEX "carry_positions_opened_at" ON "carry_positions" ("opened_at")',
+    )),
+    Migration(8, "klines keep the bar's high and low beside its close (null in the rows written before, and where "
+                 "a period's klines were not all read)", (
+        'ALTER TABLE "price_points" ADD COLUMN "high" DOUBLE PRECISION',
+        'ALTER TABLE "price_points" ADD COLUMN "low" DOUBLE PRECISION',
     )),
 )
 

@@ -248,8 +248,8 @@ class Adapter:
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
-        """Closes of the contract's klines over ``[start, end]`` at ``period_hours``, ascending, per one
-        unit of the asset."""
+        """The contract's klines over ``[start, end]`` at ``period_hours``, ascending, per one unit of the asset:
+        each bar's close at its close time, with its high and low where the venue's klines give them."""
         raise UnsupportedError(f"{self.name}: klines not implemented")
 
     async def fetch_quotes(self, instruments: Sequence[Instrument]) -> Answer[PriceQuote]:

@@ -3,7 +3,8 @@ epoch-ms timestamps, and a ``ParseError`` naming venue and endpoint when a field
 not what the endpoint documents. Also: ``Stamp`` (an answer's own time, None when it has none, and its
 receive time: records keep both), funding points from a settlement series, ``Listing``,
 a venue's instrument list as parsed (with the rows that did not parse, by asset), ``OptionSpec``, a
-listed option's terms, and ``parse_each``, which parses an option list row by row.
+listed option's terms, ``parse_each``, which parses an option list row by row, and ``Kline`` with the
+PricePoints of a kline series (``price_point``, ``candle_closes``: close, high and low per unit of the asset).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from dtrack.errors import DtrackError, Implausible, ParseError
 from dtrack.records import FundingPoint, Instrument, Kind, PricePoint
@@ -347,15 +348,41 @@ def next_settlement_after(received: datetime, interval_hours: float) -> datetime
     return ms_to_utc((utc_to_ms(received) // step + 1) * step)
 
 
-def candle_closes(candles: Iterable[tuple[int, float]], *, venue: str, symbol: str, multiplier: float, period_ms: int,
-                  received_at: datetime) -> tuple[PricePoint, ...]:
-    """Kline closes ``(open time ms, close in the venue's unit)`` as PricePoints per unit of the asset (close /
-    ``multiplier``), ascending and de-duplicated by open time. A point's time is the candle's close (open + period);
-    the candle still open at ``received_at`` is stamped ``received_at`` (its close is the latest price)."""
+class Kline(NamedTuple):
+    """One kline as a price history reads it, in the venue's unit (per unit of its base): open time (epoch ms),
+    close, and the bar's high and low (None where not read)."""
+
+    open_ms: int
+    close: float
+    high: float | None = None
+    low: float | None = None
+
+
+def kline(candle: Kline | tuple[int, float]) -> Kline:
+    """``candle`` as a ``Kline``: an ``(open time ms, close)`` pair has no high or low."""
+    return candle if isinstance(candle, Kline) else Kline(candle[0], candle[1])
+
+
+def price_point(candle: Kline, *, venue: str, symbol: str, time: datetime, multiplier: float,
+                received_at: datetime) -> PricePoint:
+    """A kline as a PricePoint at ``time``: its close, high and low per unit of the asset (each / ``multiplier``,
+    the venue's base counting ``multiplier`` units of the asset: kPEPE, 1000SHIB)."""
+    return PricePoint(venue=venue, symbol=symbol, time=time, price=candle.close / multiplier,
+                      high=None if candle.high is None else candle.high / multiplier,
+                      low=None if candle.low is None else candle.low / multiplier, received_at=received_at)
+
+
+def candle_closes(candles: Iterable[Kline | tuple[int, float]], *, venue: str, symbol: str, multiplier: float,
+                  period_ms: int, received_at: datetime) -> tuple[PricePoint, ...]:
+    """Klines (``Kline``, or ``(open time ms, close)`` pairs: no high or low) in the venue's unit as PricePoints per
+    unit of the asset (close, high and low / ``multiplier``), ascending and de-duplicated by open time. A point's
+    time is the candle's close (open + period); the candle still open at ``received_at`` is stamped
+    ``received_at`` (its close is the latest price, its high and low those so far)."""
     now_ms = utc_to_ms(received_at)
-    return tuple(PricePoint(venue=venue, symbol=symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
-                            price=close / multiplier, received_at=received_at)
-                 for t, close in sorted(dict(candles).items()))
+    by_open = {k.open_ms: k for k in map(kline, candles)}
+    return tuple(price_point(by_open[t], venue=venue, symbol=symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
+                             multiplier=multiplier, received_at=received_at)
+                 for t in sorted(by_open))
 
 
 def within(points: Iterable[FundingPoint], start: datetime, end: datetime) -> tuple[FundingPoint, ...]:

@@ -2,21 +2,27 @@
 (``AsyncClient.liquidation_score``).
 
 The map reads, per venue publishing open-interest history and klines, every perpetual of the asset: hourly open
-interest (coins) and kline closes over the window (settings ``liquidation_map.window_days``), the venue's
-long/short share, the current price and (for the cascade ratio) each contract's 24 h traded volume. From the history
-store when it holds the whole window for every venue (each contract's open-interest history and closes reaching back
-to the window's start, or as far as the venue keeps, and up to within an hour of the map's time): no network; the
-volumes are then the stored quotes' latest within a day. Otherwise from the venues, through the same
+interest (coins) and klines (close, high and low) over the window (settings ``liquidation_map.window_days``), the
+venue's long/short share, the current price and (for the cascade ratio) each contract's 24 h traded volume. From
+the history store when it holds the whole window for every venue (each contract's open-interest history and klines
+reaching back to the window's start, or as far as the venue keeps, and up to within an hour of the map's time): no
+network; the volumes are then the stored quotes' latest within a day. Otherwise from the venues, through the same
 history fetchers ``dtrack backfill oi|klines`` uses. The result's ``source`` says which (and why the store could
 not answer). The method itself is ``dtrack.analytics.liquidation_map`` (pure).
 
 The score reads the store only: the estimates the collector froze (``liquidation_levels``), the liquidations
 recorded afterwards (``liquidations``) and the kline closes (``price_points``).
+
+A map ranges each bar over its kline's high and low where the klines carry them (``MapParams.bar_range``
+``high-low``): the venues' klines do; the store's rows written before it kept them (schema step 8) hold closes only,
+and those bars range over the path between closes. The notes name the contracts with such bars.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -111,15 +117,26 @@ def map_venues(client: AsyncClient, venues: Sequence[str] | None) -> tuple[list[
 # --- what a map is made of ----------------------------------------------------------------------------------
 
 
+#: a kline series: times (ms), closes, highs and lows (USD per coin; NaN where a kline's high or low is not known)
+Klines = tuple[list[int], list[float], list[float], list[float]]
+
+
+def _add_kline(series: Klines, time_ms: int, close: float, high: float | None, low: float | None) -> None:
+    series[0].append(time_ms)
+    series[1].append(close)
+    series[2].append(math.nan if high is None else high)
+    series[3].append(math.nan if low is None else low)
+
+
 @dataclass(slots=True)
 class Inputs:
     """Everything read for the maps: per (venue, symbol) the contract, its open-interest points (time ms, coins)
-    and closes (time ms, USD); the long/short ratios; the latest marks; the 24 h volumes in USD (where they were
-    read, or why there are none); what failed."""
+    and klines (``Klines``: time ms, close, high, low in USD); the long/short ratios; the latest marks; the 24 h
+    volumes in USD (where they were read, or why there are none); what failed."""
 
     contracts: dict[tuple[str, str], Instrument] = field(default_factory=dict)
     oi: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
-    closes: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
+    closes: dict[tuple[str, str], Klines] = field(default_factory=dict)
     ratios: list[LongShortRatio] = field(default_factory=list)
     marks: dict[tuple[str, str], float] = field(default_factory=dict)
     volumes: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -148,7 +165,8 @@ def _pick_ratio(ratios: Sequence[LongShortRatio], venue: str, symbol: str) -> Lo
 
 
 def bars_of(inputs: Inputs, asset: str, at: datetime) -> list[Bars]:
-    """The aligned bars of every contract of ``asset`` (cut at ``at``), each with its long/short split."""
+    """The aligned bars of every contract of ``asset`` (cut at ``at``), each with its long/short split and, where
+    its klines carry them, their highs and lows."""
     from dtrack.analytics.liquidation_map import Bars, align
     from dtrack.venues import VENUES
 
@@ -157,7 +175,8 @@ def bars_of(inputs: Inputs, asset: str, at: datetime) -> list[Bars]:
     for key, inst in inputs.contracts.items():
         if inst.asset != asset or key not in inputs.oi or key not in inputs.closes:
             continue
-        t, oi, close = align(*inputs.oi[key], *inputs.closes[key])
+        (oi_t, oi_base), (kt, kc, kh, kl) = inputs.oi[key], inputs.closes[key]
+        t, oi, close, high, low = align(oi_t, oi_base, kt, kc, kh, kl)
         keep = t <= at_ms
         ratio = _pick_ratio(inputs.ratios, *key)
         if ratio is not None:
@@ -166,7 +185,8 @@ def bars_of(inputs: Inputs, asset: str, at: datetime) -> list[Bars]:
             share, split = 0.5, "50/50 (no long/short ratio of the venue's was read for that time)"
         else:
             share, split = 0.5, "50/50 (the venue publishes no long/short ratio)"
-        out.append(Bars.from_closes(inst.venue, inst.symbol, t[keep], oi[keep], close[keep], share, split))
+        out.append(Bars.from_klines(inst.venue, inst.symbol, t[keep], oi[keep], close[keep], high[keep], low[keep],
+                                    share, split))
     return out
 
 
@@ -227,11 +247,15 @@ def from_store(store: Store, settings: Settings, venues: Sequence[str], texts: S
                     raise NotHeld(f"the store's {label} of {v} {inst.symbol} ends {last:%Y-%m-%d %H:%M} UTC")
         for inst in perps:
             inputs.contracts[(v, inst.symbol)] = inst
-        for table, target, column in (("oi_points", inputs.oi, "base"), ("price_points", inputs.closes, "price")):
-            for row in store.read(table, venue=v, symbol=symbols, since=start, until=at + MS):
-                series = target.setdefault((v, str(row["symbol"])), ([], []))
-                series[0].append(_ms(cast(datetime, row["time"])))
-                series[1].append(float(cast(float, row[column])))
+        for row in store.read("oi_points", venue=v, symbol=symbols, since=start, until=at + MS):
+            series = inputs.oi.setdefault((v, str(row["symbol"])), ([], []))
+            series[0].append(_ms(cast(datetime, row["time"])))
+            series[1].append(float(cast(float, row["base"])))
+        for row in store.read("price_points", venue=v, symbol=symbols, since=start, until=at + MS):
+            # high and low are null in the rows written before the store kept them (schema step 8)
+            _add_kline(inputs.closes.setdefault((v, str(row["symbol"])), ([], [], [], [])),
+                       _ms(cast(datetime, row["time"])), float(cast(float, row["price"])),
+                       cast("float | None", row["high"]), cast("float | None", row["low"]))
     for row in store.read("long_short", venue=list(venues), asset=assets, since=at - RATIO_AGE, until=at + MS):
         inputs.ratios.append(record_of(LongShortRatio, row))
     volume_at: dict[tuple[str, str], datetime] = {}
@@ -266,7 +290,7 @@ class VenueSeries:
     venue: str
     contracts: list[Instrument] = field(default_factory=list)
     oi: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
-    closes: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    closes: dict[str, Klines] = field(default_factory=dict)
     ratios: list[LongShortRatio] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
     volumes: dict[str, float] = field(default_factory=dict)
@@ -278,11 +302,11 @@ class VenueSeries:
 
 async def venue_job(adapter: Adapter, assets: Sequence[str], start: datetime, at: datetime, live: bool,
                     now: datetime) -> VenueSeries:
-    """One venue: every perpetual's hourly open interest and closed klines over ``[start, at]``, the long/short
-    ratios, each perpetual's margin tiers (all in one concurrent round), and (``live``: the map is of now) the
-    marks and 24 h volumes (one quotes request). Open interest is asked no further back than the venue keeps it at
-    ``now`` (its declared depth: Binance refuses a ``startTime`` older than 30 days). A contract whose tiers fail
-    or do not exist is not a failure: it is named in ``untiered`` (its venue's flat rate is used)."""
+    """One venue: every perpetual's hourly open interest and closed klines (close, high, low) over ``[start, at]``,
+    the long/short ratios, each perpetual's margin tiers (all in one concurrent round), and (``live``: the map is of
+    now) the marks and 24 h volumes (one quotes request). Open interest is asked no further back than the venue
+    keeps it at ``now`` (its declared depth: Binance refuses a ``startTime`` older than 30 days). A contract whose
+    tiers fail or do not exist is not a failure: it is named in ``untiered`` (its venue's flat rate is used)."""
     from dtrack.client.stored import depth_of
     from dtrack.venues import VENUES
 
@@ -316,8 +340,10 @@ async def venue_job(adapter: Adapter, assets: Sequence[str], start: datetime, at
                 out.notes.append((adapter.name, inst.symbol, got.note))
         points = fold.value(kl)
         if points is not None:  # closed klines only: on the hour, not after the map's time
-            kept = [p for p in points if _ms(p.time) <= at_ms and _ms(p.time) % HOUR_MS == 0]
-            out.closes[inst.symbol] = ([_ms(p.time) for p in kept], [p.price for p in kept])
+            series = out.closes[inst.symbol] = ([], [], [], [])
+            for p in points:
+                if _ms(p.time) <= at_ms and _ms(p.time) % HOUR_MS == 0:
+                    _add_kline(series, _ms(p.time), p.price, p.high, p.low)
     out.ratios = fold.all_items(ratios, optional=True)
     for quote in fold.all_items(quotes, optional=True):
         if quote.mark_price is not None:
@@ -433,6 +459,7 @@ async def run_map(client: AsyncClient, assets: str | Sequence[str], *, venues: S
         m = estimate_map(asset, when, series, params, price, volumes=inputs.volumes,
                          volume_source=inputs.volume_source, volume_why=inputs.volume_why, rule=rule)
         notes.append(_maintenance_note(inputs, series, asset))
+        notes.append(_range_note(m))
         maps.append(m)
         notes.append(f"{asset} price: {how}")
     return LiquidationMapResult(as_of=now, failures=unique(inputs.failures), all_failed=not maps, maps=maps,
@@ -450,6 +477,23 @@ def _maintenance_note(inputs: Inputs, series: Sequence[Bars], asset: str) -> str
     untiered = [f"{v} {s} ({flat.get((v, s), 'no margin tiers read')})" for v, s in keys if (v, s) not in inputs.tiers]
     return (f"{asset} maintenance: margin tiers of {', '.join(tiered) or 'no contract'}"
             + (f"; the venue's flat rate for {'; '.join(untiered)}" if untiered else ""))
+
+
+def _range_note(m: LiquidationMap) -> str:
+    """Where the bars of ``m`` ranged over their klines' own high and low, and which contracts' bars (how many)
+    ranged over the path between closes (their klines carried no high or low: a store's rows written before it
+    kept them)."""
+    if m.params.bar_range != "high-low":
+        return f"{m.asset} bar ranges: the path between closes (method bar_range {m.params.bar_range})"
+    used = [s for s in m.series if s.bars >= 2]
+    ranged = [f"{s.venue} {s.symbol}" for s in used if s.ranged_bars]
+    short = [f"{s.venue} {s.symbol} ({'all' if not s.ranged_bars else f'{s.bars - s.ranged_bars} of'} {s.bars} bars)"
+             for s in used if s.ranged_bars < s.bars]
+    if not short:
+        return f"{m.asset} bar ranges: the klines' own high and low of every contract"
+    return (f"{m.asset} bar ranges: the klines' own high and low of {', '.join(ranged) or 'no contract'}; the path "
+            f"between closes where the klines carry no high and low (a store's rows written before it kept them): "
+            f"{', '.join(short)}")
 
 
 def _grouped(notes: Sequence[tuple[str, str, str]]) -> list[str]:
@@ -483,10 +527,11 @@ def method_params(method: str, rows: Sequence[Mapping[str, Any]], settings_param
                   ) -> tuple[MapParams, str]:
     """The parameters a stored estimate of ``method`` was made with, for the baseline's ladder, and where they came
     from: ``method`` when parameters reproduce its id (a store keeps only the id, a hash of them: the current
-    settings' and the built-in defaults are tried, each on the stored grid's range and bins, flat and tiered),
-    else ``settings`` (the current settings' leverage mix and rates: the settings changed since, or the method is
-    another one). The ladder uses the flat rates (a tiered map's fallback: the tiers then are not stored)."""
-    from dtrack.analytics.liquidation_map import MapParams
+    settings' and the built-in defaults are tried, each on the stored grid's range and bins, flat and tiered, with
+    kline highs and lows or closes only), else ``settings`` (the current settings' leverage mix and rates: the
+    settings changed since, or the method is another one). The ladder uses the flat rates (a tiered map's fallback:
+    the tiers then are not stored)."""
+    from dtrack.analytics.liquidation_map import BAR_RANGES, MapParams
 
     count = len(rows)
     price = float(rows[0]["price"])
@@ -494,9 +539,10 @@ def method_params(method: str, rows: Sequence[Mapping[str, Any]], settings_param
     candidates: list[MapParams] = []
     for base in (settings_params, MapParams()):
         for rng in dict.fromkeys((base.range, grid)):
-            for tiered in (False, True):  # a tiered map's ladder: its flat (fallback) rates
+            # a tiered map's ladder: its flat (fallback) rates; the bar ranges do not shape the ladder
+            for tiered, bar_range in itertools.product((False, True), BAR_RANGES):
                 try:
-                    candidates.append(replace(base, range=rng, bins=count, tiered=tiered))
+                    candidates.append(replace(base, range=rng, bins=count, tiered=tiered, bar_range=bar_range))
                 except ValueError:  # not a grid of this method
                     continue
     for c in candidates:

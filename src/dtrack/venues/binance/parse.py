@@ -61,12 +61,14 @@ from dtrack.venues.binance import api
 from dtrack.venues.books import array_side, check_book
 from dtrack.venues.fields import (
     HOUR_MS,
+    Kline,
     Listing,
     Reader,
     Row,
     ms_to_utc,
     page_windows,
     points_from_settlements,
+    price_point,
     utc_to_ms,
     within,
 )
@@ -605,32 +607,40 @@ def parse_long_short(body: object, path: str, instrument: Instrument, definition
 # --- klines, tickers, quotes, spot -------------------------------------------------------------
 
 
-def parse_klines(body: object, host: str) -> list[tuple[int, float]]:
-    """Kline rows ``[openTime, open, high, low, close, volume, closeTime, ...]`` as (open ms, close)."""
+def parse_klines(body: object, host: str) -> list[Kline]:
+    """Kline rows ``[openTime, open, high, low, close, volume, closeTime, ...]`` as ``Kline`` (open ms, close,
+    high, low), in the order sent. Prices must be > 0 with the open and close in ``[low, high]`` (the candle
+    parser's rule on the same rows)."""
     r = reader(api.PATHS[host].klines)
-    out: list[tuple[int, float]] = []
+    rules = plausible.Rules(api.VENUE, r.endpoint, "")
+    out: list[Kline] = []
     for raw in r.arr(body):
         row = r.arr(raw, "kline")
-        close = r.num(_cell(row, 4, "close"), "close")
-        plausible.Rules(api.VENUE, r.endpoint, "").price("close", close)
-        out.append((r.ms(_cell(row, 0, "openTime"), "openTime"), close))
+        open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
+        o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
+        for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
+            rules.price(name, value)
+        if not lo <= min(o, c) <= max(o, c) <= hi:
+            raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+        out.append(Kline(open_ms, c, hi, lo))
     return out
 
 
-def price_history(instrument: Instrument, candles: Iterable[tuple[int, float]], period_hours: int,
+def price_history(instrument: Instrument, candles: Iterable[Kline], period_hours: int,
                   start: datetime, end: datetime, now: datetime, received: datetime) -> tuple[PricePoint, ...]:
-    """Closes per one unit of the asset, timed at each candle's close (``now`` for the candle still
-    open), in ``[start, end]``, ascending, one per time; ``received``: when the klines arrived."""
+    """Closes, highs and lows per one unit of the asset, timed at each candle's close (``now`` for the candle
+    still open: its high and low so far), in ``[start, end]``, ascending, one per time; ``received``: when the
+    klines arrived."""
     step, now_ms = period_hours * HOUR_MS, utc_to_ms(now)
-    closes: dict[datetime, float] = {}
-    for open_ms, close in candles:
-        if open_ms > now_ms:
+    bars: dict[datetime, Kline] = {}
+    for candle in candles:
+        if candle.open_ms > now_ms:
             continue
-        t = ms_to_utc(open_ms + step) if open_ms + step <= now_ms else now
+        t = ms_to_utc(candle.open_ms + step) if candle.open_ms + step <= now_ms else now
         if start <= t <= end:
-            closes[t] = close / instrument.multiplier
-    return tuple(PricePoint(venue=api.VENUE, symbol=instrument.symbol, time=t, price=p, received_at=received)
-                 for t, p in sorted(closes.items()))
+            bars[t] = candle
+    return tuple(price_point(k, venue=api.VENUE, symbol=instrument.symbol, time=t, multiplier=instrument.multiplier,
+                             received_at=received) for t, k in sorted(bars.items()))
 
 
 def parse_price_tickers(body: object, path: str, symbols: Collection[str]) -> BySymbol[float]:

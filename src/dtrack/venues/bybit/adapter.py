@@ -61,11 +61,13 @@ from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.bybit import api, parse
 from dtrack.venues.fields import (
     HOUR_MS,
+    Kline,
     Listing,
     latest_spacing,
     ms_to_utc,
     page_windows,
     points_from_settlements,
+    price_point,
     utc_to_ms,
     within,
 )
@@ -374,14 +376,16 @@ class BybitAdapter(Adapter):
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
-        """Closes of the contract's trade klines whose close time lies in ``[start, end]``, ascending, per
-        one unit of the asset; the candle still open is stamped ``now``. Every page at once."""
+        """Closes, highs and lows of the contract's trade klines whose close time lies in ``[start, end]``,
+        ascending, per one unit of the asset; the candle still open is stamped ``now`` (its high and low so far).
+        Every page at once."""
         step = period_hours * HOUR_MS
         # the first candle that closes at or after ``start`` opens a step earlier
         klines = await self._klines(instrument, period_hours, utc_to_ms(start) - step, utc_to_ms(end))
         now = self.ctx.now()
-        points = (PricePoint(venue=self.name, symbol=instrument.symbol, time=min(ms_to_utc(k.start_ms + step), now),
-                             price=k.close / instrument.multiplier, received_at=now)
+        points = (price_point(Kline(k.start_ms, k.close, k.high, k.low), venue=self.name, symbol=instrument.symbol,
+                              time=min(ms_to_utc(k.start_ms + step), now), multiplier=instrument.multiplier,
+                              received_at=now)
                   for _, k in sorted(klines.items()))
         return tuple(p for p in points if start <= p.time <= end)
 

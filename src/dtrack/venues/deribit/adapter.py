@@ -78,7 +78,7 @@ from dtrack.venues.deribit.parse import (
     price_points,
     vol_points,
 )
-from dtrack.venues.fields import DAY_MS, HOUR_MS, Listing, page_windows, utc_to_ms, within
+from dtrack.venues.fields import DAY_MS, HOUR_MS, Kline, Listing, page_windows, utc_to_ms, within
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +261,11 @@ class DeribitAdapter(Adapter):
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
-        """Closes of the contract's trade candles over ``[start, end]`` at ``period_hours`` (1, 4 or 24),
-        each at its candle's close time (the candle still open: now), per one coin, ascending.
+        """Closes (with highs and lows) of the contract's trade candles over ``[start, end]`` at ``period_hours``
+        (1, 4 or 24), each at its candle's close time (the candle still open: now), per one coin, ascending.
 
-        Deribit has no 4 h resolution: those closes are the hourly candles' that end on a 4 h boundary.
+        Deribit has no 4 h resolution: those closes are the hourly candles' that end on a 4 h boundary (the high
+        and low: of the period's hourly candles).
         The pages (``api.CHART_CHUNK`` candles each) are known up front and asked concurrently.
         """
         if period_hours not in api.CHART_RESOLUTIONS:
@@ -276,8 +277,8 @@ class DeribitAdapter(Adapter):
         first = -(-(utc_to_ms(start) - candle_ms) // candle_ms) * candle_ms
         last = min(utc_to_ms(end), now_ms) // candle_ms * candle_ms
         bars = await self._chart_bars(instrument.symbol, resolution, candle_ms, first, last)
-        points = price_points([(b.open_ms, b.close) for b in bars], candle_ms, period_ms, now_ms, instrument.multiplier,
-                              symbol=instrument.symbol, received=self.ctx.now())
+        points = price_points([Kline(b.open_ms, b.close, b.high, b.low) for b in bars], candle_ms, period_ms, now_ms,
+                              instrument.multiplier, symbol=instrument.symbol, received=self.ctx.now())
         return tuple(p for p in points if start <= p.time <= end)
 
     async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,

@@ -55,7 +55,19 @@ from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.books import array_side, check_book
 from dtrack.venues.deribit import api
-from dtrack.venues.fields import DAY_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each, utc_to_ms
+from dtrack.venues.fields import (
+    DAY_MS,
+    Kline,
+    Listing,
+    OptionSpec,
+    Reader,
+    Row,
+    kline,
+    ms_to_utc,
+    parse_each,
+    price_point,
+    utc_to_ms,
+)
 
 INTERVAL_HOURS = 8.0
 INTERVAL_SOURCE = "funding_8h: 8 h-equivalent of continuous funding"
@@ -434,10 +446,10 @@ def _check_bar(rules: plausible.Rules, o: float, h: float, low: float, c: float,
         raise rules.refuse("high/low", f"{h}/{low}", f"a bar's high and low must bracket its open {o} and close {c}")
 
 
-def parse_chart(body: Any) -> list[tuple[int, float]]:
-    """(candle open time in epoch ms, close) pairs of a ``get_tradingview_chart_data`` answer, as sent (the closes
-    of ``parse_chart_bars``)."""
-    return [(bar.open_ms, bar.close) for bar in parse_chart_bars(body)]
+def parse_chart(body: Any) -> list[Kline]:
+    """The klines (candle open time in epoch ms, close, high, low) of a ``get_tradingview_chart_data`` answer, as
+    sent (those of ``parse_chart_bars``)."""
+    return [Kline(bar.open_ms, bar.close, bar.high, bar.low) for bar in parse_chart_bars(body)]
 
 
 def chart_candles(bars: Iterable[ChartBar], inst: Instrument, period_ms: int, received: datetime
@@ -457,28 +469,32 @@ def chart_candles(bars: Iterable[ChartBar], inst: Instrument, period_ms: int, re
                  for b in sorted({b.open_ms: b for b in bars}.values()))
 
 
-def price_points(candles: Iterable[tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,
+def price_points(candles: Iterable[Kline | tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,
                  multiplier: float = 1.0, *, symbol: str, received: datetime) -> tuple[PricePoint, ...]:
-    """Closes of ``symbol`` per ``period_ms`` from candles of ``candle_ms`` (a divisor of it; both aligned on the
-    epoch), received at ``received``.
+    """Closes, highs and lows of ``symbol`` per ``period_ms`` from candles of ``candle_ms`` (a divisor of it; both
+    aligned on the epoch; ``Kline``, or ``(open time ms, close)`` pairs without high and low), received at
+    ``received``.
 
     A period's close is the close of its last candle, at the period's end; the period still open at
     ``now_ms`` closes at its latest candle, at ``now_ms``. A finished period whose last candle is
-    missing is left out (its close is unknown). Prices are divided by ``multiplier``; ascending.
+    missing is left out (its close is unknown). A period's high and low are the highest high and lowest low of
+    its candles when every candle from the period's start to its last one is there with its high and low, else
+    None (a missing candle may hold the extreme). Prices are divided by ``multiplier``; ascending.
     """
-    last: dict[int, tuple[int, float]] = {}  # period end -> (open of its latest candle, close)
-    for open_ms, close in candles:
-        end = (open_ms // period_ms + 1) * period_ms
-        if end not in last or open_ms > last[end][0]:
-            last[end] = (open_ms, close)
+    periods: dict[int, dict[int, Kline]] = {}  # period end -> its candles by open time (the first of a time kept)
+    for candle in map(kline, candles):
+        periods.setdefault((candle.open_ms // period_ms + 1) * period_ms, {}).setdefault(candle.open_ms, candle)
     points = []
-    for end, (open_ms, close) in sorted(last.items()):
-        if end > now_ms:
-            points.append(PricePoint(venue=api.VENUE, symbol=symbol, time=ms_to_utc(now_ms), price=close / multiplier,
-                                     received_at=received))
-        elif open_ms + candle_ms == end:
-            points.append(PricePoint(venue=api.VENUE, symbol=symbol, time=ms_to_utc(end), price=close / multiplier,
-                                     received_at=received))
+    for end, got in sorted(periods.items()):
+        last = got[max(got)]
+        if end <= now_ms and last.open_ms + candle_ms != end:
+            continue
+        highs = [k.high for k in got.values() if k.high is not None]
+        lows = [k.low for k in got.values() if k.low is not None]
+        whole = len(highs) == len(lows) == len(got) == (last.open_ms - (end - period_ms)) // candle_ms + 1
+        bar = Kline(last.open_ms, last.close, max(highs) if whole else None, min(lows) if whole else None)
+        points.append(price_point(bar, venue=api.VENUE, symbol=symbol, time=ms_to_utc(min(end, now_ms)),
+                                  multiplier=multiplier, received_at=received))
     return tuple(points)
 
 

@@ -49,6 +49,7 @@ from dtrack.venues.base import Adapter, Answer
 from dtrack.venues.dydx import api, parse
 from dtrack.venues.fields import (
     HOUR_MS,
+    Kline,
     Listing,
     candle_closes,
     ms_to_utc,
@@ -242,12 +243,12 @@ class DydxAdapter(Adapter):
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
-        """Closes of the perpetual's candles whose close falls in ``[start, end]``, per unit of the asset; a point's
-        time is the candle's close (the still-open candle: now)."""
+        """Closes, highs and lows of the perpetual's candles whose close falls in ``[start, end]``, per unit of the
+        asset; a point's time is the candle's close (the still-open candle: now, its high and low so far)."""
         candles = await self._candles(instrument.symbol, start, end, period_hours)
-        points = candle_closes(((c.open_ms, c.close) for c in candles), venue=self.name, symbol=instrument.symbol,
-                               multiplier=instrument.multiplier, period_ms=period_hours * HOUR_MS,
-                               received_at=self.ctx.now())
+        points = candle_closes((Kline(c.open_ms, c.close, c.high, c.low) for c in candles), venue=self.name,
+                               symbol=instrument.symbol, multiplier=instrument.multiplier,
+                               period_ms=period_hours * HOUR_MS, received_at=self.ctx.now())
         return tuple(p for p in points if start <= p.time <= end)
 
     async def fetch_oi_history(self, instrument: Instrument, start: datetime, end: datetime,

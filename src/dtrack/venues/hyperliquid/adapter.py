@@ -42,7 +42,7 @@ from dtrack.records import (
     Record,
 )
 from dtrack.venues.base import Adapter, Answer
-from dtrack.venues.fields import HOUR_MS, Listing, page_windows, points_from_settlements, utc_to_ms, within
+from dtrack.venues.fields import HOUR_MS, Kline, Listing, page_windows, points_from_settlements, utc_to_ms, within
 from dtrack.venues.hyperliquid import api, parse
 
 
@@ -120,7 +120,7 @@ class HyperliquidAdapter(Adapter):
 
     async def fetch_price_history(self, instrument: Instrument, start: datetime, end: datetime,
                                   period_hours: int) -> tuple[PricePoint, ...]:
-        """Closes of the coin's ``candleSnapshot`` candles whose close falls in ``[start, end]``.
+        """Closes (with highs and lows) of the coin's ``candleSnapshot`` candles whose close falls in ``[start, end]``.
 
         The window is cut into pages of at most 5000 candles, all requested at once. A point's time is
         the candle's close (the still-open candle: now); prices per unit of the asset.
@@ -132,7 +132,8 @@ class HyperliquidAdapter(Adapter):
         coin, period_ms = instrument.symbol, period_hours * HOUR_MS
         bars = await self._bars(coin, interval, period_ms, candle_pages(utc_to_ms(start), utc_to_ms(end), period_ms,
                                                                         api.CANDLE_PAGE))
-        points = parse.price_points([(b.open_ms, b.close) for b in bars], instrument, period_ms, self.ctx.now())
+        points = parse.price_points([Kline(b.open_ms, b.close, b.high, b.low) for b in bars], instrument, period_ms,
+                                    self.ctx.now())
         return tuple(p for p in points if start <= p.time <= end)
 
     async def fetch_candles(self, instrument: Instrument, start: datetime, end: datetime,

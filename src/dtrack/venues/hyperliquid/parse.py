@@ -42,8 +42,10 @@ from dtrack.records import (
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.fields import (
+    Kline,
     Listing,
     Reader,
+    candle_closes,
     each_instrument,
     ms_to_utc,
     next_settlement_after,
@@ -367,10 +369,10 @@ def _check_bar(rules: plausible.Rules, bar: Bar) -> None:
                            f"a bar's high and low must bracket its open {bar.open} and close {bar.close}")
 
 
-def parse_candles(body: Any, coin: str, interval: str) -> list[tuple[int, float]]:
-    """``candleSnapshot`` -> (open time ms, close price in the coin's own unit), in the answer's order (the closes
-    of ``parse_bars``)."""
-    return [(bar.open_ms, bar.close) for bar in parse_bars(body, coin, interval)]
+def parse_candles(body: Any, coin: str, interval: str) -> list[Kline]:
+    """``candleSnapshot`` -> its klines (open time ms, close, high, low in the coin's own unit), in the answer's
+    order (those of ``parse_bars``)."""
+    return [Kline(bar.open_ms, bar.close, bar.high, bar.low) for bar in parse_bars(body, coin, interval)]
 
 
 def candles(bars: Iterable[Bar], inst: Instrument, period_ms: int, received: datetime) -> tuple[Candle, ...]:
@@ -387,18 +389,16 @@ def candles(bars: Iterable[Bar], inst: Instrument, period_ms: int, received: dat
                  for b in sorted({b.open_ms: b for b in bars}.values()))
 
 
-def price_points(candles: Iterable[tuple[int, float]], inst: Instrument, period_ms: int,
+def price_points(candles: Iterable[Kline | tuple[int, float]], inst: Instrument, period_ms: int,
                  received: datetime) -> tuple[PricePoint, ...]:
-    """Candle closes as PricePoints per unit of the asset, ascending and de-duplicated by open time.
+    """Candle closes, highs and lows as PricePoints per unit of the asset, ascending and de-duplicated by open time
+    (``fields.candle_closes``).
 
     A point's time is the candle's close (open + period); the candle still open at ``received`` is
     stamped ``received`` (its close is the latest price, not a settled one).
     """
-    now_ms = utc_to_ms(received)
-    by_open = dict(candles)
-    return tuple(PricePoint(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
-                            price=close / inst.multiplier, received_at=received)
-                 for t, close in sorted(by_open.items()))
+    return candle_closes(candles, venue=VENUE, symbol=inst.symbol, multiplier=inst.multiplier, period_ms=period_ms,
+                         received_at=received)
 
 
 # --- history -----------------------------------------------------------------------------------

@@ -55,7 +55,18 @@ from dtrack.records import (
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.books import array_side, check_book
-from dtrack.venues.fields import HOUR_MS, Listing, OptionSpec, Reader, Row, ms_to_utc, parse_each
+from dtrack.venues.fields import (
+    HOUR_MS,
+    Kline,
+    Listing,
+    OptionSpec,
+    Reader,
+    Row,
+    ms_to_utc,
+    parse_each,
+    price_point,
+    utc_to_ms,
+)
 from dtrack.venues.okx import api
 
 INTERVAL_SOURCE = "nextFundingTime - fundingTime (funding-rate)"
@@ -600,17 +611,18 @@ def parse_position_tiers(body: Any, instrument: Instrument, received: datetime) 
 
 def price_points(rows: Sequence[CandleRow], instrument: Instrument, period_hours: int, now: datetime,
                  start: datetime, end: datetime, *, received: datetime) -> tuple[PricePoint, ...]:
-    """Closes as ``PricePoint``s at each candle's close time (open + period; ``now`` for the candle still
-    open), per one unit of the asset, ascending, de-duplicated, within ``[start, end]``; ``received``: when the
-    candles arrived."""
-    points: dict[datetime, float] = {}
+    """Closes, highs and lows as ``PricePoint``s at each candle's close time (open + period; ``now`` for the
+    candle still open: its high and low so far), per one unit of the asset, ascending, de-duplicated, within
+    ``[start, end]``; ``received``: when the candles arrived."""
+    bars: dict[datetime, CandleRow] = {}
     period = timedelta(hours=period_hours)
     for row in rows:
         closes = min(row.open_time + period, now)
         if start <= closes <= end:
-            points[closes] = row.close / instrument.multiplier
-    return tuple(PricePoint(venue=api.VENUE, symbol=instrument.symbol, time=t, price=p, received_at=received)
-                 for t, p in sorted(points.items()))
+            bars[closes] = row
+    return tuple(price_point(Kline(utc_to_ms(row.open_time), row.close, row.high, row.low), venue=api.VENUE,
+                             symbol=instrument.symbol, time=t, multiplier=instrument.multiplier, received_at=received)
+                 for t, row in sorted(bars.items()))
 
 
 def parse_tickers(body: Any, wanted: Collection[str]) -> dict[str, Ticker]:
