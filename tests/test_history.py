@@ -97,10 +97,13 @@ def test_csv_and_pandas_have_a_tz_aware_time(filled: str) -> None:
     assert isinstance(frame["time"].dtype, pd.DatetimeTZDtype) and str(frame["time"].dt.tz) == "UTC"
     assert len(frame) == len(result.rows) > 0
     csv = result.to_csv()
-    assert csv.splitlines()[0] == "time,venue,symbol,asset,close,received_at"
+    assert csv.splitlines()[0] == "time,venue,symbol,asset,close,high,low,received_at"
     read = pd.read_csv(io.StringIO(csv), parse_dates=["time"])
     assert isinstance(read["time"].dtype, pd.DatetimeTZDtype) and len(read) == len(frame)
     assert read["close"].tolist() == pytest.approx(frame["close"].tolist(), rel=1e-15)
+    # the klines' own ranges (the backfill stored them): every close inside its bar's high and low
+    assert (frame["low"] <= frame["close"]).all() and (frame["close"] <= frame["high"]).all()
+    assert (frame["high"] > frame["low"]).any()
     assert (frame["time"] <= pd.Timestamp(NOW)).all() and (frame["time"] >= pd.Timestamp(NOW - timedelta(days=1))).all()
 
 

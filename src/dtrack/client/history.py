@@ -1,7 +1,7 @@
 """The history query: what the history store holds, read from the store only (no network, no aiohttp).
 
 Kinds: ``funding`` (settled funding: ``funding_points``), ``oi`` (open-interest history: ``oi_points``),
-``klines`` (kline closes: ``price_points``), ``snapshots`` (the stored current funding, open interest and
+``klines`` (kline closes, highs, lows: ``price_points``), ``snapshots`` (the stored current funding, open interest and
 prices: ``funding_rates``, ``open_interest``, ``price_quotes``), ``options`` (the stored per-expiry option
 metrics: ``option_expiries``), ``liquidations`` (the liquidation events collectors recorded: ``liquidations``)
 and ``gaps`` (what collectors did not see, with the collector run that had each gap). Assets are resolved to the
@@ -161,7 +161,7 @@ def _point_row(kind: str, r: Row, asset: str) -> dict[str, Any]:
                 "apr": rate * 8760.0 / hours, "received_at": r["received_at"]}
     if kind == "oi":
         return {**head, "oi_base": r["base"], "oi_usd": r["usd"], "received_at": r["received_at"]}
-    return {**head, "close": r["price"], "received_at": r["received_at"]}
+    return {**head, "close": r["price"], "high": r.get("high"), "low": r.get("low"), "received_at": r["received_at"]}
 
 
 def _snapshots(store: Store, venues: Sequence[str], wanted: Sequence[Wanted], start: datetime,

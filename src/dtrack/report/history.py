@@ -24,6 +24,8 @@ UNITS: dict[str, dict[str, str]] = {
                 "year, simple", "times": "ISO-8601 UTC, milliseconds"},
     "oi": {"oi_base": "units of the asset, one side", "oi_usd": "USD", "times": "ISO-8601 UTC, milliseconds"},
     "klines": {"close": "USD per one unit of the asset (the kline's close, timed at its close)",
+               "high/low": "the kline's high and low, USD per one unit of the asset (null in rows stored before "
+                           "store schema 8)",
                "times": "ISO-8601 UTC, milliseconds"},
     "snapshots": {"rate": "fraction per interval_hours", "prices": "USD per one unit of the asset",
                   "oi_amount": "oi_unit (the venue's figure)", "oi_base": "units of the asset", "money": "USD",
@@ -47,7 +49,7 @@ UNITS: dict[str, dict[str, str]] = {
 HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
     "funding": ("time", "venue", "symbol", "asset", "rate", "interval_hours", "rate_8h", "apr", "received_at"),
     "oi": ("time", "venue", "symbol", "asset", "oi_base", "oi_usd", "received_at"),
-    "klines": ("time", "venue", "symbol", "asset", "close", "received_at"),
+    "klines": ("time", "venue", "symbol", "asset", "close", "high", "low", "received_at"),
     "snapshots": ("time", "received_at", "table", "venue", "symbol", "asset", "kind", "rate", "interval_hours",
                   "rate_8h", "apr", "predicted_rate", "next_funding_time", "mark_price", "index_price", "last_price",
                   "open_interest_usd", "oi_amount", "oi_unit", "oi_base", "oi_usd", "oi_price_used"),
