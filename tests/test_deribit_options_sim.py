@@ -372,6 +372,26 @@ def test_dvol_matches_model(sim_factory: Callable[..., SimThread], tmp_path: Pat
     assert len(asked) == requests and all(q["resolution"] == ["1D"] and q["currency"] == ["BTC"] for q in asked)
 
 
+def test_dvol_keeps_the_open_day_at_a_clock_reading_past_the_millisecond(
+        sim_factory: Callable[..., SimThread], tmp_path: Path, at_pin: OptionsModel) -> None:
+    """The query's end (and the clock) 0.7 ms past a millisecond: the open day's point, stamped at that millisecond,
+    is inside the window (milliseconds were rounded: half of all clock readings lost today's DVOL, and ``vol``
+    flipped between it and yesterday's close)."""
+    sim = pinned(sim_factory)
+    end = ms_to_utc(PINNED_MS) + timedelta(microseconds=700)
+    start = end - timedelta(days=3)
+
+    async def main() -> tuple[VolPoint, ...]:
+        async with open_pool(sim.settings(tmp_path), now=lambda: end) as pool:
+            return await deribit(pool).fetch_vol_index("BTC", start, end)
+
+    points = asyncio.run(main())
+    want = expected_dvol(at_pin, "BTC", utc_to_ms(start), PINNED_MS)
+    assert points[-1].time == ms_to_utc(PINNED_MS) == want[-1].time
+    assert points[-1].value == pytest.approx(want[-1].value, rel=1e-12)
+    assert utc_to_ms(end) == PINNED_MS  # floored, never the next millisecond
+
+
 def test_dvol_follows_continuation(sim_factory: Callable[..., SimThread], tmp_path: Path,
                                   at_pin: OptionsModel) -> None:
     """With answers capped at 100 candles, a year still arrives whole by following ``continuation``."""

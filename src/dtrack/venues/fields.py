@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from dtrack.errors import DtrackError, Implausible, ParseError
@@ -291,9 +291,16 @@ def ms_to_utc(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def utc_to_ms(t: datetime) -> int:
-    """Aware datetime -> epoch milliseconds."""
-    return round(t.timestamp() * 1000)
+    """Aware datetime -> epoch milliseconds, floored, in exact integer arithmetic (as the store keeps times): a
+    sub-millisecond part is dropped, never rounded up, so a point stamped at ``ms_to_utc(utc_to_ms(end))`` is never
+    after ``end`` (rounded, half of all clock readings put "now" 1 ms past the query's end, and the filter on the
+    window dropped the point of the period still open)."""
+    return (t - _EPOCH) // _MS
 
 
 def _hours(a: datetime, b: datetime) -> float:
