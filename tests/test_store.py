@@ -403,26 +403,33 @@ def test_a_version_1_store_is_upgraded_keeping_its_rows(store_url: str, monkeypa
         assert st.read("instruments") == []
 
 
+def write_at_version(store_url: str, monkeypatch: pytest.MonkeyPatch, version: int, table: str,
+                     rows: list[dict[str, Any]], *, dropped: int) -> None:
+    """Make the store as the dtrack that knew steps 1 to ``version`` made it, and write ``rows`` into ``table``
+    without its last ``dropped`` columns (those the later steps add)."""
+    import dtrack.store.base as base
+
+    spec = TABLES[table]
+    old = spec.names[:-dropped]
+    columns, marks = ", ".join(f'"{n}"' for n in old), ", ".join("?" for _ in old)
+    with monkeypatch.context() as m:
+        m.setattr(base, "MIGRATIONS", MIGRATIONS[:version])
+        m.setattr(base, "LATEST", version)
+        with open_store(store_url) as st:
+            assert st.schema_version() == version
+            st._begin_write()
+            for values in base.params_of(spec, rows):
+                st._execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values[:-dropped])
+            st._commit()
+
+
 def test_a_version_5_store_keeps_its_price_quotes_with_no_24h_volume(store_url: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 6 adds the quotes' 24 h volume columns: rows written before read back with null volumes, and the
     upgraded table takes new rows with them."""
-    import dtrack.store.base as base
-
     quote = next(r for r in real_records() if isinstance(r, PriceQuote) and r.instrument.venue == "binance")
-    spec = TABLES["price_quotes"]
-    assert spec.names[-2:] == ("volume_24h_usd", "volume_24h_base")
-    (values,) = base.params_of(spec, [quote.to_row()])
-    old = spec.names[:-2]
-    columns, marks = ", ".join(f'"{n}"' for n in old), ", ".join("?" for _ in old)
-    with monkeypatch.context() as m:  # a store made by the dtrack that knew versions 1 to 5
-        m.setattr(base, "MIGRATIONS", MIGRATIONS[:5])
-        m.setattr(base, "LATEST", 5)
-        with open_store(store_url) as st:
-            assert st.schema_version() == 5
-            st._begin_write()
-            st._execute(f'INSERT INTO "price_quotes" ({columns}) VALUES ({marks})', values[:-2])
-            st._commit()
+    assert TABLES["price_quotes"].names[-2:] == ("volume_24h_usd", "volume_24h_base")
+    write_at_version(store_url, monkeypatch, 5, "price_quotes", [quote.to_row()], dropped=2)
     with open_store(store_url) as st:
         assert st.schema_version() == LATEST
         assert st.read("price_quotes") == [quote.to_row()]  # volume_24h_usd and volume_24h_base None
@@ -436,26 +443,14 @@ def test_a_version_7_store_keeps_its_klines_with_no_high_or_low(store_url: str,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 8 adds the klines' high and low columns: rows written before read back with null highs and lows (and as
     PricePoints without them), and the upgraded table takes new rows with them (OKX's real 1 h candles)."""
-    import dtrack.store.base as base
     from dtrack.client.stored import record_of
     from dtrack.records import PricePoint
 
     points = [r for r in real_records() if isinstance(r, PricePoint)]
     assert [(p.price, p.high, p.low) for p in points] == [(43495.9, 43500.0, 43220.9), (43398.6, 43591.7, 43300.0),
                                                           (43373.9, 43493.9, 43279.9)]
-    spec = TABLES["price_points"]
-    assert spec.names[-2:] == ("high", "low")
-    old = spec.names[:-2]
-    columns, marks = ", ".join(f'"{n}"' for n in old), ", ".join("?" for _ in old)
-    with monkeypatch.context() as m:  # a store made by the dtrack that knew versions 1 to 7
-        m.setattr(base, "MIGRATIONS", MIGRATIONS[:7])
-        m.setattr(base, "LATEST", 7)
-        with open_store(store_url) as st:
-            assert st.schema_version() == 7
-            st._begin_write()
-            for values in base.params_of(spec, [p.to_row() for p in points[:2]]):
-                st._execute(f'INSERT INTO "price_points" ({columns}) VALUES ({marks})', values[:-2])
-            st._commit()
+    assert TABLES["price_points"].names[-2:] == ("high", "low")
+    write_at_version(store_url, monkeypatch, 7, "price_points", [p.to_row() for p in points[:2]], dropped=2)
     with open_store(store_url) as st:
         assert st.schema_version() == LATEST
         before = [replace(p, high=None, low=None) for p in points[:2]]

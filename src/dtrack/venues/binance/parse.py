@@ -607,6 +607,18 @@ def parse_long_short(body: object, path: str, instrument: Instrument, definition
 # --- klines, tickers, quotes, spot -------------------------------------------------------------
 
 
+def _ohlc(r: Reader, rules: plausible.Rules, row: Sequence[Any]) -> tuple[int, float, float, float, float]:
+    """(open time ms, open, high, low, close) of one kline row ``[openTime, open, high, low, close, ...]``: prices
+    > 0, the open and close inside ``[low, high]``."""
+    open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
+    o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
+    for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
+        rules.price(name, value)
+    if not lo <= min(o, c) <= max(o, c) <= hi:
+        raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+    return open_ms, o, hi, lo, c
+
+
 def parse_klines(body: object, host: str) -> list[Kline]:
     """Kline rows ``[openTime, open, high, low, close, volume, closeTime, ...]`` as ``Kline`` (open ms, close,
     high, low), in the order sent. Prices must be > 0 with the open and close in ``[low, high]`` (the candle
@@ -616,12 +628,7 @@ def parse_klines(body: object, host: str) -> list[Kline]:
     out: list[Kline] = []
     for raw in r.arr(body):
         row = r.arr(raw, "kline")
-        open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
-        o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
-        for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
-            rules.price(name, value)
-        if not lo <= min(o, c) <= max(o, c) <= hi:
-            raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+        open_ms, _, hi, lo, c = _ohlc(r, rules, row)
         out.append(Kline(open_ms, c, hi, lo))
     return out
 
@@ -1085,12 +1092,7 @@ def parse_candles(body: object, instrument: Instrument, period_seconds: int, rec
     out: list[Candle] = []
     for raw in r.arr(body):
         row = r.arr(raw, "kline")
-        open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
-        o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
-        for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
-            rules.price(name, value)
-        if not lo <= min(o, c) <= max(o, c) <= hi:
-            raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+        open_ms, o, hi, lo, c = _ohlc(r, rules, row)
         volume, second = r.num(_cell(row, 5, "volume"), "volume"), r.num(_cell(row, 7, "quoteVolume"), "quoteVolume")
         rules.amount("volume", volume)
         rules.amount("quoteVolume", second)
