@@ -22,7 +22,7 @@ By hand, for BTC: 1 h: longs 180,000 + 1,365,000 = 1,545,000, shorts 0 (2 events
 
 Coverage: one collector run streamed the three venues' liquidations from -6 h to now (its heartbeat), and the
 stored events span what they span: binance -20 h .. -10 min, bybit -10 h .. -30 min. Gaps: binance
-``!forceOrder@arr`` -3 h .. -2 h 30 (30 min), bybit ``allLiquidation.BTCUSDT`` -5 h .. -4 h (1 h) and
+``fstream !forceOrder@arr`` -3 h .. -2 h 30 (30 min), bybit ``allLiquidation.BTCUSDT`` -5 h .. -4 h (1 h) and
 ``allLiquidation.ETHUSDT`` -1 h .. -50 min (ETH's: not BTC's), deribit ``*`` -1 h .. -45 min (15 min). So within
 24 h: binance [-20 h, now) less 30 min = 19.5 h; bybit [-10 h, now) less 1 h = 9 h; deribit [-6 h, now) less
 15 min = 5.75 h; at least one venue: 20 h; every venue: [-6, -5) + [-4, -3) + [-2.5, -1) + [-0.75, 0) h = 4.25 h.
@@ -218,7 +218,8 @@ def fill(url: str) -> None:
     with open_store(url) as st:
         st.write(EVENTS)
         st.write([liq(BYB, "long", 1.0, 1.0, 1 * M, Coverage.COMPLETE, "y1")])  # a repeated key: not stored again
-        st.write([gap("binance", "!forceOrder@arr", 3, 2.5), gap("bybit", "allLiquidation.BTCUSDT", 5, 4, "stall"),
+        st.write([gap("binance", "fstream !forceOrder@arr", 3, 2.5),  # a gap names its Binance host first
+                  gap("bybit", "allLiquidation.BTCUSDT", 5, 4, "stall"),
                   gap("bybit", "allLiquidation.ETHUSDT", 1, 50 / 60), gap("deribit", "*", 1, 0.75, "error")])
         st.write_rows("collector_runs", [{"run_id": "run-a", "host": "h", "pid": 1, "started_at": t(6),
                                           "ended_at": None, "status": "running", "note": "", "last_seen": NOW,

@@ -189,6 +189,9 @@ def test_stream_faults_are_gaps_with_their_reasons(tmp_path: Path) -> None:
                        gap.reason) for g in gaps[:gaps.index(gap)])
     assert all(g.start == g.end for g in gaps if g.reason == "malformed")
     assert not any(g.reason == "error" for g in gaps)
+    # Binance serves the same all-market channel on both futures hosts: each gap names its connection's host
+    binance = {g.stream for g in gaps if g.venue == "binance"}
+    assert binance and binance <= {"fstream !markPrice@arr@1s", "dstream !markPrice@arr@1s"}
     # the data goes on after every fault
     last_gap = max(i for i, r in enumerate(got) if isinstance(r, Gap))
     assert any(not isinstance(r, Gap) for r in got[:last_gap])

@@ -158,6 +158,11 @@ class StreamProtocol:
         """The silence after which ``channel`` counts as stalled (its venue's normal cadence, with margin)."""
         return self.stall_after
 
+    def gap_stream(self, channel: str) -> str:
+        """The ``Gap.stream`` of ``channel``'s gaps: the channel, unless the venue serves the same channel name on
+        several connections (a gap of one must not take another's key)."""
+        return channel
+
     def marker(self, channel: str) -> str:
         """Text that a frame of ``channel`` contains (to name the channel of a frame that did not parse)."""
         return channel
@@ -391,8 +396,8 @@ class Connection:
         gap = self.open_gaps.pop(channel, None)
         if gap is not None:
             log.info("%s: %s resumed (%s since %s)", self.name, channel, gap.reason, gap.start.isoformat())
-            closed: Record = Gap(venue=gap.venue, stream=channel, start=gap.start, end=received, reason=gap.reason,
-                                 received_at=received)
+            closed: Record = Gap(venue=gap.venue, stream=gap.stream, start=gap.start, end=received,
+                                 reason=gap.reason, received_at=received)
             await self._put([closed, *records])
         elif records:
             await self._put(records if type(records) is list else list(records))
@@ -411,8 +416,8 @@ class Connection:
         self._quiet_pending = False
         for channel in [ch for ch in self.open_gaps if math.isinf(self._thresholds.get(ch, 0.0))]:
             gap = self.open_gaps.pop(channel)
-            await self._put([Gap(venue=gap.venue, stream=channel, start=gap.start, end=received, reason=gap.reason,
-                                 received_at=received)])
+            await self._put([Gap(venue=gap.venue, stream=gap.stream, start=gap.start, end=received,
+                                 reason=gap.reason, received_at=received)])
 
     def _next_deadline(self, now: float, opened: float) -> tuple[float, bool]:
         """When (loop time) the watchdog must look again, and whether the connection is due for renewal then."""
@@ -498,7 +503,8 @@ class Connection:
         start = self.last_data.get(channel) or self._first_attempt or noticed
         if math.isinf(self._thresholds.get(channel, 0.0)) and self._alive_at is not None and self._alive_at > start:
             start = self._alive_at  # a quiet channel missed nothing while its connection was heard from
-        gap = Gap(venue=self.protocol.venue, stream=channel, start=start, end=None, reason=reason, received_at=noticed)
+        gap = Gap(venue=self.protocol.venue, stream=self.protocol.gap_stream(channel), start=start, end=None,
+                  reason=reason, received_at=noticed)
         self.open_gaps[channel] = gap
         await self._put([gap])
 
@@ -516,7 +522,8 @@ class Connection:
         channel = self._channel_of(text)
         log.warning("%s: skipped a malformed frame on %s (%d so far): %s", self.name, channel, self.malformed,
                     _why(exc))
-        await self._put([Gap(venue=self.protocol.venue, stream=channel, start=received, end=received,
+        await self._put([Gap(venue=self.protocol.venue, stream=self.protocol.gap_stream(channel), start=received,
+                             end=received,
                              reason=MALFORMED, received_at=received)])
 
     def _channel_of(self, text: str) -> str:

@@ -156,8 +156,9 @@ def channel_prefix(info: VenueInfo) -> str:
 
 
 def liquidation_gap(stream: str, prefix: str) -> bool:
-    """Whether a gap of ``stream`` stopped a venue's liquidation channel (``prefix``: see ``channel_prefix``)."""
-    return stream in WHOLE_STREAMS or (bool(prefix) and stream.startswith(prefix))
+    """Whether a gap of ``stream`` stopped a venue's liquidation channel (``prefix``: see ``channel_prefix``; a
+    gap may name its connection's host first: Binance's ``dstream !forceOrder@arr``)."""
+    return stream in WHOLE_STREAMS or (bool(prefix) and stream.split(" ")[-1].startswith(prefix))
 
 
 def names_other_asset(stream: str, asset: str, mine: Sequence[str], known: Sequence[str]) -> bool:

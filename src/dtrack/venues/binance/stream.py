@@ -149,6 +149,11 @@ class MarkPriceStream(StreamProtocol):
         self._next_id = 0
         self._pending: dict[int, list[str]] = {}
 
+    def gap_stream(self, channel: str) -> str:
+        """``fstream !forceOrder@arr``: both futures hosts serve the same all-market channels, so a gap names its
+        host (two connections dropping in the same millisecond would otherwise share one gap's key)."""
+        return f"{self.host} {channel}"
+
     def stall_seconds(self, channel: str) -> float:
         return QUIET if channel == FORCE_ORDER else self.stall_after
 
