@@ -236,3 +236,26 @@ def test_a_cancelled_query_takes_its_venue_jobs_with_it() -> None:
         assert sorted(ended) == ["binance", "okx"]  # both jobs ended with the query, not later
 
     asyncio.run(main())
+
+
+def test_dtrack_now_pins_the_in_process_sim_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$DTRACK_NOW`` with ``sim=True``: the simulated market stands still at that time as dtrack's clock does, so
+    two runs give the same figures, of that time (the sim ran on the wall clock while dtrack's clock was pinned)."""
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("DTRACK_NOW", "2026-06-01T08:00:00Z")
+    monkeypatch.delenv("DTRACK_CONFIG", raising=False)
+    pinned = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    model = MarketModel(7, now_ms=int(pinned.timestamp() * 1000))
+
+    def once() -> list[tuple[str, str, float, Any]]:
+        with dtrack.Client(sim=True, venues=["binance", "bybit"]) as dt:
+            rows = dt.funding("BTC").to_dict()["rates"]
+        return [(r["venue"], r["symbol"], r["rate"], r["time"]) for r in rows]
+
+    first, second = once(), once()
+    assert first == second and first and {t for *_, t in first} == {"2026-06-01T08:00:00Z"}
+    binance = next(rate for venue, symbol, rate, _ in first if (venue, symbol) == ("binance", "BTCUSDT"))
+    perp = model.perp("binance", "BTCUSDT")
+    assert perp is not None
+    assert binance == pytest.approx(model.current_funding(perp, int(pinned.timestamp() * 1000))[0], rel=1e-9)

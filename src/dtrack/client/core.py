@@ -105,7 +105,10 @@ class AsyncClient:
         self._config = config
         self._venues = [v for v in (venues or ()) if v]
         self._timeout = timeout
-        self.now: Callable[[], datetime] = clock or pinned_clock(os.environ.get("DTRACK_NOW")) or utc_now
+        pinned = None if clock is not None else pinned_clock(os.environ.get("DTRACK_NOW"))
+        self.now: Callable[[], datetime] = clock or pinned or utc_now
+        #: ``$DTRACK_NOW`` pins the in-process simulated market too (its clock stands still there, as dtrack's)
+        self._sim_pinned_at: datetime | None = pinned() if pinned is not None else None
         self._settings: Settings | None = None
         self._stack: AsyncExitStack | None = None
         self._pool: VenuePool | None = None
@@ -160,7 +163,13 @@ class AsyncClient:
             if self._sim:
                 from dtrack.sim.server import start_sim
 
-                server = await start_sim(seed=self._seed)
+                model = None
+                if self._sim_pinned_at is not None:
+                    from dtrack.sim.model import MarketModel
+                    from dtrack.store.base import to_ms
+
+                    model = MarketModel(self._seed, now_ms=to_ms(self._sim_pinned_at))
+                server = await start_sim(seed=self._seed, model=model)
                 stack.push_async_callback(server.stop)
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dtrack-sim-")))
                 settings = replace(settings.with_venue_urls(server.venue_urls(), server.venue_ws_urls()),
