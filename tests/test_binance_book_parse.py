@@ -203,9 +203,11 @@ def test_candles_keep_the_window_once_each_ascending(payload, usdm) -> None:
 def test_a_bar_whose_high_is_below_its_close_is_implausible(payload, usdm) -> None:
     got = next(c for c in payload(CCXT_OHLCV)["cases"] if "/fapi/v1/klines" in c["endpoint"])
     raw = copy.deepcopy(got["raw"])
-    raw[1][2] = "70000.00"  # high below the open 71471.00
-    with pytest.raises(Implausible, match="high"):
+    raw[1][2] = "70000.00"  # high below the open 71471.00 (the real row: 71471.00, 71471.00, 70459.40, 70459.40)
+    with pytest.raises(Implausible, match=r"the open 71471\.0 and close 70459\.4 must lie within "
+                                          r"\[low 70459\.4, high 70000\.0\]") as err:
         parse.parse_candles(raw, usdm["BTCUSDT"], 60, RECEIVED)
+    assert (err.value.field, err.value.value) == ("open/high/low/close", [71471.0, 70000.0, 70459.4, 70459.4])
 
 
 def test_only_known_candle_lengths_are_asked() -> None:

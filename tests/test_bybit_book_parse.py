@@ -101,6 +101,10 @@ def test_candles_of_real_klines(payload: Payload) -> None:
     assert all(c.period_seconds == 3600 and c.venue == "bybit" and c.symbol == "BTCUSDT" for c in candles)
     # the day's VWAP lies inside each bar's range: turnover / volume is USDT per BTC
     assert all(c.low <= c.volume_usd / c.volume_base <= c.high for c in candles if c.volume_base)
+    # 0.4 ms before 19:00 the 18:00 bar is still open: the receive time is floored to the ms (as fields.utc_to_ms
+    # and the store keep times), never rounded up to the bar's end
+    just_before = datetime(2024, 1, 30, 18, 59, 59, 999_600, tzinfo=UTC)
+    assert [c.closed for c in parse.candles(bars, BTCUSDT, 3600, just_before)] == [True, True, False]
 
 
 def test_candles_inverse_and_multiplier_units(payload: Payload) -> None:
@@ -124,9 +128,12 @@ def test_klines_projection_is_unchanged(payload: Payload) -> None:
 
 def test_bar_outside_its_range_is_implausible(payload: Payload) -> None:
     body = raw(payload, "bybit__ccxt_fetchOHLCV.json")
-    body["result"]["list"][0][2] = "43000"  # high below the open
-    with pytest.raises(Implausible, match="open and close must lie in"):
+    body["result"]["list"][0][2] = "43000"  # high below the open (the real row: 43376.1, 43474.1, 43264.8, 43352.8)
+    with pytest.raises(Implausible, match=r"the open 43376\.1 and close 43352\.8 must lie within "
+                                          r"\[low 43264\.8, high 43000\.0\]") as err:
         parse.parse_bars(body, "BTCUSDT")
+    assert (err.value.field, err.value.value) == (
+        "openPrice/highPrice/lowPrice/closePrice", [43376.1, 43000.0, 43264.8, 43352.8])
 
 
 # --- risk-limit ----------------------------------------------------------------------------------

@@ -144,12 +144,15 @@ def test_chart_bars_of_the_real_capture(payload: Payload) -> None:
 
 def test_a_bar_whose_high_is_below_its_close_is_implausible(payload: Payload) -> None:
     body = copy.deepcopy(payload("deribit__ccxt_fetchOHLCV.json")["cases"][0]["raw"])
-    body["result"]["high"] = [73440.0]
-    with pytest.raises(Implausible, match="high and low must bracket"):
+    body["result"]["high"] = [73440.0]  # below the real close 73448.39
+    with pytest.raises(Implausible, match=r"the open 73427\.75 and close 73448\.39 must lie within "
+                                          r"\[low 73427\.75, high 73440\.0\]") as err:
         parse.parse_chart_bars(body)
+    assert (err.value.field, err.value.value) == ("open/high/low/close", [73427.75, 73440.0, 73427.75, 73448.39])
     body["result"]["high"], body["result"]["cost"] = [73448.39], [-1.0]
-    with pytest.raises(Implausible, match="must be >= 0"):
+    with pytest.raises(Implausible, match="must be >= 0") as cost:
         parse.parse_chart_bars(body)
+    assert cost.value.field == "cost"
 
 
 # --- the adapter against the simulation ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from dtrack.config import Settings
-from dtrack.errors import Implausible, UnsupportedError, UsageError, VenueError, VenueUnavailable
+from dtrack.errors import Implausible, ParseError, UnsupportedError, UsageError, VenueError, VenueUnavailable
 from dtrack.records import Unit
 from dtrack.sim.faults import Faults
 from dtrack.sim.model import DAY_MS, HOUR_MS, MarketModel, SimPerp
@@ -61,14 +61,54 @@ def test_order_book_of_a_multiplier_ticker_is_per_coin(payload: Payload) -> None
                                                                                    rel=EXACT)
 
 
-def test_order_book_levels_best_first_and_refused_when_negative(payload: Payload) -> None:
-    body = _raw(payload, "dydx__ccxt_fetchOrderBook.json")
-    body["bids"] = [{"price": "118200", "size": "1"}, {"price": "118267", "size": "0.3182"}]
-    book = parse.parse_order_book(body, BTC, RECEIVED)
-    assert [p for p, _ in book.bids] == [118267.0, 118200.0]
-    body["asks"][0]["size"] = "-0.0001"
-    with pytest.raises(Implausible, match="must be >= 0"):
-        parse.parse_order_book(body, BTC, RECEIVED)
+def _refusal(body: Any) -> list[ParseError]:
+    """What the book and the quote's mid (``parse_book``) each raise on ``body``: they read the levels alike."""
+    raised = []
+    for read in (lambda: parse.parse_order_book(body, BTC, RECEIVED), lambda: parse.parse_book(body, "BTC-USD")):
+        with pytest.raises(ParseError) as err:
+            read()
+        raised.append(err.value)
+    assert [str(e) for e in raised[1:]] == [str(raised[0])]
+    return raised
+
+
+def test_order_book_levels_out_of_order_empty_or_crossed_are_refused(payload: Payload) -> None:
+    # The indexer answers its book sorted best first, without empty levels and uncrossed (comlink
+    # orderbook-controller.ts asks getOrderBookLevels for sortSides and uncrossBook; zero levels are removed by
+    # default: redis orderbook-levels-cache.ts, dydxprotocol/v4-chain): an answer that is not is broken, and is
+    # refused, by the book and by the quote's mid alike, not re-sorted or averaged across a crossing.
+    real = _raw(payload, "dydx__ccxt_fetchOrderBook.json")  # bid 118267 x 0.3182, ask 118485 x 0.0001
+    below = {"price": "118200", "size": "1"}
+    out_of_order = {**real, "bids": [below, *real["bids"]]}  # 118200 before 118267
+    for err in _refusal(out_of_order):
+        assert not isinstance(err, Implausible) and "BTC-USD: bids are not in descending price order" in str(err)
+    above = {"price": "118500", "size": "1"}
+    for err in _refusal({**real, "asks": [above, *real["asks"]]}):
+        assert "BTC-USD: asks are not in ascending price order" in str(err)
+    for size in ("0", "-0.0001"):
+        empty = {**real, "asks": [{**real["asks"][0], "size": size}]}
+        for err in _refusal(empty):
+            assert isinstance(err, Implausible) and (err.field, err.value) == ("asks size", float(size))
+            assert err.rule == "a resting size must be > 0"
+    for ask in ("118267", "118000"):
+        crossed = {**real, "asks": [{**real["asks"][0], "price": ask}]}
+        for err in _refusal(crossed):
+            assert isinstance(err, Implausible) and (err.field, err.value) == ("bids/asks", [118267.0, float(ask)])
+            assert err.rule == "a crossed book (best bid >= best ask)"
+    # the real answer with a second level a side, in the indexer's order, reads as sent
+    book = parse.parse_order_book({"bids": [*real["bids"], below], "asks": [*real["asks"], above]}, BTC, RECEIVED)
+    assert (book.bids, book.asks) == (((118267.0, 0.3182), (118200.0, 1.0)), ((118485.0, 0.0001), (118500.0, 1.0)))
+
+
+def test_quote_mid_of_a_multiplier_ticker_is_per_coin(payload: Payload) -> None:
+    # The real book and BTC-USD market read as 1000PEPE-USD's: index = oraclePrice 118700.5426 / 1000 and last = the
+    # mid of the best levels per PEPE, (118267 + 118485) / 2 / 1000 = 118.376.
+    pepe = parse.instrument("1000PEPE-USD")
+    book = parse.parse_book(_raw(payload, "dydx__ccxt_fetchOrderBook.json"), pepe.symbol)
+    assert (book.best_bid, book.best_ask) == pytest.approx((118.267, 118.485), rel=EXACT)
+    market = _raw(payload, "dydx__ccxt_fetchMarkets.json")["markets"]["BTC-USD"]
+    quote = parse.price_quote(pepe, {**market, "ticker": pepe.symbol}, book, RECEIVED)
+    assert (quote.last_price, quote.index_price) == pytest.approx((118.376, 118.7005426), rel=EXACT)
 
 
 def test_candle_bars_of_the_real_answer(payload: Payload) -> None:
@@ -80,6 +120,28 @@ def test_candle_bars_of_the_real_answer(payload: Payload) -> None:
     assert (bar.volume_base, bar.volume_usd, bar.closed) == (0.0, 0.0, False)  # 05:46:30: still open
     (done,) = parse.bars(candles, BTC, 60_000, datetime(2025, 7, 29, 5, 47, tzinfo=UTC))
     assert done.closed is True
+    # 1000PEPE-USD's: prices / 1000 and baseTokenVolume x 1000 (the real one is 0: given 2.5 here), usdVolume as sent
+    body = _raw(payload, "dydx__ccxt_fetchOHLCV.json")
+    body["candles"][0].update(ticker="1000PEPE-USD", baseTokenVolume="2.5", usdVolume="297.025")
+    (pepe,) = parse.bars(parse.parse_candles(body, "1000PEPE-USD", "1MIN"), parse.instrument("1000PEPE-USD"),
+                         60_000, RECEIVED)
+    assert (pepe.open, pepe.high, pepe.low, pepe.close) == pytest.approx((118.81,) * 4, rel=EXACT)
+    assert (pepe.volume_base, pepe.volume_usd) == (2500.0, 297.025)
+
+
+def test_a_candle_outside_its_range_is_implausible(payload: Payload) -> None:
+    # The real candle (all four prices 118810) with its high moved below them, then its low above them.
+    for key, value in (("high", "118800"), ("low", "118820")):
+        body = _raw(payload, "dydx__ccxt_fetchOHLCV.json")
+        body["candles"][0][key] = value
+        with pytest.raises(Implausible, match=r"the open 118810\.0 and close 118810\.0 must lie within") as err:
+            parse.parse_candles(body, "BTC-USD", "1MIN")
+        ohlc = {"open": 118810.0, "high": 118810.0, "low": 118810.0, "close": 118810.0, key: float(value)}
+        assert (err.value.field, err.value.value) == ("open/high/low/close", list(ohlc.values()))
+    body = _raw(payload, "dydx__ccxt_fetchOHLCV.json")
+    body["candles"][0]["close"] = "0"
+    with pytest.raises(Implausible, match="a price must be > 0"):
+        parse.parse_candles(body, "BTC-USD", "1MIN")
 
 
 def test_margin_tier_of_the_real_market(payload: Payload) -> None:

@@ -83,6 +83,39 @@ def test_broken_l2_books_are_refused(payload: Payload) -> None:
         parse.parse_l2_book(zero, BTC, RECEIVED)
 
 
+def test_l2_book_levels_out_of_order_empty_or_crossed_are_refused(payload: Payload) -> None:
+    # The documented answer is best first (bids 113377 > 113376, the ask 113397 above both) and is read as sent
+    # (books.object_side, as the array venues read theirs): a side out of that order is not re-sorted but refused.
+    reversed_bids = _l2(payload)
+    reversed_bids["levels"][0].reverse()
+    with pytest.raises(ParseError, match="BTC: bids are not in descending price order") as order:
+        parse.parse_l2_book(reversed_bids, BTC, RECEIVED)
+    assert not isinstance(order.value, Implausible)  # a broken answer, not a value
+    reversed_asks = _l2(payload)
+    reversed_asks["levels"][1].insert(0, {"px": "113398.0", "sz": "1.0", "n": 1})  # above the documented ask
+    with pytest.raises(ParseError, match="BTC: asks are not in ascending price order"):
+        parse.parse_l2_book(reversed_asks, BTC, RECEIVED)
+    # A level of nothing is no level (the venue lists resting orders only).
+    empty = _l2(payload)
+    empty["levels"][0][1]["sz"] = "0.0"
+    with pytest.raises(Implausible, match="a resting size must be > 0") as size:
+        parse.parse_l2_book(empty, BTC, RECEIVED)
+    assert (size.value.field, size.value.value) == ("bids sz", 0.0)
+    # An ask at the best bid: a crossed book (the venue matches crossing orders; a snapshot never rests crossed).
+    for ask in ("113377.0", "113300.0"):
+        crossed = _l2(payload)
+        crossed["levels"][1][0]["px"] = ask
+        with pytest.raises(Implausible, match=r"a crossed book \(best bid >= best ask\)") as cross:
+            parse.parse_l2_book(crossed, BTC, RECEIVED)
+        assert (cross.value.field, cross.value.value) == ("bids/asks", [113377.0, float(ask)])
+    # kPEPE: the crossing is told in prices per PEPE (÷ 1000), as the book would have shown them.
+    crossed = _l2(payload, "kPEPE")
+    crossed["levels"][1][0]["px"] = "113377.0"
+    with pytest.raises(Implausible, match="a crossed book") as cross:
+        parse.parse_l2_book(crossed, KPEPE, RECEIVED)
+    assert cross.value.value == pytest.approx([113.377, 113.377], rel=EXACT)
+
+
 # --- parsers: candles ------------------------------------------------------------------------------------------
 
 
@@ -117,10 +150,22 @@ def test_kpepe_bars_are_per_pepe(payload: Payload) -> None:
 
 
 def test_a_bar_whose_low_is_above_its_open_is_implausible(payload: Payload) -> None:
+    # The real first minute (o 69584, h 69610, l 69474, c 69483) with its low moved above the open and the close.
     raw = _candles(payload, 2)
     raw[0]["l"] = "69600.0"
-    with pytest.raises(Implausible, match="high and low must bracket"):
+    with pytest.raises(Implausible, match=r"the open 69584\.0 and close 69483\.0 must lie within "
+                                          r"\[low 69600\.0, high 69610\.0\]") as err:
         parse.parse_bars(raw, "BTC", "1m")
+    assert (err.value.field, err.value.value) == ("o/h/l/c", [69584.0, 69610.0, 69600.0, 69483.0])
+    raw = _candles(payload, 2)
+    raw[1]["h"] = "69490.0"  # the second minute's high below its close 69497
+    with pytest.raises(Implausible, match=r"close 69497\.0 must lie within \[low 69465\.0, high 69490\.0\]"):
+        parse.parse_bars(raw, "BTC", "1m")
+    raw = _candles(payload, 2)
+    raw[1]["o"] = "0"
+    with pytest.raises(Implausible, match="a price must be > 0") as price:
+        parse.parse_bars(raw, "BTC", "1m")
+    assert price.value.field == "o"
 
 
 # --- parsers: margin tiers ----------------------------------------------------------------------------------------

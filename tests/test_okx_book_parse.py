@@ -137,9 +137,11 @@ def test_candles_of_a_swap_read_volccy_and_volccyquote(payload: Payload) -> None
 
 def test_candle_outside_its_range_is_implausible(payload: Payload) -> None:
     body = raw(payload, "okx__ccxt_fetchOHLCV.json")
-    body["data"][1][3] = "43500"  # low above the open
-    with pytest.raises(Implausible, match="open and close must lie in"):
+    body["data"][1][3] = "43500"  # low above the open (the real row: 43495.9, 43591.7, 43300, 43398.6)
+    with pytest.raises(Implausible, match=r"the open 43495\.9 and close 43398\.6 must lie within "
+                                          r"\[low 43500\.0, high 43591\.7\]") as err:
         parse_candles(body, api.CANDLES)
+    assert (err.value.field, err.value.value) == ("o/h/l/c", [43495.9, 43591.7, 43500.0, 43398.6])
     for confirm in ("2", [], {"1": True}):  # a list or an object is a ParseError too, not a TypeError
         body = raw(payload, "okx__ccxt_fetchOHLCV.json")
         body["data"][0][8] = confirm

@@ -3,8 +3,9 @@ epoch-ms timestamps, and a ``ParseError`` naming venue and endpoint when a field
 not what the endpoint documents. Also: ``Stamp`` (an answer's own time, None when it has none, and its
 receive time: records keep both), funding points from a settlement series, ``Listing``,
 a venue's instrument list as parsed (with the rows that did not parse, by asset), ``OptionSpec``, a
-listed option's terms, ``parse_each``, which parses an option list row by row, and ``Kline`` with the
-PricePoints of a kline series (``price_point``, ``candle_closes``: close, high and low per unit of the asset).
+listed option's terms, ``parse_each``, which parses an option list row by row, ``Kline`` with the
+PricePoints of a kline series (``price_point``, ``candle_closes``: close, high and low per unit of the asset), and
+``ohlcv_candles``, the ``Candle`` records of a venue's parsed bars.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from dtrack.errors import DtrackError, Implausible, ParseError
-from dtrack.records import FundingPoint, Instrument, Kind, PricePoint
+from dtrack.records import Candle, FundingPoint, Instrument, Kind, PricePoint
 
 #: One row of a venue's instrument list (a JSON object).
 Row = Mapping[str, Any]
@@ -390,6 +391,43 @@ def candle_closes(candles: Iterable[Kline | tuple[int, float]], *, venue: str, s
     return tuple(price_point(by_open[t], venue=venue, symbol=symbol, time=ms_to_utc(min(t + period_ms, now_ms)),
                              multiplier=multiplier, received_at=received_at)
                  for t in sorted(by_open))
+
+
+class Bar(Protocol):
+    """A venue's candle as its parser reads it: open time (epoch ms) and prices in the venue's unit (per unit of its
+    base: kPEPE, 1000PEPE)."""
+
+    @property
+    def open_ms(self) -> int: ...
+    @property
+    def open(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def close(self) -> float: ...
+
+
+_Bar = TypeVar("_Bar", bound=Bar)
+
+
+def ohlcv_candles(bars: Iterable[_Bar], inst: Instrument, period_ms: int, received: datetime,
+                  volumes: Callable[[_Bar], tuple[float | None, float | None]]) -> tuple[Candle, ...]:
+    """``Candle`` records of ``inst`` from a venue's bars of ``period_ms``, ascending and de-duplicated by open time
+    (the last bar of a time kept): prices per ONE unit of the asset (÷ ``inst.multiplier``); ``volumes(bar)``: its
+    (``volume_base`` in coins of the asset, ``volume_usd``), as the venue's fields give them. The bar still open at
+    ``received`` (its open + ``period_ms`` after it) has ``closed`` False."""
+    now_ms = utc_to_ms(received)
+    mult = inst.multiplier
+    out: list[Candle] = []
+    for bar in sorted({b.open_ms: b for b in bars}.values(), key=lambda b: b.open_ms):
+        base, usd = volumes(bar)
+        out.append(Candle(venue=inst.venue, symbol=inst.symbol, time=ms_to_utc(bar.open_ms),
+                          period_seconds=period_ms // 1000, open=bar.open / mult, high=bar.high / mult,
+                          low=bar.low / mult, close=bar.close / mult, received_at=received, volume_base=base,
+                          volume_usd=usd, closed=bar.open_ms + period_ms <= now_ms))
+    return tuple(out)
 
 
 def within(points: Iterable[FundingPoint], start: datetime, end: datetime) -> tuple[FundingPoint, ...]:

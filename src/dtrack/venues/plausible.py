@@ -110,6 +110,16 @@ class Rules:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise self.refuse(field, value, "a price must be > 0")
 
+    def bar(self, open: float, high: float, low: float, close: float,
+            names: tuple[str, str, str, str] = ("open", "high", "low", "close")) -> None:
+        """A candle's prices: each > 0 (``price``), the open and close within ``[low, high]``. ``names``: the
+        venue's fields of the four, which the error names (the four values with them)."""
+        for name, value in zip(names, (open, high, low, close), strict=True):
+            self.price(name, value)
+        if not low <= min(open, close) <= max(open, close) <= high:
+            raise self.refuse("/".join(names), [open, high, low, close],
+                              f"the open {open!r} and close {close!r} must lie within [low {low!r}, high {high!r}]")
+
     def amount(self, field: str, value: float | None) -> None:
         """An amount (open interest, volume, an option mark), when present, is >= 0 (and finite)."""
         if value is not None and not (math.isfinite(value) and value >= 0):

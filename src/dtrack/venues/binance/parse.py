@@ -612,10 +612,7 @@ def _ohlc(r: Reader, rules: plausible.Rules, row: Sequence[Any]) -> tuple[int, f
     > 0, the open and close inside ``[low, high]``."""
     open_ms = r.ms(_cell(row, 0, "openTime"), "openTime")
     o, hi, lo, c = (r.num(_cell(row, i, name), name) for i, name in enumerate(("open", "high", "low", "close"), 1))
-    for name, value in (("open", o), ("high", hi), ("low", lo), ("close", c)):
-        rules.price(name, value)
-    if not lo <= min(o, c) <= max(o, c) <= hi:
-        raise rules.refuse("high", hi, f"high/low ({hi!r}/{lo!r}) must bound open {o!r} and close {c!r}")
+    rules.bar(o, hi, lo, c)
     return open_ms, o, hi, lo, c
 
 

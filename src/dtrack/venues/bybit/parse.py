@@ -74,7 +74,7 @@ from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
 from dtrack.venues.books import array_side, check_book
 from dtrack.venues.bybit import api
-from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, ms_to_utc, parse_each
+from dtrack.venues.fields import Listing, OptionSpec, Reader, Row, Stamp, ms_to_utc, parse_each, utc_to_ms
 
 VENUE = "bybit"
 T = TypeVar("T")
@@ -575,11 +575,7 @@ def parse_bars(body: Any, symbol: str) -> list[Bar]:
         bar = Bar(r.ms(named, "startTime"), r.num(named, "openPrice"), r.num(named, "highPrice"),
                   r.num(named, "lowPrice"), r.num(named, "closePrice"), r.opt_num(named, "volume"),
                   r.opt_num(named, "turnover"))
-        for key, value in (("openPrice", bar.open), ("highPrice", bar.high), ("lowPrice", bar.low),
-                           ("closePrice", bar.close)):
-            rules.price(key, value)
-        if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
-            raise rules.refuse("lowPrice..highPrice", [bar.low, bar.high], "open and close must lie in [low, high]")
+        rules.bar(bar.open, bar.high, bar.low, bar.close, ("openPrice", "highPrice", "lowPrice", "closePrice"))
         rules.amount("volume", bar.volume)
         rules.amount("turnover", bar.turnover)
         out.append(bar)
@@ -598,7 +594,7 @@ def candles(bars: Iterable[Bar], instrument: Instrument, period_seconds: int, re
     ``volume`` (USD contracts, x ``contract_size`` USD) as ``volume_usd`` and ``turnover`` (coins) as
     ``volume_base``. A bar whose span holds ``received`` is still open (``closed`` False): Bybit marks none."""
     per = instrument.multiplier
-    received_ms = round(received.timestamp() * 1000)
+    received_ms = utc_to_ms(received)
     step = period_seconds * 1000
     out: dict[int, Candle] = {}
     for bar in bars:

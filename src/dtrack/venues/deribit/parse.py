@@ -64,9 +64,9 @@ from dtrack.venues.fields import (
     Row,
     kline,
     ms_to_utc,
+    ohlcv_candles,
     parse_each,
     price_point,
-    utc_to_ms,
 )
 
 INTERVAL_HOURS = 8.0
@@ -426,24 +426,16 @@ def parse_chart_bars(body: Any) -> list[ChartBar]:
     for key, column in columns.items():
         if len(column) != len(ticks):
             raise r.fail(f"{len(ticks)} ticks but {len(column)} {key}s")
+    rules = plausible.Rules(api.VENUE, r.endpoint, "")
     bars = []
     for i, tick in enumerate(ticks):
         row = {"tick": tick, **{key: column[i] for key, column in columns.items()}}
         bar = ChartBar(r.ms(row, "tick"), *(r.num(row, key) for key in _CHART_COLUMNS))
-        _check_bar(plausible.Rules(api.VENUE, r.endpoint, ""), bar.open, bar.high, bar.low, bar.close,
-                   bar.volume, bar.cost)
+        rules.bar(bar.open, bar.high, bar.low, bar.close)
+        rules.amount("volume", bar.volume)
+        rules.amount("cost", bar.cost)
         bars.append(bar)
     return bars
-
-
-def _check_bar(rules: plausible.Rules, o: float, h: float, low: float, c: float, *volumes: float | None) -> None:
-    """The rules of one OHLCV bar: prices > 0, volumes >= 0, low <= open, close <= high."""
-    for key, price in (("open", o), ("high", h), ("low", low), ("close", c)):
-        rules.price(key, price)
-    for i, volume in enumerate(volumes):
-        rules.amount(f"volume[{i}]" if len(volumes) > 1 else "volume", volume)
-    if not low <= min(o, c) <= max(o, c) <= h:
-        raise rules.refuse("high/low", f"{h}/{low}", f"a bar's high and low must bracket its open {o} and close {c}")
 
 
 def parse_chart(body: Any) -> list[Kline]:
@@ -455,18 +447,13 @@ def parse_chart(body: Any) -> list[Kline]:
 def chart_candles(bars: Iterable[ChartBar], inst: Instrument, period_ms: int, received: datetime
                   ) -> tuple[Candle, ...]:
     """OHLCV ``Candle`` records of ``inst`` from chart bars of ``period_ms``, ascending and de-duplicated by open
-    time. Prices per one unit of the asset (÷ multiplier); ``volume_base`` = ``volume`` (the base currency: coins,
-    x the multiplier), ``volume_usd`` = ``cost`` (the quote currency: USD for the inverse contracts, USDC read as
-    USD for the linear ones; None for another quote). The bar still open at ``received`` has ``closed`` False."""
-    now_ms = utc_to_ms(received)
-    mult = inst.multiplier
+    time (``fields.ohlcv_candles``). Prices per one unit of the asset (÷ multiplier); ``volume_base`` = ``volume``
+    (the base currency: coins, x the multiplier), ``volume_usd`` = ``cost`` (the quote currency: USD for the inverse
+    contracts, USDC read as USD for the linear ones; None for another quote). The bar still open at ``received`` has
+    ``closed`` False."""
     usd = inst.quote in USD_QUOTES
-    return tuple(Candle(venue=api.VENUE, symbol=inst.symbol, time=ms_to_utc(b.open_ms),
-                        period_seconds=period_ms // 1000, open=b.open / mult, high=b.high / mult,
-                        low=b.low / mult, close=b.close / mult,
-                        received_at=received, volume_base=b.volume * mult, volume_usd=b.cost if usd else None,
-                        closed=b.open_ms + period_ms <= now_ms)
-                 for b in sorted({b.open_ms: b for b in bars}.values()))
+    return ohlcv_candles(bars, inst, period_ms, received,
+                         lambda b: (b.volume * inst.multiplier, b.cost if usd else None))
 
 
 def price_points(candles: Iterable[Kline | tuple[int, float]], candle_ms: int, period_ms: int, now_ms: int,

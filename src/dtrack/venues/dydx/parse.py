@@ -48,8 +48,17 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.books import check_book, object_side
 from dtrack.venues.dydx import api
-from dtrack.venues.fields import Listing, Reader, each_instrument, ms_to_utc, next_settlement_after, utc_to_ms
+from dtrack.venues.fields import (
+    Listing,
+    Reader,
+    each_instrument,
+    ms_to_utc,
+    next_settlement_after,
+    ohlcv_candles,
+    utc_to_ms,
+)
 from dtrack.venues.streaming import LiquidationTerms
 
 VENUE = "dydx"
@@ -189,7 +198,8 @@ def open_interest(inst: Instrument, row: Any, received: datetime) -> OpenInteres
 
 @dataclass(frozen=True, slots=True)
 class Book:
-    """The best levels of an order book (prices in USD per coin of the ticker); None on an empty side."""
+    """The best levels of an order book (prices in USD per unit of the asset: ÷ the ticker's multiplier); None on an
+    empty side."""
 
     best_bid: float | None
     best_ask: float | None
@@ -202,44 +212,42 @@ class Book:
         return (self.best_bid + self.best_ask) / 2.0
 
 
-def book_levels(body: Any, ticker: str) -> tuple[BookSide, BookSide]:
+def book_levels(body: Any, inst: Instrument) -> tuple[BookSide, BookSide]:
     """An ``orderbooks/perpetualMarket/{ticker}`` answer (``{bids, asks: [{price, size}]}``) -> (bids, asks) as
-    (USD per coin of the ticker, coins of the ticker), best first: read whatever their order. A price <= 0 or a
-    negative size is implausible."""
-    r = reader(api.ORDERBOOK.format(ticker=ticker))
+    (USD per unit of the asset, coins of the asset): ``price`` ÷ the ticker's multiplier, ``size`` (coins of the
+    ticker) x it.
+
+    The indexer serves the book sorted best first, without empty levels and uncrossed (comlink
+    ``orderbook-controller.ts`` asks ``getOrderBookLevels`` for ``sortSides`` and ``uncrossBook``, and zero levels
+    are removed by default: redis ``orderbook-levels-cache.ts``; dydxprotocol/v4-chain), so the levels are read as
+    sent by the shared object reader (``books.object_side``) and the book checked like every venue's
+    (``books.check_book``): a side out of that order is a ParseError; a price <= 0, a size <= 0 or a crossed book
+    (best bid >= best ask) is implausible."""
+    r = reader(api.ORDERBOOK.format(ticker=inst.symbol))
     book = r.obj(body)
-    rules = plausible.Rules(VENUE, r.endpoint, ticker)
-    sides: list[BookSide] = []
-    for side in ("bids", "asks"):
-        levels = []
-        for level in r.arr(r.field(book, side), side):
-            row = r.obj(level, f"{side} level")
-            price, size = r.num(row, "price"), r.num(row, "size")
-            rules.price(f"{side}.price", price)
-            rules.amount(f"{side}.size", size)
-            levels.append((price, size))
-        sides.append(tuple(sorted(levels, reverse=side == "bids")))
-    return sides[0], sides[1]
+    rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
+    fields = ("price", "size")
+    bids = object_side(r, r.field(book, "bids"), "bids", inst, Unit.BASE, rules, fields)
+    asks = object_side(r, r.field(book, "asks"), "asks", inst, Unit.BASE, rules, fields)
+    check_book(r, rules, inst, bids, asks, "bids/asks")
+    return bids, asks
 
 
 def parse_book(body: Any, ticker: str) -> Book:
-    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> its best bid and ask (see ``book_levels``)."""
-    bids, asks = book_levels(body, ticker)
+    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> its best bid and ask per unit of the asset, for the quote's
+    mid (``book_levels``; a book it refuses raises: the adapter then quotes the index without a last price and lists
+    the error)."""
+    bids, asks = book_levels(body, instrument(ticker))
     return Book(bids[0][0] if bids else None, asks[0][0] if asks else None)
 
 
 def parse_order_book(body: Any, inst: Instrument, received: datetime) -> OrderBook:
-    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> the perpetual's ``OrderBook``: prices per unit of the asset
-    (÷ multiplier), sizes in coins (``size`` is in the ticker's base coin; x multiplier). The indexer sends at most
-    ``api.BOOK_LEVELS`` (100) levels a side (its ``limit``), no time and no sequence."""
-    bids, asks = book_levels(body, inst.symbol)
-    mult = inst.multiplier
-
-    def scaled(side: BookSide) -> BookSide:
-        return tuple((price / mult, size * mult) for price, size in side)
-
+    """An ``orderbooks/perpetualMarket/{ticker}`` answer -> the perpetual's ``OrderBook`` (``book_levels``): prices per
+    unit of the asset (÷ multiplier), sizes in coins (``size`` is in the ticker's base coin; x multiplier). The
+    indexer sends at most ``api.BOOK_LEVELS`` (100) levels a side (its ``limit``), no time and no sequence."""
+    bids, asks = book_levels(body, inst)
     note = "sizes in the base coin; at most 100 levels a side (the indexer's cap)"
-    return OrderBook(instrument=inst, bids=scaled(bids), asks=scaled(asks), unit=Unit.BASE, limit=api.BOOK_LEVELS,
+    return OrderBook(instrument=inst, bids=bids, asks=asks, unit=Unit.BASE, limit=api.BOOK_LEVELS,
                      time=None, received_at=received, note=note)
 
 
@@ -249,11 +257,9 @@ def price_quote(inst: Instrument, row: Any, book: Book | None, received: datetim
     ``volume24H`` (USD, per the indexer docs; no base-coin figure is sent)."""
     r = reader(api.PERPETUAL_MARKETS)
     row = r.obj(row, f"market {inst.symbol}")
-    mult = inst.multiplier
-    mid = book.mid if book is not None else None
     return plausible.price_quote(r.endpoint, PriceQuote(
         instrument=inst, time=None, received_at=received, mark_price=None,
-        index_price=r.num(row, "oraclePrice") / mult, last_price=mid / mult if mid is not None else None,
+        index_price=r.num(row, "oraclePrice") / inst.multiplier, last_price=book.mid if book is not None else None,
         volume_24h_usd=r.opt_num(row, "volume24H")))
 
 
@@ -305,7 +311,8 @@ class Candle:
 
 def parse_candles(body: Any, ticker: str, resolution: str) -> list[Candle]:
     """``candles/perpetualMarkets/{ticker}`` -> candles in the answer's order (newest first). A candle of another
-    ticker or resolution is a ParseError; a close <= 0 or a negative open interest is implausible."""
+    ticker or resolution is a ParseError; a price <= 0, an open or close outside [low, high] (``Rules.bar``), or a
+    negative open interest or volume is implausible."""
     r = reader(api.CANDLES.format(ticker=ticker))
     rules = plausible.Rules(VENUE, r.endpoint, ticker)
     out: list[Candle] = []
@@ -318,31 +325,21 @@ def parse_candles(body: Any, ticker: str, resolution: str) -> list[Candle]:
                         high=r.num(row, "high"), low=r.num(row, "low"), close=r.num(row, "close"),
                         starting_oi=r.num(row, "startingOpenInterest"), base_volume=r.num(row, "baseTokenVolume"),
                         usd_volume=r.num(row, "usdVolume"))
-        for key in ("open", "high", "low", "close"):
-            rules.price(key, getattr(candle, key))
+        rules.bar(candle.open, candle.high, candle.low, candle.close)
         rules.amount("startingOpenInterest", candle.starting_oi)
         rules.amount("baseTokenVolume", candle.base_volume)
         rules.amount("usdVolume", candle.usd_volume)
-        if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= candle.high:
-            raise rules.refuse("high/low", f"{candle.high}/{candle.low}",
-                               f"a bar's high and low must bracket its open {candle.open} and close {candle.close}")
         out.append(candle)
     return out
 
 
 def bars(candles: Iterable[Candle], inst: Instrument, period_ms: int, received: datetime
          ) -> tuple[records.Candle, ...]:
-    """OHLCV ``Candle`` records from indexer candles of ``period_ms``, ascending and de-duplicated by open time: prices
-    per unit of the asset (÷ multiplier), ``volume_base`` = ``baseTokenVolume`` (coins of the ticker, x multiplier),
-    ``volume_usd`` = ``usdVolume``. The candle still open at ``received`` has ``closed`` False."""
-    now_ms = utc_to_ms(received)
-    mult = inst.multiplier
-    return tuple(records.Candle(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(c.open_ms),
-                                period_seconds=period_ms // 1000, open=c.open / mult, high=c.high / mult,
-                                low=c.low / mult, close=c.close / mult, received_at=received,
-                                volume_base=c.base_volume * mult, volume_usd=c.usd_volume,
-                                closed=c.open_ms + period_ms <= now_ms)
-                 for c in sorted({c.open_ms: c for c in candles}.values(), key=lambda c: c.open_ms))
+    """OHLCV ``Candle`` records from indexer candles of ``period_ms``, ascending and de-duplicated by open time
+    (``fields.ohlcv_candles``): prices per unit of the asset (÷ multiplier), ``volume_base`` = ``baseTokenVolume``
+    (coins of the ticker, x multiplier), ``volume_usd`` = ``usdVolume``. The candle still open at ``received`` has
+    ``closed`` False."""
+    return ohlcv_candles(candles, inst, period_ms, received, lambda c: (c.base_volume * inst.multiplier, c.usd_volume))
 
 
 def oi_points(candles: Sequence[Candle], inst: Instrument, received: datetime) -> tuple[OIPoint, ...]:

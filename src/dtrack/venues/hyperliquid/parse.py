@@ -26,7 +26,6 @@ from typing import Any, NamedTuple, TypeVar
 
 from dtrack.errors import DtrackError
 from dtrack.records import (
-    BookSide,
     Candle,
     FundingRate,
     Instrument,
@@ -41,15 +40,15 @@ from dtrack.records import (
 )
 from dtrack.symbols import split_multiplier
 from dtrack.venues import plausible
+from dtrack.venues.books import check_book, object_side
 from dtrack.venues.fields import (
     Kline,
     Listing,
     Reader,
     candle_closes,
     each_instrument,
-    ms_to_utc,
     next_settlement_after,
-    utc_to_ms,
+    ohlcv_candles,
 )
 from dtrack.venues.hyperliquid import api
 
@@ -349,24 +348,17 @@ def parse_bars(body: Any, coin: str, interval: str) -> list[Bar]:
     or a high and low that do not bracket the open and close is implausible.
     """
     r = reader(api.CANDLE_SNAPSHOT)
+    rules = plausible.Rules(VENUE, r.endpoint, coin)
     out: list[Bar] = []
     for item in r.arr(body):
         row = r.obj(item, "candle")
         if row.get("s") != coin or row.get("i") != interval:
             raise r.fail(f"candle of {row.get('s')!r} {row.get('i')!r} in an answer about {coin!r} {interval!r}")
         bar = Bar(r.ms(row, "t"), r.num(row, "o"), r.num(row, "h"), r.num(row, "l"), r.num(row, "c"), r.num(row, "v"))
-        _check_bar(plausible.Rules(VENUE, r.endpoint, coin), bar)
+        rules.bar(bar.open, bar.high, bar.low, bar.close, ("o", "h", "l", "c"))
+        rules.amount("v", bar.volume)
         out.append(bar)
     return out
-
-
-def _check_bar(rules: plausible.Rules, bar: Bar) -> None:
-    for key, price in (("o", bar.open), ("h", bar.high), ("l", bar.low), ("c", bar.close)):
-        rules.price(key, price)
-    rules.amount("v", bar.volume)
-    if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
-        raise rules.refuse("h/l", f"{bar.high}/{bar.low}",
-                           f"a bar's high and low must bracket its open {bar.open} and close {bar.close}")
 
 
 def parse_candles(body: Any, coin: str, interval: str) -> list[Kline]:
@@ -377,16 +369,10 @@ def parse_candles(body: Any, coin: str, interval: str) -> list[Kline]:
 
 def candles(bars: Iterable[Bar], inst: Instrument, period_ms: int, received: datetime) -> tuple[Candle, ...]:
     """OHLCV ``Candle`` records from ``candleSnapshot`` bars of ``period_ms``, ascending and de-duplicated by open
-    time: prices per unit of the asset (÷ multiplier: per PEPE for kPEPE), ``volume_base`` = ``v`` x the multiplier
-    (``v`` counts the coin's own units), ``volume_usd`` None (the candle carries no notional). The bar still open at
-    ``received`` has ``closed`` False (its close is the latest trade)."""
-    now_ms = utc_to_ms(received)
-    mult = inst.multiplier
-    return tuple(Candle(venue=VENUE, symbol=inst.symbol, time=ms_to_utc(b.open_ms), period_seconds=period_ms // 1000,
-                        open=b.open / mult, high=b.high / mult, low=b.low / mult, close=b.close / mult,
-                        received_at=received, volume_base=b.volume * mult, volume_usd=None,
-                        closed=b.open_ms + period_ms <= now_ms)
-                 for b in sorted({b.open_ms: b for b in bars}.values()))
+    time (``fields.ohlcv_candles``): prices per unit of the asset (÷ multiplier: per PEPE for kPEPE), ``volume_base``
+    = ``v`` x the multiplier (``v`` counts the coin's own units), ``volume_usd`` None (the candle carries no
+    notional). The bar still open at ``received`` has ``closed`` False (its close is the latest trade)."""
+    return ohlcv_candles(bars, inst, period_ms, received, lambda b: (b.volume * inst.multiplier, None))
 
 
 def price_points(candles: Iterable[Kline | tuple[int, float]], inst: Instrument, period_ms: int,
@@ -425,12 +411,13 @@ def parse_funding_history(body: Any, coin: str) -> list[tuple[datetime, float]]:
 
 def parse_l2_book(body: Any, inst: Instrument, received: datetime) -> OrderBook:
     """An ``l2Book`` answer -> the perp's ``OrderBook``: ``{"coin", "time", "levels": [bids, asks]}``, each level
-    ``{px, sz, n}`` (``n``: the orders resting there, not read).
+    ``{px, sz, n}`` (``n``: the orders resting there, not read), best first as the venue sends them.
 
     The venue answers at most ``api.BOOK_LEVELS`` (20) levels a side, whatever depth is wanted: ``limit`` is 20, so
     a side of 20 levels may go on past its last one. Prices per unit of the asset (``px`` ÷ multiplier: per PEPE for
-    kPEPE), sizes in coins (``sz`` x multiplier); ``time`` the answer's. A price <= 0 or a negative size is
-    implausible; a book of another coin, or not two sides, is a ParseError.
+    kPEPE), sizes in coins (``sz`` x multiplier); ``time`` the answer's. Levels are read by the shared object reader
+    (``books.object_side``): a price <= 0 or a size <= 0 is implausible, and so is a crossed book (best bid >= best
+    ask); a side out of best-first order, a book of another coin, or not two sides, is a ParseError.
     """
     r = reader(api.L2_BOOK)
     book = r.obj(body)
@@ -442,21 +429,14 @@ def parse_l2_book(body: Any, inst: Instrument, received: datetime) -> OrderBook:
     rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
     time = r.time_ms(book, "time")
     rules.time("time", time, received)
+    bids = object_side(r, levels[0], "bids", inst, Unit.BASE, rules)
+    asks = object_side(r, levels[1], "asks", inst, Unit.BASE, rules)
+    check_book(r, rules, inst, bids, asks, "bids/asks")
     mult = inst.multiplier
-    sides: list[BookSide] = []
-    for name, raw in zip(("bids", "asks"), levels, strict=True):
-        side = []
-        for item in r.arr(raw, name):
-            row = r.obj(item, f"{name} level")
-            px, sz = r.num(row, "px"), r.num(row, "sz")
-            rules.price(f"{name}.px", px)
-            rules.amount(f"{name}.sz", sz)
-            side.append((px / mult, sz * mult))
-        sides.append(tuple(sorted(side, reverse=name == "bids")))
     note = "at most 20 levels a side (the venue's cap)"
     if mult != 1:
         note += f"; prices per {inst.asset} = px / {mult:g}, sizes in {inst.asset} = sz x {mult:g}"
-    return OrderBook(instrument=inst, bids=sides[0], asks=sides[1], unit=Unit.BASE, limit=api.BOOK_LEVELS, time=time,
+    return OrderBook(instrument=inst, bids=bids, asks=asks, unit=Unit.BASE, limit=api.BOOK_LEVELS, time=time,
                      received_at=received, note=note)
 
 

@@ -499,10 +499,7 @@ def parse_candles(body: Any, endpoint: str) -> list[CandleRow]:
                            high=reader.num(row, "h"), low=reader.num(row, "l"), vol=reader.opt_num(row, "vol"),
                            vol_ccy=reader.opt_num(row, "volCcy"), vol_ccy_quote=reader.opt_num(row, "volCcyQuote"),
                            confirm=None if confirm is None else _CONFIRM[confirm])
-        for key, value in (("o", candle.open), ("h", candle.high), ("l", candle.low), ("c", candle.close)):
-            rules.price(key, value)
-        if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= candle.high:
-            raise rules.refuse("l..h", [candle.low, candle.high], "open and close must lie in [low, high]")
+        rules.bar(candle.open, candle.high, candle.low, candle.close, ("o", "h", "l", "c"))
         for key, amount in (("vol", candle.vol), ("volCcy", candle.vol_ccy), ("volCcyQuote", candle.vol_ccy_quote)):
             rules.amount(key, amount)
         out.append(candle)
