@@ -37,10 +37,10 @@ the maps' own parameters (the default mix; Binance and OKX 0.4 %, Bybit 0.5 %, d
 | shuffled maps | 0.001    | 39.6 %      | 0.121           | 43.1 %             |
 
 (The maps range each bar over its klines' high and low, ``bar_range: high-low``; from closes only they scored
-0.724 and 52.3 %.) The map beats the ladder on both figures; shuffled, it does not beat it on EITHER (no rank correlation left, and a
-top-5 share below the ladder's). (The earlier distance-only baseline, nearest bins first, scored -0.62 and 27 %:
-on this market the bins a move reaches farther out hold the 10x-25x bulk of the mix, so even the shuffled maps beat
-it; the ladder puts weight where the mix's liquidation prices are.)
+0.724 and 52.3 %.) The map beats the ladder on both figures; shuffled, it does not beat it on EITHER (no rank
+correlation left, and a top-5 share below the ladder's). (The earlier distance-only baseline, nearest bins first,
+scored -0.62 and 27 %: on this market the bins a move reaches farther out hold the 10x-25x bulk of the mix, so even
+the shuffled maps beat it; the ladder puts weight where the mix's liquidation prices are.)
 """
 
 from __future__ import annotations
