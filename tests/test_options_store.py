@@ -9,8 +9,9 @@
 - a stale store, a venue the store holds nothing of, ``live=True`` / ``--live``, ``--chain`` / ``--gex`` /
   ``--flow`` and ``fresh_seconds: 0`` ask the venues, the reason in ``source.note``;
 - chosen venues: a stored aggregate over other venues is left out and the source says so;
-- an expiry whose venue time did not change since an earlier round (the natural key kept the earlier row) is still
-  served; one gone from the latest round without a venue time is not;
+- an expiry whose venue time did not change since an earlier round (the natural key kept the earlier row), or one
+  with a venue time gone from the latest round, is still served, the answer as old as that earlier row and the
+  source naming it; one gone from the latest round without a venue time is not;
 - the dashboard's options panel comes from the store, and ``dashboard(live=True)`` asks the venues;
 - the JSON validates against ``schemas/options.json``.
 """
@@ -338,7 +339,10 @@ def test_an_unchanged_expiry_keeps_its_earlier_row(snap: Any, live: Any, tmp_pat
         again = [second(r) for r in expiries if not (r.venue == "binance" and r.asset == "BTC" and r.expiry == gone)]
         assert st.write(again)["option_expiries"] == len(again) - 1  # the unchanged one is not written again
     result = ask(nowhere(tmp_path), url, lambda dt: dt.options("BTC", expiry="all"), at=later)
-    assert result.source.kind == "store" and result.source.snapshot_time == later
+    # the unchanged row is of the first round (its venue time did not advance since): the answer is as old as it
+    assert result.source.kind == "store" and result.source.snapshot_time == NOW
+    assert result.source.age_seconds == 900.0 and f"deribit BTC {unchanged:%Y-%m-%d}: from the round of " \
+        "2026-12-04 08:00:00 UTC" in result.source.note
     rows = {(e.venue, e.expiry): e for e in result.report.expiries}
     assert rows[("deribit", unchanged)].days == pytest.approx((unchanged - NOW).total_seconds() / 86_400, rel=1e-12)
     assert {e for v, e in rows if v == "deribit"} == set(deribit)
@@ -392,3 +396,39 @@ def test_a_store_answer_loads_no_network_library(stored: str, tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-c", code, stored], capture_output=True, text=True, timeout=120, env=env)
     assert proc.stderr.strip().splitlines()[-1] == "False 0", proc.stderr
     assert f"Source: the store {stored}, snapshots 10 s old" in proc.stdout
+
+
+def test_an_expiry_missing_from_the_latest_round_shows_its_own_age(snap: Any, tmp_path: Path) -> None:
+    """An expiry with a venue time that the latest round did not write (gone from it, or its venue time had not
+    changed: the store cannot tell which) is served from the earlier round, and the answer's age is that row's,
+    not the latest round's: stale rows are never labelled fresh. The source names the expiries from the earlier
+    round."""
+    url = str(tmp_path / "s.sqlite3")
+    later = NOW + timedelta(minutes=15)
+    expiries = [r for r in snap.records if isinstance(r, OptionExpiry)]
+    deribit = sorted({r.expiry for r in expiries if r.venue == "deribit" and r.asset == "BTC"})
+    gone = deribit[1]
+
+    def missing(r: OptionExpiry) -> bool:
+        return r.venue == "deribit" and r.asset == "BTC" and r.expiry == gone
+
+    write(url, snap, keep=lambda r: not isinstance(r, OptionExpiry))
+    with open_store(url) as st:
+        assert st.write(expiries)["option_expiries"] == len(expiries)
+        again = [replace(r, received_at=later, time=later) for r in expiries if not missing(r)]
+        assert st.write(again)["option_expiries"] == len(again)
+    result = ask(nowhere(tmp_path), url, lambda dt: dt.options("BTC", expiry="all"), at=later)
+    assert result.source.kind == "store"
+    rows = {(e.venue, e.expiry): e for e in result.report.expiries}
+    assert {e for v, e in rows if v == "deribit"} == set(deribit)  # still served ...
+    # ... computed at NOW (its days to expiry from NOW), so the answer is 900 s old, not 0 s
+    assert rows[("deribit", gone)].days == pytest.approx((gone - NOW).total_seconds() / 86_400, rel=1e-12)
+    assert result.source.snapshot_time == NOW and result.source.age_seconds == 900.0
+    assert result.source.note == (f"deribit BTC {gone:%Y-%m-%d}: from the round of 2026-12-04 08:00:00 UTC (the "
+                                  "latest, 2026-12-04 08:15:00 UTC, wrote no row of it)")
+    # every expiry in the latest round: that round's age
+    with open_store(url) as st:
+        st.write([replace(r, received_at=later + timedelta(seconds=1), time=later + timedelta(seconds=1))
+                  for r in expiries if r.asset == "BTC"])
+    fresh = ask(nowhere(tmp_path), url, lambda dt: dt.options("BTC", expiry="all"), at=later + timedelta(seconds=1))
+    assert fresh.source.age_seconds == 0.0 and fresh.source.note == ""

@@ -9,8 +9,10 @@ price perpetual (``price_points``), closed days only. ``stored_options`` reads t
 - per asked asset and chosen venue, the latest batch of ``option_expiries`` rows (one ``received_at``: one
   snapshot round) received within ``options.fresh_seconds``. A venue with no such batch of an asset is not taken
   as "lists no options there" (the store cannot tell that from "nobody collected it"): then the venues are asked.
-  An expiry whose rows did not change since an earlier round (same venue time: the natural key keeps the first
-  row) is served from that earlier row within the window;
+  An expiry the latest round wrote no row of is served from its latest earlier row within the window when that
+  row has a venue time (its venue time had not changed, so the natural key kept the first row; or the latest round
+  did not list it: the store cannot tell which). Such a row is as old as its own round: the answer's age is that of
+  the oldest row served, and the source names the expiries served from an earlier round;
 - the aggregate rows (``"all"``) of the same round, when that round covered exactly the chosen venues (with
   ``--venue`` picking fewer, the stored aggregate is over others: it is left out and the source says so);
 - the daily closes of the last year of the volatility index of the first chosen venue publishing one; the
@@ -63,7 +65,7 @@ SPOT_FIRST = timedelta(minutes=1)
 class StoredOptions:
     """What the store holds for an options answer: the per-expiry ``rows`` (every expiry of each chosen venue in
     venue order, then the aggregate rows), the summary's ``inputs``, ``spot`` and ``notes`` per asset, and the
-    ``source`` (the store, the age of the oldest round used, what is left out)."""
+    ``source`` (the store, the age of the oldest row served, what is left out or from an earlier round)."""
 
     rows: list[ExpiryRow]
     inputs: DeskInputs
@@ -92,7 +94,6 @@ def _read(store: Store, settings: Settings, now: datetime, venues: Sequence[str]
     rows = store.read("option_expiries", asset=list(assets), since=now - fresh, until=now + CLOCK_SKEW)
     batches = _batches(rows, now)
     omitted: list[str] = []
-    out: list[ExpiryRow] = []
     rounds: dict[tuple[str, str], datetime] = {}
     for asset in assets:
         for v in venues:
@@ -100,9 +101,10 @@ def _read(store: Store, settings: Settings, now: datetime, venues: Sequence[str]
             if got is None:
                 raise NotServed(f"no option_expiries of {v} {asset} {window}")
             rounds[(v, asset)] = got[0]
+    served: list[OptionExpiry] = []
     for asset in assets:
         for v in venues:
-            out += [expiry_row_of(r) for r in batches[(v, asset)][1]]
+            served += _earlier(batches[(v, asset)], omitted)
         if len(venues) > 1:
             aggregate = _aggregate(batches, rows, venues, asset)
             if aggregate is None:
@@ -110,7 +112,8 @@ def _read(store: Store, settings: Settings, now: datetime, venues: Sequence[str]
                                "(--live computes it)")
             else:
                 rounds[("all", asset)] = aggregate[0]
-                out += [expiry_row_of(r) for r in aggregate[1]]
+                served += _earlier(aggregate, omitted)
+    out = [expiry_row_of(r) for r in served]
     view = StoreView(store, settings, now, fresh)
     view.load_instruments(venues)
     dvol, realized, closes = {}, {}, {}
@@ -125,7 +128,7 @@ def _read(store: Store, settings: Settings, now: datetime, venues: Sequence[str]
         if (got_closes := _closes(store, view, venues, asset, at, omitted)) is not None:
             closes[asset] = got_closes
     spot = _spot(store, view, venues, assets, now, fresh, notes)
-    oldest = min(rounds.values())
+    oldest = min(r.received_at for r in served)  # a row of an earlier round is as old as that round
     source = Source(kind="store", store=store.location, age_seconds=round(max(0.0, (now - oldest).total_seconds()), 3),
                     snapshot_time=oldest, note="; ".join(omitted))
     return StoredOptions(rows=out, inputs=DeskInputs((), dvol, closes, None, venue_rv=realized), spot=spot,
@@ -134,7 +137,8 @@ def _read(store: Store, settings: Settings, now: datetime, venues: Sequence[str]
 
 def _batches(rows: Sequence[Row], now: datetime) -> dict[tuple[str, str], tuple[datetime, list[OptionExpiry]]]:
     """Per (venue, asset): the latest round's time and its rows of expiries after ``now``, with the rows of earlier
-    rounds (in the window) of expiries the latest round did not write because their venue time had not changed."""
+    rounds (in the window, each the latest of its expiry) of expiries the latest round did not write, when they have a
+    venue time (it had not changed, or the latest round did not list them: the store cannot tell which)."""
     latest: dict[tuple[str, str], datetime] = {}
     by_expiry: dict[tuple[str, str], dict[datetime, Row]] = {}
     for row in rows:  # ordered by received_at: the last one wins
@@ -148,6 +152,20 @@ def _batches(rows: Sequence[Row], now: datetime) -> dict[tuple[str, str], tuple[
         if kept:
             out[key] = (at, [record_of(OptionExpiry, r) for r in kept])
     return out
+
+
+def _earlier(batch: tuple[datetime, list[OptionExpiry]], notes: list[str]) -> list[OptionExpiry]:
+    """The rows of ``batch``, with a note naming those of rounds before the latest (per round)."""
+    at, got = batch
+    before: dict[datetime, list[OptionExpiry]] = {}
+    for r in got:
+        if r.received_at != at:
+            before.setdefault(r.received_at, []).append(r)
+    for then, old in sorted(before.items()):
+        days = ", ".join(f"{r.expiry:%Y-%m-%d}" for r in old)
+        notes.append(f"{old[0].venue} {old[0].asset} {days}: from the round of {then:%Y-%m-%d %H:%M:%S} UTC (the "
+                     f"latest, {at:%Y-%m-%d %H:%M:%S} UTC, wrote no row of {'it' if len(old) == 1 else 'them'})")
+    return got
 
 
 def _aggregate(batches: dict[tuple[str, str], tuple[datetime, list[OptionExpiry]]], rows: Sequence[Row],
