@@ -85,8 +85,14 @@ def test_snapshots_are_the_paying_sides_rate_per_8h() -> None:
 
 def test_the_market_is_found_without_case_and_only_its_snapshots_are_read() -> None:
     assert points(SAMPLE) == points(answer(*(snapshot(*s) for s in SNAPSHOTS), address=ADDRESS))
-    assert points(answer(snapshot(*SNAPSHOTS[0]), address="0x" + "1" * 40)) == ()  # the answer lacks the market
-    assert points([]) == ()
+
+
+def test_an_answer_lacking_the_market_is_not_a_market_without_snapshots() -> None:
+    """None when the answer has no entry for the market (another market's only, or none): the history then says the
+    market is missing from the answer, not that the window holds no snapshot; an entry without snapshots: ()."""
+    assert points(answer(snapshot(*SNAPSHOTS[0]), address="0x" + "1" * 40)) is None
+    assert points([]) is None
+    assert points(answer()) == ()
 
 
 def test_duplicate_snapshots_count_once() -> None:

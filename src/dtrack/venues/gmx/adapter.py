@@ -144,8 +144,8 @@ class GmxAdapter(Adapter):
 
     async def fetch_funding_history(self, instrument: Instrument, start: datetime, end: datetime) -> FundingHistory:
         """GMX's funding snapshots of one market over ``[start, end]`` (``/v1/rates``): the paying side's rate per
-        8 h at each snapshot, ascending. A market its chain's ``markets/info`` no longer lists has an empty history
-        that says so."""
+        8 h at each snapshot, ascending. A market its chain's ``markets/info`` no longer lists, or the ``/v1/rates``
+        answer lacks, has an empty history that says so."""
         chain = instrument.market
         # the market's token address, from the disk-cached markets/info the listing came from (an address never
         # changes: no request waits for another's answer); a market the cached answer lacks is looked up live
@@ -160,7 +160,12 @@ class GmxAdapter(Adapter):
         period = rates_period(start, self.ctx.now())
         body = await self.get(chain, api.RATES, {"period": period, "address": address},
                               endpoint=f"GET {api.RATES} ({chain})")
-        points = within(parse.history_points(body, instrument, address, self.ctx.now()), start, end)
+        got = parse.history_points(body, instrument, address, self.ctx.now())
+        if got is None:  # not "no snapshot in the window": GMX's rates have no entry for the market at all
+            return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end, points=(),
+                                  note=f"{api.HISTORY_NOTE}; GET {api.RATES} ({chain}) answered without this market "
+                                       f"({address}): GMX sent no rate history of it")
+        points = within(got, start, end)
         return FundingHistory(venue=self.name, symbol=instrument.symbol, start=start, end=end, points=points,
                               note=history_note(points, start, end))
 

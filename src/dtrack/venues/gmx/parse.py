@@ -306,25 +306,30 @@ def paying_per_second(rules: plausible.Rules, long_rate: Decimal, short_rate: De
     return Decimal(0)
 
 
-def _market_snapshots(r: Reader, body: Any, address: str) -> Sequence[Any]:
+def _market_snapshots(r: Reader, body: Any, address: str) -> Sequence[Any] | None:
     """The ``ratesSnapshots`` of the market ``address`` in a ``/v1/rates`` answer (addresses compared without case,
-    as the GMX interface does); empty when the answer lacks it. Other markets' entries are not read."""
+    as the GMX interface does); None when the answer lacks the market. Other markets' entries are not read."""
     for item in r.arr(body):
         market = r.obj(item, "market")
         if r.text(market, "marketAddress").lower() == address.lower():
             return r.arr(r.field(market, "ratesSnapshots"), "ratesSnapshots")
-    return ()
+    return None
 
 
-def history_points(body: Any, inst: Instrument, address: str, received: datetime) -> tuple[FundingPoint, ...]:
+def history_points(body: Any, inst: Instrument, address: str,
+                   received: datetime) -> tuple[FundingPoint, ...] | None:
     """The market's funding snapshots in a ``/v1/rates`` answer as ascending, de-duplicated ``FundingPoint``s: the
-    paying side's rate per 8 h (positive = longs pay; ``interval_hours`` 8, see the module doc). A snapshot that
-    does not parse fails the answer (ParseError); one no market can have (both sides paying, more than the backstop
-    per 8 h, a time more than a day ahead) too (``Implausible``)."""
+    paying side's rate per 8 h (positive = longs pay; ``interval_hours`` 8, see the module doc); None when the answer
+    has no entry for the market (an entry without snapshots: empty). A snapshot that does not parse fails the answer
+    (ParseError); one no market can have (both sides paying, more than the backstop per 8 h, a time more than a day
+    ahead) too (``Implausible``)."""
     r = reader(api.RATES, inst.market)
     rules = plausible.Rules(VENUE, r.endpoint, inst.symbol)
+    snapshots = _market_snapshots(r, body, address)
+    if snapshots is None:
+        return None
     out: dict[datetime, float] = {}
-    for raw in _market_snapshots(r, body, address):
+    for raw in snapshots:
         snap = r.obj(raw, "rates snapshot")
         when = epoch_seconds(r, snap, "timestamp")
         rules.time("timestamp", when, received)
