@@ -123,7 +123,8 @@ class HyperliquidAdapter(Adapter):
         """Closes (with highs and lows) of the coin's ``candleSnapshot`` candles whose close falls in ``[start, end]``.
 
         The window is cut into pages of at most 5000 candles, all requested at once. A point's time is
-        the candle's close (the still-open candle: now); prices per unit of the asset.
+        the candle's close (the still-open candle: now); prices per unit of the asset. The venue keeps about the
+        latest 5000 candles of an interval (its capability table's ``klines`` history): an older window answers less.
         """
         interval = api.CANDLE_INTERVALS.get(period_hours)
         if interval is None:
