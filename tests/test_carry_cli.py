@@ -143,6 +143,23 @@ def test_backtest_over_the_sims_settled_history(env: tuple[MovingMarket, Path, P
     assert sum(d["settlements"] for d in doc["daily"]) == 72
 
 
+def test_backtest_longer_than_the_venues_klines_says_where_its_prices_start(
+        env: tuple[MovingMarket, Path, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hyperliquid keeps the latest 5,000 hourly candles (208 days): a year's backtest prices its entry and its
+    earlier payments at the first close it has, and says so."""
+    model, config, store = env
+    at(model, OPENED, monkeypatch)
+    doc = run(capsys, config, store, "backtest", "--asset", "BTC", "--perp-venue", "hyperliquid", "--days", "365")
+    perp = MarketModel.perp("hyperliquid", "BTC")
+    assert perp is not None
+    # 5,000 candles up to the one open at 08:00: the oldest opened 4,999 h before it; its close is an hour later
+    first_close = OPENED.replace(minute=0, second=0, microsecond=0) - timedelta(hours=4999 - 1)
+    assert any(n.startswith(f"hyperliquid keeps 5,000 candles of BTC 1 h klines from {first_close:%Y-%m-%d %H:%M} "
+                            "UTC: the entry price") for n in doc["notes"]), doc["notes"]
+    assert doc["entry_price"] == pytest.approx(model.mark_price(perp, int(first_close.timestamp() * 1000)), rel=1e-9)
+
+
 @pytest.mark.parametrize(("argv", "needle"), [
     (("open", "--asset", "BTC", "--spot-venue", "binance", "--perp-venue", "bybit", "--size", "0"), "--size"),
     (("open", "--asset", "BTC", "--spot-venue", "hyperliquid", "--perp-venue", "bybit", "--size", "1"),

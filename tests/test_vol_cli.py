@@ -208,6 +208,22 @@ def test_hourly_bars_another_venue_and_methods(config: Path, capsys: pytest.Capt
     assert eth["dvol"]["reason"].startswith("not asked") and eth["iv_rv_spread"] is None
 
 
+def test_a_venue_keeping_fewer_bars_than_asked_says_how_much_of_the_rolling_series_is_left(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hyperliquid keeps the latest 5,000 candles: 180 days of hourly bars plus 90 days of rolling series is
+    6,482 bars asked; the answer says where the bars start and how many of the 90 days the rolling series covers."""
+    run = cli(capsys, "vol", "BTC", "--venue", "hyperliquid", "--bars", "1h", "--window", "180d", "--method", "cc",
+              "--no-iv", "--config", str(config), "--format", "json")
+    assert run.code == 0, run.err
+    (btc,) = run.json()["assets"]
+    assert btc["bar_count"] == 4999  # 5,000 kept, the one still open dropped
+    first = btc["first_bar"]
+    covered = (4999 - 1) / 24 - 180  # the span of the bars, less the window: 28.25 days
+    assert any(n.startswith(f"hyperliquid BTC: bars from {first[:10]} {first[11:16]} UTC only (the venue keeps "
+                            f"5,000 candles): the rolling series covers {covered:.0f} of the 90 days asked")
+               for n in btc["notes"]), btc["notes"]
+
+
 def test_a_failed_venue_is_reported_and_the_next_one_read(sim_factory: Any, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -537,6 +537,14 @@ async def backtest(client: AsyncClient, asset: str, *, perp_venue: str, days: fl
         held_from = first.time - timedelta(hours=first.interval_hours)
         notes.append(f"{venue} keeps {contract.symbol} funding from {held_from:%Y-%m-%d %H:%M} UTC: the backtest "
                      f"covers {(end - held_from).total_seconds() / 86_400:.1f} of the {span:g} days asked")
+    if klines and min(k.time for k in klines) > held_from + timedelta(hours=2):
+        from dtrack.venues import VENUES
+
+        first_close = min(k.time for k in klines)
+        kept = VENUES[venue].capability(DataKind.KLINES).history
+        notes.append(f"{venue} keeps {kept + ' of ' if kept else ''}{contract.symbol} 1 h klines from "
+                     f"{first_close:%Y-%m-%d %H:%M} UTC: the entry price, the size in coins and the payments before "
+                     "then are at its first close")
     result = calc.backtest(times, rates, intervals, start_ms=_ms(held_from), end_ms=_ms(end), notional=size,
                            fee_rate=fee, leverage=lev, prices=prices)
     if len(result.payments) == 0:

@@ -184,11 +184,29 @@ async def pick_candles(pool: VenuePool, wanted: Wanted, venues: Sequence[str], l
                                                               "high >= open, close >= low > 0")))
             continue
         out.instrument, out.candles = inst, closed
+        if note := _shortfall(venue, inst, closed, req, now):
+            out.notes.append(note)
         out.choice = (f"{venue} {inst.symbol}: " + ("the venue asked" if len(venues) == 1 else
                       f"the first of {', '.join(venues)} to serve {wanted.asset} perpetual candles")
                       + ("" if wanted.narrowed else " (its main perpetual: USDT-, then USDC-, then USD-quoted)"))
         return out
     return out
+
+
+def _shortfall(venue: str, inst: Instrument, closed: Sequence[Candle], req: VolParams, now: datetime) -> str:
+    """What the venue's series leaves out of the span asked ("" when it reaches back far enough): a venue keeping
+    fewer bars (Hyperliquid: the latest 5,000) serves a shorter rolling series than ``vol.rolling_days``."""
+    from dtrack.venues import VENUES
+
+    asked = now - req.fetch_span
+    first = closed[0].time
+    if first <= asked + timedelta(seconds=2 * req.period_seconds):
+        return ""
+    kept = VENUES[venue].capability(DataKind.KLINES).history
+    rolled = max(0.0, (closed[-1].time - first).total_seconds() / 86400.0 - req.window.total_seconds() / 86400.0)
+    return (f"{venue} {inst.symbol}: bars from {first:%Y-%m-%d %H:%M} UTC only"
+            + (f" (the venue keeps {kept})" if kept else "")
+            + f": the rolling series covers {rolled:.0f} of the {req.rolling.total_seconds() / 86400:.0f} days asked")
 
 
 def _invalid_bar(candles: Sequence[Candle]) -> str | None:
