@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,23 @@ def run(coro: Any) -> Any:
 
 def ago(**kw: float) -> datetime:
     return NOW - timedelta(**kw)
+
+
+#: the longest any wait of a collector test polls (a busy 2-core machine)
+WAIT = 90.0
+
+
+def poll(ready: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    """``ready()`` until it is truthy (then its value), or fail naming ``what``; an exception counts as not yet (the
+    store is being created by the collector: ask again)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            value = ready()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"waited {timeout:g} s for {what}")
+        time.sleep(0.2)

@@ -8,8 +8,6 @@ import asyncio
 import io
 import json
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,26 +24,11 @@ from dtrack.records import BookSnapshot, DataKind
 from dtrack.sim.model import MarketModel
 from dtrack.store import open_store
 from dtrack.venues import VENUES
-from storefix import NOW, PINNED_MS, pinned, sim_settings, store_url
+from storefix import NOW, PINNED_MS, pinned, poll, sim_settings, store_url
 
 __all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
 
 BOOK_VENUES = {"binance", "bybit", "okx", "deribit", "hyperliquid", "dydx"}
-WAIT = 90.0
-
-
-def poll(ready: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            value = ready()
-        except Exception:  # the store is being created by the collector: ask again
-            value = None
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"waited {timeout:g} s for {what}")
-        time.sleep(0.2)
 
 
 def test_the_book_interval_in_settings_and_the_plan() -> None:

@@ -8,31 +8,26 @@ one contract's worth: compared at rel=1e-12 after the same rounding), prices at 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
-import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from conftest import SimThread, load_payload
-from dtrack.config import Settings
 from dtrack.errors import RateLimited, UnsupportedError, VenueError
-from dtrack.records import Instrument, Unit
-from dtrack.sim.model import HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.records import Unit
+from dtrack.sim.model import HOUR_MS, MarketModel
 from dtrack.sim.venues import bybit as bybit_sim
 from dtrack.venues.bybit.adapter import BybitAdapter
 from dtrack.venues.fields import ms_to_utc, page_windows, utc_to_ms
-from dtrack.venues.pool import open_pool
+from pinned_sim import VenueSim
 from shapes import shape_differences
 
-T = TypeVar("T")
 NOW_MS = 1_780_000_000_000  # 2026-05-28 20:26:40 UTC, the pinned market clock
 NOW = ms_to_utc(NOW_MS)
 EXACT = 1e-12
@@ -46,36 +41,8 @@ def pinned(sim_factory: Callable[..., SimThread], tmp_path: Path) -> SimThread:
     return sim_factory(model=MarketModel(7, now_ms=NOW_MS), log_requests=str(tmp_path / "requests.jsonl"))
 
 
-def sim_body(sim: SimThread, path_qs: str) -> Any:
-    with urllib.request.urlopen(sim.venue_urls()["bybit"]["rest"] + path_qs, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def run(settings: Settings, fn: Callable[[BybitAdapter], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_pool(settings, now=lambda: NOW) as pool:
-            adapter = pool.adapter("bybit")
-            assert isinstance(adapter, BybitAdapter)
-            return await fn(adapter)
-
-    return asyncio.run(main())
-
-
-async def one(adapter: BybitAdapter, symbol: str) -> Instrument:
-    (inst,) = [i for i in await adapter.contracts(["BTC", "ETH", "SOL", "PEPE"]) if i.symbol == symbol]
-    return inst
-
-
-def contract(model: MarketModel, symbol: str) -> SimPerp | SimFuture:
-    found = model.perp("bybit", symbol) or model.future("bybit", symbol, NOW_MS)
-    assert found is not None
-    return found
-
-
-def logged(tmp_path: Path, path: str) -> list[dict[str, list[str]]]:
-    rows = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [parse_qs(urlsplit(r["path"]).query) for r in rows
-            if r["venue"] == "bybit" and urlsplit(r["path"]).path == path]
+_SIM = VenueSim("bybit", BybitAdapter, NOW)
+sim_body, run, one, contract, logged = _SIM.body, _SIM.run, _SIM.one, _SIM.contract, _SIM.logged
 
 
 # --- the sim against the real payloads -------------------------------------------------------------

@@ -24,10 +24,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,11 @@ import yaml
 
 from dtrack.sim.model import MarketModel
 from dtrack.store import TABLES, open_store, to_ms
-from storefix import drop_schema, pg_schema_url, pg_unreachable, store_url
+from storefix import WAIT, drop_schema, pg_schema_url, pg_unreachable, poll, store_url
 
 __all__ = ["store_url"]  # the fixture, imported: a fresh, private store on each engine
 
 SEED = 7
-WAIT = 90.0  # the longest any wait polls (a busy 2-core machine)
 #: short intervals so that a few seconds hold several rounds (options: their chains are big; one test asks them)
 FAST = {"heartbeat": 1, "backfill_days": 1,
         "snapshots": {"funding": 1, "open_interest": 2, "basis": 2, "options": 0}}
@@ -135,21 +133,6 @@ class Run:
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
-
-
-def poll(ready: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """``ready()`` until it is truthy (then its value), or fail naming ``what``."""
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            value = ready()
-        except Exception:  # the store is being created by the collector: ask again
-            value = None
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"waited {timeout:g} s for {what}")
-        time.sleep(0.2)
 
 
 def read(store: str, table: str, **kw: Any) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,9 +30,8 @@ from dtrack.sim.venues import deribit as sim_deribit
 from dtrack.venues.base import Adapter
 from dtrack.venues.deribit import parse
 from dtrack.venues.fields import ms_to_utc, utc_to_ms
-from dtrack.venues.pool import open_pool
+from pinned_sim import VenueSim
 
-T = TypeVar("T")
 Payload = Callable[[str], dict[str, Any]]
 #: the market clock and the adapter clock, pinned to the same instant (not on an hour boundary)
 NOW = datetime(2026, 11, 20, 13, 27, 45, 123000, tzinfo=UTC)
@@ -158,12 +157,7 @@ def test_a_bar_whose_high_is_below_its_close_is_implausible(payload: Payload) ->
 # --- the adapter against the simulation ----------------------------------------------------------------------
 
 
-def _run(settings: Settings, fn: Callable[[Adapter], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_pool(settings, now=lambda: NOW) as pool:
-            return await fn(pool.adapter("deribit"))
-
-    return asyncio.run(main())
+_run = VenueSim("deribit", Adapter, NOW).run  # the adapter on a clock stopped at NOW
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -27,9 +27,8 @@ from dtrack.sim.venues import dydx as sim_dydx
 from dtrack.venues.base import Adapter
 from dtrack.venues.dydx import parse
 from dtrack.venues.fields import utc_to_ms
-from dtrack.venues.pool import open_pool
+from pinned_sim import VenueSim
 
-T = TypeVar("T")
 Payload = Callable[[str], dict[str, Any]]
 #: the market clock and the adapter clock, pinned to the same instant (not on an hour boundary)
 NOW = datetime(2026, 11, 20, 13, 27, 45, 123000, tzinfo=UTC)
@@ -165,12 +164,7 @@ def test_margin_tier_of_the_real_market(payload: Payload) -> None:
 # --- the adapter against the simulation ----------------------------------------------------------------------
 
 
-def _run(settings: Settings, fn: Callable[[Adapter], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_pool(settings, now=lambda: NOW) as pool:
-            return await fn(pool.adapter("dydx"))
-
-    return asyncio.run(main())
+_run = VenueSim("dydx", Adapter, NOW).run  # the adapter on a clock stopped at NOW
 
 
 @pytest.fixture

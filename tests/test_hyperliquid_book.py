@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -28,9 +28,8 @@ from dtrack.sim.venues import hyperliquid as sim_hl
 from dtrack.venues.base import Adapter
 from dtrack.venues.fields import utc_to_ms
 from dtrack.venues.hyperliquid import parse
-from dtrack.venues.pool import open_pool
+from pinned_sim import VenueSim
 
-T = TypeVar("T")
 Payload = Callable[[str], dict[str, Any]]
 #: the market clock and the adapter clock, pinned to the same instant (not on an hour boundary)
 NOW = datetime(2026, 11, 20, 13, 27, 45, 123000, tzinfo=UTC)
@@ -230,12 +229,7 @@ def test_broken_margin_tables_are_refused(payload: Payload) -> None:
 # --- the adapter against the simulation ----------------------------------------------------------------------
 
 
-def _run(settings: Settings, fn: Callable[[Adapter], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_pool(settings, now=lambda: NOW) as pool:
-            return await fn(pool.adapter("hyperliquid"))
-
-    return asyncio.run(main())
+_run = VenueSim("hyperliquid", Adapter, NOW).run  # the adapter on a clock stopped at NOW
 
 
 @pytest.fixture

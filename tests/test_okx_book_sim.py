@@ -8,32 +8,28 @@ tick), candle figures at full precision (rel=1e-12).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import pytest
 
 from conftest import SimThread, load_payload
-from dtrack.config import Settings
 from dtrack.errors import RateLimited, UnsupportedError, VenueError
-from dtrack.records import Instrument, Unit
-from dtrack.sim.model import HOUR_MS, MarketModel, SimFuture, SimPerp
+from dtrack.records import Unit
+from dtrack.sim.model import HOUR_MS, MarketModel
 from dtrack.sim.venues import okx as okx_sim
 from dtrack.venues.fields import utc_to_ms
 from dtrack.venues.okx import api
 from dtrack.venues.okx.adapter import OkxAdapter
-from dtrack.venues.pool import open_pool
+from pinned_sim import VenueSim
 from shapes import shape_differences
 
-T = TypeVar("T")
 NOW = datetime(2026, 11, 20, 13, 37, 11, 123000, tzinfo=UTC)
 NOW_MS = utc_to_ms(NOW)
 EXACT = 1e-12
@@ -44,41 +40,13 @@ def pinned(sim_factory: Callable[..., SimThread], tmp_path: Path) -> SimThread:
     return sim_factory(model=MarketModel(seed=7, now_ms=NOW_MS), log_requests=str(tmp_path / "requests.jsonl"))
 
 
-def sim_body(sim: SimThread, path_qs: str) -> Any:
-    with urllib.request.urlopen(sim.venue_urls()["okx"]["rest"] + path_qs, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def run(settings: Settings, fn: Callable[[OkxAdapter], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_pool(settings, now=lambda: NOW) as pool:
-            adapter = pool.adapter("okx")
-            assert isinstance(adapter, OkxAdapter)
-            return await fn(adapter)
-
-    return asyncio.run(main())
-
-
-async def one(adapter: OkxAdapter, symbol: str) -> Instrument:
-    (inst,) = [i for i in await adapter.contracts(["BTC", "ETH", "SOL", "PEPE"]) if i.symbol == symbol]
-    return inst
-
-
-def contract(model: MarketModel, symbol: str) -> SimPerp | SimFuture:
-    found = model.perp("okx", symbol) or model.future("okx", symbol, NOW_MS)
-    assert found is not None
-    return found
+_SIM = VenueSim("okx", OkxAdapter, NOW)
+sim_body, run, one, contract, logged = _SIM.body, _SIM.run, _SIM.one, _SIM.contract, _SIM.logged
 
 
 def a_future(model: MarketModel) -> str:
     """The nearest BTC-USD dated future listed at NOW."""
     return next(f.symbol for f in model.futures("okx", NOW_MS) if f.symbol.startswith("BTC-USD-"))
-
-
-def logged(tmp_path: Path, path: str) -> list[dict[str, list[str]]]:
-    rows = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [parse_qs(urlsplit(r["path"]).query) for r in rows
-            if r["venue"] == "okx" and urlsplit(r["path"]).path == path]
 
 
 # --- the sim against the real payloads -------------------------------------------------------------
