@@ -66,7 +66,7 @@ def _kinds(text: str) -> list[str]:
 def backfill(ctx: click.Context, kind: str, assets: tuple[str, ...], since: str, venues: tuple[str, ...],
              quiet: bool, fmt: str | None, sim: bool, config: str | None) -> int:
     """Fill the history store with the venues' history of ASSET...: funding (settled funding), oi
-    (open-interest history, hourly) or klines (hourly closes); several as funding,oi,klines.
+    (open-interest history, hourly) or klines (hourly closes, highs and lows); several as funding,oi,klines.
 
     Fetches only what is missing (from --since, or from the last stored point), pages through each venue's
     history as deep as it goes (Binance keeps 30 days of open interest, OKX about 3 months of funding), and

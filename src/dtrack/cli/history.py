@@ -26,7 +26,7 @@ KINDS = ("funding", "oi", "klines", "snapshots", "options", "liquidations", "gap
 def history(ctx: click.Context, kind: str, assets: tuple[str, ...], since: str, until: str | None,
             venues: tuple[str, ...], fmt: str | None, config: str | None) -> int:
     """The stored series of ASSET... from the history store (--store / $DTRACK_STORE / store.url), without
-    the network: funding (settled funding), oi (open-interest history), klines (kline closes), snapshots
+    the network: funding (settled funding), oi (open-interest history), klines (kline closes, highs and lows), snapshots
     (the stored funding, open-interest and price snapshots), options (the stored per-expiry option metrics:
     forward, ATM IV, 25-delta RR and fly, put/call ratios, max pain, OI; venue "all": across venues),
     liquidations (the liquidation events collectors recorded) or gaps (what collectors did not see, with the
